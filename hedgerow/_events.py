@@ -1,0 +1,124 @@
+"""The tree's event stream: every supervision transition, in one place.
+
+Logging, the CLI's live view, the test harness and metrics all read this one
+stream. Subscribers are called synchronously on the thread that made the event
+(usually the supervisor's), so they must be quick; one that raises is logged
+and the others still run.
+"""
+
+from __future__ import annotations
+
+import enum
+import itertools
+import logging
+import threading
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from hedgerow.actors._reason import describe
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+__all__ = ["Event", "EventKind", "EventStream"]
+
+logger = logging.getLogger(__name__)
+
+
+class EventKind(enum.Enum):
+    """What happened to a child or a supervisor."""
+
+    STARTED = "started"
+    STOPPED = "stopped"
+    FAILED = "failed"
+    START_FAILED = "start_failed"
+    RESTART_SCHEDULED = "restart_scheduled"
+    RESTARTED = "restarted"
+    INTENSITY_EXCEEDED = "intensity_exceeded"
+    SHUTDOWN = "shutdown"
+    DEAD_LETTER = "dead_letter"
+    ABANDONED = "abandoned"
+
+
+_LEVELS = {
+    EventKind.STARTED: logging.DEBUG,
+    EventKind.STOPPED: logging.DEBUG,
+    EventKind.FAILED: logging.ERROR,
+    EventKind.START_FAILED: logging.ERROR,
+    EventKind.RESTART_SCHEDULED: logging.INFO,
+    EventKind.RESTARTED: logging.INFO,
+    EventKind.INTENSITY_EXCEEDED: logging.ERROR,
+    EventKind.SHUTDOWN: logging.INFO,
+    EventKind.DEAD_LETTER: logging.WARNING,
+    EventKind.ABANDONED: logging.WARNING,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One transition. `path` names the child in its tree, e.g. ``root/pipeline/parser``.
+
+    `reason` is the exit reason (a string constant or the exception), `traceback`
+    its formatted traceback for failures, `delay` the wait before a scheduled
+    restart, `message` the undelivered message of a dead letter.
+    """
+
+    kind: EventKind
+    path: str
+    time: float
+    incarnation: int = 0
+    reason: Any = None
+    traceback: str | None = None
+    delay: float | None = None
+    message: Any = None
+    seq: int = field(default=0, compare=False)
+
+    @property
+    def child_id(self) -> str:
+        """The last part of `path`."""
+        return self.path.rsplit("/", 1)[-1]
+
+    def describe(self) -> str:
+        """One line for a log or a terminal."""
+        text = f"{self.kind.value} {self.path}"
+        if self.incarnation:
+            text += f" #{self.incarnation}"
+        if self.reason is not None:
+            text += f" reason={describe(self.reason)}"
+        if self.delay is not None:
+            text += f" delay={self.delay:.3f}s"
+        if self.kind is EventKind.DEAD_LETTER:
+            text += f" message={self.message!r}"
+        return text
+
+
+class EventStream:
+    """Publish events to subscribers, and to `logging` at a level per kind."""
+
+    def __init__(self) -> None:
+        self._subscribers: list[Callable[[Event], None]] = []
+        self._lock = threading.Lock()
+        self._seq = itertools.count(1)
+
+    def subscribe(self, callback: Callable[[Event], None]) -> Callable[[], None]:
+        """Call `callback` with every later event; returns a function that unsubscribes."""
+        with self._lock:
+            self._subscribers = [*self._subscribers, callback]
+
+        def unsubscribe() -> None:
+            with self._lock:
+                self._subscribers = [s for s in self._subscribers if s is not callback]
+
+        return unsubscribe
+
+    def publish(self, kind: EventKind, path: str, time: float, **details: Any) -> Event:
+        event = Event(kind, path, time, seq=next(self._seq), **details)
+        level = _LEVELS[kind]
+        if logger.isEnabledFor(level):
+            logger.log(level, "%s", event.describe())
+        for subscriber in self._subscribers:
+            try:
+                subscriber(event)
+            except Exception:
+                logger.exception("Event subscriber %r failed on %s", subscriber, event)
+        return event

@@ -1,0 +1,188 @@
+"""Exceptions raised by hedgerow.
+
+The hierarchy::
+
+    HedgerowError
+    ├── SpecError (also ValueError)       a child or supervisor spec breaks a rule
+    ├── StartError                        a child failed to start; ``cause`` says why
+    ├── ChildError                        a dynamic-children call cannot be done
+    │   ├── ChildNotFound
+    │   ├── AlreadyStarted                ``ref`` is the running child
+    │   ├── AlreadyPresent                the spec exists, the child is not running
+    │   ├── ChildRunning                  stop it before deleting or restarting it
+    │   ├── ChildRestarting               a restart is already scheduled
+    │   └── NotAllowedForSimpleOneForOne
+    ├── SupervisorGaveUp                  exit reason of a supervisor that gave up
+    │   ├── IntensityExceeded
+    │   └── RetriesExhausted
+    └── LinkedExit                        exit reason of an actor killed by a link
+
+    DeadLetterError (pykka.ActorDeadError)  an asked message was never handled
+    Shutdown (BaseException-free Exception) raise it to stop with a normal reason
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pykka
+
+__all__ = [
+    "AlreadyPresent",
+    "AlreadyStarted",
+    "ChildError",
+    "ChildNotFound",
+    "ChildRestarting",
+    "ChildRunning",
+    "DeadLetterError",
+    "HedgerowError",
+    "IntensityExceeded",
+    "LinkedExit",
+    "NotAllowedForSimpleOneForOne",
+    "RetriesExhausted",
+    "Shutdown",
+    "SpecError",
+    "StartError",
+    "SupervisorGaveUp",
+]
+
+
+class HedgerowError(Exception):
+    """Base class of hedgerow's own errors."""
+
+
+class SpecError(HedgerowError, ValueError):
+    """A spec breaks a rule; names the child, the field and the bad value."""
+
+    def __init__(self, child_id: str | None, field: str, value: Any, rule: str) -> None:
+        self.child_id = child_id
+        self.field = field
+        self.value = value
+        self.rule = rule
+        where = f"child {child_id!r}: " if child_id is not None else ""
+        super().__init__(f"{where}{field}={value!r}: {rule}")
+
+
+class StartError(HedgerowError):
+    """A child failed to start; the supervisor stopped what it had started."""
+
+    def __init__(self, child_id: str, cause: BaseException | str) -> None:
+        self.child_id = child_id
+        self.cause = cause
+        super().__init__(f"child {child_id!r} failed to start: {cause!r}")
+
+
+class ChildError(HedgerowError):
+    """A dynamic-children call could not be done (OTP's ``{error, ...}``)."""
+
+    def __init__(self, child_id: Any, message: str) -> None:
+        self.child_id = child_id
+        super().__init__(f"child {child_id!r}: {message}")
+
+
+class ChildNotFound(ChildError):
+    """No child with that id (or ref) under this supervisor."""
+
+    def __init__(self, child_id: Any) -> None:
+        super().__init__(child_id, "not found")
+
+
+class AlreadyStarted(ChildError):
+    """``start_child`` with the id of a running child; ``ref`` is that child."""
+
+    def __init__(self, child_id: Any, ref: Any) -> None:
+        self.ref = ref
+        super().__init__(child_id, "already started")
+
+
+class AlreadyPresent(ChildError):
+    """``start_child`` with the id of a stopped child whose spec is kept."""
+
+    def __init__(self, child_id: Any) -> None:
+        super().__init__(child_id, "already present (stopped); restart or delete it")
+
+
+class ChildRunning(ChildError):
+    """The child is running: stop it first."""
+
+    def __init__(self, child_id: Any) -> None:
+        super().__init__(child_id, "is running; stop it first")
+
+
+class ChildRestarting(ChildError):
+    """The child is waiting for a scheduled restart."""
+
+    def __init__(self, child_id: Any) -> None:
+        super().__init__(child_id, "is restarting")
+
+
+class NotAllowedForSimpleOneForOne(ChildError):
+    """The call is not allowed on a simple_one_for_one supervisor."""
+
+    def __init__(self, child_id: Any, call: str) -> None:
+        super().__init__(child_id, f"{call} is not allowed on simple_one_for_one")
+
+
+class SupervisorGaveUp(HedgerowError):
+    """Exit reason of a supervisor that could not keep its children running."""
+
+    def __init__(self, supervisor: str, child_id: Any, detail: str) -> None:
+        self.supervisor = supervisor
+        self.child_id = child_id
+        super().__init__(f"supervisor {supervisor!r} gave up: {detail}")
+
+
+class IntensityExceeded(SupervisorGaveUp):
+    """More than ``max_restarts`` restarts within ``period`` seconds."""
+
+    def __init__(
+        self, supervisor: str, child_id: Any, max_restarts: int, period: float
+    ) -> None:
+        self.max_restarts = max_restarts
+        self.period = period
+        detail = (
+            f"child {child_id!r} needed restart number {max_restarts + 1} "
+            f"within {period:g} s (max_restarts={max_restarts}, period={period:g})"
+        )
+        super().__init__(supervisor, child_id, detail)
+
+
+class RetriesExhausted(SupervisorGaveUp):
+    """A child failed more than its ``max_retries`` times in a row."""
+
+    def __init__(self, supervisor: str, child_id: Any, max_retries: int) -> None:
+        self.max_retries = max_retries
+        detail = f"child {child_id!r} failed after max_retries={max_retries} retries"
+        super().__init__(supervisor, child_id, detail)
+
+
+class LinkedExit(HedgerowError):
+    """Exit reason of an actor that died because a linked actor failed."""
+
+    def __init__(self, peer: str, reason: Any) -> None:
+        self.peer = peer
+        self.reason = reason
+        super().__init__(f"linked actor {peer} exited: {reason!r}")
+
+
+class DeadLetterError(pykka.ActorDeadError):
+    """An asked message that no incarnation will handle; ``reason`` says why."""
+
+    uri = "hedgerow.error.actor_dead"
+
+    def __init__(self, target: str, reason: Any) -> None:
+        self.target = target
+        self.reason = reason
+        super().__init__(f"{target} will not handle the message: {reason}")
+
+
+class Shutdown(Exception):  # noqa: N818 - named for OTP's {shutdown, Term}
+    """Raise in a handler to stop the actor with a user reason that counts as normal.
+
+    As OTP's ``{shutdown, Term}``: a ``restart="failed"`` child stopped this
+    way is not restarted, and the supervisor logs no failure.
+    """
+
+    def __init__(self, term: Any = None) -> None:
+        self.term = term
+        super().__init__(term)

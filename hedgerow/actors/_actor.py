@@ -1,0 +1,403 @@
+"""`hedgerow.Actor`: a pykka ThreadingActor that reports how it exited.
+
+Unsupervised, it behaves exactly as pykka's ThreadingActor (pykka's own test
+suite runs against it). Supervised, three things change, all so that a child
+can be restarted without losing messages:
+
+- its inbox belongs to its `ChildRef` and outlives the incarnation, so a crash
+  does not fail the messages still queued (pykka's teardown would);
+- the message whose handling crashed it is reported as a dead letter;
+- failures are reported on the tree's event stream instead of pykka's log line.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import sys
+import threading
+import traceback
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import pykka
+from pykka import ActorRegistry, messages
+
+from hedgerow._exceptions import LinkedExit, Shutdown
+from hedgerow.actors._inbox import Inbox
+from hedgerow.actors._messages import Down, Exit, _Control, _Internal
+from hedgerow.actors._reason import NOPROC, NORMAL, SHUTDOWN, Reason, is_normal
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from types import TracebackType
+
+    from pykka._actor import ActorInbox
+    from pykka._envelope import Envelope
+
+    from hedgerow.actors._ref import ChildRef
+
+__all__ = ["Actor"]
+
+logger = logging.getLogger(__name__)
+
+_spawning = threading.local()
+_callback_keys = itertools.count(1)
+
+
+class Actor(pykka.ThreadingActor):
+    """A pykka ThreadingActor that can be supervised, linked and monitored.
+
+    Hooks run as in pykka: `on_start`, `on_receive`, `on_stop` and `on_failure`
+    run in the actor's own thread, one at a time. An exception from `on_start`,
+    from a told message, or from `on_stop` fails the actor; its supervisor is
+    told, with the exception as the exit reason. An exception while answering an
+    ask goes back to the asker and the actor goes on, as in pykka, unless the
+    child spec sets ``ask_errors_fail``. Raise `hedgerow.Shutdown` to stop with
+    a reason that counts as normal.
+    """
+
+    actor_trap_exits: ClassVar[bool] = False
+    """If True, a linked actor's exit arrives as an `Exit` message instead of
+    failing this actor (Erlang's ``trap_exit``). May also be set per instance."""
+
+    _hr_child_ref: ChildRef[Any] | None
+    _hr_incarnation: int
+    _hr_ask_errors_fail: bool
+
+    @staticmethod
+    def _create_actor_inbox() -> ActorInbox:
+        inbox = getattr(_spawning, "inbox", None)
+        if inbox is not None:
+            _spawning.inbox = None
+            return inbox  # type: ignore[no-any-return]
+        return pykka.ThreadingActor._create_actor_inbox()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        context = getattr(_spawning, "context", None)
+        _spawning.context = None
+        self._hr_child_ref = context[0] if context else None
+        self._hr_incarnation = context[1] if context else 0
+        self._hr_ask_errors_fail = context[2] if context else False
+        self._hr_reason: Reason | None = None
+        self._hr_traceback: str | None = None
+        self._hr_crashed: Envelope[Any] | None = None
+        self._hr_started = threading.Event()
+        self._hr_start_error: BaseException | None = None
+        self._hr_exited = threading.Event()
+        self._hr_exit_reason: Reason = NORMAL
+        self._hr_lock = threading.Lock()
+        self._hr_exit_callbacks: dict[int, Callable[[Actor, Reason], None]] = {}
+        self._hr_links: dict[int, int] = {}
+
+    # -- public API -----------------------------------------------------------
+
+    @property
+    def actor_child_ref(self) -> ChildRef[Any] | None:
+        """The stable reference of the supervised child this actor incarnates.
+
+        Pass it around instead of `actor_ref`: it survives restarts. None when
+        the actor is not supervised.
+        """
+        return self._hr_child_ref
+
+    @property
+    def actor_incarnation(self) -> int:
+        """1 for a child's first start, 2 after its first restart, ...; 0 unsupervised."""
+        return self._hr_incarnation
+
+    def actor_monitor(self, target: pykka.ActorRef[Any]) -> int:
+        """Get a `Down` message when `target`'s current incarnation exits.
+
+        Returns a token for `actor_demonitor`. Monitoring an actor that has
+        already exited delivers `Down` with reason ``noproc`` at once.
+        """
+        return monitor(self._hr_self_ref(), target)
+
+    def actor_demonitor(self, token: int) -> None:
+        """Stop a monitor; a `Down` already delivered stays in the inbox."""
+        demonitor(token)
+
+    def actor_link(self, target: pykka.ActorRef[Any]) -> None:
+        """Link both ways: if either exits abnormally, the other fails too,
+        unless it traps exits (then it gets an `Exit` message)."""
+        link(self.actor_ref, target)
+
+    def actor_unlink(self, target: pykka.ActorRef[Any]) -> None:
+        unlink(self.actor_ref, target)
+
+    # -- exit notification (used by supervisors, monitors and links) --------
+
+    def _hr_self_ref(self) -> pykka.ActorRef[Any]:
+        return self._hr_child_ref if self._hr_child_ref is not None else self.actor_ref
+
+    def _hr_add_exit_callback(self, callback: Callable[[Actor, Reason], None]) -> int | None:
+        """Register `callback(actor, reason)`; None if the actor has already exited."""
+        with self._hr_lock:
+            if self._hr_exited.is_set():
+                return None
+            key = next(_callback_keys)
+            self._hr_exit_callbacks[key] = callback
+            return key
+
+    def _hr_remove_exit_callback(self, key: int) -> None:
+        with self._hr_lock:
+            self._hr_exit_callbacks.pop(key, None)
+
+    def _hr_set_reason(self, reason: Reason, tb: TracebackType | None = None) -> None:
+        if self._hr_reason is None:
+            self._hr_reason = reason
+            if tb is not None and isinstance(reason, BaseException):
+                self._hr_traceback = "".join(
+                    traceback.format_exception(type(reason), reason, tb)
+                )
+
+    # -- pykka's actor loop, with exit reasons --------------------------------
+
+    def _actor_loop(self) -> None:
+        try:
+            super()._actor_loop()
+        finally:
+            self._hr_finish()
+
+    def _actor_loop_setup(self) -> None:
+        try:
+            super()._actor_loop_setup()
+            reason = self._hr_reason
+            if self.actor_stopped.is_set() and reason is not None and not is_normal(reason):
+                self._hr_start_error = reason  # type: ignore[assignment]
+        finally:
+            self._hr_started.set()
+
+    def _actor_loop_running(self) -> None:
+        inbox = self.actor_inbox
+        stopped = self.actor_stopped
+        while not stopped.is_set():
+            envelope = inbox.get()
+            if stopped.is_set():
+                # Abandoned by the supervisor while blocked: leave the message
+                # to the next incarnation, in front, where it was.
+                inbox.put_front(envelope)  # type: ignore[attr-defined]
+                break
+            message = envelope.message
+            try:
+                if message.__class__ is _Control:
+                    self._hr_handle_control(message)
+                    continue
+                response = self._handle_receive(message)
+                if envelope.reply_to is not None:
+                    envelope.reply_to.set(response)
+            except Shutdown as exc:
+                self._hr_set_reason(exc)
+                if envelope.reply_to is not None:
+                    envelope.reply_to.set_exception()
+                self._stop()
+            except Exception:
+                exc_info = sys.exc_info()
+                if envelope.reply_to is not None:
+                    pykka_logger.info(
+                        f"Exception returned from {self} to caller:", exc_info=exc_info
+                    )
+                    envelope.reply_to.set_exception()
+                    if self._hr_ask_errors_fail:
+                        self._hr_fail(exc_info, None)
+                else:
+                    self._hr_fail(exc_info, envelope)
+            except BaseException:  # noqa: BLE001 - pykka stops everything on these
+                exception_value = sys.exc_info()[1]
+                pykka_logger.debug(f"{exception_value!r} in {self}. Stopping all actors.")
+                self._hr_set_reason(exception_value, sys.exc_info()[2])  # type: ignore[arg-type]
+                self._stop()
+                ActorRegistry.stop_all()
+
+    def _hr_fail(self, exc_info: Any, envelope: Envelope[Any] | None) -> None:
+        if envelope is not None and not isinstance(envelope.message, _Internal):
+            self._hr_crashed = envelope
+        self._handle_failure(*exc_info)
+        try:
+            self.on_failure(*exc_info)
+        except Exception:  # noqa: BLE001 - pykka's rule: a failing on_failure is logged
+            self._handle_failure(*sys.exc_info())
+
+    def _hr_handle_control(self, control: _Control) -> None:
+        if control.kind == _Control.STOP:
+            if control.token == self._hr_incarnation:
+                self._hr_set_reason(control.reason or SHUTDOWN)
+                self._stop()
+            return
+        # An exit signal from a linked actor.
+        if self.actor_trap_exits:
+            self.on_receive(Exit(control.sender, control.reason))
+        elif not is_normal(control.reason):
+            raise LinkedExit(str(control.sender), control.reason)
+
+    def _actor_loop_teardown(self) -> None:
+        if self._hr_child_ref is None:
+            super()._actor_loop_teardown()
+
+    def _handle_failure(
+        self,
+        exception_type: type[BaseException] | None,
+        exception_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if exception_value is not None:
+            self._hr_set_reason(exception_value, traceback)
+        if self._hr_child_ref is None:
+            super()._handle_failure(exception_type, exception_value, traceback)
+        else:
+            # The supervisor reports it on the tree's event stream.
+            ActorRegistry.unregister(self.actor_ref)
+            self.actor_stopped.set()
+
+    def _hr_finish(self) -> None:
+        reason: Reason = self._hr_reason if self._hr_reason is not None else NORMAL
+        with self._hr_lock:
+            self._hr_exit_reason = reason
+            self._hr_exited.set()
+            callbacks = list(self._hr_exit_callbacks.values())
+            self._hr_exit_callbacks.clear()
+        for callback in callbacks:
+            try:
+                callback(self, reason)
+            except Exception:
+                logger.exception("Exit callback of %s failed", self)
+
+
+pykka_logger = logging.getLogger("pykka")
+"""pykka's own log lines keep pykka's logger, so pykka users see what they expect."""
+
+
+def spawn(
+    factory: Callable[..., Any],
+    args: tuple[Any, ...] = (),
+    kwargs: dict[str, Any] | None = None,
+    *,
+    child_ref: ChildRef[Any] | None = None,
+    incarnation: int = 0,
+    ask_errors_fail: bool = False,
+    on_exit: Callable[[Actor, Reason], None] | None = None,
+) -> Actor:
+    """Build an actor with `factory` and start its thread, as `Actor.start` does.
+
+    For a supervised child, the new incarnation takes over `child_ref`'s inbox.
+    `on_exit` is registered before the thread starts, so no exit is missed.
+    Raises what the factory raises, or TypeError if it built no hedgerow Actor.
+    """
+    if child_ref is not None:
+        _spawning.inbox = child_ref.actor_inbox
+        _spawning.context = (child_ref, incarnation, ask_errors_fail)
+    try:
+        actor = factory(*args, **(kwargs or {}))
+    finally:
+        _spawning.inbox = None
+        _spawning.context = None
+    if not isinstance(actor, Actor):
+        msg = f"{factory!r} returned {actor!r}, which is not a hedgerow.Actor"
+        raise TypeError(msg)
+    if child_ref is not None and actor.actor_inbox is not child_ref.actor_inbox:
+        msg = f"{factory!r} did not call hedgerow.Actor.__init__ on the actor it built"
+        raise TypeError(msg)
+    if on_exit is not None:
+        actor._hr_add_exit_callback(on_exit)
+    ActorRegistry.register(actor.actor_ref)
+    if child_ref is not None:
+        child_ref._attach(actor)
+    actor._start_actor_loop()
+    return actor
+
+
+# -- links and monitors ------------------------------------------------------
+
+_monitors: dict[int, tuple[Actor, int]] = {}
+_monitors_lock = threading.Lock()
+
+
+def _incarnation_of(ref: pykka.ActorRef[Any]) -> Actor | None:
+    actor = ref._actor_weakref()
+    return actor if isinstance(actor, Actor) else None
+
+
+def monitor(watcher: pykka.ActorRef[Any], target: pykka.ActorRef[Any]) -> int:
+    """Tell `watcher` a `Down(target, reason, token)` when `target` exits; returns the token."""
+    token = next(_callback_keys)
+    actor = _incarnation_of(target)
+
+    def on_exit(_actor: Actor, reason: Reason) -> None:
+        with _monitors_lock:
+            if _monitors.pop(token, None) is None:
+                return
+        _deliver(watcher, Down(target, reason, token))
+
+    with _monitors_lock:
+        key = actor._hr_add_exit_callback(on_exit) if actor is not None else None
+        if key is not None:
+            _monitors[token] = (actor, key)  # type: ignore[assignment]
+    if key is None:
+        reason = actor._hr_exit_reason if actor is not None else NOPROC
+        _deliver(watcher, Down(target, reason, token))
+    return token
+
+
+def demonitor(token: int) -> None:
+    """Cancel a monitor; nothing more is delivered for it."""
+    with _monitors_lock:
+        entry = _monitors.pop(token, None)
+    if entry is not None:
+        actor, key = entry
+        actor._hr_remove_exit_callback(key)
+
+
+def _deliver(ref: pykka.ActorRef[Any], message: Any) -> None:
+    try:
+        ref.tell(message)
+    except pykka.ActorDeadError:
+        logger.debug("Not delivered to %s, which has exited: %r", ref, message)
+
+
+def _signal(actor: Actor, sender: pykka.ActorRef[Any], reason: Reason) -> None:
+    """Send an exit signal to one incarnation, ahead of its queued messages."""
+    if actor._hr_exited.is_set():
+        return
+    control = _Control(_Control.EXIT_SIGNAL, actor._hr_incarnation, reason, sender)
+    envelope = pykka._envelope.Envelope(control)
+    inbox = actor.actor_inbox
+    if isinstance(inbox, Inbox):
+        inbox.put_front(envelope)
+    else:
+        inbox.put(envelope)
+
+
+def link(a: pykka.ActorRef[Any], b: pykka.ActorRef[Any]) -> None:
+    """Link the current incarnations of `a` and `b` (at most one link per pair)."""
+    actor_a, actor_b = _incarnation_of(a), _incarnation_of(b)
+    if actor_a is None:
+        msg = f"{a} is not a hedgerow.Actor"
+        raise TypeError(msg)
+    if actor_b is None or actor_b._hr_exited.is_set():
+        _signal(actor_a, b, NOPROC)
+        return
+    if id(actor_b) in actor_a._hr_links:
+        return
+    key_a = actor_a._hr_add_exit_callback(lambda _x, reason: _signal(actor_b, a, reason))
+    key_b = actor_b._hr_add_exit_callback(lambda _x, reason: _signal(actor_a, b, reason))
+    if key_a is None or key_b is None:
+        for actor, key in ((actor_a, key_a), (actor_b, key_b)):
+            if key is not None:
+                actor._hr_remove_exit_callback(key)
+        if key_b is None:
+            _signal(actor_a, b, NOPROC)
+        return
+    actor_a._hr_links[id(actor_b)] = key_a
+    actor_b._hr_links[id(actor_a)] = key_b
+
+
+def unlink(a: pykka.ActorRef[Any], b: pykka.ActorRef[Any]) -> None:
+    """Remove the link between `a` and `b`, if any."""
+    actor_a, actor_b = _incarnation_of(a), _incarnation_of(b)
+    if actor_a is None or actor_b is None:
+        return
+    for actor, other in ((actor_a, actor_b), (actor_b, actor_a)):
+        key = actor._hr_links.pop(id(other), None)
+        if key is not None:
+            actor._hr_remove_exit_callback(key)

@@ -1,0 +1,140 @@
+"""`ChildRef`: a stable reference to a supervised child, across its restarts."""
+
+from __future__ import annotations
+
+import queue
+import threading
+import uuid
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
+
+import pykka
+from pykka import messages
+from pykka._envelope import Envelope
+
+from hedgerow._exceptions import DeadLetterError
+from hedgerow.actors._inbox import Inbox
+from hedgerow.actors._messages import _Control
+from hedgerow.actors._reason import Reason, describe
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from hedgerow.actors._actor import Actor
+
+__all__ = ["ChildRef"]
+
+A = TypeVar("A", bound="pykka.Actor")
+
+
+class ChildRef(pykka.ActorRef[A]):
+    """Reach a supervised child with tell, ask and proxy, as a pykka `ActorRef`.
+
+    The reference and its inbox outlive each incarnation: messages sent while
+    the child restarts wait, and the next incarnation handles them in order.
+    When the child is gone for good (stopped and not to be restarted), every
+    message still queued and every later one becomes a dead letter: an event
+    on the tree's stream, and a `DeadLetterError` for an asker. `tell` never
+    raises, as sending to a dead process in Erlang does not.
+    """
+
+    def __init__(
+        self,
+        actor_class: type[A],
+        path: str,
+        on_dead_letter: Callable[[Any, Reason], None] | None = None,
+    ) -> None:
+        # pykka's ActorRef.__init__ wants a live actor; a ChildRef exists before one.
+        self.actor_class = actor_class
+        self.actor_urn = uuid.uuid4().urn
+        self.actor_inbox = Inbox()
+        self.actor_stopped = threading.Event()
+        self.path = path
+        self._on_dead_letter = on_dead_letter
+        self._gone: Reason | None = None
+        self._incarnation: Actor | None = None
+
+    def __repr__(self) -> str:
+        return f"<ChildRef {self.path}>"
+
+    def __str__(self) -> str:
+        return f"{self.actor_class.__name__} ({self.path})"
+
+    def _actor_weakref(self) -> Actor | None:  # type: ignore[override]
+        """The current (or last) incarnation; pykka's ActorProxy introspects it."""
+        return self._incarnation
+
+    @property
+    def incarnation(self) -> Actor | None:
+        """The actor now handling this child's messages (or the last one)."""
+        return self._incarnation
+
+    def is_alive(self) -> bool:
+        """True unless the child is gone for good; a restarting child is alive."""
+        return self._gone is None
+
+    def tell(self, message: Any) -> None:
+        self.actor_inbox.put(Envelope(message))
+        if self._gone is not None:
+            self._drain()
+
+    @overload
+    def ask(
+        self, message: Any, *, block: Literal[False], timeout: float | None = None
+    ) -> pykka.Future[Any]: ...
+
+    @overload
+    def ask(
+        self, message: Any, *, block: Literal[True], timeout: float | None = None
+    ) -> Any: ...
+
+    @overload
+    def ask(
+        self, message: Any, *, block: bool = True, timeout: float | None = None
+    ) -> Any | pykka.Future[Any]: ...
+
+    def ask(
+        self, message: Any, *, block: bool = True, timeout: float | None = None
+    ) -> Any | pykka.Future[Any]:
+        future: pykka.Future[Any] = pykka.ThreadingFuture()
+        self.actor_inbox.put(Envelope(message, reply_to=future))
+        if self._gone is not None:
+            self._drain()
+        if block:
+            return future.get(timeout=timeout)
+        return future
+
+    # -- used by the supervisor ----------------------------------------------
+
+    def _attach(self, actor: Actor) -> None:
+        self._incarnation = actor
+
+    def _revive(self) -> None:
+        self._gone = None
+        self.actor_stopped.clear()
+
+    def _mark_gone(self, reason: Reason) -> None:
+        """The child will not run again: dead-letter what is queued and what comes."""
+        self._gone = reason
+        self.actor_stopped.set()
+        self._drain()
+
+    def _drain(self) -> None:
+        reason = self._gone
+        while True:
+            try:
+                envelope = self.actor_inbox.get_nowait()
+            except queue.Empty:
+                return
+            self._dead_letter(envelope, reason if reason is not None else "gone")
+
+    def _dead_letter(self, envelope: Envelope[Any], reason: Reason) -> None:
+        message = envelope.message
+        if message.__class__ is _Control:
+            return
+        if envelope.reply_to is not None:
+            error = DeadLetterError(str(self), describe(reason))
+            envelope.reply_to.set_exception((DeadLetterError, error, None))
+        if isinstance(message, messages._ActorStop):
+            return
+        if self._on_dead_letter is not None:
+            self._on_dead_letter(message, reason)

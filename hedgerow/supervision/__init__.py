@@ -1,0 +1,34 @@
+"""Supervision: specs, the `Supervisor` actor, backoff, intensity and trees."""
+
+from hedgerow.supervision._backoff import Backoff
+from hedgerow.supervision._intensity import RestartIntensity
+from hedgerow.supervision._spec import (
+    BRUTAL_KILL,
+    INFINITY,
+    ChildSpec,
+    Restart,
+    ShutdownPolicy,
+    Strategy,
+    SupervisorSpec,
+)
+from hedgerow.supervision._supervisor import ChildCounts, ChildInfo, ChildState, Supervisor
+from hedgerow.supervision._tree import SupervisorHandle, Tree, start_tree
+
+__all__ = [
+    "BRUTAL_KILL",
+    "INFINITY",
+    "Backoff",
+    "ChildCounts",
+    "ChildInfo",
+    "ChildSpec",
+    "ChildState",
+    "Restart",
+    "RestartIntensity",
+    "ShutdownPolicy",
+    "Strategy",
+    "Supervisor",
+    "SupervisorHandle",
+    "SupervisorSpec",
+    "Tree",
+    "start_tree",
+]

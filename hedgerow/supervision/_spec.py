@@ -1,0 +1,288 @@
+"""Child and supervisor specs: what to start, and how to treat its exits.
+
+Specs are plain frozen data, validated when built: every error names the child
+id, the field and the bad value. Code builds them directly; tree files build the
+same objects.
+"""
+
+from __future__ import annotations
+
+import enum
+import inspect
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from hedgerow._exceptions import SpecError
+from hedgerow.actors._actor import Actor
+
+__all__ = [
+    "BRUTAL_KILL",
+    "INFINITY",
+    "ChildSpec",
+    "Restart",
+    "ShutdownPolicy",
+    "Strategy",
+    "SupervisorSpec",
+]
+
+BRUTAL_KILL = "brutal_kill"
+"""Stop a child without waiting (a thread child is abandoned at once)."""
+INFINITY = "infinity"
+"""Wait as long as the child takes to stop (the default for supervisor children)."""
+
+DEFAULT_WORKER_SHUTDOWN = 5.0
+
+
+class _Choice(enum.Enum):
+    """An enum that also accepts the aliases other systems use for its values."""
+
+    @classmethod
+    def _aliases(cls) -> Mapping[str, str]:
+        return {}
+
+    @classmethod
+    def parse(cls, value: Any, child_id: str | None, field_name: str) -> Any:
+        if isinstance(value, cls):
+            return value
+        if isinstance(value, str):
+            key = value.strip().lower()
+            key = cls._aliases().get(key, key)
+            for member in cls:
+                if member.value == key:
+                    return member
+        allowed = sorted({m.value for m in cls} | set(cls._aliases()))
+        rule = f"expected one of {', '.join(allowed)}"
+        raise SpecError(child_id, field_name, value, rule)
+
+
+class Restart(_Choice):
+    """When a child is restarted: Crossbar's restart modes, OTP's restart types."""
+
+    ALWAYS = "always"
+    """Restart on any exit (OTP ``permanent``, Crossbar ``restart-always``)."""
+    FAILED = "failed"
+    """Restart only after an abnormal exit (OTP ``transient``)."""
+    NEVER = "never"
+    """Never restart; the spec is dropped when the child exits (OTP ``temporary``)."""
+
+    @classmethod
+    def _aliases(cls) -> Mapping[str, str]:
+        return {
+            "restart-always": "always",
+            "permanent": "always",
+            "restart-failed": "failed",
+            "restart-on-failed": "failed",
+            "transient": "failed",
+            "restart-never": "never",
+            "temporary": "never",
+        }
+
+
+class Strategy(_Choice):
+    """Which children a supervisor restarts when one of them fails."""
+
+    ONE_FOR_ONE = "one_for_one"
+    ONE_FOR_ALL = "one_for_all"
+    REST_FOR_ONE = "rest_for_one"
+    SIMPLE_ONE_FOR_ONE = "simple_one_for_one"
+
+    @classmethod
+    def _aliases(cls) -> Mapping[str, str]:
+        return {m.value.replace("_", "-"): m.value for m in cls}
+
+
+class ShutdownPolicy(_Choice):
+    """When a supervisor shuts itself down: Crossbar's container modes.
+
+    Only `significant` children count, and only exits that the supervisor did
+    not order itself (OTP's ``auto_shutdown`` rules).
+    """
+
+    MANUAL = "shutdown-manual"
+    """Never by itself (OTP ``never``)."""
+    ON_ANY_COMPONENT_FAILED = "shutdown-on-any-component-failed"
+    """When a significant child exits abnormally; it is not restarted."""
+    ON_ANY_COMPONENT_STOPPED = "shutdown-on-any-component-stopped"
+    """When a significant child stops for good (OTP ``any_significant``)."""
+    ON_LAST_COMPONENT_STOPPED = "shutdown-on-last-component-stopped"
+    """When no significant child is left running (OTP ``all_significant``)."""
+
+    @classmethod
+    def _aliases(cls) -> Mapping[str, str]:
+        return {
+            "manual": "shutdown-manual",
+            "never": "shutdown-manual",
+            "any_significant": "shutdown-on-any-component-stopped",
+            "all_significant": "shutdown-on-last-component-stopped",
+        }
+
+
+Shutdown = float | str
+Factory = Callable[..., Actor]
+
+
+def _check_number(
+    child_id: str | None,
+    name: str,
+    value: Any,
+    *,
+    minimum: float,
+    strict: bool = False,
+    integer: bool = False,
+) -> None:
+    kind = int if integer else (int, float)
+    ok = isinstance(value, kind) and not isinstance(value, bool)
+    if ok and not integer:
+        ok = math.isfinite(value)
+    if ok:
+        ok = value > minimum if strict else value >= minimum
+    if not ok:
+        what = "an integer" if integer else "a number"
+        bound = f"> {minimum:g}" if strict else f">= {minimum:g}"
+        raise SpecError(child_id, name, value, f"expected {what} {bound}")
+
+
+@dataclass(frozen=True)
+class ChildSpec:
+    """One child: what starts it, and how its supervisor treats its exits.
+
+    `start` is a `hedgerow.Actor` subclass, a factory that returns a new
+    (unstarted) actor, or a `SupervisorSpec` for a nested supervisor. `args`
+    and `kwargs` go to it on every start. The backoff fields keep autobahn's
+    names and its code's defaults: the first restart is immediate, later ones
+    wait ``initial_retry_delay * retry_delay_growth**n`` (with jitter, capped at
+    `max_retry_delay`); ``max_retries=-1`` retries for ever. The delay resets
+    when a child stayed up for `retry_reset_after` seconds (default: its
+    supervisor's `period`).
+    """
+
+    id: str
+    start: type[Actor] | Factory | SupervisorSpec
+    args: tuple[Any, ...] = ()
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+    restart: Restart | str = Restart.ALWAYS
+    shutdown: Shutdown | None = None
+    significant: bool = False
+    ask_errors_fail: bool = False
+    initial_retry_delay: float = 1.5
+    max_retry_delay: float = 300.0
+    retry_delay_growth: float = 1.5
+    retry_delay_jitter: float = 0.1
+    max_retries: int = -1
+    retry_reset_after: float | None = None
+
+    def __post_init__(self) -> None:
+        cid = self.id
+        if not isinstance(cid, str) or not cid or "/" in cid:
+            raise SpecError(None, "id", cid, "expected a non-empty string without '/'")
+        object.__setattr__(self, "restart", Restart.parse(self.restart, cid, "restart"))
+        object.__setattr__(self, "args", tuple(self.args))
+        if not isinstance(self.kwargs, Mapping):
+            raise SpecError(cid, "kwargs", self.kwargs, "expected a mapping")
+        object.__setattr__(self, "kwargs", dict(self.kwargs))
+        self._check_start()
+        object.__setattr__(self, "shutdown", self._parse_shutdown())
+        if not isinstance(self.significant, bool):
+            raise SpecError(cid, "significant", self.significant, "expected true or false")
+        if self.significant and self.restart is Restart.ALWAYS:
+            rule = "a significant child cannot have restart=always (OTP: permanent)"
+            raise SpecError(cid, "significant", self.significant, rule)
+        _check_number(cid, "initial_retry_delay", self.initial_retry_delay, minimum=0)
+        _check_number(cid, "max_retry_delay", self.max_retry_delay, minimum=0)
+        _check_number(cid, "retry_delay_growth", self.retry_delay_growth, minimum=1)
+        _check_number(cid, "retry_delay_jitter", self.retry_delay_jitter, minimum=0)
+        _check_number(cid, "max_retries", self.max_retries, minimum=-1, integer=True)
+        if self.retry_reset_after is not None:
+            _check_number(cid, "retry_reset_after", self.retry_reset_after, minimum=0)
+
+    def _check_start(self) -> None:
+        start = self.start
+        if isinstance(start, SupervisorSpec):
+            return
+        if inspect.isclass(start):
+            if issubclass(start, Actor):
+                return
+            rule = "a class to start must subclass hedgerow.Actor"
+            raise SpecError(self.id, "start", start, rule)
+        if callable(start):
+            return
+        rule = "expected a hedgerow.Actor subclass, a factory callable or a SupervisorSpec"
+        raise SpecError(self.id, "start", start, rule)
+
+    def _parse_shutdown(self) -> Shutdown:
+        value = self.shutdown
+        if value is None:
+            return INFINITY if self.is_supervisor else DEFAULT_WORKER_SHUTDOWN
+        if isinstance(value, str):
+            key = value.strip().lower().replace("-", "_")
+            if key in (BRUTAL_KILL, INFINITY):
+                return key
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            _check_number(self.id, "shutdown", value, minimum=0)
+            return float(value)
+        rule = "expected seconds >= 0, 'brutal_kill' or 'infinity'"
+        raise SpecError(self.id, "shutdown", value, rule)
+
+    @property
+    def is_supervisor(self) -> bool:
+        return isinstance(self.start, SupervisorSpec)
+
+    @property
+    def shutdown_timeout(self) -> float | None:
+        """Seconds to wait for a graceful stop: 0 for brutal_kill, None for infinity."""
+        if self.shutdown == BRUTAL_KILL:
+            return 0.0
+        if self.shutdown == INFINITY:
+            return None
+        return float(self.shutdown)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class SupervisorSpec:
+    """A supervisor: its children in start order, strategy, intensity and policy.
+
+    ``max_restarts`` restarts within ``period`` seconds are allowed (default 3
+    in 5, as Elixir); one more and the supervisor stops its children in reverse
+    order and fails, escalating to its parent.
+    """
+
+    children: Sequence[ChildSpec] = ()
+    strategy: Strategy | str = Strategy.ONE_FOR_ONE
+    max_restarts: int = 3
+    period: float = 5.0
+    shutdown_policy: ShutdownPolicy | str = ShutdownPolicy.MANUAL
+    name: str | None = None
+
+    def __post_init__(self) -> None:
+        name = self.name
+        object.__setattr__(self, "strategy", Strategy.parse(self.strategy, name, "strategy"))
+        policy = ShutdownPolicy.parse(self.shutdown_policy, name, "shutdown_policy")
+        object.__setattr__(self, "shutdown_policy", policy)
+        _check_number(name, "max_restarts", self.max_restarts, minimum=0, integer=True)
+        _check_number(name, "period", self.period, minimum=0, strict=True)
+        if isinstance(self.children, (str, bytes)) or not isinstance(self.children, Sequence):
+            raise SpecError(name, "children", self.children, "expected a list of ChildSpec")
+        object.__setattr__(self, "children", tuple(self.children))
+        seen: set[str] = set()
+        for index, child in enumerate(self.children):
+            if not isinstance(child, ChildSpec):
+                raise SpecError(name, f"children[{index}]", child, "expected a ChildSpec")
+            if child.id in seen:
+                raise SpecError(child.id, "id", child.id, "duplicate child id")
+            seen.add(child.id)
+            self.check_child(child)
+        if self.strategy is Strategy.SIMPLE_ONE_FOR_ONE:
+            if len(self.children) != 1:
+                rule = "simple_one_for_one needs exactly one child spec (the template)"
+                raise SpecError(name, "children", len(self.children), rule)
+            if self.shutdown_policy is not ShutdownPolicy.MANUAL:
+                rule = "simple_one_for_one supervisors take only shutdown-manual (as OTP)"
+                raise SpecError(name, "shutdown_policy", policy.value, rule)
+
+    def check_child(self, child: ChildSpec) -> None:
+        """Rules that depend on the supervisor: significant needs a shutdown policy."""
+        if child.significant and self.shutdown_policy is ShutdownPolicy.MANUAL:
+            rule = "significant children need a shutdown policy other than shutdown-manual"
+            raise SpecError(child.id, "significant", child.significant, rule)

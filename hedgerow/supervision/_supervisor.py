@@ -1,0 +1,652 @@
+"""`Supervisor`: an actor that starts, watches and restarts its children.
+
+It follows OTP's supervisor: children start in spec order and stop in reverse;
+a child's exit is handled by its restart type, the supervisor's strategy, its
+restart intensity and, beyond OTP, the child's backoff. Everything it does is
+an event on the tree's stream.
+
+The supervisor talks to children only through their refs, inbox messages and
+exit callbacks, so it does not assume one thread per child.
+"""
+
+from __future__ import annotations
+
+import enum
+import itertools
+import random as _random
+import threading
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from pykka import ActorRegistry
+from pykka._envelope import Envelope
+
+from hedgerow._clock import default_clock
+from hedgerow._events import EventKind, EventStream
+from hedgerow._exceptions import (
+    AlreadyPresent,
+    AlreadyStarted,
+    ChildNotFound,
+    ChildRestarting,
+    ChildRunning,
+    IntensityExceeded,
+    NotAllowedForSimpleOneForOne,
+    RetriesExhausted,
+    Shutdown,
+    SpecError,
+    StartError,
+)
+from hedgerow.actors._actor import Actor, spawn
+from hedgerow.actors._messages import _Control, _Internal
+from hedgerow.actors._reason import KILLED, SHUTDOWN, Reason, is_normal
+from hedgerow.actors._ref import ChildRef
+from hedgerow.supervision._backoff import Backoff
+from hedgerow.supervision._intensity import RestartIntensity
+from hedgerow.supervision._spec import (
+    ChildSpec,
+    Restart,
+    ShutdownPolicy,
+    Strategy,
+    SupervisorSpec,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+    from types import TracebackType
+
+    from hedgerow._clock import Clock, TimerHandle
+
+__all__ = ["ChildCounts", "ChildInfo", "ChildState", "Supervisor"]
+
+
+class ChildState(enum.Enum):
+    """Where a child is in its life, as `which_children` reports it."""
+
+    RUNNING = "running"
+    RESTARTING = "restarting"
+    """Waiting for its backoff delay, or for a failed restart to be retried."""
+    STOPPED = "stopped"
+    """Not running; its spec is kept (``restart_child`` starts it again)."""
+
+
+@dataclass(frozen=True)
+class ChildInfo:
+    """One row of `which_children` (OTP: ``{Id, Child, Type, Modules}``)."""
+
+    id: str
+    ref: ChildRef[Any]
+    state: ChildState
+    is_supervisor: bool
+    restart: Restart
+    incarnation: int
+    restarts: int
+
+
+@dataclass(frozen=True)
+class ChildCounts:
+    """OTP's ``count_children``: specs, live children, and specs by kind."""
+
+    specs: int
+    active: int
+    supervisors: int
+    workers: int
+
+
+class _Child:
+    """The supervisor's record of one child (its spec, ref and current incarnation)."""
+
+    __slots__ = (
+        "actor",
+        "args",
+        "backoff",
+        "id",
+        "incarnation",
+        "ref",
+        "restarts",
+        "spec",
+        "started_at",
+        "state",
+        "timer",
+    )
+
+    def __init__(self, spec: ChildSpec, ref: ChildRef[Any], backoff: Backoff) -> None:
+        self.spec = spec
+        self.id = spec.id
+        self.ref = ref
+        self.args = spec.args
+        self.backoff = backoff
+        self.actor: Actor | None = None
+        self.incarnation = 0
+        self.restarts = 0
+        self.started_at = 0.0
+        self.state = ChildState.STOPPED
+        self.timer: TimerHandle | None = None
+
+
+class _ChildExited(_Internal):
+    __slots__ = ("actor", "child", "reason")
+
+    def __init__(self, child: _Child, actor: Actor, reason: Reason) -> None:
+        self.child = child
+        self.actor = actor
+        self.reason = reason
+
+
+class _RestartDue(_Internal):
+    __slots__ = ("failed", "group", "timer")
+
+    def __init__(self, failed: _Child, group: list[_Child]) -> None:
+        self.failed = failed
+        self.group = group
+        self.timer: TimerHandle | None = None
+
+
+class Supervisor(Actor):
+    """Supervises the children of a `SupervisorSpec`; itself a hedgerow `Actor`.
+
+    The dynamic-children API (`start_child`, `stop_child`, `restart_child`,
+    `delete_child`, `which_children`, `count_children`, `get_child`) runs in the
+    supervisor's thread: call it through a proxy, a `SupervisorHandle`, or
+    `Tree`. It raises the `ChildError` subclasses for OTP's ``{error, ...}``
+    answers. Never call it from a child's ``on_start`` (the supervisor is
+    waiting for that start to finish).
+    """
+
+    def __init__(
+        self,
+        spec: SupervisorSpec,
+        *,
+        path: str = "root",
+        clock: Clock | None = None,
+        events: EventStream | None = None,
+        random: _random.Random | None = None,
+    ) -> None:
+        super().__init__()
+        self.spec = spec
+        self.path = path
+        self.clock: Clock = clock if clock is not None else default_clock()
+        self.events = events if events is not None else EventStream()
+        self.random = random if random is not None else _random.Random()  # noqa: S311
+        self._intensity = RestartIntensity(spec.max_restarts, spec.period, self.clock)
+        self._children: list[_Child] = []
+        self._simple = spec.strategy is Strategy.SIMPLE_ONE_FOR_ONE
+        self._template = spec.children[0] if self._simple else None
+        self._serial = itertools.count(1)
+        self._terminated = False
+
+    def __str__(self) -> str:
+        return f"Supervisor ({self.path})"
+
+    # -- life cycle -----------------------------------------------------------
+
+    def on_start(self) -> None:
+        """Start the children in order; if one fails, stop the others and fail."""
+        if self._simple:
+            return
+        for spec in self.spec.children:
+            child = self._new_child(spec)
+            self._children.append(child)
+            error = self._start(child)
+            if error is not None:
+                self._terminate_all()
+                raise StartError(child.id, error)
+
+    def on_stop(self) -> None:
+        """Stop the children in reverse start order; restart nothing meanwhile."""
+        self._terminate_all()
+        self._publish(EventKind.SHUTDOWN, self.path, reason=self._hr_reason or SHUTDOWN)
+
+    def on_failure(
+        self,
+        exception_type: type[BaseException] | None,
+        exception_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        """Whatever failed the supervisor, leave no child running."""
+        self._terminate_all()
+
+    def on_receive(self, message: Any) -> Any:
+        if isinstance(message, _ChildExited):
+            self._child_exited(message.child, message.actor, message.reason)
+        elif isinstance(message, _RestartDue):
+            self._restart_due(message)
+        else:
+            return super().on_receive(message)
+        return None
+
+    # -- the dynamic-children API ---------------------------------------------
+
+    def start_child(self, spec_or_arg: Any = None, *extra_args: Any) -> ChildRef[Any]:
+        """Add a child and start it; returns its ref.
+
+        With simple_one_for_one, the arguments are extra args appended to the
+        template's. Otherwise pass a `ChildSpec`. Raises `AlreadyStarted`,
+        `AlreadyPresent`, `SpecError` or `StartError` (nothing is kept then).
+        """
+        if self._simple:
+            assert self._template is not None
+            args = extra_args if spec_or_arg is None else (spec_or_arg, *extra_args)
+            child = self._new_child(self._template, f"{self._template.id}-{next(self._serial)}")
+            child.args = (*self._template.args, *args)
+        else:
+            spec = spec_or_arg
+            if not isinstance(spec, ChildSpec):
+                raise SpecError(None, "spec", spec, "start_child takes a ChildSpec")
+            self.spec.check_child(spec)
+            existing = self._find(spec.id)
+            if existing is not None:
+                if existing.state is ChildState.RUNNING:
+                    raise AlreadyStarted(spec.id, existing.ref)
+                raise AlreadyPresent(spec.id)
+            child = self._new_child(spec)
+        self._children.append(child)
+        error = self._start(child)
+        if error is not None:
+            self._children.remove(child)
+            child.ref._mark_gone(error)
+            raise StartError(child.id, error)
+        return child.ref
+
+    def stop_child(self, child: str | ChildRef[Any]) -> None:
+        """Stop a child (OTP's ``terminate_child``); it is not restarted.
+
+        Its spec is kept, except for restart=never children and children of a
+        simple_one_for_one supervisor (given by ref), which are removed.
+        """
+        record = self._lookup(child, "stop_child")
+        self._cancel_restart(record)
+        self._terminate([record])
+        record.state = ChildState.STOPPED
+        if self._simple or record.spec.restart is Restart.NEVER:
+            self._remove(record, SHUTDOWN)
+        else:
+            record.ref._mark_gone(SHUTDOWN)
+
+    def restart_child(self, child_id: str) -> ChildRef[Any]:
+        """Start a stopped child again from its kept spec."""
+        record = self._lookup(child_id, "restart_child")
+        if record.state is ChildState.RUNNING:
+            raise ChildRunning(child_id)
+        if record.state is ChildState.RESTARTING:
+            raise ChildRestarting(child_id)
+        error = self._start(record)
+        if error is not None:
+            raise StartError(child_id, error)
+        return record.ref
+
+    def delete_child(self, child_id: str) -> None:
+        """Forget a stopped child's spec."""
+        record = self._lookup(child_id, "delete_child")
+        if record.state is ChildState.RUNNING:
+            raise ChildRunning(child_id)
+        if record.state is ChildState.RESTARTING:
+            raise ChildRestarting(child_id)
+        self._remove(record, "deleted")
+
+    def which_children(self) -> list[ChildInfo]:
+        """Every child in start order, with its state."""
+        return [
+            ChildInfo(
+                id=c.id,
+                ref=c.ref,
+                state=c.state,
+                is_supervisor=c.spec.is_supervisor,
+                restart=c.spec.restart,  # type: ignore[arg-type]
+                incarnation=c.incarnation,
+                restarts=c.restarts,
+            )
+            for c in self._children
+        ]
+
+    def count_children(self) -> ChildCounts:
+        supervisors = sum(1 for c in self._children if c.spec.is_supervisor)
+        return ChildCounts(
+            specs=1 if self._simple else len(self._children),
+            active=sum(1 for c in self._children if c.state is ChildState.RUNNING),
+            supervisors=supervisors,
+            workers=len(self._children) - supervisors,
+        )
+
+    def get_child(self, child_id: str) -> ChildRef[Any]:
+        """The stable ref of a child, by id."""
+        record = self._find(child_id)
+        if record is None:
+            raise ChildNotFound(child_id)
+        return record.ref
+
+    def intensity_remaining(self) -> int:
+        """How many more restarts the intensity window allows right now."""
+        return self._intensity.remaining
+
+    # -- starting -------------------------------------------------------------
+
+    def _new_child(self, spec: ChildSpec, child_id: str | None = None) -> _Child:
+        cid = child_id or spec.id
+        path = f"{self.path}/{cid}"
+        actor_class: Any = Supervisor if spec.is_supervisor else spec.start
+        if not isinstance(actor_class, type):
+            actor_class = Actor
+        ref: ChildRef[Any] = ChildRef(
+            actor_class, path, lambda message, reason: self._dead_letter(path, message, reason)
+        )
+        backoff = Backoff(
+            spec.initial_retry_delay,
+            spec.max_retry_delay,
+            spec.retry_delay_growth,
+            spec.retry_delay_jitter,
+            spec.max_retries,
+            random=self.random,
+        )
+        child = _Child(spec, ref, backoff)
+        child.id = cid
+        return child
+
+    def _factory(self, child: _Child) -> Callable[..., Actor]:
+        start = child.spec.start
+        if isinstance(start, SupervisorSpec):
+            nested = start
+
+            def build_supervisor(*_args: Any, **_kwargs: Any) -> Actor:
+                return Supervisor(
+                    nested,
+                    path=child.ref.path,
+                    clock=self.clock,
+                    events=self.events,
+                    random=self.random,
+                )
+
+            return build_supervisor
+        return start
+
+    def _start(self, child: _Child) -> BaseException | None:
+        """Start one incarnation and wait for its ``on_start``; the error, if any."""
+        child.incarnation += 1
+        child.ref._revive()
+        try:
+            actor = spawn(
+                self._factory(child),
+                child.args,
+                child.spec.kwargs,  # type: ignore[arg-type]
+                child_ref=child.ref,
+                incarnation=child.incarnation,
+                ask_errors_fail=child.spec.ask_errors_fail,
+                on_exit=self._exit_notifier(child),
+            )
+        except Exception as exc:  # noqa: BLE001 - any constructor error is a start failure
+            return self._start_failed(child, exc, exc.__traceback__)
+        actor._hr_started.wait()
+        if actor._hr_start_error is not None:
+            return self._start_failed(child, actor._hr_start_error, None, actor._hr_traceback)
+        child.actor = actor
+        child.state = ChildState.RUNNING
+        child.started_at = self.clock.now()
+        kind = EventKind.RESTARTED if child.incarnation > 1 else EventKind.STARTED
+        self._publish(kind, child.ref.path, incarnation=child.incarnation)
+        return None
+
+    def _start_failed(
+        self,
+        child: _Child,
+        error: BaseException,
+        tb: TracebackType | None,
+        text: str | None = None,
+    ) -> BaseException:
+        child.actor = None
+        child.state = ChildState.STOPPED
+        if text is None and tb is not None:
+            import traceback as tb_module  # noqa: PLC0415 - only on the failure path
+
+            text = "".join(tb_module.format_exception(type(error), error, tb))
+        self._publish(
+            EventKind.START_FAILED,
+            child.ref.path,
+            incarnation=child.incarnation,
+            reason=error,
+            traceback=text,
+        )
+        return error
+
+    def _exit_notifier(self, child: _Child) -> Callable[[Actor, Reason], None]:
+        inbox = self.actor_inbox
+
+        def notify(actor: Actor, reason: Reason) -> None:
+            inbox.put(Envelope(_ChildExited(child, actor, reason)))
+
+        return notify
+
+    # -- exits ----------------------------------------------------------------
+
+    def _child_exited(self, child: _Child, actor: Actor, reason: Reason) -> None:
+        if child.actor is not actor or self._terminated:
+            return  # ordered by this supervisor, and already handled
+        child.actor = None
+        child.state = ChildState.STOPPED
+        self._report_exit(child, actor, reason)
+        spec = child.spec
+        if spec.significant and self._auto_shutdown_due(child, reason):
+            self._forget(child, reason)
+            raise Shutdown(f"auto shutdown: {child.id} exited")
+        if spec.restart is Restart.NEVER or (
+            spec.restart is Restart.FAILED and is_normal(reason)
+        ):
+            self._forget(child, reason)
+            if spec.significant and self._no_significant_left():
+                raise Shutdown(f"auto shutdown: {child.id} was the last significant child")
+            return
+        self._restart(child, self._group(child))
+
+    def _auto_shutdown_due(self, child: _Child, reason: Reason) -> bool:
+        policy = self.spec.shutdown_policy
+        if policy is ShutdownPolicy.ON_ANY_COMPONENT_FAILED:
+            return not is_normal(reason)
+        if policy is ShutdownPolicy.ON_ANY_COMPONENT_STOPPED:
+            return child.spec.restart is Restart.NEVER or is_normal(reason)
+        return False
+
+    def _no_significant_left(self) -> bool:
+        if self.spec.shutdown_policy is not ShutdownPolicy.ON_LAST_COMPONENT_STOPPED:
+            return False
+        return not any(
+            c.spec.significant and c.state is not ChildState.STOPPED for c in self._children
+        )
+
+    def _forget(self, child: _Child, reason: Reason) -> None:
+        """The child will not be restarted: drop a never-child's spec, close its ref."""
+        if child.spec.restart is Restart.NEVER or self._simple:
+            self._remove(child, reason)
+        else:
+            child.ref._mark_gone(reason)
+
+    def _remove(self, child: _Child, reason: Reason) -> None:
+        if child in self._children:
+            self._children.remove(child)
+        child.ref._mark_gone(reason)
+
+    def _report_exit(self, child: _Child, actor: Actor, reason: Reason) -> None:
+        crashed = actor._hr_crashed
+        kind = EventKind.STOPPED if is_normal(reason) else EventKind.FAILED
+        self._publish(
+            kind,
+            child.ref.path,
+            incarnation=actor.actor_incarnation,
+            reason=reason,
+            traceback=actor._hr_traceback,
+        )
+        if crashed is not None and not isinstance(crashed.message, _Internal):
+            self._dead_letter(child.ref.path, crashed.message, reason)
+
+    def _dead_letter(self, path: str, message: Any, reason: Reason) -> None:
+        self._publish(EventKind.DEAD_LETTER, path, reason=reason, message=message)
+
+    # -- restarting -----------------------------------------------------------
+
+    def _group(self, failed: _Child) -> list[_Child]:
+        """The failed child and the siblings its strategy restarts with it."""
+        strategy = self.spec.strategy
+        if strategy is Strategy.ONE_FOR_ALL:
+            group = list(self._children)
+        elif strategy is Strategy.REST_FOR_ONE:
+            group = self._children[self._children.index(failed) :]
+        else:
+            return [failed]
+        return [c for c in group if c is failed or c.state is not ChildState.STOPPED]
+
+    def _restart(self, failed: _Child, group: list[_Child]) -> None:
+        """Count the restart, stop the group's other members, then start it (maybe later)."""
+        if not self._intensity.add_restart():
+            self._give_up(
+                IntensityExceeded(self.path, failed.id, self.spec.max_restarts, self.spec.period)
+            )
+        reset_after = failed.spec.retry_reset_after
+        if reset_after is None:
+            reset_after = self.spec.period
+        if failed.incarnation and self.clock.now() - failed.started_at >= reset_after:
+            failed.backoff.reset()
+        if not failed.backoff.can_retry():
+            self._give_up(RetriesExhausted(self.path, failed.id, failed.spec.max_retries))
+        delay = failed.backoff.next_delay()
+        others = [c for c in group if c is not failed]
+        self._terminate(reversed(others))
+        restartable = []
+        for child in group:
+            self._cancel_restart(child)
+            if child is not failed and child.spec.restart is Restart.NEVER:
+                self._remove(child, SHUTDOWN)
+                continue
+            child.state = ChildState.RESTARTING
+            restartable.append(child)
+        if delay <= 0:
+            self._start_group(failed, restartable)
+            return
+        due = _RestartDue(failed, restartable)
+        inbox = self.actor_inbox
+        due.timer = self.clock.call_later(delay, lambda: inbox.put(Envelope(due)))
+        for child in restartable:
+            child.timer = due.timer
+        self._publish(
+            EventKind.RESTART_SCHEDULED,
+            failed.ref.path,
+            incarnation=failed.incarnation,
+            delay=delay,
+        )
+
+    def _restart_due(self, due: _RestartDue) -> None:
+        group = [c for c in due.group if c.timer is due.timer and c in self._children]
+        if not group:
+            return
+        failed = due.failed if due.failed in group else group[0]
+        self._start_group(failed, group)
+
+    def _start_group(self, failed: _Child, group: list[_Child]) -> None:
+        for index, child in enumerate(group):
+            child.timer = None
+            if child.state is not ChildState.RESTARTING:
+                continue
+            child.restarts += 1
+            if self._start(child) is not None:
+                # A failed restart is retried under the same intensity and backoff.
+                rest = group[index:]
+                for waiting in rest:
+                    waiting.state = ChildState.RESTARTING
+                self._restart(child, rest)
+                return
+
+    def _cancel_restart(self, child: _Child) -> None:
+        if child.timer is not None:
+            child.timer.cancel()
+            child.timer = None
+        if child.state is ChildState.RESTARTING:
+            child.state = ChildState.STOPPED
+
+    def _give_up(self, error: Exception) -> None:
+        self._publish(EventKind.INTENSITY_EXCEEDED, self.path, reason=error)
+        self._terminate_all()
+        raise error
+
+    # -- stopping -------------------------------------------------------------
+
+    def _terminate_all(self) -> None:
+        if self._terminated:
+            return
+        self._terminated = True
+        for child in self._children:
+            self._cancel_restart(child)
+        self._terminate(reversed(self._children), parallel=self._simple)
+        for child in self._children:
+            child.state = ChildState.STOPPED
+            child.ref._mark_gone(SHUTDOWN)
+
+    def _terminate(self, children: Iterable[_Child], *, parallel: bool = False) -> None:
+        """Stop running children (in the order given, or all at once) and report them."""
+        running = [c for c in children if c.actor is not None]
+        if parallel:
+            stopping = [(c, self._send_stop(c)) for c in running]
+            deadline_waits = [(c, a, self._await_exit(c, a)) for c, a in stopping]
+            for child, actor, reason in deadline_waits:
+                self._report_terminated(child, actor, reason)
+            return
+        for child in running:
+            actor = self._send_stop(child)
+            self._report_terminated(child, actor, self._await_exit(child, actor))
+
+    def _send_stop(self, child: _Child) -> Actor:
+        actor = child.actor
+        assert actor is not None
+        child.actor = None
+        child.state = ChildState.STOPPED
+        control = _Control(_Control.STOP, actor.actor_incarnation, SHUTDOWN)
+        child.ref.actor_inbox.put_front(Envelope(control))
+        return actor
+
+    def _await_exit(self, child: _Child, actor: Actor) -> Reason:
+        """Wait up to the child's shutdown timeout; abandon a thread that ignores it."""
+        timeout = child.spec.shutdown_timeout
+        waiter = threading.Event()
+        key = actor._hr_add_exit_callback(lambda _actor, _reason: waiter.set())
+        if key is None:
+            return actor._hr_exit_reason
+        if timeout != 0.0:
+            self.clock.wait(waiter, timeout)
+        if actor._hr_exited.is_set():
+            return actor._hr_exit_reason
+        actor._hr_remove_exit_callback(key)
+        actor.actor_stopped.set()
+        ActorRegistry.unregister(actor.actor_ref)
+        return KILLED
+
+    def _report_terminated(self, child: _Child, actor: Actor, reason: Reason) -> None:
+        path = child.ref.path
+        incarnation = actor.actor_incarnation
+        if reason == KILLED:
+            kind = EventKind.ABANDONED if child.spec.shutdown_timeout != 0.0 else EventKind.STOPPED
+            self._publish(kind, path, incarnation=incarnation, reason=KILLED)
+            return
+        if reason == SHUTDOWN:
+            self._publish(EventKind.STOPPED, path, incarnation=incarnation, reason=SHUTDOWN)
+            return
+        # It exited by itself meanwhile: report its own reason.
+        self._report_exit(child, actor, reason)
+
+    # -- helpers --------------------------------------------------------------
+
+    def _find(self, child_id: str) -> _Child | None:
+        for child in self._children:
+            if child.id == child_id:
+                return child
+        return None
+
+    def _lookup(self, child: str | ChildRef[Any], call: str) -> _Child:
+        if self._simple and (call != "stop_child" or not isinstance(child, ChildRef)):
+            raise NotAllowedForSimpleOneForOne(child, call)
+        if isinstance(child, ChildRef):
+            for record in self._children:
+                if record.ref is child:
+                    return record
+            raise ChildNotFound(child.path)
+        record = self._find(child)
+        if record is None:
+            raise ChildNotFound(child)
+        return record
+
+    def _publish(self, kind: EventKind, path: str, **details: Any) -> None:
+        self.events.publish(kind, path, self.clock.now(), **details)

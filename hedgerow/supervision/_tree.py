@@ -1,0 +1,175 @@
+"""`Tree`: start a supervision tree, talk to its supervisors, wait for its end."""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, Any
+
+from pykka._envelope import Envelope
+
+from hedgerow._events import EventKind, EventStream
+from hedgerow._exceptions import ChildNotFound, StartError
+from hedgerow.actors._actor import spawn
+from hedgerow.actors._messages import _Control
+from hedgerow.actors._reason import SHUTDOWN, Reason, is_normal
+from hedgerow.supervision._supervisor import ChildCounts, ChildInfo, Supervisor
+
+if TYPE_CHECKING:
+    import random
+    from types import TracebackType
+
+    import pykka
+
+    from hedgerow._clock import Clock
+    from hedgerow.actors._ref import ChildRef
+    from hedgerow.supervision._spec import SupervisorSpec
+
+__all__ = ["SupervisorHandle", "Tree", "start_tree"]
+
+DEFAULT_CALL_TIMEOUT = 30.0
+
+
+class SupervisorHandle:
+    """Call a supervisor's dynamic-children API from any thread.
+
+    Each call is an ask to the supervisor's actor, bounded by `timeout`, and
+    raises what the supervisor raises (`ChildNotFound`, `AlreadyStarted`, ...).
+    """
+
+    def __init__(self, ref: pykka.ActorRef[Any], timeout: float = DEFAULT_CALL_TIMEOUT) -> None:
+        self.ref = ref
+        self.timeout = timeout
+
+    def _call(self, name: str, *args: Any) -> Any:
+        return self.ref.proxy().__getattr__(name)(*args).get(timeout=self.timeout)
+
+    def start_child(self, spec_or_arg: Any = None, *extra_args: Any) -> ChildRef[Any]:
+        return self._call("start_child", spec_or_arg, *extra_args)  # type: ignore[no-any-return]
+
+    def stop_child(self, child: str | ChildRef[Any]) -> None:
+        self._call("stop_child", child)
+
+    def restart_child(self, child_id: str) -> ChildRef[Any]:
+        return self._call("restart_child", child_id)  # type: ignore[no-any-return]
+
+    def delete_child(self, child_id: str) -> None:
+        self._call("delete_child", child_id)
+
+    def which_children(self) -> list[ChildInfo]:
+        return self._call("which_children")  # type: ignore[no-any-return]
+
+    def count_children(self) -> ChildCounts:
+        return self._call("count_children")  # type: ignore[no-any-return]
+
+    def get_child(self, child_id: str) -> ChildRef[Any]:
+        return self._call("get_child", child_id)  # type: ignore[no-any-return]
+
+    def supervisor(self, child_id: str) -> SupervisorHandle:
+        """The handle of a nested supervisor child."""
+        ref = self.get_child(child_id)
+        if not issubclass(ref.actor_class, Supervisor):
+            raise ChildNotFound(f"{child_id} (not a supervisor)")
+        return SupervisorHandle(ref, self.timeout)
+
+
+class Tree(SupervisorHandle):
+    """A running supervision tree: its root supervisor, events and outcome.
+
+    `wait()` returns the root's exit reason when the tree ends: ``shutdown``
+    after `stop()`, a `hedgerow.Shutdown` after an auto shutdown, or the
+    exception with which the root gave up (for example `IntensityExceeded`).
+    Use it as a context manager to stop the tree on the way out.
+    """
+
+    def __init__(
+        self,
+        spec: SupervisorSpec,
+        *,
+        name: str = "root",
+        clock: Clock | None = None,
+        events: EventStream | None = None,
+        random: random.Random | None = None,
+    ) -> None:
+        self.spec = spec
+        self.name = name
+        self.events = events if events is not None else EventStream()
+        self._done = threading.Event()
+        self._reason: Reason | None = None
+        root = spawn(
+            Supervisor,
+            (spec,),
+            {"path": name, "clock": clock, "events": self.events, "random": random},
+            on_exit=self._root_exited,
+        )
+        self.clock = root.clock
+        self._root = root
+        root._hr_started.wait()
+        if root._hr_start_error is not None:
+            self._done.wait()
+            raise StartError(name, root._hr_start_error)
+        self.events.publish(EventKind.STARTED, name, self.clock.now())
+        super().__init__(root.actor_ref)
+
+    def _root_exited(self, actor: Any, reason: Reason) -> None:
+        self._reason = reason
+        if actor._hr_start_error is None:
+            kind = EventKind.STOPPED if is_normal(reason) else EventKind.FAILED
+            self.events.publish(
+                kind, self.name, actor.clock.now(), reason=reason, traceback=actor._hr_traceback
+            )
+        self._done.set()
+
+    @property
+    def done(self) -> bool:
+        return self._done.is_set()
+
+    @property
+    def reason(self) -> Reason | None:
+        """The root's exit reason, once the tree has ended."""
+        return self._reason
+
+    @property
+    def gave_up(self) -> bool:
+        """True if the tree ended because its root failed (e.g. intensity exceeded)."""
+        return self._reason is not None and not is_normal(self._reason)
+
+    def wait(self, timeout: float | None = None) -> Reason:
+        """Block until the tree ends; its root's exit reason. TimeoutError if it doesn't."""
+        if not self._done.wait(timeout):
+            msg = f"tree {self.name!r} still running after {timeout} s"
+            raise TimeoutError(msg)
+        assert self._reason is not None
+        return self._reason
+
+    def stop(self, timeout: float | None = None) -> Reason:
+        """Shut the tree down (children stop in reverse order) and wait for it."""
+        if not self._done.is_set():
+            control = _Control(_Control.STOP, self._root.actor_incarnation, SHUTDOWN)
+            self._root.actor_inbox.put(Envelope(control))
+        return self.wait(timeout)
+
+    def __enter__(self) -> Tree:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def start_tree(
+    spec: SupervisorSpec,
+    *,
+    name: str = "root",
+    clock: Clock | None = None,
+    events: EventStream | None = None,
+    random: random.Random | None = None,
+) -> Tree:
+    """Start `spec` as the root of a new tree; returns once every child has started.
+
+    Raises `StartError` if a child fails to start; nothing is left running then.
+    """
+    return Tree(spec, name=name, clock=clock, events=events, random=random)
