@@ -145,7 +145,10 @@ class Actor(pykka.ThreadingActor):
             self._hr_exit_callbacks.pop(key, None)
 
     def _hr_set_reason(self, reason: Reason, tb: TracebackType | None = None) -> None:
-        if self._hr_reason is None:
+        """Keep the first reason, except that a failure replaces a normal one
+        (an ``on_stop`` that raises during a shutdown is a failure)."""
+        current = self._hr_reason
+        if current is None or (is_normal(current) and not is_normal(reason)):
             self._hr_reason = reason
             if tb is not None and isinstance(reason, BaseException):
                 self._hr_traceback = "".join(

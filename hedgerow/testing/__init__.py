@@ -1,5 +1,6 @@
-"""Testing support: a virtual clock (fault injection and the pytest plugin grow here)."""
+"""Testing support: a virtual clock and an event recorder (fault injection grows here)."""
 
 from hedgerow.testing._clock import VirtualClock
+from hedgerow.testing._recorder import EventRecorder
 
-__all__ = ["VirtualClock"]
+__all__ = ["EventRecorder", "VirtualClock"]

@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import pykka
+import pytest
+
+from hedgerow.testing import VirtualClock
+
+
+@pytest.fixture(autouse=True)
+def _no_leftover_actors(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Every test must leave no actor registered and no actor thread running."""
+    before = set(threading.enumerate())
+    yield
+    leftover = pykka.ActorRegistry.get_all()
+    pykka.ActorRegistry.stop_all(block=True, timeout=5)
+    assert not leftover, f"actors left running: {leftover}"
+    if "allow_abandoned" in request.keywords:
+        return
+    current = threading.current_thread()
+    extra = [
+        t
+        for t in threading.enumerate()
+        if t not in before and t is not current and t.is_alive() and not t.daemon
+    ]
+    for thread in extra:
+        thread.join(timeout=5)
+    alive = [t.name for t in extra if t.is_alive()]
+    assert not alive, f"threads left running: {alive}"
+
+
+@pytest.fixture
+def clock() -> VirtualClock:
+    return VirtualClock()

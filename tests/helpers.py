@@ -1,0 +1,106 @@
+"""Actors and a tree fixture helper shared by the tests."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import hedgerow as hr
+
+
+class Log:
+    """A thread-safe list of what actors did, in the order they did it."""
+
+    def __init__(self) -> None:
+        self._items: list[Any] = []
+        self._lock = threading.Lock()
+
+    def add(self, item: Any) -> None:
+        with self._lock:
+            self._items.append(item)
+
+    @property
+    def items(self) -> list[Any]:
+        with self._lock:
+            return list(self._items)
+
+    def of(self, kind: str) -> list[Any]:
+        return [i[1] for i in self.items if i[0] == kind]
+
+
+class Worker(hr.Actor):
+    """Echoes messages; obeys a few commands that make it crash, stop or hang."""
+
+    def __init__(self, name: str = "w", log: Log | None = None) -> None:
+        super().__init__()
+        self.name = name
+        self.log = log
+
+    def on_start(self) -> None:
+        if self.log is not None:
+            self.log.add(("start", self.name))
+
+    def on_stop(self) -> None:
+        if self.log is not None:
+            self.log.add(("stop", self.name))
+
+    def on_receive(self, message: Any) -> Any:
+        if self.log is not None:
+            self.log.add(("got", (self.name, message)))
+        match message:
+            case "crash":
+                raise RuntimeError(f"{self.name} crashed")
+            case "stop":
+                self.stop()
+            case ("shutdown", term):
+                raise hr.Shutdown(term)
+            case ("hang", release):
+                release.wait()
+            case ("block", entered, release):
+                entered.set()
+                release.wait()
+            case ("block_then_crash", entered, release):
+                entered.set()
+                release.wait()
+                raise RuntimeError(f"{self.name} crashed after blocking")
+        return (self.name, self.actor_incarnation, message)
+
+
+class FailingStart(hr.Actor):
+    """Fails in on_start, always."""
+
+    def on_start(self) -> None:
+        raise ValueError("cannot start")
+
+
+class FailNTimes(hr.Actor):
+    """Fails in on_start while the shared counter is above zero."""
+
+    def __init__(self, remaining: list[int]) -> None:
+        super().__init__()
+        self.remaining = remaining
+
+    def on_start(self) -> None:
+        if self.remaining[0] > 0:
+            self.remaining[0] -= 1
+            raise ValueError("not yet")
+
+    def on_receive(self, message: Any) -> Any:
+        if message == "crash":
+            raise RuntimeError("crashed")
+        return message
+
+
+class IgnoresStop(hr.Actor):
+    """Hangs in on_stop until released: a child that ignores its stop."""
+
+    def __init__(self, release: threading.Event) -> None:
+        super().__init__()
+        self.release = release
+
+    def on_stop(self) -> None:
+        self.release.wait()
+
+
+def worker(child_id: str, log: Log | None = None, **options: Any) -> hr.ChildSpec:
+    return hr.ChildSpec(child_id, Worker, args=(child_id, log), **options)

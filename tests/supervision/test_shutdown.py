@@ -1,0 +1,155 @@
+"""Child shutdown (timeout, brutal_kill, infinity) and the supervisor's own shutdown."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+import hedgerow as hr
+from hedgerow import EventKind
+from hedgerow.testing import EventRecorder
+from helpers import IgnoresStop, Log, Worker, worker
+
+
+def start(spec: hr.SupervisorSpec, **kwargs) -> tuple[hr.Tree, EventRecorder]:
+    events = hr.EventStream()
+    recorder = EventRecorder(events)
+    return hr.start_tree(spec, events=events, **kwargs), recorder
+
+
+@pytest.mark.allow_abandoned
+def test_a_child_that_ignores_its_stop_is_abandoned_after_its_timeout(clock):
+    release = threading.Event()
+    log = Log()
+    spec = hr.SupervisorSpec(
+        [worker("a", log), hr.ChildSpec("stuck", IgnoresStop, args=(release,), shutdown=2.0),
+         worker("c", log)]
+    )
+    tree, rec = start(spec, clock=clock)
+    stopper = threading.Thread(target=tree.stop)
+    stopper.start()
+    # The supervisor waits on the virtual clock: jump past the 2 s timeout.
+    rec.wait_for(EventKind.STOPPED, "root/c")
+    clock.jump_to_next()
+    stopper.join(timeout=10)
+    assert not stopper.is_alive()
+    assert tree.done
+    abandoned = rec.wait_for(EventKind.ABANDONED, "root/stuck")
+    assert abandoned.reason == hr.KILLED
+    assert log.of("stop") == ["c", "a"]
+    release.set()
+
+
+@pytest.mark.allow_abandoned
+def test_shutdown_completes_in_bounded_real_time_with_the_real_clock():
+    release = threading.Event()
+    spec = hr.SupervisorSpec([hr.ChildSpec("stuck", IgnoresStop, args=(release,), shutdown=0.05)])
+    tree, rec = start(spec)
+    assert tree.stop(timeout=10) == hr.SHUTDOWN
+    rec.wait_for(EventKind.ABANDONED, "root/stuck")
+    release.set()
+
+
+@pytest.mark.allow_abandoned
+def test_brutal_kill_does_not_wait():
+    release, entered = threading.Event(), threading.Event()
+    spec = hr.SupervisorSpec([hr.ChildSpec("busy", Worker, shutdown="brutal_kill")])
+    tree, rec = start(spec)
+    tree.get_child("busy").tell(("block", entered, release))
+    entered.wait(timeout=10)
+    tree.stop(timeout=10)
+    stopped = rec.wait_for(EventKind.STOPPED, "root/busy")
+    assert stopped.reason == hr.KILLED
+    release.set()
+
+
+def test_infinity_waits_for_a_slow_stop(clock):
+    release = threading.Event()
+    spec = hr.SupervisorSpec([hr.ChildSpec("slow", IgnoresStop, args=(release,), shutdown="infinity")])
+    tree, rec = start(spec, clock=clock)
+    stopper = threading.Thread(target=tree.stop)
+    stopper.start()
+    clock.advance(3600)
+    assert not tree.done
+    release.set()
+    stopper.join(timeout=10)
+    assert rec.wait_for(EventKind.STOPPED, "root/slow").reason == hr.SHUTDOWN
+
+
+def test_children_that_exit_by_themselves_during_shutdown_keep_their_own_reason():
+    entered, release = threading.Event(), threading.Event()
+    log = Log()
+    spec = hr.SupervisorSpec([worker("a", log), worker("b", log)])
+    tree, rec = start(spec)
+    a = tree.get_child("a")
+    # a is busy; its next message will crash it. The supervisor's stop jumps
+    # the queue, but b is stopped first, then a finishes the blocking message.
+    a.tell(("block", entered, release))
+    a.tell("crash")
+    entered.wait(timeout=10)
+    stopper = threading.Thread(target=tree.stop)
+    stopper.start()
+    rec.wait_for(EventKind.STOPPED, "root/b")
+    release.set()
+    stopper.join(timeout=10)
+    # The stop was put in front of "crash", so a stops cleanly with shutdown;
+    # the crash message is a dead letter of the shut-down child.
+    assert rec.wait_for(EventKind.STOPPED, "root/a").reason == hr.SHUTDOWN
+    dead = rec.wait_for(EventKind.DEAD_LETTER, "root/a")
+    assert dead.message == "crash"
+    assert rec.matching(EventKind.RESTARTED) == []
+
+
+def test_a_child_crashing_by_itself_during_shutdown_is_reported_failed_not_restarted():
+    entered, release = threading.Event(), threading.Event()
+    spec = hr.SupervisorSpec([worker("a"), worker("b")])
+    tree, rec = start(spec)
+    tree.get_child("a").tell(("block_then_crash", entered, release))
+    entered.wait(timeout=10)
+    stopper = threading.Thread(target=tree.stop)
+    stopper.start()
+    rec.wait_for(EventKind.STOPPED, "root/b")
+    release.set()  # a raises now, before it ever reads its stop
+    stopper.join(timeout=10)
+    failed = rec.wait_for(EventKind.FAILED, "root/a")
+    assert str(failed.reason) == "a crashed after blocking"
+    assert rec.matching(EventKind.RESTARTED) == []
+    assert rec.trail()[-2:] == [("shutdown", "root"), ("stopped", "root")]
+
+
+class CrashesOnStop(hr.Actor):
+    def on_stop(self) -> None:
+        raise RuntimeError("cleanup failed")
+
+
+def test_a_failing_on_stop_during_shutdown_is_reported_with_its_reason():
+    tree, rec = start(hr.SupervisorSpec([hr.ChildSpec("x", CrashesOnStop)]))
+    tree.stop(timeout=10)
+    failed = rec.wait_for(EventKind.FAILED, "root/x")
+    assert isinstance(failed.reason, RuntimeError)
+    assert "cleanup failed" in failed.traceback
+
+
+def test_nothing_restarts_while_the_supervisor_shuts_down():
+    spec = hr.SupervisorSpec([worker(x) for x in "abcdef"], strategy="one_for_all")
+    tree, rec = start(spec)
+    for ref in [tree.get_child(x) for x in "abcdef"]:
+        ref.tell("crash")
+    tree.stop(timeout=10)
+    after_shutdown = False
+    for event in rec.events:
+        if event.kind is EventKind.SHUTDOWN:
+            after_shutdown = True
+        assert not (after_shutdown and event.kind is EventKind.RESTARTED)
+
+
+def test_messages_to_a_shut_down_tree_are_dead_letters():
+    tree, rec = start(hr.SupervisorSpec([worker("a")]))
+    a = tree.get_child("a")
+    tree.stop(timeout=10)
+    a.tell("late")
+    assert rec.wait_for(EventKind.DEAD_LETTER, "root/a").message == "late"
+    with pytest.raises(hr.DeadLetterError) as info:
+        a.ask("late ask", timeout=5)
+    assert "shutdown" in str(info.value)
