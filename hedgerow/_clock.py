@@ -54,9 +54,7 @@ class Clock(Protocol):
 
     def now(self) -> float: ...
 
-    def call_later(
-        self, delay: float, callback: Callable[..., Any], *args: Any
-    ) -> TimerHandle: ...
+    def call_later(self, delay: float, callback: Callable[..., Any], *args: Any) -> TimerHandle: ...
 
     def wait(self, waiter: threading.Event, timeout: float | None) -> None:
         """Block until `waiter` is set or `timeout` seconds of this clock pass.
@@ -82,9 +80,7 @@ class MonotonicClock:
     def wait(self, waiter: threading.Event, timeout: float | None) -> None:
         waiter.wait(timeout)
 
-    def call_later(
-        self, delay: float, callback: Callable[..., Any], *args: Any
-    ) -> TimerHandle:
+    def call_later(self, delay: float, callback: Callable[..., Any], *args: Any) -> TimerHandle:
         handle = TimerHandle(time.monotonic() + max(delay, 0.0), callback, args)
         with self._cond:
             heapq.heappush(self._heap, (handle.when, next(self._seq), handle))
@@ -103,7 +99,7 @@ class MonotonicClock:
                     timeout = self._heap[0][0] - time.monotonic() if self._heap else None
                     self._cond.wait(timeout)
                 _, _, handle = heapq.heappop(self._heap)
-            handle._run()  # noqa: SLF001
+            handle._run()
 
 
 _default_clock: MonotonicClock | None = None

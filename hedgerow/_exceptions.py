@@ -135,9 +135,7 @@ class SupervisorGaveUp(HedgerowError):
 class IntensityExceeded(SupervisorGaveUp):
     """More than ``max_restarts`` restarts within ``period`` seconds."""
 
-    def __init__(
-        self, supervisor: str, child_id: Any, max_restarts: int, period: float
-    ) -> None:
+    def __init__(self, supervisor: str, child_id: Any, max_restarts: int, period: float) -> None:
         self.max_restarts = max_restarts
         self.period = period
         detail = (
@@ -176,7 +174,7 @@ class DeadLetterError(pykka.ActorDeadError):
         super().__init__(f"{target} will not handle the message: {reason}")
 
 
-class Shutdown(Exception):  # noqa: N818 - named for OTP's {shutdown, Term}
+class Shutdown(Exception):
     """Raise in a handler to stop the actor with a user reason that counts as normal.
 
     As OTP's ``{shutdown, Term}``: a ``restart="failed"`` child stopped this

@@ -2,7 +2,15 @@
 
 from hedgerow.actors._actor import Actor, demonitor, link, monitor, unlink
 from hedgerow.actors._messages import Down, Exit
-from hedgerow.actors._reason import KILLED, NOPROC, NORMAL, SHUTDOWN, Reason, describe, is_normal
+from hedgerow.actors._reason import (
+    KILLED,
+    NOPROC,
+    NORMAL,
+    SHUTDOWN,
+    Reason,
+    describe,
+    is_normal,
+)
 from hedgerow.actors._ref import ChildRef
 
 __all__ = [

@@ -20,7 +20,7 @@ import traceback
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import pykka
-from pykka import ActorRegistry, messages
+from pykka import ActorRegistry
 
 from hedgerow._exceptions import LinkedExit, Shutdown
 from hedgerow.actors._inbox import Inbox
@@ -110,7 +110,7 @@ class Actor(pykka.ThreadingActor):
         """Get a `Down` message when `target`'s current incarnation exits.
 
         Returns a token for `actor_demonitor`. Monitoring an actor that has
-        already exited delivers `Down` with reason ``noproc`` at once.
+        already exited delivers `Down` with reason ``noproc`` at once, as Erlang.
         """
         return monitor(self._hr_self_ref(), target)
 
@@ -151,9 +151,7 @@ class Actor(pykka.ThreadingActor):
         if current is None or (is_normal(current) and not is_normal(reason)):
             self._hr_reason = reason
             if tb is not None and isinstance(reason, BaseException):
-                self._hr_traceback = "".join(
-                    traceback.format_exception(type(reason), reason, tb)
-                )
+                self._hr_traceback = "".join(traceback.format_exception(type(reason), reason, tb))
 
     # -- pykka's actor loop, with exit reasons --------------------------------
 
@@ -195,23 +193,25 @@ class Actor(pykka.ThreadingActor):
                 if envelope.reply_to is not None:
                     envelope.reply_to.set_exception()
                 self._stop()
-            except Exception:
-                exc_info = sys.exc_info()
-                if envelope.reply_to is not None:
-                    pykka_logger.info(
-                        f"Exception returned from {self} to caller:", exc_info=exc_info
-                    )
-                    envelope.reply_to.set_exception()
-                    if self._hr_ask_errors_fail:
-                        self._hr_fail(exc_info, None)
-                else:
-                    self._hr_fail(exc_info, envelope)
+            except Exception:  # noqa: BLE001 - any handler error is the actor's failure
+                self._hr_on_error(envelope, sys.exc_info())
             except BaseException:  # noqa: BLE001 - pykka stops everything on these
                 exception_value = sys.exc_info()[1]
-                pykka_logger.debug(f"{exception_value!r} in {self}. Stopping all actors.")
+                pykka_logger.debug("%r in %s. Stopping all actors.", exception_value, self)
                 self._hr_set_reason(exception_value, sys.exc_info()[2])  # type: ignore[arg-type]
                 self._stop()
                 ActorRegistry.stop_all()
+
+    def _hr_on_error(self, envelope: Envelope[Any], exc_info: Any) -> None:
+        """An ask's error goes back to the asker (and fails the actor only under
+        Erlang's rule); a tell's error fails the actor, as in pykka."""
+        if envelope.reply_to is None:
+            self._hr_fail(exc_info, envelope)
+            return
+        pykka_logger.info("Exception returned from %s to caller:", self, exc_info=exc_info)
+        envelope.reply_to.set_exception(exc_info)
+        if self._hr_ask_errors_fail:
+            self._hr_fail(exc_info, None)
 
     def _hr_fail(self, exc_info: Any, envelope: Envelope[Any] | None) -> None:
         if envelope is not None and not isinstance(envelope.message, _Internal):
@@ -337,8 +337,7 @@ def monitor(watcher: pykka.ActorRef[Any], target: pykka.ActorRef[Any]) -> int:
         if key is not None:
             _monitors[token] = (actor, key)  # type: ignore[assignment]
     if key is None:
-        reason = actor._hr_exit_reason if actor is not None else NOPROC
-        _deliver(watcher, Down(target, reason, token))
+        _deliver(watcher, Down(target, NOPROC, token))
     return token
 
 

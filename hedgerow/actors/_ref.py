@@ -37,6 +37,8 @@ class ChildRef(pykka.ActorRef[A]):
     raises, as sending to a dead process in Erlang does not.
     """
 
+    actor_inbox: Inbox
+
     def __init__(
         self,
         actor_class: type[A],
@@ -83,9 +85,7 @@ class ChildRef(pykka.ActorRef[A]):
     ) -> pykka.Future[Any]: ...
 
     @overload
-    def ask(
-        self, message: Any, *, block: Literal[True], timeout: float | None = None
-    ) -> Any: ...
+    def ask(self, message: Any, *, block: Literal[True], timeout: float | None = None) -> Any: ...
 
     @overload
     def ask(

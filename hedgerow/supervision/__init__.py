@@ -11,7 +11,12 @@ from hedgerow.supervision._spec import (
     Strategy,
     SupervisorSpec,
 )
-from hedgerow.supervision._supervisor import ChildCounts, ChildInfo, ChildState, Supervisor
+from hedgerow.supervision._supervisor import (
+    ChildCounts,
+    ChildInfo,
+    ChildState,
+    Supervisor,
+)
 from hedgerow.supervision._tree import SupervisorHandle, Tree, start_tree
 
 __all__ = [

@@ -19,6 +19,7 @@ class Backoff:
 
     def __init__(
         self,
+        *,
         initial_retry_delay: float = 1.5,
         max_retry_delay: float = 300.0,
         retry_delay_growth: float = 1.5,

@@ -133,10 +133,9 @@ class _ChildExited(_Internal):
 
 
 class _RestartDue(_Internal):
-    __slots__ = ("failed", "group", "timer")
+    __slots__ = ("group", "timer")
 
-    def __init__(self, failed: _Child, group: list[_Child]) -> None:
-        self.failed = failed
+    def __init__(self, group: list[_Child]) -> None:
         self.group = group
         self.timer: TimerHandle | None = None
 
@@ -198,9 +197,9 @@ class Supervisor(Actor):
 
     def on_failure(
         self,
-        exception_type: type[BaseException] | None,
-        exception_value: BaseException | None,
-        traceback: TracebackType | None,
+        exception_type: type[BaseException] | None,  # noqa: ARG002
+        exception_value: BaseException | None,  # noqa: ARG002
+        traceback: TracebackType | None,  # noqa: ARG002
     ) -> None:
         """Whatever failed the supervisor, leave no child running."""
         self._terminate_all()
@@ -327,14 +326,16 @@ class Supervisor(Actor):
         if not isinstance(actor_class, type):
             actor_class = Actor
         ref: ChildRef[Any] = ChildRef(
-            actor_class, path, lambda message, reason: self._dead_letter(path, message, reason)
+            actor_class,
+            path,
+            lambda message, reason: self._dead_letter(path, message, reason),
         )
         backoff = Backoff(
-            spec.initial_retry_delay,
-            spec.max_retry_delay,
-            spec.retry_delay_growth,
-            spec.retry_delay_jitter,
-            spec.max_retries,
+            initial_retry_delay=spec.initial_retry_delay,
+            max_retry_delay=spec.max_retry_delay,
+            retry_delay_growth=spec.retry_delay_growth,
+            retry_delay_jitter=spec.retry_delay_jitter,
+            max_retries=spec.max_retries,
             random=self.random,
         )
         child = _Child(spec, ref, backoff)
@@ -426,9 +427,7 @@ class Supervisor(Actor):
         if spec.significant and self._auto_shutdown_due(child, reason):
             self._forget(child, reason)
             raise Shutdown(f"auto shutdown: {child.id} exited")
-        if spec.restart is Restart.NEVER or (
-            spec.restart is Restart.FAILED and is_normal(reason)
-        ):
+        if spec.restart is Restart.NEVER or (spec.restart is Restart.FAILED and is_normal(reason)):
             self._forget(child, reason)
             if spec.significant and self._no_significant_left():
                 raise Shutdown(f"auto shutdown: {child.id} was the last significant child")
@@ -516,9 +515,9 @@ class Supervisor(Actor):
             child.state = ChildState.RESTARTING
             restartable.append(child)
         if delay <= 0:
-            self._start_group(failed, restartable)
+            self._start_group(restartable)
             return
-        due = _RestartDue(failed, restartable)
+        due = _RestartDue(restartable)
         inbox = self.actor_inbox
         due.timer = self.clock.call_later(delay, lambda: inbox.put(Envelope(due)))
         for child in restartable:
@@ -534,10 +533,9 @@ class Supervisor(Actor):
         group = [c for c in due.group if c.timer is due.timer and c in self._children]
         if not group:
             return
-        failed = due.failed if due.failed in group else group[0]
-        self._start_group(failed, group)
+        self._start_group(group)
 
-    def _start_group(self, failed: _Child, group: list[_Child]) -> None:
+    def _start_group(self, group: list[_Child]) -> None:
         for index, child in enumerate(group):
             child.timer = None
             if child.state is not ChildState.RESTARTING:
@@ -643,10 +641,10 @@ class Supervisor(Actor):
                 if record.ref is child:
                     return record
             raise ChildNotFound(child.path)
-        record = self._find(child)
-        if record is None:
+        found = self._find(child)
+        if found is None:
             raise ChildNotFound(child)
-        return record
+        return found
 
     def _publish(self, kind: EventKind, path: str, **details: Any) -> None:
         self.events.publish(kind, path, self.clock.now(), **details)

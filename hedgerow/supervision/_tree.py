@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 from pykka._envelope import Envelope
 
@@ -101,6 +101,7 @@ class Tree(SupervisorHandle):
             {"path": name, "clock": clock, "events": self.events, "random": random},
             on_exit=self._root_exited,
         )
+        assert isinstance(root, Supervisor)
         self.clock = root.clock
         self._root = root
         root._hr_started.wait()
@@ -115,7 +116,11 @@ class Tree(SupervisorHandle):
         if actor._hr_start_error is None:
             kind = EventKind.STOPPED if is_normal(reason) else EventKind.FAILED
             self.events.publish(
-                kind, self.name, actor.clock.now(), reason=reason, traceback=actor._hr_traceback
+                kind,
+                self.name,
+                actor.clock.now(),
+                reason=reason,
+                traceback=actor._hr_traceback,
             )
         self._done.set()
 
@@ -148,7 +153,7 @@ class Tree(SupervisorHandle):
             self._root.actor_inbox.put(Envelope(control))
         return self.wait(timeout)
 
-    def __enter__(self) -> Tree:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(

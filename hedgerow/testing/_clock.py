@@ -32,9 +32,7 @@ class VirtualClock:
     def now(self) -> float:
         return self._now
 
-    def call_later(
-        self, delay: float, callback: Callable[..., Any], *args: Any
-    ) -> TimerHandle:
+    def call_later(self, delay: float, callback: Callable[..., Any], *args: Any) -> TimerHandle:
         with self._lock:
             handle = TimerHandle(self._now + max(delay, 0.0), callback, args)
             heapq.heappush(self._heap, (handle.when, next(self._seq), handle))
@@ -86,7 +84,7 @@ class VirtualClock:
                     return
                 when, _, handle = heapq.heappop(self._heap)
                 self._now = max(self._now, when)
-            handle._run()  # noqa: SLF001
+            handle._run()
 
     def jump_to_next(self) -> float:
         """Advance exactly to the next pending timer (waiting for one if needed)."""

@@ -5,11 +5,11 @@ from __future__ import annotations
 import random
 
 import pytest
+from helpers import FailingStart, FailNTimes, Log, worker
 
 import hedgerow as hr
 from hedgerow import EventKind
 from hedgerow.testing import EventRecorder
-from helpers import FailNTimes, FailingStart, Log, worker
 
 
 def start(spec: hr.SupervisorSpec, **kwargs) -> tuple[hr.Tree, EventRecorder]:
@@ -25,9 +25,7 @@ def immediate(child_id: str, log: Log | None = None, **options) -> hr.ChildSpec:
 
 def test_one_restart_too_many_gives_up_stops_children_in_reverse_and_reports(clock):
     log = Log()
-    spec = hr.SupervisorSpec(
-        [immediate("a", log), immediate("b", log)], max_restarts=2, period=5
-    )
+    spec = hr.SupervisorSpec([immediate("a", log), immediate("b", log)], max_restarts=2, period=5)
     tree, rec = start(spec, clock=clock)
     b = tree.get_child("b")
     for n in range(2):
@@ -100,8 +98,15 @@ def test_escalation_through_two_levels_to_the_root(clock):
 
 def test_first_restart_is_immediate_later_ones_back_off_and_grow(clock):
     spec = hr.SupervisorSpec(
-        [worker("a", initial_retry_delay=1.0, retry_delay_growth=2.0, retry_delay_jitter=0.0,
-                max_retry_delay=5.0)],
+        [
+            worker(
+                "a",
+                initial_retry_delay=1.0,
+                retry_delay_growth=2.0,
+                retry_delay_jitter=0.0,
+                max_retry_delay=5.0,
+            )
+        ],
         max_restarts=100,
         period=1000,
     )
@@ -125,7 +130,14 @@ def test_first_restart_is_immediate_later_ones_back_off_and_grow(clock):
 
 def test_backoff_resets_once_the_child_stayed_up(clock):
     spec = hr.SupervisorSpec(
-        [worker("a", initial_retry_delay=1.0, retry_delay_jitter=0.0, retry_reset_after=30)],
+        [
+            worker(
+                "a",
+                initial_retry_delay=1.0,
+                retry_delay_jitter=0.0,
+                retry_reset_after=30,
+            )
+        ],
         max_restarts=100,
         period=1000,
     )
@@ -189,8 +201,15 @@ def test_failed_restart_attempts_count_against_intensity(clock):
 def test_a_failing_restart_is_retried_with_backoff_until_it_starts(clock):
     remaining = [0]
     spec = hr.SupervisorSpec(
-        [hr.ChildSpec("f", FailNTimes, args=(remaining,), initial_retry_delay=1.0,
-                      retry_delay_jitter=0.0)],
+        [
+            hr.ChildSpec(
+                "f",
+                FailNTimes,
+                args=(remaining,),
+                initial_retry_delay=1.0,
+                retry_delay_jitter=0.0,
+            )
+        ],
         max_restarts=10,
         period=60,
     )
@@ -210,7 +229,12 @@ def test_a_failing_restart_is_retried_with_backoff_until_it_starts(clock):
 def test_a_start_failure_at_tree_start_stops_what_started_and_raises():
     log = Log()
     spec = hr.SupervisorSpec(
-        [worker("a", log), worker("b", log), hr.ChildSpec("bad", FailingStart), worker("c", log)]
+        [
+            worker("a", log),
+            worker("b", log),
+            hr.ChildSpec("bad", FailingStart),
+            worker("c", log),
+        ]
     )
     with pytest.raises(hr.StartError) as info:
         hr.start_tree(spec)

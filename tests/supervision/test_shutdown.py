@@ -5,11 +5,11 @@ from __future__ import annotations
 import threading
 
 import pytest
+from helpers import IgnoresStop, Log, Worker, worker
 
 import hedgerow as hr
 from hedgerow import EventKind
 from hedgerow.testing import EventRecorder
-from helpers import IgnoresStop, Log, Worker, worker
 
 
 def start(spec: hr.SupervisorSpec, **kwargs) -> tuple[hr.Tree, EventRecorder]:
@@ -23,8 +23,11 @@ def test_a_child_that_ignores_its_stop_is_abandoned_after_its_timeout(clock):
     release = threading.Event()
     log = Log()
     spec = hr.SupervisorSpec(
-        [worker("a", log), hr.ChildSpec("stuck", IgnoresStop, args=(release,), shutdown=2.0),
-         worker("c", log)]
+        [
+            worker("a", log),
+            hr.ChildSpec("stuck", IgnoresStop, args=(release,), shutdown=2.0),
+            worker("c", log),
+        ]
     )
     tree, rec = start(spec, clock=clock)
     stopper = threading.Thread(target=tree.stop)
@@ -66,7 +69,9 @@ def test_brutal_kill_does_not_wait():
 
 def test_infinity_waits_for_a_slow_stop(clock):
     release = threading.Event()
-    spec = hr.SupervisorSpec([hr.ChildSpec("slow", IgnoresStop, args=(release,), shutdown="infinity")])
+    spec = hr.SupervisorSpec(
+        [hr.ChildSpec("slow", IgnoresStop, args=(release,), shutdown="infinity")]
+    )
     tree, rec = start(spec, clock=clock)
     stopper = threading.Thread(target=tree.stop)
     stopper.start()

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from helpers import Log, worker
+
 import hedgerow as hr
 from hedgerow import EventKind
 from hedgerow.testing import EventRecorder
-from helpers import Log, worker
 
 
 def start(spec: hr.SupervisorSpec, **kwargs) -> tuple[hr.Tree, EventRecorder]:
@@ -77,7 +78,11 @@ def test_rest_for_one_stops_later_siblings_in_reverse_then_restarts_in_order():
 
 def test_never_child_stopped_by_a_sibling_restart_is_dropped():
     log = Log()
-    children = [worker("a", log), worker("temp", log, restart="temporary"), worker("c", log)]
+    children = [
+        worker("a", log),
+        worker("temp", log, restart="temporary"),
+        worker("c", log),
+    ]
     tree, rec = start(hr.SupervisorSpec(children, strategy="one_for_all"))
     with tree:
         temp = tree.get_child("temp")
