@@ -14,7 +14,11 @@ fi
 stamp=.venv/.hedgerow-installed
 want="$(sha256sum pyproject.toml | cut -d' ' -f1)"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-  .venv/bin/python -m pip install --quiet --upgrade pip
-  .venv/bin/python -m pip install --quiet -e '.[dev]'
+  echo "Installing hedgerow and its dev tools into .venv (log: .venv/install.log)..." >&2
+  if ! .venv/bin/python -m pip install --upgrade pip -e '.[dev]' > .venv/install.log 2>&1; then
+    cat .venv/install.log >&2
+    echo "pip install failed; see above" >&2
+    exit 1
+  fi
   echo "$want" > "$stamp"
 fi

@@ -84,6 +84,7 @@ class Actor(pykka.ThreadingActor):
         self._hr_crashed: Envelope[Any] | None = None
         self._hr_started = threading.Event()
         self._hr_start_error: BaseException | None = None
+        self._hr_on_started: Callable[[], None] | None = None
         self._hr_exited = threading.Event()
         self._hr_exit_reason: Reason = NORMAL
         self._hr_lock = threading.Lock()
@@ -167,6 +168,12 @@ class Actor(pykka.ThreadingActor):
             reason = self._hr_reason
             if self.actor_stopped.is_set() and reason is not None and not is_normal(reason):
                 self._hr_start_error = reason  # type: ignore[assignment]
+            elif self._hr_on_started is not None:
+                # Before the first message, so "started" always precedes its effects.
+                try:
+                    self._hr_on_started()
+                except Exception:
+                    logger.exception("Start callback of %s failed", self)
         finally:
             self._hr_started.set()
 
@@ -280,11 +287,13 @@ def spawn(
     incarnation: int = 0,
     ask_errors_fail: bool = False,
     on_exit: Callable[[Actor, Reason], None] | None = None,
+    on_started: Callable[[], None] | None = None,
 ) -> Actor:
     """Build an actor with `factory` and start its thread, as `Actor.start` does.
 
     For a supervised child, the new incarnation takes over `child_ref`'s inbox.
-    `on_exit` is registered before the thread starts, so no exit is missed.
+    `on_exit` is registered before the thread starts, so no exit is missed;
+    `on_started` runs in the actor's thread after a successful ``on_start``.
     Raises what the factory raises, or TypeError if it built no hedgerow Actor.
     """
     if child_ref is not None:
@@ -303,6 +312,7 @@ def spawn(
         raise TypeError(msg)
     if on_exit is not None:
         actor._hr_add_exit_callback(on_exit)
+    actor._hr_on_started = on_started
     ActorRegistry.register(actor.actor_ref)
     if child_ref is not None:
         child_ref._attach(actor)

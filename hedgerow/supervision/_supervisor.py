@@ -372,6 +372,7 @@ class Supervisor(Actor):
                 incarnation=child.incarnation,
                 ask_errors_fail=child.spec.ask_errors_fail,
                 on_exit=self._exit_notifier(child),
+                on_started=self._start_notifier(child),
             )
         except Exception as exc:  # noqa: BLE001 - any constructor error is a start failure
             return self._start_failed(child, exc, exc.__traceback__)
@@ -380,10 +381,17 @@ class Supervisor(Actor):
             return self._start_failed(child, actor._hr_start_error, None, actor._hr_traceback)
         child.actor = actor
         child.state = ChildState.RUNNING
-        child.started_at = self.clock.now()
-        kind = EventKind.RESTARTED if child.incarnation > 1 else EventKind.STARTED
-        self._publish(kind, child.ref.path, incarnation=child.incarnation)
         return None
+
+    def _start_notifier(self, child: _Child) -> Callable[[], None]:
+        incarnation = child.incarnation
+        kind = EventKind.RESTARTED if incarnation > 1 else EventKind.STARTED
+
+        def notify() -> None:
+            child.started_at = self.clock.now()
+            self._publish(kind, child.ref.path, incarnation=incarnation)
+
+        return notify
 
     def _start_failed(
         self,
