@@ -115,7 +115,10 @@ class EventStream:
         event = Event(kind, path, time, seq=next(self._seq), **details)
         level = _LEVELS[kind]
         if logger.isEnabledFor(level):
-            logger.log(level, "%s", event.describe())
+            if event.traceback:
+                logger.log(level, "%s\n%s", event.describe(), event.traceback.rstrip())
+            else:
+                logger.log(level, "%s", event.describe())
         for subscriber in self._subscribers:
             try:
                 subscriber(event)
