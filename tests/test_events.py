@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import logging
 
+from helpers import worker
+
 import hedgerow as hr
 from hedgerow import EventKind
 from hedgerow.testing import EventRecorder
-from helpers import worker
 
 
 def test_a_failing_subscriber_does_not_stop_the_others(caplog):
