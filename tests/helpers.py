@@ -6,6 +6,7 @@ import threading
 from typing import Any
 
 import hedgerow as hr
+from hedgerow.testing import EventRecorder
 
 
 class Log:
@@ -104,3 +105,10 @@ class IgnoresStop(hr.Actor):
 
 def worker(child_id: str, log: Log | None = None, **options: Any) -> hr.ChildSpec:
     return hr.ChildSpec(child_id, Worker, args=(child_id, log), **options)
+
+
+def start(spec: hr.SupervisorSpec, **kwargs: Any) -> tuple[hr.Tree, EventRecorder]:
+    """Start a tree with its own event stream and a recorder on it."""
+    events = hr.EventStream()
+    recorder = EventRecorder(events)
+    return hr.start_tree(spec, events=events, **kwargs), recorder

@@ -6,17 +6,11 @@ import threading
 
 import pykka
 import pytest
-from helpers import Log, Worker, worker
+from helpers import Log, Worker, start, worker
 
 import hedgerow as hr
 from hedgerow import EventKind
 from hedgerow.testing import EventRecorder
-
-
-def start(spec: hr.SupervisorSpec, **kwargs) -> tuple[hr.Tree, EventRecorder]:
-    events = hr.EventStream()
-    recorder = EventRecorder(events)
-    return hr.start_tree(spec, events=events, **kwargs), recorder
 
 
 def test_messages_queued_behind_a_crash_reach_the_next_incarnation_in_order():

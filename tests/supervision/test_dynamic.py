@@ -3,17 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from helpers import FailingStart, Log, Worker, worker
+from helpers import FailingStart, Log, Worker, start, worker
 
 import hedgerow as hr
 from hedgerow import EventKind
 from hedgerow.testing import EventRecorder
-
-
-def start(spec: hr.SupervisorSpec) -> tuple[hr.Tree, EventRecorder]:
-    events = hr.EventStream()
-    recorder = EventRecorder(events)
-    return hr.start_tree(spec, events=events), recorder
 
 
 def test_child_administration():

@@ -5,17 +5,10 @@ from __future__ import annotations
 import random
 
 import pytest
-from helpers import FailingStart, FailNTimes, Log, worker
+from helpers import FailingStart, FailNTimes, Log, start, worker
 
 import hedgerow as hr
 from hedgerow import EventKind
-from hedgerow.testing import EventRecorder
-
-
-def start(spec: hr.SupervisorSpec, **kwargs) -> tuple[hr.Tree, EventRecorder]:
-    events = hr.EventStream()
-    recorder = EventRecorder(events)
-    return hr.start_tree(spec, events=events, **kwargs), recorder
 
 
 def immediate(child_id: str, log: Log | None = None, **options) -> hr.ChildSpec:

@@ -5,17 +5,10 @@ from __future__ import annotations
 import threading
 
 import pytest
-from helpers import IgnoresStop, Log, Worker, worker
+from helpers import IgnoresStop, Log, Worker, start, worker
 
 import hedgerow as hr
 from hedgerow import EventKind
-from hedgerow.testing import EventRecorder
-
-
-def start(spec: hr.SupervisorSpec, **kwargs) -> tuple[hr.Tree, EventRecorder]:
-    events = hr.EventStream()
-    recorder = EventRecorder(events)
-    return hr.start_tree(spec, events=events, **kwargs), recorder
 
 
 @pytest.mark.allow_abandoned

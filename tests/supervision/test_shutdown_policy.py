@@ -3,17 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from helpers import Log, worker
+from helpers import Log, start, worker
 
 import hedgerow as hr
 from hedgerow import EventKind
-from hedgerow.testing import EventRecorder
-
-
-def start(spec: hr.SupervisorSpec) -> tuple[hr.Tree, EventRecorder]:
-    events = hr.EventStream()
-    recorder = EventRecorder(events)
-    return hr.start_tree(spec, events=events), recorder
 
 
 def sig(child_id: str, log: Log | None = None, restart: str = "transient") -> hr.ChildSpec:

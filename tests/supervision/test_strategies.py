@@ -2,17 +2,10 @@
 
 from __future__ import annotations
 
-from helpers import Log, worker
+from helpers import Log, start, worker
 
 import hedgerow as hr
 from hedgerow import EventKind
-from hedgerow.testing import EventRecorder
-
-
-def start(spec: hr.SupervisorSpec, **kwargs) -> tuple[hr.Tree, EventRecorder]:
-    events = hr.EventStream()
-    recorder = EventRecorder(events)
-    return hr.start_tree(spec, events=events, **kwargs), recorder
 
 
 def test_children_start_in_order_and_stop_in_reverse():
