@@ -110,10 +110,13 @@ class Actor(pykka.ThreadingActor):
     def actor_monitor(self, target: pykka.ActorRef[Any]) -> int:
         """Get a `Down` message when `target`'s current incarnation exits.
 
+        The monitor belongs to this incarnation (as to an Erlang process): a
+        restarted child does not get its predecessor's `Down` messages.
+
         Returns a token for `actor_demonitor`. Monitoring an actor that has
         already exited delivers `Down` with reason ``noproc`` at once, as Erlang.
         """
-        return monitor(self._hr_self_ref(), target)
+        return monitor(self.actor_ref, target)
 
     def actor_demonitor(self, token: int) -> None:
         """Stop a monitor; a `Down` already delivered stays in the inbox."""
@@ -164,7 +167,15 @@ class Actor(pykka.ThreadingActor):
 
     def _actor_loop_setup(self) -> None:
         try:
-            super()._actor_loop_setup()
+            try:
+                super()._actor_loop_setup()
+            except BaseException as exc:  # noqa: BLE001 - pykka would let these kill the thread
+                # ... and leave the actor registered; make it a start failure.
+                self._hr_set_reason(exc, exc.__traceback__)
+                self._hr_start_error = exc
+                ActorRegistry.unregister(self.actor_ref)
+                self.actor_stopped.set()
+                return
             reason = self._hr_reason
             if self.actor_stopped.is_set() and reason is not None and not is_normal(reason):
                 self._hr_start_error = reason  # type: ignore[assignment]
@@ -184,8 +195,12 @@ class Actor(pykka.ThreadingActor):
             envelope = inbox.get()
             if stopped.is_set():
                 # Abandoned by the supervisor while blocked: leave the message
-                # to the next incarnation, in front, where it was.
+                # to the next incarnation, in front, where it was; if the child
+                # is gone for good, nobody else will read it: dead-letter it.
                 inbox.put_front(envelope)  # type: ignore[attr-defined]
+                child_ref = self._hr_child_ref
+                if child_ref is not None and not child_ref.is_alive():
+                    child_ref._drain()
                 break
             message = envelope.message
             try:
@@ -230,10 +245,11 @@ class Actor(pykka.ThreadingActor):
             self._handle_failure(*sys.exc_info())
 
     def _hr_handle_control(self, control: _Control) -> None:
+        if control.token != self._hr_incarnation:
+            return  # meant for an earlier incarnation of this child
         if control.kind == _Control.STOP:
-            if control.token == self._hr_incarnation:
-                self._hr_set_reason(control.reason or SHUTDOWN)
-                self._stop()
+            self._hr_set_reason(control.reason or SHUTDOWN)
+            self._stop()
             return
         # An exit signal from a linked actor.
         if self.actor_trap_exits:

@@ -120,12 +120,20 @@ class ChildRef(pykka.ActorRef[A]):
 
     def _drain(self) -> None:
         reason = self._gone
+        controls: list[Envelope[Any]] = []
         while True:
             try:
                 envelope = self.actor_inbox.get_nowait()
             except queue.Empty:
-                return
-            self._dead_letter(envelope, reason if reason is not None else "gone")
+                break
+            if envelope.message.__class__ is _Control:
+                controls.append(envelope)
+            else:
+                self._dead_letter(envelope, reason if reason is not None else "gone")
+        # A stop meant for an abandoned, idle incarnation must still reach it,
+        # or its thread would wait on this inbox for ever.
+        for envelope in reversed(controls):
+            self.actor_inbox.put_front(envelope)
 
     def _dead_letter(self, envelope: Envelope[Any], reason: Reason) -> None:
         message = envelope.message

@@ -270,6 +270,7 @@ class Supervisor(Actor):
             raise ChildRestarting(child_id)
         error = self._start(record)
         if error is not None:
+            record.ref._mark_gone(error)
             raise StartError(child_id, error)
         return record.ref
 
@@ -402,6 +403,7 @@ class Supervisor(Actor):
     ) -> BaseException:
         child.actor = None
         child.state = ChildState.STOPPED
+        child.started_at = self.clock.now()  # zero uptime: its retry keeps backing off
         if text is None and tb is not None:
             import traceback as tb_module  # noqa: PLC0415 - only on the failure path
 
@@ -558,9 +560,11 @@ class Supervisor(Actor):
                 return
 
     def _cancel_restart(self, child: _Child) -> None:
-        if child.timer is not None:
-            child.timer.cancel()
-            child.timer = None
+        timer = child.timer
+        child.timer = None
+        # Members of a group restart share one timer: keep it for the others.
+        if timer is not None and not any(c.timer is timer for c in self._children):
+            timer.cancel()
         if child.state is ChildState.RESTARTING:
             child.state = ChildState.STOPPED
 
@@ -587,8 +591,9 @@ class Supervisor(Actor):
         running = [c for c in children if c.actor is not None]
         if parallel:
             stopping = [(c, self._send_stop(c)) for c in running]
-            deadline_waits = [(c, a, self._await_exit(c, a)) for c, a in stopping]
-            for child, actor, reason in deadline_waits:
+            started = self.clock.now()
+            for child, actor in stopping:
+                reason = self._await_exit(child, actor, already_waited=self.clock.now() - started)
                 self._report_terminated(child, actor, reason)
             return
         for child in running:
@@ -604,9 +609,11 @@ class Supervisor(Actor):
         child.ref.actor_inbox.put_front(Envelope(control))
         return actor
 
-    def _await_exit(self, child: _Child, actor: Actor) -> Reason:
+    def _await_exit(self, child: _Child, actor: Actor, already_waited: float = 0.0) -> Reason:
         """Wait up to the child's shutdown timeout; abandon a thread that ignores it."""
         timeout = child.spec.shutdown_timeout
+        if timeout is not None:
+            timeout = max(timeout - already_waited, 0.0)
         waiter = threading.Event()
         key = actor._hr_add_exit_callback(lambda _actor, _reason: waiter.set())
         if key is None:
