@@ -113,7 +113,7 @@ def supervisor_max_restarts(shape: Shape, prefix: str, out: dict[str, int]) -> N
 
 
 @settings(
-    max_examples=40,
+    max_examples=100,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
