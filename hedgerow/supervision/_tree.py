@@ -39,9 +39,12 @@ class SupervisorHandle:
     def __init__(self, ref: pykka.ActorRef[Any], timeout: float = DEFAULT_CALL_TIMEOUT) -> None:
         self.ref = ref
         self.timeout = timeout
+        self._proxy: pykka.ActorProxy[Any] | None = None
 
     def _call(self, name: str, *args: Any) -> Any:
-        return self.ref.proxy().__getattr__(name)(*args).get(timeout=self.timeout)
+        if self._proxy is None:  # building a proxy introspects the actor: do it once
+            self._proxy = self.ref.proxy()
+        return getattr(self._proxy, name)(*args).get(timeout=self.timeout)
 
     def start_child(self, spec_or_arg: Any = None, *extra_args: Any) -> ChildRef[Any]:
         return self._call("start_child", spec_or_arg, *extra_args)  # type: ignore[no-any-return]
