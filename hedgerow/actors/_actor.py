@@ -132,9 +132,6 @@ class Actor(pykka.ThreadingActor):
 
     # -- exit notification (used by supervisors, monitors and links) --------
 
-    def _hr_self_ref(self) -> pykka.ActorRef[Any]:
-        return self._hr_child_ref if self._hr_child_ref is not None else self.actor_ref
-
     def _hr_add_exit_callback(self, callback: Callable[[Actor, Reason], None]) -> int | None:
         """Register `callback(actor, reason)`; None if the actor has already exited."""
         with self._hr_lock:
@@ -170,12 +167,8 @@ class Actor(pykka.ThreadingActor):
             try:
                 super()._actor_loop_setup()
             except BaseException as exc:  # noqa: BLE001 - pykka would let these kill the thread
-                # ... and leave the actor registered; make it a start failure.
-                self._hr_set_reason(exc, exc.__traceback__)
-                self._hr_start_error = exc
-                ActorRegistry.unregister(self.actor_ref)
-                self.actor_stopped.set()
-                return
+                # ... and leave the actor registered: fail it like any start error.
+                self._handle_failure(type(exc), exc, exc.__traceback__)
             reason = self._hr_reason
             if self.actor_stopped.is_set() and reason is not None and not is_normal(reason):
                 self._hr_start_error = reason  # type: ignore[assignment]

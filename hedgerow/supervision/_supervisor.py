@@ -553,10 +553,7 @@ class Supervisor(Actor):
             child.restarts += 1
             if self._start(child) is not None:
                 # A failed restart is retried under the same intensity and backoff.
-                rest = group[index:]
-                for waiting in rest:
-                    waiting.state = ChildState.RESTARTING
-                self._restart(child, rest)
+                self._restart(child, group[index:])
                 return
 
     def _cancel_restart(self, child: _Child) -> None:
@@ -628,16 +625,11 @@ class Supervisor(Actor):
         return KILLED
 
     def _report_terminated(self, child: _Child, actor: Actor, reason: Reason) -> None:
-        path = child.ref.path
-        incarnation = actor.actor_incarnation
         if reason == KILLED:
             kind = EventKind.ABANDONED if child.spec.shutdown_timeout != 0.0 else EventKind.STOPPED
-            self._publish(kind, path, incarnation=incarnation, reason=KILLED)
+            self._publish(kind, child.ref.path, incarnation=actor.actor_incarnation, reason=KILLED)
             return
-        if reason == SHUTDOWN:
-            self._publish(EventKind.STOPPED, path, incarnation=incarnation, reason=SHUTDOWN)
-            return
-        # It exited by itself meanwhile: report its own reason.
+        # Stopped as asked (shutdown), or exited by itself meanwhile: its own reason.
         self._report_exit(child, actor, reason)
 
     # -- helpers --------------------------------------------------------------
