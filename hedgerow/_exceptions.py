@@ -4,6 +4,7 @@ The hierarchy::
 
     HedgerowError
     ├── SpecError (also ValueError)       a child or supervisor spec breaks a rule
+    ├── ConfigError (also ValueError)     a tree file cannot be used; names file and keys
     ├── StartError                        a child failed to start; ``cause`` says why
     ├── ChildError                        a dynamic-children call cannot be done
     │   ├── ChildNotFound
@@ -23,7 +24,7 @@ The hierarchy::
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import pykka
 
@@ -34,6 +35,8 @@ __all__ = [
     "ChildNotFound",
     "ChildRestarting",
     "ChildRunning",
+    "ConfigError",
+    "ConfigProblem",
     "DeadLetterError",
     "HedgerowError",
     "IntensityExceeded",
@@ -61,6 +64,48 @@ class SpecError(HedgerowError, ValueError):
         self.rule = rule
         where = f"child {child_id!r}: " if child_id is not None else ""
         super().__init__(f"{where}{field}={value!r}: {rule}")
+
+
+class ConfigProblem(NamedTuple):
+    """One thing wrong in a tree file: where (a key path such as
+    ``supervisor.children[2].restart``, empty for the whole file), the value
+    found there, and the rule it breaks."""
+
+    key: str
+    value: Any
+    rule: str
+    line: int | None = None
+
+    def describe(self) -> str:
+        where = f"line {self.line}: " if self.line is not None else ""
+        if not self.key:
+            return f"{where}{self.rule}"
+        shown = "missing" if self.value is _MISSING else repr(self.value)
+        return f"{where}{self.key} = {shown}: {self.rule}"
+
+
+class _Missing:
+    def __repr__(self) -> str:
+        return "missing"
+
+
+_MISSING: Any = _Missing()
+"""The value of a required key that is not in the file."""
+
+
+class ConfigError(HedgerowError, ValueError):
+    """A tree file cannot be used: names the file and, per problem, the key path,
+    the value and what is allowed. Nothing was started."""
+
+    def __init__(self, file: str, problems: list[ConfigProblem]) -> None:
+        self.file = file
+        self.problems = problems
+        if len(problems) == 1:
+            text = f"{file}: {problems[0].describe()}"
+        else:
+            lines = "".join(f"\n  {p.describe()}" for p in problems)
+            text = f"{file}: {len(problems)} problems:{lines}"
+        super().__init__(text)
 
 
 class StartError(HedgerowError):

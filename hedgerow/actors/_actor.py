@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import pykka
 from pykka import ActorRegistry
 
-from hedgerow._exceptions import LinkedExit, Shutdown
+from hedgerow._clock import default_clock
+from hedgerow._exceptions import ChildNotFound, LinkedExit, Shutdown
 from hedgerow.actors._inbox import Inbox
 from hedgerow.actors._messages import Down, Exit, _Control, _Internal
 from hedgerow.actors._reason import NOPROC, NORMAL, SHUTDOWN, Reason, is_normal
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
     from pykka._actor import ActorInbox
     from pykka._envelope import Envelope
 
+    from hedgerow._clock import Clock, TimerHandle
     from hedgerow.actors._ref import ChildRef
 
 __all__ = ["Actor"]
@@ -79,6 +81,8 @@ class Actor(pykka.ThreadingActor):
         self._hr_child_ref = context[0] if context else None
         self._hr_incarnation = context[1] if context else 0
         self._hr_ask_errors_fail = context[2] if context else False
+        self._hr_clock: Clock | None = context[3] if context else None
+        self._hr_timers: set[TimerHandle] = set()
         self._hr_reason: Reason | None = None
         self._hr_traceback: str | None = None
         self._hr_crashed: Envelope[Any] | None = None
@@ -106,6 +110,49 @@ class Actor(pykka.ThreadingActor):
     def actor_incarnation(self) -> int:
         """1 for a child's first start, 2 after its first restart, ...; 0 unsupervised."""
         return self._hr_incarnation
+
+    @property
+    def actor_clock(self) -> Clock:
+        """The clock of this actor's tree (a virtual one under test)."""
+        if self._hr_clock is None:
+            self._hr_clock = default_clock()
+        return self._hr_clock
+
+    def actor_lookup(self, name: str) -> ChildRef[Any]:
+        """The stable ref of a sibling (by id) or of any child of this tree (by path).
+
+        A name without ``/`` is a sibling's id; ``root/pipeline/parser`` is a
+        path. Raises `ChildNotFound` if no supervisor of this tree holds it.
+        """
+        child_ref = self._hr_child_ref
+        if child_ref is None or child_ref.names is None:
+            msg = f"{name} (looked up by {self}, which is not in a supervision tree)"
+            raise ChildNotFound(msg)
+        path = name if "/" in name else f"{child_ref.path.rpartition('/')[0]}/{name}"
+        found = child_ref.names.get(path)
+        if found is None:
+            raise ChildNotFound(path)
+        return found
+
+    def actor_send_after(self, delay: float, message: Any) -> TimerHandle:
+        """Tell this actor `message` after `delay` seconds of its clock.
+
+        The timer belongs to this incarnation (as an Erlang ``send_after`` to a
+        pid): it is cancelled when the actor exits, so a restarted child does
+        not get its predecessor's ticks. `cancel()` the handle to stop it.
+        """
+
+        def deliver() -> None:
+            with self._hr_lock:
+                self._hr_timers.discard(handle)
+                if self._hr_exited.is_set() or self.actor_stopped.is_set():
+                    return
+            self.actor_ref.tell(message)
+
+        with self._hr_lock:
+            handle = self.actor_clock.call_later(delay, deliver)
+            self._hr_timers.add(handle)
+        return handle
 
     def actor_monitor(self, target: pykka.ActorRef[Any]) -> int:
         """Get a `Down` message when `target`'s current incarnation exits.
@@ -276,6 +323,10 @@ class Actor(pykka.ThreadingActor):
             self._hr_exited.set()
             callbacks = list(self._hr_exit_callbacks.values())
             self._hr_exit_callbacks.clear()
+            timers = list(self._hr_timers)
+            self._hr_timers.clear()
+        for timer in timers:
+            timer.cancel()
         for callback in callbacks:
             try:
                 callback(self, reason)
@@ -295,6 +346,7 @@ def spawn(
     child_ref: ChildRef[Any] | None = None,
     incarnation: int = 0,
     ask_errors_fail: bool = False,
+    clock: Clock | None = None,
     on_exit: Callable[[Actor, Reason], None] | None = None,
     on_started: Callable[[], None] | None = None,
 ) -> Actor:
@@ -307,7 +359,7 @@ def spawn(
     """
     if child_ref is not None:
         _spawning.inbox = child_ref.actor_inbox
-        _spawning.context = (child_ref, incarnation, ask_errors_fail)
+        _spawning.context = (child_ref, incarnation, ask_errors_fail, clock)
     try:
         actor = factory(*args, **(kwargs or {}))
     finally:

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from hedgerow.actors._actor import Actor
+    from hedgerow.actors._names import Names
 
 __all__ = ["ChildRef"]
 
@@ -44,6 +45,7 @@ class ChildRef(pykka.ActorRef[A]):
         actor_class: type[A],
         path: str,
         on_dead_letter: Callable[[Any, Reason], None] | None = None,
+        names: Names | None = None,
     ) -> None:
         # pykka's ActorRef.__init__ wants a live actor; a ChildRef exists before one.
         self.actor_class = actor_class
@@ -52,6 +54,7 @@ class ChildRef(pykka.ActorRef[A]):
         self.actor_stopped = threading.Event()
         self.path = path
         self._on_dead_letter = on_dead_letter
+        self.names = names
         self._gone: Reason | None = None
         self._incarnation: Actor | None = None
 

@@ -1,4 +1,4 @@
-"""Supervision: specs, the `Supervisor` actor, backoff, intensity and trees."""
+"""Supervision: specs, the `Supervisor` actor, backoff, intensity, trees and tree files."""
 
 from hedgerow.supervision._backoff import Backoff
 from hedgerow.supervision._intensity import RestartIntensity
@@ -18,6 +18,7 @@ from hedgerow.supervision._supervisor import (
     Supervisor,
 )
 from hedgerow.supervision._tree import SupervisorHandle, Tree, start_tree
+from hedgerow.supervision._treefile import dump_tree, dumps_tree, load_tree, loads_tree
 
 __all__ = [
     "BRUTAL_KILL",
@@ -35,5 +36,9 @@ __all__ = [
     "SupervisorHandle",
     "SupervisorSpec",
     "Tree",
+    "dump_tree",
+    "dumps_tree",
+    "load_tree",
+    "loads_tree",
     "start_tree",
 ]

@@ -38,6 +38,7 @@ from hedgerow._exceptions import (
 )
 from hedgerow.actors._actor import Actor, spawn
 from hedgerow.actors._messages import _Control, _Internal
+from hedgerow.actors._names import Names
 from hedgerow.actors._reason import KILLED, SHUTDOWN, Reason, is_normal
 from hedgerow.actors._ref import ChildRef
 from hedgerow.supervision._backoff import Backoff
@@ -159,12 +160,15 @@ class Supervisor(Actor):
         clock: Clock | None = None,
         events: EventStream | None = None,
         random: _random.Random | None = None,
+        names: Names | None = None,
     ) -> None:
         super().__init__()
         self.spec = spec
         self.path = path
         self.clock: Clock = clock if clock is not None else default_clock()
         self.events = events if events is not None else EventStream()
+        self.names = names if names is not None else Names()
+        self._hr_clock = self.clock
         self.random = random if random is not None else _random.Random()  # noqa: S311
         self._intensity = RestartIntensity(spec.max_restarts, spec.period, self.clock)
         self._children: list[_Child] = []
@@ -330,7 +334,9 @@ class Supervisor(Actor):
             actor_class,
             path,
             lambda message, reason: self._dead_letter(path, message, reason),
+            self.names,
         )
+        self.names.add(ref)
         backoff = Backoff(
             initial_retry_delay=spec.initial_retry_delay,
             max_retry_delay=spec.max_retry_delay,
@@ -355,6 +361,7 @@ class Supervisor(Actor):
                     clock=self.clock,
                     events=self.events,
                     random=self.random,
+                    names=self.names,
                 )
 
             return build_supervisor
@@ -372,6 +379,7 @@ class Supervisor(Actor):
                 child_ref=child.ref,
                 incarnation=child.incarnation,
                 ask_errors_fail=child.spec.ask_errors_fail,
+                clock=self.clock,
                 on_exit=self._exit_notifier(child),
                 on_started=self._start_notifier(child),
             )
@@ -469,6 +477,7 @@ class Supervisor(Actor):
     def _remove(self, child: _Child, reason: Reason) -> None:
         if child in self._children:
             self._children.remove(child)
+        self.names.remove(child.ref)
         child.ref._mark_gone(reason)
 
     def _report_exit(self, child: _Child, actor: Actor, reason: Reason) -> None:
@@ -582,6 +591,7 @@ class Supervisor(Actor):
         for child in self._children:
             child.state = ChildState.STOPPED
             child.ref._mark_gone(SHUTDOWN)
+            self.names.remove(child.ref)
 
     def _terminate(self, children: Iterable[_Child], *, parallel: bool = False) -> None:
         """Stop running children (in the order given, or all at once) and report them."""

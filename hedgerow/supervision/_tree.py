@@ -11,6 +11,7 @@ from hedgerow._events import EventKind, EventStream
 from hedgerow._exceptions import ChildNotFound, StartError
 from hedgerow.actors._actor import spawn
 from hedgerow.actors._messages import _Control
+from hedgerow.actors._names import Names
 from hedgerow.actors._reason import SHUTDOWN, Reason, is_normal
 from hedgerow.supervision._supervisor import ChildCounts, ChildInfo, Supervisor
 
@@ -96,12 +97,19 @@ class Tree(SupervisorHandle):
         self.spec = spec
         self.name = name
         self.events = events if events is not None else EventStream()
+        self.names = Names()
         self._done = threading.Event()
         self._reason: Reason | None = None
         root = spawn(
             Supervisor,
             (spec,),
-            {"path": name, "clock": clock, "events": self.events, "random": random},
+            {
+                "path": name,
+                "clock": clock,
+                "events": self.events,
+                "random": random,
+                "names": self.names,
+            },
             on_exit=self._root_exited,
         )
         assert isinstance(root, Supervisor)
@@ -126,6 +134,13 @@ class Tree(SupervisorHandle):
                 traceback=actor._hr_traceback,
             )
         self._done.set()
+
+    def lookup(self, path: str) -> ChildRef[Any]:
+        """The stable ref of the child at `path` (``root/pipeline/parser``)."""
+        ref = self.names.get(path)
+        if ref is None:
+            raise ChildNotFound(path)
+        return ref
 
     @property
     def done(self) -> bool:

@@ -1,0 +1,472 @@
+"""Tree files: a supervision tree written in TOML, YAML or JSON.
+
+A tree file is another way to write a `SupervisorSpec`: `load_tree` returns
+the same frozen spec objects that code builds, and `dump_tree` writes a spec
+back out. The file's structure is checked by a pydantic schema (unknown keys,
+types); the rules on values are the specs' own, so code and files cannot
+disagree. Every problem is reported with the file, the key path
+(``supervisor.children[2].restart``), the value and what is allowed.
+
+The schema::
+
+    pythonpath = ["."]            # optional; directories (relative to the file)
+                                  # to import from; the file's own is always used
+    [supervisor]                  # the root supervisor
+    name = "root"                 # the tree's name: the first part of every path
+    strategy = "one_for_one"      # one_for_all, rest_for_one, simple_one_for_one
+    max_restarts = 3              # intensity: restarts allowed ...
+    period = 5.0                  # ... within this many seconds
+    shutdown_policy = "shutdown-manual"
+
+    [[supervisor.children]]
+    id = "worker"
+    start = "mypackage.workers:Worker"   # an Actor subclass or a factory
+    args = [1, 2]
+    kwargs = { retries = 3 }
+    restart = "always"            # failed, never (and Crossbar's, OTP's names)
+    shutdown = 5.0                # seconds, "brutal_kill" or "infinity"
+    significant = false
+    ask_errors_fail = false
+    initial_retry_delay = 1.5     # backoff, with autobahn's names
+    max_retry_delay = 300.0
+    retry_delay_growth = 1.5
+    retry_delay_jitter = 0.1
+    max_retries = -1
+    retry_reset_after = 5.0
+
+    [[supervisor.children]]
+    id = "pipeline"
+    [supervisor.children.supervisor]     # a nested supervisor instead of start
+    strategy = "rest_for_one"
+    children = [...]
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import enum
+import importlib
+import json
+import sys
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+import tomli_w
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from hedgerow._exceptions import _MISSING, ConfigError, ConfigProblem, SpecError
+from hedgerow.supervision._spec import (
+    DEFAULT_WORKER_SHUTDOWN,
+    INFINITY,
+    ChildSpec,
+    SupervisorSpec,
+)
+
+__all__ = ["dump_tree", "dumps_tree", "load_tree", "loads_tree"]
+
+Format = Literal["toml", "yaml", "json"]
+
+FORMATS: dict[str, Format] = {
+    ".toml": "toml",
+    ".yaml": "yaml",
+    ".yml": "yaml",
+    ".json": "json",
+}
+
+
+# -- the schema: structure and types; the specs check the values ------------
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class SupervisorModel(_Model):
+    name: str | None = None
+    strategy: str | None = None
+    max_restarts: int | None = None
+    period: float | None = None
+    shutdown_policy: str | None = None
+    children: list[ChildModel] = []
+
+
+class ChildModel(_Model):
+    id: str
+    start: str | None = None
+    supervisor: SupervisorModel | None = None
+    args: list[Any] | None = None
+    kwargs: dict[str, Any] | None = None
+    restart: str | None = None
+    shutdown: Any = None  # seconds or a word: ChildSpec says which words
+    significant: bool | None = None
+    ask_errors_fail: bool | None = None
+    initial_retry_delay: float | None = None
+    max_retry_delay: float | None = None
+    retry_delay_growth: float | None = None
+    retry_delay_jitter: float | None = None
+    max_retries: int | None = None
+    retry_reset_after: float | None = None
+
+
+class TreeFileModel(_Model):
+    pythonpath: list[str] = []
+    supervisor: SupervisorModel
+
+
+SupervisorModel.model_rebuild()
+
+_TYPE_RULES = {
+    "int_type": "expected an integer",
+    "float_type": "expected a number",
+    "string_type": "expected a string",
+    "bool_type": "expected true or false",
+    "list_type": "expected a list",
+    "dict_type": "expected a table (mapping)",
+    "model_type": "expected a table (mapping)",
+    "missing": "required key",
+}
+
+_KEYS: dict[str, type[BaseModel]] = {
+    "supervisor": SupervisorModel,
+    "children": ChildModel,
+}
+
+
+# -- reading -----------------------------------------------------------------
+
+
+def format_of(path: str | Path) -> Format:
+    """The format a file's extension names; ConfigError for any other."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in FORMATS:
+        allowed = ", ".join(sorted(FORMATS))
+        rule = f"unknown extension {suffix or '(none)'!r}: expected one of {allowed}"
+        raise ConfigError(str(path), [ConfigProblem("", None, rule)])
+    return FORMATS[suffix]
+
+
+def load_tree(path: str | Path) -> SupervisorSpec:
+    """Read a tree file and build its `SupervisorSpec`, importing every class it names.
+
+    The format follows the extension (``.toml``, ``.yaml``/``.yml``, ``.json``).
+    The file's directory (and its ``pythonpath`` entries) go to the front of
+    `sys.path`, so that a tree's actors can live next to it. Raises
+    `ConfigError` for anything wrong; nothing is started.
+    """
+    file = Path(path)
+    fmt = format_of(file)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(str(file), [ConfigProblem("", None, "no such file")]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        problem = ConfigProblem("", None, f"cannot read the file: {exc}")
+        raise ConfigError(str(file), [problem]) from None
+    return loads_tree(text, fmt, source=str(file), base_dir=file.resolve().parent)
+
+
+def loads_tree(
+    text: str,
+    fmt: Format,
+    *,
+    source: str = "<string>",
+    base_dir: str | Path | None = None,
+) -> SupervisorSpec:
+    """Build a `SupervisorSpec` from a tree file's text; `source` names it in errors."""
+    data = _parse(text, fmt, source)
+    return tree_from_data(data, source=source, base_dir=base_dir)
+
+
+def _parse(text: str, fmt: Format, source: str) -> Any:
+    try:
+        if fmt == "toml":
+            return tomllib.loads(text)
+        if fmt == "json":
+            return json.loads(text)
+        return yaml.safe_load(text)
+    except tomllib.TOMLDecodeError as exc:
+        problem = ConfigProblem("", None, f"TOML syntax error: {exc}", _toml_line(exc))
+    except json.JSONDecodeError as exc:
+        problem = ConfigProblem("", None, f"JSON syntax error: {exc.msg}", exc.lineno)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        what = getattr(exc, "problem", None) or str(exc)
+        problem = ConfigProblem("", None, f"YAML syntax error: {what}", line)
+    raise ConfigError(source, [problem])
+
+
+def _toml_line(exc: tomllib.TOMLDecodeError) -> int | None:
+    line = getattr(exc, "lineno", None)  # Python 3.14 adds it
+    if isinstance(line, int):
+        return line
+    text = str(exc)
+    marker = "(at line "
+    if marker in text:
+        digits = text.split(marker, 1)[1].split(",", 1)[0]
+        if digits.isdigit():
+            return int(digits)
+    return None
+
+
+def tree_from_data(
+    data: Any,
+    *,
+    source: str = "<data>",
+    base_dir: str | Path | None = None,
+) -> SupervisorSpec:
+    """Build a `SupervisorSpec` from a tree file's parsed data (nested dicts and lists)."""
+    if not isinstance(data, dict):
+        rule = "expected a table (mapping) with a 'supervisor' key at the top"
+        raise ConfigError(source, [ConfigProblem("", _short(data), rule)])
+    try:
+        model = TreeFileModel.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(source, [_problem(e) for e in exc.errors()]) from None
+    if base_dir is not None:
+        base = Path(base_dir)
+        for entry in [".", *model.pythonpath][::-1]:
+            directory = str((base / entry).resolve())
+            if directory not in sys.path:
+                sys.path.insert(0, directory)
+    builder = _Builder()
+    spec = builder.supervisor(model.supervisor, "supervisor")
+    if builder.problems or spec is None:
+        raise ConfigError(source, builder.problems)
+    return spec
+
+
+def _problem(error: Any) -> ConfigProblem:
+    loc = tuple(error["loc"])
+    kind = error["type"]
+    key = _key_path(loc)
+    if kind == "missing":
+        return ConfigProblem(key, _MISSING, "required key")
+    if kind == "extra_forbidden":
+        model = _model_at(loc[:-1])
+        allowed = list(model.model_fields) if model is not None else []
+        rule = "unknown key"
+        close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
+        if close:
+            rule += f" (did you mean {close[0]!r}?)"
+        if allowed:
+            rule += f"; allowed: {', '.join(allowed)}"
+        return ConfigProblem(key, _short(error["input"]), rule)
+    rule = _TYPE_RULES.get(kind, str(error["msg"]).lower())
+    return ConfigProblem(key, _short(error["input"]), rule)
+
+
+def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    model: type[BaseModel] | None = TreeFileModel
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        model = _KEYS.get(part)
+    return model
+
+
+def _key_path(loc: tuple[Any, ...]) -> str:
+    text = ""
+    for part in loc:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += f".{part}" if text else str(part)
+    return text
+
+
+def _short(value: Any) -> Any:
+    """A value fit to quote in an error: big tables are summarised by their keys."""
+    if isinstance(value, dict) and len(repr(value)) > 80:  # noqa: PLR2004
+        return dict.fromkeys(value, ...)
+    return value
+
+
+class _Builder:
+    """Turns the validated model into specs, collecting every problem found."""
+
+    def __init__(self) -> None:
+        self.problems: list[ConfigProblem] = []
+
+    def supervisor(self, model: SupervisorModel, key: str) -> SupervisorSpec | None:
+        children: list[ChildSpec] = []
+        for index, child_model in enumerate(model.children):
+            child = self.child(child_model, f"{key}.children[{index}]")
+            if child is not None:
+                children.append(child)
+        if len(children) != len(model.children):
+            return None
+        fields = _set_fields(model, exclude={"children"})
+        try:
+            return SupervisorSpec(children=children, **fields)
+        except SpecError as exc:
+            self.problems.append(self._locate(exc, model, key))
+            return None
+
+    def child(self, model: ChildModel, key: str) -> ChildSpec | None:
+        if (model.start is None) == (model.supervisor is None):
+            rule = "give either 'start' (a 'module:Class') or 'supervisor' (a nested table)"
+            self.problems.append(ConfigProblem(key, model.id, rule))
+            return None
+        start: Any
+        if model.supervisor is not None:
+            start = self.supervisor(model.supervisor, f"{key}.supervisor")
+        else:
+            assert model.start is not None
+            start = self.resolve(model.start, f"{key}.start")
+        if start is None:
+            return None
+        fields = _set_fields(model, exclude={"id", "start", "supervisor", "args"})
+        args = tuple(model.args) if model.args is not None else ()
+        try:
+            return ChildSpec(model.id, start, args=args, **fields)
+        except SpecError as exc:
+            value = model.start if exc.field == "start" else exc.value
+            self.problems.append(ConfigProblem(f"{key}.{exc.field}", value, exc.rule))
+            return None
+
+    def resolve(self, target: str, key: str) -> Any:
+        """Import ``module:attribute``; a problem (and None) if that fails."""
+        module_name, colon, attribute = target.partition(":")
+        if not colon or not module_name or not attribute:
+            rule = "expected 'module:Class' or 'module:factory' (e.g. 'myapp.workers:Fetcher')"
+            self.problems.append(ConfigProblem(key, target, rule))
+            return None
+        try:
+            module = importlib.import_module(module_name)
+        except Exception as exc:  # noqa: BLE001 - any import-time error is reported
+            rule = f"cannot import module {module_name!r}: {type(exc).__name__}: {exc}"
+            self.problems.append(ConfigProblem(key, target, rule))
+            return None
+        found: Any = module
+        for part in attribute.split("."):
+            if not hasattr(found, part):
+                where = getattr(module, "__file__", None) or module_name
+                rule = f"module {module_name!r} ({where}) has no attribute {attribute!r}"
+                self.problems.append(ConfigProblem(key, target, rule))
+                return None
+            found = getattr(found, part)
+        return found
+
+    def _locate(self, exc: SpecError, model: SupervisorModel, key: str) -> ConfigProblem:
+        """Point a supervisor's SpecError at the child it is about, if any."""
+        ids = [c.id for c in model.children]
+        if exc.field in ("id", "significant") and exc.child_id in ids:
+            # For a duplicate, the second child with that id is the one at fault.
+            hits = [i for i, cid in enumerate(ids) if cid == exc.child_id]
+            index = hits[1] if exc.field == "id" and len(hits) > 1 else hits[0]
+            return ConfigProblem(f"{key}.children[{index}].{exc.field}", exc.value, exc.rule)
+        return ConfigProblem(f"{key}.{exc.field}", exc.value, exc.rule)
+
+
+def _set_fields(model: BaseModel, exclude: set[str]) -> dict[str, Any]:
+    return {
+        name: getattr(model, name)
+        for name in model.model_fields_set
+        if name not in exclude and getattr(model, name) is not None
+    }
+
+
+# -- writing -----------------------------------------------------------------
+
+
+def tree_to_data(spec: SupervisorSpec) -> dict[str, Any]:
+    """The tree file's data for `spec` (fields at their defaults are left out).
+
+    Raises `SpecError` for what a file cannot name: a class or factory that is
+    not importable by ``module:name`` (defined in ``__main__`` or in a function).
+    """
+    return {"supervisor": _supervisor_data(spec)}
+
+
+def _supervisor_data(spec: SupervisorSpec) -> dict[str, Any]:
+    data: dict[str, Any] = {}
+    defaults = {f.name: f.default for f in dataclasses.fields(SupervisorSpec)}
+    for name in ("name", "strategy", "max_restarts", "period", "shutdown_policy"):
+        value = _plain(getattr(spec, name))
+        if value != _plain(defaults[name]):
+            data[name] = value
+    data["children"] = [_child_data(child) for child in spec.children]
+    return data
+
+
+def _child_data(child: ChildSpec) -> dict[str, Any]:
+    data: dict[str, Any] = {"id": child.id}
+    if isinstance(child.start, SupervisorSpec):
+        data["supervisor"] = _supervisor_data(child.start)
+    else:
+        data["start"] = _import_name(child)
+    if child.args:
+        data["args"] = list(child.args)
+    if child.kwargs:
+        data["kwargs"] = dict(child.kwargs)
+    defaults = {
+        f.name: f.default
+        for f in dataclasses.fields(ChildSpec)
+        if f.default is not dataclasses.MISSING
+    }
+    defaults["shutdown"] = INFINITY if child.is_supervisor else DEFAULT_WORKER_SHUTDOWN
+    for name, default in defaults.items():
+        if name in ("args", "kwargs"):
+            continue
+        value = _plain(getattr(child, name))
+        if value != _plain(default):
+            data[name] = value
+    return data
+
+
+def _plain(value: Any) -> Any:
+    """An enum member as the word a file uses for it."""
+    return value.value if isinstance(value, enum.Enum) else value
+
+
+def _import_name(child: ChildSpec) -> str:
+    start = child.start
+    module = getattr(start, "__module__", None)
+    qualname = getattr(start, "__qualname__", None)
+    if not module or not qualname or module == "__main__" or "<" in qualname:
+        rule = "a tree file names what it starts as 'module:name': define it at module level"
+        raise SpecError(child.id, "start", start, rule)
+    name = f"{module}:{qualname}"
+    found: Any = sys.modules.get(module)
+    for part in qualname.split("."):
+        found = getattr(found, part, None)
+    if found is not start:
+        rule = f"{name} does not name this object (is it importable?)"
+        raise SpecError(child.id, "start", start, rule)
+    return name
+
+
+def dumps_tree(spec: SupervisorSpec, fmt: Format) -> str:
+    """`spec` as the text of a tree file in `fmt`."""
+    data = tree_to_data(spec)
+    try:
+        if fmt == "toml":
+            return tomli_w.dumps(data)
+        if fmt == "json":
+            return json.dumps(data, indent=2) + "\n"
+        return yaml.safe_dump(data, sort_keys=False)
+    except (TypeError, ValueError, yaml.YAMLError) as exc:
+        rule = f"args and kwargs must be plain {fmt.upper()} data to be written: {exc}"
+        raise SpecError(spec.name, "children", "...", rule) from None
+
+
+def dump_tree(spec: SupervisorSpec, path: str | Path) -> None:
+    """Write `spec` to a tree file; the format follows the extension."""
+    text = dumps_tree(spec, format_of(path))
+    Path(path).write_text(text, encoding="utf-8")
+
+
+def describe_start(child: ChildSpec) -> str:
+    """How a tree view shows what a child starts: ``module:Class`` when it can."""
+    start = child.start
+    if isinstance(start, SupervisorSpec):
+        return "supervisor"
+    name = getattr(start, "__qualname__", None)
+    if name is None:
+        return repr(start)
+    return f"{getattr(start, '__module__', '?')}:{name}"
+
