@@ -89,11 +89,12 @@ class Tree(SupervisorHandle):
         self,
         spec: SupervisorSpec,
         *,
-        name: str = "root",
+        name: str | None = None,
         clock: Clock | None = None,
         events: EventStream | None = None,
         random: random.Random | None = None,
     ) -> None:
+        name = name or spec.name or "root"
         self.spec = spec
         self.name = name
         self.events = events if events is not None else EventStream()
@@ -164,11 +165,15 @@ class Tree(SupervisorHandle):
         assert self._reason is not None
         return self._reason
 
-    def stop(self, timeout: float | None = None) -> Reason:
-        """Shut the tree down (children stop in reverse order) and wait for it."""
+    def request_stop(self) -> None:
+        """Begin shutting the tree down (children stop in reverse order); don't wait."""
         if not self._done.is_set():
             control = _Control(_Control.STOP, self._root.actor_incarnation, SHUTDOWN)
             self._root.actor_inbox.put(Envelope(control))
+
+    def stop(self, timeout: float | None = None) -> Reason:
+        """Shut the tree down (children stop in reverse order) and wait for it."""
+        self.request_stop()
         return self.wait(timeout)
 
     def __enter__(self) -> Self:
@@ -186,12 +191,15 @@ class Tree(SupervisorHandle):
 def start_tree(
     spec: SupervisorSpec,
     *,
-    name: str = "root",
+    name: str | None = None,
     clock: Clock | None = None,
     events: EventStream | None = None,
     random: random.Random | None = None,
 ) -> Tree:
     """Start `spec` as the root of a new tree; returns once every child has started.
+
+    The tree's `name` (the first part of every path) defaults to the spec's
+    name, or ``root``.
 
     Raises `StartError` if a child fails to start; nothing is left running then.
     """

@@ -1,0 +1,5 @@
+"""``python -m hedgerow``: the same as the `hedgerow` command."""
+
+from hedgerow.cli import main
+
+main()

@@ -1,0 +1,286 @@
+"""How the `hedgerow` command shows a tree: its spec, its live state, its events.
+
+Three renderings of one event stream: a live rich tree for a terminal, one
+line per event for logs and pipes, and JSON lines for machines. The CLI owns
+the terminal; nothing here configures logging.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TextIO
+
+from rich.console import Group
+from rich.text import Text
+from rich.tree import Tree as RichTree
+
+from hedgerow._events import Event, EventKind
+from hedgerow.actors._reason import describe
+from hedgerow.supervision._spec import ChildSpec, SupervisorSpec
+from hedgerow.supervision._treefile import describe_start
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from rich.console import RenderableType
+
+__all__ = ["JsonView", "LineView", "TreeState", "spec_tree"]
+
+
+def _seconds(value: float | None) -> str:
+    if value is None:
+        return "infinity"
+    return f"{value:g} s"
+
+
+def _child_label(child: ChildSpec) -> Text:
+    label = Text(child.id, style="bold")
+    label.append(f"  {describe_start(child)}", style="cyan")
+    restart = child.restart.value  # type: ignore[union-attr]
+    details = [f"restart={restart}", f"shutdown={child.shutdown}"]
+    if not child.is_supervisor:
+        details.append(
+            f"backoff {child.initial_retry_delay:g} s x{child.retry_delay_growth:g}"
+            f" <= {child.max_retry_delay:g} s"
+        )
+        if child.max_retries >= 0:
+            details.append(f"max_retries={child.max_retries}")
+    if child.significant:
+        details.append("significant")
+    if child.args:
+        details.append(f"args={list(child.args)!r}")
+    if child.kwargs:
+        details.append(f"kwargs={dict(child.kwargs)!r}")
+    label.append("  " + "  ".join(details), style="dim")
+    return label
+
+
+def _supervisor_label(name: str, spec: SupervisorSpec) -> Text:
+    label = Text(name, style="bold")
+    strategy = spec.strategy.value  # type: ignore[union-attr]
+    policy = spec.shutdown_policy.value  # type: ignore[union-attr]
+    label.append(f"  supervisor {strategy}", style="magenta")
+    label.append(
+        f"  intensity {spec.max_restarts} in {_seconds(spec.period)}  {policy}", style="dim"
+    )
+    return label
+
+
+def spec_tree(spec: SupervisorSpec, name: str | None = None) -> RichTree:
+    """The spec as a rich tree: what `hedgerow check` prints."""
+    root = RichTree(_supervisor_label(name or spec.name or "root", spec))
+    _add_children(root, spec)
+    return root
+
+
+def _add_children(node: RichTree, spec: SupervisorSpec) -> None:
+    for child in spec.children:
+        if isinstance(child.start, SupervisorSpec):
+            branch = node.add(_supervisor_label(child.id, child.start))
+            branch.label.append(  # type: ignore[union-attr]
+                f"  restart={child.restart.value}",  # type: ignore[union-attr]
+                style="dim",
+            )
+            _add_children(branch, child.start)
+        else:
+            node.add(_child_label(child))
+
+
+# -- live state --------------------------------------------------------------
+
+_STATE_STYLES = {
+    "running": "green",
+    "restarting": "yellow",
+    "failed": "red",
+    "gave up": "bold red",
+    "stopped": "dim",
+    "abandoned": "red",
+    "starting": "dim",
+}
+
+
+@dataclass
+class NodeState:
+    """What the live view knows of one child (or supervisor) from its events."""
+
+    path: str
+    supervisor: bool = False
+    state: str = "starting"
+    incarnation: int = 0
+    restarts: int = 0
+    started_at: float | None = None
+    last_failure: str | None = None
+    last_failure_at: float | None = None
+    restart_due: float | None = None
+    dead_letters: int = 0
+    children: list[str] = field(default_factory=list)
+
+
+class TreeState:
+    """The tree's live state, folded from its events (the spec gives the shape)."""
+
+    def __init__(self, spec: SupervisorSpec, name: str) -> None:
+        self.name = name
+        self.nodes: dict[str, NodeState] = {}
+        self.started = time.monotonic()
+        self._add(name, spec, parent=None)
+
+    def _add(self, path: str, spec: SupervisorSpec | None, parent: str | None) -> None:
+        self.nodes[path] = NodeState(path, supervisor=spec is not None)
+        if parent is not None and path not in self.nodes[parent].children:
+            self.nodes[parent].children.append(path)
+        if spec is not None and spec.strategy.value != "simple_one_for_one":  # type: ignore[union-attr]
+            for child in spec.children:
+                nested = child.start if isinstance(child.start, SupervisorSpec) else None
+                self._add(f"{path}/{child.id}", nested, parent=path)
+
+    def apply(self, event: Event, now: float) -> None:
+        node = self.nodes.get(event.path)
+        if node is None:  # a dynamic child (simple_one_for_one)
+            parent = event.path.rpartition("/")[0]
+            if parent not in self.nodes:
+                return
+            self._add(event.path, None, parent)
+            node = self.nodes[event.path]
+        handler = _APPLY.get(event.kind)
+        if handler is not None:
+            handler(node, event, now)
+
+    def render(self, now: float, footer: str = "") -> RenderableType:
+        root = RichTree(self._label(self.nodes[self.name], now))
+        self._render_children(root, self.nodes[self.name], now)
+        if not footer:
+            return root
+        return Group(root, Text(footer, style="dim"))
+
+    def _render_children(self, branch: RichTree, node: NodeState, now: float) -> None:
+        for path in node.children:
+            child = self.nodes[path]
+            sub = branch.add(self._label(child, now))
+            self._render_children(sub, child, now)
+
+    def _label(self, node: NodeState, now: float) -> Text:
+        label = Text(node.path.rsplit("/", 1)[-1], style="bold")
+        label.append(f"  {node.state}", style=_STATE_STYLES.get(node.state, ""))
+        if node.state == "running" and node.started_at is not None:
+            label.append(f"  up {now - node.started_at:.1f} s")
+        if node.state == "restarting" and node.restart_due is not None:
+            label.append(f"  in {max(node.restart_due - now, 0.0):.1f} s")
+        if node.restarts:
+            label.append(f"  restarts {node.restarts}", style="yellow")
+        if node.dead_letters:
+            label.append(f"  dead letters {node.dead_letters}", style="yellow")
+        if node.last_failure is not None and node.last_failure_at is not None:
+            ago = now - node.last_failure_at
+            label.append(f"  last failure {ago:.1f} s ago: {node.last_failure}", style="red")
+        return label
+
+
+def _started(node: NodeState, event: Event, now: float) -> None:
+    node.state = "running"
+    node.started_at = now
+    node.incarnation = event.incarnation
+    node.restart_due = None
+    if event.kind is EventKind.RESTARTED:
+        node.restarts += 1
+
+
+def _failed(node: NodeState, event: Event, now: float) -> None:
+    node.state = "gave up" if event.kind is EventKind.INTENSITY_EXCEEDED else "failed"
+    node.started_at = None
+    node.last_failure = describe(event.reason)
+    node.last_failure_at = now
+
+
+def _restart_scheduled(node: NodeState, event: Event, now: float) -> None:
+    node.state = "restarting"
+    node.restart_due = now + (event.delay or 0.0)
+
+
+def _ended(node: NodeState, event: Event, _now: float) -> None:
+    node.state = "abandoned" if event.kind is EventKind.ABANDONED else "stopped"
+    node.started_at = None
+
+
+def _dead_letter(node: NodeState, _event: Event, _now: float) -> None:
+    node.dead_letters += 1
+
+
+_APPLY: dict[EventKind, Callable[[NodeState, Event, float], None]] = {
+    EventKind.STARTED: _started,
+    EventKind.RESTARTED: _started,
+    EventKind.FAILED: _failed,
+    EventKind.START_FAILED: _failed,
+    EventKind.INTENSITY_EXCEEDED: _failed,
+    EventKind.RESTART_SCHEDULED: _restart_scheduled,
+    EventKind.STOPPED: _ended,
+    EventKind.ABANDONED: _ended,
+    EventKind.DEAD_LETTER: _dead_letter,
+}
+
+
+# -- event lines -------------------------------------------------------------
+
+
+class LineView:
+    """One line per event, with seconds since the run began: for logs and pipes."""
+
+    def __init__(self, out: TextIO, started: float) -> None:
+        self.out = out
+        self.started = started
+
+    def line(self, event: Event, now: float) -> str:
+        """The event's line, and its traceback (indented) for a failure."""
+        text = f"{now - self.started:8.3f}s  {event.describe()}"
+        if event.traceback:
+            text += "\n" + "\n".join(f"           {row}" for row in event.traceback.splitlines())
+        return text
+
+    def show(self, event: Event, now: float) -> None:
+        self.out.write(self.line(event, now) + "\n")
+        self.out.flush()
+
+
+class JsonView:
+    """One JSON object per event, per line: for machines."""
+
+    def __init__(self, out: TextIO, started: float) -> None:
+        self.out = out
+        self.started = started
+
+    @staticmethod
+    def record(event: Event, elapsed: float) -> dict[str, Any]:
+        record: dict[str, Any] = {
+            "seq": event.seq,
+            "elapsed": round(elapsed, 6),
+            "kind": event.kind.value,
+            "path": event.path,
+            "incarnation": event.incarnation,
+        }
+        if event.reason is not None:
+            record["reason"] = describe(event.reason)
+        if event.delay is not None:
+            record["delay"] = event.delay
+        if event.kind is EventKind.DEAD_LETTER:
+            record["message"] = _plain(event.message)
+        if event.traceback:
+            record["traceback"] = event.traceback
+        return record
+
+    def show(self, event: Event, now: float) -> None:
+        self.write(self.record(event, now - self.started))
+
+    def write(self, record: dict[str, Any]) -> None:
+        self.out.write(json.dumps(record, default=repr) + "\n")
+        self.out.flush()
+
+
+def _plain(value: Any) -> Any:
+    """The value if JSON can carry it as is, else its repr."""
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        return repr(value)
+    return value
