@@ -142,12 +142,17 @@ def run(
         raise _fail(f"error: {exc}", EXIT_BAD_INPUT) from None
     if live is None:
         live = sys.stdout.isatty() and not as_json
-    _configure_logging(log_level, rich=live or sys.stderr.isatty())
-    status = _Runner(spec, duration=duration, as_json=as_json, live=live).run()
+    restore = _configure_logging(log_level, rich=live or sys.stderr.isatty())
+    try:
+        status = _Runner(spec, duration=duration, as_json=as_json, live=live).run()
+    finally:
+        restore()
     raise _Exit(status)
 
 
-def _configure_logging(level: str, *, rich: bool) -> None:
+def _configure_logging(level: str, *, rich: bool) -> Callable[[], None]:
+    """Send log lines to stderr at `level`; returns a function that undoes it
+    (the command may run inside another program, such as a test)."""
     handler: logging.Handler
     if rich:
         handler = RichHandler(console=Console(stderr=True), show_path=False, markup=False)
@@ -156,12 +161,21 @@ def _configure_logging(level: str, *, rich: bool) -> None:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
+    events_logger = logging.getLogger("hedgerow._events")
+    saved = (list(root.handlers), root.level, list(events_logger.handlers))
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     # The view shows every event (with its traceback): keep them out of stderr.
-    events_logger = logging.getLogger("hedgerow._events")
     events_logger.propagate = False
     events_logger.handlers[:] = [logging.NullHandler()]
+
+    def restore() -> None:
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])
+        events_logger.handlers[:] = saved[2]
+        events_logger.propagate = True
+
+    return restore
 
 
 class _Runner:
@@ -198,7 +212,9 @@ class _Runner:
                 tree = Tree(self.spec, name=self.name, events=stream)
             except StartError as exc:
                 self._drain(None)
-                message = f"the tree did not start: child {exc.child_id!r} failed: "
+                while isinstance(exc.cause, StartError):  # a nested supervisor's child
+                    exc = exc.cause
+                message = f"the tree did not start: child {exc.child_id!r} failed to start: "
                 message += describe(exc.cause)
                 self._summary(EXIT_FAILED, message)
                 return EXIT_FAILED

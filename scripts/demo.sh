@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The main job: run the example supervision tree on the embedded default,
-# showing a crash and its recovery, then exit 0.
+# The main job: run an example supervision tree on the embedded default,
+# showing crashes and their recovery; the tree ends by itself and this exits 0.
 source "$(dirname "$0")/_venv.sh"
-exec .venv/bin/python examples/flaky_worker/main.py "$@"
+exec .venv/bin/hedgerow run examples/flaky_worker/tree.toml "$@"

@@ -153,7 +153,7 @@ def pykka_sdist(cache_dir: Path, version: str) -> Path:
             download_dir,
         ]
         # The command is fixed and the interpreter is the test's own.
-        result = subprocess.run(  # noqa: S603
+        result = subprocess.run(
             command,
             capture_output=True,
             text=True,
@@ -209,7 +209,7 @@ def run_suite(sdist_root: Path) -> SuiteRun:
     env = {k: v for k, v in os.environ.items() if k != "PYTEST_ADDOPTS"}
     try:
         # The command is fixed and the interpreter is the test's own.
-        result = subprocess.run(  # noqa: S603
+        result = subprocess.run(
             command,
             cwd=sdist_root,
             env=env,

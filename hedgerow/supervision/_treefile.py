@@ -80,6 +80,10 @@ FORMATS: dict[str, Format] = {
 # -- the schema: structure and types; the specs check the values ------------
 
 
+Number = int | float
+"""Seconds and factors: kept as written (20 stays 20), so errors quote the file."""
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
@@ -88,7 +92,7 @@ class SupervisorModel(_Model):
     name: str | None = None
     strategy: str | None = None
     max_restarts: int | None = None
-    period: float | None = None
+    period: Number | None = None
     shutdown_policy: str | None = None
     children: list[ChildModel] = []
 
@@ -103,12 +107,12 @@ class ChildModel(_Model):
     shutdown: Any = None  # seconds or a word: ChildSpec says which words
     significant: bool | None = None
     ask_errors_fail: bool | None = None
-    initial_retry_delay: float | None = None
-    max_retry_delay: float | None = None
-    retry_delay_growth: float | None = None
-    retry_delay_jitter: float | None = None
+    initial_retry_delay: Number | None = None
+    max_retry_delay: Number | None = None
+    retry_delay_growth: Number | None = None
+    retry_delay_jitter: Number | None = None
     max_retries: int | None = None
-    retry_reset_after: float | None = None
+    retry_reset_after: Number | None = None
 
 
 class TreeFileModel(_Model):
@@ -225,7 +229,7 @@ def tree_from_data(
     try:
         model = TreeFileModel.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(source, [_problem(e) for e in exc.errors()]) from None
+        raise ConfigError(source, _problems(exc)) from None
     if base_dir is not None:
         base = Path(base_dir)
         for entry in [".", *model.pythonpath][::-1]:
@@ -237,6 +241,19 @@ def tree_from_data(
     if builder.problems or spec is None:
         raise ConfigError(source, builder.problems)
     return spec
+
+
+def _problems(exc: ValidationError) -> list[ConfigProblem]:
+    """One problem per key: a number that is neither int nor float is one error."""
+    problems: dict[str, ConfigProblem] = {}
+    for error in exc.errors():
+        loc = tuple(error["loc"])
+        if loc and loc[-1] in ("int", "float"):  # the members of Number
+            loc = loc[:-1]
+            error = {**error, "loc": loc, "type": "float_type"}  # noqa: PLW2901
+        problem = _problem(error)
+        problems.setdefault(problem.key, problem)
+    return list(problems.values())
 
 
 def _problem(error: Any) -> ConfigProblem:
