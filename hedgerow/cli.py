@@ -52,6 +52,10 @@ TICK = 0.25
 """Seconds between refreshes of the live view, and between checks of --for."""
 
 
+class _CutShort(Exception):
+    """The second Ctrl-C: unwind (restoring the terminal), then leave at once."""
+
+
 class _Exit(click.exceptions.Exit):
     """Leave the command with a status, after a message on stderr."""
 
@@ -218,10 +222,13 @@ class _Runner:
                 message += describe(exc.cause)
                 self._summary(EXIT_FAILED, message)
                 return EXIT_FAILED
-            if self.live:
-                self._run_live(tree)
-            else:
-                self._run_plain(tree)
+            try:
+                if self.live:
+                    self._run_live(tree)
+                else:
+                    self._run_plain(tree)
+            except _CutShort:
+                self._cut_short(tree)
         finally:
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
@@ -263,7 +270,7 @@ class _Runner:
                 return
             if self.signals >= 2:  # noqa: PLR2004 - the second Ctrl-C
                 self._drain(show)
-                self._cut_short(tree)
+                raise _CutShort
             expired = deadline is not None and time.monotonic() >= deadline
             if not stopping and (self.signals or expired):
                 stopping = True

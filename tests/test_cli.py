@@ -235,6 +235,39 @@ def test_each_example_runs_to_its_end(path):
     assert "restarted" in kinds  # ... and its recovery
 
 
+@pytest.mark.parametrize("path", EXAMPLE_TREES, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_each_example_stops_gracefully_on_sigint(path):
+    process = hedgerow("run", str(path), "--json")
+    seen = read_until(process.stdout, '"path": "root", "incarnation": 0')
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=PROCESS_TIMEOUT)
+    assert process.returncode == 0, err
+    records = json_lines("".join(seen) + out)
+    assert records[-1] == {"kind": "exit", "status": 0, "message": "tree 'root' ended: shutdown"}
+    assert_reverse_order_shutdown(records)
+
+
+def assert_reverse_order_shutdown(records: list[dict[str, object]]) -> None:
+    """Under every supervisor, children stopped by the shutdown stop in reverse start order."""
+    started: dict[str, int] = {}
+    for record in records:
+        if record["kind"] in ("started", "restarted"):
+            started[str(record["path"])] = int(record["seq"])  # type: ignore[call-overload]
+    stopped = [
+        str(r["path"])
+        for r in records
+        if r["kind"] == "stopped" and r.get("reason") == "shutdown" and r["path"] != "root"
+    ]
+    assert stopped
+    parents = {path.rpartition("/")[0] for path in stopped}
+    for parent in parents:
+        siblings = [p for p in stopped if p.rpartition("/")[0] == parent]
+        assert siblings == sorted(siblings, key=started.__getitem__, reverse=True)
+        # A supervisor is reported stopped after all of its own children.
+        if parent in stopped:
+            assert stopped.index(parent) > max(stopped.index(p) for p in siblings)
+
+
 def test_sigint_shuts_down_in_reverse_order_and_exits_0(trees):
     process = hedgerow("run", str(trees / "steady.toml"), "--json")
     seen = read_until(process.stdout, '"path": "svc", "incarnation": 0')
