@@ -32,6 +32,8 @@ from hedgerow.actors import (
     SHUTDOWN,
     Actor,
     ChildRef,
+    Component,
+    ComponentActor,
     Down,
     Exit,
     Reason,
@@ -39,6 +41,7 @@ from hedgerow.actors import (
     is_normal,
     link,
     monitor,
+    run,
     unlink,
 )
 from hedgerow.supervision import (
@@ -84,6 +87,8 @@ __all__ = [
     "ChildSpec",
     "ChildState",
     "Clock",
+    "Component",
+    "ComponentActor",
     "ConfigError",
     "ConfigProblem",
     "DeadLetterError",
@@ -119,6 +124,7 @@ __all__ = [
     "load_tree",
     "loads_tree",
     "monitor",
+    "run",
     "start_tree",
     "unlink",
 ]

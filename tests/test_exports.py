@@ -7,7 +7,13 @@ import logging
 
 import pytest
 
-PACKAGES = ["hedgerow", "hedgerow.actors", "hedgerow.supervision", "hedgerow.testing"]
+PACKAGES = [
+    "hedgerow",
+    "hedgerow.actors",
+    "hedgerow.supervision",
+    "hedgerow.testing",
+    "hedgerow.transports",
+]
 
 
 @pytest.mark.parametrize("name", PACKAGES)

@@ -1,6 +1,7 @@
-"""Actors: `Actor` (on pykka), stable `ChildRef`s, links and monitors."""
+"""Actors: `Actor` (on pykka), stable `ChildRef`s, links and monitors, WAMP-style `Component`s."""
 
 from hedgerow.actors._actor import Actor, demonitor, link, monitor, unlink
+from hedgerow.actors._component import Component, ComponentActor, run
 from hedgerow.actors._messages import Down, Exit
 from hedgerow.actors._reason import (
     KILLED,
@@ -20,6 +21,8 @@ __all__ = [
     "SHUTDOWN",
     "Actor",
     "ChildRef",
+    "Component",
+    "ComponentActor",
     "Down",
     "Exit",
     "Reason",
@@ -28,5 +31,6 @@ __all__ = [
     "is_normal",
     "link",
     "monitor",
+    "run",
     "unlink",
 ]

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from pykka._envelope import Envelope
 
     from hedgerow._clock import Clock, TimerHandle
-    from hedgerow.actors._ref import ChildRef
+    from hedgerow.actors._ref import ChildRef, Interceptor
 
 __all__ = ["Actor"]
 
@@ -44,6 +44,9 @@ logger = logging.getLogger(__name__)
 
 _spawning = threading.local()
 _callback_keys = itertools.count(1)
+CALL = "call"
+"""A `_Control` kind: run ``control.reason(actor)`` in the actor's thread, ahead of
+its queued messages (how `hedgerow.testing` crashes, hangs or stops a child now)."""
 
 
 class Actor(pykka.ThreadingActor):
@@ -65,6 +68,8 @@ class Actor(pykka.ThreadingActor):
     _hr_child_ref: ChildRef[Any] | None
     _hr_incarnation: int
     _hr_ask_errors_fail: bool
+    _hr_thread_id: int = 0
+    """The thread running this actor (the virtual clock's autojump looks for idle ones)."""
 
     @staticmethod
     def _create_actor_inbox() -> ActorInbox:
@@ -94,6 +99,7 @@ class Actor(pykka.ThreadingActor):
         self._hr_lock = threading.Lock()
         self._hr_exit_callbacks: dict[int, Callable[[Actor, Reason], None]] = {}
         self._hr_links: dict[int, int] = {}
+        self._hr_reported = False  # True: whoever spawned it reports its failure
 
     # -- public API -----------------------------------------------------------
 
@@ -204,6 +210,7 @@ class Actor(pykka.ThreadingActor):
     # -- pykka's actor loop, with exit reasons --------------------------------
 
     def _actor_loop(self) -> None:
+        self._hr_thread_id = threading.get_ident()
         try:
             super()._actor_loop()
         finally:
@@ -212,6 +219,9 @@ class Actor(pykka.ThreadingActor):
     def _actor_loop_setup(self) -> None:
         try:
             try:
+                hooks = self._hr_child_ref.hooks if self._hr_child_ref is not None else None
+                if hooks is not None and hooks.interceptor is not None:
+                    hooks.interceptor.before_start(self)
                 super()._actor_loop_setup()
             except BaseException as exc:  # noqa: BLE001 - pykka would let these kill the thread
                 # ... and leave the actor registered: fail it like any start error.
@@ -231,21 +241,19 @@ class Actor(pykka.ThreadingActor):
     def _actor_loop_running(self) -> None:
         inbox = self.actor_inbox
         stopped = self.actor_stopped
+        hooks = self._hr_child_ref.hooks if self._hr_child_ref is not None else None
         while not stopped.is_set():
             envelope = inbox.get()
             if stopped.is_set():
-                # Abandoned by the supervisor while blocked: leave the message
-                # to the next incarnation, in front, where it was; if the child
-                # is gone for good, nobody else will read it: dead-letter it.
-                inbox.put_front(envelope)  # type: ignore[attr-defined]
-                child_ref = self._hr_child_ref
-                if child_ref is not None and not child_ref.is_alive():
-                    child_ref._drain()
+                self._hr_leave(envelope)
                 break
             message = envelope.message
             try:
                 if message.__class__ is _Control:
                     self._hr_handle_control(message)
+                    continue
+                if hooks is not None and hooks.interceptor is not None:
+                    self._hr_intercept(hooks.interceptor, envelope)
                     continue
                 response = self._handle_receive(message)
                 if envelope.reply_to is not None:
@@ -263,6 +271,46 @@ class Actor(pykka.ThreadingActor):
                 self._hr_set_reason(exception_value, sys.exc_info()[2])  # type: ignore[arg-type]
                 self._stop()
                 ActorRegistry.stop_all()
+
+    def _hr_leave(self, envelope: Envelope[Any]) -> None:
+        """Stopped (or abandoned by the supervisor) while holding `envelope`:
+        leave it to the next incarnation, in front, where it was; if the child
+        is gone for good, nobody else will read it: dead-letter it."""
+        self.actor_inbox.put_front(envelope)  # type: ignore[attr-defined]
+        child_ref = self._hr_child_ref
+        if child_ref is not None and not child_ref.is_alive():
+            child_ref._drain()
+
+    def _hr_intercept(self, interceptor: Interceptor, envelope: Envelope[Any]) -> None:
+        """Handle (and answer) one message with the tree's interceptor around it:
+        the test harness's faults. Errors propagate as from `_handle_receive`."""
+        message = envelope.message
+        if isinstance(message, _Internal):
+            response = self._handle_receive(message)
+            if envelope.reply_to is not None:
+                envelope.reply_to.set(response)
+            return
+        try:
+            interceptor.before_receive(self, envelope)
+        except Shutdown:
+            raise
+        except Exception:  # noqa: BLE001 - an injected failure fails the actor, ask or tell
+            exc_info = sys.exc_info()
+            if envelope.reply_to is not None:
+                envelope.reply_to.set_exception(exc_info)
+            self._hr_fail(exc_info, envelope)
+            return
+        if self.actor_stopped.is_set():
+            self._hr_leave(envelope)
+            return
+        try:
+            response = self._handle_receive(message)
+        except BaseException as exc:
+            interceptor.after_receive(self, envelope, exc)
+            raise
+        interceptor.after_receive(self, envelope, None)
+        if envelope.reply_to is not None:
+            envelope.reply_to.set(response)
 
     def _hr_on_error(self, envelope: Envelope[Any], exc_info: Any) -> None:
         """An ask's error goes back to the asker (and fails the actor only under
@@ -291,6 +339,9 @@ class Actor(pykka.ThreadingActor):
             self._hr_set_reason(control.reason or SHUTDOWN)
             self._stop()
             return
+        if control.kind == CALL:
+            control.reason(self)  # run in this thread; what it raises fails the actor
+            return
         # An exit signal from a linked actor.
         if self.actor_trap_exits:
             self.on_receive(Exit(control.sender, control.reason))
@@ -309,10 +360,10 @@ class Actor(pykka.ThreadingActor):
     ) -> None:
         if exception_value is not None:
             self._hr_set_reason(exception_value, traceback)
-        if self._hr_child_ref is None:
+        if self._hr_child_ref is None and not self._hr_reported:
             super()._handle_failure(exception_type, exception_value, traceback)
         else:
-            # The supervisor reports it on the tree's event stream.
+            # The supervisor (or the tree, for its root) reports it as an event.
             ActorRegistry.unregister(self.actor_ref)
             self.actor_stopped.set()
 
@@ -373,6 +424,7 @@ def spawn(
         raise TypeError(msg)
     if on_exit is not None:
         actor._hr_add_exit_callback(on_exit)
+        actor._hr_reported = True
     actor._hr_on_started = on_started
     ActorRegistry.register(actor.actor_ref)
     if child_ref is not None:

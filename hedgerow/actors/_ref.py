@@ -5,7 +5,7 @@ from __future__ import annotations
 import queue
 import threading
 import uuid
-from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar, overload
 
 import pykka
 from pykka import messages
@@ -13,7 +13,7 @@ from pykka._envelope import Envelope
 
 from hedgerow._exceptions import DeadLetterError
 from hedgerow.actors._inbox import Inbox
-from hedgerow.actors._messages import _Control
+from hedgerow.actors._messages import _Control, _Internal
 from hedgerow.actors._reason import Reason, describe
 
 if TYPE_CHECKING:
@@ -22,9 +22,51 @@ if TYPE_CHECKING:
     from hedgerow.actors._actor import Actor
     from hedgerow.actors._names import Names
 
-__all__ = ["ChildRef"]
+__all__ = ["ChildRef", "Interceptor", "TreeHooks"]
 
 A = TypeVar("A", bound="pykka.Actor")
+
+
+class Interceptor(Protocol):
+    """What a test harness plugs into a tree's `TreeHooks` (`hedgerow.testing.Faults` does).
+
+    Every method runs in the thread named; an exception from `before_start`
+    fails the start, one from `before_receive` fails the actor (even while it
+    answers an ask), and the message counts as the one that crashed it.
+    """
+
+    def child_created(self, ref: ChildRef[Any]) -> None:
+        """A supervisor made a new child ref (in the supervisor's thread, before any send)."""
+
+    def before_start(self, actor: Actor) -> None:
+        """An incarnation is about to run ``on_start`` (in its own thread)."""
+
+    def before_receive(self, actor: Actor, envelope: Envelope[Any]) -> None:
+        """A user message is about to be handled (in the actor's thread).
+
+        It may block (the actor hangs), raise (the actor fails), or stop the
+        actor (``actor._stop()``): the message then goes back to the front of
+        the inbox, for the next incarnation or the dead letters.
+        """
+
+    def after_receive(
+        self, actor: Actor, envelope: Envelope[Any], error: BaseException | None
+    ) -> None:
+        """The handler returned, or raised `error` (in the actor's thread)."""
+
+
+class TreeHooks:
+    """One per tree, shared by its supervisors and child refs: where a test
+    harness plugs in an `Interceptor`.
+
+    Empty in production: a child's message loop then pays one attribute check
+    per message. Set `interceptor` to see every child's starts and messages.
+    """
+
+    __slots__ = ("interceptor",)
+
+    def __init__(self) -> None:
+        self.interceptor: Interceptor | None = None
 
 
 class ChildRef(pykka.ActorRef[A]):
@@ -46,6 +88,7 @@ class ChildRef(pykka.ActorRef[A]):
         path: str,
         on_dead_letter: Callable[[Any, Reason], None] | None = None,
         names: Names | None = None,
+        hooks: TreeHooks | None = None,
     ) -> None:
         # pykka's ActorRef.__init__ wants a live actor; a ChildRef exists before one.
         self.actor_class = actor_class
@@ -55,6 +98,7 @@ class ChildRef(pykka.ActorRef[A]):
         self.path = path
         self._on_dead_letter = on_dead_letter
         self.names = names
+        self.hooks = hooks
         self._gone: Reason | None = None
         self._incarnation: Actor | None = None
 
@@ -140,8 +184,8 @@ class ChildRef(pykka.ActorRef[A]):
 
     def _dead_letter(self, envelope: Envelope[Any], reason: Reason) -> None:
         message = envelope.message
-        if message.__class__ is _Control:
-            return
+        if isinstance(message, _Internal):
+            return  # the runtime's own (a supervisor's _ChildExited): not a user's letter
         if envelope.reply_to is not None:
             error = DeadLetterError(str(self), describe(reason))
             envelope.reply_to.set_exception((DeadLetterError, error, None))

@@ -40,7 +40,7 @@ from hedgerow.actors._actor import Actor, spawn
 from hedgerow.actors._messages import _Control, _Internal
 from hedgerow.actors._names import Names
 from hedgerow.actors._reason import KILLED, SHUTDOWN, Reason, is_normal
-from hedgerow.actors._ref import ChildRef
+from hedgerow.actors._ref import ChildRef, TreeHooks
 from hedgerow.supervision._backoff import Backoff
 from hedgerow.supervision._intensity import RestartIntensity
 from hedgerow.supervision._spec import (
@@ -161,6 +161,7 @@ class Supervisor(Actor):
         events: EventStream | None = None,
         random: _random.Random | None = None,
         names: Names | None = None,
+        hooks: TreeHooks | None = None,
     ) -> None:
         super().__init__()
         self.spec = spec
@@ -168,6 +169,8 @@ class Supervisor(Actor):
         self.clock: Clock = clock if clock is not None else default_clock()
         self.events = events if events is not None else EventStream()
         self.names = names if names is not None else Names()
+        self.hooks = hooks if hooks is not None else TreeHooks()
+        """Shared by the whole tree: where `hedgerow.testing` plugs in its faults."""
         self._hr_clock = self.clock
         self.random = random if random is not None else _random.Random()  # noqa: S311
         self._intensity = RestartIntensity(spec.max_restarts, spec.period, self.clock)
@@ -335,7 +338,11 @@ class Supervisor(Actor):
             path,
             lambda message, reason: self._dead_letter(path, message, reason),
             self.names,
+            self.hooks,
         )
+        interceptor = self.hooks.interceptor
+        if interceptor is not None:
+            interceptor.child_created(ref)
         self.names.add(ref)
         backoff = Backoff(
             initial_retry_delay=spec.initial_retry_delay,
@@ -362,6 +369,7 @@ class Supervisor(Actor):
                     events=self.events,
                     random=self.random,
                     names=self.names,
+                    hooks=self.hooks,
                 )
 
             return build_supervisor

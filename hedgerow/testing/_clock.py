@@ -1,18 +1,58 @@
-"""`VirtualClock`: time that moves only when a test says so."""
+"""`VirtualClock`: time that moves only when a test says so, or when the actors are idle.
+
+Autojump (as trio's ``MockClock.autojump_threshold``): when no actor has anything
+to do for the threshold of real time, the clock jumps to its next deadline. In a
+threaded runtime "nothing to do" is decided by looking at every actor in pykka's
+registry. An actor is idle when
+
+- its thread is blocked in ``threading.Condition.wait`` (so also in
+  ``Event.wait`` and ``Queue.get``) and not yet woken: waiting for a message
+  (its inbox is then empty), for the answer to an ask, on this clock's `wait`
+  (a supervisor waiting out a shutdown timeout, a child slowed by a fault), or
+  for a hang fault's release. A woken waiter's lock is released at once by the
+  notifying thread, so a thread that is about to run never looks idle;
+
+and the system is quiescent when every actor is idle (pykka's registry, plus
+actors still running their ``on_stop`` after leaving it), no thread is
+inside `hold()`, a timer is pending, and nothing was sent to any inbox nor
+scheduled on the clock between two looks at least the threshold apart (and at
+least `POLL` apart). Time therefore never moves while a message is on its way or
+a handler runs, so the virtual times of events do not depend on thread timing.
+
+Threads that are not actors (the test itself) are not watched: a test that
+must do several things at one virtual instant wraps them in ``clock.hold()``,
+and an actor blocked on an event that only the test will set counts as idle.
+An actor running code, or blocked in real I/O or ``time.sleep``, counts as busy,
+so time waits for it.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import itertools
+import logging
+import math
+import sys
 import threading
-from typing import TYPE_CHECKING, Any
+import time
+import weakref
+from typing import TYPE_CHECKING, Any, Self
+
+import pykka
 
 from hedgerow._clock import TimerHandle
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
 
 __all__ = ["VirtualClock"]
+
+logger = logging.getLogger(__name__)
+
+POLL = 0.0002
+"""Shortest real time (s) between two looks at the actors before a jump."""
+_MAX_POLL = 0.002
 
 
 class VirtualClock:
@@ -20,14 +60,31 @@ class VirtualClock:
 
     Backoff delays, intensity windows and shutdown timeouts read this clock,
     so a test of five restarts with exponential backoff takes no real time.
-    Due callbacks run in the thread that calls `advance`, in time order.
+    Due callbacks run in the thread that calls `advance` (the autojump thread
+    when autojumping), in time order.
+
+    `autojump_threshold` (seconds of real time, ``inf`` = off) turns on
+    autojump: see the module docstring for when the clock decides the actors
+    are idle. ``0`` jumps as soon as they are. Call `close()` (or use the clock
+    as a context manager) to stop the autojump thread; it also ends when the
+    clock is garbage collected.
     """
 
-    def __init__(self, start: float = 0.0) -> None:
+    def __init__(self, start: float = 0.0, *, autojump_threshold: float = math.inf) -> None:
         self._now = start
         self._heap: list[tuple[float, int, TimerHandle]] = []
         self._seq = itertools.count()
         self._lock = threading.Condition()
+        self._exiting: weakref.WeakSet[Any] = weakref.WeakSet()
+        self._holds = 0
+        self._changes = 0
+        self._closed = False
+        self._jumps = 0
+        self._thread: threading.Thread | None = None
+        self._autojump_threshold = math.inf
+        self.autojump_threshold = autojump_threshold
+
+    # -- the Clock protocol ---------------------------------------------------
 
     def now(self) -> float:
         return self._now
@@ -36,6 +93,7 @@ class VirtualClock:
         with self._lock:
             handle = TimerHandle(self._now + max(delay, 0.0), callback, args)
             heapq.heappush(self._heap, (handle.when, next(self._seq), handle))
+            self._changes += 1
             self._lock.notify_all()
         return handle
 
@@ -48,6 +106,8 @@ class VirtualClock:
             waiter.wait()
         finally:
             handle.cancel()
+
+    # -- manual control -------------------------------------------------------
 
     def pending(self) -> list[float]:
         """When the timers not yet run are due (cancelled ones left out)."""
@@ -79,6 +139,7 @@ class VirtualClock:
         target = self._now + seconds
         while True:
             with self._lock:
+                self._changes += 1
                 if not self._heap or self._heap[0][0] > target:
                     self._now = target
                     return
@@ -91,3 +152,160 @@ class VirtualClock:
         deadline = self.wait_for_timer()
         self.advance(max(deadline - self._now, 0.0))
         return deadline
+
+    # -- autojump -------------------------------------------------------------
+
+    @property
+    def autojump_threshold(self) -> float:
+        """Real seconds of quiescence before the clock jumps to its next deadline."""
+        return self._autojump_threshold
+
+    @autojump_threshold.setter
+    def autojump_threshold(self, value: float) -> None:
+        if not value >= 0:
+            msg = f"autojump_threshold={value!r}: expected a number >= 0 (inf turns it off)"
+            raise ValueError(msg)
+        with self._lock:
+            self._autojump_threshold = float(value)
+            self._lock.notify_all()
+            start = not math.isinf(value) and self._thread is None and not self._closed
+            if start:
+                self._thread = threading.Thread(
+                    target=_autojump_loop,
+                    args=(weakref.ref(self), self._lock),
+                    name="hedgerow-autojump",
+                    daemon=True,
+                )
+        if start:
+            assert self._thread is not None
+            self._thread.start()
+
+    @property
+    def jumps(self) -> int:
+        """How many times autojump has moved the clock."""
+        return self._jumps
+
+    @contextlib.contextmanager
+    def hold(self) -> Iterator[None]:
+        """No autojump while inside: a test does several things at one virtual instant."""
+        with self._lock:
+            self._holds += 1
+            self._changes += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._holds -= 1
+                self._changes += 1
+                self._lock.notify_all()
+
+    def close(self) -> None:
+        """Stop autojumping and end the autojump thread."""
+        with self._lock:
+            self._closed = True
+            self._autojump_threshold = math.inf
+            self._lock.notify_all()
+            thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=5)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _has_pending(self) -> bool:
+        while self._heap and self._heap[0][2].cancelled:
+            heapq.heappop(self._heap)
+        return bool(self._heap)
+
+    def _snapshot(self) -> tuple[Any, ...] | None:
+        """A fingerprint of the whole system if it is quiescent now, else None."""
+        with self._lock:
+            if self._holds or not self._has_pending():
+                return None
+            changes = self._changes
+        fingerprint: list[Any] = [changes]
+        frames = sys._current_frames()
+        registered = [ref._actor_weakref() for ref in pykka.ActorRegistry.get_all()]
+        # pykka unregisters an actor before its on_stop and exit callbacks run:
+        # keep watching each one seen until its exit is complete.
+        self._exiting.update(a for a in registered if hasattr(a, "_hr_exited"))
+        exiting = [a for a in list(self._exiting) if not a._hr_exited.is_set()]
+        for actor in {id(a): a for a in [*registered, *exiting] if a is not None}.values():
+            if not _blocked(frames.get(getattr(actor, "_hr_thread_id", 0))):
+                return None
+            fingerprint.append((actor.actor_urn, _sends(actor.actor_inbox)))
+        return tuple(fingerprint)
+
+    def _jump(self, snapshot: tuple[Any, ...]) -> None:
+        """Jump to the next deadline, unless anything changed since `snapshot`."""
+        with self._lock:
+            if self._changes != snapshot[0] or self._holds or not self._has_pending():
+                return
+            deadline = self._heap[0][0]
+            self._jumps += 1
+        self.advance(max(deadline - self._now, 0.0))
+
+
+_CONDITION_WAIT = threading.Condition.wait.__code__
+
+
+def _blocked(frame: Any) -> bool:
+    """Is this thread (its innermost frame) blocked in ``Condition.wait`` and not
+    yet notified? A notified waiter's lock is released: it is about to run."""
+    if frame is None or frame.f_code is not _CONDITION_WAIT:
+        return False
+    waiter = frame.f_locals.get("waiter")
+    return waiter is not None and bool(waiter.locked())
+
+
+def _sends(inbox: Any) -> int:
+    """How many envelopes an inbox ever got: pykka never calls ``task_done``, so
+    ``unfinished_tasks`` counts every put (0 for an inbox that is not a Queue)."""
+    return int(getattr(inbox, "unfinished_tasks", 0))
+
+
+def _autojump_loop(clock_ref: weakref.ref[VirtualClock], cond: threading.Condition) -> None:
+    """Watch the actors; jump the clock when they stay quiescent for the threshold."""
+    poll = POLL
+    seen: tuple[Any, ...] | None = None
+    since = 0.0
+    while True:
+        clock = clock_ref()
+        if clock is None:
+            return
+        with cond:
+            if clock._closed:
+                return
+            threshold = clock._autojump_threshold
+            idle = math.isinf(threshold) or clock._holds or not clock._has_pending()
+            if idle:
+                del clock
+                cond.wait(timeout=1.0)
+                seen = None
+                continue
+        snapshot = clock._snapshot()
+        now = time.monotonic()
+        if snapshot is None:
+            seen = None
+            del clock
+            time.sleep(poll)
+            poll = min(poll * 2, _MAX_POLL)
+            continue
+        if snapshot != seen:
+            seen, since = snapshot, now
+            del clock
+            time.sleep(max(threshold, POLL))
+            continue
+        if now - since >= threshold:
+            try:
+                clock._jump(snapshot)
+            except Exception:
+                logger.exception("Autojump of %r failed", clock)
+            seen = None
+            poll = POLL
+            continue
+        del clock
+        time.sleep(max(threshold - (now - since), POLL))

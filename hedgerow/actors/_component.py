@@ -1,0 +1,592 @@
+# mypy: disable-error-code="no-untyped-call"
+# (autobahn ships py.typed but leaves its constructors unannotated.)
+"""`Component` (autobahn's Component API) and `run`, on hedgerow actors.
+
+A `Component` is a description: its transports, realm, handlers and
+registrations. Each time it starts, under a supervisor or by `run`, it builds
+a new `ComponentActor`, an incarnation that joins the realm, registers and
+subscribes again, and serves until it leaves, is stopped, or fails. So a
+component is a child like any other: ``ChildSpec("svc", component)`` (a
+component is the factory of its actors) or ``component.child_spec("svc")``.
+
+All handlers of a component run on its actor's thread, one at a time: user
+code needs no locks. How they run and what happens when they raise:
+
+- ``on_connect(session, transport)``, ``on_join(session, details)``, the
+  `register` and `subscribe` decorators (in the order they were declared),
+  then ``on_ready(session)``: while the actor starts. One that raises fails
+  the start; the supervisor retries with the child's backoff.
+- ``on_connectfailure(component, exc)``: when joining through a transport
+  fails (the next transport is tried; if none joins, the start fails).
+- ``main(actor, session)``: if given, runs once after ``on_ready`` (the
+  component's actor stands in for autobahn's reactor: use its
+  ``actor_clock`` and ``actor_send_after``). When it returns, the session
+  leaves and the component is done (exit reason ``normal``). If it raises,
+  the component fails.
+- An invocation handler that raises sends the error back to the caller and
+  the component goes on (WAMP's rule). An event handler that raises fails
+  the component, as any told message does in hedgerow: its supervisor
+  restarts it (and the new incarnation subscribes again); the event is
+  reported as the dead letter.
+- ``on_leave(session, details)`` then ``on_disconnect(session, was_clean)``:
+  when the session leaves (``session.leave()``, the end of ``main``, a stop
+  ordered by the supervisor) or the router closes it. An exception there
+  fails the component. A router-side close with a reason other than
+  ``wamp.close.normal`` fails the component with `TransportLost`, so that its
+  supervisor restarts it and it joins again. A component that crashes just
+  drops its session: no handler runs.
+
+When an incarnation exits for any reason, its session is closed: its
+registrations and subscriptions leave the router, and calls in flight to it
+fail at once with ``wamp.error.canceled``.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+import weakref
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from autobahn.wamp.exception import ApplicationError, TransportLost
+from autobahn.wamp.types import CloseDetails, RegisterOptions, SessionDetails, SubscribeOptions
+from pykka import messages as pykka_messages
+from pykka._envelope import Envelope
+
+from hedgerow.actors._actor import Actor
+from hedgerow.actors._inbox import Inbox
+from hedgerow.actors._messages import _Control, _Internal
+from hedgerow.transports._base import CLOSE_NORMAL, Closed, Link, Transport, resolve_transports
+from hedgerow.transports._session import ComponentSession, Delivery
+
+if TYPE_CHECKING:
+    from pykka._actor import ActorInbox
+
+    from hedgerow.actors._reason import Reason
+    from hedgerow.supervision._spec import ChildSpec
+    from hedgerow.supervision._tree import Tree
+
+__all__ = ["Component", "ComponentActor", "run"]
+
+logger = logging.getLogger(__name__)
+
+EVENTS = ("connect", "join", "ready", "leave", "disconnect", "connectfailure")
+"""The events a component's listeners can observe (autobahn's, less ``start``)."""
+
+DEFAULT_JOIN_TIMEOUT = 10.0
+"""Seconds to wait for a transport to join (autobahn's default endpoint timeout)."""
+
+
+class Component:
+    """A WAMP application component, as autobahn's: how to join, and what to serve.
+
+    Arguments keep autobahn's names and meaning. `transports` is None (the
+    process's in-process router), a URL, a dict (``type``, ``url``,
+    ``serializers``, ...), a `Transport`, or a list of them, tried in order.
+    `main` is called with ``(actor, session)``. `config` is kept as given;
+    `extra` reaches handlers as ``session.config.extra``. `authentication` is
+    passed to the transport (the in-process router trusts every session).
+    `is_fatal(exc)` is checked and kept for the WAMP transport's reconnects.
+    `session_factory` is not supported (the session is hedgerow's). `name`
+    (hedgerow's addition) names the component in logs, errors and `run`'s tree.
+    """
+
+    def __init__(  # noqa: PLR0917 - autobahn's Component signature, positional too
+        self,
+        main: Callable[[Any, ComponentSession], Any] | None = None,
+        transports: Any = None,
+        config: Any = None,
+        realm: str = "realm1",
+        extra: Any = None,
+        authentication: dict[str, Any] | None = None,
+        session_factory: Any = None,
+        is_fatal: Callable[[BaseException], bool] | None = None,
+        *,
+        name: str | None = None,
+    ) -> None:
+        if main is not None and not callable(main):
+            msg = '"main" must be a callable if given'
+            raise ValueError(msg)
+        if is_fatal is not None and not callable(is_fatal):
+            msg = '"is_fatal" must be a callable or None'
+            raise ValueError(msg)
+        if session_factory is not None:
+            msg = "session_factory is not supported: hedgerow components use hedgerow's session"
+            raise ValueError(msg)
+        if not isinstance(realm, str) or not realm:
+            msg = f"realm={realm!r}: expected a realm name"
+            raise ValueError(msg)
+        self.name = (
+            name or (getattr(main, "__name__", None) if main is not None else None) or "component"
+        )
+        self.main = main
+        self.transports = resolve_transports(transports)
+        self.config = config
+        self.realm = realm
+        self.extra = extra
+        self.authentication = dict(authentication or {})
+        self.is_fatal = is_fatal
+        self._listeners: dict[str, list[Callable[..., Any]]] = {event: [] for event in EVENTS}
+
+    def __repr__(self) -> str:
+        return f"<Component {self.name!r} realm={self.realm!r}>"
+
+    # -- building actors -------------------------------------------------------
+
+    def __call__(self) -> ComponentActor:
+        """Build a new, unstarted incarnation (what a `ChildSpec` calls on each start)."""
+        return ComponentActor(self)
+
+    def child_spec(self, child_id: str | None = None, **options: Any) -> ChildSpec:
+        """A `ChildSpec` that starts this component; `options` are ChildSpec's fields."""
+        from hedgerow.supervision._spec import ChildSpec  # noqa: PLC0415 - supervision uses actors
+
+        return ChildSpec(child_id or self.name, self, **options)
+
+    # -- listeners (autobahn's decorators) -------------------------------------
+
+    def on(self, event: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+        """Call `fn` on `event` (one of `EVENTS`); returns `fn`."""
+        if event not in self._listeners:
+            msg = f"{self.name}: unknown event {event!r} (expected one of {', '.join(EVENTS)})"
+            raise ValueError(msg)
+        if not callable(fn):
+            msg = f"{self.name}: a listener for {event!r} must be callable, not {fn!r}"
+            raise ValueError(msg)  # noqa: TRY004 - autobahn raises ValueError for bad settings
+        self._listeners[event].append(fn)
+        return fn
+
+    def on_connect(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        """``fn(session, transport)`` once the transport is connected, before the join."""
+        return self.on("connect", fn)
+
+    def on_join(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        """``fn(session, details)`` once the session joined its realm."""
+        return self.on("join", fn)
+
+    def on_ready(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        """``fn(session)`` after every join listener (registrations included) ran."""
+        return self.on("ready", fn)
+
+    def on_leave(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        """``fn(session, details)`` when the session leaves or is closed."""
+        return self.on("leave", fn)
+
+    def on_disconnect(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        """``fn(session, was_clean)`` after ``on_leave``."""
+        return self.on("disconnect", fn)
+
+    def on_connectfailure(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        """``fn(component, exc)`` when joining through a transport failed."""
+        return self.on("connectfailure", fn)
+
+    def register(
+        self, uri: str, options: RegisterOptions | None = None, check_types: bool = False
+    ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """Decorator: register the function under `uri` on every join."""
+        if options is not None and not isinstance(options, RegisterOptions):
+            msg = f"{self.name}: register({uri!r}) options must be RegisterOptions, not {options!r}"
+            raise ValueError(msg)
+
+        def decorator(fn: Callable[..., Any]) -> Callable[..., Any]:
+            def do_registration(session: ComponentSession, _details: Any) -> None:
+                session.register(fn, procedure=uri, options=options, check_types=check_types)
+
+            self.on("join", do_registration)
+            return fn
+
+        return decorator
+
+    def subscribe(
+        self, topic: str, options: SubscribeOptions | None = None, check_types: bool = False
+    ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """Decorator: subscribe the function to `topic` on every join."""
+        if options is not None and not isinstance(options, SubscribeOptions):
+            msg = (
+                f"{self.name}: subscribe({topic!r}) options must be SubscribeOptions, "
+                f"not {options!r}"
+            )
+            raise ValueError(msg)
+
+        def decorator(fn: Callable[..., Any]) -> Callable[..., Any]:
+            def do_subscription(session: ComponentSession, _details: Any) -> None:
+                session.subscribe(fn, topic=topic, options=options, check_types=check_types)
+
+            self.on("join", do_subscription)
+            return fn
+
+        return decorator
+
+    def _fire(self, event: str, *args: Any) -> None:
+        for listener in list(self._listeners[event]):
+            listener(*args)
+
+
+class _Peer:
+    """Where the transport delivers: straight into the actor's inbox (any thread)."""
+
+    __slots__ = ("inbox",)
+
+    def __init__(self, inbox: Any) -> None:
+        self.inbox = inbox
+
+    def deliver(self, message: Any) -> None:
+        self.inbox.put(Envelope(message))
+
+
+class _RunMain(_Internal):
+    """Run the component's ``main`` (queued by ``on_start``)."""
+
+    __slots__ = ()
+
+
+_live_links: weakref.WeakKeyDictionary[Any, Link] = weakref.WeakKeyDictionary()
+_live_links_lock = threading.Lock()
+
+
+class ComponentActor(Actor):
+    """One incarnation of a `Component`: a hedgerow `Actor` holding one session."""
+
+    def __init__(self, component: Component) -> None:
+        super().__init__()
+        self.component = component
+        self.session: ComponentSession | None = None
+        self._depth = 0
+        self._deferred: BaseException | None = None
+        self._left = False
+        self._hr_add_exit_callback(self._exited)
+
+    @staticmethod
+    def _create_actor_inbox() -> ActorInbox:
+        inbox = Actor._create_actor_inbox()
+        return inbox if isinstance(inbox, Inbox) else Inbox()
+
+    def __str__(self) -> str:
+        ref = self.actor_child_ref
+        where = f" ({ref.path})" if ref is not None else ""
+        return f"Component {self.component.name}{where}"
+
+    # -- life cycle ------------------------------------------------------------
+
+    def on_start(self) -> None:
+        """Join through the first transport that works, then run the join listeners."""
+        component = self.component
+        self._replace_predecessor()
+        link, transport = self._join()
+        with _live_links_lock:
+            if self.actor_child_ref is not None:
+                _live_links[self.actor_child_ref] = link
+        session = ComponentSession(
+            self, link, extra=component.extra, transport=transport, name=component.name
+        )
+        self.session = session
+        details = SessionDetails(
+            realm=link.realm,
+            session=link.session_id,
+            authrole="trusted",
+            serializer=link.serializer,
+        )
+        self._top(lambda: self._joined(session, transport, details))
+        if component.main is not None:
+            self.actor_inbox.put(Envelope(_RunMain()))
+
+    def _joined(self, session: ComponentSession, transport: Transport, details: Any) -> None:
+        component = self.component
+        component._fire("connect", session, transport)
+        component._fire("join", session, details)
+        component._fire("ready", session)
+
+    def _join(self) -> tuple[Link, Transport]:
+        component = self.component
+        error: BaseException | None = None
+        for config in component.transports:
+            try:
+                link = config.transport.join(
+                    component.realm,
+                    _Peer(self.actor_inbox),
+                    serializers=config.serializers,
+                    authentication=component.authentication,
+                ).result(timeout=config.settings.get("timeout", DEFAULT_JOIN_TIMEOUT))
+            except Exception as exc:  # noqa: BLE001 - the next transport is tried
+                logger.info(
+                    "%s: joining %r through %s failed: %s",
+                    self,
+                    component.realm,
+                    config.transport.describe(),
+                    exc,
+                )
+                component._fire("connectfailure", component, exc)
+                error = exc
+                continue
+            return link, config.transport
+        assert error is not None
+        raise error
+
+    def _replace_predecessor(self) -> None:
+        """A supervisor may abandon an incarnation that ignored its stop: its session
+        must not outlive it, or the new one could not register again."""
+        ref = self.actor_child_ref
+        if ref is None:
+            return
+        with _live_links_lock:
+            old = _live_links.pop(ref, None)
+        if old is not None and old.is_open:
+            old.handle(_leave())
+
+    def on_receive(self, message: Any) -> Any:
+        if isinstance(message, (*Delivery, Closed)):
+            self._top(lambda: self._dispatch(message))
+            return None
+        if isinstance(message, _RunMain):
+            self._top(self._run_main)
+            return None
+        return super().on_receive(message)
+
+    def _run_main(self) -> None:
+        session = self.session
+        main = self.component.main
+        if session is None or main is None or not session.is_attached():
+            return
+        main(self, session)
+        if session.is_attached():
+            session.leave()
+
+    def on_stop(self) -> None:
+        """A stop (by the supervisor, or after leaving): leave cleanly, run leave handlers."""
+        session = self.session
+        if session is not None and session.is_attached():
+            session.leave()
+
+    def _exited(self, _actor: Actor, _reason: Reason) -> None:
+        """Any exit, even a crash: the session must go, so nothing waits on this incarnation."""
+        session = self.session
+        if session is not None:
+            session.detach()
+            if session.link.is_open:
+                session.link.handle(_leave())
+        ref = self.actor_child_ref
+        if ref is not None and session is not None:
+            with _live_links_lock:
+                if _live_links.get(ref) is session.link:
+                    del _live_links[ref]
+
+    # -- the session's owner -----------------------------------------------------
+
+    def post(self, message: Any) -> None:
+        self.actor_inbox.put(Envelope(message))
+
+    def on_owner_thread(self) -> bool:
+        return threading.get_ident() == self._hr_thread_id
+
+    def session_left(
+        self, session: ComponentSession, details: CloseDetails, *, done: bool = True
+    ) -> None:
+        """The session left: run the leave handlers; if `done`, the component stops."""
+        if self._left:
+            return
+        self._left = True
+        self.component._fire("leave", session, details)
+        self.component._fire("disconnect", session, details.reason == CLOSE_NORMAL)
+        if done and not self.actor_stopped.is_set():
+            self._stop()
+
+    def serve_until(self, done: Callable[[], bool], timeout: float | None) -> bool:
+        """Handle this session's deliveries until `done()`: see `hedgerow.transports._session`.
+
+        Other messages are kept, in order, for after the current handler. A
+        stop or exit signal ends the wait with ``wamp.error.canceled``.
+        """
+        inbox = self.actor_inbox
+        assert isinstance(inbox, Inbox)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        kept: list[Envelope[Any]] = []
+        interrupt: Envelope[Any] | None = None
+        self._depth += 1
+        try:
+            while not done():
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return False
+                try:
+                    envelope = inbox.get(timeout=remaining)
+                except queue.Empty:
+                    return False
+                message = envelope.message
+                if isinstance(message, (*Delivery, Closed)):
+                    self._dispatch(message)
+                elif message.__class__ is _Control or isinstance(
+                    message, pykka_messages._ActorStop
+                ):
+                    interrupt = envelope
+                    msg = f"{self} is stopping: its wait for a call was cancelled"
+                    raise ApplicationError(ApplicationError.CANCELED, msg)
+                else:
+                    kept.append(envelope)
+            return True
+        finally:
+            self._depth -= 1
+            for envelope in reversed(kept):
+                inbox.put_front(envelope)
+            if interrupt is not None:
+                inbox.put_front(interrupt)
+
+    def _top(self, fn: Callable[[], None]) -> None:
+        """Run a handler; then raise what an event handler raised in a nested wait."""
+        fn()
+        if self._depth == 0 and self._deferred is not None:
+            error, self._deferred = self._deferred, None
+            raise error
+
+    def _dispatch(self, message: Any) -> None:
+        if isinstance(message, Closed):
+            self._closed(message)
+            return
+        session = self.session
+        if session is None:
+            return
+        if self._depth == 0:
+            session.dispatch(message)
+            return
+        try:
+            session.dispatch(message)
+        except Exception as exc:  # noqa: BLE001 - raised once the outer handler is done
+            if self._deferred is None:
+                self._deferred = exc
+
+    def _closed(self, closed: Closed) -> None:
+        session = self.session
+        if session is None or closed.session != session.session_id or self._left:
+            return
+        session.detach()
+        normal = closed.reason == CLOSE_NORMAL
+        self.session_left(session, CloseDetails(closed.reason, closed.message), done=normal)
+        if not normal:
+            msg = (
+                f"{self}: session {closed.session} on realm {session.realm!r} was closed "
+                f"by {session.transport.describe() if session.transport else 'the router'}: "
+                f"{closed.reason}"
+            )
+            raise TransportLost(msg)
+
+
+def _leave() -> Any:
+    from hedgerow.transports._base import Leave  # noqa: PLC0415
+
+    return Leave(CLOSE_NORMAL, "incarnation exited")
+
+
+# -- run ---------------------------------------------------------------------
+
+_LEVELS = {
+    "critical": logging.CRITICAL,
+    "error": logging.ERROR,
+    "warn": logging.WARNING,
+    "warning": logging.WARNING,
+    "info": logging.INFO,
+    "debug": logging.DEBUG,
+    "trace": 5,
+}
+
+
+def run(  # noqa: C901, PLR0912, PLR0915 - validation, start, wait and Ctrl-C in one place
+    components: Component | Sequence[Component],
+    log_level: str | None = "info",
+    stop_at_close: bool = True,
+) -> Reason:
+    """Run components until they are done, as autobahn's ``run``; Ctrl-C stops them.
+
+    Each component is a child of one supervisor (restarted if it fails, with
+    the default backoff and intensity; done when it leaves or its ``main``
+    returns). Returns the tree's exit reason once every component is done (or
+    after Ctrl-C); with ``stop_at_close=False`` it keeps running (and the
+    in-process router serving) until Ctrl-C. `log_level` configures logging
+    the way autobahn's ``start_logging`` does, but only if the application has
+    not configured any (None: leave logging alone). Raises `StartError` if a
+    component cannot start.
+    """
+    from hedgerow.supervision._spec import (  # noqa: PLC0415 - supervision uses actors
+        ChildSpec,
+        Restart,
+        ShutdownPolicy,
+        SupervisorSpec,
+    )
+    from hedgerow.supervision._tree import start_tree  # noqa: PLC0415
+
+    if isinstance(components, Component):
+        components = [components]
+    if isinstance(components, (str, bytes)) or not isinstance(components, Sequence):
+        msg = f'"components" must be a list of Component objects - encountered {type(components)}'
+        raise ValueError(msg)  # noqa: TRY004 - autobahn raises ValueError here
+    children: list[ChildSpec] = []
+    for index, component in enumerate(components):
+        if not isinstance(component, Component):
+            msg = (
+                '"components" must be a list of Component objects - encountered '
+                f"item of type {type(component)}"
+            )
+            raise ValueError(msg)  # noqa: TRY004
+        child_id = component.name
+        if any(c.id == child_id for c in children):
+            child_id = f"{child_id}-{index + 1}"
+        children.append(ChildSpec(child_id, component, restart=Restart.FAILED, significant=True))
+    _start_logging(log_level)
+    spec = SupervisorSpec(
+        children, shutdown_policy=ShutdownPolicy.ON_LAST_COMPONENT_STOPPED, name="components"
+    )
+    # Started on a helper thread, so that a Ctrl-C while components start
+    # (their join handlers run then) still finds a tree to stop.
+    started: list[Tree] = []
+    failed: list[BaseException] = []
+    starting_done = threading.Event()
+
+    def start() -> None:
+        try:
+            started.append(start_tree(spec))
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+            failed.append(exc)
+        finally:
+            starting_done.set()
+
+    # Waits are on events, not Thread.join: a KeyboardInterrupt in join can
+    # mark a live thread as stopped (CPython's bpo-45274 handling).
+    starter = threading.Thread(target=start, name="hedgerow.run: starting components")
+    try:
+        starter.start()
+        while not starting_done.wait(1.0):
+            pass
+        if failed:
+            raise failed[0]
+        tree = started[0]
+        while not tree.done:
+            tree._done.wait(1.0)
+        if not stop_at_close:
+            forever = threading.Event()
+            while True:
+                forever.wait(1.0)
+    except KeyboardInterrupt:
+        logger.info("Interrupted: stopping the components")
+        if starter.ident is not None:
+            starting_done.wait()
+        if not started:
+            raise
+        tree = started[0]
+        tree.stop()
+    starter.join()
+    assert tree.reason is not None
+    return tree.reason
+
+
+def _start_logging(level: str | None) -> None:
+    if level is None:
+        return
+    if level not in _LEVELS:
+        msg = f"log_level={level!r}: expected one of {', '.join(_LEVELS)} or None"
+        raise ValueError(msg)
+    root = logging.getLogger()
+    if not root.handlers:
+        logging.basicConfig(
+            level=_LEVELS[level], format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        )

@@ -1,0 +1,637 @@
+"""The chaos engine: run a tree file under a seeded random fault schedule, and report.
+
+The schedule depends only on the seed, the options and the tree file's static
+children (never on how the run goes), so the same seed and file give the same
+schedule. By default the tree runs on a `VirtualClock` with autojump: a minute
+of chaos takes the real time its actors need to do their work, no more.
+
+The report counts faults by kind, restarts per child, recovery times (from a
+fault to the child serving again: its next start, its next handled message, or
+the release of a hang, whichever comes first), and messages sent, handled,
+dead-lettered and lost, counted through the tree's hooks: a message is lost if
+it was put in a child's inbox and neither handled nor reported as a dead letter.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import fnmatch
+import json
+import logging
+import math
+import random
+import sys
+import threading
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from hedgerow._clock import MonotonicClock
+from hedgerow._events import Event, EventKind, EventStream
+from hedgerow._exceptions import ConfigError, StartError
+from hedgerow.actors._reason import describe
+from hedgerow.supervision._spec import SupervisorSpec
+from hedgerow.supervision._tree import start_tree
+from hedgerow.supervision._treefile import load_tree
+from hedgerow.testing._clock import VirtualClock
+from hedgerow.testing._faults import Fault, FaultKind, FaultRecord, Faults, iter_paths
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+    from hedgerow._clock import Clock
+
+__all__ = [
+    "ChaosKind",
+    "ChaosOptions",
+    "ChaosReport",
+    "PlannedFault",
+    "chaos",
+    "plan_faults",
+    "run_chaos",
+]
+
+STOP_TIMEOUT = 60.0
+"""Real seconds to wait for the tree to stop at the end of a run."""
+
+
+class ChaosKind(enum.Enum):
+    """The faults a chaos run draws from."""
+
+    CRASH = "crash"
+    """Crash the child now."""
+    CRASH_MESSAGE = "crash_message"
+    """Crash it at one of its next five messages."""
+    FLAKY = "flaky"
+    """Crash it with `flaky_probability` per message, for `window` seconds."""
+    FAIL_START = "fail_start"
+    """Make its next start fail."""
+    HANG = "hang"
+    """Hang it for `hang_time` seconds."""
+    SLOW = "slow"
+    """Delay each of its messages by `slow_delay`, for `window` seconds."""
+    EXIT = "exit"
+    """Stop it normally."""
+    SHUTDOWN = "shutdown"
+    """Stop it with a `hedgerow.Shutdown` reason."""
+
+
+@dataclass(frozen=True)
+class ChaosOptions:
+    """How a chaos run goes; times are seconds of the tree's clock."""
+
+    seed: int = 0
+    duration: float = 30.0
+    rate: float = 0.5
+    """Faults per second, on average (their arrivals are a Poisson process)."""
+    kinds: tuple[ChaosKind, ...] = tuple(ChaosKind)
+    targets: tuple[str, ...] = ()
+    """Globs of the child paths to hit (``root/pipeline/*``); empty: every child."""
+    hang_time: float = 1.0
+    slow_delay: float = 0.1
+    window: float = 2.0
+    flaky_probability: float = 0.3
+    real_time: bool = False
+    """Run on the real clock instead of a virtual one (the run then takes `duration`)."""
+
+    def check(self) -> None:
+        """Raise ValueError naming the first option out of range."""
+        for name in ("duration", "rate"):
+            value = getattr(self, name)
+            if not (value > 0 and math.isfinite(value)):
+                msg = f"{name}={value!r}: expected a number > 0"
+                raise ValueError(msg)
+        for name in ("hang_time", "slow_delay", "window"):
+            value = getattr(self, name)
+            if not (value >= 0 and math.isfinite(value)):
+                msg = f"{name}={value!r}: expected a number >= 0"
+                raise ValueError(msg)
+        if not 0 <= self.flaky_probability <= 1:
+            msg = f"flaky_probability={self.flaky_probability!r}: expected a number within [0, 1]"
+            raise ValueError(msg)
+        if not self.kinds:
+            msg = "kinds: expected at least one fault kind"
+            raise ValueError(msg)
+
+
+@dataclass(frozen=True)
+class PlannedFault:
+    """One fault of the schedule: when (from the start), what, where."""
+
+    time: float
+    kind: ChaosKind
+    path: str
+    at_message: int = 1
+
+
+def plan_faults(spec: SupervisorSpec, options: ChaosOptions, name: str) -> list[PlannedFault]:
+    """The fault schedule for `spec`: a function of the seed, the options and the
+    spec's static children only. ValueError if no child matches the targets."""
+    options.check()
+    paths = [path for path, _ in iter_paths(spec, name)]
+    if options.targets:
+        paths = [p for p in paths if any(fnmatch.fnmatchcase(p, t) for t in options.targets)]
+    if not paths:
+        targets = ", ".join(options.targets) or "(all)"
+        msg = f"targets {targets}: no child of the tree matches"
+        raise ValueError(msg)
+    rng = random.Random(options.seed)  # noqa: S311 - a reproducible schedule, not a secret
+    kinds = list(options.kinds)
+    schedule: list[PlannedFault] = []
+    when = 0.0
+    while True:
+        when += rng.expovariate(options.rate)
+        if when >= options.duration:
+            return schedule
+        kind = rng.choice(kinds)
+        path = rng.choice(paths)
+        schedule.append(PlannedFault(round(when, 6), kind, path, rng.randint(1, 5)))
+
+
+@dataclass(frozen=True)
+class Recovery:
+    """Recovery times in seconds of the tree's clock (None without samples)."""
+
+    count: int
+    p50: float | None
+    p99: float | None
+    max: float | None
+    unrecovered: int
+
+
+@dataclass(frozen=True)
+class Messages:
+    sent: int
+    handled: int
+    dead_lettered: int
+    lost: int
+
+
+@dataclass(frozen=True)
+class ChaosReport:
+    """What a chaos run did and how the tree coped. `clean`: nothing lost, root kept going."""
+
+    file: str
+    seed: int
+    duration: float
+    clock: str
+    elapsed: float
+    """Seconds of the tree's clock the run lasted."""
+    real_seconds: float
+    ended: str
+    """``duration``, ``stopped`` (the tree ended by itself), ``gave_up`` or ``start_failed``."""
+    gave_up: bool
+    reason: str | None
+    planned: int
+    not_reached: int
+    """Planned after the tree had ended."""
+    injected: dict[str, int]
+    skipped: dict[str, int]
+    """Attempted without effect: the child was not running, or a trigger never came."""
+    restarts: dict[str, int]
+    recovery: Recovery
+    messages: Messages
+    schedule: list[PlannedFault] = field(default_factory=list)
+
+    @property
+    def clean(self) -> bool:
+        return self.messages.lost == 0 and not self.gave_up
+
+    def to_data(self) -> dict[str, Any]:
+        """The report as JSON-ready data."""
+        data = asdict(self)
+        data["schedule"] = [
+            {"time": f.time, "kind": f.kind.value, "path": f.path} for f in self.schedule
+        ]
+        data["clean"] = self.clean
+        return data
+
+
+class _Run:
+    """One chaos run's bookkeeping: a timeline of fault firings and "serving" marks."""
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+        self.timeline: list[tuple[str, str, float]] = []
+        self.events: list[Event] = []
+        self.made: dict[int, tuple[ChaosKind, Fault]] = {}
+        self.skipped: Counter[str] = Counter()
+        self.attempted = 0
+
+    def fired(self, record: FaultRecord) -> None:
+        if record.kind is not FaultKind.SLOW:
+            self.timeline.append(("fault", record.path, record.time))
+
+    def handled(self, path: str, when: float) -> None:
+        self.timeline.append(("serving", path, when))
+
+    def event(self, event: Event) -> None:
+        self.events.append(event)
+        if event.kind in (EventKind.STARTED, EventKind.RESTARTED):
+            self.timeline.append(("serving", event.path, event.time))
+
+    def recovery(self) -> Recovery:
+        samples: list[float] = []
+        unrecovered = 0
+        timeline = list(self.timeline)
+        for index, (what, path, when) in enumerate(timeline):
+            if what != "fault":
+                continue
+            later = (t for w, p, t in timeline[index + 1 :] if w == "serving" and p == path)
+            back = next(later, None)
+            if back is None:
+                unrecovered += 1
+            else:
+                samples.append(max(back - when, 0.0))
+        samples.sort()
+        if not samples:
+            return Recovery(0, None, None, None, unrecovered)
+        return Recovery(
+            len(samples), _rank(samples, 0.5), _rank(samples, 0.99), samples[-1], unrecovered
+        )
+
+
+def _rank(ordered: list[float], q: float) -> float:
+    """The nearest-rank percentile of sorted samples."""
+    return ordered[max(math.ceil(q * len(ordered)) - 1, 0)]
+
+
+def run_chaos(
+    source: str | Path | SupervisorSpec,
+    options: ChaosOptions,
+    *,
+    progress: Callable[[float], None] | None = None,
+) -> ChaosReport:
+    """Run the tree of `source` (a tree file or a spec) under chaos; its report.
+
+    Raises `ConfigError` for a bad tree file and ValueError for bad options or
+    targets; a tree that fails to start is a report with ``ended="start_failed"``.
+    `progress(elapsed)` is called from this thread as the tree's clock moves.
+    """
+    options.check()
+    spec = source if isinstance(source, SupervisorSpec) else load_tree(source)
+    name = spec.name or "root"
+    schedule = plan_faults(spec, options, name)
+    clock: Clock = MonotonicClock() if options.real_time else VirtualClock(autojump_threshold=0)
+    run = _Run(clock)
+    events = EventStream()
+    events.subscribe(run.event)
+    began = time.perf_counter()
+    try:
+        tree = start_tree(
+            spec,
+            name=name,
+            clock=clock,
+            events=events,
+            random=random.Random(options.seed),  # noqa: S311 - reproducible jitter
+        )
+    except StartError as exc:
+        _close(clock)
+        return _report(
+            source,
+            options,
+            schedule,
+            run,
+            root=None,
+            start_error=exc,
+            began=began,
+            elapsed=0.0,
+            counts=None,
+        )
+    faults = Faults(tree, seed=options.seed, on_handled=run.handled, on_fired=run.fired)
+    start = clock.now()
+    for planned in schedule:
+        faults.at(start + planned.time, _inject, faults, run, options, planned)
+    end = threading.Event()
+    clock.call_later(options.duration, end.set)
+    try:
+        while not end.is_set() and not tree.done:
+            end.wait(0.05)
+            if progress is not None:
+                progress(min(clock.now() - start, options.duration))
+        elapsed = min(clock.now() - start, options.duration)
+        ended_by_itself = tree.done
+        faults.clear()
+        tree.stop(timeout=STOP_TIMEOUT)
+        counts = faults.messages
+    finally:
+        faults.close()
+        _close(clock)
+    if progress is not None:
+        progress(options.duration)
+    root = tree.reason if ended_by_itself else None
+    return _report(
+        source,
+        options,
+        schedule,
+        run,
+        root=root,
+        start_error=None,
+        began=began,
+        elapsed=elapsed,
+        counts=counts,
+    )
+
+
+def _inject(faults: Faults, run: _Run, options: ChaosOptions, planned: PlannedFault) -> None:
+    """Put one planned fault into the tree (on the clock's thread, at its time)."""
+    path, kind = planned.path, planned.kind
+    run.attempted += 1
+    try:
+        fault = _make(faults, options, planned)
+    except Exception:  # noqa: BLE001 - the child is restarting or gone: skip it
+        run.skipped[kind.value] += 1
+        return
+    run.made[id(fault)] = (kind, fault)
+    if kind in (ChaosKind.FLAKY, ChaosKind.SLOW):
+        faults.after(options.window, fault.cancel)
+    elif kind is ChaosKind.HANG:
+
+        def release() -> None:
+            was_hung = fault.fired > 0
+            fault.cancel()
+            if was_hung:
+                run.handled(path, faults.clock.now())
+
+        faults.after(options.hang_time, release)
+
+
+def _make(faults: Faults, options: ChaosOptions, planned: PlannedFault) -> Fault:
+    path = planned.path
+    makers: dict[ChaosKind, Callable[[], Fault]] = {
+        ChaosKind.CRASH: lambda: faults.crash(path),
+        ChaosKind.CRASH_MESSAGE: lambda: faults.crash(path, at_message=planned.at_message),
+        ChaosKind.FLAKY: lambda: faults.crash(path, probability=options.flaky_probability),
+        ChaosKind.FAIL_START: lambda: faults.fail_starts(path, 1),
+        ChaosKind.HANG: lambda: faults.hang(path),
+        ChaosKind.SLOW: lambda: faults.slow(path, options.slow_delay),
+        ChaosKind.EXIT: lambda: faults.exit(path),
+        ChaosKind.SHUTDOWN: lambda: faults.shutdown(path, "chaos"),
+    }
+    return makers[planned.kind]()
+
+
+def _close(clock: Clock) -> None:
+    if isinstance(clock, VirtualClock):
+        clock.close()
+
+
+def _report(
+    source: str | Path | SupervisorSpec,
+    options: ChaosOptions,
+    schedule: list[PlannedFault],
+    run: _Run,
+    *,
+    root: Any,
+    start_error: StartError | None,
+    began: float,
+    elapsed: float,
+    counts: Any,
+) -> ChaosReport:
+    injected: Counter[str] = Counter()
+    for kind, fault in run.made.values():
+        if kind is ChaosKind.FLAKY:
+            injected[kind.value] += fault.fired
+        elif fault.fired:
+            injected[kind.value] += 1
+        else:
+            run.skipped[kind.value] += 1  # armed, never triggered
+    restarts = Counter(e.path for e in run.events if e.kind is EventKind.RESTARTED)
+    dead = sum(1 for e in run.events if e.kind is EventKind.DEAD_LETTER)
+    sent = counts.sent if counts is not None else 0
+    handled = counts.handled if counts is not None else 0
+    if start_error is not None:
+        ended, gave_up, reason = "start_failed", True, str(start_error)
+    elif root is None:
+        ended, gave_up, reason = "duration", False, None
+    else:
+        gave_up = isinstance(root, BaseException) and not _is_shutdown(root)
+        ended, reason = ("gave_up" if gave_up else "stopped"), describe(root)
+    file = str(source) if not isinstance(source, SupervisorSpec) else "<spec>"
+    return ChaosReport(
+        file=file,
+        seed=options.seed,
+        duration=options.duration,
+        clock="real" if options.real_time else "virtual",
+        elapsed=round(elapsed, 6),
+        real_seconds=round(time.perf_counter() - began, 3),
+        ended=ended,
+        gave_up=gave_up,
+        reason=reason,
+        planned=len(schedule),
+        not_reached=len(schedule) - run.attempted,
+        injected=dict(sorted(injected.items())),
+        skipped=dict(sorted(run.skipped.items())),
+        restarts=dict(sorted(restarts.items())),
+        recovery=run.recovery(),
+        messages=Messages(sent, handled, dead, sent - handled - dead),
+        schedule=schedule,
+    )
+
+
+def _is_shutdown(reason: Any) -> bool:
+    from hedgerow.actors._reason import is_normal  # noqa: PLC0415 - keeps imports flat
+
+    return bool(is_normal(reason))
+
+
+# -- the command -----------------------------------------------------------------
+
+
+def _render(report: ChaosReport, console: Any) -> None:
+    from rich.table import Table  # noqa: PLC0415 - only the text report needs it
+
+    console.print(
+        f"[bold]hedgerow chaos[/] {report.file}  seed={report.seed}  "
+        f"duration={report.duration:g}s ({report.clock} clock, "
+        f"{report.real_seconds:g}s real)"
+    )
+    faults = Table(title="faults", title_justify="left")
+    for column in ("kind", "injected", "skipped"):
+        faults.add_column(column, justify="left" if column == "kind" else "right")
+    for kind in sorted(set(report.injected) | set(report.skipped)):
+        faults.add_row(kind, str(report.injected.get(kind, 0)), str(report.skipped.get(kind, 0)))
+    faults.add_row(
+        "[bold]total", str(sum(report.injected.values())), str(sum(report.skipped.values()))
+    )
+    console.print(faults)
+    if report.not_reached:
+        console.print(f"({report.not_reached} planned faults came after the tree had ended)")
+    restarts = Table(title="restarts", title_justify="left")
+    restarts.add_column("child")
+    restarts.add_column("restarts", justify="right")
+    for path, count in report.restarts.items():
+        restarts.add_row(path, str(count))
+    if not report.restarts:
+        restarts.add_row("(none)", "0")
+    console.print(restarts)
+    rec = report.recovery
+
+    def seconds(value: float | None) -> str:
+        return "-" if value is None else f"{value:.3f}s"
+
+    console.print(
+        f"recovery: {rec.count} faults, p50 {seconds(rec.p50)}, p99 {seconds(rec.p99)}, "
+        f"max {seconds(rec.max)}, unrecovered {rec.unrecovered}"
+    )
+    msgs = report.messages
+    lost = f"[bold red]{msgs.lost}[/]" if msgs.lost else "0"
+    console.print(
+        f"messages: sent {msgs.sent}, handled {msgs.handled}, "
+        f"dead-lettered {msgs.dead_lettered}, lost {lost}"
+    )
+    if report.gave_up:
+        console.print(f"root: [bold red]gave up[/] ({report.reason})")
+    elif report.ended == "stopped":
+        console.print(f"root: stopped by itself ({report.reason})")
+    else:
+        console.print(f"root: kept going for {report.elapsed:g}s")
+    verdict = "[bold green]clean[/]" if report.clean else "[bold red]not clean[/]"
+    console.print(f"verdict: {verdict}")
+
+
+@click.command("chaos")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the fault schedule.")
+@click.option(
+    "--duration",
+    type=float,
+    default=30.0,
+    show_default=True,
+    help="Seconds of the tree's clock to run.",
+)
+@click.option(
+    "--rate", type=float, default=0.5, show_default=True, help="Faults per second, on average."
+)
+@click.option(
+    "--kind",
+    "kinds",
+    multiple=True,
+    type=click.Choice([k.value for k in ChaosKind]),
+    help="A fault kind to draw from (repeat it; default: all).",
+)
+@click.option(
+    "--target",
+    "targets",
+    multiple=True,
+    metavar="GLOB",
+    help="Child paths to hit, e.g. 'root/pipeline/*' (repeat it; default: all).",
+)
+@click.option(
+    "--hang-time", type=float, default=1.0, show_default=True, help="Seconds a hang lasts."
+)
+@click.option(
+    "--slow-delay",
+    type=float,
+    default=0.1,
+    show_default=True,
+    help="Delay per message of a slow fault.",
+)
+@click.option(
+    "--window",
+    type=float,
+    default=2.0,
+    show_default=True,
+    help="Seconds a slow or flaky fault lasts.",
+)
+@click.option(
+    "--flaky-probability",
+    type=float,
+    default=0.3,
+    show_default=True,
+    help="Crash probability per message of a flaky fault.",
+)
+@click.option("--real-time", is_flag=True, help="Use the real clock, not a virtual one.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.pass_context
+def chaos(
+    ctx: click.Context,
+    *,
+    file: Path,
+    seed: int,
+    duration: float,
+    rate: float,
+    kinds: tuple[str, ...],
+    targets: tuple[str, ...],
+    hang_time: float,
+    slow_delay: float,
+    window: float,
+    flaky_probability: float,
+    real_time: bool,
+    as_json: bool,
+) -> None:
+    """Run the tree in FILE under a seeded random fault schedule and report.
+
+    Exit status: 0 for a clean report, 1 if a message was lost or the root
+    gave up, 2 for a bad tree file or bad options.
+    """
+    from rich.console import Console  # noqa: PLC0415 - keep `import hedgerow.testing` light
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn  # noqa: PLC0415
+
+    options = ChaosOptions(
+        seed=seed,
+        duration=duration,
+        rate=rate,
+        kinds=tuple(ChaosKind(k) for k in kinds) or tuple(ChaosKind),
+        targets=targets,
+        hang_time=hang_time,
+        slow_delay=slow_delay,
+        window=window,
+        flaky_probability=flaky_probability,
+        real_time=real_time,
+    )
+    err = Console(stderr=True)
+    try:
+        options.check()
+        spec = load_tree(file)
+        plan_faults(spec, options, spec.name or "root")
+    except ConfigError as exc:
+        err.print(f"[red]error[/red] {exc}", highlight=False, soft_wrap=True)
+        ctx.exit(2)
+    except ValueError as exc:
+        err.print(f"[red]error[/red] {exc}", highlight=False, soft_wrap=True)
+        ctx.exit(2)
+    columns = (
+        TextColumn("chaos"),
+        BarColumn(),
+        TextColumn("{task.completed:.1f}/{task.total:g}s of tree time"),
+        TimeElapsedColumn(),
+    )
+    with (
+        _quiet_events(),
+        Progress(*columns, console=err, transient=True, disable=as_json) as bar,
+    ):
+        task = bar.add_task("chaos", total=duration)
+        report = run_chaos(spec, options, progress=lambda t: bar.update(task, completed=t))
+    report = _with_file(report, str(file))
+    if as_json:
+        click.echo(json.dumps(report.to_data(), indent=2, default=str))
+    else:
+        _render(report, Console(file=sys.stdout, highlight=False))
+    ctx.exit(0 if report.clean else 1)
+
+
+@contextlib.contextmanager
+def _quiet_events() -> Iterator[None]:
+    """Keep the tree's event log lines (a traceback per injected crash) off stderr
+    during the run: the report sums them up. Restored afterwards."""
+    events_logger = logging.getLogger("hedgerow._events")
+    saved = (events_logger.propagate, list(events_logger.handlers))
+    events_logger.propagate = False
+    events_logger.handlers[:] = [logging.NullHandler()]
+    try:
+        yield
+    finally:
+        events_logger.propagate = saved[0]
+        events_logger.handlers[:] = saved[1]
+
+
+def _with_file(report: ChaosReport, file: str) -> ChaosReport:
+    from dataclasses import replace  # noqa: PLC0415
+
+    return replace(report, file=file)

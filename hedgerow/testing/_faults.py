@@ -1,0 +1,624 @@
+"""`Faults`: inject crashes, hangs, slowness and exits into a running tree, by path.
+
+Nothing in the user's actor classes changes: `Faults` plugs an interceptor into
+the tree's `TreeHooks`, which every child's message loop consults before
+``on_start`` and around each message. A fault is either immediate (it runs in
+the child's thread ahead of its queued messages), triggered by the child's
+messages (the Nth one, or each one with a seeded probability), or armed for the
+child's next starts. `clear()` (or leaving the ``with`` block) undoes them all:
+hung children are released, slowed ones woken, scheduled faults cancelled.
+
+The same interceptor counts every user message put in a child's inbox and
+every one handled, which is how `hedgerow chaos` finds lost messages.
+"""
+
+from __future__ import annotations
+
+import copy
+import enum
+import logging
+import random
+import threading
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, NamedTuple, Self
+
+from pykka import messages as pykka_messages
+from pykka._envelope import Envelope
+
+from hedgerow._exceptions import ChildNotFound, HedgerowError, Shutdown
+from hedgerow.actors._actor import CALL
+from hedgerow.actors._inbox import Inbox
+from hedgerow.actors._messages import _Control, _Internal
+from hedgerow.supervision._spec import SupervisorSpec
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+    from hedgerow._clock import Clock, TimerHandle
+    from hedgerow.actors._actor import Actor
+    from hedgerow.actors._ref import ChildRef, TreeHooks
+    from hedgerow.supervision._tree import Tree
+
+__all__ = [
+    "Fault",
+    "FaultError",
+    "FaultKind",
+    "FaultRecord",
+    "Faults",
+    "InjectedFault",
+    "MessageCounts",
+]
+
+logger = logging.getLogger(__name__)
+
+ErrorSpec = BaseException | type[BaseException] | None
+
+
+class FaultKind(enum.Enum):
+    """What a fault does to the child it hits."""
+
+    CRASH = "crash"
+    """Raise an exception in the child's thread: it fails, its supervisor decides."""
+    FAIL_START = "fail_start"
+    """Raise an exception before ``on_start``: the start fails."""
+    HANG = "hang"
+    """Block the child's thread until the fault is cleared; stop requests wait too."""
+    SLOW = "slow"
+    """Wait a delay of the tree's clock before each message."""
+    EXIT = "exit"
+    """Stop the child with reason ``normal``."""
+    SHUTDOWN = "shutdown"
+    """Stop the child with a `hedgerow.Shutdown` reason (it counts as normal)."""
+
+
+class InjectedFault(Exception):
+    """The exception a crash or start fault raises when the test names none."""
+
+
+class FaultError(HedgerowError):
+    """A fault cannot be injected (the child is not running, an argument is wrong)."""
+
+
+class FaultRecord(NamedTuple):
+    """One firing of a fault: when (the tree's clock), what, where, which incarnation."""
+
+    time: float
+    kind: FaultKind
+    path: str
+    incarnation: int
+
+
+@dataclass(frozen=True)
+class MessageCounts:
+    """User messages put in the children's inboxes, and handled by them, while installed.
+
+    A handler that raised while answering an ask counts as handled (the asker
+    got the error); a told message whose handler raised is a dead letter.
+    """
+
+    sent: int
+    handled: int
+
+
+class Fault:
+    """One injected fault; `cancel()` undoes it (releasing a hang, waking a slow child)."""
+
+    def __init__(
+        self,
+        owner: Faults,
+        kind: FaultKind,
+        path: str,
+        *,
+        error: ErrorSpec = None,
+        at_message: int | None = None,
+        probability: float | None = None,
+        times: int | None = None,
+        delay: float = 0.0,
+        term: Any = None,
+        serial: int = 0,
+    ) -> None:
+        self.kind = kind
+        self.path = path
+        self.fired = 0
+        """How many times it took effect."""
+        self.active = True
+        """Armed, or in effect (a hang until released); False once spent or cancelled."""
+        self._armed = True
+        self._owner = owner
+        self._error = error
+        self._countdown = at_message
+        self._probability = probability
+        self._times = times
+        self._delay = delay
+        self._term = term
+        self._rng = random.Random(f"{owner.seed}:{serial}")  # noqa: S311 - a test's dice
+        self._release = threading.Event()
+        self._fired = threading.Event()
+        self._wakers: set[threading.Event] = set()
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        state = "active" if self.active else "done"
+        return f"<Fault {self.kind.value} {self.path} fired={self.fired} {state}>"
+
+    def wait_fired(self, timeout: float = 10.0) -> None:
+        """Block until it has taken effect at least once (an immediate fault is
+        applied by the child's own thread, a moment after the call)."""
+        if not self._fired.wait(timeout):
+            msg = f"{self!r} did not take effect within {timeout} s"
+            raise TimeoutError(msg)
+
+    def cancel(self) -> None:
+        """Disarm it; a child it hangs or slows goes on."""
+        with self._lock:
+            self.active = self._armed = False
+            wakers = list(self._wakers)
+        self._release.set()
+        for waker in wakers:
+            waker.set()
+        self._owner._forget(self)
+
+    # -- in the child's thread -----------------------------------------------
+
+    def _should_fire(self) -> bool:
+        """Does this message (or start) set it off? Disarms it when spent."""
+        with self._lock:
+            if not self._armed:
+                return False
+            if self._countdown is not None:
+                self._countdown -= 1
+                if self._countdown > 0:
+                    return False
+                self._spend()
+            elif self._probability is not None:
+                return self._rng.random() < self._probability
+            elif self._times is not None:
+                self._times -= 1
+                if self._times <= 0:
+                    self._spend()
+            return True
+
+    def _fire_now(self, actor: Actor) -> None:
+        """An immediate fault, run by the child's loop as a control message."""
+        with self._lock:
+            if not self._armed:
+                return  # cancelled before the child got to it
+            self._spend()
+        self._fire(actor)
+
+    def _spend(self) -> None:
+        """No more firings; a hang stays in effect until released (under the lock)."""
+        self._armed = False
+        self.active = self.kind is FaultKind.HANG and not self._release.is_set()
+        if not self.active:
+            self._owner._forget_later(self)
+
+    def _fire(self, actor: Actor) -> None:
+        """Take effect in `actor`'s thread: raise, block, wait or stop it."""
+        self.fired += 1
+        self._owner._record(self, actor)
+        self._fired.set()
+        match self.kind:
+            case FaultKind.CRASH | FaultKind.FAIL_START:
+                raise self._make_error()
+            case FaultKind.HANG:
+                self._owner._hang(self, actor)
+            case FaultKind.SLOW:
+                self._wait(self._delay)
+            case FaultKind.EXIT:
+                actor._stop()
+            case FaultKind.SHUTDOWN:
+                actor._hr_set_reason(Shutdown(self._term))
+                actor._stop()
+
+    def _wait(self, delay: float) -> None:
+        waker = threading.Event()
+        with self._lock:
+            if self._release.is_set():
+                return  # cleared meanwhile: go on at once
+            self._wakers.add(waker)
+        try:
+            self._owner.clock.wait(waker, delay)
+        finally:
+            with self._lock:
+                self._wakers.discard(waker)
+
+    def _make_error(self) -> BaseException:
+        error = self._error
+        if error is None:
+            return InjectedFault(f"injected {self.kind.value} of {self.path}")
+        if isinstance(error, type):
+            try:
+                return error(f"injected {self.kind.value} of {self.path}")
+            except TypeError:
+                return error()
+        return error if self.fired <= 1 else copy.copy(error)
+
+
+class Faults:
+    """Inject faults into the children of a running `Tree`, addressed by path.
+
+    Every method takes a path such as ``root/pipeline/parser``. Immediate
+    faults (`crash`, `hang`, `exit`, `shutdown` without a trigger) need the
+    child to be running and raise `FaultError` otherwise; triggered ones arm
+    the child's path, so they also hit its later incarnations. Each returns a
+    `Fault` handle. `at` and `after` run any of them later, on the tree's clock.
+
+    Use it as a context manager, or call `close()`: it clears every fault and
+    unplugs from the tree. One `Faults` per tree at a time.
+
+    `on_fired(record)` and `on_handled(path, time)` are called in the child's
+    thread when a fault takes effect and when a child has handled a message
+    (the chaos engine measures recovery with them); keep them quick.
+    """
+
+    def __init__(
+        self,
+        tree: Tree,
+        *,
+        seed: int = 0,
+        on_handled: Callable[[str, float], None] | None = None,
+        on_fired: Callable[[FaultRecord], None] | None = None,
+    ) -> None:
+        self.tree = tree
+        self.seed = seed
+        self.clock: Clock = tree.clock
+        self._on_handled = on_handled
+        self._on_fired = on_fired
+        self._lock = threading.Lock()
+        self._message_faults: dict[str, tuple[Fault, ...]] = {}
+        self._start_faults: dict[str, tuple[Fault, ...]] = {}
+        self._faults: list[Fault] = []
+        self._serial = 0
+        self._timers: list[TimerHandle] = []
+        self._log: list[FaultRecord] = []
+        self._skipped: list[tuple[float, str, str]] = []
+        self._hung: set[Actor] = set()
+        self._n_sent = 0
+        self._n_handled = 0
+        self._counted: list[Inbox] = []
+        self._paths = _spec_paths(tree.spec, tree.name)
+        self._hooks: TreeHooks = tree._root.hooks
+        if self._hooks.interceptor is not None:
+            msg = f"tree {tree.name!r} already has a Faults plugged in: close that one first"
+            raise FaultError(msg)
+        self._hooks.interceptor = _Interceptor(self)
+        for path in tree.names.paths():
+            ref = tree.names.get(path)
+            if ref is not None:
+                self._count(ref)
+
+    # -- immediate or triggered faults ----------------------------------------
+
+    def crash(
+        self,
+        path: str,
+        error: ErrorSpec = None,
+        *,
+        at_message: int | None = None,
+        probability: float | None = None,
+    ) -> Fault:
+        """Fail the child with `error` (an exception or class; `InjectedFault` if None).
+
+        Now (ahead of its queued messages), at its `at_message`-th message from
+        now, or at each message with `probability` (seeded by `seed`). The
+        message it was handling is a dead letter; an asker gets the error.
+        """
+        return self._add(
+            FaultKind.CRASH, path, error=error, at_message=at_message, probability=probability
+        )
+
+    def fail_starts(self, path: str, count: int = 1, error: ErrorSpec = None) -> Fault:
+        """Make the child's next `count` starts fail with `error`, before ``on_start``."""
+        if count < 1:
+            msg = f"fail_starts({path!r}, count={count}): count must be >= 1"
+            raise FaultError(msg)
+        self._check_path(path)
+        fault = self._new(FaultKind.FAIL_START, path, error=error, times=count)
+        with self._lock:
+            self._start_faults[path] = (*self._start_faults.get(path, ()), fault)
+        return fault
+
+    def hang(self, path: str, *, at_message: int | None = None) -> Fault:
+        """Block the child (now, or at a message) until the fault is cleared.
+
+        It handles nothing and ignores stop requests meanwhile, so its
+        supervisor abandons it after the child's shutdown timeout.
+        """
+        return self._add(FaultKind.HANG, path, at_message=at_message)
+
+    def slow(self, path: str, delay: float, *, messages: int | None = None) -> Fault:
+        """Make each of the child's next `messages` messages (all if None) wait
+        `delay` seconds of the tree's clock first (virtual under a VirtualClock)."""
+        if not delay >= 0 or (messages is not None and messages < 1):
+            msg = f"slow({path!r}, delay={delay!r}, messages={messages!r}): expected delay >= 0 "
+            msg += "and messages >= 1"
+            raise FaultError(msg)
+        self._check_path(path)
+        fault = self._new(FaultKind.SLOW, path, delay=delay, times=messages)
+        self._arm(fault)
+        return fault
+
+    def exit(self, path: str, *, at_message: int | None = None) -> Fault:
+        """Stop the child with reason ``normal`` (now, or at a message, which then
+        waits in its inbox for the next incarnation)."""
+        return self._add(FaultKind.EXIT, path, at_message=at_message)
+
+    def shutdown(self, path: str, term: Any = None, *, at_message: int | None = None) -> Fault:
+        """Stop the child with reason ``hedgerow.Shutdown(term)`` (now, or at a message)."""
+        return self._add(FaultKind.SHUTDOWN, path, at_message=at_message, term=term)
+
+    # -- on the clock -----------------------------------------------------------
+
+    def after(self, delay: float, fn: Callable[..., Any], *args: Any) -> TimerHandle:
+        """Call ``fn(*args)`` (say ``faults.crash, "root/a"``) after `delay` of the tree's clock.
+
+        A `FaultError` or `ChildNotFound` it raises then (the child was not
+        running, or is gone) is recorded in `skipped`, not raised. `clear()`
+        cancels what has not run yet.
+        """
+
+        def run() -> None:
+            try:
+                fn(*args)
+            except (FaultError, ChildNotFound) as exc:
+                name = getattr(fn, "__name__", repr(fn))
+                path = str(args[0]) if args else ""
+                with self._lock:
+                    self._skipped.append((self.clock.now(), name, path))
+                logger.debug("Scheduled fault skipped: %s", exc)
+
+        handle = self.clock.call_later(delay, run)
+        with self._lock:
+            self._timers.append(handle)
+        return handle
+
+    def at(self, when: float, fn: Callable[..., Any], *args: Any) -> TimerHandle:
+        """Call ``fn(*args)`` when the tree's clock reads `when` (at once if past)."""
+        return self.after(when - self.clock.now(), fn, *args)
+
+    # -- undoing and reading ------------------------------------------------------
+
+    def clear(self, path: str | None = None) -> None:
+        """Undo every fault (or those at `path`): release hangs, wake slow children,
+        disarm triggers, cancel scheduled faults (all of them, when no path)."""
+        with self._lock:
+            faults = [f for f in self._faults if path is None or f.path == path]
+            timers = list(self._timers) if path is None else []
+            if path is None:
+                self._timers.clear()
+        for timer in timers:
+            timer.cancel()
+        for fault in faults:
+            fault.cancel()
+        self._join_released()
+
+    def close(self) -> None:
+        """`clear()`, then unplug from the tree (message counting stops too)."""
+        self.clear()
+        interceptor = self._hooks.interceptor
+        if isinstance(interceptor, _Interceptor) and interceptor.faults is self:
+            self._hooks.interceptor = None
+        with self._lock:
+            counted, self._counted = self._counted, []
+        for inbox in counted:
+            with inbox.mutex:
+                if type(inbox) is _CountingInbox:
+                    inbox.__class__ = Inbox  # type: ignore[assignment] # back to plain
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    @property
+    def active(self) -> list[Fault]:
+        """The faults still armed or in effect."""
+        with self._lock:
+            return [f for f in self._faults if f.active]
+
+    @property
+    def log(self) -> list[FaultRecord]:
+        """Every firing so far, in order."""
+        with self._lock:
+            return list(self._log)
+
+    @property
+    def skipped(self) -> list[tuple[float, str, str]]:
+        """Scheduled faults that could not be injected: (time, method, path)."""
+        with self._lock:
+            return list(self._skipped)
+
+    @property
+    def messages(self) -> MessageCounts:
+        """User messages sent to and handled by the tree's children so far."""
+        with self._lock:
+            return MessageCounts(self._n_sent, self._n_handled)
+
+    # -- internals ------------------------------------------------------------------
+
+    def _new(self, kind: FaultKind, path: str, **options: Any) -> Fault:
+        with self._lock:
+            self._serial += 1
+            fault = Fault(self, kind, path, serial=self._serial, **options)
+            self._faults.append(fault)
+        return fault
+
+    def _add(
+        self,
+        kind: FaultKind,
+        path: str,
+        *,
+        error: ErrorSpec = None,
+        at_message: int | None = None,
+        probability: float | None = None,
+        term: Any = None,
+    ) -> Fault:
+        if at_message is not None and probability is not None:
+            msg = f"{kind.value} {path}: give at_message or probability, not both"
+            raise FaultError(msg)
+        if at_message is not None and at_message < 1:
+            msg = f"{kind.value} {path}: at_message={at_message} must be >= 1"
+            raise FaultError(msg)
+        if probability is not None and not 0 <= probability <= 1:
+            msg = f"{kind.value} {path}: probability={probability} must be within [0, 1]"
+            raise FaultError(msg)
+        if at_message is None and probability is None:
+            return self._now(kind, path, error=error, term=term)
+        self._check_path(path)
+        fault = self._new(
+            kind, path, error=error, at_message=at_message, probability=probability, term=term
+        )
+        self._arm(fault)
+        return fault
+
+    def _now(self, kind: FaultKind, path: str, *, error: ErrorSpec, term: Any) -> Fault:
+        ref = self.tree.lookup(path)
+        actor = ref.incarnation
+        if actor is None or actor.actor_stopped.is_set():
+            msg = f"{path} is not running (restarting or stopped): cannot {kind.value} it now"
+            raise FaultError(msg)
+        fault = self._new(kind, path, error=error, term=term)
+        control = _Control(CALL, actor.actor_incarnation, fault._fire_now)
+        ref.actor_inbox.put_front(Envelope(control))
+        return fault
+
+    def _arm(self, fault: Fault) -> None:
+        with self._lock:
+            path = fault.path
+            self._message_faults[path] = (*self._message_faults.get(path, ()), fault)
+
+    def _forget(self, fault: Fault) -> None:
+        with self._lock:
+            self._forget_later(fault)
+
+    def _forget_later(self, fault: Fault) -> None:
+        """Drop a spent fault from the tables (copy on write: readers hold no lock)."""
+        for table in (self._message_faults, self._start_faults):
+            faults = table.get(fault.path)
+            if faults and fault in faults:
+                table[fault.path] = tuple(f for f in faults if f is not fault)
+
+    def _check_path(self, path: str) -> None:
+        if path not in self._paths and self.tree.names.get(path) is None:
+            known = ", ".join(sorted(self._paths | set(self.tree.names.paths())))
+            raise ChildNotFound(f"{path} (the tree has {known})")
+
+    def _record(self, fault: Fault, actor: Actor) -> None:
+        record = FaultRecord(self.clock.now(), fault.kind, fault.path, actor.actor_incarnation)
+        with self._lock:
+            self._log.append(record)
+        if self._on_fired is not None:
+            self._on_fired(record)
+
+    def _hang(self, fault: Fault, actor: Actor) -> None:
+        with self._lock:
+            self._hung.add(actor)
+        fault._release.wait()  # a VirtualClock's autojump sees this thread as idle
+
+    def _join_released(self) -> None:
+        """Wait for released children that were abandoned meanwhile to finish
+        (their held message goes back to the inbox, or to the dead letters)."""
+        with self._lock:
+            hung, self._hung = self._hung, set()
+        for actor in hung:
+            if actor.actor_stopped.is_set():
+                actor._hr_exited.wait(timeout=5)
+
+    def _count(self, ref: ChildRef[Any]) -> None:
+        inbox = ref.actor_inbox
+        with inbox.mutex:
+            if inbox.__class__ is not Inbox:
+                return
+            queued = sum(1 for e in inbox.queue if _is_user(e.message))
+            inbox.__class__ = _CountingInbox
+            inbox._hr_faults = self  # type: ignore[attr-defined]
+        with self._lock:
+            self._n_sent += queued
+            self._counted.append(inbox)
+
+    def _count_sent(self) -> None:
+        with self._lock:
+            self._n_sent += 1
+
+    def _message(self, actor: Actor, envelope: Envelope[Any]) -> None:
+        ref = actor._hr_child_ref
+        if ref is None or not _is_user(envelope.message):
+            return
+        for fault in self._message_faults.get(ref.path, ()):
+            if fault._should_fire():
+                fault._fire(actor)
+                if actor.actor_stopped.is_set():
+                    return
+
+    def _handled(self, actor: Actor, envelope: Envelope[Any], error: BaseException | None) -> None:
+        if not _is_user(envelope.message):
+            return
+        answered = envelope.reply_to is not None or isinstance(error, Shutdown)
+        if error is not None and not answered:
+            return  # a crash: the supervisor reports the message as a dead letter
+        with self._lock:
+            self._n_handled += 1
+        ref = actor._hr_child_ref
+        if self._on_handled is not None and ref is not None:
+            self._on_handled(ref.path, self.clock.now())
+
+    def _start(self, actor: Actor) -> None:
+        ref = actor._hr_child_ref
+        if ref is None:
+            return
+        for fault in self._start_faults.get(ref.path, ()):
+            if fault._should_fire():
+                fault._fire(actor)
+
+
+class _Interceptor:
+    """The `Interceptor` a `Faults` plugs into its tree's hooks."""
+
+    def __init__(self, faults: Faults) -> None:
+        self.faults = faults
+
+    def child_created(self, ref: ChildRef[Any]) -> None:
+        self.faults._count(ref)
+
+    def before_start(self, actor: Actor) -> None:
+        self.faults._start(actor)
+
+    def before_receive(self, actor: Actor, envelope: Envelope[Any]) -> None:
+        self.faults._message(actor, envelope)
+
+    def after_receive(
+        self, actor: Actor, envelope: Envelope[Any], error: BaseException | None
+    ) -> None:
+        self.faults._handled(actor, envelope, error)
+
+
+class _CountingInbox(Inbox):
+    """A child's inbox while `Faults` is plugged in: counts the user messages put in it."""
+
+    _hr_faults: Faults
+
+    def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
+        super().put(item, block, timeout)
+        if _is_user(item.message):
+            self._hr_faults._count_sent()
+
+
+def _is_user(message: Any) -> bool:
+    return not isinstance(message, (_Internal, pykka_messages._ActorStop))
+
+
+def _spec_paths(spec: SupervisorSpec, prefix: str) -> set[str]:
+    """The paths of the children a spec names (not simple_one_for_one's dynamic ones)."""
+    return {path for path, _ in iter_paths(spec, prefix)}
+
+
+def iter_paths(spec: SupervisorSpec, prefix: str) -> Iterator[tuple[str, bool]]:
+    """Each child path a spec names, in start order, with whether it is a supervisor."""
+    for child in spec.children:
+        path = f"{prefix}/{child.id}"
+        nested = isinstance(child.start, SupervisorSpec)
+        yield path, nested
+        if isinstance(child.start, SupervisorSpec):
+            yield from iter_paths(child.start, path)

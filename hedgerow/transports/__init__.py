@@ -1,0 +1,97 @@
+"""Transports: serializers, the transport seam, the in-process router, sessions.
+
+Components (`hedgerow.Component`) talk WAMP through a `Transport`: in process
+through `InProcessRouter` (the default), across processes through Crossbar.io
+(the WAMP transport, to come). The WAMP option and detail types are
+autobahn's own, re-exported here for convenience.
+"""
+
+from autobahn.wamp.exception import ApplicationError
+from autobahn.wamp.types import (
+    CallDetails,
+    CallOptions,
+    CallResult,
+    EventDetails,
+    PublishOptions,
+    RegisterOptions,
+    SubscribeOptions,
+)
+
+from hedgerow.transports._base import (
+    Call,
+    Closed,
+    Event,
+    Invocation,
+    Leave,
+    Link,
+    Peer,
+    Publish,
+    Register,
+    Reply,
+    Request,
+    Result,
+    Subscribe,
+    Transport,
+    TransportConfig,
+    Unregister,
+    Unsubscribe,
+    register_transport_type,
+    resolve_transports,
+)
+from hedgerow.transports._inprocess import InProcessRouter, RouterStatistics, default_router
+from hedgerow.transports._serializers import (
+    DEFAULT_SERIALIZERS,
+    SERIALIZERS,
+    Serializer,
+    check_serializers,
+    ensure_framework,
+    get_serializer,
+    negotiate,
+)
+from hedgerow.transports._session import CallFuture, ComponentSession, Owner
+from hedgerow.transports._uri import Invoke, Match
+
+__all__ = [
+    "DEFAULT_SERIALIZERS",
+    "SERIALIZERS",
+    "ApplicationError",
+    "Call",
+    "CallDetails",
+    "CallFuture",
+    "CallOptions",
+    "CallResult",
+    "Closed",
+    "ComponentSession",
+    "Event",
+    "EventDetails",
+    "InProcessRouter",
+    "Invocation",
+    "Invoke",
+    "Leave",
+    "Link",
+    "Match",
+    "Owner",
+    "Peer",
+    "Publish",
+    "PublishOptions",
+    "Register",
+    "RegisterOptions",
+    "Reply",
+    "Request",
+    "Result",
+    "RouterStatistics",
+    "Serializer",
+    "Subscribe",
+    "SubscribeOptions",
+    "Transport",
+    "TransportConfig",
+    "Unregister",
+    "Unsubscribe",
+    "check_serializers",
+    "default_router",
+    "ensure_framework",
+    "get_serializer",
+    "negotiate",
+    "register_transport_type",
+    "resolve_transports",
+]

@@ -1,0 +1,179 @@
+"""The chaos engine and its command, on a small ticking tree."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from hedgerow.supervision import load_tree
+from hedgerow.testing._chaos import (
+    ChaosKind,
+    ChaosOptions,
+    chaos,
+    plan_faults,
+    run_chaos,
+)
+
+ACTORS = '''
+"""A ticker that feeds a sink, for the chaos tests."""
+
+import hedgerow as hr
+
+
+class Sink(hr.Actor):
+    def on_receive(self, message):
+        return message
+
+
+class Ticker(hr.Actor):
+    def __init__(self, sink, interval):
+        super().__init__()
+        self.sink_id = sink
+        self.interval = interval
+
+    def on_start(self):
+        self.sink = self.actor_lookup(self.sink_id)
+        self.actor_send_after(self.interval, "tick")
+
+    def on_receive(self, message):
+        self.sink.tell(("item", message))
+        self.actor_send_after(self.interval, "tick")
+'''
+
+TREE = """
+[supervisor]
+name = "root"
+max_restarts = {max_restarts}
+period = 5
+
+[[supervisor.children]]
+id = "sink"
+start = "chaos_sample_actors:Sink"
+initial_retry_delay = 0.2
+retry_delay_jitter = 0.1
+
+[[supervisor.children]]
+id = "feed"
+[supervisor.children.supervisor]
+max_restarts = 50
+period = 5
+
+[[supervisor.children.supervisor.children]]
+id = "ticker"
+start = "chaos_sample_actors:Ticker"
+kwargs = {{ sink = "root/sink", interval = 0.25 }}
+"""
+
+
+def tree_file(tmp_path, max_restarts: int = 50):
+    (tmp_path / "chaos_sample_actors.py").write_text(ACTORS)
+    path = tmp_path / "tree.toml"
+    path.write_text(TREE.format(max_restarts=max_restarts))
+    return path
+
+
+def test_the_schedule_depends_only_on_the_seed_the_options_and_the_file(tmp_path):
+    spec = load_tree(tree_file(tmp_path))
+    options = ChaosOptions(seed=5, duration=20, rate=1)
+    first = plan_faults(spec, options, "root")
+    assert first == plan_faults(load_tree(tmp_path / "tree.toml"), options, "root")
+    assert first != plan_faults(spec, ChaosOptions(seed=6, duration=20, rate=1), "root")
+    assert 5 <= len(first) <= 40
+    assert {f.path for f in first} <= {"root/sink", "root/feed", "root/feed/ticker"}
+    assert all(0 < f.time < 20 for f in first)
+    only = ChaosOptions(
+        seed=5, duration=20, rate=1, kinds=(ChaosKind.HANG,), targets=("root/feed/*",)
+    )
+    assert {(f.kind, f.path) for f in plan_faults(spec, only, "root")} == {
+        (ChaosKind.HANG, "root/feed/ticker")
+    }
+    with pytest.raises(ValueError, match="targets root/nope: no child"):
+        plan_faults(spec, ChaosOptions(targets=("root/nope",)), "root")
+
+
+def test_a_run_reports_faults_restarts_recovery_and_no_lost_message(tmp_path):
+    report = run_chaos(tree_file(tmp_path), ChaosOptions(seed=3, duration=30, rate=1))
+    assert report.ended == "duration"
+    assert report.elapsed == 30
+    assert not report.gave_up
+    assert report.messages.lost == 0
+    assert report.messages.sent > 100
+    assert report.messages.sent == report.messages.handled + report.messages.dead_lettered
+    assert sum(report.injected.values()) >= 5
+    assert report.restarts
+    assert report.recovery.count >= 1
+    assert report.recovery.p50 <= report.recovery.p99 <= report.recovery.max
+    assert report.clean
+    assert report.real_seconds < 10
+
+
+def test_the_command_prints_a_report_and_exits_0_when_clean(tmp_path):
+    path = tree_file(tmp_path)
+    result = CliRunner().invoke(chaos, [str(path), "--seed", "3", "--duration", "20"])
+    assert result.exit_code == 0, result.output
+    for text in ("faults", "restarts", "recovery:", "messages: sent", "lost 0", "verdict: clean"):
+        assert text in result.stdout
+
+
+def test_json_is_the_same_schedule_for_the_same_seed(tmp_path):
+    path = tree_file(tmp_path)
+    args = [
+        str(path),
+        "--seed",
+        "9",
+        "--duration",
+        "15",
+        "--json",
+        "--kind",
+        "crash",
+        "--kind",
+        "hang",
+        "--kind",
+        "slow",
+        "--rate",
+        "2",
+    ]
+    runs = [CliRunner().invoke(chaos, args) for _ in range(2)]
+    data = [json.loads(r.stdout) for r in runs]
+    assert [r.exit_code for r in runs] == [0, 0]
+    assert data[0]["schedule"] == data[1]["schedule"]
+    assert {f["kind"] for f in data[0]["schedule"]} <= {"crash", "hang", "slow"}
+    for key in ("injected", "skipped", "restarts", "recovery", "messages", "gave_up", "clean"):
+        assert key in data[0]
+    assert data[0]["messages"]["lost"] == 0
+
+
+def test_a_root_that_gives_up_exits_1(tmp_path):
+    path = tree_file(tmp_path, max_restarts=0)
+    args = [str(path), "--duration", "20", "--kind", "crash", "--target", "root/sink", "--json"]
+    result = CliRunner().invoke(chaos, args)
+    assert result.exit_code == 1, result.output
+    data = json.loads(result.stdout)
+    assert data["gave_up"]
+    assert "max_restarts=0" in data["reason"]
+    assert not data["clean"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--rate", "0"], "rate=0.0: expected a number > 0"),
+        (["--target", "root/nope"], "no child of the tree matches"),
+        (["--kind", "explode"], "Invalid value for '--kind'"),
+    ],
+)
+def test_bad_options_exit_2(tmp_path, args, message):
+    result = CliRunner().invoke(chaos, [str(tree_file(tmp_path)), *args])
+    assert result.exit_code == 2
+    assert message in result.stderr
+
+
+def test_a_bad_tree_file_exits_2_with_the_config_error(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[supervisor]\nstrategy = "one_for_some"\n')
+    result = CliRunner().invoke(chaos, [str(bad)])
+    assert result.exit_code == 2
+    assert "supervisor.strategy" in result.stderr
+    assert "one_for_some" in result.stderr

@@ -1,0 +1,205 @@
+"""The virtual clock's autojump: long timelines in near-zero real time, the same every run."""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+
+import pytest
+from helpers import worker
+
+import hedgerow as hr
+from hedgerow import EventKind
+from hedgerow.testing import EventRecorder, TreeFactory, VirtualClock
+
+
+def backoff_spec() -> hr.SupervisorSpec:
+    child = worker("w", initial_retry_delay=1.0, retry_delay_growth=2.0, retry_delay_jitter=0.0)
+    return hr.SupervisorSpec([child], max_restarts=10, period=3600)
+
+
+def test_five_restarts_with_exponential_backoff_take_no_real_time(
+    hedgerow_tree_factory, hedgerow_recorder, hedgerow_clock
+):
+    began = time.perf_counter()
+    hedgerow_tree_factory(backoff_spec())
+    faults = hedgerow_tree_factory.faults()
+    faults.fail_starts("root/w", 4)
+    faults.crash("root/w")
+    hedgerow_recorder.wait_restarted("root/w")
+    elapsed = time.perf_counter() - began
+    delays = [e.delay for e in hedgerow_recorder.matching("restart_scheduled")]
+    assert delays == [2.0, 4.0, 8.0, 16.0]
+    assert hedgerow_recorder.matching("restarted")[0].time == 30.0
+    assert hedgerow_clock.now() == 30.0
+    assert hedgerow_clock.jumps == 4
+    assert elapsed < 1.0
+
+
+def test_restarts_spaced_wider_than_the_period_never_exceed_the_intensity(
+    hedgerow_tree_factory, hedgerow_recorder
+):
+    spec = hr.SupervisorSpec([worker("w", initial_retry_delay=0)], max_restarts=1, period=5)
+    tree = hedgerow_tree_factory(spec)
+    faults = hedgerow_tree_factory.faults()
+    for n in range(1, 6):
+        faults.at(6.0 * n, faults.crash, "root/w")
+    hedgerow_recorder.wait_restarted("root/w", 5)
+    assert not tree.done
+    assert [e.time for e in hedgerow_recorder.matching("failed")] == [6, 12, 18, 24, 30]
+
+
+def test_restarts_inside_the_period_exceed_it(hedgerow_tree_factory, hedgerow_recorder):
+    spec = hr.SupervisorSpec([worker("w", initial_retry_delay=0)], max_restarts=1, period=5)
+    tree = hedgerow_tree_factory(spec)
+    faults = hedgerow_tree_factory.faults()
+    faults.at(1, faults.crash, "root/w")
+    faults.at(4, faults.crash, "root/w")
+    gave_up = hedgerow_recorder.wait_gave_up("root")
+    assert gave_up.time == 4
+    assert isinstance(tree.wait(timeout=10), hr.IntensityExceeded)
+
+
+def test_a_hung_child_is_abandoned_after_its_shutdown_timeout_in_virtual_time(
+    hedgerow_tree_factory, hedgerow_recorder, hedgerow_clock
+):
+    spec = hr.SupervisorSpec([worker("w", shutdown=600.0)])
+    tree = hedgerow_tree_factory(spec)
+    hedgerow_tree_factory.faults().hang("root/w").wait_fired()
+    began = time.perf_counter()
+    tree.stop(timeout=10)
+    assert hedgerow_recorder.wait_for(EventKind.ABANDONED, "root/w").time == 600.0
+    assert time.perf_counter() - began < 1.0
+
+
+class Ticker(hr.Actor):
+    """Tells `target` a numbered tick every `interval`, for ever."""
+
+    def __init__(self, target: str, interval: float) -> None:
+        super().__init__()
+        self.target_id = target
+        self.interval = interval
+        self.count = 0
+
+    def on_start(self) -> None:
+        self.target = self.actor_lookup(self.target_id)
+        self.actor_send_after(self.interval, "tick")
+
+    def on_receive(self, message):
+        self.count += 1
+        self.target.tell(self.count)
+        self.actor_send_after(self.interval, "tick")
+
+
+def run_once(seed: int) -> tuple[list[dict], list[tuple]]:
+    """A ticking tree under seeded faults for 60 virtual seconds: its events and faults."""
+    spec = hr.SupervisorSpec(
+        [
+            worker("sink", initial_retry_delay=0.5, retry_delay_jitter=0.2),
+            hr.ChildSpec("ticker", Ticker, kwargs={"target": "sink", "interval": 0.7}),
+        ],
+        max_restarts=50,
+        period=10,
+    )
+    with VirtualClock(autojump_threshold=0) as clock:
+        events = hr.EventStream()
+        with EventRecorder(events) as recorder:
+            factory = TreeFactory(clock, events, seed=seed)
+            try:
+                factory(spec)
+                faults = factory.faults()
+                faults.crash("root/sink", probability=0.1)
+                faults.after(20, faults.crash, "root/ticker")
+                faults.after(30, faults.slow, "root/sink", 0.3)
+                done = threading.Event()
+                clock.call_later(60, done.set)
+                assert done.wait(timeout=20)
+                with clock.hold():
+                    log = [(r.time, r.kind.value, r.path) for r in faults.log]
+                    data = recorder.as_data()
+            finally:
+                factory.close()
+    return data, log
+
+
+def test_the_same_seed_gives_the_same_events_and_faults():
+    first = run_once(seed=3)
+    assert first == run_once(seed=3)
+    assert len(first[1]) > 5
+    assert first != run_once(seed=4)
+
+
+def test_hold_keeps_time_still(hedgerow_clock):
+    fired = threading.Event()
+    with hedgerow_clock.hold():
+        hedgerow_clock.call_later(5, fired.set)
+        assert not fired.wait(0.05)
+        assert hedgerow_clock.now() == 0
+    assert fired.wait(5)
+    assert hedgerow_clock.now() == 5
+
+
+def test_autojump_is_off_by_default_and_can_be_turned_on():
+    with VirtualClock() as clock:
+        assert math.isinf(clock.autojump_threshold)
+        fired = threading.Event()
+        clock.call_later(3, fired.set)
+        assert not fired.wait(0.05)
+        clock.autojump_threshold = 0.01
+        assert fired.wait(5)
+        assert clock.now() == 3
+
+
+class Spinner(hr.Actor):
+    """Runs Python code (no waiting) until released: a busy handler."""
+
+    def on_receive(self, message):
+        entered, release = message
+        entered.set()
+        while not release.is_set():
+            pass
+
+
+def test_a_busy_actor_holds_time_back(hedgerow_tree_factory, hedgerow_clock):
+    tree = hedgerow_tree_factory(hr.SupervisorSpec([hr.ChildSpec("s", Spinner)]))
+    entered, release = threading.Event(), threading.Event()
+    fired = threading.Event()
+    try:
+        tree.lookup("root/s").tell((entered, release))
+        assert entered.wait(5)
+        hedgerow_clock.call_later(1, fired.set)
+        assert not fired.wait(0.05)  # the spinner runs: no jump
+    finally:
+        release.set()
+    assert fired.wait(5)
+
+
+def test_an_actor_waiting_for_an_answer_lets_time_jump(hedgerow_tree_factory, hedgerow_clock):
+    """The asker is blocked on a future; the slowed answerer waits on the clock."""
+
+    class Asker(hr.Actor):
+        def on_receive(self, message):
+            return self.actor_lookup("b").ask(message, timeout=30)
+
+    spec = hr.SupervisorSpec([worker("b"), hr.ChildSpec("a", Asker)])
+    tree = hedgerow_tree_factory(spec)
+    hedgerow_tree_factory.faults().slow("root/b", 100.0)
+    began = time.perf_counter()
+    assert tree.lookup("root/a").ask("q", timeout=10) == ("b", 1, "q")
+    assert hedgerow_clock.now() == 100.0
+    assert time.perf_counter() - began < 1.0
+
+
+def test_a_bad_threshold_is_refused():
+    with pytest.raises(ValueError, match="autojump_threshold=-1"):
+        VirtualClock(autojump_threshold=-1)
+
+
+def test_closing_ends_the_autojump_thread():
+    clock = VirtualClock(autojump_threshold=0)
+    thread = clock._thread
+    assert thread is not None
+    assert thread.is_alive()
+    clock.close()
+    assert not thread.is_alive()
