@@ -1,4 +1,4 @@
-"""The `hedgerow` command: check and run supervision trees from tree files.
+"""The `hedgerow` command: check, run and chaos-test supervision trees from tree files.
 
 Exit status, for every subcommand: 0 when all went well (the tree stopped
 normally), 1 when the tree failed (its root gave up, or a child would not
@@ -29,6 +29,7 @@ from hedgerow._view import JsonView, LineView, TreeState, spec_tree
 from hedgerow.actors._reason import describe
 from hedgerow.supervision._tree import Tree
 from hedgerow.supervision._treefile import load_tree
+from hedgerow.testing._chaos import chaos
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -328,6 +329,9 @@ class _Runner:
             logger.info("%s", message)
         else:
             logger.error("%s", message)
+
+
+cli.add_command(chaos)
 
 
 def main(argv: list[str] | None = None) -> None:

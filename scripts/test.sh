@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # The whole test suite, plus the type and lint checks the package promises,
-# and `hedgerow check` on every example tree file.
+# `hedgerow check` on every example tree file, and a seeded chaos run that
+# fails if a message is lost or the report is malformed.
 source "$(dirname "$0")/_venv.sh"
-.venv/bin/python -m ruff check hedgerow tests bench examples
+.venv/bin/python -m ruff check hedgerow tests bench examples scripts
 .venv/bin/python -m mypy
 shopt -s nullglob
 .venv/bin/hedgerow check --quiet examples/*/*.toml examples/*/*.yaml examples/*/*.yml examples/*/*.json
+.venv/bin/hedgerow chaos examples/pipeline/tree.yaml --seed 1 --rate 2 --duration 30 --json \
+  | .venv/bin/python scripts/check_chaos_report.py
 exec .venv/bin/python -m pytest "$@"

@@ -23,8 +23,8 @@ class Ledger(hr.Actor):
         match message:
             case ("done", str(who), int(item)):
                 self.done[who] = item
-            case ("position", str(who)):
-                return self.done.get(who, 0)
+            case ("position", str(who), reply_to):
+                reply_to.tell(("position", self.done.get(who, 0)))
         return None
 
 
@@ -46,12 +46,20 @@ class Downloader(hr.Actor):
         self.name = ref.path.rsplit("/", 1)[-1]
         self.random = random.Random(f"{ref.path}#{self.actor_incarnation}")
         self.ledger = self.actor_lookup(self.ledger_id)
-        self.item = self.ledger.ask(("position", self.name), timeout=10)
-        self.actor_send_after(self.interval, "tick")
+        # Asked by message, not by a blocking ask: on_start must not wait on a
+        # sibling (its supervisor waits on this start, and may have to restart it).
+        self.ledger.tell(("position", self.name, self.actor_child_ref))
 
     def on_receive(self, message: Any) -> Any:
-        if message != "tick":
-            return None
+        match message:
+            case ("position", int(item)):
+                self.item = item
+                self.actor_send_after(self.interval, "tick")
+            case "tick":
+                self.download()
+        return None
+
+    def download(self) -> None:
         if self.item == self.items:
             logger.info("%s: all %d items downloaded", self.name, self.items)
             raise hr.Shutdown("finished")
@@ -60,4 +68,3 @@ class Downloader(hr.Actor):
         self.item += 1
         self.ledger.tell(("done", self.name, self.item))
         self.actor_send_after(self.interval, "tick")
-        return None

@@ -26,12 +26,15 @@ class Writer(hr.Actor):
         match message:
             case ("write", int(number), float(value)):
                 self.records[number] = value
-            case "committed":
-                count = 0
-                while count + 1 in self.records:
-                    count += 1
-                return count
+            case ("committed", reply_to):
+                reply_to.tell(("committed", self.committed()))
         return None
+
+    def committed(self) -> int:
+        count = 0
+        while count + 1 in self.records:
+            count += 1
+        return count
 
     def on_stop(self) -> None:
         total = sum(self.records.values())
@@ -59,8 +62,9 @@ class Parser(hr.Actor):
                 number, _, value = text.partition(":")
                 self.writer.tell(("write", int(number), float(value)))
             case ("flush", reply_to):
-                # Queued behind every line sent before it, so the count is final.
-                reply_to.tell(("flushed", self.writer.ask("committed", timeout=10)))
+                # Behind every line sent before it, here and in the writer's
+                # inbox: the writer's answer counts them all.
+                self.writer.tell(("committed", reply_to))
         return None
 
 
@@ -80,11 +84,9 @@ class Reader(hr.Actor):
 
     def on_start(self) -> None:
         self.parser = self.actor_lookup(self.parser_id)
-        committed = self.actor_lookup(self.writer_id).ask("committed", timeout=10)
-        self.next = committed + 1
-        if committed:
-            logger.info("reader: resuming after line %d", committed)
-        self.actor_send_after(self.interval, "tick")
+        self.next = 0  # not known until the writer answers
+        # By message, not a blocking ask: on_start must not wait on a sibling.
+        self.actor_lookup(self.writer_id).tell(("committed", self.actor_child_ref))
 
     def on_receive(self, message: Any) -> Any:
         match message:
@@ -94,9 +96,11 @@ class Reader(hr.Actor):
                 self.actor_send_after(self.interval, "tick")
             case "tick":
                 self.parser.tell(("flush", self.actor_child_ref))
-            case ("flushed", int(committed)) if committed >= self.lines:
+            case ("committed", int(committed)) if committed >= self.lines and self.next:
                 raise hr.Shutdown(f"all {self.lines} lines committed")
-            case ("flushed", int(committed)):
+            case ("committed", int(committed)):
+                if committed and not self.next:
+                    logger.info("reader: resuming after line %d", committed)
                 self.next = committed + 1
                 self.actor_send_after(self.interval, "tick")
         return None

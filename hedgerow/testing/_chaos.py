@@ -495,7 +495,10 @@ def _render(report: ChaosReport, console: Any) -> None:
     console.print(f"verdict: {verdict}")
 
 
-@click.command("chaos")
+@click.command(
+    "chaos",
+    epilog="Example: hedgerow chaos examples/pipeline/tree.yaml --seed 1 --rate 2 --json",
+)
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the fault schedule.")
 @click.option(
