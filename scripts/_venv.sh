@@ -1,5 +1,5 @@
 # Sourced by the scripts here: make .venv (once) and install hedgerow with its
-# dev extra into it (again only when pyproject.toml changed).
+# dev and router extras into it (again only when pyproject.toml changed).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -14,8 +14,8 @@ fi
 stamp=.venv/.hedgerow-installed
 want="$(sha256sum pyproject.toml | cut -d' ' -f1)"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-  echo "Installing hedgerow and its dev tools into .venv (log: .venv/install.log)..." >&2
-  if ! .venv/bin/python -m pip install --upgrade pip -e '.[dev]' > .venv/install.log 2>&1; then
+  echo "Installing hedgerow, its dev tools and the Crossbar.io router into .venv (log: .venv/install.log)..." >&2
+  if ! .venv/bin/python -m pip install --upgrade pip -e '.[dev,router]' > .venv/install.log 2>&1; then
     cat .venv/install.log >&2
     echo "pip install failed; see above" >&2
     exit 1
