@@ -44,6 +44,7 @@ from hedgerow.actors import (
     run,
     unlink,
 )
+from hedgerow.node import Bus, BusState, ChannelFailures, SignalHandler
 from hedgerow.supervision import (
     BRUTAL_KILL,
     INFINITY,
@@ -77,6 +78,9 @@ __all__ = [
     "AlreadyPresent",
     "AlreadyStarted",
     "Backoff",
+    "Bus",
+    "BusState",
+    "ChannelFailures",
     "ChildCounts",
     "ChildError",
     "ChildInfo",
@@ -107,6 +111,7 @@ __all__ = [
     "RetriesExhausted",
     "Shutdown",
     "ShutdownPolicy",
+    "SignalHandler",
     "SpecError",
     "StartError",
     "Strategy",

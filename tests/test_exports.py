@@ -10,6 +10,7 @@ import pytest
 PACKAGES = [
     "hedgerow",
     "hedgerow.actors",
+    "hedgerow.node",
     "hedgerow.supervision",
     "hedgerow.testing",
     "hedgerow.transports",

@@ -1,0 +1,73 @@
+"""`SignalHandler`: what the process does on SIGTERM, SIGINT, SIGHUP and SIGUSR1.
+
+As CherryPy's SignalHandler plugin, but with hedgerow's mapping: SIGTERM and
+SIGINT exit gracefully, SIGHUP and SIGUSR1 reload (``graceful``). A second
+SIGTERM or SIGINT while the bus is already stopping calls `on_repeat` (by
+default nothing more happens: the graceful exit goes on).
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from typing import TYPE_CHECKING, Any
+
+from hedgerow.node._bus import Bus, BusState
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from types import FrameType
+
+__all__ = ["SignalHandler"]
+
+logger = logging.getLogger(__name__)
+
+
+class SignalHandler:
+    """Maps signals to bus transitions while subscribed (main thread only).
+
+    Handlers run in the main thread, between two of its bytecodes, as every
+    Python signal handler does; `bus.exit()` then runs the stop and exit
+    listeners right there.
+    """
+
+    def __init__(self, bus: Bus, on_repeat: Callable[[int], None] | None = None) -> None:
+        self.bus = bus
+        self.on_repeat = on_repeat
+        self.handlers: dict[int, Callable[[], None]] = {
+            signal.SIGTERM: bus.exit,
+            signal.SIGINT: bus.exit,
+            signal.SIGHUP: bus.graceful,
+            signal.SIGUSR1: bus.graceful,
+        }
+        self._previous: dict[int, Any] = {}
+
+    def subscribe(self) -> None:
+        """Install the handlers (and restore the previous ones at the bus's exit)."""
+        if threading.current_thread() is not threading.main_thread():
+            logger.debug("Not installing signal handlers: not the main thread")
+            return
+        for signum in self.handlers:
+            self._previous[signum] = signal.signal(signum, self._handle)
+        self.bus.subscribe("exit", self.unsubscribe, priority=90)
+
+    def unsubscribe(self) -> None:
+        """Put the previous handlers back."""
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for signum, previous in self._previous.items():
+            signal.signal(signum, previous)
+        self._previous.clear()
+        self.bus.unsubscribe("exit", self.unsubscribe)
+
+    def _handle(self, signum: int, _frame: FrameType | None) -> None:
+        name = signal.Signals(signum).name
+        stopping = self.bus.state in (BusState.STOPPING, BusState.EXITING)
+        if stopping and self.handlers[signum] == self.bus.exit:
+            self.bus.log(f"Caught signal {name} again while stopping.")
+            if self.on_repeat is not None:
+                self.on_repeat(signum)
+            return
+        self.bus.log(f"Caught signal {name}.")
+        self.handlers[signum]()

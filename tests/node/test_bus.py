@@ -1,0 +1,321 @@
+"""The process bus: states, priorities, failures, waiting, signals and re-exec."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+from pathlib import Path
+
+import pytest
+
+from hedgerow.node import Bus, BusState, ChannelFailures, SignalHandler
+
+PROCESS_TIMEOUT = 60
+
+
+def test_start_stop_exit_move_through_the_states_and_publish():
+    bus = Bus()
+    seen: list[tuple[str, BusState]] = []
+    for channel in ("start", "stop", "exit"):
+        bus.subscribe(channel, lambda c=channel: seen.append((c, bus.state)))
+    assert bus.state is BusState.STOPPED
+    bus.start()
+    assert bus.state is BusState.STARTED
+    bus.stop()
+    assert bus.state is BusState.STOPPED
+    bus.start()
+    bus.exit()
+    assert bus.state is BusState.EXITING
+    assert seen == [
+        ("start", BusState.STARTING),
+        ("stop", BusState.STOPPING),
+        ("start", BusState.STARTING),
+        ("stop", BusState.STOPPING),
+        ("exit", BusState.EXITING),
+    ]
+    bus.exit()  # a second exit does nothing
+    assert len(seen) == 5
+
+
+def test_listeners_run_by_priority_lower_first_then_in_subscription_order():
+    bus = Bus()
+    order: list[str] = []
+
+    def late() -> None:
+        order.append("late")
+
+    late.priority = 80  # type: ignore[attr-defined]  # wspbus reads it off the callback
+    bus.subscribe("main", late)
+    bus.subscribe("main", lambda: order.append("default-1"))
+    bus.subscribe("main", lambda: order.append("early"), priority=10)
+    bus.subscribe("main", lambda: order.append("default-2"))
+    bus.publish("main")
+    assert order == ["early", "default-1", "default-2", "late"]
+
+
+def test_subscribe_twice_is_once_and_unsubscribe_removes():
+    bus = Bus()
+    calls: list[int] = []
+
+    def listener() -> None:
+        calls.append(1)
+
+    bus.subscribe("x", listener)
+    bus.subscribe("x", listener)
+    assert bus.publish("x") == [None]
+    bus.unsubscribe("x", listener)
+    bus.unsubscribe("x", listener)
+    assert bus.publish("x") == []
+    assert bus.publish("no-such-channel", 1, k=2) == []
+
+
+def test_publish_passes_arguments_and_returns_outputs():
+    bus = Bus()
+    bus.subscribe("sum", lambda a, b=0: a + b)
+    bus.subscribe("sum", lambda a, b=0: a * b)
+    assert bus.publish("sum", 3, b=4) == [7, 12]
+
+
+def test_every_listener_runs_and_failures_come_together(caplog):
+    bus = Bus()
+    ran: list[str] = []
+
+    def boom(name: str) -> None:
+        ran.append(name)
+        raise ValueError(name)
+
+    bus.subscribe("x", lambda: boom("first"), priority=1)
+    bus.subscribe("x", lambda: ran.append("middle"), priority=2)
+    bus.subscribe("x", lambda: boom("last"), priority=3)
+    with caplog.at_level(logging.ERROR), pytest.raises(ChannelFailures) as info:
+        bus.publish("x")
+    assert ran == ["first", "middle", "last"]
+    assert [str(e) for e in info.value.get_instances()] == ["first", "last"]
+    assert str(info.value) == "ValueError: first\nValueError: last"
+    assert info.value.channel == "x"
+    assert caplog.text.count("Error in 'x' listener") == 2
+
+
+def test_keyboard_interrupt_stops_publishing_at_once():
+    bus = Bus()
+    ran: list[str] = []
+
+    def interrupt() -> None:
+        raise KeyboardInterrupt
+
+    bus.subscribe("x", interrupt, priority=1)
+    bus.subscribe("x", lambda: ran.append("after"), priority=2)
+    with pytest.raises(KeyboardInterrupt):
+        bus.publish("x")
+    assert ran == []
+
+
+def test_system_exit_after_failures_exits_with_1():
+    bus = Bus()
+
+    def fail() -> None:
+        raise ValueError
+
+    def leave() -> None:
+        raise SystemExit(0)
+
+    bus.subscribe("x", fail, priority=1)
+    bus.subscribe("x", leave, priority=2)
+    with pytest.raises(SystemExit) as info:
+        bus.publish("x")
+    assert info.value.code == 1
+
+
+def test_a_failing_start_listener_exits_the_bus_and_reraises():
+    bus = Bus()
+    stopped = threading.Event()
+    bus.subscribe("start", lambda: (_ for _ in ()).throw(OSError("port taken")))
+    bus.subscribe("stop", stopped.set)
+    with pytest.raises(ChannelFailures, match="port taken"):
+        bus.start()
+    assert stopped.is_set()
+    assert bus.state is BusState.EXITING
+
+
+def test_failing_stop_or_exit_listeners_set_exit_status_70():
+    bus = Bus()
+    bus.subscribe("stop", lambda: 1 / 0)
+    bus.start()
+    bus.exit()
+    assert bus.state is BusState.EXITING
+    assert bus.exit_status == 70
+
+
+def test_graceful_and_log_publish():
+    bus = Bus()
+    got: list[object] = []
+    bus.subscribe("graceful", lambda: got.append("graceful"))
+    bus.subscribe("log", lambda msg, level: got.append((msg, level)))
+    bus.graceful()
+    bus.log("hello", logging.WARNING)
+    assert "graceful" in got
+    assert ("hello", logging.WARNING) in got
+
+
+def test_wait_returns_when_another_thread_reaches_the_state():
+    bus = Bus()
+    reached = threading.Event()
+
+    def waiter() -> None:
+        bus.wait(BusState.STARTED)
+        reached.set()
+
+    thread = threading.Thread(target=waiter)
+    thread.start()
+    bus.start()
+    assert reached.wait(timeout=10)
+    thread.join(timeout=10)
+    bus.exit()
+
+
+def test_block_publishes_main_until_exit_then_joins_threads():
+    bus = Bus()
+    ticks = threading.Event()
+    worker_done = threading.Event()
+    release = threading.Event()
+
+    def worker() -> None:
+        release.wait()
+        worker_done.set()
+
+    def on_main() -> None:
+        ticks.set()
+
+    def exiter() -> None:
+        ticks.wait()
+        bus.exit()
+        release.set()  # block() must still wait for this thread
+
+    bus.subscribe("main", on_main)
+    threading.Thread(target=worker, name="worker").start()
+    threading.Thread(target=exiter, name="exiter").start()
+    bus.start()
+    bus.block(interval=0.01)
+    assert bus.state is BusState.EXITING
+    assert worker_done.is_set()
+
+
+def test_start_with_callback_runs_once_started():
+    bus = Bus()
+    seen: list[BusState] = []
+    done = threading.Event()
+
+    def callback(tag: str, *, more: int) -> None:
+        seen.append(bus.state)
+        assert (tag, more) == ("x", 1)
+        done.set()
+
+    thread = bus.start_with_callback(callback, ("x",), {"more": 1})
+    assert done.wait(timeout=10)
+    thread.join(timeout=10)
+    assert seen == [BusState.STARTED]
+    bus.exit()
+
+
+def test_start_with_callback_skips_the_callback_when_start_fails():
+    bus = Bus()
+    called = threading.Event()
+    bus.subscribe("start", lambda: 1 / 0)
+    with pytest.raises(ChannelFailures):
+        bus.start_with_callback(called.set)
+    assert not called.is_set()
+
+
+# -- in a real process --------------------------------------------------------
+
+SCRIPT = """\
+import os, sys
+from hedgerow.node import Bus, SignalHandler
+
+bus = Bus()
+bus.subscribe("start", lambda: print("start", flush=True))
+bus.subscribe("graceful", lambda: print("graceful", flush=True))
+bus.subscribe("stop", lambda: print("stop", flush=True))
+bus.subscribe("exit", lambda: print("exit", flush=True))
+SignalHandler(bus, on_repeat=lambda signum: print("repeat", signum, flush=True)).subscribe()
+if os.environ.get("RESTART_ONCE") == "yes":
+    os.environ["RESTART_ONCE"] = "done"
+    bus.subscribe("main", bus.restart)
+bus.start()
+print("ready", os.getpid(), flush=True)
+bus.block(interval=0.01)
+print("status", bus.exit_status, flush=True)
+sys.exit(bus.exit_status)
+"""
+
+
+def run_script(tmp_path: Path, **env: str) -> subprocess.Popen[str]:
+    script = tmp_path / "node.py"
+    script.write_text(textwrap.dedent(SCRIPT))
+    return subprocess.Popen(
+        [sys.executable, str(script)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **env},
+    )
+
+
+def read_until(process: subprocess.Popen[str], needle: str) -> list[str]:
+    lines: list[str] = []
+    assert process.stdout is not None
+    for line in process.stdout:
+        lines.append(line.strip())
+        if line.startswith(needle):
+            return lines
+    pytest.fail(f"{needle!r} never came: {lines}")
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_sigterm_and_sigint_exit_gracefully(tmp_path, signum):
+    process = run_script(tmp_path)
+    read_until(process, "ready")
+    process.send_signal(signum)
+    out, err = process.communicate(timeout=PROCESS_TIMEOUT)
+    assert process.returncode == 0, err
+    assert out.split() == ["stop", "exit", "status", "0"]
+
+
+@pytest.mark.parametrize("signum", [signal.SIGHUP, signal.SIGUSR1])
+def test_sighup_and_sigusr1_reload(tmp_path, signum):
+    process = run_script(tmp_path)
+    read_until(process, "ready")
+    process.send_signal(signum)
+    read_until(process, "graceful")
+    process.send_signal(signal.SIGTERM)
+    out, _ = process.communicate(timeout=PROCESS_TIMEOUT)
+    assert process.returncode == 0
+    assert out.split()[:2] == ["stop", "exit"]
+
+
+def test_restart_re_execs_the_process(tmp_path):
+    process = run_script(tmp_path, RESTART_ONCE="yes")
+    first = read_until(process, "ready")
+    second = read_until(process, "ready")
+    # Stopped, exited, then started again in the same process (execv keeps the pid).
+    assert first == ["start", f"ready {process.pid}"]
+    assert second == ["stop", "exit", "start", f"ready {process.pid}"]
+    process.send_signal(signal.SIGTERM)
+    process.communicate(timeout=PROCESS_TIMEOUT)
+    assert process.returncode == 0
+
+
+def test_signal_handler_restores_previous_handlers_at_exit():
+    bus = Bus()
+    before = signal.getsignal(signal.SIGTERM)
+    handler = SignalHandler(bus)
+    handler.subscribe()
+    assert signal.getsignal(signal.SIGTERM) == handler._handle
+    bus.start()
+    bus.exit()
+    assert signal.getsignal(signal.SIGTERM) == before
