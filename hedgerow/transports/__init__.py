@@ -2,7 +2,8 @@
 
 Components (`hedgerow.Component`) talk WAMP through a `Transport`: in process
 through `InProcessRouter` (the default), across processes through Crossbar.io
-(the WAMP transport, to come). The WAMP option and detail types are
+(`WampTransport`: autobahn on an event-loop thread;
+`Crossbar` runs the router). The WAMP option and detail types are
 autobahn's own, re-exported here for convenience.
 """
 
@@ -30,6 +31,7 @@ from hedgerow.transports._base import (
     Reply,
     Request,
     Result,
+    RetryPolicy,
     Subscribe,
     Transport,
     TransportConfig,
@@ -37,6 +39,13 @@ from hedgerow.transports._base import (
     Unsubscribe,
     register_transport_type,
     resolve_transports,
+)
+from hedgerow.transports._crossbar import (
+    Crossbar,
+    CrossbarError,
+    RouterConfig,
+    free_port,
+    node_config,
 )
 from hedgerow.transports._inprocess import InProcessRouter, RouterStatistics, default_router
 from hedgerow.transports._serializers import (
@@ -50,9 +59,12 @@ from hedgerow.transports._serializers import (
 )
 from hedgerow.transports._session import CallFuture, ComponentSession, Owner
 from hedgerow.transports._uri import Invoke, Match
+from hedgerow.transports._wamp import NOT_CONNECTED, WampLink, WampTransport
+from hedgerow.transports._wamp_settings import check_transport_settings
 
 __all__ = [
     "DEFAULT_SERIALIZERS",
+    "NOT_CONNECTED",
     "SERIALIZERS",
     "ApplicationError",
     "Call",
@@ -62,6 +74,8 @@ __all__ = [
     "CallResult",
     "Closed",
     "ComponentSession",
+    "Crossbar",
+    "CrossbarError",
     "Event",
     "EventDetails",
     "InProcessRouter",
@@ -79,6 +93,8 @@ __all__ = [
     "Reply",
     "Request",
     "Result",
+    "RetryPolicy",
+    "RouterConfig",
     "RouterStatistics",
     "Serializer",
     "Subscribe",
@@ -87,11 +103,16 @@ __all__ = [
     "TransportConfig",
     "Unregister",
     "Unsubscribe",
+    "WampLink",
+    "WampTransport",
     "check_serializers",
+    "check_transport_settings",
     "default_router",
     "ensure_framework",
+    "free_port",
     "get_serializer",
     "negotiate",
+    "node_config",
     "register_transport_type",
     "resolve_transports",
 ]

@@ -53,6 +53,7 @@ __all__ = [
     "Reply",
     "Request",
     "Result",
+    "RetryPolicy",
     "Subscribe",
     "Transport",
     "TransportConfig",
@@ -228,7 +229,8 @@ class Link(abc.ABC):
         Never blocks. The future is a `concurrent.futures.Future`, so an answer
         can come from any thread and a session can react with a done-callback.
         Errors come back through it as `ApplicationError` with a WAMP error URI;
-        a closed link fails every request with ``wamp.error.no_such_session``.
+        a link that left fails every request with ``wamp.error.no_such_session``,
+        one whose connection was lost with ``hedgerow.error.not_connected``.
         """
 
     @property
@@ -236,9 +238,35 @@ class Link(abc.ABC):
     def is_open(self) -> bool: ...
 
 
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How a component reconnects after its session on a transport was lost.
+
+    autobahn's transport retry settings, with its defaults: the first attempt
+    after a loss is immediate, later ones wait ``initial_retry_delay *
+    retry_delay_growth**n`` (with jitter, capped at `max_retry_delay`);
+    ``max_retries=-1`` retries for ever. A successful join resets the count.
+    """
+
+    max_retries: int = -1
+    initial_retry_delay: float = 1.5
+    max_retry_delay: float = 300.0
+    retry_delay_growth: float = 1.5
+    retry_delay_jitter: float = 0.1
+
+
 class Transport(abc.ABC):
     """Something a session can join a realm through: a router in this process,
-    or (later) a WAMP connection to Crossbar.io."""
+    or a WAMP connection to Crossbar.io."""
+
+    retry: RetryPolicy | None = None
+    """How components reconnect when a session on this transport is lost; None
+    (the in-process router): a lost session fails the component, and its
+    supervisor restarts it."""
+
+    offered_serializers: tuple[str, ...] | None = None
+    """What a component offers through this transport when its settings name the
+    serializers themselves (the WAMP transport validates its own, as autobahn)."""
 
     @abc.abstractmethod
     def join(
@@ -275,10 +303,6 @@ class TransportConfig:
 TransportFactory = Callable[[Mapping[str, Any]], Transport]
 _types: dict[str, TransportFactory] = {}
 _types_lock = threading.Lock()
-_PENDING = {
-    "websocket": "the WAMP transport (WebSocket to Crossbar.io)",
-    "rawsocket": "the WAMP transport (RawSocket to Crossbar.io)",
-}
 
 
 def register_transport_type(name: str, factory: TransportFactory) -> None:
@@ -316,16 +340,18 @@ def _resolve_one(index: int, entry: Any) -> TransportConfig:
         msg = f"{where}={entry!r}: expected a URL, a dict or a Transport"
         raise ValueError(msg)  # noqa: TRY004 - a config value error, as autobahn raises
     kind = entry.get("type", "websocket" if "url" in entry else "inprocess")
-    serializers = check_serializers(
-        entry.get("serializers", DEFAULT_SERIALIZERS), f"{where}.serializers"
-    )
     with _types_lock:
         factory = _types.get(kind)
     if factory is None:
-        if kind in _PENDING:
-            msg = f"{where}: type {kind!r} needs {_PENDING[kind]}, which is not available yet"
-        else:
-            known = ", ".join(sorted({*_types, *_PENDING}))
-            msg = f"{where}: invalid transport type {kind!r} (expected one of: {known})"
+        known = ", ".join(sorted(_types))
+        msg = f"{where}: invalid transport type {kind!r} (expected one of: {known})"
         raise ValueError(msg)
-    return TransportConfig(factory(entry), serializers, dict(entry))
+    try:
+        transport = factory(entry)
+    except ValueError as exc:
+        msg = f"{where}: {exc}"
+        raise ValueError(msg) from exc
+    serializers = transport.offered_serializers or check_serializers(
+        entry.get("serializers", DEFAULT_SERIALIZERS), f"{where}.serializers"
+    )
+    return TransportConfig(transport, tuple(serializers), dict(entry))

@@ -1,8 +1,11 @@
 """The transport fixture the conformance suite runs against, and a seam-level client.
 
-Each implementation of the seam is one parameter of `transport`: today the
+Each implementation of the seam is one parameter of `transport`: the
 in-process router (serializing payloads, its default, and passing them by
-reference); the WAMP transport through Crossbar.io joins this list later.
+reference), and the WAMP transport through a real Crossbar.io router, over
+WebSocket (serializers negotiated per session), RawSocket over TCP and
+RawSocket over a Unix socket (one serializer per session). The router is
+started once per session, on free ports, and stopped by its process id.
 """
 
 from __future__ import annotations
@@ -14,10 +17,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from transports.wamp_router import Authenticated, authentication, start_router
 
 from hedgerow.transports import (
     Call,
     Closed,
+    Crossbar,
     Event,
     InProcessRouter,
     Invocation,
@@ -29,6 +34,7 @@ from hedgerow.transports import (
     Subscribe,
     SubscribeOptions,
     Transport,
+    WampTransport,
 )
 
 TIMEOUT = 10.0
@@ -39,8 +45,16 @@ class Implementation:
     """A transport under test and what it can do."""
 
     name: str
-    make: Callable[[], Transport]
+    make: Callable[..., Transport]
     copies_payloads: bool
+    needs_router: bool = False
+
+
+def _wamp(url_of: Callable[[Crossbar], str]) -> Callable[[Crossbar], Transport]:
+    def make(router: Crossbar) -> Transport:
+        return Authenticated(WampTransport(url_of(router)), authentication())
+
+    return make
 
 
 IMPLEMENTATIONS = [
@@ -48,7 +62,33 @@ IMPLEMENTATIONS = [
     Implementation(
         "inprocess-by-reference", lambda: InProcessRouter(serialize=False), copies_payloads=False
     ),
+    Implementation(
+        "wamp-websocket",
+        _wamp(lambda r: r.config.websocket_url or ""),
+        copies_payloads=True,
+        needs_router=True,
+    ),
+    Implementation(
+        "wamp-rawsocket",
+        _wamp(lambda r: r.config.rawsocket_url or ""),
+        copies_payloads=True,
+        needs_router=True,
+    ),
+    Implementation(
+        "wamp-rawsocket-unix",
+        _wamp(lambda r: f"rs://unix:{r.config.rawsocket_path}"),
+        copies_payloads=True,
+        needs_router=True,
+    ),
 ]
+
+
+@pytest.fixture(scope="session")
+def crossbar_router(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Crossbar]:
+    """One Crossbar.io router for the session (127.0.0.1, free ports, stopped by pid)."""
+    router = start_router(tmp_path_factory.mktemp("crossbar"))
+    yield router
+    router.close()
 
 
 @pytest.fixture(params=IMPLEMENTATIONS, ids=lambda i: i.name)
@@ -57,7 +97,9 @@ def implementation(request: pytest.FixtureRequest) -> Implementation:
 
 
 @pytest.fixture
-def transport(implementation: Implementation) -> Transport:
+def transport(implementation: Implementation, request: pytest.FixtureRequest) -> Transport:
+    if implementation.needs_router:
+        return implementation.make(request.getfixturevalue("crossbar_router"))
     return implementation.make()
 
 

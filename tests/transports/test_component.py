@@ -414,8 +414,13 @@ def test_component_arguments_are_validated_as_autobahn_does():
         Component(main=42)
     with pytest.raises(ValueError, match='"is_fatal" must be a callable'):
         Component(is_fatal=True)
-    with pytest.raises(ValueError, match="needs the WAMP transport"):
-        Component(transports="ws://127.0.0.1:8080/ws")
+    assert Component(transports="ws://127.0.0.1:8080/ws").transports[0].serializers == (
+        "msgpack",
+        "cbor",
+        "json",
+    )
+    with pytest.raises(ValueError, match=r"transports\[0\]: 'port' is not a valid configuration"):
+        Component(transports={"url": "ws://127.0.0.1:8080/ws", "port": 8080})
     with pytest.raises(ValueError, match="invalid serializer 'xml'"):
         Component(transports={"type": "inprocess", "serializers": ["xml"]})
     with pytest.raises(ValueError, match="invalid transport type 'carrier-pigeon'"):

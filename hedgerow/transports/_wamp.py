@@ -1,0 +1,773 @@
+# mypy: disable-error-code="no-untyped-call"
+# (autobahn ships py.typed but leaves its constructors unannotated.)
+"""The WAMP transport: autobahn sessions to a WAMP router (Crossbar.io), on an event-loop thread.
+
+The second implementation of the seam (`hedgerow.transports._base`). Each
+`WampTransport.join` opens one autobahn session over its own connection
+(WebSocket or RawSocket, over TCP or a Unix socket, TLS when asked), as
+autobahn's Component does. Every session of the process runs on one asyncio
+event loop, on a daemon thread started on first use (``hedgerow-wamp``).
+
+Threads: `Link.handle` may be called from any thread; it schedules the
+request on the loop (``call_soon_threadsafe``) and returns a
+`concurrent.futures.Future` that the loop completes. What arrives (an
+invocation, an event, the session's end) is handed to the session's peer
+on the loop thread; a component's peer only queues it for its actor. A
+callee's answer (`Reply`) hops back onto the loop.
+
+Settings are validated as autobahn's ``_create_transport`` validates them
+(the same keys, rules and messages, minus a few of its slips: a float
+``timeout`` is fine, a RawSocket ``serializer`` is checked by name).
+Serializers: WebSocket offers a list (msgpack, cbor, json by default) and the
+router picks the first it speaks, in the offered order; RawSocket carries one
+(``serializer``, msgpack by default; autobahn's default is cbor).
+
+A session that is lost (the router went away or closed it) fails every later
+request at once with ``hedgerow.error.not_connected``; its peer gets
+`Closed` with the WAMP close reason. Reconnecting is the component's job, with
+this transport's retry settings (`WampTransport.retry`).
+
+Only asyncio is supported: txaio selects one framework per process, and
+hedgerow selects asyncio (see `ensure_framework`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import enum
+import logging
+import re
+import ssl
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from autobahn.wamp.exception import ApplicationError
+
+from hedgerow.transports._base import (
+    Call,
+    Closed,
+    Event,
+    Invocation,
+    Leave,
+    Link,
+    Peer,
+    Publish,
+    Register,
+    Reply,
+    Request,
+    Result,
+    RetryPolicy,
+    Subscribe,
+    Transport,
+    Unregister,
+    Unsubscribe,
+    register_transport_type,
+)
+from hedgerow.transports._serializers import SERIALIZERS, ensure_framework, negotiate
+from hedgerow.transports._uri import Invoke, Match, check_uri
+from hedgerow.transports._wamp_settings import (
+    DEFAULT_TIMEOUT,
+    RETRY_KEYS,
+    check_transport_settings,
+)
+
+__all__ = ["NOT_CONNECTED", "WampLink", "WampTransport", "event_loop"]
+
+logger = logging.getLogger(__name__)
+
+NOT_CONNECTED = "hedgerow.error.not_connected"
+"""The error of a request on a session whose connection was lost (or never made)."""
+
+TRANSPORT_LOST = "wamp.close.transport_lost"
+
+_DETAILS = "_hedgerow_details"
+
+
+# -- the event loop -------------------------------------------------------------
+
+_loop_lock = threading.Lock()
+_loop: asyncio.AbstractEventLoop | None = None
+
+
+def event_loop() -> asyncio.AbstractEventLoop:
+    """The process's WAMP event loop, running on its daemon thread (started on first use)."""
+    global _loop  # noqa: PLW0603 - one loop per process, made on first use
+    with _loop_lock:
+        if _loop is None or _loop.is_closed():
+            ensure_framework()
+            loop = asyncio.new_event_loop()
+            ready = threading.Event()
+
+            def run() -> None:
+                asyncio.set_event_loop(loop)
+                loop.call_soon(ready.set)
+                loop.run_forever()
+
+            threading.Thread(target=run, name="hedgerow-wamp", daemon=True).start()
+            ready.wait()
+            _loop = loop
+        return _loop
+
+
+# -- the transport --------------------------------------------------------------
+
+
+class WampTransport(Transport):
+    """A WAMP router reached over WebSocket or RawSocket, with autobahn's transport settings.
+
+    Build it from a settings dict (``{"type": "websocket", "url": ...}``, as
+    autobahn's Component takes it) or a URL. Each `join` makes its own
+    connection and session. Raises ValueError for invalid settings.
+    """
+
+    def __init__(self, settings: Mapping[str, Any] | str) -> None:
+        if isinstance(settings, str):
+            kind = "rawsocket" if settings.startswith(("rs://", "rss://")) else "websocket"
+            settings = {"type": kind, "url": settings}
+        self.settings = check_transport_settings(settings)
+        self.kind: str = self.settings["type"]
+        self.url: str | None = self.settings["url"]
+        self.endpoint: dict[str, Any] = self.settings["endpoint"]
+        self.offered_serializers: tuple[str, ...] = tuple(self.settings["serializers"])
+        explicit = "serializers" in settings or "serializer" in settings
+        self._allowed = self.offered_serializers if explicit else SERIALIZERS
+        self.retry = RetryPolicy(**{k: self.settings[k] for k in RETRY_KEYS if k in self.settings})
+        self.timeout = float(self.endpoint.get("timeout", DEFAULT_TIMEOUT))
+
+    def describe(self) -> str:
+        where = self.url or (
+            f"unix:{self.endpoint['path']}"
+            if self.endpoint["type"] == "unix"
+            else f"{self.endpoint['host']}:{self.endpoint['port']}"
+        )
+        return f"{self.kind} {where}"
+
+    def __repr__(self) -> str:
+        return f"<WampTransport {self.describe()}>"
+
+    def join(
+        self,
+        realm: str,
+        peer: Peer,
+        *,
+        serializers: Sequence[str] = SERIALIZERS,
+        authentication: Mapping[str, Any] | None = None,
+    ) -> concurrent.futures.Future[Link]:
+        """Connect and join `realm`; a future of the `WampLink`.
+
+        It fails with `ApplicationError` as the router answers
+        (``wamp.error.not_authorized``, ``wamp.error.no_such_realm``), with
+        ``hedgerow.error.not_connected`` when the router cannot be reached or
+        the connection drops before the join, and with ValueError for
+        serializers or authentication that cannot be used.
+        """
+        try:
+            offered = self._offer(serializers)
+            authenticators = _authenticators(authentication or {})
+        except Exception as exc:  # noqa: BLE001 - reported through the future
+            failed: concurrent.futures.Future[Link] = concurrent.futures.Future()
+            failed.set_exception(exc)
+            return failed
+        return asyncio.run_coroutine_threadsafe(
+            self._join(realm, peer, offered, authenticators), event_loop()
+        )
+
+    def _offer(self, serializers: Sequence[str]) -> list[str]:
+        """What to offer: the component's list as far as this transport allows."""
+        mine = self._allowed
+        supported = [s for s in serializers if s in mine]
+        if not supported:
+            negotiate(serializers, mine, where=f"transport {self.describe()}")
+        return supported if self.kind == "websocket" else supported[:1]
+
+    async def _join(
+        self, realm: str, peer: Peer, offered: list[str], authenticators: list[Any]
+    ) -> Link:
+        loop = asyncio.get_running_loop()
+        link = WampLink(self, realm, peer, loop)
+        session = _Session(link, authenticators)
+        factory = self._factory(session, offered)
+        try:
+            await asyncio.wait_for(self._connect(loop, factory), self.timeout)
+        except (OSError, TimeoutError) as exc:
+            msg = f"cannot connect to {self.describe()}: {exc or type(exc).__name__}"
+            raise ApplicationError(NOT_CONNECTED, msg) from exc
+        try:
+            await asyncio.wait_for(asyncio.shield(link.joined), self.timeout)
+        except TimeoutError:
+            session.disconnect_now()
+            msg = (
+                f"no answer to joining {realm!r} through {self.describe()} within {self.timeout} s"
+            )
+            raise ApplicationError(NOT_CONNECTED, msg) from None
+        return link
+
+    def _factory(self, session: Any, offered: list[str]) -> Any:
+        from autobahn.wamp.serializer import SERID_TO_SER  # noqa: PLC0415 - after ensure_framework
+
+        serializers = [SERID_TO_SER[name]() for name in offered]
+        if self.kind == "websocket":
+            from autobahn.asyncio.websocket import WampWebSocketClientFactory  # noqa: PLC0415
+
+            factory: Any = WampWebSocketClientFactory(
+                lambda: session,
+                url=self.url,
+                serializers=serializers,
+                proxy=self.settings["proxy"],
+                headers=self.settings["headers"],
+            )
+        else:
+            from autobahn.asyncio.rawsocket import WampRawSocketClientFactory  # noqa: PLC0415
+
+            factory = WampRawSocketClientFactory(lambda: session, serializer=serializers[0])
+        for key, value in self.settings["options"].items():
+            try:
+                factory.setProtocolOptions(**{key: value})
+            except (TypeError, KeyError):
+                try:
+                    factory.setProtocolOptions(**{_camel_case(key): value})
+                except (TypeError, KeyError):
+                    msg = f"Unknown {self.kind} transport option: {key}={value}"
+                    raise ValueError(msg) from None
+        return factory
+
+    async def _connect(self, loop: asyncio.AbstractEventLoop, factory: Any) -> Any:
+        endpoint = self.endpoint
+        proxy = self.settings["proxy"]
+        if proxy is not None:
+            return await loop.create_connection(factory, host=proxy["host"], port=proxy["port"])
+        if endpoint["type"] == "unix":
+            return await loop.create_unix_connection(factory, path=endpoint["path"])
+        host = endpoint["host"]
+        tls = endpoint.get("tls")
+        hostname = None
+        context: ssl.SSLContext | bool | None = None
+        if isinstance(tls, Mapping):
+            hostname = tls.get("hostname", host)
+            trust_root = tls.get("trust_root")
+            context = (
+                ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=trust_root)
+                if trust_root is not None
+                else True
+            )
+        elif isinstance(tls, ssl.SSLContext) or tls is True:
+            context, hostname = tls, host
+        return await loop.create_connection(
+            factory, host=host, port=endpoint["port"], ssl=context or None, server_hostname=hostname
+        )
+
+
+def _camel_case(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+def _authenticators(authentication: Mapping[str, Any]) -> list[Any]:
+    """autobahn authenticators from a component's ``authentication`` dict (autobahn's format)."""
+    from autobahn.wamp.auth import create_authenticator  # noqa: PLC0415
+    from autobahn.wamp.interfaces import IAuthenticator  # noqa: PLC0415
+
+    made = []
+    for method, config in authentication.items():
+        if isinstance(config, IAuthenticator):
+            made.append(config)
+            continue
+        if not isinstance(config, Mapping):
+            msg = f"authentication[{method!r}] must be a dict of settings, not {type(config)}"
+            raise ValueError(msg)  # noqa: TRY004
+        try:
+            made.append(create_authenticator(method, **config))
+        except (TypeError, ValueError) as exc:
+            msg = f"authentication[{method!r}]: {exc}"
+            raise ValueError(msg) from exc
+    return made
+
+
+# -- the session and its link ---------------------------------------------------
+
+
+class _State(enum.Enum):
+    JOINING = "joining"
+    OPEN = "open"
+    LEAVING = "leaving"
+    LEFT = "left"
+    LOST = "lost"
+
+
+_session_type: type[Any] | None = None
+
+
+def _Session(link: WampLink, authenticators: list[Any]) -> Any:  # noqa: N802 - a class, made late
+    """A new autobahn asyncio Session reporting to `link` (the class is built on first use,
+    once txaio's framework is selected)."""
+    global _session_type  # noqa: PLW0603
+    ensure_framework()
+    from autobahn.asyncio.wamp import Session  # noqa: PLC0415 - after ensure_framework
+    from autobahn.wamp.types import ComponentConfig  # noqa: PLC0415
+
+    if _session_type is None:
+        _session_type = type("WampSession", (_SessionMixin, Session), {})
+    session = _session_type(ComponentConfig(realm=link.realm))
+    session.hedgerow_link = link
+    for authenticator in authenticators:
+        session.add_authenticator(authenticator)
+    link.session = session
+    return session
+
+
+class _SessionMixin:
+    """autobahn's asyncio Session, reporting to its `WampLink` (runs on the loop)."""
+
+    hedgerow_link: WampLink
+
+    def onJoin(self, details: Any) -> None:  # noqa: N802 - autobahn's name
+        self.hedgerow_link._joined(details)
+
+    def onLeave(self, details: Any) -> Any:  # noqa: N802 - autobahn's name
+        self.hedgerow_link._left(details.reason, details.message)
+        return super().onLeave(details)  # type: ignore[misc]
+
+    def onDisconnect(self) -> Any:  # noqa: N802 - autobahn's name
+        self.hedgerow_link._disconnected()
+        return super().onDisconnect()  # type: ignore[misc]
+
+    def onUserError(self, fail: Any, msg: str) -> None:  # noqa: N802 - autobahn's name
+        logger.warning("WAMP session on %r: %s: %s", self.hedgerow_link.realm, msg, fail)
+
+    def disconnect_now(self) -> None:
+        transport = getattr(self, "_transport", None)
+        if transport is not None:
+            transport.close()
+
+
+class _WampReply(Reply):
+    """Answers one invocation: hops onto the loop and resolves autobahn's future there."""
+
+    __slots__ = ("_answered", "_future", "_lock", "_loop", "_progress")
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        future: asyncio.Future[Any],
+        progress: Callable[..., None] | None,
+    ) -> None:
+        self._loop = loop
+        self._future = future
+        self._progress = progress
+        self._lock = threading.Lock()
+        self._answered = False
+
+    def _final(self) -> bool:
+        with self._lock:
+            if self._answered:
+                return False
+            self._answered = True
+            return True
+
+    def _soon(self, fn: Callable[..., Any], *args: Any) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody to answer
+            self._loop.call_soon_threadsafe(fn, *args)
+
+    def progress(self, args: list[Any], kwargs: dict[str, Any]) -> None:
+        if self._progress is None or self._answered:
+            return
+        self._soon(self._send_progress, args, kwargs)
+
+    def _send_progress(self, args: list[Any], kwargs: dict[str, Any]) -> None:
+        if self._future.done() or self._progress is None:
+            return
+        try:
+            self._progress(*args, **kwargs)
+        except Exception:
+            logger.debug("progressive result not sent", exc_info=True)
+
+    def result(self, args: list[Any], kwargs: dict[str, Any]) -> None:
+        if self._final():
+            from autobahn.wamp.types import CallResult  # noqa: PLC0415
+
+            self._soon(_settle, self._future, CallResult(*args, **kwargs), None)
+
+    def error(self, error: str, args: list[Any], kwargs: dict[str, Any]) -> None:
+        if self._final():
+            self._soon(_settle, self._future, None, ApplicationError(error, *args, **kwargs))
+
+
+def _settle(future: asyncio.Future[Any], value: Any, error: BaseException | None) -> None:
+    if future.done():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(value)
+
+
+def _resolve(future: concurrent.futures.Future[Any], value: Any) -> None:
+    with contextlib.suppress(concurrent.futures.InvalidStateError):  # cancelled by its owner
+        future.set_result(value)
+
+
+def _reject(future: concurrent.futures.Future[Any], error: BaseException) -> None:
+    with contextlib.suppress(concurrent.futures.InvalidStateError):  # cancelled by its owner
+        future.set_exception(error)
+
+
+_SERIALIZER_ID = re.compile(r"^(msgpack|cbor|json)")
+
+
+class WampLink(Link):
+    """One autobahn session on a `WampTransport` (see the module docstring)."""
+
+    def __init__(
+        self,
+        transport: WampTransport,
+        realm: str,
+        peer: Peer,
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
+        self.transport = transport
+        self.realm = realm
+        self.peer = peer
+        self.loop = loop
+        self.session: Any = None
+        self.session_id = 0
+        self.serializer = ""
+        self.details: Any = None
+        self.joined: asyncio.Future[Link] = loop.create_future()
+        self._left_future: asyncio.Future[None] | None = None
+        self._state = _State.JOINING
+        self._lost_reason: str | None = None
+        self._pending: set[concurrent.futures.Future[Any]] = set()
+        self._registrations: dict[int, Any] = {}
+        self._subscriptions: dict[int, Any] = {}
+
+    def __repr__(self) -> str:
+        return (
+            f"<WampLink session={self.session_id} realm={self.realm!r} "
+            f"{self._state.value} via {self.transport.describe()}>"
+        )
+
+    @property
+    def is_open(self) -> bool:
+        return self._state is _State.OPEN
+
+    # -- session events (on the loop) ----------------------------------------------
+
+    def _joined(self, details: Any) -> None:
+        self.session_id = details.session
+        self.details = details
+        serializer = getattr(
+            getattr(self.session._transport, "_serializer", None), "SERIALIZER_ID", ""
+        )
+        match = _SERIALIZER_ID.match(str(serializer))
+        self.serializer = match.group(1) if match else str(details.serializer or "")
+        self._state = _State.OPEN
+        if not self.joined.done():
+            self.joined.set_result(self)
+
+    def _left(self, reason: str, message: str | None) -> None:
+        state = self._state
+        if state is _State.JOINING:
+            self._state = _State.LOST
+            if not self.joined.done():
+                self.joined.set_exception(ApplicationError(reason, message or reason))
+            return
+        if state is _State.LEAVING:
+            self._state = _State.LEFT
+            if self._left_future is not None and not self._left_future.done():
+                self._left_future.set_result(None)
+            return
+        if state is _State.OPEN:
+            self._lose(reason, message)
+
+    def _disconnected(self) -> None:
+        if self._state is _State.JOINING:
+            self._state = _State.LOST
+            if not self.joined.done():
+                msg = f"connection to {self.transport.describe()} closed before the session joined"
+                self.joined.set_exception(ApplicationError(NOT_CONNECTED, msg))
+        elif self._state is _State.LEAVING:
+            self._left("wamp.close.normal", None)
+        elif self._state is _State.OPEN:
+            self._lose(TRANSPORT_LOST, "connection lost")
+
+    def _lose(self, reason: str, message: str | None) -> None:
+        self._state = _State.LOST
+        self._lost_reason = reason
+        pending, self._pending = self._pending, set()
+        for future in pending:
+            _reject(future, self._not_connected("request in flight"))
+        logger.info("WAMP session %s on %r closed: %s", self.session_id, self.realm, reason)
+        self.peer.deliver(Closed(self.session_id, reason, message))
+
+    def _not_connected(self, what: str) -> ApplicationError:
+        msg = (
+            f"{what}: session {self.session_id} on {self.realm!r} through "
+            f"{self.transport.describe()} is not connected ({self._lost_reason or 'not joined'})"
+        )
+        return ApplicationError(NOT_CONNECTED, msg)
+
+    # -- requests ------------------------------------------------------------------
+
+    def handle(self, request: Request) -> concurrent.futures.Future[Any]:
+        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        if self._state is not _State.OPEN:
+            _reject(future, self._closed_error(request))
+            return future
+        try:
+            self.loop.call_soon_threadsafe(self._dispatch, request, future)
+        except RuntimeError:
+            _reject(future, self._not_connected(_describe(request)))
+        return future
+
+    def _closed_error(self, request: Request) -> ApplicationError:
+        if self._state is _State.LOST:
+            return self._not_connected(_describe(request))
+        if isinstance(request, Leave):
+            return ApplicationError(ApplicationError.NO_SUCH_SESSION, "already left")
+        msg = f"{_describe(request)}: session {self.session_id} on {self.realm!r} has left"
+        return ApplicationError(ApplicationError.NO_SUCH_SESSION, msg)
+
+    def _dispatch(self, request: Request, future: concurrent.futures.Future[Any]) -> None:
+        if self._state is not _State.OPEN:
+            if isinstance(request, Leave) and self._state is not _State.LOST:
+                _resolve(future, None)
+            else:
+                _reject(future, self._closed_error(request))
+            return
+        try:
+            _HANDLERS[type(request)](self, request, future)
+        except Exception as exc:  # noqa: BLE001 - every error goes back through the future
+            _reject(future, _wamp_error(exc, request))
+
+    def _track(
+        self,
+        aio: Any,
+        future: concurrent.futures.Future[Any],
+        request: Request,
+        convert: Callable[[Any], Any],
+    ) -> None:
+        """Complete `future` from autobahn's future `aio` (on the loop)."""
+        self._pending.add(future)
+
+        def done(aio: asyncio.Future[Any]) -> None:
+            self._pending.discard(future)
+            if aio.cancelled():
+                _reject(future, ApplicationError(ApplicationError.CANCELED, _describe(request)))
+                return
+            error = aio.exception()
+            if error is not None:
+                if self._state is _State.LOST:
+                    error = self._not_connected(_describe(request))
+                _reject(future, _wamp_error(error, request))
+                return
+            try:
+                _resolve(future, convert(aio.result()))
+            except Exception as exc:  # noqa: BLE001
+                _reject(future, _wamp_error(exc, request))
+
+        asyncio.ensure_future(aio).add_done_callback(done)
+
+    def _call(self, request: Call, future: concurrent.futures.Future[Any]) -> None:
+        from autobahn.wamp.types import CallOptions  # noqa: PLC0415
+
+        check_uri(request.procedure, Match.EXACT, "procedure URI")
+        user = request.options
+        on_progress = None
+        if request.on_progress is not None:
+            relay = request.on_progress
+
+            def on_progress(*args: Any, **kwargs: Any) -> None:
+                relay(list(args), kwargs)
+
+        options = CallOptions(
+            on_progress=on_progress, timeout=getattr(user, "timeout", None) if user else None
+        )
+        aio = self.session.call(request.procedure, *request.args, options=options, **request.kwargs)
+        self._track(aio, future, request, _result_of)
+
+    def _publish(self, request: Publish, future: concurrent.futures.Future[Any]) -> None:
+        acknowledge = bool(request.options is not None and request.options.acknowledge)
+        if not acknowledge:
+            try:
+                check_uri(request.topic, Match.EXACT, "topic URI")
+                self.session.publish(
+                    request.topic, *request.args, options=request.options, **request.kwargs
+                )
+            except Exception:
+                logger.debug("unacknowledged publish to %r failed", request.topic, exc_info=True)
+            _resolve(future, None)
+            return
+        check_uri(request.topic, Match.EXACT, "topic URI")
+        aio = self.session.publish(
+            request.topic, *request.args, options=request.options, **request.kwargs
+        )
+        self._track(aio, future, request, lambda publication: publication.id)
+
+    def _register(self, request: Register, future: concurrent.futures.Future[Any]) -> None:
+        from autobahn.wamp.types import RegisterOptions  # noqa: PLC0415
+
+        user = request.options
+        match = Match.parse(getattr(user, "match", None), request.procedure)
+        invoke = Invoke.parse(getattr(user, "invoke", None), request.procedure)
+        check_uri(request.procedure, match, "procedure URI")
+        options = RegisterOptions(
+            match=match.value,
+            invoke=invoke.value,
+            concurrency=getattr(user, "concurrency", None),
+            details_arg=_DETAILS,
+        )
+        endpoint = self._endpoint(request.procedure)
+        aio = self.session.register(endpoint, request.procedure, options=options)
+
+        def registered(registration: Any) -> int:
+            self._registrations[registration.id] = registration
+            return int(registration.id)
+
+        self._track(aio, future, request, registered)
+
+    def _endpoint(self, procedure: str) -> Callable[..., Any]:
+        loop, peer = self.loop, self.peer
+
+        def endpoint(*args: Any, **kwargs: Any) -> asyncio.Future[Any]:
+            details = kwargs.pop(_DETAILS)
+            answer: asyncio.Future[Any] = loop.create_future()
+            reply = _WampReply(loop, answer, details.progress)
+            peer.deliver(
+                Invocation(
+                    session=self.session_id,
+                    registration=details.registration.id,
+                    procedure=details.procedure or procedure,
+                    args=list(args),
+                    kwargs=kwargs,
+                    reply=reply,
+                    receive_progress=details.progress is not None,
+                    caller=details.caller,
+                )
+            )
+            return answer
+
+        return endpoint
+
+    def _subscribe(self, request: Subscribe, future: concurrent.futures.Future[Any]) -> None:
+        from autobahn.wamp.types import SubscribeOptions  # noqa: PLC0415
+
+        match = Match.parse(getattr(request.options, "match", None), request.topic)
+        check_uri(request.topic, match, "topic URI")
+        options = SubscribeOptions(match=match.value, details_arg=_DETAILS)
+        topic, peer = request.topic, self.peer
+
+        def handler(*args: Any, **kwargs: Any) -> None:
+            details = kwargs.pop(_DETAILS)
+            peer.deliver(
+                Event(
+                    session=self.session_id,
+                    subscription=details.subscription.id,
+                    topic=details.topic or topic,
+                    publication=details.publication,
+                    args=list(args),
+                    kwargs=kwargs,
+                    publisher=details.publisher,
+                )
+            )
+
+        aio = self.session.subscribe(handler, request.topic, options=options)
+
+        def subscribed(subscription: Any) -> int:
+            self._subscriptions[subscription.id] = subscription
+            return int(subscription.id)
+
+        self._track(aio, future, request, subscribed)
+
+    def _unregister(self, request: Unregister, future: concurrent.futures.Future[Any]) -> None:
+        registration = self._registrations.pop(request.registration, None)
+        if registration is None or not registration.active:
+            msg = f"no registration {request.registration} in session {self.session_id}"
+            raise ApplicationError(ApplicationError.NO_SUCH_REGISTRATION, msg)
+        self._track(registration.unregister(), future, request, lambda _: None)
+
+    def _unsubscribe(self, request: Unsubscribe, future: concurrent.futures.Future[Any]) -> None:
+        subscription = self._subscriptions.pop(request.subscription, None)
+        if subscription is None or not subscription.active:
+            msg = f"no subscription {request.subscription} in session {self.session_id}"
+            raise ApplicationError(ApplicationError.NO_SUCH_SUBSCRIPTION, msg)
+        self._track(subscription.unsubscribe(), future, request, lambda _: None)
+
+    def _leave(self, request: Leave, future: concurrent.futures.Future[Any]) -> None:
+        self._state = _State.LEAVING
+        self._left_future = self.loop.create_future()
+        try:
+            self.session.leave(request.reason, request.message)
+        except Exception:  # noqa: BLE001 - the connection is gone already: we have left
+            self._state = _State.LEFT
+            _resolve(future, None)
+            return
+        self._left_future.add_done_callback(lambda _: _resolve(future, None))
+
+
+_HANDLERS: dict[type[Any], Callable[[WampLink, Any, concurrent.futures.Future[Any]], None]] = {
+    Call: WampLink._call,
+    Publish: WampLink._publish,
+    Register: WampLink._register,
+    Subscribe: WampLink._subscribe,
+    Unregister: WampLink._unregister,
+    Unsubscribe: WampLink._unsubscribe,
+    Leave: WampLink._leave,
+}
+
+
+def _describe(request: Request) -> str:
+    if isinstance(request, Call):
+        return f"call to {request.procedure!r}"
+    if isinstance(request, Publish):
+        return f"publish to {request.topic!r}"
+    if isinstance(request, Register):
+        return f"register {request.procedure!r}"
+    if isinstance(request, Subscribe):
+        return f"subscribe to {request.topic!r}"
+    return type(request).__name__.lower()
+
+
+def _result_of(value: Any) -> Result:
+    from autobahn.wamp.types import CallResult  # noqa: PLC0415
+
+    if isinstance(value, CallResult):
+        return Result(list(value.results), dict(value.kwresults))
+    if value is None:
+        return Result([], {})
+    return Result([value], {})
+
+
+def _wamp_error(exc: BaseException, request: Request) -> BaseException:
+    """What a request's future fails with: an `ApplicationError` with a WAMP URI."""
+    if isinstance(exc, ApplicationError):
+        if exc.error == ApplicationError.CANCELED and isinstance(request, Call):
+            # The router's words ("callee disconnected from in-flight request")
+            # do not say which call: name it, as every hedgerow error does.
+            detail = exc.args[0] if exc.args else "canceled"
+            msg = f"{_describe(request)} was cancelled: {detail}"
+            return ApplicationError(exc.error, msg, *exc.args[1:], **(exc.kwargs or {}))
+        return exc
+    from autobahn.wamp.exception import (  # noqa: PLC0415
+        InvalidUriError,
+        ProtocolError,
+        SerializationError,
+        TransportLost,
+    )
+
+    what = _describe(request)
+    if isinstance(exc, TransportLost):
+        return ApplicationError(NOT_CONNECTED, f"{what}: the connection was lost")
+    if isinstance(exc, (SerializationError, TypeError)) and isinstance(request, (Call, Publish)):
+        return ApplicationError(
+            ApplicationError.INVALID_PAYLOAD, f"{what}: the payload cannot be serialized: {exc}"
+        )
+    if isinstance(exc, (InvalidUriError, ProtocolError)):
+        return ApplicationError(ApplicationError.INVALID_URI, f"{what}: {exc}")
+    return exc
+
+
+register_transport_type("websocket", WampTransport)
+register_transport_type("rawsocket", WampTransport)
