@@ -31,10 +31,30 @@ code needs no locks. How they run and what happens when they raise:
 - ``on_leave(session, details)`` then ``on_disconnect(session, was_clean)``:
   when the session leaves (``session.leave()``, the end of ``main``, a stop
   ordered by the supervisor) or the router closes it. An exception there
-  fails the component. A router-side close with a reason other than
-  ``wamp.close.normal`` fails the component with `TransportLost`, so that its
-  supervisor restarts it and it joins again. A component that crashes just
-  drops its session: no handler runs.
+  fails the component. A component that crashes just drops its session: no
+  handler runs.
+
+**Lost sessions.** A router-side close with a reason other than
+``wamp.close.normal`` is a failure of the connection. On a transport with a
+retry policy (the WAMP transport: its ``max_retries``, ``initial_retry_delay``,
+``max_retry_delay``, ``retry_delay_growth``, ``retry_delay_jitter``, with
+autobahn's defaults) the incarnation reconnects by itself, as autobahn's
+Component does: the first attempt at once, later ones after growing delays
+on the tree's clock, cycling through the transports; every failed attempt runs
+``on_connectfailure``; ``is_fatal(exc)`` true ends retrying on that
+transport; a join resets its count and runs ``on_connect``, ``on_join`` (the
+registrations and subscriptions come back) and ``on_ready`` again. Meanwhile
+the old session fails every request at once with
+``hedgerow.error.not_connected``, and the supervisor sees nothing: an outage
+spends none of its restart intensity. Only when no transport may retry does
+the component fail with `TransportLost` (autobahn: "Exhausted all transport
+connect attempts"), for its supervisor to handle. On a transport without a
+retry policy (the in-process router) the component fails with `TransportLost`
+at once, and its supervisor restarts it. ``main`` runs once per incarnation,
+not once per join.
+
+The first join, in ``on_start``, is not retried here: a component that cannot
+join fails to start, and its supervisor retries with the child's backoff.
 
 When an incarnation exits for any reason, its session is closed: its
 registrations and subscriptions leave the router, and calls in flight to it
@@ -59,13 +79,23 @@ from pykka._envelope import Envelope
 from hedgerow.actors._actor import Actor
 from hedgerow.actors._inbox import Inbox
 from hedgerow.actors._messages import _Control, _Internal
-from hedgerow.transports._base import CLOSE_NORMAL, Closed, Link, Transport, resolve_transports
+from hedgerow.transports._base import (
+    CLOSE_NORMAL,
+    Closed,
+    Link,
+    Transport,
+    TransportConfig,
+    resolve_transports,
+)
 from hedgerow.transports._session import ComponentSession, Delivery
 
 if TYPE_CHECKING:
+    import concurrent.futures
+
     from pykka._actor import ActorInbox
 
     from hedgerow.actors._reason import Reason
+    from hedgerow.supervision._backoff import Backoff
     from hedgerow.supervision._spec import ChildSpec
     from hedgerow.supervision._tree import Tree
 
@@ -89,7 +119,8 @@ class Component:
     `main` is called with ``(actor, session)``. `config` is kept as given;
     `extra` reaches handlers as ``session.config.extra``. `authentication` is
     passed to the transport (the in-process router trusts every session).
-    `is_fatal(exc)` is checked and kept for the WAMP transport's reconnects.
+    `is_fatal(exc)` is asked about each failed reconnect: true ends retrying on
+    that transport (see the module docstring).
     `session_factory` is not supported (the session is hedgerow's). `name`
     (hedgerow's addition) names the component in logs, errors and `run`'s tree.
     """
@@ -243,6 +274,27 @@ class _RunMain(_Internal):
     __slots__ = ()
 
 
+class _Reconnect(_Internal):
+    """Time for the next attempt to join again through transport `index`."""
+
+    __slots__ = ("index", "token")
+
+    def __init__(self, index: int, token: int) -> None:
+        self.index = index
+        self.token = token
+
+
+class _Rejoined(_Internal):
+    """An attempt to join again finished (with a link, or an error)."""
+
+    __slots__ = ("future", "index", "token")
+
+    def __init__(self, index: int, token: int, future: concurrent.futures.Future[Link]) -> None:
+        self.index = index
+        self.token = token
+        self.future = future
+
+
 _live_links: weakref.WeakKeyDictionary[Any, Link] = weakref.WeakKeyDictionary()
 _live_links_lock = threading.Lock()
 
@@ -257,6 +309,13 @@ class ComponentActor(Actor):
         self._depth = 0
         self._deferred: BaseException | None = None
         self._left = False
+        self._index = 0
+        self._backoffs: dict[int, Backoff] = {}
+        self._given_up: set[int] = set()
+        self._reconnecting = False
+        self._token = 0
+        self._pending_join: concurrent.futures.Future[Link] | None = None
+        self._next = 0
         self._hr_add_exit_callback(self._exited)
 
     @staticmethod
@@ -273,9 +332,18 @@ class ComponentActor(Actor):
 
     def on_start(self) -> None:
         """Join through the first transport that works, then run the join listeners."""
-        component = self.component
         self._replace_predecessor()
-        link, transport = self._join()
+        link, index = self._join()
+        self._adopt(link, index)
+        if self.component.main is not None:
+            self.actor_inbox.put(Envelope(_RunMain()))
+
+    def _adopt(self, link: Link, index: int) -> None:
+        """Take `link` as this incarnation's session and run the join listeners."""
+        component = self.component
+        transport = component.transports[index].transport
+        self._index = index
+        self._left = False
         with _live_links_lock:
             if self.actor_child_ref is not None:
                 _live_links[self.actor_child_ref] = link
@@ -286,12 +354,10 @@ class ComponentActor(Actor):
         details = SessionDetails(
             realm=link.realm,
             session=link.session_id,
-            authrole="trusted",
+            authrole=getattr(getattr(link, "details", None), "authrole", None) or "trusted",
             serializer=link.serializer,
         )
         self._top(lambda: self._joined(session, transport, details))
-        if component.main is not None:
-            self.actor_inbox.put(Envelope(_RunMain()))
 
     def _joined(self, session: ComponentSession, transport: Transport, details: Any) -> None:
         component = self.component
@@ -299,31 +365,41 @@ class ComponentActor(Actor):
         component._fire("join", session, details)
         component._fire("ready", session)
 
-    def _join(self) -> tuple[Link, Transport]:
+    def _join(self) -> tuple[Link, int]:
         component = self.component
         error: BaseException | None = None
-        for config in component.transports:
+        for index, config in enumerate(component.transports):
             try:
-                link = config.transport.join(
-                    component.realm,
-                    _Peer(self.actor_inbox),
-                    serializers=config.serializers,
-                    authentication=component.authentication,
-                ).result(timeout=config.settings.get("timeout", DEFAULT_JOIN_TIMEOUT))
-            except Exception as exc:  # noqa: BLE001 - the next transport is tried
-                logger.info(
-                    "%s: joining %r through %s failed: %s",
-                    self,
-                    component.realm,
-                    config.transport.describe(),
-                    exc,
+                link = self._join_through(config).result(
+                    timeout=config.settings.get("timeout", _join_timeout(config))
                 )
-                component._fire("connectfailure", component, exc)
+            except Exception as exc:  # noqa: BLE001 - the next transport is tried
+                self._join_failed(config, exc)
                 error = exc
                 continue
-            return link, config.transport
+            return link, index
         assert error is not None
         raise error
+
+    def _join_through(self, config: TransportConfig) -> concurrent.futures.Future[Link]:
+        component = self.component
+        return config.transport.join(
+            component.realm,
+            _Peer(self.actor_inbox),
+            serializers=config.serializers,
+            authentication=component.authentication,
+        )
+
+    def _join_failed(self, config: TransportConfig, exc: BaseException) -> None:
+        component = self.component
+        logger.info(
+            "%s: joining %r through %s failed: %s",
+            self,
+            component.realm,
+            config.transport.describe(),
+            exc,
+        )
+        component._fire("connectfailure", component, exc)
 
     def _replace_predecessor(self) -> None:
         """A supervisor may abandon an incarnation that ignored its stop: its session
@@ -342,6 +418,12 @@ class ComponentActor(Actor):
             return None
         if isinstance(message, _RunMain):
             self._top(self._run_main)
+            return None
+        if isinstance(message, _Reconnect):
+            self._attempt(message)
+            return None
+        if isinstance(message, _Rejoined):
+            self._rejoined(message)
             return None
         return super().on_receive(message)
 
@@ -362,6 +444,9 @@ class ComponentActor(Actor):
 
     def _exited(self, _actor: Actor, _reason: Reason) -> None:
         """Any exit, even a crash: the session must go, so nothing waits on this incarnation."""
+        pending, self._pending_join = self._pending_join, None
+        if pending is not None:
+            pending.add_done_callback(_leave_if_joined)
         session = self.session
         if session is not None:
             session.detach()
@@ -463,13 +548,131 @@ class ComponentActor(Actor):
         session.detach()
         normal = closed.reason == CLOSE_NORMAL
         self.session_left(session, CloseDetails(closed.reason, closed.message), done=normal)
-        if not normal:
-            msg = (
-                f"{self}: session {closed.session} on realm {session.realm!r} was closed "
-                f"by {session.transport.describe() if session.transport else 'the router'}: "
-                f"{closed.reason}"
+        if normal:
+            return
+        where = session.transport.describe() if session.transport else "the router"
+        if session.transport is not None and session.transport.retry is not None:
+            logger.warning(
+                "%s: session %s on realm %r was lost (%s, through %s): reconnecting",
+                self,
+                closed.session,
+                session.realm,
+                closed.reason,
+                where,
             )
-            raise TransportLost(msg)
+            self._reconnecting = True
+            self._schedule_attempt(first=self._index)
+            return
+        msg = (
+            f"{self}: session {closed.session} on realm {session.realm!r} was closed "
+            f"by {where}: {closed.reason}"
+        )
+        raise TransportLost(msg)
+
+    # -- reconnecting (autobahn's Component rules, on this actor's clock) -------------
+
+    def _backoff(self, index: int) -> Backoff | None:
+        """The retry state of transport `index` (None: it does not reconnect)."""
+        policy = self.component.transports[index].transport.retry
+        if policy is None:
+            return None
+        found = self._backoffs.get(index)
+        if found is None:
+            from hedgerow.supervision._backoff import Backoff  # noqa: PLC0415 - supervision uses actors
+
+            found = self._backoffs[index] = Backoff(
+                initial_retry_delay=policy.initial_retry_delay,
+                max_retry_delay=policy.max_retry_delay,
+                retry_delay_growth=policy.retry_delay_growth,
+                retry_delay_jitter=policy.retry_delay_jitter,
+                max_retries=policy.max_retries,
+            )
+        return found
+
+    def _schedule_attempt(self, first: int) -> None:
+        """Plan the next attempt, on the next transport (from `first`) that may retry.
+
+        Raises `TransportLost` when none may: the component fails, and its
+        supervisor decides what happens next.
+        """
+        transports = self.component.transports
+        for step in range(len(transports)):
+            index = (first + step) % len(transports)
+            backoff = self._backoff(index)
+            if backoff is None or index in self._given_up or not backoff.can_retry():
+                continue
+            delay = backoff.next_delay()
+            self._token += 1
+            message = _Reconnect(index, self._token)
+            self._next = (index + 1) % len(transports)
+            if delay <= 0:
+                self.post(message)
+            else:
+                logger.info(
+                    "%s: next attempt through %s in %.2f s",
+                    self,
+                    transports[index].transport.describe(),
+                    delay,
+                )
+                self.actor_send_after(delay, message)
+            return
+        self._reconnecting = False
+        msg = (
+            f"{self}: exhausted all transport connect attempts to realm "
+            f"{self.component.realm!r} (max_retries, or is_fatal)"
+        )
+        raise TransportLost(msg)
+
+    def _attempt(self, message: _Reconnect) -> None:
+        if not self._reconnecting or message.token != self._token:
+            return
+        config = self.component.transports[message.index]
+        future = self._join_through(config)
+        self._pending_join = future
+        index, token = message.index, message.token
+        future.add_done_callback(lambda done: self.post(_Rejoined(index, token, done)))
+
+    def _rejoined(self, message: _Rejoined) -> None:
+        future = message.future
+        if future is not self._pending_join:
+            _leave_if_joined(future)
+            return
+        self._pending_join = None
+        config = self.component.transports[message.index]
+        error = future.exception()
+        if error is not None:
+            self._join_failed(config, error)
+            is_fatal = self.component.is_fatal
+            if is_fatal is not None and is_fatal(error):
+                self._given_up.add(message.index)
+            self._schedule_attempt(first=self._next)
+            return
+        backoff = self._backoff(message.index)
+        if backoff is not None:
+            backoff.reset()
+        self._reconnecting = False
+        logger.info(
+            "%s: joined %r again through %s",
+            self,
+            self.component.realm,
+            config.transport.describe(),
+        )
+        self._adopt(future.result(), message.index)
+
+
+def _leave_if_joined(future: concurrent.futures.Future[Link]) -> None:
+    """A join that finished after its incarnation gave up on it: leave at once."""
+    if future.cancelled() or future.exception() is not None:
+        return
+    link = future.result()
+    if link.is_open:
+        link.handle(_leave())
+
+
+def _join_timeout(config: TransportConfig) -> float:
+    """How long a start waits for a transport to join (twice its own connect timeout)."""
+    timeout = getattr(config.transport, "timeout", None)
+    return 2 * float(timeout) + 1.0 if timeout is not None else DEFAULT_JOIN_TIMEOUT
 
 
 def _leave() -> Any:

@@ -104,7 +104,16 @@ class _Settle:
         self.answer = answer
 
 
-Delivery = (Invocation, Event, _Progress, _Settle)
+class _Wake:
+    """An answer to one of the session's own requests arrived (from the transport's
+    thread): wakes an owner that waits for it in `ComponentSession._wait`."""
+
+    __slots__ = ()
+
+
+_WAKE = _Wake()
+
+Delivery = (Invocation, Event, _Progress, _Settle, _Wake)
 """What a session handles on its owner's thread (plus the transport's `Closed`)."""
 
 
@@ -303,7 +312,9 @@ class ComponentSession:
 
     def _wait(self, answer: concurrent.futures.Future[Any]) -> Any:
         if not answer.done() and self.owner.on_owner_thread():
-            self.owner.serve_until(answer.done, None)
+            owner = self.owner
+            answer.add_done_callback(lambda _: owner.post(_WAKE))
+            owner.serve_until(answer.done, None)
         return answer.result()
 
     def detach(self) -> None:
