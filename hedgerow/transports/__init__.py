@@ -48,6 +48,7 @@ from hedgerow.transports._crossbar import (
     node_config,
 )
 from hedgerow.transports._inprocess import InProcessRouter, RouterStatistics, default_router
+from hedgerow.transports._router_cli import router as router_command
 from hedgerow.transports._serializers import (
     DEFAULT_SERIALIZERS,
     SERIALIZERS,
@@ -115,4 +116,5 @@ __all__ = [
     "node_config",
     "register_transport_type",
     "resolve_transports",
+    "router_command",
 ]

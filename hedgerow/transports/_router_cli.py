@@ -1,0 +1,228 @@
+"""``hedgerow router``: write a Crossbar.io node config from options and run crossbar.
+
+A click command object; ``hedgerow/cli.py`` registers it. It needs the
+``router`` extra (crossbar); without it, it exits with an install hint.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from hedgerow.transports._crossbar import (
+    AUTH_METHODS,
+    SECRET_ENV,
+    Crossbar,
+    CrossbarError,
+    RouterConfig,
+    node_config,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+__all__ = ["router"]
+
+STOP_TIMEOUT = 10.0
+
+
+@click.command("router")
+@click.option(
+    "--realm",
+    "realms",
+    multiple=True,
+    default=("realm1",),
+    show_default=True,
+    help="A realm to serve (repeat for several).",
+)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option(
+    "--ws-port",
+    type=click.IntRange(0, 65535),
+    default=8080,
+    show_default=True,
+    help="WebSocket port (0: a free one).",
+)
+@click.option("--no-websocket", is_flag=True, help="No WebSocket transport.")
+@click.option(
+    "--rs-port",
+    type=click.IntRange(0, 65535),
+    default=8081,
+    show_default=True,
+    help="RawSocket port (0: a free one).",
+)
+@click.option("--no-rawsocket", is_flag=True, help="No RawSocket transport on TCP.")
+@click.option(
+    "--unix", "unix_path", type=click.Path(dir_okay=False), help="Also RawSocket on this socket."
+)
+@click.option(
+    "--auth",
+    "auth",
+    multiple=True,
+    type=click.Choice(AUTH_METHODS),
+    help="Authentication method (repeat for several). Default: ticket and wampcra.",
+)
+@click.option("--authid", default="hedgerow", show_default=True, help="The principal's authid.")
+@click.option("--role", default="hedgerow", show_default=True, help="The principal's role.")
+@click.option(
+    "--secret-env",
+    default=SECRET_ENV,
+    show_default=True,
+    help="Environment variable holding the shared secret.",
+)
+@click.option(
+    "--secret-file",
+    type=click.Path(exists=True, dir_okay=False),
+    help="File holding the shared secret (when the variable is not set).",
+)
+@click.option(
+    "--anonymous",
+    is_flag=True,
+    help="Also let clients in without credentials (role 'anonymous'). Never the default.",
+)
+@click.option(
+    "--cbdir",
+    type=click.Path(file_okay=False),
+    help="Crossbar node directory (default: a temporary one, removed on exit).",
+)
+@click.option(
+    "--loglevel",
+    type=click.Choice(["none", "error", "warn", "info", "debug", "trace"]),
+    default="info",
+    show_default=True,
+    help="Crossbar's log level.",
+)
+@click.option("--print-config", is_flag=True, help="Print the node configuration (JSON) and exit.")
+@click.option(
+    "--crossbar", "executable", help="The crossbar executable (default: beside Python, or PATH)."
+)
+def router(**options: Any) -> None:
+    """Run a Crossbar.io router for hedgerow components, in the foreground.
+
+    WebSocket on ws://HOST:8080/ws and RawSocket on rs://HOST:8081 by default,
+    on 127.0.0.1. Components authenticate as AUTHID with the shared secret,
+    by ticket or WAMP-CRA:
+
+    \b
+        export HEDGEROW_ROUTER_SECRET=...
+        hedgerow router --realm realm1
+        # components: authentication={"ticket": {"authid": "hedgerow",
+        #                                        "ticket": <the secret>}}
+
+    The secret is passed to crossbar in its environment, never written to the
+    config file. Ctrl-C stops the router.
+    """
+    config = _config(options)
+    if options["print_config"]:
+        click.echo(json.dumps(node_config(config), indent=2))
+        return
+    if config.auth and config.secret() is None:
+        raise click.UsageError(config._no_secret())
+    cbdir = options["cbdir"]
+    own_dir = cbdir is None
+    directory = Path(cbdir) if cbdir else Path(tempfile.mkdtemp(prefix="hedgerow-router-"))
+    try:
+        code = _run(config, directory, options)
+    finally:
+        if own_dir:
+            shutil.rmtree(directory, ignore_errors=True)
+    if code != 0:
+        raise click.exceptions.Exit(code)
+
+
+def _config(options: dict[str, Any]) -> RouterConfig:
+    try:
+        config = RouterConfig(
+            realms=options["realms"],
+            host=options["host"],
+            websocket_port=None if options["no_websocket"] else options["ws_port"],
+            rawsocket_port=None if options["no_rawsocket"] else options["rs_port"],
+            rawsocket_path=options["unix_path"],
+            auth=options["auth"] or AUTH_METHODS,
+            authid=options["authid"],
+            role=options["role"],
+            secret_env=options["secret_env"],
+            secret_file=options["secret_file"],
+            anonymous=options["anonymous"],
+        ).resolved()
+    except (ValueError, CrossbarError) as exc:
+        raise click.UsageError(str(exc)) from exc
+    return config
+
+
+def _run(config: RouterConfig, directory: Path, options: dict[str, Any]) -> int:
+    node = Crossbar(config, cbdir=directory, executable=options["executable"])
+    try:
+        command = node.command()
+        node.write_config()
+        env = node.environment()
+    except CrossbarError as exc:
+        raise click.ClickException(str(exc)) from exc
+    command[command.index("--loglevel") + 1] = options["loglevel"]
+    for line in _banner(config):
+        click.echo(line, err=True)
+    try:
+        # In the foreground: same terminal, same process group, so Ctrl-C
+        # reaches crossbar too; SIGTERM to us is passed on.
+        process = subprocess.Popen(command, env=env)  # noqa: S603 - our own command line
+    except OSError as exc:
+        msg = f"cannot run {command[0]}: {exc}"
+        raise click.ClickException(msg) from exc
+    stopping: list[bool] = []
+
+    def stop(*_: Any) -> None:
+        stopping.append(True)
+        with contextlib.suppress(ProcessLookupError):
+            process.send_signal(signal.SIGTERM)
+
+    if threading.current_thread() is not threading.main_thread():
+        return _wait(process, stop, stopping)
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        return _wait(process, stop, stopping)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _wait(process: subprocess.Popen[bytes], stop: Callable[..., None], stopping: list[bool]) -> int:
+    """Crossbar's exit status; 0 when we stopped it (Ctrl-C or SIGTERM)."""
+    try:
+        code = process.wait()
+    except KeyboardInterrupt:
+        stop()
+        try:
+            process.wait(STOP_TIMEOUT)
+        except (subprocess.TimeoutExpired, KeyboardInterrupt):
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
+            process.wait()
+        return 0
+    return 0 if stopping else code
+
+
+def _banner(config: RouterConfig) -> list[str]:
+    lines = [f"hedgerow router: realms {', '.join(config.realms)}"]
+    if config.websocket_url:
+        lines.append(f"  WebSocket  {config.websocket_url}")
+    if config.rawsocket_url:
+        lines.append(f"  RawSocket  {config.rawsocket_url}")
+    if config.rawsocket_path:
+        lines.append(f"  RawSocket  rs://unix:{config.rawsocket_path}")
+    if config.auth:
+        lines.append(
+            f"  auth       {', '.join(config.auth)} as {config.authid!r} (role {config.role!r}), "
+            f"secret from ${config.secret_env}"
+            + (f" or {config.secret_file}" if config.secret_file else "")
+        )
+    if config.anonymous:
+        lines.append(f"  anonymous  allowed (role {config.anonymous_role!r})")
+    return lines
