@@ -313,6 +313,10 @@ class Crossbar:
             Path(cbdir) if cbdir is not None else Path(tempfile.mkdtemp(prefix="crossbar-"))
         )
         self.executable = executable
+        if loglevel not in ("info", "debug", "trace"):
+            # Readiness is read from crossbar's info lines.
+            msg = f"loglevel={loglevel!r}: expected info, debug or trace (readiness is logged)"
+            raise ValueError(msg)
         self.loglevel = loglevel
         self.process: subprocess.Popen[str] | None = None
         self._output: collections.deque[str] = collections.deque(maxlen=200)

@@ -226,3 +226,7 @@ def _banner(config: RouterConfig) -> list[str]:
     if config.anonymous:
         lines.append(f"  anonymous  allowed (role {config.anonymous_role!r})")
     return lines
+
+
+if __name__ == "__main__":
+    router()

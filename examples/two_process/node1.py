@@ -1,0 +1,47 @@
+"""Node 1: serves ``com.example.add`` and publishes each sum on ``com.example.added``.
+
+Runs until Ctrl-C. Reads the router's URL from $HEDGEROW_ROUTER_URL (default
+ws://127.0.0.1:8080/ws) and the shared secret from $HEDGEROW_ROUTER_SECRET.
+"""
+
+from __future__ import annotations
+
+import os
+
+import hedgerow
+from hedgerow.transports import ComponentSession  # noqa: TC001 - annotations only, but readable
+
+URL = os.environ.get("HEDGEROW_ROUTER_URL", "ws://127.0.0.1:8080/ws")
+SECRET = os.environ["HEDGEROW_ROUTER_SECRET"]
+
+adder = hedgerow.Component(
+    transports={"url": URL, "max_retries": -1, "initial_retry_delay": 0.5},
+    realm="realm1",
+    authentication={"ticket": {"authid": "hedgerow", "ticket": SECRET}},
+    name="adder",
+)
+sessions: list[ComponentSession] = []
+
+
+@adder.on_join
+def joined(session: ComponentSession, _details: object) -> None:
+    sessions.append(session)  # the latest session: the one to publish on
+    print(f"node 1: joined {session.realm} as session {session.session_id}", flush=True)
+
+
+@adder.register("com.example.add")
+def add(a: int, b: int) -> int:
+    total = a + b
+    sessions[-1].publish("com.example.added", a, b, total=total)
+    print(f"node 1: add({a}, {b}) = {total}", flush=True)
+    return total
+
+
+@adder.on_ready
+def ready(_session: ComponentSession) -> None:
+    print("node 1: ready", flush=True)
+
+
+if __name__ == "__main__":
+    # A lost router is retried with the transport's backoff; Ctrl-C stops the node.
+    hedgerow.run([adder], log_level="warning", stop_at_close=False)

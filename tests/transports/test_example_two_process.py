@@ -1,0 +1,61 @@
+"""examples/two_process: node 1 serves and publishes, node 2 calls and subscribes,
+each in its own OS process, through the test session's Crossbar.io router."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+from transports.wamp_router import SECRET
+
+EXAMPLE = Path(__file__).parents[2] / "examples" / "two_process"
+TIMEOUT = 30.0
+
+
+def test_two_nodes_talk_through_the_router(crossbar_router):
+    env = dict(os.environ)
+    env["HEDGEROW_ROUTER_URL"] = crossbar_router.config.websocket_url
+    env["HEDGEROW_ROUTER_SECRET"] = SECRET
+    node1 = subprocess.Popen(
+        [sys.executable, str(EXAMPLE / "node1.py")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
+    try:
+        assert node1.stdout is not None
+        seen = []
+        for line in node1.stdout:
+            seen.append(line)
+            if line.startswith("node 1: ready"):
+                break
+        assert seen, "node 1 printed nothing"
+        assert seen[-1].startswith("node 1: ready"), "".join(seen)
+        rest: list[str] = []
+        drain = threading.Thread(target=lambda: rest.extend(node1.stdout), daemon=True)
+        drain.start()
+        node2 = subprocess.run(
+            [sys.executable, str(EXAMPLE / "node2.py")],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=TIMEOUT,
+            check=False,
+        )
+        assert node2.returncode == 0, node2.stdout + node2.stderr
+        assert "node 2: add(4, 10) -> 14" in node2.stdout
+        assert "node 2: event 4 + 10 = 14" in node2.stdout
+        assert "node 2: done (5 events)" in node2.stdout
+        node1.send_signal(signal.SIGINT)
+        assert node1.wait(TIMEOUT) == 0
+        drain.join(TIMEOUT)
+        assert "node 1: add(4, 10) = 14\n" in rest
+    finally:
+        if node1.poll() is None:
+            node1.kill()
+            node1.wait()
