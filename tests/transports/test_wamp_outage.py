@@ -91,6 +91,10 @@ def test_the_router_restarts_and_components_reconnect_with_backoff(router):
         except ApplicationError as exc:
             journal.add("call failed", exc)
 
+    quitter = Component(transports=transport, authentication=authentication(), name="quitter")
+    quitter_journal = Journal()
+    quitter.on_connectfailure(lambda component, exc: quitter_journal.add("connectfailure", exc))
+    other_tree, _ = start(hr.SupervisorSpec([quitter.child_spec()]))
     tree, rec = start(hr.SupervisorSpec([comp.child_spec()]))
     with tree:
         client = WampTransport(url).join("realm1", _Quiet(), authentication=authentication())
@@ -103,6 +107,11 @@ def test_the_router_restarts_and_components_reconnect_with_backoff(router):
         with pytest.raises(ApplicationError) as info:
             link.handle(Call("com.example.p")).result(TIMEOUT)
         assert info.value.error == NOT_CONNECTED
+
+        # A component stopped while it waits to reconnect just stops (no join left behind).
+        quitter_journal.wait("connectfailure")
+        other_tree.stop()
+        assert other_tree.done
 
         router.start()
         journal.wait("join", 2)
