@@ -58,6 +58,15 @@ class _Quiet:
         pass
 
 
+def _quitter(transport: dict[str, Any]) -> tuple[hr.Tree, Journal]:
+    """A component on the same router, to be stopped during the outage."""
+    quitter = Component(transports=transport, authentication=authentication(), name="quitter")
+    journal = Journal()
+    quitter.on_connectfailure(lambda component, exc: journal.add("connectfailure", exc))
+    tree, _ = start(hr.SupervisorSpec([quitter.child_spec()]))
+    return tree, journal
+
+
 @pytest.fixture
 def router(tmp_path):
     router = start_router(tmp_path)
@@ -91,10 +100,7 @@ def test_the_router_restarts_and_components_reconnect_with_backoff(router):
         except ApplicationError as exc:
             journal.add("call failed", exc)
 
-    quitter = Component(transports=transport, authentication=authentication(), name="quitter")
-    quitter_journal = Journal()
-    quitter.on_connectfailure(lambda component, exc: quitter_journal.add("connectfailure", exc))
-    other_tree, _ = start(hr.SupervisorSpec([quitter.child_spec()]))
+    other_tree, quitter_journal = _quitter(transport)
     tree, rec = start(hr.SupervisorSpec([comp.child_spec()]))
     with tree:
         client = WampTransport(url).join("realm1", _Quiet(), authentication=authentication())
