@@ -1,4 +1,4 @@
-"""The `hedgerow` command: check, run and chaos-test supervision trees from tree files.
+"""The `hedgerow` command: check, run and chaos-test trees from tree files; run the router.
 
 Exit status, for every subcommand: 0 when all went well (the tree stopped
 normally), 1 when the tree failed (its root gave up, or a child would not
@@ -30,6 +30,7 @@ from hedgerow.actors._reason import describe
 from hedgerow.supervision._tree import Tree
 from hedgerow.supervision._treefile import load_tree
 from hedgerow.testing._chaos import chaos
+from hedgerow.transports import router_command
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -332,6 +333,7 @@ class _Runner:
 
 
 cli.add_command(chaos)
+cli.add_command(router_command)
 
 
 def main(argv: list[str] | None = None) -> None:

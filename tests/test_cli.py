@@ -100,7 +100,7 @@ def test_version():
     assert out.strip() == f"hedgerow, version {hr.__version__}"
 
 
-@pytest.mark.parametrize("command", [[], ["check"], ["run"], ["chaos"]])
+@pytest.mark.parametrize("command", [[], ["check"], ["run"], ["chaos"], ["router"]])
 def test_every_command_has_help_with_an_example(command):
     status, out, _ = invoke(*command, "--help")
     assert status == 0

@@ -486,4 +486,3 @@ def describe_start(child: ChildSpec) -> str:
     if name is None:
         return repr(start)
     return f"{getattr(start, '__module__', '?')}:{name}"
-

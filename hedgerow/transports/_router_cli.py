@@ -35,7 +35,7 @@ __all__ = ["router"]
 STOP_TIMEOUT = 10.0
 
 
-@click.command("router")
+@click.command("router", epilog="Example: hedgerow router --realm realm1 --ws-port 9000")
 @click.option(
     "--realm",
     "realms",
