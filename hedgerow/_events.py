@@ -8,6 +8,7 @@ and the others still run.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import itertools
 import logging
@@ -18,9 +19,9 @@ from typing import TYPE_CHECKING, Any
 from hedgerow.actors._reason import describe
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
 
-__all__ = ["Event", "EventKind", "EventStream"]
+__all__ = ["Event", "EventKind", "EventStream", "quiet_event_log"]
 
 logger = logging.getLogger(__name__)
 
@@ -125,3 +126,16 @@ class EventStream:
             except Exception:
                 logger.exception("Event subscriber %r failed on %s", subscriber, event)
         return event
+
+
+@contextlib.contextmanager
+def quiet_event_log() -> Iterator[None]:
+    """Keep event log lines off the log while a view shows the events itself
+    (the CLI's run and chaos commands); the logger is restored afterwards."""
+    saved = (logger.propagate, list(logger.handlers))
+    logger.propagate = False
+    logger.handlers[:] = [logging.NullHandler()]
+    try:
+        yield
+    finally:
+        logger.propagate, logger.handlers[:] = saved[0], saved[1]

@@ -80,8 +80,7 @@ class ConfigProblem(NamedTuple):
         where = f"line {self.line}: " if self.line is not None else ""
         if not self.key:
             return f"{where}{self.rule}"
-        shown = "missing" if self.value is _MISSING else repr(self.value)
-        return f"{where}{self.key} = {shown}: {self.rule}"
+        return f"{where}{self.key} = {self.value!r}: {self.rule}"
 
 
 class _Missing:

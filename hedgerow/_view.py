@@ -8,7 +8,6 @@ the terminal; nothing here configures logging.
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -106,9 +105,7 @@ class NodeState:
     """What the live view knows of one child (or supervisor) from its events."""
 
     path: str
-    supervisor: bool = False
     state: str = "starting"
-    incarnation: int = 0
     restarts: int = 0
     started_at: float | None = None
     last_failure: str | None = None
@@ -124,11 +121,10 @@ class TreeState:
     def __init__(self, spec: SupervisorSpec, name: str) -> None:
         self.name = name
         self.nodes: dict[str, NodeState] = {}
-        self.started = time.monotonic()
         self._add(name, spec, parent=None)
 
     def _add(self, path: str, spec: SupervisorSpec | None, parent: str | None) -> None:
-        self.nodes[path] = NodeState(path, supervisor=spec is not None)
+        self.nodes[path] = NodeState(path)
         if parent is not None and path not in self.nodes[parent].children:
             self.nodes[parent].children.append(path)
         if spec is not None and spec.strategy.value != "simple_one_for_one":  # type: ignore[union-attr]
@@ -181,7 +177,6 @@ class TreeState:
 def _started(node: NodeState, event: Event, now: float) -> None:
     node.state = "running"
     node.started_at = now
-    node.incarnation = event.incarnation
     node.restart_due = None
     if event.kind is EventKind.RESTARTED:
         node.restarts += 1

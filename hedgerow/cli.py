@@ -2,8 +2,8 @@
 
 Exit status, for every subcommand: 0 when all went well (the tree stopped
 normally), 1 when the tree failed (its root gave up, or a child would not
-start), 2 for bad input (a bad file or option). This is the only place that
-configures logging.
+start), 2 for bad input (a bad file or option). Library code never configures
+logging; the commands here do (and `hedgerow.run`, as autobahn's `run` does).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.logging import RichHandler
 
-from hedgerow._events import EventKind, EventStream
+from hedgerow._events import EventKind, EventStream, quiet_event_log
 from hedgerow._exceptions import ConfigError, StartError
 from hedgerow._version import __version__
 from hedgerow._view import JsonView, LineView, TreeState, spec_tree
@@ -150,7 +150,8 @@ def run(
         live = sys.stdout.isatty() and not as_json
     restore = _configure_logging(log_level, rich=live or sys.stderr.isatty())
     try:
-        status = _Runner(spec, duration=duration, as_json=as_json, live=live).run()
+        with quiet_event_log():  # the view shows every event, with its traceback
+            status = _Runner(spec, duration=duration, as_json=as_json, live=live).run()
     finally:
         restore()
     raise _Exit(status)
@@ -167,19 +168,13 @@ def _configure_logging(level: str, *, rich: bool) -> Callable[[], None]:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
-    events_logger = logging.getLogger("hedgerow._events")
-    saved = (list(root.handlers), root.level, list(events_logger.handlers))
+    saved = (list(root.handlers), root.level)
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    # The view shows every event (with its traceback): keep them out of stderr.
-    events_logger.propagate = False
-    events_logger.handlers[:] = [logging.NullHandler()]
 
     def restore() -> None:
         root.handlers[:] = saved[0]
         root.setLevel(saved[1])
-        events_logger.handlers[:] = saved[2]
-        events_logger.propagate = True
 
     return restore
 

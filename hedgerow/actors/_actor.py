@@ -44,9 +44,6 @@ logger = logging.getLogger(__name__)
 
 _spawning = threading.local()
 _callback_keys = itertools.count(1)
-CALL = "call"
-"""A `_Control` kind: run ``control.reason(actor)`` in the actor's thread, ahead of
-its queued messages (how `hedgerow.testing` crashes, hangs or stops a child now)."""
 
 
 class Actor(pykka.ThreadingActor):
@@ -339,7 +336,7 @@ class Actor(pykka.ThreadingActor):
             self._hr_set_reason(control.reason or SHUTDOWN)
             self._stop()
             return
-        if control.kind == CALL:
+        if control.kind == _Control.CALL:
             control.reason(self)  # run in this thread; what it raises fails the actor
             return
         # An exit signal from a linked actor.

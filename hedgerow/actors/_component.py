@@ -101,6 +101,9 @@ if TYPE_CHECKING:
 
 __all__ = ["Component", "ComponentActor", "run"]
 
+_DELIVERED = (*Delivery, Closed)
+"""What a transport puts in a component's inbox (one tuple, built once)."""
+
 logger = logging.getLogger(__name__)
 
 EVENTS = ("connect", "join", "ready", "leave", "disconnect", "connectfailure")
@@ -413,7 +416,7 @@ class ComponentActor(Actor):
             old.handle(_leave())
 
     def on_receive(self, message: Any) -> Any:
-        if isinstance(message, (*Delivery, Closed)):
+        if isinstance(message, _DELIVERED):
             self._top(lambda: self._dispatch(message))
             return None
         if isinstance(message, _RunMain):
@@ -500,7 +503,7 @@ class ComponentActor(Actor):
                 except queue.Empty:
                     return False
                 message = envelope.message
-                if isinstance(message, (*Delivery, Closed)):
+                if isinstance(message, _DELIVERED):
                     self._dispatch(message)
                 elif message.__class__ is _Control or isinstance(
                     message, pykka_messages._ActorStop

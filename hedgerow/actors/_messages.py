@@ -38,6 +38,9 @@ class _Control(_Internal):
 
     STOP = "stop"
     EXIT_SIGNAL = "exit"
+    CALL = "call"
+    """Run ``reason(actor)`` in the actor's thread, ahead of its queued messages
+    (how `hedgerow.testing` crashes, hangs or stops a child now)."""
 
     def __init__(self, kind: str, token: int, reason: Any = None, sender: Any = None) -> None:
         self.kind = kind

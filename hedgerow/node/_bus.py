@@ -11,7 +11,7 @@ Two differences from wspbus, both so that a failing listener cannot take
 the process down behind its owner's back: `exit` records exit status 70
 (EX_SOFTWARE) in `exit_status` when a stop or exit listener failed, instead
 of calling ``os._exit(70)`` itself, and signal handling is a separate
-`SignalHandler` that the application installs (the CLI does).
+`SignalHandler` that the application installs.
 """
 
 from __future__ import annotations

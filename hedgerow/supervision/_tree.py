@@ -13,6 +13,7 @@ from hedgerow.actors._actor import spawn
 from hedgerow.actors._messages import _Control
 from hedgerow.actors._names import Names
 from hedgerow.actors._reason import SHUTDOWN, Reason, is_normal
+from hedgerow.actors._ref import TreeHooks
 from hedgerow.supervision._supervisor import ChildCounts, ChildInfo, Supervisor
 
 if TYPE_CHECKING:
@@ -99,6 +100,8 @@ class Tree(SupervisorHandle):
         self.name = name
         self.events = events if events is not None else EventStream()
         self.names = Names()
+        self.hooks = TreeHooks()
+        """Where `hedgerow.testing.Faults` plugs into this tree."""
         self._done = threading.Event()
         self._reason: Reason | None = None
         root = spawn(
@@ -110,6 +113,7 @@ class Tree(SupervisorHandle):
                 "events": self.events,
                 "random": random,
                 "names": self.names,
+                "hooks": self.hooks,
             },
             on_exit=self._root_exited,
         )

@@ -14,27 +14,25 @@ it was put in a child's inbox and neither handled nor reported as a dead letter.
 
 from __future__ import annotations
 
-import contextlib
 import enum
 import fnmatch
 import json
-import logging
 import math
 import random
 import sys
 import threading
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from hedgerow._clock import MonotonicClock
-from hedgerow._events import Event, EventKind, EventStream
-from hedgerow._exceptions import ConfigError, StartError
-from hedgerow.actors._reason import describe
+from hedgerow._events import Event, EventKind, EventStream, quiet_event_log
+from hedgerow._exceptions import StartError
+from hedgerow.actors._reason import describe, is_normal
 from hedgerow.supervision._spec import SupervisorSpec
 from hedgerow.supervision._tree import start_tree
 from hedgerow.supervision._treefile import load_tree
@@ -42,7 +40,7 @@ from hedgerow.testing._clock import VirtualClock
 from hedgerow.testing._faults import Fault, FaultKind, FaultRecord, Faults, iter_paths
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable
 
     from hedgerow._clock import Clock
 
@@ -133,7 +131,7 @@ def plan_faults(spec: SupervisorSpec, options: ChaosOptions, name: str) -> list[
     """The fault schedule for `spec`: a function of the seed, the options and the
     spec's static children only. ValueError if no child matches the targets."""
     options.check()
-    paths = [path for path, _ in iter_paths(spec, name)]
+    paths = list(iter_paths(spec, name))
     if options.targets:
         paths = [p for p in paths if any(fnmatch.fnmatchcase(p, t) for t in options.targets)]
     if not paths:
@@ -215,8 +213,7 @@ class ChaosReport:
 class _Run:
     """One chaos run's bookkeeping: a timeline of fault firings and "serving" marks."""
 
-    def __init__(self, clock: Clock) -> None:
-        self.clock = clock
+    def __init__(self) -> None:
         self.timeline: list[tuple[str, str, float]] = []
         self.events: list[Event] = []
         self.made: dict[int, tuple[ChaosKind, Fault]] = {}
@@ -278,7 +275,7 @@ def run_chaos(
     name = spec.name or "root"
     schedule = plan_faults(spec, options, name)
     clock: Clock = MonotonicClock() if options.real_time else VirtualClock(autojump_threshold=0)
-    run = _Run(clock)
+    run = _Run()
     events = EventStream()
     events.subscribe(run.event)
     began = time.perf_counter()
@@ -435,8 +432,6 @@ def _report(
 
 
 def _is_shutdown(reason: Any) -> bool:
-    from hedgerow.actors._reason import is_normal  # noqa: PLC0415 - keeps imports flat
-
     return bool(is_normal(reason))
 
 
@@ -593,10 +588,7 @@ def chaos(
         options.check()
         spec = load_tree(file)
         plan_faults(spec, options, spec.name or "root")
-    except ConfigError as exc:
-        err.print(f"[red]error[/red] {exc}", highlight=False, soft_wrap=True)
-        ctx.exit(2)
-    except ValueError as exc:
+    except ValueError as exc:  # ConfigError included
         err.print(f"[red]error[/red] {exc}", highlight=False, soft_wrap=True)
         ctx.exit(2)
     columns = (
@@ -606,7 +598,7 @@ def chaos(
         TimeElapsedColumn(),
     )
     with (
-        _quiet_events(),
+        quiet_event_log(),
         Progress(*columns, console=err, transient=True, disable=as_json) as bar,
     ):
         task = bar.add_task("chaos", total=duration)
@@ -619,22 +611,5 @@ def chaos(
     ctx.exit(0 if report.clean else 1)
 
 
-@contextlib.contextmanager
-def _quiet_events() -> Iterator[None]:
-    """Keep the tree's event log lines (a traceback per injected crash) off stderr
-    during the run: the report sums them up. Restored afterwards."""
-    events_logger = logging.getLogger("hedgerow._events")
-    saved = (events_logger.propagate, list(events_logger.handlers))
-    events_logger.propagate = False
-    events_logger.handlers[:] = [logging.NullHandler()]
-    try:
-        yield
-    finally:
-        events_logger.propagate = saved[0]
-        events_logger.handlers[:] = saved[1]
-
-
 def _with_file(report: ChaosReport, file: str) -> ChaosReport:
-    from dataclasses import replace  # noqa: PLC0415
-
     return replace(report, file=file)

@@ -26,7 +26,6 @@ from pykka import messages as pykka_messages
 from pykka._envelope import Envelope
 
 from hedgerow._exceptions import ChildNotFound, HedgerowError, Shutdown
-from hedgerow.actors._actor import CALL
 from hedgerow.actors._inbox import Inbox
 from hedgerow.actors._messages import _Control, _Internal
 from hedgerow.supervision._spec import SupervisorSpec
@@ -278,7 +277,7 @@ class Faults:
         self._n_handled = 0
         self._counted: list[Inbox] = []
         self._paths = _spec_paths(tree.spec, tree.name)
-        self._hooks: TreeHooks = tree._root.hooks
+        self._hooks: TreeHooks = tree.hooks
         if self._hooks.interceptor is not None:
             msg = f"tree {tree.name!r} already has a Faults plugged in: close that one first"
             raise FaultError(msg)
@@ -480,7 +479,7 @@ class Faults:
             msg = f"{path} is not running (restarting or stopped): cannot {kind.value} it now"
             raise FaultError(msg)
         fault = self._new(kind, path, error=error, term=term)
-        control = _Control(CALL, actor.actor_incarnation, fault._fire_now)
+        control = _Control(_Control.CALL, actor.actor_incarnation, fault._fire_now)
         ref.actor_inbox.put_front(Envelope(control))
         return fault
 
@@ -611,14 +610,13 @@ def _is_user(message: Any) -> bool:
 
 def _spec_paths(spec: SupervisorSpec, prefix: str) -> set[str]:
     """The paths of the children a spec names (not simple_one_for_one's dynamic ones)."""
-    return {path for path, _ in iter_paths(spec, prefix)}
+    return set(iter_paths(spec, prefix))
 
 
-def iter_paths(spec: SupervisorSpec, prefix: str) -> Iterator[tuple[str, bool]]:
-    """Each child path a spec names, in start order, with whether it is a supervisor."""
+def iter_paths(spec: SupervisorSpec, prefix: str) -> Iterator[str]:
+    """Each child path a spec names, in start order."""
     for child in spec.children:
         path = f"{prefix}/{child.id}"
-        nested = isinstance(child.start, SupervisorSpec)
-        yield path, nested
+        yield path
         if isinstance(child.start, SupervisorSpec):
             yield from iter_paths(child.start, path)

@@ -45,6 +45,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from autobahn.wamp.exception import ApplicationError
+from autobahn.wamp.types import CallOptions, CallResult, RegisterOptions, SubscribeOptions
 
 from hedgerow.transports._base import (
     Call,
@@ -386,7 +387,6 @@ class _WampReply(Reply):
 
     def result(self, args: list[Any], kwargs: dict[str, Any]) -> None:
         if self._final():
-            from autobahn.wamp.types import CallResult  # noqa: PLC0415
 
             self._soon(_settle, self._future, CallResult(*args, **kwargs), None)
 
@@ -571,7 +571,6 @@ class WampLink(Link):
         asyncio.ensure_future(aio).add_done_callback(done)
 
     def _call(self, request: Call, future: concurrent.futures.Future[Any]) -> None:
-        from autobahn.wamp.types import CallOptions  # noqa: PLC0415
 
         check_uri(request.procedure, Match.EXACT, "procedure URI")
         user = request.options
@@ -607,7 +606,6 @@ class WampLink(Link):
         self._track(aio, future, request, lambda publication: publication.id)
 
     def _register(self, request: Register, future: concurrent.futures.Future[Any]) -> None:
-        from autobahn.wamp.types import RegisterOptions  # noqa: PLC0415
 
         user = request.options
         match = Match.parse(getattr(user, "match", None), request.procedure)
@@ -652,7 +650,6 @@ class WampLink(Link):
         return endpoint
 
     def _subscribe(self, request: Subscribe, future: concurrent.futures.Future[Any]) -> None:
-        from autobahn.wamp.types import SubscribeOptions  # noqa: PLC0415
 
         match = Match.parse(getattr(request.options, "match", None), request.topic)
         check_uri(request.topic, match, "topic URI")
@@ -731,7 +728,6 @@ def _describe(request: Request) -> str:
 
 
 def _result_of(value: Any) -> Result:
-    from autobahn.wamp.types import CallResult  # noqa: PLC0415
 
     if isinstance(value, CallResult):
         return Result(list(value.results), dict(value.kwresults))
