@@ -61,7 +61,8 @@ class Event:
 
     `reason` is the exit reason (a string constant or the exception), `traceback`
     its formatted traceback for failures, `delay` the wait before a scheduled
-    restart, `message` the undelivered message of a dead letter.
+    restart, `message` the undelivered message of a dead letter, `info` what a
+    started child says about itself (`Actor.actor_info`: a worker's pid).
     """
 
     kind: EventKind
@@ -72,6 +73,7 @@ class Event:
     traceback: str | None = None
     delay: float | None = None
     message: Any = None
+    info: dict[str, Any] | None = None
     seq: int = field(default=0, compare=False)
 
     @property

@@ -121,6 +121,13 @@ class Actor(pykka.ThreadingActor):
             self._hr_clock = default_clock()
         return self._hr_clock
 
+    def actor_info(self) -> dict[str, Any] | None:
+        """Facts about this incarnation for its "started" event (a worker's pid and port).
+
+        Called in the actor's thread once ``on_start`` has returned; the default has none.
+        """
+        return None
+
     def actor_lookup(self, name: str) -> ChildRef[Any]:
         """The stable ref of a sibling (by id) or of any child of this tree (by path).
 

@@ -406,7 +406,9 @@ class Supervisor(Actor):
 
         def notify() -> None:
             child.started_at = self.clock.now()
-            self._publish(kind, child.ref.path, incarnation=incarnation)
+            actor = child.ref.incarnation
+            info = actor.actor_info() if actor is not None else None
+            self._publish(kind, child.ref.path, incarnation=incarnation, info=info)
 
         return notify
 
