@@ -65,6 +65,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import sys
 import threading
 import time
 import weakref
@@ -109,6 +110,11 @@ logger = logging.getLogger(__name__)
 EVENTS = ("connect", "join", "ready", "leave", "disconnect", "connectfailure")
 """The events a component's listeners can observe (autobahn's, less ``start``)."""
 
+SETTINGS = ("transports", "realm", "extra", "authentication")
+"""Where and as whom a component joins: what `Component.configured` may change."""
+
+_configured_lock = threading.Lock()
+
 DEFAULT_JOIN_TIMEOUT = 10.0
 """Seconds to wait for a transport to join (autobahn's default endpoint timeout)."""
 
@@ -150,9 +156,7 @@ class Component:
         if session_factory is not None:
             msg = "session_factory is not supported: hedgerow components use hedgerow's session"
             raise ValueError(msg)
-        if not isinstance(realm, str) or not realm:
-            msg = f"realm={realm!r}: expected a realm name"
-            raise ValueError(msg)
+        _check_realm(realm)
         self.name = (
             name or (getattr(main, "__name__", None) if main is not None else None) or "component"
         )
@@ -164,9 +168,54 @@ class Component:
         self.authentication = dict(authentication or {})
         self.is_fatal = is_fatal
         self._listeners: dict[str, list[Callable[..., Any]]] = {event: [] for event in EVENTS}
+        self.module: str | None = sys._getframe(1).f_globals.get("__name__")
+        """The module that built this component: where a tree file's ``module:name`` points."""
+        self.origin: Component | None = None
+        """The component this one was `configured` from (None for one built in code)."""
+        self.settings: dict[str, Any] = {}
+        """The `SETTINGS` given to `configured`, as given."""
+        self._configured: dict[str, Component] = {}
 
     def __repr__(self) -> str:
         return f"<Component {self.name!r} realm={self.realm!r}>"
+
+    def configured(self, **settings: Any) -> Component:
+        """This component joining elsewhere: the same handlers, other `SETTINGS`.
+
+        What a tree file or a container's ``start_component`` does with a
+        component named in code. Equal settings give the same copy, so specs
+        built twice from one file compare equal. Raises ValueError as the
+        constructor does for a bad value.
+        """
+        unknown = sorted(set(settings) - set(SETTINGS))
+        if unknown:
+            msg = (
+                f"{self.name}: unknown settings {unknown} (expected some of {', '.join(SETTINGS)})"
+            )
+            raise ValueError(msg)
+        origin = self.origin or self
+        merged = {**self.settings, **settings}
+        key = repr(sorted(merged.items()))
+        with _configured_lock:
+            copy = origin._configured.get(key)
+            if copy is not None:
+                return copy
+        copy = Component.__new__(Component)
+        copy.__dict__.update(origin.__dict__)
+        if "transports" in merged:
+            copy.transports = resolve_transports(merged["transports"])
+        if "realm" in merged:
+            _check_realm(merged["realm"])
+            copy.realm = merged["realm"]
+        if "extra" in merged:
+            copy.extra = merged["extra"]
+        if "authentication" in merged:
+            copy.authentication = dict(merged["authentication"] or {})
+        copy.origin = origin
+        copy.settings = merged
+        copy._configured = {}
+        with _configured_lock:
+            return origin._configured.setdefault(key, copy)
 
     # -- building actors -------------------------------------------------------
 
@@ -257,6 +306,12 @@ class Component:
     def _fire(self, event: str, *args: Any) -> None:
         for listener in list(self._listeners[event]):
             listener(*args)
+
+
+def _check_realm(realm: Any) -> None:
+    if not isinstance(realm, str) or not realm:
+        msg = f"realm={realm!r}: expected a realm name"
+        raise ValueError(msg)
 
 
 class _Peer:

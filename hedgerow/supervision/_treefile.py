@@ -35,10 +35,26 @@ The schema::
     retry_reset_after = 5.0
 
     [[supervisor.children]]
+    id = "adder"
+    start = "myapp.rpc:adder"     # a hedgerow.Component, joining where the file says:
+    realm = "realm1"
+    transports = ["ws://127.0.0.1:8080/ws"]   # autobahn's transports (URLs or tables)
+    extra = { greeting = "hello" }
+    authentication = { ticket = { authid = "svc", ticket = "${HEDGEROW_ROUTER_SECRET}" } }
+
+    [[supervisor.children]]
     id = "pipeline"
     [supervisor.children.supervisor]     # a nested supervisor instead of start
     strategy = "rest_for_one"
     children = [...]
+
+A top-level ``[components]`` table (``realm``, ``transports``, ``authentication``)
+gives every component child the settings it does not set itself. In those
+settings, ``${VAR}`` and ``${VAR:-default}`` are read from the environment
+each time the file is loaded (a secret need not be written in the file, and a
+worker process reads its own environment); ``$${`` is a literal ``${``. The
+specs keep the text as written, so `dump_tree` writes ``${VAR}`` back, never
+the secret.
 """
 
 from __future__ import annotations
@@ -48,8 +64,12 @@ import difflib
 import enum
 import importlib
 import json
+import os
+import re
 import sys
+import threading
 import tomllib
+import weakref
 from pathlib import Path
 from typing import Any, Literal
 
@@ -58,6 +78,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from hedgerow._exceptions import _MISSING, ConfigError, ConfigProblem, SpecError
+from hedgerow.actors._component import SETTINGS, Component
 from hedgerow.supervision._spec import (
     DEFAULT_WORKER_SHUTDOWN,
     INFINITY,
@@ -113,10 +134,24 @@ class ChildModel(_Model):
     retry_delay_jitter: Number | None = None
     max_retries: int | None = None
     retry_reset_after: Number | None = None
+    # A component's settings (`Component.configured`):
+    realm: str | None = None
+    transports: Any = None  # autobahn's forms: a URL, a table, or a list of them
+    extra: Any = None
+    authentication: dict[str, Any] | None = None
+
+
+class ComponentsModel(_Model):
+    """Settings every component child of the file gets unless it sets its own."""
+
+    realm: str | None = None
+    transports: Any = None
+    authentication: dict[str, Any] | None = None
 
 
 class TreeFileModel(_Model):
     pythonpath: list[str] = []
+    components: ComponentsModel | None = None
     supervisor: SupervisorModel
 
 
@@ -136,7 +171,17 @@ _TYPE_RULES = {
 _KEYS: dict[str, type[BaseModel]] = {
     "supervisor": SupervisorModel,
     "children": ChildModel,
+    "components": ComponentsModel,
 }
+
+_VARIABLE = re.compile(r"\$(\$)?\{([^}]*)\}")
+"""``${VAR}``, ``${VAR:-default}``, or ``$${...}`` (a literal ``${...}``)."""
+
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+_written: weakref.WeakKeyDictionary[Component, dict[str, Any]] = weakref.WeakKeyDictionary()
+"""A configured component's settings as its file wrote them (before ``${VAR}``)."""
+_written_lock = threading.Lock()
 
 
 # -- reading -----------------------------------------------------------------
@@ -236,7 +281,10 @@ def tree_from_data(
             directory = str((base / entry).resolve())
             if directory not in sys.path:
                 sys.path.insert(0, directory)
-    builder = _Builder()
+    defaults: dict[str, Any] = {}
+    if model.components is not None:
+        defaults = _set_fields(model.components, exclude=set())
+    builder = _Builder(defaults)
     spec = builder.supervisor(model.supervisor, "supervisor")
     if builder.problems or spec is None:
         raise ConfigError(source, builder.problems)
@@ -305,8 +353,9 @@ def _short(value: Any) -> Any:
 class _Builder:
     """Turns the validated model into specs, collecting every problem found."""
 
-    def __init__(self) -> None:
+    def __init__(self, component_defaults: dict[str, Any] | None = None) -> None:
         self.problems: list[ConfigProblem] = []
+        self.component_defaults = component_defaults or {}
 
     def supervisor(self, model: SupervisorModel, key: str) -> SupervisorSpec | None:
         children: list[ChildSpec] = []
@@ -336,7 +385,17 @@ class _Builder:
             start = self.resolve(model.start, f"{key}.start")
         if start is None:
             return None
-        fields = _set_fields(model, exclude={"id", "start", "supervisor", "args"})
+        settings = _set_fields(model, exclude=set()).keys() & set(SETTINGS)
+        if isinstance(start, Component):
+            start = self.component(start, model, key)
+            if start is None:
+                return None
+        elif settings:
+            name = min(settings)
+            rule = f"{name!r} is for components only: {model.start!r} is not a hedgerow.Component"
+            self.problems.append(ConfigProblem(f"{key}.{name}", getattr(model, name), rule))
+            return None
+        fields = _set_fields(model, exclude={"id", "start", "supervisor", "args", *SETTINGS})
         args = tuple(model.args) if model.args is not None else ()
         try:
             return ChildSpec(model.id, start, args=args, **fields)
@@ -344,6 +403,58 @@ class _Builder:
             value = model.start if exc.field == "start" else exc.value
             self.problems.append(ConfigProblem(f"{key}.{exc.field}", value, exc.rule))
             return None
+
+    def component(self, origin: Component, model: ChildModel, key: str) -> Component | None:
+        """`origin` with the file's settings (and the file's defaults), ``${VAR}`` read."""
+        written = {**self.component_defaults, **_set_fields(model, exclude=set())}
+        written = {name: written[name] for name in SETTINGS if name in written}
+        if not written:
+            return origin
+        settings: dict[str, Any] = {}
+        for name, value in written.items():
+            settings[name] = self.expand(value, f"{key}.{name}")
+        if len(self.problems) > 0 and any(p.key.startswith(key) for p in self.problems):
+            return None
+        try:
+            component = origin.configured(**settings)
+        except ValueError as exc:
+            name = next((n for n in SETTINGS if str(exc).startswith(n)), "transports")
+            name = name if name in written else next(iter(written))
+            self.problems.append(ConfigProblem(f"{key}.{name}", written[name], str(exc)))
+            return None
+        with _written_lock:
+            _written[component] = written
+        return component
+
+    def expand(self, value: Any, key: str) -> Any:
+        """`value` with every ``${VAR}`` in its strings read from the environment."""
+        if isinstance(value, dict):
+            return {k: self.expand(v, f"{key}.{k}") for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.expand(v, f"{key}[{i}]") for i, v in enumerate(value)]
+        if not isinstance(value, str) or "${" not in value:
+            return value
+
+        def substitute(match: re.Match[str]) -> str:
+            if match.group(1):
+                return match.group(0)[1:]
+            name, _, default = match.group(2).partition(":-")
+            if not _NAME.fullmatch(name):
+                rule = f"${{{match.group(2)}}}: expected ${{NAME}} or ${{NAME:-default}}"
+                self.problems.append(ConfigProblem(key, value, rule))
+                return ""
+            found = os.environ.get(name)
+            if found is not None:
+                return found
+            if ":-" in match.group(2):
+                return default
+            rule = (
+                f"environment variable {name} is not set (give ${{{name}:-default}} for a default)"
+            )
+            self.problems.append(ConfigProblem(key, value, rule))
+            return ""
+
+        return _VARIABLE.sub(substitute, value)
 
     def resolve(self, target: str, key: str) -> Any:
         """Import ``module:attribute``; a problem (and None) if that fails."""
@@ -416,6 +527,10 @@ def _child_data(child: ChildSpec) -> dict[str, Any]:
         data["supervisor"] = _supervisor_data(child.start)
     else:
         data["start"] = _import_name(child)
+    if isinstance(child.start, Component) and child.start.origin is not None:
+        with _written_lock:
+            written = _written.get(child.start)
+        data.update(written if written is not None else child.start.settings)
     if child.args:
         data["args"] = list(child.args)
     if child.kwargs:
@@ -442,8 +557,14 @@ def _plain(value: Any) -> Any:
 
 def _import_name(child: ChildSpec) -> str:
     start = child.start
-    module = getattr(start, "__module__", None)
-    qualname = getattr(start, "__qualname__", None)
+    if isinstance(start, Component):
+        start = start.origin or start
+        module = start.module
+        names = vars(sys.modules[module]) if module in sys.modules else {}
+        qualname = next((k for k, v in names.items() if v is start), None)
+    else:
+        module = getattr(start, "__module__", None)
+        qualname = getattr(start, "__qualname__", None)
     if not module or not qualname or module == "__main__" or "<" in qualname:
         rule = "a tree file names what it starts as 'module:name': define it at module level"
         raise SpecError(child.id, "start", start, rule)
