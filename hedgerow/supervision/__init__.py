@@ -1,7 +1,11 @@
-"""Supervision: specs, the `Supervisor` actor, backoff, intensity, trees and tree files."""
+"""Supervision: specs, the `Supervisor` actor, backoff, intensity, trees, tree files,
+containers and their management API."""
 
 from hedgerow.supervision._backoff import Backoff
+from hedgerow.supervision._container import Container
 from hedgerow.supervision._intensity import RestartIntensity
+from hedgerow.supervision._management import Management
+from hedgerow.supervision._reloader import ModuleReloader
 from hedgerow.supervision._spec import (
     BRUTAL_KILL,
     INFINITY,
@@ -28,6 +32,9 @@ __all__ = [
     "ChildInfo",
     "ChildSpec",
     "ChildState",
+    "Container",
+    "Management",
+    "ModuleReloader",
     "Restart",
     "RestartIntensity",
     "ShutdownPolicy",

@@ -86,7 +86,16 @@ from hedgerow.supervision._spec import (
     SupervisorSpec,
 )
 
-__all__ = ["dump_tree", "dumps_tree", "load_tree", "loads_tree"]
+__all__ = [
+    "child_from_data",
+    "child_to_data",
+    "dump_tree",
+    "dumps_tree",
+    "load_tree",
+    "loads_tree",
+    "tree_from_data",
+    "tree_to_data",
+]
 
 Format = Literal["toml", "yaml", "json"]
 
@@ -291,7 +300,45 @@ def tree_from_data(
     return spec
 
 
-def _problems(exc: ValidationError) -> list[ConfigProblem]:
+def child_from_data(
+    child_id: str,
+    config: Any,
+    *,
+    source: str = "<config>",
+    key: str = "config",
+    component_defaults: dict[str, Any] | None = None,
+) -> ChildSpec:
+    """A `ChildSpec` from one child's table, less its id (a container's component config).
+
+    The keys are a tree file child's: ``start``, component settings (with
+    ``${VAR}``), ``args``, ``kwargs``, ``restart``, backoff and so on. Raises
+    `ConfigError` naming `source` and the key under `key`.
+    """
+    if not isinstance(config, dict):
+        rule = "expected a table (mapping) with a 'start' key"
+        raise ConfigError(source, [ConfigProblem(key, _short(config), rule)])
+    try:
+        model = ChildModel.model_validate({**config, "id": child_id})
+    except ValidationError as exc:
+        problems = [
+            p._replace(key=f"{key}.{p.key}" if p.key else key) for p in _problems(exc, ChildModel)
+        ]
+        raise ConfigError(source, problems) from None
+    builder = _Builder(component_defaults)
+    spec = builder.child(model, key)
+    if builder.problems or spec is None:
+        raise ConfigError(source, builder.problems)
+    return spec
+
+
+def child_to_data(child: ChildSpec) -> dict[str, Any]:
+    """`child_from_data`'s input for `child` (its tree-file table, less the id)."""
+    data = _child_data(child)
+    del data["id"]
+    return data
+
+
+def _problems(exc: ValidationError, root: type[BaseModel] | None = None) -> list[ConfigProblem]:
     """One problem per key: a number that is neither int nor float is one error."""
     problems: dict[str, ConfigProblem] = {}
     for error in exc.errors():
@@ -299,19 +346,19 @@ def _problems(exc: ValidationError) -> list[ConfigProblem]:
         if loc and loc[-1] in ("int", "float"):  # the members of Number
             loc = loc[:-1]
             error = {**error, "loc": loc, "type": "float_type"}  # noqa: PLW2901
-        problem = _problem(error)
+        problem = _problem(error, root or TreeFileModel)
         problems.setdefault(problem.key, problem)
     return list(problems.values())
 
 
-def _problem(error: Any) -> ConfigProblem:
+def _problem(error: Any, root: type[BaseModel]) -> ConfigProblem:
     loc = tuple(error["loc"])
     kind = error["type"]
     key = _key_path(loc)
     if kind == "missing":
         return ConfigProblem(key, _MISSING, "required key")
     if kind == "extra_forbidden":
-        model = _model_at(loc[:-1])
+        model = _model_at(loc[:-1], root)
         allowed = list(model.model_fields) if model is not None else []
         rule = "unknown key"
         close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
@@ -324,8 +371,8 @@ def _problem(error: Any) -> ConfigProblem:
     return ConfigProblem(key, _short(error["input"]), rule)
 
 
-def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
-    model: type[BaseModel] | None = TreeFileModel
+def _model_at(loc: tuple[Any, ...], root: type[BaseModel]) -> type[BaseModel] | None:
+    model: type[BaseModel] | None = root
     for part in loc:
         if isinstance(part, int):
             continue

@@ -179,6 +179,9 @@ class Invocation:
     reply: Reply
     receive_progress: bool = False
     caller: int | None = None
+    """The caller's session id, its authid and authrole (as the router discloses them)."""
+    caller_authid: str | None = None
+    caller_authrole: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

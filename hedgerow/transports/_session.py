@@ -361,6 +361,8 @@ class ComponentSession:
                 registration,
                 progress=progress,
                 caller=invocation.caller,
+                caller_authid=invocation.caller_authid,
+                caller_authrole=invocation.caller_authrole,
                 procedure=invocation.procedure,
             )
         try:
