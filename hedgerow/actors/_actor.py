@@ -122,9 +122,11 @@ class Actor(pykka.ThreadingActor):
         return self._hr_clock
 
     def actor_info(self) -> dict[str, Any] | None:
-        """Facts about this incarnation for its "started" event (a worker's pid and port).
+        """Facts about this incarnation for its "started" event and `Tree.describe`
+        (a worker's pid and port); the default has none.
 
-        Called in the actor's thread once ``on_start`` has returned; the default has none.
+        Called once ``on_start`` has returned, from any thread: return plain
+        data already known, without waiting for the actor.
         """
         return None
 

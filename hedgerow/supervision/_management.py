@@ -43,6 +43,7 @@ __all__ = [
     "ManagementService",
     "container_prefix",
     "node_prefix",
+    "tree_procedures",
     "worker_prefix",
 ]
 
@@ -216,3 +217,26 @@ class ManagementService:
             return fn(*args, **kwargs)
 
         return call
+
+
+def tree_procedures(tree: Tree) -> dict[str, Procedure]:
+    """A node's management API over its tree: ``get_tree`` and ``shutdown``."""
+    import os  # noqa: PLC0415 - only nodes need it
+    import time  # noqa: PLC0415
+
+    started = time.time()
+
+    def get_tree() -> dict[str, Any]:
+        return {
+            "name": tree.name,
+            "pid": os.getpid(),
+            "uptime": round(time.time() - started, 3),
+            "children": tree.describe(),
+        }
+
+    def shutdown() -> list[str]:
+        ids = [child.id for child in tree.which_children()]
+        tree.request_stop()
+        return ids
+
+    return {"get_tree": get_tree, "shutdown": shutdown}

@@ -8,13 +8,13 @@ from typing import TYPE_CHECKING, Any, Self
 from pykka._envelope import Envelope
 
 from hedgerow._events import EventKind, EventStream
-from hedgerow._exceptions import ChildNotFound, StartError
+from hedgerow._exceptions import ChildNotFound, DeadLetterError, StartError
 from hedgerow.actors._actor import spawn
 from hedgerow.actors._messages import _Control
 from hedgerow.actors._names import Names
 from hedgerow.actors._reason import SHUTDOWN, Reason, is_normal
 from hedgerow.actors._ref import TreeHooks
-from hedgerow.supervision._supervisor import ChildCounts, ChildInfo, Supervisor
+from hedgerow.supervision._supervisor import ChildCounts, ChildInfo, ChildState, Supervisor
 
 if TYPE_CHECKING:
     import random
@@ -68,6 +68,33 @@ class SupervisorHandle:
 
     def get_child(self, child_id: str) -> ChildRef[Any]:
         return self._call("get_child", child_id)  # type: ignore[no-any-return]
+
+    def describe(self) -> list[dict[str, Any]]:
+        """Every child, recursively, as plain data (what ``hedgerow status`` shows).
+
+        Each is ``{"id", "path", "state", "supervisor", "incarnation",
+        "restarts", "info"}`` (``info``: what the running incarnation reports
+        of itself, e.g. a worker's pid), and ``"children"`` for a supervisor.
+        """
+        rows: list[dict[str, Any]] = []
+        for child in self.which_children():
+            actor = child.ref.incarnation if child.state is ChildState.RUNNING else None
+            row: dict[str, Any] = {
+                "id": child.id,
+                "path": child.ref.path,
+                "state": child.state.value,
+                "supervisor": child.is_supervisor,
+                "incarnation": child.incarnation,
+                "restarts": child.restarts,
+                "info": actor.actor_info() if actor is not None else None,
+            }
+            if child.is_supervisor and child.state is ChildState.RUNNING:
+                try:
+                    row["children"] = SupervisorHandle(child.ref, self.timeout).describe()
+                except (ChildNotFound, DeadLetterError):
+                    row["children"] = []  # it stopped meanwhile
+            rows.append(row)
+        return rows
 
     def supervisor(self, child_id: str) -> SupervisorHandle:
         """The handle of a nested supervisor child."""

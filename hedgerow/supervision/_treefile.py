@@ -48,6 +48,12 @@ The schema::
     strategy = "rest_for_one"
     children = [...]
 
+A top-level ``[management]`` table (``transports``, ``realm``,
+``authentication``, ``prefix``, ``roles``: `hedgerow.Management`) has
+``hedgerow run`` serve the node's management API (``get_tree``,
+``shutdown``), which ``hedgerow status`` calls; `read_tree` returns it with
+the spec.
+
 A top-level ``[components]`` table (``realm``, ``transports``, ``authentication``)
 gives every component child the settings it does not set itself. In those
 settings, ``${VAR}`` and ``${VAR:-default}`` are read from the environment
@@ -79,6 +85,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from hedgerow._exceptions import _MISSING, ConfigError, ConfigProblem, SpecError
 from hedgerow.actors._component import SETTINGS, Component
+from hedgerow.supervision._management import Management
 from hedgerow.supervision._spec import (
     DEFAULT_WORKER_SHUTDOWN,
     INFINITY,
@@ -87,12 +94,15 @@ from hedgerow.supervision._spec import (
 )
 
 __all__ = [
+    "TreeFile",
     "child_from_data",
     "child_to_data",
     "dump_tree",
     "dumps_tree",
     "load_tree",
     "loads_tree",
+    "read_tree",
+    "tree_file_from_data",
     "tree_from_data",
     "tree_to_data",
 ]
@@ -158,10 +168,30 @@ class ComponentsModel(_Model):
     authentication: dict[str, Any] | None = None
 
 
+class ManagementModel(_Model):
+    """Where the node's management API is served (`hedgerow.Management`)."""
+
+    transports: Any = None
+    realm: str | None = None
+    authentication: dict[str, Any] | None = None
+    prefix: str | None = None
+    roles: list[str] | None = None
+
+
 class TreeFileModel(_Model):
     pythonpath: list[str] = []
     components: ComponentsModel | None = None
+    management: ManagementModel | None = None
     supervisor: SupervisorModel
+
+
+@dataclasses.dataclass(frozen=True)
+class TreeFile:
+    """What a tree file describes: the tree, and how its node is managed (if at all)."""
+
+    spec: SupervisorSpec
+    management: Management | None = None
+    source: str = "<data>"
 
 
 SupervisorModel.model_rebuild()
@@ -181,6 +211,7 @@ _KEYS: dict[str, type[BaseModel]] = {
     "supervisor": SupervisorModel,
     "children": ChildModel,
     "components": ComponentsModel,
+    "management": ManagementModel,
 }
 
 _VARIABLE = re.compile(r"\$(\$)?\{([^}]*)\}")
@@ -207,6 +238,11 @@ def format_of(path: str | Path) -> Format:
 
 
 def load_tree(path: str | Path) -> SupervisorSpec:
+    """Read a tree file and build its `SupervisorSpec` (see `read_tree`)."""
+    return read_tree(path).spec
+
+
+def read_tree(path: str | Path) -> TreeFile:
     """Read a tree file and build its `SupervisorSpec`, importing every class it names.
 
     The format follows the extension (``.toml``, ``.yaml``/``.yml``, ``.json``).
@@ -223,7 +259,8 @@ def load_tree(path: str | Path) -> SupervisorSpec:
     except (OSError, UnicodeDecodeError) as exc:
         problem = ConfigProblem("", None, f"cannot read the file: {exc}")
         raise ConfigError(str(file), [problem]) from None
-    return loads_tree(text, fmt, source=str(file), base_dir=file.resolve().parent)
+    data = _parse(text, fmt, str(file))
+    return tree_file_from_data(data, source=str(file), base_dir=file.resolve().parent)
 
 
 def loads_tree(
@@ -277,6 +314,16 @@ def tree_from_data(
     base_dir: str | Path | None = None,
 ) -> SupervisorSpec:
     """Build a `SupervisorSpec` from a tree file's parsed data (nested dicts and lists)."""
+    return tree_file_from_data(data, source=source, base_dir=base_dir).spec
+
+
+def tree_file_from_data(
+    data: Any,
+    *,
+    source: str = "<data>",
+    base_dir: str | Path | None = None,
+) -> TreeFile:
+    """A `TreeFile` from a tree file's parsed data."""
     if not isinstance(data, dict):
         rule = "expected a table (mapping) with a 'supervisor' key at the top"
         raise ConfigError(source, [ConfigProblem("", _short(data), rule)])
@@ -294,10 +341,11 @@ def tree_from_data(
     if model.components is not None:
         defaults = _set_fields(model.components, exclude=set())
     builder = _Builder(defaults)
+    management = builder.management(model.management) if model.management else None
     spec = builder.supervisor(model.supervisor, "supervisor")
     if builder.problems or spec is None:
         raise ConfigError(source, builder.problems)
-    return spec
+    return TreeFile(spec, management, source)
 
 
 def child_from_data(
@@ -449,6 +497,18 @@ class _Builder:
         except SpecError as exc:
             value = model.start if exc.field == "start" else exc.value
             self.problems.append(ConfigProblem(f"{key}.{exc.field}", value, exc.rule))
+            return None
+
+    def management(self, model: ManagementModel) -> Management | None:
+        """The node's `Management`, ``${VAR}`` read."""
+        fields = _set_fields(model, exclude=set())
+        settings = {
+            name: self.expand(value, f"management.{name}") for name, value in fields.items()
+        }
+        try:
+            return Management.parse(settings)
+        except ValueError as exc:
+            self.problems.append(ConfigProblem("management", fields, str(exc)))
             return None
 
     def component(self, origin: Component, model: ChildModel, key: str) -> Component | None:

@@ -230,3 +230,38 @@ def test_a_component_without_settings_is_the_object_itself():
 
     assert spec.children[0].start is file_components.plain
     assert 'start = "file_components:plain"' in dumps_tree(spec, "toml")
+
+
+def test_a_management_table_is_read_with_the_tree(tmp_path, monkeypatch):
+    from hedgerow.supervision._treefile import read_tree  # noqa: PLC0415
+
+    monkeypatch.setenv("HR_TEST_SECRET", "sesame")
+    file = tmp_path / "node.toml"
+    file.write_text(
+        textwrap.dedent("""
+        [management]
+        transports = "ws://127.0.0.1:9/ws"
+        authentication = { ticket = { authid = "node", ticket = "${HR_TEST_SECRET}" } }
+        roles = ["management", "ops"]
+
+        [supervisor]
+        name = "shop"
+        """)
+    )
+    tree_file = read_tree(file)
+    assert tree_file.spec.name == "shop"
+    management = tree_file.management
+    assert management is not None
+    assert management.roles == ("management", "ops")
+    assert management.authentication == {"ticket": {"authid": "node", "ticket": "sesame"}}
+    assert hr.load_tree(file) == tree_file.spec
+
+
+def test_a_bad_management_table_names_the_key():
+    [problem] = problems("""
+        [management]
+        roles = "management"
+
+        [supervisor]
+        """)
+    assert problem.key == "management.roles"

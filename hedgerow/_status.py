@@ -1,0 +1,176 @@
+"""`hedgerow status`: ask a running node for its tree over the management API.
+
+The node (``hedgerow run`` of a tree file with a ``[management]`` table)
+serves ``hedgerow.node.<node>.get_tree``; each of its worker processes
+serves its container's API under ``hedgerow.node.<node>.worker.<worker>``.
+The command joins the router as a management client, calls them, and prints
+the tree (or JSON with ``--json``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.tree import Tree as RichTree
+
+from hedgerow.supervision._management import node_prefix, worker_prefix
+from hedgerow.transports._base import Call, Leave, resolve_transports
+
+__all__ = ["status"]
+
+DEFAULT_URL = "ws://127.0.0.1:8080/ws"
+SECRET_ENV = "HEDGEROW_MANAGEMENT_SECRET"  # noqa: S105 - a variable name, not a secret
+
+EXIT_OK = 0
+EXIT_UNREACHABLE = 1
+EXIT_BAD_INPUT = 2
+
+
+class _Peer:
+    """The status client serves nothing: deliveries are ignored."""
+
+    def deliver(self, message: Any) -> None:
+        pass
+
+
+def _secret(secret_env: str, secret_file: str | None) -> str | None:
+    if secret_file is not None:
+        try:
+            return Path(secret_file).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            msg = f"--secret-file {secret_file}: {exc}"
+            raise click.BadParameter(msg) from None
+    return os.environ.get(secret_env)
+
+
+@click.command(
+    epilog=(
+        "Example: HEDGEROW_MANAGEMENT_SECRET=s3cret hedgerow status "
+        "--router ws://127.0.0.1:8080/ws --node shop"
+    )
+)
+@click.option(
+    "--router",
+    "url",
+    envvar="HEDGEROW_ROUTER_URL",
+    default=DEFAULT_URL,
+    show_default=True,
+    help="The router's URL (also $HEDGEROW_ROUTER_URL).",
+)
+@click.option("--realm", default="realm1", show_default=True, help="The management realm.")
+@click.option("--node", default="root", show_default=True, help="The node's name (its tree's).")
+@click.option("--authid", default="management", show_default=True, help="Who to join as.")
+@click.option(
+    "--secret-env",
+    default=SECRET_ENV,
+    show_default=True,
+    help="The environment variable holding the management secret (a ticket).",
+)
+@click.option("--secret-file", type=click.Path(dir_okay=False), help="Read the secret from here.")
+@click.option("--json", "as_json", is_flag=True, help="Print the answer as JSON.")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=10.0)
+def status(  # noqa: PLR0917 - one option each
+    url: str,
+    realm: str,
+    node: str,
+    authid: str,
+    secret_env: str,
+    secret_file: str | None,
+    as_json: bool,
+    timeout: float,
+) -> None:
+    """Show a running node's tree: states, restarts, worker pids, hosted components.
+
+    Exits 0 with the tree, 1 when the node cannot be reached (no router, no
+    such node, or not allowed), 2 for bad options.
+    """
+    secret = _secret(secret_env, secret_file)
+    authentication = {"ticket": {"authid": authid, "ticket": secret}} if secret else {}
+    try:
+        [config] = resolve_transports(url)
+    except ValueError as exc:
+        click.echo(f"error: --router {url}: {exc}", err=True)
+        raise click.exceptions.Exit(EXIT_BAD_INPUT) from None
+    try:
+        link = config.transport.join(
+            realm, _Peer(), serializers=config.serializers, authentication=authentication
+        ).result(timeout)
+    except Exception as exc:  # noqa: BLE001 - any failure to join is reported the same way
+        click.echo(f"error: cannot join {realm!r} at {url}: {exc}", err=True)
+        raise click.exceptions.Exit(EXIT_UNREACHABLE) from None
+    try:
+        answer = _ask(link, node, timeout)
+    except Exception as exc:  # noqa: BLE001
+        click.echo(f"error: node {node!r} did not answer: {exc}", err=True)
+        raise click.exceptions.Exit(EXIT_UNREACHABLE) from None
+    finally:
+        if link.is_open:
+            link.handle(Leave())
+    if as_json:
+        click.echo(json.dumps(answer, indent=2))
+    else:
+        Console(highlight=False).print(_render(answer))
+
+
+def _call(link: Any, uri: str, timeout: float, *args: Any) -> Any:
+    result = link.handle(Call(uri, list(args), {})).result(timeout)
+    return result.args[0] if result.args else None
+
+
+def _ask(link: Any, node: str, timeout: float) -> dict[str, Any]:
+    """The node's tree, with each worker's components filled in when it answers."""
+    answer: dict[str, Any] = _call(link, f"{node_prefix(node)}.get_tree", timeout)
+    for row in _rows(answer.get("children", [])):
+        info = row.get("info") or {}
+        if "pid" not in info or "guid" not in info:
+            continue
+        prefix = worker_prefix(node, row["id"])
+        try:
+            ids = _call(link, f"{prefix}.get_components", timeout)
+            row["components"] = [_call(link, f"{prefix}.get_component", timeout, i) for i in ids]
+        except Exception as exc:  # noqa: BLE001 - a worker without management still shows
+            row["components_error"] = str(exc)
+    return answer
+
+
+def _rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    for row in rows:
+        found.append(row)
+        found.extend(_rows(row.get("children", [])))
+    return found
+
+
+def _render(answer: dict[str, Any]) -> RichTree:
+    title = f"[bold]{answer['name']}[/bold] pid {answer['pid']} up {answer['uptime']:.0f}s"
+    tree = RichTree(title)
+    _add(tree, answer.get("children", []))
+    return tree
+
+
+_STATE_STYLE = {"running": "green", "restarting": "yellow", "stopped": "dim"}
+
+
+def _add(parent: RichTree, rows: list[dict[str, Any]]) -> None:
+    for row in rows:
+        style = _STATE_STYLE.get(row["state"], "")
+        label = f"{row['id']} [{style}]{row['state']}[/{style}]"
+        if row["restarts"]:
+            label += f" restarts={row['restarts']}"
+        info = row.get("info") or {}
+        if "pid" in info:
+            label += f" pid={info['pid']}"
+        if "port" in info:
+            label += f" port={info['port']}"
+        branch = parent.add(label)
+        _add(branch, row.get("children", []))
+        for component in row.get("components", []):
+            extra = f" restarts={component['restarts']}" if component.get("restarts") else ""
+            branch.add(f"{component['id']} {component['state']}{extra}")
+        if "components_error" in row:
+            branch.add(f"[red]components: {row['components_error']}[/red]")
