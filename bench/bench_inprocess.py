@@ -10,9 +10,14 @@ ratio to a bare pykka ask measured in the same run, interleaved):
 3. call, component to component: a component's handler calls another
    component's procedure with ``session.call(...).get()`` (the answer comes
    back through the caller's own inbox, served by its waiting thread).
+4. publish scaling: a plain thread publishes (msgpack, not acknowledged) to
+   an exact topic with one subscriber, on a router whose realm also holds 1,
+   or 500, exact subscriptions to unrelated topics. The router's own cost
+   (the subscriber's peer drops the event); the ratio is to the case with 1.
 
 The target (informational: a missed target never makes the exit status
-non-zero) is a call at most 3x a pykka ask.
+non-zero) is a call at most 3x a pykka ask, and a publish with 500 unrelated
+subscriptions within 1.5x of one with 1.
 
     .venv/bin/python bench/bench_inprocess.py            # about 10 s
     .venv/bin/python bench/bench_inprocess.py --quick    # a couple of seconds
@@ -38,13 +43,16 @@ import pykka
 import hedgerow
 from hedgerow import SupervisorSpec, start_tree
 from hedgerow.actors._component import Component
-from hedgerow.transports import Call, InProcessRouter, Leave
+from hedgerow.transports import Call, InProcessRouter, Leave, Publish, Subscribe
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
 PAYLOAD = ("hello", 42, {"a": 1.5})
 TARGET = 3.0
+PUBLISH_TARGET = 1.5
+UNRELATED = (1, 500)
+"""Unrelated subscriptions in the realm, per publish variant."""
 
 
 class Echo(pykka.ThreadingActor):
@@ -101,6 +109,19 @@ def driver_component(router: InProcessRouter, target: str) -> Component:
     return comp
 
 
+def publish_router(unrelated: int) -> Any:
+    """A publisher's link on a router where ``bench.topic`` has one subscriber and
+    `unrelated` sessions each subscribe to a topic of their own."""
+    router = InProcessRouter()
+    peer = _Peer()
+    subscriber = router.join("realm1", peer).result(10)
+    subscriber.handle(Subscribe("bench.topic")).result(10)
+    for index in range(unrelated):
+        other = router.join("realm1", peer).result(10)
+        other.handle(Subscribe(f"bench.unrelated.{index}")).result(10)
+    return router.join("realm1", peer).result(10)
+
+
 class Setup:
     """Every variant, started once; `chunk(name, n)` measures n round trips."""
 
@@ -122,6 +143,8 @@ class Setup:
             "json": self.router.join("realm1", peer, serializers=["json"]).result(10),
             "shared": self.shared.join("realm1", peer).result(10),
         }
+        for unrelated in UNRELATED:
+            self.links[f"publish {unrelated}"] = publish_router(unrelated)
 
     def close(self) -> None:
         for link in self.links.values():
@@ -136,6 +159,14 @@ class Setup:
             for _ in range(n):
                 t0 = perf_counter()
                 ask(PAYLOAD)
+                samples.append(perf_counter() - t0)
+            return samples
+        if name.startswith("publish "):
+            handle = self.links[name].handle
+            samples = []
+            for _ in range(n):
+                t0 = perf_counter()
+                handle(Publish("bench.topic", list(PAYLOAD))).result(60)
                 samples.append(perf_counter() - t0)
             return samples
         if name == "component to component":
@@ -160,6 +191,10 @@ VARIANTS = {
     "seam to component, json": "json",
     "seam to component, by reference": "shared",
     "component to component": "component",
+    **{
+        f"publish, {n} unrelated subscription{'s' if n > 1 else ''}": f"publish {n}"
+        for n in UNRELATED
+    },
 }
 
 
@@ -184,10 +219,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 samples[name].extend(setup.chunk(_chunk_name(name), chunk))
     finally:
         setup.close()
-    base = samples["pykka ask"]
-    base50, base99 = percentile(base, 50), percentile(base, 99)
     rows = []
     for name in names:
+        # Calls are compared with a pykka ask; publishes with the fewest subscriptions.
+        base = samples[_baseline(name)]
+        base50, base99 = percentile(base, 50), percentile(base, 99)
         p50, p99 = percentile(samples[name], 50), percentile(samples[name], 99)
         rows.append(
             {
@@ -214,6 +250,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         },
         "rows": rows,
         "target_ratio": TARGET,
+        "publish_target_ratio": PUBLISH_TARGET,
         "elapsed_s": perf_counter() - started,
     }
 
@@ -224,7 +261,15 @@ def _chunk_name(name: str) -> str:
         return "pykka ask"
     if kind == "component":
         return "component to component"
+    if kind.startswith("publish "):
+        return kind
     return f"seam {kind}"
+
+
+def _baseline(name: str) -> str:
+    if VARIANTS[name].startswith("publish "):
+        return next(n for n, kind in VARIANTS.items() if kind == f"publish {UNRELATED[0]}")
+    return "pykka ask"
 
 
 def print_table(results: dict[str, Any]) -> None:
@@ -238,24 +283,36 @@ def print_table(results: dict[str, Any]) -> None:
     print(f"all threads on CPU(s) {where} (--affinity {cfg['affinity']})")
     print(f"calls={cfg['calls']} chunks={cfg['chunks']} payload={cfg['payload']}")
     rows = results["rows"]
-    width = max(len(row["name"]) for row in rows)
-    header = (
-        f"{'variant':<{width}}  {'p50 us':>8}  {'p99 us':>8}  "
-        f"{'x ask p50':>9}  {'x ask p99':>9}  met"
-    )
-    print(header)
-    print("-" * len(header))
-    for row in rows:
-        baseline = row["name"] == "pykka ask"
-        met = "" if baseline else ("yes" if row["ratio_p50"] <= results["target_ratio"] else "NO")
-        print(
-            f"{row['name']:<{width}}  {row['p50_us']:>8.1f}  {row['p99_us']:>8.1f}  "
-            f"{row['ratio_p50']:>9.2f}  {row['ratio_p99']:>9.2f}  {met}".rstrip()
-        )
+    calls = [row for row in rows if not VARIANTS[row["name"]].startswith("publish ")]
+    publishes = [row for row in rows if VARIANTS[row["name"]].startswith("publish ")]
+    _print_rows(calls, "x ask", results["target_ratio"])
     print(
         f"\n(target: a call at most {results['target_ratio']:g}x a pykka ask at p50; "
         f"total {results['elapsed_s']:.1f} s; targets are informational)"
     )
+    print()
+    _print_rows(publishes, "x 1 sub", results["publish_target_ratio"])
+    print(
+        f"\n(target: a publish with {UNRELATED[-1]} unrelated subscriptions at most "
+        f"{results['publish_target_ratio']:g}x one with {UNRELATED[0]}, at p50)"
+    )
+
+
+def _print_rows(rows: list[dict[str, Any]], against: str, target: float) -> None:
+    width = max(len(row["name"]) for row in rows)
+    header = (
+        f"{'variant':<{width}}  {'p50 us':>8}  {'p99 us':>8}  "
+        f"{against + ' p50':>11}  {against + ' p99':>11}  met"
+    )
+    print(header)
+    print("-" * len(header))
+    for row in rows:
+        baseline = row["name"] == _baseline(row["name"])
+        met = "" if baseline else ("yes" if row["ratio_p50"] <= target else "NO")
+        print(
+            f"{row['name']:<{width}}  {row['p50_us']:>8.1f}  {row['p99_us']:>8.1f}  "
+            f"{row['ratio_p50']:>11.2f}  {row['ratio_p99']:>11.2f}  {met}".rstrip()
+        )
 
 
 def main(argv: list[str] | None = None) -> int:

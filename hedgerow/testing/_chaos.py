@@ -1,9 +1,15 @@
 """The chaos engine: run a tree file under a seeded random fault schedule, and report.
 
-The schedule depends only on the seed, the options and the tree file's static
+The schedule depends only on the seed, the options and the tree file's
 children (never on how the run goes), so the same seed and file give the same
-schedule. By default the tree runs on a `VirtualClock` with autojump: a minute
-of chaos takes the real time its actors need to do their work, no more.
+schedule. A simple_one_for_one supervisor's template names no running child:
+its children are started later, as ``<template id>-1``, ``-2``... So the
+schedule names them by a pattern (``root/pool/conn-*``), and a fault planned
+there hits one of the children the pattern matches when it is due (picked
+with a generator seeded by the seed), or is skipped if there are none.
+
+By default the tree runs on a `VirtualClock` with autojump: a minute of
+chaos takes the real time its actors need to do their work, no more.
 
 The report counts faults by kind, restarts per child, recovery times (from a
 fault to the child serving again: its next start, its next handled message, or
@@ -33,11 +39,11 @@ from hedgerow._clock import MonotonicClock
 from hedgerow._events import Event, EventKind, EventStream, quiet_event_log
 from hedgerow._exceptions import StartError
 from hedgerow.actors._reason import describe, is_normal
-from hedgerow.supervision._spec import SupervisorSpec
+from hedgerow.supervision._spec import Strategy, SupervisorSpec
 from hedgerow.supervision._tree import start_tree
 from hedgerow.supervision._treefile import load_tree
 from hedgerow.testing._clock import VirtualClock
-from hedgerow.testing._faults import Fault, FaultKind, FaultRecord, Faults, iter_paths
+from hedgerow.testing._faults import Fault, FaultError, FaultKind, FaultRecord, Faults
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -45,12 +51,15 @@ if TYPE_CHECKING:
     from hedgerow._clock import Clock
 
 __all__ = [
+    "DYNAMIC",
     "ChaosKind",
     "ChaosOptions",
     "ChaosReport",
     "PlannedFault",
     "chaos",
+    "child_paths",
     "plan_faults",
+    "resolve_path",
     "run_chaos",
 ]
 
@@ -119,7 +128,11 @@ class ChaosOptions:
 
 @dataclass(frozen=True)
 class PlannedFault:
-    """One fault of the schedule: when (from the start), what, where."""
+    """One fault of the schedule: when (from the start), what, where.
+
+    `path` is a child's path, or the pattern of a simple_one_for_one
+    supervisor's dynamic children (``root/pool/conn-*``; see `DYNAMIC`).
+    """
 
     time: float
     kind: ChaosKind
@@ -127,13 +140,75 @@ class PlannedFault:
     at_message: int = 1
 
 
+DYNAMIC = "-*"
+"""The suffix of a path pattern that stands for a simple_one_for_one supervisor's
+dynamic children: ``<supervisor path>/<template id>-*``."""
+
+
+def child_paths(spec: SupervisorSpec, prefix: str) -> list[str]:
+    """The paths a chaos run can hit, in start order: each static child, and for a
+    simple_one_for_one supervisor the pattern of its dynamic children (never the
+    template's own path, which no child has)."""
+    paths: list[str] = []
+    dynamic = spec.strategy is Strategy.SIMPLE_ONE_FOR_ONE
+    for child in spec.children:
+        path = f"{prefix}/{child.id}{DYNAMIC if dynamic else ''}"
+        paths.append(path)
+        if isinstance(child.start, SupervisorSpec):
+            paths.extend(child_paths(child.start, path))
+    return paths
+
+
+def _is_pattern(path: str) -> bool:
+    return f"{DYNAMIC}/" in f"{path}/"
+
+
+def _same_depth(a: str, b: str) -> bool:
+    return a.count("/") == b.count("/")
+
+
+def _targeted(path: str, targets: tuple[str, ...]) -> bool:
+    """True if a target glob matches `path`; for a pattern, also if a target names
+    one of the children it stands for (``root/pool/conn-2``)."""
+    for target in targets:
+        if fnmatch.fnmatchcase(path, target):
+            return True
+        if _is_pattern(path) and _same_depth(path, target) and fnmatch.fnmatchcase(target, path):
+            return True
+    return False
+
+
+def resolve_path(
+    path: str, running: list[str], targets: tuple[str, ...], rng: random.Random
+) -> str:
+    """The child a planned fault hits: `path` itself, or for a pattern one of the
+    `running` paths it matches (and the targets, if any), picked by `rng`.
+
+    Raises `FaultError` if a pattern matches no child now.
+    """
+    if not _is_pattern(path):
+        return path
+    matching = [
+        p
+        for p in running
+        if _same_depth(p, path)
+        and fnmatch.fnmatchcase(p, path)
+        and (not targets or any(fnmatch.fnmatchcase(p, t) for t in targets))
+    ]
+    if not matching:
+        msg = f"{path}: no dynamic child is running to take the fault"
+        raise FaultError(msg)
+    return rng.choice(sorted(matching))
+
+
 def plan_faults(spec: SupervisorSpec, options: ChaosOptions, name: str) -> list[PlannedFault]:
     """The fault schedule for `spec`: a function of the seed, the options and the
-    spec's static children only. ValueError if no child matches the targets."""
+    spec's children only (see `child_paths`). ValueError if no child matches the
+    targets."""
     options.check()
-    paths = list(iter_paths(spec, name))
+    paths = child_paths(spec, name)
     if options.targets:
-        paths = [p for p in paths if any(fnmatch.fnmatchcase(p, t) for t in options.targets)]
+        paths = [p for p in paths if _targeted(p, options.targets)]
     if not paths:
         targets = ", ".join(options.targets) or "(all)"
         msg = f"targets {targets}: no child of the tree matches"
@@ -213,12 +288,14 @@ class ChaosReport:
 class _Run:
     """One chaos run's bookkeeping: a timeline of fault firings and "serving" marks."""
 
-    def __init__(self) -> None:
+    def __init__(self, seed: int = 0) -> None:
         self.timeline: list[tuple[str, str, float]] = []
         self.events: list[Event] = []
         self.made: dict[int, tuple[ChaosKind, Fault]] = {}
         self.skipped: Counter[str] = Counter()
         self.attempted = 0
+        self.picks = random.Random(seed)  # noqa: S311 - reproducible picks, not a secret
+        """Picks the dynamic child a pattern's fault hits (used in schedule order)."""
 
     def fired(self, record: FaultRecord) -> None:
         if record.kind is not FaultKind.SLOW:
@@ -275,7 +352,7 @@ def run_chaos(
     name = spec.name or "root"
     schedule = plan_faults(spec, options, name)
     clock: Clock = MonotonicClock() if options.real_time else VirtualClock(autojump_threshold=0)
-    run = _Run()
+    run = _Run(options.seed)
     events = EventStream()
     events.subscribe(run.event)
     began = time.perf_counter()
@@ -337,10 +414,11 @@ def run_chaos(
 
 def _inject(faults: Faults, run: _Run, options: ChaosOptions, planned: PlannedFault) -> None:
     """Put one planned fault into the tree (on the clock's thread, at its time)."""
-    path, kind = planned.path, planned.kind
+    kind = planned.kind
     run.attempted += 1
     try:
-        fault = _make(faults, options, planned)
+        path = resolve_path(planned.path, faults.tree.names.paths(), options.targets, run.picks)
+        fault = _make(faults, options, path, planned)
     except Exception:  # noqa: BLE001 - the child is restarting or gone: skip it
         run.skipped[kind.value] += 1
         return
@@ -358,8 +436,7 @@ def _inject(faults: Faults, run: _Run, options: ChaosOptions, planned: PlannedFa
         faults.after(options.hang_time, release)
 
 
-def _make(faults: Faults, options: ChaosOptions, planned: PlannedFault) -> Fault:
-    path = planned.path
+def _make(faults: Faults, options: ChaosOptions, path: str, planned: PlannedFault) -> Fault:
     makers: dict[ChaosKind, Callable[[], Fault]] = {
         ChaosKind.CRASH: lambda: faults.crash(path),
         ChaosKind.CRASH_MESSAGE: lambda: faults.crash(path, at_message=planned.at_message),
@@ -518,7 +595,10 @@ def _render(report: ChaosReport, console: Any) -> None:
     "targets",
     multiple=True,
     metavar="GLOB",
-    help="Child paths to hit, e.g. 'root/pipeline/*' (repeat it; default: all).",
+    help=(
+        "Child paths to hit, e.g. 'root/pipeline/*'; a simple_one_for_one pool's "
+        "children are 'root/pool/conn-*' (repeat it; default: all)."
+    ),
 )
 @click.option(
     "--hang-time", type=float, default=1.0, show_default=True, help="Seconds a hang lasts."

@@ -1,12 +1,13 @@
 """Crossbar.io control: write a node config, start the router, wait for it, stop it.
 
 `RouterConfig` describes a router as hedgerow needs one: realms, a role with
-every permission, a WebSocket and a RawSocket transport on 127.0.0.1, and
-ticket or WAMP-CRA authentication with one shared secret (anonymous access
-only when asked for). `node_config` turns it into Crossbar's JSON. The secret
-is never written to disk: the config names an environment variable
-(``${HEDGEROW_ROUTER_SECRET}``, Crossbar's own substitution) that the
-crossbar process gets in its environment.
+every permission, a WebSocket and a RawSocket transport on 127.0.0.1 (over
+TLS when given a key and certificate), and ticket or WAMP-CRA authentication
+with one shared secret (anonymous access only when asked for). `node_config`
+turns it into Crossbar's JSON. The secret is never written to disk: the
+config names an environment variable (``${HEDGEROW_ROUTER_SECRET}``,
+Crossbar's own substitution) that the crossbar process gets in its
+environment.
 
 `Crossbar` runs ``crossbar start --cbdir ...`` as a subprocess in its own
 process group, reads its output until the node reports that its
@@ -98,6 +99,13 @@ class RouterConfig:
     for the principal `authid` (ticket, wampcra); the secret comes from the
     environment variable `secret_env` or the file `secret_file`. `anonymous`
     lets clients in without credentials, in role `anonymous_role`.
+
+    `tls_key` and `tls_certificate` (PEM files, given together) put the TCP
+    transports behind TLS: Crossbar's ``"tls": {"key": ..., "certificate":
+    ...}`` on their endpoints, so clients use ``wss://`` and ``rss://`` URLs
+    (Crossbar listens with TLS 1.3 only). The paths are made absolute
+    (Crossbar reads relative ones from its node directory). The Unix socket
+    transport stays plain.
     """
 
     realms: Sequence[str] = ("realm1",)
@@ -115,6 +123,8 @@ class RouterConfig:
     anonymous: bool = False
     anonymous_role: str = "anonymous"
     extra_env: Mapping[str, str] = field(default_factory=dict)
+    tls_key: Path | str | None = None
+    tls_certificate: Path | str | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.realms, str) or not self.realms:
@@ -147,6 +157,24 @@ class RouterConfig:
         if not self.auth and not self.anonymous:
             msg = "auth=[] and anonymous=False: nobody could join; enable a method or anonymous"
             raise ValueError(msg)
+        self._check_tls()
+
+    def _check_tls(self) -> None:
+        if (self.tls_key is None) != (self.tls_certificate is None):
+            given, missing = (
+                ("tls_key", "tls_certificate")
+                if self.tls_certificate is None
+                else ("tls_certificate", "tls_key")
+            )
+            msg = f"{given} without {missing}: TLS needs both the private key and the certificate"
+            raise ValueError(msg)
+        if self.tls and self.websocket_port is None and self.rawsocket_port is None:
+            msg = "TLS is for TCP transports: give websocket_port or rawsocket_port"
+            raise ValueError(msg)
+        for name in ("tls_key", "tls_certificate"):
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, Path(value).absolute())
 
     # -- derived ---------------------------------------------------------------
 
@@ -160,16 +188,23 @@ class RouterConfig:
         return replace(self, **changes) if changes else self
 
     @property
+    def tls(self) -> bool:
+        """True when the TCP transports listen with TLS (`tls_key` and `tls_certificate`)."""
+        return self.tls_key is not None
+
+    @property
     def websocket_url(self) -> str | None:
         if self.websocket_port is None:
             return None
-        return f"ws://{self.host}:{self.websocket_port}/{self.websocket_path}"
+        scheme = "wss" if self.tls else "ws"
+        return f"{scheme}://{self.host}:{self.websocket_port}/{self.websocket_path}"
 
     @property
     def rawsocket_url(self) -> str | None:
         if self.rawsocket_port is None:
             return None
-        return f"rs://{self.host}:{self.rawsocket_port}"
+        scheme = "rss" if self.tls else "rs"
+        return f"{scheme}://{self.host}:{self.rawsocket_port}"
 
     def secret(self) -> str | None:
         """The shared secret: from `secret_env`, else `secret_file`; None if neither is set.
@@ -232,11 +267,7 @@ def node_config(config: RouterConfig) -> dict[str, Any]:
         transports.append(
             {
                 "type": "websocket",
-                "endpoint": {
-                    "type": "tcp",
-                    "interface": config.host,
-                    "port": config.websocket_port,
-                },
+                "endpoint": _tcp_endpoint(config, config.websocket_port),
                 "serializers": serializers,
                 "auth": auth,
             }
@@ -245,11 +276,7 @@ def node_config(config: RouterConfig) -> dict[str, Any]:
         transports.append(
             {
                 "type": "rawsocket",
-                "endpoint": {
-                    "type": "tcp",
-                    "interface": config.host,
-                    "port": config.rawsocket_port,
-                },
+                "endpoint": _tcp_endpoint(config, config.rawsocket_port),
                 "serializers": serializers,
                 "auth": auth,
             }
@@ -268,6 +295,14 @@ def node_config(config: RouterConfig) -> dict[str, Any]:
         "controller": {},
         "workers": [{"type": "router", "realms": realms, "transports": transports}],
     }
+
+
+def _tcp_endpoint(config: RouterConfig, port: int) -> dict[str, Any]:
+    """A listening TCP endpoint on `port`, with Crossbar's ``tls`` section when asked."""
+    endpoint: dict[str, Any] = {"type": "tcp", "interface": config.host, "port": port}
+    if config.tls:
+        endpoint["tls"] = {"key": str(config.tls_key), "certificate": str(config.tls_certificate)}
+    return endpoint
 
 
 def _auth_section(config: RouterConfig) -> dict[str, Any]:

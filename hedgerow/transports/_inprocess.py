@@ -144,6 +144,8 @@ class _Realm:
         """Prefix and wildcard registrations, oldest first."""
         self.subscriptions: dict[tuple[str, Match], _Subscription] = {}
         self.subscription_ids: dict[int, _Subscription] = {}
+        self.topic_patterns: list[_Subscription] = []
+        """Prefix and wildcard subscriptions, oldest first (exact ones: `subscriptions`)."""
 
     def best_registration(self, uri: str) -> _Registration | None:
         exact = self.registrations.get((uri, Match.EXACT))
@@ -163,11 +165,18 @@ class _Realm:
         return best
 
     def matching_subscriptions(self, uri: str) -> list[_Subscription]:
-        return [
-            sub
-            for (pattern, match), sub in self.subscriptions.items()
-            if uri_matches(pattern, match, uri)
-        ]
+        """Every subscription `uri` matches, oldest first: the exact one by lookup,
+        then a scan of the prefix and wildcard ones only."""
+        exact = self.subscriptions.get((uri, Match.EXACT))
+        if not self.topic_patterns:
+            return [] if exact is None else [exact]
+        found = [sub for sub in self.topic_patterns if uri_matches(sub.uri, sub.match, uri)]
+        if exact is None:
+            return found
+        if not found:
+            return [exact]
+        # Ids grow with creation: the order a scan of every subscription gave.
+        return sorted([exact, *found], key=lambda sub: sub.id)
 
 
 class _Pending(Reply):
@@ -468,6 +477,8 @@ class InProcessRouter(Transport):
                 sub = _Subscription(next(self._ids), uri, match)
                 realm.subscriptions[(uri, match)] = sub
                 realm.subscription_ids[sub.id] = sub
+                if match is not Match.EXACT:
+                    realm.topic_patterns.append(sub)
             if session not in sub.subscribers:
                 sub.subscribers.append(session)
                 session.subscriptions.add(sub)
@@ -490,6 +501,8 @@ class InProcessRouter(Transport):
         if not sub.subscribers:
             realm.subscriptions.pop((sub.uri, sub.match), None)
             realm.subscription_ids.pop(sub.id, None)
+            if sub.match is not Match.EXACT and sub in realm.topic_patterns:
+                realm.topic_patterns.remove(sub)
 
     # -- calls and events ------------------------------------------------------
 

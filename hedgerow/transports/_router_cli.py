@@ -90,6 +90,16 @@ STOP_TIMEOUT = 10.0
     help="Also let clients in without credentials (role 'anonymous'). Never the default.",
 )
 @click.option(
+    "--tls-key",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Private key (PEM) for TLS on the TCP transports (with --tls-certificate).",
+)
+@click.option(
+    "--tls-certificate",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Server certificate (PEM) for TLS on the TCP transports (with --tls-key).",
+)
+@click.option(
     "--cbdir",
     type=click.Path(file_okay=False),
     help="Crossbar node directory (default: a temporary one, removed on exit).",
@@ -117,6 +127,10 @@ def router(**options: Any) -> None:
         hedgerow router --realm realm1
         # components: authentication={"ticket": {"authid": "hedgerow",
         #                                        "ticket": <the secret>}}
+
+    With --tls-key and --tls-certificate the TCP transports listen with TLS
+    (wss://HOST:8080/ws and rss://HOST:8081); components trust the certificate
+    with endpoint={"type": "tcp", ..., "tls": {"trust_root": "ca.pem"}}.
 
     The secret is passed to crossbar in its environment, never written to the
     config file. Ctrl-C stops the router.
@@ -153,6 +167,8 @@ def _config(options: dict[str, Any]) -> RouterConfig:
             secret_env=options["secret_env"],
             secret_file=options["secret_file"],
             anonymous=options["anonymous"],
+            tls_key=options["tls_key"],
+            tls_certificate=options["tls_certificate"],
         ).resolved()
     except (ValueError, CrossbarError) as exc:
         raise click.UsageError(str(exc)) from exc
@@ -225,6 +241,8 @@ def _banner(config: RouterConfig) -> list[str]:
         )
     if config.anonymous:
         lines.append(f"  anonymous  allowed (role {config.anonymous_role!r})")
+    if config.tls:
+        lines.append(f"  TLS        key {config.tls_key}, certificate {config.tls_certificate}")
     return lines
 
 

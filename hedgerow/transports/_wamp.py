@@ -4,9 +4,10 @@
 
 The second implementation of the seam (`hedgerow.transports._base`). Each
 `WampTransport.join` opens one autobahn session over its own connection
-(WebSocket or RawSocket, over TCP or a Unix socket, TLS when asked), as
-autobahn's Component does. Every session of the process runs on one asyncio
-event loop, on a daemon thread started on first use (``hedgerow-wamp``).
+(WebSocket or RawSocket, over TCP or a Unix socket, TLS when asked: see
+`WampTransport.tls_context`), as autobahn's Component does. Every session
+of the process runs on one asyncio event loop, on a daemon thread started
+on first use (``hedgerow-wamp``).
 
 Threads: `Link.handle` may be called from any thread; it schedules the
 request on the loop (``call_soon_threadsafe``) and returns a
@@ -83,6 +84,8 @@ NOT_CONNECTED = "hedgerow.error.not_connected"
 """The error of a request on a session whose connection was lost (or never made)."""
 
 TRANSPORT_LOST = "wamp.close.transport_lost"
+
+_X509_V_ERR_HOSTNAME_MISMATCH = 62  # OpenSSL's verify code for a certificate of another name
 
 _DETAILS = "_hedgerow_details"
 
@@ -162,18 +165,21 @@ class WampTransport(Transport):
         It fails with `ApplicationError` as the router answers
         (``wamp.error.not_authorized``, ``wamp.error.no_such_realm``), with
         ``hedgerow.error.not_connected`` when the router cannot be reached or
-        the connection drops before the join, and with ValueError for
-        serializers or authentication that cannot be used.
+        the connection drops before the join (a TLS handshake that fails
+        says so, and why: an untrusted certificate names what it was checked
+        against), and with ValueError for serializers, authentication or a
+        TLS ``trust_root`` that cannot be used.
         """
         try:
             offered = self._offer(serializers)
             authenticators = _authenticators(authentication or {})
+            tls = self.tls_context()
         except Exception as exc:  # noqa: BLE001 - reported through the future
             failed: concurrent.futures.Future[Link] = concurrent.futures.Future()
             failed.set_exception(exc)
             return failed
         return asyncio.run_coroutine_threadsafe(
-            self._join(realm, peer, offered, authenticators), event_loop()
+            self._join(realm, peer, offered, authenticators, tls), event_loop()
         )
 
     def _offer(self, serializers: Sequence[str]) -> list[str]:
@@ -185,14 +191,22 @@ class WampTransport(Transport):
         return supported if self.kind == "websocket" else supported[:1]
 
     async def _join(
-        self, realm: str, peer: Peer, offered: list[str], authenticators: list[Any]
+        self,
+        realm: str,
+        peer: Peer,
+        offered: list[str],
+        authenticators: list[Any],
+        tls: tuple[ssl.SSLContext | None, str | None],
     ) -> Link:
         loop = asyncio.get_running_loop()
         link = WampLink(self, realm, peer, loop)
         session = _Session(link, authenticators)
         factory = self._factory(session, offered)
+        context, hostname = tls
         try:
-            await asyncio.wait_for(self._connect(loop, factory), self.timeout)
+            await asyncio.wait_for(self._connect(loop, factory, context, hostname), self.timeout)
+        except ssl.SSLError as exc:
+            raise ApplicationError(NOT_CONNECTED, self._tls_failure(exc)) from exc
         except (OSError, TimeoutError) as exc:
             msg = f"cannot connect to {self.describe()}: {exc or type(exc).__name__}"
             raise ApplicationError(NOT_CONNECTED, msg) from exc
@@ -235,29 +249,81 @@ class WampTransport(Transport):
                     raise ValueError(msg) from None
         return factory
 
-    async def _connect(self, loop: asyncio.AbstractEventLoop, factory: Any) -> Any:
+    def tls_context(self) -> tuple[ssl.SSLContext | None, str | None]:
+        """The TLS context and server name to connect with; (None, None) without TLS.
+
+        As autobahn's asyncio Component reads the endpoint's ``tls``: a dict
+        gives a default client context (verifying the certificate and the
+        host name) trusting ``trust_root`` (a PEM file of CA certificates;
+        the system's store without it) and checking ``hostname`` (the
+        endpoint's host by default); ``True`` is the same with the system's
+        store; an `ssl.SSLContext` is used as it is. Called on each connect,
+        so a renewed CA file is read again. Raises ValueError naming
+        ``trust_root`` if that file cannot be loaded.
+        """
+        endpoint = self.endpoint
+        tls = endpoint.get("tls") if endpoint["type"] == "tcp" else None
+        if tls is None or tls is False or self.settings["proxy"] is not None:
+            return None, None
+        host: str = endpoint["host"]
+        if isinstance(tls, ssl.SSLContext):
+            return tls, host
+        trust_root = tls.get("trust_root") if isinstance(tls, Mapping) else None
+        hostname = tls.get("hostname", host) if isinstance(tls, Mapping) else host
+        try:
+            context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=trust_root)
+        except (OSError, ssl.SSLError) as exc:
+            msg = (
+                f"cannot load the trusted CA certificates of {self.describe()} from "
+                f"'trust_root' ({trust_root}): {exc}"
+            )
+            raise ValueError(msg) from exc
+        return context, hostname
+
+    def _tls_failure(self, exc: ssl.SSLError) -> str:
+        """A TLS handshake failure in words that say what to change."""
+        failed = f"TLS handshake with {self.describe()} failed"
+        if not isinstance(exc, ssl.SSLCertVerificationError):
+            return f"{failed}: {exc.reason or exc}"
+        reason = exc.verify_message or exc.reason
+        if exc.verify_code == _X509_V_ERR_HOSTNAME_MISMATCH:
+            return (
+                f"{failed}: the router's certificate is not valid for the name checked "
+                f'({reason}); set the endpoint\'s "tls": {{"hostname": ...}} to a name '
+                "it was issued for"
+            )
+        tls = self.endpoint.get("tls")
+        if isinstance(tls, Mapping) and tls.get("trust_root") is not None:
+            trusted = f"the CA certificates in {tls['trust_root']}"
+        elif isinstance(tls, ssl.SSLContext):
+            trusted = "the given SSLContext"
+        else:
+            trusted = "the system's trust store"
+        return (
+            f"{failed}: the router's certificate is not trusted ({reason}); it was checked "
+            f"against {trusted}. Trust its CA with the endpoint's "
+            '"tls": {"trust_root": "<ca.pem>"} or an ssl.SSLContext'
+        )
+
+    async def _connect(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        factory: Any,
+        context: ssl.SSLContext | None,
+        hostname: str | None,
+    ) -> Any:
         endpoint = self.endpoint
         proxy = self.settings["proxy"]
         if proxy is not None:
             return await loop.create_connection(factory, host=proxy["host"], port=proxy["port"])
         if endpoint["type"] == "unix":
             return await loop.create_unix_connection(factory, path=endpoint["path"])
-        host = endpoint["host"]
-        tls = endpoint.get("tls")
-        hostname = None
-        context: ssl.SSLContext | bool | None = None
-        if isinstance(tls, Mapping):
-            hostname = tls.get("hostname", host)
-            trust_root = tls.get("trust_root")
-            context = (
-                ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=trust_root)
-                if trust_root is not None
-                else True
-            )
-        elif isinstance(tls, ssl.SSLContext) or tls is True:
-            context, hostname = tls, host
         return await loop.create_connection(
-            factory, host=host, port=endpoint["port"], ssl=context or None, server_hostname=hostname
+            factory,
+            host=endpoint["host"],
+            port=endpoint["port"],
+            ssl=context,
+            server_hostname=hostname if context is not None else None,
         )
 
 
@@ -387,7 +453,6 @@ class _WampReply(Reply):
 
     def result(self, args: list[Any], kwargs: dict[str, Any]) -> None:
         if self._final():
-
             self._soon(_settle, self._future, CallResult(*args, **kwargs), None)
 
     def error(self, error: str, args: list[Any], kwargs: dict[str, Any]) -> None:

@@ -5,8 +5,17 @@ and ``_validate_endpoint`` (``autobahn/wamp/component.py``) and of its asyncio
 connect code, so an autobahn user reads the same error for the same mistake.
 A few of autobahn's slips are not repeated: a float ``timeout`` is fine (it
 wants an int), a RawSocket ``serializer`` is checked by name (it is not), the
-retry settings are checked (they are not), and a proxy error names the
-missing key (``.formaT`` raises AttributeError there).
+retry settings are checked (they are not), a proxy error names the
+missing key (``.formaT`` raises AttributeError there), a TLS ``trust_root``
+must be a path (autobahn passes anything to ``ssl``), and ``tls: {}`` means
+TLS with the system's trust store (autobahn takes an empty dict for no TLS).
+
+TLS, as autobahn's asyncio Component takes it: a ``wss://`` or ``rss://`` URL
+implies ``"tls": True`` on the endpoint (the system's trust store, the URL's
+host checked against the certificate); an explicit endpoint may say
+``"tls": {"hostname": ..., "trust_root": "ca.pem"}`` (trust the CA
+certificates in that PEM file; check the certificate against ``hostname``,
+the endpoint's host by default) or ``"tls": <an ssl.SSLContext>``.
 
 Defaults are hedgerow's: WebSocket offers msgpack, cbor, json (autobahn: cbor,
 json); RawSocket carries msgpack (autobahn: cbor).
@@ -14,6 +23,7 @@ json); RawSocket carries msgpack (autobahn: cbor).
 
 from __future__ import annotations
 
+import os
 import ssl
 from collections.abc import Mapping, Sequence
 from typing import Any, NoReturn
@@ -236,6 +246,13 @@ def _check_tls(tls: Any) -> None:
             _fail(f"Invalid key '{key}' in 'tls' config")
     if "hostname" in tls and not isinstance(tls["hostname"], str):
         _fail(f"invalid type {tls['hostname']} for hostname in TLS client endpoint configuration")
+    trust_root = tls.get("trust_root")
+    if trust_root is not None and not isinstance(trust_root, (str, os.PathLike)):
+        # autobahn hands it to ssl.create_default_context(cafile=...) unchecked.
+        _fail(
+            f"invalid type {type(trust_root)} for trust_root in TLS client endpoint "
+            "configuration: expected the path of a PEM file of trusted CA certificates"
+        )
 
 
 def _check_retry(key: str, value: Any) -> None:
