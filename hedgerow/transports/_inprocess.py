@@ -33,10 +33,12 @@ import logging
 import random as _random
 import re
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from autobahn.wamp.exception import ApplicationError
+from autobahn.wamp.types import SessionDetails
 
 from hedgerow.transports._base import (
     Call,
@@ -68,11 +70,14 @@ from hedgerow.transports._serializers import (
 from hedgerow.transports._uri import Invoke, Match, check_uri, uri_matches, wildcard_rank
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Sequence
 
 __all__ = ["InProcessRouter", "RouterStatistics", "default_router"]
 
 logger = logging.getLogger(__name__)
+
+TRUSTED = "trusted"
+"""The authrole of an in-process session whose authentication names none."""
 
 CLOSE_SYSTEM_SHUTDOWN = "wamp.close.system_shutdown"
 _REALM_NAME = re.compile(r"^[A-Za-z][A-Za-z\d_\-@\.]{2,254}$")
@@ -259,9 +264,22 @@ class _Session(Link):
         self.registrations: set[_Registration] = set()
         self.subscriptions: set[_Subscription] = set()
         self.in_flight: dict[int, _Pending] = {}
+        self.authid: str | None = None
+        self.authrole = TRUSTED
 
     def __repr__(self) -> str:
         return f"<in-process session {self.session_id} on {self.realm!r}>"
+
+    @property
+    def details(self) -> SessionDetails:
+        """The session's details, as a router's welcome gives them."""
+        return SessionDetails(
+            realm=self.realm,
+            session=self.session_id,
+            authid=self.authid,
+            authrole=self.authrole,
+            serializer=self.serializer,
+        )
 
     @property
     def is_open(self) -> bool:
@@ -337,8 +355,11 @@ class InProcessRouter(Transport):
         peer: Peer,
         *,
         serializers: Sequence[str] = DEFAULT_SERIALIZERS,
-        authentication: Mapping[str, Any] | None = None,  # noqa: ARG002 - all sessions trusted
+        authentication: Mapping[str, Any] | None = None,
     ) -> Future[Link]:
+        """Join `realm`. Every session is trusted: it gets the ``authid`` and
+        ``authrole`` its `authentication` names (autobahn's dict, any method;
+        no secret is checked), or role ``trusted``."""
         if not isinstance(realm, str) or _REALM_NAME.match(realm) is None:
             msg = f"invalid realm name {realm!r}: expected a letter, then 2-254 of A-Z a-z 0-9 _-@."
             return _failed(ApplicationError(ApplicationError.INVALID_URI, msg))
@@ -356,6 +377,7 @@ class InProcessRouter(Transport):
             if state is None:
                 state = self._realms[realm] = _Realm(realm)
             session = _Session(self, state, next(self._ids), peer, serializer)
+            session.authid, session.authrole = _identity(authentication)
             state.sessions[session.session_id] = session
         return _done(session)
 
@@ -531,6 +553,9 @@ class InProcessRouter(Transport):
                 kwargs=kwargs,
                 reply=pending,
                 receive_progress=call.on_progress is not None,
+                caller=caller.session_id,
+                caller_authid=caller.authid,
+                caller_authrole=caller.authrole,
             )
         )
         return pending.future
@@ -650,6 +675,17 @@ def _ids(value: int | list[int] | None) -> set[int] | None:
     if value is None:
         return None
     return {value} if isinstance(value, int) else set(value)
+
+
+def _identity(authentication: Mapping[str, Any] | None) -> tuple[str | None, str]:
+    """The authid and authrole a session's authentication asks for (first method naming one)."""
+    authid: str | None = None
+    authrole: str | None = None
+    for settings in (authentication or {}).values():
+        if isinstance(settings, Mapping):
+            authid = authid or settings.get("authid")
+            authrole = authrole or settings.get("authrole")
+    return authid, authrole or TRUSTED
 
 
 _default: InProcessRouter | None = None

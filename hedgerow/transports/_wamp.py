@@ -708,6 +708,8 @@ class WampLink(Link):
                     reply=reply,
                     receive_progress=details.progress is not None,
                     caller=details.caller,
+                    caller_authid=details.caller_authid,
+                    caller_authrole=details.caller_authrole,
                 )
             )
             return answer

@@ -279,3 +279,62 @@ def test_the_container_restart_mode_is_the_default_of_each_component(actors):
     g, h = container.spec.children
     assert (g.restart, g.significant) == (hr.Restart.FAILED, True)
     assert (h.restart, h.significant) == (hr.Restart.ALWAYS, False)
+
+
+# -- the management API over a transport -------------------------------------------
+
+
+class _Peer:
+    def __init__(self):
+        self.events = []
+
+    def deliver(self, message):
+        self.events.append(message)
+
+
+def _join(router, role=None):
+    authentication = {"anonymous": {"authrole": role}} if role else None
+    return router.join("realm1", _Peer(), authentication=authentication).result(TIMEOUT)
+
+
+def _call(link, uri, *args):
+    from hedgerow.transports import Call  # noqa: PLC0415
+
+    result = link.handle(Call(uri, list(args), {})).result(TIMEOUT)
+    return result.args[0] if result.args else None
+
+
+def test_the_management_api_is_served_to_the_management_role_only(actors):
+    from hedgerow.transports import ApplicationError, InProcessRouter  # noqa: PLC0415
+
+    module, _ = actors
+    router = InProcessRouter()
+    management = {"transports": {"type": "inprocess", "router": router}}
+    with Container({"g": greeter(module)}, name="shop", management=management) as container:
+        operator = _join(router, "management")
+        prefix = "hedgerow.container.shop"
+        assert _call(operator, f"{prefix}.get_components") == ["g"]
+        started = _call(operator, f"{prefix}.start_component", "h", greeter(module))
+        assert started["id"] == "h"
+        assert ask(container, "h", "wire") == "hello wire"
+        info = _call(operator, f"{prefix}.get_component", "h")
+        assert (info["state"], info["config"]) == ("running", greeter(module))
+        restarted = _call(operator, f"{prefix}.restart_component", "h")
+        assert restarted["stopped"]["component_id"] == "h"
+        assert _call(operator, f"{prefix}.stop_component", "h")["component_id"] == "h"
+        with pytest.raises(ApplicationError) as caught:
+            _call(operator, f"{prefix}.stop_component", "h")
+        assert caught.value.error == "hedgerow.error.no_such_object"
+
+        stranger = _join(router)  # role "trusted": not a management role
+        with pytest.raises(ApplicationError) as caught:
+            _call(stranger, f"{prefix}.get_components")
+        assert caught.value.error == "wamp.error.not_authorized"
+        assert "'trusted'" in str(caught.value.args[0])
+        with pytest.raises(ApplicationError):
+            _call(stranger, f"{prefix}.shutdown")
+        assert container.get_components() == ["g"]
+
+        assert _call(operator, f"{prefix}.shutdown") == ["g"]
+        assert container.wait(TIMEOUT) == hr.SHUTDOWN
+    assert router.statistics().registrations.get("realm1", {}) == {}
