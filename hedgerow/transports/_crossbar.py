@@ -106,6 +106,11 @@ class RouterConfig:
     (Crossbar listens with TLS 1.3 only). The paths are made absolute
     (Crossbar reads relative ones from its node directory). The Unix socket
     transport stays plain.
+
+    `management_secret_env` names the variable holding a second secret, for
+    the principal `management_authid` in role `management_role`: the only
+    role that may call or register under ``hedgerow.`` (hedgerow's management
+    API); other roles may only subscribe there.
     """
 
     realms: Sequence[str] = ("realm1",)
@@ -125,6 +130,9 @@ class RouterConfig:
     extra_env: Mapping[str, str] = field(default_factory=dict)
     tls_key: Path | str | None = None
     tls_certificate: Path | str | None = None
+    management_secret_env: str | None = None
+    management_authid: str = "management"
+    management_role: str = "management"
 
     def __post_init__(self) -> None:
         if isinstance(self.realms, str) or not self.realms:
@@ -245,6 +253,10 @@ class RouterConfig:
         )
 
 
+MANAGEMENT_PREFIX = "hedgerow."
+"""Where hedgerow's management procedures live (``hedgerow.node.*``, ``hedgerow.container.*``)."""
+
+
 def node_config(config: RouterConfig) -> dict[str, Any]:
     """Crossbar's node configuration (version 2) for `config`; secrets stay ``${VAR}``."""
     permissions = [
@@ -256,9 +268,22 @@ def node_config(config: RouterConfig) -> dict[str, Any]:
             "cache": True,
         }
     ]
+    if config.management_secret_env is not None:
+        # The longest matching prefix wins: hedgerow's own API is for management only.
+        permissions.append(
+            {
+                "uri": MANAGEMENT_PREFIX,
+                "match": "prefix",
+                "allow": {"call": False, "register": False, "publish": False, "subscribe": True},
+                "disclose": {"caller": True, "publisher": True},
+                "cache": True,
+            }
+        )
     roles = [{"name": config.role, "permissions": permissions}]
     if config.anonymous:
         roles.append({"name": config.anonymous_role, "permissions": permissions})
+    if config.management_secret_env is not None:
+        roles.append({"name": config.management_role, "permissions": permissions[:1]})
     realms = [{"name": realm, "roles": roles} for realm in config.realms]
     auth = _auth_section(config)
     serializers = list(config.serializers)
@@ -319,6 +344,13 @@ def _auth_section(config: RouterConfig) -> dict[str, Any]:
             "type": "static",
             "users": {config.authid: {"secret": secret, **principal}},
         }
+    if config.management_secret_env is not None:
+        manager = "${" + config.management_secret_env + "}"
+        role = {"role": config.management_role}
+        if "ticket" in auth:
+            auth["ticket"]["principals"][config.management_authid] = {"ticket": manager, **role}
+        if "wampcra" in auth:
+            auth["wampcra"]["users"][config.management_authid] = {"secret": manager, **role}
     if config.anonymous:
         auth["anonymous"] = {"type": "static", "role": config.anonymous_role}
     return auth
@@ -391,6 +423,10 @@ class Crossbar:
             if secret is None:
                 raise CrossbarError(self.config._no_secret())
             env[self.config.secret_env] = secret
+        name = self.config.management_secret_env
+        if name is not None and not env.get(name):
+            msg = f"the management principal needs its secret: set ${name}"
+            raise CrossbarError(msg)
         return env
 
     def command(self) -> list[str]:

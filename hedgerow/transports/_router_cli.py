@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
 __all__ = ["router"]
 
 STOP_TIMEOUT = 10.0
+MANAGEMENT_SECRET_ENV = "HEDGEROW_MANAGEMENT_SECRET"  # noqa: S105 - a variable's name
 
 
 @click.command("router", epilog="Example: hedgerow router --realm realm1 --ws-port 9000")
@@ -88,6 +90,15 @@ STOP_TIMEOUT = 10.0
     "--anonymous",
     is_flag=True,
     help="Also let clients in without credentials (role 'anonymous'). Never the default.",
+)
+@click.option(
+    "--management-secret-env",
+    default=MANAGEMENT_SECRET_ENV,
+    show_default=True,
+    help=(
+        "Environment variable holding the management secret: when it is set, the principal "
+        "'management' (role 'management') may use hedgerow's management API, and no one else."
+    ),
 )
 @click.option(
     "--tls-key",
@@ -169,6 +180,11 @@ def _config(options: dict[str, Any]) -> RouterConfig:
             anonymous=options["anonymous"],
             tls_key=options["tls_key"],
             tls_certificate=options["tls_certificate"],
+            management_secret_env=(
+                options["management_secret_env"]
+                if os.environ.get(options["management_secret_env"])
+                else None
+            ),
         ).resolved()
     except (ValueError, CrossbarError) as exc:
         raise click.UsageError(str(exc)) from exc
@@ -241,6 +257,11 @@ def _banner(config: RouterConfig) -> list[str]:
         )
     if config.anonymous:
         lines.append(f"  anonymous  allowed (role {config.anonymous_role!r})")
+    if config.management_secret_env is not None:
+        lines.append(
+            f"  management {config.management_authid!r} (role {config.management_role!r}), "
+            f"secret from ${config.management_secret_env}"
+        )
     if config.tls:
         lines.append(f"  TLS        key {config.tls_key}, certificate {config.tls_certificate}")
     return lines
