@@ -18,11 +18,13 @@ from hedgerow._exceptions import (
     IntensityExceeded,
     LinkedExit,
     NotAllowedForSimpleOneForOne,
+    RemoteError,
     RetriesExhausted,
     Shutdown,
     SpecError,
     StartError,
     SupervisorGaveUp,
+    WorkerExited,
 )
 from hedgerow._version import __version__
 from hedgerow.actors import (
@@ -44,7 +46,15 @@ from hedgerow.actors import (
     run,
     unlink,
 )
-from hedgerow.node import Bus, BusState, ChannelFailures, SignalHandler
+from hedgerow.node import (
+    Bus,
+    BusState,
+    ChannelFailures,
+    PortAllocator,
+    SignalHandler,
+    Worker,
+    WorkerActor,
+)
 from hedgerow.supervision import (
     BRUTAL_KILL,
     INFINITY,
@@ -110,7 +120,9 @@ __all__ = [
     "Management",
     "MonotonicClock",
     "NotAllowedForSimpleOneForOne",
+    "PortAllocator",
     "Reason",
+    "RemoteError",
     "Restart",
     "RetriesExhausted",
     "Shutdown",
@@ -124,6 +136,9 @@ __all__ = [
     "SupervisorHandle",
     "SupervisorSpec",
     "Tree",
+    "Worker",
+    "WorkerActor",
+    "WorkerExited",
     "__version__",
     "demonitor",
     "dump_tree",

@@ -16,7 +16,9 @@ The hierarchy::
     ├── SupervisorGaveUp                  exit reason of a supervisor that gave up
     │   ├── IntensityExceeded
     │   └── RetriesExhausted
-    └── LinkedExit                        exit reason of an actor killed by a link
+    ├── LinkedExit                        exit reason of an actor killed by a link
+    ├── WorkerExited                      a worker process exited: its status or signal
+    └── RemoteError                       an exception raised in a worker process
 
     DeadLetterError (pykka.ActorDeadError)  an asked message was never handled
     Shutdown (BaseException-free Exception) raise it to stop with a normal reason
@@ -24,6 +26,7 @@ The hierarchy::
 
 from __future__ import annotations
 
+import signal
 from typing import Any, NamedTuple
 
 import pykka
@@ -42,11 +45,13 @@ __all__ = [
     "IntensityExceeded",
     "LinkedExit",
     "NotAllowedForSimpleOneForOne",
+    "RemoteError",
     "RetriesExhausted",
     "Shutdown",
     "SpecError",
     "StartError",
     "SupervisorGaveUp",
+    "WorkerExited",
 ]
 
 
@@ -205,6 +210,46 @@ class LinkedExit(HedgerowError):
         self.peer = peer
         self.reason = reason
         super().__init__(f"linked actor {peer} exited: {reason!r}")
+
+
+class WorkerExited(HedgerowError):
+    """A worker process exited: the exit reason of its `WorkerActor`.
+
+    `status` is its exit status, or None if a signal killed it; `signal` is
+    then that signal's name (``SIGKILL``). `detail` says what the worker
+    reported, or what the node did (a worker not ready in time is killed).
+    """
+
+    def __init__(self, worker: str, pid: int, returncode: int, detail: str | None = None) -> None:
+        self.worker = worker
+        self.pid = pid
+        self.returncode = returncode
+        self.detail = detail
+        self.status: int | None = returncode if returncode >= 0 else None
+        self.signal: str | None = None
+        if returncode < 0:
+            try:
+                self.signal = signal.Signals(-returncode).name
+            except ValueError:
+                self.signal = f"signal {-returncode}"
+            how = f"killed by {self.signal}"
+        else:
+            how = f"exited with status {returncode}"
+        text = f"worker {worker} (pid {pid}) {how}"
+        super().__init__(f"{text}: {detail}" if detail else text)
+
+
+class RemoteError(HedgerowError):
+    """An exception raised in a worker process, as the node sees it.
+
+    Exceptions do not cross processes: the worker sends the class name
+    (`remote_type`) and the message; the traceback text travels in the event.
+    """
+
+    def __init__(self, remote_type: str, message: str) -> None:
+        self.remote_type = remote_type
+        self.message = message
+        super().__init__(f"{remote_type}: {message}" if message else remote_type)
 
 
 class DeadLetterError(pykka.ActorDeadError):

@@ -3,6 +3,12 @@
 Three renderings of one event stream: a live rich tree for a terminal, one
 line per event for logs and pipes, and JSON lines for machines. The CLI owns
 the terminal; nothing here configures logging.
+
+A worker process is a child whose ``start`` has a ``container`` (the
+`SupervisorSpec` it hosts in its own process): its hosted children are shown
+under it, with paths under the worker's (``root/w1/adder``), and what a child
+says about itself in its started event (`Event.info`: a worker's pid, port and
+guid) is shown in its row, its line and its JSON record.
 """
 
 from __future__ import annotations
@@ -25,7 +31,15 @@ if TYPE_CHECKING:
 
     from rich.console import RenderableType
 
-__all__ = ["JsonView", "LineView", "TreeState", "spec_tree"]
+__all__ = [
+    "JsonView",
+    "LineView",
+    "NodeState",
+    "TreeState",
+    "describe_info",
+    "hosted_spec",
+    "spec_tree",
+]
 
 
 def _seconds(value: float | None) -> str:
@@ -34,9 +48,21 @@ def _seconds(value: float | None) -> str:
     return f"{value:g} s"
 
 
-def _child_label(child: ChildSpec) -> Text:
+def hosted_spec(child: ChildSpec) -> SupervisorSpec | None:
+    """The tree a worker-process child hosts (its start's ``container``), else None.
+
+    Read off the start object, so the view needs no worker module."""
+    container = getattr(child.start, "container", None)
+    return container if isinstance(container, SupervisorSpec) else None
+
+
+def _child_label(child: ChildSpec, hosted: SupervisorSpec | None = None) -> Text:
     label = Text(child.id, style="bold")
-    label.append(f"  {describe_start(child)}", style="cyan")
+    if hosted is None:
+        label.append(f"  {describe_start(child)}", style="cyan")
+    else:
+        label.append("  worker process", style="cyan")
+        label.append(f"  hosts supervisor {hosted.strategy.value}", style="magenta")  # type: ignore[union-attr]
     restart = child.restart.value  # type: ignore[union-attr]
     details = [f"restart={restart}", f"shutdown={child.shutdown}"]
     if not child.is_supervisor:
@@ -76,6 +102,7 @@ def spec_tree(spec: SupervisorSpec, name: str | None = None) -> RichTree:
 
 def _add_children(node: RichTree, spec: SupervisorSpec) -> None:
     for child in spec.children:
+        hosted = hosted_spec(child)
         if isinstance(child.start, SupervisorSpec):
             branch = node.add(_supervisor_label(child.id, child.start))
             branch.label.append(  # type: ignore[union-attr]
@@ -83,6 +110,8 @@ def _add_children(node: RichTree, spec: SupervisorSpec) -> None:
                 style="dim",
             )
             _add_children(branch, child.start)
+        elif hosted is not None:
+            _add_children(node.add(_child_label(child, hosted)), hosted)
         else:
             node.add(_child_label(child))
 
@@ -97,12 +126,24 @@ _STATE_STYLES = {
     "stopped": "dim",
     "abandoned": "red",
     "starting": "dim",
+    "lost": "red",
 }
+
+INFO_WIDTH = 12
+"""The live view cuts longer values of `Event.info` (a guid) to this many characters."""
+
+_UP = frozenset({"running", "starting", "restarting"})
+"""States that end when the node's parent (a supervisor, a worker process) ends."""
 
 
 @dataclass
 class NodeState:
-    """What the live view knows of one child (or supervisor) from its events."""
+    """What the live view knows of one child (or supervisor) from its events.
+
+    `info` is what its last start said about itself (`Event.info`, a worker
+    process's pid, port and guid); ``lost`` is the state of a node whose parent
+    ended while it was up (the children of a worker process killed at once).
+    """
 
     path: str
     state: str = "starting"
@@ -112,11 +153,17 @@ class NodeState:
     last_failure_at: float | None = None
     restart_due: float | None = None
     dead_letters: int = 0
+    info: dict[str, Any] | None = None
     children: list[str] = field(default_factory=list)
 
 
 class TreeState:
-    """The tree's live state, folded from its events (the spec gives the shape)."""
+    """The tree's live state, folded from its events (the spec gives the shape).
+
+    Children that the spec does not name (``simple_one_for_one`` children, the
+    children of a worker process whose spec is not known) are added as their
+    first events arrive, under the nearest node the view knows.
+    """
 
     def __init__(self, spec: SupervisorSpec, name: str) -> None:
         self.name = name
@@ -130,19 +177,36 @@ class TreeState:
         if spec is not None and spec.strategy.value != "simple_one_for_one":  # type: ignore[union-attr]
             for child in spec.children:
                 nested = child.start if isinstance(child.start, SupervisorSpec) else None
-                self._add(f"{path}/{child.id}", nested, parent=path)
+                self._add(f"{path}/{child.id}", nested or hosted_spec(child), parent=path)
 
     def apply(self, event: Event, now: float) -> None:
-        node = self.nodes.get(event.path)
-        if node is None:  # a dynamic child (simple_one_for_one)
-            parent = event.path.rpartition("/")[0]
-            if parent not in self.nodes:
-                return
-            self._add(event.path, None, parent)
-            node = self.nodes[event.path]
+        node = self.nodes.get(event.path) or self._add_path(event.path)
+        if node is None:  # not in this tree
+            return
         handler = _APPLY.get(event.kind)
         if handler is not None:
             handler(node, event, now)
+        if node.state not in _UP:
+            self._lose_descendants(node)
+
+    def _add_path(self, path: str) -> NodeState | None:
+        """Add `path` and any missing ancestors below the nearest known one."""
+        parent, _, _ = path.rpartition("/")
+        if not parent:
+            return None
+        if parent not in self.nodes and self._add_path(parent) is None:
+            return None
+        self._add(path, None, parent)
+        return self.nodes[path]
+
+    def _lose_descendants(self, node: NodeState) -> None:
+        for path in node.children:
+            child = self.nodes[path]
+            if child.state in _UP:
+                child.state = "lost"
+                child.started_at = None
+                child.restart_due = None
+            self._lose_descendants(child)
 
     def render(self, now: float, footer: str = "") -> RenderableType:
         root = RichTree(self._label(self.nodes[self.name], now))
@@ -160,6 +224,8 @@ class TreeState:
     def _label(self, node: NodeState, now: float) -> Text:
         label = Text(node.path.rsplit("/", 1)[-1], style="bold")
         label.append(f"  {node.state}", style=_STATE_STYLES.get(node.state, ""))
+        if node.state == "running" and node.info:
+            label.append(f"  {describe_info(node.info, INFO_WIDTH)}", style="cyan")
         if node.state == "running" and node.started_at is not None:
             label.append(f"  up {now - node.started_at:.1f} s")
         if node.state == "restarting" and node.restart_due is not None:
@@ -174,10 +240,23 @@ class TreeState:
         return label
 
 
+def describe_info(info: dict[str, Any], width: int | None = None) -> str:
+    """`Event.info` in one line: ``pid=4242 port=18080 guid=...``; values
+    longer than `width` characters (if given) are cut to it, ending in "…"."""
+    parts = []
+    for key, value in info.items():
+        text = str(value)
+        if width is not None and len(text) > width:
+            text = text[: width - 1] + "…"
+        parts.append(f"{key}={text}")
+    return " ".join(parts)
+
+
 def _started(node: NodeState, event: Event, now: float) -> None:
     node.state = "running"
     node.started_at = now
     node.restart_due = None
+    node.info = event.info
     if event.kind is EventKind.RESTARTED:
         node.restarts += 1
 
@@ -229,12 +308,19 @@ class LineView:
     def line(self, event: Event, now: float) -> str:
         """The event's line, and its traceback (indented) for a failure."""
         text = f"{now - self.started:8.3f}s  {event.describe()}"
+        if event.info:
+            text += f" {describe_info(event.info)}"
         if event.traceback:
             text += "\n" + "\n".join(f"           {row}" for row in event.traceback.splitlines())
         return text
 
     def show(self, event: Event, now: float) -> None:
         self.out.write(self.line(event, now) + "\n")
+        self.out.flush()
+
+    def note(self, text: str, now: float) -> None:
+        """A line about something that is not a tree event (a reload, say)."""
+        self.out.write(f"{now - self.started:8.3f}s  {text}\n")
         self.out.flush()
 
 
@@ -260,12 +346,19 @@ class JsonView:
             record["delay"] = event.delay
         if event.kind is EventKind.DEAD_LETTER:
             record["message"] = _plain(event.message)
+        if event.info:
+            record["info"] = {key: _plain(value) for key, value in event.info.items()}
         if event.traceback:
             record["traceback"] = event.traceback
         return record
 
     def show(self, event: Event, now: float) -> None:
         self.write(self.record(event, now - self.started))
+
+    def note(self, kind: str, now: float, **fields: Any) -> None:
+        """A record of something that is not a tree event (a reload, say):
+        ``{"kind": kind, "elapsed": ..., **fields}``."""
+        self.write({"kind": kind, "elapsed": round(now - self.started, 6), **fields})
 
     def write(self, record: dict[str, Any]) -> None:
         self.out.write(json.dumps(record, default=repr) + "\n")

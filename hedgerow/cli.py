@@ -8,14 +8,17 @@ logging; the commands here do (and `hedgerow.run`, as autobahn's `run` does).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import queue
+import select
 import signal
 import sys
 import threading
 import time
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
@@ -24,16 +27,18 @@ from rich.logging import RichHandler
 
 from hedgerow._events import EventKind, EventStream, quiet_event_log
 from hedgerow._exceptions import ConfigError, StartError
+from hedgerow._status import status
 from hedgerow._version import __version__
 from hedgerow._view import JsonView, LineView, TreeState, spec_tree
 from hedgerow.actors._reason import describe
+from hedgerow.node import Bus, BusState, SignalHandler
 from hedgerow.supervision._tree import Tree
 from hedgerow.supervision._treefile import load_tree
 from hedgerow.testing._chaos import chaos
 from hedgerow.transports import router_command
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
     from types import FrameType
 
     from hedgerow._events import Event
@@ -54,8 +59,11 @@ TICK = 0.25
 """Seconds between refreshes of the live view, and between checks of --for."""
 
 
-class _CutShort(Exception):
-    """The second Ctrl-C: unwind (restoring the terminal), then leave at once."""
+class _CutShort(BaseException):
+    """The second Ctrl-C: unwind (restoring the terminal), then leave at once.
+
+    Not an `Exception`, so that it passes through the bus's ``publish`` (which
+    gathers the Exceptions of its listeners) as KeyboardInterrupt does."""
 
 
 class _Exit(click.exceptions.Exit):
@@ -138,9 +146,14 @@ def run(
     """Start the tree in FILE and run it until it ends or SIGINT/SIGTERM arrives.
 
     On the first Ctrl-C (or SIGTERM) the tree shuts down gracefully, children
-    in reverse start order; a second one stops at once. Exits 0 when the tree
-    stopped normally, 1 when its root gave up, 2 for a bad file, and 130 when
-    a second Ctrl-C cut the shutdown short.
+    in reverse start order; a second one stops at once. SIGHUP (or SIGUSR1)
+    re-reads FILE: if it is good, the tree stops gracefully and the new one
+    starts (the previous one again if the new one cannot start); if it is bad,
+    the error is logged and the tree runs on untouched.
+
+    Exits 0 when the tree stopped normally, 1 when its root gave up or it did
+    not start, 2 for a bad file, 130 when a second Ctrl-C cut the shutdown
+    short (and 70 if a stop listener of the process bus failed).
     """
     try:
         spec = load_tree(file)
@@ -151,7 +164,8 @@ def run(
     restore = _configure_logging(log_level, rich=live or sys.stderr.isatty())
     try:
         with quiet_event_log():  # the view shows every event, with its traceback
-            status = _Runner(spec, duration=duration, as_json=as_json, live=live).run()
+            runner = _Runner(file, spec, duration=duration, as_json=as_json, live=live)
+            status = runner.run()
     finally:
         restore()
     raise _Exit(status)
@@ -179,141 +193,379 @@ def _configure_logging(level: str, *, rich: bool) -> Callable[[], None]:
     return restore
 
 
+class _Signals(SignalHandler):
+    """The bus's signal handling, remembering the last signal for the log line
+    that says why the tree stops."""
+
+    def __init__(self, bus: Bus, on_repeat: Callable[[int], None]) -> None:
+        super().__init__(bus, on_repeat)
+        self.last: str | None = None
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        self.last = signal.Signals(signum).name
+        super()._handle(signum, frame)
+
+
+class _Wakeup:
+    """Wakes the main thread: set from any thread or signal handler, waited on
+    by the main thread, also from a signal handler that interrupted its wait.
+
+    A pipe, not a `threading.Event`: the bus's stop listener often runs in a
+    signal handler and waits too, and an Event's lock, held by the frame the
+    handler interrupted, would deadlock it.
+    """
+
+    def __init__(self) -> None:
+        self._read, self._write = os.pipe()
+        os.set_blocking(self._read, False)
+        os.set_blocking(self._write, False)
+        self._lock = threading.Lock()  # only threads take it (and close): never a handler
+        self._closed = False
+
+    def set(self) -> None:
+        if threading.current_thread() is threading.main_thread():
+            self._poke()  # perhaps in a signal handler: no lock
+            return
+        with self._lock:
+            if not self._closed:
+                self._poke()
+
+    def _poke(self) -> None:
+        with contextlib.suppress(BlockingIOError):  # the pipe is full: a wake-up is pending
+            os.write(self._write, b"\0")
+
+    def wait(self, timeout: float) -> None:
+        poll = select.poll()  # one per call: a poll object refuses a nested poll()
+        poll.register(self._read, select.POLLIN)
+        poll.poll(timeout * 1000)
+        with contextlib.suppress(BlockingIOError):
+            os.read(self._read, 4096)
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            os.close(self._read)
+            os.close(self._write)
+
+
+@dataclass(frozen=True)
+class _Note:
+    """Something to report in order with the tree's events: a reload, or a
+    failed one. `spec`, if given, is the tree the view shows from now on."""
+
+    kind: str
+    fields: dict[str, str]
+    spec: SupervisorSpec | None = None
+
+
 class _Runner:
-    """Runs one tree for `hedgerow run`: starts it, shows its events, handles signals."""
+    """Runs one tree for `hedgerow run` on the process bus (`hedgerow.node.Bus`).
+
+    The bus's ``start`` listener starts the tree, its ``stop`` listener stops it
+    gracefully, its ``graceful`` listener (SIGHUP, SIGUSR1) reloads the tree
+    file, and the main thread publishes ``main`` whenever events arrive (and
+    every `TICK`): it shows them and decides when to stop or reload.
+    `SignalHandler` maps SIGTERM and SIGINT to the bus's ``exit``; a second one
+    while the tree stops cuts the stop short (status 130).
+
+    All but the tree and the thread that starts it runs in the main thread,
+    where Python also runs signal handlers, between any two bytecodes; the
+    handlers call the bus's ``exit`` right there, so the stop listener often
+    runs inside a handler. Hence it shows events only if the handler did not
+    interrupt a rendering (`rendering`), it waits on a pipe, not on a lock
+    (`_Wakeup`), and the graceful listener only notes the reload, which the
+    main thread does at its next turn. The start listener returns at once,
+    the tree starting in a thread of its own: the bus is STARTED meanwhile, so
+    a signal during a long start (worker processes) takes the usual way, and
+    the view shows the start as it goes.
+    """
 
     def __init__(
         self,
+        file: str,
         spec: SupervisorSpec,
         *,
         duration: float | None,
         as_json: bool,
         live: bool,
     ) -> None:
+        self.file = file
         self.spec = spec
-        self.name = spec.name or "root"
         self.duration = duration
         self.as_json = as_json
         self.live = live
-        self.events: queue.SimpleQueue[Event] = queue.SimpleQueue()
         self.started = time.monotonic()
-        self.signals = 0
-        self.wake = threading.Event()
-        self.state = TreeState(spec, self.name)
-        self.stop_reason: str | None = None
+        self.deadline = None if duration is None else self.started + duration
+        self.stream = EventStream()
+        self.inbox: queue.SimpleQueue[Event | _Note] = queue.SimpleQueue()
+        self.wakeup = _Wakeup()
+        self.bus = Bus()
+        self.signals = _Signals(self.bus, on_repeat=self._on_repeat)
+        self.state = TreeState(spec, spec.name or "root")
         self.lines = LineView(sys.stdout, self.started)
         self.json = JsonView(sys.stdout, self.started)
+        self.show: Callable[[Event, float], None] = (self.json if as_json else self.lines).show
+        self.tick: Callable[[], None] = lambda: None
+        self.tree: Tree | None = None
+        self.starter: threading.Thread | None = None
+        self.start_error: Exception | None = None
+        self.previous: SupervisorSpec | None = None
+        """The spec that ran before a reload, until the reloaded tree has started."""
+        self.reload_requested = False
+        self.stop_reason: str | None = None
+        self.cut = False
+        self.rendering = False
+
+    # -- the main thread --------------------------------------------------------
 
     def run(self) -> int:
-        stream = EventStream()
-        stream.subscribe(self._on_event)
-        previous = self._install_signal_handlers()
+        bus = self.bus
+        bus.subscribe("start", self._on_start)
+        bus.subscribe("stop", self._on_stop)
+        bus.subscribe("graceful", self._on_graceful)
+        bus.subscribe("main", self._on_main)
+        unsubscribe = self.stream.subscribe(self._on_event)
+        self.signals.subscribe()  # not off the main thread (click's test runner)
+        # Keep the handlers past the bus's exit, until the summary is out: a
+        # signal once the tree has stopped is a repeat then, not a kill.
+        bus.unsubscribe("exit", self.signals.unsubscribe)
+        cut = False
         try:
-            try:
-                tree = Tree(self.spec, name=self.name, events=stream)
-            except StartError as exc:
-                self._drain(None)
-                while isinstance(exc.cause, StartError):  # a nested supervisor's child
-                    exc = exc.cause
-                message = f"the tree did not start: child {exc.child_id!r} failed to start: "
-                message += describe(exc.cause)
-                self._summary(EXIT_FAILED, message)
-                return EXIT_FAILED
-            try:
-                if self.live:
-                    self._run_live(tree)
-                else:
-                    self._run_plain(tree)
-            except _CutShort:
-                self._cut_short(tree)
+            with self._view():
+                try:
+                    self._serve()
+                except _CutShort:
+                    self._render()
+                    cut = True
+            if cut:
+                self._cut_short()
+            return self._outcome()
         finally:
-            for signum, handler in previous.items():
-                signal.signal(signum, handler)
-        status = EXIT_FAILED if tree.gave_up else EXIT_OK
-        reason = describe(tree.reason if tree.reason is not None else "unknown")
-        self._summary(status, f"tree {self.name!r} ended: {reason}")
-        return status
+            self.signals.unsubscribe()
+            unsubscribe()
+            self.wakeup.close()
 
-    def _on_event(self, event: Event) -> None:
-        # Called in the supervisors' threads: hand over, render in the main thread.
-        self.events.put(event)
-        self.wake.set()
+    def _serve(self) -> None:
+        bus = self.bus
+        bus.start()
+        try:
+            while True:
+                bus.publish("main")
+                if bus.state is BusState.EXITING:
+                    break
+                self.wakeup.wait(self._timeout())
+        except Exception:
+            bus.exit()  # a bug here: stop the tree all the same
+            raise
+        self._stop_tree("exit")  # a tree that a reload started as the bus exited
+        self._render()
 
-    def _install_signal_handlers(self) -> dict[int, Any]:
-        previous: dict[int, Any] = {}
-        if threading.current_thread() is not threading.main_thread():
-            return previous  # click's test runner may call us from another thread
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            previous[signum] = signal.signal(signum, self._on_signal)
-        return previous
+    def _timeout(self) -> float:
+        if self.deadline is None:
+            return TICK
+        return min(TICK, max(self.deadline - time.monotonic(), 0.0))
 
-    def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
-        self.signals += 1
-        self.stop_reason = signal.Signals(signum).name
-        self.wake.set()
-
-    def _loop(
-        self,
-        tree: Tree,
-        show: Callable[[Event, float], None],
-        tick: Callable[[], None],
-    ) -> None:
-        deadline = None if self.duration is None else self.started + self.duration
-        stopping = False
-        while True:
-            self._drain(show)
-            if tree.done and self.events.empty():
-                self._drain(show)
-                return
-            if self.signals >= 2:  # noqa: PLR2004 - the second Ctrl-C
-                self._drain(show)
-                raise _CutShort
-            expired = deadline is not None and time.monotonic() >= deadline
-            if not stopping and (self.signals or expired):
-                stopping = True
-                why = self.stop_reason or f"--for {self.duration:g}"
-                logger.info("stopping the tree (%s); Ctrl-C again to stop at once", why)
-                tree.request_stop()
-            tick()
-            timeout = TICK if deadline is None else min(TICK, max(deadline - time.monotonic(), 0.0))
-            self.wake.wait(timeout)
-            self.wake.clear()
-
-    def _drain(self, show: Callable[[Event, float], None] | None) -> None:
-        while True:
-            try:
-                event = self.events.get_nowait()
-            except queue.Empty:
-                return
-            now = time.monotonic()
-            self.state.apply(event, now)
-            if show is not None:
-                show(event, now)
-
-    def _run_plain(self, tree: Tree) -> None:
-        view = self.json if self.as_json else self.lines
-        self._loop(tree, view.show, lambda: None)
-
-    def _run_live(self, tree: Tree) -> None:
-        console = Console()
-        footer = "Ctrl-C: stop gracefully; twice: at once"
-        with Live(console=console, refresh_per_second=4, transient=False) as live:
+    @contextlib.contextmanager
+    def _view(self) -> Iterator[None]:
+        if not self.live:
+            yield
+            return
+        footer = "Ctrl-C: stop gracefully; twice: at once. SIGHUP: reload the file"
+        with Live(console=Console(), refresh_per_second=4, transient=False) as live:
 
             def show(event: Event, now: float) -> None:
-                if event.kind is not EventKind.STARTED or event.path == self.name:
+                if event.kind is not EventKind.STARTED or event.path == self.state.name:
                     live.console.print(self.lines.line(event, now), highlight=False)
 
             def tick() -> None:
                 live.update(self.state.render(time.monotonic(), footer))
 
+            self.show, self.tick = show, tick
             tick()
-            self._loop(tree, show, tick)
+            yield
             live.update(self.state.render(time.monotonic()))
 
-    def _cut_short(self, tree: Tree) -> None:
-        """The second Ctrl-C: leave now. Every actor is a thread of this process,
+    def _render(self) -> None:
+        """Show what arrived since the last time. Skipped in a signal handler
+        that interrupted a rendering (it goes on when the handler returns)."""
+        if self.rendering:
+            return
+        self.rendering = True
+        try:
+            while True:
+                try:
+                    item = self.inbox.get_nowait()
+                except queue.Empty:
+                    break
+                now = time.monotonic()
+                if isinstance(item, _Note):
+                    self._report(item, now)
+                else:
+                    self.state.apply(item, now)
+                    self.show(item, now)
+            self.tick()
+        finally:
+            self.rendering = False
+
+    def _report(self, note: _Note, now: float) -> None:
+        if note.spec is not None:
+            self.state = TreeState(note.spec, note.spec.name or "root")
+        if note.kind == "reload":
+            text = f"reloaded {note.fields['file']} (tree {note.fields['tree']!r})"
+            logger.info("%s", text)
+        else:
+            text = f"reload failed: {note.fields['error']}"
+            logger.error("%s", text)
+        if self.as_json:
+            self.json.note(note.kind, now, **note.fields)
+        elif not self.live:  # the live view has the log line
+            self.lines.note(text, now)
+
+    def _pump_until(self, done: Callable[[], bool]) -> None:
+        """Show events until `done()`; raise `_CutShort` after a second signal."""
+        while True:
+            self._render()
+            if self.cut:
+                raise _CutShort
+            if done():
+                return
+            self.wakeup.wait(TICK)
+
+    # -- bus listeners ------------------------------------------------------------
+
+    def _on_start(self) -> None:
+        """The ``start`` channel: begin starting the tree (see `_begin`)."""
+        self._begin(self.spec)
+
+    def _on_stop(self) -> None:
+        """The ``stop`` channel: stop the tree gracefully, showing its events.
+
+        Runs in the thread that stops the bus: the main thread, often in a
+        signal handler. Raises `_CutShort` (which the bus lets through, as it
+        does KeyboardInterrupt) when a second signal cuts the stop short.
+        """
+        why = self.stop_reason or self.signals.last or "stop"
+        self._stop_tree(why, "; Ctrl-C again to stop at once")
+
+    def _on_graceful(self) -> None:
+        """The ``graceful`` channel (SIGHUP, SIGUSR1): reload the tree file at
+        the main thread's next turn (this may run in a signal handler that
+        interrupted the view, so it only takes note)."""
+        self.reload_requested = True
+        self.wakeup.set()
+
+    def _on_main(self) -> None:
+        """The ``main`` channel: show the events, then stop or reload if it is time."""
+        self._render()
+        starter = self.starter
+        if starter is not None and starter.is_alive():
+            return
+        if self.start_error is not None:
+            self._start_failed()
+            return
+        self.previous = None  # the tree has started
+        tree = self.tree
+        if tree is not None and tree.done:  # it ended by itself
+            self.bus.exit()
+        elif self.reload_requested:
+            self.reload_requested = False
+            self._reload()
+        elif self.deadline is not None and time.monotonic() >= self.deadline:
+            self.stop_reason = f"--for {self.duration:g}"
+            self.bus.exit()
+
+    def _on_repeat(self, _signum: int) -> None:
+        """A second SIGINT or SIGTERM while stopping: the stop's wait gives up."""
+        self.cut = True
+        self.wakeup.set()
+
+    def _on_event(self, event: Event) -> None:
+        # Called in the supervisors' threads: hand over, render in the main thread.
+        self.inbox.put(event)
+        self.wakeup.set()
+
+    # -- the tree -------------------------------------------------------------------
+
+    def _begin(self, spec: SupervisorSpec) -> None:
+        """Start a tree for `spec` in a thread of its own (its children may take a
+        while: worker processes), so that the main thread shows its events and
+        handles signals meanwhile; `_on_main` sees how it went."""
+        self.tree = None
+        self.start_error = None
+
+        def start() -> None:
+            try:
+                self.tree = Tree(spec, name=spec.name or "root", events=self.stream)
+            except Exception as exc:  # noqa: BLE001 - reported by the main thread
+                self.start_error = exc
+            finally:
+                self.wakeup.set()
+
+        self.starter = threading.Thread(target=start, name="hedgerow-run-start", daemon=True)
+        self.starter.start()
+
+    def _stop_tree(self, why: str, hint: str = "") -> None:
+        """Stop the tree gracefully (once it has started) and wait, showing events."""
+        starter = self.starter
+        if starter is not None:
+            self._pump_until(lambda: not starter.is_alive())
+        tree = self.tree
+        if tree is None or tree.done:
+            return
+        logger.info("stopping the tree (%s)%s", why, hint)
+        tree.request_stop()
+        self._pump_until(lambda: tree.done)
+
+    def _reload(self) -> None:
+        """Re-read the tree file: keep the tree if the file is bad, else stop it
+        and start the new one (modules already imported are not re-imported)."""
+        try:
+            spec = load_tree(self.file)
+        except ConfigError as exc:
+            self.inbox.put(_Note("reload_failed", {"file": self.file, "error": str(exc)}))
+            return
+        self._stop_tree(f"reloading {self.file}")
+        if self.bus.state is not BusState.STARTED:  # a signal stopped the node meanwhile
+            return
+        self.previous, self.spec = self.spec, spec
+        name = spec.name or "root"
+        self.inbox.put(_Note("reload", {"file": self.file, "tree": name}, spec))
+        self._begin(spec)
+
+    def _start_failed(self) -> None:
+        """The tree did not start: at first, the command fails; after a reload,
+        the tree that ran before starts again."""
+        assert self.start_error is not None
+        message = _start_failure(self.start_error)
+        previous = self.previous
+        if previous is None:
+            self.bus.exit()
+            return
+        self.previous, self.spec = None, previous
+        error = f"{message}; starting the previous tree again"
+        self.inbox.put(_Note("reload_failed", {"file": self.file, "error": error}, previous))
+        self._begin(previous)
+
+    # -- the end --------------------------------------------------------------------
+
+    def _outcome(self) -> int:
+        tree = self.tree
+        if tree is None:
+            error = self.start_error or RuntimeError("the tree never started")
+            self._summary(EXIT_FAILED, _start_failure(error))
+            return EXIT_FAILED
+        status = EXIT_FAILED if tree.gave_up else EXIT_OK
+        if status == EXIT_OK and self.bus.exit_status:
+            status = self.bus.exit_status  # a stop or exit listener failed (logged)
+        reason = describe(tree.reason if tree.reason is not None else "unknown")
+        self._summary(status, f"tree {tree.name!r} ended: {reason}")
+        return status
+
+    def _cut_short(self) -> None:
+        """The second signal: leave now. Every actor is a thread of this process,
         so nothing outlives it; user `on_stop` hooks not yet run are skipped."""
-        self._summary(EXIT_INTERRUPTED, f"tree {tree.name!r} stopped at once (second signal)")
+        name = self.state.name
+        self._summary(EXIT_INTERRUPTED, f"tree {name!r} stopped at once (second signal)")
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(EXIT_INTERRUPTED)
@@ -327,8 +579,20 @@ class _Runner:
             logger.error("%s", message)
 
 
+def _start_failure(error: BaseException) -> str:
+    """Why the tree did not start, naming the child (the innermost, for a nested supervisor's)."""
+    if not isinstance(error, StartError):
+        return f"the tree did not start: {describe(error)}"
+    while isinstance(error.cause, StartError):
+        error = error.cause
+    return f"the tree did not start: child {error.child_id!r} failed to start: " + describe(
+        error.cause
+    )
+
+
 cli.add_command(chaos)
 cli.add_command(router_command)
+cli.add_command(status)
 
 
 def main(argv: list[str] | None = None) -> None:

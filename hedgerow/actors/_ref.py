@@ -19,6 +19,7 @@ from hedgerow.actors._reason import Reason, describe
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from hedgerow._events import EventStream
     from hedgerow.actors._actor import Actor
     from hedgerow.actors._names import Names
 
@@ -89,6 +90,9 @@ class ChildRef(pykka.ActorRef[A]):
         on_dead_letter: Callable[[Any, Reason], None] | None = None,
         names: Names | None = None,
         hooks: TreeHooks | None = None,
+        *,
+        events: EventStream | None = None,
+        shutdown: float | str | None = None,
     ) -> None:
         # pykka's ActorRef.__init__ wants a live actor; a ChildRef exists before one.
         self.actor_class = actor_class
@@ -99,6 +103,11 @@ class ChildRef(pykka.ActorRef[A]):
         self._on_dead_letter = on_dead_letter
         self.names = names
         self.hooks = hooks
+        self.events = events
+        """The tree's event stream (a worker republishes its process's events there)."""
+        self.shutdown = shutdown
+        """The child spec's shutdown: seconds, ``brutal_kill`` or ``infinity``
+        (a worker process uses it to time its SIGTERM and SIGKILL); None unsupervised."""
         self._gone: Reason | None = None
         self._incarnation: Actor | None = None
 

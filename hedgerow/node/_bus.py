@@ -92,7 +92,9 @@ class Bus:
         self._changed = threading.Condition()
         self._listeners: dict[str, list[tuple[int, int, Callable[..., Any]]]] = {}
         self._order = itertools.count()
-        self._lock = threading.Lock()
+        # Reentrant, and lists replaced rather than changed: a signal handler
+        # runs between two bytecodes of the main thread, maybe inside these.
+        self._lock = threading.RLock()
         self.execv = False
         self.exit_status = 0
         """0, or `EX_SOFTWARE` once a stop or exit listener has failed."""
@@ -122,11 +124,11 @@ class Bus:
         if priority is None:
             priority = getattr(callback, "priority", DEFAULT_PRIORITY)
         with self._lock:
-            listeners = self._listeners.setdefault(channel, [])
+            listeners = self._listeners.get(channel, [])
             if any(entry[2] == callback for entry in listeners):
                 return
-            listeners.append((int(priority), next(self._order), callback))
-            listeners.sort(key=lambda entry: (entry[0], entry[1]))
+            entry = (int(priority), next(self._order), callback)
+            self._listeners[channel] = sorted([*listeners, entry], key=lambda e: (e[0], e[1]))
 
     def unsubscribe(self, channel: str, callback: Callable[..., Any]) -> None:
         """Remove `callback` from `channel`, if it is there."""
@@ -136,8 +138,7 @@ class Bus:
 
     def listeners(self, channel: str) -> list[Callable[..., Any]]:
         """The callbacks of `channel`, in the order they run."""
-        with self._lock:
-            return [entry[2] for entry in self._listeners.get(channel, [])]
+        return [entry[2] for entry in self._listeners.get(channel, [])]
 
     def publish(self, channel: str, *args: Any, **kwargs: Any) -> list[Any]:
         """Call every listener of `channel`; their results, in order.

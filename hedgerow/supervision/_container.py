@@ -174,6 +174,19 @@ class Container:
     def done(self) -> bool:
         return self.tree is not None and self.tree.done
 
+    @property
+    def reason(self) -> Reason | None:
+        """The root's exit reason, once the container has ended (as `Tree.reason`)."""
+        return self.tree.reason if self.tree is not None else None
+
+    @property
+    def gave_up(self) -> bool:
+        return self.tree is not None and self.tree.gave_up
+
+    def request_stop(self) -> None:
+        """Begin stopping every component (reverse order); don't wait."""
+        self._running().request_stop()
+
     def wait(self, timeout: float | None = None) -> Reason:
         """Block until the container ends (and its management session has left)."""
         reason = self._running().wait(timeout)

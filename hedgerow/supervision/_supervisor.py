@@ -339,6 +339,8 @@ class Supervisor(Actor):
             lambda message, reason: self._dead_letter(path, message, reason),
             self.names,
             self.hooks,
+            events=self.events,
+            shutdown=spec.shutdown,
         )
         interceptor = self.hooks.interceptor
         if interceptor is not None:

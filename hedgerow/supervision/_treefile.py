@@ -85,11 +85,13 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from hedgerow._exceptions import _MISSING, ConfigError, ConfigProblem, SpecError
 from hedgerow.actors._component import SETTINGS, Component
-from hedgerow.supervision._management import Management
+from hedgerow.supervision._management import Management, worker_prefix
 from hedgerow.supervision._spec import (
     DEFAULT_WORKER_SHUTDOWN,
     INFINITY,
     ChildSpec,
+    Restart,
+    ShutdownPolicy,
     SupervisorSpec,
 )
 
@@ -141,6 +143,7 @@ class ChildModel(_Model):
     id: str
     start: str | None = None
     supervisor: SupervisorModel | None = None
+    worker: WorkerModel | None = None
     args: list[Any] | None = None
     kwargs: dict[str, Any] | None = None
     restart: str | None = None
@@ -158,6 +161,21 @@ class ChildModel(_Model):
     transports: Any = None  # autobahn's forms: a URL, a table, or a list of them
     extra: Any = None
     authentication: dict[str, Any] | None = None
+
+
+class WorkerModel(_Model):
+    """A worker process hosting a container of components (`hedgerow.node.Worker`)."""
+
+    restart: str | None = None  # the container's restart mode, for its components
+    shutdown: str | None = None  # the container's shutdown mode
+    max_restarts: int | None = None
+    period: Number | None = None
+    components: list[ChildModel] = []
+    config_timeout: Number | None = None
+    ready_timeout: Number | None = None
+    env: dict[str, str] | None = None
+    standby: bool | None = None
+    log_level: str | None = None
 
 
 class ComponentsModel(_Model):
@@ -195,6 +213,7 @@ class TreeFile:
 
 
 SupervisorModel.model_rebuild()
+WorkerModel.model_rebuild()
 
 _TYPE_RULES = {
     "int_type": "expected an integer",
@@ -212,6 +231,7 @@ _KEYS: dict[str, type[BaseModel]] = {
     "children": ChildModel,
     "components": ComponentsModel,
     "management": ManagementModel,
+    "worker": WorkerModel,
 }
 
 _VARIABLE = re.compile(r"\$(\$)?\{([^}]*)\}")
@@ -341,7 +361,10 @@ def tree_file_from_data(
     if model.components is not None:
         defaults = _set_fields(model.components, exclude=set())
     builder = _Builder(defaults)
+    builder.node = model.supervisor.name or "root"
+    builder.base_dir = str(base_dir) if base_dir is not None else None
     management = builder.management(model.management) if model.management else None
+    builder.node_management = management
     spec = builder.supervisor(model.supervisor, "supervisor")
     if builder.problems or spec is None:
         raise ConfigError(source, builder.problems)
@@ -424,7 +447,7 @@ def _model_at(loc: tuple[Any, ...], root: type[BaseModel]) -> type[BaseModel] | 
     for part in loc:
         if isinstance(part, int):
             continue
-        model = _KEYS.get(part)
+        model = ChildModel if (model, part) == (WorkerModel, "components") else _KEYS.get(part)
     return model
 
 
@@ -451,6 +474,9 @@ class _Builder:
     def __init__(self, component_defaults: dict[str, Any] | None = None) -> None:
         self.problems: list[ConfigProblem] = []
         self.component_defaults = component_defaults or {}
+        self.node = "root"
+        self.base_dir: str | None = None
+        self.node_management: Management | None = None
 
     def supervisor(self, model: SupervisorModel, key: str) -> SupervisorSpec | None:
         children: list[ChildSpec] = []
@@ -468,12 +494,18 @@ class _Builder:
             return None
 
     def child(self, model: ChildModel, key: str) -> ChildSpec | None:
-        if (model.start is None) == (model.supervisor is None):
-            rule = "give either 'start' (a 'module:Class') or 'supervisor' (a nested table)"
+        given = [k for k in ("start", "supervisor", "worker") if getattr(model, k) is not None]
+        if len(given) != 1:
+            rule = (
+                "give one of 'start' (a 'module:Class'), 'supervisor' (a nested table) "
+                "or 'worker' (a worker process's table)"
+            )
             self.problems.append(ConfigProblem(key, model.id, rule))
             return None
         start: Any
-        if model.supervisor is not None:
+        if model.worker is not None:
+            start = self.worker(model.worker, model.id, f"{key}.worker")
+        elif model.supervisor is not None:
             start = self.supervisor(model.supervisor, f"{key}.supervisor")
         else:
             assert model.start is not None
@@ -490,7 +522,9 @@ class _Builder:
             rule = f"{name!r} is for components only: {model.start!r} is not a hedgerow.Component"
             self.problems.append(ConfigProblem(f"{key}.{name}", getattr(model, name), rule))
             return None
-        fields = _set_fields(model, exclude={"id", "start", "supervisor", "args", *SETTINGS})
+        fields = _set_fields(
+            model, exclude={"id", "start", "supervisor", "worker", "args", *SETTINGS}
+        )
         args = tuple(model.args) if model.args is not None else ()
         try:
             return ChildSpec(model.id, start, args=args, **fields)
@@ -498,6 +532,69 @@ class _Builder:
             value = model.start if exc.field == "start" else exc.value
             self.problems.append(ConfigProblem(f"{key}.{exc.field}", value, exc.rule))
             return None
+
+    def worker(self, model: WorkerModel, worker_id: str, key: str) -> Any:
+        """A `hedgerow.node.Worker` for a worker table: its container's spec, built
+        with the container's modes, and the node's management under the worker's prefix."""
+        from hedgerow.node._worker import Worker  # noqa: PLC0415 - node imports supervision
+
+        try:
+            restart = Restart.parse(model.restart or Restart.NEVER, worker_id, "restart")
+            shutdown = ShutdownPolicy.parse(
+                model.shutdown or ShutdownPolicy.MANUAL, worker_id, "shutdown"
+            )
+        except SpecError as exc:
+            self.problems.append(ConfigProblem(f"{key}.{exc.field}", exc.value, exc.rule))
+            return None
+        if restart is Restart.ALWAYS and shutdown is not ShutdownPolicy.MANUAL:
+            rule = "restart-always never lets a component stop: use restart-failed or restart-never"
+            self.problems.append(ConfigProblem(f"{key}.restart", model.restart, rule))
+            return None
+        children = self.components(model, restart, shutdown, key)
+        if children is None:
+            return None
+        options = _set_fields(model, exclude={"restart", "shutdown", "components"})
+        supervisor_fields = {k: options.pop(k) for k in ("max_restarts", "period") if k in options}
+        try:
+            container = SupervisorSpec(
+                children, name=worker_id, shutdown_policy=shutdown, **supervisor_fields
+            )
+        except SpecError as exc:
+            self.problems.append(ConfigProblem(f"{key}.{exc.field}", exc.value, exc.rule))
+            return None
+        management = None
+        if self.node_management is not None:
+            management = self.node_management.with_prefix(
+                worker_prefix(self.node, worker_id)
+            ).as_data()
+        host = {"restart": restart.value, "management": management}
+        try:
+            return Worker(container, base_dir=self.base_dir, management=host, **options)
+        except SpecError as exc:
+            self.problems.append(ConfigProblem(f"{key}.{exc.field}", exc.value, exc.rule))
+            return None
+
+    def components(
+        self, model: WorkerModel, restart: Restart, shutdown: ShutdownPolicy, key: str
+    ) -> list[ChildSpec] | None:
+        """A worker's components, with the container's modes where they name none."""
+        children: list[ChildSpec] = []
+        for index, component in enumerate(model.components):
+            fields = component.model_fields_set
+            updates: dict[str, Any] = {}
+            if "restart" not in fields:
+                updates["restart"] = restart.value
+            if "significant" not in fields:
+                try:
+                    own = Restart.parse(component.restart or restart, component.id, "restart")
+                except SpecError:
+                    own = restart  # the child's own check reports it
+                counts = shutdown is not ShutdownPolicy.MANUAL
+                updates["significant"] = counts and own is not Restart.ALWAYS
+            built = self.child(component.model_copy(update=updates), f"{key}.components[{index}]")
+            if built is not None:
+                children.append(built)
+        return children if len(children) == len(model.components) else None
 
     def management(self, model: ManagementModel) -> Management | None:
         """The node's `Management`, ``${VAR}`` read."""

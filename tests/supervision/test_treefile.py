@@ -411,7 +411,7 @@ def test_start_and_supervisor_are_exclusive(tmp_path):
         [supervisor.children.supervisor]
     """
     error = load_error(tmp_path, "t.toml", text)
-    assert "supervisor.children[0] = 'w': give either 'start'" in str(error)
+    assert "supervisor.children[0] = 'w': give one of 'start'" in str(error)
 
 
 def test_a_file_without_a_supervisor(tmp_path):

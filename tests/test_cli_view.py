@@ -1,0 +1,215 @@
+"""How `hedgerow check` and `hedgerow run` show worker processes and `Event.info`.
+
+A worker process is a child whose ``start`` has a ``container`` (the spec it
+hosts); a fake one is enough here: the view reads the attribute, and the
+hosted children's events are made up.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from rich.console import Console
+
+import hedgerow as hr
+from hedgerow._events import Event, EventKind
+from hedgerow._view import JsonView, LineView, TreeState, describe_info, spec_tree
+from hedgerow.cli import cli
+
+HOSTED = hr.SupervisorSpec(
+    [hr.ChildSpec("adder", hr.Actor), hr.ChildSpec("echo", hr.Actor)],
+    strategy="rest_for_one",
+)
+
+
+class FakeWorker:
+    """Looks like `hedgerow.node.Worker` to the view: a factory with a `container`."""
+
+    def __init__(self, container: hr.SupervisorSpec | None) -> None:
+        self.container = container
+
+    def __call__(self) -> hr.Actor:
+        return InfoActor()
+
+    def __repr__(self) -> str:
+        return "FakeWorker()"
+
+
+class InfoActor(hr.Actor):
+    """Reports a pid, a port and a guid in its started event, as a worker does."""
+
+    def actor_info(self) -> dict[str, object]:
+        return {"pid": os.getpid(), "port": 18080, "guid": "g-1"}
+
+
+WORKER = FakeWorker(HOSTED)
+"""Named by the tree file below (``test_cli_view:WORKER``)."""
+
+SPEC = hr.SupervisorSpec(
+    [hr.ChildSpec("db", hr.Actor), hr.ChildSpec("w1", WORKER, shutdown=5)],
+    name="node",
+)
+INFO = {"pid": 4242, "port": 18080, "guid": "g-1"}
+
+
+def text(renderable: object) -> str:
+    console = Console(file=io.StringIO(), width=200, color_system=None)
+    console.print(renderable)
+    return console.file.getvalue()  # type: ignore[attr-defined]
+
+
+def event(kind: EventKind, path: str, incarnation: int = 1, **details: object) -> Event:
+    return Event(kind, path, 0.0, incarnation, **details)  # type: ignore[arg-type]
+
+
+# -- the spec --------------------------------------------------------------------
+
+
+def test_spec_tree_shows_a_worker_and_the_children_it_hosts():
+    lines = text(spec_tree(SPEC)).splitlines()
+    assert lines[0].startswith("node  supervisor one_for_one")
+    worker = next(line for line in lines if "w1" in line)
+    assert "worker process  hosts supervisor rest_for_one" in worker
+    assert "shutdown=5.0" in worker
+    # The hosted children come right after the worker, one level deeper.
+    at = lines.index(worker)
+    indent = worker.index("w1")
+    assert [line[indent + 4 :].split()[0] for line in lines[at + 1 : at + 3]] == ["adder", "echo"]
+
+
+def test_a_child_without_a_container_is_an_ordinary_child():
+    spec = hr.SupervisorSpec([hr.ChildSpec("w", FakeWorker(None))])
+    lines = text(spec_tree(spec)).splitlines()
+    assert "FakeWorker()" in lines[1]
+    assert "worker process" not in lines[1]
+    assert len(lines) == 2
+
+
+def test_check_prints_the_hosted_children(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(Path(__file__).parent))
+    (tmp_path / "t.toml").write_text(
+        '[[supervisor.children]]\nid = "w1"\nstart = "test_cli_view:WORKER"\n'
+    )
+    result = CliRunner().invoke(cli, ["check", str(tmp_path / "t.toml")])
+    assert result.exit_code == 0, result.stderr
+    assert "w1  worker process" in result.stdout
+    assert "adder" in result.stdout
+    assert "echo" in result.stdout
+
+
+# -- the live state ----------------------------------------------------------------
+
+
+def test_tree_state_shows_a_workers_pid_and_its_hosted_children():
+    state = TreeState(SPEC, "node")
+    assert state.nodes["node/w1"].children == ["node/w1/adder", "node/w1/echo"]
+    state.apply(event(EventKind.STARTED, "node/w1/adder"), 1.0)
+    state.apply(event(EventKind.STARTED, "node/w1/echo"), 1.0)
+    state.apply(event(EventKind.STARTED, "node/w1", info=INFO), 1.0)
+    shown = text(state.render(3.0)).splitlines()
+    worker = next(line for line in shown if "w1" in line)
+    assert "running  pid=4242 port=18080 guid=g-1  up 2.0 s" in worker
+    state.apply(
+        event(EventKind.RESTARTED, "node/w1", 2, info={**INFO, "guid": "0123456789abcdef"}), 3
+    )
+    assert "guid=0123456789a…  up 0.0 s" in text(state.render(3.0))  # cut in the live view
+    at = shown.index(worker)
+    assert "adder  running" in shown[at + 1]
+    assert "echo  running" in shown[at + 2]
+
+
+def test_a_worker_that_dies_loses_its_hosted_children_until_it_restarts():
+    state = TreeState(SPEC, "node")
+    for path in ("node/w1/adder", "node/w1/echo", "node/w1"):
+        state.apply(event(EventKind.STARTED, path, info=INFO if path == "node/w1" else None), 1.0)
+    state.apply(event(EventKind.FAILED, "node/w1", reason="killed by SIGKILL"), 2.0)
+    assert [state.nodes[p].state for p in ("node/w1", "node/w1/adder", "node/w1/echo")] == [
+        "failed",
+        "lost",
+        "lost",
+    ]
+    shown = text(state.render(2.5))
+    assert "pid=" not in shown  # the dead process's pid is not shown as if it ran
+    state.apply(event(EventKind.RESTART_SCHEDULED, "node/w1", delay=0.5), 2.0)
+    restarted = {**INFO, "pid": 4343}
+    state.apply(event(EventKind.STARTED, "node/w1/adder", incarnation=1), 2.6)
+    state.apply(event(EventKind.RESTARTED, "node/w1", incarnation=2, info=restarted), 2.6)
+    worker = state.nodes["node/w1"]
+    assert (worker.state, worker.restarts, worker.info) == ("running", 1, restarted)
+    assert state.nodes["node/w1/adder"].state == "running"
+    assert state.nodes["node/w1/echo"].state == "lost"  # no news of it yet
+    assert "pid=4343" in text(state.render(3.0))
+
+
+def test_children_of_an_unknown_hosted_tree_appear_with_their_events():
+    spec = hr.SupervisorSpec([hr.ChildSpec("w1", FakeWorker(None))])
+    state = TreeState(spec, "root")
+    state.apply(event(EventKind.STARTED, "root/w1/pipeline/parser"), 1.0)
+    state.apply(event(EventKind.STARTED, "root/w1/pipeline", incarnation=1), 1.0)
+    state.apply(event(EventKind.STARTED, "elsewhere/x"), 1.0)  # not this tree: ignored
+    assert state.nodes["root/w1"].children == ["root/w1/pipeline"]
+    assert state.nodes["root/w1/pipeline"].children == ["root/w1/pipeline/parser"]
+    assert state.nodes["root/w1/pipeline"].state == "running"
+    assert "elsewhere/x" not in state.nodes
+
+
+def test_info_of_any_child_is_shown():
+    state = TreeState(hr.SupervisorSpec([hr.ChildSpec("a", hr.Actor)]), "root")
+    state.apply(event(EventKind.STARTED, "root/a", info={"listening": "tcp:8080"}), 1.0)
+    assert "a  running  listening=tcp:8080" in text(state.render(1.0))
+    assert describe_info({"pid": 1, "port": 2}) == "pid=1 port=2"
+    assert describe_info({"guid": "abcdef"}, width=4) == "guid=abc…"
+
+
+# -- lines and JSON ---------------------------------------------------------------
+
+
+def test_line_and_json_views_carry_the_info():
+    started = event(EventKind.STARTED, "node/w1", info=INFO)
+    assert LineView(io.StringIO(), 0.0).line(started, 1.5) == (
+        "   1.500s  started node/w1 #1 pid=4242 port=18080 guid=g-1"
+    )
+    record = JsonView.record(started, 1.5)
+    assert record["info"] == INFO
+    odd = event(EventKind.STARTED, "node/w1", info={"address": ("127.0.0.1", 80), "obj": object})
+    assert json.loads(json.dumps(JsonView.record(odd, 0.0)))["info"]["obj"] == repr(object)
+    assert "info" not in JsonView.record(event(EventKind.STARTED, "node/db"), 0.0)
+
+
+def test_line_view_note():
+    out = io.StringIO()
+    LineView(out, 10.0).note("reloaded t.toml", 12.5)
+    assert out.getvalue() == "   2.500s  reloaded t.toml\n"
+
+
+def test_json_view_note():
+    out = io.StringIO()
+    JsonView(out, 10.0).note("reload", 12.5, file="t.toml", tree="root")
+    assert json.loads(out.getvalue()) == {
+        "kind": "reload",
+        "elapsed": 2.5,
+        "file": "t.toml",
+        "tree": "root",
+    }
+
+
+@pytest.mark.parametrize("as_json", [True, False])
+def test_run_reports_what_a_child_says_about_itself(tmp_path, monkeypatch, as_json):
+    monkeypatch.syspath_prepend(str(Path(__file__).parent))
+    (tmp_path / "t.toml").write_text(
+        '[[supervisor.children]]\nid = "w1"\nstart = "test_cli_view:WORKER"\n'
+    )
+    args = ["run", str(tmp_path / "t.toml"), "--for", "0.05", *(["--json"] if as_json else [])]
+    result = CliRunner().invoke(cli, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.stderr
+    if as_json:
+        records = [json.loads(line) for line in result.stdout.splitlines()]
+        started = next(r for r in records if r["path"] == "root/w1")
+        assert started["info"] == {"pid": os.getpid(), "port": 18080, "guid": "g-1"}
+    else:
+        assert f"started root/w1 #1 pid={os.getpid()} port=18080 guid=g-1" in result.stdout
