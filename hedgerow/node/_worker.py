@@ -185,6 +185,30 @@ class Worker:
         children = ", ".join(child.id for child in self.container.children)
         return f"<Worker {self.name or '?'} hosting [{children}]>"
 
+    def _key(self) -> tuple[Any, ...]:
+        return (
+            json.dumps(self.container_data, sort_keys=True),
+            self.name,
+            self.config_timeout,
+            self.ready_timeout,
+            self.python,
+            json.dumps(self.env, sort_keys=True),
+            json.dumps(self.management, sort_keys=True),
+            self.log_level,
+            self.standby,
+        )
+
+    def __eq__(self, other: object) -> bool:
+        """Workers hosting the same container with the same settings are equal (as
+        specs from one file); where they import from (`base_dir`, `pythonpath`) is not
+        compared, since the node's own import path grows as files are loaded."""
+        if not isinstance(other, Worker):
+            return NotImplemented
+        return self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
     def __call__(self) -> WorkerActor:
         """Build a new, unstarted incarnation (what a `ChildSpec` calls on each start)."""
         return WorkerActor(self)

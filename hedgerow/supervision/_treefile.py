@@ -725,10 +725,44 @@ def _supervisor_data(spec: SupervisorSpec) -> dict[str, Any]:
     return data
 
 
+def _worker_data(worker: Any) -> dict[str, Any]:
+    """A worker's table; its components name their restart and significance, which
+    the container's modes would otherwise fill in differently."""
+    container: SupervisorSpec = worker.container
+    host = worker.management if isinstance(worker.management, dict) else {}
+    data: dict[str, Any] = {}
+    if host.get("restart", Restart.NEVER.value) != Restart.NEVER.value:
+        data["restart"] = host["restart"]
+    supervisor = _supervisor_data(container)
+    if "shutdown_policy" in supervisor:
+        data["shutdown"] = supervisor["shutdown_policy"]
+    for name in ("max_restarts", "period"):
+        if name in supervisor:
+            data[name] = supervisor[name]
+    components = []
+    for child in container.children:
+        table = _child_data(child)
+        table["restart"] = _plain(child.restart)
+        table["significant"] = child.significant
+        components.append(table)
+    data["components"] = components
+    defaults = {"config_timeout": 10.0, "ready_timeout": 30.0, "standby": False}
+    for name, default in defaults.items():
+        if getattr(worker, name) != default:
+            data[name] = getattr(worker, name)
+    if worker.env:
+        data["env"] = dict(worker.env)
+    if worker.log_level:
+        data["log_level"] = worker.log_level
+    return data
+
+
 def _child_data(child: ChildSpec) -> dict[str, Any]:
     data: dict[str, Any] = {"id": child.id}
     if isinstance(child.start, SupervisorSpec):
         data["supervisor"] = _supervisor_data(child.start)
+    elif hasattr(child.start, "container") and hasattr(child.start, "container_data"):
+        data["worker"] = _worker_data(child.start)
     else:
         data["start"] = _import_name(child)
     if isinstance(child.start, Component) and child.start.origin is not None:
