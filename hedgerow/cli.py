@@ -32,8 +32,14 @@ from hedgerow._version import __version__
 from hedgerow._view import JsonView, LineView, TreeState, spec_tree
 from hedgerow.actors._reason import describe
 from hedgerow.node import Bus, BusState, SignalHandler
+from hedgerow.supervision._management import (
+    Management,
+    ManagementService,
+    node_prefix,
+    tree_procedures,
+)
 from hedgerow.supervision._tree import Tree
-from hedgerow.supervision._treefile import load_tree
+from hedgerow.supervision._treefile import load_tree, read_tree
 from hedgerow.testing._chaos import chaos
 from hedgerow.transports import router_command
 
@@ -156,15 +162,17 @@ def run(
     short (and 70 if a stop listener of the process bus failed).
     """
     try:
-        spec = load_tree(file)
+        tree_file = read_tree(file)
     except ConfigError as exc:
         raise _fail(f"error: {exc}", EXIT_BAD_INPUT) from None
+    spec = tree_file.spec
     if live is None:
         live = sys.stdout.isatty() and not as_json
     restore = _configure_logging(log_level, rich=live or sys.stderr.isatty())
     try:
         with quiet_event_log():  # the view shows every event, with its traceback
             runner = _Runner(file, spec, duration=duration, as_json=as_json, live=live)
+            runner.management = tree_file.management
             status = runner.run()
     finally:
         restore()
@@ -291,6 +299,9 @@ class _Runner:
     ) -> None:
         self.file = file
         self.spec = spec
+        self.management: Management | None = None
+        """Where to serve the node's management API (the file's [management] table)."""
+        self.service: ManagementService | None = None
         self.duration = duration
         self.as_json = as_json
         self.live = live
@@ -496,6 +507,7 @@ class _Runner:
         def start() -> None:
             try:
                 self.tree = Tree(spec, name=spec.name or "root", events=self.stream)
+                self._serve_management(self.tree)
             except Exception as exc:  # noqa: BLE001 - reported by the main thread
                 self.start_error = exc
             finally:
@@ -504,11 +516,26 @@ class _Runner:
         self.starter = threading.Thread(target=start, name="hedgerow-run-start", daemon=True)
         self.starter.start()
 
+    def _serve_management(self, tree: Tree) -> None:
+        """Serve the node's management API for `tree`, if the file asks for it."""
+        if self.management is None:
+            return
+        name = tree.name
+        settings = self.management.with_prefix(node_prefix(name))
+        self.service = ManagementService(settings, tree_procedures(tree), name=f"node {name}")
+        self.service.start()
+        logger.info(
+            "management API at %s.* (roles: %s)", settings.prefix, ", ".join(settings.roles)
+        )
+
     def _stop_tree(self, why: str, hint: str = "") -> None:
         """Stop the tree gracefully (once it has started) and wait, showing events."""
         starter = self.starter
         if starter is not None:
             self._pump_until(lambda: not starter.is_alive())
+        service, self.service = self.service, None
+        if service is not None:
+            service.stop()
         tree = self.tree
         if tree is None or tree.done:
             return

@@ -197,3 +197,55 @@ def test_a_node_with_a_worker_serves_recovers_and_is_managed(  # noqa: PLR0915 -
         tree.stop(TIMEOUT)
     with pytest.raises(ProcessLookupError):
         os.kill(again["pid"], 0)
+
+
+def test_hedgerow_run_serves_the_node_to_hedgerow_status(router, tmp_path):
+    url = router.config.websocket_url
+    file = tmp_path / "node.toml"
+    file.write_text(textwrap.dedent(TREE))
+    env = {
+        **os.environ,
+        "HR_TEST_ROUTER_URL": url,
+        "HR_TEST_APP_SECRET": APP_SECRET,
+        "HEDGEROW_MANAGEMENT_SECRET": MANAGEMENT_SECRET,
+        "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]),
+    }
+    node = subprocess.Popen(
+        [sys.executable, "-m", "hedgerow", "run", str(file), "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        for line in node.stdout:  # blocking reads: the node's own events
+            if '"path": "shop/w1/adder"' in line and '"started"' in line:
+                break
+        app = join(url, "hedgerow", APP_SECRET)
+        try:
+            served = call_until_served(app, "com.example.worker.add", 1, 1)
+        finally:
+            app.handle(Leave())
+        command = [sys.executable, "-m", "hedgerow", "status", "--router", url, "--node", "shop"]
+        shown = subprocess.run(
+            [*command, "--json"], capture_output=True, text=True, env=env, timeout=TIMEOUT,
+            check=False,
+        )  # fmt: skip
+        assert shown.returncode == 0, shown.stderr
+        [row] = json.loads(shown.stdout)["children"]
+        assert row["info"]["pid"] == served["pid"]
+        assert [c["id"] for c in row["components"]] == ["adder"]
+        pretty = subprocess.run(
+            command, capture_output=True, text=True, env=env, timeout=TIMEOUT, check=False
+        )
+        assert f"pid={served['pid']}" in pretty.stdout
+        assert "adder running" in pretty.stdout
+
+        node.send_signal(signal.SIGTERM)
+        assert node.wait(TIMEOUT) == 0
+    finally:
+        if node.poll() is None:
+            node.kill()
+            node.wait()
+    with pytest.raises(ProcessLookupError):
+        os.kill(served["pid"], 0)
