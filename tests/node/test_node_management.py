@@ -95,17 +95,6 @@ def call(link, uri, *args):
     return result.args[0] if result.args else None
 
 
-def call_until_served(link, uri, *args):
-    deadline = time.monotonic() + TIMEOUT
-    while True:
-        try:
-            return call(link, uri, *args)
-        except ApplicationError as exc:
-            if exc.error != "wamp.error.no_such_procedure" or time.monotonic() > deadline:
-                raise
-            time.sleep(0.02)  # the restarted worker has not registered yet: poll
-
-
 def test_a_node_with_a_worker_serves_recovers_and_is_managed(  # noqa: PLR0915 - one story
     router, tmp_path, monkeypatch
 ):
@@ -118,8 +107,9 @@ def test_a_node_with_a_worker_serves_recovers_and_is_managed(  # noqa: PLR0915 -
     tree_file = read_tree(file)
     assert tree_file.management is not None
 
-    tree = hr.Tree(tree_file.spec)
-    recorder = EventRecorder(tree)
+    events = hr.EventStream()
+    recorder = EventRecorder(events)
+    tree = hr.Tree(tree_file.spec, events=events)
     service = ManagementService(
         tree_file.management.with_prefix(node_prefix("shop")),
         tree_procedures(tree),
@@ -129,7 +119,9 @@ def test_a_node_with_a_worker_serves_recovers_and_is_managed(  # noqa: PLR0915 -
     app = join(url, "hedgerow", APP_SECRET)
     operator = join(url, "management", MANAGEMENT_SECRET)
     try:
-        first = call_until_served(app, "com.example.worker.add", 2, 3)
+        # A component's "started" comes after its registrations were acknowledged.
+        recorder.wait_for("started", "shop/w1/adder", timeout=TIMEOUT)
+        first = call(app, "com.example.worker.add", 2, 3)
         assert first["sum"] == 5
         assert first["pid"] != os.getpid()
 
@@ -184,7 +176,8 @@ def test_a_node_with_a_worker_serves_recovers_and_is_managed(  # noqa: PLR0915 -
         killed_at = time.monotonic()
         os.kill(first["pid"], signal.SIGKILL)
         recorder.wait_for("restarted", "shop/w1", timeout=TIMEOUT)
-        again = call_until_served(app, "com.example.worker.add", 4, 5)
+        recorder.wait_for("started", "shop/w1/adder", count=2, timeout=TIMEOUT)
+        again = call(app, "com.example.worker.add", 4, 5)
         recovery = time.monotonic() - killed_at
         print(f"worker serving again {recovery * 1000:.0f} ms after SIGKILL")  # noqa: T201
         assert again["sum"] == 9
@@ -223,7 +216,7 @@ def test_hedgerow_run_serves_the_node_to_hedgerow_status(router, tmp_path):
                 break
         app = join(url, "hedgerow", APP_SECRET)
         try:
-            served = call_until_served(app, "com.example.worker.add", 1, 1)
+            served = call(app, "com.example.worker.add", 1, 1)
         finally:
             app.handle(Leave())
         command = [sys.executable, "-m", "hedgerow", "status", "--router", url, "--node", "shop"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import signal
 import socket
 import subprocess
@@ -62,13 +63,29 @@ def wait_gone(seen: dict[int, str | None], timeout: float) -> float:
     """Wait until none of the processes seen (pid: identity) is alive; the time taken."""
     started = time.monotonic()
     deadline = started + timeout
-    while True:
-        alive = [pid for pid, ident in seen.items() if ident and process_identity(pid) == ident]
-        if not alive:
-            return time.monotonic() - started
-        if time.monotonic() > deadline:
-            pytest.fail(f"processes {alive} still alive after {timeout} s")
-        time.sleep(0.02)
+    watched: dict[int, int] = {}
+    try:
+        for pid, ident in seen.items():
+            try:
+                fd = os.pidfd_open(pid)  # readable once that process has exited
+            except ProcessLookupError:
+                continue
+            if ident and process_identity(pid) == ident:  # not a reused pid
+                watched[pid] = fd
+            else:
+                os.close(fd)
+        while watched:
+            remaining = deadline - time.monotonic()
+            ready, _, _ = select.select(list(watched.values()), [], [], max(remaining, 0))
+            if not ready:
+                pytest.fail(f"processes {sorted(watched)} still alive after {timeout} s")
+            for pid, fd in list(watched.items()):
+                if fd in ready:
+                    os.close(watched.pop(pid))
+        return time.monotonic() - started
+    finally:
+        for fd in watched.values():
+            os.close(fd)
 
 
 def kill_left(seen: dict[int, str | None]) -> None:
