@@ -39,7 +39,7 @@ from hedgerow.supervision._management import (
     tree_procedures,
 )
 from hedgerow.supervision._tree import Tree
-from hedgerow.supervision._treefile import load_tree, read_tree
+from hedgerow.supervision._treefile import TreeFile, load_tree, read_tree
 from hedgerow.testing._chaos import chaos
 from hedgerow.transports import router_command
 
@@ -320,8 +320,8 @@ class _Runner:
         self.tree: Tree | None = None
         self.starter: threading.Thread | None = None
         self.start_error: Exception | None = None
-        self.previous: SupervisorSpec | None = None
-        """The spec that ran before a reload, until the reloaded tree has started."""
+        self.previous: TreeFile | None = None
+        """What ran before a reload, until the reloaded tree has started."""
         self.reload_requested = False
         self.stop_reason: str | None = None
         self.cut = False
@@ -547,17 +547,18 @@ class _Runner:
         """Re-read the tree file: keep the tree if the file is bad, else stop it
         and start the new one (modules already imported are not re-imported)."""
         try:
-            spec = load_tree(self.file)
+            tree_file = read_tree(self.file)
         except ConfigError as exc:
             self.inbox.put(_Note("reload_failed", {"file": self.file, "error": str(exc)}))
             return
         self._stop_tree(f"reloading {self.file}")
         if self.bus.state is not BusState.STARTED:  # a signal stopped the node meanwhile
             return
-        self.previous, self.spec = self.spec, spec
-        name = spec.name or "root"
-        self.inbox.put(_Note("reload", {"file": self.file, "tree": name}, spec))
-        self._begin(spec)
+        self.previous = TreeFile(self.spec, self.management, self.file)
+        self.spec, self.management = tree_file.spec, tree_file.management
+        name = self.spec.name or "root"
+        self.inbox.put(_Note("reload", {"file": self.file, "tree": name}, self.spec))
+        self._begin(self.spec)
 
     def _start_failed(self) -> None:
         """The tree did not start: at first, the command fails; after a reload,
@@ -568,10 +569,11 @@ class _Runner:
         if previous is None:
             self.bus.exit()
             return
-        self.previous, self.spec = None, previous
+        self.previous = None
+        self.spec, self.management = previous.spec, previous.management
         error = f"{message}; starting the previous tree again"
-        self.inbox.put(_Note("reload_failed", {"file": self.file, "error": error}, previous))
-        self._begin(previous)
+        self.inbox.put(_Note("reload_failed", {"file": self.file, "error": error}, self.spec))
+        self._begin(self.spec)
 
     # -- the end --------------------------------------------------------------------
 
