@@ -173,7 +173,7 @@ class Worker:
         self.log_level = log_level
         self.standby = standby
         self._spares: dict[str, _Spare] = {}
-        self._spares_lock = threading.Lock()
+        self._spares_lock = threading.Condition()  # notified when a spare is kept
         for field, data in (("container", self.container_data), ("management", management)):
             try:
                 json.dumps(data)
@@ -274,6 +274,20 @@ class Worker:
         with self._spares_lock:
             return {key: spare.process.pid for key, spare in self._spares.items()}
 
+    def wait_for_spare(
+        self, key: str, other_than: int | None = None, timeout: float | None = None
+    ) -> int | None:
+        """The pid of `key`'s spare once there is one (other than pid `other_than`);
+        None if none comes within `timeout` seconds."""
+        with self._spares_lock:
+            found = self._spares_lock.wait_for(
+                lambda: (
+                    (spare := self._spares.get(key)) is not None and spare.process.pid != other_than
+                ),
+                timeout,
+            )
+            return self._spares[key].process.pid if found else None
+
     def _keep_spare(self, key: str, port: int) -> None:
         """Start the spare for `key`'s next restart (replacing an older one)."""
         guid = uuid.uuid4().hex
@@ -281,6 +295,7 @@ class Worker:
         with self._spares_lock:
             old = self._spares.pop(key, None)
             self._spares[key] = spare
+            self._spares_lock.notify_all()
         if old is not None:
             old.discard()
 

@@ -236,13 +236,9 @@ def test_a_worker_not_ready_in_time_is_killed_and_fails_the_start():
 
 
 def wait_for_spare(worker: Worker, path: str, other_than: int | None = None) -> int:
-    deadline = time.monotonic() + TIMEOUT
-    while True:
-        pid = worker.spares().get(path)
-        if pid is not None and pid != other_than:
-            return pid
-        assert time.monotonic() < deadline, f"no spare for {path} within {TIMEOUT} s"
-        time.sleep(0.01)
+    pid = worker.wait_for_spare(path, other_than, timeout=TIMEOUT)
+    assert pid is not None, f"no spare for {path} within {TIMEOUT} s"
+    return pid
 
 
 def test_a_standby_worker_restarts_in_its_spare_and_leaves_none_behind(record_property):
