@@ -257,6 +257,7 @@ class Container:
             with contextlib.suppress(ChildNotFound):  # restart-never: dropped already
                 tree.delete_child(component_id)
             self._started.pop(component_id, None)
+            self._configs.pop(component_id, None)
             stopped = {"component_id": component_id, "uptime": uptime}
         self._announce("on_component_stopped", stopped)
         return stopped
@@ -280,7 +281,7 @@ class Container:
             "id": component_id,
             "started": self._when(component_id),
             "uptime": self._uptime(component_id),
-            "config": self._configs.get(component_id) or self._config_of(component_id),
+            "config": self._config_of(component_id),
             "state": info.state.value,
             "incarnation": info.incarnation,
             "restarts": info.restarts,
@@ -352,14 +353,13 @@ class Container:
         config = self._configs.get(component_id)
         if config is not None:
             return config
-        ref = self._running().get_child(component_id)
-        for spec in self.spec.children:
+        for spec in self.spec.children:  # given as a ChildSpec, not a config
             if spec.id == component_id:
                 try:
                     return child_to_data(spec)
                 except SpecError:
                     return {"start": repr(spec.start)}
-        raise ChildNotFound(ref.path)
+        raise ChildNotFound(component_id)
 
     def _on_event(self, event: Event) -> None:
         prefix = f"{self.name}/"

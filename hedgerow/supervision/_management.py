@@ -21,9 +21,11 @@ other roles from calling under ``hedgerow.`` at all.
 from __future__ import annotations
 
 import logging
+import os
 import re
+import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from autobahn.wamp.exception import ApplicationError
@@ -92,7 +94,6 @@ class Management:
     authentication: Mapping[str, Any] | None = None
     prefix: str | None = None
     roles: Sequence[str] = DEFAULT_ROLES
-    extra: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
     def parse(cls, value: Management | Mapping[str, Any] | None) -> Management | None:
@@ -102,7 +103,7 @@ class Management:
         if not isinstance(value, Mapping):
             msg = f"management={value!r}: expected a table of settings"
             raise ValueError(msg)  # noqa: TRY004 - a config value error
-        unknown = sorted(set(value) - {f for f in cls.__dataclass_fields__ if f != "extra"})
+        unknown = sorted(set(value) - set(cls.__dataclass_fields__))
         if unknown:
             msg = f"management: unknown keys {unknown}"
             raise ValueError(msg)
@@ -127,9 +128,7 @@ class Management:
         """These settings with `prefix`, unless they name their own."""
         if self.prefix is not None:
             return self
-        return Management(
-            self.transports, self.realm, self.authentication, prefix, self.roles, self.extra
-        )
+        return Management(self.transports, self.realm, self.authentication, prefix, self.roles)
 
 
 Procedure = Callable[..., Any]
@@ -221,9 +220,6 @@ class ManagementService:
 
 def tree_procedures(tree: Tree) -> dict[str, Procedure]:
     """A node's management API over its tree: ``get_tree`` and ``shutdown``."""
-    import os  # noqa: PLC0415 - only nodes need it
-    import time  # noqa: PLC0415
-
     started = time.time()
 
     def get_tree() -> dict[str, Any]:
