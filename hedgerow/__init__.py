@@ -78,6 +78,7 @@ from hedgerow.supervision import (
     loads_tree,
     start_tree,
 )
+from hedgerow.transports import use_framework
 
 __all__ = [
     "BRUTAL_KILL",
@@ -151,6 +152,7 @@ __all__ = [
     "run",
     "start_tree",
     "unlink",
+    "use_framework",
 ]
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())

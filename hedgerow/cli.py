@@ -41,7 +41,7 @@ from hedgerow.supervision._management import (
 from hedgerow.supervision._tree import Tree
 from hedgerow.supervision._treefile import TreeFile, load_tree, read_tree
 from hedgerow.testing._chaos import chaos
-from hedgerow.transports import router_command
+from hedgerow.transports import FRAMEWORKS, router_command, use_framework
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -142,12 +142,20 @@ def check(files: tuple[str, ...], quiet: bool) -> None:
     default=None,
     help="Show the live tree (default: when stdout is a terminal and not --json).",
 )
+@click.option(
+    "--framework",
+    type=click.Choice(FRAMEWORKS),
+    default=None,
+    help="Run the WAMP sessions of this process on asyncio (the default) or Twisted's reactor.",
+)
 def run(
     file: str,
+    *,
     duration: float | None,
     as_json: bool,
     log_level: str,
     live: bool | None,
+    framework: str | None,
 ) -> None:
     """Start the tree in FILE and run it until it ends or SIGINT/SIGTERM arrives.
 
@@ -161,6 +169,11 @@ def run(
     not start, 2 for a bad file, 130 when a second Ctrl-C cut the shutdown
     short (and 70 if a stop listener of the process bus failed).
     """
+    if framework is not None:
+        try:
+            use_framework(framework)
+        except RuntimeError as exc:
+            raise _fail(f"error: --framework {framework}: {exc}", EXIT_BAD_INPUT) from None
     try:
         tree_file = read_tree(file)
     except ConfigError as exc:

@@ -15,7 +15,7 @@ stamp=.venv/.hedgerow-installed
 want="$(sha256sum pyproject.toml | cut -d' ' -f1)"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "Installing hedgerow, its dev tools and the Crossbar.io router into .venv (log: .venv/install.log)..." >&2
-  if ! .venv/bin/python -m pip install --upgrade pip -e '.[dev,router]' > .venv/install.log 2>&1; then
+  if ! .venv/bin/python -m pip install --upgrade pip -e '.[dev,router,twisted]' > .venv/install.log 2>&1; then
     cat .venv/install.log >&2
     echo "pip install failed; see above" >&2
     exit 1

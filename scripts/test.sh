@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, plus the type and lint checks the package promises,
-# `hedgerow check` on every example tree file, and a seeded chaos run that
-# fails if a message is lost or the report is malformed.
+# `hedgerow check` on every example tree file, a seeded chaos run that
+# fails if a message is lost or the report is malformed, and (with no
+# arguments) the transport tests again with WAMP on Twisted's reactor: txaio
+# serves one framework per process, so that is a pytest process of its own.
 source "$(dirname "$0")/_venv.sh"
 .venv/bin/python -m ruff check hedgerow tests bench examples scripts
 .venv/bin/python -m mypy
@@ -9,4 +11,8 @@ shopt -s nullglob
 .venv/bin/hedgerow check --quiet examples/*/*.toml examples/*/*.yaml examples/*/*.yml examples/*/*.json
 .venv/bin/hedgerow chaos examples/pipeline/tree.yaml --seed 1 --rate 2 --duration 30 --json \
   | .venv/bin/python scripts/check_chaos_report.py
-exec .venv/bin/python -m pytest "$@"
+.venv/bin/python -m pytest "$@"
+if [ "$#" -eq 0 ]; then
+  echo "The transport tests again, on Twisted (HEDGEROW_TEST_FRAMEWORK=twisted):" >&2
+  HEDGEROW_TEST_FRAMEWORK=twisted .venv/bin/python -m pytest -q -p no:cacheprovider tests/transports
+fi

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
 
@@ -7,6 +8,15 @@ import pykka
 import pytest
 
 from hedgerow.testing import VirtualClock
+from hedgerow.transports import use_framework
+
+FRAMEWORK = os.environ.get("HEDGEROW_TEST_FRAMEWORK", "asyncio")
+"""The WAMP framework these tests run on: asyncio, or Twisted when a test re-runs the
+WAMP tests in a process of their own (`tests/transports/test_twisted.py`)."""
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    use_framework(FRAMEWORK)
 
 
 @pytest.fixture(autouse=True)

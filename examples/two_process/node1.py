@@ -2,14 +2,17 @@
 
 Runs until Ctrl-C. Reads the router's URL from $HEDGEROW_ROUTER_URL (default
 ws://127.0.0.1:8080/ws) and the shared secret from $HEDGEROW_ROUTER_SECRET.
+With ``--twisted`` its WAMP session runs on Twisted's reactor instead of asyncio
+(node 2 does not need to know).
 """
 
 from __future__ import annotations
 
 import os
+import sys
 
 import hedgerow
-from hedgerow.transports import ComponentSession  # noqa: TC001 - annotations only, but readable
+from hedgerow.transports import ComponentSession, selected_framework
 
 URL = os.environ.get("HEDGEROW_ROUTER_URL", "ws://127.0.0.1:8080/ws")
 SECRET = os.environ["HEDGEROW_ROUTER_SECRET"]
@@ -39,9 +42,11 @@ def add(a: int, b: int) -> int:
 
 @adder.on_ready
 def ready(_session: ComponentSession) -> None:
-    print("node 1: ready", flush=True)
+    print(f"node 1: ready (on {selected_framework()})", flush=True)
 
 
 if __name__ == "__main__":
+    if "--twisted" in sys.argv[1:]:
+        hedgerow.use_framework("twisted")  # before anything joins: one framework per process
     # A lost router is retried with the transport's backoff; Ctrl-C stops the node.
     hedgerow.run([adder], log_level="warning", stop_at_close=False)

@@ -12,6 +12,7 @@ The node writes ONE config line on the worker's stdin, then keeps stdin open
      "pythonpath": ["/srv/app"],   # put in front of sys.path before importing
      "management": {...},          # opaque: for the container's management session
      "log_level": "INFO",          # the worker's logging level (to its stderr)
+     "framework": "twisted",       # what its WAMP sessions run on (null: asyncio)
      "orphan_timeout": 5.0}        # once the node is gone: seconds to stop, then exit
 
 The worker writes lines on a private copy of its stdout (user code's prints

@@ -69,6 +69,7 @@ from hedgerow.supervision._spec import (
     SupervisorSpec,
 )
 from hedgerow.supervision._treefile import tree_to_data
+from hedgerow.transports._framework import FRAMEWORKS
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -122,6 +123,9 @@ class Worker:
     relative ``pythonpath`` entries start. `ports` allocates the worker's port
     (default: one allocator shared by the process). `log_level` is the
     worker's logging level (default: the node's ``hedgerow`` logger's).
+    `framework` is what the worker's WAMP sessions run on: ``"asyncio"`` (the
+    default) or ``"twisted"`` (`hedgerow.use_framework`, chosen in the worker
+    before it imports what it hosts), whatever the node itself runs on.
 
     With `standby`, a running worker keeps a spare process started beside it,
     already past its imports and waiting for a config: a restart takes the
@@ -146,6 +150,7 @@ class Worker:
         pythonpath: Sequence[str | Path] | None = None,
         log_level: str | int | None = None,
         standby: bool = False,
+        framework: str | None = None,
     ) -> None:
         if not isinstance(container, SupervisorSpec):
             rule = "a worker hosts a SupervisorSpec (its container)"
@@ -155,6 +160,10 @@ class Worker:
                 raise SpecError(name, field, value, "expected seconds > 0")
         if name is not None and (not isinstance(name, str) or not name or "/" in name):
             raise SpecError(name, "name", name, "expected a non-empty string without '/'")
+        if framework is not None and framework not in FRAMEWORKS:
+            raise SpecError(
+                name, "framework", framework, f"expected one of {', '.join(FRAMEWORKS)}"
+            )
         self.container = container
         self.container_data = tree_to_data(container)
         self.name = name
@@ -172,6 +181,7 @@ class Worker:
             log_level = logging.getLevelName(log_level)
         self.log_level = log_level
         self.standby = standby
+        self.framework = framework
         self._spares: dict[str, _Spare] = {}
         self._spares_lock = threading.Condition()  # notified when a spare is kept
         for field, data in (("container", self.container_data), ("management", management)):
@@ -196,6 +206,7 @@ class Worker:
             json.dumps(self.management, sort_keys=True),
             self.log_level,
             self.standby,
+            self.framework,
         )
 
     def __eq__(self, other: object) -> bool:
@@ -264,6 +275,7 @@ class Worker:
             "pythonpath": self.pythonpath,
             "management": self.management,
             "log_level": level,
+            "framework": self.framework,
             "orphan_timeout": orphan_timeout,
         }
 

@@ -62,6 +62,7 @@ from hedgerow.node._wire import (
 )
 from hedgerow.supervision._container import Container
 from hedgerow.supervision._treefile import tree_from_data
+from hedgerow.transports._framework import FRAMEWORKS, use_framework
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -166,6 +167,10 @@ def _check_optional(config: dict[str, Any]) -> None:
     level = config.get("log_level")
     if level is not None and not isinstance(logging.getLevelName(level), int):
         msg = f"key 'log_level' = {_short(level)}: expected a logging level name"
+        raise BadConfig(msg)
+    framework = config.get("framework")
+    if framework is not None and framework not in FRAMEWORKS:
+        msg = f"key 'framework' = {_short(framework)}: expected one of {', '.join(FRAMEWORKS)}"
         raise BadConfig(msg)
     timeout = config.get("orphan_timeout")
     if timeout is not None and (
@@ -403,6 +408,17 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def _use_framework(framework: str | None) -> None:
+    """Choose the WAMP framework before anything the worker hosts is imported."""
+    if framework is None:
+        return
+    try:
+        use_framework(framework)
+    except RuntimeError as exc:
+        msg = f"key 'framework' = {framework!r}: {exc}"
+        raise BadConfig(msg) from None
+
+
 def _configure_logging(label: str, level: int | str = logging.WARNING) -> None:
     """The worker is a program: it logs to stderr, which the node's terminal shows."""
     logging.basicConfig(
@@ -446,6 +462,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     sys.stdin = Path(os.devnull).open(encoding="utf-8")  # noqa: SIM115 - the node's pipe is ours
     try:
         config = parse_config(line, guid=args.guid, port=args.port)
+        _use_framework(config.get("framework"))
     except BadConfig as exc:
         message = f"bad config: {exc}"
         _say(f"hedgerow worker {args.guid}: {message}")

@@ -176,6 +176,7 @@ class WorkerModel(_Model):
     env: dict[str, str] | None = None
     standby: bool | None = None
     log_level: str | None = None
+    framework: str | None = None  # the worker's WAMP framework: asyncio or twisted
 
 
 class ComponentsModel(_Model):
@@ -746,14 +747,18 @@ def _worker_data(worker: Any) -> dict[str, Any]:
         table["significant"] = child.significant
         components.append(table)
     data["components"] = components
-    defaults = {"config_timeout": 10.0, "ready_timeout": 30.0, "standby": False}
+    defaults = {
+        "config_timeout": 10.0,
+        "ready_timeout": 30.0,
+        "standby": False,
+        "env": None,
+        "log_level": None,
+        "framework": None,
+    }
     for name, default in defaults.items():
-        if getattr(worker, name) != default:
-            data[name] = getattr(worker, name)
-    if worker.env:
-        data["env"] = dict(worker.env)
-    if worker.log_level:
-        data["log_level"] = worker.log_level
+        value = getattr(worker, name)
+        if value not in (default, {}):
+            data[name] = dict(value) if name == "env" else value
     return data
 
 

@@ -2,7 +2,8 @@
 
 Components (`hedgerow.Component`) talk WAMP through a `Transport`: in process
 through `InProcessRouter` (the default), across processes through Crossbar.io
-(`WampTransport`: autobahn on an event-loop thread;
+(`WampTransport`: autobahn on an event-loop thread, asyncio by default or
+Twisted after `use_framework`;
 `Crossbar` runs the router). The WAMP option and detail types are
 autobahn's own, re-exported here for convenience.
 """
@@ -47,6 +48,12 @@ from hedgerow.transports._crossbar import (
     free_port,
     node_config,
 )
+from hedgerow.transports._framework import (
+    FRAMEWORKS,
+    ensure_framework,
+    selected_framework,
+    use_framework,
+)
 from hedgerow.transports._inprocess import InProcessRouter, RouterStatistics, default_router
 from hedgerow.transports._router_cli import router as router_command
 from hedgerow.transports._serializers import (
@@ -54,7 +61,6 @@ from hedgerow.transports._serializers import (
     SERIALIZERS,
     Serializer,
     check_serializers,
-    ensure_framework,
     get_serializer,
     negotiate,
 )
@@ -65,6 +71,7 @@ from hedgerow.transports._wamp_settings import check_transport_settings
 
 __all__ = [
     "DEFAULT_SERIALIZERS",
+    "FRAMEWORKS",
     "NOT_CONNECTED",
     "SERIALIZERS",
     "ApplicationError",
@@ -117,4 +124,6 @@ __all__ = [
     "register_transport_type",
     "resolve_transports",
     "router_command",
+    "selected_framework",
+    "use_framework",
 ]

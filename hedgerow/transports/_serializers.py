@@ -11,23 +11,22 @@ the subprotocols a client offers.
 autobahn's serializer module binds txaio's functions when it is first
 imported and fails ever after if no txaio framework was selected by then. So
 it is imported here only after `ensure_framework` has selected one (asyncio,
-unless the application already chose Twisted). Nothing happens at import of
-this module, and txaio's logging is never started.
+unless `hedgerow.use_framework` or the application chose Twisted). Nothing
+happens at import of this module, and txaio's logging is never started.
 """
 
 from __future__ import annotations
 
-import sys
-import threading
 from collections.abc import Sequence
 from typing import Any
+
+from hedgerow.transports._framework import ensure_framework
 
 __all__ = [
     "DEFAULT_SERIALIZERS",
     "SERIALIZERS",
     "Serializer",
     "check_serializers",
-    "ensure_framework",
     "get_serializer",
     "negotiate",
 ]
@@ -38,32 +37,7 @@ SERIALIZERS = ("msgpack", "cbor", "json")
 DEFAULT_SERIALIZERS = SERIALIZERS
 """What a component offers unless told otherwise: msgpack first."""
 
-_lock = threading.Lock()
 _cache: dict[str, Serializer] = {}
-
-
-def ensure_framework() -> str:
-    """Select txaio's framework (asyncio) unless one is selected already; its name.
-
-    Call before anything imports ``autobahn.wamp.serializer``. Never starts
-    txaio's logging (that would change the root logger).
-    """
-    import txaio  # noqa: PLC0415 - txaio is selected lazily, never at import
-
-    with _lock:
-        if getattr(txaio, "using_twisted", False):
-            return "twisted"
-        if not getattr(txaio, "using_asyncio", False):
-            module = sys.modules.get("autobahn.wamp.serializer")
-            if module is not None:
-                msg = (
-                    "autobahn.wamp.serializer was imported before a txaio framework was "
-                    "selected, so its serializers cannot work in this process: call "
-                    "txaio.use_asyncio() (or txaio.use_twisted()) before importing it"
-                )
-                raise RuntimeError(msg)
-            txaio.use_asyncio()
-        return "asyncio"
 
 
 class Serializer:

@@ -6,8 +6,9 @@ The second implementation of the seam (`hedgerow.transports._base`). Each
 `WampTransport.join` opens one autobahn session over its own connection
 (WebSocket or RawSocket, over TCP or a Unix socket, TLS when asked: see
 `WampTransport.tls_context`), as autobahn's Component does. Every session
-of the process runs on one asyncio event loop, on a daemon thread started
-on first use (``hedgerow-wamp``).
+of the process runs on the process's one `EventLoop` (asyncio by default,
+Twisted after ``hedgerow.use_framework("twisted")``), on a daemon thread
+started on first use (``hedgerow-wamp``); the code here is the same for both.
 
 Threads: `Link.handle` may be called from any thread; it schedules the
 request on the loop (``call_soon_threadsafe``) and returns a
@@ -27,14 +28,10 @@ A session that is lost (the router went away or closed it) fails every later
 request at once with ``hedgerow.error.not_connected``; its peer gets
 `Closed` with the WAMP close reason. Reconnecting is the component's job, with
 this transport's retry settings (`WampTransport.retry`).
-
-Only asyncio is supported: txaio selects one framework per process, and
-hedgerow selects asyncio (see `ensure_framework`).
 """
 
 from __future__ import annotations
 
-import asyncio
 import concurrent.futures
 import contextlib
 import enum
@@ -68,7 +65,14 @@ from hedgerow.transports._base import (
     Unsubscribe,
     register_transport_type,
 )
-from hedgerow.transports._serializers import SERIALIZERS, ensure_framework, negotiate
+from hedgerow.transports._framework import (
+    EventLoop,
+    TlsProblem,
+    ensure_framework,
+    event_loop,
+    is_twisted_tls,
+)
+from hedgerow.transports._serializers import SERIALIZERS, negotiate
 from hedgerow.transports._uri import Invoke, Match, check_uri
 from hedgerow.transports._wamp_settings import (
     DEFAULT_TIMEOUT,
@@ -76,7 +80,7 @@ from hedgerow.transports._wamp_settings import (
     check_transport_settings,
 )
 
-__all__ = ["NOT_CONNECTED", "WampLink", "WampTransport", "event_loop"]
+__all__ = ["NOT_CONNECTED", "WampLink", "WampTransport"]
 
 logger = logging.getLogger(__name__)
 
@@ -85,35 +89,7 @@ NOT_CONNECTED = "hedgerow.error.not_connected"
 
 TRANSPORT_LOST = "wamp.close.transport_lost"
 
-_X509_V_ERR_HOSTNAME_MISMATCH = 62  # OpenSSL's verify code for a certificate of another name
-
 _DETAILS = "_hedgerow_details"
-
-
-# -- the event loop -------------------------------------------------------------
-
-_loop_lock = threading.Lock()
-_loop: asyncio.AbstractEventLoop | None = None
-
-
-def event_loop() -> asyncio.AbstractEventLoop:
-    """The process's WAMP event loop, running on its daemon thread (started on first use)."""
-    global _loop  # noqa: PLW0603 - one loop per process, made on first use
-    with _loop_lock:
-        if _loop is None or _loop.is_closed():
-            ensure_framework()
-            loop = asyncio.new_event_loop()
-            ready = threading.Event()
-
-            def run() -> None:
-                asyncio.set_event_loop(loop)
-                loop.call_soon(ready.set)
-                loop.run_forever()
-
-            threading.Thread(target=run, name="hedgerow-wamp", daemon=True).start()
-            ready.wait()
-            _loop = loop
-        return _loop
 
 
 # -- the transport --------------------------------------------------------------
@@ -173,13 +149,16 @@ class WampTransport(Transport):
         try:
             offered = self._offer(serializers)
             authenticators = _authenticators(authentication or {})
-            tls = self.tls_context()
+            loop = event_loop()
+            tls = loop.tls(self)
         except Exception as exc:  # noqa: BLE001 - reported through the future
             failed: concurrent.futures.Future[Link] = concurrent.futures.Future()
             failed.set_exception(exc)
             return failed
-        return asyncio.run_coroutine_threadsafe(
-            self._join(realm, peer, offered, authenticators, tls), event_loop()
+        return loop.submit(
+            lambda: self._join(
+                loop, realm, peer, offered=offered, authenticators=authenticators, tls=tls
+            )
         )
 
     def _offer(self, serializers: Sequence[str]) -> list[str]:
@@ -192,26 +171,26 @@ class WampTransport(Transport):
 
     async def _join(
         self,
+        loop: EventLoop,
         realm: str,
         peer: Peer,
+        *,
         offered: list[str],
         authenticators: list[Any],
-        tls: tuple[ssl.SSLContext | None, str | None],
+        tls: Any,
     ) -> Link:
-        loop = asyncio.get_running_loop()
         link = WampLink(self, realm, peer, loop)
-        session = _Session(link, authenticators)
-        factory = self._factory(session, offered)
-        context, hostname = tls
+        session = _Session(loop, link, authenticators)
+        factory = self._factory(loop, session, offered, link)
         try:
-            await asyncio.wait_for(self._connect(loop, factory, context, hostname), self.timeout)
-        except ssl.SSLError as exc:
-            raise ApplicationError(NOT_CONNECTED, self._tls_failure(exc)) from exc
-        except (OSError, TimeoutError) as exc:
-            msg = f"cannot connect to {self.describe()}: {exc or type(exc).__name__}"
-            raise ApplicationError(NOT_CONNECTED, msg) from exc
+            await loop.with_timeout(loop.connect(factory, self, tls), self.timeout)
+        except Exception as exc:
+            failure = self._connect_failure(loop, exc)
+            if failure is None:
+                raise
+            raise failure from exc
         try:
-            await asyncio.wait_for(asyncio.shield(link.joined), self.timeout)
+            await loop.with_timeout(link.joined, self.timeout)
         except TimeoutError:
             session.disconnect_now()
             msg = (
@@ -220,24 +199,34 @@ class WampTransport(Transport):
             raise ApplicationError(NOT_CONNECTED, msg) from None
         return link
 
-    def _factory(self, session: Any, offered: list[str]) -> Any:
+    def _connect_failure(self, loop: EventLoop, exc: BaseException) -> ApplicationError | None:
+        """Why connecting failed, as the join's error; None for errors that are not about it."""
+        problem = loop.tls_problem(exc)
+        if problem is not None:
+            return ApplicationError(NOT_CONNECTED, self._tls_failure(problem, loop.tls_options))
+        if isinstance(exc, OSError):  # TimeoutError and ConnectionError included
+            msg = f"cannot connect to {self.describe()}: {exc or type(exc).__name__}"
+            return ApplicationError(NOT_CONNECTED, msg)
+        return None
+
+    def _factory(self, loop: EventLoop, session: Any, offered: list[str], link: WampLink) -> Any:
         from autobahn.wamp.serializer import SERID_TO_SER  # noqa: PLC0415 - after ensure_framework
 
         serializers = [SERID_TO_SER[name]() for name in offered]
         if self.kind == "websocket":
-            from autobahn.asyncio.websocket import WampWebSocketClientFactory  # noqa: PLC0415
-
-            factory: Any = WampWebSocketClientFactory(
+            factory = loop.client_factory(
+                "websocket",
                 lambda: session,
+                link._connection_lost,
                 url=self.url,
                 serializers=serializers,
                 proxy=self.settings["proxy"],
                 headers=self.settings["headers"],
             )
         else:
-            from autobahn.asyncio.rawsocket import WampRawSocketClientFactory  # noqa: PLC0415
-
-            factory = WampRawSocketClientFactory(lambda: session, serializer=serializers[0])
+            factory = loop.client_factory(
+                "rawsocket", lambda: session, link._connection_lost, serializer=serializers[0]
+            )
         for key, value in self.settings["options"].items():
             try:
                 factory.setProtocolOptions(**{key: value})
@@ -268,6 +257,13 @@ class WampTransport(Transport):
         host: str = endpoint["host"]
         if isinstance(tls, ssl.SSLContext):
             return tls, host
+        if is_twisted_tls(tls):
+            msg = (
+                f"transport {self.describe()}: the endpoint's 'tls' holds Twisted's TLS options, "
+                "which only Twisted can use: call hedgerow.use_framework('twisted') first, or "
+                "give a dict, True or an ssl.SSLContext"
+            )
+            raise ValueError(msg)
         trust_root = tls.get("trust_root") if isinstance(tls, Mapping) else None
         hostname = tls.get("hostname", host) if isinstance(tls, Mapping) else host
         try:
@@ -280,13 +276,13 @@ class WampTransport(Transport):
             raise ValueError(msg) from exc
         return context, hostname
 
-    def _tls_failure(self, exc: ssl.SSLError) -> str:
+    def _tls_failure(self, problem: TlsProblem, native: str) -> str:
         """A TLS handshake failure in words that say what to change."""
         failed = f"TLS handshake with {self.describe()} failed"
-        if not isinstance(exc, ssl.SSLCertVerificationError):
-            return f"{failed}: {exc.reason or exc}"
-        reason = exc.verify_message or exc.reason
-        if exc.verify_code == _X509_V_ERR_HOSTNAME_MISMATCH:
+        reason = problem.reason
+        if problem.kind == "other":
+            return f"{failed}: {reason}"
+        if problem.kind == "hostname":
             return (
                 f"{failed}: the router's certificate is not valid for the name checked "
                 f'({reason}); set the endpoint\'s "tls": {{"hostname": ...}} to a name '
@@ -297,33 +293,14 @@ class WampTransport(Transport):
             trusted = f"the CA certificates in {tls['trust_root']}"
         elif isinstance(tls, ssl.SSLContext):
             trusted = "the given SSLContext"
+        elif tls is not None and not isinstance(tls, (bool, Mapping)):
+            trusted = "the given TLS options"
         else:
             trusted = "the system's trust store"
         return (
             f"{failed}: the router's certificate is not trusted ({reason}); it was checked "
             f"against {trusted}. Trust its CA with the endpoint's "
-            '"tls": {"trust_root": "<ca.pem>"} or an ssl.SSLContext'
-        )
-
-    async def _connect(
-        self,
-        loop: asyncio.AbstractEventLoop,
-        factory: Any,
-        context: ssl.SSLContext | None,
-        hostname: str | None,
-    ) -> Any:
-        endpoint = self.endpoint
-        proxy = self.settings["proxy"]
-        if proxy is not None:
-            return await loop.create_connection(factory, host=proxy["host"], port=proxy["port"])
-        if endpoint["type"] == "unix":
-            return await loop.create_unix_connection(factory, path=endpoint["path"])
-        return await loop.create_connection(
-            factory,
-            host=endpoint["host"],
-            port=endpoint["port"],
-            ssl=context,
-            server_hostname=hostname if context is not None else None,
+            f'"tls": {{"trust_root": "<ca.pem>"}} or {native}'
         )
 
 
@@ -364,20 +341,12 @@ class _State(enum.Enum):
     LOST = "lost"
 
 
-_session_type: type[Any] | None = None
-
-
-def _Session(link: WampLink, authenticators: list[Any]) -> Any:  # noqa: N802 - a class, made late
-    """A new autobahn asyncio Session reporting to `link` (the class is built on first use,
-    once txaio's framework is selected)."""
-    global _session_type  # noqa: PLW0603
+def _Session(loop: EventLoop, link: WampLink, authenticators: list[Any]) -> Any:  # noqa: N802
+    """A new autobahn Session of the loop's framework, reporting to `link`."""
     ensure_framework()
-    from autobahn.asyncio.wamp import Session  # noqa: PLC0415 - after ensure_framework
-    from autobahn.wamp.types import ComponentConfig  # noqa: PLC0415
+    from autobahn.wamp.types import ComponentConfig  # noqa: PLC0415 - after ensure_framework
 
-    if _session_type is None:
-        _session_type = type("WampSession", (_SessionMixin, Session), {})
-    session = _session_type(ComponentConfig(realm=link.realm))
+    session = loop.session_type(_SessionMixin)(ComponentConfig(realm=link.realm))
     session.hedgerow_link = link
     for authenticator in authenticators:
         session.add_authenticator(authenticator)
@@ -386,7 +355,7 @@ def _Session(link: WampLink, authenticators: list[Any]) -> Any:  # noqa: N802 - 
 
 
 class _SessionMixin:
-    """autobahn's asyncio Session, reporting to its `WampLink` (runs on the loop)."""
+    """autobahn's Session, reporting to its `WampLink` (runs on the loop)."""
 
     hedgerow_link: WampLink
 
@@ -402,7 +371,11 @@ class _SessionMixin:
         return super().onDisconnect()  # type: ignore[misc]
 
     def onUserError(self, fail: Any, msg: str) -> None:  # noqa: N802 - autobahn's name
-        logger.warning("WAMP session on %r: %s: %s", self.hedgerow_link.realm, msg, fail)
+        # autobahn calls this for every error a callee answers with too; those are
+        # the component session's answers, which it has logged already.
+        answered = isinstance(getattr(fail, "value", None), ApplicationError)
+        level = logging.DEBUG if answered else logging.WARNING
+        logger.log(level, "WAMP session on %r: %s: %s", self.hedgerow_link.realm, msg, fail)
 
     def disconnect_now(self) -> None:
         transport = getattr(self, "_transport", None)
@@ -417,8 +390,8 @@ class _WampReply(Reply):
 
     def __init__(
         self,
-        loop: asyncio.AbstractEventLoop,
-        future: asyncio.Future[Any],
+        loop: EventLoop,
+        future: Any,
         progress: Callable[..., None] | None,
     ) -> None:
         self._loop = loop
@@ -444,7 +417,7 @@ class _WampReply(Reply):
         self._soon(self._send_progress, args, kwargs)
 
     def _send_progress(self, args: list[Any], kwargs: dict[str, Any]) -> None:
-        if self._future.done() or self._progress is None:
+        if self._loop.done(self._future) or self._progress is None:
             return
         try:
             self._progress(*args, **kwargs)
@@ -453,20 +426,11 @@ class _WampReply(Reply):
 
     def result(self, args: list[Any], kwargs: dict[str, Any]) -> None:
         if self._final():
-            self._soon(_settle, self._future, CallResult(*args, **kwargs), None)
+            self._soon(self._loop.resolve, self._future, CallResult(*args, **kwargs))
 
     def error(self, error: str, args: list[Any], kwargs: dict[str, Any]) -> None:
         if self._final():
-            self._soon(_settle, self._future, None, ApplicationError(error, *args, **kwargs))
-
-
-def _settle(future: asyncio.Future[Any], value: Any, error: BaseException | None) -> None:
-    if future.done():
-        return
-    if error is not None:
-        future.set_exception(error)
-    else:
-        future.set_result(value)
+            self._soon(self._loop.reject, self._future, ApplicationError(error, *args, **kwargs))
 
 
 def _resolve(future: concurrent.futures.Future[Any], value: Any) -> None:
@@ -490,7 +454,7 @@ class WampLink(Link):
         transport: WampTransport,
         realm: str,
         peer: Peer,
-        loop: asyncio.AbstractEventLoop,
+        loop: EventLoop,
     ) -> None:
         self.transport = transport
         self.realm = realm
@@ -500,8 +464,8 @@ class WampLink(Link):
         self.session_id = 0
         self.serializer = ""
         self.details: Any = None
-        self.joined: asyncio.Future[Link] = loop.create_future()
-        self._left_future: asyncio.Future[None] | None = None
+        self.joined: Any = loop.create_future()
+        self._left_future: Any = None
         self._state = _State.JOINING
         self._lost_reason: str | None = None
         self._pending: set[concurrent.futures.Future[Any]] = set()
@@ -529,34 +493,41 @@ class WampLink(Link):
         match = _SERIALIZER_ID.match(str(serializer))
         self.serializer = match.group(1) if match else str(details.serializer or "")
         self._state = _State.OPEN
-        if not self.joined.done():
-            self.joined.set_result(self)
+        self.loop.resolve(self.joined, self)
 
     def _left(self, reason: str, message: str | None) -> None:
         state = self._state
         if state is _State.JOINING:
             self._state = _State.LOST
-            if not self.joined.done():
-                self.joined.set_exception(ApplicationError(reason, message or reason))
+            self.loop.reject(self.joined, ApplicationError(reason, message or reason))
             return
         if state is _State.LEAVING:
             self._state = _State.LEFT
-            if self._left_future is not None and not self._left_future.done():
-                self._left_future.set_result(None)
+            if self._left_future is not None:
+                self.loop.resolve(self._left_future, None)
             return
         if state is _State.OPEN:
             self._lose(reason, message)
 
     def _disconnected(self) -> None:
         if self._state is _State.JOINING:
-            self._state = _State.LOST
-            if not self.joined.done():
-                msg = f"connection to {self.transport.describe()} closed before the session joined"
-                self.joined.set_exception(ApplicationError(NOT_CONNECTED, msg))
+            self._connection_lost(None)
         elif self._state is _State.LEAVING:
             self._left("wamp.close.normal", None)
         elif self._state is _State.OPEN:
             self._lose(TRANSPORT_LOST, "connection lost")
+
+    def _connection_lost(self, error: BaseException | None) -> None:
+        """The connection closed; before the join, that fails it, saying why when known."""
+        if self._state is not _State.JOINING:
+            return
+        self._state = _State.LOST
+        failure = self.transport._connect_failure(self.loop, error) if error is not None else None
+        if failure is None:
+            msg = f"connection to {self.transport.describe()} closed before the session joined"
+            failure = ApplicationError(NOT_CONNECTED, f"{msg}: {error}" if error else msg)
+        failure.__cause__ = error
+        self.loop.reject(self.joined, failure)
 
     def _lose(self, reason: str, message: str | None) -> None:
         self._state = _State.LOST
@@ -617,23 +588,23 @@ class WampLink(Link):
         """Complete `future` from autobahn's future `aio` (on the loop)."""
         self._pending.add(future)
 
-        def done(aio: asyncio.Future[Any]) -> None:
+        def succeeded(value: Any) -> None:
             self._pending.discard(future)
-            if aio.cancelled():
-                _reject(future, ApplicationError(ApplicationError.CANCELED, _describe(request)))
-                return
-            error = aio.exception()
-            if error is not None:
-                if self._state is _State.LOST:
-                    error = self._not_connected(_describe(request))
-                _reject(future, _wamp_error(error, request))
-                return
             try:
-                _resolve(future, convert(aio.result()))
+                _resolve(future, convert(value))
             except Exception as exc:  # noqa: BLE001
                 _reject(future, _wamp_error(exc, request))
 
-        asyncio.ensure_future(aio).add_done_callback(done)
+        def failed(error: BaseException) -> None:
+            self._pending.discard(future)
+            if self.loop.is_cancellation(error):
+                _reject(future, ApplicationError(ApplicationError.CANCELED, _describe(request)))
+                return
+            if self._state is _State.LOST:
+                error = self._not_connected(_describe(request))
+            _reject(future, _wamp_error(error, request))
+
+        self.loop.when_done(aio, succeeded, failed)
 
     def _call(self, request: Call, future: concurrent.futures.Future[Any]) -> None:
 
@@ -694,9 +665,9 @@ class WampLink(Link):
     def _endpoint(self, procedure: str) -> Callable[..., Any]:
         loop, peer = self.loop, self.peer
 
-        def endpoint(*args: Any, **kwargs: Any) -> asyncio.Future[Any]:
+        def endpoint(*args: Any, **kwargs: Any) -> Any:
             details = kwargs.pop(_DETAILS)
-            answer: asyncio.Future[Any] = loop.create_future()
+            answer = loop.create_future()
             reply = _WampReply(loop, answer, details.progress)
             peer.deliver(
                 Invocation(
@@ -768,7 +739,9 @@ class WampLink(Link):
             self._state = _State.LEFT
             _resolve(future, None)
             return
-        self._left_future.add_done_callback(lambda _: _resolve(future, None))
+        self.loop.when_done(
+            self._left_future, lambda _: _resolve(future, None), lambda _: _resolve(future, None)
+        )
 
 
 _HANDLERS: dict[type[Any], Callable[[WampLink, Any, concurrent.futures.Future[Any]], None]] = {

@@ -15,7 +15,10 @@ implies ``"tls": True`` on the endpoint (the system's trust store, the URL's
 host checked against the certificate); an explicit endpoint may say
 ``"tls": {"hostname": ..., "trust_root": "ca.pem"}`` (trust the CA
 certificates in that PEM file; check the certificate against ``hostname``,
-the endpoint's host by default) or ``"tls": <an ssl.SSLContext>``.
+the endpoint's host by default) or ``"tls": <an ssl.SSLContext>``. Under
+Twisted (`hedgerow.use_framework`), the framework's own options object
+(``twisted.internet.ssl.optionsForClientTLS(...)``) takes the place of the
+SSLContext, as in autobahn's Twisted Component.
 
 Defaults are hedgerow's: WebSocket offers msgpack, cbor, json (autobahn: cbor,
 json); RawSocket carries msgpack (autobahn: cbor).
@@ -28,6 +31,7 @@ import ssl
 from collections.abc import Mapping, Sequence
 from typing import Any, NoReturn
 
+from hedgerow.transports._framework import is_twisted_tls
 from hedgerow.transports._serializers import SERIALIZERS
 
 __all__ = ["DEFAULT_TIMEOUT", "RETRY_KEYS", "check_transport_settings"]
@@ -237,10 +241,13 @@ def _check_unix(endpoint: Mapping[str, Any]) -> None:
 
 
 def _check_tls(tls: Any) -> None:
-    if tls is None or isinstance(tls, (bool, ssl.SSLContext)):
+    if tls is None or isinstance(tls, (bool, ssl.SSLContext)) or is_twisted_tls(tls):
         return
     if not isinstance(tls, Mapping):
-        _fail("'tls' configuration must be a dict, bool or SSLContext instance")
+        _fail(
+            "'tls' configuration must be a dict, bool or SSLContext instance "
+            "(or, under Twisted, twisted.internet.ssl.optionsForClientTLS(...))"
+        )
     for key in tls:
         if key not in ("hostname", "trust_root"):
             _fail(f"Invalid key '{key}' in 'tls' config")

@@ -398,8 +398,9 @@ def test_no_config_in_time_exits_with_status_3_and_says_so(worker_process):
                 "cannot import module 'no_such_mod'"
             ),
         ),
+        (config_line(framework="tornado"), "key 'framework' = 'tornado': expected one of"),
     ],
-    ids=["not-json", "not-an-object", "missing-key", "wrong-port", "missing-module"],
+    ids=["not-json", "not-an-object", "missing-key", "wrong-port", "missing-module", "framework"],
 )
 def test_bad_config_exits_with_status_2_and_names_the_key(worker_process, line, message):
     process = worker_process()

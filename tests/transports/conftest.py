@@ -148,7 +148,8 @@ class Client:
         self.inbox.put(None)
         self.thread.join(TIMEOUT)
         if self.link.is_open:
-            self.link.handle(Leave())
+            # Wait: the router handles another connection's next REGISTER in parallel.
+            self.link.handle(Leave()).result(TIMEOUT)
 
     # -- conveniences ----------------------------------------------------------
 

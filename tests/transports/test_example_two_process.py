@@ -1,5 +1,6 @@
 """examples/two_process: node 1 serves and publishes, node 2 calls and subscribes,
-each in its own OS process, through the test session's Crossbar.io router."""
+each in its own OS process, through the test session's Crossbar.io router; node 1
+on asyncio, then on Twisted's reactor (``--twisted``) with node 2 on asyncio."""
 
 from __future__ import annotations
 
@@ -10,18 +11,21 @@ import sys
 import threading
 from pathlib import Path
 
+import pytest
 from transports.wamp_router import SECRET
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "two_process"
 TIMEOUT = 30.0
 
 
-def test_two_nodes_talk_through_the_router(crossbar_router):
+@pytest.mark.parametrize("framework", ["asyncio", "twisted"])
+def test_two_nodes_talk_through_the_router(crossbar_router, framework):
     env = dict(os.environ)
     env["HEDGEROW_ROUTER_URL"] = crossbar_router.config.websocket_url
     env["HEDGEROW_ROUTER_SECRET"] = SECRET
     node1 = subprocess.Popen(
-        [sys.executable, str(EXAMPLE / "node1.py")],
+        [sys.executable, str(EXAMPLE / "node1.py")]
+        + (["--twisted"] if framework == "twisted" else []),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -35,7 +39,7 @@ def test_two_nodes_talk_through_the_router(crossbar_router):
             if line.startswith("node 1: ready"):
                 break
         assert seen, "node 1 printed nothing"
-        assert seen[-1].startswith("node 1: ready"), "".join(seen)
+        assert seen[-1] == f"node 1: ready (on {framework})\n", "".join(seen)
         rest: list[str] = []
         drain = threading.Thread(target=lambda: rest.extend(node1.stdout), daemon=True)
         drain.start()

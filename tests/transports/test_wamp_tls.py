@@ -3,8 +3,10 @@
 One router for the module, with a server certificate signed by a CA made
 here (the `cryptography` package, a dependency of crossbar). Components
 trust that CA with autobahn's endpoint settings (``"tls": {"trust_root":
-...}``) or an `ssl.SSLContext`; a client that trusts something else fails
-to join at once, with an error that says why.
+...}``) or the framework's own TLS object (an `ssl.SSLContext` under asyncio,
+Twisted's ``optionsForClientTLS`` under Twisted: these tests run under both,
+see `tests/transports/test_twisted.py`); a client that trusts something else
+fails to join at once, with an error that says why.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from conftest import FRAMEWORK
 from helpers import start
 from transports.wamp_router import authentication, start_router
 
@@ -222,16 +225,37 @@ def test_hedgerow_router_takes_a_tls_key_and_certificate(certificates):
 # -- clients that trust the router's CA -------------------------------------------
 
 
+def native_tls(ca: Path, hostname: str = "127.0.0.1") -> Any:
+    """The framework's own TLS settings object trusting `ca`, for the endpoint's ``tls``."""
+    if FRAMEWORK == "twisted":
+        from twisted.internet import ssl as twisted_ssl  # noqa: PLC0415 - Twisted runs only
+
+        root = twisted_ssl.Certificate.loadPEM(ca.read_bytes())
+        return twisted_ssl.optionsForClientTLS(hostname, trustRoot=root)
+    return ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(ca))
+
+
+def assert_verification_failed(error: BaseException | None, case: str) -> None:
+    """`error` is the framework's own report of a certificate that did not verify."""
+    if FRAMEWORK == "twisted":
+        from OpenSSL import SSL  # noqa: PLC0415
+        from service_identity import VerificationError  # noqa: PLC0415
+
+        expected = VerificationError if case == "wrong hostname" else SSL.Error
+        assert isinstance(error, expected), repr(error)
+    else:
+        assert isinstance(error, ssl.SSLCertVerificationError), repr(error)
+
+
 @pytest.mark.parametrize(
     ("kind", "trust"),
-    [("wss", "trust_root"), ("rss", "ssl_context")],
+    [("wss", "trust_root"), ("rss", "native")],
 )
 def test_rpc_between_a_component_and_a_client_over_tls(tls_router, certificates, kind, trust):
-    ca = str(certificates["ca"])
     tls: Any = (
-        {"trust_root": ca}
+        {"trust_root": str(certificates["ca"])}
         if trust == "trust_root"
-        else ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=ca)
+        else native_tls(certificates["ca"])
     )
     settings = (wss_settings if kind == "wss" else rss_settings)(tls_router, tls)
     procedure = f"com.example.tls.{kind}.add"
@@ -286,13 +310,15 @@ def test_a_client_that_does_not_trust_the_certificate_fails_to_join_and_says_why
     assert error.error == NOT_CONNECTED
     message = error.error_message()
     assert f"TLS handshake with {transport.describe()} failed" in message
-    assert isinstance(error.__cause__, ssl.SSLCertVerificationError)
+    assert_verification_failed(error.__cause__, case)
     if case == "wrong hostname":
         assert "not valid for the name checked" in message
         assert "router.example.com" in message
         return
     assert "the router's certificate is not trusted" in message
     assert "trust_root" in message
+    expected = "optionsForClientTLS" if FRAMEWORK == "twisted" else "an ssl.SSLContext"
+    assert expected in message
     if case == "another CA":
         assert str(certificates["stranger"]) in message
     else:
@@ -341,3 +367,23 @@ def test_tls_settings_are_checked_before_connecting(tmp_path):
     assert isinstance(context, ssl.SSLContext)
     assert context.verify_mode == ssl.CERT_REQUIRED
     assert hostname == "127.0.0.1"
+
+
+def test_the_other_frameworks_tls_object_is_refused_with_what_to_do_instead(certificates):
+    """An ssl.SSLContext is asyncio's, Twisted's options are Twisted's: each names the way out."""
+    ca = str(certificates["ca"])
+    if FRAMEWORK == "twisted":
+        foreign: Any = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=ca)
+        expected = r"an ssl.SSLContext .* is for asyncio; under Twisted give a dict"
+    else:
+        from twisted.internet import ssl as twisted_ssl  # noqa: PLC0415 - installs no reactor
+
+        foreign = twisted_ssl.optionsForClientTLS("127.0.0.1")
+        expected = r"Twisted's TLS options.*hedgerow.use_framework\('twisted'\)"
+    settings = {
+        "url": "wss://127.0.0.1:1/ws",
+        "endpoint": {"type": "tcp", "host": "127.0.0.1", "port": 1, "tls": foreign},
+    }
+    transport = WampTransport(settings)  # valid settings: the framework decides at join
+    with pytest.raises(ValueError, match=expected):
+        transport.join("realm1", None).result(TIMEOUT)

@@ -1,0 +1,79 @@
+"""`use_framework`: txaio's one framework per process, chosen once, with errors that say
+what to do. The suite runs under asyncio; `test_twisted.py`'s pass runs it under Twisted."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+from conftest import FRAMEWORK
+
+import hedgerow as hr
+from hedgerow.transports import FRAMEWORKS, selected_framework, use_framework
+from hedgerow.transports._framework import event_loop
+
+TIMEOUT = 30.0
+
+
+def run_python(code: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True, text=True, timeout=TIMEOUT, check=False,
+    )  # fmt: skip
+
+
+def test_the_process_runs_on_the_framework_it_chose():
+    assert selected_framework() == FRAMEWORK
+    assert use_framework(FRAMEWORK) == FRAMEWORK  # choosing it again changes nothing
+    loop = event_loop()
+    assert loop.framework == FRAMEWORK
+    assert loop.is_running()
+
+
+def test_the_other_framework_cannot_be_chosen_once_one_runs():
+    [other] = [f for f in FRAMEWORKS if f != FRAMEWORK]
+    with pytest.raises(RuntimeError) as caught:
+        hr.use_framework(other)
+    message = str(caught.value)
+    assert f"already runs WAMP on {FRAMEWORK}" in message
+    assert f"hedgerow.use_framework({other!r}) before" in message
+    assert selected_framework() == FRAMEWORK
+
+
+def test_an_unknown_framework_is_refused_by_name():
+    with pytest.raises(ValueError, match="unknown framework 'tornado': expected one of asyncio"):
+        use_framework("tornado")
+
+
+def test_importing_hedgerow_chooses_nothing_and_starts_no_reactor():
+    done = run_python(
+        """
+        import sys
+        import hedgerow
+        from hedgerow.transports import selected_framework
+        assert selected_framework() is None, selected_framework()
+        assert "twisted.internet.reactor" not in sys.modules
+        hedgerow.use_framework("twisted")
+        assert selected_framework() == "twisted"
+        assert "twisted.internet.reactor" not in sys.modules  # started on first join
+        """
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def test_twisted_missing_says_which_extra_to_install():
+    done = run_python(
+        """
+        import sys
+        sys.modules["twisted"] = None  # as if it were not installed
+        import hedgerow
+        try:
+            hedgerow.use_framework("twisted")
+        except RuntimeError as exc:
+            print(exc)
+        """
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Twisted is not installed: pip install 'hedgerow[twisted]'" in done.stdout
