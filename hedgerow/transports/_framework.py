@@ -228,11 +228,16 @@ class EventLoop(ABC):
 
     @abstractmethod
     def connect(self, factory: Any, transport: WampTransport, tls: Any) -> Awaitable[Any]:
-        """Open `transport`'s connection with the client `factory`, in a coroutine on the loop.
+        """Open `transport`'s connection with the client `factory`, in a coroutine on the loop;
+        the protocol the factory built for it.
 
         Fails with OSError (TimeoutError included) when the router cannot be
         reached, and with the framework's TLS error when the handshake fails.
         """
+
+    @abstractmethod
+    def abort(self, protocol: Any) -> None:
+        """Close `protocol`'s connection now, whatever state its handshakes are in."""
 
     @abstractmethod
     def tls_problem(self, error: BaseException) -> TlsProblem | None:
@@ -356,17 +361,26 @@ class AsyncioLoop(EventLoop):
         loop, endpoint = self.loop, transport.endpoint
         proxy = transport.settings["proxy"]
         if proxy is not None:
-            return await loop.create_connection(factory, host=proxy["host"], port=proxy["port"])
-        if endpoint["type"] == "unix":
-            return await loop.create_unix_connection(factory, path=endpoint["path"])
-        context, hostname = tls
-        return await loop.create_connection(
-            factory,
-            host=endpoint["host"],
-            port=endpoint["port"],
-            ssl=context,
-            server_hostname=hostname if context is not None else None,
-        )
+            _, protocol = await loop.create_connection(
+                factory, host=proxy["host"], port=proxy["port"]
+            )
+        elif endpoint["type"] == "unix":
+            _, protocol = await loop.create_unix_connection(factory, path=endpoint["path"])
+        else:
+            context, hostname = tls
+            _, protocol = await loop.create_connection(
+                factory,
+                host=endpoint["host"],
+                port=endpoint["port"],
+                ssl=context,
+                server_hostname=hostname if context is not None else None,
+            )
+        return protocol
+
+    def abort(self, protocol: Any) -> None:
+        transport = getattr(protocol, "transport", None)
+        if transport is not None:
+            transport.abort()
 
     def tls_problem(self, error: BaseException) -> TlsProblem | None:
         if isinstance(error, ssl.SSLCertVerificationError):
@@ -404,7 +418,12 @@ class AsyncioLoop(EventLoop):
 
 
 class TwistedLoop(EventLoop):
-    """Twisted's reactor, run on the ``hedgerow-wamp`` daemon thread (or already running)."""
+    """Twisted's reactor, run on the ``hedgerow-wamp`` daemon thread (or already running).
+
+    When hedgerow starts the reactor and nothing has begun Twisted's logging,
+    Twisted's log events (autobahn's among them) go to the standard `logging`
+    module, under the ``twisted`` logger, as autobahn's do under asyncio.
+    """
 
     framework = "twisted"
     tls_options = "twisted.internet.ssl.optionsForClientTLS(...)"
@@ -415,6 +434,7 @@ class TwistedLoop(EventLoop):
 
         self.reactor: Any = reactor
         if not self.reactor.running:
+            _log_to_stdlib()
             ready = threading.Event()
             self.reactor.callWhenRunning(ready.set)
 
@@ -573,6 +593,11 @@ class TwistedLoop(EventLoop):
 
         return client.connect(factory).addErrback(failed)  # type: ignore[no-any-return]
 
+    def abort(self, protocol: Any) -> None:
+        transport = getattr(protocol, "transport", None)
+        if transport is not None:
+            transport.abortConnection()
+
     def tls_problem(self, error: BaseException) -> TlsProblem | None:
         openssl = sys.modules.get("OpenSSL.SSL")
         if openssl is not None and isinstance(error, openssl.Error):
@@ -615,6 +640,20 @@ class TwistedLoop(EventLoop):
                 self.factory.hedgerow_lost(None if isinstance(value, ConnectionDone) else value)
 
         return type(protocol.__name__, (protocol,), {"connectionLost": connectionLost})
+
+
+def _log_to_stdlib() -> None:
+    """Begin Twisted's logging into the standard `logging` module, unless it has begun."""
+    from twisted.logger import STDLibLogObserver, globalLogBeginner  # noqa: PLC0415
+
+    # Before it begins, Twisted buffers its events and prints its warnings to stderr.
+    if getattr(globalLogBeginner, "_temporaryObserver", None) is None:
+        return
+    globalLogBeginner.beginLoggingTo(
+        [STDLibLogObserver(name="twisted")],  # type: ignore[list-item] # an ILogObserver
+        discardBuffer=False,
+        redirectStandardIO=False,
+    )
 
 
 _PEM_CERTIFICATE = re.compile(r"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", re.DOTALL)

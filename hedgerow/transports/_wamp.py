@@ -183,7 +183,7 @@ class WampTransport(Transport):
         session = _Session(loop, link, authenticators)
         factory = self._factory(loop, session, offered, link)
         try:
-            await loop.with_timeout(loop.connect(factory, self, tls), self.timeout)
+            protocol = await loop.with_timeout(loop.connect(factory, self, tls), self.timeout)
         except Exception as exc:
             failure = self._connect_failure(loop, exc)
             if failure is None:
@@ -192,7 +192,7 @@ class WampTransport(Transport):
         try:
             await loop.with_timeout(link.joined, self.timeout)
         except TimeoutError:
-            session.disconnect_now()
+            loop.abort(protocol)  # the router may hold the connection open without a word
             msg = (
                 f"no answer to joining {realm!r} through {self.describe()} within {self.timeout} s"
             )
@@ -377,11 +377,6 @@ class _SessionMixin:
         level = logging.DEBUG if answered else logging.WARNING
         logger.log(level, "WAMP session on %r: %s: %s", self.hedgerow_link.realm, msg, fail)
 
-    def disconnect_now(self) -> None:
-        transport = getattr(self, "_transport", None)
-        if transport is not None:
-            transport.close()
-
 
 class _WampReply(Reply):
     """Answers one invocation: hops onto the loop and resolves autobahn's future there."""
@@ -522,10 +517,13 @@ class WampLink(Link):
         if self._state is not _State.JOINING:
             return
         self._state = _State.LOST
-        failure = self.transport._connect_failure(self.loop, error) if error is not None else None
-        if failure is None:
+        problem = self.loop.tls_problem(error) if error is not None else None
+        if problem is not None:
+            msg = self.transport._tls_failure(problem, self.loop.tls_options)
+        else:
             msg = f"connection to {self.transport.describe()} closed before the session joined"
-            failure = ApplicationError(NOT_CONNECTED, f"{msg}: {error}" if error else msg)
+            msg = f"{msg}: {error}" if error else msg
+        failure = ApplicationError(NOT_CONNECTED, msg)
         failure.__cause__ = error
         self.loop.reject(self.joined, failure)
 
