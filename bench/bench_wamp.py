@@ -17,9 +17,15 @@ Targets (informational; a missed target never makes the exit status
 non-zero): hedgerow's latency within 1.2x of autobahn's, its throughput at
 least 0.8x.
 
+With ``--framework twisted`` the process runs WAMP on Twisted's reactor
+(`hedgerow.use_framework`): the hedgerow callee, a bare autobahn Twisted
+session as the other callee, and the caller all run on the one reactor, on
+hedgerow's loop thread (Twisted has one reactor per process).
+
     .venv/bin/python bench/bench_wamp.py            # about 30 s
     .venv/bin/python bench/bench_wamp.py --quick    # about 10 s
     .venv/bin/python bench/bench_wamp.py --json     # one JSON object on stdout
+    .venv/bin/python bench/bench_wamp.py --framework twisted
 """
 
 from __future__ import annotations
@@ -41,7 +47,8 @@ from typing import Any
 
 import hedgerow
 from hedgerow import SupervisorSpec, start_tree
-from hedgerow.transports import SERIALIZERS, Crossbar, RouterConfig, ensure_framework
+from hedgerow.transports import FRAMEWORKS, SERIALIZERS, Crossbar, RouterConfig, use_framework
+from hedgerow.transports._framework import event_loop
 
 LATENCY_TARGET = 1.2
 THROUGHPUT_TARGET = 0.8
@@ -57,21 +64,27 @@ def percentile(samples: list[float], q: float) -> float:
 
 
 async def autobahn_session(url: str, serializer: str, secret: str) -> Any:
-    """A bare autobahn asyncio session, joined to realm1 with a ticket."""
-    # autobahn's asyncio modules need txaio's framework selected first.
-    from autobahn.asyncio.wamp import Session  # noqa: PLC0415
-    from autobahn.asyncio.websocket import WampWebSocketClientFactory  # noqa: PLC0415
+    """A bare autobahn session of the process's framework, joined to realm1 with a ticket."""
+    # autobahn's framework modules need txaio's framework selected first.
+    import txaio  # noqa: PLC0415
     from autobahn.wamp.auth import create_authenticator  # noqa: PLC0415
     from autobahn.wamp.serializer import SERID_TO_SER  # noqa: PLC0415
     from autobahn.wamp.types import ComponentConfig  # noqa: PLC0415
     from autobahn.websocket.util import parse_url  # noqa: PLC0415
 
-    loop = asyncio.get_running_loop()
-    joined: asyncio.Future[Any] = loop.create_future()
+    if txaio.using_twisted:
+        from autobahn.twisted.wamp import Session  # noqa: PLC0415
+        from autobahn.twisted.websocket import WampWebSocketClientFactory  # noqa: PLC0415
+    else:
+        from autobahn.asyncio.wamp import Session  # type: ignore[assignment] # noqa: PLC0415
+        from autobahn.asyncio.websocket import (  # type: ignore[assignment] # noqa: PLC0415
+            WampWebSocketClientFactory,
+        )
+    joined = txaio.create_future()
 
-    class Joined(Session):  # type: ignore[misc]
+    class Joined(Session):  # type: ignore[misc, valid-type]
         def onJoin(self, details: Any) -> None:  # noqa: N802, ARG002 - autobahn's hook
-            joined.set_result(self)
+            txaio.resolve(joined, self)
 
     session = Joined(ComponentConfig("realm1"))
     session.add_authenticator(create_authenticator("ticket", authid="hedgerow", ticket=secret))
@@ -79,24 +92,49 @@ async def autobahn_session(url: str, serializer: str, secret: str) -> Any:
         lambda: session, url=url, serializers=[SERID_TO_SER[serializer]()]
     )
     _, host, port, *_ = parse_url(url)
-    await loop.create_connection(factory, host, port)
-    return await asyncio.wait_for(joined, 10)
+    if txaio.using_twisted:
+        from twisted.internet import reactor  # noqa: PLC0415
+        from twisted.internet.endpoints import TCP4ClientEndpoint  # noqa: PLC0415
+
+        await TCP4ClientEndpoint(reactor, host, port).connect(factory)
+    else:
+        await asyncio.get_running_loop().create_connection(factory, host, port)
+    return await event_loop().with_timeout(joined, 10)
+
+
+async def gather(*coroutines: Any) -> None:
+    """Run `coroutines` concurrently on the loop (asyncio's or Twisted's)."""
+    import txaio  # noqa: PLC0415
+
+    if txaio.using_twisted:
+        from twisted.internet import defer  # noqa: PLC0415
+
+        await defer.gatherResults([defer.Deferred.fromCoroutine(c) for c in coroutines])
+    else:
+        await asyncio.gather(*coroutines)
 
 
 class LoopThread:
-    """An asyncio loop on a thread of its own (for the bare autobahn callee)."""
+    """An asyncio loop on a thread of its own (for the bare autobahn callee); under
+    Twisted, the one reactor on hedgerow's loop thread."""
 
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
+    def __init__(self, framework: str) -> None:
+        self.framework = framework
+        if framework == "asyncio":
+            self.loop = asyncio.new_event_loop()
+            self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+            self.thread.start()
 
-    def run(self, coro: Any) -> Any:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(30)
+    def run(self, start: Any) -> Any:
+        """Run the coroutine `start()` on the loop and wait for its result."""
+        if self.framework == "twisted":
+            return event_loop().submit(start).result(600)
+        return asyncio.run_coroutine_threadsafe(start(), self.loop).result(600)
 
     def stop(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(5)
+        if self.framework == "asyncio":
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join(5)
 
 
 async def latency(caller: Any, procedure: str, n: int) -> list[float]:
@@ -116,7 +154,7 @@ async def throughput(caller: Any, procedure: str, n: int) -> float:
             await caller.call(procedure, PAYLOAD)
 
     start = perf_counter()
-    await asyncio.gather(*(worker() for _ in range(IN_FLIGHT)))
+    await gather(*(worker() for _ in range(IN_FLIGHT)))
     return per_worker * IN_FLIGHT / (perf_counter() - start)
 
 
@@ -153,7 +191,9 @@ async def measure(caller: Any, sizes: dict[str, int]) -> dict[str, Any]:
     return result
 
 
-def bench_serializer(url: str, serializer: str, secret: str, sizes: dict[str, int]) -> Any:
+def bench_serializer(
+    url: str, serializer: str, secret: str, sizes: dict[str, int], framework: str
+) -> Any:
     comp = hedgerow.Component(
         transports={"url": url, "serializers": [serializer]},
         authentication={"ticket": {"authid": "hedgerow", "ticket": secret}},
@@ -161,14 +201,14 @@ def bench_serializer(url: str, serializer: str, secret: str, sizes: dict[str, in
     )
     comp.register("bench.hedgerow.echo")(lambda value: value)
     tree = start_tree(SupervisorSpec([comp.child_spec()]))
-    callee = LoopThread()
+    callee = LoopThread(framework)
 
     async def serve() -> Any:
         session = await autobahn_session(url, serializer, secret)
         await session.register(lambda value: value, "bench.autobahn.echo")
         return session
 
-    bare = callee.run(serve())
+    bare = callee.run(serve)
 
     async def run() -> Any:
         caller = await autobahn_session(url, serializer, secret)
@@ -178,15 +218,16 @@ def bench_serializer(url: str, serializer: str, secret: str, sizes: dict[str, in
             caller.leave()
 
     try:
-        return asyncio.run(run())
+        return asyncio.run(run()) if framework == "asyncio" else callee.run(run)
     finally:
-        callee.run(_leave(bare))
+        callee.run(lambda: _leave(bare))
         callee.stop()
         tree.stop()
 
 
 async def _leave(session: Any) -> None:
-    session.leave()
+    """Leave, and wait until the router has closed the session (its registration gone)."""
+    await session.leave()
 
 
 def main() -> int:
@@ -194,13 +235,14 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="small sizes (a few seconds each)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--serializers", default=",".join(SERIALIZERS))
+    parser.add_argument("--framework", choices=FRAMEWORKS, default="asyncio")
     args = parser.parse_args()
     sizes = (
         {"warmup": 200, "latency": 200, "chunks": 4, "throughput": 2000, "reps": 3}
         if args.quick
         else {"warmup": 500, "latency": 250, "chunks": 12, "throughput": 5000, "reps": 5}
     )
-    ensure_framework()
+    use_framework(args.framework)
     secret = secrets.token_urlsafe(16)
     os.environ[SECRET_ENV] = secret
     directory = Path(tempfile.mkdtemp(prefix="bench-wamp-"))
@@ -213,6 +255,7 @@ def main() -> int:
         "python": platform.python_version(),
         "cpus": os.cpu_count(),
         "loadavg": os.getloadavg()[0],
+        "framework": args.framework,
         "in_flight": IN_FLIGHT,
         "sizes": sizes,
         "serializers": {},
@@ -221,7 +264,9 @@ def main() -> int:
         url = router.config.websocket_url
         assert url is not None
         for serializer in args.serializers.split(","):
-            results["serializers"][serializer] = bench_serializer(url, serializer, secret, sizes)
+            results["serializers"][serializer] = bench_serializer(
+                url, serializer, secret, sizes, args.framework
+            )
     finally:
         router.close()
     if args.json:
@@ -229,7 +274,8 @@ def main() -> int:
         return 0
     print(
         f"bench_wamp: Python {results['python']}, {results['cpus']} CPUs, "
-        f"load {results['loadavg']:.2f}; caller: bare autobahn; {IN_FLIGHT} calls in flight"
+        f"load {results['loadavg']:.2f}; WAMP on {args.framework}; caller: bare autobahn; "
+        f"{IN_FLIGHT} calls in flight"
     )
     header = f"{'serializer':<10} {'callee':<9} {'p50 us':>8} {'p99 us':>8} {'calls/s':>9}"
     print(header)
