@@ -11,8 +11,8 @@ from hedgerow.testing import VirtualClock
 from hedgerow.transports import use_framework
 
 FRAMEWORK = os.environ.get("HEDGEROW_TEST_FRAMEWORK", "asyncio")
-"""The WAMP framework these tests run on: asyncio, or Twisted when a test re-runs the
-WAMP tests in a process of their own (`tests/transports/test_twisted.py`)."""
+"""The WAMP framework these tests run on: asyncio, or Twisted when `scripts/test.sh` re-runs the
+transport tests in a pytest process of their own."""
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -8,14 +8,21 @@ anything joins a WAMP router or uses a serializer); `ensure_framework`
 chooses asyncio unless a choice was made, by `use_framework` or by the
 application's own ``txaio.use_twisted()``.
 
+Anything that joins a WAMP router or uses a serializer (an in-process
+component copies its payloads through one) chooses asyncio if nothing was
+chosen, so a Twisted process chooses first.
+
 `event_loop` gives the process's one `EventLoop`: the framework's loop (an
-asyncio loop, or Twisted's reactor) running on a daemon thread,
-``hedgerow-wamp``, started on first use, with the few operations the WAMP
+asyncio loop, or Twisted's reactor) with the few operations the WAMP
 transport needs from it (run a coroutine, make and settle a future, wait with
 a timeout, connect a client factory). The transport is written against this
-class only, so both frameworks run the same session code. When Twisted's
-reactor is already running (a Twisted application that started hedgerow from
-the reactor), that reactor is used and no thread is started.
+class only, so both frameworks run the same session code. The loop runs on a
+daemon thread, ``hedgerow-wamp``, started on first use; when Twisted's
+reactor already runs (an application that runs it and starts hedgerow from
+it), that reactor is used and no thread is started. An application that
+means to run the reactor itself must start it before anything joins, and
+must not block its thread waiting on hedgerow. Twisted's reactor cannot run
+twice: once it has stopped, `event_loop` raises RuntimeError.
 """
 
 from __future__ import annotations
@@ -29,11 +36,12 @@ import ssl
 import sys
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
     from hedgerow.transports._wamp import WampTransport
 
 __all__ = [
@@ -43,7 +51,10 @@ __all__ = [
     "ensure_framework",
     "event_loop",
     "is_twisted_tls",
+    "reject_future",
+    "resolve_future",
     "selected_framework",
+    "twisted_tls",
     "use_framework",
 ]
 
@@ -74,6 +85,8 @@ def selected_framework() -> str | None:
 def use_framework(name: str) -> str:
     """Run this process's WAMP sessions on `name` ("asyncio" or "twisted"); returns it.
 
+    Call it first: a join, or a serializer's first use (an in-process component
+    copies payloads through one), chooses asyncio if nothing was chosen.
     Choosing the framework already chosen is a no-op. Raises ValueError for
     an unknown name, and RuntimeError when the process already uses the other
     framework (txaio cannot switch) or Twisted is not installed.
@@ -133,13 +146,15 @@ def event_loop() -> EventLoop:
         return _loop
 
 
-def _resolve(future: concurrent.futures.Future[Any], value: Any) -> None:
-    with contextlib.suppress(concurrent.futures.InvalidStateError):  # cancelled by its owner
+def resolve_future(future: concurrent.futures.Future[Any], value: Any) -> None:
+    """Complete a `concurrent.futures.Future`, unless its owner cancelled it."""
+    with contextlib.suppress(concurrent.futures.InvalidStateError):
         future.set_result(value)
 
 
-def _reject(future: concurrent.futures.Future[Any], error: BaseException) -> None:
-    with contextlib.suppress(concurrent.futures.InvalidStateError):  # cancelled by its owner
+def reject_future(future: concurrent.futures.Future[Any], error: BaseException) -> None:
+    """Fail a `concurrent.futures.Future`, unless its owner cancelled it."""
+    with contextlib.suppress(concurrent.futures.InvalidStateError):
         future.set_exception(error)
 
 
@@ -166,7 +181,7 @@ class EventLoop(ABC):
     """
 
     framework: ClassVar[str]
-    tls_options: ClassVar[str]
+    tls_hint: ClassVar[str]
     """What the framework's own TLS settings object is, for messages."""
     call_soon_threadsafe: Callable[..., Any]
     """Run ``fn(*args)`` on the loop, from any thread; RuntimeError once the loop is closed."""
@@ -290,7 +305,7 @@ class AsyncioLoop(EventLoop):
     """A new asyncio event loop on the ``hedgerow-wamp`` daemon thread."""
 
     framework = "asyncio"
-    tls_options = "an ssl.SSLContext"
+    tls_hint = "an ssl.SSLContext"
 
     def __init__(self) -> None:
         super().__init__()
@@ -406,10 +421,10 @@ class AsyncioLoop(EventLoop):
 
     def _hooked(self, protocol: type[Any]) -> type[Any]:
         def connection_lost(self: Any, exc: BaseException | None) -> None:
-            try:
-                protocol.connection_lost(self, exc)
-            finally:
-                self.factory.hedgerow_lost(exc)
+            # First: once the session is attached, autobahn reports the close without
+            # its reason (onDisconnect), and a join that fails should say why.
+            self.factory.hedgerow_lost(exc)
+            protocol.connection_lost(self, exc)
 
         return type(protocol.__name__, (protocol,), {"connection_lost": connection_lost})
 
@@ -420,13 +435,13 @@ class AsyncioLoop(EventLoop):
 class TwistedLoop(EventLoop):
     """Twisted's reactor, run on the ``hedgerow-wamp`` daemon thread (or already running).
 
-    When hedgerow starts the reactor and nothing has begun Twisted's logging,
-    Twisted's log events (autobahn's among them) go to the standard `logging`
-    module, under the ``twisted`` logger, as autobahn's do under asyncio.
+    When hedgerow starts the reactor, Twisted's log events (autobahn's among
+    them) also go to the standard `logging` module, under the ``twisted``
+    logger, as autobahn's do under asyncio.
     """
 
     framework = "twisted"
-    tls_options = "twisted.internet.ssl.optionsForClientTLS(...)"
+    tls_hint = "twisted.internet.ssl.optionsForClientTLS(...)"
 
     def __init__(self) -> None:
         super().__init__()
@@ -434,16 +449,36 @@ class TwistedLoop(EventLoop):
 
         self.reactor: Any = reactor
         if not self.reactor.running:
+            if getattr(self.reactor, "_startedBefore", False):
+                msg = (
+                    "Twisted's reactor has stopped, and a reactor cannot run twice: "
+                    "no WAMP session can run in this process any more"
+                )
+                raise RuntimeError(msg)
             _log_to_stdlib()
             ready = threading.Event()
+            failed: list[BaseException] = []
             self.reactor.callWhenRunning(ready.set)
 
             def spin() -> None:
-                self.reactor.run(installSignalHandlers=False)
+                try:
+                    self.reactor.run(installSignalHandlers=False)
+                except BaseException as exc:  # noqa: BLE001 - reported to the starter
+                    failed.append(exc)
+                finally:
+                    ready.set()
 
             threading.Thread(target=spin, name="hedgerow-wamp", daemon=True).start()
             ready.wait()
-        self.call_soon_threadsafe = self.reactor.callFromThread
+            if failed:
+                msg = f"Twisted's reactor did not start: {failed[0]!r}"
+                raise RuntimeError(msg) from failed[0]
+
+    def call_soon_threadsafe(self, fn: Callable[..., Any], *args: Any) -> None:
+        if not self.reactor.running:
+            msg = "Twisted's reactor has stopped"
+            raise RuntimeError(msg)
+        self.reactor.callFromThread(fn, *args)
 
     def __repr__(self) -> str:
         return f"<TwistedLoop {'running' if self.is_running() else 'stopped'}>"
@@ -460,14 +495,17 @@ class TwistedLoop(EventLoop):
             try:
                 deferred: Any = Deferred.fromCoroutine(start())  # type: ignore[arg-type]
             except Exception as exc:  # noqa: BLE001 - reported through the future
-                _reject(future, exc)
+                reject_future(future, exc)
                 return
             deferred.addCallbacks(
-                lambda value: _resolve(future, value),
-                lambda failure: _reject(future, failure.value),
+                lambda value: resolve_future(future, value),
+                lambda failure: reject_future(future, failure.value),
             )
 
-        self.reactor.callFromThread(run)
+        try:
+            self.call_soon_threadsafe(run)
+        except RuntimeError as exc:
+            reject_future(future, exc)
         return future
 
     def create_future(self) -> Any:
@@ -515,51 +553,7 @@ class TwistedLoop(EventLoop):
             raise TimeoutError from None
 
     def tls(self, transport: WampTransport) -> Any:
-        """A Twisted TLS connection creator, as autobahn's Twisted Component makes it.
-
-        The endpoint's ``tls`` dict trusts ``trust_root`` (every certificate in
-        that PEM file; the system's store without it) and checks ``hostname``
-        (the endpoint's host by default); ``True`` is the same with the
-        system's store; Twisted's own options (``optionsForClientTLS``, a
-        ``CertificateOptions``) are used as they are. An `ssl.SSLContext` is
-        asyncio's and is refused with ValueError.
-        """
-        endpoint = transport.endpoint
-        settings = endpoint.get("tls") if endpoint["type"] == "tcp" else None
-        if settings is None or settings is False or transport.settings["proxy"] is not None:
-            return None
-        from twisted.internet import ssl as tls  # noqa: PLC0415
-
-        if is_twisted_tls(settings):
-            return settings
-        if isinstance(settings, ssl.SSLContext):
-            msg = (
-                f"transport {transport.describe()}: an ssl.SSLContext in the endpoint's 'tls' "
-                "is for asyncio; under Twisted give a dict ({'trust_root': ..., 'hostname': "
-                "...}), True, or twisted.internet.ssl.optionsForClientTLS(...)"
-            )
-            raise ValueError(msg)  # noqa: TRY004 - a bad setting, as every other is reported
-        host: str = endpoint["host"]
-        trust_root = settings.get("trust_root") if isinstance(settings, Mapping) else None
-        hostname = settings.get("hostname", host) if isinstance(settings, Mapping) else host
-        trust = None
-        if trust_root is not None:
-            try:
-                pem = Path(os.fspath(trust_root)).read_text(encoding="ascii")
-                blocks = _PEM_CERTIFICATE.findall(pem)
-                if not blocks:
-                    msg = "no PEM certificate in it"
-                    raise ValueError(msg)  # noqa: TRY301 - reported as the other failures are
-                trust = tls.trustRootFromCertificates(
-                    [tls.Certificate.loadPEM(block) for block in blocks]
-                )
-            except (OSError, ValueError, tls.SSL.Error) as exc:  # type: ignore[attr-defined]
-                msg = (
-                    f"cannot load the trusted CA certificates of {transport.describe()} from "
-                    f"'trust_root' ({trust_root}): {exc}"
-                )
-                raise ValueError(msg) from exc
-        return tls.optionsForClientTLS(hostname, trustRoot=trust)
+        return twisted_tls(transport)
 
     def connect(self, factory: Any, transport: WampTransport, tls: Any) -> Awaitable[Any]:
         from twisted.internet import endpoints, error  # noqa: PLC0415
@@ -568,16 +562,18 @@ class TwistedLoop(EventLoop):
         timeout = transport.timeout
         client: Any
         if proxy is not None:
-            client = endpoints.TCP4ClientEndpoint(
+            client = endpoints.HostnameEndpoint(
                 self.reactor, proxy["host"], proxy["port"], timeout=timeout
             )
         elif endpoint["type"] == "unix":
             client = endpoints.UNIXClientEndpoint(self.reactor, endpoint["path"], timeout=timeout)
         else:
+            # Any address family, as asyncio's create_connection (autobahn: IPv4 unless
+            # version 6); "version": 6 keeps to IPv6.
             tcp = (
                 endpoints.TCP6ClientEndpoint
-                if endpoint.get("version", 4) == _IPV6
-                else endpoints.TCP4ClientEndpoint
+                if endpoint.get("version") == _IPV6
+                else endpoints.HostnameEndpoint
             )
             client = tcp(self.reactor, endpoint["host"], endpoint["port"], timeout=timeout)
             if tls is not None:
@@ -585,8 +581,8 @@ class TwistedLoop(EventLoop):
 
         def failed(failure: Any) -> None:
             reason = failure.value
-            if isinstance(reason, error.TimeoutError):
-                raise TimeoutError(str(reason)) from None
+            if isinstance(reason, error.TimeoutError | error.ConnectingCancelledError):
+                raise TimeoutError from None
             if isinstance(reason, error.ConnectError):
                 raise ConnectionError(str(reason).strip()) from None
             failure.raiseException()
@@ -630,30 +626,72 @@ class TwistedLoop(EventLoop):
         from twisted.internet.error import ConnectionDone  # noqa: PLC0415
 
         def connectionLost(self: Any, reason: Any = None) -> None:  # noqa: N802 - Twisted's name
-            try:
-                if reason is None:
-                    protocol.connectionLost(self)
-                else:
-                    protocol.connectionLost(self, reason)
-            finally:
-                value = getattr(reason, "value", None)
-                self.factory.hedgerow_lost(None if isinstance(value, ConnectionDone) else value)
+            # First, as for asyncio: autobahn's onDisconnect carries no reason.
+            value = getattr(reason, "value", None)
+            self.factory.hedgerow_lost(None if isinstance(value, ConnectionDone) else value)
+            if reason is None:
+                protocol.connectionLost(self)
+            else:
+                protocol.connectionLost(self, reason)
 
         return type(protocol.__name__, (protocol,), {"connectionLost": connectionLost})
 
 
-def _log_to_stdlib() -> None:
-    """Begin Twisted's logging into the standard `logging` module, unless it has begun."""
-    from twisted.logger import STDLibLogObserver, globalLogBeginner  # noqa: PLC0415
+def twisted_tls(transport: WampTransport) -> Any:
+    """A Twisted TLS connection creator for `transport`, as autobahn's Twisted Component
+    makes it; None without TLS.
 
-    # Before it begins, Twisted buffers its events and prints its warnings to stderr.
-    if getattr(globalLogBeginner, "_temporaryObserver", None) is None:
-        return
-    globalLogBeginner.beginLoggingTo(
-        [STDLibLogObserver(name="twisted")],  # type: ignore[list-item] # an ILogObserver
-        discardBuffer=False,
-        redirectStandardIO=False,
-    )
+    The endpoint's ``tls`` dict trusts ``trust_root`` (every certificate in
+    that PEM file; the system's store without it) and checks ``hostname``
+    (the endpoint's host by default); ``True`` is the same with the system's
+    store; Twisted's own options (``optionsForClientTLS``, a
+    ``CertificateOptions``) are used as they are. An `ssl.SSLContext` is
+    asyncio's and is refused with ValueError, as is a ``trust_root`` that
+    cannot be read.
+    """
+    request = transport.tls_request()
+    if request is None:
+        return None
+    setting, hostname, trust_root = request
+    if is_twisted_tls(setting):
+        return setting
+    if isinstance(setting, ssl.SSLContext):
+        msg = (
+            f"transport {transport.describe()}: an ssl.SSLContext in the endpoint's 'tls' "
+            "is for asyncio; under Twisted give a dict ({'trust_root': ..., 'hostname': "
+            "...}), True, or twisted.internet.ssl.optionsForClientTLS(...)"
+        )
+        raise ValueError(msg)  # noqa: TRY004 - a bad setting, as every other is reported
+    from twisted.internet import ssl as tls  # noqa: PLC0415
+
+    trust = None
+    if trust_root is not None:
+        try:
+            pem = Path(os.fspath(trust_root)).read_text(encoding="ascii")
+            blocks = _PEM_CERTIFICATE.findall(pem)
+            if not blocks:
+                msg = "no PEM certificate in it"
+                raise ValueError(msg)  # noqa: TRY301 - reported as the other failures are
+            trust = tls.trustRootFromCertificates(
+                [tls.Certificate.loadPEM(block) for block in blocks]
+            )
+        except (OSError, ValueError, tls.SSL.Error) as exc:  # type: ignore[attr-defined]
+            raise transport.unreadable_trust_root(trust_root, exc) from exc
+    return tls.optionsForClientTLS(hostname, trustRoot=trust)
+
+
+def _log_to_stdlib() -> None:
+    """Send Twisted's log events to the standard `logging` module (logger ``twisted``),
+    once; Twisted's own logging set-up (``globalLogBeginner``) is left to the application."""
+    from twisted.logger import STDLibLogObserver, globalLogPublisher  # noqa: PLC0415
+
+    global _stdlib_observer  # noqa: PLW0603 - one observer per process
+    if _stdlib_observer is None:
+        _stdlib_observer = STDLibLogObserver(name="twisted")
+        globalLogPublisher.addObserver(_stdlib_observer)
+
+
+_stdlib_observer: Any = None
 
 
 _PEM_CERTIFICATE = re.compile(r"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", re.DOTALL)

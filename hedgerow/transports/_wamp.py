@@ -5,7 +5,7 @@
 The second implementation of the seam (`hedgerow.transports._base`). Each
 `WampTransport.join` opens one autobahn session over its own connection
 (WebSocket or RawSocket, over TCP or a Unix socket, TLS when asked: see
-`WampTransport.tls_context`), as autobahn's Component does. Every session
+`WampTransport.tls_request`), as autobahn's Component does. Every session
 of the process runs on the process's one `EventLoop` (asyncio by default,
 Twisted after ``hedgerow.use_framework("twisted")``), on a daemon thread
 started on first use (``hedgerow-wamp``); the code here is the same for both.
@@ -68,9 +68,10 @@ from hedgerow.transports._base import (
 from hedgerow.transports._framework import (
     EventLoop,
     TlsProblem,
-    ensure_framework,
     event_loop,
     is_twisted_tls,
+    reject_future,
+    resolve_future,
 )
 from hedgerow.transports._serializers import SERIALIZERS, negotiate
 from hedgerow.transports._uri import Invoke, Match, check_uri
@@ -192,6 +193,7 @@ class WampTransport(Transport):
         try:
             await loop.with_timeout(link.joined, self.timeout)
         except TimeoutError:
+            link._state = _State.LOST  # a WELCOME that comes now is too late
             loop.abort(protocol)  # the router may hold the connection open without a word
             msg = (
                 f"no answer to joining {realm!r} through {self.describe()} within {self.timeout} s"
@@ -203,9 +205,12 @@ class WampTransport(Transport):
         """Why connecting failed, as the join's error; None for errors that are not about it."""
         problem = loop.tls_problem(exc)
         if problem is not None:
-            return ApplicationError(NOT_CONNECTED, self._tls_failure(problem, loop.tls_options))
-        if isinstance(exc, OSError):  # TimeoutError and ConnectionError included
-            msg = f"cannot connect to {self.describe()}: {exc or type(exc).__name__}"
+            return ApplicationError(NOT_CONNECTED, self._tls_failure(problem, loop.tls_hint))
+        if isinstance(exc, TimeoutError):
+            msg = f"cannot connect to {self.describe()}: no connection within {self.timeout} s"
+            return ApplicationError(NOT_CONNECTED, msg)
+        if isinstance(exc, OSError):  # ConnectionError included
+            msg = f"cannot connect to {self.describe()}: {str(exc) or type(exc).__name__}"
             return ApplicationError(NOT_CONNECTED, msg)
         return None
 
@@ -250,13 +255,12 @@ class WampTransport(Transport):
         so a renewed CA file is read again. Raises ValueError naming
         ``trust_root`` if that file cannot be loaded.
         """
-        endpoint = self.endpoint
-        tls = endpoint.get("tls") if endpoint["type"] == "tcp" else None
-        if tls is None or tls is False or self.settings["proxy"] is not None:
+        request = self.tls_request()
+        if request is None:
             return None, None
-        host: str = endpoint["host"]
+        tls, hostname, trust_root = request
         if isinstance(tls, ssl.SSLContext):
-            return tls, host
+            return tls, hostname
         if is_twisted_tls(tls):
             msg = (
                 f"transport {self.describe()}: the endpoint's 'tls' holds Twisted's TLS options, "
@@ -264,17 +268,31 @@ class WampTransport(Transport):
                 "give a dict, True or an ssl.SSLContext"
             )
             raise ValueError(msg)
-        trust_root = tls.get("trust_root") if isinstance(tls, Mapping) else None
-        hostname = tls.get("hostname", host) if isinstance(tls, Mapping) else host
         try:
             context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=trust_root)
         except (OSError, ssl.SSLError) as exc:
-            msg = (
-                f"cannot load the trusted CA certificates of {self.describe()} from "
-                f"'trust_root' ({trust_root}): {exc}"
-            )
-            raise ValueError(msg) from exc
+            raise self.unreadable_trust_root(trust_root, exc) from exc
         return context, hostname
+
+    def tls_request(self) -> tuple[Any, str, Any] | None:
+        """What the endpoint asks of TLS: (its ``tls`` setting, the name to check, the
+        ``trust_root`` or None); None without TLS (no ``tls``, a Unix socket, a proxy)."""
+        endpoint = self.endpoint
+        tls = endpoint.get("tls") if endpoint["type"] == "tcp" else None
+        if tls is None or tls is False or self.settings["proxy"] is not None:
+            return None
+        host: str = endpoint["host"]
+        if isinstance(tls, Mapping):
+            return tls, tls.get("hostname", host), tls.get("trust_root")
+        return tls, host, None
+
+    def unreadable_trust_root(self, trust_root: Any, exc: BaseException) -> ValueError:
+        """The error for a ``trust_root`` file that cannot be loaded, naming it."""
+        msg = (
+            f"cannot load the trusted CA certificates of {self.describe()} from "
+            f"'trust_root' ({trust_root}): {exc}"
+        )
+        return ValueError(msg)
 
     def _tls_failure(self, problem: TlsProblem, native: str) -> str:
         """A TLS handshake failure in words that say what to change."""
@@ -343,8 +361,7 @@ class _State(enum.Enum):
 
 def _Session(loop: EventLoop, link: WampLink, authenticators: list[Any]) -> Any:  # noqa: N802
     """A new autobahn Session of the loop's framework, reporting to `link`."""
-    ensure_framework()
-    from autobahn.wamp.types import ComponentConfig  # noqa: PLC0415 - after ensure_framework
+    from autobahn.wamp.types import ComponentConfig  # noqa: PLC0415 - after the framework
 
     session = loop.session_type(_SessionMixin)(ComponentConfig(realm=link.realm))
     session.hedgerow_link = link
@@ -428,16 +445,6 @@ class _WampReply(Reply):
             self._soon(self._loop.reject, self._future, ApplicationError(error, *args, **kwargs))
 
 
-def _resolve(future: concurrent.futures.Future[Any], value: Any) -> None:
-    with contextlib.suppress(concurrent.futures.InvalidStateError):  # cancelled by its owner
-        future.set_result(value)
-
-
-def _reject(future: concurrent.futures.Future[Any], error: BaseException) -> None:
-    with contextlib.suppress(concurrent.futures.InvalidStateError):  # cancelled by its owner
-        future.set_exception(error)
-
-
 _SERIALIZER_ID = re.compile(r"^(msgpack|cbor|json)")
 
 
@@ -480,6 +487,8 @@ class WampLink(Link):
     # -- session events (on the loop) ----------------------------------------------
 
     def _joined(self, details: Any) -> None:
+        if self._state is not _State.JOINING:
+            return  # the join timed out (or the connection closed) before the WELCOME came
         self.session_id = details.session
         self.details = details
         serializer = getattr(
@@ -519,7 +528,7 @@ class WampLink(Link):
         self._state = _State.LOST
         problem = self.loop.tls_problem(error) if error is not None else None
         if problem is not None:
-            msg = self.transport._tls_failure(problem, self.loop.tls_options)
+            msg = self.transport._tls_failure(problem, self.loop.tls_hint)
         else:
             msg = f"connection to {self.transport.describe()} closed before the session joined"
             msg = f"{msg}: {error}" if error else msg
@@ -532,7 +541,7 @@ class WampLink(Link):
         self._lost_reason = reason
         pending, self._pending = self._pending, set()
         for future in pending:
-            _reject(future, self._not_connected("request in flight"))
+            reject_future(future, self._not_connected("request in flight"))
         logger.info("WAMP session %s on %r closed: %s", self.session_id, self.realm, reason)
         self.peer.deliver(Closed(self.session_id, reason, message))
 
@@ -548,12 +557,12 @@ class WampLink(Link):
     def handle(self, request: Request) -> concurrent.futures.Future[Any]:
         future: concurrent.futures.Future[Any] = concurrent.futures.Future()
         if self._state is not _State.OPEN:
-            _reject(future, self._closed_error(request))
+            reject_future(future, self._closed_error(request))
             return future
         try:
             self.loop.call_soon_threadsafe(self._dispatch, request, future)
         except RuntimeError:
-            _reject(future, self._not_connected(_describe(request)))
+            reject_future(future, self._not_connected(_describe(request)))
         return future
 
     def _closed_error(self, request: Request) -> ApplicationError:
@@ -567,42 +576,44 @@ class WampLink(Link):
     def _dispatch(self, request: Request, future: concurrent.futures.Future[Any]) -> None:
         if self._state is not _State.OPEN:
             if isinstance(request, Leave) and self._state is not _State.LOST:
-                _resolve(future, None)
+                resolve_future(future, None)
             else:
-                _reject(future, self._closed_error(request))
+                reject_future(future, self._closed_error(request))
             return
         try:
             _HANDLERS[type(request)](self, request, future)
         except Exception as exc:  # noqa: BLE001 - every error goes back through the future
-            _reject(future, _wamp_error(exc, request))
+            reject_future(future, _wamp_error(exc, request))
 
     def _track(
         self,
-        aio: Any,
+        outcome: Any,
         future: concurrent.futures.Future[Any],
         request: Request,
         convert: Callable[[Any], Any],
     ) -> None:
-        """Complete `future` from autobahn's future `aio` (on the loop)."""
+        """Complete `future` from what autobahn returned, `outcome` (on the loop)."""
         self._pending.add(future)
 
         def succeeded(value: Any) -> None:
             self._pending.discard(future)
             try:
-                _resolve(future, convert(value))
+                resolve_future(future, convert(value))
             except Exception as exc:  # noqa: BLE001
-                _reject(future, _wamp_error(exc, request))
+                reject_future(future, _wamp_error(exc, request))
 
         def failed(error: BaseException) -> None:
             self._pending.discard(future)
             if self.loop.is_cancellation(error):
-                _reject(future, ApplicationError(ApplicationError.CANCELED, _describe(request)))
+                reject_future(
+                    future, ApplicationError(ApplicationError.CANCELED, _describe(request))
+                )
                 return
             if self._state is _State.LOST:
                 error = self._not_connected(_describe(request))
-            _reject(future, _wamp_error(error, request))
+            reject_future(future, _wamp_error(error, request))
 
-        self.loop.when_done(aio, succeeded, failed)
+        self.loop.when_done(outcome, succeeded, failed)
 
     def _call(self, request: Call, future: concurrent.futures.Future[Any]) -> None:
 
@@ -618,8 +629,10 @@ class WampLink(Link):
         options = CallOptions(
             on_progress=on_progress, timeout=getattr(user, "timeout", None) if user else None
         )
-        aio = self.session.call(request.procedure, *request.args, options=options, **request.kwargs)
-        self._track(aio, future, request, _result_of)
+        outcome = self.session.call(
+            request.procedure, *request.args, options=options, **request.kwargs
+        )
+        self._track(outcome, future, request, _result_of)
 
     def _publish(self, request: Publish, future: concurrent.futures.Future[Any]) -> None:
         acknowledge = bool(request.options is not None and request.options.acknowledge)
@@ -631,13 +644,13 @@ class WampLink(Link):
                 )
             except Exception:
                 logger.debug("unacknowledged publish to %r failed", request.topic, exc_info=True)
-            _resolve(future, None)
+            resolve_future(future, None)
             return
         check_uri(request.topic, Match.EXACT, "topic URI")
-        aio = self.session.publish(
+        outcome = self.session.publish(
             request.topic, *request.args, options=request.options, **request.kwargs
         )
-        self._track(aio, future, request, lambda publication: publication.id)
+        self._track(outcome, future, request, lambda publication: publication.id)
 
     def _register(self, request: Register, future: concurrent.futures.Future[Any]) -> None:
 
@@ -652,13 +665,13 @@ class WampLink(Link):
             details_arg=_DETAILS,
         )
         endpoint = self._endpoint(request.procedure)
-        aio = self.session.register(endpoint, request.procedure, options=options)
+        outcome = self.session.register(endpoint, request.procedure, options=options)
 
         def registered(registration: Any) -> int:
             self._registrations[registration.id] = registration
             return int(registration.id)
 
-        self._track(aio, future, request, registered)
+        self._track(outcome, future, request, registered)
 
     def _endpoint(self, procedure: str) -> Callable[..., Any]:
         loop, peer = self.loop, self.peer
@@ -706,13 +719,13 @@ class WampLink(Link):
                 )
             )
 
-        aio = self.session.subscribe(handler, request.topic, options=options)
+        outcome = self.session.subscribe(handler, request.topic, options=options)
 
         def subscribed(subscription: Any) -> int:
             self._subscriptions[subscription.id] = subscription
             return int(subscription.id)
 
-        self._track(aio, future, request, subscribed)
+        self._track(outcome, future, request, subscribed)
 
     def _unregister(self, request: Unregister, future: concurrent.futures.Future[Any]) -> None:
         registration = self._registrations.pop(request.registration, None)
@@ -735,10 +748,12 @@ class WampLink(Link):
             self.session.leave(request.reason, request.message)
         except Exception:  # noqa: BLE001 - the connection is gone already: we have left
             self._state = _State.LEFT
-            _resolve(future, None)
+            resolve_future(future, None)
             return
         self.loop.when_done(
-            self._left_future, lambda _: _resolve(future, None), lambda _: _resolve(future, None)
+            self._left_future,
+            lambda _: resolve_future(future, None),
+            lambda _: resolve_future(future, None),
         )
 
 

@@ -1,5 +1,5 @@
 """`use_framework`: txaio's one framework per process, chosen once, with errors that say
-what to do. The suite runs under asyncio; `test_twisted.py`'s pass runs it under Twisted."""
+what to do. The suite runs under asyncio, and again under Twisted (`scripts/test.sh`)."""
 
 from __future__ import annotations
 
@@ -77,3 +77,34 @@ def test_twisted_missing_says_which_extra_to_install():
     )
     assert done.returncode == 0, done.stderr
     assert "Twisted is not installed: pip install 'hedgerow[twisted]'" in done.stdout
+
+
+def test_once_twisteds_reactor_has_stopped_wamp_fails_fast_instead_of_hanging():
+    done = run_python(
+        """
+        import threading
+        import hedgerow
+        hedgerow.use_framework("twisted")
+        from hedgerow.transports import WampTransport
+        from hedgerow.transports._framework import event_loop
+
+        loop = event_loop()
+        from twisted.internet import reactor
+        reactor.callFromThread(reactor.stop)
+        [thread] = [t for t in threading.enumerate() if t.name == "hedgerow-wamp"]
+        thread.join(10)
+        assert not thread.is_alive()
+        try:
+            event_loop()
+        except RuntimeError as exc:
+            print("event_loop:", exc)
+        print("submit:", loop.submit(lambda: None).exception(5))
+        joined = WampTransport("ws://127.0.0.1:1/ws").join("realm1", None)
+        print("join:", joined.exception(5))
+        """
+    )
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert "event_loop: Twisted's reactor has stopped, and a reactor cannot run twice" in out
+    assert "submit: Twisted's reactor has stopped" in out
+    assert "join: Twisted's reactor has stopped, and a reactor cannot run twice" in out

@@ -1,10 +1,11 @@
 """Joining through a peer that is not a WAMP router: the join fails with
 ``hedgerow.error.not_connected`` and says why, without waiting longer than it must,
-and leaves no connection open. Runs on asyncio and on Twisted (`test_framework.py`)."""
+and leaves no connection open. Runs on asyncio and on Twisted (`scripts/test.sh`)."""
 
 from __future__ import annotations
 
 import socket
+import struct
 import threading
 import time
 from collections.abc import Iterator
@@ -17,7 +18,9 @@ TIMEOUT = 10.0
 
 
 class Listener:
-    """A TCP listener on 127.0.0.1 that accepts one connection and then does `behaviour`."""
+    """A TCP listener on 127.0.0.1 that accepts one connection and then does `behaviour`:
+    ``close`` at once, stay ``silent``, or complete the RawSocket handshake and then
+    ``reset`` the connection when the client says HELLO."""
 
     def __init__(self, behaviour: str) -> None:
         self.socket = socket.create_server(("127.0.0.1", 0))
@@ -32,6 +35,9 @@ class Listener:
         with connection:
             if self.behaviour == "close":
                 return
+            if self.behaviour == "reset":
+                self._handshake_then_reset(connection)
+                return
             connection.settimeout(TIMEOUT)
             try:
                 while connection.recv(4096):  # say nothing; b"" once the client has closed
@@ -39,6 +45,13 @@ class Listener:
             except ConnectionResetError:  # Twisted aborts with a reset
                 pass
             self.closed_by_peer.set()
+
+    def _handshake_then_reset(self, connection: socket.socket) -> None:
+        connection.settimeout(TIMEOUT)
+        offer = connection.recv(4)  # 0x7F, max length and serializer, two reserved bytes
+        connection.sendall(offer)  # accepted as offered: the session opens
+        connection.recv(4096)  # its HELLO
+        connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
 
     def transport(self, timeout: float) -> WampTransport:
         endpoint = {"type": "tcp", "host": "127.0.0.1", "port": self.port, "timeout": timeout}
@@ -79,3 +92,16 @@ def test_a_peer_that_never_answers_times_out_and_is_hung_up_on(listener):
     assert "no answer to joining 'realm1'" in caught.value.error_message()
     assert "within 0.5 s" in caught.value.error_message()
     assert listener.closed_by_peer.wait(TIMEOUT), "the connection was left open"
+
+
+@pytest.mark.parametrize("listener", ["reset"], indirect=True)
+def test_a_connection_reset_after_the_handshake_fails_the_join_with_its_reason(listener):
+    transport = listener.transport(timeout=TIMEOUT)
+    with pytest.raises(ApplicationError) as caught:
+        transport.join("realm1", None).result(TIMEOUT)
+    assert caught.value.error == NOT_CONNECTED
+    message = caught.value.error_message()
+    prefix = f"connection to {transport.describe()} closed before the session joined: "
+    assert prefix in message
+    assert message.split(prefix, 1)[1]  # and why
+    assert caught.value.__cause__ is not None

@@ -5,7 +5,7 @@ here (the `cryptography` package, a dependency of crossbar). Components
 trust that CA with autobahn's endpoint settings (``"tls": {"trust_root":
 ...}``) or the framework's own TLS object (an `ssl.SSLContext` under asyncio,
 Twisted's ``optionsForClientTLS`` under Twisted: these tests run under both,
-see `tests/transports/test_twisted.py`); a client that trusts something else
+see `scripts/test.sh`); a client that trusts something else
 fails to join at once, with an error that says why.
 """
 
@@ -387,3 +387,36 @@ def test_the_other_frameworks_tls_object_is_refused_with_what_to_do_instead(cert
     transport = WampTransport(settings)  # valid settings: the framework decides at join
     with pytest.raises(ValueError, match=expected):
         transport.join("realm1", None).result(TIMEOUT)
+
+
+def test_twisteds_tls_options_trust_every_certificate_of_the_trust_root(certificates, tmp_path):
+    """Twisted's options are made from the same settings (no reactor needed to check them)."""
+    from twisted.internet.interfaces import IOpenSSLClientConnectionCreator  # noqa: PLC0415
+
+    from hedgerow.transports._framework import twisted_tls  # noqa: PLC0415
+
+    bundle = tmp_path / "bundle.pem"
+    bundle.write_text(certificates["stranger"].read_text() + certificates["ca"].read_text())
+    endpoint = {"type": "tcp", "host": "127.0.0.1", "port": 1}
+
+    def made(tls: Any) -> Any:
+        return twisted_tls(
+            WampTransport({"url": "wss://h:1/ws", "endpoint": {**endpoint, "tls": tls}})
+        )
+
+    assert IOpenSSLClientConnectionCreator.providedBy(made({"trust_root": str(bundle)}))
+    assert IOpenSSLClientConnectionCreator.providedBy(made(True))
+    native = native_tls(certificates["ca"]) if FRAMEWORK == "twisted" else None
+    if native is not None:
+        assert made(native) is native
+    assert twisted_tls(WampTransport({"url": "ws://h:1/ws"})) is None
+    empty = tmp_path / "empty.pem"
+    empty.write_text("not a certificate\n")
+    with pytest.raises(ValueError, match=r"'trust_root' \(.*empty.pem\): no PEM certificate"):
+        made({"trust_root": str(empty)})
+    with pytest.raises(ValueError, match=r"cannot load the trusted CA certificates .*missing.pem"):
+        made({"trust_root": str(tmp_path / "missing.pem")})
+    with pytest.raises(
+        ValueError, match=r"an ssl\.SSLContext in the endpoint's 'tls' is for asyncio"
+    ):
+        made(ssl.create_default_context())
