@@ -108,3 +108,30 @@ def test_once_twisteds_reactor_has_stopped_wamp_fails_fast_instead_of_hanging():
     assert "event_loop: Twisted's reactor has stopped, and a reactor cannot run twice" in out
     assert "submit: Twisted's reactor has stopped" in out
     assert "join: Twisted's reactor has stopped, and a reactor cannot run twice" in out
+
+
+def test_a_reactor_the_application_runs_is_used_and_no_thread_is_started():
+    done = run_python(
+        """
+        import threading
+        import hedgerow
+        hedgerow.use_framework("twisted")
+        from twisted.internet import reactor
+        from hedgerow.transports import WampTransport
+        from hedgerow.transports._framework import event_loop
+
+        def outside_the_reactor():
+            # hedgerow's blocking calls are made off the reactor's thread
+            joined = WampTransport("ws://127.0.0.1:1/ws").join("realm1", None)
+            print("join:", joined.exception(10).error_message())
+            names = [t.name for t in threading.enumerate()]
+            print("threads:", "hedgerow-wamp" in names, event_loop().reactor is reactor)
+            reactor.callFromThread(reactor.stop)
+
+        reactor.callWhenRunning(threading.Thread(target=outside_the_reactor).start)
+        reactor.run()
+        """
+    )
+    assert done.returncode == 0, done.stderr
+    assert "join: hedgerow.error.not_connected: cannot connect to websocket" in done.stdout
+    assert "threads: False True" in done.stdout
