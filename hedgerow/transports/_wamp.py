@@ -67,7 +67,6 @@ from hedgerow.transports._base import (
 )
 from hedgerow.transports._framework import (
     EventLoop,
-    TlsProblem,
     event_loop,
     is_twisted_tls,
     reject_future,
@@ -203,9 +202,9 @@ class WampTransport(Transport):
 
     def _connect_failure(self, loop: EventLoop, exc: BaseException) -> ApplicationError | None:
         """Why connecting failed, as the join's error; None for errors that are not about it."""
-        problem = loop.tls_problem(exc)
-        if problem is not None:
-            return ApplicationError(NOT_CONNECTED, self._tls_failure(problem, loop.tls_hint))
+        tls = self._tls_failure(loop, exc)
+        if tls is not None:
+            return ApplicationError(NOT_CONNECTED, tls)
         if isinstance(exc, TimeoutError):
             msg = f"cannot connect to {self.describe()}: no connection within {self.timeout} s"
             return ApplicationError(NOT_CONNECTED, msg)
@@ -294,8 +293,12 @@ class WampTransport(Transport):
         )
         return ValueError(msg)
 
-    def _tls_failure(self, problem: TlsProblem, native: str) -> str:
-        """A TLS handshake failure in words that say what to change."""
+    def _tls_failure(self, loop: EventLoop, exc: BaseException) -> str | None:
+        """`exc` as a failed TLS handshake, in words that say what to change; None when
+        it is something else."""
+        problem = loop.tls_problem(exc)
+        if problem is None:
+            return None
         failed = f"TLS handshake with {self.describe()} failed"
         reason = problem.reason
         if problem.kind == "other":
@@ -318,7 +321,7 @@ class WampTransport(Transport):
         return (
             f"{failed}: the router's certificate is not trusted ({reason}); it was checked "
             f"against {trusted}. Trust its CA with the endpoint's "
-            f'"tls": {{"trust_root": "<ca.pem>"}} or {native}'
+            f'"tls": {{"trust_root": "<ca.pem>"}} or {loop.tls_hint}'
         )
 
 
@@ -526,10 +529,8 @@ class WampLink(Link):
         if self._state is not _State.JOINING:
             return
         self._state = _State.LOST
-        problem = self.loop.tls_problem(error) if error is not None else None
-        if problem is not None:
-            msg = self.transport._tls_failure(problem, self.loop.tls_hint)
-        else:
+        msg = self.transport._tls_failure(self.loop, error) if error is not None else None
+        if msg is None:
             msg = f"connection to {self.transport.describe()} closed before the session joined"
             msg = f"{msg}: {error}" if error else msg
         failure = ApplicationError(NOT_CONNECTED, msg)
