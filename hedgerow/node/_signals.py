@@ -42,6 +42,7 @@ class SignalHandler:
             signal.SIGUSR1: bus.graceful,
         }
         self._previous: dict[int, Any] = {}
+        self._exiting = False  # an exit signal was taken: the next one is a repeat
 
     def subscribe(self) -> None:
         """Install the handlers (and restore the previous ones at the bus's exit)."""
@@ -63,11 +64,15 @@ class SignalHandler:
 
     def _handle(self, signum: int, _frame: FrameType | None) -> None:
         name = signal.Signals(signum).name
-        stopping = self.bus.state in (BusState.STOPPING, BusState.EXITING)
-        if stopping and self.handlers[signum] == self.bus.exit:
+        exits = self.handlers[signum] == self.bus.exit
+        # The flag, not only the bus's state: a second signal can come between the
+        # first one's log line and the bus reaching STOPPING.
+        stopping = self._exiting or self.bus.state in (BusState.STOPPING, BusState.EXITING)
+        if stopping and exits:
             self.bus.log(f"Caught signal {name} again while stopping.")
             if self.on_repeat is not None:
                 self.on_repeat(signum)
             return
+        self._exiting = self._exiting or exits
         self.bus.log(f"Caught signal {name}.")
         self.handlers[signum]()

@@ -319,3 +319,24 @@ def test_signal_handler_restores_previous_handlers_at_exit():
     bus.start()
     bus.exit()
     assert signal.getsignal(signal.SIGTERM) == before
+
+
+def test_a_second_exit_signal_right_after_the_first_ones_log_line_is_a_repeat():
+    """The window between "Caught signal SIGTERM." and the bus reaching STOPPING:
+    a second SIGTERM there must cut the stop short, not start a second exit."""
+    bus = Bus()
+    bus.start()
+    repeats: list[int] = []
+    handler = SignalHandler(bus, on_repeat=repeats.append)
+    exits: list[BusState] = []
+    bus.subscribe("stop", lambda: exits.append(bus.state))
+
+    def second_signal(msg: str, _level: int) -> None:
+        if msg == "Caught signal SIGTERM.":
+            handler._handle(signal.SIGTERM, None)  # as a signal arriving between two bytecodes
+
+    bus.subscribe("log", second_signal)
+    handler._handle(signal.SIGTERM, None)
+    assert repeats == [signal.SIGTERM]
+    assert exits == [BusState.STOPPING]  # one exit, not two
+    assert bus.state is BusState.EXITING
