@@ -57,8 +57,10 @@ from hedgerow.node import (
 )
 from hedgerow.supervision import (
     BRUTAL_KILL,
+    DEFAULT_MAX_RETRIES,
     INFINITY,
     Backoff,
+    BackoffSettings,
     ChildCounts,
     ChildInfo,
     ChildSpec,
@@ -82,6 +84,7 @@ from hedgerow.transports import use_framework
 
 __all__ = [
     "BRUTAL_KILL",
+    "DEFAULT_MAX_RETRIES",
     "INFINITY",
     "KILLED",
     "NOPROC",
@@ -91,6 +94,7 @@ __all__ = [
     "AlreadyPresent",
     "AlreadyStarted",
     "Backoff",
+    "BackoffSettings",
     "Bus",
     "BusState",
     "ChannelFailures",

@@ -1,7 +1,7 @@
 """Supervision: specs, the `Supervisor` actor, backoff, intensity, trees, tree files,
 containers and their management API."""
 
-from hedgerow.supervision._backoff import Backoff
+from hedgerow.supervision._backoff import DEFAULT_MAX_RETRIES, Backoff, BackoffSettings
 from hedgerow.supervision._container import Container
 from hedgerow.supervision._intensity import RestartIntensity
 from hedgerow.supervision._management import Management
@@ -26,8 +26,10 @@ from hedgerow.supervision._treefile import dump_tree, dumps_tree, load_tree, loa
 
 __all__ = [
     "BRUTAL_KILL",
+    "DEFAULT_MAX_RETRIES",
     "INFINITY",
     "Backoff",
+    "BackoffSettings",
     "ChildCounts",
     "ChildInfo",
     "ChildSpec",

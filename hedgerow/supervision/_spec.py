@@ -16,8 +16,10 @@ from typing import Any
 
 from hedgerow._exceptions import SpecError
 from hedgerow.actors._actor import Actor
+from hedgerow.supervision._backoff import BackoffSettings
 
 __all__ = [
+    "BACKOFF_FIELDS",
     "BRUTAL_KILL",
     "INFINITY",
     "ChildSpec",
@@ -122,6 +124,16 @@ class ShutdownPolicy(_Choice):
 Shutdown = float | str
 Factory = Callable[..., Actor]
 
+BACKOFF_FIELDS = (
+    "initial_retry_delay",
+    "max_retry_delay",
+    "retry_delay_growth",
+    "retry_delay_jitter",
+    "max_retries",
+    "retry_reset_after",
+)
+"""The backoff settings a child spec, or a supervisor spec for its children, may give."""
+
 
 def _check_number(
     child_id: str | None,
@@ -150,12 +162,24 @@ class ChildSpec:
 
     `start` is a `hedgerow.Actor` subclass, a factory that returns a new
     (unstarted) actor, or a `SupervisorSpec` for a nested supervisor. `args`
-    and `kwargs` go to it on every start. The backoff fields keep autobahn's
-    names and its code's defaults: the first restart is immediate, later ones
-    wait ``initial_retry_delay * retry_delay_growth**n`` (with jitter, capped at
-    `max_retry_delay`); ``max_retries=-1`` retries for ever. The delay resets
-    when a child stayed up for `retry_reset_after` seconds (default: its
-    supervisor's `period`).
+    and `kwargs` go to it on every start.
+
+    Restarts are immediate, as in OTP: the supervisor's intensity decides when
+    to give up. Backoff is opt-in: ``backoff=True``, or any of the backoff
+    fields (autobahn's names), turns it on; None inherits the supervisor's
+    choice and values (`SupervisorSpec.backoff_for`); ``backoff=False`` turns
+    off a supervisor's default. Under backoff the first restart is immediate,
+    later ones wait ``initial_retry_delay * retry_delay_growth**n`` (with
+    jitter, capped at `max_retry_delay`); once the child stayed up for
+    `retry_reset_after` seconds (default: the supervisor's `period`) the next
+    restart is immediate again. A child that never stays up that long gives up
+    after `max_retries` restarts in a row (default `DEFAULT_MAX_RETRIES`; -1:
+    never), and its supervisor escalates as for an exceeded intensity.
+
+    `ask_errors_fail` and `event_errors_fail` choose Erlang's rule (the actor
+    fails) over pykka's and autobahn's (the error is reported and the actor
+    goes on) for exceptions raised answering an ask, or in a component's
+    event handler.
     """
 
     id: str
@@ -166,11 +190,13 @@ class ChildSpec:
     shutdown: Shutdown | None = None
     significant: bool = False
     ask_errors_fail: bool = False
-    initial_retry_delay: float = 1.5
-    max_retry_delay: float = 300.0
-    retry_delay_growth: float = 1.5
-    retry_delay_jitter: float = 0.1
-    max_retries: int = -1
+    event_errors_fail: bool = False
+    backoff: bool | None = None
+    initial_retry_delay: float | None = None
+    max_retry_delay: float | None = None
+    retry_delay_growth: float | None = None
+    retry_delay_jitter: float | None = None
+    max_retries: int | None = None
     retry_reset_after: float | None = None
 
     def __post_init__(self) -> None:
@@ -189,13 +215,13 @@ class ChildSpec:
         if self.significant and self.restart is Restart.ALWAYS:
             rule = "a significant child cannot have restart=always (OTP: permanent)"
             raise SpecError(cid, "significant", self.significant, rule)
-        _check_number(cid, "initial_retry_delay", self.initial_retry_delay, minimum=0)
-        _check_number(cid, "max_retry_delay", self.max_retry_delay, minimum=0)
-        _check_number(cid, "retry_delay_growth", self.retry_delay_growth, minimum=1)
-        _check_number(cid, "retry_delay_jitter", self.retry_delay_jitter, minimum=0)
-        _check_number(cid, "max_retries", self.max_retries, minimum=-1, integer=True)
-        if self.retry_reset_after is not None:
-            _check_number(cid, "retry_reset_after", self.retry_reset_after, minimum=0)
+        for name in ("ask_errors_fail", "event_errors_fail"):
+            if not isinstance(getattr(self, name), bool):
+                raise SpecError(cid, name, getattr(self, name), "expected true or false")
+        if self.event_errors_fail and self.is_supervisor:
+            rule = "a supervisor has no event handlers: event_errors_fail is for components"
+            raise SpecError(cid, "event_errors_fail", self.event_errors_fail, rule)
+        _check_backoff(cid, self)
 
     def _check_start(self) -> None:
         start = self.start
@@ -245,7 +271,9 @@ class SupervisorSpec:
 
     ``max_restarts`` restarts within ``period`` seconds are allowed (default 3
     in 5, as Elixir); one more and the supervisor stops its children in reverse
-    order and fails, escalating to its parent.
+    order and fails, escalating to its parent. `backoff` and the backoff fields
+    are defaults for its own children (not its grandchildren), which a child's
+    spec overrides field by field (see `ChildSpec`).
     """
 
     children: Sequence[ChildSpec] = ()
@@ -254,6 +282,13 @@ class SupervisorSpec:
     period: float = 5.0
     shutdown_policy: ShutdownPolicy | str = ShutdownPolicy.MANUAL
     name: str | None = None
+    backoff: bool | None = None
+    initial_retry_delay: float | None = None
+    max_retry_delay: float | None = None
+    retry_delay_growth: float | None = None
+    retry_delay_jitter: float | None = None
+    max_retries: int | None = None
+    retry_reset_after: float | None = None
 
     def __post_init__(self) -> None:
         name = self.name
@@ -262,6 +297,7 @@ class SupervisorSpec:
         object.__setattr__(self, "shutdown_policy", policy)
         _check_number(name, "max_restarts", self.max_restarts, minimum=0, integer=True)
         _check_number(name, "period", self.period, minimum=0, strict=True)
+        _check_backoff(name, self)
         if isinstance(self.children, (str, bytes)) or not isinstance(self.children, Sequence):
             raise SpecError(name, "children", self.children, "expected a list of ChildSpec")
         object.__setattr__(self, "children", tuple(self.children))
@@ -286,3 +322,53 @@ class SupervisorSpec:
         if child.significant and self.shutdown_policy is ShutdownPolicy.MANUAL:
             rule = "significant children need a shutdown policy other than shutdown-manual"
             raise SpecError(child.id, "significant", child.significant, rule)
+
+    def backoff_for(self, child: ChildSpec) -> BackoffSettings | None:
+        """The backoff `child` restarts with under this supervisor; None: restart at once.
+
+        Each setting is the child's, else this supervisor's, else the default
+        (`BackoffSettings`; `retry_reset_after` defaults to `period`).
+        """
+        enabled = _asks_for_backoff(child)
+        if enabled is None:
+            enabled = _asks_for_backoff(self)
+        if not enabled:
+            return None
+        values: dict[str, Any] = {"retry_reset_after": self.period}
+        for name in BACKOFF_FIELDS:
+            value = getattr(child, name)
+            if value is None:
+                value = getattr(self, name)
+            if value is not None:
+                values[name] = value
+        return BackoffSettings(**values)
+
+
+def _asks_for_backoff(spec: ChildSpec | SupervisorSpec) -> bool | None:
+    """`backoff` as given, else True if a backoff field is set, else None (no opinion)."""
+    if spec.backoff is not None:
+        return spec.backoff
+    return True if any(getattr(spec, name) is not None for name in BACKOFF_FIELDS) else None
+
+
+def _check_backoff(owner: str | None, spec: ChildSpec | SupervisorSpec) -> None:
+    if spec.backoff is not None and not isinstance(spec.backoff, bool):
+        raise SpecError(owner, "backoff", spec.backoff, "expected true or false")
+    for name, minimum in (
+        ("initial_retry_delay", 0),
+        ("max_retry_delay", 0),
+        ("retry_delay_growth", 1),
+        ("retry_delay_jitter", 0),
+        ("retry_reset_after", 0),
+    ):
+        value = getattr(spec, name)
+        if value is not None:
+            _check_number(owner, name, value, minimum=minimum)
+    if spec.max_retries is not None:
+        _check_number(owner, "max_retries", spec.max_retries, minimum=-1, integer=True)
+    if spec.backoff is False:
+        for name in BACKOFF_FIELDS:
+            value = getattr(spec, name)
+            if value is not None:
+                rule = "backoff=false restarts at once: drop this setting, or backoff=false"
+                raise SpecError(owner, name, value, rule)

@@ -2,8 +2,8 @@
 
 It follows OTP's supervisor: children start in spec order and stop in reverse;
 a child's exit is handled by its restart type, the supervisor's strategy, its
-restart intensity and, beyond OTP, the child's backoff. Everything it does is
-an event on the tree's stream.
+restart intensity and, beyond OTP and only if asked for, the child's backoff.
+Everything it does is an event on the tree's stream.
 
 The supervisor talks to children only through their refs, inbox messages and
 exit callbacks, so it does not assume one thread per child.
@@ -41,7 +41,7 @@ from hedgerow.actors._messages import _Control, _Internal
 from hedgerow.actors._names import Names
 from hedgerow.actors._reason import KILLED, SHUTDOWN, Reason, is_normal
 from hedgerow.actors._ref import ChildRef, TreeHooks
-from hedgerow.supervision._backoff import Backoff
+from hedgerow.supervision._backoff import Backoff, BackoffSettings
 from hedgerow.supervision._intensity import RestartIntensity
 from hedgerow.supervision._spec import (
     ChildSpec,
@@ -103,6 +103,7 @@ class _Child:
         "id",
         "incarnation",
         "ref",
+        "reset_after",
         "restarts",
         "spec",
         "started_at",
@@ -110,12 +111,15 @@ class _Child:
         "timer",
     )
 
-    def __init__(self, spec: ChildSpec, ref: ChildRef[Any], backoff: Backoff) -> None:
+    def __init__(
+        self, spec: ChildSpec, ref: ChildRef[Any], backoff: BackoffSettings | None, random: Any
+    ) -> None:
         self.spec = spec
         self.id = spec.id
         self.ref = ref
         self.args = spec.args
-        self.backoff = backoff
+        self.backoff = Backoff.of(backoff, random) if backoff is not None else None
+        self.reset_after = backoff.retry_reset_after if backoff is not None else 0.0
         self.actor: Actor | None = None
         self.incarnation = 0
         self.restarts = 0
@@ -346,15 +350,7 @@ class Supervisor(Actor):
         if interceptor is not None:
             interceptor.child_created(ref)
         self.names.add(ref)
-        backoff = Backoff(
-            initial_retry_delay=spec.initial_retry_delay,
-            max_retry_delay=spec.max_retry_delay,
-            retry_delay_growth=spec.retry_delay_growth,
-            retry_delay_jitter=spec.retry_delay_jitter,
-            max_retries=spec.max_retries,
-            random=self.random,
-        )
-        child = _Child(spec, ref, backoff)
+        child = _Child(spec, ref, self.spec.backoff_for(spec), self.random)
         child.id = cid
         return child
 
@@ -527,14 +523,7 @@ class Supervisor(Actor):
             self._give_up(
                 IntensityExceeded(self.path, failed.id, self.spec.max_restarts, self.spec.period)
             )
-        reset_after = failed.spec.retry_reset_after
-        if reset_after is None:
-            reset_after = self.spec.period
-        if failed.incarnation and self.clock.now() - failed.started_at >= reset_after:
-            failed.backoff.reset()
-        if not failed.backoff.can_retry():
-            self._give_up(RetriesExhausted(self.path, failed.id, failed.spec.max_retries))
-        delay = failed.backoff.next_delay()
+        delay = self._backoff_delay(failed)
         others = [c for c in group if c is not failed]
         self._terminate(reversed(others))
         restartable = []
@@ -559,6 +548,18 @@ class Supervisor(Actor):
             incarnation=failed.incarnation,
             delay=delay,
         )
+
+    def _backoff_delay(self, failed: _Child) -> float:
+        """The wait before restarting `failed`: none without backoff; under backoff,
+        give up once it has failed `max_retries` times in a row without staying up."""
+        backoff = failed.backoff
+        if backoff is None:
+            return 0.0
+        if failed.incarnation and self.clock.now() - failed.started_at >= failed.reset_after:
+            backoff.reset()
+        if not backoff.can_retry():
+            self._give_up(RetriesExhausted(self.path, failed.id, backoff.max_retries))
+        return backoff.next_delay()
 
     def _restart_due(self, due: _RestartDue) -> None:
         group = [c for c in due.group if c.timer is due.timer and c in self._children]

@@ -245,3 +245,115 @@ def test_a_nested_start_failure_is_reported_with_its_cause():
     assert cause.child_id == "inner"
     assert isinstance(cause.cause, hr.StartError)
     assert isinstance(cause.cause.cause, ValueError)
+
+
+# -- escalation by default; backoff only when asked for -----------------------------
+
+
+class Broken(hr.Actor):
+    """Starts, then fails at once: every incarnation crashes (a crash loop)."""
+
+    def on_start(self) -> None:
+        self.actor_ref.tell("crash")
+
+    def on_receive(self, message: object) -> None:
+        raise RuntimeError("broken")
+
+
+def test_a_crash_loop_escalates_with_the_default_settings():
+    # Real time, no clock to advance: with OTP's defaults the restarts are
+    # immediate, so the fourth one within 5 s is one too many.
+    tree, rec = start(hr.SupervisorSpec([hr.ChildSpec("db", Broken)]))
+    reason = tree.wait(timeout=10)
+    assert isinstance(reason, hr.IntensityExceeded)
+    assert rec.matching(EventKind.RESTART_SCHEDULED) == []
+    assert len(rec.matching(EventKind.RESTARTED, "root/db")) == 3
+
+
+def test_backoff_is_off_unless_asked_for():
+    spec = hr.SupervisorSpec([worker("a")])
+    assert spec.backoff_for(spec.children[0]) is None
+
+
+def test_a_supervisor_level_backoff_is_inherited_and_a_child_may_refuse_it(clock):
+    spec = hr.SupervisorSpec(
+        [worker("a"), worker("b", backoff=False), worker("c", initial_retry_delay=4.0)],
+        initial_retry_delay=2.0,
+        retry_delay_jitter=0.0,
+        max_restarts=100,
+        period=1000,
+    )
+    a, b, c = (spec.backoff_for(child) for child in spec.children)
+    assert a is not None and a.initial_retry_delay == 2.0 and a.retry_delay_jitter == 0.0
+    assert a.retry_delay_growth == 1.5 and a.max_retry_delay == 300.0
+    assert b is None
+    assert c is not None and c.initial_retry_delay == 4.0 and c.retry_delay_jitter == 0.0
+    assert a.retry_reset_after == 1000  # the supervisor's period
+    tree, rec = start(spec, clock=clock)
+    with tree:
+        for child in ("a", "b"):
+            ref = tree.get_child(child)
+            ref.tell("crash")
+            rec.wait_for(EventKind.RESTARTED, f"root/{child}")
+            ref.tell("crash")
+        scheduled = rec.wait_for(EventKind.RESTART_SCHEDULED, "root/a")
+        assert scheduled.delay == 3.0  # 2.0 x 1.5: a waits
+        rec.wait_for(EventKind.RESTARTED, "root/b", count=2)  # b restarts at once
+        assert [e.path for e in rec.matching(EventKind.RESTART_SCHEDULED)] == ["root/a"]
+
+
+def test_backoff_true_opts_in_with_autobahns_defaults():
+    spec = hr.SupervisorSpec([worker("a", backoff=True)])
+    settings = spec.backoff_for(spec.children[0])
+    assert settings is not None
+    assert (
+        settings.initial_retry_delay,
+        settings.max_retry_delay,
+        settings.retry_delay_growth,
+        settings.retry_delay_jitter,
+    ) == (1.5, 300.0, 1.5, 0.1)
+    assert settings.max_retries == hr.DEFAULT_MAX_RETRIES
+    assert settings.retry_reset_after == 5.0
+
+
+def test_a_crash_loop_under_backoff_still_ends_after_a_bounded_number_of_restarts(clock):
+    # No jitter: with it, two short delays could put a fourth restart within
+    # the period, and the intensity would end the loop first.
+    spec = hr.SupervisorSpec([hr.ChildSpec("db", Broken, backoff=True, retry_delay_jitter=0.0)])
+    tree, rec = start(spec, clock=clock)
+    for n in range(hr.DEFAULT_MAX_RETRIES - 1):
+        scheduled = rec.wait_for(EventKind.RESTART_SCHEDULED, "root/db", count=n + 1)
+        clock.advance(scheduled.delay)
+    reason = tree.wait(timeout=10)
+    assert isinstance(reason, hr.RetriesExhausted)
+    assert reason.max_retries == hr.DEFAULT_MAX_RETRIES
+    assert len(rec.matching(EventKind.RESTARTED, "root/db")) == hr.DEFAULT_MAX_RETRIES
+    assert ("intensity_exceeded", "root") in rec.trail()
+
+
+def test_max_retries_minus_one_under_backoff_retries_for_ever_when_asked(clock):
+    spec = hr.SupervisorSpec([hr.ChildSpec("db", Broken, max_retries=-1)])
+    tree, rec = start(spec, clock=clock)
+    with tree:
+        for n in range(hr.DEFAULT_MAX_RETRIES + 3):
+            scheduled = rec.wait_for(EventKind.RESTART_SCHEDULED, "root/db", count=n + 1)
+            clock.advance(scheduled.delay)
+        assert not tree.done
+
+
+@pytest.mark.parametrize(
+    ("options", "field"),
+    [
+        ({"backoff": False, "initial_retry_delay": 1.0}, "initial_retry_delay"),
+        ({"backoff": "yes"}, "backoff"),
+        ({"max_retries": -2}, "max_retries"),
+        ({"retry_delay_growth": 0.5}, "retry_delay_growth"),
+    ],
+)
+def test_backoff_settings_are_checked_on_children_and_supervisors(options, field):
+    with pytest.raises(hr.SpecError) as info:
+        worker("a", **options)
+    assert info.value.field == field
+    with pytest.raises(hr.SpecError) as info:
+        hr.SupervisorSpec([worker("a")], **options)
+    assert info.value.field == field
