@@ -56,7 +56,9 @@ def hosted_spec(child: ChildSpec) -> SupervisorSpec | None:
     return container if isinstance(container, SupervisorSpec) else None
 
 
-def _child_label(child: ChildSpec, hosted: SupervisorSpec | None = None) -> Text:
+def _child_label(
+    child: ChildSpec, parent: SupervisorSpec, hosted: SupervisorSpec | None = None
+) -> Text:
     label = Text(child.id, style="bold")
     if hosted is None:
         label.append(f"  {describe_start(child)}", style="cyan")
@@ -65,13 +67,14 @@ def _child_label(child: ChildSpec, hosted: SupervisorSpec | None = None) -> Text
         label.append(f"  hosts supervisor {hosted.strategy.value}", style="magenta")  # type: ignore[union-attr]
     restart = child.restart.value  # type: ignore[union-attr]
     details = [f"restart={restart}", f"shutdown={child.shutdown}"]
-    if not child.is_supervisor:
+    backoff = parent.backoff_for(child)
+    if backoff is not None:
         details.append(
-            f"backoff {child.initial_retry_delay:g} s x{child.retry_delay_growth:g}"
-            f" <= {child.max_retry_delay:g} s"
+            f"backoff {backoff.initial_retry_delay:g} s x{backoff.retry_delay_growth:g}"
+            f" <= {backoff.max_retry_delay:g} s"
         )
-        if child.max_retries >= 0:
-            details.append(f"max_retries={child.max_retries}")
+        if backoff.max_retries >= 0:
+            details.append(f"max_retries={backoff.max_retries}")
     if child.significant:
         details.append("significant")
     if child.args:
@@ -105,15 +108,16 @@ def _add_children(node: RichTree, spec: SupervisorSpec) -> None:
         hosted = hosted_spec(child)
         if isinstance(child.start, SupervisorSpec):
             branch = node.add(_supervisor_label(child.id, child.start))
-            branch.label.append(  # type: ignore[union-attr]
-                f"  restart={child.restart.value}",  # type: ignore[union-attr]
-                style="dim",
-            )
+            restart = f"  restart={child.restart.value}"  # type: ignore[union-attr]
+            backoff = spec.backoff_for(child)
+            if backoff is not None:
+                restart += f"  backoff {backoff.initial_retry_delay:g} s"
+            branch.label.append(restart, style="dim")  # type: ignore[union-attr]
             _add_children(branch, child.start)
         elif hosted is not None:
-            _add_children(node.add(_child_label(child, hosted)), hosted)
+            _add_children(node.add(_child_label(child, spec, hosted)), hosted)
         else:
-            node.add(_child_label(child))
+            node.add(_child_label(child, spec))
 
 
 # -- live state --------------------------------------------------------------

@@ -43,7 +43,6 @@ name = "shop"
 [[supervisor.children]]
 id = "w1"
 restart = "always"
-initial_retry_delay = 0
 shutdown = 5
 [supervisor.children.worker]
 restart = "restart-failed"

@@ -136,7 +136,7 @@ def test_a_failure_in_the_worker_is_reported_with_its_type_and_traceback():
 
 
 def test_a_worker_whose_tree_gives_up_exits_with_status_1_and_fails():
-    container = hosted(hr.ChildSpec("c", Crasher, initial_retry_delay=0.0))
+    container = hosted(hr.ChildSpec("c", Crasher))
     tree, recorder = start(hosted(hr.ChildSpec("w1", Worker(container), restart="never")))
     with tree:
         failed = recorder.wait_for("failed", "root/w1", timeout=TIMEOUT)

@@ -48,7 +48,6 @@ start = "worker_components:asyncio_side"
 [[supervisor.children]]
 id = "tw"
 restart = "always"
-initial_retry_delay = 0
 [supervisor.children.worker]
 framework = "twisted"
 [[supervisor.children.worker.components]]

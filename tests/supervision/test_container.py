@@ -127,9 +127,7 @@ def test_restart_never_drops_a_crashed_component(actors):
 
 def test_restart_failed_restarts_after_a_crash_not_after_a_normal_exit(actors):
     module, _ = actors
-    with Container(
-        {"g": greeter(module, initial_retry_delay=0)}, name="c", restart="restart-on-failed"
-    ) as container:
+    with Container({"g": greeter(module)}, name="c", restart="restart-on-failed") as container:
         recorder = recorded(container)
         container.tree.lookup("c/g").tell("crash")
         recorder.wait_for("restarted", "c/g")
@@ -143,9 +141,7 @@ def test_restart_failed_restarts_after_a_crash_not_after_a_normal_exit(actors):
 
 def test_restart_always_restarts_after_a_normal_exit(actors):
     module, _ = actors
-    with Container(
-        {"g": greeter(module, initial_retry_delay=0)}, name="c", restart="restart-always"
-    ) as container:
+    with Container({"g": greeter(module)}, name="c", restart="restart-always") as container:
         recorder = recorded(container)
         container.tree.lookup("c/g").tell("exit")
         recorder.wait_for("restarted", "c/g")

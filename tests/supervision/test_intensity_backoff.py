@@ -12,8 +12,8 @@ from hedgerow import EventKind
 
 
 def immediate(child_id: str, log: Log | None = None, **options) -> hr.ChildSpec:
-    """A worker whose restarts are all immediate (no backoff delay)."""
-    return worker(child_id, log, initial_retry_delay=0, **options)
+    """A worker whose restarts are all immediate (the default: no backoff)."""
+    return worker(child_id, log, **options)
 
 
 def test_one_restart_too_many_gives_up_stops_children_in_reverse_and_reports(clock):
@@ -56,11 +56,9 @@ def test_max_restarts_zero_gives_up_on_the_first_failure(clock):
 
 def test_escalation_through_two_levels_to_the_root(clock):
     inner = hr.SupervisorSpec([immediate("leaf")], max_restarts=1, period=60)
-    middle = hr.SupervisorSpec(
-        [hr.ChildSpec("inner", inner, initial_retry_delay=0)], max_restarts=1, period=60
-    )
+    middle = hr.SupervisorSpec([hr.ChildSpec("inner", inner)], max_restarts=1, period=60)
     root = hr.SupervisorSpec(
-        [hr.ChildSpec("middle", middle, initial_retry_delay=0), immediate("sibling")],
+        [hr.ChildSpec("middle", middle), immediate("sibling")],
         max_restarts=0,
         period=60,
     )
@@ -179,7 +177,7 @@ def test_max_retries_exhausted_gives_up(clock):
 def test_failed_restart_attempts_count_against_intensity(clock):
     remaining = [0]
     spec = hr.SupervisorSpec(
-        [hr.ChildSpec("f", FailNTimes, args=(remaining,), initial_retry_delay=0)],
+        [hr.ChildSpec("f", FailNTimes, args=(remaining,))],
         max_restarts=3,
         period=60,
     )
@@ -284,11 +282,13 @@ def test_a_supervisor_level_backoff_is_inherited_and_a_child_may_refuse_it(clock
         period=1000,
     )
     a, b, c = (spec.backoff_for(child) for child in spec.children)
-    assert a is not None and a.initial_retry_delay == 2.0 and a.retry_delay_jitter == 0.0
-    assert a.retry_delay_growth == 1.5 and a.max_retry_delay == 300.0
-    assert b is None
-    assert c is not None and c.initial_retry_delay == 4.0 and c.retry_delay_jitter == 0.0
+    assert a is not None
+    assert (a.initial_retry_delay, a.retry_delay_jitter) == (2.0, 0.0)
+    assert (a.retry_delay_growth, a.max_retry_delay) == (1.5, 300.0)
     assert a.retry_reset_after == 1000  # the supervisor's period
+    assert b is None
+    assert c is not None
+    assert (c.initial_retry_delay, c.retry_delay_jitter) == (4.0, 0.0)
     tree, rec = start(spec, clock=clock)
     with tree:
         for child in ("a", "b"):
@@ -332,7 +332,7 @@ def test_a_crash_loop_under_backoff_still_ends_after_a_bounded_number_of_restart
 
 
 def test_max_retries_minus_one_under_backoff_retries_for_ever_when_asked(clock):
-    spec = hr.SupervisorSpec([hr.ChildSpec("db", Broken, max_retries=-1)])
+    spec = hr.SupervisorSpec([hr.ChildSpec("db", Broken, max_retries=-1)], max_restarts=100)
     tree, rec = start(spec, clock=clock)
     with tree:
         for n in range(hr.DEFAULT_MAX_RETRIES + 3):

@@ -87,7 +87,7 @@ def build(shape: Shape, ledger: Ledger, prefix: str, workers: list[str]) -> hr.S
         else:
             start = build(sub, ledger, path, workers)
             args = ()
-        children.append(hr.ChildSpec(cid, start, args=args, restart=restart, initial_retry_delay=0))
+        children.append(hr.ChildSpec(cid, start, args=args, restart=restart))
     return hr.SupervisorSpec(
         children, strategy=shape.strategy, max_restarts=shape.max_restarts, period=1000
     )

@@ -10,7 +10,7 @@ from hedgerow import EventKind
 
 
 def sig(child_id: str, log: Log | None = None, restart: str = "transient") -> hr.ChildSpec:
-    return worker(child_id, log, restart=restart, significant=True, initial_retry_delay=0)
+    return worker(child_id, log, restart=restart, significant=True)
 
 
 def test_last_component_stopped_ends_the_tree_when_the_last_significant_child_stops():

@@ -40,7 +40,7 @@ def test_five_restarts_with_exponential_backoff_take_no_real_time(
 def test_restarts_spaced_wider_than_the_period_never_exceed_the_intensity(
     hedgerow_tree_factory, hedgerow_recorder
 ):
-    spec = hr.SupervisorSpec([worker("w", initial_retry_delay=0)], max_restarts=1, period=5)
+    spec = hr.SupervisorSpec([worker("w")], max_restarts=1, period=5)
     tree = hedgerow_tree_factory(spec)
     faults = hedgerow_tree_factory.faults()
     for n in range(1, 6):
@@ -51,7 +51,7 @@ def test_restarts_spaced_wider_than_the_period_never_exceed_the_intensity(
 
 
 def test_restarts_inside_the_period_exceed_it(hedgerow_tree_factory, hedgerow_recorder):
-    spec = hr.SupervisorSpec([worker("w", initial_retry_delay=0)], max_restarts=1, period=5)
+    spec = hr.SupervisorSpec([worker("w")], max_restarts=1, period=5)
     tree = hedgerow_tree_factory(spec)
     faults = hedgerow_tree_factory.faults()
     faults.at(1, faults.crash, "root/w")

@@ -13,7 +13,7 @@ from hedgerow.testing import FaultError, FaultKind, Faults, InjectedFault
 
 def steady(child_id: str, log: Log | None = None, **options) -> hr.ChildSpec:
     """A worker restarted at once, with room for many restarts."""
-    return worker(child_id, log, initial_retry_delay=0, **options)
+    return worker(child_id, log, **options)
 
 
 def roomy(*children: hr.ChildSpec, **options) -> hr.SupervisorSpec:
@@ -245,7 +245,7 @@ def test_clear_disarms_triggers_and_cancels_scheduled_faults(
 def test_faults_on_a_path_survive_the_restart_of_its_supervisor(start, hedgerow_recorder):
     log = Log()
     inner = roomy(steady("leaf", log))
-    tree, faults = start(roomy(hr.ChildSpec("sub", inner, initial_retry_delay=0)))
+    tree, faults = start(roomy(hr.ChildSpec("sub", inner)))
     faults.crash("root/sub")
     hedgerow_recorder.wait_restarted("root/sub")
     faults.crash("root/sub/leaf", at_message=2)

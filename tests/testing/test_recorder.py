@@ -11,9 +11,9 @@ from hedgerow.testing import EventRecorder, capture_events
 
 
 def spec() -> hr.SupervisorSpec:
-    inner = hr.SupervisorSpec([worker("leaf", initial_retry_delay=0)])
+    inner = hr.SupervisorSpec([worker("leaf")])
     return hr.SupervisorSpec(
-        [hr.ChildSpec("sub", inner), worker("a", initial_retry_delay=0)],
+        [hr.ChildSpec("sub", inner), worker("a")],
         max_restarts=2,
         period=60,
     )
@@ -47,7 +47,7 @@ def test_restarted_gave_up_and_dead_letters(hedgerow_tree_factory, hedgerow_reco
 
 
 def test_the_whole_sequence_as_data(hedgerow_tree_factory, hedgerow_recorder):
-    tree = hedgerow_tree_factory(hr.SupervisorSpec([worker("a", initial_retry_delay=0)]))
+    tree = hedgerow_tree_factory(hr.SupervisorSpec([worker("a")]))
     tree.lookup("root/a").tell("crash")
     hedgerow_recorder.wait_restarted("root/a")
     assert hedgerow_recorder.as_data() == [
@@ -106,7 +106,7 @@ def test_a_wait_that_times_out_shows_the_last_events(hedgerow_tree_factory, hedg
 
 
 def test_capture_events_records_only_inside_the_block(hedgerow_tree_factory):
-    tree = hedgerow_tree_factory(hr.SupervisorSpec([worker("a", initial_retry_delay=0)]))
+    tree = hedgerow_tree_factory(hr.SupervisorSpec([worker("a")]))
     with capture_events(tree) as events:
         tree.lookup("root/a").tell("crash")
         events.wait_restarted("root/a")
