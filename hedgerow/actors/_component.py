@@ -15,9 +15,9 @@ code needs no locks. How they run and what happens when they raise:
 - ``on_connect(session, transport)``, ``on_join(session, details)``, the
   `register` and `subscribe` decorators (in the order they were declared),
   then ``on_ready(session)``: while the actor starts. One that raises fails
-  the start; the supervisor retries with the child's backoff.
+  the start; the supervisor restarts the child (at once, or with its backoff).
 - ``on_connectfailure(component, exc)``: when joining through a transport
-  fails (the next transport is tried; if none joins, the start fails).
+  fails (see "Joining" below).
 - ``main(actor, session)``: if given, runs once after ``on_ready`` (the
   component's actor stands in for autobahn's reactor: use its
   ``actor_clock`` and ``actor_send_after``). When it returns, the session
@@ -53,8 +53,18 @@ retry policy (the in-process router) the component fails with `TransportLost`
 at once, and its supervisor restarts it. ``main`` runs once per incarnation,
 not once per join.
 
-The first join, in ``on_start``, is not retried here: a component that cannot
-join fails to start, and its supervisor retries with the child's backoff.
+**Joining.** The first join, in ``on_start``, follows the same retry settings,
+as autobahn's Component starts: each transport's first attempt at once, then
+growing delays, until one joins. So a node may start before its router: the
+start (and the supervisor's, and the tree's) waits meanwhile, and the
+supervisor's intensity is not spent on a router that is late. The start fails
+only when no transport may try again: ``max_retries`` retries spent (autobahn
+counts them after the first attempt), or ``is_fatal(exc)`` true. A transport
+without a retry policy (the in-process router) is tried once. ``is_fatal``
+defaults to `hedgerow.transports.join_error_is_permanent`: a refused secret,
+realm or role, an untrusted TLS certificate or unusable settings end retrying
+at once (autobahn's default retries even those; give ``is_fatal=lambda exc:
+False`` for that).
 
 When an incarnation exits for any reason, its session is closed: its
 registrations and subscriptions leave the router, and calls in flight to it
@@ -86,6 +96,7 @@ from hedgerow.transports._base import (
     Link,
     Transport,
     TransportConfig,
+    join_error_is_permanent,
     resolve_transports,
 )
 from hedgerow.transports._session import ComponentSession, Delivery
@@ -128,8 +139,9 @@ class Component:
     `main` is called with ``(actor, session)``. `config` is kept as given;
     `extra` reaches handlers as ``session.config.extra``. `authentication` is
     passed to the transport (the in-process router trusts every session).
-    `is_fatal(exc)` is asked about each failed reconnect: true ends retrying on
-    that transport (see the module docstring).
+    `is_fatal(exc)` is asked about each failed join, the first or a reconnect:
+    true ends retrying on that transport (default:
+    `hedgerow.transports.join_error_is_permanent`; see the module docstring).
     `session_factory` is not supported (the session is hedgerow's). `name`
     (hedgerow's addition) names the component in logs, errors and `run`'s tree.
     """
@@ -424,20 +436,57 @@ class ComponentActor(Actor):
         component._fire("ready", session)
 
     def _join(self) -> tuple[Link, int]:
-        component = self.component
+        """The first join, as autobahn's Component starts: through each transport in
+        turn, each first attempt at once; a transport with a retry policy is tried
+        again after its growing delays (on the tree's clock) until it joins,
+        `is_fatal` says its error is for good, or its `max_retries` retries are
+        spent; one without (the in-process router) is tried once. Raises the last
+        error when no transport may try again: the start fails."""
+        transports = self.component.transports
+        tries: list[Backoff | None] = [_first_join_backoff(c.transport) for c in transports]
         error: BaseException | None = None
-        for index, config in enumerate(component.transports):
+        index = 0
+        while True:
+            chosen = next(
+                (
+                    i
+                    for i in ((index + step) % len(tries) for step in range(len(tries)))
+                    if (backoff := tries[i]) is not None and backoff.can_retry()
+                ),
+                None,
+            )
+            if chosen is None:
+                assert error is not None
+                raise error
+            backoff = tries[chosen]
+            assert backoff is not None
+            config = transports[chosen]
+            delay = backoff.next_delay()
+            if delay > 0:
+                logger.info(
+                    "%s: next attempt to join through %s in %.2f s",
+                    self,
+                    config.transport.describe(),
+                    delay,
+                )
+                self.actor_clock.wait(threading.Event(), delay)
             try:
                 link = self._join_through(config).result(
                     timeout=config.settings.get("timeout", _join_timeout(config))
                 )
-            except Exception as exc:  # noqa: BLE001 - the next transport is tried
+            except Exception as exc:  # noqa: BLE001 - tried again, or raised when none may
                 self._join_failed(config, exc)
                 error = exc
+                if self._is_fatal(exc):
+                    tries[chosen] = None
+                index = chosen + 1
                 continue
-            return link, index
-        assert error is not None
-        raise error
+            return link, chosen
+
+    def _is_fatal(self, error: BaseException) -> bool:
+        """The component's `is_fatal`, or hedgerow's default (`join_error_is_permanent`)."""
+        is_fatal = self.component.is_fatal
+        return is_fatal(error) if is_fatal is not None else join_error_is_permanent(error)
 
     def _join_through(self, config: TransportConfig) -> concurrent.futures.Future[Link]:
         component = self.component
@@ -700,8 +749,7 @@ class ComponentActor(Actor):
         error = future.exception()
         if error is not None:
             self._join_failed(config, error)
-            is_fatal = self.component.is_fatal
-            if is_fatal is not None and is_fatal(error):
+            if self._is_fatal(error):
                 self._given_up.add(message.index)
             self._schedule_attempt(first=self._next)
             return
@@ -725,6 +773,23 @@ def _leave_if_joined(future: concurrent.futures.Future[Link]) -> None:
     link = future.result()
     if link.is_open:
         link.handle(_leave())
+
+
+def _first_join_backoff(transport: Transport) -> Backoff:
+    """The attempts of a first join through `transport`: one, and as many retries as
+    its retry policy allows (autobahn counts ``max_retries`` after the first attempt)."""
+    from hedgerow.supervision._backoff import Backoff  # noqa: PLC0415 - supervision uses actors
+
+    policy = transport.retry
+    if policy is None:
+        return Backoff(max_retries=1)
+    return Backoff(
+        initial_retry_delay=policy.initial_retry_delay,
+        max_retry_delay=policy.max_retry_delay,
+        retry_delay_growth=policy.retry_delay_growth,
+        retry_delay_jitter=policy.retry_delay_jitter,
+        max_retries=-1 if policy.max_retries == -1 else policy.max_retries + 1,
+    )
 
 
 def _join_timeout(config: TransportConfig) -> float:
@@ -759,8 +824,8 @@ def run(  # noqa: C901, PLR0912, PLR0915 - validation, start, wait and Ctrl-C in
 ) -> Reason:
     """Run components until they are done, as autobahn's ``run``; Ctrl-C stops them.
 
-    Each component is a child of one supervisor (restarted if it fails, with
-    the default backoff and intensity; done when it leaves or its ``main``
+    Each component is a child of one supervisor (restarted at once if it fails,
+    under the default intensity; done when it leaves or its ``main``
     returns). Returns the tree's exit reason once every component is done (or
     after Ctrl-C); with ``stop_at_close=False`` it keeps running (and the
     in-process router serving) until Ctrl-C. `log_level` configures logging

@@ -17,6 +17,8 @@ The schema::
     max_restarts = 3              # intensity: restarts allowed ...
     period = 5.0                  # ... within this many seconds
     shutdown_policy = "shutdown-manual"
+    backoff = false               # a default for its children: restart at once (OTP);
+    initial_retry_delay = 1.5     # true, or any backoff key, gives them backoff
 
     [[supervisor.children]]
     id = "worker"
@@ -27,12 +29,14 @@ The schema::
     shutdown = 5.0                # seconds, "brutal_kill" or "infinity"
     significant = false
     ask_errors_fail = false
-    initial_retry_delay = 1.5     # backoff, with autobahn's names
+    event_errors_fail = false     # a component: an event handler that raises fails it
+    backoff = true                # off by default (or as the supervisor says); any
+    initial_retry_delay = 1.5     # backoff key turns it on; autobahn's names
     max_retry_delay = 300.0
     retry_delay_growth = 1.5
     retry_delay_jitter = 0.1
-    max_retries = -1
-    retry_reset_after = 5.0
+    max_retries = 10              # restarts in a row before giving up (-1: never)
+    retry_reset_after = 5.0       # up this long: the next restart is immediate again
 
     [[supervisor.children]]
     id = "adder"
@@ -87,6 +91,7 @@ from hedgerow._exceptions import _MISSING, ConfigError, ConfigProblem, SpecError
 from hedgerow.actors._component import SETTINGS, Component
 from hedgerow.supervision._management import Management, worker_prefix
 from hedgerow.supervision._spec import (
+    BACKOFF_FIELDS,
     DEFAULT_WORKER_SHUTDOWN,
     INFINITY,
     ChildSpec,
@@ -136,6 +141,13 @@ class SupervisorModel(_Model):
     max_restarts: int | None = None
     period: Number | None = None
     shutdown_policy: str | None = None
+    backoff: bool | None = None
+    initial_retry_delay: Number | None = None
+    max_retry_delay: Number | None = None
+    retry_delay_growth: Number | None = None
+    retry_delay_jitter: Number | None = None
+    max_retries: int | None = None
+    retry_reset_after: Number | None = None
     children: list[ChildModel] = []
 
 
@@ -150,6 +162,8 @@ class ChildModel(_Model):
     shutdown: Any = None  # seconds or a word: ChildSpec says which words
     significant: bool | None = None
     ask_errors_fail: bool | None = None
+    event_errors_fail: bool | None = None
+    backoff: bool | None = None
     initial_retry_delay: Number | None = None
     max_retry_delay: Number | None = None
     retry_delay_growth: Number | None = None
@@ -170,6 +184,13 @@ class WorkerModel(_Model):
     shutdown: str | None = None  # the container's shutdown mode
     max_restarts: int | None = None
     period: Number | None = None
+    backoff: bool | None = None  # the container's backoff defaults for its components
+    initial_retry_delay: Number | None = None
+    max_retry_delay: Number | None = None
+    retry_delay_growth: Number | None = None
+    retry_delay_jitter: Number | None = None
+    max_retries: int | None = None
+    retry_reset_after: Number | None = None
     components: list[ChildModel] = []
     config_timeout: Number | None = None
     ready_timeout: Number | None = None
@@ -555,7 +576,8 @@ class _Builder:
         if children is None:
             return None
         options = _set_fields(model, exclude={"restart", "shutdown", "components"})
-        supervisor_fields = {k: options.pop(k) for k in ("max_restarts", "period") if k in options}
+        container_keys = ("max_restarts", "period", "backoff", *BACKOFF_FIELDS)
+        supervisor_fields = {k: options.pop(k) for k in container_keys if k in options}
         try:
             container = SupervisorSpec(
                 children, name=worker_id, shutdown_policy=shutdown, **supervisor_fields
@@ -718,7 +740,8 @@ def tree_to_data(spec: SupervisorSpec) -> dict[str, Any]:
 def _supervisor_data(spec: SupervisorSpec) -> dict[str, Any]:
     data: dict[str, Any] = {}
     defaults = {f.name: f.default for f in dataclasses.fields(SupervisorSpec)}
-    for name in ("name", "strategy", "max_restarts", "period", "shutdown_policy"):
+    names = ("name", "strategy", "max_restarts", "period", "shutdown_policy", "backoff")
+    for name in names + BACKOFF_FIELDS:
         value = _plain(getattr(spec, name))
         if value != _plain(defaults[name]):
             data[name] = value
@@ -737,7 +760,7 @@ def _worker_data(worker: Any) -> dict[str, Any]:
     supervisor = _supervisor_data(container)
     if "shutdown_policy" in supervisor:
         data["shutdown"] = supervisor["shutdown_policy"]
-    for name in ("max_restarts", "period"):
+    for name in ("max_restarts", "period", "backoff", *BACKOFF_FIELDS):
         if name in supervisor:
             data[name] = supervisor[name]
     components = []

@@ -33,6 +33,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from autobahn.wamp.exception import ApplicationError
+
 from hedgerow.transports._serializers import DEFAULT_SERIALIZERS, check_serializers
 
 if TYPE_CHECKING:
@@ -57,8 +59,10 @@ __all__ = [
     "Subscribe",
     "Transport",
     "TransportConfig",
+    "TransportRefused",
     "Unregister",
     "Unsubscribe",
+    "join_error_is_permanent",
     "register_transport_type",
     "resolve_transports",
 ]
@@ -256,6 +260,43 @@ class RetryPolicy:
     max_retry_delay: float = 300.0
     retry_delay_growth: float = 1.5
     retry_delay_jitter: float = 0.1
+
+
+class TransportRefused(ApplicationError):
+    """A join that failed in a way no later attempt mends (a TLS certificate that is
+    not trusted, or not issued for the name checked); its URI stays the transport's
+    (``hedgerow.error.not_connected``), its message says what to change."""
+
+
+REFUSALS = frozenset(
+    {
+        ApplicationError.NOT_AUTHORIZED,
+        ApplicationError.AUTHENTICATION_FAILED,
+        ApplicationError.AUTHORIZATION_FAILED,
+        ApplicationError.NO_AUTH_METHOD,
+        ApplicationError.NO_SUCH_PRINCIPAL,
+        ApplicationError.NO_SUCH_REALM,
+        ApplicationError.NO_SUCH_ROLE,
+    }
+)
+"""The router's answers to a join that trying again with the same settings cannot change."""
+
+
+def join_error_is_permanent(error: BaseException) -> bool:
+    """hedgerow's default ``is_fatal``: is `error`, from joining, there to stay?
+
+    True for a router that refuses the credentials, realm or role (`REFUSALS`), a
+    `TransportRefused`, and settings that cannot be used (ValueError, TypeError);
+    False for what a router that is late, restarting or unreachable answers. So a
+    wrong secret fails a component's start at once, and a late router is waited
+    for. autobahn's default treats every error as passing: give a component
+    ``is_fatal=lambda exc: False`` for that.
+    """
+    if isinstance(error, TransportRefused):
+        return True
+    if isinstance(error, ApplicationError):
+        return error.error in REFUSALS
+    return isinstance(error, (ValueError, TypeError))
 
 
 class Transport(abc.ABC):

@@ -26,8 +26,10 @@ router picks the first it speaks, in the offered order; RawSocket carries one
 
 A session that is lost (the router went away or closed it) fails every later
 request at once with ``hedgerow.error.not_connected``; its peer gets
-`Closed` with the WAMP close reason. Reconnecting is the component's job, with
-this transport's retry settings (`WampTransport.retry`).
+`Closed` with the WAMP close reason. Joining again is the component's job, with
+this transport's retry settings (`WampTransport.retry`), for its first join as
+for a reconnect; a failed TLS handshake is a `TransportRefused`, which no
+retry mends.
 """
 
 from __future__ import annotations
@@ -61,6 +63,7 @@ from hedgerow.transports._base import (
     RetryPolicy,
     Subscribe,
     Transport,
+    TransportRefused,
     Unregister,
     Unsubscribe,
     register_transport_type,
@@ -204,7 +207,7 @@ class WampTransport(Transport):
         """Why connecting failed, as the join's error; None for errors that are not about it."""
         tls = self._tls_failure(loop, exc)
         if tls is not None:
-            return ApplicationError(NOT_CONNECTED, tls)
+            return TransportRefused(NOT_CONNECTED, tls)
         if isinstance(exc, TimeoutError):
             msg = f"cannot connect to {self.describe()}: no connection within {self.timeout} s"
             return ApplicationError(NOT_CONNECTED, msg)
@@ -530,10 +533,12 @@ class WampLink(Link):
             return
         self._state = _State.LOST
         msg = self.transport._tls_failure(self.loop, error) if error is not None else None
-        if msg is None:
+        failure: ApplicationError
+        if msg is not None:
+            failure = TransportRefused(NOT_CONNECTED, msg)
+        else:
             msg = f"connection to {self.transport.describe()} closed before the session joined"
-            msg = f"{msg}: {error}" if error else msg
-        failure = ApplicationError(NOT_CONNECTED, msg)
+            failure = ApplicationError(NOT_CONNECTED, f"{msg}: {error}" if error else msg)
         failure.__cause__ = error
         self.loop.reject(self.joined, failure)
 

@@ -9,6 +9,7 @@ import pytest
 from helpers import Worker, start
 
 import hedgerow as hr
+from hedgerow.supervision._treefile import tree_to_data
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 EXAMPLE_TREES = sorted(
@@ -49,6 +50,9 @@ id = "pool"
 strategy = "simple_one_for_one"
 max_restarts = 10
 period = 1
+initial_retry_delay = 0.2
+max_retries = 4
+retry_reset_after = 30
 
 [[supervisor.children.supervisor.children]]
 id = "conn"
@@ -83,6 +87,9 @@ supervisor:
         strategy: simple_one_for_one
         max_restarts: 10
         period: 1
+        initial_retry_delay: 0.2
+        max_retries: 4
+        retry_reset_after: 30
         children:
           - {id: conn, start: "helpers:Worker", restart: temporary, shutdown: 0.5}
 """
@@ -95,6 +102,9 @@ def code_spec() -> hr.SupervisorSpec:
         strategy="simple_one_for_one",
         max_restarts=10,
         period=1,
+        initial_retry_delay=0.2,
+        max_retries=4,
+        retry_reset_after=30,
     )
     return hr.SupervisorSpec(
         [
@@ -155,6 +165,41 @@ def test_every_example_round_trips(tmp_path, path):
     for fmt in ("toml", "yaml", "json"):
         again = hr.load_tree(write(tmp_path, f"again.{fmt}", hr.dumps_tree(spec, fmt)))
         assert again == spec
+
+
+def test_a_supervisors_backoff_defaults_reach_its_children_and_are_written_back(tmp_path):
+    text = """\
+        [supervisor]
+        backoff = true
+        retry_delay_jitter = 0
+        [[supervisor.children]]
+        id = "a"
+        start = "helpers:Worker"
+        [[supervisor.children]]
+        id = "b"
+        start = "helpers:Worker"
+        backoff = false
+        [[supervisor.children]]
+        id = "c"
+        start = "helpers:Worker"
+        max_retries = -1
+        event_errors_fail = true
+    """
+    spec = hr.load_tree(write(tmp_path, "tree.toml", text))
+    a, b, c = (spec.backoff_for(child) for child in spec.children)
+    assert a is not None
+    assert (a.initial_retry_delay, a.retry_delay_jitter, a.max_retries) == (1.5, 0, 10)
+    assert b is None
+    assert c is not None
+    assert (c.retry_delay_jitter, c.max_retries) == (0, -1)
+    assert spec.children[2].event_errors_fail
+    for fmt in ("toml", "yaml", "json"):
+        written = hr.dumps_tree(spec, fmt)
+        assert "retry_delay_jitter" in written
+        assert hr.load_tree(write(tmp_path, f"again.{fmt}", written)) == spec
+    data = tree_to_data(spec)["supervisor"]
+    assert (data["backoff"], data["retry_delay_jitter"]) == (True, 0)
+    assert data["children"][1]["backoff"] is False
 
 
 def test_defaults_are_left_out_when_written():
@@ -355,6 +400,9 @@ def test_bad_child_values_name_the_key_path(tmp_path, setting, key, shown, rule)
         ("period = 0", "period", "0", "expected a number > 0"),
         ('shutdown_policy = "sometimes"', "shutdown_policy", "'sometimes'", "shutdown-manual"),
         ("periode = 3", "periode", "3", "did you mean 'period'?"),
+        ("max_retries = -2", "max_retries", "-2", "expected an integer >= -1"),
+        ("backoff = 1", "backoff", "1", "expected true or false"),
+        ("backoff = false\nmax_retries = 2", "max_retries", "2", "backoff=false"),
     ],
 )
 def test_bad_supervisor_values_name_the_key_path(tmp_path, setting, key, shown, rule):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import os
 import signal
 import threading
@@ -486,3 +487,101 @@ def test_run_checks_its_arguments():
         run("nope")
     with pytest.raises(ValueError, match="log_level='loud'"):
         run([Component()], log_level="loud")
+
+
+# -- the first join follows the transport's retry settings (autobahn's Component) ----
+
+
+class LateRouter(hr.transports.Transport):
+    """An in-process router that refuses the first `down_for` joins, with a retry policy
+    (as the WAMP transport has): a router that starts after the component."""
+
+    def __init__(self, down_for: int, error: str = "hedgerow.error.not_connected", **retry):
+        self.router = InProcessRouter()
+        self.down_for = down_for
+        self.error = error
+        self.attempts = 0
+        self.retry = hr.transports.RetryPolicy(**retry)
+
+    def join(self, realm, peer, **options):
+        self.attempts += 1
+        if self.attempts <= self.down_for:
+            refused: concurrent.futures.Future = concurrent.futures.Future()
+            refused.set_exception(ApplicationError(self.error, "the router is not up yet"))
+            return refused
+        return self.router.join(realm, peer, **options)
+
+
+def start_in_thread(spec, clock):
+    """Start a tree on `clock` in a thread; the test moves the clock meanwhile."""
+    outcome: dict[str, object] = {}
+
+    def starting():
+        try:
+            outcome["tree"] = start(spec, clock=clock)
+        except BaseException as exc:
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=starting)
+    thread.start()
+    return thread, outcome
+
+
+def run_clock_until_done(clock, thread, delays):
+    """Move the virtual clock to each timer the start sets, until the start is done."""
+    while thread.is_alive():
+        try:
+            due = clock.wait_for_timer(timeout=0.05)
+        except TimeoutError:
+            continue
+        delays.append(due - clock.now())
+        clock.advance(due - clock.now())
+    thread.join()
+
+
+def test_a_component_whose_router_comes_up_late_still_starts(clock):
+    late = LateRouter(2, initial_retry_delay=1.0, retry_delay_growth=2.0, retry_delay_jitter=0.0)
+    comp = Component(transports=late, name="svc")
+    comp.register("com.example.late")(lambda: "served")
+    failures = []
+    comp.on_connectfailure(lambda component, exc: failures.append(exc.error))
+    thread, outcome = start_in_thread(hr.SupervisorSpec([comp.child_spec()]), clock)
+    delays: list[float] = []
+    run_clock_until_done(clock, thread, delays)
+    assert "error" not in outcome, outcome
+    tree, rec = outcome["tree"]
+    with tree:
+        link = late.router.join("realm1", _Peer()).result(TIMEOUT)
+        assert call(link, "com.example.late") == "served"
+        # autobahn's arithmetic: the first attempt at once, then 1.0 x 2, then x 2 again.
+        assert delays == [2.0, 4.0]
+        assert failures == ["hedgerow.error.not_connected"] * 2
+        assert rec.matching(EventKind.START_FAILED) == []
+
+
+def test_the_first_join_gives_up_after_max_retries_and_the_start_fails(clock):
+    late = LateRouter(100, max_retries=2, initial_retry_delay=0.5, retry_delay_jitter=0.0)
+    comp = Component(transports=late, name="svc")
+    thread, outcome = start_in_thread(hr.SupervisorSpec([comp.child_spec()]), clock)
+    run_clock_until_done(clock, thread, [])
+    assert isinstance(outcome["error"], hr.StartError)
+    assert late.attempts == 3  # the first attempt and max_retries=2 retries, as autobahn
+
+
+def test_is_fatal_ends_the_first_join_at_once():
+    late = LateRouter(100)
+    comp = Component(transports=late, name="svc", is_fatal=lambda exc: True)
+    with pytest.raises(hr.StartError):
+        supervised(comp)
+    assert late.attempts == 1
+
+
+@pytest.mark.parametrize(
+    "error", [ApplicationError.NOT_AUTHORIZED, ApplicationError.AUTHENTICATION_FAILED]
+)
+def test_a_refusal_that_waiting_cannot_mend_is_fatal_by_default(error):
+    late = LateRouter(100, error=error)
+    comp = Component(transports=late, name="svc")
+    with pytest.raises(hr.StartError):
+        supervised(comp)
+    assert late.attempts == 1

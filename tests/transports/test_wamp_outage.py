@@ -144,3 +144,39 @@ def test_the_router_restarts_and_components_reconnect_with_backoff(router):
         # The incarnation lived through the outage: no failure reached the supervisor.
         assert not rec.matching(EventKind.FAILED)
         assert not rec.matching(EventKind.RESTARTED)
+
+
+@pytest.mark.timeout(120)
+def test_a_tree_whose_router_starts_a_little_later_still_starts(router):
+    """The first join retries as the transport says: the node may start first."""
+    url = router.config.websocket_url
+    router.kill()
+    transport = {"url": url, "initial_retry_delay": 0.1, "retry_delay_jitter": 0.0}
+    comp = Component(transports=transport, authentication=authentication(), name="early")
+    comp.register("com.example.early")(lambda: "served")
+    journal = Journal()
+    comp.on_connectfailure(lambda component, exc: journal.add("connectfailure", exc))
+    outcome: dict[str, Any] = {}
+
+    def starting() -> None:
+        try:
+            outcome["tree"] = start(hr.SupervisorSpec([comp.child_spec()]))
+        except BaseException as exc:
+            outcome["error"] = exc
+
+    starter = threading.Thread(target=starting)
+    starter.start()
+    journal.wait("connectfailure", 2)  # the router is not there yet: the start waits
+    assert "error" not in outcome
+    router.start()
+    starter.join(TIMEOUT)
+    assert not starter.is_alive()
+    assert "error" not in outcome, outcome
+    tree, rec = outcome["tree"]
+    with tree:
+        link = WampTransport(url).join("realm1", _Quiet(), authentication=authentication())
+        link = link.result(TIMEOUT)
+        assert link.handle(Call("com.example.early")).result(TIMEOUT).args == ["served"]
+        link.handle(Leave()).result(TIMEOUT)
+        assert not rec.matching(EventKind.START_FAILED)
+        assert all(exc.error == NOT_CONNECTED for exc in journal.of("connectfailure"))
