@@ -39,6 +39,9 @@ class EventKind(enum.Enum):
     SHUTDOWN = "shutdown"
     DEAD_LETTER = "dead_letter"
     ABANDONED = "abandoned"
+    HANDLER_FAILED = "handler_failed"
+    """A handler raised and its actor went on: a component's event handler, as in
+    autobahn (`message` is the event it was handling)."""
 
 
 _LEVELS = {
@@ -52,6 +55,7 @@ _LEVELS = {
     EventKind.SHUTDOWN: logging.INFO,
     EventKind.DEAD_LETTER: logging.WARNING,
     EventKind.ABANDONED: logging.WARNING,
+    EventKind.HANDLER_FAILED: logging.ERROR,
 }
 
 
@@ -61,7 +65,8 @@ class Event:
 
     `reason` is the exit reason (a string constant or the exception), `traceback`
     its formatted traceback for failures, `delay` the wait before a scheduled
-    restart, `message` the undelivered message of a dead letter, `info` what a
+    restart, `message` the undelivered message of a dead letter (or the event a
+    failed handler was handling), `info` what a
     started child says about itself (`Actor.actor_info`: a worker's pid).
     """
 
@@ -90,7 +95,7 @@ class Event:
             text += f" reason={describe(self.reason)}"
         if self.delay is not None:
             text += f" delay={self.delay:.3f}s"
-        if self.kind is EventKind.DEAD_LETTER:
+        if self.kind in (EventKind.DEAD_LETTER, EventKind.HANDLER_FAILED):
             text += f" message={self.message!r}"
         return text
 

@@ -65,6 +65,8 @@ class Actor(pykka.ThreadingActor):
     _hr_child_ref: ChildRef[Any] | None
     _hr_incarnation: int
     _hr_ask_errors_fail: bool
+    _hr_event_errors_fail: bool
+    """Erlang's rule for a component's event handlers (its child spec's ``event_errors_fail``)."""
     _hr_thread_id: int = 0
     """The thread running this actor (the virtual clock's autojump looks for idle ones)."""
 
@@ -84,6 +86,7 @@ class Actor(pykka.ThreadingActor):
         self._hr_incarnation = context[1] if context else 0
         self._hr_ask_errors_fail = context[2] if context else False
         self._hr_clock: Clock | None = context[3] if context else None
+        self._hr_event_errors_fail = context[4] if context else False
         self._hr_timers: set[TimerHandle] = set()
         self._hr_reason: Reason | None = None
         self._hr_traceback: str | None = None
@@ -403,6 +406,7 @@ def spawn(
     child_ref: ChildRef[Any] | None = None,
     incarnation: int = 0,
     ask_errors_fail: bool = False,
+    event_errors_fail: bool = False,
     clock: Clock | None = None,
     on_exit: Callable[[Actor, Reason], None] | None = None,
     on_started: Callable[[], None] | None = None,
@@ -416,7 +420,7 @@ def spawn(
     """
     if child_ref is not None:
         _spawning.inbox = child_ref.actor_inbox
-        _spawning.context = (child_ref, incarnation, ask_errors_fail, clock)
+        _spawning.context = (child_ref, incarnation, ask_errors_fail, clock, event_errors_fail)
     try:
         actor = factory(*args, **(kwargs or {}))
     finally:

@@ -24,10 +24,15 @@ code needs no locks. How they run and what happens when they raise:
   leaves and the component is done (exit reason ``normal``). If it raises,
   the component fails.
 - An invocation handler that raises sends the error back to the caller and
-  the component goes on (WAMP's rule). An event handler that raises fails
-  the component, as any told message does in hedgerow: its supervisor
-  restarts it (and the new incarnation subscribes again); the event is
-  reported as the dead letter.
+  the component goes on (WAMP's rule). An event handler that raises is
+  reported, as autobahn reports it, and the component goes on: a
+  ``handler_failed`` event on the tree's stream (with the exception, its
+  traceback and the event), which is also a log line; the event's other
+  handlers still run. So whoever may publish on a topic cannot keep its
+  subscribers down with bad events. The child spec's ``event_errors_fail``
+  gives Erlang's rule instead: the exception fails the component, its
+  supervisor restarts it (the new incarnation subscribes again), and the
+  event is the dead letter.
 - ``on_leave(session, details)`` then ``on_disconnect(session, was_clean)``:
   when the session leaves (``session.leave()``, the end of ``main``, a stop
   ordered by the supervisor) or the router closes it. An exception there
@@ -78,6 +83,7 @@ import queue
 import sys
 import threading
 import time
+import traceback
 import weakref
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -93,6 +99,7 @@ from hedgerow.actors._messages import _Control, _Internal
 from hedgerow.transports._base import (
     CLOSE_NORMAL,
     Closed,
+    Event,
     Link,
     Transport,
     TransportConfig,
@@ -584,6 +591,32 @@ class ComponentActor(Actor):
         self.component._fire("disconnect", session, details.reason == CLOSE_NORMAL)
         if done and not self.actor_stopped.is_set():
             self._stop()
+
+    def event_handler_failed(self, event: Event, error: Exception) -> None:
+        """An event handler raised: report it and go on (autobahn), or fail (Erlang's
+        rule, the child spec's ``event_errors_fail``)."""
+        if self._hr_event_errors_fail:
+            raise error
+        ref = self.actor_child_ref
+        if ref is None or ref.events is None:
+            logger.error(
+                "%s: a handler of %r raised",
+                self,
+                event.topic,
+                exc_info=(type(error), error, error.__traceback__),
+            )
+            return
+        from hedgerow._events import EventKind  # noqa: PLC0415 - events import actors
+
+        ref.events.publish(
+            EventKind.HANDLER_FAILED,
+            ref.path,
+            self.actor_clock.now(),
+            incarnation=self.actor_incarnation,
+            reason=error,
+            traceback="".join(traceback.format_exception(error)),
+            message=event,
+        )
 
     def serve_until(self, done: Callable[[], bool], timeout: float | None) -> bool:
         """Handle this session's deliveries until `done()`: see `hedgerow.transports._session`.

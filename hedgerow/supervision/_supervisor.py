@@ -385,6 +385,7 @@ class Supervisor(Actor):
                 child_ref=child.ref,
                 incarnation=child.incarnation,
                 ask_errors_fail=child.spec.ask_errors_fail,
+                event_errors_fail=child.spec.event_errors_fail,
                 clock=self.clock,
                 on_exit=self._exit_notifier(child),
                 on_started=self._start_notifier(child),

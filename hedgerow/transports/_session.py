@@ -82,6 +82,10 @@ class Owner(Protocol):
     def session_left(self, session: ComponentSession, details: CloseDetails) -> None:
         """The session left by its own `leave` (on the owner's thread)."""
 
+    def event_handler_failed(self, event: Event, error: Exception) -> None:
+        """An event handler raised `error` (on the owner's thread, in its ``except``):
+        report it, or raise to fail the owner."""
+
 
 class _Progress:
     """A progressive result of one of the session's calls (handled on the owner's thread)."""
@@ -162,7 +166,8 @@ class ComponentSession:
     its URI, args and kwargs; another exception becomes
     ``wamp.error.runtime_error`` with its args, or uses its ``uri`` attribute
     if it has one) and the session goes on, as in WAMP. An event handler that
-    raises fails the owner (see `Component`).
+    raises is reported by the owner, which goes on, as in autobahn (or fails,
+    under Erlang's rule: see `Component`); the event's other handlers still run.
     """
 
     def __init__(
@@ -328,7 +333,8 @@ class ComponentSession:
     # -- deliveries, on the owner's thread ---------------------------------------
 
     def dispatch(self, message: Any) -> None:
-        """Handle one delivery. What an event handler raises propagates."""
+        """Handle one delivery. What an event handler raises goes to the owner's
+        `Owner.event_handler_failed`."""
         if isinstance(message, Invocation):
             self._invoke(message)
         elif isinstance(message, Event):
@@ -390,7 +396,10 @@ class ComponentSession:
                 kwargs[handler.details_arg] = EventDetails(
                     subscription, event.publication, publisher=event.publisher, topic=event.topic
                 )
-            handler.fn(*event.args, **kwargs)
+            try:
+                handler.fn(*event.args, **kwargs)
+            except Exception as exc:  # noqa: BLE001 - the owner reports it, or fails
+                self.owner.event_handler_failed(event, exc)
 
     def _progress(self, message: _Progress) -> None:
         options = message.future.options

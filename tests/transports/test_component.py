@@ -51,8 +51,9 @@ def call(link, procedure, *args, **kwargs):
     return link.handle(Call(procedure, list(args), kwargs)).result(TIMEOUT).args[0]
 
 
-def supervised(*components, **spec):
-    return start(hr.SupervisorSpec([c.child_spec() for c in components], **spec))
+def supervised(*components, event_errors_fail=False, **spec):
+    children = [c.child_spec(event_errors_fail=event_errors_fail) for c in components]
+    return start(hr.SupervisorSpec(children, **spec))
 
 
 # -- handlers on the actor's thread ----------------------------------------------
@@ -160,7 +161,47 @@ def test_a_raising_procedure_answers_with_an_error_and_the_component_goes_on(rou
         assert rec.matching(EventKind.FAILED) == []
 
 
-def test_a_raising_event_handler_fails_the_component_and_it_subscribes_again(router, link):
+def test_a_raising_event_handler_is_reported_and_the_component_goes_on(router, link, caplog):
+    comp = Component(transports=router, name="svc")
+    got = []
+
+    @comp.register("com.example.echo")
+    def echo(value):
+        return value
+
+    @comp.subscribe("com.example.topic")
+    def on_event(value):
+        if value == "poison":
+            raise RuntimeError("cannot digest")
+        got.append(value)
+
+    @comp.subscribe("com.example.topic")
+    def also_on_event(value):
+        got.append(("also", value))
+
+    tree, rec = supervised(comp)
+    with tree:
+        for value in ("poison", "fine", "poison"):
+            link.handle(Publish("com.example.topic", [value]))
+        reported = rec.wait_for(EventKind.HANDLER_FAILED, "root/svc", count=2)
+        assert isinstance(reported.reason, RuntimeError)
+        assert reported.message.topic == "com.example.topic"
+        assert reported.message.args == ["poison"]
+        assert reported.incarnation == 1
+        assert "cannot digest" in reported.traceback
+        assert call(link, "com.example.echo", "still here") == "still here"
+        tree.get_child("svc").ask("sync")  # the events were queued before this ask
+        # The other handler of the same subscription saw every event.
+        assert got == [("also", "poison"), "fine", ("also", "fine"), ("also", "poison")]
+        assert rec.matching(EventKind.FAILED) == []
+        assert rec.matching(EventKind.DEAD_LETTER) == []
+        assert any(
+            "handler_failed root/svc" in r.getMessage() and "cannot digest" in r.getMessage()
+            for r in caplog.records
+        )
+
+
+def test_event_errors_fail_gives_erlangs_rule_and_it_subscribes_again(router, link):
     comp = Component(transports=router, name="svc")
     got = []
 
@@ -170,7 +211,7 @@ def test_a_raising_event_handler_fails_the_component_and_it_subscribes_again(rou
             raise RuntimeError("cannot digest")
         got.append(value)
 
-    tree, rec = supervised(comp)
+    tree, rec = supervised(comp, event_errors_fail=True)
     with tree:
         link.handle(Publish("com.example.topic", ["poison"]))
         failed = rec.wait_for(EventKind.FAILED, "root/svc")
@@ -199,7 +240,7 @@ def test_a_restart_brings_the_registrations_back(router, link):
     def crash():
         raise RuntimeError("told to crash")
 
-    tree, rec = supervised(comp)
+    tree, rec = supervised(comp, event_errors_fail=True)
     with tree:
         assert call(link, "com.example.who") == "incarnation"
         first = tree.get_child("svc").incarnation.session.session_id
@@ -225,7 +266,7 @@ def test_a_call_in_flight_to_a_component_that_crashes_fails_and_never_hangs(rout
     def p():
         return "answered"
 
-    tree, rec = supervised(comp)
+    tree, rec = supervised(comp, event_errors_fail=True)
     with tree:
         link.handle(Publish("com.example.block_then_crash"))
         assert entered.wait(TIMEOUT)
