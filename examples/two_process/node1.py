@@ -48,5 +48,6 @@ def ready(_session: ComponentSession) -> None:
 if __name__ == "__main__":
     if "--twisted" in sys.argv[1:]:
         hedgerow.use_framework("twisted")  # before anything joins: one framework per process
-    # A lost router is retried with the transport's backoff; Ctrl-C stops the node.
+    # A router that is not up yet, or lost, is retried with the transport's backoff
+    # (the first join too, as autobahn's Component starts); Ctrl-C stops the node.
     hedgerow.run([adder], log_level="warning", stop_at_close=False)
