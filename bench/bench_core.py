@@ -238,10 +238,9 @@ def bench_asks(variants: Variants, n: int, rounds: int) -> dict[str, list[float]
 
 def bench_restarts(n: int) -> list[float]:
     """Tell CRASH, then ask GET: the ask waits behind the crash and is answered by
-    the next incarnation. Every restart is immediate: with initial_retry_delay=0
-    every backoff delay is 0 (the first one after a reset is 0 anyway)."""
+    the next incarnation. Every restart is immediate (the default: no backoff)."""
     before = set(threading.enumerate())
-    tree = single_tree(initial_retry_delay=0.0)
+    tree = single_tree()
     try:
         ref = tree.get_child("w")
         ref.ask(GET)

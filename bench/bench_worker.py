@@ -4,7 +4,7 @@ A tree supervises one `hedgerow.node.Worker` (hosting one idle actor). Each
 run SIGKILLs the worker's pid and times the wait until the tree's event
 stream says "restarted" for it, which it says once the new process has
 written "ready" (its tree hosted and started). Every restart is immediate
-(``initial_retry_delay=0``, unbounded intensity).
+(the default: no backoff; unbounded intensity).
 
 Reference, measured in the same run and interleaved with the kills: a bare
 ``subprocess.run([sys.executable, "-c", "pass"])``; also, for information,
@@ -72,7 +72,7 @@ class Restarts:
         self.events.subscribe(self._on_event)
         worker = Worker(SupervisorSpec([ChildSpec("idle", hedgerow.Actor)]), standby=standby)
         spec = SupervisorSpec(
-            [ChildSpec("w", worker, initial_retry_delay=0.0, shutdown=5.0)],
+            [ChildSpec("w", worker, shutdown=5.0)],
             max_restarts=10**9,
             period=1.0,
         )
