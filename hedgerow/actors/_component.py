@@ -194,9 +194,16 @@ class Component:
         self.settings: dict[str, Any] = {}
         """The `SETTINGS` given to `configured`, as given."""
         self._configured: dict[str, Component] = {}
+        self._joining: weakref.WeakSet[ComponentActor] = weakref.WeakSet()
 
     def __repr__(self) -> str:
         return f"<Component {self.name!r} realm={self.realm!r}>"
+
+    def _cancel_first_joins(self) -> None:
+        """Give up the first joins in progress (`run` on Ctrl-C): each start fails at
+        once instead of waiting for a router that may never come."""
+        for actor in list(self._joining):
+            actor._cancel_first_join()
 
     def configured(self, **settings: Any) -> Component:
         """This component joining elsewhere: the same handlers, other `SETTINGS`.
@@ -233,6 +240,7 @@ class Component:
         copy.origin = origin
         copy.settings = merged
         copy._configured = {}
+        copy._joining = weakref.WeakSet()
         with _configured_lock:
             return origin._configured.setdefault(key, copy)
 
@@ -333,6 +341,10 @@ def _check_realm(realm: Any) -> None:
         raise ValueError(msg)
 
 
+class _JoinCancelled(Exception):
+    """A first join given up from outside (`run` on Ctrl-C): the start fails."""
+
+
 class _Peer:
     """Where the transport delivers: straight into the actor's inbox (any thread)."""
 
@@ -393,6 +405,8 @@ class ComponentActor(Actor):
         self._token = 0
         self._pending_join: concurrent.futures.Future[Link] | None = None
         self._next = 0
+        self._join_cancelled = False
+        self._join_wake: threading.Event | None = None
         self._hr_add_exit_callback(self._exited)
 
     @staticmethod
@@ -410,7 +424,11 @@ class ComponentActor(Actor):
     def on_start(self) -> None:
         """Join through the first transport that works, then run the join listeners."""
         self._replace_predecessor()
-        link, index = self._join()
+        self.component._joining.add(self)
+        try:
+            link, index = self._join()
+        finally:
+            self.component._joining.discard(self)
         self._adopt(link, index)
         if self.component.main is not None:
             self.actor_inbox.put(Envelope(_RunMain()))
@@ -476,11 +494,11 @@ class ComponentActor(Actor):
                     config.transport.describe(),
                     delay,
                 )
-                self.actor_clock.wait(threading.Event(), delay)
+                self.actor_clock.wait(self._join_waker(), delay)
             try:
-                link = self._join_through(config).result(
-                    timeout=config.settings.get("timeout", _join_timeout(config))
-                )
+                link = self._attempt_first_join(config)
+            except _JoinCancelled:
+                raise
             except Exception as exc:  # noqa: BLE001 - tried again, or raised when none may
                 self._join_failed(config, exc)
                 error = exc
@@ -489,6 +507,38 @@ class ComponentActor(Actor):
                 index = chosen + 1
                 continue
             return link, chosen
+
+    def _join_waker(self) -> threading.Event:
+        """A fresh event that `_cancel_first_join` sets; raises if it already ran."""
+        wake = self._join_wake = threading.Event()
+        if self._join_cancelled:
+            msg = f"{self}: its start was cancelled while it waited to join"
+            raise _JoinCancelled(msg)
+        return wake
+
+    def _attempt_first_join(self, config: TransportConfig) -> Link:
+        """One join attempt, waited for up to its timeout, or until cancelled."""
+        wake = self._join_waker()
+        future = self._join_through(config)
+        future.add_done_callback(lambda _: wake.set())
+        timeout = config.settings.get("timeout", _join_timeout(config))
+        wake.wait(timeout)
+        if self._join_cancelled:
+            future.add_done_callback(_leave_if_joined)
+            self._join_waker()  # raises
+        if not future.done():
+            future.add_done_callback(_leave_if_joined)
+            where = config.transport.describe()
+            msg = f"no answer to joining {self.component.realm!r} through {where} in {timeout} s"
+            raise TimeoutError(msg)
+        return future.result()
+
+    def _cancel_first_join(self) -> None:
+        """(Any thread.) End the first join: its start fails with `_JoinCancelled`."""
+        self._join_cancelled = True
+        wake = self._join_wake
+        if wake is not None:
+            wake.set()
 
     def _is_fatal(self, error: BaseException) -> bool:
         """The component's `is_fatal`, or hedgerow's default (`join_error_is_permanent`)."""
@@ -864,7 +914,8 @@ def run(  # noqa: C901, PLR0912, PLR0915 - validation, start, wait and Ctrl-C in
     in-process router serving) until Ctrl-C. `log_level` configures logging
     the way autobahn's ``start_logging`` does, but only if the application has
     not configured any (None: leave logging alone). Raises `StartError` if a
-    component cannot start.
+    component cannot start; a Ctrl-C while a component still waits for its
+    router to answer its first join ends that wait and raises KeyboardInterrupt.
     """
     from hedgerow.supervision._spec import (  # noqa: PLC0415 - supervision uses actors
         ChildSpec,
@@ -927,6 +978,8 @@ def run(  # noqa: C901, PLR0912, PLR0915 - validation, start, wait and Ctrl-C in
                 forever.wait(1.0)
     except KeyboardInterrupt:
         logger.info("Interrupted: stopping the components")
+        for component in components:
+            component._cancel_first_joins()  # a router that never came: stop waiting
         if starter.ident is not None:
             starting_done.wait()
         if not started:

@@ -523,6 +523,21 @@ def test_run_stops_the_components_on_ctrl_c(router):
     assert stopped == ["wamp.close.normal"]
 
 
+@pytest.mark.timeout(20)
+def test_ctrl_c_while_run_waits_for_a_late_router_stops_at_once():
+    late = LateRouter(10**9, initial_retry_delay=0.05, max_retry_delay=0.05)
+    comp = Component(transports=late, name="svc")
+
+    @comp.on_connectfailure
+    def interrupt(component, exc):
+        if late.attempts == 3:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    with pytest.raises(KeyboardInterrupt):
+        run(comp, log_level=None)
+    assert late.attempts >= 3
+
+
 def test_run_checks_its_arguments():
     with pytest.raises(ValueError, match="must be a list of Component"):
         run("nope")
