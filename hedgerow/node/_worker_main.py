@@ -206,6 +206,7 @@ def _host(config: dict[str, Any], events: EventStream) -> Container:
             shutdown=spec.shutdown_policy,
             max_restarts=spec.max_restarts,
             period=spec.period,
+            backoff=spec.backoff_defaults,
             management=host.get("management"),
             events=events,
         )

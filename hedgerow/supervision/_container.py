@@ -59,7 +59,13 @@ from hedgerow._exceptions import (
 from hedgerow.actors._reason import describe
 from hedgerow.supervision._management import Management, ManagementService, container_prefix
 from hedgerow.supervision._reloader import ModuleReloader
-from hedgerow.supervision._spec import ChildSpec, Restart, ShutdownPolicy, SupervisorSpec
+from hedgerow.supervision._spec import (
+    BACKOFF_FIELDS,
+    ChildSpec,
+    Restart,
+    ShutdownPolicy,
+    SupervisorSpec,
+)
 from hedgerow.supervision._supervisor import ChildState
 from hedgerow.supervision._tree import Tree
 from hedgerow.supervision._treefile import child_from_data, child_to_data
@@ -95,7 +101,9 @@ class Container:
     `components` maps ids to configs (or is a list of `ChildSpec`). The
     container starts with `start()` (or as a context manager) and runs until
     `shutdown()`, `stop()`, or its shutdown mode ends it; `wait()` returns
-    its root's exit reason, as `Tree.wait` does.
+    its root's exit reason, as `Tree.wait` does. `backoff` holds the backoff
+    defaults for its components (`SupervisorSpec`'s ``backoff`` and backoff
+    fields, by name); without it they restart at once.
     """
 
     def __init__(
@@ -107,6 +115,7 @@ class Container:
         shutdown: ShutdownPolicy | str = ShutdownPolicy.MANUAL,
         max_restarts: int = 3,
         period: float = 5.0,
+        backoff: Mapping[str, Any] | None = None,
         management: Management | Mapping[str, Any] | None = None,
         clock: Clock | None = None,
         events: EventStream | None = None,
@@ -129,12 +138,18 @@ class Container:
         self._configs: dict[str, dict[str, Any]] = {}
         self._started: dict[str, float] = {}
         children = self._initial_children(components)
+        defaults = dict(backoff or {})
+        unknown = sorted(set(defaults) - {"backoff", *BACKOFF_FIELDS})
+        if unknown:
+            rule = f"expected some of backoff, {', '.join(BACKOFF_FIELDS)}"
+            raise SpecError(name, "backoff", unknown, rule)
         self.spec = SupervisorSpec(
             children,
             name=name,
             shutdown_policy=self.shutdown_mode,
             max_restarts=max_restarts,
             period=period,
+            **defaults,
         )
         self.tree: Tree | None = None
         self._service: ManagementService | None = None

@@ -323,6 +323,12 @@ class SupervisorSpec:
             rule = "significant children need a shutdown policy other than shutdown-manual"
             raise SpecError(child.id, "significant", child.significant, rule)
 
+    @property
+    def backoff_defaults(self) -> dict[str, Any]:
+        """The backoff settings this spec gives its children, by name (those set)."""
+        names = ("backoff", *BACKOFF_FIELDS)
+        return {name: getattr(self, name) for name in names if getattr(self, name) is not None}
+
     def backoff_for(self, child: ChildSpec) -> BackoffSettings | None:
         """The backoff `child` restarts with under this supervisor; None: restart at once.
 

@@ -8,7 +8,9 @@ import uuid
 import pytest
 
 import hedgerow as hr
+from hedgerow.node._worker_main import _host
 from hedgerow.supervision._container import Container
+from hedgerow.supervision._treefile import tree_from_data
 from hedgerow.testing import EventRecorder
 
 TIMEOUT = 10.0
@@ -334,3 +336,34 @@ def test_the_management_api_is_served_to_the_management_role_only(actors):
         assert _call(operator, f"{prefix}.shutdown") == ["g"]
         assert container.wait(TIMEOUT) == hr.SHUTDOWN
     assert router.statistics().registrations.get("realm1", {}) == {}
+
+
+def test_a_worker_tables_backoff_defaults_reach_the_container_in_the_worker(actors):
+    """A worker table's backoff settings travel with its container to the worker process."""
+    module, _ = actors
+    node = tree_from_data(
+        {
+            "supervisor": {
+                "children": [
+                    {
+                        "id": "w",
+                        "worker": {
+                            "backoff": True,
+                            "retry_delay_jitter": 0,
+                            "components": [{"id": "g", **greeter(module)}],
+                        },
+                    }
+                ]
+            }
+        }
+    )
+    worker = node.children[0].start
+    assert worker.container.backoff is True
+    config = {"name": "w", "container": worker.container_data, "management": worker.management}
+    container = _host(config, hr.EventStream())
+    try:
+        settings = container.spec.backoff_for(container.spec.children[0])
+        assert settings is not None
+        assert (settings.initial_retry_delay, settings.retry_delay_jitter) == (1.5, 0)
+    finally:
+        container.stop()
