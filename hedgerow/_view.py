@@ -348,7 +348,7 @@ class JsonView:
             record["reason"] = describe(event.reason)
         if event.delay is not None:
             record["delay"] = event.delay
-        if event.kind is EventKind.DEAD_LETTER:
+        if event.kind in (EventKind.DEAD_LETTER, EventKind.HANDLER_FAILED):
             record["message"] = _plain(event.message)
         if event.info:
             record["info"] = {key: _plain(value) for key, value in event.info.items()}

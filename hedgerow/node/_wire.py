@@ -138,7 +138,7 @@ def encode_event(event: Event) -> dict[str, Any]:
         value = getattr(event, name)
         if value is not None:
             line[name] = value
-    if event.kind is EventKind.DEAD_LETTER:
+    if event.kind in (EventKind.DEAD_LETTER, EventKind.HANDLER_FAILED):
         line["message"] = repr(event.message)
     return line
 

@@ -17,8 +17,8 @@ The schema::
     max_restarts = 3              # intensity: restarts allowed ...
     period = 5.0                  # ... within this many seconds
     shutdown_policy = "shutdown-manual"
-    backoff = false               # a default for its children: restart at once (OTP);
-    initial_retry_delay = 1.5     # true, or any backoff key, gives them backoff
+    backoff = true                # backoff defaults for its own children (the child's
+    initial_retry_delay = 1.5     # keys below); with none, they restart at once (OTP)
 
     [[supervisor.children]]
     id = "worker"
