@@ -112,7 +112,11 @@ class _Child:
     )
 
     def __init__(
-        self, spec: ChildSpec, ref: ChildRef[Any], backoff: BackoffSettings | None, random: Any
+        self,
+        spec: ChildSpec,
+        ref: ChildRef[Any],
+        backoff: BackoffSettings | None,
+        random: _random.Random,
     ) -> None:
         self.spec = spec
         self.id = spec.id
