@@ -6,7 +6,7 @@
 # serves one framework per process, so that is a pytest process of its own.
 # It installs every extra the tests use: dev tools, the Crossbar.io router,
 # Twisted (the second transport run) and the docs site's builder.
-extras="dev,router,twisted"
+extras="dev,router,twisted,docs"
 source "$(dirname "$0")/_venv.sh"
 .venv/bin/python -m ruff check hedgerow tests bench examples scripts
 .venv/bin/python -m mypy
