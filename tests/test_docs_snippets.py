@@ -31,7 +31,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
-TIMEOUT = 60
+TIMEOUT = 45
+"""Seconds a snippet may take (under pytest-timeout's 60, so its output is shown)."""
 
 _FENCE = re.compile(r"^(?P<indent> *)(?P<fence>```+)(?P<lang>[\w+-]*)[^\n]*$")
 _MARK = re.compile(r"^\s*<!--\s*(?P<mark>file|pytest|run|not run)\s*(?::\s*(?P<arg>.*?))?\s*-->\s*$")
