@@ -35,7 +35,9 @@ TIMEOUT = 45
 """Seconds a snippet may take (under pytest-timeout's 60, so its output is shown)."""
 
 _FENCE = re.compile(r"^(?P<indent> *)(?P<fence>```+)(?P<lang>[\w+-]*)[^\n]*$")
-_MARK = re.compile(r"^\s*<!--\s*(?P<mark>file|pytest|run|not run)\s*(?::\s*(?P<arg>.*?))?\s*-->\s*$")
+_MARK = re.compile(
+    r"^\s*<!--\s*(?P<mark>file|pytest|run|not run)\s*(?::\s*(?P<arg>.*?))?\s*-->\s*$"
+)
 
 
 @dataclass(frozen=True)
@@ -125,7 +127,8 @@ def test_snippet_runs_as_written(block: Block, tmp_path: Path):
         command = ["bash", "-e", "-c", block.code]
     elif block.mark == "pytest":
         (tmp_path / "test_snippet.py").write_text(block.code)
-        command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_snippet.py"]
+        command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
+        command.append("test_snippet.py")
     else:
         command = [sys.executable, "-c", block.code]
     done = subprocess.run(

@@ -22,18 +22,13 @@ HEAVY = ("autobahn", "txaio", "pydantic", "click", "rich", "yaml", "cryptography
 
 def fresh(code: str) -> dict[str, object]:
     """Run `code` in a new interpreter; it leaves its findings in ``found``."""
-    script = textwrap.dedent(
-        """
-        import json, sys, threading
-        found = {}
-        """
-    ) + textwrap.dedent(code) + textwrap.dedent(
-        f"""
-        found["heavy"] = sorted(m for m in {HEAVY!r} if m in sys.modules)
-        found["threads"] = threading.active_count()
-        print(json.dumps(found))
-        """
+    prologue = "import json, sys, threading\nfound = {}\n"
+    epilogue = (
+        f"found['heavy'] = sorted(m for m in {HEAVY!r} if m in sys.modules)\n"
+        "found['threads'] = threading.active_count()\n"
+        "print(json.dumps(found))\n"
     )
+    script = prologue + textwrap.dedent(code) + epilogue
     done = subprocess.run(
         [sys.executable, "-c", script],
         capture_output=True, text=True, timeout=30, check=False, cwd=ROOT,
