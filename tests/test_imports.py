@@ -28,7 +28,7 @@ def fresh(code: str) -> dict[str, object]:
         "found['threads'] = threading.active_count()\n"
         "print(json.dumps(found))\n"
     )
-    script = prologue + textwrap.dedent(code) + epilogue
+    script = prologue + textwrap.dedent(code) + "\n" + epilogue
     done = subprocess.run(
         [sys.executable, "-c", script],
         capture_output=True, text=True, timeout=30, check=False, cwd=ROOT,
