@@ -18,7 +18,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
@@ -27,6 +27,7 @@ from rich.logging import RichHandler
 
 from hedgerow._events import EventKind, EventStream, quiet_event_log
 from hedgerow._exceptions import ConfigError, StartError
+from hedgerow._extras import MissingExtra
 from hedgerow._status import status
 from hedgerow._version import __version__
 from hedgerow._view import JsonView, LineView, TreeState, spec_tree
@@ -81,7 +82,18 @@ def _fail(message: str, status: int) -> _Exit:
     return _Exit(status)
 
 
+class _Group(click.Group):
+    """The command group: a missing optional extra is an install hint and exit 2."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except MissingExtra as exc:
+            raise _fail(f"error: {exc}", EXIT_BAD_INPUT) from None
+
+
 @click.group(
+    cls=_Group,
     context_settings={"help_option_names": ["-h", "--help"]},
     epilog="Example: hedgerow run examples/flaky_worker/tree.toml",
 )

@@ -1,18 +1,25 @@
 """Actors: `Actor` (on pykka), stable `ChildRef`s, links and monitors, WAMP-style `Component`s."""
 
-from hedgerow.actors._actor import Actor, demonitor, link, monitor, unlink
-from hedgerow.actors._component import Component, ComponentActor, run
-from hedgerow.actors._messages import Down, Exit
-from hedgerow.actors._reason import (
-    KILLED,
-    NOPROC,
-    NORMAL,
-    SHUTDOWN,
-    Reason,
-    describe,
-    is_normal,
-)
-from hedgerow.actors._ref import ChildRef
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from hedgerow._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from hedgerow.actors._actor import Actor, demonitor, link, monitor, unlink
+    from hedgerow.actors._component import Component, ComponentActor, run
+    from hedgerow.actors._messages import Down, Exit
+    from hedgerow.actors._reason import (
+        KILLED,
+        NOPROC,
+        NORMAL,
+        SHUTDOWN,
+        Reason,
+        describe,
+        is_normal,
+    )
+    from hedgerow.actors._ref import ChildRef
 
 __all__ = [
     "KILLED",
@@ -34,3 +41,30 @@ __all__ = [
     "run",
     "unlink",
 ]
+
+# Each public name's home, imported on first use (PEP 562), so that importing the
+# package stays cheap (tests/test_imports.py keeps it so).
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "Actor": "hedgerow.actors._actor",
+        "demonitor": "hedgerow.actors._actor",
+        "link": "hedgerow.actors._actor",
+        "monitor": "hedgerow.actors._actor",
+        "unlink": "hedgerow.actors._actor",
+        "Component": "hedgerow.actors._component",
+        "ComponentActor": "hedgerow.actors._component",
+        "run": "hedgerow.actors._component",
+        "Down": "hedgerow.actors._messages",
+        "Exit": "hedgerow.actors._messages",
+        "KILLED": "hedgerow.actors._reason",
+        "NOPROC": "hedgerow.actors._reason",
+        "NORMAL": "hedgerow.actors._reason",
+        "SHUTDOWN": "hedgerow.actors._reason",
+        "Reason": "hedgerow.actors._reason",
+        "describe": "hedgerow.actors._reason",
+        "is_normal": "hedgerow.actors._reason",
+        "ChildRef": "hedgerow.actors._ref",
+    },
+)
+del TYPE_CHECKING, lazy_exports  # keep the namespace to the public names

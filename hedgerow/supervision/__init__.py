@@ -1,28 +1,35 @@
 """Supervision: specs, the `Supervisor` actor, backoff, intensity, trees, tree files,
 containers and their management API."""
 
-from hedgerow.supervision._backoff import DEFAULT_MAX_RETRIES, Backoff, BackoffSettings
-from hedgerow.supervision._container import Container
-from hedgerow.supervision._intensity import RestartIntensity
-from hedgerow.supervision._management import Management
-from hedgerow.supervision._reloader import ModuleReloader
-from hedgerow.supervision._spec import (
-    BRUTAL_KILL,
-    INFINITY,
-    ChildSpec,
-    Restart,
-    ShutdownPolicy,
-    Strategy,
-    SupervisorSpec,
-)
-from hedgerow.supervision._supervisor import (
-    ChildCounts,
-    ChildInfo,
-    ChildState,
-    Supervisor,
-)
-from hedgerow.supervision._tree import SupervisorHandle, Tree, start_tree
-from hedgerow.supervision._treefile import dump_tree, dumps_tree, load_tree, loads_tree
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from hedgerow._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from hedgerow.supervision._backoff import DEFAULT_MAX_RETRIES, Backoff, BackoffSettings
+    from hedgerow.supervision._container import Container
+    from hedgerow.supervision._intensity import RestartIntensity
+    from hedgerow.supervision._management import Management
+    from hedgerow.supervision._reloader import ModuleReloader
+    from hedgerow.supervision._spec import (
+        BRUTAL_KILL,
+        INFINITY,
+        ChildSpec,
+        Restart,
+        ShutdownPolicy,
+        Strategy,
+        SupervisorSpec,
+    )
+    from hedgerow.supervision._supervisor import (
+        ChildCounts,
+        ChildInfo,
+        ChildState,
+        Supervisor,
+    )
+    from hedgerow.supervision._tree import SupervisorHandle, Tree, start_tree
+    from hedgerow.supervision._treefile import dump_tree, dumps_tree, load_tree, loads_tree
 
 __all__ = [
     "BRUTAL_KILL",
@@ -51,3 +58,37 @@ __all__ = [
     "loads_tree",
     "start_tree",
 ]
+
+# Each public name's home, imported on first use (PEP 562), so that importing the
+# package stays cheap (tests/test_imports.py keeps it so).
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "DEFAULT_MAX_RETRIES": "hedgerow.supervision._backoff",
+        "Backoff": "hedgerow.supervision._backoff",
+        "BackoffSettings": "hedgerow.supervision._backoff",
+        "Container": "hedgerow.supervision._container",
+        "RestartIntensity": "hedgerow.supervision._intensity",
+        "Management": "hedgerow.supervision._management",
+        "ModuleReloader": "hedgerow.supervision._reloader",
+        "BRUTAL_KILL": "hedgerow.supervision._spec",
+        "INFINITY": "hedgerow.supervision._spec",
+        "ChildSpec": "hedgerow.supervision._spec",
+        "Restart": "hedgerow.supervision._spec",
+        "ShutdownPolicy": "hedgerow.supervision._spec",
+        "Strategy": "hedgerow.supervision._spec",
+        "SupervisorSpec": "hedgerow.supervision._spec",
+        "ChildCounts": "hedgerow.supervision._supervisor",
+        "ChildInfo": "hedgerow.supervision._supervisor",
+        "ChildState": "hedgerow.supervision._supervisor",
+        "Supervisor": "hedgerow.supervision._supervisor",
+        "SupervisorHandle": "hedgerow.supervision._tree",
+        "Tree": "hedgerow.supervision._tree",
+        "start_tree": "hedgerow.supervision._tree",
+        "dump_tree": "hedgerow.supervision._treefile",
+        "dumps_tree": "hedgerow.supervision._treefile",
+        "load_tree": "hedgerow.supervision._treefile",
+        "loads_tree": "hedgerow.supervision._treefile",
+    },
+)
+del TYPE_CHECKING, lazy_exports  # keep the namespace to the public names

@@ -28,6 +28,7 @@ autobahn-style dicts name transports the same way.
 from __future__ import annotations
 
 import abc
+import importlib
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -347,6 +348,12 @@ class TransportConfig:
 TransportFactory = Callable[[Mapping[str, Any]], Transport]
 _types: dict[str, TransportFactory] = {}
 _types_lock = threading.Lock()
+_BUILTIN_TYPES = {
+    "inprocess": "hedgerow.transports._inprocess",
+    "websocket": "hedgerow.transports._wamp",
+    "rawsocket": "hedgerow.transports._wamp",
+}
+"""The built-in types, each registered by its module when first used (imports stay lazy)."""
 
 
 def register_transport_type(name: str, factory: TransportFactory) -> None:
@@ -373,6 +380,17 @@ def resolve_transports(value: Any, *, default_type: str = "inprocess") -> list[T
     return [_resolve_one(index, entry) for index, entry in enumerate(value)]
 
 
+def _factory(kind: Any) -> TransportFactory | None:
+    """The factory registered for `kind`, importing a built-in type's module first."""
+    with _types_lock:
+        factory = _types.get(kind)
+    if factory is None and isinstance(kind, str) and kind in _BUILTIN_TYPES:
+        importlib.import_module(_BUILTIN_TYPES[kind])
+        with _types_lock:
+            factory = _types.get(kind)
+    return factory
+
+
 def _resolve_one(index: int, entry: Any) -> TransportConfig:
     where = f"transports[{index}]"
     if isinstance(entry, Transport):
@@ -384,10 +402,10 @@ def _resolve_one(index: int, entry: Any) -> TransportConfig:
         msg = f"{where}={entry!r}: expected a URL, a dict or a Transport"
         raise ValueError(msg)  # noqa: TRY004 - a config value error, as autobahn raises
     kind = entry.get("type", "websocket" if "url" in entry else "inprocess")
-    with _types_lock:
-        factory = _types.get(kind)
+    factory = _factory(kind)
     if factory is None:
-        known = ", ".join(sorted(_types))
+        with _types_lock:
+            known = ", ".join(sorted(set(_types) | set(_BUILTIN_TYPES)))
         msg = f"{where}: invalid transport type {kind!r} (expected one of: {known})"
         raise ValueError(msg)
     try:

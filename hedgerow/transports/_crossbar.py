@@ -33,6 +33,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
 
+from hedgerow._extras import MissingExtra
+
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
     from types import TracebackType
@@ -56,17 +58,21 @@ SECRET_ENV = "HEDGEROW_ROUTER_SECRET"  # noqa: S105 - the variable's name, not a
 AUTH_METHODS = ("ticket", "wampcra")
 """Authentication methods with a shared secret that `RouterConfig` can enable."""
 
-INSTALL_HINT = (
-    "Crossbar.io is not installed: install hedgerow's router extra "
-    "(pip install 'hedgerow[router]') or put a crossbar executable on PATH"
-)
-
 _READY_MARKERS = ("local node configuration ran successfully", "NODE_BOOT_COMPLETE")
 _SERIALIZERS = ("msgpack", "cbor", "json")
 
 
 class CrossbarError(RuntimeError):
     """Crossbar.io could not be found, configured, started or stopped."""
+
+
+class CrossbarNotInstalled(CrossbarError, MissingExtra):
+    """No crossbar executable: the router extra is missing (the message says how to add it)."""
+
+    def __init__(self) -> None:
+        MissingExtra.__init__(
+            self, "router", "crossbar", alternative=", or put a crossbar executable on PATH"
+        )
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -85,7 +91,7 @@ def crossbar_executable() -> str:
         return str(beside)
     found = shutil.which("crossbar")
     if found is None:
-        raise CrossbarError(INSTALL_HINT)
+        raise CrossbarNotInstalled
     return found
 
 

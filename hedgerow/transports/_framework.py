@@ -39,6 +39,8 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
+from hedgerow._extras import require
+
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
@@ -89,7 +91,8 @@ def use_framework(name: str) -> str:
     copies payloads through one), chooses asyncio if nothing was chosen.
     Choosing the framework already chosen is a no-op. Raises ValueError for
     an unknown name, and RuntimeError when the process already uses the other
-    framework (txaio cannot switch) or Twisted is not installed.
+    framework (txaio cannot switch), and `MissingExtra` (a RuntimeError) when
+    Twisted is not installed.
     """
     if name not in FRAMEWORKS:
         msg = f"unknown framework {name!r}: expected one of {', '.join(FRAMEWORKS)}"
@@ -115,11 +118,7 @@ def use_framework(name: str) -> str:
             )
             raise RuntimeError(msg)
         if name == "twisted":
-            try:
-                import twisted  # noqa: F401, PLC0415 - only to say it is missing
-            except ImportError:
-                msg = "Twisted is not installed: pip install 'hedgerow[twisted]'"
-                raise RuntimeError(msg) from None
+            require("twisted")
             txaio.use_twisted()
         else:
             txaio.use_asyncio()

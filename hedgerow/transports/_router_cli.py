@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from hedgerow._extras import MissingExtra
 from hedgerow.transports._crossbar import (
     AUTH_METHODS,
     SECRET_ENV,
@@ -198,6 +199,9 @@ def _run(config: RouterConfig, directory: Path, options: dict[str, Any]) -> int:
         node.write_config()
         env = node.environment()
     except CrossbarError as exc:
+        if isinstance(exc, MissingExtra):  # no router extra: its install hint, exit 2
+            click.echo(f"Error: {exc}", err=True)
+            raise click.exceptions.Exit(2) from exc
         raise click.ClickException(str(exc)) from exc
     command[command.index("--loglevel") + 1] = options["loglevel"]
     for line in _banner(config):

@@ -73,7 +73,7 @@ def test_no_crossbar_anywhere_names_the_router_extra(monkeypatch):
     monkeypatch.setattr(_crossbar.sys, "executable", "/nonexistent/python")
     monkeypatch.setenv("PATH", "/nonexistent")
     result = CliRunner().invoke(router_command, [], env={"HEDGEROW_ROUTER_SECRET": SECRET})
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "pip install 'hedgerow[router]'" in result.output
 
 
