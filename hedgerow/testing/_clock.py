@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any, Self
 
 import pykka
 
-from hedgerow._clock import TimerHandle
+from hedgerow._clock import TimerHandle, seconds
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -91,7 +91,7 @@ class VirtualClock:
 
     def call_later(self, delay: float, callback: Callable[..., Any], *args: Any) -> TimerHandle:
         with self._lock:
-            handle = TimerHandle(self._now + max(delay, 0.0), callback, args)
+            handle = TimerHandle(self._now + max(seconds(delay), 0.0), callback, args)
             heapq.heappush(self._heap, (handle.when, next(self._seq), handle))
             self._changes += 1
             self._lock.notify_all()
@@ -216,9 +216,10 @@ class VirtualClock:
         self.close()
 
     def _has_pending(self) -> bool:
+        """Is a timer due at some finite time? (Autojump never jumps to ``inf``.)"""
         while self._heap and self._heap[0][2].cancelled:
             heapq.heappop(self._heap)
-        return bool(self._heap)
+        return bool(self._heap) and math.isfinite(self._heap[0][0])
 
     def _snapshot(self) -> tuple[Any, ...] | None:
         """A fingerprint of the whole system if it is quiescent now, else None."""
