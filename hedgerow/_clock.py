@@ -109,6 +109,19 @@ class MonotonicClock:
     def now(self) -> float:
         return time.monotonic()
 
+    def close(self) -> None:
+        """Cancel the pending timers and end the scheduler thread (a clock made
+        for one run; the process-wide one is never closed). A later
+        `call_later` starts a new thread."""
+        with self._cond:
+            for _, _, handle in self._heap:
+                handle.cancel()
+            self._heap.clear()
+            thread, self._thread = self._thread, None
+            self._cond.notify_all()
+        if thread is not None and thread is not threading.current_thread():
+            thread.join()
+
     def wait(self, waiter: threading.Event, timeout: float | None) -> None:
         if timeout is None:
             waiter.wait()
@@ -133,9 +146,12 @@ class MonotonicClock:
         return handle
 
     def _run(self) -> None:
+        me = threading.current_thread()
         while True:
             with self._cond:
                 while True:
+                    if self._thread is not me:
+                        return  # closed
                     now = time.monotonic()
                     if self._heap and self._heap[0][0] <= now:
                         break

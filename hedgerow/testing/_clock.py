@@ -1,7 +1,9 @@
 """`VirtualClock`: time that moves only when a test says so, or when the actors are idle.
 
 Autojump (as trio's ``MockClock.autojump_threshold``): when no actor has anything
-to do for the threshold of real time, the clock jumps to its next deadline. In a
+to do for the threshold of real time, the clock jumps to its next deadline and
+runs that one timer (the next, due at the same instant or later, waits until the
+actors are idle again). In a
 threaded runtime "nothing to do" is decided by looking at every actor in pykka's
 registry. An actor is idle when
 
@@ -241,13 +243,19 @@ class VirtualClock:
         return tuple(fingerprint)
 
     def _jump(self, snapshot: tuple[Any, ...]) -> None:
-        """Jump to the next deadline, unless anything changed since `snapshot`."""
+        """Run the next timer, moving time to it, unless anything changed since
+        `snapshot`. One timer per jump: timers due at the same instant run one at
+        a time, each once the actors are idle again, so what a timer sees never
+        depends on how far the threads woken by the one before it have got."""
         with self._lock:
             if self._changes != snapshot[0] or self._holds or not self._has_pending():
                 return
-            deadline = self._heap[0][0]
-            self._jumps += 1
-        self.advance(max(deadline - self._now, 0.0))
+            when, _, handle = heapq.heappop(self._heap)
+            if when > self._now:
+                self._now = when
+                self._jumps += 1
+            self._changes += 1
+        handle._run()
 
 
 _CONDITION_WAIT = threading.Condition.wait.__code__
