@@ -190,6 +190,7 @@ def test_a_real_time_run_leaves_no_clock_thread_behind(tmp_path, monkeypatch):
 def test_a_run_over_worker_processes_leaves_no_thread_behind(monkeypatch):
     monkeypatch.syspath_prepend(str(EXAMPLES / "workers"))
     before = set(threading.enumerate())
-    report = run_chaos(EXAMPLES / "workers" / "tree.toml", ChaosOptions(seed=4, duration=10, rate=3))
+    options = ChaosOptions(seed=4, duration=10, rate=3)
+    report = run_chaos(EXAMPLES / "workers" / "tree.toml", options)
     assert report.messages.lost == 0
     assert new_threads(before) == []
