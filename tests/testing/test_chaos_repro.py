@@ -157,13 +157,16 @@ def test_chaos_over_children_already_talking_never_reports_a_negative_loss():
     try:
         children = []
         for n in range(3):
-            children.append(hr.ChildSpec(f"ping{n}", Player, args=(f"pong{n}", True, 3000)))
-            children.append(hr.ChildSpec(f"pong{n}", Player, args=(f"ping{n}", False, 3000)))
+            # pong starts second, so it serves: the rally is on as the run begins.
+            children.append(hr.ChildSpec(f"ping{n}", Player, args=(f"pong{n}", False, 5000)))
+            children.append(hr.ChildSpec(f"pong{n}", Player, args=(f"ping{n}", True, 5000)))
         spec = hr.SupervisorSpec(children, max_restarts=100, period=1)
         for seed in range(3):
             kinds = (ChaosKind.CRASH, ChaosKind.EXIT)
             report = run_chaos(spec, ChaosOptions(seed=seed, duration=2, rate=2, kinds=kinds))
             messages = report.messages
+            assert report.ended == "duration"
+            assert messages.sent > 0
             assert messages.sent == messages.handled + messages.dead_lettered, messages
             assert messages.lost == 0
     finally:
