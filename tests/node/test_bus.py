@@ -520,3 +520,31 @@ def test_restart_goes_back_to_the_start_up_directory_and_closes_descriptors(tmp_
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == [f"cwd {app}", f"cwd {app}", "descriptor closed"]
+
+
+TREE_LEAVER = """\
+import hedgerow as hr
+from hedgerow.node import Bus
+
+tree = hr.start_tree(hr.SupervisorSpec([hr.ChildSpec("w", hr.Actor)]))
+bus = Bus()
+bus.subscribe("stop", lambda: print("stopped", tree.stop(), flush=True))
+bus.start()
+"""
+
+
+def test_the_exit_hook_runs_before_python_waits_for_a_trees_actor_threads(tmp_path):
+    """With atexit alone the interpreter would join the actors' (non-daemon)
+    threads first, and wait for ever: the hook must stop the tree before that."""
+    script = tmp_path / "tree_leaver.py"
+    script.write_text(TREE_LEAVER)
+    done = subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        timeout=PROCESS_TIMEOUT,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["stopped", "shutdown"]
+    assert "RuntimeWarning" in done.stderr
