@@ -11,14 +11,20 @@ with a generator seeded by the seed), or is skipped if there are none.
 By default the tree runs on a `VirtualClock` with autojump: a minute of
 chaos takes the real time its actors need to do their work, no more.
 
-The run ends at `duration`, or when the tree ends by itself, whichever comes
-first: at that instant the report is cut (events, fault firings and recovery
-marks after it, the shutdown's included, are not part of it; messages sent
-after it are not counted), so in virtual time the same seed and file give the
-same report. The one field that differs is `real_seconds`. One split can differ
-too: a message queued at a child that a hang or slow fault holds when the run
-ends is handled or dead-lettered depending on whether the released child gets
-to it before the tree's stop does (their sum stays the same).
+In virtual time the same seed and file give the same report; only
+`real_seconds` differs. That rests on four rules: no time passes until the
+faults are plugged in and planned (`VirtualClock.settling`); timers run one at a
+time, each once the actors are idle, so what a fault meets does not depend on
+thread timing; the run ends at `duration` or when the root ends, and the report
+is cut there (events, fault firings and recovery marks after it, the
+shutdown's included, are left out, messages sent after it are not counted, and
+time stops with a tree that ended); at a `duration` end the faults are all
+disarmed before any held child is released, and the tree is stopped once those
+children have settled. Two things are outside those rules: a start that waits
+for its clock (a component retrying its first join) lets time move after
+`SETTLE_PATIENCE` real seconds of idleness, and actors that race each other at
+one virtual instant (two senders to one child) keep their real-time order. In
+real time (`real_time=True`) nothing is promised beyond the schedule.
 
 The report counts faults by kind, restarts per child, recovery times (from a
 fault to the child serving again: its next start, its next handled message, or
@@ -29,6 +35,7 @@ it was put in a child's inbox and neither handled nor reported as a dead letter.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import fnmatch
 import json
@@ -395,47 +402,51 @@ def run_chaos(
     events = EventStream()
     events.subscribe(run.event)
     began = time.perf_counter()
-    try:
-        tree = start_tree(
-            spec,
-            name=name,
-            clock=clock,
-            events=events,
-            random=random.Random(options.seed),  # noqa: S311 - reproducible jitter
-        )
-    except StartError as exc:
-        _close(clock)
-        return _report(
-            source,
-            options,
-            schedule,
-            run,
-            root=None,
-            start_error=exc,
-            began=began,
-            elapsed=0.0,
-            counts=None,
-        )
-    faults = Faults(tree, seed=options.seed, on_handled=run.handled, on_fired=run.fired)
-    start = clock.now()
-    if tree.done:  # it ended while starting, before the run had its hooks in
-        run.finish(start, tree.reason)
+    # No time moves until the faults are plugged in and planned: in virtual time the
+    # run then starts from the same point every time (see VirtualClock.settling).
+    with clock.settling() if isinstance(clock, VirtualClock) else contextlib.nullcontext():
+        try:
+            tree = start_tree(
+                spec,
+                name=name,
+                clock=clock,
+                events=events,
+                random=random.Random(options.seed),  # noqa: S311 - reproducible jitter
+            )
+        except StartError as exc:
+            _close(clock)
+            return _report(
+                source,
+                options,
+                schedule,
+                run,
+                root=None,
+                start_error=exc,
+                began=began,
+                elapsed=0.0,
+                counts=None,
+            )
+        faults = Faults(tree, seed=options.seed, on_handled=run.handled, on_fired=run.fired)
+        start = clock.now()
+        if tree.done:  # it ended while starting, before the run had its hooks in
+            run.finish(start, tree.reason)
 
-    def stop_at_the_end() -> None:
-        faults.stop_counting()
-        if run.root_reason is None:
-            # The duration is up (in the clock's thread, the actors idle): undo the
-            # faults, then stop the tree once what they held has settled (the next
-            # timer runs after quiescence). A tree that ended needs neither.
-            faults.clear()
-            clock.call_later(0.0, tree.request_stop)
-        elif isinstance(clock, VirtualClock):
-            clock.autojump_threshold = math.inf  # the tree has ended: time stops with it
+        def stop_at_the_end() -> None:
+            faults.stop_counting()
+            if run.root_reason is None:
+                # The duration is up (in the clock's thread, the actors idle): undo
+                # the faults, then stop the tree once what they held has settled
+                # (the next timer runs after quiescence). A tree that ended needs
+                # neither.
+                faults.clear()
+                clock.call_later(0.0, tree.request_stop)
+            elif isinstance(clock, VirtualClock):
+                clock.autojump_threshold = math.inf  # the tree has ended: time stops too
 
-    run.on_finish = stop_at_the_end
-    for planned in schedule:
-        faults.at(start + planned.time, _inject, faults, run, options, planned)
-    clock.call_later(options.duration, lambda: run.finish(clock.now()))
+        run.on_finish = stop_at_the_end
+        for planned in schedule:
+            faults.at(start + planned.time, _inject, faults, run, options, planned)
+        clock.call_later(options.duration, lambda: run.finish(clock.now()))
     try:
         while not run.finished.wait(0.05):
             if progress is not None:
@@ -480,10 +491,11 @@ def _inject(faults: Faults, run: _Run, options: ChaosOptions, planned: PlannedFa
     elif kind is ChaosKind.HANG:
 
         def release() -> None:
-            was_hung = fault.fired > 0
-            fault.cancel()
-            if was_hung:
+            # The mark first: once woken, the child may record a fault of its own
+            # at this same instant, and the timeline must have them in one order.
+            if fault.fired > 0:
                 run.handled(path, faults.clock.now())
+            fault.cancel()
 
         faults.after(options.hang_time, release)
 

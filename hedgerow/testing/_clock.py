@@ -54,6 +54,8 @@ logger = logging.getLogger(__name__)
 
 POLL = 0.0002
 """Shortest real time (s) between two looks at the actors before a jump."""
+SETTLE_PATIENCE = 1.0
+"""Real seconds the actors must stay idle before autojump overrides `settling()`."""
 _MAX_POLL = 0.002
 
 
@@ -79,6 +81,7 @@ class VirtualClock:
         self._lock = threading.Condition()
         self._exiting: weakref.WeakSet[Any] = weakref.WeakSet()
         self._holds = 0
+        self._settling = 0
         self._changes = 0
         self._closed = False
         self._jumps = 0
@@ -201,6 +204,27 @@ class VirtualClock:
                 self._changes += 1
                 self._lock.notify_all()
 
+    @contextlib.contextmanager
+    def settling(self) -> Iterator[None]:
+        """Like `hold`, unless the actors stay idle for `SETTLE_PATIENCE` real
+        seconds meanwhile: then they are waiting for time, and it moves.
+
+        For a test thread's setup whose end the actors cannot see (a tree
+        starting, then faults plugged in): time moves at the same points every
+        run, unless the setup itself waits for the clock (a component retrying
+        its first join), which `hold` would turn into a deadlock.
+        """
+        with self._lock:
+            self._settling += 1
+            self._changes += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._settling -= 1
+                self._changes += 1
+                self._lock.notify_all()
+
     def close(self) -> None:
         """Stop autojumping and end the autojump thread."""
         with self._lock:
@@ -307,6 +331,10 @@ def _autojump_loop(clock_ref: weakref.ref[VirtualClock], cond: threading.Conditi
             seen, since = snapshot, now
             del clock
             time.sleep(max(threshold, POLL))
+            continue
+        if clock._settling and now - since < max(threshold, SETTLE_PATIENCE):
+            del clock
+            time.sleep(POLL)
             continue
         if now - since >= threshold:
             try:

@@ -157,13 +157,21 @@ class Fault:
 
     def cancel(self) -> None:
         """Disarm it; a child it hangs or slows goes on."""
+        self._disarm()
+        self._wake()
+
+    def _disarm(self) -> None:
         with self._lock:
             self.active = self._armed = False
+        self._owner._forget(self)
+
+    def _wake(self) -> None:
+        """Release the child it hangs, wake the one it slows (once disarmed)."""
+        with self._lock:
             wakers = list(self._wakers)
         self._release.set()
         for waker in wakers:
             waker.set()
-        self._owner._forget(self)
 
     # -- in the child's thread -----------------------------------------------
 
@@ -402,8 +410,12 @@ class Faults:
                 self._timers.clear()
         for timer in timers:
             timer.cancel()
+        # Disarm them all before waking any: a slowed child woken first must not
+        # meet a fault that is still armed behind the one that slowed it.
         for fault in faults:
-            fault.cancel()
+            fault._disarm()
+        for fault in faults:
+            fault._wake()
         self._join_released()
 
     def close(self) -> None:

@@ -101,6 +101,28 @@ def test_the_same_seed_and_file_give_the_same_report(tmp_path, monkeypatch, max_
         assert first.not_reached == sum(1 for f in first.schedule if f.time > first.elapsed)
 
 
+def test_a_run_that_ends_while_children_are_hung_or_slowed_reports_the_same(
+    tmp_path, monkeypatch
+):
+    """At the end the faults are undone: a slowed child woken then must not meet a
+    crash still armed behind its slow fault (that made one message in two runs a
+    dead letter instead of handled)."""
+    path = tree_file(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    kinds = (ChaosKind.HANG, ChaosKind.SLOW, ChaosKind.CRASH_MESSAGE)
+    options = ChaosOptions(
+        seed=5, duration=10, rate=3, hang_time=6, window=8, slow_delay=0.5, kinds=kinds
+    )
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        reports = [comparable(run_chaos(path, options)) for _ in range(4)]
+    finally:
+        sys.setswitchinterval(interval)
+    assert reports[0].injected["slow"] >= 1
+    assert all(report == reports[0] for report in reports[1:])
+
+
 class Counter(hr.Actor):
     def __init__(self) -> None:
         super().__init__()
