@@ -101,9 +101,7 @@ def test_the_same_seed_and_file_give_the_same_report(tmp_path, monkeypatch, max_
         assert first.not_reached == sum(1 for f in first.schedule if f.time > first.elapsed)
 
 
-def test_a_run_that_ends_while_children_are_hung_or_slowed_reports_the_same(
-    tmp_path, monkeypatch
-):
+def test_a_run_that_ends_while_children_are_hung_or_slowed_reports_the_same(tmp_path, monkeypatch):
     """At the end the faults are undone: a slowed child woken then must not meet a
     crash still armed behind its slow fault (that made one message in two runs a
     dead letter instead of handled)."""
