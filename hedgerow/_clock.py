@@ -10,6 +10,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import logging
+import math
 import threading
 import time
 from typing import TYPE_CHECKING, Any, Protocol
@@ -17,9 +18,35 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-__all__ = ["Clock", "MonotonicClock", "TimerHandle", "default_clock"]
+__all__ = ["MAX_DELAY", "Clock", "MonotonicClock", "TimerHandle", "default_clock", "seconds"]
 
 logger = logging.getLogger(__name__)
+
+MAX_DELAY = 1e9
+"""The longest delay or timeout a spec may name, in seconds (about 31 years).
+
+Longer is a typo, not a plan (``shutdown = "infinity"`` says "wait for ever").
+The clocks themselves take any delay: this bound is for specs and tree files.
+"""
+
+_LONGEST_WAIT = 86400.0
+"""The real clock waits at most this long at once (a lock's timeout overflows
+somewhere past 9e9 s; a timer further out than this is simply looked at again)."""
+
+
+def seconds(delay: float) -> float:
+    """`delay` as a float, ``inf`` for what is too big to be one; NaN is refused.
+
+    Raises `ValueError` (in the caller's thread: the clock's own is never harmed).
+    """
+    try:
+        value = float(delay)
+    except OverflowError:  # an int beyond any float
+        value = math.inf if delay > 0 else -math.inf
+    if math.isnan(value):
+        msg = f"delay={delay!r}: expected a number of seconds"
+        raise ValueError(msg)
+    return value
 
 
 class TimerHandle:
@@ -66,7 +93,12 @@ class Clock(Protocol):
 
 
 class MonotonicClock:
-    """Real time from `time.monotonic`, with one scheduler thread for timers."""
+    """Real time from `time.monotonic`, with one scheduler thread for timers.
+
+    Any delay is safe, ``inf`` and ``1e300`` included (such a timer never comes
+    due): no value one tree asks for can stop the thread that runs every tree's
+    timers, and neither can a callback that raises, even `SystemExit`.
+    """
 
     def __init__(self) -> None:
         self._heap: list[tuple[float, int, TimerHandle]] = []
@@ -77,11 +109,32 @@ class MonotonicClock:
     def now(self) -> float:
         return time.monotonic()
 
+    def close(self) -> None:
+        """Cancel the pending timers and end the scheduler thread (a clock made
+        for one run; the process-wide one is never closed). A later
+        `call_later` starts a new thread."""
+        with self._cond:
+            for _, _, handle in self._heap:
+                handle.cancel()
+            self._heap.clear()
+            thread, self._thread = self._thread, None
+            self._cond.notify_all()
+        if thread is not None and thread is not threading.current_thread():
+            thread.join()
+
     def wait(self, waiter: threading.Event, timeout: float | None) -> None:
-        waiter.wait(timeout)
+        if timeout is None:
+            waiter.wait()
+            return
+        deadline = time.monotonic() + max(seconds(timeout), 0.0)
+        while not waiter.is_set():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            waiter.wait(min(remaining, _LONGEST_WAIT))
 
     def call_later(self, delay: float, callback: Callable[..., Any], *args: Any) -> TimerHandle:
-        handle = TimerHandle(time.monotonic() + max(delay, 0.0), callback, args)
+        handle = TimerHandle(time.monotonic() + max(seconds(delay), 0.0), callback, args)
         with self._cond:
             heapq.heappush(self._heap, (handle.when, next(self._seq), handle))
             if self._thread is None:
@@ -93,13 +146,22 @@ class MonotonicClock:
         return handle
 
     def _run(self) -> None:
+        me = threading.current_thread()
         while True:
             with self._cond:
-                while not self._heap or self._heap[0][0] > time.monotonic():
-                    timeout = self._heap[0][0] - time.monotonic() if self._heap else None
+                while True:
+                    if self._thread is not me:
+                        return  # closed
+                    now = time.monotonic()
+                    if self._heap and self._heap[0][0] <= now:
+                        break
+                    timeout = min(self._heap[0][0] - now, _LONGEST_WAIT) if self._heap else None
                     self._cond.wait(timeout)
                 _, _, handle = heapq.heappop(self._heap)
-            handle._run()
+            try:
+                handle._run()
+            except BaseException:  # SystemExit too: the other trees' timers go on
+                logger.exception("Timer callback %r raised", handle.callback)
 
 
 _default_clock: MonotonicClock | None = None

@@ -7,22 +7,34 @@ by subscribing. Listeners of a channel run in priority order (lower first);
 every one runs even when another fails, and the failures are raised together
 as `ChannelFailures`.
 
+`Bus.listeners` is wspbus's public mapping of channel to the set of its
+callbacks, so CherryPy's own plugins (``SimplePlugin`` subclasses, ``Monitor``,
+``PIDFile``, ``ThreadManager``) run on a hedgerow bus unchanged.
+
 Two differences from wspbus, both so that a failing listener cannot take
 the process down behind its owner's back: `exit` records exit status 70
 (EX_SOFTWARE) in `exit_status` when a stop or exit listener failed, instead
 of calling ``os._exit(70)`` itself, and signal handling is a separate
-`SignalHandler` that the application installs.
+`SignalHandler` that the application installs. Two smaller ones: listeners of
+equal priority run in the order they subscribed, and the exit hook for a bus
+still running at interpreter exit runs before Python waits for non-daemon
+threads (a tree's actors), not after, so that it can stop them.
 """
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import enum
 import itertools
 import logging
 import os
 import sys
 import threading
-from typing import TYPE_CHECKING, Any, ClassVar
+import time
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, overload
 
 from hedgerow._exceptions import HedgerowError
 
@@ -33,9 +45,19 @@ __all__ = ["Bus", "BusState", "ChannelFailures"]
 
 logger = logging.getLogger(__name__)
 
+CallbackT = TypeVar("CallbackT", bound="Callable[..., Any]")
+
+CHANNELS = ("start", "stop", "exit", "graceful", "log", "main")
+"""The built-in channels, in `Bus.listeners` from construction (as wspbus)."""
 DEFAULT_PRIORITY = 50
+_UNRANKED = (DEFAULT_PRIORITY, sys.maxsize)
+"""The rank of a callback put into `Bus.listeners` directly, not by `subscribe`."""
 EX_SOFTWARE = 70
 """The exit status after a stop or exit listener failed (sysexits.h, as wspbus)."""
+
+_startup_cwd = str(Path.cwd())
+"""Where the process started, if hedgerow was imported before it moved: `restart`
+re-execs there (a relative interpreter, script or ``-m`` path depends on it)."""
 
 
 class BusState(enum.Enum):
@@ -90,12 +112,21 @@ class Bus:
     def __init__(self) -> None:
         self._state = BusState.STOPPED
         self._changed = threading.Condition()
-        self._listeners: dict[str, list[tuple[int, int, Callable[..., Any]]]] = {}
+        self.listeners: dict[str, set[Callable[..., Any]]] = {c: set() for c in CHANNELS}
+        """Channel name to the set of its callbacks (wspbus's public mapping).
+
+        `subscribe` and `unsubscribe` change it; CherryPy's plugins also add
+        channels to it directly. A callback added to a set directly runs with
+        the default priority, after the subscribed ones of that priority.
+        """
+        self._ranks: dict[tuple[str, Callable[..., Any]], tuple[int, int]] = {}
         self._order = itertools.count()
-        # Reentrant, and lists replaced rather than changed: a signal handler
-        # runs between two bytecodes of the main thread, maybe inside these.
+        # Reentrant: a signal handler runs between two bytecodes of the main
+        # thread, maybe inside these; `publish` runs over a copy of the set.
         self._lock = threading.RLock()
         self.execv = False
+        self.max_cloexec_files = _max_open_files()
+        """`restart` marks descriptors up to this number close-on-exec (0: none), as wspbus."""
         self.exit_status = 0
         """0, or `EX_SOFTWARE` once a stop or exit listener has failed."""
 
@@ -113,32 +144,56 @@ class Bus:
 
     # -- listeners --------------------------------------------------------------
 
+    @overload
+    def subscribe(
+        self, channel: str, callback: None = None, priority: int | None = None
+    ) -> Callable[[CallbackT], CallbackT]: ...
+
+    @overload
+    def subscribe(
+        self, channel: str, callback: CallbackT, priority: int | None = None
+    ) -> CallbackT: ...
+
     def subscribe(
         self,
         channel: str,
-        callback: Callable[..., Any],
+        callback: Callable[..., Any] | None = None,
         priority: int | None = None,
-    ) -> None:
-        """Add `callback` to `channel` (once). `priority` (or the callback's own
-        ``priority`` attribute, as wspbus) orders listeners: lower runs first."""
+    ) -> Any:
+        """Add `callback` to `channel` (once) and return it.
+
+        `priority` (or the callback's own ``priority`` attribute, as wspbus)
+        orders listeners: lower runs first, equal ones in subscription order.
+        Without a callback, returns a decorator that subscribes the function
+        it decorates (``@bus.subscribe("graceful")``).
+        """
+        if callback is None:
+
+            def decorate(function: CallbackT) -> CallbackT:
+                return self.subscribe(channel, function, priority)
+
+            return decorate
         if priority is None:
             priority = getattr(callback, "priority", DEFAULT_PRIORITY)
         with self._lock:
-            listeners = self._listeners.get(channel, [])
-            if any(entry[2] == callback for entry in listeners):
-                return
-            entry = (int(priority), next(self._order), callback)
-            self._listeners[channel] = sorted([*listeners, entry], key=lambda e: (e[0], e[1]))
+            callbacks = self.listeners.setdefault(channel, set())
+            if callback in callbacks and (channel, callback) in self._ranks:
+                return callback
+            self._ranks[channel, callback] = (int(priority), next(self._order))
+            callbacks.add(callback)
+        return callback
 
     def unsubscribe(self, channel: str, callback: Callable[..., Any]) -> None:
         """Remove `callback` from `channel`, if it is there."""
         with self._lock:
-            listeners = self._listeners.get(channel, [])
-            self._listeners[channel] = [e for e in listeners if e[2] != callback]
+            self.listeners.get(channel, set()).discard(callback)
+            self._ranks.pop((channel, callback), None)
 
-    def listeners(self, channel: str) -> list[Callable[..., Any]]:
+    def _ordered(self, channel: str) -> list[Callable[..., Any]]:
         """The callbacks of `channel`, in the order they run."""
-        return [entry[2] for entry in self._listeners.get(channel, [])]
+        callbacks = list(self.listeners.get(channel, ()))  # a copy: one C call, atomic
+        ranks = self._ranks
+        return sorted(callbacks, key=lambda c: ranks.get((channel, c), _UNRANKED))
 
     def publish(self, channel: str, *args: Any, **kwargs: Any) -> list[Any]:
         """Call every listener of `channel`; their results, in order.
@@ -149,7 +204,7 @@ class Bus:
         """
         failures = ChannelFailures(channel)
         output = []
-        for callback in self.listeners(channel):
+        for callback in self._ordered(channel):
             try:
                 output.append(callback(*args, **kwargs))
             except KeyboardInterrupt:
@@ -178,7 +233,12 @@ class Bus:
     # -- transitions ------------------------------------------------------------
 
     def start(self) -> None:
-        """Start every service (``start`` channel). If one fails, exit and re-raise."""
+        """Start every service (``start`` channel). If one fails, exit and re-raise.
+
+        Until the bus exits, interpreter exit warns and exits it (see `_exit_hook`).
+        """
+        _running.add(self)
+        _install_exit_hook()
         self.state = BusState.STARTING
         self.log("Bus STARTING")
         try:
@@ -215,6 +275,7 @@ class Bus:
         except ChannelFailures:
             self.exit_status = EX_SOFTWARE
         self.state = BusState.EXITING
+        _running.discard(self)
         self.log("Bus EXITING")
         try:
             self.publish("exit")
@@ -222,13 +283,29 @@ class Bus:
             self.exit_status = EX_SOFTWARE
         self.log("Bus EXITED")
 
+    def _clean_exit(self) -> None:
+        """At interpreter exit: a bus that has not exited warns, then exits (wspbus)."""
+        if self._state is BusState.EXITING:
+            return
+        msg = (
+            f"The main thread is exiting, but the bus is {self._state.value}; exiting it "
+            "now. Call bus.block() after bus.start(), or bus.exit() before the main "
+            "thread ends."
+        )
+        warnings.warn(msg, RuntimeWarning, stacklevel=1)
+        self.exit()
+
     def graceful(self) -> None:
         """Advise every service to reload (``graceful`` channel)."""
         self.log("Bus graceful")
         self.publish("graceful")
 
     def restart(self) -> None:
-        """Exit, then have the thread in `block` re-exec the process (same argv)."""
+        """Exit, then have the thread in `block` re-exec the process.
+
+        The same interpreter, options and arguments (``-m`` and ``-c`` included),
+        from the start-up directory, with every descriptor but 0-2 closed (as wspbus).
+        """
         self.execv = True
         self.exit()
 
@@ -240,22 +317,25 @@ class Bus:
         interval: float = 0.1,
         channel: str | None = None,
     ) -> None:
-        """Block until the bus is in `state` (or one of them); publish on
-        `channel` every `interval` seconds meanwhile, if given."""
+        """Block until the bus is in `state` (or one of them); meanwhile publish
+        on `channel`, if given, once every `interval` seconds (as wspbus)."""
         states = {state} if isinstance(state, BusState) else set(state)
         with self._changed:
-            while self._state not in states:
-                if channel is None:
-                    self._changed.wait()
-                    continue
-                self._changed.wait(interval)
-                if self._state in states:
-                    break
-                self._changed.release()
-                try:
-                    self.publish(channel)
-                finally:
-                    self._changed.acquire()
+            if channel is None:
+                self._changed.wait_for(lambda: self._state in states)
+                return
+        while True:
+            deadline = time.monotonic() + interval
+            with self._changed:
+                # Other state changes wake this wait too: they do not count as a tick.
+                while self._state not in states:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        break
+                    self._changed.wait(remaining)
+                else:
+                    return
+            self.publish(channel)
 
     def block(self, interval: float = 0.1) -> None:
         """Wait for EXITING (publishing ``main`` every `interval`), then for the
@@ -285,11 +365,15 @@ class Bus:
             self._do_execv()
 
     def _do_execv(self) -> None:
-        """Re-execute this process with the same interpreter, arguments and environment."""
+        """Re-execute this process: the same interpreter and command line
+        (`sys.orig_argv` keeps ``-m module`` and ``-c``), from the start-up
+        directory, without the descriptors this process opened."""
         args = [sys.executable, *sys.orig_argv[1:]]
         self.log(f"Re-spawning {' '.join(args)}")
         sys.stdout.flush()
         sys.stderr.flush()
+        os.chdir(_startup_cwd)
+        _set_cloexec(self.max_cloexec_files)
         os.execv(sys.executable, args)  # noqa: S606 - the same interpreter and argv
 
     def start_with_callback(
@@ -312,3 +396,63 @@ class Bus:
         thread.start()
         self.start()
         return thread
+
+
+# -- process-wide helpers ---------------------------------------------------------
+
+_running: set[Bus] = set()
+"""Buses started and not yet exited: the exit hook exits them."""
+_hook_lock = threading.Lock()
+_hook_installed = False
+
+
+def _install_exit_hook() -> None:
+    """Run `_exit_hook` at interpreter exit, once per process.
+
+    Before Python joins the non-daemon threads (``threading._register_atexit``,
+    as `concurrent.futures` does) where there is one, so a bus whose stop
+    listeners stop a tree's actor threads does not wait on them forever.
+    """
+    global _hook_installed  # noqa: PLW0603
+    with _hook_lock:
+        if _hook_installed:
+            return
+        register = getattr(threading, "_register_atexit", None)
+        try:
+            if register is None:
+                atexit.register(_exit_hook)
+            else:
+                register(_exit_hook)
+        except RuntimeError:  # the interpreter is already shutting down
+            return
+        _hook_installed = True
+
+
+def _exit_hook() -> None:
+    """Warn about and exit every bus still running (interpreter exit, main thread)."""
+    for bus in list(_running):
+        try:
+            bus._clean_exit()
+        except Exception:
+            logger.exception("Exiting %r at interpreter exit failed", bus)
+
+
+def _max_open_files() -> int:
+    try:
+        return int(os.sysconf("SC_OPEN_MAX"))
+    except (AttributeError, ValueError, OSError):
+        return 1024
+
+
+def _set_cloexec(limit: int) -> None:
+    """Mark every open descriptor from 3 up to `limit` close-on-exec."""
+    if limit <= 3:  # noqa: PLR2004 - 0, 1 and 2 stay open
+        return
+    try:  # the open ones only, where the system lists them
+        fds = [int(entry.name) for entry in Path("/proc/self/fd").iterdir()]
+    except OSError:
+        fds = list(range(3, limit))
+    for fd in fds:
+        if 3 <= fd < limit:  # noqa: PLR2004
+            with contextlib.suppress(OSError):  # closed meanwhile (the listing's own)
+                os.set_inheritable(fd, False)

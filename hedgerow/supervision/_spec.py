@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from hedgerow._clock import MAX_DELAY
 from hedgerow._exceptions import SpecError
 from hedgerow.actors._actor import Actor
 from hedgerow.supervision._backoff import BackoffSettings
@@ -135,6 +136,12 @@ BACKOFF_FIELDS = (
 """The backoff settings a child spec, or a supervisor spec for its children, may give."""
 
 
+_SECONDS = frozenset(
+    {"shutdown", "period", "initial_retry_delay", "max_retry_delay", "retry_reset_after"}
+)
+"""Fields in seconds: at most `MAX_DELAY`, so that no clock is asked to wait longer."""
+
+
 def _check_number(
     child_id: str | None,
     name: str,
@@ -147,12 +154,20 @@ def _check_number(
     kind = int if integer else (int, float)
     ok = isinstance(value, kind) and not isinstance(value, bool)
     if ok and not integer:
-        ok = math.isfinite(value)
+        try:
+            ok = math.isfinite(value)
+        except OverflowError:  # an int beyond any float
+            ok = False
     if ok:
         ok = value > minimum if strict else value >= minimum
+    limit = MAX_DELAY if name in _SECONDS else None
+    if ok and limit is not None:
+        ok = value <= limit
     if not ok:
         what = "an integer" if integer else "a number"
         bound = f"> {minimum:g}" if strict else f">= {minimum:g}"
+        if limit is not None:
+            bound += f" and <= {limit:g} (seconds)"
         raise SpecError(child_id, name, value, f"expected {what} {bound}")
 
 

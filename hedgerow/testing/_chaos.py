@@ -11,6 +11,21 @@ with a generator seeded by the seed), or is skipped if there are none.
 By default the tree runs on a `VirtualClock` with autojump: a minute of
 chaos takes the real time its actors need to do their work, no more.
 
+In virtual time the same seed and file give the same report; only
+`real_seconds` differs. That rests on four rules: no time passes until the
+faults are plugged in and planned (`VirtualClock.settling`); timers run one at a
+time, each once the actors are idle, so what a fault meets does not depend on
+thread timing; the run ends at `duration` or when the root ends, and the report
+is cut there (events, fault firings and recovery marks after it, the
+shutdown's included, are left out, messages sent after it are not counted, and
+time stops with a tree that ended); at a `duration` end the faults are all
+disarmed before any held child is released, and the tree is stopped once those
+children have settled. Two things are outside those rules: a start that waits
+for its clock (a component retrying its first join) lets time move after
+`SETTLE_PATIENCE` real seconds of idleness, and actors that race each other at
+one virtual instant (two senders to one child) keep their real-time order. In
+real time (`real_time=True`) nothing is promised beyond the schedule.
+
 The report counts faults by kind, restarts per child, recovery times (from a
 fault to the child serving again: its next start, its next handled message, or
 the release of a hang, whichever comes first), and messages sent, handled,
@@ -20,6 +35,7 @@ it was put in a child's inbox and neither handled nor reported as a dead letter.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import fnmatch
 import json
@@ -288,26 +304,56 @@ class ChaosReport:
 class _Run:
     """One chaos run's bookkeeping: a timeline of fault firings and "serving" marks."""
 
-    def __init__(self, seed: int = 0) -> None:
+    def __init__(self, seed: int = 0, root: str = "root") -> None:
+        self.root = root
         self.timeline: list[tuple[str, str, float]] = []
         self.events: list[Event] = []
         self.made: dict[int, tuple[ChaosKind, Fault]] = {}
+        self.fired_at_end: dict[int, int] = {}
+        """How many times each made fault had fired when the run ended."""
         self.skipped: Counter[str] = Counter()
         self.attempted = 0
         self.picks = random.Random(seed)  # noqa: S311 - reproducible picks, not a secret
         """Picks the dynamic child a pattern's fault hits (used in schedule order)."""
+        self.finished = threading.Event()
+        self.end_time: float | None = None
+        self.root_reason: Any = None
+        """The root's exit reason if the tree ended by itself, else None."""
+        self.on_finish: Callable[[], None] = lambda: None
+        self._lock = threading.RLock()
+
+    def finish(self, when: float, root_reason: Any = None) -> None:
+        """The run ends now (its duration is up, or the root has ended): nothing
+        after this is recorded. Called once quiescent (a timer of the run's clock)
+        or from the root's last event; only the first call counts."""
+        with self._lock:
+            if self.finished.is_set():
+                return
+            self.end_time = when
+            self.root_reason = root_reason
+            self.fired_at_end = {key: fault.fired for key, (_, fault) in self.made.items()}
+            self.finished.set()
+        self.on_finish()
 
     def fired(self, record: FaultRecord) -> None:
-        if record.kind is not FaultKind.SLOW:
-            self.timeline.append(("fault", record.path, record.time))
+        with self._lock:
+            if record.kind is not FaultKind.SLOW and not self.finished.is_set():
+                self.timeline.append(("fault", record.path, record.time))
 
     def handled(self, path: str, when: float) -> None:
-        self.timeline.append(("serving", path, when))
+        with self._lock:
+            if not self.finished.is_set():
+                self.timeline.append(("serving", path, when))
 
     def event(self, event: Event) -> None:
-        self.events.append(event)
-        if event.kind in (EventKind.STARTED, EventKind.RESTARTED):
-            self.timeline.append(("serving", event.path, event.time))
+        with self._lock:
+            if self.finished.is_set():
+                return
+            self.events.append(event)
+            if event.kind in (EventKind.STARTED, EventKind.RESTARTED):
+                self.timeline.append(("serving", event.path, event.time))
+        if event.path == self.root and event.kind in (EventKind.STOPPED, EventKind.FAILED):
+            self.finish(event.time, event.reason)
 
     def recovery(self) -> Recovery:
         samples: list[float] = []
@@ -352,62 +398,77 @@ def run_chaos(
     name = spec.name or "root"
     schedule = plan_faults(spec, options, name)
     clock: Clock = MonotonicClock() if options.real_time else VirtualClock(autojump_threshold=0)
-    run = _Run(options.seed)
+    run = _Run(options.seed, name)
     events = EventStream()
     events.subscribe(run.event)
     began = time.perf_counter()
+    # No time moves until the faults are plugged in and planned: in virtual time the
+    # run then starts from the same point every time (see VirtualClock.settling).
+    with clock.settling() if isinstance(clock, VirtualClock) else contextlib.nullcontext():
+        try:
+            tree = start_tree(
+                spec,
+                name=name,
+                clock=clock,
+                events=events,
+                random=random.Random(options.seed),  # noqa: S311 - reproducible jitter
+            )
+        except StartError as exc:
+            _close(clock)
+            return _report(
+                source,
+                options,
+                schedule,
+                run,
+                root=None,
+                start_error=exc,
+                began=began,
+                elapsed=0.0,
+                counts=None,
+            )
+        faults = Faults(tree, seed=options.seed, on_handled=run.handled, on_fired=run.fired)
+        start = clock.now()
+        if tree.done:  # it ended while starting, before the run had its hooks in
+            run.finish(start, tree.reason)
+
+        def stop_at_the_end() -> None:
+            faults.stop_counting()
+            if run.root_reason is None:
+                # The duration is up (in the clock's thread, the actors idle): undo
+                # the faults, then stop the tree once what they held has settled
+                # (the next timer runs after quiescence). A tree that ended needs
+                # neither.
+                faults.clear()
+                clock.call_later(0.0, tree.request_stop)
+            elif isinstance(clock, VirtualClock):
+                clock.autojump_threshold = math.inf  # the tree has ended: time stops too
+
+        run.on_finish = stop_at_the_end
+        for planned in schedule:
+            faults.at(start + planned.time, _inject, faults, run, options, planned)
+        clock.call_later(options.duration, lambda: run.finish(clock.now()))
     try:
-        tree = start_tree(
-            spec,
-            name=name,
-            clock=clock,
-            events=events,
-            random=random.Random(options.seed),  # noqa: S311 - reproducible jitter
-        )
-    except StartError as exc:
-        _close(clock)
-        return _report(
-            source,
-            options,
-            schedule,
-            run,
-            root=None,
-            start_error=exc,
-            began=began,
-            elapsed=0.0,
-            counts=None,
-        )
-    faults = Faults(tree, seed=options.seed, on_handled=run.handled, on_fired=run.fired)
-    start = clock.now()
-    for planned in schedule:
-        faults.at(start + planned.time, _inject, faults, run, options, planned)
-    end = threading.Event()
-    clock.call_later(options.duration, end.set)
-    try:
-        while not end.is_set() and not tree.done:
-            end.wait(0.05)
+        while not run.finished.wait(0.05):
             if progress is not None:
                 progress(min(clock.now() - start, options.duration))
-        elapsed = min(clock.now() - start, options.duration)
-        ended_by_itself = tree.done
-        faults.clear()
-        tree.stop(timeout=STOP_TIMEOUT)
+        tree.wait(timeout=STOP_TIMEOUT)
         counts = faults.messages
     finally:
         faults.close()
+        tree.request_stop()  # if the wait above failed: stop it all the same
         _close(clock)
     if progress is not None:
         progress(options.duration)
-    root = tree.reason if ended_by_itself else None
+    assert run.end_time is not None
     return _report(
         source,
         options,
         schedule,
         run,
-        root=root,
+        root=run.root_reason,
         start_error=None,
         began=began,
-        elapsed=elapsed,
+        elapsed=min(run.end_time - start, options.duration),
         counts=counts,
     )
 
@@ -415,6 +476,8 @@ def run_chaos(
 def _inject(faults: Faults, run: _Run, options: ChaosOptions, planned: PlannedFault) -> None:
     """Put one planned fault into the tree (on the clock's thread, at its time)."""
     kind = planned.kind
+    if run.finished.is_set():
+        return  # planned after the tree had ended: not reached
     run.attempted += 1
     try:
         path = resolve_path(planned.path, faults.tree.names.paths(), options.targets, run.picks)
@@ -428,10 +491,11 @@ def _inject(faults: Faults, run: _Run, options: ChaosOptions, planned: PlannedFa
     elif kind is ChaosKind.HANG:
 
         def release() -> None:
-            was_hung = fault.fired > 0
-            fault.cancel()
-            if was_hung:
+            # The mark first: once woken, the child may record a fault of its own
+            # at this same instant, and the timeline must have them in one order.
+            if fault.fired > 0:
                 run.handled(path, faults.clock.now())
+            fault.cancel()
 
         faults.after(options.hang_time, release)
 
@@ -451,7 +515,7 @@ def _make(faults: Faults, options: ChaosOptions, path: str, planned: PlannedFaul
 
 
 def _close(clock: Clock) -> None:
-    if isinstance(clock, VirtualClock):
+    if isinstance(clock, (VirtualClock, MonotonicClock)):
         clock.close()
 
 
@@ -468,17 +532,19 @@ def _report(
     counts: Any,
 ) -> ChaosReport:
     injected: Counter[str] = Counter()
-    for kind, fault in run.made.values():
+    for key, (kind, _fault) in run.made.items():
+        fired = run.fired_at_end.get(key, 0)
         if kind is ChaosKind.FLAKY:
-            injected[kind.value] += fault.fired
-        elif fault.fired:
+            injected[kind.value] += fired
+        elif fired:
             injected[kind.value] += 1
         else:
             run.skipped[kind.value] += 1  # armed, never triggered
     restarts = Counter(e.path for e in run.events if e.kind is EventKind.RESTARTED)
-    dead = sum(1 for e in run.events if e.kind is EventKind.DEAD_LETTER)
+    # Counted per message by Faults: the dead letters of messages it counted as sent.
     sent = counts.sent if counts is not None else 0
     handled = counts.handled if counts is not None else 0
+    dead = counts.dead_lettered if counts is not None else 0
     if start_error is not None:
         ended, gave_up, reason = "start_failed", True, str(start_error)
     elif root is None:

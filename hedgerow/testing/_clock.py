@@ -1,7 +1,9 @@
 """`VirtualClock`: time that moves only when a test says so, or when the actors are idle.
 
 Autojump (as trio's ``MockClock.autojump_threshold``): when no actor has anything
-to do for the threshold of real time, the clock jumps to its next deadline. In a
+to do for the threshold of real time, the clock jumps to its next deadline and
+runs that one timer (the next, due at the same instant or later, waits until the
+actors are idle again). In a
 threaded runtime "nothing to do" is decided by looking at every actor in pykka's
 registry. An actor is idle when
 
@@ -41,7 +43,7 @@ from typing import TYPE_CHECKING, Any, Self
 
 import pykka
 
-from hedgerow._clock import TimerHandle
+from hedgerow._clock import TimerHandle, seconds
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -52,6 +54,8 @@ logger = logging.getLogger(__name__)
 
 POLL = 0.0002
 """Shortest real time (s) between two looks at the actors before a jump."""
+SETTLE_PATIENCE = 1.0
+"""Real seconds the actors must stay idle before autojump overrides `settling()`."""
 _MAX_POLL = 0.002
 
 
@@ -77,6 +81,7 @@ class VirtualClock:
         self._lock = threading.Condition()
         self._exiting: weakref.WeakSet[Any] = weakref.WeakSet()
         self._holds = 0
+        self._settling = 0
         self._changes = 0
         self._closed = False
         self._jumps = 0
@@ -91,7 +96,7 @@ class VirtualClock:
 
     def call_later(self, delay: float, callback: Callable[..., Any], *args: Any) -> TimerHandle:
         with self._lock:
-            handle = TimerHandle(self._now + max(delay, 0.0), callback, args)
+            handle = TimerHandle(self._now + max(seconds(delay), 0.0), callback, args)
             heapq.heappush(self._heap, (handle.when, next(self._seq), handle))
             self._changes += 1
             self._lock.notify_all()
@@ -199,6 +204,27 @@ class VirtualClock:
                 self._changes += 1
                 self._lock.notify_all()
 
+    @contextlib.contextmanager
+    def settling(self) -> Iterator[None]:
+        """Like `hold`, unless the actors stay idle for `SETTLE_PATIENCE` real
+        seconds meanwhile: then they are waiting for time, and it moves.
+
+        For a test thread's setup whose end the actors cannot see (a tree
+        starting, then faults plugged in): time moves at the same points every
+        run, unless the setup itself waits for the clock (a component retrying
+        its first join), which `hold` would turn into a deadlock.
+        """
+        with self._lock:
+            self._settling += 1
+            self._changes += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._settling -= 1
+                self._changes += 1
+                self._lock.notify_all()
+
     def close(self) -> None:
         """Stop autojumping and end the autojump thread."""
         with self._lock:
@@ -216,9 +242,10 @@ class VirtualClock:
         self.close()
 
     def _has_pending(self) -> bool:
+        """Is a timer due at some finite time? (Autojump never jumps to ``inf``.)"""
         while self._heap and self._heap[0][2].cancelled:
             heapq.heappop(self._heap)
-        return bool(self._heap)
+        return bool(self._heap) and math.isfinite(self._heap[0][0])
 
     def _snapshot(self) -> tuple[Any, ...] | None:
         """A fingerprint of the whole system if it is quiescent now, else None."""
@@ -240,13 +267,19 @@ class VirtualClock:
         return tuple(fingerprint)
 
     def _jump(self, snapshot: tuple[Any, ...]) -> None:
-        """Jump to the next deadline, unless anything changed since `snapshot`."""
+        """Run the next timer, moving time to it, unless anything changed since
+        `snapshot`. One timer per jump: timers due at the same instant run one at
+        a time, each once the actors are idle again, so what a timer sees never
+        depends on how far the threads woken by the one before it have got."""
         with self._lock:
             if self._changes != snapshot[0] or self._holds or not self._has_pending():
                 return
-            deadline = self._heap[0][0]
-            self._jumps += 1
-        self.advance(max(deadline - self._now, 0.0))
+            when, _, handle = heapq.heappop(self._heap)
+            if when > self._now:
+                self._now = when
+                self._jumps += 1
+            self._changes += 1
+        handle._run()
 
 
 _CONDITION_WAIT = threading.Condition.wait.__code__
@@ -298,6 +331,10 @@ def _autojump_loop(clock_ref: weakref.ref[VirtualClock], cond: threading.Conditi
             seen, since = snapshot, now
             del clock
             time.sleep(max(threshold, POLL))
+            continue
+        if clock._settling and now - since < max(threshold, SETTLE_PATIENCE):
+            del clock
+            time.sleep(POLL)
             continue
         if now - since >= threshold:
             try:

@@ -9,7 +9,10 @@ child's next starts. `clear()` (or leaving the ``with`` block) undoes them all:
 hung children are released, slowed ones woken, scheduled faults cancelled.
 
 The same interceptor counts every user message put in a child's inbox and
-every one handled, which is how `hedgerow chaos` finds lost messages.
+what became of it (handled, or dead-lettered), which is how `hedgerow chaos`
+finds lost messages. It follows each envelope, not totals: a message already on
+its way when `Faults` was plugged in is not counted at all, so never more
+messages are handled or dead-lettered than were sent.
 """
 
 from __future__ import annotations
@@ -89,14 +92,19 @@ class FaultRecord(NamedTuple):
 
 @dataclass(frozen=True)
 class MessageCounts:
-    """User messages put in the children's inboxes, and handled by them, while installed.
+    """User messages put in the children's inboxes while installed, and what
+    became of those same messages: handled, or dead-lettered.
 
     A handler that raised while answering an ask counts as handled (the asker
-    got the error); a told message whose handler raised is a dead letter.
+    got the error); a told message whose handler raised, a message hit by an
+    injected crash, and one left in the inbox of a child gone for good are dead
+    letters. ``sent - handled - dead_lettered`` are on their way (or lost, once
+    the tree has stopped); it is never negative.
     """
 
     sent: int
     handled: int
+    dead_lettered: int = 0
 
 
 class Fault:
@@ -149,13 +157,21 @@ class Fault:
 
     def cancel(self) -> None:
         """Disarm it; a child it hangs or slows goes on."""
+        self._disarm()
+        self._wake()
+
+    def _disarm(self) -> None:
         with self._lock:
             self.active = self._armed = False
+        self._owner._forget(self)
+
+    def _wake(self) -> None:
+        """Release the child it hangs, wake the one it slows (once disarmed)."""
+        with self._lock:
             wakers = list(self._wakers)
         self._release.set()
         for waker in wakers:
             waker.set()
-        self._owner._forget(self)
 
     # -- in the child's thread -----------------------------------------------
 
@@ -275,7 +291,13 @@ class Faults:
         self._hung: set[Actor] = set()
         self._n_sent = 0
         self._n_handled = 0
+        self._n_dead = 0
+        self._unresolved: dict[int, Envelope[Any]] = {}
+        """Counted envelopes neither handled nor dead-lettered yet, by id (kept
+        alive here, so an id cannot be reused while it is looked up)."""
+        self._counting = True
         self._counted: list[Inbox] = []
+        self._watched: list[ChildRef[Any]] = []
         self._paths = _spec_paths(tree.spec, tree.name)
         self._hooks: TreeHooks = tree.hooks
         if self._hooks.interceptor is not None:
@@ -388,8 +410,12 @@ class Faults:
                 self._timers.clear()
         for timer in timers:
             timer.cancel()
+        # Disarm them all before waking any: a slowed child woken first must not
+        # meet a fault that is still armed behind the one that slowed it.
         for fault in faults:
-            fault.cancel()
+            fault._disarm()
+        for fault in faults:
+            fault._wake()
         self._join_released()
 
     def close(self) -> None:
@@ -400,10 +426,19 @@ class Faults:
             self._hooks.interceptor = None
         with self._lock:
             counted, self._counted = self._counted, []
+            watched, self._watched = self._watched, []
         for inbox in counted:
             with inbox.mutex:
                 if type(inbox) is _CountingInbox:
                     inbox.__class__ = Inbox  # type: ignore[assignment] # back to plain
+        for ref in watched:
+            vars(ref).pop("_dead_letter", None)  # the class's own again
+
+    def stop_counting(self) -> None:
+        """Count no message sent from now on; those counted are still followed
+        until handled or dead-lettered (a chaos run's end: the same cut every run)."""
+        with self._lock:
+            self._counting = False
 
     def __enter__(self) -> Self:
         return self
@@ -431,9 +466,10 @@ class Faults:
 
     @property
     def messages(self) -> MessageCounts:
-        """User messages sent to and handled by the tree's children so far."""
+        """User messages sent to the tree's children so far, and how many of
+        those were handled or dead-lettered."""
         with self._lock:
-            return MessageCounts(self._n_sent, self._n_handled)
+            return MessageCounts(self._n_sent, self._n_handled, self._n_dead)
 
     # -- internals ------------------------------------------------------------------
 
@@ -526,20 +562,47 @@ class Faults:
                 actor._hr_exited.wait(timeout=5)
 
     def _count(self, ref: ChildRef[Any]) -> None:
+        """Count what `ref`'s inbox holds and will be sent; follow its dead letters."""
         inbox = ref.actor_inbox
         with inbox.mutex:
             if inbox.__class__ is not Inbox:
                 return
-            queued = sum(1 for e in inbox.queue if _is_user(e.message))
             inbox.__class__ = _CountingInbox
             inbox._hr_faults = self  # type: ignore[attr-defined]
-        with self._lock:
-            self._n_sent += queued
-            self._counted.append(inbox)
+            for envelope in inbox.queue:
+                self._count_sent(envelope)
+        original = ref._dead_letter
 
-    def _count_sent(self) -> None:
+        def dead_letter(envelope: Envelope[Any], reason: Any) -> None:
+            self._resolve(envelope, handled=False)
+            original(envelope, reason)
+
+        ref._dead_letter = dead_letter  # type: ignore[method-assign]
         with self._lock:
-            self._n_sent += 1
+            self._counted.append(inbox)
+            self._watched.append(ref)
+
+    def _count_sent(self, envelope: Envelope[Any]) -> None:
+        """A user message put in a counted inbox (under the inbox's mutex, so
+        before any reader can take it out)."""
+        if not _is_user(envelope.message):
+            return
+        with self._lock:
+            if self._counting:
+                self._n_sent += 1
+                self._unresolved[id(envelope)] = envelope
+
+    def _resolve(self, envelope: Envelope[Any], *, handled: bool) -> None:
+        """A counted message was handled or dead-lettered (once: later news of it,
+        or of a message sent before counting began, is ignored)."""
+        with self._lock:
+            if self._unresolved.get(id(envelope)) is not envelope:
+                return
+            del self._unresolved[id(envelope)]
+            if handled:
+                self._n_handled += 1
+            else:
+                self._n_dead += 1
 
     def _message(self, actor: Actor, envelope: Envelope[Any]) -> None:
         ref = actor._hr_child_ref
@@ -547,7 +610,13 @@ class Faults:
             return
         for fault in self._message_faults.get(ref.path, ()):
             if fault._should_fire():
-                fault._fire(actor)
+                try:
+                    fault._fire(actor)
+                except BaseException as exc:
+                    # The actor fails with the message as its dead letter (an
+                    # injected Shutdown answers the asker and stops it: handled).
+                    self._resolve(envelope, handled=isinstance(exc, Shutdown))
+                    raise
                 if actor.actor_stopped.is_set():
                     return
 
@@ -555,10 +624,10 @@ class Faults:
         if not _is_user(envelope.message):
             return
         answered = envelope.reply_to is not None or isinstance(error, Shutdown)
-        if error is not None and not answered:
-            return  # a crash: the supervisor reports the message as a dead letter
-        with self._lock:
-            self._n_handled += 1
+        handled = error is None or answered  # else a crash: the message is a dead letter
+        self._resolve(envelope, handled=handled)
+        if not handled:
+            return
         ref = actor._hr_child_ref
         if self._on_handled is not None and ref is not None:
             self._on_handled(ref.path, self.clock.now())
@@ -594,14 +663,17 @@ class _Interceptor:
 
 
 class _CountingInbox(Inbox):
-    """A child's inbox while `Faults` is plugged in: counts the user messages put in it."""
+    """A child's inbox while `Faults` is plugged in: counts the user messages put in it.
+
+    `_put` runs under the queue's mutex, so a message is counted before its
+    reader can take it (``put_front`` only puts back what was counted, or controls).
+    """
 
     _hr_faults: Faults
 
-    def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
-        super().put(item, block, timeout)
-        if _is_user(item.message):
-            self._hr_faults._count_sent()
+    def _put(self, item: Any) -> None:
+        super()._put(item)
+        self._hr_faults._count_sent(item)
 
 
 def _is_user(message: Any) -> bool:

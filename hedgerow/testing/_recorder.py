@@ -118,9 +118,17 @@ class EventRecorder:
 
     def wait_gave_up(self, path: str | None = None, *, timeout: float = DEFAULT_TIMEOUT) -> Event:
         """Block until a supervisor (at `path`, or any) gave up; its event, whose
-        `reason` says why (`IntensityExceeded`, `RetriesExhausted`)."""
+        `reason` says why (`IntensityExceeded`, `RetriesExhausted`).
+
+        When it is a tree's root, this also waits for the root's own ``failed``
+        event: the tree has ended then, and its `gave_up` is true.
+        """
         match = _matcher(EventKind.INTENSITY_EXCEEDED, path, None)
-        return self._wait(match, 1, timeout, (EventKind.INTENSITY_EXCEEDED, path))[0]
+        gave_up = self._wait(match, 1, timeout, (EventKind.INTENSITY_EXCEEDED, path))[0]
+        if "/" not in gave_up.path:  # a root: a tree's name is its first path part
+            ended = _matcher(EventKind.FAILED, gave_up.path, lambda e: e.seq >= gave_up.seq)
+            self._wait(ended, 1, timeout, (EventKind.FAILED, gave_up.path))
+        return gave_up
 
     def wait_dead_letters(
         self, path: str | None = None, count: int = 1, *, timeout: float = DEFAULT_TIMEOUT

@@ -10,6 +10,7 @@ import sys
 import textwrap
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -340,3 +341,210 @@ def test_a_second_exit_signal_right_after_the_first_ones_log_line_is_a_repeat():
     assert repeats == [signal.SIGTERM]
     assert exits == [BusState.STOPPING]  # one exit, not two
     assert bus.state is BusState.EXITING
+
+
+# -- wspbus's public surface ----------------------------------------------------
+
+
+def test_listeners_is_wspbus_mapping_of_channel_to_set_with_the_builtin_channels():
+    bus = Bus()
+    assert bus.listeners == {
+        channel: set() for channel in ("start", "stop", "exit", "graceful", "log", "main")
+    }
+
+    def listener() -> None:
+        pass
+
+    bus.subscribe("start", listener)
+    bus.subscribe("mine", listener)
+    assert bus.listeners["start"] == {listener}
+    assert bus.listeners["mine"] == {listener}
+    bus.unsubscribe("start", listener)
+    assert bus.listeners["start"] == set()
+
+
+def test_a_callback_added_to_the_mapping_directly_runs_after_prioritised_ones():
+    """wspbus's own plugins add channels through the mapping (ThreadManager)."""
+    bus = Bus()
+    order: list[str] = []
+    bus.listeners.setdefault("custom", set()).add(lambda: order.append("direct"))
+    bus.subscribe("custom", lambda: order.append("late"), priority=90)
+    assert bus.publish("custom") == [None, None]
+    # Default priority (50), so before a priority-90 listener.
+    assert order == ["direct", "late"]
+
+
+def test_subscribe_is_a_decorator_that_keeps_the_function():
+    bus = Bus()
+    seen: list[str] = []
+
+    @bus.subscribe("graceful")
+    def reload() -> None:
+        seen.append("reload")
+
+    @bus.subscribe("graceful", priority=10)
+    def first() -> None:
+        seen.append("first")
+
+    bus.graceful()
+    assert seen == ["first", "reload"]
+    assert callable(reload)
+    assert bus.listeners["graceful"] == {reload, first}
+
+
+def test_wait_publishes_once_per_interval_not_on_every_state_change():
+    """Four transitions while waiting, well within one interval: no tick yet."""
+    bus = Bus()
+    ticks: list[BusState] = []
+    ticked = threading.Event()
+    bus.subscribe("tick", lambda: (ticks.append(bus.state), ticked.set()))
+    # A tick due to the STARTING change would come in this window (a bounded
+    # wait for something that must not happen).
+    bus.subscribe("start", lambda: ticked.wait(timeout=0.5))
+    waiting = threading.Thread(
+        target=bus.wait, args=(BusState.EXITING,), kwargs={"interval": 300, "channel": "tick"}
+    )
+    waiting.start()
+    wait_until_inside(waiting, Bus.wait)
+    bus.start()
+    bus.stop()
+    bus.start()
+    bus.exit()
+    waiting.join(timeout=30)
+    assert not waiting.is_alive()
+    assert ticks == []
+
+
+def wait_until_inside(thread: threading.Thread, function: Any) -> None:
+    """Return once `thread` is running `function` (seen on its stack)."""
+    code = function.__code__
+    reached = threading.Event()
+    while not reached.is_set():
+        frame = sys._current_frames().get(thread.ident or 0)
+        while frame is not None and frame.f_code is not code:
+            frame = frame.f_back
+        if frame is None:
+            reached.wait(0.001)  # polling a stack: nothing to wait on
+        else:
+            reached.set()
+
+
+def test_wait_publishes_on_the_channel_while_waiting():
+    bus = Bus()
+    ticks: list[BusState] = []
+    enough = threading.Event()
+
+    def tick() -> None:
+        ticks.append(bus.state)
+        if len(ticks) == 3:
+            enough.set()
+
+    bus.subscribe("tick", tick)
+    waiting = threading.Thread(
+        target=bus.wait, args=(BusState.EXITING,), kwargs={"interval": 0.01, "channel": "tick"}
+    )
+    waiting.start()
+    assert enough.wait(timeout=30)
+    bus.exit()
+    waiting.join(timeout=30)
+    assert not waiting.is_alive()
+    assert ticks[:3] == [BusState.STOPPED] * 3
+
+
+LEAVER = """\
+from hedgerow.node import Bus
+
+bus = Bus()
+bus.subscribe("stop", lambda: print("stop", flush=True))
+bus.subscribe("exit", lambda: print("exit", flush=True))
+bus.start()
+print("leaving", flush=True)
+"""
+
+
+def test_a_bus_still_running_at_interpreter_exit_warns_and_exits(tmp_path):
+    script = tmp_path / "leaver.py"
+    script.write_text(LEAVER)
+    done = subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        timeout=PROCESS_TIMEOUT,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["leaving", "stop", "exit"]
+    assert "RuntimeWarning" in done.stderr
+    assert "main thread is exiting" in done.stderr
+
+
+RESTARTER = """\
+import os, sys
+from hedgerow.node import Bus
+
+print("cwd", os.getcwd(), flush=True)
+if "INHERITED_FD" not in os.environ:
+    fd = os.open(os.devnull, os.O_RDONLY)
+    os.set_inheritable(fd, True)  # as a library might: re-exec must close it all the same
+    os.environ["INHERITED_FD"] = str(fd)
+    bus = Bus()
+    bus.subscribe("main", bus.restart)
+    os.chdir(sys.argv[1])  # the application wanders off
+    bus.start()
+    bus.block(interval=0.01)
+else:
+    try:
+        os.fstat(int(os.environ["INHERITED_FD"]))
+    except OSError:
+        print("descriptor closed", flush=True)
+    else:
+        print("descriptor inherited", flush=True)
+"""
+
+
+def test_restart_goes_back_to_the_start_up_directory_and_closes_descriptors(tmp_path):
+    """Started with ``-m`` from a directory only ``-m`` puts on the path: the
+    re-exec'd process finds the module again, in the directory it started in."""
+    app = tmp_path / "app"
+    app.mkdir()
+    (app / "restarter.py").write_text(RESTARTER)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    done = subprocess.run(
+        [sys.executable, "-m", "restarter", str(elsewhere)],
+        cwd=app,
+        capture_output=True,
+        text=True,
+        timeout=PROCESS_TIMEOUT,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [f"cwd {app}", f"cwd {app}", "descriptor closed"]
+
+
+TREE_LEAVER = """\
+import hedgerow as hr
+from hedgerow.node import Bus
+
+tree = hr.start_tree(hr.SupervisorSpec([hr.ChildSpec("w", hr.Actor)]))
+bus = Bus()
+bus.subscribe("stop", lambda: print("stopped", tree.stop(), flush=True))
+bus.start()
+"""
+
+
+def test_the_exit_hook_runs_before_python_waits_for_a_trees_actor_threads(tmp_path):
+    """With atexit alone the interpreter would join the actors' (non-daemon)
+    threads first, and wait for ever: the hook must stop the tree before that."""
+    script = tmp_path / "tree_leaver.py"
+    script.write_text(TREE_LEAVER)
+    done = subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        timeout=PROCESS_TIMEOUT,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["stopped", "shutdown"]
+    assert "RuntimeWarning" in done.stderr

@@ -203,3 +203,24 @@ def test_closing_ends_the_autojump_thread():
     assert thread.is_alive()
     clock.close()
     assert not thread.is_alive()
+
+
+def test_settling_keeps_time_still_while_actors_are_busy_or_the_setup_goes_on():
+    with VirtualClock(autojump_threshold=0) as clock:
+        fired = threading.Event()
+        with clock.settling():
+            clock.call_later(1.0, fired.set)
+            assert not fired.wait(0.1)  # a bounded wait for what must not happen
+            assert clock.now() == 0.0
+        assert fired.wait(timeout=30)
+        assert clock.now() == 1.0
+
+
+def test_settling_gives_way_when_the_setup_waits_for_the_clock():
+    """A setup that itself waits for time (a retry on the tree's clock) would
+    deadlock under `hold`: once the actors stay idle long enough, time moves."""
+    with VirtualClock(autojump_threshold=0) as clock:
+        waited = threading.Event()
+        with clock.settling():
+            clock.wait(waited, 5.0)  # in the setup's own thread, as a start would
+        assert clock.now() == 5.0

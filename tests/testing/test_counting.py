@@ -1,0 +1,133 @@
+"""The harness counts exactly: never more handled than sent, never a negative loss."""
+
+from __future__ import annotations
+
+import sys
+import threading
+from typing import Any
+
+import pytest
+
+import hedgerow as hr
+from hedgerow.testing import EventRecorder, Faults
+
+
+class Player(hr.Actor):
+    """Plays ping-pong with its partner for ever (until stopped)."""
+
+    def __init__(self, partner: str) -> None:
+        super().__init__()
+        self.partner = partner
+
+    def on_receive(self, message: Any) -> None:
+        self.actor_lookup(self.partner).tell(message + 1)
+
+
+def rally(pairs: int) -> hr.SupervisorSpec:
+    children = []
+    for n in range(pairs):
+        children.append(hr.ChildSpec(f"ping{n}", Player, args=(f"pong{n}",)))
+        children.append(hr.ChildSpec(f"pong{n}", Player, args=(f"ping{n}",)))
+    return hr.SupervisorSpec(children)
+
+
+@pytest.fixture
+def fast_switching():
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # the races hide at the default interval
+    yield
+    sys.setswitchinterval(interval)
+
+
+def test_faults_attached_mid_rally_never_count_more_handled_than_sent(fast_switching):
+    pairs = 3
+    with hr.start_tree(rally(pairs)) as tree:
+        for n in range(pairs):
+            tree.lookup(f"root/ping{n}").tell(0)
+        for _ in range(30):
+            faults = Faults(tree)
+            counts = [faults.messages for _ in range(20)]
+            faults.close()
+            assert all(c.handled + c.dead_lettered <= c.sent for c in counts), counts
+
+
+def test_after_the_tree_stops_every_counted_message_is_handled_or_dead_lettered(
+    fast_switching,
+):
+    pairs = 3
+    tree = hr.start_tree(rally(pairs))
+    try:
+        for n in range(pairs):
+            tree.lookup(f"root/ping{n}").tell(0)
+        faults = Faults(tree)
+    finally:
+        tree.stop(timeout=30)
+    counts = faults.messages
+    faults.close()
+    assert counts.sent > 0
+    assert counts.sent == counts.handled + counts.dead_lettered, counts
+
+
+class Slow(hr.Actor):
+    """Waits for `release` in its handler, then does nothing."""
+
+    def __init__(self, entered: threading.Event, release: threading.Event) -> None:
+        super().__init__()
+        self.entered = entered
+        self.release = release
+
+    def on_receive(self, message: Any) -> None:
+        self.entered.set()
+        self.release.wait(timeout=30)
+
+
+def test_a_message_in_flight_when_faults_attach_is_not_counted():
+    entered, release = threading.Event(), threading.Event()
+    spec = hr.SupervisorSpec([hr.ChildSpec("slow", Slow, args=(entered, release))])
+    with hr.start_tree(spec) as tree:
+        ref = tree.lookup("root/slow")
+        ref.tell("before")
+        assert entered.wait(timeout=30)
+        faults = Faults(tree)
+        release.set()
+        assert ref.ask("after") is None
+        counts = faults.messages
+        faults.close()
+    assert (counts.sent, counts.handled, counts.dead_lettered) == (1, 1, 0)
+
+
+class Stopper(hr.Actor):
+    """Its on_stop waits for `release` (or a while): the root stops slowly."""
+
+    def __init__(self, release: threading.Event) -> None:
+        super().__init__()
+        self.release = release
+
+    def on_stop(self) -> None:
+        self.release.wait(timeout=2)
+
+
+class Broken(hr.Actor):
+    def on_receive(self, message: Any) -> None:
+        raise RuntimeError(message)
+
+
+def test_tree_gave_up_is_true_when_wait_gave_up_returns():
+    release = threading.Event()
+    spec = hr.SupervisorSpec(
+        [hr.ChildSpec("stopper", Stopper, args=(release,)), hr.ChildSpec("broken", Broken)],
+        max_restarts=0,
+    )
+    events = hr.EventStream()
+    recorder = EventRecorder(events)
+    tree = hr.start_tree(spec, events=events)
+    try:
+        tree.lookup("root/broken").tell("boom")
+        event = recorder.wait_gave_up("root", timeout=30)
+        gave_up = tree.gave_up
+        release.set()
+    finally:
+        release.set()
+        tree.stop(timeout=30)
+    assert event.path == "root"
+    assert gave_up
