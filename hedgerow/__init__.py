@@ -155,4 +155,4 @@ __all__ = [
     "use_framework",
 ]
 
-logging.getLogger(__name__).addHandler(logging.NullHandler())
+logging.getLogger("hedgerow").addHandler(logging.NullHandler())

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Clock", "MonotonicClock", "TimerHandle", "default_clock"]
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("hedgerow")
 
 
 class TimerHandle:

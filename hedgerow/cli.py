@@ -52,7 +52,7 @@ if TYPE_CHECKING:
 
 __all__ = ["cli", "main"]
 
-logger = logging.getLogger("hedgerow.cli")
+logger = logging.getLogger("hedgerow")
 
 EXIT_OK = 0
 EXIT_FAILED = 1

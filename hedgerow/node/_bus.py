@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Bus", "BusState", "ChannelFailures"]
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("hedgerow.node")
 
 DEFAULT_PRIORITY = 50
 EX_SOFTWARE = 70
@@ -180,11 +180,11 @@ class Bus:
     def start(self) -> None:
         """Start every service (``start`` channel). If one fails, exit and re-raise."""
         self.state = BusState.STARTING
-        self.log("Bus STARTING")
+        self.log("Bus STARTING", logging.DEBUG)
         try:
             self.publish("start")
             self.state = BusState.STARTED
-            self.log("Bus STARTED")
+            self.log("Bus STARTED", logging.DEBUG)
         except (KeyboardInterrupt, SystemExit):
             raise
         except Exception:
@@ -195,12 +195,12 @@ class Bus:
     def stop(self) -> None:
         """Stop every service (``stop`` channel); the bus can start again."""
         self.state = BusState.STOPPING
-        self.log("Bus STOPPING")
+        self.log("Bus STOPPING", logging.DEBUG)
         try:
             self.publish("stop")
         finally:
             self.state = BusState.STOPPED
-            self.log("Bus STOPPED")
+            self.log("Bus STOPPED", logging.DEBUG)
 
     def exit(self) -> None:
         """Stop every service, then prepare the process to exit (``exit`` channel).
@@ -215,16 +215,16 @@ class Bus:
         except ChannelFailures:
             self.exit_status = EX_SOFTWARE
         self.state = BusState.EXITING
-        self.log("Bus EXITING")
+        self.log("Bus EXITING", logging.DEBUG)
         try:
             self.publish("exit")
         except ChannelFailures:
             self.exit_status = EX_SOFTWARE
-        self.log("Bus EXITED")
+        self.log("Bus EXITED", logging.DEBUG)
 
     def graceful(self) -> None:
         """Advise every service to reload (``graceful`` channel)."""
-        self.log("Bus graceful")
+        self.log("Bus graceful", logging.DEBUG)
         self.publish("graceful")
 
     def restart(self) -> None:
