@@ -4,6 +4,12 @@ Three renderings of one event stream: a live rich tree for a terminal, one
 line per event for logs and pipes, and JSON lines for machines. The CLI owns
 the terminal; nothing here configures logging.
 
+The live view shares one rich console with the log lines: the tree stays at
+the bottom, each log line (the tree's events are log lines there) is printed
+once above it, its traceback folded to one line (`FoldedFormatter`), and what
+anything else writes on the process's stderr (worker processes, prints) is
+printed there too (`stderr_through`).
+
 A worker process is a child whose ``start`` has a ``container`` (the
 `SupervisorSpec` it hosts in its own process): its hosted children are shown
 under it, with paths under the worker's (``root/w1/adder``), and what a child
@@ -13,32 +19,41 @@ guid) is shown in its row, its line and its JSON record.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
+import os
+import sys
+import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TextIO
 
-from rich.console import Group
+from rich.console import Console, Group
 from rich.text import Text
 from rich.tree import Tree as RichTree
 
-from hedgerow._events import Event, EventKind
+from hedgerow._events import Event, EventKind, event_of
 from hedgerow.actors._reason import describe
 from hedgerow.supervision._spec import ChildSpec, SupervisorSpec
 from hedgerow.supervision._treefile import describe_start
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
 
     from rich.console import RenderableType
 
 __all__ = [
+    "STATES",
+    "FoldedFormatter",
     "JsonView",
     "LineView",
     "NodeState",
     "TreeState",
     "describe_info",
+    "event_line",
     "hosted_spec",
     "spec_tree",
+    "stderr_through",
 ]
 
 
@@ -129,6 +144,20 @@ _STATE_STYLES = {
     "lost": "red",
 }
 
+STATES = {
+    "starting": "not started yet",
+    "running": "up; `up` is the time since its last start",
+    "restarting": "failed; its supervisor starts it again after the backoff delay shown",
+    "failed": "crashed; its supervisor decides what comes next",
+    "gave up": "restart intensity exceeded: its supervisor stopped restarting it",
+    "stopped": "ended and not restarted (stopped by its supervisor, or done)",
+    "abandoned": "ignored its stop within its shutdown time and was left behind",
+    "lost": "its parent (a worker process, a supervisor) ended while it was up: no news since",
+}
+"""What each state of the live view means: its legend shows the states on screen."""
+
+_SELF_EXPLAINED = frozenset({"running", "stopped", "starting"})
+
 INFO_WIDTH = 12
 """The live view cuts longer values of `Event.info` (a guid) to this many characters."""
 
@@ -209,11 +238,18 @@ class TreeState:
             self._lose_descendants(child)
 
     def render(self, now: float, footer: str = "") -> RenderableType:
+        """The tree, a legend of the states on it that need one, and `footer`."""
         root = RichTree(self._label(self.nodes[self.name], now))
         self._render_children(root, self.nodes[self.name], now)
-        if not footer:
-            return root
-        return Group(root, Text(footer, style="dim"))
+        parts: list[RenderableType] = [root]
+        shown = {node.state for node in self.nodes.values()} - _SELF_EXPLAINED
+        for state in (state for state in STATES if state in shown):
+            legend = Text(f"  {state}", style=_STATE_STYLES.get(state, ""))
+            legend.append(f": {STATES[state]}", style="dim")
+            parts.append(legend)
+        if footer:
+            parts.append(Text(footer, style="dim"))
+        return root if len(parts) == 1 else Group(*parts)
 
     def _render_children(self, branch: RichTree, node: NodeState, now: float) -> None:
         for path in node.children:
@@ -298,6 +334,14 @@ _APPLY: dict[EventKind, Callable[[NodeState, Event, float], None]] = {
 # -- event lines -------------------------------------------------------------
 
 
+def event_line(event: Event) -> str:
+    """The event in one line, with what the child says about itself (`Event.info`)."""
+    text = event.describe()
+    if event.info:
+        text += f" {describe_info(event.info)}"
+    return text
+
+
 class LineView:
     """One line per event, with seconds since the run began: for logs and pipes."""
 
@@ -307,9 +351,7 @@ class LineView:
 
     def line(self, event: Event, now: float) -> str:
         """The event's line, and its traceback (indented) for a failure."""
-        text = f"{now - self.started:8.3f}s  {event.describe()}"
-        if event.info:
-            text += f" {describe_info(event.info)}"
+        text = f"{now - self.started:8.3f}s  {event_line(event)}"
         if event.traceback:
             text += "\n" + "\n".join(f"           {row}" for row in event.traceback.splitlines())
         return text
@@ -372,3 +414,72 @@ def _plain(value: Any) -> Any:
     except (TypeError, ValueError):
         return repr(value)
     return value
+
+
+# -- log lines in the live view ------------------------------------------------------
+
+
+class FoldedFormatter(logging.Formatter):
+    """``logger: message`` in one line, for the live view: a traceback folds to
+    its last line (the exception), and a tree event shows as `event_line` (its
+    reason names the exception). The full text goes to ``--log-file``."""
+
+    def __init__(self) -> None:
+        super().__init__("%(name)s: %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        event = event_of(record)
+        message = event_line(event) if event is not None else record.getMessage()
+        if record.exc_info and record.exc_info[1] is not None:
+            error = record.exc_info[1]
+            message += f" ({type(error).__name__}: {error}; traceback folded)"
+        elif record.exc_text:
+            message += f" ({record.exc_text.rstrip().rsplit(chr(10), 1)[-1]}; traceback folded)"
+        return f"{record.name}: {message}"
+
+
+class ConsoleHandler(logging.Handler):
+    """Prints each formatted record on a rich console, as one text line (above
+    a live display, if one runs there)."""
+
+    def __init__(self, console: Console) -> None:
+        super().__init__()
+        self.console = console
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.console.print(Text(self.format(record)), soft_wrap=True, highlight=False)
+        except Exception:  # noqa: BLE001 - logging's rule: report, never raise
+            self.handleError(record)
+
+
+LINGER = 1.0
+"""Seconds `stderr_through` waits, at its end, for the last lines of processes still writing."""
+
+
+@contextlib.contextmanager
+def stderr_through(console: Console) -> Iterator[None]:
+    """Print what is written on this process's stderr (file descriptor 2, which
+    worker processes inherit) through `console`, line by line, while the
+    context lasts: above the live view, not across it."""
+    sys.stderr.flush()
+    read, write = os.pipe()
+    saved = os.dup(2)
+    os.dup2(write, 2)
+    os.close(write)
+
+    def relay() -> None:
+        with os.fdopen(read, "rb") as pipe:
+            for raw in pipe:
+                line = raw.decode(errors="replace").rstrip("\r\n")
+                console.print(Text(line), soft_wrap=True, highlight=False)
+
+    thread = threading.Thread(target=relay, name="hedgerow-stderr", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)  # our last copy of the pipe's write end closes
+        os.close(saved)
+        thread.join(LINGER)  # end of file, unless a process left behind still holds it

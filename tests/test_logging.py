@@ -80,14 +80,6 @@ def test_tree_events_are_logged_by_the_hedgerow_logger(caplog):
     assert [r.name for r in started] == ["hedgerow"]
 
 
-@pytest.fixture
-def _restore_root_logger():
-    root = logging.getLogger()
-    saved = (list(root.handlers), root.level)
-    yield
-    root.handlers[:], root.level = saved
-
-
 # -- the formats -------------------------------------------------------------------
 
 
@@ -168,7 +160,7 @@ def test_a_worker_logs_in_the_nodes_format(log_format):
         assert without_origin[24:] == node_line[24:] == "INFO     hedgerow.node: hello"
 
 
-def test_run_writes_json_log_lines(tmp_path, _restore_root_logger):
+def test_run_writes_json_log_lines(tmp_path):
     (tmp_path / "t.toml").write_text(
         '[[supervisor.children]]\nid = "a"\nstart = "hedgerow:Actor"\n'
     )
