@@ -532,8 +532,10 @@ class _Runner:
         signal handler. Raises `_CutShort` (which the bus lets through, as it
         does KeyboardInterrupt) when a second signal cuts the stop short.
         """
-        why = self.stop_reason or self.signals.last or "stop"
-        self._stop_tree(why, "; Ctrl-C again to stop at once")
+        if self.stop_reason is not None:  # nobody pressed Ctrl-C: the first one cuts short
+            self._stop_tree(self.stop_reason, "; Ctrl-C to stop at once")
+        else:
+            self._stop_tree(self.signals.last or "stop", "; Ctrl-C again to stop at once")
 
     def _on_graceful(self) -> None:
         """The ``graceful`` channel (SIGHUP, SIGUSR1): reload the tree file at
@@ -559,7 +561,7 @@ class _Runner:
             self.reload_requested = False
             self._reload()
         elif self.deadline is not None and time.monotonic() >= self.deadline:
-            self.stop_reason = f"--for {self.duration:g}"
+            self.stop_reason = f"time is up: --for {self.duration:g} s"
             self.bus.exit()
 
     def _on_repeat(self, _signum: int) -> None:

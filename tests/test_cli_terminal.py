@@ -19,11 +19,9 @@ import sys
 import termios
 from pathlib import Path
 
-import pytest
+import pyte
 
 import hedgerow
-
-pyte = pytest.importorskip("pyte")
 
 ROOT = Path(hedgerow.__file__).resolve().parents[1]
 FLAKY = ROOT / "examples" / "flaky_worker" / "tree.toml"
