@@ -2,7 +2,9 @@
 
 One text format for the node and its workers (a worker's lines say which
 worker wrote them), and an opt-in JSON format for machines: one object per
-line. Library code never configures logging; these are for the programs that do.
+line. The node reads its workers' lines back into log records (`parse_line`)
+to show them in its live view as its own. Library code never configures
+logging; these are for the programs that do.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,15 +21,28 @@ from hedgerow._events import event_of
 __all__ = [
     "LOG_FORMATS",
     "LOG_FORMAT_ENV",
+    "ORIGIN_ATTRIBUTE",
     "JsonFormatter",
     "TextFormatter",
     "formatter",
+    "origin_of",
+    "parse_line",
 ]
 
 LOG_FORMATS = ("text", "json")
 LOG_FORMAT_ENV = "HEDGEROW_LOG_FORMAT"
 """The environment variable that tells a worker process the node's log format
 (`hedgerow run --log-format` sets it for the workers it starts)."""
+ORIGIN_ATTRIBUTE = "hedgerow_origin"
+"""The attribute of a record read back from a worker's line that names the worker."""
+
+_TIME = "%Y-%m-%d %H:%M:%S"
+
+
+def origin_of(record: logging.LogRecord) -> str | None:
+    """The worker a record read back from its line came from (``worker w1``), else None."""
+    origin = getattr(record, ORIGIN_ATTRIBUTE, None)
+    return origin if isinstance(origin, str) else None
 
 
 class TextFormatter(logging.Formatter):
@@ -35,8 +51,17 @@ class TextFormatter(logging.Formatter):
     before the logger name: ``worker w1[4242] hedgerow.node: message``."""
 
     def __init__(self, origin: str | None = None) -> None:
-        prefix = f"{origin.replace('%', '%%')}[%(process)d] " if origin else ""
-        super().__init__(f"%(asctime)s %(levelname)-8s {prefix}%(name)s: %(message)s")
+        super().__init__("%(asctime)s %(levelname)-8s %(name)s: %(message)s")
+        self.origin = origin
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 - logging's name
+        origin = self.origin or origin_of(record)
+        if origin is None:
+            return super().formatMessage(record)
+        return (
+            f"{record.asctime} {record.levelname:<8} {origin}[{record.process}] "
+            f"{record.name}: {record.message}"
+        )
 
 
 class JsonFormatter(logging.Formatter):
@@ -77,8 +102,9 @@ class JsonFormatter(logging.Formatter):
                 "path": event.path,
                 "incarnation": event.incarnation,
             }
-        if self.origin is not None:
-            data["origin"] = self.origin
+        origin = self.origin or origin_of(record)
+        if origin is not None:
+            data["origin"] = origin
             data["pid"] = record.process
         return json.dumps(data, default=repr)
 
@@ -88,3 +114,49 @@ def formatter(log_format: str | None = None, origin: str | None = None) -> loggi
     `LOG_FORMAT_ENV` names, else text)."""
     chosen = log_format or os.environ.get(LOG_FORMAT_ENV) or "text"
     return JsonFormatter(origin) if chosen == "json" else TextFormatter(origin)
+
+
+_TEXT_LINE = re.compile(
+    r"(?P<time>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),(?P<ms>\d{3}) "
+    r"(?P<level>DEBUG|INFO|WARNING|ERROR|CRITICAL) +"
+    r"(?P<origin>.+?)\[(?P<pid>\d+)\] (?P<name>\S+): (?P<message>.*)"
+)
+
+
+def parse_line(line: str) -> logging.LogRecord | None:
+    """The log record a worker's line (text or JSON, with its origin) says,
+    else None (a print, a line of a traceback)."""
+    fields: dict[str, Any]
+    if line.startswith("{"):
+        try:
+            data = json.loads(line)
+            fields = {
+                "created": datetime.fromisoformat(data["time"]).timestamp(),
+                "levelname": data["level"],
+                "name": data["logger"],
+                "msg": data["message"],
+                "exc_text": data.get("exception"),
+                "process": int(data["pid"]),
+                ORIGIN_ATTRIBUTE: str(data["origin"]),
+            }
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return None
+    else:
+        match = _TEXT_LINE.fullmatch(line)
+        if match is None:
+            return None
+        stamp = datetime.strptime(match["time"], _TIME).timestamp()  # noqa: DTZ007 - local, as written
+        fields = {
+            "created": stamp + int(match["ms"]) / 1000,
+            "levelname": match["level"],
+            "name": match["name"],
+            "msg": match["message"],
+            "process": int(match["pid"]),
+            ORIGIN_ATTRIBUTE: match["origin"],
+        }
+    level = logging.getLevelName(fields["levelname"])
+    if not isinstance(level, int):
+        return None
+    record = logging.makeLogRecord({**fields, "levelno": level, "args": None})
+    record.msecs = (record.created % 1) * 1000
+    return record

@@ -33,6 +33,7 @@ from rich.text import Text
 from rich.tree import Tree as RichTree
 
 from hedgerow._events import Event, EventKind, event_of
+from hedgerow._logs import origin_of, parse_line
 from hedgerow.actors._reason import describe
 from hedgerow.supervision._spec import ChildSpec, SupervisorSpec
 from hedgerow.supervision._treefile import describe_start
@@ -435,6 +436,9 @@ class FoldedFormatter(logging.Formatter):
             message += f" ({type(error).__name__}: {error}; traceback folded)"
         elif record.exc_text:
             message += f" ({record.exc_text.rstrip().rsplit(chr(10), 1)[-1]}; traceback folded)"
+        origin = origin_of(record)
+        if origin is not None:  # a worker process's line
+            return f"{origin}[{record.process}] {record.name}: {message}"
         return f"{record.name}: {message}"
 
 
@@ -457,24 +461,58 @@ LINGER = 1.0
 """Seconds `stderr_through` waits, at its end, for the last lines of processes still writing."""
 
 
+class _Relay:
+    """Shows lines written on stderr in the live view: a worker's log line as
+    the node's own (through `handler`), anything else (a print) as it is, and
+    a traceback folded to its last line (the exception)."""
+
+    def __init__(self, console: Console, handler: logging.Handler) -> None:
+        self.console = console
+        self.handler = handler
+        self.in_traceback = False
+
+    def line(self, line: str) -> None:
+        if line == "Traceback (most recent call last):":
+            self.in_traceback = True
+            return
+        if self.in_traceback:
+            if line[:1].isspace() or not line or line in _CHAINS:
+                return
+            self.in_traceback = False
+            line += " (traceback folded)"
+        record = parse_line(line)
+        if record is not None:
+            self.handler.handle(record)
+        else:
+            self.console.print(Text(line), soft_wrap=True, highlight=False)
+
+
+_CHAINS = frozenset(
+    {
+        "During handling of the above exception, another exception occurred:",
+        "The above exception was the direct cause of the following exception:",
+    }
+)
+
+
 @contextlib.contextmanager
-def stderr_through(console: Console) -> Iterator[None]:
-    """Print what is written on this process's stderr (file descriptor 2, which
-    worker processes inherit) through `console`, line by line, while the
-    context lasts: above the live view, not across it."""
+def stderr_through(console: Console, handler: logging.Handler) -> Iterator[None]:
+    """Show what is written on this process's stderr (file descriptor 2, which
+    worker processes inherit) in the live view on `console`, line by line,
+    while the context lasts: above the tree, not across it (see `_Relay`)."""
     sys.stderr.flush()
     read, write = os.pipe()
     saved = os.dup(2)
     os.dup2(write, 2)
     os.close(write)
+    relay = _Relay(console, handler)
 
-    def relay() -> None:
+    def run() -> None:
         with os.fdopen(read, "rb") as pipe:
             for raw in pipe:
-                line = raw.decode(errors="replace").rstrip("\r\n")
-                console.print(Text(line), soft_wrap=True, highlight=False)
+                relay.line(raw.decode(errors="replace").rstrip("\r\n"))
 
-    thread = threading.Thread(target=relay, name="hedgerow-stderr", daemon=True)
+    thread = threading.Thread(target=run, name="hedgerow-stderr", daemon=True)
     thread.start()
     try:
         yield

@@ -215,11 +215,14 @@ def run(
         live = sys.stdout.isatty() and not as_json and log_format == "text"
     console = Console() if live else None
     try:
-        restore = _configure_logging(log_level, log_format, console=console, log_file=log_file)
+        shown, restore = _configure_logging(
+            log_level, log_format, console=console, log_file=log_file
+        )
     except OSError as exc:
         raise _fail(f"error: --log-file {log_file}: {exc.strerror}", EXIT_BAD_INPUT) from None
     try:
-        runner = _Runner(file, spec, duration=duration, as_json=as_json, console=console)
+        view = None if console is None else (console, shown)
+        runner = _Runner(file, spec, duration=duration, as_json=as_json, view=view)
         runner.management = tree_file.management
         status = runner.run()
     finally:
@@ -229,12 +232,13 @@ def run(
 
 def _configure_logging(
     level: str, log_format: str, *, console: Console | None, log_file: str | None
-) -> Callable[[], None]:
+) -> tuple[logging.Handler, Callable[[], None]]:
     """Log at `level` on the live view's `console`, else on stderr (where the
     tree's events, shown on stdout, are left out), and to `log_file` if given
     (events and tracebacks in full). Worker processes log in `log_format` too.
-    Returns a function that undoes it all (the command may run inside another
-    program, such as a test)."""
+    Returns the handler that shows the lines (on the console or stderr), and a
+    function that undoes it all (the command may run inside another program,
+    such as a test)."""
     handlers: list[logging.Handler] = []
     if log_file is not None:
         to_file = logging.FileHandler(log_file, encoding="utf-8")
@@ -272,7 +276,7 @@ def _configure_logging(
         if log_file is not None:
             handlers[0].close()
 
-    return restore
+    return shown, restore
 
 
 class _Signals(SignalHandler):
@@ -369,7 +373,7 @@ class _Runner:
         *,
         duration: float | None,
         as_json: bool,
-        console: Console | None,
+        view: tuple[Console, logging.Handler] | None,
     ) -> None:
         self.file = file
         self.spec = spec
@@ -378,9 +382,9 @@ class _Runner:
         self.service: ManagementService | None = None
         self.duration = duration
         self.as_json = as_json
-        self.console = console
-        """The live view's console (log lines too), or None: no live view."""
-        self.live = console is not None
+        self.view = view
+        """The live view's console, and the log handler that prints on it; or None."""
+        self.live = view is not None
         self.started = time.monotonic()
         self.deadline = None if duration is None else self.started + duration
         self.stream = EventStream()
@@ -457,13 +461,13 @@ class _Runner:
         """The live view: the tree at the bottom of the console, the log lines
         (the tree's events among them, see `_configure_logging`) and whatever
         is written on stderr above it."""
-        console = self.console
-        if console is None:
+        if self.view is None:
             yield
             return
+        console, shown = self.view
         footer = "Ctrl-C: stop gracefully; twice: at once. SIGHUP: reload the file"
         live = Live(console=console, refresh_per_second=4, transient=False)
-        with stderr_through(console), live:
+        with stderr_through(console, shown), live:
 
             def tick() -> None:
                 live.update(self.state.render(time.monotonic(), footer))

@@ -159,6 +159,10 @@ class Talker(hr.Actor):
     def on_start(self):
         logging.getLogger("talker").warning("hello from the worker")
         print("a print on the worker's stderr", file=sys.stderr, flush=True)
+        try:
+            raise ValueError("bad value")
+        except ValueError:
+            logging.getLogger("talker").exception("it broke")
 
 class Timer(hr.Actor):
     def on_start(self):
@@ -181,5 +185,10 @@ def test_a_worker_process_logs_through_the_live_view(tmp_path):
     worker_line = next(line for line in lines if "hello from the worker" in line)
     assert re.search(r"worker w1\[\d+\] talker: hello from the worker", worker_line)
     assert count(lines, "a print on the worker's stderr") == 1, text
+    # Its traceback folded: the record's line, then the exception's.
+    broke = next(at for at, line in enumerate(lines) if "talker: it broke" in line)
+    assert re.search(r"ERROR +worker w1\[\d+\] talker: it broke$", lines[broke])
+    assert lines[broke + 1] == "ValueError: bad value (traceback folded)"
+    assert "Traceback" not in text
     assert_no_line_is_glued(lines)
     assert_one_final_frame(lines)

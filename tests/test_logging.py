@@ -16,7 +16,7 @@ from click.testing import CliRunner
 
 import hedgerow as hr
 from hedgerow._events import EVENT_ATTRIBUTE, Event, EventKind
-from hedgerow._logs import LOG_FORMAT_ENV, JsonFormatter, formatter
+from hedgerow._logs import LOG_FORMAT_ENV, JsonFormatter, formatter, origin_of, parse_line
 from hedgerow.cli import cli
 from hedgerow.node import Bus
 
@@ -172,3 +172,27 @@ def test_run_writes_json_log_lines(tmp_path):
     assert all({"time", "level", "logger", "message"} <= line.keys() for line in lines)
     assert lines[-1]["message"].startswith("tree 'root' ended")
     assert lines[-1]["logger"] == "hedgerow"
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_the_node_reads_a_workers_line_back_into_the_record(log_format):
+    written = record("hello %s", ("world",))
+    written.process = 4242
+    line = formatter(log_format, origin="worker w1").format(written)
+    read = parse_line(line)
+    assert read is not None
+    assert (read.name, read.levelno, read.getMessage()) == (
+        "hedgerow.node",
+        logging.WARNING,
+        "hello world",
+    )
+    assert (origin_of(read), read.process) == ("worker w1", 4242)
+    assert abs(read.created - written.created) < 0.001
+    # The node formats it as the worker did.
+    assert formatter(log_format).format(read) == line
+
+
+def test_lines_that_are_not_a_workers_records_are_left_alone():
+    node_line = formatter("text").format(record())  # no origin: not a worker's
+    for line in ("a print", "", "Traceback (most recent call last):", "{not json", node_line):
+        assert parse_line(line) is None
