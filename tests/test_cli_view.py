@@ -327,3 +327,10 @@ def test_a_run_for_a_while_says_its_time_is_up(tmp_path):
     assert result.exit_code == 0, result.stderr
     assert "stopping the tree (time is up: --for 0.05 s)" in result.stderr
     assert "Ctrl-C again" not in result.stderr
+
+
+def test_the_readme_has_the_legend():
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    for state, meaning in STATES.items():
+        if state != "starting":
+            assert f"| {state} | {meaning} |" in readme
