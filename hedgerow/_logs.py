@@ -130,8 +130,10 @@ def parse_line(line: str) -> logging.LogRecord | None:
     if line.startswith("{"):
         try:
             data = json.loads(line)
+            time = datetime.fromisoformat(data["time"])
             fields = {
-                "created": datetime.fromisoformat(data["time"]).timestamp(),
+                "created": time.timestamp(),
+                "msecs": time.microsecond // 1000,
                 "levelname": data["level"],
                 "name": data["logger"],
                 "msg": data["message"],
@@ -148,6 +150,7 @@ def parse_line(line: str) -> logging.LogRecord | None:
         stamp = datetime.strptime(match["time"], _TIME).timestamp()  # noqa: DTZ007 - local, as written
         fields = {
             "created": stamp + int(match["ms"]) / 1000,
+            "msecs": int(match["ms"]),
             "levelname": match["level"],
             "name": match["name"],
             "msg": match["message"],
@@ -157,6 +160,4 @@ def parse_line(line: str) -> logging.LogRecord | None:
     level = logging.getLevelName(fields["levelname"])
     if not isinstance(level, int):
         return None
-    record = logging.makeLogRecord({**fields, "levelno": level, "args": None})
-    record.msecs = (record.created % 1) * 1000
-    return record
+    return logging.makeLogRecord({**fields, "levelno": level, "args": None})

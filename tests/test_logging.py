@@ -178,6 +178,8 @@ def test_run_writes_json_log_lines(tmp_path):
 def test_the_node_reads_a_workers_line_back_into_the_record(log_format):
     written = record("hello %s", ("world",))
     written.process = 4242
+    written.created = 1764699992.0110004  # read back as .011, whose float rounds down
+    written.msecs = (written.created - int(written.created)) * 1000  # as logging does
     line = formatter(log_format, origin="worker w1").format(written)
     read = parse_line(line)
     assert read is not None
