@@ -27,18 +27,11 @@ from rich.logging import RichHandler
 
 from hedgerow._events import EventStream, drop_event_records
 from hedgerow._exceptions import ConfigError, StartError
+from hedgerow._live_log import ConsoleHandler, FoldedFormatter, stderr_through
 from hedgerow._logs import LOG_FORMAT_ENV, LOG_FORMATS, formatter
 from hedgerow._status import status
 from hedgerow._version import __version__
-from hedgerow._view import (
-    ConsoleHandler,
-    FoldedFormatter,
-    JsonView,
-    LineView,
-    TreeState,
-    spec_tree,
-    stderr_through,
-)
+from hedgerow._view import JsonView, LineView, TreeState, spec_tree
 from hedgerow.actors._reason import describe
 from hedgerow.node import Bus, BusState, SignalHandler
 from hedgerow.supervision._management import (

@@ -20,9 +20,9 @@ from rich.console import Console
 
 import hedgerow as hr
 from hedgerow._events import EVENT_ATTRIBUTE, Event, EventKind
+from hedgerow._live_log import FoldedFormatter
 from hedgerow._view import (
     STATES,
-    FoldedFormatter,
     JsonView,
     LineView,
     TreeState,
