@@ -16,20 +16,94 @@ import logging
 import os
 import sys
 import threading
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from rich.console import Console
+from rich.file_proxy import FileProxy
+from rich.logging import RichHandler
 from rich.text import Text
 
 from hedgerow._events import event_of
-from hedgerow._logs import origin_of, parse_line
+from hedgerow._logs import formatter, origin_of, parse_line
 from hedgerow._view import event_line
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from rich.console import Console
+__all__ = ["ConsoleHandler", "FoldedFormatter", "LiveConsole", "live_handler", "stderr_through"]
 
-__all__ = ["ConsoleHandler", "FoldedFormatter", "stderr_through"]
+
+class LiveConsole:
+    """The live view's console, and the lock that keeps its output in order.
+
+    rich's ``Live`` redraws the tree under each print, moving the cursor up by
+    the height it drew last: a print from one thread racing a redraw of another
+    height from another leaves a stale line of the tree, or overwrites a line.
+    So every print and every redraw holds `lock`, taken before ``Live``'s own
+    (``Live`` runs without its refresh thread: the main thread redraws, see
+    `redraw`). An RLock: a signal handler in the main thread may print.
+    """
+
+    def __init__(self, console: Console | None = None) -> None:
+        self.console = console or Console()
+        self.lock = threading.RLock()
+
+    def print(self, line: str) -> None:
+        """Print `line` as it is, above the tree."""
+        with self.lock:
+            self.console.print(Text(line), soft_wrap=True, highlight=False)
+
+    @contextlib.contextmanager
+    def stdout(self) -> Iterator[None]:
+        """Print what is written on ``sys.stdout`` (a print) above the tree, in order."""
+        saved = sys.stdout
+        sys.stdout = _LockedProxy(self, saved)
+        try:
+            yield
+        finally:
+            sys.stdout.flush()
+            sys.stdout = saved
+
+
+class _LockedProxy(FileProxy):
+    """rich's proxy of a file for a live display, writing under the console's lock."""
+
+    def __init__(self, live: LiveConsole, file: Any) -> None:
+        super().__init__(live.console, file)
+        self._live_lock = live.lock
+
+    def write(self, text: str) -> int:
+        with self._live_lock:
+            return super().write(text)
+
+    def flush(self) -> None:
+        with self._live_lock:
+            super().flush()
+
+
+class _LiveRichHandler(RichHandler):
+    """rich's log handler, printing under the live console's lock."""
+
+    def __init__(self, live: LiveConsole) -> None:
+        super().__init__(console=live.console, show_path=False, markup=False)
+        self._live_lock = live.lock
+
+    def emit(self, record: logging.LogRecord) -> None:
+        with self._live_lock:
+            super().emit(record)
+
+
+def live_handler(live: LiveConsole, log_format: str) -> logging.Handler:
+    """The handler that prints log lines above the live tree: rich's columns and
+    `FoldedFormatter` for text, else one `formatter` line each (JSON)."""
+    handler: logging.Handler
+    if log_format == "text":
+        handler = _LiveRichHandler(live)
+        handler.setFormatter(FoldedFormatter())
+    else:
+        handler = ConsoleHandler(live)
+        handler.setFormatter(formatter(log_format))
+    return handler
 
 
 class FoldedFormatter(logging.Formatter):
@@ -55,16 +129,15 @@ class FoldedFormatter(logging.Formatter):
 
 
 class ConsoleHandler(logging.Handler):
-    """Prints each formatted record on a rich console, as one text line (above
-    a live display, if one runs there)."""
+    """Prints each formatted record above the live tree, as it is."""
 
-    def __init__(self, console: Console) -> None:
+    def __init__(self, live: LiveConsole) -> None:
         super().__init__()
-        self.console = console
+        self.live = live
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            self.console.print(Text(self.format(record)), soft_wrap=True, highlight=False)
+            self.live.print(self.format(record))
         except Exception:  # noqa: BLE001 - logging's rule: report, never raise
             self.handleError(record)
 
@@ -78,8 +151,8 @@ class _Relay:
     the node's own (through `handler`), anything else (a print) as it is, and
     a traceback folded to its last line (the exception)."""
 
-    def __init__(self, console: Console, handler: logging.Handler) -> None:
-        self.console = console
+    def __init__(self, live: LiveConsole, handler: logging.Handler) -> None:
+        self.live = live
         self.handler = handler
         self.in_traceback = False
 
@@ -96,7 +169,7 @@ class _Relay:
         if record is not None:
             self.handler.handle(record)
         else:
-            self.console.print(Text(line), soft_wrap=True, highlight=False)
+            self.live.print(line)
 
 
 _CHAINS = frozenset(
@@ -108,16 +181,16 @@ _CHAINS = frozenset(
 
 
 @contextlib.contextmanager
-def stderr_through(console: Console, handler: logging.Handler) -> Iterator[None]:
+def stderr_through(live: LiveConsole, handler: logging.Handler) -> Iterator[None]:
     """Show what is written on this process's stderr (file descriptor 2, which
-    worker processes inherit) in the live view on `console`, line by line,
-    while the context lasts: above the tree, not across it (see `_Relay`)."""
+    worker processes inherit) in the live view, line by line, while the
+    context lasts: above the tree, not across it (see `_Relay`)."""
     sys.stderr.flush()
     read, write = os.pipe()
     saved = os.dup(2)
     os.dup2(write, 2)
     os.close(write)
-    relay = _Relay(console, handler)
+    relay = _Relay(live, handler)
 
     def run() -> None:
         with os.fdopen(read, "rb") as pipe:

@@ -27,7 +27,7 @@ from rich.logging import RichHandler
 
 from hedgerow._events import EventStream, drop_event_records
 from hedgerow._exceptions import ConfigError, StartError
-from hedgerow._live_log import ConsoleHandler, FoldedFormatter, stderr_through
+from hedgerow._live_log import LiveConsole, live_handler, stderr_through
 from hedgerow._logs import LOG_FORMAT_ENV, LOG_FORMATS, formatter
 from hedgerow._status import status
 from hedgerow._version import __version__
@@ -206,7 +206,7 @@ def run(
     spec = tree_file.spec
     if live is None:
         live = sys.stdout.isatty() and not as_json and log_format == "text"
-    console = Console() if live else None
+    console = LiveConsole() if live else None
     try:
         shown, restore = _configure_logging(
             log_level, log_format, console=console, log_file=log_file
@@ -224,7 +224,7 @@ def run(
 
 
 def _configure_logging(
-    level: str, log_format: str, *, console: Console | None, log_file: str | None
+    level: str, log_format: str, *, console: LiveConsole | None, log_file: str | None
 ) -> tuple[logging.Handler, Callable[[], None]]:
     """Log at `level` on the live view's `console`, else on stderr (where the
     tree's events, shown on stdout, are left out), and to `log_file` if given
@@ -238,12 +238,8 @@ def _configure_logging(
         to_file.setFormatter(formatter(log_format))
         handlers.append(to_file)
     shown: logging.Handler
-    if console is not None and log_format == "text":
-        shown = RichHandler(console=console, show_path=False, markup=False)
-        shown.setFormatter(FoldedFormatter())
-    elif console is not None:
-        shown = ConsoleHandler(console)
-        shown.setFormatter(formatter(log_format))
+    if console is not None:
+        shown = live_handler(console, log_format)
     elif log_format == "text" and sys.stderr.isatty():
         shown = RichHandler(console=Console(stderr=True), show_path=False, markup=False)
         shown.setFormatter(logging.Formatter("%(name)s: %(message)s"))
@@ -366,7 +362,7 @@ class _Runner:
         *,
         duration: float | None,
         as_json: bool,
-        view: tuple[Console, logging.Handler] | None,
+        view: tuple[LiveConsole, logging.Handler] | None,
     ) -> None:
         self.file = file
         self.spec = spec
@@ -459,16 +455,29 @@ class _Runner:
             return
         console, shown = self.view
         footer = "Ctrl-C: stop gracefully; twice: at once. SIGHUP: reload the file"
-        live = Live(console=console, refresh_per_second=4, transient=False)
-        with stderr_through(console, shown), live:
+        live = Live(
+            console=console.console,
+            auto_refresh=False,  # the main thread redraws, under the console's lock
+            transient=False,
+            redirect_stdout=False,  # console.stdout() does, under the lock
+            redirect_stderr=False,  # stderr_through does, for worker processes too
+        )
 
-            def tick() -> None:
-                live.update(self.state.render(time.monotonic(), footer))
+        def tick() -> None:
+            with console.lock:
+                live.update(self.state.render(time.monotonic(), footer), refresh=True)
 
-            self.show, self.tick = lambda _event, _now: None, tick
-            tick()
-            yield
-            live.update(self.state.render(time.monotonic()))
+        with stderr_through(console, shown), console.stdout():
+            with console.lock:
+                live.start()
+            try:
+                self.show, self.tick = lambda _event, _now: None, tick
+                tick()
+                yield
+            finally:
+                with console.lock:
+                    live.update(self.state.render(time.monotonic()), refresh=True)
+                    live.stop()
 
     def _render(self) -> None:
         """Show what arrived since the last time. Skipped in a signal handler

@@ -167,6 +167,7 @@ class Talker(hr.Actor):
 class Timer(hr.Actor):
     def on_start(self):
         logging.getLogger("talker").warning("hello from the node")
+        print("a print in the node")
         self.actor_send_after(0.3, "stop")
 
     def on_receive(self, message):
@@ -185,6 +186,7 @@ def test_a_worker_process_logs_through_the_live_view(tmp_path):
     worker_line = next(line for line in lines if "hello from the worker" in line)
     assert re.search(r"worker w1\[\d+\] talker: hello from the worker", worker_line)
     assert count(lines, "a print on the worker's stderr") == 1, text
+    assert count(lines, "a print in the node") == 1, text
     # Its traceback folded: the record's line, then the exception's.
     broke = next(at for at, line in enumerate(lines) if "talker: it broke" in line)
     assert re.search(r"ERROR +worker w1\[\d+\] talker: it broke$", lines[broke])
