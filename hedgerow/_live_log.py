@@ -30,6 +30,9 @@ from hedgerow._view import event_line
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
+    from rich.console import RenderableType
+    from rich.live import Live
+
 __all__ = ["ConsoleHandler", "FoldedFormatter", "LiveConsole", "live_handler", "stderr_through"]
 
 
@@ -40,7 +43,7 @@ class LiveConsole:
     the height it drew last: a print from one thread racing a redraw of another
     height from another leaves a stale line of the tree, or overwrites a line.
     So every print and every redraw holds `lock`, taken before ``Live``'s own
-    (``Live`` runs without its refresh thread: the main thread redraws, see
+    (``Live`` runs without its refresh thread: the main thread redraws, with
     `redraw`). An RLock: a signal handler in the main thread may print.
     """
 
@@ -52,6 +55,11 @@ class LiveConsole:
         """Print `line` as it is, above the tree."""
         with self.lock:
             self.console.print(Text(line), soft_wrap=True, highlight=False)
+
+    def redraw(self, live: Live, tree: RenderableType) -> None:
+        """Show `tree` in `live` (which runs on this console) now."""
+        with self.lock:
+            live.update(tree, refresh=True)
 
     @contextlib.contextmanager
     def stdout(self) -> Iterator[None]:
@@ -121,7 +129,8 @@ class FoldedFormatter(logging.Formatter):
             error = record.exc_info[1]
             message += f" ({type(error).__name__}: {error}; traceback folded)"
         elif record.exc_text:
-            message += f" ({record.exc_text.rstrip().rsplit(chr(10), 1)[-1]}; traceback folded)"
+            last = record.exc_text.rstrip().splitlines()[-1]
+            message += f" ({last}; traceback folded)"
         origin = origin_of(record)
         if origin is not None:  # a worker process's line
             return f"{origin}[{record.process}] {record.name}: {message}"

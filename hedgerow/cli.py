@@ -464,8 +464,7 @@ class _Runner:
         )
 
         def tick() -> None:
-            with console.lock:
-                live.update(self.state.render(time.monotonic(), footer), refresh=True)
+            console.redraw(live, self.state.render(time.monotonic(), footer))
 
         with stderr_through(console, shown), console.stdout():
             with console.lock:
@@ -476,7 +475,7 @@ class _Runner:
                 yield
             finally:
                 with console.lock:
-                    live.update(self.state.render(time.monotonic()), refresh=True)
+                    console.redraw(live, self.state.render(time.monotonic()))
                     live.stop()
 
     def _render(self) -> None:
