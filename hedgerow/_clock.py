@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 __all__ = ["MAX_DELAY", "Clock", "MonotonicClock", "TimerHandle", "default_clock", "seconds"]
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("hedgerow")
 
 MAX_DELAY = 1e9
 """The longest delay or timeout a spec may name, in seconds (about 31 years).

@@ -21,9 +21,17 @@ from hedgerow.actors._reason import describe
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
-__all__ = ["Event", "EventKind", "EventStream", "quiet_event_log"]
+__all__ = [
+    "EVENT_ATTRIBUTE",
+    "Event",
+    "EventKind",
+    "EventStream",
+    "drop_event_records",
+    "event_of",
+    "quiet_event_log",
+]
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("hedgerow")
 
 
 class EventKind(enum.Enum):
@@ -43,6 +51,9 @@ class EventKind(enum.Enum):
     """A handler raised and its actor went on: a component's event handler, as in
     autobahn (`message` is the event it was handling)."""
 
+
+EVENT_ATTRIBUTE = "hedgerow_event"
+"""The attribute of an event's log record that holds the `Event` (see `event_of`)."""
 
 _LEVELS = {
     EventKind.STARTED: logging.DEBUG,
@@ -123,10 +134,11 @@ class EventStream:
         event = Event(kind, path, time, seq=next(self._seq), **details)
         level = _LEVELS[kind]
         if logger.isEnabledFor(level):
+            extra = {EVENT_ATTRIBUTE: event}
             if event.traceback:
-                logger.log(level, "%s\n%s", event.describe(), event.traceback.rstrip())
+                logger.log(level, "%s\n%s", event.describe(), event.traceback.rstrip(), extra=extra)
             else:
-                logger.log(level, "%s", event.describe())
+                logger.log(level, "%s", event.describe(), extra=extra)
         for subscriber in self._subscribers:
             try:
                 subscriber(event)
@@ -135,14 +147,27 @@ class EventStream:
         return event
 
 
+def event_of(record: logging.LogRecord) -> Event | None:
+    """The event a log record reports, if it is one of `EventStream`'s lines."""
+    event = getattr(record, EVENT_ATTRIBUTE, None)
+    return event if isinstance(event, Event) else None
+
+
+def drop_event_records(record: logging.LogRecord) -> bool:
+    """A logging filter that keeps every record but the event lines."""
+    return event_of(record) is None
+
+
 @contextlib.contextmanager
 def quiet_event_log() -> Iterator[None]:
     """Keep event log lines off the log while a view shows the events itself
-    (the CLI's run and chaos commands); the logger is restored afterwards."""
-    saved = (logger.propagate, list(logger.handlers))
-    logger.propagate = False
-    logger.handlers[:] = [logging.NullHandler()]
+    (the CLI's chaos command); the other ``hedgerow`` log lines still pass."""
+
+    def quiet(record: logging.LogRecord) -> bool:  # one per use: nested uses stay apart
+        return drop_event_records(record)
+
+    logger.addFilter(quiet)
     try:
         yield
     finally:
-        logger.propagate, logger.handlers[:] = saved[0], saved[1]
+        logger.removeFilter(quiet)

@@ -73,7 +73,14 @@ def _secret(secret_env: str, secret_file: str | None) -> str | None:
 )
 @click.option("--secret-file", type=click.Path(dir_okay=False), help="Read the secret from here.")
 @click.option("--json", "as_json", is_flag=True, help="Print the answer as JSON.")
-@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=10.0)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=10.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="How long to wait for the router, and for each answer of the node.",
+)
 def status(  # noqa: PLR0917 - one option each
     url: str,
     realm: str,

@@ -4,6 +4,8 @@ Three renderings of one event stream: a live rich tree for a terminal, one
 line per event for logs and pipes, and JSON lines for machines. The CLI owns
 the terminal; nothing here configures logging.
 
+The live view shares one rich console with the log lines (`hedgerow._live_log`).
+
 A worker process is a child whose ``start`` has a ``container`` (the
 `SupervisorSpec` it hosts in its own process): its hosted children are shown
 under it, with paths under the worker's (``root/w1/adder``), and what a child
@@ -32,11 +34,13 @@ if TYPE_CHECKING:
     from rich.console import RenderableType
 
 __all__ = [
+    "STATES",
     "JsonView",
     "LineView",
     "NodeState",
     "TreeState",
     "describe_info",
+    "event_line",
     "hosted_spec",
     "spec_tree",
 ]
@@ -133,6 +137,20 @@ _STATE_STYLES = {
     "lost": "red",
 }
 
+STATES = {
+    "starting": "not started yet",
+    "running": "up; `up` is the time since its last start",
+    "restarting": "failed; its supervisor starts it again after the backoff delay shown",
+    "failed": "crashed; its supervisor decides what comes next",
+    "gave up": "restart intensity exceeded: its supervisor stopped restarting it",
+    "stopped": "ended and not restarted (stopped by its supervisor, or done)",
+    "abandoned": "ignored its stop within its shutdown time and was left behind",
+    "lost": "its parent (a worker process, a supervisor) ended while it was up: no news since",
+}
+"""What each state of the live view means: its legend shows the states on screen."""
+
+_SELF_EXPLAINED = frozenset({"running", "stopped", "starting"})
+
 INFO_WIDTH = 12
 """The live view cuts longer values of `Event.info` (a guid) to this many characters."""
 
@@ -213,11 +231,18 @@ class TreeState:
             self._lose_descendants(child)
 
     def render(self, now: float, footer: str = "") -> RenderableType:
+        """The tree, a legend of the states on it that need one, and `footer`."""
         root = RichTree(self._label(self.nodes[self.name], now))
         self._render_children(root, self.nodes[self.name], now)
-        if not footer:
-            return root
-        return Group(root, Text(footer, style="dim"))
+        parts: list[RenderableType] = [root]
+        shown = {node.state for node in self.nodes.values()} - _SELF_EXPLAINED
+        for state in (state for state in STATES if state in shown):
+            legend = Text(f"  {state}", style=_STATE_STYLES.get(state, ""))
+            legend.append(f": {STATES[state]}", style="dim")
+            parts.append(legend)
+        if footer:
+            parts.append(Text(footer, style="dim"))
+        return root if len(parts) == 1 else Group(*parts)
 
     def _render_children(self, branch: RichTree, node: NodeState, now: float) -> None:
         for path in node.children:
@@ -302,6 +327,14 @@ _APPLY: dict[EventKind, Callable[[NodeState, Event, float], None]] = {
 # -- event lines -------------------------------------------------------------
 
 
+def event_line(event: Event) -> str:
+    """The event in one line, with what the child says about itself (`Event.info`)."""
+    text = event.describe()
+    if event.info:
+        text += f" {describe_info(event.info)}"
+    return text
+
+
 class LineView:
     """One line per event, with seconds since the run began: for logs and pipes."""
 
@@ -311,9 +344,7 @@ class LineView:
 
     def line(self, event: Event, now: float) -> str:
         """The event's line, and its traceback (indented) for a failure."""
-        text = f"{now - self.started:8.3f}s  {event.describe()}"
-        if event.info:
-            text += f" {describe_info(event.info)}"
+        text = f"{now - self.started:8.3f}s  {event_line(event)}"
         if event.traceback:
             text += "\n" + "\n".join(f"           {row}" for row in event.traceback.splitlines())
         return text

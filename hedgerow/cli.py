@@ -25,9 +25,11 @@ from rich.console import Console
 from rich.live import Live
 from rich.logging import RichHandler
 
-from hedgerow._events import EventKind, EventStream, quiet_event_log
+from hedgerow._events import EventStream, drop_event_records
 from hedgerow._exceptions import ConfigError, StartError
 from hedgerow._extras import MissingExtra
+from hedgerow._live_log import LiveConsole, live_handler, stderr_through
+from hedgerow._logs import LOG_FORMAT_ENV, LOG_FORMATS, formatter
 from hedgerow._status import status
 from hedgerow._version import __version__
 from hedgerow._view import JsonView, LineView, TreeState, spec_tree
@@ -53,7 +55,7 @@ if TYPE_CHECKING:
 
 __all__ = ["cli", "main"]
 
-logger = logging.getLogger("hedgerow.cli")
+logger = logging.getLogger("hedgerow")
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -147,12 +149,29 @@ def check(files: tuple[str, ...], quiet: bool) -> None:
     type=click.Choice(LOG_LEVELS, case_sensitive=False),
     default="info",
     show_default=True,
-    help="Level of the log lines (yours and hedgerow's) written to stderr.",
+    help="Level of the log lines (yours, hedgerow's and its workers'); in the live view, "
+    "the tree's events are log lines too (failures at ERROR, restarts at INFO, "
+    "starts and stops at DEBUG).",
+)
+@click.option(
+    "--log-format",
+    type=click.Choice(LOG_FORMATS),
+    default="text",
+    show_default=True,
+    help="Log lines as text, or as JSON objects (one per line: time, level, logger, "
+    "message, exception) for machines; worker processes follow.",
+)
+@click.option(
+    "--log-file",
+    type=click.Path(dir_okay=False),
+    metavar="FILE",
+    help="Also append the log lines to FILE, with the tree's events and their full tracebacks.",
 )
 @click.option(
     "--live/--no-live",
     default=None,
-    help="Show the live tree (default: when stdout is a terminal and not --json).",
+    help="Show the live tree, with the log lines above it, tracebacks folded to one line "
+    "(default: when stdout is a terminal, without --json or --log-format json).",
 )
 @click.option(
     "--framework",
@@ -166,6 +185,8 @@ def run(
     duration: float | None,
     as_json: bool,
     log_level: str,
+    log_format: str,
+    log_file: str | None,
     live: bool | None,
     framework: str | None,
 ) -> None:
@@ -176,6 +197,10 @@ def run(
     re-reads FILE: if it is good, the tree stops gracefully and the new one
     starts (the previous one again if the new one cannot start); if it is bad,
     the error is logged and the tree runs on untouched.
+
+    The tree's events go to stdout: one line each (JSON with --json), full
+    tracebacks included, or the live view in a terminal. Log lines go to
+    stderr, or above the live view.
 
     Exits 0 when the tree stopped normally, 1 when its root gave up or it did
     not start, 2 for a bad file, 130 when a second Ctrl-C cut the shutdown
@@ -192,38 +217,67 @@ def run(
         raise _fail(f"error: {exc}", EXIT_BAD_INPUT) from None
     spec = tree_file.spec
     if live is None:
-        live = sys.stdout.isatty() and not as_json
-    restore = _configure_logging(log_level, rich=live or sys.stderr.isatty())
+        live = sys.stdout.isatty() and not as_json and log_format == "text"
+    console = LiveConsole() if live else None
     try:
-        with quiet_event_log():  # the view shows every event, with its traceback
-            runner = _Runner(file, spec, duration=duration, as_json=as_json, live=live)
-            runner.management = tree_file.management
-            status = runner.run()
+        shown, restore = _configure_logging(
+            log_level, log_format, console=console, log_file=log_file
+        )
+    except OSError as exc:
+        raise _fail(f"error: --log-file {log_file}: {exc.strerror}", EXIT_BAD_INPUT) from None
+    try:
+        view = None if console is None else (console, shown)
+        runner = _Runner(file, spec, duration=duration, as_json=as_json, view=view)
+        runner.management = tree_file.management
+        status = runner.run()
     finally:
         restore()
     raise _Exit(status)
 
 
-def _configure_logging(level: str, *, rich: bool) -> Callable[[], None]:
-    """Send log lines to stderr at `level`; returns a function that undoes it
-    (the command may run inside another program, such as a test)."""
-    handler: logging.Handler
-    if rich:
-        handler = RichHandler(console=Console(stderr=True), show_path=False, markup=False)
-        handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+def _configure_logging(
+    level: str, log_format: str, *, console: LiveConsole | None, log_file: str | None
+) -> tuple[logging.Handler, Callable[[], None]]:
+    """Log at `level` on the live view's `console`, else on stderr (where the
+    tree's events, shown on stdout, are left out), and to `log_file` if given
+    (events and tracebacks in full). Worker processes log in `log_format` too.
+    Returns the handler that shows the lines (on the console or stderr), and a
+    function that undoes it all (the command may run inside another program,
+    such as a test)."""
+    handlers: list[logging.Handler] = []
+    if log_file is not None:
+        to_file = logging.FileHandler(log_file, encoding="utf-8")
+        to_file.setFormatter(formatter(log_format))
+        handlers.append(to_file)
+    shown: logging.Handler
+    if console is not None:
+        shown = live_handler(console, log_format)
+    elif log_format == "text" and sys.stderr.isatty():
+        shown = RichHandler(console=Console(stderr=True), show_path=False, markup=False)
+        shown.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+        shown.addFilter(drop_event_records)
     else:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        shown = logging.StreamHandler(sys.stderr)
+        shown.setFormatter(formatter(log_format))
+        shown.addFilter(drop_event_records)
+    handlers.append(shown)
     root = logging.getLogger()
-    saved = (list(root.handlers), root.level)
-    root.handlers[:] = [handler]
+    saved = (list(root.handlers), root.level, os.environ.get(LOG_FORMAT_ENV))
+    root.handlers[:] = handlers
     root.setLevel(level.upper())
+    os.environ[LOG_FORMAT_ENV] = log_format
 
     def restore() -> None:
         root.handlers[:] = saved[0]
         root.setLevel(saved[1])
+        if saved[2] is None:
+            os.environ.pop(LOG_FORMAT_ENV, None)
+        else:
+            os.environ[LOG_FORMAT_ENV] = saved[2]
+        if log_file is not None:
+            handlers[0].close()
 
-    return restore
+    return shown, restore
 
 
 class _Signals(SignalHandler):
@@ -320,7 +374,7 @@ class _Runner:
         *,
         duration: float | None,
         as_json: bool,
-        live: bool,
+        view: tuple[LiveConsole, logging.Handler] | None,
     ) -> None:
         self.file = file
         self.spec = spec
@@ -329,7 +383,9 @@ class _Runner:
         self.service: ManagementService | None = None
         self.duration = duration
         self.as_json = as_json
-        self.live = live
+        self.view = view
+        """The live view's console, and the log handler that prints on it; or None."""
+        self.live = view is not None
         self.started = time.monotonic()
         self.deadline = None if duration is None else self.started + duration
         self.stream = EventStream()
@@ -403,23 +459,36 @@ class _Runner:
 
     @contextlib.contextmanager
     def _view(self) -> Iterator[None]:
-        if not self.live:
+        """The live view: the tree at the bottom of the console, the log lines
+        (the tree's events among them, see `_configure_logging`) and whatever
+        is written on stderr above it."""
+        if self.view is None:
             yield
             return
+        console, shown = self.view
         footer = "Ctrl-C: stop gracefully; twice: at once. SIGHUP: reload the file"
-        with Live(console=Console(), refresh_per_second=4, transient=False) as live:
+        live = Live(
+            console=console.console,
+            auto_refresh=False,  # the main thread redraws, under the console's lock
+            transient=False,
+            redirect_stdout=False,  # console.stdout() does, under the lock
+            redirect_stderr=False,  # stderr_through does, for worker processes too
+        )
 
-            def show(event: Event, now: float) -> None:
-                if event.kind is not EventKind.STARTED or event.path == self.state.name:
-                    live.console.print(self.lines.line(event, now), highlight=False)
+        def tick() -> None:
+            console.redraw(live, self.state.render(time.monotonic(), footer))
 
-            def tick() -> None:
-                live.update(self.state.render(time.monotonic(), footer))
-
-            self.show, self.tick = show, tick
-            tick()
-            yield
-            live.update(self.state.render(time.monotonic()))
+        with stderr_through(console, shown), console.stdout():
+            with console.lock:
+                live.start()
+            try:
+                self.show, self.tick = lambda _event, _now: None, tick
+                tick()
+                yield
+            finally:
+                with console.lock:
+                    console.redraw(live, self.state.render(time.monotonic()))
+                    live.stop()
 
     def _render(self) -> None:
         """Show what arrived since the last time. Skipped in a signal handler
@@ -480,8 +549,10 @@ class _Runner:
         signal handler. Raises `_CutShort` (which the bus lets through, as it
         does KeyboardInterrupt) when a second signal cuts the stop short.
         """
-        why = self.stop_reason or self.signals.last or "stop"
-        self._stop_tree(why, "; Ctrl-C again to stop at once")
+        if self.stop_reason is not None:  # nobody pressed Ctrl-C: the first one cuts short
+            self._stop_tree(self.stop_reason, "; Ctrl-C to stop at once")
+        else:
+            self._stop_tree(self.signals.last or "stop", "; Ctrl-C again to stop at once")
 
     def _on_graceful(self) -> None:
         """The ``graceful`` channel (SIGHUP, SIGUSR1): reload the tree file at
@@ -507,7 +578,7 @@ class _Runner:
             self.reload_requested = False
             self._reload()
         elif self.deadline is not None and time.monotonic() >= self.deadline:
-            self.stop_reason = f"--for {self.duration:g}"
+            self.stop_reason = f"time is up: --for {self.duration:g} s"
             self.bus.exit()
 
     def _on_repeat(self, _signum: int) -> None:

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -17,8 +19,16 @@ from click.testing import CliRunner
 from rich.console import Console
 
 import hedgerow as hr
-from hedgerow._events import Event, EventKind
-from hedgerow._view import JsonView, LineView, TreeState, describe_info, spec_tree
+from hedgerow._events import EVENT_ATTRIBUTE, Event, EventKind
+from hedgerow._live_log import FoldedFormatter
+from hedgerow._view import (
+    STATES,
+    JsonView,
+    LineView,
+    TreeState,
+    describe_info,
+    spec_tree,
+)
 from hedgerow.cli import cli
 
 HOSTED = hr.SupervisorSpec(
@@ -213,3 +223,114 @@ def test_run_reports_what_a_child_says_about_itself(tmp_path, monkeypatch, as_js
         assert started["info"] == {"pid": os.getpid(), "port": 18080, "guid": "g-1"}
     else:
         assert f"started root/w1 #1 pid={os.getpid()} port=18080 guid=g-1" in result.stdout
+
+
+# -- the live view's legend and log lines -------------------------------------------
+
+
+def test_the_legend_explains_the_states_on_screen():
+    state = TreeState(SPEC, "node")
+    for path in ("node/w1/adder", "node/w1/echo", "node/w1", "node/db"):
+        state.apply(event(EventKind.STARTED, path), 1.0)
+    assert STATES["running"] not in text(state.render(1.0))
+    state.apply(event(EventKind.FAILED, "node/w1", reason="killed by SIGKILL"), 2.0)
+    state.apply(event(EventKind.RESTART_SCHEDULED, "node/w1", delay=0.5), 2.0)
+    shown = text(state.render(2.1, "the footer")).splitlines()
+    assert f"  lost: {STATES['lost']}" in shown
+    assert f"  restarting: {STATES['restarting']}" in shown
+    assert not any(line.startswith("  running:") for line in shown)
+    assert shown[-1] == "the footer"
+
+
+def test_the_live_view_folds_a_traceback_to_one_line():
+    logger = logging.getLogger("hedgerow.node")
+    try:
+        raise RuntimeError("boom")
+    except RuntimeError:
+        failing = logger.makeRecord(
+            "hedgerow.node", logging.ERROR, __file__, 1, "it broke", (), sys.exc_info()
+        )
+    assert FoldedFormatter().format(failing) == (
+        "hedgerow.node: it broke (RuntimeError: boom; traceback folded)"
+    )
+    failed = event(
+        EventKind.FAILED, "node/w1", reason=RuntimeError("boom"), traceback="Traceback...\n"
+    )
+    record = logger.makeRecord(
+        "hedgerow",
+        logging.ERROR,
+        __file__,
+        1,
+        "%s\n%s",
+        (failed.describe(), "Traceback..."),
+        None,
+        extra={EVENT_ATTRIBUTE: failed},
+    )
+    assert FoldedFormatter().format(record) == (
+        "hedgerow: failed node/w1 #1 reason=RuntimeError: boom"
+    )
+
+
+CRASHES_ONCE = """\
+import hedgerow as hr
+
+class CrashesOnce(hr.Actor):
+    def on_start(self):
+        self.actor_ref.tell("crash")
+
+    def on_receive(self, message):
+        if self.actor_incarnation == 1:
+            raise RuntimeError("the first one crashes")
+"""
+
+
+def test_the_log_file_has_the_events_and_their_tracebacks(tmp_path):
+    (tmp_path / "crashes.py").write_text(CRASHES_ONCE)
+    (tmp_path / "t.toml").write_text(
+        '[[supervisor.children]]\nid = "a"\nstart = "crashes:CrashesOnce"\n'
+    )
+    log = tmp_path / "run.log"
+    args = ["run", str(tmp_path / "t.toml"), "--for", "0.3", "--log-file", str(log)]
+    result = CliRunner().invoke(cli, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.stderr
+    lines = log.read_text().splitlines()
+    failed = next(at for at, line in enumerate(lines) if "failed root/a #1" in line)
+    assert lines[failed].endswith(
+        "ERROR    hedgerow: failed root/a #1 reason=RuntimeError: the first one crashes"
+    )
+    assert lines[failed + 1] == "Traceback (most recent call last):"
+    assert any("restarted root/a #2" in line for line in lines)
+    assert not any("started root/a #1" in line for line in lines)  # DEBUG: below --log-level
+    assert "tree 'root' ended" in lines[-1]
+    # stderr has the log lines but not the events: stdout has those.
+    assert "tree 'root' ended" in result.stderr
+    assert "failed root/a" not in result.stderr
+    assert "failed root/a #1" in result.stdout
+
+
+def test_a_log_file_that_cannot_be_opened_is_bad_input(tmp_path):
+    (tmp_path / "t.toml").write_text(
+        '[[supervisor.children]]\nid = "a"\nstart = "hedgerow:Actor"\n'
+    )
+    bad = tmp_path / "no" / "such" / "dir" / "run.log"
+    result = CliRunner().invoke(cli, ["run", str(tmp_path / "t.toml"), "--log-file", str(bad)])
+    assert result.exit_code == 2
+    assert f"--log-file {bad}: No such file or directory" in result.stderr
+
+
+def test_a_run_for_a_while_says_its_time_is_up(tmp_path):
+    (tmp_path / "t.toml").write_text(
+        '[[supervisor.children]]\nid = "a"\nstart = "hedgerow:Actor"\n'
+    )
+    args = ["run", str(tmp_path / "t.toml"), "--for", "0.05"]
+    result = CliRunner().invoke(cli, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.stderr
+    assert "stopping the tree (time is up: --for 0.05 s)" in result.stderr
+    assert "Ctrl-C again" not in result.stderr
+
+
+def test_the_cli_reference_has_the_legend():
+    readme = (Path(__file__).resolve().parents[1] / "docs" / "reference" / "cli.md").read_text()
+    for state, meaning in STATES.items():
+        if state != "starting":
+            assert f"| {state} | {meaning} |" in readme

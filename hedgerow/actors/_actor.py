@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Actor"]
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("hedgerow.actors")
 
 _spawning = threading.local()
 _callback_keys = itertools.count(1)

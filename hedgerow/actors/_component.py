@@ -123,7 +123,7 @@ __all__ = ["Component", "ComponentActor", "run"]
 _DELIVERED = (*Delivery, Closed)
 """What a transport puts in a component's inbox (one tuple, built once)."""
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("hedgerow.actors")
 
 EVENTS = ("connect", "join", "ready", "leave", "disconnect", "connectfailure")
 """The events a component's listeners can observe (autobahn's, less ``start``)."""

@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Bus", "BusState", "ChannelFailures"]
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("hedgerow.node")
 
 CallbackT = TypeVar("CallbackT", bound="Callable[..., Any]")
 
@@ -240,11 +240,11 @@ class Bus:
         _running.add(self)
         _install_exit_hook()
         self.state = BusState.STARTING
-        self.log("Bus STARTING")
+        self.log("Bus STARTING", logging.DEBUG)
         try:
             self.publish("start")
             self.state = BusState.STARTED
-            self.log("Bus STARTED")
+            self.log("Bus STARTED", logging.DEBUG)
         except (KeyboardInterrupt, SystemExit):
             raise
         except Exception:
@@ -255,12 +255,12 @@ class Bus:
     def stop(self) -> None:
         """Stop every service (``stop`` channel); the bus can start again."""
         self.state = BusState.STOPPING
-        self.log("Bus STOPPING")
+        self.log("Bus STOPPING", logging.DEBUG)
         try:
             self.publish("stop")
         finally:
             self.state = BusState.STOPPED
-            self.log("Bus STOPPED")
+            self.log("Bus STOPPED", logging.DEBUG)
 
     def exit(self) -> None:
         """Stop every service, then prepare the process to exit (``exit`` channel).
@@ -276,12 +276,12 @@ class Bus:
             self.exit_status = EX_SOFTWARE
         self.state = BusState.EXITING
         _running.discard(self)
-        self.log("Bus EXITING")
+        self.log("Bus EXITING", logging.DEBUG)
         try:
             self.publish("exit")
         except ChannelFailures:
             self.exit_status = EX_SOFTWARE
-        self.log("Bus EXITED")
+        self.log("Bus EXITED", logging.DEBUG)
 
     def _clean_exit(self) -> None:
         """At interpreter exit: a bus that has not exited warns, then exits (wspbus)."""
@@ -297,7 +297,7 @@ class Bus:
 
     def graceful(self) -> None:
         """Advise every service to reload (``graceful`` channel)."""
-        self.log("Bus graceful")
+        self.log("Bus graceful", logging.DEBUG)
         self.publish("graceful")
 
     def restart(self) -> None:

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 __all__ = ["SignalHandler"]
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("hedgerow.node")
 
 
 class SignalHandler:

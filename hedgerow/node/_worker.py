@@ -80,7 +80,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Worker", "WorkerActor"]
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("hedgerow.node")
 
 DEFAULT_READY_TIMEOUT = 30.0
 """Seconds the node waits for a worker's "ready" before it kills it."""

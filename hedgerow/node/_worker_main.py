@@ -43,8 +43,9 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hedgerow._events import EventStream
+from hedgerow._events import EventStream, drop_event_records
 from hedgerow._exceptions import ConfigError, ConfigProblem, SpecError, StartError
+from hedgerow._logs import formatter
 from hedgerow.actors._reason import describe, is_normal
 from hedgerow.node._bus import Bus, BusState
 from hedgerow.node._signals import SignalHandler
@@ -71,7 +72,7 @@ if TYPE_CHECKING:
 
 __all__ = ["BadConfig", "NoConfig", "main", "parse_config", "read_config_line"]
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("hedgerow.node")
 
 PARENT_POLL = 1.0
 """Seconds between two looks at the parent pid (the backstop to stdin's end of file)."""
@@ -421,15 +422,13 @@ def _use_framework(framework: str | None) -> None:
 
 
 def _configure_logging(label: str, level: int | str = logging.WARNING) -> None:
-    """The worker is a program: it logs to stderr, which the node's terminal shows."""
-    logging.basicConfig(
-        level=level,
-        stream=sys.stderr,
-        format=f"%(asctime)s %(levelname)s worker {label}[{os.getpid()}] %(name)s: %(message)s",
-        force=True,
-    )
+    """The worker is a program: it logs to stderr, which the node's terminal
+    shows, in the node's format (`LOG_FORMAT_ENV` says which), naming itself."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(formatter(origin=f"worker {label}"))
     # The node republishes the tree's events and logs them: not twice.
-    logging.getLogger("hedgerow._events").setLevel(logging.CRITICAL + 1)
+    handler.addFilter(drop_event_records)
+    logging.basicConfig(level=level, handlers=[handler], force=True)
 
 
 def _say(text: str) -> None:

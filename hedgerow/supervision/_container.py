@@ -85,7 +85,7 @@ __all__ = [
     "Container",
 ]
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("hedgerow.supervision")
 
 NO_SUCH_OBJECT = "hedgerow.error.no_such_object"
 ALREADY_RUNNING = "hedgerow.error.already_running"

@@ -49,7 +49,7 @@ __all__ = [
     "worker_prefix",
 ]
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("hedgerow.supervision")
 
 DEFAULT_ROLES = ("management",)
 """The caller roles allowed by default."""

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ModuleReloader"]
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("hedgerow.supervision")
 
 
 def _source(module: ModuleType) -> Path | None:

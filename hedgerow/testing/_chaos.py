@@ -623,13 +623,26 @@ def _render(report: ChaosReport, console: Any) -> None:
         f"messages: sent {msgs.sent}, handled {msgs.handled}, "
         f"dead-lettered {msgs.dead_lettered}, lost {lost}"
     )
+    console.print(
+        "  dead letters are accounted for, each reported with its reason\n"
+        "  (the message that crashed an actor, or one for a child gone for good);\n"
+        "  a loss is a message neither handled nor dead-lettered",
+        style="dim",
+        highlight=False,
+        soft_wrap=True,
+    )
     if report.gave_up:
         console.print(f"root: [bold red]gave up[/] ({report.reason})")
     elif report.ended == "stopped":
         console.print(f"root: stopped by itself ({report.reason})")
     else:
         console.print(f"root: kept going for {report.elapsed:g}s")
-    verdict = "[bold green]clean[/]" if report.clean else "[bold red]not clean[/]"
+    if report.clean:
+        verdict = "[bold green]clean[/] (no message lost, the root did not give up)"
+    else:
+        why = [f"{msgs.lost} message(s) lost"] if msgs.lost else []
+        why += ["the root gave up"] if report.gave_up else []
+        verdict = f"[bold red]not clean[/] ({', '.join(why)})"
     console.print(f"verdict: {verdict}")
 
 

@@ -50,7 +50,7 @@ if TYPE_CHECKING:
 
 __all__ = ["VirtualClock"]
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("hedgerow.testing")
 
 POLL = 0.0002
 """Shortest real time (s) between two looks at the actors before a jump."""

@@ -51,7 +51,7 @@ __all__ = [
     "MessageCounts",
 ]
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("hedgerow.testing")
 
 ErrorSpec = BaseException | type[BaseException] | None
 

@@ -50,7 +50,7 @@ __all__ = [
     "node_config",
 ]
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("hedgerow.transports")
 
 SECRET_ENV = "HEDGEROW_ROUTER_SECRET"  # noqa: S105 - the variable's name, not a secret
 """The environment variable the router (and components) read the shared secret from."""

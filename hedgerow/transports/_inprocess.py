@@ -74,7 +74,7 @@ if TYPE_CHECKING:
 
 __all__ = ["InProcessRouter", "RouterStatistics", "default_router"]
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("hedgerow.transports")
 
 TRUSTED = "trusted"
 """The authrole of an in-process session whose authentication names none."""

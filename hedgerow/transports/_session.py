@@ -62,7 +62,7 @@ if TYPE_CHECKING:
 
 __all__ = ["CallFuture", "ComponentSession", "Owner"]
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("hedgerow.transports")
 
 RUNTIME_ERROR = "wamp.error.runtime_error"
 """The error URI of an exception that carries none (autobahn's choice)."""

@@ -85,7 +85,7 @@ from hedgerow.transports._wamp_settings import (
 
 __all__ = ["NOT_CONNECTED", "WampLink", "WampTransport"]
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("hedgerow.transports")
 
 NOT_CONNECTED = "hedgerow.error.not_connected"
 """The error of a request on a session whose connection was lost (or never made)."""
