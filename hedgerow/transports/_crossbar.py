@@ -1,16 +1,19 @@
 """Crossbar.io control: write a node config, start the router, wait for it, stop it.
 
-`RouterConfig` describes a router as hedgerow needs one: realms, a role with
-every permission, a WebSocket and a RawSocket transport on 127.0.0.1 (over
-TLS when given a key and certificate), and ticket or WAMP-CRA authentication
-with one shared secret (anonymous access only when asked for). `node_config`
-turns it into Crossbar's JSON. The secret is never written to disk: the
-config names an environment variable (``${HEDGEROW_ROUTER_SECRET}``,
-Crossbar's own substitution) that the crossbar process gets in its
-environment.
+`RouterConfig` describes a router as hedgerow needs one: realms, a WebSocket
+and a RawSocket transport on 127.0.0.1 (over TLS when given a key and
+certificate), ticket or WAMP-CRA authentication with one shared secret
+(anonymous access only when asked for), a management principal, and
+principals with secrets and URI prefixes of their own. Every role is
+authorized by hedgerow's `Policy` (``hedgerow/transports/_authorization.py``)
+through a dynamic authorizer the router runs. `node_config` turns it into
+Crossbar's JSON. Secrets are never written to disk: the config names
+environment variables (``${HEDGEROW_ROUTER_SECRET}``, Crossbar's own
+substitution) that the crossbar process gets in its environment.
 
-`Crossbar` runs ``crossbar start --cbdir ...`` as a subprocess in its own
-process group, reads its output until the node reports that its
+`Crossbar` runs ``crossbar start --cbdir ...`` as a subprocess, through a
+guard (``_router_guard.py``) in a process group of its own that stops it if
+this process dies, reads its output until the node reports that its
 configuration ran, and stops it by its process id (SIGTERM, then SIGKILL to
 its group after a timeout). Nothing here finds processes by name.
 """
@@ -32,6 +35,13 @@ import threading
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
+
+from hedgerow.transports._authorization import (
+    AUTHORIZER_URI,
+    ROUTER_ROLE,
+    Policy,
+    Principal,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -109,8 +119,13 @@ class RouterConfig:
 
     `management_secret_env` names the variable holding a second secret, for
     the principal `management_authid` in role `management_role`: the only
-    role that may call or register under ``hedgerow.`` (hedgerow's management
-    API); other roles may only subscribe there.
+    role that may register, subscribe, call or publish anything that can
+    match ``hedgerow.`` (hedgerow's management API and its announcements).
+
+    `principals` have secrets, roles and URI prefixes of their own: only a
+    principal may register or publish under its prefixes, and it registers
+    nowhere else. With principals, the shared principal `authid` is optional:
+    it is there when its secret is set.
     """
 
     realms: Sequence[str] = ("realm1",)
@@ -133,6 +148,7 @@ class RouterConfig:
     management_secret_env: str | None = None
     management_authid: str = "management"
     management_role: str = "management"
+    principals: Sequence[Principal] = ()
 
     def __post_init__(self) -> None:
         if isinstance(self.realms, str) or not self.realms:
@@ -166,6 +182,37 @@ class RouterConfig:
             msg = "auth=[] and anonymous=False: nobody could join; enable a method or anonymous"
             raise ValueError(msg)
         self._check_tls()
+        self._check_principals()
+
+    def _check_principals(self) -> None:
+        object.__setattr__(self, "principals", tuple(self.principals))
+        authids = {self.authid, self.management_authid}
+        roles = {self.role, self.anonymous_role, self.management_role, ROUTER_ROLE}
+        for principal in self.principals:
+            if principal.authid in authids:
+                msg = f"principal {principal.authid!r}: the authid is taken"
+                raise ValueError(msg)
+            if principal.role in roles:
+                msg = f"principal {principal.authid!r}: role {principal.role!r} is taken"
+                raise ValueError(msg)
+            authids.add(principal.authid)
+            roles.add(principal.role)
+        self.policy  # noqa: B018 - checks that no two principals share a name
+
+    @property
+    def policy(self) -> Policy:
+        """What each role may do (`Policy`): the management and principals' namespaces."""
+        return Policy.of(self.principals, self.management_role)
+
+    @property
+    def shared(self) -> bool:
+        """True if the shared principal `authid` is served: always without principals,
+        with them only when its secret is set."""
+        if not self.auth:
+            return False
+        return not self.principals or bool(os.environ.get(self.secret_env)) or (
+            self.secret_file is not None and Path(self.secret_file).is_file()
+        )
 
     def _check_tls(self) -> None:
         if (self.tls_key is None) != (self.tls_certificate is None):
@@ -256,35 +303,37 @@ class RouterConfig:
 MANAGEMENT_PREFIX = "hedgerow."
 """Where hedgerow's management procedures live (``hedgerow.node.*``, ``hedgerow.container.*``)."""
 
+_HEDGEROW_ROOT = Path(__file__).resolve().parents[2]
+"""The directory holding this hedgerow package (on the router worker's Python path)."""
+_GUARD = Path(__file__).resolve().with_name("_router_guard.py")
+
+AUTHORIZER_CLASS = "hedgerow.transports._router_authorizer.RouterAuthorizer"
+
 
 def node_config(config: RouterConfig) -> dict[str, Any]:
-    """Crossbar's node configuration (version 2) for `config`; secrets stay ``${VAR}``."""
-    permissions = [
-        {
-            "uri": "",
-            "match": "prefix",
-            "allow": {"call": True, "register": True, "publish": True, "subscribe": True},
-            "disclose": {"caller": True, "publisher": True},
-            "cache": True,
-        }
-    ]
-    if config.management_secret_env is not None:
-        # The longest matching prefix wins: hedgerow's own API is for management only.
-        permissions.append(
-            {
-                "uri": MANAGEMENT_PREFIX,
-                "match": "prefix",
-                "allow": {"call": False, "register": False, "publish": False, "subscribe": True},
-                "disclose": {"caller": True, "publisher": True},
-                "cache": True,
-            }
-        )
-    roles = [{"name": config.role, "permissions": permissions}]
+    """Crossbar's node configuration (version 2) for `config`; secrets stay ``${VAR}``.
+
+    Every role is authorized by the router component `AUTHORIZER_CLASS`,
+    which Crossbar imports from this hedgerow's directory.
+    """
+    names = [config.role] if config.shared else []
+    names += [principal.role for principal in config.principals]
     if config.anonymous:
-        roles.append({"name": config.anonymous_role, "permissions": permissions})
+        names.append(config.anonymous_role)
     if config.management_secret_env is not None:
-        roles.append({"name": config.management_role, "permissions": permissions[:1]})
+        names.append(config.management_role)
+    roles = [{"name": name, "authorizer": AUTHORIZER_URI} for name in names]
     realms = [{"name": realm, "roles": roles} for realm in config.realms]
+    authorizers = [
+        {
+            "type": "class",
+            "classname": AUTHORIZER_CLASS,
+            "realm": realm,
+            "role": ROUTER_ROLE,
+            "extra": config.policy.as_data(),
+        }
+        for realm in config.realms
+    ]
     auth = _auth_section(config)
     serializers = list(config.serializers)
     transports: list[dict[str, Any]] = []
@@ -318,7 +367,15 @@ def node_config(config: RouterConfig) -> dict[str, Any]:
     return {
         "version": 2,
         "controller": {},
-        "workers": [{"type": "router", "realms": realms, "transports": transports}],
+        "workers": [
+            {
+                "type": "router",
+                "options": {"pythonpath": [str(_HEDGEROW_ROOT)]},
+                "realms": realms,
+                "components": authorizers,
+                "transports": transports,
+            }
+        ],
     }
 
 
@@ -331,26 +388,30 @@ def _tcp_endpoint(config: RouterConfig, port: int) -> dict[str, Any]:
 
 
 def _auth_section(config: RouterConfig) -> dict[str, Any]:
-    secret = "${" + config.secret_env + "}"
-    principal = {"role": config.role}
+    """Static ticket and WAMP-CRA principals: (authid, ``${VAR}`` of its secret, role)."""
+    principals = [(config.authid, config.secret_env, config.role)] if config.shared else []
+    principals += [(p.authid, p.variable, p.role) for p in config.principals]
+    if config.management_secret_env is not None:
+        principals.append(
+            (config.management_authid, config.management_secret_env, config.management_role)
+        )
     auth: dict[str, Any] = {}
     if "ticket" in config.auth:
         auth["ticket"] = {
             "type": "static",
-            "principals": {config.authid: {"ticket": secret, **principal}},
+            "principals": {
+                authid: {"ticket": "${" + variable + "}", "role": role}
+                for authid, variable, role in principals
+            },
         }
     if "wampcra" in config.auth:
         auth["wampcra"] = {
             "type": "static",
-            "users": {config.authid: {"secret": secret, **principal}},
+            "users": {
+                authid: {"secret": "${" + variable + "}", "role": role}
+                for authid, variable, role in principals
+            },
         }
-    if config.management_secret_env is not None:
-        manager = "${" + config.management_secret_env + "}"
-        role = {"role": config.management_role}
-        if "ticket" in auth:
-            auth["ticket"]["principals"][config.management_authid] = {"ticket": manager, **role}
-        if "wampcra" in auth:
-            auth["wampcra"]["users"][config.management_authid] = {"secret": manager, **role}
     if config.anonymous:
         auth["anonymous"] = {"type": "static", "role": config.anonymous_role}
     return auth
@@ -418,20 +479,43 @@ class Crossbar:
         """The crossbar process's environment: ours, plus the secret and `extra_env`."""
         env = dict(os.environ)
         env.update(self.config.extra_env)
-        if self.config.auth:
+        if self.config.shared:
             secret = self.config.secret()
             if secret is None:
                 raise CrossbarError(self.config._no_secret())
             env[self.config.secret_env] = secret
+        for principal in self.config.principals if self.config.auth else ():
+            try:
+                secret = principal.secret()
+            except ValueError as exc:
+                raise CrossbarError(str(exc)) from None
+            if secret is None:
+                msg = f"principal {principal.authid!r} needs its secret: set ${principal.variable}"
+                raise CrossbarError(msg)
+            env[principal.variable] = secret
         name = self.config.management_secret_env
         if name is not None and not env.get(name):
             msg = f"the management principal needs its secret: set ${name}"
             raise CrossbarError(msg)
         return env
 
-    def command(self) -> list[str]:
+    def command(self, *, remove_cbdir: bool | None = None) -> list[str]:
+        """The command line: crossbar under its guard (``_router_guard.py``), which stops it
+        if this process dies and then removes the node directory if `remove_cbdir`
+        (default: if this object made it)."""
         executable = self.executable or crossbar_executable()
+        if shutil.which(executable) is None:
+            msg = f"cannot run {executable}: not found or not executable"
+            raise CrossbarError(msg)
+        remove = self._own_dir if remove_cbdir is None else remove_cbdir
         return [
+            sys.executable,
+            "-I",  # the guard needs nothing but the standard library
+            str(_GUARD),
+            "--cbdir",
+            str(self.cbdir),
+            *(["--remove-cbdir"] if remove else []),
+            "--",
             executable,
             "start",
             "--cbdir",
@@ -454,7 +538,7 @@ class Crossbar:
         self._output.clear()
         self.process = subprocess.Popen(  # noqa: S603 - our own command line, no shell
             self.command(),
-            stdin=subprocess.DEVNULL,
+            stdin=subprocess.PIPE,  # the guard's: end of file means we are gone
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
@@ -523,10 +607,13 @@ class Crossbar:
         return process.wait()
 
     def _kill_group(self, process: subprocess.Popen[str]) -> None:
-        # The node's workers are its children, in its process group (its id).
+        # The guard, crossbar and its workers share a process group (the guard's id).
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(process.pid, signal.SIGKILL)
         process.wait()
+        if process.stdin is not None:
+            with contextlib.suppress(OSError):
+                process.stdin.close()
         if self._reader is not None:
             self._reader.join(5.0)
 
