@@ -78,7 +78,9 @@ def touches(namespace: str, uri: str, match: str) -> bool:
     if match == "prefix":  # WAMP's prefix match is by characters
         return namespace.startswith(uri) or uri.startswith(namespace + ".")
     pattern, parts = uri.split("."), namespace.split(".")
-    return len(pattern) >= len(parts) and all(p in ("", n) for p, n in zip(pattern, parts))
+    return len(pattern) >= len(parts) and all(
+        p in ("", n) for p, n in zip(pattern, parts, strict=False)
+    )
 
 
 def within(namespace: str, uri: str, match: str) -> bool:
@@ -88,7 +90,7 @@ def within(namespace: str, uri: str, match: str) -> bool:
     if match == "prefix":
         return uri.startswith(namespace + ".")
     pattern, parts = uri.split("."), namespace.split(".")
-    return len(pattern) >= len(parts) and all(p == n for p, n in zip(pattern, parts))
+    return len(pattern) >= len(parts) and all(p == n for p, n in zip(pattern, parts, strict=False))
 
 
 def _overlap(a: str, b: str) -> bool:
@@ -206,12 +208,17 @@ def load_principals(path: str | Path) -> tuple[Principal, ...]:
             msg = f"{path}: {key}: unknown keys {unknown} (expected {', '.join(_PRINCIPAL_KEYS)})"
             raise ValueError(msg)
         prefixes = table.get("prefixes")
+        if isinstance(prefixes, str):
+            prefixes = [prefixes]
+        if not isinstance(prefixes, list) or not all(isinstance(p, str) for p in prefixes):
+            msg = f"{path}: {key}.prefixes = {str(prefixes)[:200]}: expected a list of URI prefixes"
+            raise ValueError(msg)
         secret_file = table.get("secret_file")
         try:
             principals.append(
                 Principal(
                     authid,
-                    tuple(prefixes) if isinstance(prefixes, list) else prefixes,
+                    tuple(prefixes),
                     secret_env=table.get("secret_env"),
                     secret_file=path.parent / secret_file if isinstance(secret_file, str) else None,
                     role=table.get("role") or "",

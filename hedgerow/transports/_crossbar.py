@@ -210,8 +210,10 @@ class RouterConfig:
         with them only when its secret is set."""
         if not self.auth:
             return False
-        return not self.principals or bool(os.environ.get(self.secret_env)) or (
-            self.secret_file is not None and Path(self.secret_file).is_file()
+        return (
+            not self.principals
+            or bool(os.environ.get(self.secret_env))
+            or (self.secret_file is not None and Path(self.secret_file).is_file())
         )
 
     def _check_tls(self) -> None:

@@ -26,7 +26,7 @@ __all__ = ["RouterAuthorizer"]
 class RouterAuthorizer(ApplicationSession):
     """Registers `AUTHORIZER_URI`, which answers Crossbar from the policy in ``config.extra``."""
 
-    def onJoin(self, details: Any) -> Any:  # noqa: N802 - autobahn's hook
+    def onJoin(self, details: Any) -> Any:  # noqa: N802, ARG002 - autobahn's hook
         self.policy = Policy.from_data(self.config.extra or {})
         return self.register(self.authorize, AUTHORIZER_URI)
 

@@ -294,11 +294,11 @@ def _banner(config: RouterConfig) -> list[str]:
             f"secret from ${config.secret_env}"
             + (f" or {config.secret_file}" if config.secret_file else "")
         )
-    for principal in config.principals:
-        lines.append(
-            f"  principal  {principal.authid!r} (role {principal.role!r}), prefixes "
-            f"{', '.join(principal.prefixes)}, secret from ${principal.variable}"
-        )
+    lines.extend(
+        f"  principal  {principal.authid!r} (role {principal.role!r}), prefixes "
+        f"{', '.join(principal.prefixes)}, secret from ${principal.variable}"
+        for principal in config.principals
+    )
     if config.anonymous:
         lines.append(f"  anonymous  allowed (role {config.anonymous_role!r})")
     if config.management_secret_env is not None:

@@ -85,10 +85,12 @@ class Guard:
         """Run crossbar until it exits (its status) or the starter is gone."""
         try:
             self.process = subprocess.Popen(  # noqa: S603 - the starter's own command line
-                self.command, stdin=subprocess.DEVNULL, preexec_fn=_die_with(os.getpid())
+                self.command,
+                stdin=subprocess.DEVNULL,
+                preexec_fn=_die_with(os.getpid()),  # noqa: PLW1509 - one thread here
             )
         except OSError as exc:
-            print(f"cannot run {self.command[0]}: {exc}", file=sys.stderr)
+            sys.stderr.write(f"cannot run {self.command[0]}: {exc}\n")
             return 1
         for name in ("SIGTERM", "SIGINT"):
             signal.signal(getattr(signal, name), self._forward)
@@ -124,7 +126,7 @@ class Guard:
     def _orphaned(self) -> None:
         """The starter is gone: stop crossbar, remove what it leaves, end the group."""
         assert self.process is not None
-        print("hedgerow router: its starter is gone; stopping crossbar", file=sys.stderr)
+        sys.stderr.write("hedgerow router: its starter is gone; stopping crossbar\n")
         with contextlib.suppress(ProcessLookupError):
             self.process.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + self.stop_timeout

@@ -218,12 +218,12 @@ def test_a_sigkilled_router_leaves_no_crossbar_and_a_new_one_takes_its_ports(tmp
     second = None
     try:
         assert crossbar, "hedgerow router started no process"
-        assert os.listdir(tmp_path / "tmp"), "the router made no node directory"
+        assert list((tmp_path / "tmp").iterdir()), "the router made no node directory"
         first.kill()
         assert first.wait(TIMEOUT) == -signal.SIGKILL
         left = _wait_gone(crossbar, TIMEOUT)
         assert left == [], f"still running after the router was killed: {left}\n{''.join(output)}"
-        assert os.listdir(tmp_path / "tmp") == []  # the node's key went with it
+        assert list((tmp_path / "tmp").iterdir()) == []  # the node's key went with it
 
         second, output = _start_router(tmp_path, ws_port, rs_port, secret)
         link = (

@@ -104,9 +104,7 @@ IMPOSTORS = [
 
 
 @pytest.mark.parametrize(("match", "uri"), IMPOSTORS)
-def test_no_role_but_management_may_register_what_can_match_a_management_uri(
-    outsider, match, uri
-):
+def test_no_role_but_management_may_register_what_can_match_a_management_uri(outsider, match, uri):
     options = RegisterOptions(match=match) if match != "exact" else None
     assert _refused(outsider, Register(uri, options)) == NOT_AUTHORIZED
 
