@@ -14,6 +14,7 @@ import pytest
 from autobahn.wamp.types import PublishOptions
 from transports.wamp_router import SECRET, start_router
 
+import hedgerow as hr
 from hedgerow.transports import (
     ApplicationError,
     Call,
@@ -25,6 +26,9 @@ from hedgerow.transports import (
     SubscribeOptions,
     WampTransport,
 )
+from hedgerow import StartError
+from hedgerow.actors import Component
+from hedgerow.transports._authorization import Principal
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -158,3 +162,105 @@ def test_the_management_role_may_register_and_subscribe_there(operator, match, u
     assert operator.handle(Subscribe(uri, subscribe)).result(TIMEOUT)
     assert operator.handle(Register(uri, register)).result(TIMEOUT)
     assert operator.handle(Subscribe("", SubscribeOptions(match="prefix"))).result(TIMEOUT)
+
+
+# -- principals with names of their own ----------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def owned_router(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("principals-router")
+    (directory / "two.secret").write_text(TWO_SECRET + "\n")
+    previous = os.environ.get("HR_TEST_ONE_SECRET")
+    os.environ["HR_TEST_ONE_SECRET"] = ONE_SECRET
+    principals = (
+        Principal("one", ("com.example.one",), secret_env="HR_TEST_ONE_SECRET"),  # noqa: S106
+        Principal("two", ("com.example.two", "org.two"), secret_file=directory / "two.secret"),
+    )
+    router = start_router(directory, anonymous=True, principals=principals)
+    try:
+        yield router
+    finally:
+        router.close()
+        if previous is None:
+            os.environ.pop("HR_TEST_ONE_SECRET", None)
+
+
+@pytest.fixture
+def sessions(owned_router):
+    made = {
+        "one": _join(owned_router, "one", ONE_SECRET),
+        "two": _join(owned_router, "two", TWO_SECRET),
+        "shared": _join(owned_router, "hedgerow", SECRET),
+        "anonymous": _join(owned_router),
+    }
+    yield made
+    for link in made.values():
+        link.handle(Leave()).result(TIMEOUT)
+
+
+@pytest.mark.parametrize(
+    ("match", "uri"),
+    [
+        ("exact", "com.example.one.add"),
+        ("prefix", "com.example.one."),
+        ("prefix", "com.example.one"),
+        ("prefix", "com.example"),
+        ("prefix", ""),
+        ("wildcard", "com.example..add"),
+        ("wildcard", "..add"),
+    ],
+)
+@pytest.mark.parametrize("who", ["two", "shared", "anonymous"])
+def test_nobody_else_may_register_a_principals_names(sessions, who, match, uri):
+    options = RegisterOptions(match=match) if match != "exact" else None
+    assert _refused(sessions[who], Register(uri, options)) == NOT_AUTHORIZED
+
+
+def test_a_principal_registers_under_its_prefixes_and_the_others_call_it(sessions):
+    one, two = sessions["one"], sessions["two"]
+    assert one.handle(Register("com.example.one.add")).result(TIMEOUT)
+    assert one.handle(Register("com.example.one.", RegisterOptions(match="prefix"))).result(TIMEOUT)
+    assert one.handle(Register("com.example.one..x", RegisterOptions(match="wildcard"))).result(
+        TIMEOUT
+    )
+    assert two.handle(Register("org.two.add")).result(TIMEOUT)
+    # It registers nowhere else: not in the open, not in a namespace that contains its own.
+    assert _refused(one, Register("com.example.elsewhere")) == NOT_AUTHORIZED
+    assert _refused(one, Register("com.example", RegisterOptions(match="prefix")))
+    # Others call and subscribe there, but only the owner publishes.
+    assert two.handle(Subscribe("com.example.one.added")).result(TIMEOUT)
+    acknowledged = PublishOptions(acknowledge=True)
+    assert _refused(two, Publish("com.example.one.added", [], {}, acknowledged)) == NOT_AUTHORIZED
+    assert one.handle(Publish("com.example.one.added", [1], {}, acknowledged)).result(TIMEOUT)
+    # The shared principal keeps the names nobody owns.
+    assert sessions["shared"].handle(Register("com.example.elsewhere")).result(TIMEOUT)
+
+
+def test_a_component_cannot_take_another_components_procedure(owned_router):
+    url = owned_router.config.websocket_url
+    impostor = Component(
+        transports=url,
+        authentication={"ticket": {"authid": "two", "ticket": TWO_SECRET}},
+        name="impostor",
+    )
+    impostor.register("com.example.one.add")(lambda a, b: 0)
+    with pytest.raises(StartError) as caught:
+        hr.run([impostor], log_level=None)
+    assert 'not authorized to register procedure "com.example.one.add"' in str(caught.value)
+
+    owner = Component(
+        transports=url,
+        authentication={"ticket": {"authid": "one", "ticket": ONE_SECRET}},
+        name="owner",
+    )
+    owner.register("com.example.one.add")(lambda a, b: a + b)
+    answers = []
+
+    @owner.on_ready
+    def ready(session):
+        answers.append(session.call("com.example.one.add", 2, 3).get(timeout=TIMEOUT))
+        session.leave()
+
+    hr.run([owner], log_level=None)
+    assert answers == [5]
