@@ -15,6 +15,8 @@ from autobahn.wamp.types import PublishOptions
 from transports.wamp_router import SECRET, start_router
 
 import hedgerow as hr
+from hedgerow import StartError
+from hedgerow.actors import Component
 from hedgerow.transports import (
     ApplicationError,
     Call,
@@ -26,8 +28,6 @@ from hedgerow.transports import (
     SubscribeOptions,
     WampTransport,
 )
-from hedgerow import StartError
-from hedgerow.actors import Component
 from hedgerow.transports._authorization import Principal
 
 pytestmark = pytest.mark.timeout(120)
