@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from autobahn.wamp.exception import ApplicationError
-from autobahn.wamp.types import RegisterOptions
+from autobahn.wamp.types import PublishOptions, RegisterOptions
 
 from hedgerow.actors._component import Component
 from hedgerow.supervision._spec import ChildSpec, SupervisorSpec
@@ -184,12 +184,14 @@ class ManagementService:
             tree.stop()
 
     def publish(self, topic: str, *args: Any, **kwargs: Any) -> None:
-        """Publish ``<prefix>.<topic>`` on the management session, if it is joined."""
+        """Publish ``<prefix>.<topic>`` on the management session, if it is joined, to
+        sessions in the allowed `roles` only (``eligible_authrole``)."""
         session = self._session
         if session is None:
             return
+        options = PublishOptions(eligible_authrole=list(self.settings.roles))
         try:
-            session.publish(self.uri(topic), *args, **kwargs)
+            session.publish(self.uri(topic), *args, options=options, **kwargs)
         except Exception:
             logger.debug("%s: could not publish %s", self.name, topic, exc_info=True)
 
