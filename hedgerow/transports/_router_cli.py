@@ -173,6 +173,14 @@ def router(**options: Any) -> None:
         return
     if config.auth and not config.principals and config.secret() is None:
         raise click.UsageError(config._no_secret())
+    for principal in config.principals:
+        try:
+            secret = principal.secret()
+        except ValueError as exc:
+            raise click.UsageError(str(exc)) from None
+        if secret is None:
+            msg = f"principal {principal.authid!r} needs its secret: set ${principal.variable}"
+            raise click.UsageError(msg)
     cbdir = options["cbdir"]
     own_dir = cbdir is None
     directory = Path(cbdir) if cbdir else Path(tempfile.mkdtemp(prefix="hedgerow-router-"))
