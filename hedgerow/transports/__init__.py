@@ -19,6 +19,7 @@ from autobahn.wamp.types import (
     SubscribeOptions,
 )
 
+from hedgerow.transports._authorization import Principal, load_principals
 from hedgerow.transports._base import (
     Call,
     Closed,
@@ -94,6 +95,7 @@ __all__ = [
     "Match",
     "Owner",
     "Peer",
+    "Principal",
     "Publish",
     "PublishOptions",
     "Register",
@@ -119,6 +121,7 @@ __all__ = [
     "ensure_framework",
     "free_port",
     "get_serializer",
+    "load_principals",
     "negotiate",
     "node_config",
     "register_transport_type",
