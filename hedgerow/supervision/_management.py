@@ -15,7 +15,9 @@ for the container of a worker process, ``hedgerow.node.<node>.get_tree`` for a
 node (as Crossbar's ``crossbar.worker.<worker>.start_component``). A caller
 whose authrole is not in `roles` gets ``wamp.error.not_authorized``, whatever
 the router allowed; the routers that `hedgerow router` configures also keep
-other roles from calling under ``hedgerow.`` at all.
+every other role from registering, subscribing, calling or publishing
+anything that can match ``hedgerow.``. What the service publishes goes to
+sessions in `roles` only (``eligible_authrole``).
 """
 
 from __future__ import annotations
