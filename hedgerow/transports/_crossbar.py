@@ -186,6 +186,17 @@ class RouterConfig:
 
     def _check_principals(self) -> None:
         object.__setattr__(self, "principals", tuple(self.principals))
+        named = {"role": self.role, "anonymous_role": self.anonymous_role}
+        for name, role in named.items():
+            if role in (ROUTER_ROLE, self.management_role):
+                msg = (
+                    f"{name}={role!r}: that is the router's own or the management role; "
+                    "pick another name"
+                )
+                raise ValueError(msg)
+        if self.management_role == ROUTER_ROLE:
+            msg = f"management_role={ROUTER_ROLE!r}: that is the router's own role"
+            raise ValueError(msg)
         authids = {self.authid, self.management_authid}
         roles = {self.role, self.anonymous_role, self.management_role, ROUTER_ROLE}
         for principal in self.principals:
@@ -319,7 +330,7 @@ def node_config(config: RouterConfig) -> dict[str, Any]:
     which Crossbar imports from this hedgerow's directory.
     """
     names = [config.role] if config.shared else []
-    names += [principal.role for principal in config.principals]
+    names += [principal.role for principal in config.principals if config.auth]
     if config.anonymous:
         names.append(config.anonymous_role)
     if config.management_secret_env is not None:
@@ -459,6 +470,8 @@ class Crossbar:
 
     @property
     def pid(self) -> int | None:
+        """The id of crossbar's guard, and of the process group of the guard, crossbar and
+        its workers (None before `start`)."""
         return self.process.pid if self.process is not None else None
 
     @property

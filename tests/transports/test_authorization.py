@@ -188,3 +188,14 @@ def test_a_principal_cannot_take_a_reserved_authid_or_role():
         RouterConfig(principals=[Principal("management", ("com.x",), secret_env="X")])  # noqa: S106
     with pytest.raises(ValueError, match="role 'anonymous' is taken"):
         RouterConfig(principals=[Principal("a", ("com.x",), secret_env="X", role="anonymous")])  # noqa: S106
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [{"role": "trusted"}, {"role": "management"}, {"anonymous_role": "trusted"}],
+)
+def test_no_role_can_be_named_as_the_routers_own_or_managements(settings):
+    from hedgerow.transports import RouterConfig  # noqa: PLC0415
+
+    with pytest.raises(ValueError, match="the router's own or the management role"):
+        RouterConfig(**settings)
