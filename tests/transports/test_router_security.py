@@ -9,6 +9,9 @@ under its own URI prefixes, and nobody else may take those names.
 from __future__ import annotations
 
 import os
+import sys
+import threading
+import uuid
 
 import pytest
 from autobahn.wamp.types import PublishOptions
@@ -17,9 +20,11 @@ from transports.wamp_router import SECRET, start_router
 import hedgerow as hr
 from hedgerow import StartError
 from hedgerow.actors import Component
+from hedgerow.supervision._container import Container
 from hedgerow.transports import (
     ApplicationError,
     Call,
+    Event,
     Leave,
     Publish,
     Register,
@@ -42,9 +47,15 @@ NOT_AUTHORIZED = "wamp.error.not_authorized"
 class _Peer:
     def __init__(self):
         self.messages = []
+        self.cond = threading.Condition()
 
     def deliver(self, message):
-        self.messages.append(message)
+        with self.cond:
+            self.messages.append(message)
+            self.cond.notify_all()
+
+    def events(self):
+        return [m for m in self.messages if isinstance(m, Event)]
 
 
 @pytest.fixture(scope="module")
@@ -264,3 +275,51 @@ def test_a_component_cannot_take_another_components_procedure(owned_router):
 
     hr.run([owner], log_level=None)
     assert answers == [5]
+
+
+# -- announcements through the router ------------------------------------------------
+
+MODULE = """
+import hedgerow as hr
+
+svc = hr.Component(name="svc")
+"""
+
+
+def test_announcements_reach_the_management_role_secrets_redacted(router, tmp_path, monkeypatch):
+    name = f"announced_{uuid.uuid4().hex[:8]}"
+    (tmp_path / f"{name}.py").write_text(MODULE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("HR_TEST_TOKEN", "token-from-the-environment")
+    management = {
+        "transports": router.config.websocket_url,
+        "authentication": {"ticket": {"authid": "management", "ticket": MANAGEMENT_SECRET}},
+    }
+    operator = _join(router, "management", MANAGEMENT_SECRET)
+    try:
+        with Container({}, name="shop", management=management):
+            prefix = "hedgerow.container.shop"
+            operator.handle(Subscribe(f"{prefix}.", SubscribeOptions(match="prefix"))).result(
+                TIMEOUT
+            )
+            config = {
+                "start": f"{name}:svc",
+                "authentication": {"ticket": {"authid": "svc", "ticket": "s3cret-ticket"}},
+                "extra": {"token": "${HR_TEST_TOKEN}"},
+            }
+            call = Call(f"{prefix}.start_component", ["s", config])
+            assert operator.handle(call).result(TIMEOUT).args[0]["id"] == "s"
+            peer = operator.peer
+            with peer.cond:
+                assert peer.cond.wait_for(lambda: peer.events(), TIMEOUT)
+            (event,) = peer.events()
+            assert event.topic == f"{prefix}.on_component_started"
+            announced = event.args[0]["config"]
+            assert announced["authentication"]["ticket"] == {
+                "authid": "svc",
+                "ticket": "<redacted>",
+            }
+            assert announced["extra"] == {"token": "<redacted>"}
+    finally:
+        operator.handle(Leave()).result(TIMEOUT)
+    sys.modules.pop(name, None)
