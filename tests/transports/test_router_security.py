@@ -311,7 +311,7 @@ def test_announcements_reach_the_management_role_secrets_redacted(router, tmp_pa
             assert operator.handle(call).result(TIMEOUT).args[0]["id"] == "s"
             peer = operator.peer
             with peer.cond:
-                assert peer.cond.wait_for(lambda: peer.events(), TIMEOUT)
+                assert peer.cond.wait_for(peer.events, TIMEOUT)
             (event,) = peer.events()
             assert event.topic == f"{prefix}.on_component_started"
             announced = event.args[0]["config"]
