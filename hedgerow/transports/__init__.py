@@ -42,13 +42,7 @@ from hedgerow.transports._base import (
     register_transport_type,
     resolve_transports,
 )
-from hedgerow.transports._crossbar import (
-    Crossbar,
-    CrossbarError,
-    RouterConfig,
-    free_port,
-    node_config,
-)
+from hedgerow.transports._crossbar import Crossbar
 from hedgerow.transports._framework import (
     FRAMEWORKS,
     ensure_framework,
@@ -57,6 +51,7 @@ from hedgerow.transports._framework import (
 )
 from hedgerow.transports._inprocess import InProcessRouter, RouterStatistics, default_router
 from hedgerow.transports._router_cli import router as router_command
+from hedgerow.transports._router_config import CrossbarError, RouterConfig, free_port, node_config
 from hedgerow.transports._serializers import (
     DEFAULT_SERIALIZERS,
     SERIALIZERS,

@@ -20,10 +20,10 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from hedgerow.transports._authorization import load_principals
-from hedgerow.transports._crossbar import (
+from hedgerow.transports._crossbar import Crossbar
+from hedgerow.transports._router_config import (
     AUTH_METHODS,
     SECRET_ENV,
-    Crossbar,
     CrossbarError,
     RouterConfig,
     node_config,
