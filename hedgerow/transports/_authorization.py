@@ -12,7 +12,9 @@ which role owns which namespaces:
   it may register or publish there, and it registers nowhere else; the other
   roles may still call and subscribe there;
 - the shared application role and anonymous own nothing: they may register
-  and publish wherever nobody owns.
+  and publish wherever nobody owns;
+- only the management role may call Crossbar's meta procedures that evict
+  other sessions (`EVICTIONS`: ``wamp.session.kill`` ...).
 
 A request is judged by every URI its pattern can match, not by its text: a
 prefix registration of ``hedgerow`` or ``""``, or a wildcard ``..get_tree``,
@@ -55,6 +57,17 @@ ROUTER_ROLE = "trusted"
 
 MATCHES = ("exact", "prefix", "wildcard")
 ACTIONS = ("call", "register", "publish", "subscribe")
+
+EVICTIONS = frozenset(
+    {
+        "wamp.session.kill",
+        "wamp.session.kill_by_authid",
+        "wamp.session.kill_by_authrole",
+        "wamp.registration.remove_callee",
+        "wamp.subscription.remove_subscriber",
+    }
+)
+"""Crossbar's meta procedures that throw other sessions out: the management role's alone."""
 
 _CLOSED_TO_ALL = frozenset(ACTIONS)
 _OWNED = frozenset({"register", "publish"})
@@ -294,6 +307,8 @@ class Policy:
         if action not in ACTIONS or match not in MATCHES or not isinstance(uri, str):
             return False
         if action in ("call", "publish") and match != "exact":
+            return False
+        if action == "call" and uri in EVICTIONS and role != self.management_role:
             return False
         own: list[str] = []
         for owner, namespace, closed in self._namespaces():

@@ -323,3 +323,18 @@ def test_announcements_reach_the_management_role_secrets_redacted(router, tmp_pa
     finally:
         operator.handle(Leave()).result(TIMEOUT)
     sys.modules.pop(name, None)
+
+
+@pytest.mark.parametrize(
+    ("procedure", "argument"),
+    [
+        ("wamp.session.kill_by_authrole", "management"),
+        ("wamp.session.kill_by_authid", "management"),
+        ("wamp.session.kill", None),
+    ],
+)
+def test_no_role_but_management_may_evict_other_sessions(outsider, operator, procedure, argument):
+    target = argument if argument is not None else operator.session_id
+    assert _refused(outsider, Call(procedure, [target])) == NOT_AUTHORIZED
+    assert operator.is_open
+    assert operator.handle(Subscribe("hedgerow.probe")).result(TIMEOUT)
