@@ -12,10 +12,11 @@ import os
 import sys
 import threading
 import uuid
+from pathlib import Path
 
 import pytest
 from autobahn.wamp.types import PublishOptions
-from transports.wamp_router import SECRET, start_router
+from transports.wamp_router import SECRET, start_router, takeover
 
 import hedgerow as hr
 from hedgerow import StartError
@@ -37,6 +38,7 @@ from hedgerow.transports._authorization import Principal
 
 pytestmark = pytest.mark.timeout(120)
 
+HERE = Path(__file__).resolve().parent
 TIMEOUT = 20.0
 MANAGEMENT_SECRET = "management-test-secret"  # noqa: S105 - a test router's secrets
 ONE_SECRET = "node-one-secret"  # noqa: S105
@@ -228,7 +230,7 @@ def test_nobody_else_may_register_a_principals_names(sessions, who, match, uri):
     assert _refused(sessions[who], Register(uri, options)) == NOT_AUTHORIZED
 
 
-def test_a_principal_registers_under_its_prefixes_and_the_others_call_it(sessions):
+def test_a_principal_registers_under_its_prefixes_and_the_others_call_it(sessions, owned_router):
     one, two = sessions["one"], sessions["two"]
     assert one.handle(Register("com.example.one.add")).result(TIMEOUT)
     assert one.handle(Register("com.example.one.", RegisterOptions(match="prefix"))).result(TIMEOUT)
@@ -244,6 +246,10 @@ def test_a_principal_registers_under_its_prefixes_and_the_others_call_it(session
     acknowledged = PublishOptions(acknowledge=True)
     assert _refused(two, Publish("com.example.one.added", [], {}, acknowledged)) == NOT_AUTHORIZED
     assert one.handle(Publish("com.example.one.added", [1], {}, acknowledged)).result(TIMEOUT)
+    # Nor may they kick its registration out and take it (autobahn's force_reregister).
+    url = owned_router.config.websocket_url
+    for credentials in (["two", TWO_SECRET], ["hedgerow", SECRET], []):
+        assert takeover(url, "com.example.one.add", *credentials) == {"error": NOT_AUTHORIZED}
     # The shared principal keeps the names nobody owns.
     assert sessions["shared"].handle(Register("com.example.elsewhere")).result(TIMEOUT)
 
