@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -51,7 +52,14 @@ def _readme_tables(url: str) -> str:
 def test_the_workers_example_joins_the_router_as_its_own_principal(router, tmp_path):
     url = router.config.websocket_url
     tree = tmp_path / "tree.toml"
-    tree.write_text((EXAMPLE / "tree.toml").read_text() + "\n" + _readme_tables(url))
+    example = (EXAMPLE / "tree.toml").read_text()
+    assert "args = [4.0]" in example
+    assert "max_restarts = 5" in example
+    # The timer would end the node after 4 s, and the crasher's restarts exhaust the
+    # intensity in about 10: here the test ends the node (SIGINT) when it is done.
+    example = example.replace("args = [4.0]", "args = [600.0]")
+    example = example.replace("max_restarts = 5", "max_restarts = 1000")
+    tree.write_text(example + "\n" + _readme_tables(url))
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(EXAMPLE), *sys.path])}
     node = subprocess.Popen(
         [sys.executable, "-m", "hedgerow", "run", str(tree), "--json"],
@@ -97,7 +105,8 @@ def test_the_workers_example_joins_the_router_as_its_own_principal(router, tmp_p
         shown = {child["id"]: child for child in json.loads(status.stdout)["children"]}
         assert [c["id"] for c in shown["fragile"]["components"]] == ["crasher"]
 
-        rest = node.communicate(timeout=TIMEOUT)[0]  # the timer ends the node
+        node.send_signal(signal.SIGINT)
+        rest = node.communicate(timeout=TIMEOUT)[0]
         events += [json.loads(line) for line in rest.splitlines()]
         assert node.returncode == 0
         assert not [e for e in events if e["kind"] == "start_failed"], events
