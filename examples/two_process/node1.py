@@ -1,7 +1,8 @@
-"""Node 1: serves ``com.example.add`` and publishes each sum on ``com.example.added``.
+"""Node 1: serves ``com.example.adder.add`` and publishes each sum on
+``com.example.adder.added``, names only its principal (``node1``) may take.
 
 Runs until Ctrl-C. Reads the router's URL from $HEDGEROW_ROUTER_URL (default
-ws://127.0.0.1:8080/ws) and the shared secret from $HEDGEROW_ROUTER_SECRET.
+ws://127.0.0.1:8080/ws) and its own secret from $HEDGEROW_NODE1_SECRET.
 With ``--twisted`` its WAMP session runs on Twisted's reactor instead of asyncio
 (node 2 does not need to know).
 """
@@ -15,12 +16,12 @@ import hedgerow
 from hedgerow.transports import ComponentSession, selected_framework
 
 URL = os.environ.get("HEDGEROW_ROUTER_URL", "ws://127.0.0.1:8080/ws")
-SECRET = os.environ["HEDGEROW_ROUTER_SECRET"]
+SECRET = os.environ["HEDGEROW_NODE1_SECRET"]
 
 adder = hedgerow.Component(
     transports={"url": URL, "max_retries": -1, "initial_retry_delay": 0.5},
     realm="realm1",
-    authentication={"ticket": {"authid": "hedgerow", "ticket": SECRET}},
+    authentication={"ticket": {"authid": "node1", "ticket": SECRET}},
     name="adder",
 )
 sessions: list[ComponentSession] = []
@@ -32,10 +33,10 @@ def joined(session: ComponentSession, _details: object) -> None:
     print(f"node 1: joined {session.realm} as session {session.session_id}", flush=True)
 
 
-@adder.register("com.example.add")
+@adder.register("com.example.adder.add")
 def add(a: int, b: int) -> int:
     total = a + b
-    sessions[-1].publish("com.example.added", a, b, total=total)
+    sessions[-1].publish("com.example.adder.added", a, b, total=total)
     print(f"node 1: add({a}, {b}) = {total}", flush=True)
     return total
 

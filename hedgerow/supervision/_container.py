@@ -82,7 +82,9 @@ __all__ = [
     "CANNOT_START",
     "INVALID_CONFIGURATION",
     "NO_SUCH_OBJECT",
+    "REDACTED",
     "Container",
+    "redacted",
 ]
 
 logger = logging.getLogger("hedgerow.supervision")
@@ -92,7 +94,42 @@ ALREADY_RUNNING = "hedgerow.error.already_running"
 CANNOT_START = "hedgerow.error.cannot_start"
 INVALID_CONFIGURATION = "hedgerow.error.invalid_configuration"
 
+REDACTED = "<redacted>"
+"""What an announcement shows in place of a secret."""
+
+_IDENTITY = ("authid", "authrole")
+
 ComponentConfig = Mapping[str, Any]
+
+
+def redacted(value: Any) -> Any:
+    """`value` as announced: under every ``authentication`` key all but the authid and
+    authrole, and every string that names a ``${VAR}``, replaced by `REDACTED`."""
+    if isinstance(value, Mapping):
+        return {
+            key: _redacted_authentication(item) if key == "authentication" else redacted(item)
+            for key, item in value.items()
+        }
+    if isinstance(value, (list, tuple)):
+        return [redacted(item) for item in value]
+    if isinstance(value, str) and "${" in value:
+        return REDACTED
+    return value
+
+
+def _redacted_authentication(value: Any) -> Any:
+    if not isinstance(value, Mapping):
+        return REDACTED
+    methods: dict[str, Any] = {}
+    for method, settings in value.items():
+        if not isinstance(settings, Mapping):
+            methods[method] = REDACTED
+            continue
+        methods[method] = {
+            key: redacted(item) if key in _IDENTITY and isinstance(item, str) else REDACTED
+            for key, item in settings.items()
+        }
+    return methods
 
 
 class Container:
@@ -394,8 +431,9 @@ class Container:
         return 0.0 if started is None else round(time.time() - started, 6)
 
     def _announce(self, topic: str, details: dict[str, Any]) -> None:
+        """Publish `details`, secrets hidden, to the management roles."""
         if self._service is not None:
-            self._service.publish(topic, details)
+            self._service.publish(topic, redacted(details))
 
     def _stop_service(self) -> None:
         service, self._service = self._service, None

@@ -15,7 +15,9 @@ for the container of a worker process, ``hedgerow.node.<node>.get_tree`` for a
 node (as Crossbar's ``crossbar.worker.<worker>.start_component``). A caller
 whose authrole is not in `roles` gets ``wamp.error.not_authorized``, whatever
 the router allowed; the routers that `hedgerow router` configures also keep
-other roles from calling under ``hedgerow.`` at all.
+every other role from registering, subscribing, calling or publishing
+anything that can match ``hedgerow.``. What the service publishes goes to
+sessions in `roles` only (``eligible_authrole``).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from autobahn.wamp.exception import ApplicationError
-from autobahn.wamp.types import RegisterOptions
+from autobahn.wamp.types import PublishOptions, RegisterOptions
 
 from hedgerow.actors._component import Component
 from hedgerow.supervision._spec import ChildSpec, SupervisorSpec
@@ -184,12 +186,14 @@ class ManagementService:
             tree.stop()
 
     def publish(self, topic: str, *args: Any, **kwargs: Any) -> None:
-        """Publish ``<prefix>.<topic>`` on the management session, if it is joined."""
+        """Publish ``<prefix>.<topic>`` on the management session, if it is joined, to
+        sessions in the allowed `roles` only (``eligible_authrole``)."""
         session = self._session
         if session is None:
             return
+        options = PublishOptions(eligible_authrole=list(self.settings.roles))
         try:
-            session.publish(self.uri(topic), *args, **kwargs)
+            session.publish(self.uri(topic), *args, options=options, **kwargs)
         except Exception:
             logger.debug("%s: could not publish %s", self.name, topic, exc_info=True)
 

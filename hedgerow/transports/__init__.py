@@ -26,6 +26,7 @@ if TYPE_CHECKING:
         SubscribeOptions,
     )
 
+    from hedgerow.transports._authorization import Principal, load_principals
     from hedgerow.transports._base import (
         Call,
         Closed,
@@ -50,13 +51,7 @@ if TYPE_CHECKING:
         register_transport_type,
         resolve_transports,
     )
-    from hedgerow.transports._crossbar import (
-        Crossbar,
-        CrossbarError,
-        RouterConfig,
-        free_port,
-        node_config,
-    )
+    from hedgerow.transports._crossbar import Crossbar
     from hedgerow.transports._framework import (
         FRAMEWORKS,
         ensure_framework,
@@ -65,6 +60,12 @@ if TYPE_CHECKING:
     )
     from hedgerow.transports._inprocess import InProcessRouter, RouterStatistics, default_router
     from hedgerow.transports._router_cli import router as router_command
+    from hedgerow.transports._router_config import (
+        CrossbarError,
+        RouterConfig,
+        free_port,
+        node_config,
+    )
     from hedgerow.transports._serializers import (
         DEFAULT_SERIALIZERS,
         SERIALIZERS,
@@ -103,6 +104,7 @@ __all__ = [
     "Match",
     "Owner",
     "Peer",
+    "Principal",
     "Publish",
     "PublishOptions",
     "Register",
@@ -130,6 +132,7 @@ __all__ = [
     "free_port",
     "get_serializer",
     "join_error_is_permanent",
+    "load_principals",
     "negotiate",
     "node_config",
     "register_transport_type",
@@ -175,10 +178,12 @@ __getattr__, __dir__ = lazy_exports(
         "register_transport_type": "hedgerow.transports._base",
         "resolve_transports": "hedgerow.transports._base",
         "Crossbar": "hedgerow.transports._crossbar",
-        "CrossbarError": "hedgerow.transports._crossbar",
-        "RouterConfig": "hedgerow.transports._crossbar",
-        "free_port": "hedgerow.transports._crossbar",
-        "node_config": "hedgerow.transports._crossbar",
+        "Principal": "hedgerow.transports._authorization",
+        "load_principals": "hedgerow.transports._authorization",
+        "CrossbarError": "hedgerow.transports._router_config",
+        "RouterConfig": "hedgerow.transports._router_config",
+        "free_port": "hedgerow.transports._router_config",
+        "node_config": "hedgerow.transports._router_config",
         "FRAMEWORKS": "hedgerow.transports._framework",
         "ensure_framework": "hedgerow.transports._framework",
         "selected_framework": "hedgerow.transports._framework",

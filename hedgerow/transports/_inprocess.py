@@ -72,6 +72,8 @@ from hedgerow.transports._uri import Invoke, Match, check_uri, uri_matches, wild
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from autobahn.wamp.types import PublishOptions
+
 __all__ = ["InProcessRouter", "RouterStatistics", "default_router"]
 
 logger = logging.getLogger("hedgerow.transports")
@@ -595,6 +597,7 @@ class InProcessRouter(Transport):
                 if not (exclude_me and session is publisher)
                 and session.session_id not in excluded
                 and (eligible is None or session.session_id in eligible)
+                and _admits(options, session)
             ]
         for session, sub in targets:
             try:
@@ -675,6 +678,27 @@ def _ids(value: int | list[int] | None) -> set[int] | None:
     if value is None:
         return None
     return {value} if isinstance(value, int) else set(value)
+
+
+def _names(value: str | list[str] | None) -> set[str] | None:
+    if value is None:
+        return None
+    return {value} if isinstance(value, str) else set(value)
+
+
+def _admits(options: PublishOptions | None, session: _Session) -> bool:
+    """True unless the publication's eligible/exclude authid or authrole leaves `session` out."""
+    if options is None:
+        return True
+    for names, value, wanted in (
+        (_names(options.eligible_authrole), session.authrole, True),
+        (_names(options.exclude_authrole), session.authrole, False),
+        (_names(options.eligible_authid), session.authid, True),
+        (_names(options.exclude_authid), session.authid, False),
+    ):
+        if names is not None and (value in names) != wanted:
+            return False
+    return True
 
 
 def _identity(authentication: Mapping[str, Any] | None) -> tuple[str | None, str]:

@@ -20,10 +20,11 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from hedgerow._extras import MissingExtra
-from hedgerow.transports._crossbar import (
+from hedgerow.transports._authorization import load_principals
+from hedgerow.transports._crossbar import Crossbar
+from hedgerow.transports._router_config import (
     AUTH_METHODS,
     SECRET_ENV,
-    Crossbar,
     CrossbarError,
     RouterConfig,
     node_config,
@@ -102,6 +103,15 @@ MANAGEMENT_SECRET_ENV = "HEDGEROW_MANAGEMENT_SECRET"  # noqa: S105 - a variable'
     ),
 )
 @click.option(
+    "--principals",
+    "principals_file",
+    type=click.Path(exists=True, dir_okay=False),
+    help=(
+        "TOML or JSON file of principals with secrets and URI prefixes of their own "
+        "([principals.<authid>] with prefixes, secret_env or secret_file)."
+    ),
+)
+@click.option(
     "--tls-key",
     type=click.Path(exists=True, dir_okay=False),
     help="Private key (PEM) for TLS on the TCP transports (with --tls-certificate).",
@@ -144,15 +154,34 @@ def router(**options: Any) -> None:
     (wss://HOST:8080/ws and rss://HOST:8081); components trust the certificate
     with endpoint={"type": "tcp", ..., "tls": {"trust_root": "ca.pem"}}.
 
-    The secret is passed to crossbar in its environment, never written to the
-    config file. Ctrl-C stops the router.
+    With --principals FILE, each node or component can have a principal of
+    its own: only it may register or publish under its URI prefixes.
+
+    \b
+        [principals.adder]
+        prefixes = ["com.example.adder"]
+        secret_env = "ADDER_SECRET"
+
+    Only the management principal (with $HEDGEROW_MANAGEMENT_SECRET set) may
+    use anything under hedgerow. (management calls and announcements).
+    Secrets are passed to crossbar in its environment, never written to the
+    config file. Ctrl-C stops the router; if this process dies, crossbar
+    stops too.
     """
     config = _config(options)
     if options["print_config"]:
         click.echo(json.dumps(node_config(config), indent=2))
         return
-    if config.auth and config.secret() is None:
+    if config.auth and not config.principals and config.secret() is None:
         raise click.UsageError(config._no_secret())
+    for principal in config.principals:
+        try:
+            secret = principal.secret()
+        except ValueError as exc:
+            raise click.UsageError(str(exc)) from None
+        if secret is None:
+            msg = f"principal {principal.authid!r} needs its secret: set ${principal.variable}"
+            raise click.UsageError(msg)
     cbdir = options["cbdir"]
     own_dir = cbdir is None
     directory = Path(cbdir) if cbdir else Path(tempfile.mkdtemp(prefix="hedgerow-router-"))
@@ -167,6 +196,9 @@ def router(**options: Any) -> None:
 
 def _config(options: dict[str, Any]) -> RouterConfig:
     try:
+        principals = (
+            load_principals(options["principals_file"]) if options["principals_file"] else ()
+        )
         config = RouterConfig(
             realms=options["realms"],
             host=options["host"],
@@ -186,6 +218,7 @@ def _config(options: dict[str, Any]) -> RouterConfig:
                 if os.environ.get(options["management_secret_env"])
                 else None
             ),
+            principals=principals,
         ).resolved()
     except (ValueError, CrossbarError) as exc:
         raise click.UsageError(str(exc)) from exc
@@ -195,7 +228,7 @@ def _config(options: dict[str, Any]) -> RouterConfig:
 def _run(config: RouterConfig, directory: Path, options: dict[str, Any]) -> int:
     node = Crossbar(config, cbdir=directory, executable=options["executable"])
     try:
-        command = node.command()
+        command = node.command(remove_cbdir=options["cbdir"] is None)
         node.write_config()
         env = node.environment()
     except CrossbarError as exc:
@@ -207,12 +240,26 @@ def _run(config: RouterConfig, directory: Path, options: dict[str, Any]) -> int:
     for line in _banner(config):
         click.echo(line, err=True)
     try:
-        # In the foreground: same terminal, same process group, so Ctrl-C
-        # reaches crossbar too; SIGTERM to us is passed on.
-        process = subprocess.Popen(command, env=env)  # noqa: S603 - our own command line
+        # Crossbar runs under its guard, in a process group of their own: the
+        # guard stops crossbar when our end of its stdin closes (even if we
+        # are SIGKILLed). Ctrl-C and SIGTERM to us are passed on.
+        process = subprocess.Popen(  # noqa: S603 - our own command line
+            command, env=env, stdin=subprocess.PIPE, start_new_session=True
+        )
     except OSError as exc:
         msg = f"cannot run {command[0]}: {exc}"
         raise click.ClickException(msg) from exc
+    try:
+        return _supervise(process)
+    finally:
+        # What is left of the group (crossbar's workers, if crossbar crashed).
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGKILL)
+        assert process.stdin is not None
+        process.stdin.close()
+
+
+def _supervise(process: subprocess.Popen[bytes]) -> int:
     stopping: list[bool] = []
 
     def stop(*_: Any) -> None:
@@ -253,12 +300,17 @@ def _banner(config: RouterConfig) -> list[str]:
         lines.append(f"  RawSocket  {config.rawsocket_url}")
     if config.rawsocket_path:
         lines.append(f"  RawSocket  rs://unix:{config.rawsocket_path}")
-    if config.auth:
+    if config.shared:
         lines.append(
             f"  auth       {', '.join(config.auth)} as {config.authid!r} (role {config.role!r}), "
             f"secret from ${config.secret_env}"
             + (f" or {config.secret_file}" if config.secret_file else "")
         )
+    lines.extend(
+        f"  principal  {principal.authid!r} (role {principal.role!r}), prefixes "
+        f"{', '.join(principal.prefixes)}, secret from ${principal.variable}"
+        for principal in config.principals
+    )
     if config.anonymous:
         lines.append(f"  anonymous  allowed (role {config.anonymous_role!r})")
     if config.management_secret_env is not None:

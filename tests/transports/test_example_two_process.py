@@ -1,6 +1,7 @@
 """examples/two_process: node 1 serves and publishes, node 2 calls and subscribes,
-each in its own OS process, through the test session's Crossbar.io router; node 1
-on asyncio, then on Twisted's reactor (``--twisted``) with node 2 on asyncio."""
+each in its own OS process and as its own principal (the example's
+principals.toml), through a Crossbar.io router; node 1 on asyncio, then on
+Twisted's reactor (``--twisted``) with node 2 on asyncio."""
 
 from __future__ import annotations
 
@@ -12,17 +13,42 @@ import threading
 from pathlib import Path
 
 import pytest
-from transports.wamp_router import SECRET
+from transports.wamp_router import start_router
+
+from hedgerow.transports._authorization import load_principals
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "two_process"
 TIMEOUT = 30.0
+SECRETS = {
+    "HEDGEROW_NODE1_SECRET": "node-one-test-secret",
+    "HEDGEROW_NODE2_SECRET": "node-two-test-secret",
+}
+
+
+@pytest.fixture(scope="module")
+def router(tmp_path_factory):
+    """A router with the example's principals (and their secrets in our environment)."""
+    saved = {name: os.environ.get(name) for name in SECRETS}
+    os.environ.update(SECRETS)
+    router = start_router(
+        tmp_path_factory.mktemp("two-process"),
+        principals=load_principals(EXAMPLE / "principals.toml"),
+    )
+    try:
+        yield router
+    finally:
+        router.close()
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 @pytest.mark.parametrize("framework", ["asyncio", "twisted"])
-def test_two_nodes_talk_through_the_router(crossbar_router, framework):
+def test_two_nodes_talk_through_the_router(router, framework):
     env = dict(os.environ)
-    env["HEDGEROW_ROUTER_URL"] = crossbar_router.config.websocket_url
-    env["HEDGEROW_ROUTER_SECRET"] = SECRET
+    env["HEDGEROW_ROUTER_URL"] = router.config.websocket_url
     node1 = subprocess.Popen(
         [sys.executable, str(EXAMPLE / "node1.py")]
         + (["--twisted"] if framework == "twisted" else []),

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import select
 import signal
 import subprocess
 import sys
+import threading
+import time
+from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 from transports.wamp_router import SECRET, authentication
 
@@ -123,3 +130,115 @@ def test_the_router_runs_in_the_foreground_serves_and_stops_on_sigint(tmp_path):
             process.kill()
             process.wait()
     assert json.loads((tmp_path / "node" / "config.json").read_text())["version"] == 2
+
+
+# -- a killed router takes crossbar with it ----------------------------------------
+
+
+def _descendants(pid):
+    """The pids of `pid`'s descendants now (from /proc), found by parentage, never by name."""
+    parents = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    found, frontier = [], [pid]
+    while frontier:
+        parent = frontier.pop()
+        children = [child for child, ppid in parents.items() if ppid == parent]
+        found += children
+        frontier += children
+    return found
+
+
+def _wait_gone(pids, timeout):
+    """The pids still alive after `timeout` s (waiting on pidfds, not sleeping)."""
+    deadline = time.monotonic() + timeout
+    alive = []
+    for pid in pids:
+        try:
+            fd = os.pidfd_open(pid)
+        except ProcessLookupError:
+            continue
+        try:
+            ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
+            if not ready:
+                alive.append(pid)
+        finally:
+            os.close(fd)
+    return alive
+
+
+def _start_router(tmp_path, ws_port, rs_port, secret):
+    env = {**os.environ, "TMPDIR": str(tmp_path / "tmp")}
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "from hedgerow.transports import router_command; router_command()",
+            "--ws-port",
+            str(ws_port),
+            "--rs-port",
+            str(rs_port),
+            "--secret-env",
+            "HEDGEROW_TEST_UNSET",
+            "--secret-file",
+            str(secret),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        start_new_session=True,
+    )
+    lines = []
+    assert process.stdout is not None
+    for line in process.stdout:
+        lines.append(line)
+        if "local node configuration ran successfully" in line:
+            break
+    assert process.poll() is None, "".join(lines)
+    drain = threading.Thread(target=lambda: lines.extend(process.stdout), daemon=True)
+    drain.start()
+    return process, lines
+
+
+@pytest.mark.skipif(not hasattr(os, "pidfd_open"), reason="needs Linux pidfds")
+@pytest.mark.timeout(120)
+def test_a_sigkilled_router_leaves_no_crossbar_and_a_new_one_takes_its_ports(tmp_path):
+    secret = tmp_path / "secret"
+    secret.write_text(SECRET)
+    (tmp_path / "tmp").mkdir()
+    ws_port, rs_port = free_port(), free_port()
+    first, output = _start_router(tmp_path, ws_port, rs_port, secret)
+    crossbar = _descendants(first.pid)
+    second = None
+    try:
+        assert crossbar, "hedgerow router started no process"
+        assert list((tmp_path / "tmp").iterdir()), "the router made no node directory"
+        first.kill()
+        assert first.wait(TIMEOUT) == -signal.SIGKILL
+        left = _wait_gone(crossbar, TIMEOUT)
+        assert left == [], f"still running after the router was killed: {left}\n{''.join(output)}"
+        assert list((tmp_path / "tmp").iterdir()) == []  # the node's key went with it
+
+        second, output = _start_router(tmp_path, ws_port, rs_port, secret)
+        link = (
+            WampTransport(f"ws://127.0.0.1:{ws_port}/ws")
+            .join("realm1", None, authentication=authentication("ticket"))
+            .result(TIMEOUT)
+        )
+        assert link.is_open
+        second.send_signal(signal.SIGINT)
+        assert second.wait(TIMEOUT) == 0
+    finally:
+        for pid in crossbar + (_descendants(second.pid) if second else []):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        for process in (first, second):
+            if process is not None and process.poll() is None:
+                process.kill()
+                process.wait()

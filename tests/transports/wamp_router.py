@@ -6,6 +6,9 @@ authentication from a secret file, and are stopped by process id.
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +16,7 @@ from hedgerow.transports import Crossbar, RouterConfig, Transport
 
 SECRET = "hedgerow-test-secret"  # noqa: S105 - a test router's secret
 REALMS = ("realm1", "realm.one", "realm.two")
+HERE = Path(__file__).resolve().parent
 
 
 def router_config(directory: Path, **overrides: Any) -> RouterConfig:
@@ -57,3 +61,17 @@ class Authenticated(Transport):
 
     def describe(self) -> str:
         return self.inner.describe()
+
+
+def takeover(url, procedure, *credentials):
+    """What a plain autobahn client gets when it registers `procedure` with
+    ``force_reregister`` (hedgerow's own sessions never ask for that)."""
+    result = subprocess.run(
+        [sys.executable, str(HERE / "autobahn_takeover.py"), url, procedure, *credentials],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.splitlines()[-1])

@@ -1,0 +1,391 @@
+"""What a router `hedgerow router` runs looks like: `RouterConfig` and Crossbar's JSON for it.
+
+`RouterConfig` describes a router as hedgerow needs one: realms, a WebSocket
+and a RawSocket transport on 127.0.0.1 (over TLS when given a key and
+certificate), ticket or WAMP-CRA authentication with one shared secret
+(anonymous access only when asked for), a management principal, and
+principals with secrets and URI prefixes of their own. Every role is
+authorized by hedgerow's `Policy` (``hedgerow/transports/_authorization.py``)
+through a dynamic authorizer the router runs. `node_config` turns it into
+Crossbar's JSON. Secrets are never written to disk: the config names
+environment variables (``${HEDGEROW_ROUTER_SECRET}``, Crossbar's own
+substitution) that the crossbar process gets in its environment.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from hedgerow.transports._authorization import (
+    AUTHORIZER_URI,
+    ROUTER_ROLE,
+    Policy,
+    Principal,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+__all__ = [
+    "AUTH_METHODS",
+    "MANAGEMENT_PREFIX",
+    "SECRET_ENV",
+    "CrossbarError",
+    "RouterConfig",
+    "free_port",
+    "node_config",
+]
+
+SECRET_ENV = "HEDGEROW_ROUTER_SECRET"  # noqa: S105 - the variable's name, not a secret
+"""The environment variable the router (and components) read the shared secret from."""
+
+AUTH_METHODS = ("ticket", "wampcra")
+"""Authentication methods with a shared secret that `RouterConfig` can enable."""
+
+_SERIALIZERS = ("msgpack", "cbor", "json")
+
+
+class CrossbarError(RuntimeError):
+    """Crossbar.io could not be found, configured, started or stopped."""
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port that is free on `host` right now (the OS picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass(frozen=True)
+class RouterConfig:
+    """A Crossbar.io router for hedgerow components.
+
+    `websocket_port` / `rawsocket_port`: a port, 0 for a free one (chosen by
+    `resolved`), or None for no such transport. `rawsocket_path` adds a
+    RawSocket transport on a Unix socket. `auth` lists the methods enabled
+    for the principal `authid` (ticket, wampcra); the secret comes from the
+    environment variable `secret_env` or the file `secret_file`. `anonymous`
+    lets clients in without credentials, in role `anonymous_role`.
+
+    `tls_key` and `tls_certificate` (PEM files, given together) put the TCP
+    transports behind TLS: Crossbar's ``"tls": {"key": ..., "certificate":
+    ...}`` on their endpoints, so clients use ``wss://`` and ``rss://`` URLs
+    (Crossbar listens with TLS 1.3 only). The paths are made absolute
+    (Crossbar reads relative ones from its node directory). The Unix socket
+    transport stays plain.
+
+    `management_secret_env` names the variable holding a second secret, for
+    the principal `management_authid` in role `management_role`: the only
+    role that may register, subscribe, call or publish anything that can
+    match ``hedgerow.`` (hedgerow's management API and its announcements).
+
+    `principals` have secrets, roles and URI prefixes of their own: only a
+    principal may register or publish under its prefixes, and it registers
+    nowhere else. With principals, the shared principal `authid` is optional:
+    it is there when its secret is set.
+    """
+
+    realms: Sequence[str] = ("realm1",)
+    host: str = "127.0.0.1"
+    websocket_port: int | None = 8080
+    websocket_path: str = "ws"
+    rawsocket_port: int | None = 8081
+    rawsocket_path: str | None = None
+    serializers: Sequence[str] = _SERIALIZERS
+    auth: Sequence[str] = AUTH_METHODS
+    authid: str = "hedgerow"
+    role: str = "hedgerow"
+    secret_env: str = SECRET_ENV
+    secret_file: Path | str | None = None
+    anonymous: bool = False
+    anonymous_role: str = "anonymous"
+    extra_env: Mapping[str, str] = field(default_factory=dict)
+    tls_key: Path | str | None = None
+    tls_certificate: Path | str | None = None
+    management_secret_env: str | None = None
+    management_authid: str = "management"
+    management_role: str = "management"
+    principals: Sequence[Principal] = ()
+
+    def __post_init__(self) -> None:
+        if isinstance(self.realms, str) or not self.realms:
+            msg = f"realms={self.realms!r}: expected a non-empty list of realm names"
+            raise ValueError(msg)
+        object.__setattr__(self, "realms", tuple(self.realms))
+        for name, port in (
+            ("websocket_port", self.websocket_port),
+            ("rawsocket_port", self.rawsocket_port),
+        ):
+            if port is not None and (
+                not isinstance(port, int) or isinstance(port, bool) or not 0 <= port <= 65535  # noqa: PLR2004
+            ):
+                msg = f"{name}={port!r}: expected a port number (0: a free one) or None"
+                raise ValueError(msg)
+        if self.websocket_port is None and self.rawsocket_port is None and not self.rawsocket_path:
+            msg = "the router needs a transport: websocket_port, rawsocket_port or rawsocket_path"
+            raise ValueError(msg)
+        for serializer in self.serializers:
+            if serializer not in _SERIALIZERS:
+                expected = ", ".join(_SERIALIZERS)
+                msg = f"serializers: invalid serializer {serializer!r} (expected one of {expected})"
+                raise ValueError(msg)
+        object.__setattr__(self, "serializers", tuple(self.serializers))
+        object.__setattr__(self, "auth", tuple(self.auth))
+        for method in self.auth:
+            if method not in AUTH_METHODS:
+                msg = f"auth: invalid method {method!r} (expected one of {', '.join(AUTH_METHODS)})"
+                raise ValueError(msg)
+        if not self.auth and not self.anonymous:
+            msg = "auth=[] and anonymous=False: nobody could join; enable a method or anonymous"
+            raise ValueError(msg)
+        self._check_tls()
+        self._check_principals()
+
+    def _check_principals(self) -> None:
+        object.__setattr__(self, "principals", tuple(self.principals))
+        named = {"role": self.role, "anonymous_role": self.anonymous_role}
+        for name, role in named.items():
+            if role in (ROUTER_ROLE, self.management_role):
+                msg = (
+                    f"{name}={role!r}: that is the router's own or the management role; "
+                    "pick another name"
+                )
+                raise ValueError(msg)
+        if self.management_role == ROUTER_ROLE:
+            msg = f"management_role={ROUTER_ROLE!r}: that is the router's own role"
+            raise ValueError(msg)
+        authids = {self.authid, self.management_authid}
+        roles = {self.role, self.anonymous_role, self.management_role, ROUTER_ROLE}
+        for principal in self.principals:
+            if principal.authid in authids:
+                msg = f"principal {principal.authid!r}: the authid is taken"
+                raise ValueError(msg)
+            if principal.role in roles:
+                msg = f"principal {principal.authid!r}: role {principal.role!r} is taken"
+                raise ValueError(msg)
+            authids.add(principal.authid)
+            roles.add(principal.role)
+        self.policy  # noqa: B018 - checks that no two principals share a name
+
+    @property
+    def policy(self) -> Policy:
+        """What each role may do (`Policy`): the management and principals' namespaces."""
+        return Policy.of(self.principals, self.management_role)
+
+    @property
+    def shared(self) -> bool:
+        """True if the shared principal `authid` is served: always without principals,
+        with them only when its secret is set."""
+        if not self.auth:
+            return False
+        return (
+            not self.principals
+            or bool(os.environ.get(self.secret_env))
+            or (self.secret_file is not None and Path(self.secret_file).is_file())
+        )
+
+    def _check_tls(self) -> None:
+        if (self.tls_key is None) != (self.tls_certificate is None):
+            given, missing = (
+                ("tls_key", "tls_certificate")
+                if self.tls_certificate is None
+                else ("tls_certificate", "tls_key")
+            )
+            msg = f"{given} without {missing}: TLS needs both the private key and the certificate"
+            raise ValueError(msg)
+        if self.tls and self.websocket_port is None and self.rawsocket_port is None:
+            msg = "TLS is for TCP transports: give websocket_port or rawsocket_port"
+            raise ValueError(msg)
+        for name in ("tls_key", "tls_certificate"):
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, Path(value).absolute())
+
+    # -- derived ---------------------------------------------------------------
+
+    def resolved(self) -> RouterConfig:
+        """This config with every port 0 replaced by a free port."""
+        changes: dict[str, Any] = {}
+        if self.websocket_port == 0:
+            changes["websocket_port"] = free_port(self.host)
+        if self.rawsocket_port == 0:
+            changes["rawsocket_port"] = free_port(self.host)
+        return replace(self, **changes) if changes else self
+
+    @property
+    def tls(self) -> bool:
+        """True when the TCP transports listen with TLS (`tls_key` and `tls_certificate`)."""
+        return self.tls_key is not None
+
+    @property
+    def websocket_url(self) -> str | None:
+        if self.websocket_port is None:
+            return None
+        scheme = "wss" if self.tls else "ws"
+        return f"{scheme}://{self.host}:{self.websocket_port}/{self.websocket_path}"
+
+    @property
+    def rawsocket_url(self) -> str | None:
+        if self.rawsocket_port is None:
+            return None
+        scheme = "rss" if self.tls else "rs"
+        return f"{scheme}://{self.host}:{self.rawsocket_port}"
+
+    def secret(self) -> str | None:
+        """The shared secret: from `secret_env`, else `secret_file`; None if neither is set.
+
+        Raises CrossbarError naming the file if it cannot be read or is empty.
+        """
+        value = os.environ.get(self.secret_env)
+        if value:
+            return value
+        if self.secret_file is None:
+            return None
+        path = Path(self.secret_file)
+        try:
+            text = path.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            msg = f"secret_file={str(path)!r}: cannot read the router secret: {exc}"
+            raise CrossbarError(msg) from exc
+        if not text:
+            msg = f"secret_file={str(path)!r}: the file is empty; it must hold the router secret"
+            raise CrossbarError(msg)
+        return text
+
+    def authentication(self, method: str | None = None) -> dict[str, Any]:
+        """A component's ``authentication`` dict (autobahn's format) for this router."""
+        if not self.auth:
+            return {}
+        method = method or self.auth[0]
+        secret = self.secret()
+        if secret is None:
+            raise CrossbarError(self._no_secret())
+        key = "ticket" if method == "ticket" else "secret"
+        return {method: {"authid": self.authid, key: secret}}
+
+    def _no_secret(self) -> str:
+        return (
+            f"the router needs a secret for {', '.join(self.auth)} authentication: set "
+            f"${self.secret_env}, give a secret file, or allow anonymous access explicitly"
+        )
+
+
+MANAGEMENT_PREFIX = "hedgerow."
+"""Where hedgerow's management procedures live (``hedgerow.node.*``, ``hedgerow.container.*``)."""
+
+_HEDGEROW_ROOT = Path(__file__).resolve().parents[2]
+"""The directory holding this hedgerow package (on the router worker's Python path)."""
+
+AUTHORIZER_CLASS = "hedgerow.transports._router_authorizer.RouterAuthorizer"
+
+
+def node_config(config: RouterConfig) -> dict[str, Any]:
+    """Crossbar's node configuration (version 2) for `config`; secrets stay ``${VAR}``.
+
+    Every role is authorized by the router component `AUTHORIZER_CLASS`,
+    which Crossbar imports from this hedgerow's directory.
+    """
+    names = [config.role] if config.shared else []
+    names += [principal.role for principal in config.principals if config.auth]
+    if config.anonymous:
+        names.append(config.anonymous_role)
+    if config.management_secret_env is not None:
+        names.append(config.management_role)
+    roles = [{"name": name, "authorizer": AUTHORIZER_URI} for name in names]
+    realms = [{"name": realm, "roles": roles} for realm in config.realms]
+    authorizers = [
+        {
+            "type": "class",
+            "classname": AUTHORIZER_CLASS,
+            "realm": realm,
+            "role": ROUTER_ROLE,
+            "extra": config.policy.as_data(),
+        }
+        for realm in config.realms
+    ]
+    auth = _auth_section(config)
+    serializers = list(config.serializers)
+    transports: list[dict[str, Any]] = []
+    if config.websocket_port is not None:
+        transports.append(
+            {
+                "type": "websocket",
+                "endpoint": _tcp_endpoint(config, config.websocket_port),
+                "serializers": serializers,
+                "auth": auth,
+            }
+        )
+    if config.rawsocket_port is not None:
+        transports.append(
+            {
+                "type": "rawsocket",
+                "endpoint": _tcp_endpoint(config, config.rawsocket_port),
+                "serializers": serializers,
+                "auth": auth,
+            }
+        )
+    if config.rawsocket_path:
+        transports.append(
+            {
+                "type": "rawsocket",
+                "endpoint": {"type": "unix", "path": str(config.rawsocket_path)},
+                "serializers": serializers,
+                "auth": auth,
+            }
+        )
+    return {
+        "version": 2,
+        "controller": {},
+        "workers": [
+            {
+                "type": "router",
+                "options": {"pythonpath": [str(_HEDGEROW_ROOT)]},
+                "realms": realms,
+                "components": authorizers,
+                "transports": transports,
+            }
+        ],
+    }
+
+
+def _tcp_endpoint(config: RouterConfig, port: int) -> dict[str, Any]:
+    """A listening TCP endpoint on `port`, with Crossbar's ``tls`` section when asked."""
+    endpoint: dict[str, Any] = {"type": "tcp", "interface": config.host, "port": port}
+    if config.tls:
+        endpoint["tls"] = {"key": str(config.tls_key), "certificate": str(config.tls_certificate)}
+    return endpoint
+
+
+def _auth_section(config: RouterConfig) -> dict[str, Any]:
+    """Static ticket and WAMP-CRA principals: (authid, ``${VAR}`` of its secret, role)."""
+    principals = [(config.authid, config.secret_env, config.role)] if config.shared else []
+    principals += [(p.authid, p.variable, p.role) for p in config.principals]
+    if config.management_secret_env is not None:
+        principals.append(
+            (config.management_authid, config.management_secret_env, config.management_role)
+        )
+    auth: dict[str, Any] = {}
+    if "ticket" in config.auth:
+        auth["ticket"] = {
+            "type": "static",
+            "principals": {
+                authid: {"ticket": "${" + variable + "}", "role": role}
+                for authid, variable, role in principals
+            },
+        }
+    if "wampcra" in config.auth:
+        auth["wampcra"] = {
+            "type": "static",
+            "users": {
+                authid: {"secret": "${" + variable + "}", "role": role}
+                for authid, variable, role in principals
+            },
+        }
+    if config.anonymous:
+        auth["anonymous"] = {"type": "static", "role": config.anonymous_role}
+    return auth

@@ -1,0 +1,176 @@
+"""Keeps Crossbar.io from outliving the process that started it (run as a script, stdlib only).
+
+``python -I _router_guard.py --cbdir DIR [--remove-cbdir] -- crossbar start ...``
+
+`hedgerow router` and `Crossbar` start crossbar through this guard, in a
+process group of its own, with a pipe on its stdin whose writing end only the
+starter holds (as a node does for its workers). The guard runs crossbar in
+its own group and:
+
+- passes SIGTERM and SIGINT on to crossbar (which stops its workers), and
+  exits with crossbar's status when crossbar exits;
+- when its stdin reaches end of file or its parent pid changes (the starter is
+  gone, even by SIGKILL), stops crossbar (SIGTERM, then SIGKILL after
+  ``--stop-timeout`` seconds), removes the node directory with
+  ``--remove-cbdir`` (it holds the node's key), and kills what is left of its
+  process group (crossbar's workers, and itself);
+- on Linux, crossbar gets SIGKILL if the guard itself dies
+  (``PR_SET_PDEATHSIG``: the guard is single-threaded, so the thread that
+  started crossbar lives as long as the guard does), and crossbar's workers
+  leave when their controller is gone.
+
+Either way it removes a ``node.pid`` crossbar left naming its dead pid, so a
+new router on the same node directory is not refused. The guard runs as a
+script with ``-I`` so that starting it imports nothing but the standard
+library.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import ctypes
+import json
+import os
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+__all__ = ["main"]
+
+PARENT_POLL = 0.5
+"""Seconds between two looks at the parent pid (the backstop to stdin's end of file)."""
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with(guard: int) -> Any:
+    """A preexec function: SIGKILL this child when the guard dies (Linux), or now if it has."""
+    if not sys.platform.startswith("linux"):
+        return None
+    prctl = getattr(ctypes.CDLL(None, use_errno=True), "prctl", None)
+    if prctl is None:
+        return None
+
+    def preexec() -> None:
+        prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != guard:
+            os._exit(1)
+
+    return preexec
+
+
+class Guard:
+    """One crossbar process under this guard (see the module docstring)."""
+
+    def __init__(
+        self, command: list[str], cbdir: Path | None, *, remove_cbdir: bool, stop_timeout: float
+    ) -> None:
+        self.command = command
+        self.cbdir = cbdir
+        self.remove_cbdir = remove_cbdir
+        self.stop_timeout = stop_timeout
+        self.parent = os.getppid()
+        self.wake_read, wake_write = os.pipe()
+        os.set_blocking(wake_write, False)
+        os.set_blocking(self.wake_read, False)
+        signal.set_wakeup_fd(wake_write)
+        signal.signal(signal.SIGCHLD, lambda *_: None)  # wakes select when crossbar exits
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def run(self) -> int:
+        """Run crossbar until it exits (its status) or the starter is gone."""
+        try:
+            self.process = subprocess.Popen(  # noqa: S603 - the starter's own command line
+                self.command,
+                stdin=subprocess.DEVNULL,
+                preexec_fn=_die_with(os.getpid()),  # noqa: PLW1509 - one thread here
+            )
+        except OSError as exc:
+            sys.stderr.write(f"cannot run {self.command[0]}: {exc}\n")
+            return 1
+        for name in ("SIGTERM", "SIGINT"):
+            signal.signal(getattr(signal, name), self._forward)
+        stdin_open = True
+        while (code := self.process.poll()) is None:
+            watched = [self.wake_read, 0] if stdin_open else [self.wake_read]
+            try:
+                ready, _, _ = select.select(watched, [], [], PARENT_POLL)
+            except OSError:
+                ready = []
+            if self.wake_read in ready:
+                with contextlib.suppress(OSError):
+                    os.read(self.wake_read, 4096)
+            if 0 in ready and not self._read_stdin():
+                stdin_open = False
+            if not stdin_open or os.getppid() != self.parent:
+                self._orphaned()
+        self._forget_pid_file()
+        return code if code >= 0 else 128 - code
+
+    def _read_stdin(self) -> bool:
+        """False once stdin is at its end (or broken): the starter is gone."""
+        try:
+            return os.read(0, 4096) != b""
+        except OSError:
+            return False
+
+    def _forward(self, signum: int, _frame: Any) -> None:
+        if self.process is not None and self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.process.send_signal(signum)
+
+    def _orphaned(self) -> None:
+        """The starter is gone: stop crossbar, remove what it leaves, end the group."""
+        assert self.process is not None
+        sys.stderr.write("hedgerow router: its starter is gone; stopping crossbar\n")
+        with contextlib.suppress(ProcessLookupError):
+            self.process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + self.stop_timeout
+        while self.process.poll() is None and (left := deadline - time.monotonic()) > 0:
+            with contextlib.suppress(OSError):
+                select.select([self.wake_read], [], [], min(left, PARENT_POLL))
+                os.read(self.wake_read, 4096)
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        self._forget_pid_file()
+        if self.cbdir is not None and self.remove_cbdir:
+            shutil.rmtree(self.cbdir, ignore_errors=True)
+        sys.stderr.flush()
+        os.killpg(os.getpgrp(), signal.SIGKILL)  # crossbar's workers, and this guard
+
+    def _forget_pid_file(self) -> None:
+        """Remove ``node.pid`` if it names our crossbar, now dead."""
+        if self.cbdir is None or self.process is None:
+            return
+        path = self.cbdir / "node.pid"
+        with contextlib.suppress(OSError, ValueError, TypeError, KeyError):
+            if json.loads(path.read_text(encoding="utf-8"))["pid"] == self.process.pid:
+                path.unlink()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="_router_guard", description=__doc__.split("\n")[0])
+    parser.add_argument("--cbdir", type=Path, help="Crossbar's node directory.")
+    parser.add_argument(
+        "--remove-cbdir", action="store_true", help="Remove it if the starter goes."
+    )
+    parser.add_argument("--stop-timeout", type=float, default=10.0)
+    parser.add_argument("command", nargs="+", help="Crossbar's command line (after --).")
+    args = parser.parse_args(argv)
+    if os.getpgrp() != os.getpid():
+        os.setpgid(0, 0)  # the group it ends is its own, never its starter's
+    guard = Guard(
+        args.command, args.cbdir, remove_cbdir=args.remove_cbdir, stop_timeout=args.stop_timeout
+    )
+    return guard.run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,201 @@
+"""The router's `Policy` (who may do what, judged by every URI a pattern can match),
+principals files, and ``hedgerow router --principals``."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from hedgerow.transports import router_command
+from hedgerow.transports._authorization import (
+    MATCHES,
+    Policy,
+    Principal,
+    load_principals,
+    touches,
+    within,
+)
+
+
+@pytest.mark.parametrize(
+    ("uri", "match", "touched", "inside"),
+    [
+        ("com.a.add", "exact", True, True),
+        ("com.a", "exact", True, True),
+        ("com.ab", "exact", False, False),
+        ("com.a.", "prefix", True, True),
+        ("com.a", "prefix", True, False),  # also matches com.ab...
+        ("com", "prefix", True, False),
+        ("", "prefix", True, False),
+        ("com.ab", "prefix", False, False),
+        ("com.a..x", "wildcard", True, True),
+        ("com..x", "wildcard", True, False),
+        ("..x", "wildcard", True, False),
+        ("com", "wildcard", False, False),  # one component: com.a has two
+        ("com.b.x", "wildcard", False, False),
+    ],
+)
+def test_a_pattern_touches_or_stays_within_a_namespace(uri, match, touched, inside):
+    assert touches("com.a", uri, match) is touched
+    assert within("com.a", uri, match) is inside
+
+
+def test_the_management_namespace_is_managements_alone():
+    policy = Policy()
+    for role in ("hedgerow", "anonymous", "someone"):
+        for action in ("register", "subscribe"):
+            for uri, match in [("hedgerow", "prefix"), ("", "prefix"), ("..get_tree", "wildcard")]:
+                assert not policy.allows(role, uri, action, match), (role, uri, action, match)
+        assert not policy.allows(role, "hedgerow.node.n.get_tree", "call")
+        assert not policy.allows(role, "hedgerow.node.n.on_component_started", "publish")
+        assert policy.allows(role, "com.example.add", "register")
+    assert policy.allows("management", "hedgerow.node.n.get_tree", "register")
+    assert policy.allows("management", "", "subscribe", "prefix")
+    # The router's own authorizer is nobody's to take, management's included.
+    assert not policy.allows("management", "hedgerow.router.authorize", "register")
+    assert not policy.allows("management", "hedgerow..authorize", "register", "wildcard")
+    assert not policy.allows("hedgerow", "hedgerow.router.authorize", "call")
+    assert not policy.allows("hedgerow", "com.x", "register", "regex")  # unknown match
+
+
+def test_a_principal_owns_its_prefixes():
+    policy = Policy(owners={"one": ("com.one",), "two": ("com.two",)})
+    assert policy.allows("one", "com.one.add", "register")
+    assert not policy.allows("one", "com.other", "register")  # nowhere else
+    assert not policy.allows("two", "com.one.add", "register")
+    assert not policy.allows("hedgerow", "com.o", "register", "prefix")
+    assert policy.allows("two", "com.one.add", "call")
+    assert policy.allows("two", "com.one.added", "subscribe")
+    assert not policy.allows("two", "com.one.added", "publish")
+    assert policy.allows("two", "com.shared.topic", "publish")  # nobody's: open
+
+
+def test_a_decision_is_cached_only_when_no_match_policy_changes_it():
+    policy = Policy(owners={"one": ("com.one",)})
+    exact = policy.decision("hedgerow", "com", "register", {})
+    assert (exact["allow"], exact["cache"]) == (True, False)  # prefix "com" is refused
+    prefix = policy.decision("hedgerow", "com", "register", {"match": "prefix"})
+    assert (prefix["allow"], prefix["cache"]) == (False, False)
+    assert policy.decision("hedgerow", "org.x", "register", {})["cache"] is True
+    call = policy.decision("hedgerow", "com.one.add", "call", None)
+    assert call == {"allow": True, "disclose": True, "cache": True}
+    assert set(MATCHES) == {"exact", "prefix", "wildcard"}
+
+
+@pytest.mark.parametrize(
+    ("owners", "words"),
+    [
+        ({"one": ("com.a",), "two": ("com.a.b",)}, "overlaps 'com.a' of role 'one'"),
+        ({"one": ("hedgerow.mine",)}, "reserved"),
+        ({"one": ("wamp",)}, "reserved"),
+        ({"one": ("com..a",)}, "not a URI prefix"),
+        ({"one": ("com a",)}, "not a URI prefix"),
+        ({"management": ("com.a",)}, "the router's or management's"),
+    ],
+)
+def test_a_policy_refuses_names_with_two_owners_or_reserved(owners, words):
+    with pytest.raises(ValueError, match="role") as caught:
+        Policy(owners=owners)
+    assert words in str(caught.value)
+
+
+def test_principals_from_toml_and_json(tmp_path):
+    (tmp_path / "two.secret").write_text("two-secret\n")
+    toml = tmp_path / "principals.toml"
+    toml.write_text(
+        '[principals.one]\nprefixes = ["com.one."]\nsecret_env = "ONE_SECRET"\n'
+        '[principals.two]\nprefixes = "com.two"\nsecret_file = "two.secret"\nrole = "twos"\n'
+    )
+    one, two = load_principals(toml)
+    assert (one.authid, one.prefixes, one.role, one.variable) == (
+        "one",
+        ("com.one",),
+        "one",
+        "ONE_SECRET",
+    )
+    assert (two.role, two.secret(), two.variable) == ("twos", "two-secret", "HEDGEROW_SECRET_TWO")
+    data = {"principals": {"one": {"prefixes": ["com.one"], "secret_env": "ONE_SECRET"}}}
+    (tmp_path / "principals.json").write_text(json.dumps(data))
+    assert load_principals(tmp_path / "principals.json") == (one,)
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("[principals.one]\nprefixes = ['com.one']\n", "give secret_env"),
+        (
+            "[principals.one]\nprefix = 'com.one'\nsecret_env = 'X'\n",
+            "principals.one: unknown keys",
+        ),
+        ("[principals.one]\nprefixes = [1]\nsecret_env = 'X'\n", "principals.one.prefixes"),
+        ("[principals.one]\nprefixes = []\nsecret_env = 'X'\n", "non-empty list"),
+        ("[principals.one]\nprefixes = ['hedgerow.x']\nsecret_env = 'X'\n", "reserved"),
+        ("[principals.one]\nprefixes = ['a']\nsecret_env = 'NOT A NAME'\n", "secret_env"),
+        ("[principals]\none = 3\n", "principals.one: expected a table"),
+        ("[other]\n", "expected [principals.<authid>] tables"),
+        ("[principals.one\n", "cannot read principals"),
+    ],
+)
+def test_a_bad_principals_file_names_the_file_and_key(tmp_path, text, words):
+    path = tmp_path / "principals.toml"
+    path.write_text(text)
+    with pytest.raises(ValueError, match="principals") as caught:
+        load_principals(path)
+    assert str(path) in str(caught.value)
+    assert words in str(caught.value)
+
+
+def test_the_router_command_gives_each_principal_its_role_and_secret_variable(tmp_path):
+    path = tmp_path / "principals.toml"
+    path.write_text('[principals.adder]\nprefixes = ["com.example.adder"]\nsecret_env = "ADDER"\n')
+    result = CliRunner().invoke(
+        router_command, ["--print-config", "--principals", str(path), "--no-rawsocket"], env={}
+    )
+    assert result.exit_code == 0, result.output
+    (worker,) = json.loads(result.output)["workers"]
+    # Without the shared secret, the shared principal is not served; the principal is.
+    assert worker["realms"][0]["roles"] == [
+        {"name": "adder", "authorizer": "hedgerow.router.authorize"}
+    ]
+    (authorizer,) = worker["components"]
+    assert authorizer["extra"]["owners"] == {"adder": ["com.example.adder"]}
+    (websocket,) = worker["transports"]
+    assert websocket["auth"]["ticket"]["principals"] == {
+        "adder": {"ticket": "${ADDER}", "role": "adder"}
+    }
+
+    path.write_text('[principals.adder]\nprefixes = ["hedgerow.x"]\nsecret_env = "ADDER"\n')
+    result = CliRunner().invoke(router_command, ["--principals", str(path)], env={})
+    assert result.exit_code == 2
+    assert "principals.adder" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_a_principal_without_its_secret_stops_the_router_with_its_name(tmp_path):
+    path = tmp_path / "principals.toml"
+    path.write_text('[principals.adder]\nprefixes = ["com.x"]\nsecret_env = "HR_TEST_UNSET_X"\n')
+    result = CliRunner().invoke(router_command, ["--principals", str(path)], env={})
+    assert result.exit_code == 2
+    assert "principal 'adder' needs its secret: set $HR_TEST_UNSET_X" in result.output
+
+
+def test_a_principal_cannot_take_a_reserved_authid_or_role():
+    from hedgerow.transports import RouterConfig  # noqa: PLC0415
+
+    with pytest.raises(ValueError, match="the authid is taken"):
+        RouterConfig(principals=[Principal("management", ("com.x",), secret_env="X")])  # noqa: S106
+    with pytest.raises(ValueError, match="role 'anonymous' is taken"):
+        RouterConfig(principals=[Principal("a", ("com.x",), secret_env="X", role="anonymous")])  # noqa: S106
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [{"role": "trusted"}, {"role": "management"}, {"anonymous_role": "trusted"}],
+)
+def test_no_role_can_be_named_as_the_routers_own_or_managements(settings):
+    from hedgerow.transports import RouterConfig  # noqa: PLC0415
+
+    with pytest.raises(ValueError, match="the router's own or the management role"):
+        RouterConfig(**settings)

@@ -1,0 +1,141 @@
+"""The guard crossbar runs under: it passes signals on, and when its starter is gone
+(end of file on its stdin) it stops crossbar, removes the node directory and ends
+crossbar's workers. A stand-in for crossbar makes it fast and exact."""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hedgerow.transports import _crossbar
+
+TIMEOUT = 20.0
+
+FAKE_CROSSBAR = """
+import json, os, signal, subprocess, sys, time
+cbdir, mode = sys.argv[1], sys.argv[2]
+with open(os.path.join(cbdir, "node.pid"), "w") as f:
+    json.dump({"pid": os.getpid()}, f)
+worker = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+def stop(signum, frame):
+    print(f"stopped by signal {signum}", flush=True)
+    sys.exit(0)
+signal.signal(signal.SIGTERM, stop if mode == "obeys" else signal.SIG_IGN)
+signal.signal(signal.SIGINT, stop)
+print(f"ready {worker.pid}", flush=True)
+while True:
+    time.sleep(600)
+"""
+
+pytestmark = pytest.mark.skipif(not hasattr(os, "pidfd_open"), reason="needs Linux pidfds")
+
+
+def _gone(pid, timeout=TIMEOUT):
+    """True once process `pid` has ended (waiting on its pidfd)."""
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return True
+    try:
+        return bool(select.select([fd], [], [], timeout)[0])
+    finally:
+        os.close(fd)
+
+
+def _guard(tmp_path, mode, *options):
+    cbdir = tmp_path / "node"
+    cbdir.mkdir()
+    fake = tmp_path / "fake_crossbar.py"
+    fake.write_text(FAKE_CROSSBAR)
+    command = [sys.executable, "-I", str(_crossbar._GUARD), "--cbdir", str(cbdir), *options]
+    command += ["--", sys.executable, str(fake), str(cbdir), mode]
+    process = subprocess.Popen(
+        command,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    line = process.stdout.readline()
+    assert line.startswith("ready"), line + process.stdout.read()
+    crossbar = json.loads((cbdir / "node.pid").read_text())["pid"]
+    return process, cbdir, crossbar, int(line.split()[1])
+
+
+def _cleanup(process, *pids):
+    for pid in pids:
+        if not _gone(pid, 0):
+            os.kill(pid, signal.SIGKILL)
+    if process.poll() is None:
+        process.kill()
+    process.wait()
+
+
+def test_when_its_starter_is_gone_it_stops_crossbar_and_removes_what_it_left(tmp_path):
+    process, cbdir, crossbar, worker = _guard(tmp_path, "obeys", "--remove-cbdir")
+    try:
+        process.stdin.close()  # as when the starter dies, even by SIGKILL
+        assert process.wait(TIMEOUT) == -signal.SIGKILL  # it ends its group, itself included
+        assert "stopped by signal 15" in process.stdout.read()
+        assert _gone(crossbar)
+        assert _gone(worker)  # crossbar's worker went with the group
+        assert not cbdir.exists()
+    finally:
+        _cleanup(process, crossbar, worker)
+
+
+def test_a_crossbar_that_ignores_sigterm_is_killed_after_the_stop_timeout(tmp_path):
+    process, cbdir, crossbar, worker = _guard(tmp_path, "ignores", "--stop-timeout", "0.2")
+    try:
+        process.stdin.close()
+        assert process.wait(TIMEOUT) == -signal.SIGKILL
+        assert _gone(crossbar)
+        assert _gone(worker)
+        assert cbdir.exists()  # not its own to remove (no --remove-cbdir) ...
+        assert not (cbdir / "node.pid").exists()  # ... but no stale pid file blocks a new node
+    finally:
+        _cleanup(process, crossbar, worker)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_signals_are_passed_on_and_it_exits_with_crossbars_status(tmp_path, signum):
+    process, cbdir, crossbar, worker = _guard(tmp_path, "obeys", "--remove-cbdir")
+    try:
+        process.send_signal(signum)
+        assert process.wait(TIMEOUT) == 0
+        # What is left of the group is its starter's to end (as Crossbar and the CLI do).
+        os.killpg(process.pid, signal.SIGKILL)
+        assert f"stopped by signal {signum}" in process.stdout.read()
+        assert _gone(crossbar)
+        assert cbdir.exists()  # a stop is not a death: its starter removes it, or reuses it
+        assert not (cbdir / "node.pid").exists()
+    finally:
+        _cleanup(process, crossbar, worker)
+
+
+def test_a_missing_crossbar_is_one_line_and_status_1(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-I", str(_crossbar._GUARD), "--", str(tmp_path / "nothing-here")],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        stdin=subprocess.PIPE,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"cannot run {tmp_path / 'nothing-here'}:")
+    assert "Traceback" not in result.stderr
+
+
+def test_the_guard_is_a_script_of_the_standard_library_alone():
+    source = Path(_crossbar._GUARD).read_text()
+    assert "import hedgerow" not in source
+    assert "from hedgerow" not in source
