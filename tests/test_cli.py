@@ -125,6 +125,21 @@ def test_check_reports_every_bad_file_and_exits_2(trees):
     assert "expected one of always" in err
 
 
+def test_check_validates_principals_files_as_the_router_reads_them(tmp_path):
+    """CI runs `hedgerow check examples/*/*.toml`: the routers' principals files are in it."""
+    principals = sorted(EXAMPLES.glob("*/principals.toml"))
+    assert principals
+    status, out, err = invoke("check", *map(str, principals))
+    assert status == 0, err
+    assert "(principals: workers)" in out
+    bad = tmp_path / "principals.toml"
+    bad.write_text('[principals.a]\nprefixes = ["hedgerow.x"]\nsecret_env = "A_SECRET"\n')
+    status, _, err = invoke("check", str(bad))
+    assert status == 2
+    assert f"{bad}: principals.a:" in err
+    assert "reserved" in err
+
+
 def test_check_missing_file_exits_2(tmp_path):
     status, _, err = invoke("check", str(tmp_path / "missing.toml"))
     assert status == 2
