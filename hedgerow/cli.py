@@ -9,6 +9,7 @@ logging; the commands here do (and `hedgerow.run`, as autobahn's `run` does).
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import queue
@@ -17,13 +18,16 @@ import signal
 import sys
 import threading
 import time
+import tomllib
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
 from rich.live import Live
 from rich.logging import RichHandler
+from rich.markup import escape
 
 from hedgerow._events import EventStream, drop_event_records
 from hedgerow._exceptions import ConfigError, StartError
@@ -45,6 +49,7 @@ from hedgerow.supervision._tree import Tree
 from hedgerow.supervision._treefile import TreeFile, load_tree, read_tree
 from hedgerow.testing._chaos import chaos
 from hedgerow.transports import FRAMEWORKS, router_command, use_framework
+from hedgerow.transports._authorization import Policy, load_principals
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -142,10 +147,6 @@ def check(files: tuple[str, ...], quiet: bool) -> None:
 
 def _is_principals_file(file: str) -> bool:
     """Whether FILE is a router's principals file (``[principals.<authid>]``, no supervisor)."""
-    import json
-    import tomllib
-    from pathlib import Path
-
     path = Path(file)
     if path.suffix.lower() not in (".toml", ".json"):
         return False
@@ -159,10 +160,6 @@ def _is_principals_file(file: str) -> bool:
 
 def _check_principals(file: str, out: Console, err: Console, quiet: bool) -> bool:
     """Validate a principals file as `hedgerow router --principals` would; True if good."""
-    from rich.markup import escape
-
-    from hedgerow.transports._authorization import Policy, load_principals
-
     try:
         principals = load_principals(file)
         Policy.of(principals)
