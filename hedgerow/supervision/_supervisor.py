@@ -43,6 +43,7 @@ from hedgerow.actors._reason import KILLED, SHUTDOWN, Reason, is_normal
 from hedgerow.actors._ref import ChildRef, TreeHooks
 from hedgerow.supervision._backoff import Backoff, BackoffSettings
 from hedgerow.supervision._intensity import RestartIntensity
+from hedgerow.supervision._plan import same_apart_from_children, same_settings
 from hedgerow.supervision._spec import (
     ChildSpec,
     Restart,
@@ -297,6 +298,62 @@ class Supervisor(Actor):
         if record.state is ChildState.RESTARTING:
             raise ChildRestarting(child_id)
         self._remove(record, "deleted")
+
+    def replace_child(self, spec: ChildSpec) -> ChildRef[Any]:
+        """Restart the child ``spec.id`` with `spec` instead of its spec (a reload).
+
+        The child is stopped as its supervisor stops it (its old shutdown), then
+        started from `spec`, keeping its stable ref: messages sent meanwhile wait
+        for the new incarnation, as across a restart. No restart is counted. A
+        stopped or restarting child is started too. Raises `ChildNotFound`,
+        `SpecError`, or `StartError` if the new incarnation fails to start (the
+        child is left stopped with `spec` then, its ref closed, as after a failed
+        `restart_child`).
+        """
+        if not isinstance(spec, ChildSpec):
+            raise SpecError(None, "spec", spec, "replace_child takes a ChildSpec")
+        record = self._lookup(spec.id, "replace_child")
+        self.spec.check_child(spec)
+        self._cancel_restart(record)
+        self._terminate([record])
+        record.spec = spec
+        record.args = spec.args
+        settings = self.spec.backoff_for(spec)
+        record.backoff = Backoff.of(settings, self.random) if settings is not None else None
+        record.reset_after = settings.retry_reset_after if settings is not None else 0.0
+        record.ref.shutdown = spec.shutdown
+        actor_class: Any = Supervisor if spec.is_supervisor else spec.start
+        record.ref.actor_class = actor_class if isinstance(actor_class, type) else Actor
+        error = self._start(record)
+        if error is not None:
+            record.ref._mark_gone(error)
+            raise StartError(spec.id, error)
+        return record.ref
+
+    def adopt_spec(self, spec: SupervisorSpec) -> None:
+        """Take `spec` as this supervisor's spec, restarting nothing (a reload's last step).
+
+        `spec` must have this supervisor's settings, and each of its children
+        that this supervisor has must have that child's spec, or differ only in
+        a nested supervisor's children (which that supervisor adopts itself).
+        Children then stop (and, for ``rest_for_one``, restart) in `spec`'s
+        order; children it does not name (started by `start_child`) come after.
+        Raises `SpecError` naming the first difference.
+        """
+        if not same_settings(self.spec, spec):
+            rule = "adopt_spec keeps the settings: restart the supervisor to change them"
+            raise SpecError(self.spec.name, "spec", spec, rule)
+        records = {child.id: child for child in self._children}
+        named = [(records[c.id], c) for c in spec.children if c.id in records]
+        for record, child in named:
+            if not same_apart_from_children(record.spec, child):
+                rule = "adopt_spec keeps each child's spec: replace_child changes one"
+                raise SpecError(child.id, "spec", child, rule)
+        for record, child in named:
+            record.spec = child
+        ordered = [record for record, _ in named]
+        self._children = ordered + [c for c in self._children if c not in ordered]
+        self.spec = spec
 
     def which_children(self) -> list[ChildInfo]:
         """Every child in start order, with its state."""

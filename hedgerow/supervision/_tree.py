@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
     from hedgerow._clock import Clock
     from hedgerow.actors._ref import ChildRef
-    from hedgerow.supervision._spec import SupervisorSpec
+    from hedgerow.supervision._spec import ChildSpec, SupervisorSpec
 
 __all__ = ["SupervisorHandle", "Tree", "start_tree"]
 
@@ -59,6 +59,12 @@ class SupervisorHandle:
 
     def delete_child(self, child_id: str) -> None:
         self._call("delete_child", child_id)
+
+    def replace_child(self, spec: ChildSpec) -> ChildRef[Any]:
+        return self._call("replace_child", spec)  # type: ignore[no-any-return]
+
+    def adopt_spec(self, spec: SupervisorSpec) -> None:
+        self._call("adopt_spec", spec)
 
     def which_children(self) -> list[ChildInfo]:
         return self._call("which_children")  # type: ignore[no-any-return]
