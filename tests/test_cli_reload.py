@@ -517,3 +517,49 @@ def test_run_off_the_main_thread_installs_no_signal_handlers(tmp_path, monkeypat
     assert [r["path"] for r in records if r["kind"] == "stopped"][-1] == "svc"
     assert records[-1] == {"kind": "exit", "status": 0, "message": "tree 'svc' ended: shutdown"}
     assert seen == []
+
+
+WORKERS = """\
+[supervisor]
+name = "svc"
+
+[[supervisor.children]]
+id = "w1"
+[supervisor.children.worker]
+[[supervisor.children.worker.components]]
+id = "a"
+start = "reload_actors:Steady"
+
+[[supervisor.children]]
+id = "w2"
+[supervisor.children.worker]
+[[supervisor.children.worker.components]]
+id = "b"
+start = "reload_actors:Steady"
+"""
+
+
+def test_a_reload_restarts_only_the_worker_process_that_changed(node, tmp_path):
+    file = tmp_path / "tree.toml"
+    file.write_text(WORKERS)
+    running = node(str(file), "--json")
+    running.wait_for_record(kind="started", path="svc")
+    file.write_text(
+        WORKERS.replace(
+            'id = "b"\nstart = "reload_actors:Steady"', 'id = "b"\nstart = "reload_actors:Greeter"'
+        )
+    )
+    running.signal(signal.SIGHUP)
+    reload = running.wait_for_record(kind="reload")
+    assert changes(reload) == [("svc/w2", "changed", "worker")]
+    running.signal(signal.SIGTERM)
+    status, records, err = running.finish()
+    assert status == 0, err
+    assert "greeter: hello" in err  # the new component, in the new worker process
+    during = records[: records.index(reload)]
+    started = next(i for i, r in enumerate(during) if r["kind"] == "started" and r["path"] == "svc")
+    touched = {r["path"] for r in during[started + 1 :]}
+    assert not any(path.startswith("svc/w1") for path in touched)
+    pids = [r["info"]["pid"] for r in records if r.get("path") == "svc/w2" and r.get("info")]
+    assert len(pids) == 2
+    assert pids[0] != pids[1]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -10,6 +11,7 @@ from helpers import FailingStart, Log, Worker, start, worker
 import hedgerow as hr
 from hedgerow import EventKind
 from hedgerow.supervision._plan import ChangeKind, plan_update
+from hedgerow.supervision._treefile import read_tree
 from hedgerow.supervision._update import update_tree
 
 
@@ -276,3 +278,32 @@ def test_replace_child_starts_a_stopped_child_and_is_not_for_simple_one_for_one(
         assert ref.ask("hi") == ("a2", 2, "hi")
         with pytest.raises(hr.NotAllowedForSimpleOneForOne):
             tree.supervisor("inner").replace_child(worker("t"))
+
+
+# -- tree files -----------------------------------------------------------------------
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+@pytest.mark.parametrize(
+    "file",
+    [*sorted(EXAMPLES.glob("*/tree.*")), EXAMPLES / "escalation" / "gives_up.toml"],
+    ids=lambda p: f"{p.parent.name}/{p.name}",
+)
+def test_a_tree_file_read_twice_changes_nothing(file):
+    """Specs built twice from one file compare equal (workers, components, ${VAR}s
+    included): a reload of an unchanged file restarts nothing."""
+    first, again = read_tree(file), read_tree(file)
+    assert plan_update(first.spec, again.spec, "root").empty
+    assert first.management == again.management
+
+
+def test_a_worker_process_is_one_child_whatever_changed_in_its_table(tmp_path):
+    text = (EXAMPLES / "workers" / "tree.toml").read_text()
+    (tmp_path / "node_actors.py").write_text((EXAMPLES / "workers" / "node_actors.py").read_text())
+    (tmp_path / "tree.toml").write_text(text)
+    changed = text.replace('restart = "restart-failed"', 'restart = "restart-never"')
+    (tmp_path / "changed.toml").write_text(changed)
+    old, new = read_tree(tmp_path / "tree.toml"), read_tree(tmp_path / "changed.toml")
+    (change,) = plan_update(old.spec, new.spec, "root").changes
+    assert change.as_data() == {"path": "root/steady", "change": "changed", "fields": ["worker"]}
