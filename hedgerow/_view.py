@@ -214,7 +214,7 @@ class TreeState:
                 continue
             state.nodes[path] = dataclasses.replace(known, children=node.children)
             for extra in known.children:  # not named by the spec: started at run time
-                if extra not in self._named:
+                if extra not in self._named and extra not in state._named:
                     node.children.append(extra)
                     state._adopt(self, extra)
         return state

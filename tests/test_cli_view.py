@@ -177,12 +177,13 @@ def test_a_reloaded_tree_keeps_the_state_of_what_it_kept():
     for path in ("root/a", "root/b", "root/pool", "root/pool/t-1"):
         state.apply(event(EventKind.STARTED, path), 1.0)
     state.apply(event(EventKind.RESTARTED, "root/a", 2), 2.0)
+    state.apply(event(EventKind.STARTED, "root/c"), 3.0)  # added by the reload: seen first
     new = hr.SupervisorSpec([pool, hr.ChildSpec("a", hr.Actor), hr.ChildSpec("c", hr.Actor)])
     reshaped = state.reshaped(new)
     assert reshaped.nodes["root"].children == ["root/pool", "root/a", "root/c"]
     assert reshaped.nodes["root/a"].restarts == state.nodes["root/a"].restarts == 1
     assert reshaped.nodes["root/a"].state == "running"
-    assert reshaped.nodes["root/c"].state == "starting"
+    assert reshaped.nodes["root/c"].state == "running"
     assert "root/b" not in reshaped.nodes
     assert reshaped.nodes["root/pool"].children == ["root/pool/t-1"]  # started at run time
     assert reshaped.nodes["root/pool/t-1"].state == "running"

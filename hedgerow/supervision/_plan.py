@@ -136,7 +136,7 @@ class UpdatePlan:
 def plan_update(old: SupervisorSpec, new: SupervisorSpec, name: str) -> UpdatePlan:
     """The changes that turn the tree running `old` (named `name`) into `new`."""
     fields = _settings_fields(old, new)
-    if old.name != new.name:  # the tree's name: the first part of every path
+    if (old.name or name) != (new.name or name):  # the first part of every path
         fields = ("name", *fields)
     if fields:
         root = ChildChange(name, ChangeKind.CHANGED, fields=fields)

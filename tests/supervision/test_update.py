@@ -243,6 +243,11 @@ def test_the_plan_names_the_fields_that_changed():
     assert plan_update(old, old, "svc").empty
     renamed = hr.SupervisorSpec([worker("a")], name="other")
     assert plan_update(old, renamed, "svc").root_fields == ("name",)
+    named = plan_update(
+        hr.SupervisorSpec([worker("a")]), hr.SupervisorSpec([worker("a")], name="root"), "root"
+    )
+    assert not named.replaces_tree  # the name the tree had already
+    assert named.changes == ()
 
 
 def test_a_simple_one_for_one_template_is_a_setting():
