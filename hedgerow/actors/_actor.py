@@ -137,7 +137,10 @@ class Actor(pykka.ThreadingActor):
         """The stable ref of a sibling (by id) or of any child of this tree (by path).
 
         A name without ``/`` is a sibling's id; ``root/pipeline/parser`` is a
-        path. Raises `ChildNotFound` if no supervisor of this tree holds it.
+        path. A child in the tree's spec is found even before it has started
+        (messages to it wait for its start), so children may look each other
+        up in ``on_start`` in any order. Raises `ChildNotFound` at once if no
+        supervisor of this tree holds the name.
         """
         child_ref = self._hr_child_ref
         if child_ref is None or child_ref.names is None:

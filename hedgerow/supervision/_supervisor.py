@@ -197,6 +197,7 @@ class Supervisor(Actor):
         """Start the children in order; if one fails, stop the others and fail."""
         if self._simple:
             return
+        self._reserve(self.spec.children, self.path)
         for spec in self.spec.children:
             child = self._new_child(spec)
             self._children.append(child)
@@ -335,13 +336,11 @@ class Supervisor(Actor):
 
     # -- starting -------------------------------------------------------------
 
-    def _new_child(self, spec: ChildSpec, child_id: str | None = None) -> _Child:
-        cid = child_id or spec.id
-        path = f"{self.path}/{cid}"
+    def _child_ref(self, spec: ChildSpec, path: str) -> ChildRef[Any]:
         actor_class: Any = Supervisor if spec.is_supervisor else spec.start
         if not isinstance(actor_class, type):
             actor_class = Actor
-        ref: ChildRef[Any] = ChildRef(
+        return ChildRef(
             actor_class,
             path,
             lambda message, reason: self._dead_letter(path, message, reason),
@@ -350,6 +349,28 @@ class Supervisor(Actor):
             events=self.events,
             shutdown=spec.shutdown,
         )
+
+    def _reserve(self, specs: Iterable[ChildSpec], parent: str) -> None:
+        """Name every child of `specs` and below before any starts (see `Names`)."""
+        for spec in specs:
+            path = f"{parent}/{spec.id}"
+            self.names.reserve(self._child_ref(spec, path))
+            nested = spec.start
+            if (
+                isinstance(nested, SupervisorSpec)
+                and nested.strategy is not Strategy.SIMPLE_ONE_FOR_ONE
+            ):
+                self._reserve(nested.children, path)
+
+    def _release(self, path: str) -> None:
+        """Dead-letter what waits for children below `path` that never started."""
+        for ref in self.names.release_under(path):
+            ref._mark_gone(SHUTDOWN)
+
+    def _new_child(self, spec: ChildSpec, child_id: str | None = None) -> _Child:
+        cid = child_id or spec.id
+        path = f"{self.path}/{cid}"
+        ref = self.names.claim(path) or self._child_ref(spec, path)
         interceptor = self.hooks.interceptor
         if interceptor is not None:
             interceptor.child_created(ref)
@@ -492,6 +513,8 @@ class Supervisor(Actor):
             self._children.remove(child)
         self.names.remove(child.ref)
         child.ref._mark_gone(reason)
+        if child.spec.is_supervisor:
+            self._release(child.ref.path)
 
     def _report_exit(self, child: _Child, actor: Actor, reason: Reason) -> None:
         crashed = actor._hr_crashed
@@ -610,6 +633,7 @@ class Supervisor(Actor):
             child.state = ChildState.STOPPED
             child.ref._mark_gone(SHUTDOWN)
             self.names.remove(child.ref)
+        self._release(self.path)
 
     def _terminate(self, children: Iterable[_Child], *, parallel: bool = False) -> None:
         """Stop running children (in the order given, or all at once) and report them."""
