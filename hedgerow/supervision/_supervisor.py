@@ -16,7 +16,7 @@ import itertools
 import random as _random
 import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from pykka import ActorRegistry
 from pykka._envelope import Envelope
@@ -40,7 +40,7 @@ from hedgerow.actors._actor import Actor, spawn
 from hedgerow.actors._messages import _Control, _Internal
 from hedgerow.actors._names import Names
 from hedgerow.actors._reason import KILLED, SHUTDOWN, Reason, is_normal
-from hedgerow.actors._ref import ChildRef, TreeHooks
+from hedgerow.actors._ref import ChildRef, TreeHooks, narrow
 from hedgerow.supervision._backoff import Backoff, BackoffSettings
 from hedgerow.supervision._intensity import RestartIntensity
 from hedgerow.supervision._spec import (
@@ -55,9 +55,13 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
     from types import TracebackType
 
+    import pykka
+
     from hedgerow._clock import Clock, TimerHandle
 
 __all__ = ["ChildCounts", "ChildInfo", "ChildState", "Supervisor"]
+
+A = TypeVar("A", bound="pykka.Actor")
 
 
 class ChildState(enum.Enum):
@@ -323,12 +327,18 @@ class Supervisor(Actor):
             workers=len(self._children) - supervisors,
         )
 
-    def get_child(self, child_id: str) -> ChildRef[Any]:
-        """The stable ref of a child, by id."""
+    @overload
+    def get_child(self, child_id: str) -> ChildRef[Any]: ...
+
+    @overload
+    def get_child(self, child_id: str, actor_class: type[A]) -> ChildRef[A]: ...
+
+    def get_child(self, child_id: str, actor_class: type[A] | None = None) -> ChildRef[Any]:
+        """The stable ref of a child, by id; typed as `actor_class`'s if given."""
         record = self._find(child_id)
         if record is None:
             raise ChildNotFound(child_id)
-        return record.ref
+        return narrow(record.ref, actor_class)
 
     def intensity_remaining(self) -> int:
         """How many more restarts the intensity window allows right now."""

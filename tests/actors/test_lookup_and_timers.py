@@ -271,3 +271,24 @@ def test_messages_for_a_child_that_never_starts_are_dead_letters():
         ("root/late", ("from early", "late")),
     ]
     assert not log.of("got")
+
+
+def make_finder() -> Finder:
+    """A factory: its child's class is known only once it runs."""
+    return Finder()
+
+
+def test_a_lookup_told_the_class_checks_it():
+    spec = hr.SupervisorSpec(
+        [hr.ChildSpec("finder", Finder), worker("w"), hr.ChildSpec("made", make_finder)]
+    )
+    tree, _ = start(spec)
+    with tree:
+        assert tree.get_child("finder", Finder) is tree.get_child("finder")
+        assert tree.lookup("root/finder", Finder) is tree.get_child("finder")
+        assert tree.lookup("root/finder", hr.Actor) is tree.get_child("finder")  # a base class
+        assert tree.get_child("made", Finder) is tree.get_child("made")  # a factory's: unknown
+        with pytest.raises(TypeError, match="root/w is a Worker, not a Finder"):
+            tree.get_child("w", Finder)
+        with pytest.raises(TypeError, match="root/finder is a Finder, not a Ticker"):
+            tree.lookup("root/finder", Ticker)
