@@ -16,7 +16,7 @@ import itertools
 import random as _random
 import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from pykka import ActorRegistry
 from pykka._envelope import Envelope
@@ -40,7 +40,7 @@ from hedgerow.actors._actor import Actor, spawn
 from hedgerow.actors._messages import _Control, _Internal
 from hedgerow.actors._names import Names
 from hedgerow.actors._reason import KILLED, SHUTDOWN, Reason, is_normal
-from hedgerow.actors._ref import ChildRef, TreeHooks
+from hedgerow.actors._ref import ChildRef, TreeHooks, narrow
 from hedgerow.supervision._backoff import Backoff, BackoffSettings
 from hedgerow.supervision._intensity import RestartIntensity
 from hedgerow.supervision._plan import same_apart_from_children, same_settings
@@ -56,9 +56,13 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
     from types import TracebackType
 
+    import pykka
+
     from hedgerow._clock import Clock, TimerHandle
 
 __all__ = ["ChildCounts", "ChildInfo", "ChildState", "Supervisor"]
+
+A = TypeVar("A", bound="pykka.Actor")
 
 
 class ChildState(enum.Enum):
@@ -198,6 +202,7 @@ class Supervisor(Actor):
         """Start the children in order; if one fails, stop the others and fail."""
         if self._simple:
             return
+        self._reserve(self.spec.children, self.path)
         for spec in self.spec.children:
             child = self._new_child(spec)
             self._children.append(child)
@@ -379,12 +384,18 @@ class Supervisor(Actor):
             workers=len(self._children) - supervisors,
         )
 
-    def get_child(self, child_id: str) -> ChildRef[Any]:
-        """The stable ref of a child, by id."""
+    @overload
+    def get_child(self, child_id: str) -> ChildRef[Any]: ...
+
+    @overload
+    def get_child(self, child_id: str, actor_class: type[A]) -> ChildRef[A]: ...
+
+    def get_child(self, child_id: str, actor_class: type[A] | None = None) -> ChildRef[Any]:
+        """The stable ref of a child, by id; typed as `actor_class`'s if given."""
         record = self._find(child_id)
         if record is None:
             raise ChildNotFound(child_id)
-        return record.ref
+        return narrow(record.ref, actor_class)
 
     def intensity_remaining(self) -> int:
         """How many more restarts the intensity window allows right now."""
@@ -392,13 +403,11 @@ class Supervisor(Actor):
 
     # -- starting -------------------------------------------------------------
 
-    def _new_child(self, spec: ChildSpec, child_id: str | None = None) -> _Child:
-        cid = child_id or spec.id
-        path = f"{self.path}/{cid}"
+    def _child_ref(self, spec: ChildSpec, path: str) -> ChildRef[Any]:
         actor_class: Any = Supervisor if spec.is_supervisor else spec.start
         if not isinstance(actor_class, type):
             actor_class = Actor
-        ref: ChildRef[Any] = ChildRef(
+        return ChildRef(
             actor_class,
             path,
             lambda message, reason: self._dead_letter(path, message, reason),
@@ -407,6 +416,28 @@ class Supervisor(Actor):
             events=self.events,
             shutdown=spec.shutdown,
         )
+
+    def _reserve(self, specs: Iterable[ChildSpec], parent: str) -> None:
+        """Name every child of `specs` and below before any starts (see `Names`)."""
+        for spec in specs:
+            path = f"{parent}/{spec.id}"
+            self.names.reserve(self._child_ref(spec, path))
+            nested = spec.start
+            if (
+                isinstance(nested, SupervisorSpec)
+                and nested.strategy is not Strategy.SIMPLE_ONE_FOR_ONE
+            ):
+                self._reserve(nested.children, path)
+
+    def _release(self, path: str) -> None:
+        """Dead-letter what waits for children below `path` that never started."""
+        for ref in self.names.release_under(path):
+            ref._mark_gone(SHUTDOWN)
+
+    def _new_child(self, spec: ChildSpec, child_id: str | None = None) -> _Child:
+        cid = child_id or spec.id
+        path = f"{self.path}/{cid}"
+        ref = self.names.claim(path) or self._child_ref(spec, path)
         interceptor = self.hooks.interceptor
         if interceptor is not None:
             interceptor.child_created(ref)
@@ -549,6 +580,8 @@ class Supervisor(Actor):
             self._children.remove(child)
         self.names.remove(child.ref)
         child.ref._mark_gone(reason)
+        if child.spec.is_supervisor:
+            self._release(child.ref.path)
 
     def _report_exit(self, child: _Child, actor: Actor, reason: Reason) -> None:
         crashed = actor._hr_crashed
@@ -667,6 +700,7 @@ class Supervisor(Actor):
             child.state = ChildState.STOPPED
             child.ref._mark_gone(SHUTDOWN)
             self.names.remove(child.ref)
+        self._release(self.path)
 
     def _terminate(self, children: Iterable[_Child], *, parallel: bool = False) -> None:
         """Stop running children (in the order given, or all at once) and report them."""

@@ -19,8 +19,10 @@ its own group and:
   started crossbar lives as long as the guard does), and crossbar's workers
   leave when their controller is gone.
 
-Either way it removes a ``node.pid`` crossbar left naming its dead pid, so a
-new router on the same node directory is not refused. The guard runs as a
+Either way it removes a ``node.pid`` crossbar left naming its dead pid, and
+before it starts crossbar it removes one naming a process that is gone or a
+zombie (a guard killed with its whole group cannot clean up), so a new router
+on the same node directory is not refused. The guard runs as a
 script with ``-I`` so that starting it imports nothing but the standard
 library.
 """
@@ -85,6 +87,7 @@ class Guard:
 
     def run(self) -> int:
         """Run crossbar until it exits (its status) or the starter is gone."""
+        self._forget_stale_pid_file()
         try:
             self.process = subprocess.Popen(  # noqa: S603 - the starter's own command line
                 self.command,
@@ -145,6 +148,20 @@ class Guard:
         sys.stderr.flush()
         os.killpg(os.getpgrp(), signal.SIGKILL)  # crossbar's workers, and this guard
 
+    def _forget_stale_pid_file(self) -> None:
+        """Remove a ``node.pid`` naming a process that is gone or a zombie.
+
+        A guard killed with its whole group leaves crossbar's pid file behind;
+        crossbar refuses to start over a live pid and fails outright on a
+        zombie's (psutil cannot read a zombie's command line)."""
+        if self.cbdir is None:
+            return
+        path = self.cbdir / "node.pid"
+        with contextlib.suppress(OSError, ValueError, TypeError, KeyError):
+            pid = int(json.loads(path.read_text(encoding="utf-8"))["pid"])
+            if not _alive(pid):
+                path.unlink()
+
     def _forget_pid_file(self) -> None:
         """Remove ``node.pid`` if it names our crossbar, now dead."""
         if self.cbdir is None or self.process is None:
@@ -153,6 +170,21 @@ class Guard:
         with contextlib.suppress(OSError, ValueError, TypeError, KeyError):
             if json.loads(path.read_text(encoding="utf-8"))["pid"] == self.process.pid:
                 path.unlink()
+
+
+def _alive(pid: int) -> bool:
+    """Whether process `pid` runs (a zombie does not: it has ended, unreaped)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return True  # no /proc: trust the signal
+    return stat.rpartition(")")[2].split()[:1] not in (["Z"], ["X"])
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -105,6 +105,59 @@ def test_a_crossbar_that_ignores_sigterm_is_killed_after_the_stop_timeout(tmp_pa
         _cleanup(process, crossbar, worker)
 
 
+PID_FILE_CHECKER = """
+import os, sys
+print("pid file left" if os.path.exists(os.path.join(sys.argv[1], "node.pid")) else "clean")
+"""
+
+
+def _checked(command):
+    """The checker's line, run under the guard with the starter's pipe held open."""
+    process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        line = process.stdout.readline().strip()
+        assert process.wait(TIMEOUT) == 0
+        return line
+    finally:
+        process.stdin.close()
+        if process.poll() is None:
+            process.kill()
+        process.wait()
+
+
+@pytest.mark.parametrize("left_by", ["zombie", "gone"])
+def test_a_pid_file_of_a_dead_group_does_not_block_a_new_crossbar(tmp_path, left_by):
+    """SIGKILL of the whole group leaves node.pid naming crossbar, unreaped (a zombie)
+    where nothing reaps orphans: crossbar then fails on psutil's ZombieProcess."""
+    cbdir = tmp_path / "node"
+    cbdir.mkdir()
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    try:
+        if left_by == "zombie":
+            os.waitid(os.P_PID, dead.pid, os.WEXITED | os.WNOWAIT)  # ended, not reaped
+        else:
+            dead.wait()
+        (cbdir / "node.pid").write_text(json.dumps({"pid": dead.pid}))
+        checker = tmp_path / "checker.py"
+        checker.write_text(PID_FILE_CHECKER)
+        command = [sys.executable, "-I", str(_crossbar._GUARD), "--cbdir", str(cbdir)]
+        command += ["--", sys.executable, str(checker), str(cbdir)]
+        assert _checked(command) == "clean"
+    finally:
+        dead.wait()
+
+
+def test_a_pid_file_of_a_live_process_is_left_to_crossbar(tmp_path):
+    cbdir = tmp_path / "node"
+    cbdir.mkdir()
+    (cbdir / "node.pid").write_text(json.dumps({"pid": os.getpid()}))
+    checker = tmp_path / "checker.py"
+    checker.write_text(PID_FILE_CHECKER)
+    command = [sys.executable, "-I", str(_crossbar._GUARD), "--cbdir", str(cbdir)]
+    command += ["--", sys.executable, str(checker), str(cbdir)]
+    assert _checked(command) == "pid file left"
+
+
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_signals_are_passed_on_and_it_exits_with_crossbars_status(tmp_path, signum):
     process, cbdir, crossbar, worker = _guard(tmp_path, "obeys", "--remove-cbdir")
