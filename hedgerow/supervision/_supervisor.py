@@ -335,6 +335,27 @@ class Supervisor(Actor):
             raise StartError(spec.id, error)
         return record.ref
 
+    def reserve_children(self, specs: Iterable[ChildSpec]) -> None:
+        """Name children ahead of their `start_child` (and the children of nested
+        supervisors among them), as this supervisor's start does for its spec,
+        so that a child may look up one that starts later (a reload adding
+        both). `release_children` forgets what no `start_child` claimed."""
+        self._reserve(specs, self.path)
+
+    def release_children(self, child_ids: Iterable[str]) -> None:
+        """Forget the names of these children, which `reserve_children` gave, if
+        this supervisor has no such child (it never started, or its start
+        failed); messages waiting on them become dead letters."""
+        for child_id in child_ids:
+            if self._find(child_id) is not None:
+                continue
+            path = f"{self.path}/{child_id}"
+            ref = self.names.get(path)
+            if ref is not None:
+                self.names.remove(ref)
+                ref._mark_gone(SHUTDOWN)
+            self._release(path)
+
     def adopt_spec(self, spec: SupervisorSpec) -> None:
         """Take `spec` as this supervisor's spec, restarting nothing (a reload's last step).
 

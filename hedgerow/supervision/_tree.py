@@ -68,6 +68,12 @@ class SupervisorHandle:
     def adopt_spec(self, spec: SupervisorSpec) -> None:
         self._call("adopt_spec", spec)
 
+    def reserve_children(self, specs: list[ChildSpec]) -> None:
+        self._call("reserve_children", specs)
+
+    def release_children(self, child_ids: list[str]) -> None:
+        self._call("release_children", child_ids)
+
     def which_children(self) -> list[ChildInfo]:
         return self._call("which_children")  # type: ignore[no-any-return]
 

@@ -71,8 +71,10 @@ def apply_plan(tree: Tree, plan: UpdatePlan, spec: SupervisorSpec) -> None:
         msg = f"the root supervisor {tree.name!r} changed ({fields}): it needs a new tree"
         raise UpdateFailed(msg)
     steps = _Steps(tree)
+    added = plan.of(ChangeKind.ADDED)
     try:
-        for change in plan.of(ChangeKind.ADDED):
+        steps.reserve(added)
+        for change in added:
             steps.add(change)
         for change in reversed(plan.of(ChangeKind.REMOVED)):
             steps.remove(change)
@@ -80,6 +82,7 @@ def apply_plan(tree: Tree, plan: UpdatePlan, spec: SupervisorSpec) -> None:
             steps.change(change)
     except Exception as exc:
         steps.undo()
+        steps.release(added)
         for supervisor in plan.supervisors:  # the old order again
             steps.attempt(supervisor.path, partial(steps.adopt, supervisor.path, supervisor.old))
         problems = steps.problems
@@ -131,6 +134,19 @@ class _Steps:
         return None
 
     # -- the steps ----------------------------------------------------------------
+
+    def reserve(self, added: list[ChildChange]) -> None:
+        """Name the added children before any starts: one may look up another."""
+        for parent, changes in _by_parent(added).items():
+            self.handle(parent).reserve_children([c.new for c in changes if c.new is not None])
+
+    def release(self, added: list[ChildChange]) -> None:
+        """Forget the names of added children that did not start (or were stopped again)."""
+        for parent, changes in _by_parent(added).items():
+            self.attempt(parent, partial(self._release, parent, [c.id for c in changes]))
+
+    def _release(self, parent: str, child_ids: list[str]) -> None:
+        self.handle(parent).release_children(child_ids)
 
     def add(self, change: ChildChange) -> None:
         assert change.new is not None
@@ -225,6 +241,13 @@ class _Steps:
         if not self.touched:
             return f"{text}; nothing running was touched"
         return f"{text}; what was changed was undone"
+
+
+def _by_parent(changes: list[ChildChange]) -> dict[str, list[ChildChange]]:
+    grouped: dict[str, list[ChildChange]] = {}
+    for change in changes:
+        grouped.setdefault(change.parent, []).append(change)
+    return grouped
 
 
 def _why(exc: BaseException) -> str:

@@ -217,6 +217,43 @@ def test_a_temporary_child_that_ended_is_not_started_by_an_update():
         assert incarnations(tree) == {"a": 1}
 
 
+class Source(hr.Actor):
+    """Looks its sink up when it starts, and sends it a message."""
+
+    def on_start(self) -> None:
+        self.actor_lookup("sink").tell("from source")
+
+
+def test_added_children_may_look_each_other_up_in_any_order():
+    log = Log()
+    tree, _ = start(sup(worker("a", log)))
+    with tree:
+        added = sup(worker("a", log), hr.ChildSpec("source", Source), worker("sink", log))
+        update_tree(tree, added)
+        assert tree.get_child("sink").ask("then", timeout=5) == ("sink", 1, "then")
+        assert log.of("got") == [("sink", "from source"), ("sink", "then")]
+
+
+def test_a_refused_update_forgets_the_names_it_gave():
+    log = Log()
+    tree, rec = start(sup(worker("a", log)))
+    with tree:
+        refused = sup(
+            worker("a", log),
+            hr.ChildSpec("source", Source),
+            hr.ChildSpec("bad", FailingStart),
+            worker("sink", log),
+        )
+        with pytest.raises(hr.UpdateFailed, match="nothing running was touched"):
+            update_tree(tree, refused)
+        for path in ("svc/source", "svc/bad", "svc/sink"):
+            with pytest.raises(hr.ChildNotFound):
+                tree.lookup(path)
+        # What the source sent its sink, which never started, is a dead letter.
+        assert [e.path for e in rec.matching(EventKind.DEAD_LETTER)] == ["svc/sink"]
+        assert log.of("start") == ["a"]
+
+
 # -- the plan -------------------------------------------------------------------------
 
 
