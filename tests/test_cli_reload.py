@@ -519,6 +519,34 @@ def test_run_off_the_main_thread_installs_no_signal_handlers(tmp_path, monkeypat
     assert seen == []
 
 
+def test_sigterm_during_a_reload_stops_the_tree_once_the_reload_is_done(node, tmp_path):
+    file = tmp_path / "tree.toml"
+    file.write_text(tree("first=Steady"))
+    running = node(str(file), "--json")
+    running.wait_for_record(kind="started", path="svc")
+    file.write_text(tree("first=Steady", "slow=SlowStart"))
+    running.signal(signal.SIGHUP)
+    running.wait_for("slow: starting", stream="stderr")
+    running.signal(signal.SIGTERM)
+    running.wait_for("Caught signal SIGTERM", stream="stderr")
+    assert running.process.stdin is not None
+    running.process.stdin.write("go\n")
+    running.process.stdin.flush()
+    status, records, err = running.finish()
+    assert status == 0, err
+    assert kinds_and_paths(records) == [
+        ("started", "svc/first"),
+        ("started", "svc"),
+        ("started", "svc/slow"),
+        ("reload", str(file)),
+        ("stopped", "svc/slow"),
+        ("stopped", "svc/first"),
+        ("shutdown", "svc"),
+        ("stopped", "svc"),
+        ("exit", None),
+    ]
+
+
 WORKERS = """\
 [supervisor]
 name = "svc"
