@@ -718,8 +718,13 @@ class _Runner:
         self._begin(self.spec)
 
     def _reloaded(self, plan: UpdatePlan) -> dict[str, Any]:
-        changes = [change.as_data() for change in plan.changes]
-        return {"file": self.file, "tree": plan.name, "changes": changes, "summary": plan.summary()}
+        """The fields of a reload's note, once `spec` is the file's."""
+        return {
+            "file": self.file,
+            "tree": self.spec.name or "root",
+            "changes": [change.as_data() for change in plan.changes],
+            "summary": plan.summary(),
+        }
 
     def _update(self, tree_file: TreeFile, plan: UpdatePlan) -> None:
         """Apply `plan` to the running tree, in a thread of its own (as `_begin`
