@@ -113,6 +113,23 @@ def test_a_changed_child_that_fails_to_start_undoes_the_whole_update():
     assert log.of("stop")[-3:] == ["c", "b", "a"]
 
 
+def test_an_undone_change_leaves_a_stopped_child_stopped():
+    log = Log()
+    old = sup(worker("t", log, restart="failed"), worker("z", log))
+    tree, rec = start(old)
+    with tree:
+        tree.get_child("t").tell("stop")  # a normal exit: not restarted, its spec kept
+        rec.wait_for(EventKind.STOPPED, "svc/t")
+        new = sup(hr.ChildSpec("t", Worker, args=("t2", log)), hr.ChildSpec("z", FailingStart))
+        with pytest.raises(hr.UpdateFailed, match="what was changed was undone"):
+            update_tree(tree, new)
+        states = {c.id: c.state for c in tree.which_children()}
+        assert states == {"t": hr.ChildState.STOPPED, "z": hr.ChildState.RUNNING}
+        # t2 for the change; undone: z with its old spec, then t (stopped again)
+        assert log.of("start") == ["t", "z", "t2", "z", "t"]
+        assert log.of("stop")[-2:] == ["t2", "t"]
+
+
 def test_a_reordered_child_is_not_restarted_and_stops_in_its_new_place():
     log = Log()
     tree, _ = start(sup(worker("a", log), worker("b", log), worker("c", log)))
