@@ -173,8 +173,8 @@ def _compare(
     after = {child.id: child for child in new.children}
     removed = [c for c in old.children if c.id not in after]
     changes.extend(ChildChange(f"{path}/{c.id}", ChangeKind.REMOVED, old=c) for c in removed)
-    kept_before = [c.id for c in old.children if c.id in after]
-    kept_after = [c.id for c in new.children if c.id in before]
+    kept_before = {cid: at for at, cid in enumerate(c.id for c in old.children if c.id in after)}
+    kept_after = {cid: at for at, cid in enumerate(c.id for c in new.children if c.id in before)}
     for child in new.children:
         child_path = f"{path}/{child.id}"
         previous = before.get(child.id)
@@ -185,7 +185,7 @@ def _compare(
         if fields:
             changes.append(ChildChange(child_path, ChangeKind.CHANGED, previous, child, fields))
             continue
-        if kept_before.index(child.id) != kept_after.index(child.id):
+        if kept_before[child.id] != kept_after[child.id]:
             changes.append(ChildChange(child_path, ChangeKind.MOVED, previous, child))
         if isinstance(previous.start, SupervisorSpec) and isinstance(child.start, SupervisorSpec):
             _compare(child_path, previous.start, child.start, changes, supervisors)
