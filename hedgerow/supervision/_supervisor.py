@@ -262,8 +262,7 @@ class Supervisor(Actor):
         self._children.append(child)
         error = self._start(child)
         if error is not None:
-            self._children.remove(child)
-            child.ref._mark_gone(error)
+            self._remove(child, error)  # its name too: nothing is kept
             raise StartError(child.id, error)
         return child.ref
 
