@@ -13,8 +13,11 @@ which role owns which namespaces:
   roles may still call and subscribe there;
 - the shared application role and anonymous own nothing: they may register
   and publish wherever nobody owns;
-- only the management role may call Crossbar's meta procedures that evict
-  other sessions (`EVICTIONS`: ``wamp.session.kill`` ...).
+- ``wamp`` (Crossbar's meta API: who is connected, with which authid, role
+  and address; what is registered and subscribed; its meta events; evicting
+  sessions) belongs to the management role too, but for the procedures
+  that act on the caller's own session alone (`SELF_SERVICE`: its
+  testament, whose publication is authorized as any other).
 
 A request is judged by every URI its pattern can match, not by its text: a
 prefix registration of ``hedgerow`` or ``""``, or a wildcard ``..get_tree``,
@@ -58,16 +61,13 @@ ROUTER_ROLE = "trusted"
 MATCHES = ("exact", "prefix", "wildcard")
 ACTIONS = ("call", "register", "publish", "subscribe")
 
-EVICTIONS = frozenset(
-    {
-        "wamp.session.kill",
-        "wamp.session.kill_by_authid",
-        "wamp.session.kill_by_authrole",
-        "wamp.registration.remove_callee",
-        "wamp.subscription.remove_subscriber",
-    }
-)
-"""Crossbar's meta procedures that throw other sessions out: the management role's alone."""
+META_NAMESPACE = "wamp"
+"""Crossbar's meta API and meta events (``wamp.session.*``, ``wamp.registration.*``,
+``wamp.subscription.*``): the management role's."""
+
+SELF_SERVICE = frozenset({"wamp.session.add_testament", "wamp.session.flush_testaments"})
+"""Meta procedures every role may call: they act on the caller's own session only (a
+testament is published when it leaves, and Crossbar authorizes that publication)."""
 
 _CLOSED_TO_ALL = frozenset(ACTIONS)
 _OWNED = frozenset({"register", "publish"})
@@ -294,6 +294,7 @@ class Policy:
         found = [
             (ROUTER_ROLE, ROUTER_NAMESPACE, _CLOSED_TO_ALL - {"subscribe"}),
             (self.management_role, MANAGEMENT_NAMESPACE, _CLOSED_TO_ALL),
+            (self.management_role, META_NAMESPACE, _CLOSED_TO_ALL),
         ]
         found.extend(
             (role, namespace, _OWNED)
@@ -308,8 +309,8 @@ class Policy:
             return False
         if action in ("call", "publish") and match != "exact":
             return False
-        if action == "call" and uri in EVICTIONS and role != self.management_role:
-            return False
+        if action == "call" and uri in SELF_SERVICE:
+            return True
         own: list[str] = []
         for owner, namespace, closed in self._namespaces():
             if owner == role:

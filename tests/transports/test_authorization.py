@@ -60,6 +60,32 @@ def test_the_management_namespace_is_managements_alone():
     assert not policy.allows("hedgerow", "com.x", "register", "regex")  # unknown match
 
 
+def test_crossbars_meta_api_is_managements_but_a_sessions_own_testament():
+    policy = Policy(owners={"one": ("com.one",)})
+    reads = ["wamp.session.list", "wamp.session.get", "wamp.registration.lookup"]
+    reads += ["wamp.registration.list_callees", "wamp.subscription.list", "wamp.session.kill"]
+    for role in ("hedgerow", "anonymous", "one"):
+        for uri in reads:
+            assert not policy.allows(role, uri, "call"), (role, uri)
+        for uri, match in [
+            ("wamp.session.on_join", "exact"),
+            ("wamp.registration.on_create", "exact"),
+            ("wamp", "prefix"),
+            ("wamp.", "prefix"),
+            ("w", "prefix"),
+            ("wamp..on_create", "wildcard"),
+            ("..on_register", "wildcard"),
+        ]:
+            assert not policy.allows(role, uri, "subscribe", match), (role, uri, match)
+        # A testament acts on the caller's own session; its publication is authorized.
+        assert policy.allows(role, "wamp.session.add_testament", "call")
+        assert policy.allows(role, "wamp.session.flush_testaments", "call")
+        assert policy.allows(role, "wampx.session.list", "call")
+    for uri in reads:
+        assert policy.allows("management", uri, "call")
+    assert policy.allows("management", "wamp.session.on_join", "subscribe")
+
+
 def test_a_principal_owns_its_prefixes():
     policy = Policy(owners={"one": ("com.one",), "two": ("com.two",)})
     assert policy.allows("one", "com.one.add", "register")

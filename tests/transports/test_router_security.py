@@ -334,6 +334,57 @@ def test_announcements_reach_the_management_role_secrets_redacted(router, tmp_pa
 @pytest.mark.parametrize(
     ("procedure", "argument"),
     [
+        ("wamp.session.list", None),
+        ("wamp.session.get", "operator"),
+        ("wamp.registration.list", None),
+        ("wamp.registration.lookup", "hedgerow.node.shop.get_tree"),
+        ("wamp.registration.match", "hedgerow.node.shop.get_tree"),
+        ("wamp.subscription.list", None),
+        ("wamp.subscription.match", "hedgerow.node.shop.on_component_started"),
+    ],
+)
+def test_crossbars_meta_api_tells_other_roles_nothing(outsider, operator, procedure, argument):
+    """Who is connected (authid, role, address) and what management has registered."""
+    operator.handle(Register("hedgerow.node.shop.get_tree")).result(TIMEOUT)
+    args = [] if argument is None else [operator.session_id if argument == "operator" else argument]
+    assert _refused(outsider, Call(procedure, args)) == NOT_AUTHORIZED
+    assert operator.handle(Call(procedure, args)).result(TIMEOUT)
+
+
+@pytest.mark.parametrize(
+    ("match", "topic"),
+    [
+        ("exact", "wamp.session.on_join"),
+        ("exact", "wamp.registration.on_create"),
+        ("exact", "wamp.subscription.on_subscribe"),
+        ("prefix", "wamp."),
+        ("wildcard", "wamp.registration.on_register"),
+    ],
+)
+def test_crossbars_meta_events_reach_no_other_role(outsider, match, topic):
+    options = SubscribeOptions(match=match) if match != "exact" else None
+    assert _refused(outsider, Subscribe(topic, options)) == NOT_AUTHORIZED
+
+
+def test_a_testament_is_a_sessions_own_and_authorized_as_a_publication(router, operator):
+    """wamp.session.add_testament stays open: what it publishes is judged as a publish is."""
+    peer = operator.peer
+    operator.handle(Subscribe("hedgerow.node.shop.on_component_started")).result(TIMEOUT)
+    operator.handle(Subscribe("com.example.testament")).result(TIMEOUT)
+    link = _join(router, "hedgerow", SECRET)
+    for topic in ("hedgerow.node.shop.on_component_started", "com.example.testament"):
+        assert link.handle(Call("wamp.session.add_testament", [topic, ["spoof"], {}])).result(
+            TIMEOUT
+        )
+    link.handle(Leave()).result(TIMEOUT)
+    with peer.cond:
+        assert peer.cond.wait_for(peer.events, TIMEOUT)
+    assert [(e.topic, e.args) for e in peer.events()] == [("com.example.testament", ["spoof"])]
+
+
+@pytest.mark.parametrize(
+    ("procedure", "argument"),
+    [
         ("wamp.session.kill_by_authrole", "management"),
         ("wamp.session.kill_by_authid", "management"),
         ("wamp.session.kill", None),
