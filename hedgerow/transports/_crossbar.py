@@ -121,27 +121,11 @@ class Crossbar:
         return path
 
     def environment(self) -> dict[str, str]:
-        """The crossbar process's environment: ours, plus the secret and `extra_env`."""
+        """The crossbar process's environment: ours, plus `extra_env` and the secrets
+        (`RouterConfig.secrets`: CrossbarError if one is missing or two are the same)."""
         env = dict(os.environ)
         env.update(self.config.extra_env)
-        if self.config.shared:
-            secret = self.config.secret()
-            if secret is None:
-                raise CrossbarError(self.config._no_secret())
-            env[self.config.secret_env] = secret
-        for principal in self.config.principals if self.config.auth else ():
-            try:
-                secret = principal.secret()
-            except ValueError as exc:
-                raise CrossbarError(str(exc)) from None
-            if secret is None:
-                msg = f"principal {principal.authid!r} needs its secret: set ${principal.variable}"
-                raise CrossbarError(msg)
-            env[principal.variable] = secret
-        name = self.config.management_secret_env
-        if name is not None and not env.get(name):
-            msg = f"the management principal needs its secret: set ${name}"
-            raise CrossbarError(msg)
+        env.update(self.config.secrets())
         return env
 
     def command(self, *, remove_cbdir: bool | None = None) -> list[str]:

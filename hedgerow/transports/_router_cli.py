@@ -172,16 +172,10 @@ def router(**options: Any) -> None:
     if options["print_config"]:
         click.echo(json.dumps(node_config(config), indent=2))
         return
-    if config.auth and not config.principals and config.secret() is None:
-        raise click.UsageError(config._no_secret())
-    for principal in config.principals:
-        try:
-            secret = principal.secret()
-        except ValueError as exc:
-            raise click.UsageError(str(exc)) from None
-        if secret is None:
-            msg = f"principal {principal.authid!r} needs its secret: set ${principal.variable}"
-            raise click.UsageError(msg)
+    try:
+        config.secrets()
+    except CrossbarError as exc:
+        raise click.UsageError(str(exc)) from None
     cbdir = options["cbdir"]
     own_dir = cbdir is None
     directory = Path(cbdir) if cbdir else Path(tempfile.mkdtemp(prefix="hedgerow-router-"))

@@ -25,6 +25,7 @@ from hedgerow.transports._authorization import (
     ROUTER_ROLE,
     Policy,
     Principal,
+    check_distinct,
 )
 
 if TYPE_CHECKING:
@@ -163,13 +164,27 @@ class RouterConfig:
         roles = {self.role, self.anonymous_role, self.management_role, ROUTER_ROLE}
         for principal in self.principals:
             if principal.authid in authids:
-                msg = f"principal {principal.authid!r}: the authid is taken"
+                msg = f"{principal.where}: the authid is taken (the shared or management one)"
                 raise ValueError(msg)
             if principal.role in roles:
-                msg = f"principal {principal.authid!r}: role {principal.role!r} is taken"
+                msg = f"{principal.key('role')}: role {principal.role!r} is taken"
                 raise ValueError(msg)
             authids.add(principal.authid)
             roles.add(principal.role)
+        taken = {self.secret_env: "the shared principal"}
+        if self.management_secret_env is not None:
+            taken[self.management_secret_env] = "the management principal"
+        check_distinct(self.principals, taken)
+        shared_file = None if self.secret_file is None else os.path.realpath(self.secret_file)
+        for principal in self.principals:
+            if principal.secret_file is not None and (
+                os.path.realpath(principal.secret_file) == shared_file
+            ):
+                msg = (
+                    f"{principal.key('secret_file')}: the shared principal's secret file; "
+                    "each principal needs a secret of its own"
+                )
+                raise ValueError(msg)
         self.policy  # noqa: B018 - checks that no two principals share a name
 
     @property
@@ -257,6 +272,40 @@ class RouterConfig:
             raise CrossbarError(msg)
         return text
 
+    def secrets(self) -> dict[str, str]:
+        """Each served principal's secret, by the variable the router's config names.
+
+        Raises CrossbarError naming the principal (and its file and key) if a
+        secret is missing or cannot be read, or if two principals (shared,
+        management and `principals`) have the same secret: each holder could
+        then act as the other.
+        """
+        found: list[tuple[str, str, str]] = []  # (whose, variable, secret)
+        if self.shared:
+            secret = self.secret()
+            if secret is None:
+                raise CrossbarError(self._no_secret())
+            found.append(("the shared principal", self.secret_env, secret))
+        for principal in self.principals if self.auth else ():
+            try:
+                secret = principal.secret()
+            except ValueError as exc:
+                raise CrossbarError(str(exc)) from None
+            if secret is None:
+                msg = f"principal {principal.authid!r} needs its secret: set ${principal.variable}"
+                msg = f"{principal.source}: {msg}" if principal.source else msg
+                raise CrossbarError(msg)
+            found.append((f"principal {principal.authid!r}", principal.variable, secret))
+        name = self.management_secret_env
+        if name is not None:
+            secret = os.environ.get(name)
+            if not secret:
+                msg = f"the management principal needs its secret: set ${name}"
+                raise CrossbarError(msg)
+            found.append(("the management principal", name, secret))
+        _check_distinct_values(found)
+        return {variable: secret for _, variable, secret in found}
+
     def authentication(self, method: str | None = None) -> dict[str, Any]:
         """A component's ``authentication`` dict (autobahn's format) for this router."""
         if not self.auth:
@@ -273,6 +322,23 @@ class RouterConfig:
             f"the router needs a secret for {', '.join(self.auth)} authentication: set "
             f"${self.secret_env}, give a secret file, or allow anonymous access explicitly"
         )
+
+
+def _check_distinct_values(found: Sequence[tuple[str, str, str]]) -> None:
+    """CrossbarError if two of (whose, variable, secret) have the same secret."""
+    seen: dict[str, tuple[str, str]] = {}
+    for whose, variable, secret in found:
+        if secret in seen:
+            other, other_variable = seen[secret]
+            both = f"{other} and {whose}"
+            if other.startswith("principal ") and whose.startswith("principal "):
+                both = f"principals {other.split()[1]} and {whose.split()[1]}"
+            msg = (
+                f"{both} have the same secret (from ${other_variable} and ${variable}): "
+                "each principal needs a secret of its own"
+            )
+            raise CrossbarError(msg)
+        seen[secret] = (whose, variable)
 
 
 MANAGEMENT_PREFIX = "hedgerow."

@@ -162,6 +162,41 @@ def test_principals_from_toml_and_json(tmp_path):
         ("[principals]\none = 3\n", "principals.one: expected a table"),
         ("[other]\n", "expected [principals.<authid>] tables"),
         ("[principals.one\n", "cannot read principals"),
+        ("[principals.one]\nprefixes = ['a']\nsecret_env = 5\n", "principals.one.secret_env = 5"),
+        ("[principals.one]\nprefixes = ['a']\nsecret_file = 5\n", "principals.one.secret_file = 5"),
+        (
+            "[principals.one]\nprefixes = ['a']\nsecret_env = 'X'\nrole = 5\n",
+            "principals.one.role = 5",
+        ),
+        (
+            "[principals.one]\nprefixes = ['a']\nsecret_env = 'X'\nrole = ['r']\n",
+            "principals.one.role",
+        ),
+        (
+            "[principals.one]\nprefixes = ['a']\nsecret_env = 'X'\nrole = 'a b'\n",
+            "principals.one.role",
+        ),
+        (
+            (
+                "[principals.one]\nprefixes = ['a']\nsecret_env = 'X'\n"
+                "[principals.two]\nprefixes = ['b']\nsecret_env = 'X'\n"
+            ),
+            "principals.two.secret_env = 'X': principal 'one' has it too",
+        ),
+        (
+            (
+                "[principals.one]\nprefixes = ['a']\nsecret_file = 's'\n"
+                "[principals.two]\nprefixes = ['b']\nsecret_file = './s'\n"
+            ),
+            "principal 'one' has it too; each principal needs a secret of its own",
+        ),
+        (
+            (
+                "[principals.one]\nprefixes = ['a']\nsecret_env = 'X'\n"
+                "[principals.two]\nprefixes = ['a.b']\nsecret_env = 'Y'\n"
+            ),
+            "principals.two.prefixes: prefix 'a.b' overlaps 'a'",
+        ),
     ],
 )
 def test_a_bad_principals_file_names_the_file_and_key(tmp_path, text, words):
@@ -205,6 +240,66 @@ def test_a_principal_without_its_secret_stops_the_router_with_its_name(tmp_path)
     result = CliRunner().invoke(router_command, ["--principals", str(path)], env={})
     assert result.exit_code == 2
     assert "principal 'adder' needs its secret: set $HR_TEST_UNSET_X" in result.output
+
+
+@pytest.mark.parametrize(
+    ("table", "option", "words"),
+    [
+        ("secret_env = 'HR_TEST_SHARED'", "--secret-env=HR_TEST_SHARED", "the shared principal"),
+        (
+            "secret_env = 'HEDGEROW_MANAGEMENT_SECRET'",
+            "--management-secret-env=HEDGEROW_MANAGEMENT_SECRET",
+            "the management principal",
+        ),
+        ("secret_file = 'nowhere.secret'", None, "principals.adder.secret_file"),
+        ("secret_env = 'HR_TEST_ADDER'\nrole = 'hedgerow'", None, "principals.adder.role"),
+    ],
+)
+def test_a_principals_secret_is_its_own_and_readable_or_the_router_exits_2(
+    tmp_path, table, option, words
+):
+    path = tmp_path / "principals.toml"
+    path.write_text(f"[principals.adder]\nprefixes = ['com.x']\n{table}\n")
+    env = {
+        "HR_TEST_SHARED": "shared",
+        "HEDGEROW_MANAGEMENT_SECRET": "management",
+        "HR_TEST_ADDER": "adder",
+    }
+    args = ["--principals", str(path), "--crossbar", "/nonexistent/crossbar"]
+    result = CliRunner().invoke(router_command, args + ([option] if option else []), env=env)
+    assert result.exit_code == 2, result.output
+    assert str(path) in result.output
+    assert words in result.output
+    assert "Traceback" not in result.output
+
+
+def test_two_principals_with_one_secret_value_are_refused(tmp_path):
+    from hedgerow.transports import RouterConfig  # noqa: PLC0415
+    from hedgerow.transports._crossbar import Crossbar  # noqa: PLC0415
+    from hedgerow.transports._router_config import CrossbarError  # noqa: PLC0415
+
+    (tmp_path / "two.secret").write_text("same\n")
+    config = RouterConfig(
+        websocket_port=0,
+        rawsocket_port=None,
+        secret_env="HR_TEST_SHARED",  # noqa: S106 - a variable's name
+        principals=[
+            Principal("one", ("com.one",), secret_env="HR_TEST_ONE"),  # noqa: S106
+            Principal("two", ("com.two",), secret_file=tmp_path / "two.secret"),
+        ],
+    )
+    node = Crossbar(config, cbdir=tmp_path / "node")
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("HR_TEST_ONE", "same")
+        with pytest.raises(CrossbarError, match="principals 'one' and 'two' have the same secret"):
+            node.environment()
+        env.setenv("HR_TEST_ONE", "one")
+        env.setenv("HR_TEST_SHARED", "one")
+        with pytest.raises(CrossbarError, match="have the same secret") as caught:
+            node.environment()
+        assert "'one'" in str(caught.value)
+        env.setenv("HR_TEST_SHARED", "shared")
+        assert node.environment()["HR_TEST_ONE"] == "one"
 
 
 def test_a_principal_cannot_take_a_reserved_authid_or_role():
