@@ -254,24 +254,44 @@ def _run(config: RouterConfig, directory: Path, options: dict[str, Any]) -> int:
 
 
 def _supervise(process: subprocess.Popen[bytes]) -> int:
+    """Wait for crossbar's guard; our exit status (see `_wait`)."""
     stopping: list[bool] = []
+    timers: list[threading.Timer] = []
 
     def stop(*_: Any) -> None:
+        """SIGTERM to the guard (which passes it on), SIGCONT in case someone stopped it,
+        and SIGKILL if it is still there after the guard's own stop timeout."""
         stopping.append(True)
         with contextlib.suppress(ProcessLookupError):
             process.send_signal(signal.SIGTERM)
+            process.send_signal(signal.SIGCONT)
+        if not timers:
+            timer = threading.Timer(2 * STOP_TIMEOUT, _kill, (process,))
+            timer.daemon = True
+            timers.append(timer)
+            timer.start()
 
-    if threading.current_thread() is not threading.main_thread():
-        return _wait(process, stop, stopping)
-    previous = signal.signal(signal.SIGTERM, stop)
     try:
-        return _wait(process, stop, stopping)
+        if threading.current_thread() is not threading.main_thread():
+            return _wait(process, stop, stopping)
+        previous = signal.signal(signal.SIGTERM, stop)
+        try:
+            return _wait(process, stop, stopping)
+        finally:
+            signal.signal(signal.SIGTERM, previous)
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for timer in timers:
+            timer.cancel()
+
+
+def _kill(process: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        process.kill()
 
 
 def _wait(process: subprocess.Popen[bytes], stop: Callable[..., None], stopping: list[bool]) -> int:
-    """Crossbar's exit status; 0 when we stopped it (Ctrl-C or SIGTERM)."""
+    """0 when we stopped crossbar (Ctrl-C or SIGTERM); else 1 if crossbar or its guard
+    ended with a failure (said on stderr), or 0."""
     try:
         code = process.wait()
     except KeyboardInterrupt:
@@ -279,11 +299,31 @@ def _wait(process: subprocess.Popen[bytes], stop: Callable[..., None], stopping:
         try:
             process.wait(STOP_TIMEOUT)
         except (subprocess.TimeoutExpired, KeyboardInterrupt):
-            with contextlib.suppress(ProcessLookupError):
-                process.kill()
+            _kill(process)
             process.wait()
         return 0
-    return 0 if stopping else code
+    if stopping or code == 0:
+        return 0
+    click.echo(f"Error: {_ended(process.pid, code)}", err=True)
+    return 1
+
+
+def _ended(guard: int, code: int) -> str:
+    """How crossbar ended, from its guard's status (128 + N: killed by signal N)."""
+    if code < 0:
+        name = _signal_name(-code) or f"signal {-code}"
+        return f"crossbar's guard (pid {guard}) was killed by {name}; crossbar was stopped with it"
+    killed = _signal_name(code - 128) if code > 128 else None  # noqa: PLR2004 - the shell's rule
+    if killed is not None:
+        return f"crossbar was killed by {killed} (status {code})"
+    return f"crossbar exited with status {code}"
+
+
+def _signal_name(number: int) -> str | None:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return None
 
 
 def _banner(config: RouterConfig) -> list[str]:

@@ -7,8 +7,10 @@ process group of its own, with a pipe on its stdin whose writing end only the
 starter holds (as a node does for its workers). The guard runs crossbar in
 its own group and:
 
-- passes SIGTERM and SIGINT on to crossbar (which stops its workers), and
-  exits with crossbar's status when crossbar exits;
+- passes SIGTERM and SIGINT on to crossbar (which stops its workers), with
+  SIGCONT in case crossbar was stopped, and exits with crossbar's status
+  when crossbar exits (128 + N if a signal N killed it, which it reports on
+  stderr, as any failing status it was not asked for);
 - when its stdin reaches end of file or its parent pid changes (the starter is
   gone, even by SIGKILL), stops crossbar (SIGTERM, then SIGKILL after
   ``--stop-timeout`` seconds), removes the node directory with
@@ -17,7 +19,10 @@ its own group and:
 - on Linux, crossbar gets SIGKILL if the guard itself dies
   (``PR_SET_PDEATHSIG``: the guard is single-threaded, so the thread that
   started crossbar lives as long as the guard does), and crossbar's workers
-  leave when their controller is gone.
+  leave when their controller is gone; and the guard gets SIGCONT when its
+  starter dies, so that a guard someone stopped (SIGSTOP) wakes to stop
+  crossbar (a process group that is a session of its own gets no SIGCONT
+  from the kernel when it is orphaned).
 
 Either way it removes a ``node.pid`` crossbar left naming its dead pid, and
 before it starts crossbar it removes one naming a process that is gone or a
@@ -51,11 +56,16 @@ PARENT_POLL = 0.5
 _PR_SET_PDEATHSIG = 1
 
 
-def _die_with(guard: int) -> Any:
-    """A preexec function: SIGKILL this child when the guard dies (Linux), or now if it has."""
+def _prctl() -> Any:
+    """The C library's prctl on Linux, else None."""
     if not sys.platform.startswith("linux"):
         return None
-    prctl = getattr(ctypes.CDLL(None, use_errno=True), "prctl", None)
+    return getattr(ctypes.CDLL(None, use_errno=True), "prctl", None)
+
+
+def _die_with(guard: int) -> Any:
+    """A preexec function: SIGKILL this child when the guard dies (Linux), or now if it has."""
+    prctl = _prctl()
     if prctl is None:
         return None
 
@@ -65,6 +75,26 @@ def _die_with(guard: int) -> Any:
             os._exit(1)
 
     return preexec
+
+
+def _woken_when_the_starter_dies() -> None:
+    """Have the kernel send this guard SIGCONT when its starter dies (Linux): a guard
+    someone stopped (SIGSTOP) then wakes and stops crossbar. A spurious one (the
+    starter's thread ended) only makes it look again."""
+    prctl = _prctl()
+    if prctl is not None:
+        prctl(_PR_SET_PDEATHSIG, signal.SIGCONT)
+
+
+def _describe(code: int) -> str:
+    """A Popen return code in words: ``exited with status 3``, ``was killed by SIGKILL``."""
+    if code >= 0:
+        return f"exited with status {code}"
+    try:
+        name = signal.Signals(-code).name
+    except ValueError:
+        name = f"signal {-code}"
+    return f"was killed by {name}"
 
 
 class Guard:
@@ -82,8 +112,12 @@ class Guard:
         os.set_blocking(wake_write, False)
         os.set_blocking(self.wake_read, False)
         signal.set_wakeup_fd(wake_write)
-        signal.signal(signal.SIGCHLD, lambda *_: None)  # wakes select when crossbar exits
+        # Each wakes select: crossbar exited; the starter died (SIGCONT, see
+        # _woken_when_the_starter_dies; SIGHUP, if its process group was orphaned).
+        for name in ("SIGCHLD", "SIGCONT", "SIGHUP"):
+            signal.signal(getattr(signal, name), lambda *_: None)
         self.process: subprocess.Popen[bytes] | None = None
+        self.forwarded = False
 
     def run(self) -> int:
         """Run crossbar until it exits (its status) or the starter is gone."""
@@ -114,6 +148,8 @@ class Guard:
             if not stdin_open or os.getppid() != self.parent:
                 self._orphaned()
         self._forget_pid_file()
+        if code < 0 or (code != 0 and not self.forwarded):
+            sys.stderr.write(f"crossbar (pid {self.process.pid}) {_describe(code)}\n")
         return code if code >= 0 else 128 - code
 
     def _read_stdin(self) -> bool:
@@ -124,9 +160,12 @@ class Guard:
             return False
 
     def _forward(self, signum: int, _frame: Any) -> None:
+        """Pass the signal on, and continue crossbar in case it was stopped."""
+        self.forwarded = True
         if self.process is not None and self.process.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 self.process.send_signal(signum)
+                self.process.send_signal(signal.SIGCONT)
 
     def _orphaned(self) -> None:
         """The starter is gone: stop crossbar, remove what it leaves, end the group."""
@@ -198,6 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if os.getpgrp() != os.getpid():
         os.setpgid(0, 0)  # the group it ends is its own, never its starter's
+    _woken_when_the_starter_dies()
     guard = Guard(
         args.command, args.cbdir, remove_cbdir=args.remove_cbdir, stop_timeout=args.stop_timeout
     )

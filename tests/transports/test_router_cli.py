@@ -242,3 +242,106 @@ def test_a_sigkilled_router_leaves_no_crossbar_and_a_new_one_takes_its_ports(tmp
             if process is not None and process.poll() is None:
                 process.kill()
                 process.wait()
+
+
+# -- when crossbar or its guard dies or stops (a stand-in for crossbar: fast and exact) --
+
+FAKE_CROSSBAR = """#!{python}
+import os, signal, sys, time
+mode = os.environ["HR_TEST_FAKE_MODE"]
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+print("ready", os.getpid(), flush=True)
+if mode == "fails":
+    sys.exit(3)
+if mode == "crashes":
+    os.kill(os.getpid(), signal.SIGKILL)
+time.sleep(600)
+"""
+
+
+def _fake_router(tmp_path, mode):
+    """`hedgerow router` running a stand-in for crossbar; (process, the stand-in's pid, guard)."""
+    fake = tmp_path / "crossbar"
+    fake.write_text(FAKE_CROSSBAR.format(python=sys.executable))
+    fake.chmod(0o755)
+    secret = tmp_path / "secret"
+    secret.write_text(SECRET)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "from hedgerow.transports import router_command; router_command()",
+            *("--crossbar", str(fake), "--secret-env", "HEDGEROW_TEST_UNSET"),
+            *("--secret-file", str(secret), "--ws-port", "0", "--rs-port", "0"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "HR_TEST_FAKE_MODE": mode},
+        start_new_session=True,
+    )
+    line = process.stdout.readline()
+    assert line.startswith("ready"), line + process.stderr.read()
+    return process, int(line.split()[1])
+
+
+def _guard_of(crossbar):
+    stat = Path(f"/proc/{crossbar}/stat").read_text()
+    return int(stat.rpartition(")")[2].split()[1])
+
+
+@pytest.mark.skipif(not hasattr(os, "pidfd_open"), reason="needs Linux pidfds")
+@pytest.mark.parametrize(
+    ("mode", "words"),
+    [
+        ("fails", "Error: crossbar exited with status 3"),
+        ("crashes", "was killed by SIGKILL"),
+    ],
+)
+def test_when_crossbar_ends_by_itself_the_router_says_how_and_exits_1(tmp_path, mode, words):
+    process, _crossbar_pid = _fake_router(tmp_path, mode)
+    try:
+        assert process.wait(TIMEOUT) == 1
+        errors = process.stderr.read()
+        assert words in errors
+        assert "Traceback" not in errors
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait()
+
+
+@pytest.mark.skipif(not hasattr(os, "pidfd_open"), reason="needs Linux pidfds")
+def test_a_killed_guard_takes_crossbar_with_it_and_the_router_says_so(tmp_path):
+    process, crossbar = _fake_router(tmp_path, "waits")
+    try:
+        guard = _guard_of(crossbar)
+        os.kill(guard, signal.SIGKILL)
+        assert process.wait(TIMEOUT) == 1
+        errors = process.stderr.read()
+        assert f"crossbar's guard (pid {guard}) was killed by SIGKILL" in errors
+        assert _wait_gone([crossbar], TIMEOUT) == []
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(crossbar, signal.SIGKILL)
+        if process.poll() is None:
+            process.kill()
+        process.wait()
+
+
+@pytest.mark.skipif(not hasattr(os, "pidfd_open"), reason="needs Linux pidfds")
+def test_sigterm_stops_the_router_even_when_its_guard_was_stopped(tmp_path):
+    process, crossbar = _fake_router(tmp_path, "waits")
+    guard = _guard_of(crossbar)
+    try:
+        os.kill(guard, signal.SIGSTOP)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(TIMEOUT) == 0
+        assert _wait_gone([crossbar, guard], TIMEOUT) == []
+    finally:
+        for pid in (guard, crossbar):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        if process.poll() is None:
+            process.kill()
+        process.wait()
