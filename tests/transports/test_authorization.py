@@ -320,3 +320,13 @@ def test_no_role_can_be_named_as_the_routers_own_or_managements(settings):
 
     with pytest.raises(ValueError, match="the router's own or the management role"):
         RouterConfig(**settings)
+
+
+def test_a_principal_cannot_read_the_shared_secret_file(tmp_path):
+    from hedgerow.transports import RouterConfig  # noqa: PLC0415
+
+    shared = tmp_path / "shared.secret"
+    shared.write_text("shared\n")
+    principal = Principal("adder", ("com.x",), secret_file=tmp_path / "." / "shared.secret")
+    with pytest.raises(ValueError, match="the shared principal's secret file"):
+        RouterConfig(secret_file=shared, principals=[principal])
