@@ -282,6 +282,10 @@ def load_principals(path: str | Path) -> tuple[Principal, ...]:
     if not isinstance(tables, dict) or not tables:
         msg = f"{path}: expected [principals.<authid>] tables (key 'principals')"
         raise ValueError(msg)
+    unknown = sorted(set(data) - {"principals"})
+    if unknown:  # a misspelt table would leave its principal out without a word
+        msg = f"{path}: unknown keys {unknown} (expected principals)"
+        raise ValueError(msg)
     principals = []
     for authid, table in tables.items():
         key = f"principals.{authid}"

@@ -162,6 +162,17 @@ def test_principals_from_toml_and_json(tmp_path):
         ("[principals]\none = 3\n", "principals.one: expected a table"),
         ("[other]\n", "expected [principals.<authid>] tables"),
         ("[principals.one\n", "cannot read principals"),
+        (
+            (
+                "[principal.one]\nprefixes = ['a']\nsecret_env = 'A'\n"
+                "[principals.two]\nprefixes = ['b']\nsecret_env = 'B'\n"
+            ),
+            "unknown keys ['principal'] (expected principals)",
+        ),
+        (
+            "[principals.one]\nprefixes = " + "[" * 3000 + "]" * 3000 + "\n",
+            "cannot read principals",
+        ),
         ("[principals.one]\nprefixes = ['a']\nsecret_env = 5\n", "principals.one.secret_env = 5"),
         ("[principals.one]\nprefixes = ['a']\nsecret_file = 5\n", "principals.one.secret_file = 5"),
         (
