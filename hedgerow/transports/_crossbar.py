@@ -19,12 +19,12 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Self
 
 from hedgerow._extras import MissingExtra
+from hedgerow.transports._node_directory import NodeDirectory, sweep
 from hedgerow.transports._router_config import CrossbarError, RouterConfig, node_config
 
 if TYPE_CHECKING:
@@ -43,6 +43,10 @@ class CrossbarNotInstalled(CrossbarError, MissingExtra):
             self, "router", "crossbar", alternative=", or put a crossbar executable on PATH"
         )
 
+
+NODE_PREFIX = "hedgerow-crossbar-"
+"""The name of the temporary node directories `Crossbar` makes (a lock in each, see
+``_node_directory.py``)."""
 
 _READY_MARKERS = ("local node configuration ran successfully", "NODE_BOOT_COMPLETE")
 _GUARD = Path(__file__).resolve().with_name("_router_guard.py")
@@ -80,9 +84,13 @@ class Crossbar:
     ) -> None:
         self.config = (config or RouterConfig(websocket_port=0, rawsocket_port=0)).resolved()
         self._own_dir = cbdir is None
-        self.cbdir = (
-            Path(cbdir) if cbdir is not None else Path(tempfile.mkdtemp(prefix="crossbar-"))
-        )
+        self._temporary: NodeDirectory | None = None
+        if cbdir is None:
+            sweep(NODE_PREFIX)  # what processes killed with their guards left
+            self._temporary = NodeDirectory(NODE_PREFIX)
+            self.cbdir = self._temporary.path
+        else:
+            self.cbdir = Path(cbdir)
         self.executable = executable
         if loglevel not in ("info", "debug", "trace"):
             # Readiness is read from crossbar's info lines.
@@ -174,6 +182,7 @@ class Crossbar:
             errors="replace",
             env=env,
             start_new_session=True,  # its own process group: stopped as one, by id
+            pass_fds=() if self._temporary is None else (self._temporary.fd,),
         )
         self._reader = threading.Thread(
             target=self._read,
@@ -249,8 +258,8 @@ class Crossbar:
     def close(self) -> None:
         """Stop the node and remove the node directory if this object made it."""
         self.stop()
-        if self._own_dir:
-            shutil.rmtree(self.cbdir, ignore_errors=True)
+        if self._temporary is not None:
+            self._temporary.remove()
 
     def __enter__(self) -> Self:
         if not self.running:

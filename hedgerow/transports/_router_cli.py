@@ -9,10 +9,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import signal
 import subprocess
-import tempfile
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,6 +20,7 @@ import click
 from hedgerow._extras import MissingExtra
 from hedgerow.transports._authorization import load_principals
 from hedgerow.transports._crossbar import Crossbar
+from hedgerow.transports._node_directory import NodeDirectory, sweep
 from hedgerow.transports._router_config import (
     AUTH_METHODS,
     SECRET_ENV,
@@ -36,6 +35,7 @@ if TYPE_CHECKING:
 __all__ = ["router"]
 
 STOP_TIMEOUT = 10.0
+NODE_PREFIX = "hedgerow-router-"
 MANAGEMENT_SECRET_ENV = "HEDGEROW_MANAGEMENT_SECRET"  # noqa: S105 - a variable's name
 
 
@@ -177,13 +177,18 @@ def router(**options: Any) -> None:
     except CrossbarError as exc:
         raise click.UsageError(str(exc)) from None
     cbdir = options["cbdir"]
-    own_dir = cbdir is None
-    directory = Path(cbdir) if cbdir else Path(tempfile.mkdtemp(prefix="hedgerow-router-"))
+    temporary = None
+    if cbdir is None:
+        sweep(NODE_PREFIX)  # what routers killed with their guards left
+        temporary = NodeDirectory(NODE_PREFIX)
+        directory = temporary.path
+    else:
+        directory = Path(cbdir)
     try:
-        code = _run(config, directory, options)
+        code = _run(config, directory, options, () if temporary is None else (temporary.fd,))
     finally:
-        if own_dir:
-            shutil.rmtree(directory, ignore_errors=True)
+        if temporary is not None:
+            temporary.remove()
     if code != 0:
         raise click.exceptions.Exit(code)
 
@@ -219,7 +224,10 @@ def _config(options: dict[str, Any]) -> RouterConfig:
     return config
 
 
-def _run(config: RouterConfig, directory: Path, options: dict[str, Any]) -> int:
+def _run(
+    config: RouterConfig, directory: Path, options: dict[str, Any], lock: tuple[int, ...]
+) -> int:
+    """Run crossbar under its guard, which inherits the node directory's `lock`."""
     node = Crossbar(config, cbdir=directory, executable=options["executable"])
     try:
         command = node.command(remove_cbdir=options["cbdir"] is None)
@@ -238,7 +246,7 @@ def _run(config: RouterConfig, directory: Path, options: dict[str, Any]) -> int:
         # guard stops crossbar when our end of its stdin closes (even if we
         # are SIGKILLed). Ctrl-C and SIGTERM to us are passed on.
         process = subprocess.Popen(  # noqa: S603 - our own command line
-            command, env=env, stdin=subprocess.PIPE, start_new_session=True
+            command, env=env, stdin=subprocess.PIPE, start_new_session=True, pass_fds=lock
         )
     except OSError as exc:
         msg = f"cannot run {command[0]}: {exc}"

@@ -259,8 +259,8 @@ time.sleep(600)
 """
 
 
-def _fake_router(tmp_path, mode):
-    """`hedgerow router` running a stand-in for crossbar; (process, the stand-in's pid, guard)."""
+def _fake_router(tmp_path, mode, tmpdir=None):
+    """`hedgerow router` running a stand-in for crossbar; (process, the stand-in's pid)."""
     fake = tmp_path / "crossbar"
     fake.write_text(FAKE_CROSSBAR.format(python=sys.executable))
     fake.chmod(0o755)
@@ -277,7 +277,11 @@ def _fake_router(tmp_path, mode):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env={**os.environ, "HR_TEST_FAKE_MODE": mode},
+        env={
+            **os.environ,
+            "HR_TEST_FAKE_MODE": mode,
+            **({"TMPDIR": str(tmpdir)} if tmpdir else {}),
+        },
         start_new_session=True,
     )
     line = process.stdout.readline()
@@ -345,3 +349,32 @@ def test_sigterm_stops_the_router_even_when_its_guard_was_stopped(tmp_path):
         if process.poll() is None:
             process.kill()
         process.wait()
+
+
+@pytest.mark.skipif(not hasattr(os, "pidfd_open"), reason="needs Linux pidfds")
+def test_a_node_directory_left_by_a_router_killed_with_its_guard_goes_with_the_next(tmp_path):
+    """SIGKILL to the router and its guard at once leaves nobody to remove the node
+    directory (and its key); the next router removes it, and leaves a live one's alone."""
+    tmpdir = tmp_path / "tmp"
+    tmpdir.mkdir()
+    first, crossbar = _fake_router(tmp_path, "waits", tmpdir)
+    guard = _guard_of(crossbar)
+    live = second = None
+    try:
+        (left,) = tmpdir.iterdir()
+        os.kill(guard, signal.SIGKILL)
+        first.kill()
+        first.wait()
+        assert _wait_gone([crossbar, guard], TIMEOUT) == []
+        assert left.exists()  # nobody left to remove it
+        live, _ = _fake_router(tmp_path, "waits", tmpdir)
+        assert not left.exists()
+        (kept,) = tmpdir.iterdir()  # the live router's own
+        second, _ = _fake_router(tmp_path, "waits", tmpdir)
+        assert kept.exists()
+        assert len(list(tmpdir.iterdir())) == 2
+    finally:
+        for process in (first, live, second):
+            if process is not None and process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+                process.wait(TIMEOUT)

@@ -11,6 +11,7 @@ import select
 import signal
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -259,3 +260,27 @@ def test_a_crossbar_killed_by_a_signal_is_reported_by_name(tmp_path):
         assert f"crossbar (pid {crossbar}) was killed by SIGKILL" in process.stdout.read()
     finally:
         _cleanup(process, crossbar, worker)
+
+
+def test_a_sweep_removes_only_node_directories_whose_lock_nobody_holds(tmp_path):
+    from hedgerow.transports._node_directory import LOCK_NAME, NodeDirectory, sweep  # noqa: PLC0415
+
+    previous = tempfile.tempdir
+    tempfile.tempdir = str(tmp_path)
+    try:
+        held = NodeDirectory("hr-test-")
+        abandoned = NodeDirectory("hr-test-")
+        os.close(abandoned.fd)  # as when its router and guard are killed
+        unlocked = tmp_path / "hr-test-no-lock"  # not made by a NodeDirectory
+        unlocked.mkdir()
+        being_made = tmp_path / "hr-test-being-made"  # its lock file is not written yet
+        being_made.mkdir()
+        (being_made / LOCK_NAME).touch()
+        assert sweep("hr-test-") == [abandoned.path]
+        assert held.path.exists()
+        assert unlocked.exists()
+        assert being_made.exists()
+        held.remove()
+        assert not held.path.exists()
+    finally:
+        tempfile.tempdir = previous
