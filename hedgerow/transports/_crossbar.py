@@ -139,7 +139,8 @@ class Crossbar:
     def command(self, *, remove_cbdir: bool | None = None) -> list[str]:
         """The command line: crossbar under its guard (``_router_guard.py``), which stops it
         if this process dies and then removes the node directory if `remove_cbdir`
-        (default: if this object made it)."""
+        (default: if this object made it), and keeps every secret out of its output
+        (``--redact-env``, with the variables' names: values never go on a command line)."""
         executable = self.executable or crossbar_executable()
         if shutil.which(executable) is None:
             msg = f"cannot run {executable}: not found or not executable"
@@ -152,6 +153,7 @@ class Crossbar:
             "--cbdir",
             str(self.cbdir),
             *(["--remove-cbdir"] if remove else []),
+            *(f"--redact-env={name}" for name in self.config.secret_variables()),
             "--",
             executable,
             "start",

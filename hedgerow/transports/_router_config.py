@@ -272,6 +272,15 @@ class RouterConfig:
             raise CrossbarError(msg)
         return text
 
+    def secret_variables(self) -> list[str]:
+        """The variables the router's config names for the secrets of the principals
+        it serves (`secrets` gives their values)."""
+        names = [self.secret_env] if self.shared else []
+        names += [principal.variable for principal in self.principals if self.auth]
+        if self.management_secret_env is not None:
+            names.append(self.management_secret_env)
+        return names
+
     def secrets(self) -> dict[str, str]:
         """Each served principal's secret, by the variable the router's config names.
 

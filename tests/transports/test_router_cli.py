@@ -251,6 +251,12 @@ import os, signal, sys, time
 mode = os.environ["HR_TEST_FAKE_MODE"]
 signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
 print("ready", os.getpid(), flush=True)
+if mode == "tells":  # as crossbar does at --loglevel debug
+    secret = os.environ["HEDGEROW_TEST_SECRET_VAR"]
+    print(f'checkconfig.maybe_from_env(value="{{secret}}")', flush=True)
+    print(f'WAMP-Ticket (static): expected ticket "{{secret}}"" but got "wrong"', flush=True)
+    print(f"partial {{secret}}", end="", flush=True)
+    sys.exit(0)
 if mode == "fails":
     sys.exit(3)
 if mode == "crashes":
@@ -271,14 +277,14 @@ def _fake_router(tmp_path, mode, tmpdir=None):
             sys.executable,
             "-c",
             "from hedgerow.transports import router_command; router_command()",
-            *("--crossbar", str(fake), "--secret-env", "HEDGEROW_TEST_UNSET"),
+            *("--crossbar", str(fake), "--secret-env", "HEDGEROW_TEST_SECRET_VAR"),
             *("--secret-file", str(secret), "--ws-port", "0", "--rs-port", "0"),
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env={
-            **os.environ,
+            **{k: v for k, v in os.environ.items() if k != "HEDGEROW_TEST_SECRET_VAR"},
             "HR_TEST_FAKE_MODE": mode,
             **({"TMPDIR": str(tmpdir)} if tmpdir else {}),
         },
@@ -378,3 +384,14 @@ def test_a_node_directory_left_by_a_router_killed_with_its_guard_goes_with_the_n
             if process is not None and process.poll() is None:
                 process.send_signal(signal.SIGTERM)
                 process.wait(TIMEOUT)
+
+
+def test_no_secret_crosses_crossbars_output(tmp_path):
+    """At --loglevel debug crossbar logs every secret it reads, and the ticket it expected
+    from a client that gave a wrong one: the router's output shows none of them."""
+    process, _ = _fake_router(tmp_path, "tells")
+    output = process.stdout.read()
+    assert process.wait(TIMEOUT) == 0
+    assert SECRET not in output + process.stderr.read()
+    assert 'expected ticket "<redacted>""' in output
+    assert output.endswith("partial <redacted>")

@@ -284,3 +284,21 @@ def test_a_sweep_removes_only_node_directories_whose_lock_nobody_holds(tmp_path)
         assert not held.path.exists()
     finally:
         tempfile.tempdir = previous
+
+
+def test_the_relay_keeps_a_secret_whole_across_the_cut_of_a_long_line(capfd):
+    from hedgerow.transports._router_guard import _LONGEST_LINE, Relay  # noqa: PLC0415
+
+    read, write = os.pipe()
+    try:
+        relay = Relay(read, ["s3cr3t", 'q"uote'])
+        relay.buffer = b"x" * _LONGEST_LINE + b"s3cr"  # no end of line yet
+        relay.pump()
+        os.write(write, b'3t and q\\"uote\n')
+        relay.pump()
+        os.close(write)
+        relay.finish(TIMEOUT)
+    finally:
+        os.close(read)
+    out = capfd.readouterr().out
+    assert out == "x" * _LONGEST_LINE + "<redacted> and <redacted>\n"

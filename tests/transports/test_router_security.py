@@ -8,6 +8,7 @@ under its own URI prefixes, and nobody else may take those names.
 
 from __future__ import annotations
 
+import collections
 import os
 import sys
 import threading
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from autobahn.wamp.types import PublishOptions
-from transports.wamp_router import SECRET, start_router, takeover
+from transports.wamp_router import SECRET, router_config, start_router, takeover
 
 import hedgerow as hr
 from hedgerow import StartError
@@ -25,6 +26,7 @@ from hedgerow.supervision._container import Container
 from hedgerow.transports import (
     ApplicationError,
     Call,
+    Crossbar,
     Event,
     Leave,
     Publish,
@@ -395,3 +397,33 @@ def test_no_role_but_management_may_evict_other_sessions(outsider, operator, pro
     assert _refused(outsider, Call(procedure, [target])) == NOT_AUTHORIZED
     assert operator.is_open
     assert operator.handle(Subscribe("hedgerow.probe")).result(TIMEOUT)
+
+
+# -- secrets in crossbar's output ------------------------------------------------------
+
+
+def test_crossbars_debug_output_shows_no_secret(tmp_path, monkeypatch):
+    """At debug level crossbar logs each secret it reads, and the ticket it expected from
+    a client that offered a wrong one: a stranger could have them written to the log."""
+    monkeypatch.setenv("HR_TEST_MANAGEMENT_SECRET", MANAGEMENT_SECRET)
+    monkeypatch.setenv("HR_TEST_ONE_SECRET", ONE_SECRET)
+    config = router_config(
+        tmp_path,
+        management_secret_env="HR_TEST_MANAGEMENT_SECRET",  # noqa: S106 - a variable's name
+        principals=[Principal("one", ("com.example.one",), secret_env="HR_TEST_ONE_SECRET")],  # noqa: S106
+    )
+    router = Crossbar(config, cbdir=tmp_path / "node", loglevel="debug")
+    router._output = collections.deque()  # all of it, not the last lines alone
+    router.start()
+    try:
+        for authid in ("management", "one", "hedgerow"):
+            with pytest.raises(ApplicationError):
+                _join(router, authid, "a-wrong-ticket")
+        _join(router, "one", ONE_SECRET).handle(Leave()).result(TIMEOUT)
+    finally:
+        router.stop()
+    output = "\n".join(router.output)
+    assert "a-wrong-ticket" in output  # crossbar did log the failed attempts ...
+    for secret in (SECRET, MANAGEMENT_SECRET, ONE_SECRET):
+        assert secret not in output  # ... but not what it expected
+    assert "<redacted>" in output
