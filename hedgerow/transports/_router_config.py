@@ -171,6 +171,17 @@ class RouterConfig:
                 raise ValueError(msg)
             authids.add(principal.authid)
             roles.add(principal.role)
+        self._check_secrets_apart()
+        self.policy  # noqa: B018 - checks that no two principals share a name
+
+    def _check_secrets_apart(self) -> None:
+        """No two principals (shared, management, `principals`) read one variable or file."""
+        if self.management_secret_env == self.secret_env:
+            msg = (
+                f"management_secret_env={self.management_secret_env!r}: that is the shared "
+                "secret's variable; the management principal needs a secret of its own"
+            )
+            raise ValueError(msg)
         taken = {self.secret_env: "the shared principal"}
         if self.management_secret_env is not None:
             taken[self.management_secret_env] = "the management principal"
@@ -185,7 +196,6 @@ class RouterConfig:
                     "each principal needs a secret of its own"
                 )
                 raise ValueError(msg)
-        self.policy  # noqa: B018 - checks that no two principals share a name
 
     @property
     def policy(self) -> Policy:

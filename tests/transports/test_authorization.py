@@ -341,3 +341,10 @@ def test_a_principal_cannot_read_the_shared_secret_file(tmp_path):
     principal = Principal("adder", ("com.x",), secret_file=tmp_path / "." / "shared.secret")
     with pytest.raises(ValueError, match="the shared principal's secret file"):
         RouterConfig(secret_file=shared, principals=[principal])
+
+
+def test_the_management_secret_is_not_the_shared_one():
+    from hedgerow.transports import RouterConfig  # noqa: PLC0415
+
+    with pytest.raises(ValueError, match="management_secret_env='HEDGEROW_ROUTER_SECRET'"):
+        RouterConfig(management_secret_env="HEDGEROW_ROUTER_SECRET")  # noqa: S106
