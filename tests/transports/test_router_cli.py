@@ -208,7 +208,8 @@ def _start_router(tmp_path, ws_port, rs_port, secret):
 
 @pytest.mark.skipif(not hasattr(os, "pidfd_open"), reason="needs Linux pidfds")
 @pytest.mark.timeout(120)
-def test_a_sigkilled_router_leaves_no_crossbar_and_a_new_one_takes_its_ports(tmp_path):
+@pytest.mark.parametrize("killed", ["router", "guard", "router, its guard stopped"])
+def test_a_sigkilled_router_leaves_no_crossbar_and_a_new_one_takes_its_ports(tmp_path, killed):
     secret = tmp_path / "secret"
     secret.write_text(SECRET)
     (tmp_path / "tmp").mkdir()
@@ -219,10 +220,17 @@ def test_a_sigkilled_router_leaves_no_crossbar_and_a_new_one_takes_its_ports(tmp
     try:
         assert crossbar, "hedgerow router started no process"
         assert list((tmp_path / "tmp").iterdir()), "the router made no node directory"
-        first.kill()
-        assert first.wait(TIMEOUT) == -signal.SIGKILL
+        guard = crossbar[0]  # the router's only child
+        if killed == "guard":
+            os.kill(guard, signal.SIGKILL)
+            assert first.wait(TIMEOUT) == 1  # and says so
+        else:
+            if killed != "router":
+                os.kill(guard, signal.SIGSTOP)
+            first.kill()
+            assert first.wait(TIMEOUT) == -signal.SIGKILL
         left = _wait_gone(crossbar, TIMEOUT)
-        assert left == [], f"still running after the router was killed: {left}\n{''.join(output)}"
+        assert left == [], f"still running after the {killed} was killed: {left}\n{''.join(output)}"
         assert list((tmp_path / "tmp").iterdir()) == []  # the node's key went with it
 
         second, output = _start_router(tmp_path, ws_port, rs_port, secret)
