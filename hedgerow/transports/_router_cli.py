@@ -7,6 +7,7 @@ A click command object; ``hedgerow/cli.py`` registers it. It needs the
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import json
 import os
 import signal
@@ -362,7 +363,20 @@ def _banner(config: RouterConfig) -> list[str]:
         )
     if config.tls:
         lines.append(f"  TLS        key {config.tls_key}, certificate {config.tls_certificate}")
+    elif not _loopback(config.host) and (config.websocket_url or config.rawsocket_url):
+        lines.append(
+            f"  warning    listening on {config.host} without TLS: tickets and every message "
+            "cross the network in clear (--tls-key and --tls-certificate)"
+        )
     return lines
+
+
+def _loopback(host: str) -> bool:
+    """Whether `host` is reachable from this machine alone."""
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
 
 
 if __name__ == "__main__":

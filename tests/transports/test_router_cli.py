@@ -273,7 +273,7 @@ time.sleep(600)
 """
 
 
-def _fake_router(tmp_path, mode, tmpdir=None):
+def _fake_router(tmp_path, mode, tmpdir=None, *options):
     """`hedgerow router` running a stand-in for crossbar; (process, the stand-in's pid)."""
     fake = tmp_path / "crossbar"
     fake.write_text(FAKE_CROSSBAR.format(python=sys.executable))
@@ -287,6 +287,7 @@ def _fake_router(tmp_path, mode, tmpdir=None):
             "from hedgerow.transports import router_command; router_command()",
             *("--crossbar", str(fake), "--secret-env", "HEDGEROW_TEST_SECRET_VAR"),
             *("--secret-file", str(secret), "--ws-port", "0", "--rs-port", "0"),
+            *options,
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -403,3 +404,11 @@ def test_no_secret_crosses_crossbars_output(tmp_path):
     assert SECRET not in output + process.stderr.read()
     assert 'expected ticket "<redacted>""' in output
     assert output.endswith("partial <redacted>")
+
+
+@pytest.mark.parametrize(("host", "warned"), [("0.0.0.0", True), ("127.0.0.1", False)])  # noqa: S104
+def test_listening_beyond_this_host_without_tls_is_warned_of(tmp_path, host, warned):
+    process, _ = _fake_router(tmp_path, "fails", None, "--host", host)
+    assert process.wait(TIMEOUT) == 1
+    errors = process.stderr.read()
+    assert ("without TLS" in errors) is warned, errors
