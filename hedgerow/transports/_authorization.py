@@ -152,10 +152,10 @@ class Principal:
     source: str = field(default="", compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        if not isinstance(self.authid, str) or not _COMPONENT.fullmatch(self.authid):
-            msg = f"principal {self.authid!r}: expected an authid without spaces, dots or '#'"
-            raise ValueError(msg)
         where = self.where
+        if not isinstance(self.authid, str) or not _COMPONENT.fullmatch(self.authid):
+            msg = f"{where}: expected an authid without spaces, dots or '#'"
+            raise ValueError(msg)
         if isinstance(self.prefixes, str) or not self.prefixes:
             msg = f"{where}: prefixes={self.prefixes!r}: expected a non-empty list of URI prefixes"
             raise ValueError(msg)

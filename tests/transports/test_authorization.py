@@ -3,12 +3,17 @@ principals files, and ``hedgerow router --principals``."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import tempfile
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from hedgerow.transports import router_command
+from hedgerow.transports import RouterConfig, router_command
 from hedgerow.transports._authorization import (
     MATCHES,
     Policy,
@@ -348,3 +353,58 @@ def test_the_management_secret_is_not_the_shared_one():
 
     with pytest.raises(ValueError, match="management_secret_env='HEDGEROW_ROUTER_SECRET'"):
         RouterConfig(management_secret_env="HEDGEROW_ROUTER_SECRET")  # noqa: S106
+
+
+# -- any principals file ---------------------------------------------------------------
+
+_SCALARS = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(),
+    st.text(max_size=8),
+    st.sampled_from(["com.a", "com.a.b", "hedgerow", "", "S", "wamp.x", "a b", "s.secret", "."]),
+)
+_VALUES = st.recursive(
+    _SCALARS,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=5), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+_TABLES = st.dictionaries(
+    st.sampled_from(["prefixes", "secret_env", "secret_file", "role", "other"]),
+    _VALUES,
+    max_size=5,
+)
+_FILES = st.one_of(
+    _VALUES,
+    st.fixed_dictionaries(
+        {
+            "principals": st.one_of(
+                _VALUES,
+                st.dictionaries(st.text(max_size=6), st.one_of(_TABLES, _VALUES), max_size=3),
+            )
+        }
+    ),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=_FILES)
+def test_any_principals_file_is_principals_or_an_error_naming_the_file(data):
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / "principals.json"
+        path.write_text(json.dumps(data))
+        try:
+            principals = load_principals(path)
+        except ValueError as exc:
+            error = str(exc)
+        else:
+            error = ""
+        if error:
+            assert str(path) in error
+            return
+        Policy.of(principals)
+        with contextlib.suppress(ValueError):
+            RouterConfig(principals=principals)
