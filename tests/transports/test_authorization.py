@@ -408,3 +408,52 @@ def test_any_principals_file_is_principals_or_an_error_naming_the_file(data):
         Policy.of(principals)
         with contextlib.suppress(ValueError):
             RouterConfig(principals=principals)
+
+
+# -- any pattern -----------------------------------------------------------------------
+
+_PARTS = st.sampled_from(
+    [
+        *("hedgerow", "hedgerowx", "hedge", "h", "node", "get_tree", "wamp", "session"),
+        *("com", "example", "one", "one2", "o", "add", "x", ""),
+    ]
+)
+_OWNED = {"hedgerow": "management", "wamp": "management", "com.example.one": "one"}
+
+
+def _matches(pattern, match, uri):
+    """WAMP's matching, written out again: prefix by characters, wildcard by components."""
+    if match == "prefix":
+        return uri.startswith(pattern)
+    if match == "wildcard":
+        wanted, parts = pattern.split("."), uri.split(".")
+        if len(wanted) != len(parts):
+            return False
+        return all(w in ("", p) for w, p in zip(wanted, parts, strict=True))
+    return pattern == uri
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    pattern=st.lists(_PARTS, min_size=1, max_size=5).map(".".join),
+    match=st.sampled_from(MATCHES),
+    uri=st.lists(_PARTS.filter(bool), min_size=1, max_size=5).map(".".join),
+    role=st.sampled_from(["hedgerow", "anonymous", "one", "management"]),
+    action=st.sampled_from(["register", "subscribe"]),
+)
+def test_no_pattern_a_role_may_take_matches_a_name_that_is_not_its_own(
+    pattern, match, uri, role, action
+):
+    """What a role may register or subscribe to matches no management or meta URI, and
+    (registering) no principal's URI, but its own; a principal registers at home only."""
+    policy = Policy(owners={"one": ("com.example.one",)})
+    if not policy.allows(role, pattern, action, match) or not _matches(pattern, match, uri):
+        return
+    for namespace, owner in _OWNED.items():
+        inside = uri == namespace or uri.startswith(namespace + ".")
+        if inside and owner != role:
+            assert action == "subscribe", (pattern, match, uri)
+            assert owner != "management", (pattern, match, uri)
+    if action == "register" and role in ("one", "management"):
+        homes = [n for n, owner in _OWNED.items() if owner == role]
+        assert any(uri == n or uri.startswith(n + ".") for n in homes), (pattern, match, uri)
