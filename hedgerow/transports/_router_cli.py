@@ -113,6 +113,15 @@ MANAGEMENT_SECRET_ENV = "HEDGEROW_MANAGEMENT_SECRET"  # noqa: S105 - a variable'
     ),
 )
 @click.option(
+    "--allow-origin",
+    "allowed_origins",
+    multiple=True,
+    help=(
+        "Let web pages from this origin (a pattern, e.g. 'https://*.example.com') open the "
+        "WebSocket transport in a browser; repeat for several. Default: none."
+    ),
+)
+@click.option(
     "--tls-key",
     type=click.Path(exists=True, dir_okay=False),
     help="Private key (PEM) for TLS on the TCP transports (with --tls-certificate).",
@@ -219,6 +228,7 @@ def _config(options: dict[str, Any]) -> RouterConfig:
                 else None
             ),
             principals=principals,
+            allowed_origins=options["allowed_origins"],
         ).resolved()
     except (ValueError, CrossbarError) as exc:
         raise click.UsageError(str(exc)) from exc

@@ -89,6 +89,14 @@ class RouterConfig:
     principal may register or publish under its prefixes, and it registers
     nowhere else. With principals, the shared principal `authid` is optional:
     it is there when its secret is set.
+
+    `allowed_origins` lists the origins (autobahn's patterns, such as
+    ``"https://*.example.com"``) whose web pages may open the WebSocket
+    transport in a browser; none by default. A browser lets any page it shows
+    open a WebSocket to 127.0.0.1 and names the page in an ``Origin`` header:
+    without this, any page a local user visits could join (as anonymous,
+    with `anonymous`). Clients that send no ``Origin`` (not browsers: hedgerow,
+    autobahn) are not concerned.
     """
 
     realms: Sequence[str] = ("realm1",)
@@ -112,6 +120,7 @@ class RouterConfig:
     management_authid: str = "management"
     management_role: str = "management"
     principals: Sequence[Principal] = ()
+    allowed_origins: Sequence[str] = ()
 
     def __post_init__(self) -> None:
         if isinstance(self.realms, str) or not self.realms:
@@ -144,8 +153,17 @@ class RouterConfig:
         if not self.auth and not self.anonymous:
             msg = "auth=[] and anonymous=False: nobody could join; enable a method or anonymous"
             raise ValueError(msg)
+        self._check_origins()
         self._check_tls()
         self._check_principals()
+
+    def _check_origins(self) -> None:
+        if isinstance(self.allowed_origins, str) or not all(
+            isinstance(origin, str) and origin for origin in self.allowed_origins
+        ):
+            msg = f"allowed_origins={self.allowed_origins!r}: expected a list of origin patterns"
+            raise ValueError(msg)
+        object.__setattr__(self, "allowed_origins", tuple(self.allowed_origins))
 
     def _check_principals(self) -> None:
         object.__setattr__(self, "principals", tuple(self.principals))
@@ -403,6 +421,11 @@ def node_config(config: RouterConfig) -> dict[str, Any]:
                 "endpoint": _tcp_endpoint(config, config.websocket_port),
                 "serializers": serializers,
                 "auth": auth,
+                # No web page in a browser joins but from an allowed origin.
+                "options": {
+                    "allowed_origins": list(config.allowed_origins),
+                    "allow_null_origin": False,
+                },
             }
         )
     if config.rawsocket_port is not None:

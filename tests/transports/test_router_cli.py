@@ -53,6 +53,11 @@ def test_print_config_writes_realms_transports_and_auth_without_the_secret():
     ticket = websocket["auth"]["ticket"]["principals"]["hedgerow"]
     assert ticket == {"ticket": "${HEDGEROW_ROUTER_SECRET}", "role": "hedgerow"}
     assert "not-in-the-file" not in result.output
+    # No web page in a browser may open it, but from origins given with --allow-origin.
+    assert websocket["options"] == {"allowed_origins": [], "allow_null_origin": False}
+    result = invoke("--print-config", "--allow-origin", "https://*.example.com", env={"A": "1"})
+    (websocket, _) = json.loads(result.output)["workers"][0]["transports"]
+    assert websocket["options"]["allowed_origins"] == ["https://*.example.com"]
 
 
 def test_anonymous_only_when_asked_and_the_secret_is_required_otherwise(tmp_path):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import collections
 import os
+import socket
 import sys
 import threading
 import uuid
@@ -427,3 +428,30 @@ def test_crossbars_debug_output_shows_no_secret(tmp_path, monkeypatch):
     for secret in (SECRET, MANAGEMENT_SECRET, ONE_SECRET):
         assert secret not in output  # ... but not what it expected
     assert "<redacted>" in output
+
+
+# -- browsers ----------------------------------------------------------------------------
+
+
+def _handshake(router, origin):
+    """The status line a WebSocket opening handshake gets, with `origin` (None: no header)."""
+    port = router.config.websocket_port
+    request = (
+        f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+        "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+        "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: wamp.2.json\r\n"
+        + (f"Origin: {origin}\r\n" if origin else "")
+        + "\r\n"
+    )
+    with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as sock:
+        sock.sendall(request.encode())
+        return sock.recv(4096).split(b"\r\n", 1)[0].decode()
+
+
+def test_no_web_page_in_a_browser_on_this_host_can_join_the_router(router):
+    """Browsers let any page open a WebSocket to 127.0.0.1 and send its own Origin; with
+    --anonymous that page would join. Clients without an Origin (not browsers) join."""
+    for origin in ("http://evil.example", f"http://127.0.0.1:{router.config.websocket_port}"):
+        assert "connection denied: origin" in _handshake(router, origin)
+    assert " 101 " not in _handshake(router, "null")  # sandboxed frames, files
+    assert " 101 " in _handshake(router, None)
