@@ -23,7 +23,6 @@ import logging
 import sys
 import threading
 from asyncio import CancelledError, events
-from collections import deque
 from types import CoroutineType
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -32,6 +31,7 @@ from pykka import ActorDeadError, ActorRegistry, messages
 
 from hedgerow.actors._async_future import AsyncioFuture
 from hedgerow.actors._loop import _actor_codes, hedgerow_loop, runtime_for
+from hedgerow.actors._loop_inbox import LoopActorRef, LoopInbox, StopFlag
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Coroutine
@@ -39,8 +39,6 @@ if TYPE_CHECKING:
 
     from pykka._actor import ActorInbox
     from pykka._envelope import Envelope
-
-    from hedgerow.actors._loop import LoopRuntime
 
 __all__ = ["AsyncioActor"]
 
@@ -52,48 +50,12 @@ _BUDGET = 256
 """Messages one actor handles in one callback before it lets the loop's other work run."""
 
 _NEW, _RUNNING, _DEAD = 0, 1, 2
-
-
-class _LoopInbox:
-    """An event-loop actor's inbox: a deque, and a wake-up of the actor on its loop.
-
-    `put` may be called from any thread; `get` and `empty` only on the loop
-    (``get`` never blocks: it raises IndexError when the inbox is empty).
-    """
-
-    __slots__ = ("_actor", "_loop", "_queue", "_runtime")
-
-    def __init__(self) -> None:
-        self._queue: deque[Envelope[Any]] = deque()
-        self._actor: AsyncioActor | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._runtime: LoopRuntime | None = None
-
-    def put(self, envelope: Envelope[Any], /) -> None:
-        self._queue.append(envelope)
-        actor = self._actor
-        if actor is None:
-            return  # not started yet: its start handles what is queued
-        loop = self._loop
-        if _get_running_loop() is loop:
-            reply_to = envelope.reply_to
-            if reply_to is not None and reply_to.__class__ is AsyncioFuture:
-                reply_to._hr_owner = loop
-            if not actor._hr_busy:
-                actor._hr_busy = True
-                actor._hr_runtime.busy += 1
-                loop.call_soon(actor._hr_drain)  # type: ignore[union-attr]
-        else:
-            self._runtime.notify(actor)  # type: ignore[union-attr]
-
-    def get(self) -> Envelope[Any]:
-        return self._queue.popleft()
-
-    def empty(self) -> bool:
-        return not self._queue
-
-    def qsize(self) -> int:
-        return len(self._queue)
+_PYKKA_MESSAGES = (
+    messages._ActorStop,
+    messages.ProxyCall,
+    messages.ProxyGetAttr,
+    messages.ProxySetAttr,
+)
 
 
 class AsyncioActor(pykka.Actor):
@@ -122,11 +84,12 @@ class AsyncioActor(pykka.Actor):
     """Run on the caller's running loop when started inside one; if False, always
     on hedgerow's loop thread. Read when `start` is called."""
 
-    actor_inbox: _LoopInbox
+    actor_inbox: LoopInbox
+    actor_stopped: StopFlag
 
     @staticmethod
     def _create_actor_inbox() -> ActorInbox:
-        return _LoopInbox()
+        return LoopInbox()
 
     @staticmethod
     def _create_future() -> pykka.Future[Any]:
@@ -134,6 +97,9 @@ class AsyncioActor(pykka.Actor):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.actor_stopped = StopFlag()
+        # pykka's ActorRef, with a tell and an ask that skip its generic steps.
+        self._actor_ref = LoopActorRef(self)
         self._hr_phase = _NEW
         self._hr_busy = False
         self._hr_killed = False
@@ -197,97 +163,106 @@ class AsyncioActor(pykka.Actor):
         else:
             runtime.notify(self)
 
-    # -- the actor loop, as callbacks on the event loop ----------------------------
+    # -- the actor loop: a callback while handlers are plain, a task while one awaits ------
 
     def _hr_drain(self) -> None:
-        """Handle queued messages in order; a coroutine continues in a task."""
+        """The callback that handles queued messages; a coroutine continues in a task."""
+        pending = self._hr_next()
+        if pending is not None:
+            self._hr_task = self._hr_loop.create_task(self._hr_body(*pending))
+
+    def _hr_next(  # noqa: C901 - every message's path, kept in one frame
+        self,
+    ) -> tuple[Envelope[Any] | None, Coroutine[Any, Any, Any]] | None:
+        """Handle queued messages in order while their handlers are plain functions.
+
+        Returns the first coroutine to await (with the message it answers, or
+        None for a hook's coroutine), or None once the inbox is empty (the actor
+        is idle), the actor has stopped (it is torn down), or its budget is spent
+        (a callback goes on later).
+        """
         if self._hr_phase != _RUNNING:
-            if self._hr_phase == _NEW:
-                self._hr_phase = _RUNNING
-                pending = self._hr_start()
-                if pending is not None:
-                    self._hr_await(pending)
-                    return
-            else:
+            if self._hr_phase != _NEW:
                 self._hr_teardown()
                 self._hr_idle()
-                return
+                return None
+            self._hr_phase = _RUNNING
+            hook = self._hr_start()
+            if hook is not None:
+                return None, hook
         queue = self.actor_inbox._queue
         stopped = self.actor_stopped
         budget = _BUDGET
-        while queue and not stopped.is_set():
+        while queue and not stopped._flag:
             if not budget:
                 self._hr_loop.call_soon(self._hr_drain)
-                return
+                return None
             budget -= 1
             envelope = queue.popleft()
             self._hr_current = envelope
-            pending = self._hr_handle(envelope)
-            if pending is not None:
-                self._hr_await(pending)
-                return
+            try:
+                response = self._handle_receive(envelope.message)
+            except BaseException:  # noqa: BLE001 - handled as pykka does (_hr_failed)
+                hook = self._hr_failed(envelope)
+            else:
+                if response.__class__ is CoroutineType:
+                    return envelope, response
+                reply_to = envelope.reply_to
+                if reply_to is not None and not self._hr_killed:
+                    reply_to.set(response)
+                hook = None
             self._hr_current = None
-        if stopped.is_set():
+            if hook is not None:
+                return None, hook
+        if stopped._flag:
             self._hr_teardown()
+        self._hr_idle()
+        return None
+
+    async def _hr_body(self, envelope: Envelope[Any] | None, coroutine: Any) -> None:
+        """The task of an actor whose handler awaits: await it, answer its message,
+        then go on with the inbox in this task until the actor is idle again."""
+        try:
+            while True:
+                if envelope is None:
+                    await coroutine  # a hook's, guarded by _hr_guard
+                else:
+                    try:
+                        response = await coroutine
+                    except CancelledError:
+                        raise
+                    except BaseException:  # noqa: BLE001 - handled as pykka does (_hr_failed)
+                        hook = self._hr_failed(envelope)
+                        if hook is not None:
+                            await hook
+                    else:
+                        reply_to = envelope.reply_to
+                        if reply_to is not None and not self._hr_killed:
+                            reply_to.set(response)
+                self._hr_current = None
+                pending = self._hr_next()
+                if pending is None:
+                    break
+                envelope, coroutine = pending
+        except CancelledError:
+            self._hr_cancelled()
+        self._hr_task = None
+
+    def _hr_cancelled(self) -> None:
+        if not self._hr_killed:
+            # Cancelled from outside (its loop is shutting down): as a kill.
+            self._hr_do_kill()
+        self._hr_current = None
         self._hr_idle()
 
     def _hr_idle(self) -> None:
         self._hr_busy = False
         self._hr_runtime.busy -= 1
 
-    def _hr_handle(self, envelope: Envelope[Any]) -> Coroutine[Any, Any, None] | None:
-        """Handle one message; a coroutine to await if the handler returned one."""
-        try:
-            response = self._handle_receive(envelope.message)
-        except Exception:  # noqa: BLE001 - pykka's rule: the asker gets it, or the actor fails
-            return self._hr_on_error(envelope, sys.exc_info())
-        except BaseException:  # noqa: BLE001 - pykka stops every actor on these
-            return self._hr_on_base_exception()
-        if response.__class__ is CoroutineType:
-            return self._hr_finish(envelope, response)
-        reply_to = envelope.reply_to
-        if reply_to is not None and not self._hr_killed:
-            reply_to.set(response)
-        return None
-
-    async def _hr_finish(self, envelope: Envelope[Any], coroutine: Any) -> None:
-        """Await a handler's coroutine and answer its message."""
-        try:
-            response = await coroutine
-        except CancelledError:
-            raise
-        except Exception:  # noqa: BLE001 - as in _hr_handle
-            pending = self._hr_on_error(envelope, sys.exc_info())
-            if pending is not None:
-                await pending
-            return
-        except BaseException:  # noqa: BLE001 - as in _hr_handle
-            pending = self._hr_on_base_exception()
-            if pending is not None:
-                await pending
-            return
-        reply_to = envelope.reply_to
-        if reply_to is not None and not self._hr_killed:
-            reply_to.set(response)
-
-    def _hr_await(self, pending: Coroutine[Any, Any, None]) -> None:
-        self._hr_task = self._hr_loop.create_task(self._hr_continue(pending))
-
-    async def _hr_continue(self, pending: Coroutine[Any, Any, None]) -> None:
-        """The task of a coroutine handler: await it, then go on with the inbox."""
-        try:
-            await pending
-        except CancelledError:
-            if not self._hr_killed:
-                # Cancelled from outside (the loop is shutting down): as a kill.
-                self._hr_do_kill()
-            self._hr_task = None
-            self._hr_current = None
-            self._hr_idle()
-            return
-        self._hr_task = None
-        self._hr_current = None
-        self._hr_drain()  # also when killed meanwhile: it tears down and goes idle
+    def _handle_receive(self, message: Any) -> Any:
+        if isinstance(message, _PYKKA_MESSAGES):
+            return super()._handle_receive(message)
+        return self.on_receive(message)
 
     def _hr_start(self) -> Coroutine[Any, Any, None] | None:
         try:
@@ -307,6 +282,15 @@ class AsyncioActor(pykka.Actor):
             raise
         except BaseException:  # noqa: BLE001 - any hook error fails the actor
             self._handle_failure(*sys.exc_info())
+
+    def _hr_failed(self, envelope: Envelope[Any]) -> Coroutine[Any, Any, None] | None:
+        """The handler of `envelope` raised (the exception being handled): as pykka,
+        an Exception goes back to the asker or fails the actor; any other stops
+        every actor. Returns a hook's coroutine to await, if any."""
+        exc_info = sys.exc_info()
+        if isinstance(exc_info[1], Exception):
+            return self._hr_on_error(envelope, exc_info)
+        return self._hr_on_base_exception()
 
     def _hr_on_error(
         self, envelope: Envelope[Any], exc_info: Any
@@ -431,8 +415,8 @@ def _current_task(loop: asyncio.AbstractEventLoop) -> asyncio.Task[Any] | None:
 
 _actor_codes.update(
     {
-        AsyncioActor._hr_drain.__code__,
-        AsyncioActor._hr_finish.__code__,
+        AsyncioActor._hr_next.__code__,
+        AsyncioActor._hr_body.__code__,
         AsyncioActor._hr_guard.__code__,
     }
 )

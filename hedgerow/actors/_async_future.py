@@ -25,6 +25,7 @@ from asyncio import events
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import pykka
+from pykka._future import _Unset
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Generator, Iterable
@@ -42,9 +43,10 @@ R = TypeVar("R")
 logger = logging.getLogger("hedgerow.actors")
 
 _PENDING, _VALUE, _ERROR = 0, 1, 2
-_DONE: list[Any] = []  # the waiter list of a future whose waiters have run
+_DONE = object()  # in place of the waiters of a future whose waiters have run
 _waiters_lock = threading.Lock()
 _LockType = type(threading.Lock())
+_FutureType = asyncio.Future
 _get_running_loop = events._get_running_loop  # asyncio's C fast path
 
 
@@ -64,18 +66,23 @@ class AsyncioFuture(pykka.ThreadingFuture[T]):
     RuntimeError saying to await the future instead.
     """
 
-    _hr_owner: asyncio.AbstractEventLoop | None
+    # Defaults on the class, so that a new future sets no attribute at all
+    # (pykka.Future's own two included; a hook's result replaces the shared
+    # "unset" marker on the instance).
+    _get_hook = None
+    _get_hook_result = _Unset()
+    _hr_state = _PENDING
+    _hr_value: Any = None
+    _hr_exc_info: OptExcInfo | None = None
+    _hr_waiters: Any = None
+    """None, one waiter, a list of them, or _DONE once they have run."""
+    _hr_sources: tuple[pykka.Future[Any], ...] | None = None
+    _hr_owner: asyncio.AbstractEventLoop | None = None
     """The loop whose thread will set this future, when known (an event-loop actor's)."""
 
     def __init__(self) -> None:
-        # pykka.Future's init only: ThreadingFuture's Condition is not needed.
-        pykka.Future.__init__(self)
-        self._hr_state = _PENDING
-        self._hr_value: Any = None
-        self._hr_exc_info: OptExcInfo | None = None
-        self._hr_waiters: list[Any] | None = None
-        self._hr_sources: tuple[pykka.Future[Any], ...] | None = None
-        self._hr_owner = None
+        # Not ThreadingFuture's: its Condition is not needed.
+        pass
 
     def __repr__(self) -> str:
         state = ("pending", "done", "failed")[self._hr_state]
@@ -145,12 +152,17 @@ class AsyncioFuture(pykka.ThreadingFuture[T]):
     # -- waiters -------------------------------------------------------------
 
     def _hr_add_waiter(self, waiter: Any) -> None:
+        # _hr_waiters: None, one waiter, a list of them, or _DONE once they have run.
         with _waiters_lock:
             waiters = self._hr_waiters
-            if waiters is not _DONE:
-                if waiters is None:
-                    waiters = self._hr_waiters = []
-                waiters.append(waiter)
+            if waiters is None:
+                self._hr_waiters = waiter
+                waiter = None
+            elif waiters is not _DONE:
+                if waiters.__class__ is list:
+                    waiters.append(waiter)
+                else:
+                    self._hr_waiters = [waiters, waiter]
                 waiter = None
         if waiter is not None:
             _run_waiter(self, waiter)
@@ -162,9 +174,13 @@ class AsyncioFuture(pykka.ThreadingFuture[T]):
         with _waiters_lock:
             waiters = self._hr_waiters
             self._hr_waiters = _DONE
-        if waiters:
+        if waiters is None or waiters is _DONE:
+            return
+        if waiters.__class__ is list:
             for waiter in waiters:
                 _run_waiter(self, waiter)
+        else:
+            _run_waiter(self, waiters)
 
     def _hr_block(self, timeout: float | None) -> None:
         owner = self._hr_owner
@@ -187,7 +203,14 @@ class AsyncioFuture(pykka.ThreadingFuture[T]):
     def __await__(self) -> Generator[Any, None, T]:
         if self._hr_state == _PENDING:
             if self._get_hook is None:
-                yield from self._hr_until_set()
+                # _hr_until_set, inlined: this is every awaited ask's path.
+                loop = _get_running_loop()
+                if loop is None:
+                    loop = events.get_running_loop()  # raises the usual RuntimeError
+                waiter = loop.create_future()
+                self._hr_add_waiter(waiter)
+                if not waiter.done():
+                    yield from waiter
             if self._get_hook is not None:
                 return (yield from self._hr_await_hook())
         return self._hr_outcome()  # type: ignore[no-any-return]
@@ -250,6 +273,11 @@ def _keep_sources(future: pykka.Future[Any], sources: tuple[pykka.Future[Any], .
 
 
 def _run_waiter(future: AsyncioFuture[Any], waiter: Any) -> None:
+    if waiter.__class__ is _FutureType and waiter.get_loop() is _get_running_loop():
+        # An awaiting task of this very loop: the common case.
+        if not waiter.done():
+            waiter.set_result(None)
+        return
     if waiter.__class__ is _LockType:
         waiter.release()
     elif isinstance(waiter, asyncio.Future):

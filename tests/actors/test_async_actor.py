@@ -372,3 +372,26 @@ def stuck_here(release: threading.Event) -> bool:
 def test_bad_block_threshold_is_a_clear_error() -> None:
     with pytest.raises(ValueError, match="positive number of seconds or None"):
         hr.set_block_threshold(0)
+
+
+def test_actor_stopped_is_an_event_without_a_condition_until_waited_for() -> None:
+    ref = Echo.start()
+    stopped = ref.actor_stopped
+    assert isinstance(stopped, threading.Event)
+    assert stopped._cond is None  # type: ignore[attr-defined]
+    waiting = threading.Event()
+    results: list[bool] = []
+
+    def wait() -> None:
+        waiting.set()
+        results.append(stopped.wait(WAIT))
+
+    waiter = threading.Thread(target=wait)
+    waiter.start()
+    assert waiting.wait(WAIT)
+    assert not stopped.wait(0)
+    ref.stop()
+    waiter.join(WAIT)
+    assert results == [True]
+    assert stopped.is_set()
+    assert stopped.wait()
