@@ -86,6 +86,8 @@ class AsyncioActor(pykka.Actor):
 
     actor_inbox: LoopInbox
     actor_stopped: StopFlag
+    _hr_notified = False
+    """True while the actor waits in its loop's hand-over queue (LoopRuntime.notify)."""
 
     @staticmethod
     def _create_actor_inbox() -> ActorInbox:

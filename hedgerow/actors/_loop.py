@@ -108,7 +108,16 @@ class LoopRuntime:
         self._reported: float | None = None
 
     def notify(self, actor: Any) -> None:
-        """From another thread: `actor` has a message; run it on the loop."""
+        """From another thread: `actor` has a message; run it on the loop.
+
+        An actor already handed over and not yet taken is not handed over again,
+        so a burst of tells costs one hand-over and one wake-up. The loop clears
+        the mark before it looks at the actor's inbox, so a message put after
+        that look is always handed over anew.
+        """
+        if actor._hr_notified:
+            return
+        actor._hr_notified = True
         self._remote.append(actor)
         if not self._wake_pending:
             self._wake_pending = True
@@ -124,6 +133,7 @@ class LoopRuntime:
         remote = self._remote
         while remote:
             actor = remote.popleft()
+            actor._hr_notified = False
             if not actor._hr_busy:
                 actor._hr_busy = True
                 self.busy += 1
