@@ -416,9 +416,16 @@ def _current_task(loop: asyncio.AbstractEventLoop) -> asyncio.Task[Any] | None:
 
 
 _actor_codes.update(
-    {
-        AsyncioActor._hr_next.__code__,
-        AsyncioActor._hr_body.__code__,
-        AsyncioActor._hr_guard.__code__,
-    }
+    # The innermost of these frames on a blocked loop's stack names the actor
+    # (its ``self``); the frame it called is where the report's stack starts.
+    method.__code__
+    for method in (
+        AsyncioActor._hr_next,
+        AsyncioActor._hr_body,
+        AsyncioActor._hr_guard,
+        AsyncioActor._hr_start,
+        AsyncioActor._hr_on_error,
+        AsyncioActor._handle_receive,
+        AsyncioActor._stop,
+    )
 )

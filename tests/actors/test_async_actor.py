@@ -338,20 +338,28 @@ class _Capture(logging.Handler):
             self.got.set()
 
 
-def test_a_handler_that_blocks_the_loop_is_reported_with_its_stack() -> None:
-    release = threading.Event()
+class _SyncBlocker(hr.AsyncioActor):
+    def on_receive(self, message: Any) -> Any:
+        return stuck_here(message)
 
-    class Blocker(hr.AsyncioActor):
-        def on_receive(self, message: Any) -> Any:
-            return stuck_here(release)
+
+class _AsyncBlocker(hr.AsyncioActor):
+    async def on_receive(self, message: Any) -> Any:
+        await asyncio.sleep(0)
+        return stuck_here(message)  # between two awaits: the loop is held
+
+
+@pytest.mark.parametrize("blocker", [_SyncBlocker, _AsyncBlocker])
+def test_a_handler_that_blocks_the_loop_is_reported_with_its_stack(blocker: type) -> None:
+    release = threading.Event()
 
     capture = _Capture()
     logger = logging.getLogger("hedgerow.actors")
     logger.addHandler(capture)
     previous = hr.set_block_threshold(0.05)
-    ref = Blocker.start()
+    ref = blocker.start()
     try:
-        answer = ref.ask("block", block=False)
+        answer = ref.ask(release, block=False)
         assert capture.got.wait(WAIT)
         release.set()
         assert answer.get(timeout=WAIT) is True
@@ -360,9 +368,11 @@ def test_a_handler_that_blocks_the_loop_is_reported_with_its_stack() -> None:
         logger.removeHandler(capture)
         ref.stop()
     message = next(r.getMessage() for r in capture.records if "blocked" in r.getMessage())
-    assert str(ref._actor_weakref()) in message or "Blocker" in message
-    assert "stuck_here" in message
+    assert message.startswith(f"{blocker.__name__} ({ref.actor_urn}) has blocked its event loop")
     assert "threshold 0.050 s" in message
+    stack = message.split(" at:\n", 1)[1]
+    assert "in on_receive" in stack.splitlines()[0]  # it starts at the handler
+    assert "in stuck_here" in stack
 
 
 def stuck_here(release: threading.Event) -> bool:
