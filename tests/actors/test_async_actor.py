@@ -11,7 +11,7 @@ import pykka
 import pytest
 
 import hedgerow as hr
-from hedgerow.actors._loop import hedgerow_loop
+from hedgerow.actors._loop import hedgerow_loop, runtime_for
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -405,3 +405,65 @@ def test_actor_stopped_is_an_event_without_a_condition_until_waited_for() -> Non
     assert results == [True]
     assert stopped.is_set()
     assert stopped.wait()
+
+
+class _Probe(hr.AsyncioActor):
+    """Answers how many actors of its loop have work (itself included)."""
+
+    def on_receive(self, message: Any) -> Any:
+        return runtime_for(self.actor_loop).busy
+
+
+def test_an_actor_that_kills_itself_answers_no_more_and_leaves_its_loop_idle() -> None:
+    class Suicidal(hr.AsyncioActor):
+        async def on_receive(self, message: Any) -> Any:
+            await asyncio.sleep(0)
+            self._hr_kill()
+            return "never sent"
+
+    ref = Suicidal.start()
+    queued_before = ref.ask("die", block=False)
+    queued_after = ref.ask("queued", block=False)
+    with pytest.raises(pykka.ActorDeadError, match="killed"):
+        queued_before.get(timeout=WAIT)
+    with pytest.raises(pykka.ActorDeadError):
+        queued_after.get(timeout=WAIT)
+    assert not ref.is_alive()
+    probe = _Probe.start()
+    try:
+        assert probe.ask("busy?", timeout=WAIT) == 1  # the probe alone
+    finally:
+        probe.stop()
+
+
+def test_work_accounting_returns_to_idle_after_kills_failures_and_stops() -> None:
+    entered = threading.Event()
+
+    class Stuck(hr.AsyncioActor):
+        async def on_receive(self, message: Any) -> Any:
+            if message == "hang":
+                entered.set()
+                await asyncio.Event().wait()
+            if message == "fail":
+                raise RuntimeError("told to fail")
+            return message
+
+        async def on_stop(self) -> None:
+            await asyncio.sleep(0)
+
+    killed, failed, stopped = Stuck.start(), Stuck.start(), Stuck.start()
+    killed.tell("hang")
+    assert entered.wait(WAIT)
+    actor = killed._actor_weakref()
+    assert isinstance(actor, hr.AsyncioActor)
+    actor._hr_kill()
+    assert killed.actor_stopped.wait(WAIT)
+    failed.tell("fail")
+    assert failed.actor_stopped.wait(WAIT)
+    assert stopped.ask("x", timeout=WAIT) == "x"
+    assert stopped.stop(timeout=WAIT)
+    probe = _Probe.start()
+    try:
+        assert probe.ask("busy?", timeout=WAIT) == 1
+    finally:
+        probe.stop()
