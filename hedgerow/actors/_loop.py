@@ -22,14 +22,19 @@ import sys
 import threading
 import time
 import traceback
-import weakref
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from types import CodeType, FrameType
 
-__all__ = ["LoopRuntime", "hedgerow_loop", "runtime_for", "set_block_threshold"]
+__all__ = [
+    "LoopRuntime",
+    "forget_closed_loops",
+    "hedgerow_loop",
+    "runtime_for",
+    "set_block_threshold",
+]
 
 logger = logging.getLogger("hedgerow.actors")
 
@@ -39,9 +44,8 @@ DEFAULT_BLOCK_THRESHOLD = 0.1
 
 _lock = threading.RLock()
 _loop: asyncio.AbstractEventLoop | None = None
-_runtimes: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LoopRuntime] = (
-    weakref.WeakKeyDictionary()
-)
+_runtimes: dict[asyncio.AbstractEventLoop, LoopRuntime] = {}
+"""Every loop that hosts actors; the watchdog forgets those that are closed."""
 _actor_codes: set[CodeType] = set()
 """Code of the runtime's frames that run a handler, each with the actor as ``self``."""
 
@@ -247,6 +251,7 @@ def _watch() -> None:
         if wake.wait(1.0 if threshold is None else max(threshold / 4, 0.001)):
             wake.clear()
             continue
+        forget_closed_loops()
         if threshold is None:
             continue
         now = time.monotonic()
@@ -255,6 +260,13 @@ def _watch() -> None:
                 runtime.check(now, threshold)
             except Exception:
                 logger.exception("The blocked-loop check of %r failed", runtime.loop)
+
+
+def forget_closed_loops() -> None:
+    """Drop the runtimes of loops that are closed (the watchdog calls it on every pass)."""
+    with _lock:
+        for loop in [loop for loop in _runtimes if loop.is_closed()]:
+            del _runtimes[loop]
 
 
 if hasattr(os, "register_at_fork"):

@@ -11,7 +11,7 @@ import pykka
 import pytest
 
 import hedgerow as hr
-from hedgerow.actors._loop import hedgerow_loop, runtime_for
+from hedgerow.actors._loop import _runtimes, forget_closed_loops, hedgerow_loop, runtime_for
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -467,3 +467,18 @@ def test_work_accounting_returns_to_idle_after_kills_failures_and_stops() -> Non
         assert probe.ask("busy?", timeout=WAIT) == 1
     finally:
         probe.stop()
+
+
+def test_a_closed_loop_is_forgotten() -> None:
+    async def main() -> asyncio.AbstractEventLoop:
+        ref = Echo.start()
+        assert await ref.ask("x", block=False) == "x"
+        await ref.stop(block=False)
+        assert asyncio.get_running_loop() in _runtimes
+        return asyncio.get_running_loop()
+
+    loop = asyncio.run(main())
+    assert loop.is_closed()
+    forget_closed_loops()  # what the watchdog does on every pass
+    assert loop not in _runtimes
+    assert hedgerow_loop() in _runtimes
