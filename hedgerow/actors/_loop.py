@@ -25,6 +25,8 @@ import traceback
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
+import pykka
+
 if TYPE_CHECKING:
     from types import CodeType, FrameType
 
@@ -263,10 +265,25 @@ def _watch() -> None:
 
 
 def forget_closed_loops() -> None:
-    """Drop the runtimes of loops that are closed (the watchdog calls it on every pass)."""
+    """Drop the runtimes of loops that are closed, and stop the actors left on
+    them (the watchdog calls it on every pass).
+
+    An actor idle on a loop that has ended (``asyncio.run`` returned) would
+    otherwise stay registered and alive, and a message to it would wait
+    forever: it is stopped as by a kill, so its refs say it is dead.
+    """
     with _lock:
-        for loop in [loop for loop in _runtimes if loop.is_closed()]:
+        closed = [loop for loop in _runtimes if loop.is_closed()]
+        for loop in closed:
             del _runtimes[loop]
+    if not closed:
+        return
+    for ref in pykka.ActorRegistry.get_all():
+        inbox = ref.actor_inbox
+        if getattr(inbox, "_loop", None) in closed:
+            actor = getattr(inbox, "_actor", None)
+            if actor is not None:
+                actor._hr_loop_closed()
 
 
 if hasattr(os, "register_at_fork"):

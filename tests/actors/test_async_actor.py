@@ -469,16 +469,25 @@ def test_work_accounting_returns_to_idle_after_kills_failures_and_stops() -> Non
         probe.stop()
 
 
-def test_a_closed_loop_is_forgotten() -> None:
+def test_a_closed_loop_is_forgotten_and_its_idle_actors_stopped() -> None:
+    refs: list[pykka.ActorRef[Any]] = []
+
     async def main() -> asyncio.AbstractEventLoop:
-        ref = Echo.start()
-        assert await ref.ask("x", block=False) == "x"
-        await ref.stop(block=False)
+        stopped, idle = Echo.start(), Echo.start()
+        refs.append(idle)
+        assert await stopped.ask("x", block=False) == "x"
+        assert await idle.ask("y", block=False) == "y"
+        await stopped.stop(block=False)
         assert asyncio.get_running_loop() in _runtimes
         return asyncio.get_running_loop()
 
     loop = asyncio.run(main())
     assert loop.is_closed()
-    forget_closed_loops()  # what the watchdog does on every pass
+    forget_closed_loops()  # what the watchdog does on every pass (it may have already)
     assert loop not in _runtimes
     assert hedgerow_loop() in _runtimes
+    (idle,) = refs
+    assert not idle.is_alive()
+    assert pykka.ActorRegistry.get_by_urn(idle.actor_urn) is None
+    with pytest.raises(pykka.ActorDeadError):
+        idle.ask("after its loop", timeout=WAIT)
