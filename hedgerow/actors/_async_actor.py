@@ -66,9 +66,9 @@ class AsyncioActor(pykka.Actor):
     or plain functions. They run on the actor's loop thread, one message at a
     time, in order; an ``await`` inside one holds back this actor's next
     message, not the loop's other actors. What they raise is handled as in
-    pykka: an ask's error goes back to the asker, a told message's error (or
-    one from ``on_start`` or ``on_stop``) fails the actor, which calls
-    ``on_failure`` and stops.
+    pykka: an ask's error goes back to the asker and the actor goes on; a told
+    message's error fails the actor (``on_failure`` runs, then it stops); an
+    error from ``on_start`` or ``on_stop`` is logged and the actor stops.
 
     The loop: when `start` is called inside a running asyncio loop (and
     `use_running_loop` is True, the default), the actor runs on that loop; any
@@ -374,7 +374,10 @@ class AsyncioActor(pykka.Actor):
         A handler that is a plain function (or a coroutine between two awaits)
         cannot be interrupted: the kill happens when it gives the loop back.
         """
-        loop = self._hr_loop
+        loop: asyncio.AbstractEventLoop | None = getattr(self, "_hr_loop", None)
+        if loop is None:  # never started: nothing runs it
+            self._hr_loop_closed()
+            return
         if _get_running_loop() is loop:
             self._hr_do_kill()
             return
