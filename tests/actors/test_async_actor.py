@@ -491,3 +491,41 @@ def test_a_closed_loop_is_forgotten_and_its_idle_actors_stopped() -> None:
     assert pykka.ActorRegistry.get_by_urn(idle.actor_urn) is None
     with pytest.raises(pykka.ActorDeadError):
         idle.ask("after its loop", timeout=WAIT)
+
+
+def test_tells_from_many_threads_are_all_handled_in_each_senders_order() -> None:
+    senders, per_sender = 4, 3000
+
+    class Collector(hr.AsyncioActor):
+        def __init__(self) -> None:
+            super().__init__()
+            self.seen: list[tuple[int, int]] = []
+
+        async def on_receive(self, message: Any) -> Any:
+            if message == "seen":
+                return list(self.seen)
+            self.seen.append(message)
+            if message[1] % 100 == 0:
+                await asyncio.sleep(0)  # busy in a task while threads keep telling
+            return None
+
+    ref = Collector.start()
+    barrier = threading.Barrier(senders)
+
+    def send(sender: int) -> None:
+        barrier.wait()
+        for i in range(per_sender):
+            ref.tell((sender, i))
+
+    threads = [threading.Thread(target=send, args=(s,)) for s in range(senders)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(WAIT)
+    try:
+        seen = ref.ask("seen", timeout=WAIT)
+        assert len(seen) == senders * per_sender
+        for sender in range(senders):
+            assert [i for s, i in seen if s == sender] == list(range(per_sender))
+    finally:
+        ref.stop()
