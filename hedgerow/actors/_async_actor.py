@@ -304,9 +304,11 @@ class AsyncioActor(pykka.Actor):
                 reply_to.set_exception(exc_info)
             return None
         self._handle_failure(*exc_info)
+        # pykka's rule: a failing on_failure is logged. Not only an Exception: a
+        # SystemExit let out here would stop the loop, and every actor on it.
         try:
             result = self.on_failure(*exc_info)
-        except Exception:  # noqa: BLE001 - pykka's rule: a failing on_failure is logged
+        except BaseException:  # noqa: BLE001
             self._handle_failure(*sys.exc_info())
             return None
         if result.__class__ is CoroutineType:
@@ -328,7 +330,7 @@ class AsyncioActor(pykka.Actor):
         pykka_logger.debug("Stopped %s", self)
         try:
             stopped = self.on_stop()
-        except Exception:  # noqa: BLE001 - pykka's rule: logged, and the actor stops
+        except BaseException:  # noqa: BLE001 - logged, the actor stops (as on_failure's)
             self._handle_failure(*sys.exc_info())
             return None
         if stopped.__class__ is CoroutineType:

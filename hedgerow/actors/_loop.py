@@ -143,7 +143,10 @@ class LoopRuntime:
             if not actor._hr_busy:
                 actor._hr_busy = True
                 self.busy += 1
-                actor._hr_drain()
+                try:
+                    actor._hr_drain()
+                except Exception:  # a bug; the other actors handed over still run
+                    logger.exception("Running %s failed", actor)
 
     # -- the watchdog's side (runs in the watchdog thread) -----------------------
 

@@ -529,3 +529,25 @@ def test_tells_from_many_threads_are_all_handled_in_each_senders_order() -> None
             assert [i for s, i in seen if s == sender] == list(range(per_sender))
     finally:
         ref.stop()
+
+
+def test_a_hook_raising_system_exit_stops_its_actor_not_the_loop() -> None:
+    class Exiting(hr.AsyncioActor):
+        def on_receive(self, message: Any) -> Any:
+            raise RuntimeError("fail")
+
+        def on_failure(self, *exc_info: Any) -> None:
+            raise SystemExit(3)
+
+        def on_stop(self) -> None:
+            raise SystemExit(4)
+
+    failing, stopping, other = Exiting.start(), Exiting.start(), Echo.start()
+    try:
+        failing.tell("fail")
+        assert failing.actor_stopped.wait(WAIT)
+        stopping.stop(timeout=WAIT)
+        assert not stopping.is_alive()
+        assert other.ask("the loop runs", timeout=WAIT) == "the loop runs"
+    finally:
+        other.stop()
