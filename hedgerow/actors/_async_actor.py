@@ -231,9 +231,10 @@ class AsyncioActor(pykka.Actor):
                 else:
                     try:
                         response = await coroutine
-                    except CancelledError:
-                        raise
-                    except BaseException:  # noqa: BLE001 - handled as pykka does (_hr_failed)
+                    except BaseException as error:  # handled as pykka does (_hr_failed)
+                        if isinstance(error, CancelledError) and (self._hr_killed or _cancelling()):
+                            raise  # this task is cancelled: a kill
+                        # (A CancelledError of something it awaited is the handler's error.)
                         hook = self._hr_failed(envelope)
                         if hook is not None:
                             await hook
@@ -290,7 +291,8 @@ class AsyncioActor(pykka.Actor):
         an Exception goes back to the asker or fails the actor; any other stops
         every actor. Returns a hook's coroutine to await, if any."""
         exc_info = sys.exc_info()
-        if isinstance(exc_info[1], Exception):
+        # A CancelledError that is not this actor's kill is the handler's error.
+        if isinstance(exc_info[1], (Exception, CancelledError)):
             return self._hr_on_error(envelope, exc_info)
         return self._hr_on_base_exception()
 
@@ -414,6 +416,12 @@ class AsyncioActor(pykka.Actor):
         ActorRegistry.unregister(self.actor_ref)
         self.actor_stopped.set()
         self._hr_teardown()
+
+
+def _cancelling() -> int:
+    """How many cancellations of the running task are pending (0: none)."""
+    task = asyncio.current_task()
+    return task.cancelling() if task is not None else 0
 
 
 def _current_task(loop: asyncio.AbstractEventLoop) -> asyncio.Task[Any] | None:

@@ -551,3 +551,25 @@ def test_a_hook_raising_system_exit_stops_its_actor_not_the_loop() -> None:
         assert other.ask("the loop runs", timeout=WAIT) == "the loop runs"
     finally:
         other.stop()
+
+
+def test_a_cancelled_await_inside_a_handler_is_its_error_not_a_kill() -> None:
+    class Awaiter(hr.AsyncioActor):
+        async def on_receive(self, message: Any) -> Any:
+            if message == "cancelled inside":
+                inner = asyncio.get_running_loop().create_future()
+                inner.cancel()
+                await inner
+            if message == "cancelled plainly":
+                raise asyncio.CancelledError
+            return message
+
+    ref = Awaiter.start()
+    try:
+        with pytest.raises(asyncio.CancelledError):
+            ref.ask("cancelled inside", timeout=WAIT)
+        with pytest.raises(asyncio.CancelledError):
+            ref.ask("cancelled plainly", timeout=WAIT)
+        assert ref.ask("still alive", timeout=WAIT) == "still alive"
+    finally:
+        ref.stop()
