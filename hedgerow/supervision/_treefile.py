@@ -333,6 +333,8 @@ def _parse(text: str, fmt: Format, source: str) -> Any:
         line = mark.line + 1 if mark is not None else None
         what = getattr(exc, "problem", None) or str(exc)
         problem = ConfigProblem("", None, f"YAML syntax error: {what}", line)
+    except RecursionError:  # the parsers recurse once per level of nesting
+        problem = ConfigProblem("", None, "nested too deeply to parse")
     raise ConfigError(source, [problem])
 
 
