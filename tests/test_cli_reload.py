@@ -591,3 +591,24 @@ def test_a_reload_restarts_only_the_worker_process_that_changed(node, tmp_path):
     pids = [r["info"]["pid"] for r in records if r.get("path") == "svc/w2" and r.get("info")]
     assert len(pids) == 2
     assert pids[0] != pids[1]
+
+
+@pytest.mark.parametrize("kind", ["fifo", "directory"])
+def test_a_reload_of_a_file_replaced_by_a_fifo_or_a_directory_is_refused(node, tmp_path, kind):
+    file = tmp_path / "tree.toml"
+    file.write_text(STEADY)
+    running = node(str(file), "--json")
+    running.wait_for_record(kind="started", path="svc")
+    file.unlink()
+    if kind == "fifo":
+        os.mkfifo(file)  # nobody writes: reading it would block the node for ever
+    else:
+        file.mkdir()
+    running.signal(signal.SIGHUP)
+    failed = running.wait_for_record(kind="reload_failed")
+    assert "not a regular file" in str(failed["error"])
+    running.signal(signal.SIGTERM)
+    status, records, err = running.finish()
+    assert status == 0, err
+    assert "Traceback" not in err
+    assert [r["kind"] for r in records].count("restarted") == 0
