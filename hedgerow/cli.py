@@ -627,12 +627,13 @@ class _Runner:
         tree = self.tree
         if tree is not None and tree.done:  # it ended by itself
             self.bus.exit()
+        elif self.deadline is not None and time.monotonic() >= self.deadline:
+            # Before a reload: SIGHUPs that keep coming must not hold off --for.
+            self.stop_reason = f"time is up: --for {self.duration:g} s"
+            self.bus.exit()
         elif self.reload_requested:
             self.reload_requested = False
             self._reload()
-        elif self.deadline is not None and time.monotonic() >= self.deadline:
-            self.stop_reason = f"time is up: --for {self.duration:g} s"
-            self.bus.exit()
 
     def _on_repeat(self, _signum: int) -> None:
         """A second SIGINT or SIGTERM while stopping: the stop's wait gives up."""

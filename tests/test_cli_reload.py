@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from hedgerow.cli import cli
+import hedgerow as hr
+from hedgerow.cli import _Runner, cli
 
 ROOT = Path(__file__).resolve().parents[1]
 """This checkout, first on the node's import path: the hedgerow under test."""
@@ -612,3 +613,71 @@ def test_a_reload_of_a_file_replaced_by_a_fifo_or_a_directory_is_refused(node, t
     assert status == 0, err
     assert "Traceback" not in err
     assert [r["kind"] for r in records].count("restarted") == 0
+
+
+def test_a_reload_due_when_time_is_up_gives_way_to_the_end_of_for(monkeypatch):
+    """A storm of SIGHUPs, each arriving while the last reload runs, must not
+    hold off ``--for``: when both are due, time is up first."""
+    spec = hr.SupervisorSpec([hr.ChildSpec("a", hr.Actor)], name="svc")
+    runner = _Runner("tree.toml", spec, duration=1.0, as_json=True, view=None)
+    ran: list[str] = []
+    monkeypatch.setattr(runner, "_reload", lambda: ran.append("reload"))
+    monkeypatch.setattr(runner.bus, "exit", lambda: ran.append("exit"))
+    with hr.start_tree(spec) as tree:
+        runner.tree = tree
+        runner.deadline = time.monotonic() - 0.1  # time is up
+        runner.reload_requested = True  # and a SIGHUP came meanwhile
+        runner._on_main()
+    assert ran == ["exit"]
+    assert runner.stop_reason == "time is up: --for 1 s"
+    runner.wakeup.close()
+
+
+STORM_ACTORS = '''\
+import logging
+import sys
+
+import hedgerow as hr
+
+
+class SlowStop(hr.Actor):
+    """Says so on stderr, then stops only once a line arrives on stdin."""
+
+    def on_stop(self):
+        logging.getLogger("actors").warning("slow: stopping")
+        sys.stdin.readline()
+'''
+
+
+def test_a_storm_of_reload_signals_ends_with_for_and_no_traceback(node, tmp_path):
+    (tmp_path / "storm_actors.py").write_text(STORM_ACTORS)
+    file = tmp_path / "tree.toml"
+    file.write_text(
+        '[supervisor]\nname = "svc"\n'
+        '[[supervisor.children]]\nid = "slow"\nstart = "storm_actors:SlowStop"\n'
+    )
+    running = node(str(file), "--json", "--for", "1")
+    running.wait_for_record(kind="started", path="svc")
+    calm = threading.Event()
+
+    def storm() -> None:  # a SIGHUP every millisecond, for at most 30 s
+        until = time.monotonic() + 30.0
+        while not calm.wait(0.001) and time.monotonic() < until:
+            running.signal(signal.SIGHUP)
+
+    storming = threading.Thread(target=storm)
+    storming.start()
+    try:
+        running.wait_for("slow: stopping", stream="stderr")  # time is up: the tree stops
+        assert storming.is_alive(), "the tree stopped only once the storm was over"
+    finally:
+        calm.set()
+        storming.join()
+    assert running.process.stdin is not None
+    running.process.stdin.write("go\n")  # every SIGHUP has been handled: let the stop end
+    running.process.stdin.flush()
+    status, records, err = running.finish()
+    assert status == 0, err
+    assert "time is up: --for 1 s" in err
+    assert "Traceback" not in err
+    assert records[-1] == {"kind": "exit", "status": 0, "message": "tree 'svc' ended: shutdown"}
