@@ -698,13 +698,14 @@ class _Runner:
         what changed (`_update`), or, if the root supervisor itself changed,
         stop the tree and start the new one (modules already imported are not
         re-imported)."""
+        assert self.tree is not None  # _on_main reloads a tree that has started
         try:
             tree_file = read_tree(self.file)
-        except ConfigError as exc:
-            self.inbox.put(_Note("reload_failed", {"file": self.file, "error": str(exc)}))
+            plan = plan_update(self.spec, tree_file.spec, self.tree.name)
+        except Exception as exc:  # noqa: BLE001 - a user's module or object may raise anything
+            error = str(exc) if isinstance(exc, ConfigError) else describe(exc)
+            self.inbox.put(_Note("reload_failed", {"file": self.file, "error": error}))
             return
-        assert self.tree is not None  # _on_main reloads a tree that has started
-        plan = plan_update(self.spec, tree_file.spec, self.tree.name)
         logger.info("reloading %s: %s", self.file, plan.summary())
         if not plan.replaces_tree:
             self._update(tree_file, plan)

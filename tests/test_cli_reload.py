@@ -681,3 +681,54 @@ def test_a_storm_of_reload_signals_ends_with_for_and_no_traceback(node, tmp_path
     assert "time is up: --for 1 s" in err
     assert "Traceback" not in err
     assert records[-1] == {"kind": "exit", "status": 0, "message": "tree 'svc' ended: shutdown"}
+
+
+WEIRD_ACTORS = '''\
+import hedgerow as hr
+
+
+class Steady(hr.Actor):
+    """Runs until stopped."""
+
+
+class Factory:
+    """Makes a Steady; cannot be compared (a user's object may raise anything)."""
+
+    def __call__(self):
+        return Steady()
+
+    def __eq__(self, other):
+        raise RuntimeError("a Factory cannot be compared")
+
+    __hash__ = object.__hash__
+
+
+make = Factory()
+'''
+
+
+def test_a_reload_that_fails_in_an_unforeseen_way_keeps_the_tree_running(node, tmp_path):
+    (tmp_path / "weird_actors.py").write_text(WEIRD_ACTORS)
+    file = tmp_path / "tree.toml"
+    file.write_text(
+        '[supervisor]\nname = "svc"\n'
+        '[[supervisor.children]]\nid = "made"\nstart = "weird_actors:make"\n'
+    )
+    running = node(str(file), "--json")
+    running.wait_for_record(kind="started", path="svc")
+    running.signal(signal.SIGHUP)
+    failed = running.wait_for_record(kind="reload_failed")
+    assert failed["error"] == "RuntimeError: a Factory cannot be compared"
+    running.signal(signal.SIGTERM)
+    status, records, err = running.finish()
+    assert status == 0, err
+    assert "Traceback" not in err
+    assert kinds_and_paths(records) == [
+        ("started", "svc/made"),
+        ("started", "svc"),
+        ("reload_failed", str(file)),
+        ("stopped", "svc/made"),
+        ("shutdown", "svc"),
+        ("stopped", "svc"),
+        ("exit", None),
+    ]
