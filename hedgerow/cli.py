@@ -48,7 +48,7 @@ from hedgerow.supervision._management import (
 from hedgerow.supervision._plan import UpdatePlan, plan_update
 from hedgerow.supervision._tree import Tree
 from hedgerow.supervision._treefile import TreeFile, load_tree, read_tree
-from hedgerow.supervision._update import apply_plan
+from hedgerow.supervision._update import apply_plan, arguments_problem
 from hedgerow.testing._chaos import chaos
 from hedgerow.transports import FRAMEWORKS, router_command, use_framework
 from hedgerow.transports._authorization import Policy, load_principals
@@ -710,6 +710,13 @@ class _Runner:
         if not plan.replaces_tree:
             self._update(tree_file, plan)
             return
+        name = tree_file.spec.name or "root"
+        for child in tree_file.spec.children:  # a mistake found now leaves the tree running
+            problem = arguments_problem(child, f"{name}/{child.id}")
+            if problem is not None:
+                error = f"{problem}; nothing running was touched"
+                self.inbox.put(_Note("reload_failed", {"file": self.file, "error": error}))
+                return
         self._stop_tree(f"reloading {self.file}")
         if self.bus.state is not BusState.STARTED:  # a signal stopped the node meanwhile
             return

@@ -732,3 +732,30 @@ def test_a_reload_that_fails_in_an_unforeseen_way_keeps_the_tree_running(node, t
         ("stopped", "svc"),
         ("exit", None),
     ]
+
+
+def test_a_new_tree_whose_kwargs_do_not_bind_is_refused_before_the_old_one_stops(node, tmp_path):
+    file = tmp_path / "tree.toml"
+    file.write_text(tree("first=Steady"))
+    running = node(str(file), "--json")
+    running.wait_for_record(kind="started", path="svc")
+    typo = tree("first=Greeter").replace("[supervisor]\n", "[supervisor]\nperiod = 9\n")
+    file.write_text(typo + 'kwargs = { greting = "hi" }\n')  # a changed root: a new tree
+    running.signal(signal.SIGHUP)
+    failed = running.wait_for_record(kind="reload_failed")
+    assert failed["error"] == (
+        "child 'svc/first' cannot take its args and kwargs: "
+        "got an unexpected keyword argument 'greting'; nothing running was touched"
+    )
+    running.signal(signal.SIGTERM)
+    status, records, err = running.finish()
+    assert status == 0, err
+    assert kinds_and_paths(records) == [
+        ("started", "svc/first"),
+        ("started", "svc"),
+        ("reload_failed", str(file)),
+        ("stopped", "svc/first"),
+        ("shutdown", "svc"),
+        ("stopped", "svc"),
+        ("exit", None),
+    ]

@@ -1,7 +1,10 @@
 """`update_tree`: give a running tree a new spec, changing only what changed.
 
 The plan (`plan_update`) is applied through each supervisor's dynamic-children
-API, in three steps, so that a mistake shows as early as it can:
+API. First the args and kwargs of every added or changed child are bound to
+what starts it (`arguments_problem`): one that does not bind refuses the
+update before anything is done. Then three steps, so that a mistake shows as
+early as it can:
 
 1. added children start, in start order, before anything running is touched:
    one that fails to start stops those started before it, and the update is
@@ -26,6 +29,7 @@ the new one in the next.
 from __future__ import annotations
 
 import contextlib
+import inspect
 from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -33,16 +37,17 @@ from typing import TYPE_CHECKING, Any
 from hedgerow._exceptions import ChildNotFound, StartError, UpdateFailed
 from hedgerow.actors._reason import describe
 from hedgerow.supervision._plan import ChangeKind, ChildChange, UpdatePlan, plan_update
+from hedgerow.supervision._spec import Strategy, SupervisorSpec
 from hedgerow.supervision._supervisor import ChildState
 from hedgerow.supervision._tree import SupervisorHandle
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from hedgerow.supervision._spec import SupervisorSpec
+    from hedgerow.supervision._spec import ChildSpec
     from hedgerow.supervision._tree import Tree
 
-__all__ = ["UPDATE_CALL_TIMEOUT", "apply_plan", "update_tree"]
+__all__ = ["UPDATE_CALL_TIMEOUT", "apply_plan", "arguments_problem", "update_tree"]
 
 UPDATE_CALL_TIMEOUT = 3600.0
 """Seconds one step may take (a child's stop waits for its shutdown, a worker's start
@@ -70,6 +75,11 @@ def apply_plan(tree: Tree, plan: UpdatePlan, spec: SupervisorSpec) -> None:
         fields = ", ".join(plan.root_fields)
         msg = f"the root supervisor {tree.name!r} changed ({fields}): it needs a new tree"
         raise UpdateFailed(msg)
+    for change in plan.of(ChangeKind.ADDED, ChangeKind.CHANGED):
+        assert change.new is not None
+        problem = arguments_problem(change.new, change.path)
+        if problem is not None:
+            raise UpdateFailed(f"{problem}; nothing running was touched")
     steps = _Steps(tree)
     added = plan.of(ChangeKind.ADDED)
     try:
@@ -241,6 +251,31 @@ class _Steps:
         if not self.touched:
             return f"{text}; nothing running was touched"
         return f"{text}; what was changed was undone"
+
+
+def arguments_problem(child: ChildSpec, path: str) -> str | None:
+    """Why `child`'s args and kwargs do not bind to what starts it (or, for a
+    nested supervisor, its children's to theirs); None if they do, or if that
+    cannot be told before the start (a simple_one_for_one template's args come
+    with each `start_child`; some callables have no signature)."""
+    start = child.start
+    if isinstance(start, SupervisorSpec):
+        if start.strategy is Strategy.SIMPLE_ONE_FOR_ONE:
+            return None
+        for grandchild in start.children:
+            problem = arguments_problem(grandchild, f"{path}/{grandchild.id}")
+            if problem is not None:
+                return problem
+        return None
+    try:
+        signature = inspect.signature(start)
+    except (TypeError, ValueError):
+        return None
+    try:
+        signature.bind(*child.args, **child.kwargs)
+    except TypeError as exc:
+        return f"child {path!r} cannot take its args and kwargs: {exc}"
+    return None
 
 
 def _by_parent(changes: list[ChildChange]) -> dict[str, list[ChildChange]]:
