@@ -745,7 +745,7 @@ class _Runner:
 
         def update() -> None:
             try:
-                apply_plan(tree, plan, tree_file.spec)
+                applied = apply_plan(tree, plan, tree_file.spec)
             except Exception as exc:  # noqa: BLE001 - reported: the tree runs on
                 error = str(exc) if isinstance(exc, UpdateFailed) else describe(exc)
                 changes = [change.as_data() for change in plan.changes]
@@ -755,7 +755,7 @@ class _Runner:
                 self.spec = tree_file.spec
                 if tree_file.management != self.management:
                     self._serve_again(tree, tree_file.management)
-                self.inbox.put(_Note("reload", self._reloaded(plan), self.spec, kept=True))
+                self.inbox.put(_Note("reload", self._reloaded(applied), self.spec, kept=True))
             finally:
                 self.wakeup.set()
 
