@@ -130,7 +130,7 @@ def _whole_if_idle(plan: UpdatePlan, steps: _Steps, spec: SupervisorSpec) -> Upd
         old = _child_at(steps.tree.spec, path)
         if steps.state(ChildChange(path, ChangeKind.CHANGED, old=old)) is ChildState.RUNNING:
             continue
-        at = next(i for i, c in enumerate(changes) if _at_or_below(c.path, path))
+        at = next((i for i, c in enumerate(changes) if _at_or_below(c.path, path)), len(changes))
         changes = [c for c in changes if not _at_or_below(c.path, path)]
         fields = ("supervisor.children",)
         changes.insert(
