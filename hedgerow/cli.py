@@ -251,6 +251,11 @@ def run(
     not start, 2 for a bad file, 130 when a second Ctrl-C cut the shutdown
     short (and 70 if a stop listener of the process bus failed).
     """
+    if _as_program and threading.current_thread() is threading.main_thread():
+        # Until the bus handles them, and once it has put the previous handlers
+        # back: a reload signal then must not kill the node (its default action).
+        for signum in (signal.SIGHUP, signal.SIGUSR1):
+            signal.signal(signum, signal.SIG_IGN)
     if framework is not None:
         try:
             use_framework(framework)
@@ -837,6 +842,12 @@ cli.add_command(router_command)
 cli.add_command(status)
 
 
+_as_program = False
+"""True in `main`: the process is the `hedgerow` command, not a program that calls it."""
+
+
 def main(argv: list[str] | None = None) -> None:
     """The console-script entry point (also ``python -m hedgerow``)."""
+    global _as_program  # noqa: PLW0603 - set once, by the entry point
+    _as_program = True
     cli.main(args=argv, prog_name="hedgerow")

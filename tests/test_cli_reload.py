@@ -4,6 +4,7 @@ starts stops it once started."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
@@ -759,3 +760,51 @@ def test_a_new_tree_whose_kwargs_do_not_bind_is_refused_before_the_old_one_stops
         ("stopped", "svc"),
         ("exit", None),
     ]
+
+
+def test_reload_signals_at_the_very_end_of_a_run_are_ignored_not_fatal(node, tmp_path):
+    """Python restores the signal handlers once the tree has stopped, before the
+    process exits: a SIGHUP there must not kill the node (status 129 for a
+    service manager), nor one while the file is first read."""
+    file = tmp_path / "tree.toml"
+    file.write_text(STEADY)
+    script = (
+        "import signal, sys\n"
+        "from hedgerow.cli import main\n"
+        "try:\n"
+        f"    main(['run', {str(file)!r}, '--for', '0.1', '--json'])\n"
+        "except SystemExit as exc:\n"
+        "    signals = (signal.SIGHUP, signal.SIGUSR1)\n"
+        "    ignored = [signal.getsignal(s) is signal.SIG_IGN for s in signals]\n"
+        "    print('after run', exc.code, ignored, file=sys.stderr)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=DEADLINE,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(tmp_path)])},
+        check=False,
+    )
+    assert "after run 0 [True, True]" in done.stderr, done.stderr
+
+
+def test_a_storm_of_reload_signals_until_the_node_has_exited_leaves_status_0(node, tmp_path):
+    file = tmp_path / "tree.toml"
+    file.write_text(STEADY)
+    running = node(str(file), "--json", "--for", "0.5")
+    running.wait_for_record(kind="started", path="svc")
+
+    def storm() -> None:  # until the node has exited
+        with contextlib.suppress(ProcessLookupError):
+            while running.process.poll() is None:
+                running.signal(signal.SIGHUP)
+                time.sleep(0.001)
+
+    storming = threading.Thread(target=storm)
+    storming.start()
+    status, records, err = running.finish()
+    storming.join()
+    assert status == 0, err
+    assert records[-1]["status"] == 0
