@@ -102,6 +102,7 @@ def specs(handled: Log) -> list[hr.SupervisorSpec]:
 
 
 def test_updates_under_traffic_leave_no_message_unaccounted_for():
+    before = set(threading.enumerate())
     handled = Log()
     first, *others = specs(handled)
     events = hr.EventStream()
@@ -120,3 +121,6 @@ def test_updates_under_traffic_leave_no_message_unaccounted_for():
     assert set(fates) == set(traffic.sent.items), "a message was neither handled nor dead"
     assert max(fates.values()) == 1, "a message was handled or dead-lettered twice"
     assert tree.names.paths() == []
+    for thread in set(threading.enumerate()) - before:  # every actor's thread ends
+        thread.join(10)
+        assert not thread.is_alive(), thread
