@@ -308,10 +308,14 @@ class _Steps:
 
 def arguments_problem(child: ChildSpec, path: str) -> str | None:
     """Why `child`'s args and kwargs do not bind to what starts it (or, for a
-    nested supervisor, its children's to theirs); None if they do, or if that
+    nested supervisor or a worker process, its children's or components' to
+    theirs); None if they do, or if that
     cannot be told before the start (a simple_one_for_one template's args come
     with each `start_child`; some callables have no signature)."""
     start = child.start
+    container = getattr(start, "container", None)  # a worker process's components
+    if isinstance(container, SupervisorSpec):
+        start = container
     if isinstance(start, SupervisorSpec):
         if start.strategy is Strategy.SIMPLE_ONE_FOR_ONE:
             return None

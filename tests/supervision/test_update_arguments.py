@@ -10,7 +10,7 @@ import pytest
 from helpers import Log, Worker, start, worker
 
 import hedgerow as hr
-from hedgerow.supervision._update import update_tree
+from hedgerow.supervision._update import arguments_problem, update_tree
 
 
 def incarnations(handle: hr.SupervisorHandle) -> dict[str, int]:
@@ -69,3 +69,13 @@ def test_a_factory_and_a_simple_one_for_one_template_are_checked_as_far_as_they_
             update_tree(
                 tree, sup(worker("a", log), hr.ChildSpec("f", make), hr.ChildSpec("pool", pool))
             )
+
+
+def test_the_components_of_a_worker_process_are_checked_before_it_restarts():
+    container = hr.SupervisorSpec([hr.ChildSpec("c", Worker, kwargs={"nmae": "c"})])
+    spec = hr.ChildSpec("proc", hr.Worker(container))
+    problem = arguments_problem(spec, "svc/proc")
+    assert problem == (
+        "child 'svc/proc/c' cannot take its args and kwargs: "
+        "got an unexpected keyword argument 'nmae'"
+    )
