@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import os
 import queue
 import select
@@ -89,6 +90,14 @@ class _Exit(click.exceptions.Exit):
 def _fail(message: str, status: int) -> _Exit:
     click.echo(message, err=True)
     return _Exit(status)
+
+
+def _finite(param: click.Parameter, value: float | None) -> float | None:
+    """`value`, if it is a finite number (click's FloatRange lets NaN and inf through)."""
+    if value is not None and not math.isfinite(value):
+        msg = f"{value} is not a finite number of seconds."
+        raise click.BadParameter(msg, param=param)
+    return value
 
 
 class _Group(click.Group):
@@ -181,6 +190,7 @@ def _check_principals(file: str, out: Console, err: Console, quiet: bool) -> boo
     "--for",
     "duration",
     type=click.FloatRange(min=0, min_open=True),
+    callback=lambda _ctx, param, value: _finite(param, value),
     metavar="SECONDS",
     help="Stop the tree gracefully after this many seconds (default: run until it ends).",
 )
