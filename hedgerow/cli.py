@@ -425,10 +425,13 @@ class _Runner:
     runs inside a handler. Hence it shows events only if the handler did not
     interrupt a rendering (`rendering`), it waits on a pipe, not on a lock
     (`_Wakeup`), and the graceful listener only notes the reload, which the
-    main thread does at its next turn. The start listener returns at once,
+    main thread begins at its next turn. The start listener returns at once,
     the tree starting in a thread of its own: the bus is STARTED meanwhile, so
     a signal during a long start (worker processes) takes the usual way, and
-    the view shows the start as it goes.
+    the view shows the start as it goes. A reload reads the file and changes
+    the tree in a thread of its own too (a module it names may be slow to
+    import); only a new tree (a changed root) is stopped and started by the
+    main thread.
     """
 
     def __init__(
@@ -468,6 +471,8 @@ class _Runner:
         self.previous: TreeFile | None = None
         """What ran before a reload, until the reloaded tree has started."""
         self.reload_requested = False
+        self.replacement: tuple[TreeFile, UpdatePlan] | None = None
+        """A reload's new tree, read in the reload's thread, for the main thread to start."""
         self.stop_reason: str | None = None
         self.cut = False
         self.rendering = False
@@ -646,6 +651,9 @@ class _Runner:
             # Before a reload: SIGHUPs that keep coming must not hold off --for.
             self.stop_reason = f"time is up: --for {self.duration:g} s"
             self.bus.exit()
+        elif self.replacement is not None:
+            replacement, self.replacement = self.replacement, None
+            self._replace(*replacement)
         elif self.reload_requested:
             self.reload_requested = False
             self._reload()
@@ -709,21 +717,38 @@ class _Runner:
         self._pump_until(lambda: tree.done)
 
     def _reload(self) -> None:
-        """Re-read the tree file: keep the tree if the file is bad; else change
-        what changed (`_update`), or, if the root supervisor itself changed,
-        stop the tree and start the new one (modules already imported are not
-        re-imported)."""
-        assert self.tree is not None  # _on_main reloads a tree that has started
+        """Re-read the tree file and change what changed, in a thread of its own
+        (as `_begin` starts a tree): a module the file names may take its time
+        to import, and the main thread shows the events and handles signals
+        meanwhile; a SIGHUP then reloads again once this one is done, and a
+        SIGTERM stops the tree once it is done (a second one at once)."""
+        tree = self.tree
+        assert tree is not None  # _on_main reloads a tree that has started
+
+        def reload() -> None:
+            try:
+                self._prepare(tree)
+            finally:
+                self.wakeup.set()
+
+        self.starter = threading.Thread(target=reload, name="hedgerow-run-reload", daemon=True)
+        self.starter.start()
+
+    def _prepare(self, tree: Tree) -> None:
+        """Keep the tree if the file is bad; else change what changed (`_update`),
+        or, if the root supervisor itself changed, leave `replacement` for the
+        main thread to stop the tree and start the new one (modules already
+        imported are not re-imported)."""
         try:
             tree_file = read_tree(self.file)
-            plan = plan_update(self.spec, tree_file.spec, self.tree.name)
+            plan = plan_update(self.spec, tree_file.spec, tree.name)
         except Exception as exc:  # noqa: BLE001 - a user's module or object may raise anything
             error = str(exc) if isinstance(exc, ConfigError) else describe(exc)
             self.inbox.put(_Note("reload_failed", {"file": self.file, "error": error}))
             return
         logger.info("reloading %s: %s", self.file, plan.summary())
         if not plan.replaces_tree:
-            self._update(tree_file, plan)
+            self._update(tree, tree_file, plan)
             return
         name = tree_file.spec.name or "root"
         for child in tree_file.spec.children:  # a mistake found now leaves the tree running
@@ -732,6 +757,10 @@ class _Runner:
                 error = f"{problem}; nothing running was touched"
                 self.inbox.put(_Note("reload_failed", {"file": self.file, "error": error}))
                 return
+        self.replacement = (tree_file, plan)
+
+    def _replace(self, tree_file: TreeFile, plan: UpdatePlan) -> None:
+        """Stop the tree and start the one `tree_file` describes (in the main thread)."""
         self._stop_tree(f"reloading {self.file}")
         if self.bus.state is not BusState.STARTED:  # a signal stopped the node meanwhile
             return
@@ -750,32 +779,20 @@ class _Runner:
             "summary": plan.summary(),
         }
 
-    def _update(self, tree_file: TreeFile, plan: UpdatePlan) -> None:
-        """Apply `plan` to the running tree, in a thread of its own (as `_begin`
-        starts a tree), so that the main thread shows the events and handles
-        signals meanwhile; a SIGHUP then reloads again once this one is done,
-        and a SIGTERM stops the tree once it is done."""
-        tree = self.tree
-        assert tree is not None
-
-        def update() -> None:
-            try:
-                applied = apply_plan(tree, plan, tree_file.spec)
-            except Exception as exc:  # noqa: BLE001 - reported: the tree runs on
-                error = str(exc) if isinstance(exc, UpdateFailed) else describe(exc)
-                changes = [change.as_data() for change in plan.changes]
-                fields = {"file": self.file, "error": error, "changes": changes}
-                self.inbox.put(_Note("reload_failed", fields))
-            else:
-                self.spec = tree_file.spec
-                if tree_file.management != self.management:
-                    self._serve_again(tree, tree_file.management)
-                self.inbox.put(_Note("reload", self._reloaded(applied), self.spec, kept=True))
-            finally:
-                self.wakeup.set()
-
-        self.starter = threading.Thread(target=update, name="hedgerow-run-reload", daemon=True)
-        self.starter.start()
+    def _update(self, tree: Tree, tree_file: TreeFile, plan: UpdatePlan) -> None:
+        """Apply `plan` to the running tree (in the reload's thread)."""
+        try:
+            applied = apply_plan(tree, plan, tree_file.spec)
+        except Exception as exc:  # noqa: BLE001 - reported: the tree runs on
+            error = str(exc) if isinstance(exc, UpdateFailed) else describe(exc)
+            changes = [change.as_data() for change in plan.changes]
+            fields = {"file": self.file, "error": error, "changes": changes}
+            self.inbox.put(_Note("reload_failed", fields))
+            return
+        self.spec = tree_file.spec
+        if tree_file.management != self.management:
+            self._serve_again(tree, tree_file.management)
+        self.inbox.put(_Note("reload", self._reloaded(applied), self.spec, kept=True))
 
     def _serve_again(self, tree: Tree, management: Management | None) -> None:
         """The file's [management] table changed: serve the API as it now says."""

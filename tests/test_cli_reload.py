@@ -808,3 +808,58 @@ def test_a_storm_of_reload_signals_until_the_node_has_exited_leaves_status_0(nod
     storming.join()
     assert status == 0, err
     assert records[-1]["status"] == 0
+
+
+BLOCKING_ACTORS = """\
+import logging
+import sys
+
+import hedgerow as hr
+
+logging.getLogger("actors").warning("blocking: importing")
+sys.stdin.readline()  # an import that waits (a database down, a prompt): until a line
+
+
+class Late(hr.Actor):
+    \"\"\"Runs until stopped.\"\"\"
+
+
+class Crasher(hr.Actor):
+    \"\"\"Crashes a tenth of a second after each start.\"\"\"
+
+    def on_start(self):
+        self.actor_send_after(0.1, "crash")
+
+    def on_receive(self, message):
+        raise RuntimeError(message)
+"""
+
+
+def test_a_reload_whose_import_waits_leaves_the_node_responsive(node, tmp_path):
+    """The file is read off the main thread: while a module it names takes its
+    time to import, events are shown and signals handled as ever."""
+    (tmp_path / "blocking_actors.py").write_text(BLOCKING_ACTORS)
+    (tmp_path / "crashing_actors.py").write_text(
+        BLOCKING_ACTORS.split("class Late", maxsplit=1)[0].split("import logging", maxsplit=1)[0]
+        + "import hedgerow as hr\n\n\nclass Crasher"
+        + BLOCKING_ACTORS.split("class Crasher")[1]
+    )
+    text = '[supervisor]\nname = "svc"\nmax_restarts = 1000\nperiod = 1\n'
+    text += '[[supervisor.children]]\nid = "crasher"\nstart = "crashing_actors:Crasher"\n'
+    file = tmp_path / "tree.toml"
+    file.write_text(text)
+    running = node(str(file), "--json")
+    running.wait_for_record(kind="started", path="svc")
+    file.write_text(text + '[[supervisor.children]]\nid = "late"\nstart = "blocking_actors:Late"\n')
+    running.signal(signal.SIGHUP)
+    running.wait_for("blocking: importing", stream="stderr")
+    # Shown meanwhile: half a second of crashes (the import began within a few ms).
+    running.wait_for_record(kind="restarted", path="svc/crasher", incarnation=6)
+    assert running.process.stdin is not None
+    running.process.stdin.write("go\n")  # the import ends: the reload goes on
+    running.process.stdin.flush()
+    reload = running.wait_for_record(kind="reload")
+    assert changes(reload) == [("svc/late", "added")]
+    running.signal(signal.SIGTERM)
+    status, _records, err = running.finish()
+    assert status == 0, err
