@@ -86,12 +86,7 @@ def apply_plan(tree: Tree, plan: UpdatePlan, spec: SupervisorSpec) -> UpdatePlan
         msg = f"the root supervisor {tree.name!r} changed ({fields}): it needs a new tree"
         raise UpdateFailed(msg)
     steps = _Steps(tree)
-    plan = _whole_if_idle(plan, steps, spec)
-    for change in plan.of(ChangeKind.ADDED, ChangeKind.CHANGED):
-        assert change.new is not None
-        problem = arguments_problem(change.new, change.path)
-        if problem is not None:
-            raise UpdateFailed(f"{problem}; nothing running was touched")
+    plan = _prepared(plan, steps, spec)
     added = plan.of(ChangeKind.ADDED)
     try:
         steps.reserve(added)
@@ -113,6 +108,23 @@ def apply_plan(tree: Tree, plan: UpdatePlan, spec: SupervisorSpec) -> UpdatePlan
     for supervisor in plan.supervisors:
         steps.adopt(supervisor.path, supervisor.new)
     tree.spec = spec
+    return plan
+
+
+def _prepared(plan: UpdatePlan, steps: _Steps, spec: SupervisorSpec) -> UpdatePlan:
+    """`plan` as it can be applied (`_whole_if_idle`), once every added or changed
+    child's args and kwargs are known to bind; else `UpdateFailed`, with
+    nothing running touched."""
+    try:
+        plan = _whole_if_idle(plan, steps, spec)
+    except Exception as exc:  # the tree ended meanwhile, say
+        msg = f"{steps.tree.name}: {_why(exc)}; nothing running was touched"
+        raise UpdateFailed(msg, exc) from exc
+    for change in plan.of(ChangeKind.ADDED, ChangeKind.CHANGED):
+        assert change.new is not None
+        problem = arguments_problem(change.new, change.path)
+        if problem is not None:
+            raise UpdateFailed(f"{problem}; nothing running was touched")
     return plan
 
 

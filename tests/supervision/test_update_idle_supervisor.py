@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+import pytest
 from helpers import start, worker
 
 import hedgerow as hr
@@ -85,3 +86,10 @@ def test_a_stopped_nested_supervisor_takes_its_new_children():
         assert plan.summary() == "svc/sub changed (supervisor.children)"
         assert [c.id for c in tree.supervisor("sub").which_children()] == ["leaf", "added"]
         assert tree.spec == tree_of("leaf", "added")
+
+
+def test_an_update_of_a_tree_that_has_ended_is_refused():
+    tree, _ = start(tree_of("leaf"), clock=VirtualClock())
+    tree.stop()
+    with pytest.raises(hr.UpdateFailed, match="nothing running was touched"):
+        update_tree(tree, tree_of("leaf", "added"))
