@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import os
 import queue
 import select
@@ -48,7 +49,7 @@ from hedgerow.supervision._management import (
 from hedgerow.supervision._plan import UpdatePlan, plan_update
 from hedgerow.supervision._tree import Tree
 from hedgerow.supervision._treefile import TreeFile, load_tree, read_tree
-from hedgerow.supervision._update import apply_plan
+from hedgerow.supervision._update import apply_plan, arguments_problem
 from hedgerow.testing._chaos import chaos
 from hedgerow.transports import FRAMEWORKS, router_command, use_framework
 from hedgerow.transports._authorization import Policy, load_principals
@@ -89,6 +90,14 @@ class _Exit(click.exceptions.Exit):
 def _fail(message: str, status: int) -> _Exit:
     click.echo(message, err=True)
     return _Exit(status)
+
+
+def _finite(param: click.Parameter, value: float | None) -> float | None:
+    """`value`, if it is a finite number (click's FloatRange lets NaN and inf through)."""
+    if value is not None and not math.isfinite(value):
+        msg = f"{value} is not a finite number of seconds."
+        raise click.BadParameter(msg, param=param)
+    return value
 
 
 class _Group(click.Group):
@@ -181,6 +190,7 @@ def _check_principals(file: str, out: Console, err: Console, quiet: bool) -> boo
     "--for",
     "duration",
     type=click.FloatRange(min=0, min_open=True),
+    callback=lambda _ctx, param, value: _finite(param, value),
     metavar="SECONDS",
     help="Stop the tree gracefully after this many seconds (default: run until it ends).",
 )
@@ -251,6 +261,11 @@ def run(
     not start, 2 for a bad file, 130 when a second Ctrl-C cut the shutdown
     short (and 70 if a stop listener of the process bus failed).
     """
+    if _as_program and threading.current_thread() is threading.main_thread():
+        # Until the bus handles them, and once it has put the previous handlers
+        # back: a reload signal then must not kill the node (its default action).
+        for signum in (signal.SIGHUP, signal.SIGUSR1):
+            signal.signal(signum, signal.SIG_IGN)
     if framework is not None:
         try:
             use_framework(framework)
@@ -410,10 +425,13 @@ class _Runner:
     runs inside a handler. Hence it shows events only if the handler did not
     interrupt a rendering (`rendering`), it waits on a pipe, not on a lock
     (`_Wakeup`), and the graceful listener only notes the reload, which the
-    main thread does at its next turn. The start listener returns at once,
+    main thread begins at its next turn. The start listener returns at once,
     the tree starting in a thread of its own: the bus is STARTED meanwhile, so
     a signal during a long start (worker processes) takes the usual way, and
-    the view shows the start as it goes.
+    the view shows the start as it goes. A reload reads the file and changes
+    the tree in a thread of its own too (a module it names may be slow to
+    import); only a new tree (a changed root) is stopped and started by the
+    main thread.
     """
 
     def __init__(
@@ -453,6 +471,8 @@ class _Runner:
         self.previous: TreeFile | None = None
         """What ran before a reload, until the reloaded tree has started."""
         self.reload_requested = False
+        self.replacement: tuple[TreeFile, UpdatePlan] | None = None
+        """A reload's new tree, read in the reload's thread, for the main thread to start."""
         self.stop_reason: str | None = None
         self.cut = False
         self.rendering = False
@@ -627,12 +647,16 @@ class _Runner:
         tree = self.tree
         if tree is not None and tree.done:  # it ended by itself
             self.bus.exit()
+        elif self.deadline is not None and time.monotonic() >= self.deadline:
+            # Before a reload: SIGHUPs that keep coming must not hold off --for.
+            self.stop_reason = f"time is up: --for {self.duration:g} s"
+            self.bus.exit()
+        elif self.replacement is not None:
+            replacement, self.replacement = self.replacement, None
+            self._replace(*replacement)
         elif self.reload_requested:
             self.reload_requested = False
             self._reload()
-        elif self.deadline is not None and time.monotonic() >= self.deadline:
-            self.stop_reason = f"time is up: --for {self.duration:g} s"
-            self.bus.exit()
 
     def _on_repeat(self, _signum: int) -> None:
         """A second SIGINT or SIGTERM while stopping: the stop's wait gives up."""
@@ -693,21 +717,50 @@ class _Runner:
         self._pump_until(lambda: tree.done)
 
     def _reload(self) -> None:
-        """Re-read the tree file: keep the tree if the file is bad; else change
-        what changed (`_update`), or, if the root supervisor itself changed,
-        stop the tree and start the new one (modules already imported are not
-        re-imported)."""
+        """Re-read the tree file and change what changed, in a thread of its own
+        (as `_begin` starts a tree): a module the file names may take its time
+        to import, and the main thread shows the events and handles signals
+        meanwhile; a SIGHUP then reloads again once this one is done, and a
+        SIGTERM stops the tree once it is done (a second one at once)."""
+        tree = self.tree
+        assert tree is not None  # _on_main reloads a tree that has started
+
+        def reload() -> None:
+            try:
+                self._prepare(tree)
+            finally:
+                self.wakeup.set()
+
+        self.starter = threading.Thread(target=reload, name="hedgerow-run-reload", daemon=True)
+        self.starter.start()
+
+    def _prepare(self, tree: Tree) -> None:
+        """Keep the tree if the file is bad; else change what changed (`_update`),
+        or, if the root supervisor itself changed, leave `replacement` for the
+        main thread to stop the tree and start the new one (modules already
+        imported are not re-imported)."""
         try:
             tree_file = read_tree(self.file)
-        except ConfigError as exc:
-            self.inbox.put(_Note("reload_failed", {"file": self.file, "error": str(exc)}))
+            plan = plan_update(self.spec, tree_file.spec, tree.name)
+        except Exception as exc:  # noqa: BLE001 - a user's module or object may raise anything
+            error = str(exc) if isinstance(exc, ConfigError) else describe(exc)
+            self.inbox.put(_Note("reload_failed", {"file": self.file, "error": error}))
             return
-        assert self.tree is not None  # _on_main reloads a tree that has started
-        plan = plan_update(self.spec, tree_file.spec, self.tree.name)
         logger.info("reloading %s: %s", self.file, plan.summary())
         if not plan.replaces_tree:
-            self._update(tree_file, plan)
+            self._update(tree, tree_file, plan)
             return
+        name = tree_file.spec.name or "root"
+        for child in tree_file.spec.children:  # a mistake found now leaves the tree running
+            problem = arguments_problem(child, f"{name}/{child.id}")
+            if problem is not None:
+                error = f"{problem}; nothing running was touched"
+                self.inbox.put(_Note("reload_failed", {"file": self.file, "error": error}))
+                return
+        self.replacement = (tree_file, plan)
+
+    def _replace(self, tree_file: TreeFile, plan: UpdatePlan) -> None:
+        """Stop the tree and start the one `tree_file` describes (in the main thread)."""
         self._stop_tree(f"reloading {self.file}")
         if self.bus.state is not BusState.STARTED:  # a signal stopped the node meanwhile
             return
@@ -726,32 +779,20 @@ class _Runner:
             "summary": plan.summary(),
         }
 
-    def _update(self, tree_file: TreeFile, plan: UpdatePlan) -> None:
-        """Apply `plan` to the running tree, in a thread of its own (as `_begin`
-        starts a tree), so that the main thread shows the events and handles
-        signals meanwhile; a SIGHUP then reloads again once this one is done,
-        and a SIGTERM stops the tree once it is done."""
-        tree = self.tree
-        assert tree is not None
-
-        def update() -> None:
-            try:
-                apply_plan(tree, plan, tree_file.spec)
-            except Exception as exc:  # noqa: BLE001 - reported: the tree runs on
-                error = str(exc) if isinstance(exc, UpdateFailed) else describe(exc)
-                changes = [change.as_data() for change in plan.changes]
-                fields = {"file": self.file, "error": error, "changes": changes}
-                self.inbox.put(_Note("reload_failed", fields))
-            else:
-                self.spec = tree_file.spec
-                if tree_file.management != self.management:
-                    self._serve_again(tree, tree_file.management)
-                self.inbox.put(_Note("reload", self._reloaded(plan), self.spec, kept=True))
-            finally:
-                self.wakeup.set()
-
-        self.starter = threading.Thread(target=update, name="hedgerow-run-reload", daemon=True)
-        self.starter.start()
+    def _update(self, tree: Tree, tree_file: TreeFile, plan: UpdatePlan) -> None:
+        """Apply `plan` to the running tree (in the reload's thread)."""
+        try:
+            applied = apply_plan(tree, plan, tree_file.spec)
+        except Exception as exc:  # noqa: BLE001 - reported: the tree runs on
+            error = str(exc) if isinstance(exc, UpdateFailed) else describe(exc)
+            changes = [change.as_data() for change in plan.changes]
+            fields = {"file": self.file, "error": error, "changes": changes}
+            self.inbox.put(_Note("reload_failed", fields))
+            return
+        self.spec = tree_file.spec
+        if tree_file.management != self.management:
+            self._serve_again(tree, tree_file.management)
+        self.inbox.put(_Note("reload", self._reloaded(applied), self.spec, kept=True))
 
     def _serve_again(self, tree: Tree, management: Management | None) -> None:
         """The file's [management] table changed: serve the API as it now says."""
@@ -828,6 +869,12 @@ cli.add_command(router_command)
 cli.add_command(status)
 
 
+_as_program = False
+"""True in `main`: the process is the `hedgerow` command, not a program that calls it."""
+
+
 def main(argv: list[str] | None = None) -> None:
     """The console-script entry point (also ``python -m hedgerow``)."""
+    global _as_program  # noqa: PLW0603 - set once, by the entry point
+    _as_program = True
     cli.main(args=argv, prog_name="hedgerow")

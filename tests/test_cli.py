@@ -348,3 +348,12 @@ def test_check_script_exit_status_for_bad_input(trees):
     )
     assert result.returncode == 2
     assert textwrap.dedent("supervisor.children[2].restart = 'sometimes'") in result.stderr
+
+
+@pytest.mark.parametrize("seconds", ["nan", "inf", "1e400"])
+def test_run_for_a_number_that_is_not_a_finite_time_is_bad_input(trees, seconds):
+    status, out, err = invoke("run", str(trees / "steady.toml"), "--for", seconds, "--json")
+    assert status == 2  # before: nan ran the tree for ever, as did inf
+    assert out == ""
+    assert "--for" in err
+    assert "finite" in err

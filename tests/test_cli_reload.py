@@ -4,6 +4,7 @@ starts stops it once started."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
@@ -18,7 +19,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from hedgerow.cli import cli
+import hedgerow as hr
+from hedgerow.cli import _Runner, cli
 
 ROOT = Path(__file__).resolve().parents[1]
 """This checkout, first on the node's import path: the hedgerow under test."""
@@ -591,3 +593,273 @@ def test_a_reload_restarts_only_the_worker_process_that_changed(node, tmp_path):
     pids = [r["info"]["pid"] for r in records if r.get("path") == "svc/w2" and r.get("info")]
     assert len(pids) == 2
     assert pids[0] != pids[1]
+
+
+@pytest.mark.parametrize("kind", ["fifo", "directory"])
+def test_a_reload_of_a_file_replaced_by_a_fifo_or_a_directory_is_refused(node, tmp_path, kind):
+    file = tmp_path / "tree.toml"
+    file.write_text(STEADY)
+    running = node(str(file), "--json")
+    running.wait_for_record(kind="started", path="svc")
+    file.unlink()
+    if kind == "fifo":
+        os.mkfifo(file)  # nobody writes: reading it would block the node for ever
+    else:
+        file.mkdir()
+    running.signal(signal.SIGHUP)
+    failed = running.wait_for_record(kind="reload_failed")
+    assert "not a regular file" in str(failed["error"])
+    running.signal(signal.SIGTERM)
+    status, records, err = running.finish()
+    assert status == 0, err
+    assert "Traceback" not in err
+    assert [r["kind"] for r in records].count("restarted") == 0
+
+
+def test_a_reload_due_when_time_is_up_gives_way_to_the_end_of_for(monkeypatch):
+    """A storm of SIGHUPs, each arriving while the last reload runs, must not
+    hold off ``--for``: when both are due, time is up first."""
+    spec = hr.SupervisorSpec([hr.ChildSpec("a", hr.Actor)], name="svc")
+    runner = _Runner("tree.toml", spec, duration=1.0, as_json=True, view=None)
+    ran: list[str] = []
+    monkeypatch.setattr(runner, "_reload", lambda: ran.append("reload"))
+    monkeypatch.setattr(runner.bus, "exit", lambda: ran.append("exit"))
+    with hr.start_tree(spec) as tree:
+        runner.tree = tree
+        runner.deadline = time.monotonic() - 0.1  # time is up
+        runner.reload_requested = True  # and a SIGHUP came meanwhile
+        runner._on_main()
+    assert ran == ["exit"]
+    assert runner.stop_reason == "time is up: --for 1 s"
+    runner.wakeup.close()
+
+
+STORM_ACTORS = '''\
+import logging
+import sys
+
+import hedgerow as hr
+
+
+class SlowStop(hr.Actor):
+    """Says so on stderr, then stops only once a line arrives on stdin."""
+
+    def on_stop(self):
+        logging.getLogger("actors").warning("slow: stopping")
+        sys.stdin.readline()
+'''
+
+
+def test_a_storm_of_reload_signals_ends_with_for_and_no_traceback(node, tmp_path):
+    (tmp_path / "storm_actors.py").write_text(STORM_ACTORS)
+    file = tmp_path / "tree.toml"
+    file.write_text(
+        '[supervisor]\nname = "svc"\n'
+        '[[supervisor.children]]\nid = "slow"\nstart = "storm_actors:SlowStop"\n'
+    )
+    running = node(str(file), "--json", "--for", "1")
+    running.wait_for_record(kind="started", path="svc")
+    calm = threading.Event()
+
+    def storm() -> None:  # a SIGHUP every millisecond, for at most 30 s
+        until = time.monotonic() + 30.0
+        while not calm.wait(0.001) and time.monotonic() < until:
+            running.signal(signal.SIGHUP)
+
+    storming = threading.Thread(target=storm)
+    storming.start()
+    try:
+        running.wait_for("slow: stopping", stream="stderr")  # time is up: the tree stops
+        assert storming.is_alive(), "the tree stopped only once the storm was over"
+    finally:
+        calm.set()
+        storming.join()
+    assert running.process.stdin is not None
+    running.process.stdin.write("go\n")  # every SIGHUP has been handled: let the stop end
+    running.process.stdin.flush()
+    status, records, err = running.finish()
+    assert status == 0, err
+    assert "time is up: --for 1 s" in err
+    assert "Traceback" not in err
+    assert records[-1] == {"kind": "exit", "status": 0, "message": "tree 'svc' ended: shutdown"}
+
+
+WEIRD_ACTORS = '''\
+import hedgerow as hr
+
+
+class Steady(hr.Actor):
+    """Runs until stopped."""
+
+
+class Factory:
+    """Makes a Steady; cannot be compared (a user's object may raise anything)."""
+
+    def __call__(self):
+        return Steady()
+
+    def __eq__(self, other):
+        raise RuntimeError("a Factory cannot be compared")
+
+    __hash__ = object.__hash__
+
+
+make = Factory()
+'''
+
+
+def test_a_reload_that_fails_in_an_unforeseen_way_keeps_the_tree_running(node, tmp_path):
+    (tmp_path / "weird_actors.py").write_text(WEIRD_ACTORS)
+    file = tmp_path / "tree.toml"
+    file.write_text(
+        '[supervisor]\nname = "svc"\n'
+        '[[supervisor.children]]\nid = "made"\nstart = "weird_actors:make"\n'
+    )
+    running = node(str(file), "--json")
+    running.wait_for_record(kind="started", path="svc")
+    running.signal(signal.SIGHUP)
+    failed = running.wait_for_record(kind="reload_failed")
+    assert failed["error"] == "RuntimeError: a Factory cannot be compared"
+    running.signal(signal.SIGTERM)
+    status, records, err = running.finish()
+    assert status == 0, err
+    assert "Traceback" not in err
+    assert kinds_and_paths(records) == [
+        ("started", "svc/made"),
+        ("started", "svc"),
+        ("reload_failed", str(file)),
+        ("stopped", "svc/made"),
+        ("shutdown", "svc"),
+        ("stopped", "svc"),
+        ("exit", None),
+    ]
+
+
+def test_a_new_tree_whose_kwargs_do_not_bind_is_refused_before_the_old_one_stops(node, tmp_path):
+    file = tmp_path / "tree.toml"
+    file.write_text(tree("first=Steady"))
+    running = node(str(file), "--json")
+    running.wait_for_record(kind="started", path="svc")
+    typo = tree("first=Greeter").replace("[supervisor]\n", "[supervisor]\nperiod = 9\n")
+    file.write_text(typo + 'kwargs = { greting = "hi" }\n')  # a changed root: a new tree
+    running.signal(signal.SIGHUP)
+    failed = running.wait_for_record(kind="reload_failed")
+    assert failed["error"] == (
+        "child 'svc/first' cannot take its args and kwargs: "
+        "got an unexpected keyword argument 'greting'; nothing running was touched"
+    )
+    running.signal(signal.SIGTERM)
+    status, records, err = running.finish()
+    assert status == 0, err
+    assert kinds_and_paths(records) == [
+        ("started", "svc/first"),
+        ("started", "svc"),
+        ("reload_failed", str(file)),
+        ("stopped", "svc/first"),
+        ("shutdown", "svc"),
+        ("stopped", "svc"),
+        ("exit", None),
+    ]
+
+
+def test_reload_signals_at_the_very_end_of_a_run_are_ignored_not_fatal(node, tmp_path):
+    """Python restores the signal handlers once the tree has stopped, before the
+    process exits: a SIGHUP there must not kill the node (status 129 for a
+    service manager), nor one while the file is first read."""
+    file = tmp_path / "tree.toml"
+    file.write_text(STEADY)
+    script = (
+        "import signal, sys\n"
+        "from hedgerow.cli import main\n"
+        "try:\n"
+        f"    main(['run', {str(file)!r}, '--for', '0.1', '--json'])\n"
+        "except SystemExit as exc:\n"
+        "    signals = (signal.SIGHUP, signal.SIGUSR1)\n"
+        "    ignored = [signal.getsignal(s) is signal.SIG_IGN for s in signals]\n"
+        "    print('after run', exc.code, ignored, file=sys.stderr)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=DEADLINE,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(tmp_path)])},
+        check=False,
+    )
+    assert "after run 0 [True, True]" in done.stderr, done.stderr
+
+
+def test_a_storm_of_reload_signals_until_the_node_has_exited_leaves_status_0(node, tmp_path):
+    file = tmp_path / "tree.toml"
+    file.write_text(STEADY)
+    running = node(str(file), "--json", "--for", "0.5")
+    running.wait_for_record(kind="started", path="svc")
+
+    def storm() -> None:  # until the node has exited
+        with contextlib.suppress(ProcessLookupError):
+            while running.process.poll() is None:
+                running.signal(signal.SIGHUP)
+                time.sleep(0.001)
+
+    storming = threading.Thread(target=storm)
+    storming.start()
+    status, records, err = running.finish()
+    storming.join()
+    assert status == 0, err
+    assert records[-1]["status"] == 0
+
+
+BLOCKING_ACTORS = """\
+import logging
+import sys
+
+import hedgerow as hr
+
+logging.getLogger("actors").warning("blocking: importing")
+sys.stdin.readline()  # an import that waits (a database down, a prompt): until a line
+
+
+class Late(hr.Actor):
+    \"\"\"Runs until stopped.\"\"\"
+
+
+class Crasher(hr.Actor):
+    \"\"\"Crashes a tenth of a second after each start.\"\"\"
+
+    def on_start(self):
+        self.actor_send_after(0.1, "crash")
+
+    def on_receive(self, message):
+        raise RuntimeError(message)
+"""
+
+
+def test_a_reload_whose_import_waits_leaves_the_node_responsive(node, tmp_path):
+    """The file is read off the main thread: while a module it names takes its
+    time to import, events are shown and signals handled as ever."""
+    (tmp_path / "blocking_actors.py").write_text(BLOCKING_ACTORS)
+    (tmp_path / "crashing_actors.py").write_text(
+        BLOCKING_ACTORS.split("class Late", maxsplit=1)[0].split("import logging", maxsplit=1)[0]
+        + "import hedgerow as hr\n\n\nclass Crasher"
+        + BLOCKING_ACTORS.split("class Crasher")[1]
+    )
+    text = '[supervisor]\nname = "svc"\nmax_restarts = 1000\nperiod = 1\n'
+    text += '[[supervisor.children]]\nid = "crasher"\nstart = "crashing_actors:Crasher"\n'
+    file = tmp_path / "tree.toml"
+    file.write_text(text)
+    running = node(str(file), "--json")
+    running.wait_for_record(kind="started", path="svc")
+    file.write_text(text + '[[supervisor.children]]\nid = "late"\nstart = "blocking_actors:Late"\n')
+    running.signal(signal.SIGHUP)
+    running.wait_for("blocking: importing", stream="stderr")
+    # Shown meanwhile: half a second of crashes (the import began within a few ms).
+    running.wait_for_record(kind="restarted", path="svc/crasher", incarnation=6)
+    assert running.process.stdin is not None
+    running.process.stdin.write("go\n")  # the import ends: the reload goes on
+    running.process.stdin.flush()
+    reload = running.wait_for_record(kind="reload")
+    assert changes(reload) == [("svc/late", "added")]
+    running.signal(signal.SIGTERM)
+    status, _records, err = running.finish()
+    assert status == 0, err

@@ -8,8 +8,10 @@ supervisor holds its spec.
 A supervisor reserves the names of its whole spec before it starts its first
 child, so a child may look up a sibling (or a cousin) that starts after it:
 messages to a reserved ref wait in its inbox, as they do across a restart,
-and the supervisor that starts the child claims the ref. What is never
-claimed is released (its messages dead-lettered) when its supervisor stops.
+and the supervisor that starts the child claims the ref. A supervisor that
+restarts a nested supervisor names that one's children again, before the
+restart. What is never claimed is released (its messages dead-lettered) when
+its supervisor stops, or stops that nested supervisor for good.
 """
 
 from __future__ import annotations

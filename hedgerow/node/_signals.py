@@ -3,7 +3,9 @@
 As CherryPy's SignalHandler plugin, but with hedgerow's mapping: SIGTERM and
 SIGINT exit gracefully, SIGHUP and SIGUSR1 reload (``graceful``). A second
 SIGTERM or SIGINT while the bus is already stopping calls `on_repeat` (by
-default nothing more happens: the graceful exit goes on).
+default nothing more happens: the graceful exit goes on). A reload signal
+that arrives while a handler still runs is merged with it, and repeated exit
+signals are logged once, so a storm of signals never piles handlers up.
 """
 
 from __future__ import annotations
@@ -43,6 +45,8 @@ class SignalHandler:
         }
         self._previous: dict[int, Any] = {}
         self._exiting = False  # an exit signal was taken: the next one is a repeat
+        self._repeated = False  # a repeat was logged
+        self._handling = False  # a handler runs: a reload signal now is merged with it
 
     def subscribe(self) -> None:
         """Install the handlers (and restore the previous ones at the bus's exit)."""
@@ -63,13 +67,27 @@ class SignalHandler:
         self.bus.unsubscribe("exit", self.unsubscribe)
 
     def _handle(self, signum: int, _frame: FrameType | None) -> None:
-        name = signal.Signals(signum).name
+        # Python runs a handler between two bytecodes of the main thread, also of
+        # a handler still running (its log line may wait on a full stderr pipe):
+        # in a storm of signals, handlers would pile up until RecursionError.
         exits = self.handlers[signum] == self.bus.exit
+        if self._handling and not exits:
+            return  # merged with the running handler: a reload reads the file after it
+        handling, self._handling = self._handling, True
+        try:
+            self._dispatch(signum, exits)
+        finally:
+            self._handling = handling
+
+    def _dispatch(self, signum: int, exits: bool) -> None:
+        name = signal.Signals(signum).name
         # The flag, not only the bus's state: a second signal can come between the
         # first one's log line and the bus reaching STOPPING.
         stopping = self._exiting or self.bus.state in (BusState.STOPPING, BusState.EXITING)
         if stopping and exits:
-            self.bus.log(f"Caught signal {name} again while stopping.")
+            if not self._repeated:  # said once: a storm of repeats is one
+                self._repeated = True
+                self.bus.log(f"Caught signal {name} again while stopping.")
             if self.on_repeat is not None:
                 self.on_repeat(signum)
             return

@@ -280,6 +280,7 @@ class Supervisor(Actor):
             self._remove(record, SHUTDOWN)
         else:
             record.ref._mark_gone(SHUTDOWN)
+            self._release(record.ref.path)  # named for a restart that now won't come
 
     def restart_child(self, child_id: str) -> ChildRef[Any]:
         """Start a stopped child again from its kept spec."""
@@ -320,6 +321,7 @@ class Supervisor(Actor):
         self.spec.check_child(spec)
         self._cancel_restart(record)
         self._terminate([record])
+        self._release(record.ref.path)  # named from the old spec for a restart
         record.spec = spec
         record.args = spec.args
         settings = self.spec.backoff_for(spec)
@@ -448,6 +450,15 @@ class Supervisor(Actor):
                 and nested.strategy is not Strategy.SIMPLE_ONE_FOR_ONE
             ):
                 self._reserve(nested.children, path)
+
+    def _reserve_below(self, child: _Child) -> None:
+        """Name the children of a nested supervisor about to (re)start, and below."""
+        nested = child.spec.start
+        if (
+            isinstance(nested, SupervisorSpec)
+            and nested.strategy is not Strategy.SIMPLE_ONE_FOR_ONE
+        ):
+            self._reserve(nested.children, child.ref.path)
 
     def _release(self, path: str) -> None:
         """Dead-letter what waits for children below `path` that never started."""
@@ -649,6 +660,8 @@ class Supervisor(Actor):
                 continue
             child.state = ChildState.RESTARTING
             restartable.append(child)
+        for child in restartable:  # as on_start: a sibling may look up a cousin meanwhile
+            self._reserve_below(child)
         if delay <= 0:
             self._start_group(restartable)
             return

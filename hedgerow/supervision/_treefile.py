@@ -76,12 +76,13 @@ import importlib
 import json
 import os
 import re
+import stat
 import sys
 import threading
 import tomllib
 import weakref
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NoReturn
 
 import tomli_w
 import yaml
@@ -295,7 +296,7 @@ def read_tree(path: str | Path) -> TreeFile:
     file = Path(path)
     fmt = format_of(file)
     try:
-        text = file.read_text(encoding="utf-8")
+        text = _read_text(file)
     except FileNotFoundError:
         raise ConfigError(str(file), [ConfigProblem("", None, "no such file")]) from None
     except (OSError, UnicodeDecodeError) as exc:
@@ -303,6 +304,30 @@ def read_tree(path: str | Path) -> TreeFile:
         raise ConfigError(str(file), [problem]) from None
     data = _parse(text, fmt, str(file))
     return tree_file_from_data(data, source=str(file), base_dir=file.resolve().parent)
+
+
+MAX_FILE_BYTES = 16 * 1024 * 1024
+"""A tree file larger than this is refused unread (a log or a disk image, not a tree)."""
+
+
+def _read_text(file: Path) -> str:
+    """The file's text, if it is a regular file of at most `MAX_FILE_BYTES`: a FIFO
+    would block the reader (a node's reload) for ever, a device never end."""
+    fd = os.open(file, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO's open must not wait
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            _unreadable(file, "not a regular file")
+        with os.fdopen(fd, "rb", closefd=False) as stream:
+            data = stream.read(MAX_FILE_BYTES + 1)
+    finally:
+        os.close(fd)
+    if len(data) > MAX_FILE_BYTES:
+        _unreadable(file, f"larger than {MAX_FILE_BYTES} bytes")
+    return data.decode("utf-8")
+
+
+def _unreadable(file: Path, why: str) -> NoReturn:
+    raise ConfigError(str(file), [ConfigProblem("", None, f"cannot read the file: {why}")])
 
 
 def loads_tree(
@@ -333,6 +358,8 @@ def _parse(text: str, fmt: Format, source: str) -> Any:
         line = mark.line + 1 if mark is not None else None
         what = getattr(exc, "problem", None) or str(exc)
         problem = ConfigProblem("", None, f"YAML syntax error: {what}", line)
+    except RecursionError:  # the parsers recurse once per level of nesting
+        problem = ConfigProblem("", None, "nested too deeply to parse")
     raise ConfigError(source, [problem])
 
 

@@ -1,7 +1,10 @@
 """`update_tree`: give a running tree a new spec, changing only what changed.
 
 The plan (`plan_update`) is applied through each supervisor's dynamic-children
-API, in three steps, so that a mistake shows as early as it can:
+API. First the args and kwargs of every added or changed child are bound to
+what starts it (`arguments_problem`): one that does not bind refuses the
+update before anything is done. Then three steps, so that a mistake shows as
+early as it can:
 
 1. added children start, in start order, before anything running is touched:
    one that fails to start stops those started before it, and the update is
@@ -17,6 +20,11 @@ Children the plan does not name are never stopped, restarted or started. Once
 all went well, removed children are forgotten and each kept supervisor takes
 its new spec (`Supervisor.adopt_spec`: the new order of its children).
 
+A kept nested supervisor that is not running (waiting out its backoff delay,
+or stopped) has no children to change: it is changed as a whole instead
+(restarted with its new spec, as a changed child is), and the plan returned
+says so (``root/sub changed (supervisor.children)``).
+
 An added child starts while the children being removed still run: one that
 needs what a removed child holds (a renamed child on the same port) fails to
 start, and the update is refused; remove the old child in one update and add
@@ -26,6 +34,8 @@ the new one in the next.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import inspect
 from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -33,16 +43,17 @@ from typing import TYPE_CHECKING, Any
 from hedgerow._exceptions import ChildNotFound, StartError, UpdateFailed
 from hedgerow.actors._reason import describe
 from hedgerow.supervision._plan import ChangeKind, ChildChange, UpdatePlan, plan_update
+from hedgerow.supervision._spec import Strategy, SupervisorSpec
 from hedgerow.supervision._supervisor import ChildState
 from hedgerow.supervision._tree import SupervisorHandle
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from hedgerow.supervision._spec import SupervisorSpec
+    from hedgerow.supervision._spec import ChildSpec
     from hedgerow.supervision._tree import Tree
 
-__all__ = ["UPDATE_CALL_TIMEOUT", "apply_plan", "update_tree"]
+__all__ = ["UPDATE_CALL_TIMEOUT", "apply_plan", "arguments_problem", "update_tree"]
 
 UPDATE_CALL_TIMEOUT = 3600.0
 """Seconds one step may take (a child's stop waits for its shutdown, a worker's start
@@ -57,20 +68,25 @@ def update_tree(tree: Tree, spec: SupervisorSpec) -> UpdatePlan:
     docstring for the order, and `plan_update` for what counts as a change).
     Raises `UpdateFailed` if the root supervisor itself changed (a new tree is
     needed), or if a step failed (what was done is undone then). Call it from
-    one thread at a time, not from a child of the tree.
+    one thread at a time, not from a child of the tree. The plan returned is
+    the one applied (see the module's docstring for a nested supervisor that
+    is not running).
     """
-    plan = plan_update(tree.spec, spec, tree.name)
-    apply_plan(tree, plan, spec)
-    return plan
+    return apply_plan(tree, plan_update(tree.spec, spec, tree.name), spec)
 
 
-def apply_plan(tree: Tree, plan: UpdatePlan, spec: SupervisorSpec) -> None:
-    """Apply `plan` (made from ``tree.spec`` and `spec`) to `tree`; see `update_tree`."""
+def apply_plan(tree: Tree, plan: UpdatePlan, spec: SupervisorSpec) -> UpdatePlan:
+    """Apply `plan` (made from ``tree.spec`` and `spec`) to `tree`; see `update_tree`.
+
+    Returns the plan as applied: `plan`, unless a kept nested supervisor was
+    not running (see `_whole_if_idle`).
+    """
     if plan.replaces_tree:
         fields = ", ".join(plan.root_fields)
         msg = f"the root supervisor {tree.name!r} changed ({fields}): it needs a new tree"
         raise UpdateFailed(msg)
     steps = _Steps(tree)
+    plan = _prepared(plan, steps, spec)
     added = plan.of(ChangeKind.ADDED)
     try:
         steps.reserve(added)
@@ -92,6 +108,65 @@ def apply_plan(tree: Tree, plan: UpdatePlan, spec: SupervisorSpec) -> None:
     for supervisor in plan.supervisors:
         steps.adopt(supervisor.path, supervisor.new)
     tree.spec = spec
+    return plan
+
+
+def _prepared(plan: UpdatePlan, steps: _Steps, spec: SupervisorSpec) -> UpdatePlan:
+    """`plan` as it can be applied (`_whole_if_idle`), once every added or changed
+    child's args and kwargs are known to bind; else `UpdateFailed`, with
+    nothing running touched."""
+    try:
+        plan = _whole_if_idle(plan, steps, spec)
+    except Exception as exc:  # the tree ended meanwhile, say
+        msg = f"{steps.tree.name}: {_why(exc)}; nothing running was touched"
+        raise UpdateFailed(msg, exc) from exc
+    for change in plan.of(ChangeKind.ADDED, ChangeKind.CHANGED):
+        assert change.new is not None
+        problem = arguments_problem(change.new, change.path)
+        if problem is not None:
+            raise UpdateFailed(f"{problem}; nothing running was touched")
+    return plan
+
+
+def _whole_if_idle(plan: UpdatePlan, steps: _Steps, spec: SupervisorSpec) -> UpdatePlan:
+    """`plan`, where each kept nested supervisor that is not running (waiting out
+    its backoff delay, or stopped) is changed as a whole instead of child by
+    child: it has no children to change, and asking it would wait for its
+    restart (or fail, if stopped). Like any changed child, it restarts with its
+    new spec; its state went with its children already."""
+    changes, supervisors = list(plan.changes), list(plan.supervisors)
+    for kept in plan.supervisors[1:]:  # not the root: it runs
+        path = kept.path
+        if not any(s.path == path for s in supervisors):
+            continue  # below one that is changed as a whole already
+        old = _child_at(steps.tree.spec, path)
+        if steps.state(ChildChange(path, ChangeKind.CHANGED, old=old)) is ChildState.RUNNING:
+            continue
+        at = next((i for i, c in enumerate(changes) if _at_or_below(c.path, path)), len(changes))
+        changes = [c for c in changes if not _at_or_below(c.path, path)]
+        fields = ("supervisor.children",)
+        changes.insert(
+            at, ChildChange(path, ChangeKind.CHANGED, old, _child_at(spec, path), fields)
+        )
+        supervisors = [s for s in supervisors if not _at_or_below(s.path, path)]
+    if changes == list(plan.changes):
+        return plan
+    return dataclasses.replace(plan, changes=tuple(changes), supervisors=tuple(supervisors))
+
+
+def _at_or_below(path: str, top: str) -> bool:
+    return path == top or path.startswith(f"{top}/")
+
+
+def _child_at(spec: SupervisorSpec, path: str) -> ChildSpec:
+    """The child spec at `path` (``root/sub/leaf``: below the root, by id) in `spec`."""
+    supervisor: Any = spec
+    child: ChildSpec | None = None
+    for child_id in path.split("/")[1:]:
+        child = next(c for c in supervisor.children if c.id == child_id)
+        supervisor = child.start
+    assert child is not None
+    return child
 
 
 @dataclass
@@ -241,6 +316,35 @@ class _Steps:
         if not self.touched:
             return f"{text}; nothing running was touched"
         return f"{text}; what was changed was undone"
+
+
+def arguments_problem(child: ChildSpec, path: str) -> str | None:
+    """Why `child`'s args and kwargs do not bind to what starts it (or, for a
+    nested supervisor or a worker process, its children's or components' to
+    theirs); None if they do, or if that
+    cannot be told before the start (a simple_one_for_one template's args come
+    with each `start_child`; some callables have no signature)."""
+    start = child.start
+    container = getattr(start, "container", None)  # a worker process's components
+    if isinstance(container, SupervisorSpec):
+        start = container
+    if isinstance(start, SupervisorSpec):
+        if start.strategy is Strategy.SIMPLE_ONE_FOR_ONE:
+            return None
+        for grandchild in start.children:
+            problem = arguments_problem(grandchild, f"{path}/{grandchild.id}")
+            if problem is not None:
+                return problem
+        return None
+    try:
+        signature = inspect.signature(start)
+    except (TypeError, ValueError):
+        return None
+    try:
+        signature.bind(*child.args, **child.kwargs)
+    except TypeError as exc:
+        return f"child {path!r} cannot take its args and kwargs: {exc}"
+    return None
 
 
 def _by_parent(changes: list[ChildChange]) -> dict[str, list[ChildChange]]:
