@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pykka
 import pytest
 
+from hedgerow.actors._actor import ACTOR_THREAD_PREFIX
 from hedgerow.testing import VirtualClock
 from hedgerow.transports import use_framework
 
@@ -30,10 +31,15 @@ def _no_leftover_actors(request: pytest.FixtureRequest) -> Iterator[None]:
     if "allow_abandoned" in request.keywords:
         return
     current = threading.current_thread()
+    # Supervised children run on daemon threads (an abandoned one must not keep
+    # the process up): theirs are named for the child and watched here too.
     extra = [
         t
         for t in threading.enumerate()
-        if t not in before and t is not current and t.is_alive() and not t.daemon
+        if t not in before
+        and t is not current
+        and t.is_alive()
+        and (not t.daemon or t.name.startswith(ACTOR_THREAD_PREFIX))
     ]
     for thread in extra:
         thread.join(timeout=5)
