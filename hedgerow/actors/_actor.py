@@ -7,7 +7,9 @@ can be restarted without losing messages:
 - its inbox belongs to its `ChildRef` and outlives the incarnation, so a crash
   does not fail the messages still queued (pykka's teardown would);
 - the message whose handling crashed it is reported as a dead letter;
-- failures are reported on the tree's event stream instead of pykka's log line.
+- failures are reported on the tree's event stream instead of pykka's log line;
+- ``SystemExit``, ``KeyboardInterrupt`` and other `BaseException`s fail the
+  child alone (pykka stops every actor of the process on them).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import pykka
 from pykka import ActorRegistry
 
 from hedgerow._clock import default_clock
-from hedgerow._exceptions import ChildNotFound, LinkedExit, Shutdown
+from hedgerow._exceptions import ChildNotFound, DeadLetterError, LinkedExit, Shutdown
 from hedgerow.actors._inbox import Inbox
 from hedgerow.actors._messages import Down, Exit, _Control, _Internal
 from hedgerow.actors._reason import (
@@ -33,6 +35,7 @@ from hedgerow.actors._reason import (
     NORMAL,
     SHUTDOWN,
     Reason,
+    describe,
     is_normal,
 )
 
@@ -297,12 +300,25 @@ class Actor(pykka.ThreadingActor):
                 self._stop()
             except Exception:  # noqa: BLE001 - any handler error is the actor's failure
                 self._hr_on_error(envelope, sys.exc_info())
-            except BaseException:  # noqa: BLE001 - pykka stops everything on these
-                exception_value = sys.exc_info()[1]
-                pykka_logger.debug("%r in %s. Stopping all actors.", exception_value, self)
-                self._hr_set_reason(exception_value, sys.exc_info()[2])  # type: ignore[arg-type]
-                self._stop()
-                ActorRegistry.stop_all()
+            except BaseException:  # noqa: BLE001 - SystemExit, KeyboardInterrupt, ...
+                self._hr_on_base_exception(envelope, sys.exc_info())
+
+    def _hr_on_base_exception(self, envelope: Envelope[Any], exc_info: Any) -> None:
+        """pykka stops every actor of the process on SystemExit and its kin; an
+        unsupervised actor keeps that rule. A supervised one fails alone: the
+        message is a dead letter (an asker gets `DeadLetterError` naming the
+        exception) and its supervisor applies its policy."""
+        exception_value = exc_info[1]
+        if self._hr_child_ref is None and not self._hr_reported:
+            pykka_logger.debug("%r in %s. Stopping all actors.", exception_value, self)
+            self._hr_set_reason(exception_value, exc_info[2])
+            self._stop()
+            ActorRegistry.stop_all()
+            return
+        if envelope.reply_to is not None:
+            error = DeadLetterError(str(self), describe(exception_value))
+            envelope.reply_to.set_exception((DeadLetterError, error, None))
+        self._hr_fail(exc_info, envelope)
 
     def _hr_leave(self, envelope: Envelope[Any]) -> None:
         """Stopped (or abandoned by the supervisor) while holding `envelope`:
