@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pykka
 import pytest
+from hypothesis import settings
 
 from hedgerow.actors._actor import ACTOR_THREAD_PREFIX
 from hedgerow.testing import VirtualClock
@@ -14,6 +15,11 @@ from hedgerow.transports import use_framework
 FRAMEWORK = os.environ.get("HEDGEROW_TEST_FRAMEWORK", "asyncio")
 """The WAMP framework these tests run on: asyncio, or Twisted when `scripts/test.sh` re-runs the
 transport tests in a pytest process of their own."""
+
+
+settings.register_profile("races", max_examples=150, deadline=None)
+"""``pytest --hypothesis-profile=races``: the supervision storm property test with many
+more examples, at ``sys.setswitchinterval(1e-6)`` (see tests/supervision/test_properties.py)."""
 
 
 def pytest_configure(config: pytest.Config) -> None:
