@@ -413,8 +413,11 @@ class Actor(pykka.ThreadingActor):
             if self._hr_exited.is_set():
                 return
         if timeout == 0.0:
+            # The kill is decided before anything reaches the inbox: the actor's
+            # loop never hands it the stop below, so no graceful stop can run.
             self._hr_abandon()
-            return
+        # A stop in front of the inbox also interrupts a handler waiting on
+        # the inbox itself (a component's call in progress).
         control = _Control(_Control.STOP, self._hr_incarnation, SHUTDOWN)
         inbox = self.actor_inbox
         if isinstance(inbox, Inbox):
