@@ -149,3 +149,19 @@ def test_a_late_handler_of_an_abandoned_child_is_accounted_for(send, outcome):
         else:
             assert future.get(timeout=5) == ("done", "return")
     faults.close()
+
+
+def test_a_root_that_gives_up_leaves_nothing_of_a_killed_nested_supervisor():
+    log = Log()
+    nested = hr.SupervisorSpec([worker("a", log), worker("b", log)])
+    spec = hr.SupervisorSpec(
+        [hr.ChildSpec("s", nested, shutdown="brutal_kill"), worker("crasher")], max_restarts=0
+    )
+    before = set(threading.enumerate())
+    tree, rec = start(spec)
+    tree.get_child("crasher").tell("crash")
+    assert isinstance(tree.wait(timeout=10), hr.IntensityExceeded)
+    assert pykka.ActorRegistry.get_all() == []
+    assert log.of("stop") == ["b", "a"]
+    assert rec.wait_for(EventKind.STOPPED, "root/s").reason == hr.KILLED
+    assert_nothing_alive(tree, ["root/s/a", "root/s/b", "root/crasher"], before)
