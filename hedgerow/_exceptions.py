@@ -6,6 +6,7 @@ The hierarchy::
     ├── SpecError (also ValueError)       a child or supervisor spec breaks a rule
     ├── ConfigError (also ValueError)     a tree file cannot be used; names file and keys
     ├── StartError                        a child failed to start; ``cause`` says why
+    ├── UpdateFailed                      a running tree could not take a new spec
     ├── ChildError                        a dynamic-children call cannot be done
     │   ├── ChildNotFound
     │   ├── AlreadyStarted                ``ref`` is the running child
@@ -51,6 +52,7 @@ __all__ = [
     "SpecError",
     "StartError",
     "SupervisorGaveUp",
+    "UpdateFailed",
     "WorkerExited",
 ]
 
@@ -119,6 +121,28 @@ class StartError(HedgerowError):
         self.child_id = child_id
         self.cause = cause
         super().__init__(f"child {child_id!r} failed to start: {cause!r}")
+
+
+class UpdateFailed(HedgerowError):
+    """A running tree could not take a new spec (`hedgerow.update_tree`, a reload).
+
+    ``cause`` is what failed (often a `StartError`); ``rolled_back`` is true
+    when what the update had done was undone, so that the tree runs its
+    previous spec again; ``problems`` says what could not be undone.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        cause: BaseException | None = None,
+        *,
+        rolled_back: bool = True,
+        problems: tuple[str, ...] = (),
+    ) -> None:
+        self.cause = cause
+        self.rolled_back = rolled_back
+        self.problems = problems
+        super().__init__(message)
 
 
 class ChildError(HedgerowError):

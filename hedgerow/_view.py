@@ -15,6 +15,7 @@ guid) is shown in its row, its line and its JSON record.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TextIO
@@ -191,6 +192,8 @@ class TreeState:
         self.name = name
         self.nodes: dict[str, NodeState] = {}
         self._add(name, spec, parent=None)
+        self._named = frozenset(self.nodes)
+        """The paths the spec names (the others were added by their events)."""
 
     def _add(self, path: str, spec: SupervisorSpec | None, parent: str | None) -> None:
         self.nodes[path] = NodeState(path)
@@ -200,6 +203,28 @@ class TreeState:
             for child in spec.children:
                 nested = child.start if isinstance(child.start, SupervisorSpec) else None
                 self._add(f"{path}/{child.id}", nested or hosted_spec(child), parent=path)
+
+    def reshaped(self, spec: SupervisorSpec) -> TreeState:
+        """The same tree with a new spec (a reload that kept it running): the
+        shape is the new spec's, each node it still has keeps its state."""
+        state = TreeState(spec, self.name)
+        for path, node in list(state.nodes.items()):
+            known = self.nodes.get(path)
+            if known is None:
+                continue
+            state.nodes[path] = dataclasses.replace(known, children=node.children)
+            for extra in known.children:  # not named by the spec: started at run time
+                if extra not in self._named and extra not in state._named:
+                    node.children.append(extra)
+                    state._adopt(self, extra)
+        return state
+
+    def _adopt(self, other: TreeState, path: str) -> None:
+        """Take `path` and the nodes under it from `other`."""
+        node = other.nodes[path]
+        self.nodes[path] = node
+        for child in node.children:
+            self._adopt(other, child)
 
     def apply(self, event: Event, now: float) -> None:
         node = self.nodes.get(event.path) or self._add_path(event.path)

@@ -30,7 +30,7 @@ from rich.logging import RichHandler
 from rich.markup import escape
 
 from hedgerow._events import EventStream, drop_event_records
-from hedgerow._exceptions import ConfigError, StartError
+from hedgerow._exceptions import ConfigError, StartError, UpdateFailed
 from hedgerow._extras import MissingExtra
 from hedgerow._live_log import LiveConsole, live_handler, stderr_through
 from hedgerow._logs import LOG_FORMAT_ENV, LOG_FORMATS, formatter
@@ -45,8 +45,10 @@ from hedgerow.supervision._management import (
     node_prefix,
     tree_procedures,
 )
+from hedgerow.supervision._plan import UpdatePlan, plan_update
 from hedgerow.supervision._tree import Tree
 from hedgerow.supervision._treefile import TreeFile, load_tree, read_tree
+from hedgerow.supervision._update import apply_plan
 from hedgerow.testing._chaos import chaos
 from hedgerow.transports import FRAMEWORKS, router_command, use_framework
 from hedgerow.transports._authorization import Policy, load_principals
@@ -233,9 +235,13 @@ def run(
 
     On the first Ctrl-C (or SIGTERM) the tree shuts down gracefully, children
     in reverse start order; a second one stops at once. SIGHUP (or SIGUSR1)
-    re-reads FILE: if it is good, the tree stops gracefully and the new one
-    starts (the previous one again if the new one cannot start); if it is bad,
-    the error is logged and the tree runs on untouched.
+    re-reads FILE and changes only what changed: added children start (first,
+    before anything running is touched), removed ones stop, changed ones
+    restart, the others run on with their state. A bad file, or an added
+    child that cannot start, is logged and refused with the tree untouched; a
+    changed child that cannot start undoes the reload. A changed root
+    supervisor restarts the whole tree (the previous one again if the new one
+    cannot start).
 
     The tree's events go to stdout: one line each (JSON with --json), full
     tracebacks included, or the live view in a terminal. Log lines go to
@@ -377,11 +383,14 @@ class _Wakeup:
 @dataclass(frozen=True)
 class _Note:
     """Something to report in order with the tree's events: a reload, or a
-    failed one. `spec`, if given, is the tree the view shows from now on."""
+    failed one. `spec`, if given, is the tree the view shows from now on (a
+    new tree's; or, with `kept`, the same tree's, its unchanged children as
+    they were)."""
 
     kind: str
-    fields: dict[str, str]
+    fields: dict[str, Any]
     spec: SupervisorSpec | None = None
+    kept: bool = False
 
 
 class _Runner:
@@ -389,8 +398,9 @@ class _Runner:
 
     The bus's ``start`` listener starts the tree, its ``stop`` listener stops it
     gracefully, its ``graceful`` listener (SIGHUP, SIGUSR1) reloads the tree
-    file, and the main thread publishes ``main`` whenever events arrive (and
-    every `TICK`): it shows them and decides when to stop or reload.
+    file (changing what changed: `hedgerow.update_tree`), and the main thread
+    publishes ``main`` whenever events arrive (and every `TICK`): it shows
+    them and decides when to stop or reload.
     `SignalHandler` maps SIGTERM and SIGINT to the bus's ``exit``; a second one
     while the tree stops cuts the stop short (status 130).
 
@@ -552,16 +562,20 @@ class _Runner:
             self.rendering = False
 
     def _report(self, note: _Note, now: float) -> None:
-        if note.spec is not None:
+        if note.spec is not None and note.kept:
+            self.state = self.state.reshaped(note.spec)
+        elif note.spec is not None:
             self.state = TreeState(note.spec, note.spec.name or "root")
+        fields = dict(note.fields)
         if note.kind == "reload":
-            text = f"reloaded {note.fields['file']} (tree {note.fields['tree']!r})"
+            summary = fields.pop("summary")
+            text = f"reloaded {fields['file']} (tree {fields['tree']!r}): {summary}"
             logger.info("%s", text)
         else:
-            text = f"reload failed: {note.fields['error']}"
+            text = f"reload failed: {fields['error']}"
             logger.error("%s", text)
         if self.as_json:
-            self.json.note(note.kind, now, **note.fields)
+            self.json.note(note.kind, now, **fields)
         elif not self.live:  # the live view has the log line
             self.lines.note(text, now)
 
@@ -679,21 +693,76 @@ class _Runner:
         self._pump_until(lambda: tree.done)
 
     def _reload(self) -> None:
-        """Re-read the tree file: keep the tree if the file is bad, else stop it
-        and start the new one (modules already imported are not re-imported)."""
+        """Re-read the tree file: keep the tree if the file is bad; else change
+        what changed (`_update`), or, if the root supervisor itself changed,
+        stop the tree and start the new one (modules already imported are not
+        re-imported)."""
         try:
             tree_file = read_tree(self.file)
         except ConfigError as exc:
             self.inbox.put(_Note("reload_failed", {"file": self.file, "error": str(exc)}))
+            return
+        assert self.tree is not None  # _on_main reloads a tree that has started
+        plan = plan_update(self.spec, tree_file.spec, self.tree.name)
+        logger.info("reloading %s: %s", self.file, plan.summary())
+        if not plan.replaces_tree:
+            self._update(tree_file, plan)
             return
         self._stop_tree(f"reloading {self.file}")
         if self.bus.state is not BusState.STARTED:  # a signal stopped the node meanwhile
             return
         self.previous = TreeFile(self.spec, self.management, self.file)
         self.spec, self.management = tree_file.spec, tree_file.management
-        name = self.spec.name or "root"
-        self.inbox.put(_Note("reload", {"file": self.file, "tree": name}, self.spec))
+        fields = self._reloaded(plan)
+        self.inbox.put(_Note("reload", fields, self.spec))
         self._begin(self.spec)
+
+    def _reloaded(self, plan: UpdatePlan) -> dict[str, Any]:
+        """The fields of a reload's note, once `spec` is the file's."""
+        return {
+            "file": self.file,
+            "tree": self.spec.name or "root",
+            "changes": [change.as_data() for change in plan.changes],
+            "summary": plan.summary(),
+        }
+
+    def _update(self, tree_file: TreeFile, plan: UpdatePlan) -> None:
+        """Apply `plan` to the running tree, in a thread of its own (as `_begin`
+        starts a tree), so that the main thread shows the events and handles
+        signals meanwhile; a SIGHUP then reloads again once this one is done,
+        and a SIGTERM stops the tree once it is done."""
+        tree = self.tree
+        assert tree is not None
+
+        def update() -> None:
+            try:
+                apply_plan(tree, plan, tree_file.spec)
+            except Exception as exc:  # noqa: BLE001 - reported: the tree runs on
+                error = str(exc) if isinstance(exc, UpdateFailed) else describe(exc)
+                changes = [change.as_data() for change in plan.changes]
+                fields = {"file": self.file, "error": error, "changes": changes}
+                self.inbox.put(_Note("reload_failed", fields))
+            else:
+                self.spec = tree_file.spec
+                if tree_file.management != self.management:
+                    self._serve_again(tree, tree_file.management)
+                self.inbox.put(_Note("reload", self._reloaded(plan), self.spec, kept=True))
+            finally:
+                self.wakeup.set()
+
+        self.starter = threading.Thread(target=update, name="hedgerow-run-reload", daemon=True)
+        self.starter.start()
+
+    def _serve_again(self, tree: Tree, management: Management | None) -> None:
+        """The file's [management] table changed: serve the API as it now says."""
+        service, self.service = self.service, None
+        if service is not None:
+            service.stop()
+        self.management = management
+        try:
+            self._serve_management(tree)
+        except Exception:
+            logger.exception("the management API could not be served again")
 
     def _start_failed(self) -> None:
         """The tree did not start: at first, the command fails; after a reload,

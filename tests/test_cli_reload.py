@@ -1,5 +1,6 @@
 """`hedgerow run` on the process bus, as a real process: SIGHUP and SIGUSR1
-reload the tree file; SIGTERM while the tree starts stops it once started."""
+reload the tree file, changing only what changed; SIGTERM while the tree
+starts stops it once started."""
 
 from __future__ import annotations
 
@@ -19,6 +20,9 @@ from click.testing import CliRunner
 
 from hedgerow.cli import cli
 
+ROOT = Path(__file__).resolve().parents[1]
+"""This checkout, first on the node's import path: the hedgerow under test."""
+
 DEADLINE = 60.0
 """Seconds any one expected line may take (a bound, not a pause)."""
 
@@ -33,6 +37,17 @@ logger = logging.getLogger("actors")
 
 class Steady(hr.Actor):
     """Runs until stopped."""
+
+
+class Greeter(hr.Actor):
+    """Says its greeting on stderr when it starts."""
+
+    def __init__(self, greeting="hello"):
+        super().__init__()
+        self.greeting = greeting
+
+    def on_start(self):
+        logger.warning("greeter: %s", self.greeting)
 
 
 class NeverStarts(hr.Actor):
@@ -74,7 +89,7 @@ class Node:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
-            env={**os.environ, "PYTHONPATH": str(cwd)},
+            env={**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(cwd)])},
         )
         self.lines: dict[str, queue.SimpleQueue[str | None]] = {}
         self.seen: dict[str, list[str]] = {"stdout": [], "stderr": []}
@@ -153,53 +168,58 @@ def kinds_and_paths(records: list[dict[str, object]]) -> list[tuple[object, obje
     return [(r["kind"], r.get("path", r.get("file"))) for r in records]
 
 
+def changes(record: dict[str, object]) -> list[tuple[object, ...]]:
+    """A reload record's changes, as (path, change, fields...)."""
+    return [
+        (c["path"], c["change"], *c.get("fields", ()))  # type: ignore[index, union-attr]
+        for c in record["changes"]  # type: ignore[union-attr]
+    ]
+
+
 @pytest.mark.parametrize("signum", [signal.SIGHUP, signal.SIGUSR1])
-def test_a_reload_signal_restarts_the_tree_from_the_changed_file(node, tmp_path, signum):
+def test_a_reload_signal_changes_only_what_changed(node, tmp_path, signum):
     file = tmp_path / "tree.toml"
-    file.write_text(STEADY)
+    file.write_text(tree("first=Steady", "second=Greeter", "third=Steady"))
     running = node(str(file), "--json")
     running.wait_for_record(kind="started", path="svc")
-    file.write_text(tree("first=Steady", "second=Steady", "third=Steady", "fourth=Steady"))
+    changed = tree("first=Steady", "second=Greeter", "fourth=Steady")
+    file.write_text(changed.replace('Greeter"\n', 'Greeter"\nkwargs = { greeting = "hi" }\n'))
     running.signal(signum)
-    running.wait_for_record(kind="started", path="svc/fourth")
-    running.wait_for_record(kind="started", path="svc")
+    reload = running.wait_for_record(kind="reload")
+    assert changes(reload) == [
+        ("svc/third", "removed"),
+        ("svc/second", "changed", "kwargs"),
+        ("svc/fourth", "added"),
+    ]
+    assert reload["tree"] == "svc"
+    assert reload["file"] == str(file)
     running.signal(signal.SIGTERM)
     status, records, err = running.finish()
     assert status == 0, err
-    reload = next(r for r in records if r["kind"] == "reload")
-    assert reload == {
-        "kind": "reload",
-        "elapsed": reload["elapsed"],
-        "file": str(file),
-        "tree": "svc",
-    }
-    assert f"reloaded {file}" in err
+    assert f"reloaded {file} (tree 'svc'): svc/third removed, svc/second changed (kwargs)" in err
+    assert "greeter: hi" in err
     assert kinds_and_paths(records) == [
         ("started", "svc/first"),
         ("started", "svc/second"),
         ("started", "svc/third"),
         ("started", "svc"),
-        # the old tree stops gracefully, in reverse order ...
+        # the reload: the added child starts first, then the removed one stops,
+        # then the changed one restarts; svc/first is not touched
+        ("started", "svc/fourth"),
         ("stopped", "svc/third"),
         ("stopped", "svc/second"),
-        ("stopped", "svc/first"),
-        ("shutdown", "svc"),
-        ("stopped", "svc"),
-        # ... then the new one starts
+        ("restarted", "svc/second"),
         ("reload", str(file)),
-        ("started", "svc/first"),
-        ("started", "svc/second"),
-        ("started", "svc/third"),
-        ("started", "svc/fourth"),
-        ("started", "svc"),
+        # the tree now stops in its new order
         ("stopped", "svc/fourth"),
-        ("stopped", "svc/third"),
         ("stopped", "svc/second"),
         ("stopped", "svc/first"),
         ("shutdown", "svc"),
         ("stopped", "svc"),
         ("exit", None),
     ]
+    first = [r["incarnation"] for r in records if r.get("path") == "svc/first"]
+    assert first == [1, 1]  # started once, stopped once: the same incarnation
     seqs = [r["seq"] for r in records if "seq" in r]
     assert seqs == sorted(seqs)  # one event stream across reloads
     assert records[-1] == {"kind": "exit", "status": 0, "message": "tree 'svc' ended: shutdown"}
@@ -212,8 +232,11 @@ def test_a_reload_is_a_line_among_the_event_lines(node, tmp_path):
     running.wait_for("started svc")
     file.write_text(tree("first=Steady", "second=Steady"))
     running.signal(signal.SIGHUP)
-    assert running.wait_for("s  reloaded").endswith(f"s  reloaded {file} (tree 'svc')\n")
     running.wait_for("started svc/second #1")
+    line = running.wait_for("s  reloaded")
+    assert line.endswith(f"s  reloaded {file} (tree 'svc'): svc/second added\n")
+    running.signal(signal.SIGHUP)  # the same file again
+    assert running.wait_for("s  reloaded").endswith(": nothing changed\n")
     file.write_text("not = [valid")
     running.signal(signal.SIGHUP)
     assert "s  reload failed: " in running.wait_for("reload failed")
@@ -222,21 +245,31 @@ def test_a_reload_is_a_line_among_the_event_lines(node, tmp_path):
     assert status == 0, err
 
 
-def test_a_reload_with_a_broken_file_keeps_the_tree_running(node, tmp_path):
+@pytest.mark.parametrize(
+    ("text", "error"),
+    [
+        (BAD, "tree.toml: supervisor.children[2].restart = 'sometimes'"),
+        (STEADY + 'colour = "red"\n', "tree.toml: supervisor.children[2].colour"),
+        (STEADY.replace("reload_actors:Steady", "reload_actors:Nowhere"), "Nowhere"),
+        ("not = [valid", "tree.toml"),
+    ],
+    ids=["bad value", "unknown key", "unknown class", "syntax"],
+)
+def test_a_reload_with_a_broken_file_keeps_the_tree_running(node, tmp_path, text, error):
     file = tmp_path / "tree.toml"
     file.write_text(STEADY)
     running = node(str(file), "--json")
     running.wait_for_record(kind="started", path="svc")
-    file.write_text(BAD)
+    file.write_text(text)
     running.signal(signal.SIGHUP)
     failed = running.wait_for_record(kind="reload_failed")
     assert failed["file"] == str(file)
-    assert "supervisor.children[2].restart = 'sometimes'" in str(failed["error"])
+    assert error in str(failed["error"])
     running.wait_for("reload failed", stream="stderr")
     running.signal(signal.SIGTERM)
     status, records, err = running.finish()
     assert status == 0, err
-    assert "tree.toml: supervisor.children[2].restart = 'sometimes'" in err
+    assert error in err
     assert "reloaded" not in err
     # Untouched: started once, stopped once (by the SIGTERM), never restarted.
     assert kinds_and_paths(records) == [
@@ -255,12 +288,93 @@ def test_a_reload_with_a_broken_file_keeps_the_tree_running(node, tmp_path):
     assert records[-1]["status"] == 0
 
 
-def test_a_reloaded_tree_that_cannot_start_gives_way_to_the_previous_one(node, tmp_path):
+def test_an_added_child_that_cannot_start_is_refused_with_nothing_touched(node, tmp_path):
+    file = tmp_path / "tree.toml"
+    file.write_text(tree("first=Steady", "second=Steady"))
+    running = node(str(file), "--json")
+    running.wait_for_record(kind="started", path="svc")
+    file.write_text(tree("first=Steady", "web=NeverStarts"))  # second removed, web added
+    running.signal(signal.SIGHUP)
+    failed = running.wait_for_record(kind="reload_failed")
+    assert failed["error"] == (
+        "child 'svc/web' failed to start: OSError: port 80 is taken; nothing running was touched"
+    )
+    assert changes(failed) == [("svc/second", "removed"), ("svc/web", "added")]
+    running.signal(signal.SIGTERM)
+    status, records, err = running.finish()
+    assert status == 0, err
+    assert "reload failed: child 'svc/web' failed to start" in err
+    assert kinds_and_paths(records) == [
+        ("started", "svc/first"),
+        ("started", "svc/second"),
+        ("started", "svc"),
+        ("start_failed", "svc/web"),
+        ("reload_failed", str(file)),
+        ("stopped", "svc/second"),
+        ("stopped", "svc/first"),
+        ("shutdown", "svc"),
+        ("stopped", "svc"),
+        ("exit", None),
+    ]
+
+
+def test_a_changed_child_that_cannot_start_is_undone(node, tmp_path):
+    file = tmp_path / "tree.toml"
+    file.write_text(tree("first=Steady", "second=Steady"))
+    running = node(str(file), "--json")
+    running.wait_for_record(kind="started", path="svc")
+    file.write_text(tree("first=Steady", "second=NeverStarts"))
+    running.signal(signal.SIGHUP)
+    failed = running.wait_for_record(kind="reload_failed")
+    assert failed["error"] == (
+        "child 'svc/second' failed to start: OSError: port 80 is taken; what was changed was undone"
+    )
+    running.signal(signal.SIGTERM)
+    status, records, err = running.finish()
+    assert status == 0, err
+    kinds = kinds_and_paths(records)
+    assert kinds[3:] == [
+        ("stopped", "svc/second"),
+        ("start_failed", "svc/second"),
+        ("restarted", "svc/second"),  # its old spec again
+        ("reload_failed", str(file)),
+        ("stopped", "svc/second"),
+        ("stopped", "svc/first"),
+        ("shutdown", "svc"),
+        ("stopped", "svc"),
+        ("exit", None),
+    ]
+
+
+def test_a_changed_root_supervisor_restarts_the_tree(node, tmp_path):
     file = tmp_path / "tree.toml"
     file.write_text(tree("first=Steady"))
     running = node(str(file), "--json")
     running.wait_for_record(kind="started", path="svc")
-    file.write_text(tree("first=Steady", "web=NeverStarts"))
+    file.write_text(tree("first=Steady").replace("[supervisor]\n", "[supervisor]\nperiod = 9\n"))
+    running.signal(signal.SIGHUP)
+    reload = running.wait_for_record(kind="reload")
+    assert changes(reload) == [("svc", "changed", "period")]
+    running.wait_for_record(kind="started", path="svc")
+    running.signal(signal.SIGTERM)
+    status, records, err = running.finish()
+    assert status == 0, err
+    assert kinds_and_paths(records)[2:8] == [
+        ("stopped", "svc/first"),
+        ("shutdown", "svc"),
+        ("stopped", "svc"),
+        ("reload", str(file)),
+        ("started", "svc/first"),
+        ("started", "svc"),
+    ]
+
+
+def test_a_changed_root_supervisor_that_cannot_start_gives_way_to_the_previous_one(node, tmp_path):
+    file = tmp_path / "tree.toml"
+    file.write_text(tree("first=Steady"))
+    running = node(str(file), "--json")
+    running.wait_for_record(kind="started", path="svc")
+    file.write_text(tree("first=Steady", "web=NeverStarts", name="other"))
     running.signal(signal.SIGHUP)
     failed = running.wait_for_record(kind="reload_failed")
     assert failed["error"] == (
@@ -274,10 +388,42 @@ def test_a_reloaded_tree_that_cannot_start_gives_way_to_the_previous_one(node, t
     kinds = kinds_and_paths(records)
     reloaded = kinds.index(("reload", str(file)))
     gave_way = kinds.index(("reload_failed", str(file)))
-    assert ("start_failed", "svc/web") in kinds[reloaded:gave_way]
+    assert ("start_failed", "other/web") in kinds[reloaded:gave_way]
     assert kinds[gave_way + 1 :] == [
         ("started", "svc/first"),
         ("started", "svc"),
+        ("stopped", "svc/first"),
+        ("shutdown", "svc"),
+        ("stopped", "svc"),
+        ("exit", None),
+    ]
+
+
+def test_a_second_sighup_during_a_reload_reloads_again_once_it_is_done(node, tmp_path):
+    file = tmp_path / "tree.toml"
+    file.write_text(tree("first=Steady"))
+    running = node(str(file), "--json")
+    running.wait_for_record(kind="started", path="svc")
+    file.write_text(tree("first=Steady", "slow=SlowStart"))
+    running.signal(signal.SIGHUP)
+    running.wait_for("slow: starting", stream="stderr")  # the reload is under way
+    file.write_text(tree("first=Steady", "slow=SlowStart", "last=Steady"))
+    running.signal(signal.SIGHUP)
+    running.signal(signal.SIGHUP)  # both wait for the reload under way: one more reload
+    assert running.process.stdin is not None
+    running.process.stdin.write("go\n")
+    running.process.stdin.flush()
+    first = running.wait_for_record(kind="reload")
+    assert changes(first) == [("svc/slow", "added")]
+    second = running.wait_for_record(kind="reload")
+    assert changes(second) == [("svc/last", "added")]
+    running.signal(signal.SIGTERM)
+    status, records, err = running.finish()
+    assert status == 0, err
+    assert [r["kind"] for r in records].count("reload") == 2
+    assert kinds_and_paths(records)[-6:] == [
+        ("stopped", "svc/last"),
+        ("stopped", "svc/slow"),
         ("stopped", "svc/first"),
         ("shutdown", "svc"),
         ("stopped", "svc"),
@@ -371,3 +517,77 @@ def test_run_off_the_main_thread_installs_no_signal_handlers(tmp_path, monkeypat
     assert [r["path"] for r in records if r["kind"] == "stopped"][-1] == "svc"
     assert records[-1] == {"kind": "exit", "status": 0, "message": "tree 'svc' ended: shutdown"}
     assert seen == []
+
+
+def test_sigterm_during_a_reload_stops_the_tree_once_the_reload_is_done(node, tmp_path):
+    file = tmp_path / "tree.toml"
+    file.write_text(tree("first=Steady"))
+    running = node(str(file), "--json")
+    running.wait_for_record(kind="started", path="svc")
+    file.write_text(tree("first=Steady", "slow=SlowStart"))
+    running.signal(signal.SIGHUP)
+    running.wait_for("slow: starting", stream="stderr")
+    running.signal(signal.SIGTERM)
+    running.wait_for("Caught signal SIGTERM", stream="stderr")
+    assert running.process.stdin is not None
+    running.process.stdin.write("go\n")
+    running.process.stdin.flush()
+    status, records, err = running.finish()
+    assert status == 0, err
+    assert kinds_and_paths(records) == [
+        ("started", "svc/first"),
+        ("started", "svc"),
+        ("started", "svc/slow"),
+        ("reload", str(file)),
+        ("stopped", "svc/slow"),
+        ("stopped", "svc/first"),
+        ("shutdown", "svc"),
+        ("stopped", "svc"),
+        ("exit", None),
+    ]
+
+
+WORKERS = """\
+[supervisor]
+name = "svc"
+
+[[supervisor.children]]
+id = "w1"
+[supervisor.children.worker]
+[[supervisor.children.worker.components]]
+id = "a"
+start = "reload_actors:Steady"
+
+[[supervisor.children]]
+id = "w2"
+[supervisor.children.worker]
+[[supervisor.children.worker.components]]
+id = "b"
+start = "reload_actors:Steady"
+"""
+
+
+def test_a_reload_restarts_only_the_worker_process_that_changed(node, tmp_path):
+    file = tmp_path / "tree.toml"
+    file.write_text(WORKERS)
+    running = node(str(file), "--json")
+    running.wait_for_record(kind="started", path="svc")
+    file.write_text(
+        WORKERS.replace(
+            'id = "b"\nstart = "reload_actors:Steady"', 'id = "b"\nstart = "reload_actors:Greeter"'
+        )
+    )
+    running.signal(signal.SIGHUP)
+    reload = running.wait_for_record(kind="reload")
+    assert changes(reload) == [("svc/w2", "changed", "worker")]
+    running.signal(signal.SIGTERM)
+    status, records, err = running.finish()
+    assert status == 0, err
+    assert "greeter: hello" in err  # the new component, in the new worker process
+    during = records[: records.index(reload)]
+    started = next(i for i, r in enumerate(during) if r["kind"] == "started" and r["path"] == "svc")
+    touched = {r["path"] for r in during[started + 1 :]}
+    assert not any(path.startswith("svc/w1") for path in touched)
+    pids = [r["info"]["pid"] for r in records if r.get("path") == "svc/w2" and r.get("info")]
+    assert len(pids) == 2
+    assert pids[0] != pids[1]

@@ -197,3 +197,49 @@ def test_a_worker_process_logs_through_the_live_view(tmp_path):
     assert "Traceback" not in text
     assert_no_line_is_glued(lines)
     assert_one_final_frame(lines)
+
+
+EDITOR_TREE = """\
+[supervisor]
+
+[[supervisor.children]]
+id = "editor"
+start = "editor:Editor"
+
+[[supervisor.children]]
+id = "old"
+start = "editor:Idle"
+"""
+
+EDITOR = '''\
+import os, pathlib, signal
+import hedgerow as hr
+
+HERE = pathlib.Path(__file__).parent
+
+class Idle(hr.Actor):
+    pass
+
+class Editor(hr.Actor):
+    """Rewrites the tree file (old out, new in), asks for a reload, and ends the tree later."""
+
+    def on_start(self):
+        text = (HERE / "tree.toml").read_text()
+        (HERE / "tree.toml").write_text(text.replace('"old"', '"new"'))
+        os.kill(os.getpid(), signal.SIGHUP)
+'''
+
+
+def test_a_reload_keeps_the_live_view_of_what_it_kept(tmp_path):
+    (tmp_path / "tree.toml").write_text(EDITOR_TREE)
+    (tmp_path / "editor.py").write_text(EDITOR)
+    status, lines = run_in_terminal("run", str(tmp_path / "tree.toml"), "--live", "--for", "1")
+    text = "\n".join(lines)
+    assert status == 0, text
+    squashed = " ".join(text.split())  # long log lines wrap
+    assert squashed.count("(tree 'root'): root/old removed, root/new added") == 1, text
+    assert_no_line_is_glued(lines)
+    frame = assert_one_final_frame(lines)
+    names = [line.strip(" │├└─").split("  ")[0] for line in frame]
+    assert names[:3] == ["root", "editor", "new"], text  # old is gone, new in its place
+    assert re.search(r"editor  stopped", "\n".join(frame)), text  # no restart shown

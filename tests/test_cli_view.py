@@ -168,6 +168,27 @@ def test_children_of_an_unknown_hosted_tree_appear_with_their_events():
     assert "elsewhere/x" not in state.nodes
 
 
+def test_a_reloaded_tree_keeps_the_state_of_what_it_kept():
+    pool = hr.ChildSpec(
+        "pool", hr.SupervisorSpec([hr.ChildSpec("t", hr.Actor)], strategy="simple_one_for_one")
+    )
+    old = hr.SupervisorSpec([hr.ChildSpec("a", hr.Actor), hr.ChildSpec("b", hr.Actor), pool])
+    state = TreeState(old, "root")
+    for path in ("root/a", "root/b", "root/pool", "root/pool/t-1"):
+        state.apply(event(EventKind.STARTED, path), 1.0)
+    state.apply(event(EventKind.RESTARTED, "root/a", 2), 2.0)
+    state.apply(event(EventKind.STARTED, "root/c"), 3.0)  # added by the reload: seen first
+    new = hr.SupervisorSpec([pool, hr.ChildSpec("a", hr.Actor), hr.ChildSpec("c", hr.Actor)])
+    reshaped = state.reshaped(new)
+    assert reshaped.nodes["root"].children == ["root/pool", "root/a", "root/c"]
+    assert reshaped.nodes["root/a"].restarts == state.nodes["root/a"].restarts == 1
+    assert reshaped.nodes["root/a"].state == "running"
+    assert reshaped.nodes["root/c"].state == "running"
+    assert "root/b" not in reshaped.nodes
+    assert reshaped.nodes["root/pool"].children == ["root/pool/t-1"]  # started at run time
+    assert reshaped.nodes["root/pool/t-1"].state == "running"
+
+
 def test_info_of_any_child_is_shown():
     state = TreeState(hr.SupervisorSpec([hr.ChildSpec("a", hr.Actor)]), "root")
     state.apply(event(EventKind.STARTED, "root/a", info={"listening": "tcp:8080"}), 1.0)

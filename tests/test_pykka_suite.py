@@ -1,9 +1,24 @@
-"""pykka's own test suite, run against `hedgerow.Actor`.
+"""pykka's own test suite, run against hedgerow's two runtimes.
 
-`hedgerow.Actor` promises to be a drop-in replacement for `pykka.ThreadingActor`.
-As the issue tracker asks, this runs the tests in the sdist of the installed pykka
-(152 tests in pykka 4.5.0) with their `runtime` fixture pointed at
-`hedgerow.Actor`. The sdist is fetched with pip at test time and cached under
+`hedgerow.Actor` promises to be a drop-in replacement for `pykka.ThreadingActor`,
+and `hedgerow.AsyncioActor` implements pykka's `Actor` interface on an asyncio
+loop (as pykka's gevent and eventlet runtimes once did). As the issue tracker
+asks, this runs the tests in the sdist of the installed pykka (152 tests in
+pykka 4.5.0) with their `runtime` fixture pointed at each runtime in turn:
+
+- ``hedgerow``: `hedgerow.Actor`, with pykka's `ThreadingFuture`;
+- ``asyncio``: `hedgerow.AsyncioActor`, with `hedgerow.AsyncioFuture` (the 28
+  future tests run on it), `threading.Event` and `time.sleep` (the tests wait
+  from the main thread; the actors run on hedgerow's loop thread);
+- ``hedgerow-awaitable``: `hedgerow.Actor` whose asks answer through
+  `hedgerow.AsyncioFuture`, the future that asyncio code can await without
+  blocking its loop; it checks that future can stand in for pykka's.
+
+No test is excluded for the event-loop runtime: none of pykka 4.5.0's tests
+blocks an actor on another actor's answer (the one thing that cannot work when
+both share a loop thread; `AsyncioFuture.get` raises RuntimeError then).
+
+The sdist is fetched with pip at test time and cached under
 ``.cache/pykka-sdist/`` (git-ignored); pykka's tests are never copied into this
 repository. The extracted copy lives in the test's ``tmp_path``, where its
 ``tests/conftest.py`` gets a redefined `runtime` fixture appended and a one-test
@@ -70,21 +85,33 @@ import hedgerow as _hedgerow
 from tests.types import Runtime as _Runtime
 
 assert issubclass(_hedgerow.Actor, _pykka.ThreadingActor)
+assert issubclass(_hedgerow.AsyncioActor, _pykka.Actor)
 assert _metadata.version("pykka") == {version!r}, _metadata.version("pykka")
 # The pykka under test is the installed one, not the sdist's own src/ copy.
 _sdist_root = _Path(__file__).resolve().parents[1]
 assert _sdist_root not in _Path(_pykka.__file__).resolve().parents, _pykka.__file__
 
+
+class _AwaitableAnswers(_hedgerow.Actor):
+    _create_future = staticmethod(_hedgerow.AsyncioFuture)
+
+
+_ALL = {{
+    "hedgerow": (_hedgerow.Actor, _pykka.ThreadingFuture),
+    "asyncio": (_hedgerow.AsyncioActor, _hedgerow.AsyncioFuture),
+    "hedgerow-awaitable": (_AwaitableAnswers, _hedgerow.AsyncioFuture),
+}}
+_actor_class, _future_class = _ALL[{runtime!r}]
 RUNTIMES = {{
-    "hedgerow": pytest.param(
+    {runtime!r}: pytest.param(
         _Runtime(
-            name="hedgerow",
-            actor_class=_hedgerow.Actor,
+            name={runtime!r},
+            actor_class=_actor_class,
             event_class=_threading.Event,
-            future_class=_pykka.ThreadingFuture,
+            future_class=_future_class,
             sleep_func=_time.sleep,
         ),
-        id="hedgerow",
+        id={runtime!r},
     )
 }}
 
@@ -107,17 +134,26 @@ import hedgerow
 import pykka
 
 
-def test_runtime_is_hedgerow_actor(runtime):
-    assert runtime.name == "hedgerow"
-    assert runtime.actor_class is hedgerow.Actor
+def test_runtime_is_hedgerows(runtime):
+    assert runtime.name == {runtime!r}
+    assert issubclass(runtime.actor_class, {actor_class})
     ref = runtime.actor_class.start()
     try:
-        assert ref.actor_class is hedgerow.Actor
+        assert ref.actor_class is runtime.actor_class
         assert isinstance(ref, pykka.ActorRef)
-        assert ref.ask("ping") is None
+        answer = ref.ask("ping", block=False)
+        assert isinstance(answer, runtime.future_class)
+        assert answer.get(timeout=10) is None
     finally:
         ref.stop()
 """
+
+RUNTIME_ACTOR_CLASSES = {
+    "hedgerow": "hedgerow.Actor",
+    "asyncio": "hedgerow.AsyncioActor",
+    "hedgerow-awaitable": "hedgerow.Actor",
+}
+"""The runtimes pykka's suite runs on, and the class each one's actors are."""
 
 
 @dataclass(frozen=True)
@@ -178,17 +214,20 @@ def extract(sdist: Path, dest: Path) -> Path:
     return root
 
 
-def point_runtime_at_hedgerow(sdist_root: Path, version: str) -> None:
-    """Redefine the extracted suite's `runtime` fixture and add the sanity test."""
+def point_runtime_at_hedgerow(sdist_root: Path, version: str, runtime: str) -> None:
+    """Redefine the extracted suite's `runtime` fixture as `runtime` and add the sanity test."""
     tests = sdist_root / "tests"
     conftest = tests / "conftest.py"
     original = conftest.read_text()
     # If pykka reorganises its fixtures, fail here rather than run unpointed.
     assert "def runtime(" in original, "pykka's conftest no longer defines `runtime`"
     assert "RUNTIMES" in original, "pykka's conftest no longer defines `RUNTIMES`"
-    addition = CONFTEST_ADDITION.format(version=version, report_prefix=REPORT_PREFIX)
+    addition = CONFTEST_ADDITION.format(
+        version=version, report_prefix=REPORT_PREFIX, runtime=runtime
+    )
     conftest.write_text(original + addition)
-    (tests / "test_hedgerow_runtime.py").write_text(SANITY_TEST)
+    sanity = SANITY_TEST.format(runtime=runtime, actor_class=RUNTIME_ACTOR_CLASSES[runtime])
+    (tests / "test_hedgerow_runtime.py").write_text(sanity)
 
 
 def run_suite(sdist_root: Path) -> SuiteRun:
@@ -241,10 +280,11 @@ def summary_counts(output: str) -> dict[str, int]:
 
 @pytest.mark.slow
 @pytest.mark.timeout(600)
-def test_pykka_suite_passes_against_hedgerow_actor(tmp_path: Path) -> None:
+@pytest.mark.parametrize("runtime", sorted(RUNTIME_ACTOR_CLASSES))
+def test_pykka_suite_passes_against_hedgerow_runtime(tmp_path: Path, runtime: str) -> None:
     sdist = pykka_sdist(SDIST_CACHE, PYKKA_VERSION)
     sdist_root = extract(sdist, tmp_path)
-    point_runtime_at_hedgerow(sdist_root, PYKKA_VERSION)
+    point_runtime_at_hedgerow(sdist_root, PYKKA_VERSION, runtime)
 
     run = run_suite(sdist_root)
 

@@ -1,4 +1,5 @@
-"""Actors: `Actor` (on pykka), stable `ChildRef`s, links and monitors, WAMP-style `Component`s."""
+"""Actors: `Actor` (on pykka's threads) and `AsyncioActor` (on an event loop),
+stable `ChildRef`s, links and monitors, WAMP-style `Component`s."""
 
 from __future__ import annotations
 
@@ -8,7 +9,10 @@ from hedgerow._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from hedgerow.actors._actor import Actor, demonitor, link, monitor, unlink
+    from hedgerow.actors._async_actor import AsyncioActor
+    from hedgerow.actors._async_future import AsyncioFuture
     from hedgerow.actors._component import Component, ComponentActor, run
+    from hedgerow.actors._loop import set_block_threshold
     from hedgerow.actors._messages import Down, Exit
     from hedgerow.actors._reason import (
         KILLED,
@@ -27,6 +31,8 @@ __all__ = [
     "NORMAL",
     "SHUTDOWN",
     "Actor",
+    "AsyncioActor",
+    "AsyncioFuture",
     "ChildRef",
     "Component",
     "ComponentActor",
@@ -39,6 +45,7 @@ __all__ = [
     "link",
     "monitor",
     "run",
+    "set_block_threshold",
     "unlink",
 ]
 
@@ -52,6 +59,9 @@ __getattr__, __dir__ = lazy_exports(
         "link": "hedgerow.actors._actor",
         "monitor": "hedgerow.actors._actor",
         "unlink": "hedgerow.actors._actor",
+        "AsyncioActor": "hedgerow.actors._async_actor",
+        "AsyncioFuture": "hedgerow.actors._async_future",
+        "set_block_threshold": "hedgerow.actors._loop",
         "Component": "hedgerow.actors._component",
         "ComponentActor": "hedgerow.actors._component",
         "run": "hedgerow.actors._component",

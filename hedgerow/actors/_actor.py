@@ -20,7 +20,7 @@ import math
 import sys
 import threading
 import traceback
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, overload
 
 import pykka
 from pykka import ActorRegistry
@@ -38,6 +38,7 @@ from hedgerow.actors._reason import (
     describe,
     is_normal,
 )
+from hedgerow.actors._ref import narrow
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -50,6 +51,8 @@ if TYPE_CHECKING:
     from hedgerow.actors._ref import ChildRef, Interceptor
 
 __all__ = ["Actor"]
+
+A = TypeVar("A", bound=pykka.Actor)
 
 logger = logging.getLogger("hedgerow.actors")
 
@@ -153,11 +156,21 @@ class Actor(pykka.ThreadingActor):
         """
         return None
 
-    def actor_lookup(self, name: str) -> ChildRef[Any]:
+    @overload
+    def actor_lookup(self, name: str) -> ChildRef[Any]: ...
+
+    @overload
+    def actor_lookup(self, name: str, actor_class: type[A]) -> ChildRef[A]: ...
+
+    def actor_lookup(self, name: str, actor_class: type[A] | None = None) -> ChildRef[Any]:
         """The stable ref of a sibling (by id) or of any child of this tree (by path).
 
         A name without ``/`` is a sibling's id; ``root/pipeline/parser`` is a
-        path. Raises `ChildNotFound` if no supervisor of this tree holds it.
+        path. A child in the tree's spec is found even before it has started
+        (messages to it wait for its start), so children may look each other
+        up in ``on_start`` in any order. Raises `ChildNotFound` at once if no
+        supervisor of this tree holds the name. Given `actor_class`, the ref
+        is typed as that class's (TypeError if the child is another class).
         """
         child_ref = self._hr_child_ref
         if child_ref is None or child_ref.names is None:
@@ -167,7 +180,7 @@ class Actor(pykka.ThreadingActor):
         found = child_ref.names.get(path)
         if found is None:
             raise ChildNotFound(path)
-        return found
+        return narrow(found, actor_class)
 
     def actor_send_after(self, delay: float, message: Any) -> TimerHandle:
         """Tell this actor `message` after `delay` seconds of its clock.

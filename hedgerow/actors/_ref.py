@@ -138,7 +138,9 @@ class ChildRef(pykka.ActorRef[A]):
     ) -> pykka.Future[Any]: ...
 
     @overload
-    def ask(self, message: Any, *, block: Literal[True], timeout: float | None = None) -> Any: ...
+    def ask(
+        self, message: Any, *, block: Literal[True] = True, timeout: float | None = None
+    ) -> Any: ...
 
     @overload
     def ask(
@@ -187,3 +189,18 @@ class ChildRef(pykka.ActorRef[A]):
             return
         if self._on_dead_letter is not None:
             self._on_dead_letter(message, reason)
+
+
+def narrow(ref: ChildRef[Any], actor_class: type[A] | None) -> ChildRef[A]:
+    """`ref`, typed as a ref to `actor_class`; TypeError if its child is another class.
+
+    A ref knows its child's class from the spec (a child started by a
+    factory is only known to be an `Actor`): a subclass of that is taken at
+    the caller's word, as it cannot be checked before the child runs.
+    """
+    if actor_class is None:
+        return ref
+    if not (issubclass(ref.actor_class, actor_class) or issubclass(actor_class, ref.actor_class)):
+        msg = f"{ref.path} is a {ref.actor_class.__qualname__}, not a {actor_class.__qualname__}"
+        raise TypeError(msg)
+    return ref

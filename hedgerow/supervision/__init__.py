@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from hedgerow.supervision._container import Container
     from hedgerow.supervision._intensity import RestartIntensity
     from hedgerow.supervision._management import Management
+    from hedgerow.supervision._plan import ChangeKind, ChildChange, UpdatePlan, plan_update
     from hedgerow.supervision._reloader import ModuleReloader
     from hedgerow.supervision._spec import (
         BRUTAL_KILL,
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
     )
     from hedgerow.supervision._tree import SupervisorHandle, Tree, start_tree
     from hedgerow.supervision._treefile import dump_tree, dumps_tree, load_tree, loads_tree
+    from hedgerow.supervision._update import update_tree
 
 __all__ = [
     "BRUTAL_KILL",
@@ -37,6 +39,8 @@ __all__ = [
     "INFINITY",
     "Backoff",
     "BackoffSettings",
+    "ChangeKind",
+    "ChildChange",
     "ChildCounts",
     "ChildInfo",
     "ChildSpec",
@@ -52,11 +56,14 @@ __all__ = [
     "SupervisorHandle",
     "SupervisorSpec",
     "Tree",
+    "UpdatePlan",
     "dump_tree",
     "dumps_tree",
     "load_tree",
     "loads_tree",
+    "plan_update",
     "start_tree",
+    "update_tree",
 ]
 
 # Each public name's home, imported on first use (PEP 562), so that importing the
@@ -70,6 +77,10 @@ __getattr__, __dir__ = lazy_exports(
         "Container": "hedgerow.supervision._container",
         "RestartIntensity": "hedgerow.supervision._intensity",
         "Management": "hedgerow.supervision._management",
+        "ChangeKind": "hedgerow.supervision._plan",
+        "ChildChange": "hedgerow.supervision._plan",
+        "UpdatePlan": "hedgerow.supervision._plan",
+        "plan_update": "hedgerow.supervision._plan",
         "ModuleReloader": "hedgerow.supervision._reloader",
         "BRUTAL_KILL": "hedgerow.supervision._spec",
         "INFINITY": "hedgerow.supervision._spec",
@@ -89,6 +100,7 @@ __getattr__, __dir__ = lazy_exports(
         "dumps_tree": "hedgerow.supervision._treefile",
         "load_tree": "hedgerow.supervision._treefile",
         "loads_tree": "hedgerow.supervision._treefile",
+        "update_tree": "hedgerow.supervision._update",
     },
 )
 del TYPE_CHECKING, lazy_exports  # keep the namespace to the public names

@@ -7,10 +7,14 @@ for all its children) opts in; `BackoffSettings` is what it then gets.
 
 from __future__ import annotations
 
+import math
 import random as _random
 from dataclasses import dataclass
 
 __all__ = ["DEFAULT_MAX_RETRIES", "Backoff", "BackoffSettings"]
+
+_HUGE = 1e300
+"""Where a growing delay stops growing before its jitter (far above any cap)."""
 
 DEFAULT_MAX_RETRIES = 10
 """Restarts in a row a child under backoff gets by default before its supervisor
@@ -90,11 +94,13 @@ class Backoff:
         if self.attempts == 0:
             delay = 0.0
         else:
-            self.retry_delay *= self.retry_delay_growth
-            self.retry_delay = self._random.normalvariate(
-                self.retry_delay, self.retry_delay * self.retry_delay_jitter
-            )
-            self.retry_delay = min(max(self.retry_delay, 0.0), self.max_retry_delay)
+            # Bounded before the jitter: a huge growth would overflow to inf,
+            # and inf's jitter is NaN (a delay no clock can wait).
+            mean = min(self.retry_delay * self.retry_delay_growth, _HUGE)
+            drawn = self._random.normalvariate(mean, mean * self.retry_delay_jitter)
+            if not math.isfinite(drawn):
+                drawn = mean
+            self.retry_delay = min(max(drawn, 0.0), self.max_retry_delay)
             delay = self.retry_delay
         self.attempts += 1
         return delay

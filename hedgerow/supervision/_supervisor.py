@@ -16,7 +16,7 @@ import itertools
 import random as _random
 import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from pykka._envelope import Envelope
 
@@ -39,9 +39,10 @@ from hedgerow.actors._actor import Actor, build, launch
 from hedgerow.actors._messages import _Internal
 from hedgerow.actors._names import Names
 from hedgerow.actors._reason import KILLED, SHUTDOWN, Reason, is_normal
-from hedgerow.actors._ref import ChildRef, TreeHooks
+from hedgerow.actors._ref import ChildRef, TreeHooks, narrow
 from hedgerow.supervision._backoff import Backoff, BackoffSettings
 from hedgerow.supervision._intensity import RestartIntensity
+from hedgerow.supervision._plan import same_apart_from_children, same_settings
 from hedgerow.supervision._spec import (
     ChildSpec,
     Restart,
@@ -54,9 +55,13 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
     from types import TracebackType
 
+    import pykka
+
     from hedgerow._clock import Clock, TimerHandle
 
 __all__ = ["ChildCounts", "ChildInfo", "ChildState", "Supervisor"]
+
+A = TypeVar("A", bound="pykka.Actor")
 
 
 class ChildState(enum.Enum):
@@ -200,6 +205,7 @@ class Supervisor(Actor):
         """Start the children in order; if one fails, stop the others and fail."""
         if self._simple:
             return
+        self._reserve(self.spec.children, self.path)
         for spec in self.spec.children:
             child = self._new_child(spec)
             self._children.append(child)
@@ -262,9 +268,7 @@ class Supervisor(Actor):
         except Shutdown as exc:
             error = exc  # abandoned meanwhile: nothing is left of the child
         if error is not None:
-            if child in self._children:
-                self._children.remove(child)
-            child.ref._mark_gone(error)
+            self._remove(child, error)  # its name too: nothing is kept
             raise StartError(child.id, error)
         return child.ref
 
@@ -305,6 +309,83 @@ class Supervisor(Actor):
             raise ChildRestarting(child_id)
         self._remove(record, "deleted")
 
+    def replace_child(self, spec: ChildSpec) -> ChildRef[Any]:
+        """Restart the child ``spec.id`` with `spec` instead of its spec (a reload).
+
+        The child is stopped as its supervisor stops it (its old shutdown), then
+        started from `spec`, keeping its stable ref: messages sent meanwhile wait
+        for the new incarnation, as across a restart. No restart is counted. A
+        stopped or restarting child is started too. Raises `ChildNotFound`,
+        `SpecError`, or `StartError` if the new incarnation fails to start (the
+        child is left stopped with `spec` then, its ref closed, as after a failed
+        `restart_child`).
+        """
+        if not isinstance(spec, ChildSpec):
+            raise SpecError(None, "spec", spec, "replace_child takes a ChildSpec")
+        record = self._lookup(spec.id, "replace_child")
+        self.spec.check_child(spec)
+        self._cancel_restart(record)
+        self._terminate([record])
+        record.spec = spec
+        record.args = spec.args
+        settings = self.spec.backoff_for(spec)
+        record.backoff = Backoff.of(settings, self.random) if settings is not None else None
+        record.reset_after = settings.retry_reset_after if settings is not None else 0.0
+        record.ref.shutdown = spec.shutdown
+        actor_class: Any = Supervisor if spec.is_supervisor else spec.start
+        record.ref.actor_class = actor_class if isinstance(actor_class, type) else Actor
+        error = self._start(record)
+        if error is not None:
+            record.ref._mark_gone(error)
+            raise StartError(spec.id, error)
+        return record.ref
+
+    def reserve_children(self, specs: Iterable[ChildSpec]) -> None:
+        """Name children ahead of their `start_child` (and the children of nested
+        supervisors among them), as this supervisor's start does for its spec,
+        so that a child may look up one that starts later (a reload adding
+        both). `release_children` forgets what no `start_child` claimed."""
+        self._reserve(specs, self.path)
+
+    def release_children(self, child_ids: Iterable[str]) -> None:
+        """Forget the names of these children, which `reserve_children` gave, if
+        this supervisor has no such child (it never started, or its start
+        failed); messages waiting on them become dead letters."""
+        for child_id in child_ids:
+            if self._find(child_id) is not None:
+                continue
+            path = f"{self.path}/{child_id}"
+            ref = self.names.get(path)
+            if ref is not None:
+                self.names.remove(ref)
+                ref._mark_gone(SHUTDOWN)
+            self._release(path)
+
+    def adopt_spec(self, spec: SupervisorSpec) -> None:
+        """Take `spec` as this supervisor's spec, restarting nothing (a reload's last step).
+
+        `spec` must have this supervisor's settings, and each of its children
+        that this supervisor has must have that child's spec, or differ only in
+        a nested supervisor's children (which that supervisor adopts itself).
+        Children then stop (and, for ``rest_for_one``, restart) in `spec`'s
+        order; children it does not name (started by `start_child`) come after.
+        Raises `SpecError` naming the first difference.
+        """
+        if not same_settings(self.spec, spec):
+            rule = "adopt_spec keeps the settings: restart the supervisor to change them"
+            raise SpecError(self.spec.name, "spec", spec, rule)
+        records = {child.id: child for child in self._children}
+        named = [(records[c.id], c) for c in spec.children if c.id in records]
+        for record, child in named:
+            if not same_apart_from_children(record.spec, child):
+                rule = "adopt_spec keeps each child's spec: replace_child changes one"
+                raise SpecError(child.id, "spec", child, rule)
+        for record, child in named:
+            record.spec = child
+        ordered = [record for record, _ in named]
+        self._children = ordered + [c for c in self._children if c not in ordered]
+        self.spec = spec
+
     def which_children(self) -> list[ChildInfo]:
         """Every child in start order, with its state."""
         return [
@@ -329,12 +410,18 @@ class Supervisor(Actor):
             workers=len(self._children) - supervisors,
         )
 
-    def get_child(self, child_id: str) -> ChildRef[Any]:
-        """The stable ref of a child, by id."""
+    @overload
+    def get_child(self, child_id: str) -> ChildRef[Any]: ...
+
+    @overload
+    def get_child(self, child_id: str, actor_class: type[A]) -> ChildRef[A]: ...
+
+    def get_child(self, child_id: str, actor_class: type[A] | None = None) -> ChildRef[Any]:
+        """The stable ref of a child, by id; typed as `actor_class`'s if given."""
         record = self._find(child_id)
         if record is None:
             raise ChildNotFound(child_id)
-        return record.ref
+        return narrow(record.ref, actor_class)
 
     def intensity_remaining(self) -> int:
         """How many more restarts the intensity window allows right now."""
@@ -342,13 +429,11 @@ class Supervisor(Actor):
 
     # -- starting -------------------------------------------------------------
 
-    def _new_child(self, spec: ChildSpec, child_id: str | None = None) -> _Child:
-        cid = child_id or spec.id
-        path = f"{self.path}/{cid}"
+    def _child_ref(self, spec: ChildSpec, path: str) -> ChildRef[Any]:
         actor_class: Any = Supervisor if spec.is_supervisor else spec.start
         if not isinstance(actor_class, type):
             actor_class = Actor
-        ref: ChildRef[Any] = ChildRef(
+        return ChildRef(
             actor_class,
             path,
             lambda message, reason: self._dead_letter(path, message, reason),
@@ -357,6 +442,28 @@ class Supervisor(Actor):
             events=self.events,
             shutdown=spec.shutdown,
         )
+
+    def _reserve(self, specs: Iterable[ChildSpec], parent: str) -> None:
+        """Name every child of `specs` and below before any starts (see `Names`)."""
+        for spec in specs:
+            path = f"{parent}/{spec.id}"
+            self.names.reserve(self._child_ref(spec, path))
+            nested = spec.start
+            if (
+                isinstance(nested, SupervisorSpec)
+                and nested.strategy is not Strategy.SIMPLE_ONE_FOR_ONE
+            ):
+                self._reserve(nested.children, path)
+
+    def _release(self, path: str) -> None:
+        """Dead-letter what waits for children below `path` that never started."""
+        for ref in self.names.release_under(path):
+            ref._mark_gone(SHUTDOWN)
+
+    def _new_child(self, spec: ChildSpec, child_id: str | None = None) -> _Child:
+        cid = child_id or spec.id
+        path = f"{self.path}/{cid}"
+        ref = self.names.claim(path) or self._child_ref(spec, path)
         interceptor = self.hooks.interceptor
         if interceptor is not None:
             interceptor.child_created(ref)
@@ -516,6 +623,8 @@ class Supervisor(Actor):
             self._children.remove(child)
         self.names.remove(child.ref)
         child.ref._mark_gone(reason)
+        if child.spec.is_supervisor:
+            self._release(child.ref.path)
 
     def _report_exit(self, child: _Child, actor: Actor, reason: Reason) -> None:
         crashed = actor._hr_crashed
@@ -652,6 +761,7 @@ class Supervisor(Actor):
             child.state = ChildState.STOPPED
             child.ref._mark_gone(SHUTDOWN)
             self.names.remove(child.ref)
+        self._release(self.path)
 
     def _terminate(self, children: Iterable[_Child], *, parallel: bool = False) -> None:
         """Stop the children's incarnations (in the order given, or all at once)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, Self, TypeVar, overload
 
 from pykka._envelope import Envelope
 
@@ -13,7 +13,7 @@ from hedgerow.actors._actor import spawn
 from hedgerow.actors._messages import _Control
 from hedgerow.actors._names import Names
 from hedgerow.actors._reason import SHUTDOWN, Reason, is_normal
-from hedgerow.actors._ref import TreeHooks
+from hedgerow.actors._ref import TreeHooks, narrow
 from hedgerow.supervision._supervisor import ChildCounts, ChildInfo, ChildState, Supervisor
 
 if TYPE_CHECKING:
@@ -24,9 +24,11 @@ if TYPE_CHECKING:
 
     from hedgerow._clock import Clock
     from hedgerow.actors._ref import ChildRef
-    from hedgerow.supervision._spec import SupervisorSpec
+    from hedgerow.supervision._spec import ChildSpec, SupervisorSpec
 
 __all__ = ["SupervisorHandle", "Tree", "start_tree"]
+
+A = TypeVar("A", bound="pykka.Actor")
 
 DEFAULT_CALL_TIMEOUT = 30.0
 
@@ -60,14 +62,33 @@ class SupervisorHandle:
     def delete_child(self, child_id: str) -> None:
         self._call("delete_child", child_id)
 
+    def replace_child(self, spec: ChildSpec) -> ChildRef[Any]:
+        return self._call("replace_child", spec)  # type: ignore[no-any-return]
+
+    def adopt_spec(self, spec: SupervisorSpec) -> None:
+        self._call("adopt_spec", spec)
+
+    def reserve_children(self, specs: list[ChildSpec]) -> None:
+        self._call("reserve_children", specs)
+
+    def release_children(self, child_ids: list[str]) -> None:
+        self._call("release_children", child_ids)
+
     def which_children(self) -> list[ChildInfo]:
         return self._call("which_children")  # type: ignore[no-any-return]
 
     def count_children(self) -> ChildCounts:
         return self._call("count_children")  # type: ignore[no-any-return]
 
-    def get_child(self, child_id: str) -> ChildRef[Any]:
-        return self._call("get_child", child_id)  # type: ignore[no-any-return]
+    @overload
+    def get_child(self, child_id: str) -> ChildRef[Any]: ...
+
+    @overload
+    def get_child(self, child_id: str, actor_class: type[A]) -> ChildRef[A]: ...
+
+    def get_child(self, child_id: str, actor_class: type[A] | None = None) -> ChildRef[Any]:
+        """The stable ref of a child, by id; typed as `actor_class`'s if given."""
+        return narrow(self._call("get_child", child_id), actor_class)
 
     def describe(self) -> list[dict[str, Any]]:
         """Every child, recursively, as plain data (what ``hedgerow status`` shows).
@@ -167,12 +188,19 @@ class Tree(SupervisorHandle):
             )
         self._done.set()
 
-    def lookup(self, path: str) -> ChildRef[Any]:
-        """The stable ref of the child at `path` (``root/pipeline/parser``)."""
+    @overload
+    def lookup(self, path: str) -> ChildRef[Any]: ...
+
+    @overload
+    def lookup(self, path: str, actor_class: type[A]) -> ChildRef[A]: ...
+
+    def lookup(self, path: str, actor_class: type[A] | None = None) -> ChildRef[Any]:
+        """The stable ref of the child at `path` (``root/pipeline/parser``);
+        typed as `actor_class`'s if given (TypeError if it is another class)."""
         ref = self.names.get(path)
         if ref is None:
             raise ChildNotFound(path)
-        return ref
+        return narrow(ref, actor_class)
 
     @property
     def done(self) -> bool:

@@ -13,8 +13,11 @@ which role owns which namespaces:
   roles may still call and subscribe there;
 - the shared application role and anonymous own nothing: they may register
   and publish wherever nobody owns;
-- only the management role may call Crossbar's meta procedures that evict
-  other sessions (`EVICTIONS`: ``wamp.session.kill`` ...).
+- ``wamp`` (Crossbar's meta API: who is connected, with which authid, role
+  and address; what is registered and subscribed; its meta events; evicting
+  sessions) belongs to the management role too, but for the procedures
+  that act on the caller's own session alone (`SELF_SERVICE`: its
+  testament, whose publication is authorized as any other).
 
 A request is judged by every URI its pattern can match, not by its text: a
 prefix registration of ``hedgerow`` or ``""``, or a wildcard ``..get_tree``,
@@ -58,22 +61,20 @@ ROUTER_ROLE = "trusted"
 MATCHES = ("exact", "prefix", "wildcard")
 ACTIONS = ("call", "register", "publish", "subscribe")
 
-EVICTIONS = frozenset(
-    {
-        "wamp.session.kill",
-        "wamp.session.kill_by_authid",
-        "wamp.session.kill_by_authrole",
-        "wamp.registration.remove_callee",
-        "wamp.subscription.remove_subscriber",
-    }
-)
-"""Crossbar's meta procedures that throw other sessions out: the management role's alone."""
+META_NAMESPACE = "wamp"
+"""Crossbar's meta API and meta events (``wamp.session.*``, ``wamp.registration.*``,
+``wamp.subscription.*``): the management role's."""
+
+SELF_SERVICE = frozenset({"wamp.session.add_testament", "wamp.session.flush_testaments"})
+"""Meta procedures every role may call: they act on the caller's own session only (a
+testament is published when it leaves, and Crossbar authorizes that publication)."""
 
 _CLOSED_TO_ALL = frozenset(ACTIONS)
 _OWNED = frozenset({"register", "publish"})
 
 _COMPONENT = re.compile(r"[^\s.#]+")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_ROLE = re.compile(r"[^\s#]+")
 _RESERVED = ("hedgerow", "wamp", "crossbar")
 
 
@@ -139,6 +140,8 @@ class Principal:
     The secret comes from the environment variable `secret_env`, else the
     file `secret_file`. `role` defaults to the authid. Only this principal may
     register or publish under its `prefixes`, and it registers nowhere else.
+    `source` says where it was defined (``"principals.toml: principals.adder"``),
+    for error messages.
     """
 
     authid: str
@@ -146,26 +149,47 @@ class Principal:
     secret_env: str | None = None
     secret_file: Path | None = None
     role: str = ""
+    source: str = field(default="", compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        where = f"principal {self.authid!r}"
+        where = self.where
         if not isinstance(self.authid, str) or not _COMPONENT.fullmatch(self.authid):
-            msg = f"principal {self.authid!r}: expected an authid without spaces, dots or '#'"
+            msg = f"{where}: expected an authid without spaces, dots or '#'"
             raise ValueError(msg)
         if isinstance(self.prefixes, str) or not self.prefixes:
             msg = f"{where}: prefixes={self.prefixes!r}: expected a non-empty list of URI prefixes"
             raise ValueError(msg)
         prefixes = tuple(check_namespace(p, f"{where}: prefixes") for p in self.prefixes)
         object.__setattr__(self, "prefixes", prefixes)
+        if not isinstance(self.role, str) or (self.role and not _ROLE.fullmatch(self.role)):
+            msg = f"{self.key('role')} = {self.role!r}: expected a role name (no spaces or '#')"
+            raise ValueError(msg)
         object.__setattr__(self, "role", self.role or self.authid)
         if self.secret_env is None and self.secret_file is None:
             msg = f"{where}: give secret_env (a variable's name) or secret_file"
             raise ValueError(msg)
-        if self.secret_env is not None and not _ENV_NAME.fullmatch(self.secret_env):
-            msg = f"{where}: secret_env={self.secret_env!r}: expected an environment variable name"
+        if self.secret_env is not None and (
+            not isinstance(self.secret_env, str) or not _ENV_NAME.fullmatch(self.secret_env)
+        ):
+            msg = (
+                f"{self.key('secret_env')} = {self.secret_env!r}: "
+                "expected an environment variable name"
+            )
             raise ValueError(msg)
         if self.secret_file is not None:
+            if not isinstance(self.secret_file, str | os.PathLike):
+                msg = f"{self.key('secret_file')} = {self.secret_file!r}: expected a file's path"
+                raise ValueError(msg)
             object.__setattr__(self, "secret_file", Path(self.secret_file).absolute())
+
+    @property
+    def where(self) -> str:
+        """Where this principal was defined, for messages: its `source`, or its authid."""
+        return self.source or f"principal {self.authid!r}"
+
+    def key(self, name: str) -> str:
+        """The setting `name` of this principal, for messages (``file: principals.a.role``)."""
+        return f"{self.source}.{name}" if self.source else f"principal {self.authid!r}: {name}"
 
     @property
     def variable(self) -> str:
@@ -184,10 +208,56 @@ class Principal:
             return None
         try:
             text = self.secret_file.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            msg = f"principal {self.authid!r}: cannot read secret_file {str(self.secret_file)!r}"
-            raise ValueError(f"{msg}: {exc}") from exc
+        except (OSError, UnicodeDecodeError) as exc:
+            msg = f"{self.key('secret_file')}: cannot read {str(self.secret_file)!r}: {exc}"
+            raise ValueError(msg) from None
         return text or None
+
+
+def check_distinct(principals: Sequence[Principal], taken: Mapping[str, str] | None = None) -> None:
+    """ValueError naming the principal and key if two principals could prove one secret:
+    the same variable (given as `secret_env`, or made for a `secret_file`), the same
+    `secret_file`, or a variable in `taken` (variable -> whose it is). Also if two
+    have one role, or their prefixes overlap."""
+    variables = dict(taken or {})
+    files: dict[str, str] = {}
+    roles: dict[str, str] = {}
+    namespaces: list[tuple[str, str]] = []
+    own = "each principal needs a secret of its own"
+    for principal in principals:
+        name = principal.variable
+        if name in variables:
+            if principal.secret_env is not None:
+                msg = f"{principal.key('secret_env')} = {name!r}: {variables[name]} has it too"
+            else:  # the variable made for its secret_file
+                msg = f"{principal.key('secret_file')}: its variable ${name} is {variables[name]}'s"
+            msg = f"{msg}; {own}"
+            raise ValueError(msg)
+        variables[name] = f"principal {principal.authid!r}"
+        if principal.secret_file is not None:
+            real = os.path.realpath(principal.secret_file)
+            if real in files:
+                msg = (
+                    f"{principal.key('secret_file')} = {str(principal.secret_file)!r}: "
+                    f"{files[real]} has it too; {own}"
+                )
+                raise ValueError(msg)
+            files[real] = f"principal {principal.authid!r}"
+        if principal.role in roles:
+            msg = (
+                f"{principal.key('role')} = {principal.role!r}: {roles[principal.role]} has it too"
+            )
+            raise ValueError(msg)
+        roles[principal.role] = f"principal {principal.authid!r}"
+        for namespace in principal.prefixes:
+            for other, whose in namespaces:
+                if _overlap(namespace, other):
+                    msg = (
+                        f"{principal.key('prefixes')}: prefix {namespace!r} overlaps {other!r} "
+                        f"of {whose}: a name has one owner"
+                    )
+                    raise ValueError(msg)
+            namespaces.append((namespace, f"principal {principal.authid!r}"))
 
 
 _PRINCIPAL_KEYS = ("prefixes", "secret_env", "secret_file", "role")
@@ -197,18 +267,24 @@ def load_principals(path: str | Path) -> tuple[Principal, ...]:
     """The principals of a TOML or JSON file: ``[principals.<authid>]`` tables with
     ``prefixes``, ``secret_env`` or ``secret_file`` (relative to the file), and ``role``.
 
-    Raises ValueError naming the file and the key at fault.
+    Raises ValueError naming the file and the key at fault, also when two
+    principals would share a secret (one variable or one file), a role, or
+    overlapping prefixes.
     """
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
         data = json.loads(text) if path.suffix.lower() == ".json" else tomllib.loads(text)
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
         msg = f"{path}: cannot read principals: {str(exc)[:300]}"
         raise ValueError(msg) from None
     tables = data.get("principals") if isinstance(data, dict) else None
     if not isinstance(tables, dict) or not tables:
         msg = f"{path}: expected [principals.<authid>] tables (key 'principals')"
+        raise ValueError(msg)
+    unknown = sorted(set(data) - {"principals"})
+    if unknown:  # a misspelt table would leave its principal out without a word
+        msg = f"{path}: unknown keys {unknown} (expected principals)"
         raise ValueError(msg)
     principals = []
     for authid, table in tables.items():
@@ -227,19 +303,20 @@ def load_principals(path: str | Path) -> tuple[Principal, ...]:
             msg = f"{path}: {key}.prefixes = {str(prefixes)[:200]}: expected a list of URI prefixes"
             raise ValueError(msg)
         secret_file = table.get("secret_file")
-        try:
-            principals.append(
-                Principal(
-                    authid,
-                    tuple(prefixes),
-                    secret_env=table.get("secret_env"),
-                    secret_file=path.parent / secret_file if isinstance(secret_file, str) else None,
-                    role=table.get("role") or "",
-                )
+        source = f"{path}: {key}"
+        if isinstance(secret_file, str):
+            secret_file = path.parent / secret_file
+        principals.append(
+            Principal(
+                authid,
+                tuple(prefixes),
+                secret_env=table.get("secret_env"),
+                secret_file=secret_file,
+                role=table.get("role", ""),
+                source=source,
             )
-        except (TypeError, ValueError) as exc:
-            msg = f"{path}: {key}: {exc}"
-            raise ValueError(msg) from None
+        )
+    check_distinct(principals)
     return tuple(principals)
 
 
@@ -294,6 +371,7 @@ class Policy:
         found = [
             (ROUTER_ROLE, ROUTER_NAMESPACE, _CLOSED_TO_ALL - {"subscribe"}),
             (self.management_role, MANAGEMENT_NAMESPACE, _CLOSED_TO_ALL),
+            (self.management_role, META_NAMESPACE, _CLOSED_TO_ALL),
         ]
         found.extend(
             (role, namespace, _OWNED)
@@ -308,8 +386,8 @@ class Policy:
             return False
         if action in ("call", "publish") and match != "exact":
             return False
-        if action == "call" and uri in EVICTIONS and role != self.management_role:
-            return False
+        if action == "call" and uri in SELF_SERVICE:
+            return True
         own: list[str] = []
         for owner, namespace, closed in self._namespaces():
             if owner == role:

@@ -19,12 +19,12 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Self
 
 from hedgerow._extras import MissingExtra
+from hedgerow.transports._node_directory import NodeDirectory, sweep
 from hedgerow.transports._router_config import CrossbarError, RouterConfig, node_config
 
 if TYPE_CHECKING:
@@ -43,6 +43,10 @@ class CrossbarNotInstalled(CrossbarError, MissingExtra):
             self, "router", "crossbar", alternative=", or put a crossbar executable on PATH"
         )
 
+
+NODE_PREFIX = "hedgerow-crossbar-"
+"""The name of the temporary node directories `Crossbar` makes (a lock in each, see
+``_node_directory.py``)."""
 
 _READY_MARKERS = ("local node configuration ran successfully", "NODE_BOOT_COMPLETE")
 _GUARD = Path(__file__).resolve().with_name("_router_guard.py")
@@ -80,9 +84,13 @@ class Crossbar:
     ) -> None:
         self.config = (config or RouterConfig(websocket_port=0, rawsocket_port=0)).resolved()
         self._own_dir = cbdir is None
-        self.cbdir = (
-            Path(cbdir) if cbdir is not None else Path(tempfile.mkdtemp(prefix="crossbar-"))
-        )
+        self._temporary: NodeDirectory | None = None
+        if cbdir is None:
+            sweep(NODE_PREFIX)  # what processes killed with their guards left
+            self._temporary = NodeDirectory(NODE_PREFIX)
+            self.cbdir = self._temporary.path
+        else:
+            self.cbdir = Path(cbdir)
         self.executable = executable
         if loglevel not in ("info", "debug", "trace"):
             # Readiness is read from crossbar's info lines.
@@ -121,33 +129,18 @@ class Crossbar:
         return path
 
     def environment(self) -> dict[str, str]:
-        """The crossbar process's environment: ours, plus the secret and `extra_env`."""
+        """The crossbar process's environment: ours, plus `extra_env` and the secrets
+        (`RouterConfig.secrets`: CrossbarError if one is missing or two are the same)."""
         env = dict(os.environ)
         env.update(self.config.extra_env)
-        if self.config.shared:
-            secret = self.config.secret()
-            if secret is None:
-                raise CrossbarError(self.config._no_secret())
-            env[self.config.secret_env] = secret
-        for principal in self.config.principals if self.config.auth else ():
-            try:
-                secret = principal.secret()
-            except ValueError as exc:
-                raise CrossbarError(str(exc)) from None
-            if secret is None:
-                msg = f"principal {principal.authid!r} needs its secret: set ${principal.variable}"
-                raise CrossbarError(msg)
-            env[principal.variable] = secret
-        name = self.config.management_secret_env
-        if name is not None and not env.get(name):
-            msg = f"the management principal needs its secret: set ${name}"
-            raise CrossbarError(msg)
+        env.update(self.config.secrets())
         return env
 
     def command(self, *, remove_cbdir: bool | None = None) -> list[str]:
         """The command line: crossbar under its guard (``_router_guard.py``), which stops it
         if this process dies and then removes the node directory if `remove_cbdir`
-        (default: if this object made it)."""
+        (default: if this object made it), and keeps every secret out of its output
+        (``--redact-env``, with the variables' names: values never go on a command line)."""
         executable = self.executable or crossbar_executable()
         if shutil.which(executable) is None:
             msg = f"cannot run {executable}: not found or not executable"
@@ -160,6 +153,7 @@ class Crossbar:
             "--cbdir",
             str(self.cbdir),
             *(["--remove-cbdir"] if remove else []),
+            *(f"--redact-env={name}" for name in self.config.secret_variables()),
             "--",
             executable,
             "start",
@@ -190,6 +184,7 @@ class Crossbar:
             errors="replace",
             env=env,
             start_new_session=True,  # its own process group: stopped as one, by id
+            pass_fds=() if self._temporary is None else (self._temporary.fd,),
         )
         self._reader = threading.Thread(
             target=self._read,
@@ -265,8 +260,8 @@ class Crossbar:
     def close(self) -> None:
         """Stop the node and remove the node directory if this object made it."""
         self.stop()
-        if self._own_dir:
-            shutil.rmtree(self.cbdir, ignore_errors=True)
+        if self._temporary is not None:
+            self._temporary.remove()
 
     def __enter__(self) -> Self:
         if not self.running:

@@ -23,6 +23,9 @@ mutate, and a payload that would not survive the network fails here too,
 with ``wamp.error.invalid_payload``. It costs about 2 us per small message
 with msgpack (a third of a `copy.deepcopy`, a tenth of a pykka ask);
 ``serialize=False`` passes references (shallow-copied args and kwargs).
+
+As on Crossbar, nobody registers or publishes under ``wamp.``; this router
+has no meta API, so a call there finds no procedure.
 """
 
 from __future__ import annotations
@@ -579,6 +582,9 @@ class InProcessRouter(Transport):
         acknowledge = bool(options and options.acknowledge)
         try:
             uri = check_uri(request.topic, Match.EXACT, "topic URI")
+            if uri.startswith("wamp."):
+                msg = f"publish with restricted topic URI {uri!r} (wamp.* is the router's)"
+                raise ApplicationError(ApplicationError.INVALID_URI, msg)  # noqa: TRY301
             data = self._encode(publisher, request.args, request.kwargs)
         except ApplicationError as exc:
             if acknowledge:

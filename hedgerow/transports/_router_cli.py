@@ -7,12 +7,11 @@ A click command object; ``hedgerow/cli.py`` registers it. It needs the
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import json
 import os
-import shutil
 import signal
 import subprocess
-import tempfile
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,6 +21,7 @@ import click
 from hedgerow._extras import MissingExtra
 from hedgerow.transports._authorization import load_principals
 from hedgerow.transports._crossbar import Crossbar
+from hedgerow.transports._node_directory import NodeDirectory, sweep
 from hedgerow.transports._router_config import (
     AUTH_METHODS,
     SECRET_ENV,
@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 __all__ = ["router"]
 
 STOP_TIMEOUT = 10.0
+NODE_PREFIX = "hedgerow-router-"
 MANAGEMENT_SECRET_ENV = "HEDGEROW_MANAGEMENT_SECRET"  # noqa: S105 - a variable's name
 
 
@@ -112,6 +113,15 @@ MANAGEMENT_SECRET_ENV = "HEDGEROW_MANAGEMENT_SECRET"  # noqa: S105 - a variable'
     ),
 )
 @click.option(
+    "--allow-origin",
+    "allowed_origins",
+    multiple=True,
+    help=(
+        "Let web pages from this origin (a pattern, e.g. 'https://*.example.com') open the "
+        "WebSocket transport in a browser; repeat for several. Default: none."
+    ),
+)
+@click.option(
     "--tls-key",
     type=click.Path(exists=True, dir_okay=False),
     help="Private key (PEM) for TLS on the TCP transports (with --tls-certificate).",
@@ -172,24 +182,23 @@ def router(**options: Any) -> None:
     if options["print_config"]:
         click.echo(json.dumps(node_config(config), indent=2))
         return
-    if config.auth and not config.principals and config.secret() is None:
-        raise click.UsageError(config._no_secret())
-    for principal in config.principals:
-        try:
-            secret = principal.secret()
-        except ValueError as exc:
-            raise click.UsageError(str(exc)) from None
-        if secret is None:
-            msg = f"principal {principal.authid!r} needs its secret: set ${principal.variable}"
-            raise click.UsageError(msg)
-    cbdir = options["cbdir"]
-    own_dir = cbdir is None
-    directory = Path(cbdir) if cbdir else Path(tempfile.mkdtemp(prefix="hedgerow-router-"))
     try:
-        code = _run(config, directory, options)
+        config.secrets()
+    except CrossbarError as exc:
+        raise click.UsageError(str(exc)) from None
+    cbdir = options["cbdir"]
+    temporary = None
+    if cbdir is None:
+        sweep(NODE_PREFIX)  # what routers killed with their guards left
+        temporary = NodeDirectory(NODE_PREFIX)
+        directory = temporary.path
+    else:
+        directory = Path(cbdir)
+    try:
+        code = _run(config, directory, options, () if temporary is None else (temporary.fd,))
     finally:
-        if own_dir:
-            shutil.rmtree(directory, ignore_errors=True)
+        if temporary is not None:
+            temporary.remove()
     if code != 0:
         raise click.exceptions.Exit(code)
 
@@ -219,13 +228,17 @@ def _config(options: dict[str, Any]) -> RouterConfig:
                 else None
             ),
             principals=principals,
+            allowed_origins=options["allowed_origins"],
         ).resolved()
     except (ValueError, CrossbarError) as exc:
         raise click.UsageError(str(exc)) from exc
     return config
 
 
-def _run(config: RouterConfig, directory: Path, options: dict[str, Any]) -> int:
+def _run(
+    config: RouterConfig, directory: Path, options: dict[str, Any], lock: tuple[int, ...]
+) -> int:
+    """Run crossbar under its guard, which inherits the node directory's `lock`."""
     node = Crossbar(config, cbdir=directory, executable=options["executable"])
     try:
         command = node.command(remove_cbdir=options["cbdir"] is None)
@@ -244,7 +257,7 @@ def _run(config: RouterConfig, directory: Path, options: dict[str, Any]) -> int:
         # guard stops crossbar when our end of its stdin closes (even if we
         # are SIGKILLed). Ctrl-C and SIGTERM to us are passed on.
         process = subprocess.Popen(  # noqa: S603 - our own command line
-            command, env=env, stdin=subprocess.PIPE, start_new_session=True
+            command, env=env, stdin=subprocess.PIPE, start_new_session=True, pass_fds=lock
         )
     except OSError as exc:
         msg = f"cannot run {command[0]}: {exc}"
@@ -260,24 +273,44 @@ def _run(config: RouterConfig, directory: Path, options: dict[str, Any]) -> int:
 
 
 def _supervise(process: subprocess.Popen[bytes]) -> int:
+    """Wait for crossbar's guard; our exit status (see `_wait`)."""
     stopping: list[bool] = []
+    timers: list[threading.Timer] = []
 
     def stop(*_: Any) -> None:
+        """SIGTERM to the guard (which passes it on), SIGCONT in case someone stopped it,
+        and SIGKILL if it is still there after the guard's own stop timeout."""
         stopping.append(True)
         with contextlib.suppress(ProcessLookupError):
             process.send_signal(signal.SIGTERM)
+            process.send_signal(signal.SIGCONT)
+        if not timers:
+            timer = threading.Timer(2 * STOP_TIMEOUT, _kill, (process,))
+            timer.daemon = True
+            timers.append(timer)
+            timer.start()
 
-    if threading.current_thread() is not threading.main_thread():
-        return _wait(process, stop, stopping)
-    previous = signal.signal(signal.SIGTERM, stop)
     try:
-        return _wait(process, stop, stopping)
+        if threading.current_thread() is not threading.main_thread():
+            return _wait(process, stop, stopping)
+        previous = signal.signal(signal.SIGTERM, stop)
+        try:
+            return _wait(process, stop, stopping)
+        finally:
+            signal.signal(signal.SIGTERM, previous)
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for timer in timers:
+            timer.cancel()
+
+
+def _kill(process: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        process.kill()
 
 
 def _wait(process: subprocess.Popen[bytes], stop: Callable[..., None], stopping: list[bool]) -> int:
-    """Crossbar's exit status; 0 when we stopped it (Ctrl-C or SIGTERM)."""
+    """0 when we stopped crossbar (Ctrl-C or SIGTERM); else 1 if crossbar or its guard
+    ended with a failure (said on stderr), or 0."""
     try:
         code = process.wait()
     except KeyboardInterrupt:
@@ -285,11 +318,31 @@ def _wait(process: subprocess.Popen[bytes], stop: Callable[..., None], stopping:
         try:
             process.wait(STOP_TIMEOUT)
         except (subprocess.TimeoutExpired, KeyboardInterrupt):
-            with contextlib.suppress(ProcessLookupError):
-                process.kill()
+            _kill(process)
             process.wait()
         return 0
-    return 0 if stopping else code
+    if stopping or code == 0:
+        return 0
+    click.echo(f"Error: {_ended(process.pid, code)}", err=True)
+    return 1
+
+
+def _ended(guard: int, code: int) -> str:
+    """How crossbar ended, from its guard's status (128 + N: killed by signal N)."""
+    if code < 0:
+        name = _signal_name(-code) or f"signal {-code}"
+        return f"crossbar's guard (pid {guard}) was killed by {name}; crossbar was stopped with it"
+    killed = _signal_name(code - 128) if code > 128 else None  # noqa: PLR2004 - the shell's rule
+    if killed is not None:
+        return f"crossbar was killed by {killed} (status {code})"
+    return f"crossbar exited with status {code}"
+
+
+def _signal_name(number: int) -> str | None:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return None
 
 
 def _banner(config: RouterConfig) -> list[str]:
@@ -320,7 +373,20 @@ def _banner(config: RouterConfig) -> list[str]:
         )
     if config.tls:
         lines.append(f"  TLS        key {config.tls_key}, certificate {config.tls_certificate}")
+    elif not _loopback(config.host) and (config.websocket_url or config.rawsocket_url):
+        lines.append(
+            f"  warning    listening on {config.host} without TLS: tickets and every message "
+            "cross the network in clear (--tls-key and --tls-certificate)"
+        )
     return lines
+
+
+def _loopback(host: str) -> bool:
+    """Whether `host` is reachable from this machine alone."""
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ from hedgerow.transports._authorization import (
     ROUTER_ROLE,
     Policy,
     Principal,
+    check_distinct,
 )
 
 if TYPE_CHECKING:
@@ -88,6 +89,14 @@ class RouterConfig:
     principal may register or publish under its prefixes, and it registers
     nowhere else. With principals, the shared principal `authid` is optional:
     it is there when its secret is set.
+
+    `allowed_origins` lists the origins (autobahn's patterns, such as
+    ``"https://*.example.com"``) whose web pages may open the WebSocket
+    transport in a browser; none by default. A browser lets any page it shows
+    open a WebSocket to 127.0.0.1 and names the page in an ``Origin`` header:
+    without this, any page a local user visits could join (as anonymous,
+    with `anonymous`). Clients that send no ``Origin`` (not browsers: hedgerow,
+    autobahn) are not concerned.
     """
 
     realms: Sequence[str] = ("realm1",)
@@ -111,6 +120,7 @@ class RouterConfig:
     management_authid: str = "management"
     management_role: str = "management"
     principals: Sequence[Principal] = ()
+    allowed_origins: Sequence[str] = ()
 
     def __post_init__(self) -> None:
         if isinstance(self.realms, str) or not self.realms:
@@ -143,8 +153,17 @@ class RouterConfig:
         if not self.auth and not self.anonymous:
             msg = "auth=[] and anonymous=False: nobody could join; enable a method or anonymous"
             raise ValueError(msg)
+        self._check_origins()
         self._check_tls()
         self._check_principals()
+
+    def _check_origins(self) -> None:
+        if isinstance(self.allowed_origins, str) or not all(
+            isinstance(origin, str) and origin for origin in self.allowed_origins
+        ):
+            msg = f"allowed_origins={self.allowed_origins!r}: expected a list of origin patterns"
+            raise ValueError(msg)
+        object.__setattr__(self, "allowed_origins", tuple(self.allowed_origins))
 
     def _check_principals(self) -> None:
         object.__setattr__(self, "principals", tuple(self.principals))
@@ -163,14 +182,38 @@ class RouterConfig:
         roles = {self.role, self.anonymous_role, self.management_role, ROUTER_ROLE}
         for principal in self.principals:
             if principal.authid in authids:
-                msg = f"principal {principal.authid!r}: the authid is taken"
+                msg = f"{principal.where}: the authid is taken (the shared or management one)"
                 raise ValueError(msg)
             if principal.role in roles:
-                msg = f"principal {principal.authid!r}: role {principal.role!r} is taken"
+                msg = f"{principal.key('role')}: role {principal.role!r} is taken"
                 raise ValueError(msg)
             authids.add(principal.authid)
             roles.add(principal.role)
+        self._check_secrets_apart()
         self.policy  # noqa: B018 - checks that no two principals share a name
+
+    def _check_secrets_apart(self) -> None:
+        """No two principals (shared, management, `principals`) read one variable or file."""
+        if self.management_secret_env == self.secret_env:
+            msg = (
+                f"management_secret_env={self.management_secret_env!r}: that is the shared "
+                "secret's variable; the management principal needs a secret of its own"
+            )
+            raise ValueError(msg)
+        taken = {self.secret_env: "the shared principal"}
+        if self.management_secret_env is not None:
+            taken[self.management_secret_env] = "the management principal"
+        check_distinct(self.principals, taken)
+        shared_file = None if self.secret_file is None else os.path.realpath(self.secret_file)
+        for principal in self.principals:
+            if principal.secret_file is not None and (
+                os.path.realpath(principal.secret_file) == shared_file
+            ):
+                msg = (
+                    f"{principal.key('secret_file')}: the shared principal's secret file; "
+                    "each principal needs a secret of its own"
+                )
+                raise ValueError(msg)
 
     @property
     def policy(self) -> Policy:
@@ -257,6 +300,49 @@ class RouterConfig:
             raise CrossbarError(msg)
         return text
 
+    def secret_variables(self) -> list[str]:
+        """The variables the router's config names for the secrets of the principals
+        it serves (`secrets` gives their values)."""
+        names = [self.secret_env] if self.shared else []
+        names += [principal.variable for principal in self.principals if self.auth]
+        if self.management_secret_env is not None:
+            names.append(self.management_secret_env)
+        return names
+
+    def secrets(self) -> dict[str, str]:
+        """Each served principal's secret, by the variable the router's config names.
+
+        Raises CrossbarError naming the principal (and its file and key) if a
+        secret is missing or cannot be read, or if two principals (shared,
+        management and `principals`) have the same secret: each holder could
+        then act as the other.
+        """
+        found: list[tuple[str, str, str]] = []  # (whose, variable, secret)
+        if self.shared:
+            secret = self.secret()
+            if secret is None:
+                raise CrossbarError(self._no_secret())
+            found.append(("the shared principal", self.secret_env, secret))
+        for principal in self.principals if self.auth else ():
+            try:
+                secret = principal.secret()
+            except ValueError as exc:
+                raise CrossbarError(str(exc)) from None
+            if secret is None:
+                msg = f"principal {principal.authid!r} needs its secret: set ${principal.variable}"
+                msg = f"{principal.source}: {msg}" if principal.source else msg
+                raise CrossbarError(msg)
+            found.append((f"principal {principal.authid!r}", principal.variable, secret))
+        name = self.management_secret_env
+        if name is not None:
+            secret = os.environ.get(name)
+            if not secret:
+                msg = f"the management principal needs its secret: set ${name}"
+                raise CrossbarError(msg)
+            found.append(("the management principal", name, secret))
+        _check_distinct_values(found)
+        return {variable: secret for _, variable, secret in found}
+
     def authentication(self, method: str | None = None) -> dict[str, Any]:
         """A component's ``authentication`` dict (autobahn's format) for this router."""
         if not self.auth:
@@ -273,6 +359,23 @@ class RouterConfig:
             f"the router needs a secret for {', '.join(self.auth)} authentication: set "
             f"${self.secret_env}, give a secret file, or allow anonymous access explicitly"
         )
+
+
+def _check_distinct_values(found: Sequence[tuple[str, str, str]]) -> None:
+    """CrossbarError if two of (whose, variable, secret) have the same secret."""
+    seen: dict[str, tuple[str, str]] = {}
+    for whose, variable, secret in found:
+        if secret in seen:
+            other, other_variable = seen[secret]
+            both = f"{other} and {whose}"
+            if other.startswith("principal ") and whose.startswith("principal "):
+                both = f"principals {other.split()[1]} and {whose.split()[1]}"
+            msg = (
+                f"{both} have the same secret (from ${other_variable} and ${variable}): "
+                "each principal needs a secret of its own"
+            )
+            raise CrossbarError(msg)
+        seen[secret] = (whose, variable)
 
 
 MANAGEMENT_PREFIX = "hedgerow."
@@ -318,6 +421,11 @@ def node_config(config: RouterConfig) -> dict[str, Any]:
                 "endpoint": _tcp_endpoint(config, config.websocket_port),
                 "serializers": serializers,
                 "auth": auth,
+                # No web page in a browser joins but from an allowed origin.
+                "options": {
+                    "allowed_origins": list(config.allowed_origins),
+                    "allow_null_origin": False,
+                },
             }
         )
     if config.rawsocket_port is not None:

@@ -6,7 +6,7 @@ import threading
 from typing import Any
 
 import pytest
-from helpers import Log, start, worker
+from helpers import FailingStart, Log, start, worker
 
 import hedgerow as hr
 
@@ -156,3 +156,139 @@ def test_unsupervised_send_after_uses_real_time():
         assert got.wait(timeout=10)
     finally:
         ref.stop()
+
+
+class EarlyCaller(hr.Actor):
+    """In on_start, looks up the children it is given (started after it) and asks each."""
+
+    def __init__(self, names: list[str], log: Log) -> None:
+        super().__init__()
+        self.names = names
+        self.log = log
+
+    def on_start(self) -> None:
+        for name in self.names:
+            ref = self.actor_lookup(name)
+            self.log.add(("found", (name, ref.path)))
+            ref.tell(("from early", name))
+            self.log.add(("answer", ref.ask(("asked early", name), block=False)))
+
+
+def test_a_child_looks_up_siblings_and_cousins_that_start_after_it():
+    log = Log()
+    inner = hr.SupervisorSpec([worker("leaf", log)])
+    spec = hr.SupervisorSpec(
+        [
+            hr.ChildSpec("early", EarlyCaller, args=(["late", "root/inner/leaf"], log)),
+            worker("late", log),
+            hr.ChildSpec("inner", inner),
+        ]
+    )
+    tree, recorder = start(spec)
+    with tree:
+        late, leaf = tree.lookup("root/late"), tree.lookup("root/inner/leaf")
+        assert log.of("found") == [("late", "root/late"), ("root/inner/leaf", "root/inner/leaf")]
+        assert [f.get(timeout=10) for f in log.of("answer")] == [
+            ("late", 1, ("asked early", "late")),
+            ("leaf", 1, ("asked early", "root/inner/leaf")),
+        ]
+        # The refs found before the start are the children's own, and their
+        # messages waited for the start: handled first, in order.
+        assert tree.get_child("late") is late
+        assert tree.supervisor("inner").get_child("leaf") is leaf
+        got = log.of("got")
+        assert got[:2] == [("late", ("from early", "late")), ("late", ("asked early", "late"))]
+    assert not recorder.matching(hr.EventKind.DEAD_LETTER)
+
+
+class Acknowledger(hr.Actor):
+    """Half of a pipeline whose two stages hold each other's refs from on_start."""
+
+    def __init__(self, peer: str) -> None:
+        super().__init__()
+        self.peer_name = peer
+
+    def on_start(self) -> None:
+        self.peer = self.actor_lookup(self.peer_name)
+
+    def on_receive(self, message: Any) -> Any:
+        match message:
+            case ("item", n):
+                self.peer.tell(("ack", n))
+            case ("ack", n):
+                return ("acked", n)
+            case "peer":
+                return self.peer
+        return None
+
+
+def test_a_cycle_of_references_is_looked_up_in_on_start():
+    spec = hr.SupervisorSpec(
+        [
+            hr.ChildSpec("source", Acknowledger, args=("sink",)),
+            hr.ChildSpec("sink", Acknowledger, args=("source",)),
+        ]
+    )
+    tree, _ = start(spec)
+    with tree:
+        source, sink = tree.get_child("source"), tree.get_child("sink")
+        assert source.ask("peer") is sink
+        assert sink.ask("peer") is source
+
+
+def test_a_name_in_no_spec_raises_at_once_in_on_start():
+    log = Log()
+    spec = hr.SupervisorSpec(
+        [hr.ChildSpec("early", EarlyCaller, args=(["nobody"], log)), worker("late")]
+    )
+    with pytest.raises(hr.StartError, match="root/nobody"):
+        start(spec)
+
+
+def test_messages_for_a_child_that_never_starts_are_dead_letters():
+    """The tree fails to start before `late` does: what waited for it is accounted for."""
+    log = Log()
+    spec = hr.SupervisorSpec(
+        [
+            hr.ChildSpec("early", EarlyCaller, args=(["late", "root/inner/leaf"], log)),
+            hr.ChildSpec("broken", FailingStart),
+            worker("late", log),
+            hr.ChildSpec("inner", hr.SupervisorSpec([worker("leaf", log)])),
+        ]
+    )
+    events = hr.EventStream()
+    recorder = hr.testing.EventRecorder(events)
+    with pytest.raises(hr.StartError):
+        hr.start_tree(spec, events=events)
+    for answer in log.of("answer"):
+        with pytest.raises(hr.DeadLetterError):
+            answer.get(timeout=10)
+    letters = sorted((e.path, e.message) for e in recorder.matching(hr.EventKind.DEAD_LETTER))
+    assert letters == [
+        ("root/inner/leaf", ("asked early", "root/inner/leaf")),
+        ("root/inner/leaf", ("from early", "root/inner/leaf")),
+        ("root/late", ("asked early", "late")),
+        ("root/late", ("from early", "late")),
+    ]
+    assert not log.of("got")
+
+
+def make_finder() -> Finder:
+    """A factory: its child's class is known only once it runs."""
+    return Finder()
+
+
+def test_a_lookup_told_the_class_checks_it():
+    spec = hr.SupervisorSpec(
+        [hr.ChildSpec("finder", Finder), worker("w"), hr.ChildSpec("made", make_finder)]
+    )
+    tree, _ = start(spec)
+    with tree:
+        assert tree.get_child("finder", Finder) is tree.get_child("finder")
+        assert tree.lookup("root/finder", Finder) is tree.get_child("finder")
+        assert tree.lookup("root/finder", hr.Actor) is tree.get_child("finder")  # a base class
+        assert tree.get_child("made", Finder) is tree.get_child("made")  # a factory's: unknown
+        with pytest.raises(TypeError, match="root/w is a Worker, not a Finder"):
+            tree.get_child("w", Finder)
+        with pytest.raises(TypeError, match="root/finder is a Finder, not a Ticker"):
+            tree.lookup("root/finder", Ticker)

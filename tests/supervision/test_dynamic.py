@@ -70,6 +70,17 @@ def test_start_child_that_fails_to_start_leaves_nothing():
         assert isinstance(info.value.cause, ValueError)
         assert tree.which_children() == []
         assert rec.matching(EventKind.START_FAILED, "root/bad")
+        with pytest.raises(hr.ChildNotFound):  # its name went with it
+            tree.lookup("root/bad")
+
+
+def test_a_nested_supervisor_that_fails_to_start_as_a_dynamic_child_leaves_no_names():
+    tree, _ = start(hr.SupervisorSpec([]))
+    with tree:
+        nested = hr.SupervisorSpec([worker("ok"), hr.ChildSpec("bad", FailingStart), worker("x")])
+        with pytest.raises(hr.StartError):
+            tree.start_child(hr.ChildSpec("inner", nested))
+        assert tree.names.paths() == []
 
 
 def test_start_child_validates_against_the_supervisor():

@@ -9,6 +9,7 @@ from helpers import FailingStart, FailNTimes, Log, start, worker
 
 import hedgerow as hr
 from hedgerow import EventKind
+from hedgerow.supervision._backoff import Backoff
 
 
 def immediate(child_id: str, log: Log | None = None, **options) -> hr.ChildSpec:
@@ -357,3 +358,21 @@ def test_backoff_settings_are_checked_on_children_and_supervisors(options, field
     with pytest.raises(hr.SpecError) as info:
         hr.SupervisorSpec([worker("a")], **options)
     assert info.value.field == field
+
+
+@pytest.mark.parametrize(
+    ("initial", "growth", "jitter"),
+    [(1e9, 1e300, 0.5), (1e9, 1e300, 0.0), (1.0, 1e308, 1e308), (1e-300, 1e300, 1.0)],
+)
+def test_backoff_delays_stay_finite_and_within_the_cap_whatever_the_growth(initial, growth, jitter):
+    """A delay times a huge growth overflowed to inf, and inf's jitter gave NaN delays."""
+    backoff = Backoff(
+        initial_retry_delay=initial,
+        max_retry_delay=1e9,
+        retry_delay_growth=growth,
+        retry_delay_jitter=jitter,
+        random=random.Random(1),
+    )
+    delays = [backoff.next_delay() for _ in range(50)]
+    assert delays[0] == 0.0
+    assert all(0.0 <= d <= 1e9 for d in delays), delays

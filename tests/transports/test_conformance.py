@@ -275,6 +275,26 @@ def test_acknowledge_returns_the_publication_id_and_reports_errors(clients):
     assert publisher.link.handle(Publish("com..bad")).result(TIMEOUT) is None
 
 
+def test_the_routers_meta_namespace_is_nobody_elses(clients):
+    """No session registers or publishes under ``wamp.`` (the router's meta API and
+    events), and an application session reads nothing there."""
+    client = clients()
+    ack = PublishOptions(acknowledge=True)
+    for request in (
+        Register("wamp.session.list", None),
+        Publish("wamp.session.on_leave", [1], {}, ack),
+        Call("wamp.session.list", [], {}),
+        Call("wamp.registration.list", [], {}),
+    ):
+        with pytest.raises(ApplicationError) as info:
+            client.link.handle(request).result(TIMEOUT)
+        assert info.value.error in (
+            ApplicationError.INVALID_URI,
+            ApplicationError.NOT_AUTHORIZED,
+            ApplicationError.NO_SUCH_PROCEDURE,  # a router without a meta API
+        ), (request, info.value)
+
+
 def test_unsubscribe_stops_events_and_unknown_ids_are_errors(clients):
     subscriber, publisher = clients(), clients()
     sub_id = subscriber.subscribe("com.example.topic")

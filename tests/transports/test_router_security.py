@@ -8,7 +8,9 @@ under its own URI prefixes, and nobody else may take those names.
 
 from __future__ import annotations
 
+import collections
 import os
+import socket
 import sys
 import threading
 import uuid
@@ -16,7 +18,7 @@ from pathlib import Path
 
 import pytest
 from autobahn.wamp.types import PublishOptions
-from transports.wamp_router import SECRET, start_router, takeover
+from transports.wamp_router import SECRET, router_config, start_router, takeover
 
 import hedgerow as hr
 from hedgerow import StartError
@@ -25,6 +27,7 @@ from hedgerow.supervision._container import Container
 from hedgerow.transports import (
     ApplicationError,
     Call,
+    Crossbar,
     Event,
     Leave,
     Publish,
@@ -334,6 +337,57 @@ def test_announcements_reach_the_management_role_secrets_redacted(router, tmp_pa
 @pytest.mark.parametrize(
     ("procedure", "argument"),
     [
+        ("wamp.session.list", None),
+        ("wamp.session.get", "operator"),
+        ("wamp.registration.list", None),
+        ("wamp.registration.lookup", "hedgerow.node.shop.get_tree"),
+        ("wamp.registration.match", "hedgerow.node.shop.get_tree"),
+        ("wamp.subscription.list", None),
+        ("wamp.subscription.match", "hedgerow.node.shop.on_component_started"),
+    ],
+)
+def test_crossbars_meta_api_tells_other_roles_nothing(outsider, operator, procedure, argument):
+    """Who is connected (authid, role, address) and what management has registered."""
+    operator.handle(Register("hedgerow.node.shop.get_tree")).result(TIMEOUT)
+    args = [] if argument is None else [operator.session_id if argument == "operator" else argument]
+    assert _refused(outsider, Call(procedure, args)) == NOT_AUTHORIZED
+    assert operator.handle(Call(procedure, args)).result(TIMEOUT)
+
+
+@pytest.mark.parametrize(
+    ("match", "topic"),
+    [
+        ("exact", "wamp.session.on_join"),
+        ("exact", "wamp.registration.on_create"),
+        ("exact", "wamp.subscription.on_subscribe"),
+        ("prefix", "wamp."),
+        ("wildcard", "wamp.registration.on_register"),
+    ],
+)
+def test_crossbars_meta_events_reach_no_other_role(outsider, match, topic):
+    options = SubscribeOptions(match=match) if match != "exact" else None
+    assert _refused(outsider, Subscribe(topic, options)) == NOT_AUTHORIZED
+
+
+def test_a_testament_is_a_sessions_own_and_authorized_as_a_publication(router, operator):
+    """wamp.session.add_testament stays open: what it publishes is judged as a publish is."""
+    peer = operator.peer
+    operator.handle(Subscribe("hedgerow.node.shop.on_component_started")).result(TIMEOUT)
+    operator.handle(Subscribe("com.example.testament")).result(TIMEOUT)
+    link = _join(router, "hedgerow", SECRET)
+    for topic in ("hedgerow.node.shop.on_component_started", "com.example.testament"):
+        assert link.handle(Call("wamp.session.add_testament", [topic, ["spoof"], {}])).result(
+            TIMEOUT
+        )
+    link.handle(Leave()).result(TIMEOUT)
+    with peer.cond:
+        assert peer.cond.wait_for(peer.events, TIMEOUT)
+    assert [(e.topic, e.args) for e in peer.events()] == [("com.example.testament", ["spoof"])]
+
+
+@pytest.mark.parametrize(
+    ("procedure", "argument"),
+    [
         ("wamp.session.kill_by_authrole", "management"),
         ("wamp.session.kill_by_authid", "management"),
         ("wamp.session.kill", None),
@@ -344,3 +398,60 @@ def test_no_role_but_management_may_evict_other_sessions(outsider, operator, pro
     assert _refused(outsider, Call(procedure, [target])) == NOT_AUTHORIZED
     assert operator.is_open
     assert operator.handle(Subscribe("hedgerow.probe")).result(TIMEOUT)
+
+
+# -- secrets in crossbar's output ------------------------------------------------------
+
+
+def test_crossbars_debug_output_shows_no_secret(tmp_path, monkeypatch):
+    """At debug level crossbar logs each secret it reads, and the ticket it expected from
+    a client that offered a wrong one: a stranger could have them written to the log."""
+    monkeypatch.setenv("HR_TEST_MANAGEMENT_SECRET", MANAGEMENT_SECRET)
+    monkeypatch.setenv("HR_TEST_ONE_SECRET", ONE_SECRET)
+    config = router_config(
+        tmp_path,
+        management_secret_env="HR_TEST_MANAGEMENT_SECRET",  # noqa: S106 - a variable's name
+        principals=[Principal("one", ("com.example.one",), secret_env="HR_TEST_ONE_SECRET")],  # noqa: S106
+    )
+    router = Crossbar(config, cbdir=tmp_path / "node", loglevel="debug")
+    router._output = collections.deque()  # all of it, not the last lines alone
+    router.start()
+    try:
+        for authid in ("management", "one", "hedgerow"):
+            with pytest.raises(ApplicationError):
+                _join(router, authid, "a-wrong-ticket")
+        _join(router, "one", ONE_SECRET).handle(Leave()).result(TIMEOUT)
+    finally:
+        router.stop()
+    output = "\n".join(router.output)
+    assert "a-wrong-ticket" in output  # crossbar did log the failed attempts ...
+    for secret in (SECRET, MANAGEMENT_SECRET, ONE_SECRET):
+        assert secret not in output  # ... but not what it expected
+    assert "<redacted>" in output
+
+
+# -- browsers ----------------------------------------------------------------------------
+
+
+def _handshake(router, origin):
+    """The status line a WebSocket opening handshake gets, with `origin` (None: no header)."""
+    port = router.config.websocket_port
+    request = (
+        f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+        "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+        "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: wamp.2.json\r\n"
+        + (f"Origin: {origin}\r\n" if origin else "")
+        + "\r\n"
+    )
+    with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as sock:
+        sock.sendall(request.encode())
+        return sock.recv(4096).split(b"\r\n", 1)[0].decode()
+
+
+def test_no_web_page_in_a_browser_on_this_host_can_join_the_router(router):
+    """Browsers let any page open a WebSocket to 127.0.0.1 and send its own Origin; with
+    --anonymous that page would join. Clients without an Origin (not browsers) join."""
+    for origin in ("http://evil.example", f"http://127.0.0.1:{router.config.websocket_port}"):
+        assert "connection denied: origin" in _handshake(router, origin)
+    assert " 101 " not in _handshake(router, "null")  # sandboxed frames, files
+    assert " 101 " in _handshake(router, None)

@@ -1,0 +1,169 @@
+"""How a message reaches an event-loop actor: its inbox, and its ref's tell and ask.
+
+The inbox is a deque. A put on the actor's own loop thread appends and, if the
+actor is idle, schedules it with ``call_soon``; a put from any other thread
+appends and hands the actor to its loop's `LoopRuntime`, which wakes the loop
+once for a burst of puts. The ref is pykka's `ActorRef` with `tell` and `ask`
+written for this inbox and `AsyncioFuture`: the same behaviour, fewer steps.
+"""
+
+from __future__ import annotations
+
+import threading
+from asyncio import events
+from collections import deque
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
+
+import pykka
+from pykka import ActorDeadError
+from pykka._envelope import Envelope
+
+from hedgerow.actors._async_future import AsyncioFuture
+
+if TYPE_CHECKING:
+    import asyncio
+    from collections.abc import Callable
+
+    from hedgerow.actors._async_actor import AsyncioActor
+    from hedgerow.actors._loop import LoopRuntime
+
+__all__ = ["LoopActorRef", "LoopInbox", "StopFlag"]
+
+A = TypeVar("A", bound=pykka.Actor)
+
+_get_running_loop = events._get_running_loop  # asyncio's C fast path
+_flag_lock = threading.Lock()
+
+
+class StopFlag(threading.Event):
+    """An event-loop actor's ``actor_stopped``: a `threading.Event` whose Condition
+    is made by the first `wait`, so that an actor nobody waits for does not carry
+    one (a Condition and its deque are about 1 KiB). `is_set` and the ``_flag``
+    that tell, ask and the actor loop read are as cheap as in `threading.Event`."""
+
+    _flag: bool
+
+    def __init__(self) -> None:  # no super().__init__(): that makes the Condition
+        self._flag = False
+        self._cond: threading.Condition | None = None
+
+    def is_set(self) -> bool:
+        return self._flag
+
+    def set(self) -> None:
+        with _flag_lock:
+            self._flag = True
+            cond = self._cond
+        if cond is not None:
+            with cond:
+                cond.notify_all()
+
+    def clear(self) -> None:
+        with _flag_lock:
+            self._flag = False
+
+    def wait(self, timeout: float | None = None) -> bool:
+        with _flag_lock:
+            if self._flag:
+                return True
+            cond = self._cond
+            if cond is None:
+                cond = self._cond = threading.Condition(threading.Lock())
+        with cond:
+            return cond.wait_for(self.is_set, timeout)
+
+
+class LoopInbox:
+    """An event-loop actor's inbox: a deque, and a wake-up of the actor on its loop.
+
+    `put` may be called from any thread; `get` and `empty` only on the loop
+    (``get`` never blocks: it raises IndexError when the inbox is empty).
+    """
+
+    __slots__ = ("_actor", "_loop", "_queue", "_runtime")
+
+    def __init__(self) -> None:
+        self._queue: deque[Envelope[Any]] = deque()
+        self._actor: AsyncioActor | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._runtime: LoopRuntime | None = None
+
+    def put(self, envelope: Envelope[Any], /) -> None:
+        self._queue.append(envelope)
+        actor = self._actor
+        if actor is None:
+            return  # not started yet: its start handles what is queued
+        loop = self._loop
+        if _get_running_loop() is loop:
+            if not actor._hr_busy:
+                actor._hr_busy = True
+                actor._hr_runtime.busy += 1
+                loop.call_soon(actor._hr_drain)  # type: ignore[union-attr]
+        else:
+            self._runtime.notify(actor)  # type: ignore[union-attr]
+
+    def get(self) -> Envelope[Any]:
+        return self._queue.popleft()
+
+    def empty(self) -> bool:
+        return not self._queue
+
+    def qsize(self) -> int:
+        return len(self._queue)
+
+
+class LoopActorRef(pykka.ActorRef[A]):
+    """pykka's `ActorRef` for an event-loop actor: `tell` and `ask` behave as
+    pykka's, in fewer steps; an ask's future is the actor class's (an
+    `AsyncioFuture` unless the class makes another)."""
+
+    def __init__(self, actor: A) -> None:
+        super().__init__(actor)
+        make = actor.__class__._create_future
+        self._hr_make_future: Callable[[], pykka.Future[Any]] = (
+            AsyncioFuture if make is _default_make_future() else make
+        )
+
+    actor_inbox: LoopInbox
+
+    def tell(self, message: Any) -> None:
+        if self.actor_stopped._flag:  # type: ignore[attr-defined] # a StopFlag's, or an Event's
+            msg = f"{self} not found"
+            raise ActorDeadError(msg)
+        self.actor_inbox.put(Envelope(message))
+
+    @overload
+    def ask(
+        self, message: Any, *, block: Literal[False], timeout: float | None = None
+    ) -> pykka.Future[Any]: ...
+
+    @overload
+    def ask(self, message: Any, *, block: Literal[True], timeout: float | None = None) -> Any: ...
+
+    @overload
+    def ask(
+        self, message: Any, *, block: bool = True, timeout: float | None = None
+    ) -> Any | pykka.Future[Any]: ...
+
+    def ask(
+        self, message: Any, *, block: bool = True, timeout: float | None = None
+    ) -> Any | pykka.Future[Any]:
+        future = self._hr_make_future()
+        if self.actor_stopped._flag:  # type: ignore[attr-defined] # a StopFlag's, or an Event's
+            error = ActorDeadError(f"{self} not found")
+            future.set_exception((ActorDeadError, error, None))
+        else:
+            inbox = self.actor_inbox
+            if future.__class__ is AsyncioFuture:
+                # Its get() refuses to block the loop thread that must set it.
+                future._hr_owner = inbox._loop
+            inbox.put(Envelope(message, reply_to=future))
+        if block:
+            return future.get(timeout=timeout)
+        return future
+
+
+def _default_make_future() -> Any:
+    from hedgerow.actors._async_actor import AsyncioActor  # noqa: PLC0415 - a cycle otherwise
+
+    return AsyncioActor._create_future

@@ -1,0 +1,258 @@
+"""`update_tree`: give a running tree a new spec, changing only what changed.
+
+The plan (`plan_update`) is applied through each supervisor's dynamic-children
+API, in three steps, so that a mistake shows as early as it can:
+
+1. added children start, in start order, before anything running is touched:
+   one that fails to start stops those started before it, and the update is
+   refused with the tree as it was;
+2. removed children stop, in reverse start order;
+3. changed children restart with their new spec, in start order, each keeping
+   its stable ref (`Supervisor.replace_child`).
+
+If a step fails (a changed child's new spec does not start), what was done is
+undone in reverse order: changed children restart with their old spec,
+removed ones start again, added ones stop; and `UpdateFailed` says why.
+Children the plan does not name are never stopped, restarted or started. Once
+all went well, removed children are forgotten and each kept supervisor takes
+its new spec (`Supervisor.adopt_spec`: the new order of its children).
+
+An added child starts while the children being removed still run: one that
+needs what a removed child holds (a renamed child on the same port) fails to
+start, and the update is refused; remove the old child in one update and add
+the new one in the next.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+from hedgerow._exceptions import ChildNotFound, StartError, UpdateFailed
+from hedgerow.actors._reason import describe
+from hedgerow.supervision._plan import ChangeKind, ChildChange, UpdatePlan, plan_update
+from hedgerow.supervision._supervisor import ChildState
+from hedgerow.supervision._tree import SupervisorHandle
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from hedgerow.supervision._spec import SupervisorSpec
+    from hedgerow.supervision._tree import Tree
+
+__all__ = ["UPDATE_CALL_TIMEOUT", "apply_plan", "update_tree"]
+
+UPDATE_CALL_TIMEOUT = 3600.0
+"""Seconds one step may take (a child's stop waits for its shutdown, a worker's start
+for its process): a bound against a supervisor that never answers, not a deadline."""
+
+
+def update_tree(tree: Tree, spec: SupervisorSpec) -> UpdatePlan:
+    """Give the running `tree` the spec `spec`, changing only what changed; the plan.
+
+    Unchanged children keep running with their state (same incarnation);
+    removed ones stop, added ones start, changed ones restart (see the module's
+    docstring for the order, and `plan_update` for what counts as a change).
+    Raises `UpdateFailed` if the root supervisor itself changed (a new tree is
+    needed), or if a step failed (what was done is undone then). Call it from
+    one thread at a time, not from a child of the tree.
+    """
+    plan = plan_update(tree.spec, spec, tree.name)
+    apply_plan(tree, plan, spec)
+    return plan
+
+
+def apply_plan(tree: Tree, plan: UpdatePlan, spec: SupervisorSpec) -> None:
+    """Apply `plan` (made from ``tree.spec`` and `spec`) to `tree`; see `update_tree`."""
+    if plan.replaces_tree:
+        fields = ", ".join(plan.root_fields)
+        msg = f"the root supervisor {tree.name!r} changed ({fields}): it needs a new tree"
+        raise UpdateFailed(msg)
+    steps = _Steps(tree)
+    added = plan.of(ChangeKind.ADDED)
+    try:
+        steps.reserve(added)
+        for change in added:
+            steps.add(change)
+        for change in reversed(plan.of(ChangeKind.REMOVED)):
+            steps.remove(change)
+        for change in plan.of(ChangeKind.CHANGED):
+            steps.change(change)
+    except Exception as exc:
+        steps.undo()
+        steps.release(added)
+        for supervisor in plan.supervisors:  # the old order again
+            steps.attempt(supervisor.path, partial(steps.adopt, supervisor.path, supervisor.old))
+        problems = steps.problems
+        message = steps.failure(exc)
+        raise UpdateFailed(message, exc, rolled_back=not problems, problems=problems) from exc
+    steps.commit()
+    for supervisor in plan.supervisors:
+        steps.adopt(supervisor.path, supervisor.new)
+    tree.spec = spec
+
+
+@dataclass
+class _Done:
+    """A step done, and how to undo it: the child's change and its state before."""
+
+    change: ChildChange
+    kind: ChangeKind
+    state: ChildState | None = None
+
+
+class _Steps:
+    """The steps of one update, each through the child's supervisor, and their undoing."""
+
+    def __init__(self, tree: Tree) -> None:
+        self.tree = tree
+        self.handles: dict[str, SupervisorHandle] = {
+            tree.name: SupervisorHandle(tree.ref, UPDATE_CALL_TIMEOUT)
+        }
+        self.done: list[_Done] = []
+        self.current: ChildChange | None = None
+        self.touched = False
+        """Whether a running child has been stopped or restarted yet."""
+        self.problems: tuple[str, ...] = ()
+
+    def handle(self, path: str) -> SupervisorHandle:
+        """The supervisor at `path` (the root, or a nested supervisor kept running)."""
+        handle = self.handles.get(path)
+        if handle is None:
+            parent, _, child_id = path.rpartition("/")
+            ref = self.handle(parent).get_child(child_id)
+            handle = self.handles[path] = SupervisorHandle(ref, UPDATE_CALL_TIMEOUT)
+        return handle
+
+    def state(self, change: ChildChange) -> ChildState | None:
+        """The child's state now, or None if its supervisor has no such child."""
+        for info in self.handle(change.parent).which_children():
+            if info.id == change.id:
+                return info.state
+        return None
+
+    # -- the steps ----------------------------------------------------------------
+
+    def reserve(self, added: list[ChildChange]) -> None:
+        """Name the added children before any starts: one may look up another."""
+        for parent, changes in _by_parent(added).items():
+            self.handle(parent).reserve_children([c.new for c in changes if c.new is not None])
+
+    def release(self, added: list[ChildChange]) -> None:
+        """Forget the names of added children that did not start (or were stopped again)."""
+        for parent, changes in _by_parent(added).items():
+            self.attempt(parent, partial(self._release, parent, [c.id for c in changes]))
+
+    def _release(self, parent: str, child_ids: list[str]) -> None:
+        self.handle(parent).release_children(child_ids)
+
+    def add(self, change: ChildChange) -> None:
+        assert change.new is not None
+        self.current = change
+        self.handle(change.parent).start_child(change.new)
+        self.done.append(_Done(change, ChangeKind.ADDED))
+
+    def remove(self, change: ChildChange) -> None:
+        self.current = change
+        state = self.state(change)
+        if state is None:  # it ended for good meanwhile (restart=never)
+            return
+        self.touched = True
+        self.done.append(_Done(change, ChangeKind.REMOVED, state))
+        self.handle(change.parent).stop_child(change.id)
+
+    def change(self, change: ChildChange) -> None:
+        assert change.new is not None
+        self.current = change
+        state = self.state(change)
+        self.touched = True
+        supervisor = self.handle(change.parent)
+        if state is None:  # it ended for good meanwhile (restart=never): start the new one
+            supervisor.start_child(change.new)
+            self.done.append(_Done(change, ChangeKind.ADDED))
+            return
+        self.done.append(_Done(change, ChangeKind.CHANGED, state))
+        supervisor.replace_child(change.new)
+
+    def adopt(self, path: str, spec: SupervisorSpec) -> None:
+        self.handle(path).adopt_spec(spec)
+
+    def commit(self) -> None:
+        """Forget the removed children (their specs were kept until now, for an undo)."""
+        for done in self.done:
+            if done.kind is ChangeKind.REMOVED:
+                self.attempt(done.change.path, partial(self._delete, done.change))
+
+    # -- undoing ------------------------------------------------------------------
+
+    def undo(self) -> None:
+        """Undo every step done, last first; what cannot be undone goes to `problems`."""
+        for done in reversed(self.done):
+            self.attempt(done.change.path, partial(self._undo, done))
+
+    def _undo(self, done: _Done) -> None:
+        change = done.change
+        supervisor = self.handle(change.parent)
+        if done.kind is ChangeKind.ADDED:
+            self._stop(change)
+            self._delete(change)
+        elif done.kind is ChangeKind.REMOVED:
+            assert change.old is not None
+            if done.state is ChildState.STOPPED:
+                return  # it was not running: nothing to start again
+            if self.state(change) is None:  # stop_child forgot it (restart=never)
+                supervisor.start_child(change.old)
+            else:
+                supervisor.restart_child(change.id)
+        else:
+            assert change.old is not None
+            supervisor.replace_child(change.old)
+            if done.state is ChildState.STOPPED:
+                supervisor.stop_child(change.id)
+
+    def _stop(self, change: ChildChange) -> None:
+        with contextlib.suppress(ChildNotFound):  # it ended for good meanwhile
+            self.handle(change.parent).stop_child(change.id)
+
+    def _delete(self, change: ChildChange) -> None:
+        with contextlib.suppress(ChildNotFound):  # stop_child forgot it (restart=never)
+            self.handle(change.parent).delete_child(change.id)
+
+    def attempt(self, path: str, step: Callable[[], object]) -> None:
+        """Run `step`, noting a failure as a problem of `path` instead of raising."""
+        try:
+            step()
+        except Exception as exc:  # noqa: BLE001 - every step is attempted, failures reported
+            self.problems = (*self.problems, f"{path}: {_why(exc)}")
+
+    # -- saying what went wrong ---------------------------------------------------
+
+    def failure(self, exc: BaseException) -> str:
+        """Why the update failed, and what became of the tree."""
+        where = self.current.path if self.current is not None else self.tree.name
+        if isinstance(exc, StartError):
+            text = f"child {where!r} failed to start: {_why(exc)}"
+        else:
+            text = f"{where}: {_why(exc)}"
+        if self.problems:
+            return f"{text}; could not undo: {'; '.join(self.problems)}"
+        if not self.touched:
+            return f"{text}; nothing running was touched"
+        return f"{text}; what was changed was undone"
+
+
+def _by_parent(changes: list[ChildChange]) -> dict[str, list[ChildChange]]:
+    grouped: dict[str, list[ChildChange]] = {}
+    for change in changes:
+        grouped.setdefault(change.parent, []).append(change)
+    return grouped
+
+
+def _why(exc: BaseException) -> str:
+    """An error, described; a start error by its innermost cause."""
+    cause: Any = exc
+    while isinstance(cause, StartError):
+        cause = cause.cause
+    return describe(cause)
