@@ -31,6 +31,7 @@ so time waits for it.
 from __future__ import annotations
 
 import contextlib
+import gc
 import heapq
 import itertools
 import logging
@@ -254,7 +255,7 @@ class VirtualClock:
                 return None
             changes = self._changes
         fingerprint: list[Any] = [changes]
-        frames = sys._current_frames()
+        frames = _current_frames()
         registered = [ref._actor_weakref() for ref in pykka.ActorRegistry.get_all()]
         # pykka unregisters an actor before its on_stop and exit callbacks run:
         # keep watching each one seen until its exit is complete.
@@ -283,6 +284,20 @@ class VirtualClock:
 
 
 _CONDITION_WAIT = threading.Condition.wait.__code__
+
+
+def _current_frames() -> dict[int, Any]:
+    """`sys._current_frames()` with the garbage collector off, as CPython itself
+    does from 3.12 (gh-106883): a collection started inside it, while it holds
+    the interpreter's thread-list lock, can deadlock the whole process (seen
+    here on 3.11: every thread parked, pytest-timeout unable to fire)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return sys._current_frames()
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _blocked(frame: Any) -> bool:
