@@ -6,13 +6,20 @@ from collections.abc import Iterator
 
 import pykka
 import pytest
+from hypothesis import settings
 
+from hedgerow.actors._actor import ACTOR_THREAD_PREFIX
 from hedgerow.testing import VirtualClock
 from hedgerow.transports import use_framework
 
 FRAMEWORK = os.environ.get("HEDGEROW_TEST_FRAMEWORK", "asyncio")
 """The WAMP framework these tests run on: asyncio, or Twisted when `scripts/test.sh` re-runs the
 transport tests in a pytest process of their own."""
+
+
+settings.register_profile("races", max_examples=150, deadline=None)
+"""``pytest --hypothesis-profile=races``: the supervision storm property test with many
+more examples, at ``sys.setswitchinterval(1e-6)`` (see tests/supervision/test_properties.py)."""
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -30,10 +37,15 @@ def _no_leftover_actors(request: pytest.FixtureRequest) -> Iterator[None]:
     if "allow_abandoned" in request.keywords:
         return
     current = threading.current_thread()
+    # Supervised children run on daemon threads (an abandoned one must not keep
+    # the process up): theirs are named for the child and watched here too.
     extra = [
         t
         for t in threading.enumerate()
-        if t not in before and t is not current and t.is_alive() and not t.daemon
+        if t not in before
+        and t is not current
+        and t.is_alive()
+        and (not t.daemon or t.name.startswith(ACTOR_THREAD_PREFIX))
     ]
     for thread in extra:
         thread.join(timeout=5)

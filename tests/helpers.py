@@ -112,3 +112,31 @@ def start(spec: hr.SupervisorSpec, **kwargs: Any) -> tuple[hr.Tree, EventRecorde
     events = hr.EventStream()
     recorder = EventRecorder(events)
     return hr.start_tree(spec, events=events, **kwargs), recorder
+
+
+def wait_threads_end(before: set[threading.Thread], timeout: float = 10.0) -> list[str]:
+    """Join every thread started since `before` (daemon ones too); the names still alive."""
+    current = threading.current_thread()
+    extra = [t for t in threading.enumerate() if t not in before and t is not current]
+    for thread in extra:
+        thread.join(timeout=timeout)
+    return [t.name for t in extra if t.is_alive() and t.name != "hedgerow-autojump"]
+
+
+class SlowStart(hr.Actor):
+    """From its second incarnation on, blocks in on_start until `release` is set."""
+
+    def __init__(self, entered: threading.Event, release: threading.Event) -> None:
+        super().__init__()
+        self.entered = entered
+        self.release = release
+
+    def on_start(self) -> None:
+        if self.actor_incarnation > 1:
+            self.entered.set()
+            self.release.wait()
+
+    def on_receive(self, message: Any) -> Any:
+        if message == "crash":
+            raise RuntimeError("crashed")
+        return message

@@ -7,13 +7,16 @@ can be restarted without losing messages:
 - its inbox belongs to its `ChildRef` and outlives the incarnation, so a crash
   does not fail the messages still queued (pykka's teardown would);
 - the message whose handling crashed it is reported as a dead letter;
-- failures are reported on the tree's event stream instead of pykka's log line.
+- failures are reported on the tree's event stream instead of pykka's log line;
+- ``SystemExit``, ``KeyboardInterrupt`` and other `BaseException`s fail the
+  child alone (pykka stops every actor of the process on them).
 """
 
 from __future__ import annotations
 
 import itertools
 import logging
+import math
 import sys
 import threading
 import traceback
@@ -23,10 +26,18 @@ import pykka
 from pykka import ActorRegistry
 
 from hedgerow._clock import default_clock
-from hedgerow._exceptions import ChildNotFound, LinkedExit, Shutdown
+from hedgerow._exceptions import ChildNotFound, DeadLetterError, LinkedExit, Shutdown
 from hedgerow.actors._inbox import Inbox
 from hedgerow.actors._messages import Down, Exit, _Control, _Internal
-from hedgerow.actors._reason import NOPROC, NORMAL, SHUTDOWN, Reason, is_normal
+from hedgerow.actors._reason import (
+    KILLED,
+    NOPROC,
+    NORMAL,
+    SHUTDOWN,
+    Reason,
+    describe,
+    is_normal,
+)
 from hedgerow.actors._ref import narrow
 
 if TYPE_CHECKING:
@@ -44,6 +55,9 @@ __all__ = ["Actor"]
 A = TypeVar("A", bound=pykka.Actor)
 
 logger = logging.getLogger("hedgerow.actors")
+
+ACTOR_THREAD_PREFIX = "hedgerow "
+"""Threads of supervised children are named ``hedgerow root/a#2`` (path, incarnation)."""
 
 _spawning = threading.local()
 _callback_keys = itertools.count(1)
@@ -103,6 +117,12 @@ class Actor(pykka.ThreadingActor):
         self._hr_exit_callbacks: dict[int, Callable[[Actor, Reason], None]] = {}
         self._hr_links: dict[int, int] = {}
         self._hr_reported = False  # True: whoever spawned it reports its failure
+        self._hr_abandoned = False
+        """Killed or abandoned by its supervisor: it runs no on_stop, takes no more
+        messages, and accounts for a late handler's outcome itself."""
+        self._hr_stop_deadline: float | None = None
+        """When its supervisor's stop gives up on it (the clock's time); None until asked."""
+        self._hr_end_reported = False
 
     # -- public API -----------------------------------------------------------
 
@@ -251,7 +271,7 @@ class Actor(pykka.ThreadingActor):
             reason = self._hr_reason
             if self.actor_stopped.is_set() and reason is not None and not is_normal(reason):
                 self._hr_start_error = reason  # type: ignore[assignment]
-            elif self._hr_on_started is not None:
+            elif self._hr_on_started is not None and not self._hr_abandoned:
                 # Before the first message, so "started" always precedes its effects.
                 try:
                     self._hr_on_started()
@@ -260,12 +280,18 @@ class Actor(pykka.ThreadingActor):
         finally:
             self._hr_started.set()
 
-    def _actor_loop_running(self) -> None:
+    def _actor_loop_running(self) -> None:  # noqa: C901 - the hot loop stays in one frame
         inbox = self.actor_inbox
         stopped = self.actor_stopped
         hooks = self._hr_child_ref.hooks if self._hr_child_ref is not None else None
+        take = inbox.take if isinstance(inbox, Inbox) else None
         while not stopped.is_set():
-            envelope = inbox.get()
+            if take is not None:
+                envelope = take(stopped)  # None: stopped, or abandoned while idle
+                if envelope is None:
+                    break
+            else:
+                envelope = inbox.get()
             if stopped.is_set():
                 self._hr_leave(envelope)
                 break
@@ -287,21 +313,31 @@ class Actor(pykka.ThreadingActor):
                 self._stop()
             except Exception:  # noqa: BLE001 - any handler error is the actor's failure
                 self._hr_on_error(envelope, sys.exc_info())
-            except BaseException:  # noqa: BLE001 - pykka stops everything on these
-                exception_value = sys.exc_info()[1]
-                pykka_logger.debug("%r in %s. Stopping all actors.", exception_value, self)
-                self._hr_set_reason(exception_value, sys.exc_info()[2])  # type: ignore[arg-type]
-                self._stop()
-                ActorRegistry.stop_all()
+            except BaseException:  # noqa: BLE001 - SystemExit, KeyboardInterrupt, ...
+                self._hr_on_base_exception(envelope, sys.exc_info())
+
+    def _hr_on_base_exception(self, envelope: Envelope[Any], exc_info: Any) -> None:
+        """pykka stops every actor of the process on SystemExit and its kin; an
+        unsupervised actor keeps that rule. A supervised one fails alone: the
+        message is a dead letter (an asker gets `DeadLetterError` naming the
+        exception) and its supervisor applies its policy."""
+        exception_value = exc_info[1]
+        if self._hr_child_ref is None and not self._hr_reported:
+            pykka_logger.debug("%r in %s. Stopping all actors.", exception_value, self)
+            self._hr_set_reason(exception_value, exc_info[2])
+            self._stop()
+            ActorRegistry.stop_all()
+            return
+        if envelope.reply_to is not None:
+            error = DeadLetterError(str(self), describe(exception_value))
+            envelope.reply_to.set_exception((DeadLetterError, error, None))
+        self._hr_fail(exc_info, envelope)
 
     def _hr_leave(self, envelope: Envelope[Any]) -> None:
         """Stopped (or abandoned by the supervisor) while holding `envelope`:
         leave it to the next incarnation, in front, where it was; if the child
-        is gone for good, nobody else will read it: dead-letter it."""
+        is gone for good, its closed inbox dead-letters it."""
         self.actor_inbox.put_front(envelope)  # type: ignore[attr-defined]
-        child_ref = self._hr_child_ref
-        if child_ref is not None and not child_ref.is_alive():
-            child_ref._drain()
 
     def _hr_intercept(self, interceptor: Interceptor, envelope: Envelope[Any]) -> None:
         """Handle (and answer) one message with the tree's interceptor around it:
@@ -370,6 +406,112 @@ class Actor(pykka.ThreadingActor):
         elif not is_normal(control.reason):
             raise LinkedExit(str(control.sender), control.reason)
 
+    def _stop(self) -> None:
+        if self._hr_abandoned:
+            # Killed or abandoned: the supervisor's decision won, no graceful stop.
+            ActorRegistry.unregister(self.actor_ref)
+            self.actor_stopped.set()
+            return
+        super()._stop()
+
+    # -- being stopped by a supervisor (from the supervisor's thread) ----------
+
+    def _hr_begin_stop(self, timeout: float | None, clock: Clock) -> None:
+        """Ask this incarnation to stop within `timeout` seconds of `clock` (None:
+        for ever; 0: kill it now, with no graceful stop). Only the first call counts."""
+        with self._hr_lock:
+            if self._hr_stop_deadline is not None:
+                return
+            self._hr_stop_deadline = clock.now() + timeout if timeout is not None else math.inf
+            if self._hr_exited.is_set():
+                return
+        if timeout == 0.0:
+            # The kill is decided before anything reaches the inbox: the actor's
+            # loop never hands it the stop below, so no graceful stop can run.
+            self._hr_abandon()
+        # A stop in front of the inbox also interrupts a handler waiting on
+        # the inbox itself (a component's call in progress).
+        control = _Control(_Control.STOP, self._hr_incarnation, SHUTDOWN)
+        inbox = self.actor_inbox
+        if isinstance(inbox, Inbox):
+            inbox.put_front(pykka._envelope.Envelope(control))
+        else:
+            inbox.put(pykka._envelope.Envelope(control))
+
+    def _hr_await_end(self, clock: Clock) -> Reason:
+        """Wait until this incarnation exits or its stop deadline passes (then
+        abandon it); its exit reason, or ``killed``. Any thread may wait, and
+        all get the same answer."""
+        deadline = self._hr_stop_deadline
+        if deadline is None:
+            msg = f"{self}: _hr_await_end before _hr_begin_stop"
+            raise RuntimeError(msg)
+        if not self._hr_abandoned and not self._hr_exited.is_set():
+            waiter = threading.Event()  # the clock may set it at the deadline: ours alone
+            key = self._hr_add_exit_callback(lambda _actor, _reason: waiter.set())
+            if key is not None:
+                remaining = None if math.isinf(deadline) else max(deadline - clock.now(), 0.0)
+                if remaining != 0.0:
+                    clock.wait(waiter, remaining)
+                self._hr_remove_exit_callback(key)
+        if self._hr_abandon():
+            return KILLED
+        return self._hr_exit_reason
+
+    def _hr_abandon(self) -> bool:
+        """Give up on this incarnation unless it has exited: it takes no more
+        messages, runs no on_stop, and leaves pykka's registry. True if it is
+        (now or already) abandoned, False if it had exited first."""
+        with self._hr_lock:
+            if self._hr_abandoned:
+                return True
+            if self._hr_exited.is_set():
+                return False
+            self._hr_abandoned = True
+            timers = list(self._hr_timers)
+            self._hr_timers.clear()
+        for timer in timers:
+            timer.cancel()
+        ActorRegistry.unregister(self.actor_ref)
+        self.actor_stopped.set()
+        inbox = self.actor_inbox
+        if isinstance(inbox, Inbox):
+            inbox.wake_all()  # an idle incarnation leaves its loop at once
+        return True
+
+    def _hr_claim_end_report(self) -> bool:
+        """True once: whoever gets it reports this incarnation's end."""
+        with self._hr_lock:
+            if self._hr_end_reported:
+                return False
+            self._hr_end_reported = True
+            return True
+
+    def _hr_account_late(self, reason: Reason) -> None:
+        """An abandoned incarnation's thread ends: the message its late handler
+        failed on is a dead letter, reported as the supervisor reports one."""
+        crashed = self._hr_crashed
+        child_ref = self._hr_child_ref
+        if crashed is None or child_ref is None or isinstance(crashed.message, _Internal):
+            return
+        on_dead_letter = child_ref._on_dead_letter
+        if on_dead_letter is not None:
+            on_dead_letter(crashed.message, reason)
+
+    def _start_actor_loop(self) -> None:
+        child_ref = self._hr_child_ref
+        if child_ref is None:
+            super()._start_actor_loop()
+            return
+        # A daemon thread: an abandoned child must never keep the process up
+        # (its supervisor's thread, the root's, does while the tree runs).
+        thread = threading.Thread(
+            target=self._actor_loop,
+            name=f"{ACTOR_THREAD_PREFIX}{child_ref.path}#{self._hr_incarnation}",
+            daemon=True,
+        )
+        thread.start()
+
     def _actor_loop_teardown(self) -> None:
         if self._hr_child_ref is None:
             super()._actor_loop_teardown()
@@ -394,12 +536,18 @@ class Actor(pykka.ThreadingActor):
         with self._hr_lock:
             self._hr_exit_reason = reason
             self._hr_exited.set()
+            late = self._hr_abandoned
             callbacks = list(self._hr_exit_callbacks.values())
             self._hr_exit_callbacks.clear()
             timers = list(self._hr_timers)
             self._hr_timers.clear()
         for timer in timers:
             timer.cancel()
+        if late:
+            try:
+                self._hr_account_late(reason)
+            except Exception:
+                logger.exception("Reporting the late end of %s failed", self)
         for callback in callbacks:
             try:
                 callback(self, reason)
@@ -431,6 +579,36 @@ def spawn(
     `on_started` runs in the actor's thread after a successful ``on_start``.
     Raises what the factory raises, or TypeError if it built no hedgerow Actor.
     """
+    actor = build(
+        factory,
+        args,
+        kwargs,
+        child_ref=child_ref,
+        incarnation=incarnation,
+        ask_errors_fail=ask_errors_fail,
+        event_errors_fail=event_errors_fail,
+        clock=clock,
+        on_exit=on_exit,
+        on_started=on_started,
+    )
+    launch(actor)
+    return actor
+
+
+def build(
+    factory: Callable[..., Any],
+    args: tuple[Any, ...] = (),
+    kwargs: dict[str, Any] | None = None,
+    *,
+    child_ref: ChildRef[Any] | None = None,
+    incarnation: int = 0,
+    ask_errors_fail: bool = False,
+    event_errors_fail: bool = False,
+    clock: Clock | None = None,
+    on_exit: Callable[[Actor, Reason], None] | None = None,
+    on_started: Callable[[], None] | None = None,
+) -> Actor:
+    """`spawn`'s first half: the actor, built and not yet started (see `launch`)."""
     if child_ref is not None:
         _spawning.inbox = child_ref.actor_inbox
         _spawning.context = (child_ref, incarnation, ask_errors_fail, clock, event_errors_fail)
@@ -449,11 +627,16 @@ def spawn(
         actor._hr_add_exit_callback(on_exit)
         actor._hr_reported = True
     actor._hr_on_started = on_started
+    return actor
+
+
+def launch(actor: Actor) -> None:
+    """`spawn`'s second half: register the actor, make it its ref's incarnation, start it."""
     ActorRegistry.register(actor.actor_ref)
+    child_ref = actor._hr_child_ref
     if child_ref is not None:
         child_ref._attach(actor)
     actor._start_actor_loop()
-    return actor
 
 
 # -- links and monitors ------------------------------------------------------

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import queue
 import threading
 import uuid
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar, overload
@@ -13,7 +12,7 @@ from pykka._envelope import Envelope
 
 from hedgerow._exceptions import DeadLetterError
 from hedgerow.actors._inbox import Inbox
-from hedgerow.actors._messages import _Control, _Internal
+from hedgerow.actors._messages import _Internal
 from hedgerow.actors._reason import Reason, describe
 
 if TYPE_CHECKING:
@@ -131,9 +130,7 @@ class ChildRef(pykka.ActorRef[A]):
         return self._gone is None
 
     def tell(self, message: Any) -> None:
-        self.actor_inbox.put(Envelope(message))
-        if self._gone is not None:
-            self._drain()
+        self.actor_inbox.put(Envelope(message))  # a gone child's inbox dead-letters it
 
     @overload
     def ask(
@@ -155,8 +152,6 @@ class ChildRef(pykka.ActorRef[A]):
     ) -> Any | pykka.Future[Any]:
         future: pykka.Future[Any] = pykka.ThreadingFuture()
         self.actor_inbox.put(Envelope(message, reply_to=future))
-        if self._gone is not None:
-            self._drain()
         if block:
             return future.get(timeout=timeout)
         return future
@@ -167,31 +162,21 @@ class ChildRef(pykka.ActorRef[A]):
         self._incarnation = actor
 
     def _revive(self) -> None:
+        """The child is started again: its inbox queues once more."""
         self._gone = None
         self.actor_stopped.clear()
+        self.actor_inbox.reopen()
 
     def _mark_gone(self, reason: Reason) -> None:
         """The child will not run again: dead-letter what is queued and what comes."""
         self._gone = reason
         self.actor_stopped.set()
-        self._drain()
+        for envelope in self.actor_inbox.close(reason, self._refuse):
+            self._refuse(envelope, reason)
 
-    def _drain(self) -> None:
-        reason = self._gone
-        controls: list[Envelope[Any]] = []
-        while True:
-            try:
-                envelope = self.actor_inbox.get_nowait()
-            except queue.Empty:
-                break
-            if envelope.message.__class__ is _Control:
-                controls.append(envelope)
-            else:
-                self._dead_letter(envelope, reason if reason is not None else "gone")
-        # A stop meant for an abandoned, idle incarnation must still reach it,
-        # or its thread would wait on this inbox for ever.
-        for envelope in reversed(controls):
-            self.actor_inbox.put_front(envelope)
+    def _refuse(self, envelope: Envelope[Any], reason: Reason) -> None:
+        # Looked up at each call: `hedgerow.testing` wraps `_dead_letter` per ref.
+        self._dead_letter(envelope, reason)
 
     def _dead_letter(self, envelope: Envelope[Any], reason: Reason) -> None:
         message = envelope.message

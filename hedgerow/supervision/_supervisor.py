@@ -18,7 +18,6 @@ import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
-from pykka import ActorRegistry
 from pykka._envelope import Envelope
 
 from hedgerow._clock import default_clock
@@ -36,8 +35,8 @@ from hedgerow._exceptions import (
     SpecError,
     StartError,
 )
-from hedgerow.actors._actor import Actor, spawn
-from hedgerow.actors._messages import _Control, _Internal
+from hedgerow.actors._actor import Actor, build, launch
+from hedgerow.actors._messages import _Internal
 from hedgerow.actors._names import Names
 from hedgerow.actors._reason import KILLED, SHUTDOWN, Reason, is_normal
 from hedgerow.actors._ref import ChildRef, TreeHooks, narrow
@@ -192,6 +191,10 @@ class Supervisor(Actor):
         self._template = spec.children[0] if self._simple else None
         self._serial = itertools.count(1)
         self._terminated = False
+        """Shutting down (or abandoned): nothing is started or restarted any more."""
+        self._gate = threading.Lock()
+        """Orders starting an incarnation against `_terminated` being set from
+        another thread (a parent taking over an abandoned supervisor's stop)."""
 
     def __str__(self) -> str:
         return f"Supervisor ({self.path})"
@@ -260,7 +263,10 @@ class Supervisor(Actor):
                 raise AlreadyPresent(spec.id)
             child = self._new_child(spec)
         self._children.append(child)
-        error = self._start(child)
+        try:
+            error = self._start(child)
+        except Shutdown as exc:
+            error = exc  # abandoned meanwhile: nothing is left of the child
         if error is not None:
             self._remove(child, error)  # its name too: nothing is kept
             raise StartError(child.id, error)
@@ -497,11 +503,17 @@ class Supervisor(Actor):
         return start
 
     def _start(self, child: _Child) -> BaseException | None:
-        """Start one incarnation and wait for its ``on_start``; the error, if any."""
-        child.incarnation += 1
-        child.ref._revive()
+        """Start one incarnation and wait for its ``on_start``; the error, if any.
+
+        Raises `Shutdown` if this supervisor is abandoned meanwhile: whoever
+        took its stop over stops the incarnation, and nothing more starts.
+        """
+        with self._gate:
+            self._check_not_abandoned()
+            child.incarnation += 1
+            child.ref._revive()
         try:
-            actor = spawn(
+            actor = build(
                 self._factory(child),
                 child.args,
                 child.spec.kwargs,  # type: ignore[arg-type]
@@ -515,12 +527,21 @@ class Supervisor(Actor):
             )
         except Exception as exc:  # noqa: BLE001 - any constructor error is a start failure
             return self._start_failed(child, exc, exc.__traceback__)
+        with self._gate:
+            self._check_not_abandoned()
+            launch(actor)
         actor._hr_started.wait()
+        self._check_not_abandoned()
         if actor._hr_start_error is not None:
             return self._start_failed(child, actor._hr_start_error, None, actor._hr_traceback)
         child.actor = actor
         child.state = ChildState.RUNNING
         return None
+
+    def _check_not_abandoned(self) -> None:
+        if self._hr_abandoned:
+            msg = f"{self} was abandoned by its parent: it starts nothing more"
+            raise Shutdown(msg)
 
     def _start_notifier(self, child: _Child) -> Callable[[], None]:
         incarnation = child.incarnation
@@ -570,6 +591,8 @@ class Supervisor(Actor):
     def _child_exited(self, child: _Child, actor: Actor, reason: Reason) -> None:
         if child.actor is not actor or self._terminated:
             return  # ordered by this supervisor, and already handled
+        if not actor._hr_claim_end_report():
+            return  # reported by whoever stopped it
         child.actor = None
         child.state = ChildState.STOPPED
         self._report_exit(child, actor, reason)
@@ -725,56 +748,65 @@ class Supervisor(Actor):
     def _terminate_all(self) -> None:
         if self._terminated:
             return
-        self._terminated = True
-        for child in self._children:
+        with self._gate:
+            self._terminated = True
+        self._stop_all_children()
+
+    def _take_over(self) -> None:
+        """This supervisor was killed or abandoned by its parent: stop its
+        children from the caller's thread all the same, in reverse order, each
+        with its own shutdown (abandoning what will not stop), and report each.
+
+        Its own thread may be busy (restarting a group, waiting for a child):
+        from now on it starts nothing, and a stop it had begun is waited for
+        here too, so when this returns none of its children is running.
+        """
+        with self._gate:
+            self._terminated = True
+        self._stop_all_children()
+
+    def _stop_all_children(self) -> None:
+        children = list(self._children)
+        for child in children:
             self._cancel_restart(child)
-        self._terminate(reversed(self._children), parallel=self._simple)
-        for child in self._children:
+        self._terminate(reversed(children), parallel=self._simple)
+        for child in children:
             child.state = ChildState.STOPPED
             child.ref._mark_gone(SHUTDOWN)
             self.names.remove(child.ref)
         self._release(self.path)
 
     def _terminate(self, children: Iterable[_Child], *, parallel: bool = False) -> None:
-        """Stop running children (in the order given, or all at once) and report them."""
-        running = [c for c in children if c.actor is not None]
-        if parallel:
-            stopping = [(c, self._send_stop(c)) for c in running]
-            started = self.clock.now()
-            for child, actor in stopping:
-                reason = self._await_exit(child, actor, already_waited=self.clock.now() - started)
-                self._report_terminated(child, actor, reason)
-            return
-        for child in running:
-            actor = self._send_stop(child)
-            self._report_terminated(child, actor, self._await_exit(child, actor))
+        """Stop the children's incarnations (in the order given, or all at once)
+        and report each; those that exited already were reported then."""
+        ending = []
+        for child in children:
+            actor = child.ref.incarnation
+            if actor is None or actor._hr_child_ref is not child.ref:
+                continue
+            if parallel:
+                self._begin_stop(child, actor)
+                ending.append((child, actor))
+            else:
+                self._end(child, actor)
+        for child, actor in ending:
+            self._end(child, actor)
 
-    def _send_stop(self, child: _Child) -> Actor:
-        actor = child.actor
-        assert actor is not None
-        child.actor = None
-        child.state = ChildState.STOPPED
-        control = _Control(_Control.STOP, actor.actor_incarnation, SHUTDOWN)
-        child.ref.actor_inbox.put_front(Envelope(control))
-        return actor
+    def _begin_stop(self, child: _Child, actor: Actor) -> None:
+        if child.actor is actor:
+            child.actor = None
+            child.state = ChildState.STOPPED
+        actor._hr_begin_stop(child.spec.shutdown_timeout, self.clock)
 
-    def _await_exit(self, child: _Child, actor: Actor, already_waited: float = 0.0) -> Reason:
-        """Wait up to the child's shutdown timeout; abandon a thread that ignores it."""
-        timeout = child.spec.shutdown_timeout
-        if timeout is not None:
-            timeout = max(timeout - already_waited, 0.0)
-        waiter = threading.Event()
-        key = actor._hr_add_exit_callback(lambda _actor, _reason: waiter.set())
-        if key is None:
-            return actor._hr_exit_reason
-        if timeout != 0.0:
-            self.clock.wait(waiter, timeout)
-        if actor._hr_exited.is_set():
-            return actor._hr_exit_reason
-        actor._hr_remove_exit_callback(key)
-        actor.actor_stopped.set()
-        ActorRegistry.unregister(actor.actor_ref)
-        return KILLED
+    def _end(self, child: _Child, actor: Actor) -> None:
+        """Stop one incarnation (gracefully within its shutdown, or killed) and
+        wait for it; an abandoned supervisor's children are stopped from here."""
+        self._begin_stop(child, actor)
+        reason = actor._hr_await_end(self.clock)
+        if reason == KILLED and isinstance(actor, Supervisor):
+            actor._take_over()
+        if actor._hr_claim_end_report():
+            self._report_terminated(child, actor, reason)
 
     def _report_terminated(self, child: _Child, actor: Actor, reason: Reason) -> None:
         if reason == KILLED:

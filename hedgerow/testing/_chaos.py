@@ -54,6 +54,7 @@ import click
 from hedgerow._clock import MonotonicClock
 from hedgerow._events import Event, EventKind, EventStream, quiet_event_log
 from hedgerow._exceptions import StartError
+from hedgerow.actors._actor import ACTOR_THREAD_PREFIX
 from hedgerow.actors._reason import describe, is_normal
 from hedgerow.supervision._spec import Strategy, SupervisorSpec
 from hedgerow.supervision._tree import start_tree
@@ -80,6 +81,9 @@ __all__ = [
 ]
 
 STOP_TIMEOUT = 60.0
+LEFTOVER_GRACE = 5.0
+"""Real seconds the tree's threads get to end once its run is over (an abandoned
+child finishing a late handler) before the report counts them as left over."""
 """Real seconds to wait for the tree to stop at the end of a run."""
 
 
@@ -263,7 +267,8 @@ class Messages:
 
 @dataclass(frozen=True)
 class ChaosReport:
-    """What a chaos run did and how the tree coped. `clean`: nothing lost, root kept going."""
+    """What a chaos run did and how the tree coped. `clean`: nothing lost, the root
+    kept going, no thread of the tree left over."""
 
     file: str
     seed: int
@@ -286,10 +291,15 @@ class ChaosReport:
     recovery: Recovery
     messages: Messages
     schedule: list[PlannedFault] = field(default_factory=list)
+    leftover_threads: list[str] = field(default_factory=list)
+    """Threads of the tree still alive once the run's clock was closed and
+    `LEFTOVER_GRACE` had passed: the names of its children's threads (an
+    abandoned child still in its handler), and any thread that would keep the
+    process from exiting. Empty in a clean run."""
 
     @property
     def clean(self) -> bool:
-        return self.messages.lost == 0 and not self.gave_up
+        return self.messages.lost == 0 and not self.gave_up and not self.leftover_threads
 
     def to_data(self) -> dict[str, Any]:
         """The report as JSON-ready data."""
@@ -401,6 +411,7 @@ def run_chaos(
     run = _Run(options.seed, name)
     events = EventStream()
     events.subscribe(run.event)
+    threads_before = set(threading.enumerate())
     began = time.perf_counter()
     # No time moves until the faults are plugged in and planned: in virtual time the
     # run then starts from the same point every time (see VirtualClock.settling).
@@ -457,10 +468,11 @@ def run_chaos(
         faults.close()
         tree.request_stop()  # if the wait above failed: stop it all the same
         _close(clock)
+    leftover = _leftover_threads(threads_before, name)
     if progress is not None:
         progress(options.duration)
     assert run.end_time is not None
-    return _report(
+    report = _report(
         source,
         options,
         schedule,
@@ -471,6 +483,23 @@ def run_chaos(
         elapsed=min(run.end_time - start, options.duration),
         counts=counts,
     )
+    return replace(report, leftover_threads=leftover)
+
+
+def _leftover_threads(before: set[threading.Thread], root: str) -> list[str]:
+    """The threads the run started that are still alive after `LEFTOVER_GRACE`:
+    its children's (daemon, named for their path) and any non-daemon one."""
+    prefix = f"{ACTOR_THREAD_PREFIX}{root}/"
+    current = threading.current_thread()
+    mine = [
+        t
+        for t in threading.enumerate()
+        if t not in before and t is not current and (not t.daemon or t.name.startswith(prefix))
+    ]
+    deadline = time.monotonic() + LEFTOVER_GRACE
+    for thread in mine:
+        thread.join(max(deadline - time.monotonic(), 0.0))
+    return sorted(t.name for t in mine if t.is_alive())
 
 
 def _inject(faults: Faults, run: _Run, options: ChaosOptions, planned: PlannedFault) -> None:
@@ -637,11 +666,26 @@ def _render(report: ChaosReport, console: Any) -> None:
         console.print(f"root: stopped by itself ({report.reason})")
     else:
         console.print(f"root: kept going for {report.elapsed:g}s")
+    _render_verdict(report, console)
+
+
+def _render_verdict(report: ChaosReport, console: Any) -> None:
+    """The leftover threads, then whether the run is clean and why not."""
+    msgs = report.messages
+    leftover = report.leftover_threads
+    if leftover:
+        console.print(
+            f"threads left over: [bold red]{len(leftover)}[/] ({', '.join(leftover)})",
+            highlight=False,
+        )
+    else:
+        console.print("threads left over: 0")
     if report.clean:
-        verdict = "[bold green]clean[/] (no message lost, the root did not give up)"
+        verdict = "[bold green]clean[/] (no message lost, the root did not give up, no thread left)"
     else:
         why = [f"{msgs.lost} message(s) lost"] if msgs.lost else []
         why += ["the root gave up"] if report.gave_up else []
+        why += [f"{len(leftover)} thread(s) left over"] if leftover else []
         verdict = f"[bold red]not clean[/] ({', '.join(why)})"
     console.print(f"verdict: {verdict}")
 
@@ -724,8 +768,8 @@ def chaos(
 ) -> None:
     """Run the tree in FILE under a seeded random fault schedule and report.
 
-    Exit status: 0 for a clean report, 1 if a message was lost or the root
-    gave up, 2 for a bad tree file or bad options.
+    Exit status: 0 for a clean report, 1 if a message was lost, the root gave
+    up or a thread of the tree was left over, 2 for a bad tree file or bad options.
     """
     from rich.console import Console  # noqa: PLC0415 - keep `import hedgerow.testing` light
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn  # noqa: PLC0415

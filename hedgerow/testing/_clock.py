@@ -31,6 +31,7 @@ so time waits for it.
 from __future__ import annotations
 
 import contextlib
+import gc
 import heapq
 import itertools
 import logging
@@ -254,7 +255,7 @@ class VirtualClock:
                 return None
             changes = self._changes
         fingerprint: list[Any] = [changes]
-        frames = sys._current_frames()
+        frames = _current_frames()
         registered = [ref._actor_weakref() for ref in pykka.ActorRegistry.get_all()]
         # pykka unregisters an actor before its on_stop and exit callbacks run:
         # keep watching each one seen until its exit is complete.
@@ -285,12 +286,33 @@ class VirtualClock:
 _CONDITION_WAIT = threading.Condition.wait.__code__
 
 
+def _current_frames() -> dict[int, Any]:
+    """`sys._current_frames()` with the garbage collector off, as CPython itself
+    does from 3.12 (gh-106883): a collection started inside it, while it holds
+    the interpreter's thread-list lock, can deadlock the whole process (seen
+    here on 3.11: every thread parked, pytest-timeout unable to fire)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return sys._current_frames()
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def _blocked(frame: Any) -> bool:
     """Is this thread (its innermost frame) blocked in ``Condition.wait`` and not
     yet notified? A notified waiter's lock is released: it is about to run."""
-    if frame is None or frame.f_code is not _CONDITION_WAIT:
+    if frame is None:
         return False
-    waiter = frame.f_locals.get("waiter")
+    try:
+        if frame.f_code is not _CONDITION_WAIT:
+            return False
+        waiter = frame.f_locals.get("waiter")
+    except Exception:  # noqa: BLE001 - another thread's frame can change under us
+        # (CPython 3.11 at a tiny switch interval: an f_code that is no code
+        # object); busy, then, and looked at again at the next poll.
+        return False
     return waiter is not None and bool(waiter.locked())
 
 
@@ -298,6 +320,16 @@ def _sends(inbox: Any) -> int:
     """How many envelopes an inbox ever got: pykka never calls ``task_done``, so
     ``unfinished_tasks`` counts every put (0 for an inbox that is not a Queue)."""
     return int(getattr(inbox, "unfinished_tasks", 0))
+
+
+def _look(clock: VirtualClock) -> tuple[Any, ...] | None:
+    """`clock._snapshot()`, or None if looking failed: the autojump thread must
+    never die of it, or time would stop for good."""
+    try:
+        return clock._snapshot()
+    except Exception:
+        logger.exception("Autojump of %r could not look at the actors", clock)
+        return None
 
 
 def _autojump_loop(clock_ref: weakref.ref[VirtualClock], cond: threading.Condition) -> None:
@@ -319,7 +351,7 @@ def _autojump_loop(clock_ref: weakref.ref[VirtualClock], cond: threading.Conditi
                 cond.wait(timeout=1.0)
                 seen = None
                 continue
-        snapshot = clock._snapshot()
+        snapshot = _look(clock)
         now = time.monotonic()
         if snapshot is None:
             seen = None

@@ -623,8 +623,10 @@ class Faults:
     def _handled(self, actor: Actor, envelope: Envelope[Any], error: BaseException | None) -> None:
         if not _is_user(envelope.message):
             return
-        answered = envelope.reply_to is not None or isinstance(error, Shutdown)
-        handled = error is None or answered  # else a crash: the message is a dead letter
+        # An ask's error is its answer, except SystemExit and its kin: they fail
+        # a supervised actor, and its message is a dead letter, asked or told.
+        asked = envelope.reply_to is not None and not _is_base_only(error)
+        handled = error is None or asked or isinstance(error, Shutdown)
         self._resolve(envelope, handled=handled)
         if not handled:
             return
@@ -674,6 +676,10 @@ class _CountingInbox(Inbox):
     def _put(self, item: Any) -> None:
         super()._put(item)
         self._hr_faults._count_sent(item)
+
+
+def _is_base_only(error: BaseException | None) -> bool:
+    return error is not None and not isinstance(error, Exception)
 
 
 def _is_user(message: Any) -> bool:

@@ -156,3 +156,50 @@ def test_a_base_exception_in_on_start_is_a_start_failure():
     with pytest.raises(hr.StartError) as info:
         hr.start_tree(hr.SupervisorSpec([hr.ChildSpec("x", Exits)]))
     assert isinstance(info.value.cause.cause, SystemExit)
+
+
+def _send_until(
+    ref: hr.ChildRef[Any],
+    tag: tuple[int, int],
+    restarted: threading.Event,
+    out: list[Any],
+) -> None:
+    """Tell `ref` numbered messages until 100 were sent after `restarted`; keep those."""
+    seq = 0
+    while len(out) < 100:
+        seq += 1
+        was_restarted = restarted.is_set()
+        ref.tell(("n", *tag, seq))
+        if was_restarted:
+            out.append(("n", *tag, seq))
+
+
+def test_restart_child_does_not_eat_messages_sent_after_it_returned():
+    """Senders that began dead-lettering to a stopped child's ref must stop as soon
+    as restart_child has revived it: what they send after that reaches the child."""
+    spec = hr.SupervisorSpec([worker("w")])
+    tree, rec = start(spec)
+    with tree:
+        w = tree.get_child("w")
+        for round_ in range(5):
+            tree.stop_child("w")
+            restarted = threading.Event()
+            after: list[list[Any]] = [[] for _ in range(3)]
+            senders = [
+                threading.Thread(target=_send_until, args=(w, (round_, i), restarted, after[i]))
+                for i in range(3)
+            ]
+            for sender in senders:
+                sender.start()
+            tree.restart_child("w")
+            restarted.set()
+            for sender in senders:
+                sender.join(timeout=10)
+            w.ask("sync", timeout=10)  # behind every tell above
+            sent_after = {m for a in after for m in a}
+            eaten = [
+                e.message
+                for e in rec.matching(EventKind.DEAD_LETTER, "root/w")
+                if e.message in sent_after
+            ]
+            assert eaten == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 
 import pytest
@@ -151,3 +152,24 @@ def test_messages_to_a_shut_down_tree_are_dead_letters():
     with pytest.raises(hr.DeadLetterError) as info:
         a.ask("late ask", timeout=5)
     assert "shutdown" in str(info.value)
+
+
+def test_brutal_kill_never_runs_a_graceful_stop_even_for_an_idle_child():
+    """An idle child must never read the stop first and run on_stop (the races
+    hide at the default switch interval)."""
+    log = Log()
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        tree, rec = start(hr.SupervisorSpec([worker("w", log, shutdown="brutal_kill")]))
+        with tree:
+            w = tree.get_child("w")
+            for round_ in range(1, 301):
+                assert w.ask("ready?", timeout=10)[1] == round_  # idle in its loop now
+                tree.stop_child("w")
+                stopped = rec.wait_for(EventKind.STOPPED, "root/w", count=round_)
+                assert stopped.reason == hr.KILLED, round_
+                tree.restart_child("w")
+    finally:
+        sys.setswitchinterval(interval)
+    assert log.of("stop") == []

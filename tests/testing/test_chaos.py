@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import threading
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
+import hedgerow as hr
 from hedgerow.supervision import load_tree
+from hedgerow.testing import _chaos as chaos_module
 from hedgerow.testing._chaos import (
     ChaosKind,
     ChaosOptions,
@@ -177,3 +183,89 @@ def test_a_bad_tree_file_exits_2_with_the_config_error(tmp_path):
     assert result.exit_code == 2
     assert "supervisor.strategy" in result.stderr
     assert "one_for_some" in result.stderr
+
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+CHECK = Path(__file__).resolve().parents[2] / "scripts" / "check_chaos_report.py"
+
+
+def test_chaos_over_nested_short_shutdowns_is_clean_and_leaves_no_thread():
+    # As scripts/test.sh runs it: the feeder is spared, so the tree runs until it is done.
+    options = ChaosOptions(
+        seed=1,
+        rate=3,
+        duration=30,
+        targets=("root/store*", "root/ingest", "root/ingest/audit"),
+        kinds=(
+            ChaosKind.CRASH,
+            ChaosKind.CRASH_MESSAGE,
+            ChaosKind.HANG,
+            ChaosKind.SLOW,
+            ChaosKind.FLAKY,
+        ),
+    )
+    report = run_chaos(EXAMPLES / "nested_shutdown" / "tree.toml", options)
+    assert report.messages.lost == 0
+    assert report.messages.sent > 100
+    assert report.injected.get("hang", 0) >= 1
+    assert report.leftover_threads == []
+    assert report.clean
+    assert report.to_data()["leftover_threads"] == []
+
+
+class StopsNever(hr.Actor):
+    """Its on_stop waits for `release`: abandoned, and its thread outlives the run."""
+
+    def __init__(self, release: threading.Event) -> None:
+        super().__init__()
+        self.release = release
+
+    def on_stop(self) -> None:
+        self.release.wait()
+
+
+@pytest.mark.allow_abandoned
+def test_a_thread_still_alive_after_the_run_is_reported_and_the_run_is_not_clean(monkeypatch):
+    monkeypatch.setattr(chaos_module, "LEFTOVER_GRACE", 0.05)
+    release = threading.Event()
+    spec = hr.SupervisorSpec(
+        [hr.ChildSpec("stuck", StopsNever, args=(release,), shutdown=0.1)],
+        max_restarts=100,
+    )
+    try:
+        report = run_chaos(
+            spec, ChaosOptions(seed=1, rate=0.1, duration=5, kinds=(ChaosKind.SLOW,))
+        )
+    finally:
+        release.set()
+    assert report.leftover_threads == ["hedgerow root/stuck#1"]
+    assert not report.clean
+    assert report.messages.lost == 0
+
+
+@pytest.mark.parametrize(
+    ("changes", "ok"),
+    [
+        ({}, True),
+        ({"leftover_threads": ["hedgerow root/db#1"]}, False),
+        ({"messages": {"sent": 10, "handled": 9, "dead_lettered": 0, "lost": 1}}, False),
+    ],
+)
+def test_the_ci_check_fails_on_a_lost_message_or_a_leftover_thread(changes, ok):
+    report = {
+        "messages": {"sent": 10, "handled": 9, "dead_lettered": 1, "lost": 0},
+        "injected": {"crash": 2},
+        "gave_up": False,
+        "leftover_threads": [],
+        **changes,
+    }
+    result = subprocess.run(
+        [sys.executable, str(CHECK)], input=json.dumps(report), text=True, check=False
+    )
+    assert (result.returncode == 0) is ok
+
+
+def test_the_ci_check_fails_on_an_empty_report():
+    # A run that does not exit is cut by `timeout`, and may have printed nothing.
+    result = subprocess.run([sys.executable, str(CHECK)], input="", text=True, check=False)
+    assert result.returncode == 1

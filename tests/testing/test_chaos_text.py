@@ -54,4 +54,6 @@ def test_the_report_says_why_dead_letters_are_not_losses(tmp_path):
     assert "dead letters are accounted for" in explained
     assert "the message that crashed an actor" in explained
     assert "a loss is a message neither handled nor dead-lettered" in explained
-    assert lines[-1] == "verdict: clean (no message lost, the root did not give up)"
+    assert lines[-1] == (
+        "verdict: clean (no message lost, the root did not give up, no thread left)"
+    )

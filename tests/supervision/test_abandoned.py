@@ -1,0 +1,167 @@
+"""Abandoned children: a supervisor that is abandoned still stops its own children,
+and a handler that finishes after its actor was abandoned is still accounted for."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pykka
+import pytest
+from helpers import Log, SlowStart, Worker, start, wait_threads_end, worker
+
+import hedgerow as hr
+from hedgerow import EventKind
+from hedgerow.testing import Faults
+
+
+def assert_nothing_alive(tree: hr.Tree, paths: list[str], before: set[threading.Thread]) -> None:
+    """No actor of the tree is registered, answers, or keeps a thread."""
+    assert pykka.ActorRegistry.get_all() == []
+    for path in paths:
+        ref = tree.names.get(path)
+        assert ref is None or not ref.is_alive(), path
+    assert wait_threads_end(before) == []
+
+
+def test_a_brutally_killed_supervisor_still_stops_its_children():
+    log = Log()
+    nested = hr.SupervisorSpec([worker("a", log), worker("b", log)])
+    spec = hr.SupervisorSpec([hr.ChildSpec("s", nested, shutdown="brutal_kill")])
+    before = set(threading.enumerate())
+    tree, rec = start(spec)
+    a, b = tree.lookup("root/s/a"), tree.lookup("root/s/b")
+    assert tree.stop(timeout=10) == hr.SHUTDOWN
+    assert pykka.ActorRegistry.get_all() == []
+    for ref in (a, b):
+        with pytest.raises(hr.DeadLetterError):
+            ref.ask("anyone?", timeout=5)
+    # The killed supervisor ran no on_stop, but its children got theirs, in reverse order.
+    assert log.of("stop") == ["b", "a"]
+    assert rec.wait_for(EventKind.STOPPED, "root/s").reason == hr.KILLED
+    assert rec.matching(EventKind.SHUTDOWN, "root/s") == []
+    for path in ("root/s/a", "root/s/b"):
+        assert rec.wait_for(EventKind.STOPPED, path).reason == hr.SHUTDOWN
+    assert wait_threads_end(before) == []
+
+
+def test_a_killed_supervisor_gives_its_children_their_own_timeouts_and_abandons_the_rest():
+    release = threading.Event()
+    entered = threading.Event()
+    log = Log()
+    nested = hr.SupervisorSpec(
+        [worker("a", log), hr.ChildSpec("stuck", Worker, args=("stuck", log), shutdown=0.05)]
+    )
+    spec = hr.SupervisorSpec([hr.ChildSpec("s", nested, shutdown="brutal_kill")])
+    before = set(threading.enumerate())
+    tree, rec = start(spec)
+    tree.lookup("root/s/stuck").tell(("block", entered, release))
+    assert entered.wait(timeout=10)
+    assert tree.stop(timeout=10) == hr.SHUTDOWN
+    assert rec.wait_for(EventKind.ABANDONED, "root/s/stuck").reason == hr.KILLED
+    assert rec.wait_for(EventKind.STOPPED, "root/s/a").reason == hr.SHUTDOWN
+    assert [e.path for e in rec.events if e.kind in (EventKind.STOPPED, EventKind.ABANDONED)][
+        :3
+    ] == ["root/s/stuck", "root/s/a", "root/s"]
+    assert pykka.ActorRegistry.get_all() == []
+    release.set()
+    assert wait_threads_end(before) == []
+    assert log.of("stop") == ["a"]  # the abandoned one never runs on_stop
+
+
+def test_a_supervisor_abandoned_while_restarting_a_group_still_stops_its_children():
+    entered, release = threading.Event(), threading.Event()
+    nested = hr.SupervisorSpec(
+        [
+            worker("a"),
+            hr.ChildSpec("slow", SlowStart, args=(entered, release), shutdown=0.05),
+            worker("c"),
+        ],
+        strategy="one_for_all",
+    )
+    spec = hr.SupervisorSpec([hr.ChildSpec("s", nested, shutdown=0.1)])
+    before = set(threading.enumerate())
+    tree, rec = start(spec)
+    a = tree.lookup("root/s/a")
+    a.tell("crash")  # s restarts its group: a#2 starts, then slow#2 blocks in on_start
+    assert entered.wait(timeout=10)
+    assert tree.stop(timeout=10) == hr.SHUTDOWN  # s is busy: abandoned after 0.1 s
+    assert rec.wait_for(EventKind.ABANDONED, "root/s").reason == hr.KILLED
+    assert pykka.ActorRegistry.get_all() == []
+    with pytest.raises(hr.DeadLetterError):
+        a.ask("anyone?", timeout=5)
+    release.set()  # slow#2's on_start returns: it must not go on, nor s start c#2
+    assert wait_threads_end(before) == []
+    assert pykka.ActorRegistry.get_all() == []
+    assert rec.matching(EventKind.RESTARTED, "root/s/c") == []
+    assert_nothing_alive(tree, ["root/s/a", "root/s/slow", "root/s/c"], before)
+
+
+class LateHandler(hr.Actor):
+    """Blocks on `release` while handling a message, then returns or raises."""
+
+    def __init__(self, entered: threading.Event, release: threading.Event) -> None:
+        super().__init__()
+        self.entered = entered
+        self.release = release
+
+    def on_receive(self, message: Any) -> Any:
+        self.entered.set()
+        self.release.wait()
+        if message == "raise":
+            raise RuntimeError("late failure")
+        return ("done", message)
+
+
+@pytest.mark.parametrize("outcome", ["return", "raise"])
+@pytest.mark.parametrize("send", ["tell", "ask"])
+def test_a_late_handler_of_an_abandoned_child_is_accounted_for(send, outcome):
+    entered, release = threading.Event(), threading.Event()
+    spec = hr.SupervisorSpec(
+        [hr.ChildSpec("slow", LateHandler, args=(entered, release), shutdown=0.1)]
+    )
+    before = set(threading.enumerate())
+    tree, rec = start(spec)
+    faults = Faults(tree)
+    ref = tree.get_child("slow")
+    future = ref.ask(outcome, block=False) if send == "ask" else None
+    if future is None:
+        ref.tell(outcome)
+    assert entered.wait(timeout=10)
+    tree.stop(timeout=10)
+    assert rec.wait_for(EventKind.ABANDONED, "root/slow").reason == hr.KILLED
+    release.set()
+    assert wait_threads_end(before) == []
+    counts = faults.messages
+    dead = rec.matching(EventKind.DEAD_LETTER, "root/slow")
+    if outcome == "raise" and send == "tell":
+        letter = rec.wait_for(EventKind.DEAD_LETTER, "root/slow")
+        assert letter.message == "raise"
+        assert isinstance(letter.reason, RuntimeError)
+        assert (counts.handled, counts.dead_lettered) == (0, 1)
+    else:
+        assert dead == []
+        assert (counts.handled, counts.dead_lettered) == (1, 0)
+    if future is not None:
+        if outcome == "raise":
+            with pytest.raises(RuntimeError, match="late failure"):
+                future.get(timeout=5)
+        else:
+            assert future.get(timeout=5) == ("done", "return")
+    faults.close()
+
+
+def test_a_root_that_gives_up_leaves_nothing_of_a_killed_nested_supervisor():
+    log = Log()
+    nested = hr.SupervisorSpec([worker("a", log), worker("b", log)])
+    spec = hr.SupervisorSpec(
+        [hr.ChildSpec("s", nested, shutdown="brutal_kill"), worker("crasher")], max_restarts=0
+    )
+    before = set(threading.enumerate())
+    tree, rec = start(spec)
+    tree.get_child("crasher").tell("crash")
+    assert isinstance(tree.wait(timeout=10), hr.IntensityExceeded)
+    assert pykka.ActorRegistry.get_all() == []
+    assert log.of("stop") == ["b", "a"]
+    assert rec.wait_for(EventKind.STOPPED, "root/s").reason == hr.KILLED
+    assert_nothing_alive(tree, ["root/s/a", "root/s/b", "root/crasher"], before)
