@@ -28,6 +28,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.logging import RichHandler
 from rich.markup import escape
+from rich.text import Text
 
 from hedgerow._events import EventStream, drop_event_records
 from hedgerow._exceptions import ConfigError, StartError
@@ -136,10 +137,10 @@ def check(files: tuple[str, ...], quiet: bool) -> None:
             spec = load_tree(file)
         except ConfigError as exc:
             bad += 1
-            err.print(f"[red]error[/red] {exc}", markup=True, soft_wrap=True)
+            err.print(Text.assemble(("error", "red"), f" {exc}"), soft_wrap=True)
             continue
         if not quiet:
-            out.print(f"[green]ok[/green] {file}", markup=True)
+            out.print(Text.assemble(("ok", "green"), f" {file}"))
             out.print(spec_tree(spec))
     if bad:
         raise _Exit(EXIT_BAD_INPUT)

@@ -35,6 +35,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import os
 import signal
 import site
@@ -47,6 +48,7 @@ from typing import TYPE_CHECKING, Any
 
 from pykka._envelope import Envelope
 
+from hedgerow._clock import MAX_DELAY
 from hedgerow._events import EventKind
 from hedgerow._exceptions import SpecError, WorkerExited
 from hedgerow.actors._actor import Actor
@@ -110,6 +112,16 @@ def _own_path() -> list[str]:
     return entries
 
 
+def _positive_seconds(value: Any) -> bool:
+    """Whether `value` is a number of seconds > 0 that a clock can wait (not NaN, not inf)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(value) and 0 < value <= MAX_DELAY
+    except OverflowError:  # an int beyond any float
+        return False
+
+
 class Worker:
     """A worker process hosting `container` (a `SupervisorSpec`); call it to build an actor.
 
@@ -156,8 +168,8 @@ class Worker:
             rule = "a worker hosts a SupervisorSpec (its container)"
             raise SpecError(name, "container", container, rule)
         for field, value in (("config_timeout", config_timeout), ("ready_timeout", ready_timeout)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-                raise SpecError(name, field, value, "expected seconds > 0")
+            if not _positive_seconds(value):
+                raise SpecError(name, field, value, f"expected seconds > 0 and <= {MAX_DELAY:g}")
         if name is not None and (not isinstance(name, str) or not name or "/" in name):
             raise SpecError(name, "name", name, "expected a non-empty string without '/'")
         if framework is not None and framework not in FRAMEWORKS:

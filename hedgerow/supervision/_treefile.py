@@ -74,18 +74,18 @@ import difflib
 import enum
 import importlib
 import json
+import math
 import os
 import re
 import sys
 import threading
-import tomllib
 import weakref
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any
 
 import tomli_w
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
 
 from hedgerow._exceptions import _MISSING, ConfigError, ConfigProblem, SpecError
 from hedgerow.actors._component import SETTINGS, Component
@@ -99,6 +99,7 @@ from hedgerow.supervision._spec import (
     ShutdownPolicy,
     SupervisorSpec,
 )
+from hedgerow.supervision._treeparse import Format, check_data, parse, read_text
 
 __all__ = [
     "TreeFile",
@@ -114,8 +115,6 @@ __all__ = [
     "tree_to_data",
 ]
 
-Format = Literal["toml", "yaml", "json"]
-
 FORMATS: dict[str, Format] = {
     ".toml": "toml",
     ".yaml": "yaml",
@@ -127,7 +126,19 @@ FORMATS: dict[str, Format] = {
 # -- the schema: structure and types; the specs check the values ------------
 
 
-Number = int | float
+def _finite(value: float) -> float:
+    """A number a float can hold: NaN, infinities and ints beyond 1e308 are refused."""
+    try:
+        finite = math.isfinite(value)
+    except OverflowError:
+        finite = False
+    if not finite:
+        msg = "expected a finite number"
+        raise ValueError(msg)
+    return value
+
+
+Number = Annotated[int | float, AfterValidator(_finite)]
 """Seconds and factors: kept as written (20 stays 20), so errors quote the file."""
 
 
@@ -294,14 +305,7 @@ def read_tree(path: str | Path) -> TreeFile:
     """
     file = Path(path)
     fmt = format_of(file)
-    try:
-        text = file.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(str(file), [ConfigProblem("", None, "no such file")]) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        problem = ConfigProblem("", None, f"cannot read the file: {exc}")
-        raise ConfigError(str(file), [problem]) from None
-    data = _parse(text, fmt, str(file))
+    data = parse(read_text(file), fmt, str(file))
     return tree_file_from_data(data, source=str(file), base_dir=file.resolve().parent)
 
 
@@ -313,40 +317,8 @@ def loads_tree(
     base_dir: str | Path | None = None,
 ) -> SupervisorSpec:
     """Build a `SupervisorSpec` from a tree file's text; `source` names it in errors."""
-    data = _parse(text, fmt, source)
+    data = parse(text, fmt, source)
     return tree_from_data(data, source=source, base_dir=base_dir)
-
-
-def _parse(text: str, fmt: Format, source: str) -> Any:
-    try:
-        if fmt == "toml":
-            return tomllib.loads(text)
-        if fmt == "json":
-            return json.loads(text)
-        return yaml.safe_load(text)
-    except tomllib.TOMLDecodeError as exc:
-        problem = ConfigProblem("", None, f"TOML syntax error: {exc}", _toml_line(exc))
-    except json.JSONDecodeError as exc:
-        problem = ConfigProblem("", None, f"JSON syntax error: {exc.msg}", exc.lineno)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        what = getattr(exc, "problem", None) or str(exc)
-        problem = ConfigProblem("", None, f"YAML syntax error: {what}", line)
-    raise ConfigError(source, [problem])
-
-
-def _toml_line(exc: tomllib.TOMLDecodeError) -> int | None:
-    line = getattr(exc, "lineno", None)  # Python 3.14 adds it
-    if isinstance(line, int):
-        return line
-    text = str(exc)
-    marker = "(at line "
-    if marker in text:
-        digits = text.split(marker, 1)[1].split(",", 1)[0]
-        if digits.isdigit():
-            return int(digits)
-    return None
 
 
 def tree_from_data(
@@ -366,6 +338,7 @@ def tree_file_from_data(
     base_dir: str | Path | None = None,
 ) -> TreeFile:
     """A `TreeFile` from a tree file's parsed data."""
+    check_data(data, source)
     if not isinstance(data, dict):
         rule = "expected a table (mapping) with a 'supervisor' key at the top"
         raise ConfigError(source, [ConfigProblem("", _short(data), rule)])
@@ -407,6 +380,7 @@ def child_from_data(
     ``${VAR}``), ``args``, ``kwargs``, ``restart``, backoff and so on. Raises
     `ConfigError` naming `source` and the key under `key`.
     """
+    check_data({key: config}, source)
     if not isinstance(config, dict):
         rule = "expected a table (mapping) with a 'start' key"
         raise ConfigError(source, [ConfigProblem(key, _short(config), rule)])
@@ -460,6 +434,8 @@ def _problem(error: Any, root: type[BaseModel]) -> ConfigProblem:
         if allowed:
             rule += f"; allowed: {', '.join(allowed)}"
         return ConfigProblem(key, _short(error["input"]), rule)
+    if kind == "value_error" and "error" in error.get("ctx", {}):
+        return ConfigProblem(key, _short(error["input"]), str(error["ctx"]["error"]))
     rule = _TYPE_RULES.get(kind, str(error["msg"]).lower())
     return ConfigProblem(key, _short(error["input"]), rule)
 

@@ -729,6 +729,7 @@ def chaos(
     """
     from rich.console import Console  # noqa: PLC0415 - keep `import hedgerow.testing` light
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn  # noqa: PLC0415
+    from rich.text import Text  # noqa: PLC0415
 
     options = ChaosOptions(
         seed=seed,
@@ -748,7 +749,7 @@ def chaos(
         spec = load_tree(file)
         plan_faults(spec, options, spec.name or "root")
     except ValueError as exc:  # ConfigError included
-        err.print(f"[red]error[/red] {exc}", highlight=False, soft_wrap=True)
+        err.print(Text.assemble(("error", "red"), f" {exc}"), highlight=False, soft_wrap=True)
         ctx.exit(2)
     columns = (
         TextColumn("chaos"),
