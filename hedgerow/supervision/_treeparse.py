@@ -15,27 +15,35 @@ from __future__ import annotations
 import json
 import re
 import tomllib
-from typing import TYPE_CHECKING, Any, Literal
+from pathlib import Path
+from typing import Any, Literal
 
 import yaml
 
 from hedgerow._exceptions import _UNQUOTED, ConfigError, ConfigProblem
 
-if TYPE_CHECKING:
-    from pathlib import Path
-
 __all__ = [
+    "FORMATS",
     "MAX_BYTES",
     "MAX_DEPTH",
     "MAX_VALUES",
     "Format",
     "TooManyDigits",
     "check_data",
+    "format_of",
     "parse",
     "read_text",
 ]
 
 Format = Literal["toml", "yaml", "json"]
+
+FORMATS: dict[str, Format] = {
+    ".toml": "toml",
+    ".yaml": "yaml",
+    ".yml": "yaml",
+    ".json": "json",
+}
+"""The formats of tree files, by their extension."""
 
 MAX_BYTES = 8 * 1024 * 1024
 """The largest tree file read (8 MiB): a tree is a page or two of text."""
@@ -59,6 +67,16 @@ class TooManyDigits:
 
     def __repr__(self) -> str:
         return f"<an integer of {self.digits} digits>"
+
+
+def format_of(path: str | Path) -> Format:
+    """The format a file's extension names; ConfigError for any other."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in FORMATS:
+        allowed = ", ".join(sorted(FORMATS))
+        rule = f"unknown extension {suffix or '(none)'!r}: expected one of {allowed}"
+        raise ConfigError(str(path), [ConfigProblem("", None, rule)])
+    return FORMATS[suffix]
 
 
 def read_text(file: Path) -> str:
