@@ -18,6 +18,7 @@ import click
 from rich.console import Console
 from rich.tree import Tree as RichTree
 
+from hedgerow._seconds import Seconds
 from hedgerow.supervision._management import node_prefix, worker_prefix
 from hedgerow.transports._base import Call, Leave, resolve_transports
 
@@ -75,7 +76,7 @@ def _secret(secret_env: str, secret_file: str | None) -> str | None:
 @click.option("--json", "as_json", is_flag=True, help="Print the answer as JSON.")
 @click.option(
     "--timeout",
-    type=click.FloatRange(min=0, min_open=True),
+    type=Seconds(),
     default=10.0,
     show_default=True,
     metavar="SECONDS",

@@ -35,6 +35,7 @@ from hedgerow._exceptions import ConfigError, StartError
 from hedgerow._extras import MissingExtra
 from hedgerow._live_log import LiveConsole, live_handler, stderr_through
 from hedgerow._logs import LOG_FORMAT_ENV, LOG_FORMATS, formatter
+from hedgerow._seconds import Seconds
 from hedgerow._status import status
 from hedgerow._version import __version__
 from hedgerow._view import JsonView, LineView, TreeState, spec_tree
@@ -179,7 +180,7 @@ def _check_principals(file: str, out: Console, err: Console, quiet: bool) -> boo
 @click.option(
     "--for",
     "duration",
-    type=click.FloatRange(min=0, min_open=True),
+    type=Seconds(),
     metavar="SECONDS",
     help="Stop the tree gracefully after this many seconds (default: run until it ends).",
 )
