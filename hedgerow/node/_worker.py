@@ -55,6 +55,7 @@ from hedgerow.actors._actor import Actor
 from hedgerow.actors._inbox import Inbox
 from hedgerow.actors._messages import _Control
 from hedgerow.actors._reason import NORMAL
+from hedgerow.node._lines import BadLine, check_line, read_line
 from hedgerow.node._ports import PortAllocator, default_allocator
 from hedgerow.node._wire import (
     DEFAULT_CONFIG_TIMEOUT,
@@ -110,6 +111,10 @@ def _own_path() -> list[str]:
         if str(path) not in entries:
             entries.append(str(path))
     return entries
+
+
+def _cut(text: str, limit: int = 500) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _positive_seconds(value: Any) -> bool:
@@ -414,6 +419,7 @@ class WorkerActor(Actor):
         self._ready = threading.Event()
         self._ready_line: dict[str, Any] | None = None
         self._exit_line: dict[str, Any] | None = None
+        self._bad: str | None = None  # what was wrong with a line the process wrote
         self._reader: threading.Thread | None = None
         self._gate = threading.Lock()  # publishing order: held events, then the reader's
         self._held: list[dict[str, Any]] | None = []  # events before ours was published
@@ -508,9 +514,11 @@ class WorkerActor(Actor):
             raise WorkerExited(self.name, process.pid, returncode, self._exit_detail(returncode))
 
     def _exit_detail(self, returncode: int) -> str:
+        if self._bad is not None:
+            return f"it wrote a bad line: {self._bad}"
         line = self._exit_line
         if line is not None and line.get("reason"):
-            return str(line["reason"])
+            return _cut(str(line["reason"]))
         if returncode > 0:
             return describe_status(returncode)
         return ""
@@ -521,13 +529,16 @@ class WorkerActor(Actor):
         """In the reader thread: follow the process's lines, then reap it."""
         stdout = process.stdout
         assert stdout is not None
-        for raw in iter(stdout.readline, b""):
+        while True:
             try:
-                line = json.loads(raw)
-                kind = line["type"]
-            except (ValueError, TypeError, KeyError):
-                logger.warning("%s: not a worker line: %r", self, raw[:200])
-                continue
+                raw = read_line(stdout)
+                if not raw:
+                    break
+                line = check_line(raw)
+            except BadLine as exc:
+                self._bad_line(process, str(exc))
+                break
+            kind = line["type"]
             if kind == "event":
                 self._republish(line)
             elif kind == "ready":
@@ -542,6 +553,14 @@ class WorkerActor(Actor):
         self._ready.set()
         if tell:
             self._tell_exit()
+
+    def _bad_line(self, process: subprocess.Popen[bytes], why: str) -> None:
+        """In the reader thread: the worker broke the protocol. Kill it (SIGKILL): its
+        exit fails the actor (or its start), and its supervisor restarts it."""
+        self._bad = why
+        logger.error("%s wrote a bad line (%s): killing it", self, why)
+        with contextlib.suppress(OSError):
+            process.kill()
 
     def _republish(self, line: dict[str, Any]) -> None:
         with self._gate:

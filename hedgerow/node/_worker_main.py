@@ -34,6 +34,7 @@ import argparse
 import contextlib
 import json
 import logging
+import math
 import os
 import select
 import signal
@@ -43,6 +44,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hedgerow._clock import MAX_DELAY
 from hedgerow._events import EventStream, drop_event_records
 from hedgerow._exceptions import ConfigError, ConfigProblem, SpecError, StartError
 from hedgerow._logs import formatter
@@ -63,6 +65,7 @@ from hedgerow.node._wire import (
 )
 from hedgerow.supervision._container import Container
 from hedgerow.supervision._treefile import tree_from_data
+from hedgerow.supervision._treeparse import MAX_DIGITS, TooManyDigits, check_data
 from hedgerow.transports._framework import FRAMEWORKS, use_framework
 
 if TYPE_CHECKING:
@@ -70,12 +73,21 @@ if TYPE_CHECKING:
 
     from hedgerow._events import Event
 
-__all__ = ["BadConfig", "NoConfig", "main", "parse_config", "read_config_line"]
+__all__ = [
+    "MAX_CONFIG_BYTES",
+    "BadConfig",
+    "NoConfig",
+    "main",
+    "parse_config",
+    "read_config_line",
+]
 
 logger = logging.getLogger("hedgerow.node")
 
 PARENT_POLL = 1.0
 """Seconds between two looks at the parent pid (the backstop to stdin's end of file)."""
+MAX_CONFIG_BYTES = 8 * 1024 * 1024
+"""The longest config line a worker reads (8 MiB); a longer one is bad config (exit 2)."""
 LINGER = 1.0
 """Seconds to wait for the tree's threads at exit; abandoned ones are left behind."""
 
@@ -95,7 +107,8 @@ def read_config_line(fd: int, timeout: float | None) -> bytes:
     """Read stdin (`fd`) up to the first newline, within `timeout` seconds (None: no limit).
 
     Raises `NoConfig` on timeout, or if stdin closes (or the parent changes)
-    before a line came.
+    before a line came; `BadConfig` if the line is longer than `MAX_CONFIG_BYTES`
+    (what is read stops there: a line without end cannot grow the worker).
     """
     deadline = None if timeout is None else time.monotonic() + timeout
     parent = os.getppid()
@@ -120,6 +133,10 @@ def read_config_line(fd: int, timeout: float | None) -> bytes:
             msg = "stdin closed before a config line came"
             raise NoConfig(msg)
         data += chunk
+        end = data.find(b"\n")
+        if (end if end >= 0 else len(data)) > MAX_CONFIG_BYTES:
+            msg = f"the config line is longer than {MAX_CONFIG_BYTES} bytes"
+            raise BadConfig(msg)
     return bytes(data.split(b"\n", 1)[0])
 
 
@@ -132,13 +149,22 @@ def parse_config(line: bytes, *, guid: str, port: int) -> dict[str, Any]:
     """Check a config line: JSON, an object, every key of `CONFIG_KEYS` with its type,
     and the same guid and port as the command line. Raises `BadConfig`."""
     try:
-        config = json.loads(line)
+        config = json.loads(line, parse_int=_json_int)
+    except RecursionError:
+        msg = "the config line is not JSON the worker takes: nested too deeply"
+        raise BadConfig(msg) from None
     except ValueError as exc:
-        msg = f"the config line is not JSON: {exc}"
+        msg = f"the config line is not JSON: {str(exc)[:200]}"
         raise BadConfig(msg) from None
     if not isinstance(config, dict):
         msg = f"the config line is {_short(config)}: expected a JSON object"
         raise BadConfig(msg)
+    try:
+        check_data(config, "the config line")
+    except ConfigError as exc:
+        problem = exc.problems[0]
+        msg = f"key {problem.key!r}: {problem.rule}" if problem.key else problem.rule
+        raise BadConfig(msg) from None
     for key, types in CONFIG_KEYS.items():
         if key not in config:
             msg = f"key {key!r} is missing"
@@ -174,11 +200,37 @@ def _check_optional(config: dict[str, Any]) -> None:
         msg = f"key 'framework' = {_short(framework)}: expected one of {', '.join(FRAMEWORKS)}"
         raise BadConfig(msg)
     timeout = config.get("orphan_timeout")
-    if timeout is not None and (
-        isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout < 0
-    ):
-        msg = f"key 'orphan_timeout' = {_short(timeout)}: expected seconds >= 0 or null"
+    if timeout is not None and not _seconds_ok(timeout):
+        msg = f"key 'orphan_timeout' = {_short(timeout)}: expected finite seconds >= 0 or null"
         raise BadConfig(msg)
+
+
+def _seconds_ok(value: Any) -> bool:
+    """Seconds a clock can wait: a number >= 0, finite, at most `MAX_DELAY`."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(value) and 0 <= value <= MAX_DELAY
+    except OverflowError:  # an int beyond any float
+        return False
+
+
+def _json_int(text: str) -> Any:
+    """An integer of the config line, or `TooManyDigits` (reported with its key)."""
+    digits = len(text.lstrip("-"))
+    return TooManyDigits(digits) if digits > MAX_DIGITS else int(text)
+
+
+def _config_timeout(text: str) -> float:
+    """``--config-timeout``: finite seconds > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (_seconds_ok(value) and value > 0):
+        msg = f"{text!r}: expected finite seconds > 0"
+        raise argparse.ArgumentTypeError(msg)
+    return value
 
 
 # -- what the worker hosts -------------------------------------------------------
@@ -398,7 +450,7 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--port", required=True, type=int, help="the TCP port allocated to it")
     parser.add_argument(
         "--config-timeout",
-        type=float,
+        type=_config_timeout,
         default=DEFAULT_CONFIG_TIMEOUT,
         help=f"seconds to wait for the config line (default {DEFAULT_CONFIG_TIMEOUT:g})",
     )
@@ -455,6 +507,11 @@ def run(argv: Sequence[str] | None = None) -> int:
         _say(f"hedgerow worker {args.guid}: {exc}")
         _Lines(1).write({"type": "exit", "status": EXIT_NO_CONFIG, "reason": str(exc)})
         return EXIT_NO_CONFIG
+    except BadConfig as exc:
+        message = f"bad config: {exc}"
+        _say(f"hedgerow worker {args.guid}: {message}")
+        _Lines(1).write({"type": "exit", "status": EXIT_BAD_CONFIG, "reason": message})
+        return EXIT_BAD_CONFIG
     # The JSON lines keep the original stdout; everything else printed goes to stderr.
     lines = _Lines(os.dup(1))
     _flush()
