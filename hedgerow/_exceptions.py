@@ -88,7 +88,7 @@ class ConfigProblem(NamedTuple):
         rule = _cut(" ".join(self.rule.split()), _MAX_RULE)
         if not self.key:
             return f"{where}{rule}"
-        key = _cut(self.key, _MAX_RULE)
+        key = _cut(self.key if self.key.isprintable() else _escaped(self.key), _MAX_RULE)
         if self.value is _UNQUOTED:
             return f"{where}{key}: {rule}"
         return f"{where}{key} = {echo(self.value)}: {rule}"
@@ -114,6 +114,11 @@ def echo(value: Any) -> str:
     except Exception:  # noqa: BLE001 - a value whose repr fails is still reported
         text = f"<{type(value).__name__}>"
     return _cut(text, _MAX_ECHO)
+
+
+def _escaped(text: str) -> str:
+    """`text` with what does not print (newlines, control characters) escaped."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def _cut(text: str, limit: int) -> str:

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pykka
 import pytest
+from hypothesis import HealthCheck, settings
 
 from hedgerow.testing import VirtualClock
 from hedgerow.transports import use_framework
@@ -13,6 +14,25 @@ from hedgerow.transports import use_framework
 FRAMEWORK = os.environ.get("HEDGEROW_TEST_FRAMEWORK", "asyncio")
 """The WAMP framework these tests run on: asyncio, or Twisted when `scripts/test.sh` re-runs the
 transport tests in a pytest process of their own."""
+
+
+settings.register_profile(
+    "ci",
+    max_examples=40,
+    deadline=None,
+    derandomize=True,  # the same examples every run: tests are deterministic
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile(
+    "fuzz",
+    max_examples=3000,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+"""Hypothesis: "ci" (the default) keeps the fuzz tests fast and reproducible; run them
+by hand with many more, random examples with ``HYPOTHESIS_PROFILE=fuzz``."""
 
 
 def pytest_configure(config: pytest.Config) -> None:

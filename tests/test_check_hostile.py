@@ -197,3 +197,9 @@ def test_yaml_aliases_cannot_blow_up(folder):
 def test_non_string_keys_name_where(folder):
     (folder / "t.yaml").write_text("supervisor:\n  1: 2\n")
     bad(folder / "t.yaml", "supervisor")
+
+
+def test_keys_that_do_not_print_are_escaped(folder):
+    (folder / "t.json").write_text('{"supervisor": {"a\\nb\\u001ec": 1}}')
+    err = bad(folder / "t.json", "supervisor.a\\nb\\x1ec")
+    assert len(err.strip().splitlines()) == 1
