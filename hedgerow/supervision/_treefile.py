@@ -65,6 +65,12 @@ each time the file is loaded (a secret need not be written in the file, and a
 worker process reads its own environment); ``$${`` is a literal ``${``. The
 specs keep the text as written, so `dump_tree` writes ``${VAR}`` back, never
 the secret.
+
+The work is shared by modules of their own: `_treeparse` reads a file's text
+safely (no input makes a traceback), `_treeschema` checks its structure,
+`_treebuild` builds the specs (reporting every problem at once) and
+`_binding` binds each child's args and kwargs to what it starts;
+`_treewrite` writes a spec back out.
 """
 
 from __future__ import annotations
