@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -203,3 +204,12 @@ def test_keys_that_do_not_print_are_escaped(folder):
     (folder / "t.json").write_text('{"supervisor": {"a\\nb\\u001ec": 1}}')
     err = bad(folder / "t.json", "supervisor.a\\nb\\x1ec")
     assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("entry", ["y" * 300, "a\u0000b", "/" + "z" * 5000])
+def test_a_pythonpath_entry_the_system_refuses_names_its_key(folder, entry):
+    (folder / "t.json").write_text(
+        '{"pythonpath": ["lib", ' + json.dumps(entry) + '], "supervisor": {"children": '
+        '[{"id": "w", "worker": {"components": []}}]}}'
+    )
+    bad(folder / "t.json", "pythonpath[1]")

@@ -105,8 +105,12 @@ def _own_path() -> list[str]:
         system.update(Path(p).resolve() for p in site.getsitepackages())
     entries: list[str] = []
     for entry in sys.path:
-        path = (Path(entry) if entry else Path.cwd()).resolve()
-        if not path.is_dir() or any(path == s or s in path.parents for s in system):
+        try:
+            path = (Path(entry) if entry else Path.cwd()).resolve()
+            usable = path.is_dir()
+        except (OSError, ValueError):  # a name too long, a NUL byte: not a directory
+            continue
+        if not usable or any(path == s or s in path.parents for s in system):
             continue
         if str(path) not in entries:
             entries.append(str(path))

@@ -196,11 +196,7 @@ def tree_file_from_data(
     if model is None:
         raise ConfigError(source, found)
     if base_dir is not None:
-        base = Path(base_dir)
-        for entry in [".", *model.pythonpath][::-1]:
-            directory = str((base / entry).resolve())
-            if directory not in sys.path:
-                sys.path.insert(0, directory)
+        _import_from(Path(base_dir), model.pythonpath, source)
     defaults: dict[str, Any] = {}
     if model.components is not None:
         defaults = set_fields(model.components, exclude=set())
@@ -214,6 +210,29 @@ def tree_file_from_data(
     if problems or spec is None:
         raise ConfigError(source, problems)
     return TreeFile(spec, management, source)
+
+
+def _import_from(base: Path, pythonpath: list[str], source: str) -> None:
+    """Put `base` and its `pythonpath` entries in front of `sys.path`; a `ConfigError`
+    for an entry the system cannot use as a path (too long, a NUL byte...)."""
+    directories: list[str] = []
+    problems: list[ConfigProblem] = []
+    for index, entry in enumerate([".", *pythonpath]):
+        try:
+            path = (base / entry).resolve()
+            path.is_dir()  # raises for a name too long for the system
+        except (OSError, ValueError) as exc:
+            detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+            rule = f"not a path this system can use: {detail}"
+            key = f"pythonpath[{index - 1}]" if index else ""
+            problems.append(ConfigProblem(key, entry, rule))
+            continue
+        directories.append(str(path))
+    if problems:
+        raise ConfigError(source, problems)
+    for directory in directories[::-1]:
+        if directory not in sys.path:
+            sys.path.insert(0, directory)
 
 
 def child_from_data(
