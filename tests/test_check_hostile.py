@@ -25,6 +25,8 @@ class Anything(hr.Actor):
 
 def factory(name):
     return Anything(name)
+
+component = hr.Component(name="hostile_component")
 """
 
 
@@ -213,3 +215,24 @@ def test_a_pythonpath_entry_the_system_refuses_names_its_key(folder, entry):
         '[{"id": "w", "worker": {"components": []}}]}}'
     )
     bad(folder / "t.json", "pythonpath[1]")
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "1e400", "1" + "0" * 400])
+@pytest.mark.parametrize(
+    "key", ["initial_retry_delay", "max_retry_delay", "retry_delay_growth", "retry_delay_jitter"]
+)
+def test_a_transports_retry_settings_must_be_finite(folder, key, value):
+    (folder / "t.toml").write_text(
+        '[[supervisor.children]]\nid = "a"\nstart = "hostile_actors:component"\n'
+        f'transports = [{{ url = "ws://127.0.0.1:8080/ws", {key} = {value} }}]\n'
+    )
+    bad(folder / "t.toml", "supervisor.children[0].transports", key)
+
+
+def test_a_transports_timeout_must_be_finite(folder):
+    (folder / "t.toml").write_text(
+        '[[supervisor.children]]\nid = "a"\nstart = "hostile_actors:component"\n'
+        'transports = [{ url = "ws://127.0.0.1:8080/ws", endpoint = { type = "tcp", '
+        'host = "127.0.0.1", port = 8080, timeout = nan } }]\n'
+    )
+    bad(folder / "t.toml", "supervisor.children[0].transports", "timeout")
