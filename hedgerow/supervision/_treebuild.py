@@ -64,11 +64,8 @@ class Builder:
         self.base_dir: str | None = None
         self.node_management: Management | None = None
 
-    def supervisor(
-        self, model: SupervisorModel, key: str, *, template: bool = False
-    ) -> SupervisorSpec | None:
+    def supervisor(self, model: SupervisorModel, key: str) -> SupervisorSpec | None:
         """A supervisor's spec; its children's problems and its own are all reported."""
-        del template  # a nested supervisor takes no args of its own
         simple = _is_simple(model.strategy)
         children: list[ChildSpec] = []
         for index, child_model in enumerate(model.children):
