@@ -236,3 +236,10 @@ def test_a_transports_timeout_must_be_finite(folder):
         'host = "127.0.0.1", port = 8080, timeout = nan } }]\n'
     )
     bad(folder / "t.toml", "supervisor.children[0].transports", "timeout")
+
+
+def test_keys_of_many_digits_are_reported(folder):
+    (folder / "t.json").write_text(
+        '{"supervisor": {"' + "9" * 5000 + '": 1, "strategy": "x", "children": []}}'
+    )
+    bad(folder / "t.json", "supervisor.999", "supervisor.strategy")

@@ -192,7 +192,9 @@ def _check_optional(config: dict[str, Any]) -> None:
         msg = f"key 'base_dir' = {_short(base_dir)}: expected a directory or null"
         raise BadConfig(msg)
     level = config.get("log_level")
-    if level is not None and not isinstance(logging.getLevelName(level), int):
+    if level is not None and (
+        not isinstance(level, str) or not isinstance(logging.getLevelName(level), int)
+    ):
         msg = f"key 'log_level' = {_short(level)}: expected a logging level name"
         raise BadConfig(msg)
     framework = config.get("framework")

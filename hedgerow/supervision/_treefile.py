@@ -287,8 +287,8 @@ def _in_file_order(key: str) -> list[tuple[int, int]]:
     """Sorts a table's own keys before its children's, and children by their index."""
     order: list[tuple[int, int]] = []
     for part in _PARTS.split(key):
-        if part.isdigit():
-            order.append((1, int(part)))
+        if part.isdigit():  # an index; or a key of digits, perhaps very long ones
+            order.append((1, int(part) if len(part) <= _INDEX_DIGITS else 10**_INDEX_DIGITS))
         elif part in ("children", "components"):
             order.append((2, 0))
         elif part:
@@ -296,6 +296,7 @@ def _in_file_order(key: str) -> list[tuple[int, int]]:
     return order
 
 
+_INDEX_DIGITS = 18
 _PARTS = re.compile(r"[.\[\]]+")
 
 

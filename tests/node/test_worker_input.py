@@ -59,6 +59,8 @@ def parse(text: bytes) -> dict[str, object]:
         (json.dumps(config(orphan_timeout=10**400)).encode(), "orphan_timeout"),
         (json.dumps(config(orphan_timeout=-1)).encode(), "orphan_timeout"),
         (b'{"guid": "g1", "port": 1e400}', "port"),
+        (json.dumps(config(log_level=[])).encode(), "log_level"),
+        (json.dumps(config(log_level={"a": 1})).encode(), "log_level"),
     ],
 )
 def test_a_hostile_config_line_is_bad_config_naming_what(text, needle):
