@@ -184,11 +184,11 @@ def parse_config(line: bytes, *, guid: str, port: int) -> dict[str, Any]:
 
 def _check_optional(config: dict[str, Any]) -> None:
     pythonpath = config.get("pythonpath", [])
-    if not isinstance(pythonpath, list) or not all(isinstance(p, str) for p in pythonpath):
+    if not isinstance(pythonpath, list) or not all(_path_ok(p) for p in pythonpath):
         msg = f"key 'pythonpath' = {_short(pythonpath)}: expected a list of directories"
         raise BadConfig(msg)
     base_dir = config.get("base_dir")
-    if base_dir is not None and not isinstance(base_dir, str):
+    if base_dir is not None and not _path_ok(base_dir):
         msg = f"key 'base_dir' = {_short(base_dir)}: expected a directory or null"
         raise BadConfig(msg)
     level = config.get("log_level")
@@ -205,6 +205,14 @@ def _check_optional(config: dict[str, Any]) -> None:
     if timeout is not None and not _seconds_ok(timeout):
         msg = f"key 'orphan_timeout' = {_short(timeout)}: expected finite seconds >= 0 or null"
         raise BadConfig(msg)
+
+
+def _path_ok(value: Any) -> bool:
+    """A path the system can take (a NUL byte in sys.path breaks every later import)."""
+    return isinstance(value, str) and "\x00" not in value and len(value) <= _MAX_PATH
+
+
+_MAX_PATH = 4096
 
 
 def _seconds_ok(value: Any) -> bool:

@@ -60,6 +60,9 @@ def parse(text: bytes) -> dict[str, object]:
         (json.dumps(config(orphan_timeout=-1)).encode(), "orphan_timeout"),
         (b'{"guid": "g1", "port": 1e400}', "port"),
         (json.dumps(config(log_level=[])).encode(), "log_level"),
+        (json.dumps(config(pythonpath=["a\x00b"])).encode(), "pythonpath"),
+        (json.dumps(config(pythonpath=["y" * 5000])).encode(), "pythonpath"),
+        (json.dumps(config(base_dir="a\x00b")).encode(), "base_dir"),
         (json.dumps(config(log_level={"a": 1})).encode(), "log_level"),
     ],
 )
