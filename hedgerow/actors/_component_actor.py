@@ -1,0 +1,524 @@
+# mypy: disable-error-code="no-untyped-call"
+# (autobahn ships py.typed but leaves its constructors unannotated.)
+"""`ComponentActor`: one incarnation of a `Component`, a hedgerow actor holding one
+session (how its handlers run, and what happens when they raise: see
+`hedgerow.actors._component`)."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+import traceback
+from typing import TYPE_CHECKING, Any
+
+from autobahn.wamp.exception import ApplicationError, TransportLost
+from autobahn.wamp.types import CloseDetails, SessionDetails
+from pykka import messages as pykka_messages
+from pykka._envelope import Envelope
+
+from hedgerow.actors._actor import Actor
+from hedgerow.actors._component_join import (
+    JoinCancelled,
+    Peer,
+    Reconnect,
+    Rejoined,
+    RunMain,
+    first_join_backoff,
+    join_timeout,
+    leave_if_joined,
+    leave_request,
+    live_links,
+    live_links_lock,
+)
+from hedgerow.actors._inbox import Inbox
+from hedgerow.actors._messages import _Control
+from hedgerow.transports._base import (
+    CLOSE_NORMAL,
+    Closed,
+    Event,
+    Link,
+    Transport,
+    TransportConfig,
+    join_error_is_permanent,
+)
+from hedgerow.transports._session import ComponentSession, Delivery
+
+if TYPE_CHECKING:
+    import concurrent.futures
+    from collections.abc import Callable
+
+    from pykka._actor import ActorInbox
+
+    from hedgerow.actors._component import Component
+    from hedgerow.actors._reason import Reason
+    from hedgerow.supervision._backoff import Backoff
+
+__all__ = ["ComponentActor"]
+
+_DELIVERED = (*Delivery, Closed)
+"""What a transport puts in a component's inbox (one tuple, built once)."""
+
+logger = logging.getLogger("hedgerow.actors")
+
+
+class ComponentActor(Actor):
+    """One incarnation of a `Component`: a hedgerow `Actor` holding one session."""
+
+    def __init__(self, component: Component) -> None:
+        super().__init__()
+        self.component = component
+        self.session: ComponentSession | None = None
+        self._depth = 0
+        self._deferred: BaseException | None = None
+        self._left = False
+        self._index = 0
+        self._backoffs: dict[int, Backoff] = {}
+        self._given_up: set[int] = set()
+        self._reconnecting = False
+        self._token = 0
+        self._pending_join: concurrent.futures.Future[Link] | None = None
+        self._next = 0
+        self._join_cancelled = False
+        self._join_wake: threading.Event | None = None
+        self._hr_add_exit_callback(self._exited)
+
+    @staticmethod
+    def _create_actor_inbox() -> ActorInbox:
+        inbox = Actor._create_actor_inbox()
+        return inbox if isinstance(inbox, Inbox) else Inbox()
+
+    def __str__(self) -> str:
+        ref = self.actor_child_ref
+        where = f" ({ref.path})" if ref is not None else ""
+        return f"Component {self.component.name}{where}"
+
+    # -- life cycle ------------------------------------------------------------
+
+    def on_start(self) -> None:
+        """Join through the first transport that works, then run the join listeners."""
+        self._replace_predecessor()
+        self.component._joining.add(self)
+        try:
+            link, index = self._join()
+        finally:
+            self.component._joining.discard(self)
+        self._adopt(link, index)
+        if self.component.main is not None:
+            self.actor_inbox.put(Envelope(RunMain()))
+
+    def _adopt(self, link: Link, index: int) -> None:
+        """Take `link` as this incarnation's session and run the join listeners."""
+        component = self.component
+        transport = component.transports[index].transport
+        self._index = index
+        self._left = False
+        with live_links_lock:
+            if self.actor_child_ref is not None:
+                live_links[self.actor_child_ref] = link
+        session = ComponentSession(
+            self, link, extra=component.extra, transport=transport, name=component.name
+        )
+        self.session = session
+        details = SessionDetails(
+            realm=link.realm,
+            session=link.session_id,
+            authrole=getattr(getattr(link, "details", None), "authrole", None) or "trusted",
+            serializer=link.serializer,
+        )
+        self._top(lambda: self._joined(session, transport, details))
+
+    def _joined(self, session: ComponentSession, transport: Transport, details: Any) -> None:
+        component = self.component
+        component._fire("connect", session, transport)
+        component._fire("join", session, details)
+        component._fire("ready", session)
+
+    def _join(self) -> tuple[Link, int]:
+        """The first join, as autobahn's Component starts: through each transport in
+        turn, each first attempt at once; a transport with a retry policy is tried
+        again after its growing delays (on the tree's clock) until it joins,
+        `is_fatal` says its error is for good, or its `max_retries` retries are
+        spent; one without (the in-process router) is tried once. Raises the last
+        error when no transport may try again: the start fails."""
+        transports = self.component.transports
+        tries: list[Backoff | None] = [first_join_backoff(c.transport) for c in transports]
+        error: BaseException | None = None
+        index = 0
+        while True:
+            chosen = next(
+                (
+                    i
+                    for i in ((index + step) % len(tries) for step in range(len(tries)))
+                    if (backoff := tries[i]) is not None and backoff.can_retry()
+                ),
+                None,
+            )
+            if chosen is None:
+                assert error is not None
+                raise error
+            backoff = tries[chosen]
+            assert backoff is not None
+            config = transports[chosen]
+            delay = backoff.next_delay()
+            if delay > 0:
+                logger.info(
+                    "%s: next attempt to join through %s in %.2f s",
+                    self,
+                    config.transport.describe(),
+                    delay,
+                )
+                self.actor_clock.wait(self._join_waker(), delay)
+            try:
+                link = self._attempt_first_join(config)
+            except JoinCancelled:
+                raise
+            except Exception as exc:  # noqa: BLE001 - tried again, or raised when none may
+                self._join_failed(config, exc)
+                error = exc
+                if self._is_fatal(exc):
+                    tries[chosen] = None
+                index = chosen + 1
+                continue
+            return link, chosen
+
+    def _join_waker(self) -> threading.Event:
+        """A fresh event that `_cancel_first_join` sets; raises if it already ran."""
+        wake = self._join_wake = threading.Event()
+        if self._join_cancelled:
+            msg = f"{self}: its start was cancelled while it waited to join"
+            raise JoinCancelled(msg)
+        return wake
+
+    def _attempt_first_join(self, config: TransportConfig) -> Link:
+        """One join attempt, waited for up to its timeout, or until cancelled."""
+        wake = self._join_waker()
+        future = self._join_through(config)
+        future.add_done_callback(lambda _: wake.set())
+        timeout = config.settings.get("timeout", join_timeout(config))
+        wake.wait(timeout)
+        if self._join_cancelled:
+            future.add_done_callback(leave_if_joined)
+            self._join_waker()  # raises
+        if not future.done():
+            future.add_done_callback(leave_if_joined)
+            where = config.transport.describe()
+            msg = f"no answer to joining {self.component.realm!r} through {where} in {timeout} s"
+            raise TimeoutError(msg)
+        return future.result()
+
+    def _cancel_first_join(self) -> None:
+        """(Any thread.) End the first join: its start fails with `JoinCancelled`."""
+        self._join_cancelled = True
+        wake = self._join_wake
+        if wake is not None:
+            wake.set()
+
+    def _is_fatal(self, error: BaseException) -> bool:
+        """The component's `is_fatal`, or hedgerow's default (`join_error_is_permanent`)."""
+        is_fatal = self.component.is_fatal
+        return is_fatal(error) if is_fatal is not None else join_error_is_permanent(error)
+
+    def _join_through(self, config: TransportConfig) -> concurrent.futures.Future[Link]:
+        component = self.component
+        return config.transport.join(
+            component.realm,
+            Peer(self.actor_inbox),
+            serializers=config.serializers,
+            authentication=component.authentication,
+        )
+
+    def _join_failed(self, config: TransportConfig, exc: BaseException) -> None:
+        component = self.component
+        logger.info(
+            "%s: joining %r through %s failed: %s",
+            self,
+            component.realm,
+            config.transport.describe(),
+            exc,
+        )
+        component._fire("connectfailure", component, exc)
+
+    def _replace_predecessor(self) -> None:
+        """A supervisor may abandon an incarnation that ignored its stop: its session
+        must not outlive it, or the new one could not register again."""
+        ref = self.actor_child_ref
+        if ref is None:
+            return
+        with live_links_lock:
+            old = live_links.pop(ref, None)
+        if old is not None and old.is_open:
+            old.handle(leave_request())
+
+    def on_receive(self, message: Any) -> Any:
+        if isinstance(message, _DELIVERED):
+            self._top(lambda: self._dispatch(message))
+            return None
+        if isinstance(message, RunMain):
+            self._top(self._run_main)
+            return None
+        if isinstance(message, Reconnect):
+            self._attempt(message)
+            return None
+        if isinstance(message, Rejoined):
+            self._rejoined(message)
+            return None
+        return super().on_receive(message)
+
+    def _run_main(self) -> None:
+        session = self.session
+        main = self.component.main
+        if session is None or main is None or not session.is_attached():
+            return
+        main(self, session)
+        if session.is_attached():
+            session.leave()
+
+    def on_stop(self) -> None:
+        """A stop (by the supervisor, or after leaving): leave cleanly, run leave handlers."""
+        session = self.session
+        if session is not None and session.is_attached():
+            session.leave()
+
+    def _exited(self, _actor: Actor, _reason: Reason) -> None:
+        """Any exit, even a crash: the session must go, so nothing waits on this incarnation."""
+        pending, self._pending_join = self._pending_join, None
+        if pending is not None:
+            pending.add_done_callback(leave_if_joined)
+        session = self.session
+        if session is not None:
+            session.detach()
+            if session.link.is_open:
+                session.link.handle(leave_request())
+        ref = self.actor_child_ref
+        if ref is not None and session is not None:
+            with live_links_lock:
+                if live_links.get(ref) is session.link:
+                    del live_links[ref]
+
+    # -- the session's owner -----------------------------------------------------
+
+    def post(self, message: Any) -> None:
+        self.actor_inbox.put(Envelope(message))
+
+    def on_owner_thread(self) -> bool:
+        return threading.get_ident() == self._hr_thread_id
+
+    def session_left(
+        self, session: ComponentSession, details: CloseDetails, *, done: bool = True
+    ) -> None:
+        """The session left: run the leave handlers; if `done`, the component stops."""
+        if self._left:
+            return
+        self._left = True
+        self.component._fire("leave", session, details)
+        self.component._fire("disconnect", session, details.reason == CLOSE_NORMAL)
+        if done and not self.actor_stopped.is_set():
+            self._stop()
+
+    def event_handler_failed(self, event: Event, error: Exception) -> None:
+        """An event handler raised: report it and go on (autobahn), or fail (Erlang's
+        rule, the child spec's ``event_errors_fail``)."""
+        if self._hr_event_errors_fail:
+            raise error
+        ref = self.actor_child_ref
+        if ref is None or ref.events is None:
+            logger.error(
+                "%s: a handler of %r raised",
+                self,
+                event.topic,
+                exc_info=(type(error), error, error.__traceback__),
+            )
+            return
+        from hedgerow._events import EventKind  # noqa: PLC0415 - events import actors
+
+        ref.events.publish(
+            EventKind.HANDLER_FAILED,
+            ref.path,
+            self.actor_clock.now(),
+            incarnation=self.actor_incarnation,
+            reason=error,
+            traceback="".join(traceback.format_exception(error)),
+            message=event,
+        )
+
+    def serve_until(self, done: Callable[[], bool], timeout: float | None) -> bool:
+        """Handle this session's deliveries until `done()`: see `hedgerow.transports._session`.
+
+        Other messages are kept, in order, for after the current handler. A
+        stop or exit signal ends the wait with ``wamp.error.canceled``.
+        """
+        inbox = self.actor_inbox
+        assert isinstance(inbox, Inbox)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        kept: list[Envelope[Any]] = []
+        interrupt: Envelope[Any] | None = None
+        self._depth += 1
+        try:
+            while not done():
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return False
+                try:
+                    envelope = inbox.get(timeout=remaining)
+                except queue.Empty:
+                    return False
+                message = envelope.message
+                if isinstance(message, _DELIVERED):
+                    self._dispatch(message)
+                elif message.__class__ is _Control or isinstance(
+                    message, pykka_messages._ActorStop
+                ):
+                    interrupt = envelope
+                    msg = f"{self} is stopping: its wait for a call was cancelled"
+                    raise ApplicationError(ApplicationError.CANCELED, msg)
+                else:
+                    kept.append(envelope)
+            return True
+        finally:
+            self._depth -= 1
+            for envelope in reversed(kept):
+                inbox.put_front(envelope)
+            if interrupt is not None:
+                inbox.put_front(interrupt)
+
+    def _top(self, fn: Callable[[], None]) -> None:
+        """Run a handler; then raise what an event handler raised in a nested wait."""
+        fn()
+        if self._depth == 0 and self._deferred is not None:
+            error, self._deferred = self._deferred, None
+            raise error
+
+    def _dispatch(self, message: Any) -> None:
+        if isinstance(message, Closed):
+            self._closed(message)
+            return
+        session = self.session
+        if session is None:
+            return
+        if self._depth == 0:
+            session.dispatch(message)
+            return
+        try:
+            session.dispatch(message)
+        except Exception as exc:  # noqa: BLE001 - raised once the outer handler is done
+            if self._deferred is None:
+                self._deferred = exc
+
+    def _closed(self, closed: Closed) -> None:
+        session = self.session
+        if session is None or closed.session != session.session_id or self._left:
+            return
+        session.detach()
+        normal = closed.reason == CLOSE_NORMAL
+        self.session_left(session, CloseDetails(closed.reason, closed.message), done=normal)
+        if normal:
+            return
+        where = session.transport.describe() if session.transport else "the router"
+        if session.transport is not None and session.transport.retry is not None:
+            logger.warning(
+                "%s: session %s on realm %r was lost (%s, through %s): reconnecting",
+                self,
+                closed.session,
+                session.realm,
+                closed.reason,
+                where,
+            )
+            self._reconnecting = True
+            self._schedule_attempt(first=self._index)
+            return
+        msg = (
+            f"{self}: session {closed.session} on realm {session.realm!r} was closed "
+            f"by {where}: {closed.reason}"
+        )
+        raise TransportLost(msg)
+
+    # -- reconnecting (autobahn's Component rules, on this actor's clock) -------------
+
+    def _backoff(self, index: int) -> Backoff | None:
+        """The retry state of transport `index` (None: it does not reconnect)."""
+        policy = self.component.transports[index].transport.retry
+        if policy is None:
+            return None
+        found = self._backoffs.get(index)
+        if found is None:
+            from hedgerow.supervision._backoff import Backoff  # noqa: PLC0415 - supervision uses actors
+
+            found = self._backoffs[index] = Backoff(
+                initial_retry_delay=policy.initial_retry_delay,
+                max_retry_delay=policy.max_retry_delay,
+                retry_delay_growth=policy.retry_delay_growth,
+                retry_delay_jitter=policy.retry_delay_jitter,
+                max_retries=policy.max_retries,
+            )
+        return found
+
+    def _schedule_attempt(self, first: int) -> None:
+        """Plan the next attempt, on the next transport (from `first`) that may retry.
+
+        Raises `TransportLost` when none may: the component fails, and its
+        supervisor decides what happens next.
+        """
+        transports = self.component.transports
+        for step in range(len(transports)):
+            index = (first + step) % len(transports)
+            backoff = self._backoff(index)
+            if backoff is None or index in self._given_up or not backoff.can_retry():
+                continue
+            delay = backoff.next_delay()
+            self._token += 1
+            message = Reconnect(index, self._token)
+            self._next = (index + 1) % len(transports)
+            if delay <= 0:
+                self.post(message)
+            else:
+                logger.info(
+                    "%s: next attempt through %s in %.2f s",
+                    self,
+                    transports[index].transport.describe(),
+                    delay,
+                )
+                self.actor_send_after(delay, message)
+            return
+        self._reconnecting = False
+        msg = (
+            f"{self}: exhausted all transport connect attempts to realm "
+            f"{self.component.realm!r} (max_retries, or is_fatal)"
+        )
+        raise TransportLost(msg)
+
+    def _attempt(self, message: Reconnect) -> None:
+        if not self._reconnecting or message.token != self._token:
+            return
+        config = self.component.transports[message.index]
+        future = self._join_through(config)
+        self._pending_join = future
+        index, token = message.index, message.token
+        future.add_done_callback(lambda done: self.post(Rejoined(index, token, done)))
+
+    def _rejoined(self, message: Rejoined) -> None:
+        future = message.future
+        if future is not self._pending_join:
+            leave_if_joined(future)
+            return
+        self._pending_join = None
+        config = self.component.transports[message.index]
+        error = future.exception()
+        if error is not None:
+            self._join_failed(config, error)
+            if self._is_fatal(error):
+                self._given_up.add(message.index)
+            self._schedule_attempt(first=self._next)
+            return
+        backoff = self._backoff(message.index)
+        if backoff is not None:
+            backoff.reset()
+        self._reconnecting = False
+        logger.info(
+            "%s: joined %r again through %s",
+            self,
+            self.component.realm,
+            config.transport.describe(),
+        )
+        self._adopt(future.result(), message.index)
