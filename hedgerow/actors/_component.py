@@ -78,6 +78,7 @@ fail at once with ``wamp.error.canceled``.
 
 from __future__ import annotations
 
+import inspect
 import sys
 import threading
 import weakref
@@ -163,9 +164,16 @@ class Component:
         """The `SETTINGS` given to `configured`, as given."""
         self._configured: dict[str, Component] = {}
         self._joining: weakref.WeakSet[ComponentActor] = weakref.WeakSet()
+        self._async = inspect.iscoroutinefunction(main)
 
     def __repr__(self) -> str:
         return f"<Component {self.name!r} realm={self.realm!r}>"
+
+    @property
+    def is_async(self) -> bool:
+        """True if any handler (or `main`) is a coroutine function: then every
+        handler of this component runs on an event loop (see the module docstring)."""
+        return self._async
 
     def _cancel_first_joins(self) -> None:
         """Give up the first joins in progress (`run` on Ctrl-C): each start fails at
@@ -235,6 +243,8 @@ class Component:
             msg = f"{self.name}: a listener for {event!r} must be callable, not {fn!r}"
             raise ValueError(msg)  # noqa: TRY004 - autobahn raises ValueError for bad settings
         self._listeners[event].append(fn)
+        if inspect.iscoroutinefunction(fn):
+            self._async = True
         return fn
 
     def on_connect(self, fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -270,10 +280,12 @@ class Component:
             raise ValueError(msg)
 
         def decorator(fn: Callable[..., Any]) -> Callable[..., Any]:
-            def do_registration(session: ComponentSession, _details: Any) -> None:
-                session.register(fn, procedure=uri, options=options, check_types=check_types)
+            def do_registration(session: ComponentSession, _details: Any) -> Any:
+                return session.register(fn, procedure=uri, options=options, check_types=check_types)
 
             self.on("join", do_registration)
+            if inspect.iscoroutinefunction(fn):
+                self._async = True
             return fn
 
         return decorator
@@ -290,17 +302,30 @@ class Component:
             raise ValueError(msg)
 
         def decorator(fn: Callable[..., Any]) -> Callable[..., Any]:
-            def do_subscription(session: ComponentSession, _details: Any) -> None:
-                session.subscribe(fn, topic=topic, options=options, check_types=check_types)
+            def do_subscription(session: ComponentSession, _details: Any) -> Any:
+                return session.subscribe(fn, topic=topic, options=options, check_types=check_types)
 
             self.on("join", do_subscription)
+            if inspect.iscoroutinefunction(fn):
+                self._async = True
             return fn
 
         return decorator
 
     def _fire(self, event: str, *args: Any) -> None:
+        """Run the listeners of `event` on the calling thread (a component whose
+        handlers are all plain functions)."""
         for listener in list(self._listeners[event]):
-            listener(*args)
+            outcome = listener(*args)
+            if inspect.isawaitable(outcome):
+                if inspect.iscoroutine(outcome):
+                    outcome.close()  # never "never awaited": it cannot run here
+                msg = (
+                    f"{self.name}: the {event!r} listener {listener!r} returned an awaitable, "
+                    "but this component's handlers run on its actor's thread: declare it "
+                    "with async def, so that the component runs its handlers on an event loop"
+                )
+                raise TypeError(msg)
 
 
 def _check_realm(realm: Any) -> None:

@@ -32,8 +32,18 @@ from hedgerow.actors._component_join import (
     live_links,
     live_links_lock,
 )
+from hedgerow.actors._component_runner import (
+    Fire,
+    Joined,
+    LeaveNow,
+    RunnerDone,
+    RunnerFailed,
+    StartMain,
+    start_runner,
+)
 from hedgerow.actors._inbox import Inbox
 from hedgerow.actors._messages import _Control
+from hedgerow.transports._async_session import AsyncSession
 from hedgerow.transports._base import (
     CLOSE_NORMAL,
     Closed,
@@ -52,6 +62,7 @@ if TYPE_CHECKING:
     from pykka._actor import ActorInbox
 
     from hedgerow.actors._component import Component
+    from hedgerow.actors._component_runner import HandlerRunner
     from hedgerow.actors._reason import Reason
     from hedgerow.supervision._backoff import Backoff
 
@@ -82,6 +93,9 @@ class ComponentActor(Actor):
         self._next = 0
         self._join_cancelled = False
         self._join_wake: threading.Event | None = None
+        self._runner: HandlerRunner | None = None
+        """Where the handlers run, if any is a coroutine (None: on this actor's thread)."""
+        self._failed_events: list[tuple[Event, BaseException]] = []
         self._hr_add_exit_callback(self._exited)
 
     @staticmethod
@@ -99,6 +113,8 @@ class ComponentActor(Actor):
     def on_start(self) -> None:
         """Join through the first transport that works, then run the join listeners."""
         self._replace_predecessor()
+        if self.component.is_async:
+            self._runner = start_runner(self)
         self.component._joining.add(self)
         try:
             link, index = self._join()
@@ -106,7 +122,19 @@ class ComponentActor(Actor):
             self.component._joining.discard(self)
         self._adopt(link, index)
         if self.component.main is not None:
-            self.actor_inbox.put(Envelope(RunMain()))
+            if self._runner is not None:
+                self._runner.actor_ref.tell(StartMain())
+            else:
+                self.actor_inbox.put(Envelope(RunMain()))
+
+    def _fire(self, event: str, *args: Any) -> None:
+        """Run the listeners of `event`, here or (coroutine handlers) on the runner,
+        waiting for them; what one raises is raised here."""
+        runner = self._runner
+        if runner is None:
+            self.component._fire(event, *args)
+        else:
+            runner.actor_ref.ask(Fire(event, *args))
 
     def _adopt(self, link: Link, index: int) -> None:
         """Take `link` as this incarnation's session and run the join listeners."""
@@ -117,16 +145,28 @@ class ComponentActor(Actor):
         with live_links_lock:
             if self.actor_child_ref is not None:
                 live_links[self.actor_child_ref] = link
-        session = ComponentSession(
-            self, link, extra=component.extra, transport=transport, name=component.name
-        )
-        self.session = session
         details = SessionDetails(
             realm=link.realm,
             session=link.session_id,
             authrole=getattr(getattr(link, "details", None), "authrole", None) or "trusted",
             serializer=link.serializer,
         )
+        runner = self._runner
+        if runner is not None:
+            session: ComponentSession = AsyncSession(
+                runner,  # type: ignore[arg-type] # an AsyncOwner
+                link,
+                extra=component.extra,
+                transport=transport,
+                name=component.name,
+            )
+            self.session = session
+            runner.actor_ref.ask(Joined(session, transport, details))  # type: ignore[arg-type]
+            return
+        session = ComponentSession(
+            self, link, extra=component.extra, transport=transport, name=component.name
+        )
+        self.session = session
         self._top(lambda: self._joined(session, transport, details))
 
     def _joined(self, session: ComponentSession, transport: Transport, details: Any) -> None:
@@ -222,9 +262,10 @@ class ComponentActor(Actor):
 
     def _join_through(self, config: TransportConfig) -> concurrent.futures.Future[Link]:
         component = self.component
+        inbox = self._runner.actor_inbox if self._runner is not None else self.actor_inbox
         return config.transport.join(
             component.realm,
-            Peer(self.actor_inbox),
+            Peer(inbox),
             serializers=config.serializers,
             authentication=component.authentication,
         )
@@ -238,7 +279,7 @@ class ComponentActor(Actor):
             config.transport.describe(),
             exc,
         )
-        component._fire("connectfailure", component, exc)
+        self._fire("connectfailure", component, exc)
 
     def _replace_predecessor(self) -> None:
         """A supervisor may abandon an incarnation that ignored its stop: its session
@@ -252,6 +293,8 @@ class ComponentActor(Actor):
             old.handle(leave_request())
 
     def on_receive(self, message: Any) -> Any:
+        if self._runner is not None and self._from_runner(message):
+            return None
         if isinstance(message, _DELIVERED):
             self._top(lambda: self._dispatch(message))
             return None
@@ -266,6 +309,26 @@ class ComponentActor(Actor):
             return None
         return super().on_receive(message)
 
+    def _from_runner(self, message: Any) -> bool:
+        """Handle what the runner told this actor; False if `message` is no such thing."""
+        failed = self._failed_events
+        if failed and message is failed[0][0]:
+            raise failed.pop(0)[1]  # the event is the dead letter (event_errors_fail)
+        if isinstance(message, RunnerFailed):
+            raise message.error
+        if isinstance(message, RunnerDone):
+            if message.closed is None or message.closed.reason == CLOSE_NORMAL:
+                self._stop()
+            else:
+                self._lost(message.closed)
+            return True
+        return False
+
+    def fail_on(self, event: Event, error: BaseException) -> None:
+        """(Any thread.) Fail with `error` when `event` comes up in this actor's inbox."""
+        self._failed_events.append((event, error))
+        self.post(event)
+
     def _run_main(self) -> None:
         session = self.session
         main = self.component.main
@@ -278,11 +341,18 @@ class ComponentActor(Actor):
     def on_stop(self) -> None:
         """A stop (by the supervisor, or after leaving): leave cleanly, run leave handlers."""
         session = self.session
-        if session is not None and session.is_attached():
+        if session is None or not session.is_attached():
+            return
+        if self._runner is not None:
+            self._runner.actor_ref.ask(LeaveNow())
+        else:
             session.leave()
 
     def _exited(self, _actor: Actor, _reason: Reason) -> None:
         """Any exit, even a crash: the session must go, so nothing waits on this incarnation."""
+        runner = self._runner
+        if runner is not None:
+            runner._hr_kill()  # a handler still awaiting is cancelled
         pending, self._pending_join = self._pending_join, None
         if pending is not None:
             pending.add_done_callback(leave_if_joined)
@@ -312,8 +382,8 @@ class ComponentActor(Actor):
         if self._left:
             return
         self._left = True
-        self.component._fire("leave", session, details)
-        self.component._fire("disconnect", session, details.reason == CLOSE_NORMAL)
+        self._fire("leave", session, details)
+        self._fire("disconnect", session, details.reason == CLOSE_NORMAL)
         if done and not self.actor_stopped.is_set():
             self._stop()
 
@@ -322,6 +392,10 @@ class ComponentActor(Actor):
         rule, the child spec's ``event_errors_fail``)."""
         if self._hr_event_errors_fail:
             raise error
+        self.report_handler_failure(event, error)
+
+    def report_handler_failure(self, event: Event, error: BaseException) -> None:
+        """(Any thread.) A ``handler_failed`` event on the tree's stream, or a log line."""
         ref = self.actor_child_ref
         if ref is None or ref.events is None:
             logger.error(
@@ -413,8 +487,13 @@ class ComponentActor(Actor):
         session.detach()
         normal = closed.reason == CLOSE_NORMAL
         self.session_left(session, CloseDetails(closed.reason, closed.message), done=normal)
-        if normal:
-            return
+        if not normal:
+            self._lost(closed)
+
+    def _lost(self, closed: Closed) -> None:
+        """The router closed the session: reconnect, or fail with `TransportLost`."""
+        session = self.session
+        assert session is not None
         where = session.transport.describe() if session.transport else "the router"
         if session.transport is not None and session.transport.retry is not None:
             logger.warning(

@@ -42,7 +42,7 @@ import re
 import ssl
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from autobahn.wamp.exception import ApplicationError
 from autobahn.wamp.types import CallOptions, CallResult, RegisterOptions, SubscribeOptions
@@ -69,6 +69,7 @@ from hedgerow.transports._base import (
     register_transport_type,
 )
 from hedgerow.transports._framework import (
+    AsyncioLoop,
     EventLoop,
     event_loop,
     is_twisted_tls,
@@ -82,6 +83,9 @@ from hedgerow.transports._wamp_settings import (
     RETRY_KEYS,
     check_transport_settings,
 )
+
+if TYPE_CHECKING:
+    import asyncio
 
 __all__ = ["NOT_CONNECTED", "WampLink", "WampTransport"]
 
@@ -130,6 +134,12 @@ class WampTransport(Transport):
 
     def __repr__(self) -> str:
         return f"<WampTransport {self.describe()}>"
+
+    def handler_loop(self) -> asyncio.AbstractEventLoop | None:
+        """The ``hedgerow-wamp`` loop itself on asyncio (None on Twisted: a reactor
+        runs no coroutines, so async components run on hedgerow's loop)."""
+        loop = event_loop()
+        return loop.loop if isinstance(loop, AsyncioLoop) else None
 
     def join(
         self,
