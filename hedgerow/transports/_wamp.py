@@ -436,6 +436,9 @@ class _WampReply(Reply):
             return True
 
     def _soon(self, fn: Callable[..., Any], *args: Any) -> None:
+        if self._loop.on_loop_thread():
+            fn(*args)  # answered by an async component on the loop: no hop
+            return
         with contextlib.suppress(RuntimeError):  # the loop is closed: nobody to answer
             self._loop.call_soon_threadsafe(fn, *args)
 
@@ -574,6 +577,9 @@ class WampLink(Link):
         future: concurrent.futures.Future[Any] = concurrent.futures.Future()
         if self._state is not _State.OPEN:
             reject_future(future, self._closed_error(request))
+            return future
+        if self.loop.on_loop_thread():
+            self._dispatch(request, future)  # an async component on the loop: no hop
             return future
         try:
             self.loop.call_soon_threadsafe(self._dispatch, request, future)
