@@ -73,6 +73,9 @@ _DELIVERED = (*Delivery, Closed)
 
 logger = logging.getLogger("hedgerow.actors")
 
+RUNNER_KILL_WAIT = 1.0
+"""Seconds an exiting incarnation waits for its handler runner to be killed."""
+
 
 class ComponentActor(Actor):
     """One incarnation of a `Component`: a hedgerow `Actor` holding one session."""
@@ -115,12 +118,16 @@ class ComponentActor(Actor):
         self._replace_predecessor()
         if self.component.is_async:
             self._runner = start_runner(self)
-        self.component._joining.add(self)
         try:
-            link, index = self._join()
-        finally:
-            self.component._joining.discard(self)
-        self._adopt(link, index)
+            self.component._joining.add(self)
+            try:
+                link, index = self._join()
+            finally:
+                self.component._joining.discard(self)
+            self._adopt(link, index)
+        except BaseException:
+            self._stop_runner()  # before the start is reported failed
+            raise
         if self.component.main is not None:
             if self._runner is not None:
                 self._runner.actor_ref.tell(StartMain())
@@ -348,11 +355,18 @@ class ComponentActor(Actor):
         else:
             session.leave()
 
-    def _exited(self, _actor: Actor, _reason: Reason) -> None:
-        """Any exit, even a crash: the session must go, so nothing waits on this incarnation."""
+    def _stop_runner(self) -> None:
         runner = self._runner
         if runner is not None:
+            runner.cancel_main()
             runner._hr_kill()  # a handler still awaiting is cancelled
+            # The kill runs on the runner's loop: wait for it (a moment, unless the
+            # loop is blocked), so that this incarnation is gone when its exit is seen.
+            runner.actor_stopped.wait(RUNNER_KILL_WAIT)
+
+    def _exited(self, _actor: Actor, _reason: Reason) -> None:
+        """Any exit, even a crash: the session must go, so nothing waits on this incarnation."""
+        self._stop_runner()
         pending, self._pending_join = self._pending_join, None
         if pending is not None:
             pending.add_done_callback(leave_if_joined)

@@ -15,6 +15,7 @@ raise is raised there, exactly where a plain handler's error is.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import logging
 import sys
@@ -59,7 +60,9 @@ class Joined:
 
 
 class StartMain:
-    """Run the component's ``main``, then leave (told once the start is done)."""
+    """Start the component's ``main`` in a task of its own, as autobahn does (so the
+    component's handlers go on serving meanwhile); the session leaves when it
+    returns (told once the start is done)."""
 
     __slots__ = ()
 
@@ -98,6 +101,7 @@ class HandlerRunner(AsyncioActor):
         self._hr_start_loop = loop
         self.session: AsyncSession | None = None
         self._left = False
+        self._main_task: asyncio.Task[None] | None = None
 
     def __str__(self) -> str:
         return f"{self.owner} (its handlers)"
@@ -113,7 +117,8 @@ class HandlerRunner(AsyncioActor):
         if isinstance(message, Joined):
             return self._joined(message)
         if isinstance(message, StartMain):
-            return self._main()
+            self._main_task = self.actor_loop.create_task(self._main())
+            return None
         if isinstance(message, LeaveNow):
             return self._leave_now()
         return None
@@ -146,6 +151,13 @@ class HandlerRunner(AsyncioActor):
                 await session.leave()
         except Exception as exc:  # noqa: BLE001 - fails the component, as a plain main's
             self._tell_owner(RunnerFailed(exc))
+
+    def cancel_main(self) -> None:
+        """(Any thread.) Cancel ``main`` if it still runs (the incarnation exited)."""
+        task = self._main_task
+        if task is not None and not task.done():
+            with contextlib.suppress(RuntimeError):  # the loop is closed
+                self.actor_loop.call_soon_threadsafe(task.cancel)
 
     async def _leave_now(self) -> None:
         session = self.session

@@ -8,6 +8,7 @@ import concurrent.futures
 import threading
 
 import pytest
+from conftest import FRAMEWORK
 from helpers import start
 from transports.conftest import IMPLEMENTATIONS, Implementation
 
@@ -147,8 +148,8 @@ def test_handlers_call_publish_and_leave_in_either_style(backend, style):
     thread = dict(i for i in log if i[0] == "thread")["thread"]
     if style == "sync":
         assert thread.startswith("ComponentActor")  # the actor's own thread, as before
-    elif isinstance(backend, InProcessRouter):
-        assert thread == "hedgerow-loop"
+    elif isinstance(backend, InProcessRouter) or FRAMEWORK == "twisted":
+        assert thread == "hedgerow-loop"  # (a reactor runs no coroutines)
     else:
         assert thread == "hedgerow-wamp"  # the transport's own loop: no thread hop
 
@@ -291,17 +292,26 @@ def test_an_async_join_handler_that_raises_fails_the_start():
         hr.start_tree(hr.SupervisorSpec([comp.child_spec(restart="never")]))
 
 
-def test_run_accepts_components_with_an_async_main():
+def test_run_accepts_an_async_main_which_runs_beside_the_components_handlers():
     router = InProcessRouter()
     seen = []
 
     async def main(actor, session):
+        # Its own procedure: main is a task of its own, as autobahn's.
         seen.append(await session.call("com.example.add", 1, 1))
+        await session.publish("com.example.topic", "x", options=PublishOptions(acknowledge=True))
+        seen.append(await session.call("com.example.add", 2, 2))
 
-    svc = Component(transports=router, name="svc")
-    svc.register("com.example.add")(lambda a, b: a + b)
     done = Component(main, transports=router, name="main")
-    svc_tree, _ = supervised(svc)
-    with svc_tree:
-        assert isinstance(run([done], log_level=None), hr.Shutdown)
-    assert seen == [2]
+
+    @done.register("com.example.add")
+    async def add(a, b):
+        await asyncio.sleep(0)
+        return a + b
+
+    @done.subscribe("com.example.topic", options=hr.transports.SubscribeOptions())
+    def on_topic(value):
+        seen.append(value)
+
+    assert isinstance(run([done], log_level=None), hr.Shutdown)
+    assert seen == [2, 4]  # (exclude_me: its own event does not come back)
