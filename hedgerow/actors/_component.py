@@ -9,8 +9,16 @@ subscribes again, and serves until it leaves, is stopped, or fails. So a
 component is a child like any other: ``ChildSpec("svc", component)`` (a
 component is the factory of its actors) or ``component.child_spec("svc")``.
 
-All handlers of a component run on its actor's thread, one at a time: user
-code needs no locks. How they run and what happens when they raise:
+All handlers of a component run one at a time: user code needs no locks.
+Plain ones run on its actor's thread. If any handler (or ``main``) is
+``async def``, all of them run on an event loop instead, as autobahn's do:
+the transport's own loop (the WAMP transport on asyncio) or hedgerow's, in
+an event-loop actor (`hedgerow.actors._component_runner`), and the session's
+requests return awaitables (`hedgerow.transports._async_session`); an
+``await`` holds back the component's next handler, and ``main`` runs as a
+task beside them. A coroutine function given to a plain component's session,
+or an awaitable returned by one of its listeners, is a TypeError. How
+handlers run and what happens when they raise (the same in both styles):
 
 - ``on_connect(session, transport)``, ``on_join(session, details)``, the
   `register` and `subscribe` decorators (in the order they were declared),
