@@ -6,6 +6,7 @@ session (how its handlers run, and what happens when they raise: see
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import queue
 import threading
@@ -32,7 +33,6 @@ from hedgerow.actors._component_join import (
 from hedgerow.actors._component_runner import (
     Fire,
     Joined,
-    LeaveNow,
     RunnerDone,
     RunnerFailed,
     StartMain,
@@ -239,10 +239,14 @@ class ComponentActor(Actor, Joining):
         session = self.session
         if session is None or not session.is_attached():
             return
-        if self._runner is not None:
-            self._runner.actor_ref.ask(LeaveNow())
-        else:
+        runner = self._runner
+        if runner is None:
             session.leave()
+            return
+        # As a plain handler's wait is cancelled by a stop: the handler in hand is
+        # cancelled (and nothing else runs), then the session leaves on the loop.
+        self._stop_runner()
+        asyncio.run_coroutine_threadsafe(runner.leave_on_stop(), runner.actor_loop).result()
 
     def _stop_runner(self) -> None:
         runner = self._runner

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from hedgerow.actors._component_actor import ComponentActor
     from hedgerow.transports._async_session import AsyncSession
 
-__all__ = ["Fire", "HandlerRunner", "Joined", "LeaveNow", "RunnerDone", "RunnerFailed", "StartMain"]
+__all__ = ["Fire", "HandlerRunner", "Joined", "RunnerDone", "RunnerFailed", "StartMain"]
 
 logger = logging.getLogger("hedgerow.actors")
 
@@ -67,12 +67,6 @@ class StartMain:
     __slots__ = ()
 
 
-class LeaveNow:
-    """Leave the session, if still attached (the leave handlers run; an ask)."""
-
-    __slots__ = ()
-
-
 class RunnerFailed:
     """To the component's actor: a handler that must fail the component raised."""
 
@@ -102,11 +96,12 @@ class HandlerRunner(AsyncioActor):
         self.session: AsyncSession | None = None
         self._left = False
         self._main_task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     def __str__(self) -> str:
         return f"{self.owner} (its handlers)"
 
-    def on_receive(self, message: Any) -> Any:  # noqa: PLR0911 - one branch per message kind
+    def on_receive(self, message: Any) -> Any:
         session = self.session
         if isinstance(message, (Invocation, Event)):
             return session.dispatch(message) if session is not None else None
@@ -119,8 +114,6 @@ class HandlerRunner(AsyncioActor):
         if isinstance(message, StartMain):
             self._main_task = self.actor_loop.create_task(self._main())
             return None
-        if isinstance(message, LeaveNow):
-            return self._leave_now()
         return None
 
     def _tell_owner(self, message: Any) -> None:
@@ -159,7 +152,10 @@ class HandlerRunner(AsyncioActor):
             with contextlib.suppress(RuntimeError):  # the loop is closed
                 self.actor_loop.call_soon_threadsafe(task.cancel)
 
-    async def _leave_now(self) -> None:
+    async def leave_on_stop(self) -> None:
+        """The component stops (its runner was killed first): leave, running the
+        leave handlers here; what they raise is raised to the stopping actor."""
+        self._stopping = True
         session = self.session
         if session is not None and session.is_attached():
             await session.leave()
@@ -178,10 +174,12 @@ class HandlerRunner(AsyncioActor):
         try:
             await self._fire("leave", session, details)
             await self._fire("disconnect", session, details.reason == CLOSE_NORMAL)
-        except Exception as exc:  # noqa: BLE001 - fails the component
+        except Exception as exc:
+            if self._stopping:
+                raise  # to the stopping actor's on_stop
             self._tell_owner(RunnerFailed(exc))
             return False
-        return True
+        return not self._stopping
 
     async def _closed(self, closed: Closed) -> None:
         session = self.session

@@ -315,3 +315,48 @@ def test_run_accepts_an_async_main_which_runs_beside_the_components_handlers():
 
     assert isinstance(run([done], log_level=None), hr.Shutdown)
     assert seen == [2, 4]  # (exclude_me: its own event does not come back)
+
+
+def test_a_stop_cancels_the_handler_awaiting_and_leaves_with_async_leave_handlers():
+    router = InProcessRouter()
+    comp = Component(transports=router, name="svc")
+    entered = threading.Event()
+    log = []
+
+    @comp.register("com.example.forever")
+    async def forever():
+        entered.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            log.append("cancelled")
+            raise
+
+    @comp.on_leave
+    async def left(session, details):
+        await asyncio.sleep(0)
+        log.append(("left", details.reason))
+
+    tree, rec = supervised(comp)
+    link = router.join("realm1", _Nobody()).result(TIMEOUT)
+    in_flight = link.handle(Call("com.example.forever"))
+    assert entered.wait(TIMEOUT)
+    tree.stop()  # at once: not after the supervisor's shutdown timeout
+    assert log == ["cancelled", ("left", "wamp.close.normal")]
+    with pytest.raises(ApplicationError) as failed:
+        in_flight.result(TIMEOUT)
+    assert failed.value.error == ApplicationError.CANCELED
+    assert rec.matching(EventKind.FAILED) == []
+    link.handle(hr.transports.Leave()).result(TIMEOUT)
+
+
+def test_an_async_leave_handler_that_raises_on_stop_fails_the_component():
+    comp = Component(transports=InProcessRouter(), name="svc")
+
+    @comp.on_leave
+    async def left(session, details):
+        raise RuntimeError("cannot leave")
+
+    tree, rec = supervised(comp)
+    tree.stop()
+    assert "cannot leave" in str(rec.wait_for(EventKind.FAILED, "root/svc").reason)
