@@ -221,8 +221,10 @@ class ComponentSession:
         ``CallOptions(on_progress=fn)`` asks for progressive results: ``fn`` runs
         on this owner's thread, before the final result is delivered.
         """
-        future = CallFuture(self, procedure, options)
         on_progress = None
+        if options is not None and options.on_progress is not None:
+            _refuse_coroutine(options.on_progress, f"call({procedure!r}) on_progress", "")
+        future = CallFuture(self, procedure, options)
         if options is not None and options.on_progress is not None:
             owner = self.owner
 
@@ -436,9 +438,13 @@ def _refuse_coroutine(fn: Callable[..., Any], what: str, decorator: str) -> None
         name = getattr(fn, "__qualname__", repr(fn))
         msg = (
             f"{what}: {name} is async def, but this session's handlers run on its "
-            f"component's actor thread, where a coroutine cannot run. Declare it with "
-            f"@{decorator}(...) (or make any handler async def), so that the "
-            "component runs its handlers on an event loop"
+            "component's actor thread, where a coroutine cannot run. "
+            + (
+                f"Declare it with @{decorator}(...) (or make any handler async def)"
+                if decorator
+                else "Make the component's handlers async def"
+            )
+            + ", so that the component runs its handlers on an event loop"
         )
         raise TypeError(msg)
 

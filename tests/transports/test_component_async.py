@@ -233,17 +233,25 @@ def test_a_coroutine_where_it_cannot_run_is_a_type_error_that_says_what_to_do():
 
     @comp.on_join
     def joined(session, details):  # a plain component: its session is the thread's
+        messages = []
         try:
             session.register(later, "com.example.later")
         except TypeError as exc:
-            refused.set_result(str(exc))
+            messages.append(str(exc))
+        try:
+            session.call("com.example.x", options=hr.transports.CallOptions(on_progress=later))
+        except TypeError as exc:
+            messages.append(str(exc))
+        refused.set_result(messages)
 
     tree, _ = supervised(comp)
     with tree:
-        message = refused.result(TIMEOUT)
+        message, progress = refused.result(TIMEOUT)
     assert "later" in message
     assert "async def" in message
     assert "Component.register" in message
+    assert "on_progress" in progress
+    assert "Make the component's handlers async def" in progress
 
 
 def test_async_event_errors_are_reported_or_fail_and_a_restart_joins_again():
