@@ -147,7 +147,7 @@ def test_handlers_call_publish_and_leave_in_either_style(backend, style):
     assert rec.matching(EventKind.FAILED) == []
     thread = dict(i for i in log if i[0] == "thread")["thread"]
     if style == "sync":
-        assert thread.startswith("ComponentActor")  # the actor's own thread, as before
+        assert thread.startswith("hedgerow root/")  # the actor's own thread, as before
     elif isinstance(backend, InProcessRouter) or FRAMEWORK == "twisted":
         assert thread == "hedgerow-loop"  # (a reactor runs no coroutines)
     else:
