@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from autobahn.wamp.exception import ApplicationError
 from autobahn.wamp.request import Endpoint, Handler, Publication, Registration, Subscription
-from autobahn.wamp.types import CallDetails, CallResult, CloseDetails, EventDetails
+from autobahn.wamp.types import CallResult, CloseDetails, EventDetails
 
 from hedgerow.transports._base import (
     CLOSE_NORMAL,
@@ -41,7 +41,12 @@ from hedgerow.transports._base import (
     Unregister,
     Unsubscribe,
 )
-from hedgerow.transports._session import ComponentSession, _convert, _error_of
+from hedgerow.transports._session import (
+    ComponentSession,
+    _convert,
+    _error_of,
+    invocation_kwargs,
+)
 
 if TYPE_CHECKING:
     import concurrent.futures
@@ -254,22 +259,7 @@ class AsyncSession(ComponentSession):
             reply.error(ApplicationError.CANCELED, [msg], {})
             return None
         endpoint = registration.endpoint
-        kwargs = invocation.kwargs
-        if endpoint.details_arg:
-            progress = None
-            if invocation.receive_progress:
-
-                def progress(*args: Any, **kwargs: Any) -> None:
-                    reply.progress(list(args), kwargs)
-
-            kwargs[endpoint.details_arg] = CallDetails(
-                registration,
-                progress=progress,
-                caller=invocation.caller,
-                caller_authid=invocation.caller_authid,
-                caller_authrole=invocation.caller_authrole,
-                procedure=invocation.procedure,
-            )
+        kwargs = invocation_kwargs(registration, invocation)
         try:
             result = endpoint.fn(*invocation.args, **kwargs)
         except Exception as exc:  # noqa: BLE001 - goes back to the caller

@@ -360,22 +360,7 @@ class ComponentSession:
             reply.error(ApplicationError.CANCELED, [msg], {})
             return
         endpoint = registration.endpoint
-        kwargs = invocation.kwargs
-        if endpoint.details_arg:
-            progress = None
-            if invocation.receive_progress:
-
-                def progress(*args: Any, **kwargs: Any) -> None:
-                    reply.progress(list(args), kwargs)
-
-            kwargs[endpoint.details_arg] = CallDetails(
-                registration,
-                progress=progress,
-                caller=invocation.caller,
-                caller_authid=invocation.caller_authid,
-                caller_authrole=invocation.caller_authrole,
-                procedure=invocation.procedure,
-            )
+        kwargs = invocation_kwargs(registration, invocation)
         try:
             result = endpoint.fn(*invocation.args, **kwargs)
         except Exception as exc:
@@ -470,3 +455,28 @@ def _error_of(exc: BaseException) -> tuple[str, list[Any], dict[str, Any]]:
         [str(a) if not isinstance(a, (str, int, float, bool, type(None))) else a for a in exc.args],
         dict(kwargs) if isinstance(kwargs, dict) else {},
     )
+
+
+def invocation_kwargs(registration: Any, invocation: Invocation) -> dict[str, Any]:
+    """The keyword arguments of an invocation's endpoint: the caller's, and its
+    `CallDetails` (with a progress callback if the caller asked for progress)
+    under the name the endpoint asked for."""
+    endpoint = registration.endpoint
+    kwargs = invocation.kwargs
+    if endpoint.details_arg:
+        progress = None
+        if invocation.receive_progress:
+            reply = invocation.reply
+
+            def progress(*args: Any, **kwargs: Any) -> None:
+                reply.progress(list(args), kwargs)
+
+        kwargs[endpoint.details_arg] = CallDetails(
+            registration,
+            progress=progress,
+            caller=invocation.caller,
+            caller_authid=invocation.caller_authid,
+            caller_authrole=invocation.caller_authrole,
+            procedure=invocation.procedure,
+        )
+    return kwargs
