@@ -14,6 +14,7 @@ from pydantic import BaseModel, ValidationError
 
 from hedgerow.actors._component import SETTINGS
 from hedgerow.supervision import _treecheck, _treeschema
+from hedgerow.supervision._treebuild import Builder
 from hedgerow.supervision._treecheck import Checked, conforming, set_fields
 
 TABLES = [
@@ -146,3 +147,34 @@ def test_a_copy_with_updates_reads_as_the_models_copy():
     assert view is not None
     updates = {"restart": "never", "significant": False}
     assert_same(view.model_copy(update=updates), model.model_copy(update=updates))
+
+
+def test_the_builder_builds_the_same_specs_from_the_view_and_from_the_model():
+    data = {
+        "supervisor": {
+            "name": "root",
+            "strategy": "rest_for_one",
+            "period": 2,
+            "children": [
+                {"id": "a", "start": "helpers:Worker", "args": [1], "restart": "transient"},
+                {
+                    "id": "nested",
+                    "supervisor": {
+                        "strategy": "one_for_all",
+                        "backoff": True,
+                        "children": [{"id": "b", "start": "helpers:Worker", "shutdown": 2.5}],
+                    },
+                },
+            ],
+        }
+    }
+    specs = []
+    for model in (
+        conforming(_treecheck.TREE_FILE, data),
+        _treeschema.TreeFileModel.model_validate(data),
+    ):
+        builder = Builder()
+        specs.append(builder.supervisor(model.supervisor, "supervisor"))
+        assert builder.problems == []
+    assert specs[0] is not None
+    assert specs[0] == specs[1]
