@@ -160,9 +160,20 @@ def test_the_nodes_command_line_is_read_as_argparse_reads_it(argv):
         ["--guid", "g1"],
         ["--guid", "g1", "--port", "x"],
         ["--guid", "g1", "--port", "8100", "--config-timeout", "-1"],
+        ["--guid", "g1", "--port", "8100", "--config-timeout", "nan"],
+        ["--guid", "g1", "--port", "8100", "--config-timeout", "0"],
+        ["--guid", "g1", "--port", "8100", "--config-timeout", "inf"],
         ["--gu", "g1", "--port", "8100"],
         ["--help"],
     ],
 )
 def test_any_other_command_line_is_left_to_argparse(argv):
     assert _node_args(argv) is None
+
+
+@pytest.mark.parametrize("seconds", ["nan", "0", "inf", "-1", "x"])
+def test_a_bad_config_timeout_is_refused_by_argparse_naming_it(seconds, capsys):
+    with pytest.raises(SystemExit) as exc:
+        _argparse_args(["--guid", "g1", "--port", "8100", "--config-timeout", seconds])
+    assert exc.value.code == 2
+    assert "--config-timeout" in capsys.readouterr().err
