@@ -13,7 +13,6 @@ import json
 import logging
 import os
 import re
-from datetime import UTC, datetime
 from typing import Any
 
 from hedgerow._events import event_of
@@ -86,6 +85,8 @@ class JsonFormatter(logging.Formatter):
             exception = self.formatException(record.exc_info)
         elif record.exc_text:
             exception = record.exc_text
+        from datetime import UTC, datetime  # noqa: PLC0415 - a worker logs in text, mostly
+
         data: dict[str, Any] = {
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
@@ -126,6 +127,8 @@ _TEXT_LINE = re.compile(
 def parse_line(line: str) -> logging.LogRecord | None:
     """The log record a worker's line (text or JSON, with its origin) says,
     else None (a print, a line of a traceback)."""
+    from datetime import datetime  # noqa: PLC0415 - the node's, not a worker's
+
     fields: dict[str, Any]
     if line.startswith("{"):
         try:

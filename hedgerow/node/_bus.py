@@ -33,7 +33,6 @@ import sys
 import threading
 import time
 import warnings
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, overload
 
 from hedgerow._exceptions import HedgerowError
@@ -55,7 +54,7 @@ _UNRANKED = (DEFAULT_PRIORITY, sys.maxsize)
 EX_SOFTWARE = 70
 """The exit status after a stop or exit listener failed (sysexits.h, as wspbus)."""
 
-_startup_cwd = str(Path.cwd())
+_startup_cwd = os.getcwd()  # noqa: PTH109 - pathlib costs a worker 2 ms to import
 """Where the process started, if hedgerow was imported before it moved: `restart`
 re-execs there (a relative interpreter, script or ``-m`` path depends on it)."""
 
@@ -449,7 +448,7 @@ def _set_cloexec(limit: int) -> None:
     if limit <= 3:  # noqa: PLR2004 - 0, 1 and 2 stay open
         return
     try:  # the open ones only, where the system lists them
-        fds = [int(entry.name) for entry in Path("/proc/self/fd").iterdir()]
+        fds = [int(name) for name in os.listdir("/proc/self/fd")]  # noqa: PTH208
     except OSError:
         fds = list(range(3, limit))
     for fd in fds:

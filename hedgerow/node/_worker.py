@@ -21,9 +21,11 @@ stopped and failed events are dropped (the worker child's own say the same);
 its shutdown and intensity-exceeded events appear at ``root/w1``, as a nested
 supervisor's would.
 
-A restart launches a new interpreter, which pays for its imports (about a
-third of a second for hedgerow); ``Worker(standby=True)`` keeps a spare
-process ready beside each worker instead, and a restart takes it over.
+A restart launches a new interpreter, which pays for its imports: pykka and
+hedgerow's supervision core for plain actors (a few tens of milliseconds),
+the WAMP libraries too if it hosts components. ``Worker(standby=True)``
+keeps a spare process ready beside each worker instead, and a restart
+takes it over.
 
 The node keeps each worker's stdin open, and a worker leaves when it closes
 (so workers never outlive their node); workers run in their own session, so
@@ -72,7 +74,7 @@ from hedgerow.supervision._spec import (
     SupervisorSpec,
 )
 from hedgerow.supervision._treefile import tree_to_data
-from hedgerow.transports._framework import FRAMEWORKS
+from hedgerow.transports._choice import FRAMEWORKS
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence

@@ -10,7 +10,6 @@ the system takes, with a `BadConfig` naming the key (the worker exits 2).
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import math
@@ -23,7 +22,7 @@ from hedgerow._clock import MAX_DELAY
 from hedgerow._exceptions import ConfigError
 from hedgerow.node._wire import CONFIG_KEYS
 from hedgerow.supervision._treeparse import MAX_DIGITS, TooManyDigits, check_data
-from hedgerow.transports._framework import FRAMEWORKS
+from hedgerow.transports._choice import FRAMEWORKS
 
 __all__ = [
     "MAX_CONFIG_BYTES",
@@ -33,6 +32,7 @@ __all__ = [
     "config_timeout",
     "parse_config",
     "read_config_line",
+    "timeout_seconds",
 ]
 
 PARENT_POLL = 1.0
@@ -180,13 +180,21 @@ def _json_int(text: str) -> Any:
     return TooManyDigits(digits) if digits > MAX_DIGITS else int(text)
 
 
-def config_timeout(text: str) -> float:
-    """``--config-timeout``: finite seconds > 0."""
+def timeout_seconds(text: str) -> float | None:
+    """``--config-timeout``'s value: finite seconds > 0, else None."""
     try:
         value = float(text)
     except ValueError:
-        value = math.nan
-    if not (_seconds_ok(value) and value > 0):
+        return None
+    return value if _seconds_ok(value) and value > 0 else None
+
+
+def config_timeout(text: str) -> float:
+    """``--config-timeout`` for argparse: finite seconds > 0."""
+    value = timeout_seconds(text)
+    if value is None:
+        import argparse  # noqa: PLC0415 - a worker imports it for mistakes only
+
         msg = f"{text!r}: expected finite seconds > 0"
         raise argparse.ArgumentTypeError(msg)
     return value

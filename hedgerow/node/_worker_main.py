@@ -30,7 +30,6 @@ original stdout.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import logging
 import os
@@ -39,7 +38,6 @@ import signal
 import sys
 import threading
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hedgerow._events import EventStream, drop_event_records
@@ -67,10 +65,10 @@ from hedgerow.node._worker_config import (
     config_timeout,
     parse_config,
     read_config_line,
+    timeout_seconds,
 )
 from hedgerow.supervision._container import Container
 from hedgerow.supervision._treefile import tree_from_data
-from hedgerow.transports._framework import use_framework
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -300,7 +298,55 @@ class _Hosting:
 # -- the program ---------------------------------------------------------------------
 
 
-def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+class _Args:
+    """The worker's command line."""
+
+    __slots__ = ("config_timeout", "guid", "port", "standby")
+
+    def __init__(self, guid: str, port: int, config_timeout: float, standby: bool) -> None:
+        self.guid = guid
+        self.port = port
+        self.config_timeout = config_timeout
+        self.standby = standby
+
+
+def _parse_args(argv: Sequence[str] | None) -> _Args:
+    """The command line as the node writes it is read by hand (argparse costs a worker
+    about 5 ms of CPU to import and set up); any other, ``--help`` and mistakes by argparse."""
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    return _node_args(arguments) or _argparse_args(arguments)
+
+
+def _node_args(argv: list[str]) -> _Args | None:
+    """``--guid G --port P [--config-timeout S] [--standby]`` exactly; None for anything else."""
+    values: dict[str, str] = {}
+    standby = False
+    rest = iter(argv)
+    for option in rest:
+        if option == "--standby":
+            standby = True
+        elif option in ("--guid", "--port", "--config-timeout"):
+            value = next(rest, None)
+            if value is None or value.startswith("-"):
+                return None
+            values[option] = value
+        else:
+            return None
+    if "--guid" not in values or "--port" not in values:
+        return None
+    try:
+        port = int(values["--port"])
+    except ValueError:
+        return None
+    timeout = timeout_seconds(values.get("--config-timeout", str(DEFAULT_CONFIG_TIMEOUT)))
+    if timeout is None:
+        return None
+    return _Args(values["--guid"], port, timeout, standby)
+
+
+def _argparse_args(argv: list[str]) -> _Args:
+    import argparse  # noqa: PLC0415 - for --help and mistakes only
+
     parser = argparse.ArgumentParser(
         prog="python -m hedgerow.worker",
         description="A hedgerow worker process: reads its config as one JSON line on stdin.",
@@ -318,13 +364,16 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         action="store_true",
         help="wait for the config while stdin is open (a spare started ahead of need)",
     )
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    return _Args(args.guid, args.port, args.config_timeout, args.standby)
 
 
 def _use_framework(framework: str | None) -> None:
     """Choose the WAMP framework before anything the worker hosts is imported."""
     if framework is None:
         return
+    from hedgerow.transports._framework import use_framework  # noqa: PLC0415 - asyncio, ssl
+
     try:
         use_framework(framework)
     except RuntimeError as exc:
@@ -375,7 +424,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     lines = _Lines(os.dup(1))
     _flush()
     os.dup2(2, 1)
-    sys.stdin = Path(os.devnull).open(encoding="utf-8")  # noqa: SIM115 - the node's pipe is ours
+    sys.stdin = open(os.devnull, encoding="utf-8")  # noqa: PTH123, SIM115 - the node's pipe is ours
     try:
         config = parse_config(line, guid=args.guid, port=args.port)
         _use_framework(config.get("framework"))

@@ -1,5 +1,6 @@
 # mypy: disable-error-code="no-untyped-call"
-# (autobahn ships py.typed but leaves its constructors unannotated.)
+# (autobahn ships py.typed but leaves its constructors unannotated.) autobahn and
+# the management session are imported only by a container that serves its API.
 """`Container`: Crossbar's container, a supervisor of components with a management API.
 
 A container runs its components (and any other actors) as the children of one
@@ -37,14 +38,11 @@ new code.
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import logging
 import threading
 import time
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Self
-
-from autobahn.wamp.exception import ApplicationError
 
 from hedgerow._events import EventKind, EventStream
 from hedgerow._exceptions import (
@@ -57,7 +55,6 @@ from hedgerow._exceptions import (
     StartError,
 )
 from hedgerow.actors._reason import describe
-from hedgerow.supervision._management import Management, ManagementService, container_prefix
 from hedgerow.supervision._reloader import ModuleReloader
 from hedgerow.supervision._spec import (
     BACKOFF_FIELDS,
@@ -76,6 +73,7 @@ if TYPE_CHECKING:
     from hedgerow._clock import Clock
     from hedgerow._events import Event
     from hedgerow.actors._reason import Reason
+    from hedgerow.supervision._management import Management, ManagementService
 
 __all__ = [
     "ALREADY_RUNNING",
@@ -166,8 +164,16 @@ class Container:
                 "could never happen: use restart-failed or restart-never"
             )
             raise SpecError(name, "restart", "restart-always", rule)
-        settings = Management.parse(management)
-        self.management = settings.with_prefix(container_prefix(name)) if settings else None
+        self.management: Management | None = None
+        if management is not None:
+            # Only a container that serves its API over a router needs the WAMP libraries.
+            from hedgerow.supervision._management import (  # noqa: PLC0415
+                Management,
+                container_prefix,
+            )
+
+            settings = Management.parse(management)
+            self.management = settings.with_prefix(container_prefix(name)) if settings else None
         self.events = events if events is not None else EventStream()
         self.reloader = ModuleReloader()
         self._clock = clock
@@ -201,6 +207,8 @@ class Container:
         self.events.subscribe(self._on_event)
         self.tree = Tree(self.spec, name=self.name, clock=self._clock, events=self.events)
         if self.management is not None:
+            from hedgerow.supervision._management import ManagementService  # noqa: PLC0415
+
             self._service = ManagementService(
                 self.management, self.procedures(), name=f"container {self.name}"
             )
@@ -424,6 +432,8 @@ class Container:
         started = self._started.get(component_id)
         if started is None:
             return None
+        import datetime as dt  # noqa: PLC0415 - a worker pays for it only when asked
+
         return dt.datetime.fromtimestamp(started, dt.UTC).isoformat()
 
     def _uptime(self, component_id: str) -> float:
@@ -442,6 +452,7 @@ class Container:
 
     def _wamp(self, method: Any) -> Any:
         """`method` with hedgerow's errors turned into WAMP errors with Crossbar's meaning."""
+        from autobahn.wamp.exception import ApplicationError  # noqa: PLC0415 - served over WAMP
 
         def call(*args: Any, **kwargs: Any) -> Any:
             try:

@@ -11,15 +11,14 @@ because Python trusts a ``.pyc`` whose recorded mtime and size still match.
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import logging
 import sys
 import threading
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from pathlib import Path
     from types import ModuleType
 
 __all__ = ["ModuleReloader"]
@@ -31,10 +30,14 @@ def _source(module: ModuleType) -> Path | None:
     file = getattr(module, "__file__", None)
     if not file or not file.endswith(".py"):
         return None
+    from pathlib import Path  # noqa: PLC0415 - a worker imports it only for what it reloads
+
     return Path(file)
 
 
 def _digest(path: Path) -> bytes | None:
+    import hashlib  # noqa: PLC0415 - about 3 ms (OpenSSL): only once a module is tracked
+
     try:
         return hashlib.blake2b(path.read_bytes(), digest_size=16).digest()
     except OSError:
@@ -74,7 +77,7 @@ class ModuleReloader:
                     continue
                 cached = getattr(module, "__cached__", None)
                 if cached:
-                    Path(cached).unlink(missing_ok=True)
+                    type(path)(cached).unlink(missing_ok=True)  # a Path, pathlib imported late
                 logger.info("Reloading module %s (%s changed)", name, path)
                 importlib.reload(module)
                 self._seen[name] = digest

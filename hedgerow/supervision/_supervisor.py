@@ -42,7 +42,6 @@ from hedgerow.actors._reason import KILLED, SHUTDOWN, Reason, is_normal
 from hedgerow.actors._ref import ChildRef, TreeHooks, narrow
 from hedgerow.supervision._backoff import Backoff, BackoffSettings
 from hedgerow.supervision._intensity import RestartIntensity
-from hedgerow.supervision._plan import same_apart_from_children, same_settings
 from hedgerow.supervision._spec import (
     ChildSpec,
     Restart,
@@ -373,6 +372,12 @@ class Supervisor(Actor):
         order; children it does not name (started by `start_child`) come after.
         Raises `SpecError` naming the first difference.
         """
+        # Only a tree being updated needs the planner (a worker starts without it).
+        from hedgerow.supervision._plan import (  # noqa: PLC0415
+            same_apart_from_children,
+            same_settings,
+        )
+
         if not same_settings(self.spec, spec):
             rule = "adopt_spec keeps the settings: restart the supervisor to change them"
             raise SpecError(self.spec.name, "spec", spec, rule)

@@ -12,14 +12,13 @@ from __future__ import annotations
 import importlib
 import os
 import re
+import sys
 import threading
 import weakref
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeGuard, TypeVar
 
 from hedgerow._exceptions import ConfigProblem, SpecError
-from hedgerow.actors._component import SETTINGS, Component
 from hedgerow.supervision._binding import binding_problems
-from hedgerow.supervision._management import Management, worker_prefix
 from hedgerow.supervision._spec import (
     BACKOFF_FIELDS,
     ChildSpec,
@@ -28,11 +27,14 @@ from hedgerow.supervision._spec import (
     Strategy,
     SupervisorSpec,
 )
-from hedgerow.supervision._treeschema import set_fields
+from hedgerow.supervision._treecheck import COMPONENT_SETTINGS as SETTINGS
+from hedgerow.supervision._treecheck import set_fields
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from hedgerow.actors._component import Component
+    from hedgerow.supervision._management import Management
     from hedgerow.supervision._treeschema import (
         ChildModel,
         ManagementModel,
@@ -40,7 +42,7 @@ if TYPE_CHECKING:
         WorkerModel,
     )
 
-__all__ = ["Builder", "written_settings"]
+__all__ = ["Builder", "is_component", "written_settings"]
 
 T = TypeVar("T")
 
@@ -114,7 +116,7 @@ class Builder:
             assert model.start is not None
             start = self.resolve(model.start, f"{key}.start")
         settings = set_fields(model, exclude=set()).keys() & set(SETTINGS)
-        if isinstance(start, Component):
+        if is_component(start):
             start = self.component(start, model, key)
         elif settings and start is not None:
             name = min(settings)
@@ -209,6 +211,8 @@ class Builder:
             container, failed = SupervisorSpec(name=worker_id), True
         management = None
         if self.node_management is not None:
+            from hedgerow.supervision._management import worker_prefix  # noqa: PLC0415
+
             management = self.node_management.with_prefix(
                 worker_prefix(self.node, worker_id)
             ).as_data()
@@ -244,6 +248,8 @@ class Builder:
 
     def management(self, model: ManagementModel) -> Management | None:
         """The node's `Management`, ``${VAR}`` read."""
+        from hedgerow.supervision._management import Management  # noqa: PLC0415 - autobahn
+
         fields = set_fields(model, exclude=set())
         settings = {
             name: self.expand(value, f"management.{name}") for name, value in fields.items()
@@ -360,6 +366,13 @@ def _is_simple(strategy: str | None) -> bool:
         return Strategy.parse(strategy or "", None, "strategy") is Strategy.SIMPLE_ONE_FOR_ONE
     except SpecError:
         return False
+
+
+def is_component(start: object) -> TypeGuard[Component]:
+    """Whether `start` is a `hedgerow.Component`: none is unless the WAMP side is
+    imported (a worker hosting plain actors never imports it)."""
+    module = sys.modules.get("hedgerow.actors._component")
+    return module is not None and isinstance(start, module.Component)
 
 
 def _stand_in() -> Any:

@@ -67,10 +67,11 @@ specs keep the text as written, so `dump_tree` writes ``${VAR}`` back, never
 the secret.
 
 The work is shared by modules of their own: `_treeparse` reads a file's text
-safely (no input makes a traceback), `_treeschema` checks its structure,
-`_treebuild` builds the specs (reporting every problem at once) and
-`_binding` binds each child's args and kwargs to what it starts;
-`_treewrite` writes a spec back out.
+safely (no input makes a traceback), `_treecheck` takes data that conforms to
+the schema in plain code (a worker process imports no pydantic) and
+`_treeschema` says what is wrong with data that does not, `_treebuild` builds
+the specs (reporting every problem at once) and `_binding` binds each child's
+args and kwargs to what it starts; `_treewrite` writes a spec back out.
 """
 
 from __future__ import annotations
@@ -83,6 +84,7 @@ from typing import TYPE_CHECKING, Any
 
 from hedgerow._exceptions import ConfigError, ConfigProblem
 from hedgerow.supervision._treebuild import Builder
+from hedgerow.supervision._treecheck import CHILD, TREE_FILE, conforming, set_fields, short
 from hedgerow.supervision._treeparse import (
     FORMATS,
     Format,
@@ -90,13 +92,6 @@ from hedgerow.supervision._treeparse import (
     format_of,
     parse,
     read_text,
-)
-from hedgerow.supervision._treeschema import (
-    ChildModel,
-    TreeFileModel,
-    set_fields,
-    short,
-    validate,
 )
 from hedgerow.supervision._treewrite import (
     _child_data,
@@ -192,7 +187,12 @@ def tree_file_from_data(
     if not isinstance(data, dict):
         rule = "expected a table (mapping) with a 'supervisor' key at the top"
         raise ConfigError(source, [ConfigProblem("", short(data), rule)])
-    model, found = validate(TreeFileModel, data)
+    model: Any = conforming(TREE_FILE, data)
+    found: list[ConfigProblem] = []
+    if model is None:  # the schema says what is wrong
+        from hedgerow.supervision._treeschema import TreeFileModel, validate  # noqa: PLC0415
+
+        model, found = validate(TreeFileModel, data)
     if model is None:
         raise ConfigError(source, found)
     if base_dir is not None:
@@ -253,7 +253,13 @@ def child_from_data(
     if not isinstance(config, dict):
         rule = "expected a table (mapping) with a 'start' key"
         raise ConfigError(source, [ConfigProblem(key, short(config), rule)])
-    model, found = validate(ChildModel, {**config, "id": child_id}, key)
+    table = {**config, "id": child_id}
+    model: Any = conforming(CHILD, table)
+    found: list[ConfigProblem] = []
+    if model is None:  # the schema says what is wrong
+        from hedgerow.supervision._treeschema import ChildModel, validate  # noqa: PLC0415
+
+        model, found = validate(ChildModel, table, key)
     if model is None:
         raise ConfigError(source, found)
     builder = Builder(component_defaults)

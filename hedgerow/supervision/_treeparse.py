@@ -12,6 +12,7 @@ integers short enough to be printed.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -19,8 +20,6 @@ import stat
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
-
-import yaml
 
 from hedgerow._exceptions import _UNQUOTED, ConfigError, ConfigProblem
 
@@ -124,7 +123,7 @@ def _parse(text: str, fmt: Format, source: str) -> Any:
             return tomllib.loads(text)
         if fmt == "json":
             return json.loads(text, parse_int=_json_int)
-        return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+        return _yaml(text)
     except RecursionError:
         line, key = _deepest(text)
         rule = f"nested more than {MAX_DEPTH} levels deep"
@@ -133,11 +132,8 @@ def _parse(text: str, fmt: Format, source: str) -> Any:
         problem = ConfigProblem("", None, f"TOML syntax error: {_one_line(exc)}", _toml_line(exc))
     except json.JSONDecodeError as exc:
         problem = ConfigProblem("", None, f"JSON syntax error: {_one_line(exc.msg)}", exc.lineno)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = mark.line + 1 if mark is not None else None
-        what = getattr(exc, "problem", None) or exc
-        problem = ConfigProblem("", None, f"YAML syntax error: {_one_line(what)}", at)
+    except _YamlError as exc:
+        problem = exc.problem
     except ValueError as exc:  # an integer over MAX_DIGITS (TOML), a bad YAML date...
         found = _long_integer(text)
         if found is not None:
@@ -175,21 +171,45 @@ def _json_int(text: str) -> int | TooManyDigits:
     return TooManyDigits(digits) if digits > MAX_DIGITS else int(text)
 
 
-class _Loader(yaml.SafeLoader):
+class _YamlError(Exception):
+    """A YAML syntax error, as a problem (yaml is imported only to read YAML)."""
+
+    def __init__(self, problem: ConfigProblem) -> None:
+        super().__init__(problem.rule)
+        self.problem = problem
+
+
+def _yaml(text: str) -> Any:
+    import yaml  # noqa: PLC0415 - a worker reads JSON only
+
+    try:
+        return yaml.load(text, Loader=_loader())  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = mark.line + 1 if mark is not None else None
+        what = getattr(exc, "problem", None) or exc
+        problem = ConfigProblem("", None, f"YAML syntax error: {_one_line(what)}", at)
+        raise _YamlError(problem) from None
+
+
+@functools.cache
+def _loader() -> Any:
     """YAML's safe loader, with an integer too long to convert kept as `TooManyDigits`."""
+    import yaml  # noqa: PLC0415
 
-    def construct_yaml_int(self, node: Any) -> Any:
-        try:
-            return super().construct_yaml_int(node)
-        except ValueError:
-            text = str(node.value)
-            digits = sum(c.isdigit() for c in text)
-            if digits <= MAX_DIGITS:
-                raise
-            return TooManyDigits(digits)
+    class Loader(yaml.SafeLoader):
+        def construct_yaml_int(self, node: Any) -> Any:
+            try:
+                return super().construct_yaml_int(node)
+            except ValueError:
+                text = str(node.value)
+                digits = sum(c.isdigit() for c in text)
+                if digits <= MAX_DIGITS:
+                    raise
+                return TooManyDigits(digits)
 
-
-_Loader.add_constructor("tag:yaml.org,2002:int", _Loader.construct_yaml_int)
+    Loader.add_constructor("tag:yaml.org,2002:int", Loader.construct_yaml_int)
+    return Loader
 
 
 def _toml_line(exc: tomllib.TOMLDecodeError) -> int | None:

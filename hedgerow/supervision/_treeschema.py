@@ -16,6 +16,7 @@ from typing import Annotated, Any, TypeVar
 from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
 
 from hedgerow._exceptions import _MISSING, ConfigProblem
+from hedgerow.supervision._treecheck import set_fields, short
 
 __all__ = [
     "ChildModel",
@@ -218,21 +219,6 @@ def _key_path(loc: tuple[Any, ...]) -> str:
         else:
             text += f".{part}" if text else str(part)
     return text
-
-
-def short(value: Any) -> Any:
-    """A value fit to quote in an error: big tables are summarised by their keys."""
-    if isinstance(value, dict) and len(repr(value)) > 80:  # noqa: PLR2004
-        return dict.fromkeys(value, ...)
-    return value
-
-
-def set_fields(model: BaseModel, exclude: set[str]) -> dict[str, Any]:
-    return {
-        name: getattr(model, name)
-        for name in model.model_fields_set
-        if name not in exclude and getattr(model, name) is not None
-    }
 
 
 def validate(

@@ -13,11 +13,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import tomli_w
-import yaml
-
 from hedgerow._exceptions import SpecError
-from hedgerow.actors._component import Component
 from hedgerow.supervision._spec import (
     BACKOFF_FIELDS,
     DEFAULT_WORKER_SHUTDOWN,
@@ -26,7 +22,7 @@ from hedgerow.supervision._spec import (
     Restart,
     SupervisorSpec,
 )
-from hedgerow.supervision._treebuild import written_settings
+from hedgerow.supervision._treebuild import is_component, written_settings
 from hedgerow.supervision._treeparse import format_of
 
 if TYPE_CHECKING:
@@ -100,7 +96,7 @@ def _child_data(child: ChildSpec) -> dict[str, Any]:
         data["worker"] = _worker_data(child.start)
     else:
         data["start"] = _import_name(child)
-    if isinstance(child.start, Component) and child.start.origin is not None:
+    if is_component(child.start) and child.start.origin is not None:
         written = written_settings(child.start)
         data.update(written if written is not None else child.start.settings)
     if child.args:
@@ -129,7 +125,7 @@ def _plain(value: Any) -> Any:
 
 def _import_name(child: ChildSpec) -> str:
     start = child.start
-    if isinstance(start, Component):
+    if is_component(start):
         start = start.origin or start
         module = start.module
         names = vars(sys.modules[module]) if module in sys.modules else {}
@@ -152,6 +148,9 @@ def _import_name(child: ChildSpec) -> str:
 
 def dumps_tree(spec: SupervisorSpec, fmt: Format) -> str:
     """`spec` as the text of a tree file in `fmt`."""
+    import tomli_w  # noqa: PLC0415 - a worker writes none
+    import yaml  # noqa: PLC0415
+
     data = tree_to_data(spec)
     try:
         if fmt == "toml":

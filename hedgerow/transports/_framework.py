@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from hedgerow._extras import require
+from hedgerow.transports._choice import FRAMEWORKS
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -59,9 +60,6 @@ __all__ = [
     "twisted_tls",
     "use_framework",
 ]
-
-FRAMEWORKS = ("asyncio", "twisted")
-"""The frameworks the WAMP transport runs on (txaio's names)."""
 
 T = TypeVar("T")
 
