@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from hedgerow.actors._async_actor import AsyncioActor
     from hedgerow.actors._async_future import AsyncioFuture
     from hedgerow.actors._component import Component, ComponentActor, run
+    from hedgerow.actors._inbox import InboxSettings, InboxStatistics, Overflow
     from hedgerow.actors._loop import set_block_threshold
     from hedgerow.actors._messages import Down, Exit
     from hedgerow.actors._reason import (
@@ -38,6 +39,9 @@ __all__ = [
     "ComponentActor",
     "Down",
     "Exit",
+    "InboxSettings",
+    "InboxStatistics",
+    "Overflow",
     "Reason",
     "demonitor",
     "describe",
@@ -65,6 +69,9 @@ __getattr__, __dir__ = lazy_exports(
         "Component": "hedgerow.actors._component",
         "ComponentActor": "hedgerow.actors._component",
         "run": "hedgerow.actors._component",
+        "InboxSettings": "hedgerow.actors._inbox",
+        "InboxStatistics": "hedgerow.actors._inbox",
+        "Overflow": "hedgerow.actors._inbox",
         "Down": "hedgerow.actors._messages",
         "Exit": "hedgerow.actors._messages",
         "KILLED": "hedgerow.actors._reason",

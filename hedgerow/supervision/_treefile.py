@@ -94,6 +94,7 @@ from hedgerow.supervision._management import Management, worker_prefix
 from hedgerow.supervision._spec import (
     BACKOFF_FIELDS,
     DEFAULT_WORKER_SHUTDOWN,
+    INBOX_FIELDS,
     INFINITY,
     ChildSpec,
     Restart,
@@ -149,6 +150,10 @@ class SupervisorModel(_Model):
     retry_delay_jitter: Number | None = None
     max_retries: int | None = None
     retry_reset_after: Number | None = None
+    # The inbox bound its children inherit (issue 14 point 8):
+    max_inbox: int | None = None
+    inbox_overflow: str | None = None
+    inbox_timeout: Number | None = None
     children: list[ChildModel] = []
 
 
@@ -171,6 +176,10 @@ class ChildModel(_Model):
     retry_delay_jitter: Number | None = None
     max_retries: int | None = None
     retry_reset_after: Number | None = None
+    # The child's inbox bound (issue 14 point 8):
+    max_inbox: int | None = None
+    inbox_overflow: str | None = None
+    inbox_timeout: Number | None = None
     # A component's settings (`Component.configured`):
     realm: str | None = None
     transports: Any = None  # autobahn's forms: a URL, a table, or a list of them
@@ -768,7 +777,7 @@ def _supervisor_data(spec: SupervisorSpec) -> dict[str, Any]:
     data: dict[str, Any] = {}
     defaults = {f.name: f.default for f in dataclasses.fields(SupervisorSpec)}
     names = ("name", "strategy", "max_restarts", "period", "shutdown_policy", "backoff")
-    for name in names + BACKOFF_FIELDS:
+    for name in names + BACKOFF_FIELDS + INBOX_FIELDS:
         value = _plain(getattr(spec, name))
         if value != _plain(defaults[name]):
             data[name] = value
