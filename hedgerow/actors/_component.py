@@ -94,7 +94,7 @@ from pykka import messages as pykka_messages
 from pykka._envelope import Envelope
 
 from hedgerow.actors._actor import Actor
-from hedgerow.actors._inbox import Inbox
+from hedgerow.actors._inbox import Inbox, exempt
 from hedgerow.actors._messages import _Control, _Internal
 from hedgerow.transports._base import (
     CLOSE_NORMAL,
@@ -122,6 +122,7 @@ __all__ = ["Component", "ComponentActor", "run"]
 
 _DELIVERED = (*Delivery, Closed)
 """What a transport puts in a component's inbox (one tuple, built once)."""
+exempt(*_DELIVERED)  # a bounded inbox never drops a session's deliveries (max_inbox)
 
 logger = logging.getLogger("hedgerow.actors")
 

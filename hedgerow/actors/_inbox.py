@@ -88,12 +88,15 @@ class InboxStatistics(NamedTuple):
 
 
 _EXEMPT: tuple[type, ...] = (_Internal, messages._ActorStop, Down)
+_exempt_by_class: dict[type, bool] = {}
+"""Whether messages of a class are exempt from the bound: `_EXEMPT`, cached per class."""
 
 
 def exempt(*classes: type) -> None:
     """Never drop nor count messages of these classes (a transport's deliveries)."""
-    global _EXEMPT  # noqa: PLW0603 - read at each put: one tuple, extended at import
+    global _EXEMPT  # noqa: PLW0603 - extended at import
     _EXEMPT = (*_EXEMPT, *classes)
+    _exempt_by_class.clear()
 
 
 class Inbox(queue.Queue[Any]):
@@ -114,7 +117,7 @@ class Inbox(queue.Queue[Any]):
         self.overflow = Overflow.DROP_NEWEST
         self.timeout = DEFAULT_INBOX_TIMEOUT
         self.dropped = 0
-        self._depth = 0  # user messages queued (counted only while bounded)
+        self._exempt_n = 0  # exempt messages queued (counted only while bounded)
         self._peak = 0
         self._waiting = 0  # senders blocked for room
 
@@ -123,8 +126,9 @@ class Inbox(queue.Queue[Any]):
         with self.mutex:
             if settings is None:
                 self.max_inbox = None
+                self._exempt_n = 0
             else:
-                self._depth = sum(1 for item in self.queue if not _exempt(item))
+                self._exempt_n = sum(1 for item in self.queue if _exempt(item))
                 self.overflow = settings.overflow
                 self.timeout = settings.timeout
                 self.max_inbox = settings.max_inbox
@@ -140,11 +144,18 @@ class Inbox(queue.Queue[Any]):
                     self.unfinished_tasks += 1
                     self.not_empty.notify()
                     return
-                if _exempt(item):
+                found = _exempt_by_class.get(item.message.__class__)
+                depth = len(self.queue) - self._exempt_n
+                if found if found is not None else _exempt(item):
                     self._put(item)
-                elif self._depth < bound or self._room(block, timeout):
+                    self._exempt_n += 1
+                elif depth < bound:
                     self._put(item)
-                    self._counted()
+                    if depth >= self._peak:
+                        self._peak = depth + 1
+                elif self._room(block, timeout):
+                    self._put(item)
+                    self._peak = max(self._peak, len(self.queue) - self._exempt_n)
                 elif self._refused is None:
                     dead, error = self._overflowed(item)
                     refused = (error, self._drop)
@@ -160,11 +171,6 @@ class Inbox(queue.Queue[Any]):
                 self._refusing(item)
         refused[1](item, refused[0])
 
-    def _counted(self) -> None:
-        depth = self._depth + 1
-        self._depth = depth
-        self._peak = max(self._peak, depth)
-
     def _room(self, block: bool, timeout: float | None) -> bool:
         """Under `Overflow.BLOCK`, wait (under the mutex) for room; True if there is."""
         if self.overflow is not Overflow.BLOCK or not block:
@@ -177,7 +183,7 @@ class Inbox(queue.Queue[Any]):
         try:
             while self._refused is None:
                 bound = self.max_inbox
-                if bound is None or self._depth < bound:
+                if bound is None or len(self.queue) - self._exempt_n < bound:
                     return True
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
@@ -221,8 +227,8 @@ class Inbox(queue.Queue[Any]):
             refused = self._refused
             if refused is None:
                 self.queue.appendleft(item)
-                if self.max_inbox is not None and not _exempt(item):
-                    self._counted()
+                if self.max_inbox is not None and _exempt(item):
+                    self._exempt_n += 1
                 self.unfinished_tasks += 1
                 self.not_empty.notify()
                 return
@@ -236,22 +242,18 @@ class Inbox(queue.Queue[Any]):
                     return None
                 if self.queue:
                     item = self.queue.popleft()
-                    if self.max_inbox is not None:
-                        self._taken(item)
+                    if self._exempt_n and _exempt(item):
+                        self._exempt_n -= 1
+                    if self._waiting:
+                        self.not_full.notify()
                     return item
                 self.not_empty.wait()
 
     def _get(self) -> Any:
         item = self.queue.popleft()
-        if self.max_inbox is not None:
-            self._taken(item)
-        return item
-
-    def _taken(self, item: Any) -> None:
-        if not _exempt(item):
-            self._depth -= 1
-            if self._waiting:
-                self.not_full.notify()
+        if self._exempt_n and _exempt(item):
+            self._exempt_n -= 1
+        return item  # Queue.get notifies not_full itself
 
     def wake_all(self) -> None:
         """Wake every reader blocked in `take` (one whose `stopped` is now set leaves)."""
@@ -266,7 +268,7 @@ class Inbox(queue.Queue[Any]):
             self._refused = (reason, refuse)
             items = list(self.queue)
             self.queue.clear()
-            self._depth = 0
+            self._exempt_n = 0
             self.not_full.notify_all()
             return items
 
@@ -284,7 +286,7 @@ class Inbox(queue.Queue[Any]):
         with self.mutex:
             bounded = self.max_inbox is not None
             return InboxStatistics(
-                depth=self._depth if bounded else len(self.queue),
+                depth=len(self.queue) - self._exempt_n,
                 max_inbox=self.max_inbox,
                 overflow=self.overflow if bounded else None,
                 dropped=self.dropped,
@@ -300,4 +302,8 @@ class Inbox(queue.Queue[Any]):
 
 
 def _exempt(item: Any) -> bool:
-    return isinstance(getattr(item, "message", None), _EXEMPT)
+    cls = getattr(item, "message", None).__class__
+    found = _exempt_by_class.get(cls)
+    if found is None:
+        found = _exempt_by_class[cls] = issubclass(cls, _EXEMPT)
+    return found
