@@ -160,6 +160,19 @@ def _render(answer: dict[str, Any]) -> RichTree:
     return tree
 
 
+def _inbox(inbox: Any) -> str:
+    """`` inbox=3/100 dropped=5`` (an unbounded one: ``inbox=3``; empty: nothing)."""
+    if not isinstance(inbox, dict):
+        return ""
+    depth, bound, dropped = inbox.get("depth"), inbox.get("max_inbox"), inbox.get("dropped")
+    if not isinstance(depth, int) or (not depth and not dropped and bound is None):
+        return ""
+    text = f" inbox={depth}" + (f"/{bound}" if isinstance(bound, int) else "")
+    if isinstance(dropped, int) and dropped:
+        text += f" [yellow]dropped={dropped}[/yellow]"
+    return text
+
+
 _STATE_STYLE = {"running": "green", "restarting": "yellow", "stopped": "dim"}
 
 
@@ -174,6 +187,7 @@ def _add(parent: RichTree, rows: list[dict[str, Any]]) -> None:
             label += f" pid={info['pid']}"
         if "port" in info:
             label += f" port={info['port']}"
+        label += _inbox(row.get("inbox"))
         branch = parent.add(label)
         _add(branch, row.get("children", []))
         for component in row.get("components", []):

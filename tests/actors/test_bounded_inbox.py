@@ -446,3 +446,93 @@ def test_bad_inbox_keys_in_a_tree_file_name_the_key(tmp_path, line, key, rule):
     message = str(info.value)
     assert key in message
     assert rule in message
+
+
+# -- what the CLI and the management API show ------------------------------------
+
+
+FLOODING_ACTORS = '''\
+import hedgerow as hr
+
+
+class Flooding(hr.Actor):
+    """Tells itself ten messages as it starts: its inbox takes two."""
+
+    def on_start(self):
+        for n in range(10):
+            self.actor_ref.tell(n)
+'''
+
+FLOODING_TREE = """\
+[supervisor]
+name = "svc"
+max_inbox = 2
+[[supervisor.children]]
+id = "flood"
+start = "flooding_actors:Flooding"
+"""
+
+
+def test_describe_gives_each_childs_inbox():
+    child, entered, release = gated(max_inbox=1)
+    tree, _letters = run(hr.SupervisorSpec([child]))
+    with tree:
+        a = tree.get_child("a")
+        a.tell("first")
+        entered.wait(timeout=10)
+        a.tell(1)
+        a.tell(2)
+        [row] = tree.describe()
+        assert row["inbox"] == {"depth": 1, "max_inbox": 1, "overflow": "drop_newest", "dropped": 1}
+        release.set()
+
+
+def test_status_shows_inbox_depth_and_drops():
+    from hedgerow._status import _render  # noqa: PLC0415
+
+    answer = {
+        "name": "svc",
+        "pid": 1,
+        "uptime": 3.0,
+        "children": [
+            {
+                "id": "a",
+                "state": "running",
+                "restarts": 0,
+                "inbox": {"depth": 3, "max_inbox": 5, "overflow": "fail", "dropped": 7},
+            },
+            {"id": "b", "state": "running", "restarts": 0, "inbox": {"depth": 0}},
+        ],
+    }
+    from rich.console import Console  # noqa: PLC0415
+
+    console = Console(width=100, record=True, color_system=None)
+    console.print(_render(answer))
+    text = console.export_text()
+    assert "a running inbox=3/5 dropped=7" in text
+    assert "b running\n" in text
+
+
+def test_run_shows_inbox_depth_and_drops_in_json_and_the_live_view(tmp_path):
+    import json  # noqa: PLC0415
+
+    from click.testing import CliRunner  # noqa: PLC0415
+
+    from hedgerow.cli import cli  # noqa: PLC0415
+
+    (tmp_path / "flooding_actors.py").write_text(FLOODING_ACTORS)
+    (tmp_path / "flood.toml").write_text(FLOODING_TREE)
+    args = ["run", str(tmp_path / "flood.toml"), "--for", "0.6"]
+    result = CliRunner().invoke(cli, [*args, "--json"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    records = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    drops = [r for r in records if r["kind"] == "dead_letter"]
+    assert len(drops) == 8
+    assert all("InboxFull" in r["reason"] for r in drops)
+    inbox = [r for r in records if r["kind"] == "inbox"]
+    assert inbox
+    assert inbox[-1]["path"] == "svc/flood"
+    assert (inbox[-1]["max_inbox"], inbox[-1]["dropped"]) == (2, 8)
+    result = CliRunner().invoke(cli, [*args, "--live"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "dead letters 8 (dropped 8)" in result.stdout
