@@ -201,6 +201,9 @@ class WorkerModel(_Model):
     retry_delay_jitter: Number | None = None
     max_retries: int | None = None
     retry_reset_after: Number | None = None
+    max_inbox: int | None = None  # the container's inbox bound for its components
+    inbox_overflow: str | None = None
+    inbox_timeout: Number | None = None
     components: list[ChildModel] = []
     config_timeout: Number | None = None
     ready_timeout: Number | None = None
@@ -612,7 +615,7 @@ class _Builder:
         if children is None:
             return None
         options = _set_fields(model, exclude={"restart", "shutdown", "components"})
-        container_keys = ("max_restarts", "period", "backoff", *BACKOFF_FIELDS)
+        container_keys = ("max_restarts", "period", "backoff", *BACKOFF_FIELDS, *INBOX_FIELDS)
         supervisor_fields = {k: options.pop(k) for k in container_keys if k in options}
         try:
             container = SupervisorSpec(
@@ -796,7 +799,7 @@ def _worker_data(worker: Any) -> dict[str, Any]:
     supervisor = _supervisor_data(container)
     if "shutdown_policy" in supervisor:
         data["shutdown"] = supervisor["shutdown_policy"]
-    for name in ("max_restarts", "period", "backoff", *BACKOFF_FIELDS):
+    for name in ("max_restarts", "period", "backoff", *BACKOFF_FIELDS, *INBOX_FIELDS):
         if name in supervisor:
             data[name] = supervisor[name]
     components = []

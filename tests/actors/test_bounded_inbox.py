@@ -536,3 +536,23 @@ def test_run_shows_inbox_depth_and_drops_in_json_and_the_live_view(tmp_path):
     result = CliRunner().invoke(cli, [*args, "--live"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     assert "dead letters 8 (dropped 8)" in result.stdout
+
+
+def test_a_worker_tables_inbox_keys_are_its_components_default(tmp_path):
+    text = """\
+        [[supervisor.children]]
+        id = "w1"
+        [supervisor.children.worker]
+        max_inbox = 7
+        inbox_overflow = "fail"
+        [[supervisor.children.worker.components]]
+        id = "echo"
+        start = "helpers:Worker"
+    """
+    spec = hr.load_tree(write(tmp_path, "tree.toml", text))
+    container = spec.children[0].start.container  # type: ignore[union-attr]
+    settings = container.inbox_for(container.children[0])
+    assert (settings.max_inbox, settings.overflow) == (7, hr.Overflow.FAIL)
+    written = hr.dumps_tree(spec, "toml")
+    assert "max_inbox = 7" in written
+    assert hr.load_tree(write(tmp_path, "again.toml", written)) == spec
