@@ -81,6 +81,9 @@ def _child_label(
         )
         if backoff.max_retries >= 0:
             details.append(f"max_retries={backoff.max_retries}")
+    inbox = parent.inbox_for(child)
+    if inbox is not None:
+        details.append(f"max_inbox={inbox.max_inbox} {inbox.overflow.value}")
     if child.significant:
         details.append("significant")
     if child.args:

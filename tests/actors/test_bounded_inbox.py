@@ -556,3 +556,15 @@ def test_a_worker_tables_inbox_keys_are_its_components_default(tmp_path):
     written = hr.dumps_tree(spec, "toml")
     assert "max_inbox = 7" in written
     assert hr.load_tree(write(tmp_path, "again.toml", written)) == spec
+
+
+def test_check_shows_each_childs_bound(tmp_path):
+    from click.testing import CliRunner  # noqa: PLC0415
+
+    from hedgerow.cli import cli  # noqa: PLC0415
+
+    (tmp_path / "flooding_actors.py").write_text(FLOODING_ACTORS)
+    (tmp_path / "flood.toml").write_text(FLOODING_TREE)
+    result = CliRunner().invoke(cli, ["check", str(tmp_path / "flood.toml")])
+    assert result.exit_code == 0, result.output
+    assert "max_inbox=2 drop_newest" in " ".join(result.stdout.split())  # rich wraps it
