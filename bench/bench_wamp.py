@@ -5,6 +5,8 @@ the same work (echo their argument), each on the serializer under test:
 
 - hedgerow: a supervised `hedgerow.Component` on the WAMP transport (autobahn
   on hedgerow's loop thread; the handler runs on the component's actor thread);
+- hedgerow-async: the same component with an ``async def`` handler, which
+  runs on the WAMP transport's own loop (no thread hop);
 - autobahn: a bare autobahn asyncio session on a loop thread of its own.
 
 One caller, a bare autobahn session on the main thread's event loop, measures
@@ -15,7 +17,7 @@ against both, interleaved chunk by chunk:
 
 Targets (informational; a missed target never makes the exit status
 non-zero): hedgerow's latency within 1.2x of autobahn's, its throughput at
-least 0.8x.
+least 0.8x; the async component's latency within 1.05x of autobahn's.
 
 With ``--framework twisted`` the process runs WAMP on Twisted's reactor
 (`hedgerow.use_framework`): the hedgerow callee, a bare autobahn Twisted
@@ -51,6 +53,7 @@ from hedgerow.transports import FRAMEWORKS, SERIALIZERS, Crossbar, RouterConfig,
 from hedgerow.transports._framework import event_loop
 
 LATENCY_TARGET = 1.2
+ASYNC_LATENCY_TARGET = 1.05
 THROUGHPUT_TARGET = 0.8
 IN_FLIGHT = 100
 PAYLOAD = "hello"
@@ -159,7 +162,11 @@ async def throughput(caller: Any, procedure: str, n: int) -> float:
 
 
 async def measure(caller: Any, sizes: dict[str, int]) -> dict[str, Any]:
-    procedures = {"hedgerow": "bench.hedgerow.echo", "autobahn": "bench.autobahn.echo"}
+    procedures = {
+        "hedgerow": "bench.hedgerow.echo",
+        "hedgerow-async": "bench.hedgerow.async_echo",
+        "autobahn": "bench.autobahn.echo",
+    }
     lat: dict[str, list[float]] = {k: [] for k in procedures}
     tput: dict[str, list[float]] = {k: [] for k in procedures}
     for procedure in procedures.values():  # warm up both paths
@@ -187,6 +194,11 @@ async def measure(caller: Any, sizes: dict[str, int]) -> dict[str, Any]:
         "p50": result["hedgerow"]["p50_us"] / result["autobahn"]["p50_us"],
         "p99": result["hedgerow"]["p99_us"] / result["autobahn"]["p99_us"],
         "throughput": result["hedgerow"]["calls_per_s"] / result["autobahn"]["calls_per_s"],
+        "async_p50": result["hedgerow-async"]["p50_us"] / result["autobahn"]["p50_us"],
+        "async_p99": result["hedgerow-async"]["p99_us"] / result["autobahn"]["p99_us"],
+        "async_throughput": (
+            result["hedgerow-async"]["calls_per_s"] / result["autobahn"]["calls_per_s"]
+        ),
     }
     return result
 
@@ -200,7 +212,17 @@ def bench_serializer(
         name=f"echo-{serializer}",
     )
     comp.register("bench.hedgerow.echo")(lambda value: value)
-    tree = start_tree(SupervisorSpec([comp.child_spec()]))
+    async_comp = hedgerow.Component(
+        transports={"url": url, "serializers": [serializer]},
+        authentication={"ticket": {"authid": "hedgerow", "ticket": secret}},
+        name=f"async-echo-{serializer}",
+    )
+
+    @async_comp.register("bench.hedgerow.async_echo")
+    async def async_echo(value: Any) -> Any:
+        return value
+
+    tree = start_tree(SupervisorSpec([comp.child_spec(), async_comp.child_spec()]))
     callee = LoopThread(framework)
 
     async def serve() -> Any:
@@ -277,13 +299,13 @@ def main() -> int:
         f"load {results['loadavg']:.2f}; WAMP on {args.framework}; caller: bare autobahn; "
         f"{IN_FLIGHT} calls in flight"
     )
-    header = f"{'serializer':<10} {'callee':<9} {'p50 us':>8} {'p99 us':>8} {'calls/s':>9}"
+    header = f"{'serializer':<10} {'callee':<14} {'p50 us':>8} {'p99 us':>8} {'calls/s':>9}"
     print(header)
     for serializer, figures in results["serializers"].items():
-        for callee in ("autobahn", "hedgerow"):
+        for callee in ("autobahn", "hedgerow", "hedgerow-async"):
             row = figures[callee]
             print(
-                f"{serializer:<10} {callee:<9} {row['p50_us']:>8.0f} {row['p99_us']:>8.0f} "
+                f"{serializer:<10} {callee:<14} {row['p50_us']:>8.0f} {row['p99_us']:>8.0f} "
                 f"{row['calls_per_s']:>9.0f}"
             )
         ratio = figures["ratio"]
@@ -293,6 +315,12 @@ def main() -> int:
             f"{serializer:<10} ratio     p50 {ratio['p50']:.2f}x (target <= {LATENCY_TARGET}: "
             f"{ok_latency}), p99 {ratio['p99']:.2f}x, throughput {ratio['throughput']:.2f}x "
             f"(target >= {THROUGHPUT_TARGET}: {ok_tput})"
+        )
+        ok_async = "ok" if ratio["async_p50"] <= ASYNC_LATENCY_TARGET else "MISSED"
+        print(
+            f"{serializer:<10} async     p50 {ratio['async_p50']:.2f}x (target <= "
+            f"{ASYNC_LATENCY_TARGET}: {ok_async}), p99 {ratio['async_p99']:.2f}x, "
+            f"throughput {ratio['async_throughput']:.2f}x"
         )
     return 0
 

@@ -28,6 +28,7 @@ The hierarchy::
 
 from __future__ import annotations
 
+import reprlib
 import signal
 from typing import Any, NamedTuple
 
@@ -86,10 +87,46 @@ class ConfigProblem(NamedTuple):
     line: int | None = None
 
     def describe(self) -> str:
+        """One line: the value quoted short (`echo`), the rule cut to a few hundred characters."""
         where = f"line {self.line}: " if self.line is not None else ""
+        rule = _cut(" ".join(self.rule.split()), _MAX_RULE)
         if not self.key:
-            return f"{where}{self.rule}"
-        return f"{where}{self.key} = {self.value!r}: {self.rule}"
+            return f"{where}{rule}"
+        key = _cut(self.key if self.key.isprintable() else _escaped(self.key), _MAX_RULE)
+        if self.value is _UNQUOTED:
+            return f"{where}{key}: {rule}"
+        return f"{where}{key} = {echo(self.value)}: {rule}"
+
+
+_MAX_ECHO = 200
+"""The most characters of a value an error message quotes."""
+_MAX_RULE = 400
+
+_echo = reprlib.Repr()
+_echo.maxlevel = 3
+_echo.maxstring = _MAX_ECHO
+_echo.maxother = _MAX_ECHO
+_echo.maxlong = 60
+_echo.maxdict = _echo.maxlist = _echo.maxtuple = _echo.maxset = 8
+
+
+def echo(value: Any) -> str:
+    """`value`'s repr for an error message: on one line and at most about 200 characters,
+    whatever its size, depth or length (a huge int is cut, not converted in full)."""
+    try:
+        text = _echo.repr(value)
+    except Exception:  # noqa: BLE001 - a value whose repr fails is still reported
+        text = f"<{type(value).__name__}>"
+    return _cut(text, _MAX_ECHO)
+
+
+def _escaped(text: str) -> str:
+    """`text` with what does not print (newlines, control characters) escaped."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 class _Missing:
@@ -99,6 +136,9 @@ class _Missing:
 
 _MISSING: Any = _Missing()
 """The value of a required key that is not in the file."""
+
+_UNQUOTED: Any = _Missing()
+"""The value of a problem that quotes none (too deep, too long to quote)."""
 
 
 class ConfigError(HedgerowError, ValueError):

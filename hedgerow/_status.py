@@ -16,8 +16,18 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.text import Text
 from rich.tree import Tree as RichTree
 
+from hedgerow._exceptions import echo
+from hedgerow._seconds import Seconds
+from hedgerow._status_answer import (
+    MalformedAnswer,
+    TreeAnswer,
+    check_component,
+    check_ids,
+    check_tree,
+)
 from hedgerow.supervision._management import node_prefix, worker_prefix
 from hedgerow.transports._base import Call, Leave, resolve_transports
 
@@ -75,7 +85,7 @@ def _secret(secret_env: str, secret_file: str | None) -> str | None:
 @click.option("--json", "as_json", is_flag=True, help="Print the answer as JSON.")
 @click.option(
     "--timeout",
-    type=click.FloatRange(min=0, min_open=True),
+    type=Seconds(),
     default=10.0,
     show_default=True,
     metavar="SECONDS",
@@ -107,11 +117,21 @@ def status(  # noqa: PLR0917 - one option each
         link = config.transport.join(
             realm, _Peer(), serializers=config.serializers, authentication=authentication
         ).result(timeout)
+    except TimeoutError:
+        click.echo(f"error: cannot join {realm!r} at {url}: {_timed_out(timeout)}", err=True)
+        raise click.exceptions.Exit(EXIT_UNREACHABLE) from None
     except Exception as exc:  # noqa: BLE001 - any failure to join is reported the same way
         click.echo(f"error: cannot join {realm!r} at {url}: {exc}", err=True)
         raise click.exceptions.Exit(EXIT_UNREACHABLE) from None
     try:
-        answer = _ask(link, node, timeout)
+        tree, answer = _ask(link, node, timeout)
+    except TimeoutError:
+        message = f"error: node {node!r} did not answer within {timeout:g} s (--timeout)"
+        click.echo(message, err=True)
+        raise click.exceptions.Exit(EXIT_UNREACHABLE) from None
+    except MalformedAnswer as exc:
+        click.echo(f"error: node {node!r} sent a malformed tree: {exc}", err=True)
+        raise click.exceptions.Exit(EXIT_UNREACHABLE) from None
     except Exception as exc:  # noqa: BLE001
         click.echo(f"error: node {node!r} did not answer: {exc}", err=True)
         raise click.exceptions.Exit(EXIT_UNREACHABLE) from None
@@ -121,7 +141,11 @@ def status(  # noqa: PLR0917 - one option each
     if as_json:
         click.echo(json.dumps(answer, indent=2))
     else:
-        Console(highlight=False).print(_render(answer))
+        Console(highlight=False).print(_render(tree, answer))
+
+
+def _timed_out(timeout: float) -> str:
+    return f"no answer within {timeout:g} s (--timeout)"
 
 
 def _call(link: Any, uri: str, timeout: float, *args: Any) -> Any:
@@ -129,20 +153,29 @@ def _call(link: Any, uri: str, timeout: float, *args: Any) -> Any:
     return result.args[0] if result.args else None
 
 
-def _ask(link: Any, node: str, timeout: float) -> dict[str, Any]:
-    """The node's tree, with each worker's components filled in when it answers."""
-    answer: dict[str, Any] = _call(link, f"{node_prefix(node)}.get_tree", timeout)
+def _ask(link: Any, node: str, timeout: float) -> tuple[TreeAnswer, dict[str, Any]]:
+    """The node's tree, checked, with each worker's components filled in when it answers
+    (as plain data, for --json)."""
+    answer = _call(link, f"{node_prefix(node)}.get_tree", timeout)
+    tree = check_tree(answer)
     for row in _rows(answer.get("children", [])):
         info = row.get("info") or {}
         if "pid" not in info or "guid" not in info:
             continue
         prefix = worker_prefix(node, row["id"])
         try:
-            ids = _call(link, f"{prefix}.get_components", timeout)
-            row["components"] = [_call(link, f"{prefix}.get_component", timeout, i) for i in ids]
+            ids = check_ids(_call(link, f"{prefix}.get_components", timeout))
+            components = [_call(link, f"{prefix}.get_component", timeout, i) for i in ids]
+            for component in components:
+                check_component(component)
+            row["components"] = components
+        except TimeoutError:
+            row["components_error"] = _timed_out(timeout)
+        except MalformedAnswer as exc:
+            row["components_error"] = f"malformed answer: {exc}"
         except Exception as exc:  # noqa: BLE001 - a worker without management still shows
             row["components_error"] = str(exc)
-    return answer
+    return tree, answer
 
 
 def _rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -153,24 +186,25 @@ def _rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return found
 
 
-def _render(answer: dict[str, Any]) -> RichTree:
-    title = f"[bold]{answer['name']}[/bold] pid {answer['pid']} up {answer['uptime']:.0f}s"
-    tree = RichTree(title)
-    _add(tree, answer.get("children", []))
-    return tree
+def _render(tree: TreeAnswer, answer: dict[str, Any]) -> RichTree:
+    """The tree as rich renders it: every text from the answer is plain text."""
+    title = Text.assemble((tree.name, "bold"), f" pid {tree.pid} up {tree.uptime:.0f}s")
+    shown = RichTree(title)
+    _add(shown, answer.get("children", []))
+    return shown
 
 
-def _inbox(inbox: Any) -> str:
-    """`` inbox=3/100 dropped=5`` (an unbounded one: ``inbox=3``; empty: nothing)."""
+def _inbox(label: Text, inbox: Any) -> None:
+    """Append `` inbox=3/100 dropped=5`` (an unbounded one: ``inbox=3``; an empty
+    unbounded one, or what is not an inbox's statistics: nothing)."""
     if not isinstance(inbox, dict):
-        return ""
+        return
     depth, bound, dropped = inbox.get("depth"), inbox.get("max_inbox"), inbox.get("dropped")
-    if not isinstance(depth, int) or (not depth and not dropped and bound is None):
-        return ""
-    text = f" inbox={depth}" + (f"/{bound}" if isinstance(bound, int) else "")
-    if isinstance(dropped, int) and dropped:
-        text += f" [yellow]dropped={dropped}[/yellow]"
-    return text
+    if type(depth) is not int or (not depth and not dropped and bound is None):
+        return
+    label.append(f" inbox={depth}" + (f"/{bound}" if type(bound) is int else ""))
+    if type(dropped) is int and dropped:
+        label.append(f" dropped={dropped}", style="yellow")
 
 
 _STATE_STYLE = {"running": "green", "restarting": "yellow", "stopped": "dim"}
@@ -178,20 +212,19 @@ _STATE_STYLE = {"running": "green", "restarting": "yellow", "stopped": "dim"}
 
 def _add(parent: RichTree, rows: list[dict[str, Any]]) -> None:
     for row in rows:
-        style = _STATE_STYLE.get(row["state"], "")
-        label = f"{row['id']} [{style}]{row['state']}[/{style}]"
-        if row["restarts"]:
-            label += f" restarts={row['restarts']}"
+        state = row["state"]
+        label = Text.assemble(row["id"], " ", (state, _STATE_STYLE.get(state, "")))
+        if row.get("restarts"):
+            label.append(f" restarts={row['restarts']}")
         info = row.get("info") or {}
-        if "pid" in info:
-            label += f" pid={info['pid']}"
-        if "port" in info:
-            label += f" port={info['port']}"
-        label += _inbox(row.get("inbox"))
+        for key in ("pid", "port"):
+            if key in info:
+                label.append(f" {key}={echo(info[key]).strip(chr(39))}")
+        _inbox(label, row.get("inbox"))
         branch = parent.add(label)
         _add(branch, row.get("children", []))
         for component in row.get("components", []):
             extra = f" restarts={component['restarts']}" if component.get("restarts") else ""
-            branch.add(f"{component['id']} {component['state']}{extra}")
+            branch.add(Text(f"{component['id']} {component['state']}{extra}"))
         if "components_error" in row:
-            branch.add(f"[red]components: {row['components_error']}[/red]")
+            branch.add(Text(f"components: {row['components_error']}", style="red"))

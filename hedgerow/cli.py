@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import math
 import os
 import queue
 import select
@@ -29,12 +28,14 @@ from rich.console import Console
 from rich.live import Live
 from rich.logging import RichHandler
 from rich.markup import escape
+from rich.text import Text
 
 from hedgerow._events import EventStream, drop_event_records
 from hedgerow._exceptions import ConfigError, StartError, UpdateFailed
 from hedgerow._extras import MissingExtra
 from hedgerow._live_log import LiveConsole, live_handler, stderr_through
 from hedgerow._logs import LOG_FORMAT_ENV, LOG_FORMATS, formatter
+from hedgerow._seconds import Seconds
 from hedgerow._status import status
 from hedgerow._version import __version__
 from hedgerow._view import JsonView, LineView, TreeState, spec_tree
@@ -92,14 +93,6 @@ def _fail(message: str, status: int) -> _Exit:
     return _Exit(status)
 
 
-def _finite(param: click.Parameter, value: float | None) -> float | None:
-    """`value`, if it is a finite number (click's FloatRange lets NaN and inf through)."""
-    if value is not None and not math.isfinite(value):
-        msg = f"{value} is not a finite number of seconds."
-        raise click.BadParameter(msg, param=param)
-    return value
-
-
 class _Group(click.Group):
     """The command group: a missing optional extra is an install hint and exit 2."""
 
@@ -147,10 +140,10 @@ def check(files: tuple[str, ...], quiet: bool) -> None:
             spec = load_tree(file)
         except ConfigError as exc:
             bad += 1
-            err.print(f"[red]error[/red] {exc}", markup=True, soft_wrap=True)
+            err.print(Text.assemble(("error", "red"), f" {exc}"), soft_wrap=True)
             continue
         if not quiet:
-            out.print(f"[green]ok[/green] {file}", markup=True)
+            out.print(Text.assemble(("ok", "green"), f" {file}"))
             out.print(spec_tree(spec))
     if bad:
         raise _Exit(EXIT_BAD_INPUT)
@@ -189,8 +182,7 @@ def _check_principals(file: str, out: Console, err: Console, quiet: bool) -> boo
 @click.option(
     "--for",
     "duration",
-    type=click.FloatRange(min=0, min_open=True),
-    callback=lambda _ctx, param, value: _finite(param, value),
+    type=Seconds(),
     metavar="SECONDS",
     help="Stop the tree gracefully after this many seconds (default: run until it ends).",
 )

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pykka
 import pytest
-from hypothesis import settings
+from hypothesis import HealthCheck, settings
 
 from hedgerow.actors._actor import ACTOR_THREAD_PREFIX
 from hedgerow.testing import VirtualClock
@@ -20,6 +20,23 @@ transport tests in a pytest process of their own."""
 settings.register_profile("races", max_examples=150, deadline=None)
 """``pytest --hypothesis-profile=races``: the supervision storm property test with many
 more examples, at ``sys.setswitchinterval(1e-6)`` (see tests/supervision/test_properties.py)."""
+settings.register_profile(
+    "ci",
+    max_examples=40,
+    deadline=None,
+    derandomize=True,  # the same examples every run: tests are deterministic
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile(
+    "fuzz",
+    max_examples=3000,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+"""Hypothesis: "ci" (the default) keeps the fuzz tests fast and reproducible; run them
+by hand with many more, random examples with ``HYPOTHESIS_PROFILE=fuzz``."""
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -11,7 +11,8 @@ if TYPE_CHECKING:
     from hedgerow.actors._actor import Actor, demonitor, link, monitor, unlink
     from hedgerow.actors._async_actor import AsyncioActor
     from hedgerow.actors._async_future import AsyncioFuture
-    from hedgerow.actors._component import Component, ComponentActor, run
+    from hedgerow.actors._component import Component
+    from hedgerow.actors._component_actor import ComponentActor
     from hedgerow.actors._inbox import InboxSettings, InboxStatistics, Overflow
     from hedgerow.actors._loop import set_block_threshold
     from hedgerow.actors._messages import Down, Exit
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
         is_normal,
     )
     from hedgerow.actors._ref import ChildRef
+    from hedgerow.actors._run import run
 
 __all__ = [
     "KILLED",
@@ -67,8 +69,8 @@ __getattr__, __dir__ = lazy_exports(
         "AsyncioFuture": "hedgerow.actors._async_future",
         "set_block_threshold": "hedgerow.actors._loop",
         "Component": "hedgerow.actors._component",
-        "ComponentActor": "hedgerow.actors._component",
-        "run": "hedgerow.actors._component",
+        "ComponentActor": "hedgerow.actors._component_actor",
+        "run": "hedgerow.actors._run",
         "InboxSettings": "hedgerow.actors._inbox",
         "InboxStatistics": "hedgerow.actors._inbox",
         "Overflow": "hedgerow.actors._inbox",

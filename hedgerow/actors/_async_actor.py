@@ -86,6 +86,8 @@ class AsyncioActor(pykka.Actor):
 
     actor_inbox: LoopInbox
     actor_stopped: StopFlag
+    _hr_start_loop: asyncio.AbstractEventLoop | None = None
+    """The loop to start on, if set before `start` (a component's, on its transport's loop)."""
     _hr_notified = False
     """True while the actor waits in its loop's hand-over queue (LoopRuntime.notify)."""
 
@@ -148,7 +150,9 @@ class AsyncioActor(pykka.Actor):
 
     def _start_actor_loop(self) -> None:
         running = _get_running_loop()
-        loop = running if running is not None and self.use_running_loop else hedgerow_loop()
+        loop = self._hr_start_loop
+        if loop is None:
+            loop = running if running is not None and self.use_running_loop else hedgerow_loop()
         runtime = runtime_for(loop)
         self._hr_runtime = runtime
         self._hr_loop = loop

@@ -35,6 +35,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import os
 import signal
 import site
@@ -47,12 +48,14 @@ from typing import TYPE_CHECKING, Any
 
 from pykka._envelope import Envelope
 
+from hedgerow._clock import MAX_DELAY
 from hedgerow._events import EventKind
 from hedgerow._exceptions import SpecError, WorkerExited
 from hedgerow.actors._actor import Actor
 from hedgerow.actors._inbox import Inbox
 from hedgerow.actors._messages import _Control
 from hedgerow.actors._reason import NORMAL
+from hedgerow.node._lines import BadLine, check_line, read_line
 from hedgerow.node._ports import PortAllocator, default_allocator
 from hedgerow.node._wire import (
     DEFAULT_CONFIG_TIMEOUT,
@@ -102,12 +105,30 @@ def _own_path() -> list[str]:
         system.update(Path(p).resolve() for p in site.getsitepackages())
     entries: list[str] = []
     for entry in sys.path:
-        path = (Path(entry) if entry else Path.cwd()).resolve()
-        if not path.is_dir() or any(path == s or s in path.parents for s in system):
+        try:
+            path = (Path(entry) if entry else Path.cwd()).resolve()
+            usable = path.is_dir()
+        except (OSError, ValueError):  # a name too long, a NUL byte: not a directory
+            continue
+        if not usable or any(path == s or s in path.parents for s in system):
             continue
         if str(path) not in entries:
             entries.append(str(path))
     return entries
+
+
+def _cut(text: str, limit: int = 500) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _positive_seconds(value: Any) -> bool:
+    """Whether `value` is a number of seconds > 0 that a clock can wait (not NaN, not inf)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(value) and 0 < value <= MAX_DELAY
+    except OverflowError:  # an int beyond any float
+        return False
 
 
 class Worker:
@@ -156,8 +177,8 @@ class Worker:
             rule = "a worker hosts a SupervisorSpec (its container)"
             raise SpecError(name, "container", container, rule)
         for field, value in (("config_timeout", config_timeout), ("ready_timeout", ready_timeout)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-                raise SpecError(name, field, value, "expected seconds > 0")
+            if not _positive_seconds(value):
+                raise SpecError(name, field, value, f"expected seconds > 0 and <= {MAX_DELAY:g}")
         if name is not None and (not isinstance(name, str) or not name or "/" in name):
             raise SpecError(name, "name", name, "expected a non-empty string without '/'")
         if framework is not None and framework not in FRAMEWORKS:
@@ -402,6 +423,7 @@ class WorkerActor(Actor):
         self._ready = threading.Event()
         self._ready_line: dict[str, Any] | None = None
         self._exit_line: dict[str, Any] | None = None
+        self._bad: str | None = None  # what was wrong with a line the process wrote
         self._reader: threading.Thread | None = None
         self._gate = threading.Lock()  # publishing order: held events, then the reader's
         self._held: list[dict[str, Any]] | None = []  # events before ours was published
@@ -496,9 +518,11 @@ class WorkerActor(Actor):
             raise WorkerExited(self.name, process.pid, returncode, self._exit_detail(returncode))
 
     def _exit_detail(self, returncode: int) -> str:
+        if self._bad is not None:
+            return f"it wrote a bad line: {self._bad}"
         line = self._exit_line
         if line is not None and line.get("reason"):
-            return str(line["reason"])
+            return _cut(str(line["reason"]))
         if returncode > 0:
             return describe_status(returncode)
         return ""
@@ -509,13 +533,16 @@ class WorkerActor(Actor):
         """In the reader thread: follow the process's lines, then reap it."""
         stdout = process.stdout
         assert stdout is not None
-        for raw in iter(stdout.readline, b""):
+        while True:
             try:
-                line = json.loads(raw)
-                kind = line["type"]
-            except (ValueError, TypeError, KeyError):
-                logger.warning("%s: not a worker line: %r", self, raw[:200])
-                continue
+                raw = read_line(stdout)
+                if not raw:
+                    break
+                line = check_line(raw)
+            except BadLine as exc:
+                self._bad_line(process, str(exc))
+                break
+            kind = line["type"]
             if kind == "event":
                 self._republish(line)
             elif kind == "ready":
@@ -530,6 +557,14 @@ class WorkerActor(Actor):
         self._ready.set()
         if tell:
             self._tell_exit()
+
+    def _bad_line(self, process: subprocess.Popen[bytes], why: str) -> None:
+        """In the reader thread: the worker broke the protocol. Kill it (SIGKILL): its
+        exit fails the actor (or its start), and its supervisor restarts it."""
+        self._bad = why
+        logger.error("%s wrote a bad line (%s): killing it", self, why)
+        with contextlib.suppress(OSError):
+            process.kill()
 
     def _republish(self, line: dict[str, Any]) -> None:
         with self._gate:

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import logging
 import os
 import select
@@ -50,7 +49,6 @@ from hedgerow.actors._reason import describe, is_normal
 from hedgerow.node._bus import Bus, BusState
 from hedgerow.node._signals import SignalHandler
 from hedgerow.node._wire import (
-    CONFIG_KEYS,
     DEFAULT_CONFIG_TIMEOUT,
     DEFAULT_ORPHAN_TIMEOUT,
     EXIT_BAD_CONFIG,
@@ -61,124 +59,37 @@ from hedgerow.node._wire import (
     dumps,
     encode_event,
 )
+from hedgerow.node._worker_config import (
+    MAX_CONFIG_BYTES,
+    PARENT_POLL,
+    BadConfig,
+    NoConfig,
+    config_timeout,
+    parse_config,
+    read_config_line,
+)
 from hedgerow.supervision._container import Container
 from hedgerow.supervision._treefile import tree_from_data
-from hedgerow.transports._framework import FRAMEWORKS, use_framework
+from hedgerow.transports._framework import use_framework
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
     from hedgerow._events import Event
 
-__all__ = ["BadConfig", "NoConfig", "main", "parse_config", "read_config_line"]
+__all__ = [
+    "MAX_CONFIG_BYTES",
+    "BadConfig",
+    "NoConfig",
+    "main",
+    "parse_config",
+    "read_config_line",
+]
 
 logger = logging.getLogger("hedgerow.node")
 
-PARENT_POLL = 1.0
-"""Seconds between two looks at the parent pid (the backstop to stdin's end of file)."""
 LINGER = 1.0
 """Seconds to wait for the tree's threads at exit; abandoned ones are left behind."""
-
-
-class NoConfig(Exception):
-    """No config line came in time, or stdin closed before one."""
-
-
-class BadConfig(Exception):
-    """The config line cannot be used; the message names the key."""
-
-
-# -- reading the config ----------------------------------------------------------
-
-
-def read_config_line(fd: int, timeout: float | None) -> bytes:
-    """Read stdin (`fd`) up to the first newline, within `timeout` seconds (None: no limit).
-
-    Raises `NoConfig` on timeout, or if stdin closes (or the parent changes)
-    before a line came.
-    """
-    deadline = None if timeout is None else time.monotonic() + timeout
-    parent = os.getppid()
-    data = bytearray()
-    while b"\n" not in data:
-        wait = PARENT_POLL
-        if deadline is not None:
-            wait = min(wait, deadline - time.monotonic())
-            if wait <= 0:
-                msg = f"no config on stdin within {timeout:g} s (--config-timeout)"
-                raise NoConfig(msg)
-        ready, _, _ = select.select([fd], [], [], wait)
-        if not ready:
-            if os.getppid() != parent:
-                msg = "the node went away before sending a config"
-                raise NoConfig(msg)
-            continue
-        chunk = os.read(fd, 65536)
-        if not chunk:
-            if data.strip():
-                break
-            msg = "stdin closed before a config line came"
-            raise NoConfig(msg)
-        data += chunk
-    return bytes(data.split(b"\n", 1)[0])
-
-
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."  # noqa: PLR2004
-
-
-def parse_config(line: bytes, *, guid: str, port: int) -> dict[str, Any]:
-    """Check a config line: JSON, an object, every key of `CONFIG_KEYS` with its type,
-    and the same guid and port as the command line. Raises `BadConfig`."""
-    try:
-        config = json.loads(line)
-    except ValueError as exc:
-        msg = f"the config line is not JSON: {exc}"
-        raise BadConfig(msg) from None
-    if not isinstance(config, dict):
-        msg = f"the config line is {_short(config)}: expected a JSON object"
-        raise BadConfig(msg)
-    for key, types in CONFIG_KEYS.items():
-        if key not in config:
-            msg = f"key {key!r} is missing"
-            raise BadConfig(msg)
-        value = config[key]
-        if isinstance(value, bool) or not isinstance(value, types):
-            names = " or ".join(t.__name__ for t in types)
-            msg = f"key {key!r} = {_short(value)}: expected {names}"
-            raise BadConfig(msg)
-    for key, expected in (("guid", guid), ("port", port)):
-        if config[key] != expected:
-            msg = f"key {key!r} = {_short(config[key])}: expected {expected!r} (--{key})"
-            raise BadConfig(msg)
-    _check_optional(config)
-    return config
-
-
-def _check_optional(config: dict[str, Any]) -> None:
-    pythonpath = config.get("pythonpath", [])
-    if not isinstance(pythonpath, list) or not all(isinstance(p, str) for p in pythonpath):
-        msg = f"key 'pythonpath' = {_short(pythonpath)}: expected a list of directories"
-        raise BadConfig(msg)
-    base_dir = config.get("base_dir")
-    if base_dir is not None and not isinstance(base_dir, str):
-        msg = f"key 'base_dir' = {_short(base_dir)}: expected a directory or null"
-        raise BadConfig(msg)
-    level = config.get("log_level")
-    if level is not None and not isinstance(logging.getLevelName(level), int):
-        msg = f"key 'log_level' = {_short(level)}: expected a logging level name"
-        raise BadConfig(msg)
-    framework = config.get("framework")
-    if framework is not None and framework not in FRAMEWORKS:
-        msg = f"key 'framework' = {_short(framework)}: expected one of {', '.join(FRAMEWORKS)}"
-        raise BadConfig(msg)
-    timeout = config.get("orphan_timeout")
-    if timeout is not None and (
-        isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout < 0
-    ):
-        msg = f"key 'orphan_timeout' = {_short(timeout)}: expected seconds >= 0 or null"
-        raise BadConfig(msg)
 
 
 # -- what the worker hosts -------------------------------------------------------
@@ -398,7 +309,7 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--port", required=True, type=int, help="the TCP port allocated to it")
     parser.add_argument(
         "--config-timeout",
-        type=float,
+        type=config_timeout,
         default=DEFAULT_CONFIG_TIMEOUT,
         help=f"seconds to wait for the config line (default {DEFAULT_CONFIG_TIMEOUT:g})",
     )
@@ -455,6 +366,11 @@ def run(argv: Sequence[str] | None = None) -> int:
         _say(f"hedgerow worker {args.guid}: {exc}")
         _Lines(1).write({"type": "exit", "status": EXIT_NO_CONFIG, "reason": str(exc)})
         return EXIT_NO_CONFIG
+    except BadConfig as exc:
+        message = f"bad config: {exc}"
+        _say(f"hedgerow worker {args.guid}: {message}")
+        _Lines(1).write({"type": "exit", "status": EXIT_BAD_CONFIG, "reason": message})
+        return EXIT_BAD_CONFIG
     # The JSON lines keep the original stdout; everything else printed goes to stderr.
     lines = _Lines(os.dup(1))
     _flush()

@@ -535,6 +535,7 @@ class Supervisor(Actor):
         actor._hr_started.wait()
         self._check_not_abandoned()
         if actor._hr_start_error is not None:
+            actor._hr_claim_end_report()  # start_failed reports its end: stopping it reports none
             return self._start_failed(child, actor._hr_start_error, None, actor._hr_traceback)
         child.actor = actor
         child.state = ChildState.RUNNING

@@ -51,9 +51,10 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from hedgerow._clock import MonotonicClock
+from hedgerow._clock import MAX_DELAY, MonotonicClock
 from hedgerow._events import Event, EventKind, EventStream, quiet_event_log
 from hedgerow._exceptions import StartError
+from hedgerow._seconds import Finite, Seconds
 from hedgerow.actors._actor import ACTOR_THREAD_PREFIX
 from hedgerow.actors._reason import describe, is_normal
 from hedgerow.supervision._spec import Strategy, SupervisorSpec
@@ -698,13 +699,17 @@ def _render_verdict(report: ChaosReport, console: Any) -> None:
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the fault schedule.")
 @click.option(
     "--duration",
-    type=float,
+    type=Seconds(),
     default=30.0,
     show_default=True,
     help="Seconds of the tree's clock to run.",
 )
 @click.option(
-    "--rate", type=float, default=0.5, show_default=True, help="Faults per second, on average."
+    "--rate",
+    type=Finite(0, MAX_DELAY, min_open=True),
+    default=0.5,
+    show_default=True,
+    help="Faults per second, on average.",
 )
 @click.option(
     "--kind",
@@ -724,25 +729,29 @@ def _render_verdict(report: ChaosReport, console: Any) -> None:
     ),
 )
 @click.option(
-    "--hang-time", type=float, default=1.0, show_default=True, help="Seconds a hang lasts."
+    "--hang-time",
+    type=Seconds(allow_zero=True),
+    default=1.0,
+    show_default=True,
+    help="Seconds a hang lasts.",
 )
 @click.option(
     "--slow-delay",
-    type=float,
+    type=Seconds(allow_zero=True),
     default=0.1,
     show_default=True,
     help="Delay per message of a slow fault.",
 )
 @click.option(
     "--window",
-    type=float,
+    type=Seconds(allow_zero=True),
     default=2.0,
     show_default=True,
     help="Seconds a slow or flaky fault lasts.",
 )
 @click.option(
     "--flaky-probability",
-    type=float,
+    type=Finite(0, 1),
     default=0.3,
     show_default=True,
     help="Crash probability per message of a flaky fault.",
@@ -773,6 +782,7 @@ def chaos(
     """
     from rich.console import Console  # noqa: PLC0415 - keep `import hedgerow.testing` light
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn  # noqa: PLC0415
+    from rich.text import Text  # noqa: PLC0415
 
     options = ChaosOptions(
         seed=seed,
@@ -792,7 +802,7 @@ def chaos(
         spec = load_tree(file)
         plan_faults(spec, options, spec.name or "root")
     except ValueError as exc:  # ConfigError included
-        err.print(f"[red]error[/red] {exc}", highlight=False, soft_wrap=True)
+        err.print(Text.assemble(("error", "red"), f" {exc}"), highlight=False, soft_wrap=True)
         ctx.exit(2)
     columns = (
         TextColumn("chaos"),

@@ -39,6 +39,7 @@ from autobahn.wamp.exception import ApplicationError
 from hedgerow.transports._serializers import DEFAULT_SERIALIZERS, check_serializers
 
 if TYPE_CHECKING:
+    import asyncio
     import concurrent.futures
 
     from autobahn.wamp.types import CallOptions, PublishOptions, RegisterOptions, SubscribeOptions
@@ -330,6 +331,11 @@ class Transport(abc.ABC):
 
     def describe(self) -> str:
         return type(self).__name__
+
+    def handler_loop(self) -> asyncio.AbstractEventLoop | None:
+        """The asyncio loop a component with coroutine handlers should run on to
+        talk through this transport without a thread hop; None: hedgerow's own."""
+        return None
 
 
 # -- transport settings -----------------------------------------------------

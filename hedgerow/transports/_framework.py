@@ -193,6 +193,10 @@ class EventLoop(ABC):
     def is_running(self) -> bool:
         """Whether the loop still runs (a closed one is replaced by `event_loop`)."""
 
+    def on_loop_thread(self) -> bool:
+        """True when called by the loop itself (what it runs may then skip the hop)."""
+        return False
+
     @abstractmethod
     def submit(self, start: Callable[[], Awaitable[T]]) -> concurrent.futures.Future[T]:
         """Run the coroutine ``start()`` on the loop; its outcome, for any thread."""
@@ -326,6 +330,9 @@ class AsyncioLoop(EventLoop):
 
     def is_running(self) -> bool:
         return not self.loop.is_closed()
+
+    def on_loop_thread(self) -> bool:
+        return asyncio.events._get_running_loop() is self.loop
 
     def submit(self, start: Callable[[], Awaitable[T]]) -> concurrent.futures.Future[T]:
         return asyncio.run_coroutine_threadsafe(start(), self.loop)  # type: ignore[arg-type]

@@ -23,6 +23,7 @@ the supervisor ends the wait at once with ``wamp.error.canceled``.
 
 from __future__ import annotations
 
+import inspect
 import logging
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -220,8 +221,10 @@ class ComponentSession:
         ``CallOptions(on_progress=fn)`` asks for progressive results: ``fn`` runs
         on this owner's thread, before the final result is delivered.
         """
-        future = CallFuture(self, procedure, options)
         on_progress = None
+        if options is not None and options.on_progress is not None:
+            _refuse_coroutine(options.on_progress, f"call({procedure!r}) on_progress", "")
+        future = CallFuture(self, procedure, options)
         if options is not None and options.on_progress is not None:
             owner = self.owner
 
@@ -264,6 +267,7 @@ class ComponentSession:
         if procedure is None or not callable(endpoint):
             msg = f"register({endpoint!r}, {procedure!r}): expected a callable and a procedure URI"
             raise ValueError(msg)
+        _refuse_coroutine(endpoint, f"register({procedure!r})", "Component.register")
         registration_id = self._wait(self.link.handle(Register(procedure, options)))
         details_arg = options.details_arg if options is not None else None
         registration = Registration(
@@ -283,6 +287,7 @@ class ComponentSession:
         if topic is None or not callable(handler):
             msg = f"subscribe({handler!r}, {topic!r}): expected a callable and a topic URI"
             raise ValueError(msg)
+        _refuse_coroutine(handler, f"subscribe({topic!r})", "Component.subscribe")
         subscription_id = self._wait(self.link.handle(Subscribe(topic, options)))
         subscription = Subscription(subscription_id, topic, self, handler)
         details_arg = options.details_arg if options is not None else None
@@ -425,6 +430,23 @@ class ComponentSession:
             return
         result: Result = answer.result()
         future.set(_convert(result, future.options))
+
+
+def _refuse_coroutine(fn: Callable[..., Any], what: str, decorator: str) -> None:
+    """A coroutine function cannot run on a thread session: a TypeError saying why."""
+    if inspect.iscoroutinefunction(fn):
+        name = getattr(fn, "__qualname__", repr(fn))
+        msg = (
+            f"{what}: {name} is async def, but this session's handlers run on its "
+            "component's actor thread, where a coroutine cannot run. "
+            + (
+                f"Declare it with @{decorator}(...) (or make any handler async def)"
+                if decorator
+                else "Make the component's handlers async def"
+            )
+            + ", so that the component runs its handlers on an event loop"
+        )
+        raise TypeError(msg)
 
 
 def _convert(result: Result, options: CallOptions | None) -> Any:

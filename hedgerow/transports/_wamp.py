@@ -42,7 +42,7 @@ import re
 import ssl
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from autobahn.wamp.exception import ApplicationError
 from autobahn.wamp.types import CallOptions, CallResult, RegisterOptions, SubscribeOptions
@@ -69,6 +69,7 @@ from hedgerow.transports._base import (
     register_transport_type,
 )
 from hedgerow.transports._framework import (
+    AsyncioLoop,
     EventLoop,
     event_loop,
     is_twisted_tls,
@@ -82,6 +83,9 @@ from hedgerow.transports._wamp_settings import (
     RETRY_KEYS,
     check_transport_settings,
 )
+
+if TYPE_CHECKING:
+    import asyncio
 
 __all__ = ["NOT_CONNECTED", "WampLink", "WampTransport"]
 
@@ -130,6 +134,12 @@ class WampTransport(Transport):
 
     def __repr__(self) -> str:
         return f"<WampTransport {self.describe()}>"
+
+    def handler_loop(self) -> asyncio.AbstractEventLoop | None:
+        """The ``hedgerow-wamp`` loop itself on asyncio (None on Twisted: a reactor
+        runs no coroutines, so async components run on hedgerow's loop)."""
+        loop = event_loop()
+        return loop.loop if isinstance(loop, AsyncioLoop) else None
 
     def join(
         self,
@@ -426,6 +436,9 @@ class _WampReply(Reply):
             return True
 
     def _soon(self, fn: Callable[..., Any], *args: Any) -> None:
+        if self._loop.on_loop_thread():
+            fn(*args)  # answered by an async component on the loop: no hop
+            return
         with contextlib.suppress(RuntimeError):  # the loop is closed: nobody to answer
             self._loop.call_soon_threadsafe(fn, *args)
 
@@ -564,6 +577,9 @@ class WampLink(Link):
         future: concurrent.futures.Future[Any] = concurrent.futures.Future()
         if self._state is not _State.OPEN:
             reject_future(future, self._closed_error(request))
+            return future
+        if self.loop.on_loop_thread():
+            self._dispatch(request, future)  # an async component on the loop: no hop
             return future
         try:
             self.loop.call_soon_threadsafe(self._dispatch, request, future)

@@ -26,6 +26,7 @@ json); RawSocket carries msgpack (autobahn: cbor).
 
 from __future__ import annotations
 
+import math
 import os
 import ssl
 from collections.abc import Mapping, Sequence
@@ -212,7 +213,7 @@ def check_endpoint(endpoint: Any) -> None:
     else:
         _check_unix(endpoint)
     timeout = endpoint.get("timeout", DEFAULT_TIMEOUT)
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
+    if not _finite(timeout) or timeout <= 0:
         _fail(f"invalid timeout {timeout!r} in client endpoint configuration: expected seconds > 0")
 
 
@@ -262,8 +263,18 @@ def _check_tls(tls: Any) -> None:
         )
 
 
+def _finite(value: Any) -> bool:
+    """A number a clock can use: not a bool, NaN, an infinity or an int beyond any float."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
 def _check_retry(key: str, value: Any) -> None:
-    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    number = _finite(value)
     if key == "max_retries":
         if not isinstance(value, int) or isinstance(value, bool) or value < -1:
             _fail(f"'max_retries' must be an integer >= -1 (-1: for ever), not {value!r}")

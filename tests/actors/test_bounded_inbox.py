@@ -489,6 +489,7 @@ def test_describe_gives_each_childs_inbox():
 
 def test_status_shows_inbox_depth_and_drops():
     from hedgerow._status import _render  # noqa: PLC0415
+    from hedgerow._status_answer import check_tree  # noqa: PLC0415
 
     answer = {
         "name": "svc",
@@ -502,15 +503,17 @@ def test_status_shows_inbox_depth_and_drops():
                 "inbox": {"depth": 3, "max_inbox": 5, "overflow": "fail", "dropped": 7},
             },
             {"id": "b", "state": "running", "restarts": 0, "inbox": {"depth": 0}},
+            {"id": "c", "state": "running", "inbox": {"depth": "[bold]x[/bold]", "dropped": []}},
         ],
     }
     from rich.console import Console  # noqa: PLC0415
 
     console = Console(width=100, record=True, color_system=None)
-    console.print(_render(answer))
+    console.print(_render(check_tree(answer), answer))
     text = console.export_text()
     assert "a running inbox=3/5 dropped=7" in text
     assert "b running\n" in text
+    assert "c running\n" in text  # what is not an inbox's figures is left out
 
 
 def test_run_shows_inbox_depth_and_drops_in_json_and_the_live_view(tmp_path):

@@ -136,3 +136,17 @@ def test_restarting_child_refuses_restart_and_delete(clock):
         tree.stop_child("a")
         clock.advance(60)
         assert tree.which_children()[0].state is hr.ChildState.STOPPED
+
+
+def test_an_incarnation_that_failed_to_start_is_reported_once():
+    """Its start_failed event says it all: stopping the tree later reports no 'failed'."""
+    tree, rec = start(hr.SupervisorSpec([worker("a")]))
+    with tree:
+        tree.stop_child("a")
+        with pytest.raises(hr.StartError):
+            tree.replace_child(hr.ChildSpec("a", FailingStart))
+    assert [e.kind for e in rec.matching(path="root/a")] == [
+        EventKind.STARTED,
+        EventKind.STOPPED,
+        EventKind.START_FAILED,
+    ]

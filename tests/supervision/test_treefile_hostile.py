@@ -9,7 +9,7 @@ import os
 import pytest
 
 import hedgerow as hr
-from hedgerow.supervision import _treefile
+from hedgerow.supervision import _treeparse
 
 DEEP = 100_000
 
@@ -29,7 +29,7 @@ def test_a_file_nested_too_deeply_to_parse_is_a_config_error(tmp_path, suffix, t
     with pytest.raises(hr.ConfigError) as error:
         hr.load_tree(file)
     assert str(file) in str(error.value)
-    assert "nested too deeply" in str(error.value)
+    assert "nested more than" in str(error.value)
 
 
 def test_a_fifo_a_device_or_a_directory_is_refused_unread(tmp_path):
@@ -46,7 +46,7 @@ def test_a_fifo_a_device_or_a_directory_is_refused_unread(tmp_path):
 
 
 def test_a_file_too_large_to_be_a_tree_is_refused(tmp_path, monkeypatch):
-    monkeypatch.setattr(_treefile, "MAX_FILE_BYTES", 1024)
+    monkeypatch.setattr(_treeparse, "MAX_BYTES", 1024)
     file = tmp_path / "big.toml"
     file.write_text("# " + "x" * 2000 + "\n")
     with pytest.raises(hr.ConfigError, match="larger than"):

@@ -165,7 +165,7 @@ def test_a_root_that_gives_up_exits_1(tmp_path):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--rate", "0"], "rate=0.0: expected a number > 0"),
+        (["--rate", "0"], "--rate': '0' is not a number > 0"),
         (["--target", "root/nope"], "no child of the tree matches"),
         (["--kind", "explode"], "Invalid value for '--kind'"),
     ],

@@ -62,6 +62,9 @@ class Authenticated(Transport):
     def describe(self) -> str:
         return self.inner.describe()
 
+    def handler_loop(self):  # type: ignore[no-untyped-def]
+        return self.inner.handler_loop()
+
 
 def takeover(url, procedure, *credentials):
     """What a plain autobahn client gets when it registers `procedure` with

@@ -1,0 +1,222 @@
+# mypy: disable-error-code="no-untyped-call"
+"""`HandlerRunner`: where the handlers of a component with coroutine handlers run.
+
+A `Component` with any ``async def`` handler runs them all on an event loop:
+its `ComponentActor` (the supervised thread actor that joins, reconnects and
+reports its exits as any child does) starts a `HandlerRunner`, an
+`AsyncioActor`, on the transport's own loop (`Transport.handler_loop`: the
+``hedgerow-wamp`` loop on asyncio) or on hedgerow's loop. The transport
+delivers invocations and events straight into the runner's inbox; each is one
+message, handled in order, and an ``await`` inside a handler holds back this
+component's next message, not other components. Lifecycle handlers arrive
+from the component's actor as asks (``on_join`` and the rest), so what they
+raise is raised there, exactly where a plain handler's error is.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import logging
+import sys
+from typing import TYPE_CHECKING, Any
+
+from autobahn.wamp.types import CloseDetails
+from pykka._envelope import Envelope
+
+from hedgerow.actors._async_actor import AsyncioActor
+from hedgerow.transports._base import CLOSE_NORMAL, Closed, Event, Invocation
+
+if TYPE_CHECKING:
+    import asyncio
+
+    from hedgerow.actors._component_actor import ComponentActor
+    from hedgerow.transports._async_session import AsyncSession
+
+__all__ = ["Fire", "HandlerRunner", "Joined", "RunnerDone", "RunnerFailed", "StartMain"]
+
+logger = logging.getLogger("hedgerow.actors")
+
+
+class Fire:
+    """Run the listeners of `event` with `args`, in order (an ask: errors go back)."""
+
+    __slots__ = ("args", "event")
+
+    def __init__(self, event: str, *args: Any) -> None:
+        self.event = event
+        self.args = args
+
+
+class Joined:
+    """The session joined: adopt it, then run ``on_connect``, ``on_join``, ``on_ready``."""
+
+    __slots__ = ("details", "session", "transport")
+
+    def __init__(self, session: AsyncSession, transport: Any, details: Any) -> None:
+        self.session = session
+        self.transport = transport
+        self.details = details
+
+
+class StartMain:
+    """Start the component's ``main`` in a task of its own, as autobahn does (so the
+    component's handlers go on serving meanwhile); the session leaves when it
+    returns (told once the start is done)."""
+
+    __slots__ = ()
+
+
+class RunnerFailed:
+    """To the component's actor: a handler that must fail the component raised."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+class RunnerDone:
+    """To the component's actor: the session left for good (the component is done),
+    or closed with `closed` (the actor decides: reconnect, or fail)."""
+
+    __slots__ = ("closed",)
+
+    def __init__(self, closed: Closed | None) -> None:
+        self.closed = closed
+
+
+class HandlerRunner(AsyncioActor):
+    """An event-loop actor running one component incarnation's handlers."""
+
+    def __init__(self, owner: ComponentActor, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__()
+        self.owner = owner
+        self._hr_start_loop = loop
+        self.session: AsyncSession | None = None
+        self._left = False
+        self._main_task: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    def __str__(self) -> str:
+        return f"{self.owner} (its handlers)"
+
+    def on_receive(self, message: Any) -> Any:
+        session = self.session
+        if isinstance(message, (Invocation, Event)):
+            return session.dispatch(message) if session is not None else None
+        if isinstance(message, Closed):
+            return self._closed(message)
+        if isinstance(message, Fire):
+            return self._fire(message.event, *message.args)
+        if isinstance(message, Joined):
+            return self._joined(message)
+        if isinstance(message, StartMain):
+            self._main_task = self.actor_loop.create_task(self._main())
+            return None
+        return None
+
+    def _tell_owner(self, message: Any) -> None:
+        self.owner.actor_inbox.put(Envelope(message))
+
+    async def _fire(self, event: str, *args: Any) -> None:
+        for listener in list(self.owner.component._listeners[event]):
+            outcome = listener(*args)
+            if inspect.isawaitable(outcome):
+                await outcome
+
+    async def _joined(self, joined: Joined) -> None:
+        self.session = joined.session
+        self._left = False
+        await self._fire("connect", joined.session, joined.transport)
+        await self._fire("join", joined.session, joined.details)
+        await self._fire("ready", joined.session)
+
+    async def _main(self) -> None:
+        session, main = self.session, self.owner.component.main
+        if session is None or main is None or not session.is_attached():
+            return
+        try:
+            outcome = main(self.owner, session)
+            if inspect.isawaitable(outcome):
+                await outcome
+            if session.is_attached():
+                await session.leave()
+        except Exception as exc:  # noqa: BLE001 - fails the component, as a plain main's
+            self._tell_owner(RunnerFailed(exc))
+
+    def cancel_main(self) -> None:
+        """(Any thread.) Cancel ``main`` if it still runs (the incarnation exited)."""
+        task = self._main_task
+        if task is not None and not task.done():
+            with contextlib.suppress(RuntimeError):  # the loop is closed
+                self.actor_loop.call_soon_threadsafe(task.cancel)
+
+    async def leave_on_stop(self) -> None:
+        """The component stops (its runner was killed first): leave, running the
+        leave handlers here; what they raise is raised to the stopping actor."""
+        self._stopping = True
+        session = self.session
+        if session is not None and session.is_attached():
+            await session.leave()
+
+    async def session_left(self, session: Any, details: CloseDetails) -> None:
+        """The session left by its own `leave`: the leave handlers, then the
+        component is done (its actor stops)."""
+        if await self._run_leave_handlers(session, details):
+            self._tell_owner(RunnerDone(None))
+
+    async def _run_leave_handlers(self, session: Any, details: CloseDetails) -> bool:
+        """``on_leave`` then ``on_disconnect``; False if one raised (the component fails)."""
+        if self._left:
+            return False
+        self._left = True
+        try:
+            await self._fire("leave", session, details)
+            await self._fire("disconnect", session, details.reason == CLOSE_NORMAL)
+        except Exception as exc:
+            if self._stopping:
+                raise  # to the stopping actor's on_stop
+            self._tell_owner(RunnerFailed(exc))
+            return False
+        return not self._stopping
+
+    async def _closed(self, closed: Closed) -> None:
+        session = self.session
+        if session is None or closed.session != session.session_id or self._left:
+            return
+        session.detach()
+        details = CloseDetails(closed.reason, closed.message)
+        if await self._run_leave_handlers(session, details):
+            self._tell_owner(RunnerDone(closed))
+
+    def event_handler_failed(self, event: Event, error: Exception) -> None:
+        """An event handler raised: reported, or (``event_errors_fail``) the
+        component fails with the event as its dead letter."""
+        if self.owner._hr_event_errors_fail:
+            self.owner.fail_on(event, error)
+            return
+        self.owner.report_handler_failure(event, error)
+
+    @property
+    def actor_loop(self) -> asyncio.AbstractEventLoop:  # for AsyncOwner
+        return super().actor_loop
+
+    def _handle_failure(self, *exc_info: Any) -> None:
+        # A bug of the runner itself (a handler's error never gets here): the
+        # component fails with it rather than serving no more.
+        super()._handle_failure(*exc_info)
+        error = exc_info[1] if exc_info else sys.exc_info()[1]
+        if isinstance(error, BaseException):
+            self._tell_owner(RunnerFailed(error))
+
+
+def start_runner(owner: ComponentActor) -> HandlerRunner:
+    """Start the runner of `owner` on its first transport's loop, or on hedgerow's."""
+    from hedgerow.actors._loop import hedgerow_loop  # noqa: PLC0415 - started only when needed
+
+    transport = owner.component.transports[0].transport
+    loop = transport.handler_loop() or hedgerow_loop()
+    inbox: Any = HandlerRunner.start(owner, loop).actor_inbox
+    runner: HandlerRunner = inbox._actor
+    return runner
