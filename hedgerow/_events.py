@@ -14,8 +14,10 @@ import itertools
 import logging
 import threading
 from dataclasses import dataclass, field
+from time import monotonic
 from typing import TYPE_CHECKING, Any
 
+from hedgerow._exceptions import InboxFull
 from hedgerow.actors._reason import describe
 
 if TYPE_CHECKING:
@@ -118,6 +120,8 @@ class EventStream:
         self._subscribers: list[Callable[[Event], None]] = []
         self._lock = threading.Lock()
         self._seq = itertools.count(1)
+        self._full: dict[str, list[float]] = {}
+        """Per path: [when its last drop was logged, drops not logged since]."""
 
     def subscribe(self, callback: Callable[[Event], None]) -> Callable[[], None]:
         """Call `callback` with every later event; returns a function that unsubscribes."""
@@ -137,6 +141,8 @@ class EventStream:
             extra = {EVENT_ATTRIBUTE: event}
             if event.traceback:
                 logger.log(level, "%s\n%s", event.describe(), event.traceback.rstrip(), extra=extra)
+            elif isinstance(event.reason, InboxFull):
+                self._log_drop(level, event, extra)
             else:
                 logger.log(level, "%s", event.describe(), extra=extra)
         for subscriber in self._subscribers:
@@ -145,6 +151,26 @@ class EventStream:
             except Exception:
                 logger.exception("Event subscriber %r failed on %s", subscriber, event)
         return event
+
+    def _log_drop(self, level: int, event: Event, extra: dict[str, Any]) -> None:
+        """A full inbox's drops are logged at most once a second per child, the
+        line saying how many were not (every drop is still an event)."""
+        now = monotonic()
+        with self._lock:
+            entry = self._full.setdefault(event.path, [-DROP_LOG_INTERVAL, 0.0])
+            if now - entry[0] < DROP_LOG_INTERVAL:
+                entry[1] += 1
+                return
+            unlogged = int(entry[1])
+            entry[0], entry[1] = now, 0.0
+        text = event.describe()
+        if unlogged:
+            text += f" (and {unlogged} more dropped by its full inbox since the last line)"
+        logger.log(level, "%s", text, extra=extra)
+
+
+DROP_LOG_INTERVAL = 1.0
+"""Seconds between two log lines of one child's inbox drops."""
 
 
 def event_of(record: logging.LogRecord) -> Event | None:

@@ -22,6 +22,7 @@ The hierarchy::
     └── RemoteError                       an exception raised in a worker process
 
     DeadLetterError (pykka.ActorDeadError)  an asked message was never handled
+    └── InboxFull                         a bounded inbox had no room for the message
     Shutdown (BaseException-free Exception) raise it to stop with a normal reason
 """
 
@@ -44,6 +45,7 @@ __all__ = [
     "ConfigProblem",
     "DeadLetterError",
     "HedgerowError",
+    "InboxFull",
     "IntensityExceeded",
     "LinkedExit",
     "NotAllowedForSimpleOneForOne",
@@ -325,6 +327,26 @@ class DeadLetterError(pykka.ActorDeadError):
         self.target = target
         self.reason = reason
         super().__init__(f"{target} will not handle the message: {reason}")
+
+
+class InboxFull(DeadLetterError):
+    """A bounded inbox (``max_inbox``) had no room: the message is a dead letter.
+
+    The reason of its dead-letter event; an asker gets it as its answer, and
+    under ``inbox_overflow="fail"`` a teller gets it raised by ``tell``.
+    """
+
+    uri = "hedgerow.error.inbox_full"
+
+    def __init__(self, target: str, max_inbox: int, overflow: str, detail: str = "") -> None:
+        self.max_inbox = max_inbox
+        self.overflow = overflow
+        text = f"inbox full ({max_inbox} messages, {overflow})"
+        super().__init__(target, f"{text}: {detail}" if detail else text)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        detail = self.reason.partition("): ")[2]
+        return (type(self), (self.target, self.max_inbox, self.overflow, detail))
 
 
 class Shutdown(Exception):

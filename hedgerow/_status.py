@@ -194,6 +194,19 @@ def _render(tree: TreeAnswer, answer: dict[str, Any]) -> RichTree:
     return shown
 
 
+def _inbox(label: Text, inbox: Any) -> None:
+    """Append `` inbox=3/100 dropped=5`` (an unbounded one: ``inbox=3``; an empty
+    unbounded one, or what is not an inbox's statistics: nothing)."""
+    if not isinstance(inbox, dict):
+        return
+    depth, bound, dropped = inbox.get("depth"), inbox.get("max_inbox"), inbox.get("dropped")
+    if type(depth) is not int or (not depth and not dropped and bound is None):
+        return
+    label.append(f" inbox={depth}" + (f"/{bound}" if type(bound) is int else ""))
+    if type(dropped) is int and dropped:
+        label.append(f" dropped={dropped}", style="yellow")
+
+
 _STATE_STYLE = {"running": "green", "restarting": "yellow", "stopped": "dim"}
 
 
@@ -207,6 +220,7 @@ def _add(parent: RichTree, rows: list[dict[str, Any]]) -> None:
         for key in ("pid", "port"):
             if key in info:
                 label.append(f" {key}={echo(info[key]).strip(chr(39))}")
+        _inbox(label, row.get("inbox"))
         branch = parent.add(label)
         _add(branch, row.get("children", []))
         for component in row.get("components", []):

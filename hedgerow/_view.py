@@ -25,6 +25,7 @@ from rich.text import Text
 from rich.tree import Tree as RichTree
 
 from hedgerow._events import Event, EventKind
+from hedgerow._exceptions import InboxFull
 from hedgerow.actors._reason import describe
 from hedgerow.supervision._spec import ChildSpec, SupervisorSpec
 from hedgerow.supervision._treefile import describe_start
@@ -80,6 +81,9 @@ def _child_label(
         )
         if backoff.max_retries >= 0:
             details.append(f"max_retries={backoff.max_retries}")
+    inbox = parent.inbox_for(child)
+    if inbox is not None:
+        details.append(f"max_inbox={inbox.max_inbox} {inbox.overflow.value}")
     if child.significant:
         details.append("significant")
     if child.args:
@@ -176,6 +180,10 @@ class NodeState:
     last_failure_at: float | None = None
     restart_due: float | None = None
     dead_letters: int = 0
+    dropped: int = 0
+    """Dead letters of a full inbox (an `InboxFull` reason), counted from the events."""
+    inbox: tuple[int, int | None] | None = None
+    """Its inbox's depth and bound, when the runner can look (a child of this process)."""
     info: dict[str, Any] | None = None
     children: list[str] = field(default_factory=list)
 
@@ -194,6 +202,8 @@ class TreeState:
         self._add(name, spec, parent=None)
         self._named = frozenset(self.nodes)
         """The paths the spec names (the others were added by their events)."""
+        self._polled: dict[str, tuple[int, int]] = {}
+        """Per path: (depth, dropped) at the last `poll_inboxes`."""
 
     def _add(self, path: str, spec: SupervisorSpec | None, parent: str | None) -> None:
         self.nodes[path] = NodeState(path)
@@ -235,6 +245,26 @@ class TreeState:
             handler(node, event, now)
         if node.state not in _UP:
             self._lose_descendants(node)
+
+    def poll_inboxes(self, lookup: Callable[[str], Any]) -> list[tuple[str, dict[str, Any]]]:
+        """Read the inbox of each child `lookup(path)` finds (a `ChildRef` of this
+        process, else None); the bounded ones whose depth or drops changed since
+        the last poll, as ``(path, InboxStatistics.as_dict())``."""
+        changed = []
+        for path, node in self.nodes.items():
+            ref = lookup(path)
+            statistics = getattr(ref, "inbox_statistics", None)
+            if statistics is None:
+                continue
+            stats = statistics()
+            before = node.inbox
+            node.inbox = (stats.depth, stats.max_inbox)
+            seen = self._polled.get(path)
+            now = (stats.depth, stats.dropped)
+            if stats.max_inbox is not None and now != seen and (seen or before or any(now)):
+                changed.append((path, stats.as_dict()))
+            self._polled[path] = now
+        return changed
 
     def _add_path(self, path: str) -> NodeState | None:
         """Add `path` and any missing ancestors below the nearest known one."""
@@ -286,8 +316,17 @@ class TreeState:
             label.append(f"  in {max(node.restart_due - now, 0.0):.1f} s")
         if node.restarts:
             label.append(f"  restarts {node.restarts}", style="yellow")
+        if node.inbox is not None and (node.inbox[0] or node.inbox[1] is not None):
+            depth, bound = node.inbox
+            full = bound is not None and depth >= bound
+            label.append(
+                f"  inbox {depth}" + (f"/{bound}" if bound is not None else ""),
+                style="yellow" if full else "",
+            )
         if node.dead_letters:
             label.append(f"  dead letters {node.dead_letters}", style="yellow")
+        if node.dropped:
+            label.append(f" (dropped {node.dropped})", style="yellow")
         if node.last_failure is not None and node.last_failure_at is not None:
             ago = now - node.last_failure_at
             label.append(f"  last failure {ago:.1f} s ago: {node.last_failure}", style="red")
@@ -332,8 +371,11 @@ def _ended(node: NodeState, event: Event, _now: float) -> None:
     node.started_at = None
 
 
-def _dead_letter(node: NodeState, _event: Event, _now: float) -> None:
+def _dead_letter(node: NodeState, event: Event, _now: float) -> None:
     node.dead_letters += 1
+    reason = event.reason
+    if isinstance(reason, InboxFull) or getattr(reason, "remote_type", None) == "InboxFull":
+        node.dropped += 1
 
 
 _APPLY: dict[EventKind, Callable[[NodeState, Event, float], None]] = {

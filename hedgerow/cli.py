@@ -569,9 +569,23 @@ class _Runner:
                 else:
                     self.state.apply(item, now)
                     self.show(item, now)
+            self._poll_inboxes()
             self.tick()
         finally:
             self.rendering = False
+
+    def _poll_inboxes(self) -> None:
+        """Read the children's inbox depths for the live view; with --json, a
+        record ``{"kind": "inbox", "path", "depth", "max_inbox", "overflow",
+        "dropped"}`` for each bounded inbox that changed since the last one."""
+        tree = self.tree
+        if tree is None:
+            return
+        changed = self.state.poll_inboxes(tree.names.get)
+        if self.as_json:
+            now = time.monotonic()
+            for path, stats in changed:
+                self.json.note("inbox", now, path=path, **stats)
 
     def _report(self, note: _Note, now: float) -> None:
         if note.spec is not None and note.kept:

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from hedgerow.actors._async_future import AsyncioFuture
     from hedgerow.actors._component import Component
     from hedgerow.actors._component_actor import ComponentActor
+    from hedgerow.actors._inbox import InboxSettings, InboxStatistics, Overflow
     from hedgerow.actors._loop import set_block_threshold
     from hedgerow.actors._messages import Down, Exit
     from hedgerow.actors._reason import (
@@ -40,6 +41,9 @@ __all__ = [
     "ComponentActor",
     "Down",
     "Exit",
+    "InboxSettings",
+    "InboxStatistics",
+    "Overflow",
     "Reason",
     "demonitor",
     "describe",
@@ -67,6 +71,9 @@ __getattr__, __dir__ = lazy_exports(
         "Component": "hedgerow.actors._component",
         "ComponentActor": "hedgerow.actors._component_actor",
         "run": "hedgerow.actors._run",
+        "InboxSettings": "hedgerow.actors._inbox",
+        "InboxStatistics": "hedgerow.actors._inbox",
+        "Overflow": "hedgerow.actors._inbox",
         "Down": "hedgerow.actors._messages",
         "Exit": "hedgerow.actors._messages",
         "KILLED": "hedgerow.actors._reason",

@@ -14,6 +14,7 @@ can be restarted without losing messages:
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import math
@@ -26,7 +27,13 @@ import pykka
 from pykka import ActorRegistry
 
 from hedgerow._clock import default_clock
-from hedgerow._exceptions import ChildNotFound, DeadLetterError, LinkedExit, Shutdown
+from hedgerow._exceptions import (
+    ChildNotFound,
+    DeadLetterError,
+    InboxFull,
+    LinkedExit,
+    Shutdown,
+)
 from hedgerow.actors._inbox import Inbox
 from hedgerow.actors._messages import Down, Exit, _Control, _Internal
 from hedgerow.actors._reason import (
@@ -195,7 +202,13 @@ class Actor(pykka.ThreadingActor):
                 self._hr_timers.discard(handle)
                 if self._hr_exited.is_set() or self.actor_stopped.is_set():
                     return
-            self.actor_ref.tell(message)
+            inbox = self.actor_inbox
+            if not isinstance(inbox, Inbox):
+                self.actor_ref.tell(message)
+                return
+            # The clock's thread never waits for room: a full inbox drops the tick.
+            with contextlib.suppress(InboxFull):
+                inbox.put(pykka._envelope.Envelope(message), block=False)
 
         with self._hr_lock:
             handle = self.actor_clock.call_later(delay, deliver)
@@ -253,6 +266,9 @@ class Actor(pykka.ThreadingActor):
 
     def _actor_loop(self) -> None:
         self._hr_thread_id = threading.get_ident()
+        inbox = self.actor_inbox
+        if isinstance(inbox, Inbox):
+            inbox.reader = self._hr_thread_id  # it never waits for room in its own inbox
         try:
             super()._actor_loop()
         finally:

@@ -38,7 +38,7 @@ from hedgerow.actors._component_runner import (
     StartMain,
     start_runner,
 )
-from hedgerow.actors._inbox import Inbox
+from hedgerow.actors._inbox import Inbox, exempt
 from hedgerow.actors._messages import _Control
 from hedgerow.transports._async_session import AsyncSession
 from hedgerow.transports._base import (
@@ -65,6 +65,7 @@ __all__ = ["ComponentActor"]
 
 _DELIVERED = (*Delivery, Closed)
 """What a transport puts in a component's inbox (one tuple, built once)."""
+exempt(*_DELIVERED)  # a bounded inbox never drops a session's deliveries (max_inbox)
 
 logger = logging.getLogger("hedgerow.actors")
 

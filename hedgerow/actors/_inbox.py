@@ -1,6 +1,6 @@
 """The inbox of a supervised child: a FIFO queue that outlives each incarnation.
 
-Three things beyond `queue.Queue`, as pykka uses it:
+Four things beyond `queue.Queue`, as pykka uses it:
 
 - `put_front`, so a supervisor's stop does not wait behind the backlog (and
   the backlog stays in order for the next incarnation);
@@ -9,45 +9,226 @@ Three things beyond `queue.Queue`, as pykka uses it:
   reader so that it can leave;
 - `close(reason)`: the child is gone for good. What is queued is handed back
   once, and whatever is put later is refused: each envelope goes to the
-  dead letters exactly once, and never after `reopen()` (a restart) returns.
+  dead letters exactly once, and never after `reopen()` (a restart) returns;
+- a bound (`bound`): at most ``max_inbox`` user messages wait, and the
+  `Overflow` policy says what happens to one more. What is dropped goes to
+  the dead letters with an `InboxFull` reason. The runtime's own messages
+  (stops, exit signals, monitors' `Down`) are never dropped nor counted.
 """
 
 from __future__ import annotations
 
+import enum
 import queue
-from typing import TYPE_CHECKING, Any
+import threading
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from pykka import messages
+
+from hedgerow._exceptions import InboxFull
+from hedgerow.actors._messages import Down, _Internal
 
 if TYPE_CHECKING:
-    import threading
     from collections.abc import Callable
 
-__all__ = ["Inbox"]
+__all__ = ["Inbox", "InboxSettings", "InboxStatistics", "Overflow", "exempt"]
+
+
+class Overflow(enum.Enum):
+    """What a bounded inbox does with a message when it is full."""
+
+    DROP_NEWEST = "drop_newest"
+    """The new message is a dead letter; the sender is not told (Erlang's send never fails)."""
+    DROP_OLDEST = "drop_oldest"
+    """The oldest waiting message is a dead letter; the new one is queued."""
+    FAIL = "fail"
+    """The new message is a dead letter and the sender gets `InboxFull`: raised by
+    ``tell``, the answer of an ``ask``."""
+    BLOCK = "block"
+    """The sender waits for room, up to the timeout; then the message is a dead
+    letter (as Akka's mailbox push timeout). A send from the actor's own thread,
+    or with ``block=False``, does not wait."""
+
+
+DEFAULT_INBOX_TIMEOUT = 5.0
+"""How long a sender waits for room under `Overflow.BLOCK`, unless told otherwise."""
+
+
+@dataclass(frozen=True)
+class InboxSettings:
+    """A child's inbox bound: at most `max_inbox` messages, then `overflow`
+    (`timeout`: a blocked sender's wait, in seconds)."""
+
+    max_inbox: int
+    overflow: Overflow = Overflow.DROP_NEWEST
+    timeout: float = DEFAULT_INBOX_TIMEOUT
+
+
+class InboxStatistics(NamedTuple):
+    """A child's inbox now: `depth` user messages waiting (of `max_inbox`, None:
+    unbounded), `dropped` since the child's ref was made (across restarts), and
+    `peak`, the largest depth seen (bounded inboxes only; else 0)."""
+
+    depth: int
+    max_inbox: int | None
+    overflow: Overflow | None
+    dropped: int
+    peak: int
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain data, for JSON (``hedgerow status --json``, ``hedgerow run --json``)."""
+        return {
+            "depth": self.depth,
+            "max_inbox": self.max_inbox,
+            "overflow": self.overflow.value if self.overflow is not None else None,
+            "dropped": self.dropped,
+        }
+
+
+_EXEMPT: tuple[type, ...] = (_Internal, messages._ActorStop, Down)
+_exempt_by_class: dict[type, bool] = {}
+"""Whether messages of a class are exempt from the bound: `_EXEMPT`, cached per class."""
+
+
+def exempt(*classes: type) -> None:
+    """Never drop nor count messages of these classes (a transport's deliveries)."""
+    global _EXEMPT  # noqa: PLW0603 - extended at import
+    _EXEMPT = (*_EXEMPT, *classes)
+    _exempt_by_class.clear()
 
 
 class Inbox(queue.Queue[Any]):
-    """`queue.Queue` (unbounded) with `put_front`, `take`, `wake_all` and `close`."""
+    """`queue.Queue` (unbounded unless `bound` is called) with `put_front`,
+    `take`, `wake_all` and `close`."""
 
     def __init__(self) -> None:
         super().__init__()
         self._refused: tuple[Any, Callable[[Any, Any], None]] | None = None
         """While closed: (the reason, what to do with an envelope put meanwhile)."""
+        self.owner = "inbox"
+        """Who reads it (the child's path), for `InboxFull`'s message."""
+        self.reader: int | None = None
+        """The thread of the incarnation reading it: it never waits for room."""
+        self.on_overflow: Callable[[Any, Any], None] | None = None
+        """What to do with a dropped envelope: ``on_overflow(envelope, InboxFull)``."""
+        self.max_inbox: int | None = None
+        self.overflow = Overflow.DROP_NEWEST
+        self.timeout = DEFAULT_INBOX_TIMEOUT
+        self.dropped = 0
+        self._exempt_n = 0  # exempt messages queued (counted only while bounded)
+        self._peak = 0
+        self._waiting = 0  # senders blocked for room
 
-    def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:  # noqa: ARG002 - Queue's signature
+    def bound(self, settings: InboxSettings | None) -> None:
+        """Bound (or, with None, unbound) this inbox from now on."""
+        with self.mutex:
+            if settings is None:
+                self.max_inbox = None
+                self._exempt_n = 0
+            else:
+                self._exempt_n = sum(1 for item in self.queue if _exempt(item))
+                self.overflow = settings.overflow
+                self.timeout = settings.timeout
+                self.max_inbox = settings.max_inbox
+            self.not_full.notify_all()
+
+    def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
         with self.mutex:
             refused = self._refused
             if refused is None:
-                self._put(item)
-                self.unfinished_tasks += 1
-                self.not_empty.notify()
-                return
-            self._refusing(item)
+                bound = self.max_inbox
+                if bound is None:
+                    self._put(item)
+                    self.unfinished_tasks += 1
+                    self.not_empty.notify()
+                    return
+                found = _exempt_by_class.get(item.message.__class__)
+                depth = len(self.queue) - self._exempt_n
+                if found if found is not None else _exempt(item):
+                    self._put(item)
+                    self._exempt_n += 1
+                elif depth < bound:
+                    self._put(item)
+                    if depth >= self._peak:
+                        self._peak = depth + 1
+                elif self._room(block, timeout):
+                    self._put(item)
+                    self._peak = max(self._peak, len(self.queue) - self._exempt_n)
+                elif self._refused is None:
+                    dead, error = self._overflowed(item)
+                    refused = (error, self._drop)
+                    item = dead
+                else:  # closed while the sender waited for room
+                    refused = self._refused
+                    self._refusing(item)
+                if refused is None:
+                    self.unfinished_tasks += 1
+                    self.not_empty.notify()
+                    return
+            else:
+                self._refusing(item)
         refused[1](item, refused[0])
+
+    def _room(self, block: bool, timeout: float | None) -> bool:
+        """Under `Overflow.BLOCK`, wait (under the mutex) for room; True if there is."""
+        if self.overflow is not Overflow.BLOCK or not block:
+            return False
+        if threading.get_ident() == self.reader:
+            return False
+        wait = self.timeout if timeout is None else timeout
+        deadline = time.monotonic() + wait
+        self._waiting += 1
+        try:
+            while self._refused is None:
+                bound = self.max_inbox
+                if bound is None or len(self.queue) - self._exempt_n < bound:
+                    return True
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self.not_full.wait(remaining)
+            return False
+        finally:
+            self._waiting -= 1
+
+    def _overflowed(self, item: Any) -> tuple[Any, InboxFull]:
+        """One message too many (under the mutex): which envelope is dropped, and why."""
+        self.dropped += 1
+        overflow = self.overflow
+        detail = ""
+        if overflow is Overflow.DROP_OLDEST:
+            for index, old in enumerate(self.queue):
+                if not _exempt(old):
+                    del self.queue[index]
+                    self._put(item)
+                    self.unfinished_tasks += 1
+                    self.not_empty.notify()
+                    return old, InboxFull(self.owner, self.max_inbox or 0, overflow.value)
+        elif overflow is Overflow.BLOCK:
+            if threading.get_ident() == self.reader:
+                detail = "sent from the actor's own thread, which cannot wait for room"
+            else:
+                detail = "no room within the timeout"
+        self._dropping(item)
+        return item, InboxFull(self.owner, self.max_inbox or 0, overflow.value, detail)
+
+    def _drop(self, envelope: Any, error: Any) -> None:
+        """Dead-letter `envelope` (outside the mutex, in the sender's thread)."""
+        on_overflow = self.on_overflow
+        if on_overflow is not None:
+            on_overflow(envelope, error)
+        if self.overflow is Overflow.FAIL:
+            raise error
 
     def put_front(self, item: Any) -> None:
         with self.mutex:
             refused = self._refused
             if refused is None:
                 self.queue.appendleft(item)
+                if self.max_inbox is not None and _exempt(item):
+                    self._exempt_n += 1
                 self.unfinished_tasks += 1
                 self.not_empty.notify()
                 return
@@ -60,8 +241,19 @@ class Inbox(queue.Queue[Any]):
                 if stopped.is_set():
                     return None
                 if self.queue:
-                    return self.queue.popleft()
+                    item = self.queue.popleft()
+                    if self._exempt_n and _exempt(item):
+                        self._exempt_n -= 1
+                    if self._waiting:
+                        self.not_full.notify()
+                    return item
                 self.not_empty.wait()
+
+    def _get(self) -> Any:
+        item = self.queue.popleft()
+        if self._exempt_n and _exempt(item):
+            self._exempt_n -= 1
+        return item  # Queue.get notifies not_full itself
 
     def wake_all(self) -> None:
         """Wake every reader blocked in `take` (one whose `stopped` is now set leaves)."""
@@ -70,11 +262,14 @@ class Inbox(queue.Queue[Any]):
 
     def close(self, reason: Any, refuse: Callable[[Any, Any], None]) -> list[Any]:
         """Refuse from now on (``refuse(envelope, reason)``, in the sender's thread);
-        what was queued, for the caller to dead-letter (each envelope once)."""
+        what was queued, for the caller to dead-letter (each envelope once).
+        Senders waiting for room are woken: their messages are refused too."""
         with self.mutex:
             self._refused = (reason, refuse)
             items = list(self.queue)
             self.queue.clear()
+            self._exempt_n = 0
+            self.not_full.notify_all()
             return items
 
     def reopen(self) -> None:
@@ -86,5 +281,29 @@ class Inbox(queue.Queue[Any]):
     def closed(self) -> bool:
         return self._refused is not None
 
+    def statistics(self) -> InboxStatistics:
+        """Its depth, bound and drops now (a snapshot; it may change at once)."""
+        with self.mutex:
+            bounded = self.max_inbox is not None
+            return InboxStatistics(
+                depth=len(self.queue) - self._exempt_n,
+                max_inbox=self.max_inbox,
+                overflow=self.overflow if bounded else None,
+                dropped=self.dropped,
+                peak=self._peak,
+            )
+
     def _refusing(self, item: Any) -> None:
         """An envelope is refused (under the mutex): a hook for `hedgerow.testing`."""
+
+    def _dropping(self, item: Any) -> None:
+        """A new envelope is dropped before it was queued (under the mutex): a
+        hook for `hedgerow.testing`, which counts it as sent."""
+
+
+def _exempt(item: Any) -> bool:
+    cls = getattr(item, "message", None).__class__
+    found = _exempt_by_class.get(cls)
+    if found is None:
+        found = _exempt_by_class[cls] = issubclass(cls, _EXEMPT)
+    return found

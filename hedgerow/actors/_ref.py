@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import uuid
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar, overload
@@ -10,8 +11,8 @@ import pykka
 from pykka import messages
 from pykka._envelope import Envelope
 
-from hedgerow._exceptions import DeadLetterError
-from hedgerow.actors._inbox import Inbox
+from hedgerow._exceptions import DeadLetterError, InboxFull
+from hedgerow.actors._inbox import Inbox, InboxSettings, InboxStatistics
 from hedgerow.actors._messages import _Internal
 from hedgerow.actors._reason import Reason, describe
 
@@ -77,7 +78,12 @@ class ChildRef(pykka.ActorRef[A]):
     When the child is gone for good (stopped and not to be restarted), every
     message still queued and every later one becomes a dead letter: an event
     on the tree's stream, and a `DeadLetterError` for an asker. `tell` never
-    raises, as sending to a dead process in Erlang does not.
+    raises, as sending to a dead process in Erlang does not, except to a
+    bounded inbox whose overflow policy is ``fail`` (`InboxFull`).
+
+    The inbox may be bounded (the child spec's ``max_inbox``): a message it
+    has no room for is a dead letter with an `InboxFull` reason, and
+    `inbox_statistics` counts them across restarts.
     """
 
     actor_inbox: Inbox
@@ -97,6 +103,8 @@ class ChildRef(pykka.ActorRef[A]):
         self.actor_class = actor_class
         self.actor_urn = uuid.uuid4().urn
         self.actor_inbox = Inbox()
+        self.actor_inbox.owner = path
+        self.actor_inbox.on_overflow = self._refuse
         self.actor_stopped = threading.Event()
         self.path = path
         self._on_dead_letter = on_dead_letter
@@ -151,12 +159,21 @@ class ChildRef(pykka.ActorRef[A]):
         self, message: Any, *, block: bool = True, timeout: float | None = None
     ) -> Any | pykka.Future[Any]:
         future: pykka.Future[Any] = pykka.ThreadingFuture()
-        self.actor_inbox.put(Envelope(message, reply_to=future))
+        with contextlib.suppress(InboxFull):  # the future holds it (inbox_overflow="fail")
+            self.actor_inbox.put(Envelope(message, reply_to=future))
         if block:
             return future.get(timeout=timeout)
         return future
 
+    def inbox_statistics(self) -> InboxStatistics:
+        """The inbox now: messages waiting, its bound, and how many it dropped
+        (since this ref was made: across the child's restarts)."""
+        return self.actor_inbox.statistics()
+
     # -- used by the supervisor ----------------------------------------------
+
+    def _bound_inbox(self, settings: InboxSettings | None) -> None:
+        self.actor_inbox.bound(settings)
 
     def _attach(self, actor: Actor) -> None:
         self._incarnation = actor
@@ -183,8 +200,11 @@ class ChildRef(pykka.ActorRef[A]):
         if isinstance(message, _Internal):
             return  # the runtime's own (a supervisor's _ChildExited): not a user's letter
         if envelope.reply_to is not None:
-            error = DeadLetterError(str(self), describe(reason))
-            envelope.reply_to.set_exception((DeadLetterError, error, None))
+            if isinstance(reason, DeadLetterError):
+                error = reason
+            else:
+                error = DeadLetterError(str(self), describe(reason))
+            envelope.reply_to.set_exception((type(error), error, None))
         if isinstance(message, messages._ActorStop):
             return
         if self._on_dead_letter is not None:

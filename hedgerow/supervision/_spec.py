@@ -17,11 +17,13 @@ from typing import Any
 from hedgerow._clock import MAX_DELAY
 from hedgerow._exceptions import SpecError
 from hedgerow.actors._actor import Actor
+from hedgerow.actors._inbox import DEFAULT_INBOX_TIMEOUT, InboxSettings, Overflow
 from hedgerow.supervision._backoff import BackoffSettings
 
 __all__ = [
     "BACKOFF_FIELDS",
     "BRUTAL_KILL",
+    "INBOX_FIELDS",
     "INFINITY",
     "ChildSpec",
     "Restart",
@@ -136,8 +138,18 @@ BACKOFF_FIELDS = (
 """The backoff settings a child spec, or a supervisor spec for its children, may give."""
 
 
+INBOX_FIELDS = ("max_inbox", "inbox_overflow", "inbox_timeout")
+"""The inbox bound a child spec, or a supervisor spec for its children, may give."""
+
 _SECONDS = frozenset(
-    {"shutdown", "period", "initial_retry_delay", "max_retry_delay", "retry_reset_after"}
+    {
+        "shutdown",
+        "period",
+        "initial_retry_delay",
+        "max_retry_delay",
+        "retry_reset_after",
+        "inbox_timeout",
+    }
 )
 """Fields in seconds: at most `MAX_DELAY`, so that no clock is asked to wait longer."""
 
@@ -195,6 +207,14 @@ class ChildSpec:
     fails) over pykka's and autobahn's (the error is reported and the actor
     goes on) for exceptions raised answering an ask, or in a component's
     event handler.
+
+    `max_inbox` bounds the child's inbox (None: unbounded, or the
+    supervisor's default): one message more is handled by `inbox_overflow`
+    (`Overflow`: ``drop_newest``, the default, ``drop_oldest``, ``fail`` or
+    ``block``, whose sender waits up to `inbox_timeout` seconds). What is
+    dropped is a dead letter with an `InboxFull` reason. Each setting is the
+    child's, else its supervisor's (`SupervisorSpec.inbox_for`). A nested
+    supervisor's own inbox is never bounded.
     """
 
     id: str
@@ -213,6 +233,9 @@ class ChildSpec:
     retry_delay_jitter: float | None = None
     max_retries: int | None = None
     retry_reset_after: float | None = None
+    max_inbox: int | None = None
+    inbox_overflow: Overflow | str | None = None
+    inbox_timeout: float | None = None
 
     def __post_init__(self) -> None:
         cid = self.id
@@ -237,6 +260,7 @@ class ChildSpec:
             rule = "a supervisor has no event handlers: event_errors_fail is for components"
             raise SpecError(cid, "event_errors_fail", self.event_errors_fail, rule)
         _check_backoff(cid, self)
+        _check_inbox(cid, self)
 
     def _check_start(self) -> None:
         start = self.start
@@ -288,7 +312,8 @@ class SupervisorSpec:
     in 5, as Elixir); one more and the supervisor stops its children in reverse
     order and fails, escalating to its parent. `backoff` and the backoff fields
     are defaults for its own children (not its grandchildren), which a child's
-    spec overrides field by field (see `ChildSpec`).
+    spec overrides field by field (see `ChildSpec`). So are `max_inbox`,
+    `inbox_overflow` and `inbox_timeout` (see `inbox_for`).
     """
 
     children: Sequence[ChildSpec] = ()
@@ -304,6 +329,9 @@ class SupervisorSpec:
     retry_delay_jitter: float | None = None
     max_retries: int | None = None
     retry_reset_after: float | None = None
+    max_inbox: int | None = None
+    inbox_overflow: Overflow | str | None = None
+    inbox_timeout: float | None = None
 
     def __post_init__(self) -> None:
         name = self.name
@@ -313,6 +341,7 @@ class SupervisorSpec:
         _check_number(name, "max_restarts", self.max_restarts, minimum=0, integer=True)
         _check_number(name, "period", self.period, minimum=0, strict=True)
         _check_backoff(name, self)
+        _check_inbox(name, self)
         if isinstance(self.children, (str, bytes)) or not isinstance(self.children, Sequence):
             raise SpecError(name, "children", self.children, "expected a list of ChildSpec")
         object.__setattr__(self, "children", tuple(self.children))
@@ -363,6 +392,53 @@ class SupervisorSpec:
             if value is not None:
                 values[name] = value
         return BackoffSettings(**values)
+
+    def inbox_for(self, child: ChildSpec) -> InboxSettings | None:
+        """The inbox bound of `child` under this supervisor; None: unbounded.
+
+        Each setting is the child's, else this supervisor's, else the default
+        (``drop_newest``; a blocked sender waits `DEFAULT_INBOX_TIMEOUT` s).
+        """
+        if child.is_supervisor:
+            return None
+        max_inbox = child.max_inbox if child.max_inbox is not None else self.max_inbox
+        if max_inbox is None:
+            return None
+        overflow = child.inbox_overflow or self.inbox_overflow or Overflow.DROP_NEWEST
+        timeout = child.inbox_timeout
+        if timeout is None:
+            timeout = self.inbox_timeout
+        return InboxSettings(
+            max_inbox,
+            overflow,  # type: ignore[arg-type]
+            DEFAULT_INBOX_TIMEOUT if timeout is None else timeout,
+        )
+
+
+def _check_inbox(owner: str | None, spec: ChildSpec | SupervisorSpec) -> None:
+    if isinstance(spec, ChildSpec) and spec.is_supervisor:
+        for name in INBOX_FIELDS:
+            if getattr(spec, name) is not None:
+                rule = (
+                    "a supervisor's own inbox is not bounded: set it in its"
+                    " SupervisorSpec, as its children's default"
+                )
+                raise SpecError(owner, name, getattr(spec, name), rule)
+    if spec.max_inbox is not None:
+        _check_number(owner, "max_inbox", spec.max_inbox, minimum=1, integer=True)
+    overflow = spec.inbox_overflow
+    if overflow is not None and not isinstance(overflow, Overflow):
+        key = overflow.strip().lower().replace("-", "_") if isinstance(overflow, str) else None
+        parsed = next((m for m in Overflow if m.value == key), None)
+        if parsed is None:
+            allowed = ", ".join(sorted(m.value for m in Overflow))
+            raise SpecError(owner, "inbox_overflow", overflow, f"expected one of {allowed}")
+        object.__setattr__(spec, "inbox_overflow", parsed)
+    if spec.inbox_timeout is not None:
+        _check_number(owner, "inbox_timeout", spec.inbox_timeout, minimum=0)
+        if spec.inbox_overflow not in (None, Overflow.BLOCK):
+            rule = "inbox_timeout is only for inbox_overflow=block (how long a sender waits)"
+            raise SpecError(owner, "inbox_timeout", spec.inbox_timeout, rule)
 
 
 def _asks_for_backoff(spec: ChildSpec | SupervisorSpec) -> bool | None:

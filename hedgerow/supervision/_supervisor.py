@@ -333,6 +333,7 @@ class Supervisor(Actor):
         record.backoff = Backoff.of(settings, self.random) if settings is not None else None
         record.reset_after = settings.retry_reset_after if settings is not None else 0.0
         record.ref.shutdown = spec.shutdown
+        record.ref._bound_inbox(self.spec.inbox_for(spec))
         actor_class: Any = Supervisor if spec.is_supervisor else spec.start
         record.ref.actor_class = actor_class if isinstance(actor_class, type) else Actor
         error = self._start(record)
@@ -480,6 +481,7 @@ class Supervisor(Actor):
         cid = child_id or spec.id
         path = f"{self.path}/{cid}"
         ref = self.names.claim(path) or self._child_ref(spec, path)
+        ref._bound_inbox(self.spec.inbox_for(spec))
         interceptor = self.hooks.interceptor
         if interceptor is not None:
             interceptor.child_created(ref)

@@ -95,7 +95,9 @@ class SupervisorHandle:
 
         Each is ``{"id", "path", "state", "supervisor", "incarnation",
         "restarts", "info"}`` (``info``: what the running incarnation reports
-        of itself, e.g. a worker's pid), and ``"children"`` for a supervisor.
+        of itself, e.g. a worker's pid), ``"children"`` for a supervisor, and
+        ``"inbox"`` for any other child: ``{"depth", "max_inbox", "overflow",
+        "dropped"}`` (`InboxStatistics.as_dict`).
         """
         rows: list[dict[str, Any]] = []
         for child in self.which_children():
@@ -109,6 +111,8 @@ class SupervisorHandle:
                 "restarts": child.restarts,
                 "info": actor.actor_info() if actor is not None else None,
             }
+            if not child.is_supervisor:
+                row["inbox"] = child.ref.inbox_statistics().as_dict()
             if child.is_supervisor and child.state is ChildState.RUNNING:
                 try:
                     row["children"] = SupervisorHandle(child.ref, self.timeout).describe()

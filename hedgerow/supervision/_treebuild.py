@@ -21,6 +21,7 @@ from hedgerow._exceptions import ConfigProblem, SpecError
 from hedgerow.supervision._binding import binding_problems
 from hedgerow.supervision._spec import (
     BACKOFF_FIELDS,
+    INBOX_FIELDS,
     ChildSpec,
     Restart,
     ShutdownPolicy,
@@ -194,7 +195,7 @@ class Builder:
             failed = True
         children = self.components(model, restart, shutdown, key)
         options = set_fields(model, exclude={"restart", "shutdown", "components"})
-        container_keys = ("max_restarts", "period", "backoff", *BACKOFF_FIELDS)
+        container_keys = ("max_restarts", "period", "backoff", *BACKOFF_FIELDS, *INBOX_FIELDS)
         supervisor_fields = {k: options.pop(k) for k in container_keys if k in options}
         supervisor_fields.update(children=children or [], name=worker_id, shutdown_policy=shutdown)
 

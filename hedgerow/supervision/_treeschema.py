@@ -67,6 +67,10 @@ class SupervisorModel(_Model):
     retry_delay_jitter: Number | None = None
     max_retries: int | None = None
     retry_reset_after: Number | None = None
+    # The inbox bound its children inherit (issue 14 point 8):
+    max_inbox: int | None = None
+    inbox_overflow: str | None = None
+    inbox_timeout: Number | None = None
     children: list[ChildModel] = []
 
 
@@ -89,6 +93,10 @@ class ChildModel(_Model):
     retry_delay_jitter: Number | None = None
     max_retries: int | None = None
     retry_reset_after: Number | None = None
+    # The child's inbox bound (issue 14 point 8):
+    max_inbox: int | None = None
+    inbox_overflow: str | None = None
+    inbox_timeout: Number | None = None
     # A component's settings (`Component.configured`):
     realm: str | None = None
     transports: Any = None  # autobahn's forms: a URL, a table, or a list of them
@@ -110,6 +118,9 @@ class WorkerModel(_Model):
     retry_delay_jitter: Number | None = None
     max_retries: int | None = None
     retry_reset_after: Number | None = None
+    max_inbox: int | None = None  # the container's inbox bound for its components
+    inbox_overflow: str | None = None
+    inbox_timeout: Number | None = None
     components: list[ChildModel] = []
     config_timeout: Number | None = None
     ready_timeout: Number | None = None

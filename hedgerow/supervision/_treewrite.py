@@ -17,6 +17,7 @@ from hedgerow._exceptions import SpecError
 from hedgerow.supervision._spec import (
     BACKOFF_FIELDS,
     DEFAULT_WORKER_SHUTDOWN,
+    INBOX_FIELDS,
     INFINITY,
     ChildSpec,
     Restart,
@@ -44,7 +45,7 @@ def _supervisor_data(spec: SupervisorSpec) -> dict[str, Any]:
     data: dict[str, Any] = {}
     defaults = {f.name: f.default for f in dataclasses.fields(SupervisorSpec)}
     names = ("name", "strategy", "max_restarts", "period", "shutdown_policy", "backoff")
-    for name in names + BACKOFF_FIELDS:
+    for name in names + BACKOFF_FIELDS + INBOX_FIELDS:
         value = _plain(getattr(spec, name))
         if value != _plain(defaults[name]):
             data[name] = value
@@ -63,7 +64,7 @@ def _worker_data(worker: Any) -> dict[str, Any]:
     supervisor = _supervisor_data(container)
     if "shutdown_policy" in supervisor:
         data["shutdown"] = supervisor["shutdown_policy"]
-    for name in ("max_restarts", "period", "backoff", *BACKOFF_FIELDS):
+    for name in ("max_restarts", "period", "backoff", *BACKOFF_FIELDS, *INBOX_FIELDS):
         if name in supervisor:
             data[name] = supervisor[name]
     components = []

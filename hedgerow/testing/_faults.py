@@ -677,6 +677,10 @@ class _CountingInbox(Inbox):
         super()._put(item)
         self._hr_faults._count_sent(item)
 
+    def _dropping(self, item: Any) -> None:
+        # Dropped by a full inbox before it was queued: sent, and then a dead letter.
+        self._hr_faults._count_sent(item)
+
 
 def _is_base_only(error: BaseException | None) -> bool:
     return error is not None and not isinstance(error, Exception)
