@@ -47,6 +47,8 @@ _BACKOFF = {
     "retry_reset_after": _NUMBER,
 }
 
+_INBOX = {"max_inbox": _INT, "inbox_overflow": _STR, "inbox_timeout": _NUMBER}
+
 SUPERVISOR: dict[str, Any] = {}
 CHILD: dict[str, Any] = {}
 WORKER: dict[str, Any] = {}
@@ -65,6 +67,7 @@ SUPERVISOR.update(
     period=_NUMBER,
     shutdown_policy=_STR,
     **_BACKOFF,
+    **_INBOX,
     children=[CHILD],
 )
 CHILD.update(
@@ -80,6 +83,7 @@ CHILD.update(
     ask_errors_fail=_BOOL,
     event_errors_fail=_BOOL,
     **_BACKOFF,
+    **_INBOX,
     realm=_STR,
     transports=_ANY,
     extra=_ANY,
@@ -91,6 +95,7 @@ WORKER.update(
     max_restarts=_INT,
     period=_NUMBER,
     **_BACKOFF,
+    **_INBOX,
     components=[CHILD],
     config_timeout=_NUMBER,
     ready_timeout=_NUMBER,
