@@ -477,6 +477,7 @@ class Actor(pykka.ThreadingActor):
         inbox = self.actor_inbox
         if isinstance(inbox, Inbox):
             inbox.wake_all()  # an idle incarnation leaves its loop at once
+        self._hr_started.set()  # a supervisor waiting for its on_start goes on
         return True
 
     def _hr_claim_end_report(self) -> bool:

@@ -532,6 +532,9 @@ class Supervisor(Actor):
             launch(actor)
         actor._hr_started.wait()
         self._check_not_abandoned()
+        if actor._hr_abandoned and actor._hr_start_error is None:
+            error = Shutdown(f"{actor} was abandoned while it started")
+            return self._start_failed(child, error, None)
         if actor._hr_start_error is not None:
             return self._start_failed(child, actor._hr_start_error, None, actor._hr_traceback)
         child.actor = actor
@@ -765,6 +768,13 @@ class Supervisor(Actor):
             self._terminated = True
         self._stop_all_children()
 
+    def _cancel_start(self) -> None:
+        """The root's start is cancelled (from the starting thread): it starts
+        nothing more, runs no on_stop, and what had started is stopped from
+        the caller's thread, in reverse order, each with its own shutdown."""
+        self._hr_abandon()
+        self._take_over()
+
     def _stop_all_children(self) -> None:
         children = list(self._children)
         for child in children:
@@ -801,6 +811,11 @@ class Supervisor(Actor):
     def _end(self, child: _Child, actor: Actor) -> None:
         """Stop one incarnation (gracefully within its shutdown, or killed) and
         wait for it; an abandoned supervisor's children are stopped from here."""
+        if isinstance(actor, Supervisor) and not actor._hr_started.is_set():
+            # Taken over while it starts its own children (a cancelled start):
+            # it cannot read a stop before they have all started, so it is
+            # abandoned now and its children are stopped from here.
+            actor._hr_begin_stop(0.0, self.clock)
         self._begin_stop(child, actor)
         reason = actor._hr_await_end(self.clock)
         if reason == KILLED and isinstance(actor, Supervisor):
