@@ -240,6 +240,7 @@ class Tree(SupervisorHandle):
         if not self._done.is_set():
             control = _Control(_Control.STOP, self._root.actor_incarnation, SHUTDOWN)
             self._root.actor_inbox.put(Envelope(control))
+            self._root._interrupt_start()  # a restart waiting for an on_start
 
     def stop(self, timeout: float | None = None) -> Reason:
         """Shut the tree down (children stop in reverse order) and wait for it."""

@@ -81,3 +81,47 @@ def test_a_cancel_after_the_start_finished_leaves_the_tree_running():
     cancel.set()
     assert tree.lookup("root/a").ask("hi", timeout=5) == ("w", 1, "hi")
     assert tree.stop(timeout=10) == hr.SHUTDOWN
+
+
+class Armed(hr.Actor):
+    """Waits in on_start, once `armed` is set, until released; crashes on "crash"."""
+
+    def __init__(self, armed: threading.Event, entered: threading.Event, release: threading.Event):
+        super().__init__()
+        self.armed, self.entered, self.release = armed, entered, release
+
+    def on_start(self) -> None:
+        if self.armed.is_set():
+            self.entered.set()
+            self.release.wait()
+
+    def on_receive(self, message: object) -> object:
+        if message == "crash":
+            raise RuntimeError("crashed")
+        return message
+
+
+@pytest.mark.parametrize("nested", [False, True])
+def test_a_stop_while_the_root_restarts_a_child_stuck_in_on_start_ends_in_bounded_time(nested):
+    armed, entered, release = threading.Event(), threading.Event(), threading.Event()
+    slow = hr.ChildSpec("k", Armed, args=(armed, entered, release), shutdown=0.05)
+    if nested:  # k's crash makes s give up: the root restarts s, which starts k
+        inner = hr.SupervisorSpec([hr.ChildSpec("a", Worker), slow], max_restarts=0)
+        spec = hr.SupervisorSpec([hr.ChildSpec("s", inner, shutdown=0.05)])
+        path = "root/s/k"
+    else:
+        spec = hr.SupervisorSpec([hr.ChildSpec("a", Worker), slow])
+        path = "root/k"
+    events = hr.EventStream()
+    rec = EventRecorder(events)
+    before = set(threading.enumerate())
+    tree = hr.start_tree(spec, events=events)
+    armed.set()
+    tree.lookup(path).tell("crash")
+    assert entered.wait(timeout=10)
+    assert tree.stop(timeout=5) == hr.SHUTDOWN
+    assert pykka.ActorRegistry.get_all() == []
+    release.set()  # the abandoned on_start returns: nothing more starts
+    assert wait_threads_end(before) == []
+    assert rec.matching(EventKind.RESTARTED, path) == []
+    assert rec.matching(EventKind.ABANDONED, path)
