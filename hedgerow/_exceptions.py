@@ -6,6 +6,7 @@ The hierarchy::
     ├── SpecError (also ValueError)       a child or supervisor spec breaks a rule
     ├── ConfigError (also ValueError)     a tree file cannot be used; names file and keys
     ├── StartError                        a child failed to start; ``cause`` says why
+    ├── StartCancelled                    a tree's start was cancelled (a stop meanwhile)
     ├── UpdateFailed                      a running tree could not take a new spec
     ├── ChildError                        a dynamic-children call cannot be done
     │   ├── ChildNotFound
@@ -53,6 +54,7 @@ __all__ = [
     "RetriesExhausted",
     "Shutdown",
     "SpecError",
+    "StartCancelled",
     "StartError",
     "SupervisorGaveUp",
     "UpdateFailed",
@@ -163,6 +165,17 @@ class StartError(HedgerowError):
         self.child_id = child_id
         self.cause = cause
         super().__init__(f"child {child_id!r} failed to start: {cause!r}")
+
+
+class StartCancelled(HedgerowError):
+    """A tree's start was cancelled before it finished (``start_tree(cancel=...)``,
+    or SIGTERM while ``hedgerow run`` starts the tree): the children that had
+    started were stopped in reverse order, and the one still starting was
+    stopped, or abandoned after its shutdown."""
+
+    def __init__(self, tree: str) -> None:
+        self.tree = tree
+        super().__init__(f"the start of tree {tree!r} was cancelled")
 
 
 class UpdateFailed(HedgerowError):

@@ -31,7 +31,7 @@ from rich.markup import escape
 from rich.text import Text
 
 from hedgerow._events import EventStream, drop_event_records
-from hedgerow._exceptions import ConfigError, StartError, UpdateFailed
+from hedgerow._exceptions import ConfigError, StartCancelled, StartError, UpdateFailed
 from hedgerow._extras import MissingExtra
 from hedgerow._live_log import LiveConsole, live_handler, stderr_through
 from hedgerow._logs import LOG_FORMAT_ENV, LOG_FORMATS, formatter
@@ -459,6 +459,8 @@ class _Runner:
         self.tick: Callable[[], None] = lambda: None
         self.tree: Tree | None = None
         self.starter: threading.Thread | None = None
+        self.cancel = threading.Event()
+        """Set by a stop: cancels the tree's start if it is still under way."""
         self.start_error: Exception | None = None
         self.previous: TreeFile | None = None
         """What ran before a reload, until the reloaded tree has started."""
@@ -682,10 +684,11 @@ class _Runner:
         handles signals meanwhile; `_on_main` sees how it went."""
         self.tree = None
         self.start_error = None
+        cancel = self.cancel = threading.Event()
 
         def start() -> None:
             try:
-                self.tree = Tree(spec, name=spec.name or "root", events=self.stream)
+                self.tree = Tree(spec, name=spec.name or "root", events=self.stream, cancel=cancel)
                 self._serve_management(self.tree)
             except Exception as exc:  # noqa: BLE001 - reported by the main thread
                 self.start_error = exc
@@ -711,6 +714,7 @@ class _Runner:
         """Stop the tree gracefully (once it has started) and wait, showing events."""
         starter = self.starter
         if starter is not None:
+            self.cancel.set()  # a start under way stops in bounded time (StartCancelled)
             self._pump_until(lambda: not starter.is_alive())
         service, self.service = self.service, None
         if service is not None:
@@ -815,6 +819,8 @@ class _Runner:
         """The tree did not start: at first, the command fails; after a reload,
         the tree that ran before starts again."""
         assert self.start_error is not None
+        if isinstance(self.start_error, StartCancelled):
+            return  # a stop cancelled it: the stop ends the node
         message = _start_failure(self.start_error)
         previous = self.previous
         if previous is None:
@@ -831,6 +837,9 @@ class _Runner:
     def _outcome(self) -> int:
         tree = self.tree
         if tree is None:
+            if isinstance(self.start_error, StartCancelled):
+                self._summary(EXIT_OK, str(self.start_error))
+                return EXIT_OK
             error = self.start_error or RuntimeError("the tree never started")
             self._summary(EXIT_FAILED, _start_failure(error))
             return EXIT_FAILED

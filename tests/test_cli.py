@@ -357,3 +357,24 @@ def test_run_for_a_number_that_is_not_a_finite_time_is_bad_input(trees, seconds)
     assert out == ""
     assert "--for" in err
     assert "finite" in err
+
+
+def test_sigterm_while_a_child_is_still_starting_cancels_the_start(tmp_path):
+    (tmp_path / "slow_actors.py").write_text(
+        "import logging, threading\nimport hedgerow as hr\n"
+        "class Never(hr.Actor):\n"
+        "    def on_start(self):\n"
+        "        logging.getLogger('slow').warning('never: waiting for a router')\n"
+        "        threading.Event().wait()\n"
+    )
+    (tmp_path / "slow.toml").write_text(
+        '[[supervisor.children]]\nid = "first"\nstart = "slow_actors:Never"\nshutdown = 0.1\n'
+    )
+    process = hedgerow("run", str(tmp_path / "slow.toml"), "--json", cwd=tmp_path)
+    read_until(process.stderr, "never: waiting for a router")
+    process.send_signal(signal.SIGTERM)
+    out, err = process.communicate(timeout=PROCESS_TIMEOUT)
+    assert process.returncode == 0, err
+    record = json_lines(out)[-1]
+    assert record["status"] == 0, record
+    assert "cancelled" in str(record["message"]), record

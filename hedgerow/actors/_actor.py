@@ -122,6 +122,8 @@ class Actor(pykka.ThreadingActor):
         self._hr_exit_reason: Reason = NORMAL
         self._hr_lock = threading.Lock()
         self._hr_exit_callbacks: dict[int, Callable[[Actor, Reason], None]] = {}
+        self._hr_watch_keys: set[int] = set()
+        """The exit callbacks of links and monitors: an abandonment fires them (killed)."""
         self._hr_links: dict[int, int] = {}
         self._hr_reported = False  # True: whoever spawned it reports its failure
         self._hr_abandoned = False
@@ -240,18 +242,29 @@ class Actor(pykka.ThreadingActor):
 
     # -- exit notification (used by supervisors, monitors and links) --------
 
-    def _hr_add_exit_callback(self, callback: Callable[[Actor, Reason], None]) -> int | None:
-        """Register `callback(actor, reason)`; None if the actor has already exited."""
+    def _hr_add_exit_callback(
+        self, callback: Callable[[Actor, Reason], None], *, watch: bool = False
+    ) -> int | None:
+        """Register `callback(actor, reason)`; None if the actor has already exited.
+
+        A `watch` (a link's or a monitor's) fires with ``killed`` as soon as the
+        incarnation is abandoned, as Erlang's links see a killed process at
+        once, not when its thread ends (after its child may have restarted);
+        None if it has been abandoned already.
+        """
         with self._hr_lock:
-            if self._hr_exited.is_set():
+            if self._hr_exited.is_set() or (watch and self._hr_abandoned):
                 return None
             key = next(_callback_keys)
             self._hr_exit_callbacks[key] = callback
+            if watch:
+                self._hr_watch_keys.add(key)
             return key
 
     def _hr_remove_exit_callback(self, key: int) -> None:
         with self._hr_lock:
             self._hr_exit_callbacks.pop(key, None)
+            self._hr_watch_keys.discard(key)
 
     def _hr_set_reason(self, reason: Reason, tb: TracebackType | None = None) -> None:
         """Keep the first reason, except that a failure replaces a normal one
@@ -486,13 +499,21 @@ class Actor(pykka.ThreadingActor):
             self._hr_abandoned = True
             timers = list(self._hr_timers)
             self._hr_timers.clear()
+            watches = [self._hr_exit_callbacks.pop(key) for key in self._hr_watch_keys]
+            self._hr_watch_keys.clear()
         for timer in timers:
             timer.cancel()
+        for watch in watches:
+            try:
+                watch(self, KILLED)
+            except Exception:
+                logger.exception("Exit callback of %s failed", self)
         ActorRegistry.unregister(self.actor_ref)
         self.actor_stopped.set()
         inbox = self.actor_inbox
         if isinstance(inbox, Inbox):
             inbox.wake_all()  # an idle incarnation leaves its loop at once
+        self._hr_started.set()  # a supervisor waiting for its on_start goes on
         return True
 
     def _hr_claim_end_report(self) -> bool:
@@ -678,7 +699,7 @@ def monitor(watcher: pykka.ActorRef[Any], target: pykka.ActorRef[Any]) -> int:
         _deliver(watcher, Down(target, reason, token))
 
     with _monitors_lock:
-        key = actor._hr_add_exit_callback(on_exit) if actor is not None else None
+        key = actor._hr_add_exit_callback(on_exit, watch=True) if actor is not None else None
         if key is not None:
             _monitors[token] = (actor, key)  # type: ignore[assignment]
     if key is None:
@@ -721,13 +742,13 @@ def link(a: pykka.ActorRef[Any], b: pykka.ActorRef[Any]) -> None:
     if actor_a is None:
         msg = f"{a} is not a hedgerow.Actor"
         raise TypeError(msg)
-    if actor_b is None or actor_b._hr_exited.is_set():
+    if actor_b is None or actor_b._hr_exited.is_set() or actor_b._hr_abandoned:
         _signal(actor_a, b, NOPROC)
         return
     if id(actor_b) in actor_a._hr_links:
         return
-    key_a = actor_a._hr_add_exit_callback(lambda _x, reason: _signal(actor_b, a, reason))
-    key_b = actor_b._hr_add_exit_callback(lambda _x, reason: _signal(actor_a, b, reason))
+    key_a = actor_a._hr_add_exit_callback(lambda _x, r: _signal(actor_b, a, r), watch=True)
+    key_b = actor_b._hr_add_exit_callback(lambda _x, r: _signal(actor_a, b, r), watch=True)
     if key_a is None or key_b is None:
         for actor, key in ((actor_a, key_a), (actor_b, key_b)):
             if key is not None:

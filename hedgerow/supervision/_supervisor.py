@@ -191,6 +191,10 @@ class Supervisor(Actor):
         self._serial = itertools.count(1)
         self._terminated = False
         """Shutting down (or abandoned): nothing is started or restarted any more."""
+        self._starting: tuple[_Child, Actor] | None = None
+        """The child whose on_start this supervisor's thread waits for, if any."""
+        self._stop_asked = False
+        """A stop was asked for from another thread: nothing more (re)starts."""
         self._gate = threading.Lock()
         """Orders starting an incarnation against `_terminated` being set from
         another thread (a parent taking over an abandoned supervisor's stop)."""
@@ -537,8 +541,20 @@ class Supervisor(Actor):
         with self._gate:
             self._check_not_abandoned()
             launch(actor)
-        actor._hr_started.wait()
+            self._starting = (child, actor)
+        try:
+            actor._hr_started.wait()
+        finally:
+            with self._gate:
+                self._starting = None
         self._check_not_abandoned()
+        if actor._hr_abandoned and actor._hr_start_error is None:
+            # Abandoned while it started (a stop interrupted the start): killed.
+            child.actor = None
+            child.state = ChildState.STOPPED
+            if actor._hr_claim_end_report():
+                self._report_terminated(child, actor, KILLED)
+            return Shutdown(f"{actor} was abandoned while it started")
         if actor._hr_start_error is not None:
             actor._hr_claim_end_report()  # start_failed reports its end: stopping it reports none
             return self._start_failed(child, actor._hr_start_error, None, actor._hr_traceback)
@@ -729,10 +745,10 @@ class Supervisor(Actor):
     def _start_group(self, group: list[_Child]) -> None:
         for index, child in enumerate(group):
             child.timer = None
-            if child.state is not ChildState.RESTARTING:
+            if child.state is not ChildState.RESTARTING or self._stop_asked:
                 continue
             child.restarts += 1
-            if self._start(child) is not None:
+            if self._start(child) is not None and not self._stop_asked:
                 # A failed restart is retried under the same intensity and backoff.
                 self._restart(child, group[index:])
                 return
@@ -773,6 +789,38 @@ class Supervisor(Actor):
             self._terminated = True
         self._stop_all_children()
 
+    def _interrupt_start(self) -> None:
+        """A stop is asked for from another thread (`Tree.request_stop`): if this
+        supervisor's thread waits for a child's on_start (a restart), that child
+        is stopped as its shutdown says, so the wait, and the stop queued behind
+        it, end in bounded time: stopped once its on_start returns, or abandoned
+        after its shutdown (a nested supervisor still starting: at once, its own
+        children stopped from a thread of their own). Nothing more restarts."""
+        with self._gate:
+            self._stop_asked = True
+            starting = self._starting
+        if starting is None:
+            return
+        child, actor = starting
+        if isinstance(actor, Supervisor) and not actor._hr_started.is_set():
+            actor._hr_begin_stop(0.0, self.clock)
+        else:
+            actor._hr_begin_stop(child.spec.shutdown_timeout, self.clock)
+
+        def end() -> None:
+            if actor._hr_await_end(self.clock) == KILLED and isinstance(actor, Supervisor):
+                actor._take_over()
+
+        name = f"hedgerow stop {child.ref.path}#{actor.actor_incarnation}"
+        threading.Thread(target=end, name=name, daemon=True).start()
+
+    def _cancel_start(self) -> None:
+        """The root's start is cancelled (from the starting thread): it starts
+        nothing more, runs no on_stop, and what had started is stopped from
+        the caller's thread, in reverse order, each with its own shutdown."""
+        self._hr_abandon()
+        self._take_over()
+
     def _stop_all_children(self) -> None:
         children = list(self._children)
         for child in children:
@@ -809,6 +857,11 @@ class Supervisor(Actor):
     def _end(self, child: _Child, actor: Actor) -> None:
         """Stop one incarnation (gracefully within its shutdown, or killed) and
         wait for it; an abandoned supervisor's children are stopped from here."""
+        if isinstance(actor, Supervisor) and not actor._hr_started.is_set():
+            # Taken over while it starts its own children (a cancelled start):
+            # it cannot read a stop before they have all started, so it is
+            # abandoned now and its children are stopped from here.
+            actor._hr_begin_stop(0.0, self.clock)
         self._begin_stop(child, actor)
         reason = actor._hr_await_end(self.clock)
         if reason == KILLED and isinstance(actor, Supervisor):

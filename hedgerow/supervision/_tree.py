@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Self, TypeVar, overload
 from pykka._envelope import Envelope
 
 from hedgerow._events import EventKind, EventStream
-from hedgerow._exceptions import ChildNotFound, DeadLetterError, StartError
+from hedgerow._exceptions import ChildNotFound, DeadLetterError, StartCancelled, StartError
 from hedgerow.actors._actor import spawn
 from hedgerow.actors._messages import _Control
 from hedgerow.actors._names import Names
@@ -31,6 +31,9 @@ __all__ = ["SupervisorHandle", "Tree", "start_tree"]
 A = TypeVar("A", bound="pykka.Actor")
 
 DEFAULT_CALL_TIMEOUT = 30.0
+
+CANCEL_POLL = 0.02
+"""How often a start that can be cancelled looks at its `cancel` event (seconds)."""
 
 
 class SupervisorHandle:
@@ -146,6 +149,7 @@ class Tree(SupervisorHandle):
         clock: Clock | None = None,
         events: EventStream | None = None,
         random: random.Random | None = None,
+        cancel: threading.Event | None = None,
     ) -> None:
         name = name or spec.name or "root"
         self.spec = spec
@@ -172,7 +176,14 @@ class Tree(SupervisorHandle):
         assert isinstance(root, Supervisor)
         self.clock = root.clock
         self._root = root
-        root._hr_started.wait()
+        if cancel is None:
+            root._hr_started.wait()
+        else:
+            while not root._hr_started.wait(CANCEL_POLL):
+                if cancel.is_set():
+                    root._cancel_start()
+                    self._done.wait()
+                    raise StartCancelled(name)
         if root._hr_start_error is not None:
             self._done.wait()
             raise StartError(name, root._hr_start_error)
@@ -233,6 +244,7 @@ class Tree(SupervisorHandle):
         if not self._done.is_set():
             control = _Control(_Control.STOP, self._root.actor_incarnation, SHUTDOWN)
             self._root.actor_inbox.put(Envelope(control))
+            self._root._interrupt_start()  # a restart waiting for an on_start
 
     def stop(self, timeout: float | None = None) -> Reason:
         """Shut the tree down (children stop in reverse order) and wait for it."""
@@ -258,6 +270,7 @@ def start_tree(
     clock: Clock | None = None,
     events: EventStream | None = None,
     random: random.Random | None = None,
+    cancel: threading.Event | None = None,
 ) -> Tree:
     """Start `spec` as the root of a new tree; returns once every child has started.
 
@@ -265,5 +278,12 @@ def start_tree(
     name, or ``root``.
 
     Raises `StartError` if a child fails to start; nothing is left running then.
+
+    Setting `cancel` while the tree starts (from another thread: a stop asked
+    for meanwhile) cancels the start within ``CANCEL_POLL`` seconds plus the
+    children's shutdowns: the children that had started are stopped in reverse
+    order, the one still in its ``on_start`` is stopped once that returns or
+    abandoned after its shutdown, none after it starts, and `StartCancelled`
+    is raised. Set after the start, it does nothing.
     """
-    return Tree(spec, name=name, clock=clock, events=events, random=random)
+    return Tree(spec, name=name, clock=clock, events=events, random=random, cancel=cancel)

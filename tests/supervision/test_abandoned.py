@@ -165,3 +165,49 @@ def test_a_root_that_gives_up_leaves_nothing_of_a_killed_nested_supervisor():
     assert log.of("stop") == ["b", "a"]
     assert rec.wait_for(EventKind.STOPPED, "root/s").reason == hr.KILLED
     assert_nothing_alive(tree, ["root/s/a", "root/s/b", "root/crasher"], before)
+
+
+class Watcher(hr.Actor):
+    """Monitors and links (trapping exits) what it is told to; keeps what it gets."""
+
+    actor_trap_exits = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.got: list[Any] = []
+
+    def on_receive(self, message: Any) -> Any:
+        match message:
+            case ("watch", ref):
+                self.actor_monitor(ref)
+                self.actor_link(ref)
+            case "got":
+                return list(self.got)
+            case _:
+                self.got.append(message)
+        return None
+
+
+def test_links_and_monitors_of_an_abandoned_incarnation_fire_once_when_it_is_abandoned():
+    entered, release = threading.Event(), threading.Event()
+    spec = hr.SupervisorSpec(
+        [
+            hr.ChildSpec("w", Watcher),
+            hr.ChildSpec("s", Worker, args=("s",), shutdown=0.02),
+        ]
+    )
+    tree, rec = start(spec)
+    watcher, stuck = tree.lookup("root/w"), tree.lookup("root/s")
+    watcher.ask(("watch", stuck), timeout=5)
+    stuck.tell(("block_then_crash", entered, release))
+    assert entered.wait(timeout=10)
+    tree.stop_child("s")  # abandoned after 0.02 s: for its watchers it is killed now
+    got = watcher.ask("got", timeout=5)
+    assert sorted(type(m).__name__ for m in got) == ["Down", "Exit"]
+    assert all(m.reason == hr.KILLED for m in got)
+    tree.restart_child("s")
+    release.set()  # the old incarnation's late handler raises: no second word of it
+    rec.wait_for(EventKind.DEAD_LETTER, "root/s")
+    assert watcher.ask("got", timeout=5) == got
+    assert stuck.ask("still there?", timeout=5) == ("s", 2, "still there?")
+    assert tree.stop(timeout=10) == hr.SHUTDOWN
