@@ -378,3 +378,32 @@ def test_sigterm_while_a_child_is_still_starting_cancels_the_start(tmp_path):
     record = json_lines(out)[-1]
     assert record["status"] == 0, record
     assert "cancelled" in str(record["message"]), record
+
+
+def test_sigterm_while_a_worker_is_not_yet_ready_kills_it_and_exits_promptly(tmp_path):
+    # The worker process never says ready (its child blocks in on_start) and its
+    # ready_timeout is far away: the node kills it at once, and exits.
+    (tmp_path / "slow_workers.py").write_text(
+        "import threading\nimport hedgerow as hr\nfrom hedgerow.node import Worker\n"
+        "class Never(hr.Actor):\n"
+        "    def on_start(self):\n"
+        "        import os, sys\n"
+        "        pid = os.getpid()\n"
+        "        print(f'never: waiting for a router in pid {pid}', file=sys.stderr, flush=True)\n"
+        "        threading.Event().wait()\n"
+        "never = Worker(hr.SupervisorSpec([hr.ChildSpec('n', Never)]), ready_timeout=600,\n"
+        f"               pythonpath=[{str(tmp_path)!r}])\n"
+    )
+    (tmp_path / "slow.toml").write_text(
+        '[[supervisor.children]]\nid = "w"\nstart = "slow_workers:never"\nshutdown = 0.2\n'
+    )
+    process = hedgerow("run", str(tmp_path / "slow.toml"), "--json", cwd=tmp_path)
+    seen = read_until(process.stderr, "never: waiting for a router")
+    worker_pid = int(seen[-1].rsplit(" ", 1)[-1])
+    process.send_signal(signal.SIGTERM)
+    out, err = process.communicate(timeout=PROCESS_TIMEOUT)
+    assert process.returncode == 0, err
+    assert "cancelled" in str(json_lines(out)[-1]["message"])
+    # Killed and reaped by the node before it exited, not left to leave by itself.
+    stat = Path(f"/proc/{worker_pid}/stat")
+    assert not stat.exists() or stat.read_text().rpartition(")")[2].split()[0] in "ZX", err

@@ -430,7 +430,11 @@ class WorkerActor(Actor):
         self._gate = threading.Lock()  # publishing order: held events, then the reader's
         self._held: list[dict[str, Any]] | None = []  # events before ours was published
         self._events: EventStream | None = None
-        self._hr_add_exit_callback(self._exited)
+        # A watch fires as soon as the supervisor abandons the incarnation (a
+        # brutal kill, a shutdown run out, a cancelled start), even while
+        # on_start waits for "ready": the process is killed then, not after
+        # ready_timeout.
+        self._hr_add_exit_callback(self._exited, watch=True)
 
     @staticmethod
     def _create_actor_inbox() -> ActorInbox:
@@ -461,9 +465,14 @@ class WorkerActor(Actor):
             self.path = self.name
         try:
             self._launch()
+            if self._hr_abandoned:  # before the process was there to kill: kill it now
+                self._cleanup()
+                return
             self._wait_ready()
         except BaseException:
             self._cleanup()  # now: the supervisor may start the next incarnation at once
+            if self._hr_abandoned:
+                return  # killed by its supervisor, which reports it so: not a failed start
             raise
         with self._lock:
             self._running = True
@@ -674,7 +683,11 @@ class WorkerActor(Actor):
         self.worker.ports.release(self.path, owner=self)
 
     def _kill(self, process: subprocess.Popen[bytes]) -> None:
-        """SIGKILL the process we launched (by its pid, if not yet reaped) and reap it."""
+        """SIGKILL the process we launched (by its pid, if not yet reaped) and its
+        process group (its session's, whose leader it is), and reap it."""
+        if process.poll() is None:  # not reaped: its pid is still its own
+            with contextlib.suppress(OSError):
+                os.killpg(process.pid, signal.SIGKILL)
         process.kill()
         process.wait()
 

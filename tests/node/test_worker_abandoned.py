@@ -1,0 +1,78 @@
+"""A worker abandoned before it is ready (a cancelled start, a brutal kill, a
+shutdown run out) has its process killed and reaped at once, not after its
+``ready_timeout``: the stop returns in bounded time and leaves no process or thread."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import threading
+
+import pykka
+import pytest
+from helpers import wait_threads_end
+from node.worker_actors import SlowStart
+
+import hedgerow as hr
+from hedgerow import EventKind
+from hedgerow.node import Worker
+from hedgerow.testing import EventRecorder
+
+TIMEOUT = 20.0
+NEVER = 600.0
+"""A ready_timeout the test never waits out."""
+
+
+class SeenWorker(Worker):
+    """A `Worker` that tells the test each process it launches."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.launched = threading.Event()
+        self.pids: list[int] = []
+
+    def launch(self, guid: str, port: int, *, standby: bool = False) -> subprocess.Popen[bytes]:
+        process = super().launch(guid, port, standby=standby)
+        self.pids.append(process.pid)
+        self.launched.set()
+        return process
+
+
+def assert_gone(pid: int) -> None:
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)  # killed and reaped: not even a zombie is left
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("shutdown", ["brutal_kill", 0.2])
+def test_a_cancelled_start_kills_the_worker_not_yet_ready_at_once(shutdown):
+    worker = SeenWorker(hr.SupervisorSpec([hr.ChildSpec("slow", SlowStart)]), ready_timeout=NEVER)
+    spec = hr.SupervisorSpec([hr.ChildSpec("w1", worker, shutdown=shutdown)])
+    events = hr.EventStream()
+    rec = EventRecorder(events)
+    before = set(threading.enumerate())
+    cancel = threading.Event()
+    outcome: dict[str, object] = {}
+
+    def run() -> None:
+        try:
+            outcome["tree"] = hr.start_tree(spec, events=events, cancel=cancel)
+        except BaseException as exc:
+            outcome["error"] = exc
+
+    starter = threading.Thread(target=run, name="starter")
+    starter.start()
+    assert worker.launched.wait(TIMEOUT)
+    cancel.set()
+    starter.join(TIMEOUT)
+    assert not starter.is_alive(), "the start was not cancelled"
+    assert isinstance(outcome.get("error"), hr.StartCancelled), outcome
+    (pid,) = worker.pids
+    assert_gone(pid)
+    # brutal_kill: stopped, killed at once; a shutdown run out: abandoned. Not a failed start.
+    kind = EventKind.STOPPED if shutdown == "brutal_kill" else EventKind.ABANDONED
+    assert rec.wait_for(kind, "root/w1").reason == hr.KILLED
+    assert not rec.matching("failed", "root/w1")
+    assert pykka.ActorRegistry.get_all() == []
+    assert wait_threads_end(before, timeout=5.0) == []
+    assert worker.ports.held() == {}
