@@ -53,3 +53,12 @@ class SlowStart(hr.Actor):
 
     def on_start(self) -> None:
         threading.Event().wait()
+
+
+class SlowOnceMarked(hr.Actor):
+    """Starts at once unless the file named by ``SLOW_MARK`` exists: then never finishes."""
+
+    def on_start(self) -> None:
+        mark = os.environ.get("SLOW_MARK")
+        if mark and os.path.exists(mark):  # noqa: PTH110 - a plain check, as the worker sees it
+            threading.Event().wait()
