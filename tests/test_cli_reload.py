@@ -20,7 +20,8 @@ import pytest
 from click.testing import CliRunner
 
 import hedgerow as hr
-from hedgerow.cli import _Runner, cli
+from hedgerow.cli import cli
+from hedgerow.cli._runner import _Runner
 
 ROOT = Path(__file__).resolve().parents[1]
 """This checkout, first on the node's import path: the hedgerow under test."""

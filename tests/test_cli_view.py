@@ -20,8 +20,9 @@ from rich.console import Console
 
 import hedgerow as hr
 from hedgerow._events import EVENT_ATTRIBUTE, Event, EventKind
-from hedgerow._live_log import FoldedFormatter
-from hedgerow._view import (
+from hedgerow.cli import cli
+from hedgerow.cli._live_log import FoldedFormatter
+from hedgerow.cli._view import (
     STATES,
     JsonView,
     LineView,
@@ -29,7 +30,6 @@ from hedgerow._view import (
     describe_info,
     spec_tree,
 )
-from hedgerow.cli import cli
 
 HOSTED = hr.SupervisorSpec(
     [hr.ChildSpec("adder", hr.Actor), hr.ChildSpec("echo", hr.Actor)],

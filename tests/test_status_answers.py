@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-import hedgerow._status as status_module
-from hedgerow._status import status
+import hedgerow.cli._status as status_module
+from hedgerow.cli._status import status
 from hedgerow.transports import Call, Leave
 from hedgerow.transports._base import Result
 

@@ -1,7 +1,7 @@
 """Testing support: fault injection, a virtual clock with autojump, an event
 recorder, a pytest plugin (registered as ``hedgerow``) and the chaos engine.
 
-The ``hedgerow chaos`` command object is `hedgerow.testing._chaos.chaos`.
+The ``hedgerow chaos`` command object is `hedgerow.cli._chaos.chaos`.
 """
 
 from __future__ import annotations

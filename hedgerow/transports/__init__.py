@@ -26,6 +26,7 @@ if TYPE_CHECKING:
         SubscribeOptions,
     )
 
+    from hedgerow.cli._router import router as router_command
     from hedgerow.transports._authorization import Principal, load_principals
     from hedgerow.transports._base import (
         Call,
@@ -59,7 +60,6 @@ if TYPE_CHECKING:
         use_framework,
     )
     from hedgerow.transports._inprocess import InProcessRouter, RouterStatistics, default_router
-    from hedgerow.transports._router_cli import router as router_command
     from hedgerow.transports._router_config import (
         CrossbarError,
         RouterConfig,
@@ -191,7 +191,7 @@ __getattr__, __dir__ = lazy_exports(
         "InProcessRouter": "hedgerow.transports._inprocess",
         "RouterStatistics": "hedgerow.transports._inprocess",
         "default_router": "hedgerow.transports._inprocess",
-        "router_command": ("hedgerow.transports._router_cli", "router"),
+        "router_command": ("hedgerow.cli._router", "router"),
         "DEFAULT_SERIALIZERS": "hedgerow.transports._serializers",
         "SERIALIZERS": "hedgerow.transports._serializers",
         "Serializer": "hedgerow.transports._serializers",

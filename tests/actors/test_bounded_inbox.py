@@ -488,8 +488,8 @@ def test_describe_gives_each_childs_inbox():
 
 
 def test_status_shows_inbox_depth_and_drops():
-    from hedgerow._status import _render  # noqa: PLC0415
-    from hedgerow._status_answer import check_tree  # noqa: PLC0415
+    from hedgerow.cli._status import _render  # noqa: PLC0415
+    from hedgerow.cli._status_answer import check_tree  # noqa: PLC0415
 
     answer = {
         "name": "svc",

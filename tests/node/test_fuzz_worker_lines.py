@@ -22,7 +22,7 @@ from rich.console import Console
 
 import hedgerow as hr
 from hedgerow._events import EventKind, EventStream
-from hedgerow._view import JsonView, LineView, TreeState
+from hedgerow.cli._view import JsonView, LineView, TreeState
 from hedgerow.node._lines import MAX_LINE, BadLine, check_line, read_line
 from hedgerow.node._wire import decode_event
 from hedgerow.node._worker_main import BadConfig, parse_config

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from click.testing import CliRunner
 
-from hedgerow.testing._chaos import chaos
+from hedgerow.cli._chaos import chaos
 
 ACTORS = """\
 import hedgerow as hr

@@ -1,46 +1,27 @@
-"""The `hedgerow` command: check, run and chaos-test trees from tree files; run the router.
-
-Exit status, for every subcommand: 0 when all went well (the tree stopped
-normally), 1 when the tree failed (its root gave up, or a child would not
-start), 2 for bad input (a bad file or option). Library code never configures
-logging; the commands here do (and `hedgerow.run`, as autobahn's `run` does).
-"""
+"""`hedgerow run`: the tree on the process bus, its view, signals and reloads."""
 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import queue
-import select
-import signal
 import sys
 import threading
 import time
-import tomllib
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import click
-from rich.console import Console
 from rich.live import Live
-from rich.logging import RichHandler
-from rich.markup import escape
-from rich.text import Text
 
-from hedgerow._events import EventStream, drop_event_records
+from hedgerow._events import EventStream
 from hedgerow._exceptions import ConfigError, StartCancelled, StartError, UpdateFailed
-from hedgerow._extras import MissingExtra
-from hedgerow._live_log import LiveConsole, live_handler, stderr_through
-from hedgerow._logs import LOG_FORMAT_ENV, LOG_FORMATS, formatter
-from hedgerow._seconds import Seconds
-from hedgerow._status import status
-from hedgerow._version import __version__
-from hedgerow._view import JsonView, LineView, TreeState, spec_tree
 from hedgerow.actors._reason import describe
-from hedgerow.node import Bus, BusState, SignalHandler
+from hedgerow.cli._live_log import LiveConsole, stderr_through
+from hedgerow.cli._main import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, TICK, _CutShort
+from hedgerow.cli._view import JsonView, LineView, TreeState
+from hedgerow.cli._wakeup import _Signals, _Wakeup
+from hedgerow.node import Bus, BusState
 from hedgerow.supervision._management import (
     Management,
     ManagementService,
@@ -49,342 +30,17 @@ from hedgerow.supervision._management import (
 )
 from hedgerow.supervision._plan import UpdatePlan, plan_update
 from hedgerow.supervision._tree import Tree
-from hedgerow.supervision._treefile import TreeFile, load_tree, read_tree
+from hedgerow.supervision._treefile import TreeFile, read_tree
 from hedgerow.supervision._update import apply_plan, arguments_problem
-from hedgerow.testing._chaos import chaos
-from hedgerow.transports import FRAMEWORKS, router_command, use_framework
-from hedgerow.transports._authorization import Policy, load_principals
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
-    from types import FrameType
 
     from hedgerow._events import Event
     from hedgerow.supervision._spec import SupervisorSpec
 
-__all__ = ["cli", "main"]
 
 logger = logging.getLogger("hedgerow")
-
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_BAD_INPUT = 2
-EXIT_INTERRUPTED = 130
-"""A second Ctrl-C cut the graceful shutdown short (128 + SIGINT, the shell's convention)."""
-
-LOG_LEVELS = ["debug", "info", "warning", "error", "critical"]
-TICK = 0.25
-"""Seconds between refreshes of the live view, and between checks of --for."""
-
-
-class _CutShort(BaseException):
-    """The second Ctrl-C: unwind (restoring the terminal), then leave at once.
-
-    Not an `Exception`, so that it passes through the bus's ``publish`` (which
-    gathers the Exceptions of its listeners) as KeyboardInterrupt does."""
-
-
-class _Exit(click.exceptions.Exit):
-    """Leave the command with a status, after a message on stderr."""
-
-
-def _fail(message: str, status: int) -> _Exit:
-    click.echo(message, err=True)
-    return _Exit(status)
-
-
-class _Group(click.Group):
-    """The command group: a missing optional extra is an install hint and exit 2."""
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except MissingExtra as exc:
-            raise _fail(f"error: {exc}", EXIT_BAD_INPUT) from None
-
-
-@click.group(
-    cls=_Group,
-    context_settings={"help_option_names": ["-h", "--help"]},
-    epilog="Example: hedgerow run examples/flaky_worker/tree.toml",
-)
-@click.version_option(__version__, "--version", prog_name="hedgerow")
-def cli() -> None:
-    """Run Erlang-style supervision trees of Python actors, described in tree files.
-
-    A tree file (TOML, YAML or JSON) names supervisors, their strategies and
-    children; `hedgerow check` validates one, `hedgerow run` runs one.
-    """
-
-
-@cli.command(epilog="Example: hedgerow check examples/*/tree.*")
-@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
-@click.option("--quiet", "-q", is_flag=True, help="Print only errors.")
-def check(files: tuple[str, ...], quiet: bool) -> None:
-    """Validate tree FILES and import every class they name, starting nothing.
-
-    A router's principals file (``[principals.<authid>]`` tables) is checked
-    as `hedgerow router --principals` reads it.
-
-    Prints each tree and exits 0 if all are good; otherwise prints every
-    problem (file, key path, value and what is allowed) and exits 2.
-    """
-    out = Console(highlight=False)
-    err = Console(stderr=True, highlight=False)
-    bad = 0
-    for file in files:
-        if _is_principals_file(file):
-            bad += not _check_principals(file, out, err, quiet)
-            continue
-        try:
-            spec = load_tree(file)
-        except ConfigError as exc:
-            bad += 1
-            err.print(Text.assemble(("error", "red"), f" {exc}"), soft_wrap=True)
-            continue
-        if not quiet:
-            out.print(Text.assemble(("ok", "green"), f" {file}"))
-            out.print(spec_tree(spec))
-    if bad:
-        raise _Exit(EXIT_BAD_INPUT)
-
-
-def _is_principals_file(file: str) -> bool:
-    """Whether FILE is a router's principals file (``[principals.<authid>]``, no supervisor)."""
-    path = Path(file)
-    if path.suffix.lower() not in (".toml", ".json"):
-        return False
-    try:
-        text = path.read_text(encoding="utf-8")
-        data = json.loads(text) if path.suffix.lower() == ".json" else tomllib.loads(text)
-    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
-        return False  # load_tree says what is wrong with it
-    return isinstance(data, dict) and "principals" in data and "supervisor" not in data
-
-
-def _check_principals(file: str, out: Console, err: Console, quiet: bool) -> bool:
-    """Validate a principals file as `hedgerow router --principals` would; True if good."""
-    try:
-        principals = load_principals(file)
-        Policy.of(principals)
-    except ValueError as exc:
-        message = str(exc) if str(exc).startswith(file) else f"{file}: {exc}"
-        err.print(f"[red]error[/red] {escape(message)}", markup=True, soft_wrap=True)
-        return False
-    if not quiet:
-        names = ", ".join(p.authid for p in principals)
-        out.print(f"[green]ok[/green] {escape(file)} (principals: {escape(names)})", markup=True)
-    return True
-
-
-@cli.command(epilog="Example: hedgerow run examples/pipeline/tree.yaml --for 10 --json")
-@click.argument("file", type=click.Path(dir_okay=False))
-@click.option(
-    "--for",
-    "duration",
-    type=Seconds(),
-    metavar="SECONDS",
-    help="Stop the tree gracefully after this many seconds (default: run until it ends).",
-)
-@click.option("--json", "as_json", is_flag=True, help="Write events as JSON lines on stdout.")
-@click.option(
-    "--log-level",
-    type=click.Choice(LOG_LEVELS, case_sensitive=False),
-    default="info",
-    show_default=True,
-    help="Level of the log lines (yours, hedgerow's and its workers'); in the live view, "
-    "the tree's events are log lines too (failures at ERROR, restarts at INFO, "
-    "starts and stops at DEBUG).",
-)
-@click.option(
-    "--log-format",
-    type=click.Choice(LOG_FORMATS),
-    default="text",
-    show_default=True,
-    help="Log lines as text, or as JSON objects (one per line: time, level, logger, "
-    "message, exception) for machines; worker processes follow.",
-)
-@click.option(
-    "--log-file",
-    type=click.Path(dir_okay=False),
-    metavar="FILE",
-    help="Also append the log lines to FILE, with the tree's events and their full tracebacks.",
-)
-@click.option(
-    "--live/--no-live",
-    default=None,
-    help="Show the live tree, with the log lines above it, tracebacks folded to one line "
-    "(default: when stdout is a terminal, without --json or --log-format json).",
-)
-@click.option(
-    "--framework",
-    type=click.Choice(FRAMEWORKS),
-    default=None,
-    help="Run the WAMP sessions of this process on asyncio (the default) or Twisted's reactor.",
-)
-def run(
-    file: str,
-    *,
-    duration: float | None,
-    as_json: bool,
-    log_level: str,
-    log_format: str,
-    log_file: str | None,
-    live: bool | None,
-    framework: str | None,
-) -> None:
-    """Start the tree in FILE and run it until it ends or SIGINT/SIGTERM arrives.
-
-    On the first Ctrl-C (or SIGTERM) the tree shuts down gracefully, children
-    in reverse start order; a second one stops at once. SIGHUP (or SIGUSR1)
-    re-reads FILE and changes only what changed: added children start (first,
-    before anything running is touched), removed ones stop, changed ones
-    restart, the others run on with their state. A bad file, or an added
-    child that cannot start, is logged and refused with the tree untouched; a
-    changed child that cannot start undoes the reload. A changed root
-    supervisor restarts the whole tree (the previous one again if the new one
-    cannot start).
-
-    The tree's events go to stdout: one line each (JSON with --json), full
-    tracebacks included, or the live view in a terminal. Log lines go to
-    stderr, or above the live view.
-
-    Exits 0 when the tree stopped normally, 1 when its root gave up or it did
-    not start, 2 for a bad file, 130 when a second Ctrl-C cut the shutdown
-    short (and 70 if a stop listener of the process bus failed).
-    """
-    if _as_program and threading.current_thread() is threading.main_thread():
-        # Until the bus handles them, and once it has put the previous handlers
-        # back: a reload signal then must not kill the node (its default action).
-        for signum in (signal.SIGHUP, signal.SIGUSR1):
-            signal.signal(signum, signal.SIG_IGN)
-    if framework is not None:
-        try:
-            use_framework(framework)
-        except RuntimeError as exc:
-            raise _fail(f"error: --framework {framework}: {exc}", EXIT_BAD_INPUT) from None
-    try:
-        tree_file = read_tree(file)
-    except ConfigError as exc:
-        raise _fail(f"error: {exc}", EXIT_BAD_INPUT) from None
-    spec = tree_file.spec
-    if live is None:
-        live = sys.stdout.isatty() and not as_json and log_format == "text"
-    console = LiveConsole() if live else None
-    try:
-        shown, restore = _configure_logging(
-            log_level, log_format, console=console, log_file=log_file
-        )
-    except OSError as exc:
-        raise _fail(f"error: --log-file {log_file}: {exc.strerror}", EXIT_BAD_INPUT) from None
-    try:
-        view = None if console is None else (console, shown)
-        runner = _Runner(file, spec, duration=duration, as_json=as_json, view=view)
-        runner.management = tree_file.management
-        status = runner.run()
-    finally:
-        restore()
-    raise _Exit(status)
-
-
-def _configure_logging(
-    level: str, log_format: str, *, console: LiveConsole | None, log_file: str | None
-) -> tuple[logging.Handler, Callable[[], None]]:
-    """Log at `level` on the live view's `console`, else on stderr (where the
-    tree's events, shown on stdout, are left out), and to `log_file` if given
-    (events and tracebacks in full). Worker processes log in `log_format` too.
-    Returns the handler that shows the lines (on the console or stderr), and a
-    function that undoes it all (the command may run inside another program,
-    such as a test)."""
-    handlers: list[logging.Handler] = []
-    if log_file is not None:
-        to_file = logging.FileHandler(log_file, encoding="utf-8")
-        to_file.setFormatter(formatter(log_format))
-        handlers.append(to_file)
-    shown: logging.Handler
-    if console is not None:
-        shown = live_handler(console, log_format)
-    elif log_format == "text" and sys.stderr.isatty():
-        shown = RichHandler(console=Console(stderr=True), show_path=False, markup=False)
-        shown.setFormatter(logging.Formatter("%(name)s: %(message)s"))
-        shown.addFilter(drop_event_records)
-    else:
-        shown = logging.StreamHandler(sys.stderr)
-        shown.setFormatter(formatter(log_format))
-        shown.addFilter(drop_event_records)
-    handlers.append(shown)
-    root = logging.getLogger()
-    saved = (list(root.handlers), root.level, os.environ.get(LOG_FORMAT_ENV))
-    root.handlers[:] = handlers
-    root.setLevel(level.upper())
-    os.environ[LOG_FORMAT_ENV] = log_format
-
-    def restore() -> None:
-        root.handlers[:] = saved[0]
-        root.setLevel(saved[1])
-        if saved[2] is None:
-            os.environ.pop(LOG_FORMAT_ENV, None)
-        else:
-            os.environ[LOG_FORMAT_ENV] = saved[2]
-        if log_file is not None:
-            handlers[0].close()
-
-    return shown, restore
-
-
-class _Signals(SignalHandler):
-    """The bus's signal handling, remembering the last signal for the log line
-    that says why the tree stops."""
-
-    def __init__(self, bus: Bus, on_repeat: Callable[[int], None]) -> None:
-        super().__init__(bus, on_repeat)
-        self.last: str | None = None
-
-    def _handle(self, signum: int, frame: FrameType | None) -> None:
-        self.last = signal.Signals(signum).name
-        super()._handle(signum, frame)
-
-
-class _Wakeup:
-    """Wakes the main thread: set from any thread or signal handler, waited on
-    by the main thread, also from a signal handler that interrupted its wait.
-
-    A pipe, not a `threading.Event`: the bus's stop listener often runs in a
-    signal handler and waits too, and an Event's lock, held by the frame the
-    handler interrupted, would deadlock it.
-    """
-
-    def __init__(self) -> None:
-        self._read, self._write = os.pipe()
-        os.set_blocking(self._read, False)
-        os.set_blocking(self._write, False)
-        self._lock = threading.Lock()  # only threads take it (and close): never a handler
-        self._closed = False
-
-    def set(self) -> None:
-        if threading.current_thread() is threading.main_thread():
-            self._poke()  # perhaps in a signal handler: no lock
-            return
-        with self._lock:
-            if not self._closed:
-                self._poke()
-
-    def _poke(self) -> None:
-        with contextlib.suppress(BlockingIOError):  # the pipe is full: a wake-up is pending
-            os.write(self._write, b"\0")
-
-    def wait(self, timeout: float) -> None:
-        poll = select.poll()  # one per call: a poll object refuses a nested poll()
-        poll.register(self._read, select.POLLIN)
-        poll.poll(timeout * 1000)
-        with contextlib.suppress(BlockingIOError):
-            os.read(self._read, 4096)
-
-    def close(self) -> None:
-        with self._lock:
-            self._closed = True
-            os.close(self._read)
-            os.close(self._write)
 
 
 @dataclass(frozen=True)
@@ -877,19 +533,3 @@ def _start_failure(error: BaseException) -> str:
     return f"the tree did not start: child {error.child_id!r} failed to start: " + describe(
         error.cause
     )
-
-
-cli.add_command(chaos)
-cli.add_command(router_command)
-cli.add_command(status)
-
-
-_as_program = False
-"""True in `main`: the process is the `hedgerow` command, not a program that calls it."""
-
-
-def main(argv: list[str] | None = None) -> None:
-    """The console-script entry point (also ``python -m hedgerow``)."""
-    global _as_program  # noqa: PLW0603 - set once, by the entry point
-    _as_program = True
-    cli.main(args=argv, prog_name="hedgerow")

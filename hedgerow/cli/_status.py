@@ -21,7 +21,7 @@ from rich.tree import Tree as RichTree
 
 from hedgerow._exceptions import echo
 from hedgerow._seconds import Seconds
-from hedgerow._status_answer import (
+from hedgerow.cli._status_answer import (
     MalformedAnswer,
     TreeAnswer,
     check_component,

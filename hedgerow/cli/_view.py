@@ -4,7 +4,7 @@ Three renderings of one event stream: a live rich tree for a terminal, one
 line per event for logs and pipes, and JSON lines for machines. The CLI owns
 the terminal; nothing here configures logging.
 
-The live view shares one rich console with the log lines (`hedgerow._live_log`).
+The live view shares one rich console with the log lines (`hedgerow.cli._live_log`).
 
 A worker process is a child whose ``start`` has a ``container`` (the
 `SupervisorSpec` it hosts in its own process): its hosted children are shown

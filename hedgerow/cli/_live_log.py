@@ -1,6 +1,6 @@
 """The live view's log lines: on the view's own console, one line each.
 
-The live view (`hedgerow._view.TreeState` in a rich ``Live``) shares one
+The live view (`hedgerow.cli._view.TreeState` in a rich ``Live``) shares one
 console with the log lines: the tree stays at the bottom, each log line (the
 tree's events are log lines there) is printed once above it, its traceback
 folded to one line (`FoldedFormatter`), and what anything else writes on the
@@ -25,7 +25,7 @@ from rich.text import Text
 
 from hedgerow._events import event_of
 from hedgerow._logs import formatter, origin_of, parse_line
-from hedgerow._view import event_line
+from hedgerow.cli._view import event_line
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -1,6 +1,6 @@
 """``hedgerow router``: write a Crossbar.io node config from options and run crossbar.
 
-A click command object; ``hedgerow/cli.py`` registers it. It needs the
+A click command object; ``hedgerow/cli/__init__.py`` registers it. It needs the
 ``router`` extra (crossbar); without it, it exits with an install hint.
 """
 
