@@ -206,11 +206,10 @@ time.sleep(600)
 """
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="parent-death signals are Linux's")
 def test_a_stopped_guard_wakes_when_its_starter_dies_and_stops_crossbar(tmp_path):
     """SIGSTOP of the guard, then SIGKILL of its starter: the kernel continues the guard
     (its parent-death signal is SIGCONT), which then stops crossbar as for any death."""
-    if not sys.platform.startswith("linux"):
-        pytest.skip("parent-death signals are Linux's")
     cbdir = tmp_path / "node"
     cbdir.mkdir()
     fake = tmp_path / "fake_crossbar.py"
