@@ -377,8 +377,12 @@ def is_component(start: object) -> TypeGuard[Component]:
 
 
 def _stand_in() -> Any:
-    """What a child's spec is checked with when its own start could not be used."""
-    raise NotImplementedError
+    """What a child's spec is checked with when its own start could not be used.
+
+    Such a spec only carries the other fields' checks: its file is refused, so
+    it never starts."""
+    msg = "a child whose start could not be read is never started"
+    raise RuntimeError(msg)
 
 
 def written_settings(component: Component) -> dict[str, Any] | None:
