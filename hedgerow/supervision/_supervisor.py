@@ -35,11 +35,12 @@ from hedgerow._exceptions import (
     SpecError,
     StartError,
 )
-from hedgerow.actors._actor import Actor, build, launch
+from hedgerow.actors._actor import Actor
 from hedgerow.actors._messages import _Internal
 from hedgerow.actors._names import Names
 from hedgerow.actors._reason import KILLED, SHUTDOWN, Reason, is_normal
 from hedgerow.actors._ref import ChildRef, TreeHooks, narrow
+from hedgerow.actors._spawn import build, launch
 from hedgerow.supervision._backoff import Backoff, BackoffSettings
 from hedgerow.supervision._intensity import RestartIntensity
 from hedgerow.supervision._spec import (
@@ -57,6 +58,7 @@ if TYPE_CHECKING:
     import pykka
 
     from hedgerow._clock import Clock, TimerHandle
+    from hedgerow.actors._actor_core import ActorCore
 
 __all__ = ["ChildCounts", "ChildInfo", "ChildState", "Supervisor"]
 
@@ -127,7 +129,7 @@ class _Child:
         self.args = spec.args
         self.backoff = Backoff.of(backoff, random) if backoff is not None else None
         self.reset_after = backoff.retry_reset_after if backoff is not None else 0.0
-        self.actor: Actor | None = None
+        self.actor: ActorCore | None = None
         self.incarnation = 0
         self.restarts = 0
         self.started_at = 0.0
@@ -138,7 +140,7 @@ class _Child:
 class _ChildExited(_Internal):
     __slots__ = ("actor", "child", "reason")
 
-    def __init__(self, child: _Child, actor: Actor, reason: Reason) -> None:
+    def __init__(self, child: _Child, actor: ActorCore, reason: Reason) -> None:
         self.child = child
         self.actor = actor
         self.reason = reason
@@ -191,7 +193,7 @@ class Supervisor(Actor):
         self._serial = itertools.count(1)
         self._terminated = False
         """Shutting down (or abandoned): nothing is started or restarted any more."""
-        self._starting: tuple[_Child, Actor] | None = None
+        self._starting: tuple[_Child, ActorCore] | None = None
         """The child whose on_start this supervisor's thread waits for, if any."""
         self._stop_asked = False
         """A stop was asked for from another thread: nothing more (re)starts."""
@@ -494,7 +496,7 @@ class Supervisor(Actor):
         child.id = cid
         return child
 
-    def _factory(self, child: _Child) -> Callable[..., Actor]:
+    def _factory(self, child: _Child) -> Callable[..., ActorCore]:
         start = child.spec.start
         if isinstance(start, SupervisorSpec):
             nested = start
@@ -602,17 +604,17 @@ class Supervisor(Actor):
         )
         return error
 
-    def _exit_notifier(self, child: _Child) -> Callable[[Actor, Reason], None]:
+    def _exit_notifier(self, child: _Child) -> Callable[[ActorCore, Reason], None]:
         inbox = self.actor_inbox
 
-        def notify(actor: Actor, reason: Reason) -> None:
+        def notify(actor: ActorCore, reason: Reason) -> None:
             inbox.put(Envelope(_ChildExited(child, actor, reason)))
 
         return notify
 
     # -- exits ----------------------------------------------------------------
 
-    def _child_exited(self, child: _Child, actor: Actor, reason: Reason) -> None:
+    def _child_exited(self, child: _Child, actor: ActorCore, reason: Reason) -> None:
         if child.actor is not actor or self._terminated:
             return  # ordered by this supervisor, and already handled
         if not actor._hr_claim_end_report():
@@ -661,7 +663,7 @@ class Supervisor(Actor):
         if child.spec.is_supervisor:
             self._release(child.ref.path)
 
-    def _report_exit(self, child: _Child, actor: Actor, reason: Reason) -> None:
+    def _report_exit(self, child: _Child, actor: ActorCore, reason: Reason) -> None:
         crashed = actor._hr_crashed
         kind = EventKind.STOPPED if is_normal(reason) else EventKind.FAILED
         self._publish(
@@ -848,13 +850,13 @@ class Supervisor(Actor):
         for child, actor in ending:
             self._end(child, actor)
 
-    def _begin_stop(self, child: _Child, actor: Actor) -> None:
+    def _begin_stop(self, child: _Child, actor: ActorCore) -> None:
         if child.actor is actor:
             child.actor = None
             child.state = ChildState.STOPPED
         actor._hr_begin_stop(child.spec.shutdown_timeout, self.clock)
 
-    def _end(self, child: _Child, actor: Actor) -> None:
+    def _end(self, child: _Child, actor: ActorCore) -> None:
         """Stop one incarnation (gracefully within its shutdown, or killed) and
         wait for it; an abandoned supervisor's children are stopped from here."""
         if isinstance(actor, Supervisor) and not actor._hr_started.is_set():
@@ -869,7 +871,7 @@ class Supervisor(Actor):
         if actor._hr_claim_end_report():
             self._report_terminated(child, actor, reason)
 
-    def _report_terminated(self, child: _Child, actor: Actor, reason: Reason) -> None:
+    def _report_terminated(self, child: _Child, actor: ActorCore, reason: Reason) -> None:
         if reason == KILLED:
             kind = EventKind.ABANDONED if child.spec.shutdown_timeout != 0.0 else EventKind.STOPPED
             self._publish(kind, child.ref.path, incarnation=actor.actor_incarnation, reason=KILLED)
