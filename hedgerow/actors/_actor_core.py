@@ -24,6 +24,7 @@ from pykka import ActorRegistry
 
 from hedgerow._clock import default_clock
 from hedgerow._exceptions import ChildNotFound, InboxFull
+from hedgerow.actors._flag import StopFlag
 from hedgerow.actors._inbox import Inbox
 from hedgerow.actors._links import demonitor, link, monitor, unlink
 from hedgerow.actors._messages import _Control, _Internal
@@ -74,6 +75,10 @@ class ActorCore(pykka.Actor):
     _hr_ask_errors_fail: bool
     _hr_event_errors_fail: bool
     """Erlang's rule for a component's event handlers (its child spec's ``event_errors_fail``)."""
+    _hr_can_kill: ClassVar[bool] = False
+    """True if the runtime can end an incarnation at once (cancel its task): a
+    stop that runs out kills it (reported ``stopped``, reason ``killed``)
+    instead of abandoning it (reported ``abandoned``)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -88,10 +93,10 @@ class ActorCore(pykka.Actor):
         self._hr_reason: Reason | None = None
         self._hr_traceback: str | None = None
         self._hr_crashed: Envelope[Any] | None = None
-        self._hr_started = threading.Event()
+        self._hr_started = StopFlag()
         self._hr_start_error: BaseException | None = None
         self._hr_on_started: Callable[[], None] | None = None
-        self._hr_exited = threading.Event()
+        self._hr_exited = StopFlag()
         self._hr_exit_reason: Reason = NORMAL
         self._hr_lock = threading.Lock()
         self._hr_exit_callbacks: dict[int, Callable[[Any, Reason], None]] = {}
@@ -315,11 +320,18 @@ class ActorCore(pykka.Actor):
                 logger.exception("Exit callback of %s failed", self)
         ActorRegistry.unregister(self.actor_ref)
         self.actor_stopped.set()
+        self._hr_after_abandon()
+        self._hr_started.set()  # a supervisor waiting for its on_start goes on
+        return True
+
+    def _hr_after_abandon(self) -> None:
+        """The runtime's part of `_hr_abandon` (any thread): make the incarnation
+        leave its loop. A thread's is woken if idle (a busy one finishes its
+        handler, whose outcome `_hr_account_late` reports); an event-loop
+        actor's task is cancelled."""
         inbox = self.actor_inbox
         if isinstance(inbox, Inbox):
             inbox.wake_all()  # an idle incarnation leaves its loop at once
-        self._hr_started.set()  # a supervisor waiting for its on_start goes on
-        return True
 
     def _hr_claim_end_report(self) -> bool:
         """True once: whoever gets it reports this incarnation's end."""

@@ -6,7 +6,8 @@ Four things beyond `queue.Queue`, as pykka uses it:
   the backlog stays in order for the next incarnation);
 - `take(stopped)`, the reader's get: it never hands anything to an
   incarnation that has been stopped or abandoned, and `wake_all` wakes such a
-  reader so that it can leave;
+  reader so that it can leave; an event-loop reader takes with `take_nowait`
+  and is woken by its `waker` instead;
 - `close(reason)`: the child is gone for good. What is queued is handed back
   once, and whatever is put later is refused: each envelope goes to the
   dead letters exactly once, and never after `reopen()` (a restart) returns;
@@ -120,6 +121,10 @@ class Inbox(queue.Queue[Any]):
         self._exempt_n = 0  # exempt messages queued (counted only while bounded)
         self._peak = 0
         self._waiting = 0  # senders blocked for room
+        self.waker: Callable[[], None] | None = None
+        """An event-loop reader's: called (under the mutex, from the putting
+        thread) after each envelope queued, so its loop schedules the reader.
+        A thread reader waits in `take` instead, and leaves it None."""
 
     def bound(self, settings: InboxSettings | None) -> None:
         """Bound (or, with None, unbound) this inbox from now on."""
@@ -134,7 +139,7 @@ class Inbox(queue.Queue[Any]):
                 self.max_inbox = settings.max_inbox
             self.not_full.notify_all()
 
-    def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
+    def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:  # noqa: C901 - the hot path in one frame
         with self.mutex:
             refused = self._refused
             if refused is None:
@@ -143,6 +148,9 @@ class Inbox(queue.Queue[Any]):
                     self._put(item)
                     self.unfinished_tasks += 1
                     self.not_empty.notify()
+                    waker = self.waker
+                    if waker is not None:
+                        waker()
                     return
                 found = _exempt_by_class.get(item.message.__class__)
                 depth = len(self.queue) - self._exempt_n
@@ -166,6 +174,9 @@ class Inbox(queue.Queue[Any]):
                 if refused is None:
                     self.unfinished_tasks += 1
                     self.not_empty.notify()
+                    waker = self.waker
+                    if waker is not None:
+                        waker()
                     return
             else:
                 self._refusing(item)
@@ -205,6 +216,8 @@ class Inbox(queue.Queue[Any]):
                     self._put(item)
                     self.unfinished_tasks += 1
                     self.not_empty.notify()
+                    if self.waker is not None:
+                        self.waker()
                     return old, InboxFull(self.owner, self.max_inbox or 0, overflow.value)
         elif overflow is Overflow.BLOCK:
             if threading.get_ident() == self.reader:
@@ -231,8 +244,23 @@ class Inbox(queue.Queue[Any]):
                     self._exempt_n += 1
                 self.unfinished_tasks += 1
                 self.not_empty.notify()
+                if self.waker is not None:
+                    self.waker()
                 return
         refused[1](item, refused[0])
+
+    def take_nowait(self) -> Any | None:
+        """The next envelope, or None if there is none (an event-loop reader's get)."""
+        with self.mutex:
+            queue = self.queue
+            if not queue:
+                return None
+            item = queue.popleft()
+            if self._exempt_n and _exempt(item):
+                self._exempt_n -= 1
+            if self._waiting:
+                self.not_full.notify()
+            return item
 
     def take(self, stopped: threading.Event) -> Any | None:
         """The next envelope, waiting for one; None once `stopped` is set."""
@@ -256,9 +284,12 @@ class Inbox(queue.Queue[Any]):
         return item  # Queue.get notifies not_full itself
 
     def wake_all(self) -> None:
-        """Wake every reader blocked in `take` (one whose `stopped` is now set leaves)."""
+        """Wake every reader blocked in `take` (one whose `stopped` is now set leaves),
+        or the event-loop reader."""
         with self.not_empty:
             self.not_empty.notify_all()
+            if self.waker is not None:
+                self.waker()
 
     def close(self, reason: Any, refuse: Callable[[Any, Any], None]) -> list[Any]:
         """Refuse from now on (``refuse(envelope, reason)``, in the sender's thread);

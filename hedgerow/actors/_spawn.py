@@ -36,7 +36,7 @@ def spawn(
     For a supervised child, the new incarnation takes over `child_ref`'s inbox.
     `on_exit` is registered before the thread starts, so no exit is missed;
     `on_started` runs in the actor's thread after a successful ``on_start``.
-    Raises what the factory raises, or TypeError if it built no hedgerow Actor.
+    Raises what the factory raises, or TypeError if it built no hedgerow actor (of either runtime).
     """
     actor = build(
         factory,
@@ -77,10 +77,13 @@ def build(
         _spawning.inbox = None
         _spawning.context = None
     if not isinstance(actor, ActorCore):
-        msg = f"{factory!r} returned {actor!r}, which is not a hedgerow.Actor"
+        msg = (
+            f"{factory!r} returned {actor!r}, which is neither a hedgerow.Actor"
+            " nor a hedgerow.AsyncioActor"
+        )
         raise TypeError(msg)
     if child_ref is not None and actor.actor_inbox is not child_ref.actor_inbox:
-        msg = f"{factory!r} did not call hedgerow.Actor.__init__ on the actor it built"
+        msg = f"{factory!r} did not call its actor class's __init__ on the actor it built"
         raise TypeError(msg)
     if on_exit is not None:
         actor._hr_add_exit_callback(on_exit)

@@ -130,7 +130,10 @@ class Terminating(SupervisorCore):
 
     def _report_terminated(self, child: _Child, actor: ActorCore, reason: Reason) -> None:
         if reason == KILLED:
-            kind = EventKind.ABANDONED if child.spec.shutdown_timeout != 0.0 else EventKind.STOPPED
+            # A thread cannot be killed: one whose stop ran out is abandoned. An
+            # event-loop actor's task is cancelled: it is stopped, reason killed.
+            abandoned = child.spec.shutdown_timeout != 0.0 and not actor._hr_can_kill
+            kind = EventKind.ABANDONED if abandoned else EventKind.STOPPED
             self._publish(kind, child.ref.path, incarnation=actor.actor_incarnation, reason=KILLED)
             return
         # Stopped as asked (shutdown), or exited by itself meanwhile: its own reason.
