@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import threading
+import types
 from typing import Any
 
 import hedgerow as hr
@@ -21,8 +22,14 @@ _made: dict[tuple[type, type], type] = {}
 
 
 def on(body: type, base: type) -> type:
-    """The actor class `body` + `base` (a runtime's base class), made once."""
+    """The actor class `body` + `base` (a runtime's base class), made once.
+
+    `body` is a plain mixin (the helpers below), an actor class made by `on`,
+    or a test's own direct subclass of `hr.Actor`: that one's twin on `base`
+    is rebuilt from its methods (see `_rebased`)."""
     body = getattr(body, "_body", body)
+    if issubclass(body, hr.Actor):
+        return body if base is hr.Actor else _rebased(body, base)
     made = _made.get((body, base))
     if made is None:
         suffix = "" if base is hr.Actor else "OnLoop"
@@ -33,6 +40,39 @@ def on(body: type, base: type) -> type:
         )
         made.__qualname__ = body.__qualname__ + suffix
         _made[(body, base)] = made
+    return made
+
+
+def _rebased(cls: type, base: type) -> type:
+    """`cls`, a direct subclass of `hr.Actor`, with `base` in its place: its own
+    methods, their zero-argument ``super()`` pointed at the new class."""
+    made = _made.get((cls, base))
+    if made is not None:
+        return made
+    if cls.__bases__ != (hr.Actor,):
+        msg = f"{cls.__qualname__}: only a direct subclass of hr.Actor can be rebased"
+        raise TypeError(msg)
+    namespace = {k: v for k, v in vars(cls).items() if k not in ("__dict__", "__weakref__")}
+    made = type(cls.__name__ + "OnLoop", (base,), namespace)
+    made.__qualname__ = cls.__qualname__ + "OnLoop"
+    for name, value in namespace.items():
+        function = value  # (a property's getter keeps its zero-argument super())
+        if (
+            isinstance(function, types.FunctionType)
+            and "__class__" in function.__code__.co_freevars
+        ):
+            cells = tuple(
+                types.CellType(made) if free == "__class__" else cell
+                for free, cell in zip(
+                    function.__code__.co_freevars, function.__closure__ or (), strict=True
+                )
+            )
+            rebuilt = types.FunctionType(
+                function.__code__, function.__globals__, name, function.__defaults__, cells
+            )
+            rebuilt.__kwdefaults__ = function.__kwdefaults__
+            setattr(made, name, rebuilt)
+    _made[(cls, base)] = made
     return made
 
 
@@ -203,10 +243,18 @@ def start(spec: hr.SupervisorSpec, **kwargs: Any) -> tuple[hr.Tree, EventRecorde
 def wait_threads_end(before: set[threading.Thread], timeout: float = 10.0) -> list[str]:
     """Join every thread started since `before` (daemon ones too); the names still alive."""
     current = threading.current_thread()
-    extra = [t for t in threading.enumerate() if t not in before and t is not current]
+    extra = [
+        t
+        for t in threading.enumerate()
+        if t not in before and t is not current and t.name not in PROCESS_THREADS
+    ]
     for thread in extra:
         thread.join(timeout=timeout)
     return [t.name for t in extra if t.is_alive() and t.name != "hedgerow-autojump"]
+
+
+PROCESS_THREADS = ("hedgerow-loop", "hedgerow-watchdog")
+"""Threads started on first use that live as long as the process (event-loop actors')."""
 
 
 class SlowStart:
@@ -232,3 +280,11 @@ class SlowStart:
 
 
 SlowStart = on(SlowStart, hr.Actor)
+
+
+def ran_out(actor_class: type) -> hr.EventKind:
+    """The event of a child of `actor_class` whose shutdown ran out: a thread is
+    abandoned; an event-loop actor's task is cancelled (stopped, reason killed)."""
+    return (
+        hr.EventKind.STOPPED if issubclass(actor_class, hr.AsyncioActor) else hr.EventKind.ABANDONED
+    )
