@@ -51,6 +51,10 @@ _spawning = threading.local()
 ref's inbox (``inbox``) and the incarnation's context (``context``)."""
 _callback_keys = itertools.count(1)
 
+KILL_LANDS = 5.0
+"""Seconds a supervisor waits (real time) for the kill of an incarnation that
+can be killed to land before it reports it killed all the same."""
+
 
 def take_spawning_inbox() -> Any:
     """The inbox of the supervised child being built in this thread, once; else None.
@@ -279,8 +283,8 @@ class ActorCore(pykka.Actor):
 
     def _hr_await_end(self, clock: Clock) -> Reason:
         """Wait until this incarnation exits or its stop deadline passes (then
-        abandon it); its exit reason, or ``killed``. Any thread may wait, and
-        all get the same answer."""
+        abandon it, or kill it if its runtime can); its exit reason, or
+        ``killed``. Any thread may wait, and all get the same answer."""
         deadline = self._hr_stop_deadline
         if deadline is None:
             msg = f"{self}: _hr_await_end before _hr_begin_stop"
@@ -294,6 +298,11 @@ class ActorCore(pykka.Actor):
                     clock.wait(waiter, remaining)
                 self._hr_remove_exit_callback(key)
         if self._hr_abandon():
+            if self._hr_can_kill:
+                # Its task is cancelled on its loop: once that has landed, the
+                # message it held is a dead letter before its end is reported.
+                # (Bounded: a handler that holds the loop delays the cancel.)
+                self._hr_exited.wait(KILL_LANDS)
             return KILLED
         return self._hr_exit_reason
 

@@ -241,9 +241,16 @@ class AsyncioActor(LoopChild, pykka.Actor):
         self._hr_idle()
         return None
 
-    async def _hr_body(self, envelope: Envelope[Any] | None, coroutine: Any) -> None:
+    async def _hr_body(self, envelope: Envelope[Any] | None, coroutine: Any) -> None:  # noqa: C901
         """The task of an actor whose handler awaits: await it, answer its message,
         then go on with the inbox in this task until the actor is idle again."""
+        if self._hr_killed and self._hr_child_ref is not None:
+            # Killed before this task ran (its kill does not cancel a task that
+            # has not started): the handler never runs.
+            coroutine.close()
+            self._hr_task = None
+            self._hr_idle()
+            return
         try:
             while True:
                 if envelope is None:

@@ -13,11 +13,14 @@ alone.
 
 An event-loop incarnation can be killed: `_hr_abandon` (a ``brutal_kill``, a
 shutdown that runs out) cancels its task on the loop, so no late handler
-outcome follows. The message it held is a dead letter with reason ``killed``.
+outcome follows. The message it held is a dead letter with reason ``killed``;
+one it had crashed on as the kill was decided is reported with its failure
+(`_hr_account_late`, as for a thread).
 """
 
 from __future__ import annotations
 
+import inspect
 import logging
 import sys
 from asyncio import CancelledError, events
@@ -336,10 +339,15 @@ class LoopChild(ActorCore):
         self._hr_killed = True
         current = self._hr_current
         self._hr_current = None
-        if current is not None:
+        if current is not None and current is not self._hr_crashed:
+            # (One it crashed on is reported as the thread runtime's late end is.)
             self._hr_dead_letter(current)
         task = self._hr_task
-        if task is not None and task is not _current_task(self._hr_loop):
+        if (
+            task is not None
+            and task is not _current_task(self._hr_loop)
+            and inspect.getcoroutinestate(task.get_coro()) != inspect.CORO_CREATED  # type: ignore[arg-type]
+        ):
             task.cancel()  # its CancelledError handler does not end it again
         self._hr_end()
 
@@ -356,9 +364,6 @@ class LoopChild(ActorCore):
         self.actor_stopped.set()
         self._hr_set_reason(KILLED)
         self._hr_kill_child()
-
-    def _hr_account_late(self, reason: Any) -> None:
-        """A killed event-loop incarnation has no late outcome: nothing to report."""
 
 
 def _current_task(loop: asyncio.AbstractEventLoop) -> asyncio.Task[Any] | None:

@@ -190,11 +190,12 @@ def test_a_killed_event_loop_child_s_message_in_hand_is_a_dead_letter(send, shut
         ref.tell("held")
     assert entered.wait(timeout=10)
     assert tree.stop(timeout=10) == hr.SHUTDOWN
+    # Reported once the kill has landed: its dead letter is there already.
+    (letter,) = rec.matching(EventKind.DEAD_LETTER, "root/slow")
+    assert (letter.message, letter.reason) == ("held", hr.KILLED)
     stopped = rec.wait_for(EventKind.STOPPED, "root/slow")
     assert stopped.reason == hr.KILLED
     assert rec.matching(EventKind.ABANDONED) == []
-    letter = rec.wait_for(EventKind.DEAD_LETTER, "root/slow")
-    assert (letter.message, letter.reason) == ("held", hr.KILLED)
     if future is not None:
         with pytest.raises(hr.DeadLetterError, match="killed"):
             future.get(timeout=5)
