@@ -27,7 +27,7 @@ def on(body: type, base: type) -> type:
     `body` is a plain mixin (the helpers below), an actor class made by `on`,
     or a test's own direct subclass of `hr.Actor`: that one's twin on `base`
     is rebuilt from its methods (see `_rebased`)."""
-    body = getattr(body, "_body", body)
+    body = vars(body).get("_body", body)
     if issubclass(body, hr.Actor):
         return body if base is hr.Actor else _rebased(body, base)
     made = _made.get((body, base))
@@ -44,16 +44,23 @@ def on(body: type, base: type) -> type:
 
 
 def _rebased(cls: type, base: type) -> type:
-    """`cls`, a direct subclass of `hr.Actor`, with `base` in its place: its own
-    methods, their zero-argument ``super()`` pointed at the new class."""
+    """`cls`, a subclass of `hr.Actor` (directly, or of classes made by `on`), with
+    `base` in its place: its own methods, their zero-argument ``super()`` pointed
+    at the new class."""
     made = _made.get((cls, base))
     if made is not None:
         return made
-    if cls.__bases__ != (hr.Actor,):
-        msg = f"{cls.__qualname__}: only a direct subclass of hr.Actor can be rebased"
-        raise TypeError(msg)
+    bases = []
+    for parent in cls.__bases__:
+        if parent is hr.Actor:
+            bases.append(base)
+        elif "_body" in vars(parent) or (parent.__bases__ == (hr.Actor,)):
+            bases.append(on(parent, base))
+        else:
+            msg = f"{cls.__qualname__}: cannot rebase its parent {parent.__qualname__}"
+            raise TypeError(msg)
     namespace = {k: v for k, v in vars(cls).items() if k not in ("__dict__", "__weakref__")}
-    made = type(cls.__name__ + "OnLoop", (base,), namespace)
+    made = type(cls.__name__ + "OnLoop", tuple(bases), namespace)
     made.__qualname__ = cls.__qualname__ + "OnLoop"
     for name, value in namespace.items():
         function = value  # (a property's getter keeps its zero-argument super())

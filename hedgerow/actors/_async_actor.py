@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import pykka
 from pykka import ActorDeadError, ActorRegistry, messages
 
+from hedgerow._exceptions import Shutdown
 from hedgerow.actors._actor_core import take_spawning_inbox
 from hedgerow.actors._async_future import AsyncioFuture
 from hedgerow.actors._flag import StopFlag
@@ -36,6 +37,7 @@ from hedgerow.actors._inbox import Inbox
 from hedgerow.actors._loop import _actor_codes, hedgerow_loop, runtime_for
 from hedgerow.actors._loop_child import BUDGET, DEAD, NEW, RUNNING, LoopChild
 from hedgerow.actors._loop_inbox import LoopActorRef, LoopInbox
+from hedgerow.actors._messages import _Control
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Coroutine
@@ -115,6 +117,10 @@ class AsyncioActor(LoopChild, pykka.Actor):
         if self._hr_child_ref is None:
             # pykka's ActorRef, with a tell and an ask that skip its generic steps.
             self._actor_ref = LoopActorRef(self)
+        else:
+            # Made again: pykka's ref keeps the actor_stopped it saw (the Event
+            # replaced above), and must say this incarnation is dead once it is.
+            self._actor_ref = pykka.ActorRef(self)
         self._hr_phase = _NEW
         self._hr_busy = False
         self._hr_killed = False
@@ -294,6 +300,8 @@ class AsyncioActor(LoopChild, pykka.Actor):
     def _handle_receive(self, message: Any) -> Any:
         if isinstance(message, _PYKKA_MESSAGES):
             return super()._handle_receive(message)
+        if message.__class__ is _Control:  # a link's exit signal (unsupervised)
+            return self._hr_control(message)
         return self.on_receive(message)
 
     def _hr_start(self) -> Coroutine[Any, Any, None] | None:
@@ -322,6 +330,11 @@ class AsyncioActor(LoopChild, pykka.Actor):
         if self._hr_child_ref is not None:
             return self._hr_child_failed(envelope)
         exc_info = sys.exc_info()
+        if isinstance(exc_info[1], Shutdown):  # a stop with a reason that counts as normal
+            self._hr_set_reason(exc_info[1])
+            if envelope.reply_to is not None and not self._hr_killed:
+                envelope.reply_to.set_exception(exc_info)
+            return self._stop()  # type: ignore[no-any-return]
         # A CancelledError that is not this actor's kill is the handler's error.
         if isinstance(exc_info[1], (Exception, CancelledError)):
             return self._hr_on_error(envelope, exc_info)
@@ -350,6 +363,8 @@ class AsyncioActor(LoopChild, pykka.Actor):
 
     def _hr_on_base_exception(self) -> Coroutine[Any, Any, None] | None:
         exception_value = sys.exc_info()[1]
+        if exception_value is not None:
+            self._hr_set_reason(exception_value)
         pykka_logger.debug("%r in %s. Stopping all actors.", exception_value, self)
         pending: Coroutine[Any, Any, None] | None = self._stop()
         # Not block=True: the other actors of this loop could not stop while it waits.
@@ -394,8 +409,11 @@ class AsyncioActor(LoopChild, pykka.Actor):
         self.actor_stopped.set()
 
     def _hr_teardown(self) -> None:
-        """Answer what is left in the inbox, as pykka's teardown does."""
+        """Answer what is left in the inbox, as pykka's teardown does; then its
+        exit callbacks run (links and monitors)."""
         self._hr_phase = _DEAD
+        if not self._hr_exited.is_set():
+            self._hr_finish()
         queue = self.actor_inbox._queue
         while queue:
             envelope = queue.popleft()
