@@ -56,6 +56,11 @@ KILL_LANDS = 5.0
 can be killed to land before it reports it killed all the same."""
 
 
+_STARTED = StopFlag()
+_STARTED.set()
+"""The `_hr_started` of every actor nobody waits for (`build` gives the others theirs)."""
+
+
 def take_spawning_inbox() -> Any:
     """The inbox of the supervised child being built in this thread, once; else None.
 
@@ -74,46 +79,52 @@ class ActorCore(pykka.Actor):
     """If True, a linked actor's exit arrives as an `Exit` message instead of
     failing this actor (Erlang's ``trap_exit``). May also be set per instance."""
 
-    _hr_child_ref: ChildRef[Any] | None
-    _hr_incarnation: int
-    _hr_ask_errors_fail: bool
-    _hr_event_errors_fail: bool
+    # Class-level defaults: an instance holds only what differs (an idle
+    # event-loop actor's memory is mostly its attributes).
+    _hr_child_ref: ChildRef[Any] | None = None
+    _hr_incarnation: int = 0
+    _hr_ask_errors_fail: bool = False
+    _hr_event_errors_fail: bool = False
     """Erlang's rule for a component's event handlers (its child spec's ``event_errors_fail``)."""
+    _hr_clock: Clock | None = None
     _hr_can_kill: ClassVar[bool] = False
     """True if the runtime can end an incarnation at once (cancel its task): a
     stop that runs out kills it (reported ``stopped``, reason ``killed``)
     instead of abandoning it (reported ``abandoned``)."""
+    _hr_reason: Reason | None = None
+    _hr_traceback: str | None = None
+    _hr_crashed: Envelope[Any] | None = None
+    _hr_started: StopFlag = _STARTED
+    """Set once ``on_start`` is over (what `build` starts; an unsupervised actor's is
+    the shared, set `_STARTED`)."""
+    _hr_start_error: BaseException | None = None
+    _hr_on_started: Callable[[], None] | None = None
+    _hr_exit_reason: Reason = NORMAL
+    _hr_timers: set[TimerHandle] | None = None
+    _hr_exit_callbacks: dict[int, Callable[[Any, Reason], None]] | None = None
+    _hr_watch_keys: set[int] | None = None
+    """The exit callbacks of links and monitors: an abandonment fires them (killed)."""
+    _hr_links: dict[int, int] | None = None
+    _hr_reported = False  # True: whoever spawned it reports its failure
+    _hr_abandoned = False
+    """Killed or abandoned by its supervisor: it runs no on_stop, takes no more
+    messages, and accounts for a late handler's outcome itself."""
+    _hr_stop_deadline: float | None = None
+    """When its supervisor's stop gives up on it (the clock's time); None until asked."""
+    _hr_end_reported = False
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         context = getattr(_spawning, "context", None)
-        _spawning.context = None
-        self._hr_child_ref = context[0] if context else None
-        self._hr_incarnation = context[1] if context else 0
-        self._hr_ask_errors_fail = context[2] if context else False
-        self._hr_clock: Clock | None = context[3] if context else None
-        self._hr_event_errors_fail = context[4] if context else False
-        self._hr_timers: set[TimerHandle] = set()
-        self._hr_reason: Reason | None = None
-        self._hr_traceback: str | None = None
-        self._hr_crashed: Envelope[Any] | None = None
-        self._hr_started = StopFlag()
-        self._hr_start_error: BaseException | None = None
-        self._hr_on_started: Callable[[], None] | None = None
+        if context:
+            _spawning.context = None
+            self._hr_child_ref = context[0]
+            self._hr_incarnation = context[1]
+            self._hr_ask_errors_fail = context[2]
+            self._hr_clock = context[3]
+            self._hr_event_errors_fail = context[4]
         self._hr_exited = StopFlag()
-        self._hr_exit_reason: Reason = NORMAL
         self._hr_lock = threading.Lock()
-        self._hr_exit_callbacks: dict[int, Callable[[Any, Reason], None]] = {}
-        self._hr_watch_keys: set[int] = set()
-        """The exit callbacks of links and monitors: an abandonment fires them (killed)."""
-        self._hr_links: dict[int, int] = {}
-        self._hr_reported = False  # True: whoever spawned it reports its failure
-        self._hr_abandoned = False
-        """Killed or abandoned by its supervisor: it runs no on_stop, takes no more
-        messages, and accounts for a late handler's outcome itself."""
-        self._hr_stop_deadline: float | None = None
-        """When its supervisor's stop gives up on it (the clock's time); None until asked."""
-        self._hr_end_reported = False
 
     # -- public API -----------------------------------------------------------
 
@@ -183,7 +194,8 @@ class ActorCore(pykka.Actor):
 
         def deliver() -> None:
             with self._hr_lock:
-                self._hr_timers.discard(handle)
+                if self._hr_timers is not None:
+                    self._hr_timers.discard(handle)
                 if self._hr_exited.is_set() or self.actor_stopped.is_set():
                     return
             inbox = self.actor_inbox
@@ -196,6 +208,8 @@ class ActorCore(pykka.Actor):
 
         with self._hr_lock:
             handle = self.actor_clock.call_later(delay, deliver)
+            if self._hr_timers is None:
+                self._hr_timers = set()
             self._hr_timers.add(handle)
         return handle
 
@@ -238,15 +252,21 @@ class ActorCore(pykka.Actor):
             if self._hr_exited.is_set() or (watch and self._hr_abandoned):
                 return None
             key = next(_callback_keys)
+            if self._hr_exit_callbacks is None:
+                self._hr_exit_callbacks = {}
             self._hr_exit_callbacks[key] = callback
             if watch:
+                if self._hr_watch_keys is None:
+                    self._hr_watch_keys = set()
                 self._hr_watch_keys.add(key)
             return key
 
     def _hr_remove_exit_callback(self, key: int) -> None:
         with self._hr_lock:
-            self._hr_exit_callbacks.pop(key, None)
-            self._hr_watch_keys.discard(key)
+            if self._hr_exit_callbacks is not None:
+                self._hr_exit_callbacks.pop(key, None)
+            if self._hr_watch_keys is not None:
+                self._hr_watch_keys.discard(key)
 
     def _hr_set_reason(self, reason: Reason, tb: TracebackType | None = None) -> None:
         """Keep the first reason, except that a failure replaces a normal one
@@ -316,10 +336,12 @@ class ActorCore(pykka.Actor):
             if self._hr_exited.is_set():
                 return False
             self._hr_abandoned = True
-            timers = list(self._hr_timers)
-            self._hr_timers.clear()
-            watches = [self._hr_exit_callbacks.pop(key) for key in self._hr_watch_keys]
-            self._hr_watch_keys.clear()
+            timers = list(self._hr_timers or ())
+            self._hr_timers = None
+            keys = self._hr_watch_keys or ()
+            callbacks = self._hr_exit_callbacks
+            watches = [callbacks.pop(key) for key in keys] if callbacks is not None else []
+            self._hr_watch_keys = None
         for timer in timers:
             timer.cancel()
         for watch in watches:
@@ -367,10 +389,10 @@ class ActorCore(pykka.Actor):
             self._hr_exit_reason = reason
             self._hr_exited.set()
             late = self._hr_abandoned
-            callbacks = list(self._hr_exit_callbacks.values())
-            self._hr_exit_callbacks.clear()
-            timers = list(self._hr_timers)
-            self._hr_timers.clear()
+            callbacks = list((self._hr_exit_callbacks or {}).values())
+            self._hr_exit_callbacks = None
+            timers = list(self._hr_timers or ())
+            self._hr_timers = None
         for timer in timers:
             timer.cancel()
         if late:

@@ -99,6 +99,12 @@ class AsyncioActor(LoopChild, pykka.Actor):
     """The loop to start on, if set before `start` (a component's, on its transport's loop)."""
     _hr_notified = False
     """True while the actor waits in its loop's hand-over queue (LoopRuntime.notify)."""
+    # Class-level defaults, as ActorCore's: an idle actor holds only what differs.
+    _hr_phase = _NEW
+    _hr_busy = False
+    _hr_killed = False
+    _hr_current: Envelope[Any] | None = None
+    _hr_task: asyncio.Task[None] | None = None
 
     @staticmethod
     def _create_actor_inbox() -> ActorInbox:
@@ -121,11 +127,6 @@ class AsyncioActor(LoopChild, pykka.Actor):
             # Made again: pykka's ref keeps the actor_stopped it saw (the Event
             # replaced above), and must say this incarnation is dead once it is.
             self._actor_ref = pykka.ActorRef(self)
-        self._hr_phase = _NEW
-        self._hr_busy = False
-        self._hr_killed = False
-        self._hr_current: Envelope[Any] | None = None
-        self._hr_task: asyncio.Task[None] | None = None
 
     # -- hooks: plain or async def (typed so, for subclasses' overrides) ------------
 

@@ -96,7 +96,7 @@ def link(a: pykka.ActorRef[Any], b: pykka.ActorRef[Any]) -> None:
     if actor_b is None or actor_b._hr_exited.is_set() or actor_b._hr_abandoned:
         _signal(actor_a, b, NOPROC)
         return
-    if id(actor_b) in actor_a._hr_links:
+    if actor_a._hr_links is not None and id(actor_b) in actor_a._hr_links:
         return
     key_a = actor_a._hr_add_exit_callback(lambda _x, r: _signal(actor_b, a, r), watch=True)
     key_b = actor_b._hr_add_exit_callback(lambda _x, r: _signal(actor_a, b, r), watch=True)
@@ -107,8 +107,10 @@ def link(a: pykka.ActorRef[Any], b: pykka.ActorRef[Any]) -> None:
         if key_b is None:
             _signal(actor_a, b, NOPROC)
         return
-    actor_a._hr_links[id(actor_b)] = key_a
-    actor_b._hr_links[id(actor_a)] = key_b
+    for actor, other, key in ((actor_a, actor_b, key_a), (actor_b, actor_a, key_b)):
+        if actor._hr_links is None:
+            actor._hr_links = {}
+        actor._hr_links[id(other)] = key
 
 
 def unlink(a: pykka.ActorRef[Any], b: pykka.ActorRef[Any]) -> None:
@@ -117,6 +119,7 @@ def unlink(a: pykka.ActorRef[Any], b: pykka.ActorRef[Any]) -> None:
     if actor_a is None or actor_b is None:
         return
     for actor, other in ((actor_a, actor_b), (actor_b, actor_a)):
-        key = actor._hr_links.pop(id(other), None)
+        links = actor._hr_links
+        key = links.pop(id(other), None) if links is not None else None
         if key is not None:
             actor._hr_remove_exit_callback(key)

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 from pykka import ActorRegistry
 
 from hedgerow.actors._actor_core import ActorCore, _spawning
+from hedgerow.actors._flag import StopFlag
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -85,6 +86,7 @@ def build(
     if child_ref is not None and actor.actor_inbox is not child_ref.actor_inbox:
         msg = f"{factory!r} did not call its actor class's __init__ on the actor it built"
         raise TypeError(msg)
+    actor._hr_started = StopFlag()  # its supervisor (or its tree) waits for its start
     if on_exit is not None:
         actor._hr_add_exit_callback(on_exit)
         actor._hr_reported = True
