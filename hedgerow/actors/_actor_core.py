@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from hedgerow._clock import Clock, TimerHandle
     from hedgerow.actors._ref import ChildRef
 
-__all__ = ["ActorCore", "take_spawning_inbox"]
+__all__ = ["STARTED", "ActorCore", "take_spawning_inbox"]
 
 A = TypeVar("A", bound=pykka.Actor)
 
@@ -56,9 +56,10 @@ KILL_LANDS = 5.0
 can be killed to land before it reports it killed all the same."""
 
 
-_STARTED = StopFlag()
-_STARTED.set()
-"""The `_hr_started` of every actor nobody waits for (`build` gives the others theirs)."""
+STARTED = StopFlag()
+STARTED.set()
+"""The `_hr_started` of every actor nobody waits for (`build` gives the others
+theirs; a supervisor puts this one back once the start is over)."""
 
 
 def take_spawning_inbox() -> Any:
@@ -94,9 +95,9 @@ class ActorCore(pykka.Actor):
     _hr_reason: Reason | None = None
     _hr_traceback: str | None = None
     _hr_crashed: Envelope[Any] | None = None
-    _hr_started: StopFlag = _STARTED
+    _hr_started: StopFlag = STARTED
     """Set once ``on_start`` is over (what `build` starts; an unsupervised actor's is
-    the shared, set `_STARTED`)."""
+    the shared, set `STARTED`)."""
     _hr_start_error: BaseException | None = None
     _hr_on_started: Callable[[], None] | None = None
     _hr_exit_reason: Reason = NORMAL

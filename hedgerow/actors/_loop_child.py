@@ -207,6 +207,7 @@ class LoopChild(ActorCore):
                 # Before the first message, so "started" always precedes its effects.
                 try:
                     self._hr_on_started()
+                    self._hr_on_started = None  # its closure is not kept while the actor lives
                 except Exception:
                     logger.exception("Start callback of %s failed", self)
         finally:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import threading
 import uuid
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar, overload
 
@@ -12,6 +11,7 @@ from pykka import messages
 from pykka._envelope import Envelope
 
 from hedgerow._exceptions import DeadLetterError, InboxFull
+from hedgerow.actors._flag import StopFlag
 from hedgerow.actors._inbox import Inbox, InboxSettings, InboxStatistics
 from hedgerow.actors._messages import _Internal
 from hedgerow.actors._reason import Reason, describe
@@ -105,7 +105,7 @@ class ChildRef(pykka.ActorRef[A]):
         self.actor_inbox = Inbox()
         self.actor_inbox.owner = path
         self.actor_inbox.on_overflow = self._refuse
-        self.actor_stopped = threading.Event()
+        self.actor_stopped = StopFlag()  # an Event that makes its Condition when waited on
         self.path = path
         self._on_dead_letter = on_dead_letter
         self.names = names

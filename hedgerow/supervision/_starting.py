@@ -4,6 +4,7 @@ starts their incarnations.
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING, Any
 
 from pykka._envelope import Envelope
@@ -12,6 +13,7 @@ from hedgerow._events import EventKind
 from hedgerow._exceptions import (
     Shutdown,
 )
+from hedgerow.actors._actor_core import STARTED
 from hedgerow.actors._reason import KILLED, Reason
 from hedgerow.actors._spawn import build, launch
 from hedgerow.supervision._children import (
@@ -115,6 +117,8 @@ class Starting(Terminating):
         finally:
             with self._gate:
                 self._starting = None
+        # Nobody else waits for it: drop the Condition the wait may have made.
+        actor._hr_started = STARTED
         self._check_not_abandoned()
         if actor._hr_abandoned and actor._hr_start_error is None:
             # Abandoned while it started (a stop interrupted the start): killed.
@@ -166,9 +170,9 @@ class Starting(Terminating):
         return error
 
     def _exit_notifier(self, child: _Child) -> Callable[[ActorCore, Reason], None]:
-        inbox = self.actor_inbox
+        # A partial, not a closure: one per live child, so its size counts.
+        return functools.partial(self._child_exit_notice, child)
 
-        def notify(actor: ActorCore, reason: Reason) -> None:
-            inbox.put(Envelope(_ChildExited(child, actor, reason)))
-
-        return notify
+    def _child_exit_notice(self, child: _Child, actor: ActorCore, reason: Reason) -> None:
+        """An incarnation of `child` exited (in its thread or loop): tell this supervisor."""
+        self.actor_inbox.put(Envelope(_ChildExited(child, actor, reason)))
