@@ -202,7 +202,7 @@ class _Registry:
         pykka.ActorRegistry.unregister = classmethod(self._original)  # type: ignore[method-assign,assignment]
 
 
-def bench_many(count: int, fanout: int, crash: float) -> dict[str, float]:
+def bench_many(count: int, fanout: int, crash: float, log: Any) -> dict[str, float]:
     groups = max(1, math.ceil(count / fanout))
     counter = [0]
     template = hr.ChildSpec("c", Counted, args=(counter,))
@@ -238,6 +238,7 @@ def bench_many(count: int, fanout: int, crash: float) -> dict[str, float]:
     for thread in threads:
         thread.join()
     started = perf_counter() - t0
+    log(f"  started {count:,} in {started:.1f} s")
     flat = [ref for group in refs for ref in group]
     flat[-1].ask(SYNC, timeout=60)
     settle()
@@ -256,6 +257,7 @@ def bench_many(count: int, fanout: int, crash: float) -> dict[str, float]:
         crashed[counter[0] % len(crashed)].ask(SYNC, timeout=60)
     recovered = perf_counter() - t1
     lost = len(crashed) - counter[0]
+    log(f"  {len(crashed):,} crashed and recovered in {recovered:.2f} s")
     t2 = perf_counter()
     with _Registry() as registry:
         tree.stop(timeout=600)
@@ -323,7 +325,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         )
         log("  target: <= 3 KiB per idle supervised event-loop child")
     if "many" in args.only:
-        many = bench_many(args.count, args.fanout, args.crash)
+        many = bench_many(args.count, args.fanout, args.crash, log)
         results["many"] = many
         log(
             f"many: {many['count']:,} children under {many['supervisors']} supervisors:"

@@ -38,6 +38,7 @@ from hedgerow.actors._loop import _actor_codes, hedgerow_loop, runtime_for
 from hedgerow.actors._loop_child import BUDGET, DEAD, NEW, RUNNING, LoopChild
 from hedgerow.actors._loop_inbox import LoopActorRef, LoopInbox
 from hedgerow.actors._messages import _Control
+from hedgerow.actors._registry import index_registry
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Coroutine
@@ -167,6 +168,7 @@ class AsyncioActor(LoopChild, pykka.Actor):
         return loop
 
     def _start_actor_loop(self) -> None:
+        index_registry()  # many actors: O(1) unregisters (see hedgerow.actors._registry)
         running = _get_running_loop()
         loop = self._hr_start_loop
         if loop is None:

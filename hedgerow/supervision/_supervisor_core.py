@@ -21,6 +21,7 @@ from hedgerow.actors._messages import _Internal
 from hedgerow.actors._names import Names
 from hedgerow.actors._reason import SHUTDOWN, Reason, is_normal
 from hedgerow.actors._ref import ChildRef, TreeHooks
+from hedgerow.actors._registry import index_registry
 from hedgerow.supervision._children import (
     ChildState,
     _Child,
@@ -52,6 +53,7 @@ class SupervisorCore(Actor):
         names: Names | None = None,
         hooks: TreeHooks | None = None,
     ) -> None:
+        index_registry()  # many children: O(1) unregisters (see hedgerow.actors._registry)
         super().__init__()
         self.spec = spec
         self.path = path
