@@ -4,6 +4,7 @@ import os
 import threading
 from collections.abc import Iterator
 
+import helpers
 import pykka
 import pytest
 from hypothesis import HealthCheck, settings
@@ -73,3 +74,17 @@ def _no_leftover_actors(request: pytest.FixtureRequest) -> Iterator[None]:
 @pytest.fixture
 def clock() -> VirtualClock:
     return VirtualClock()
+
+
+@pytest.fixture(params=["thread", "loop", "mixed"])
+def runtime(request: pytest.FixtureRequest) -> Iterator[helpers.Runtime]:
+    """The runtime the test's children run on (pykka's pattern: one test, every
+    runtime): ``thread`` (`hedgerow.Actor`), ``loop`` (`hedgerow.AsyncioActor`), or
+    ``mixed`` (siblings alternate). `helpers.worker` builds on it; a test makes
+    its own actor bodies into classes with ``runtime.of(Body)``."""
+    chosen = helpers.Runtime(request.param)
+    helpers.current[0] = chosen
+    try:
+        yield chosen
+    finally:
+        helpers.current[0] = helpers.THREAD

@@ -8,12 +8,13 @@ from typing import TYPE_CHECKING
 from hedgerow._lazy import lazy_exports
 
 if TYPE_CHECKING:
-    from hedgerow.actors._actor import Actor, demonitor, link, monitor, unlink
+    from hedgerow.actors._actor import Actor
     from hedgerow.actors._async_actor import AsyncioActor
     from hedgerow.actors._async_future import AsyncioFuture
     from hedgerow.actors._component import Component
     from hedgerow.actors._component_actor import ComponentActor
     from hedgerow.actors._inbox import InboxSettings, InboxStatistics, Overflow
+    from hedgerow.actors._links import demonitor, link, monitor, unlink
     from hedgerow.actors._loop import set_block_threshold
     from hedgerow.actors._messages import Down, Exit
     from hedgerow.actors._reason import (
@@ -61,10 +62,10 @@ __getattr__, __dir__ = lazy_exports(
     __name__,
     {
         "Actor": "hedgerow.actors._actor",
-        "demonitor": "hedgerow.actors._actor",
-        "link": "hedgerow.actors._actor",
-        "monitor": "hedgerow.actors._actor",
-        "unlink": "hedgerow.actors._actor",
+        "demonitor": "hedgerow.actors._links",
+        "link": "hedgerow.actors._links",
+        "monitor": "hedgerow.actors._links",
+        "unlink": "hedgerow.actors._links",
         "AsyncioActor": "hedgerow.actors._async_actor",
         "AsyncioFuture": "hedgerow.actors._async_future",
         "set_block_threshold": "hedgerow.actors._loop",

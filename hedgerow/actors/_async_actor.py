@@ -29,9 +29,16 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import pykka
 from pykka import ActorDeadError, ActorRegistry, messages
 
+from hedgerow._exceptions import Shutdown
+from hedgerow.actors._actor_core import take_spawning_inbox
 from hedgerow.actors._async_future import AsyncioFuture
+from hedgerow.actors._flag import StopFlag
+from hedgerow.actors._inbox import Inbox
 from hedgerow.actors._loop import _actor_codes, hedgerow_loop, runtime_for
-from hedgerow.actors._loop_inbox import LoopActorRef, LoopInbox, StopFlag
+from hedgerow.actors._loop_child import BUDGET, DEAD, NEW, RUNNING, LoopChild
+from hedgerow.actors._loop_inbox import LoopActorRef, LoopInbox
+from hedgerow.actors._messages import _Control
+from hedgerow.actors._registry import index_registry
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Coroutine
@@ -46,10 +53,8 @@ logger = logging.getLogger("hedgerow.actors")
 pykka_logger = logging.getLogger("pykka")
 
 _get_running_loop = events._get_running_loop  # asyncio's C fast path
-_BUDGET = 256
-"""Messages one actor handles in one callback before it lets the loop's other work run."""
-
-_NEW, _RUNNING, _DEAD = 0, 1, 2
+_BUDGET = BUDGET
+_NEW, _RUNNING, _DEAD = NEW, RUNNING, DEAD
 _PYKKA_MESSAGES = (
     messages._ActorStop,
     messages.ProxyCall,
@@ -58,7 +63,7 @@ _PYKKA_MESSAGES = (
 )
 
 
-class AsyncioActor(pykka.Actor):
+class AsyncioActor(LoopChild, pykka.Actor):
     """An actor on an asyncio event loop, shared with other actors.
 
     Hooks and handlers (``on_start``, ``on_receive``, ``on_stop``,
@@ -78,6 +83,11 @@ class AsyncioActor(pykka.Actor):
     instead of hanging. Blocking calls and long CPU work in a handler hold
     every actor of the loop; hedgerow logs a handler that holds the loop for
     longer than `hedgerow.set_block_threshold` allows.
+
+    Supervised (a `ChildSpec` may name an `AsyncioActor` class, as any
+    `hedgerow.Actor`), it follows the thread runtime's rules (see
+    `hedgerow.actors._loop_child`), and a ``brutal_kill`` or a shutdown that
+    runs out cancels its task: it is killed, never abandoned.
     """
 
     use_running_loop: ClassVar[bool] = True
@@ -90,9 +100,18 @@ class AsyncioActor(pykka.Actor):
     """The loop to start on, if set before `start` (a component's, on its transport's loop)."""
     _hr_notified = False
     """True while the actor waits in its loop's hand-over queue (LoopRuntime.notify)."""
+    # Class-level defaults, as ActorCore's: an idle actor holds only what differs.
+    _hr_phase = _NEW
+    _hr_busy = False
+    _hr_killed = False
+    _hr_current: Envelope[Any] | None = None
+    _hr_task: asyncio.Task[None] | None = None
 
     @staticmethod
     def _create_actor_inbox() -> ActorInbox:
+        inbox = take_spawning_inbox()  # a supervised child's: its ChildRef's Inbox
+        if inbox is not None:
+            return inbox  # type: ignore[no-any-return]
         return LoopInbox()
 
     @staticmethod
@@ -102,13 +121,13 @@ class AsyncioActor(pykka.Actor):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.actor_stopped = StopFlag()
-        # pykka's ActorRef, with a tell and an ask that skip its generic steps.
-        self._actor_ref = LoopActorRef(self)
-        self._hr_phase = _NEW
-        self._hr_busy = False
-        self._hr_killed = False
-        self._hr_current: Envelope[Any] | None = None
-        self._hr_task: asyncio.Task[None] | None = None
+        if self._hr_child_ref is None:
+            # pykka's ActorRef, with a tell and an ask that skip its generic steps.
+            self._actor_ref = LoopActorRef(self)
+        else:
+            # Made again: pykka's ref keeps the actor_stopped it saw (the Event
+            # replaced above), and must say this incarnation is dead once it is.
+            self._actor_ref = pykka.ActorRef(self)
 
     # -- hooks: plain or async def (typed so, for subclasses' overrides) ------------
 
@@ -149,6 +168,7 @@ class AsyncioActor(pykka.Actor):
         return loop
 
     def _start_actor_loop(self) -> None:
+        index_registry()  # many actors: O(1) unregisters (see hedgerow.actors._registry)
         running = _get_running_loop()
         loop = self._hr_start_loop
         if loop is None:
@@ -156,13 +176,16 @@ class AsyncioActor(pykka.Actor):
         runtime = runtime_for(loop)
         self._hr_runtime = runtime
         self._hr_loop = loop
+        if running is loop and runtime.thread_id is None:
+            runtime.thread_id = threading.get_ident()
         inbox = self.actor_inbox
-        inbox._loop = loop
-        inbox._runtime = runtime
-        inbox._actor = self
+        if isinstance(inbox, Inbox):  # supervised: its ChildRef's
+            self._hr_attach_inbox(inbox)
+        else:
+            inbox._loop = loop
+            inbox._runtime = runtime
+            inbox._actor = self
         if running is loop:
-            if runtime.thread_id is None:
-                runtime.thread_id = threading.get_ident()
             self._hr_busy = True
             runtime.busy += 1
             loop.call_soon(self._hr_drain)
@@ -177,7 +200,7 @@ class AsyncioActor(pykka.Actor):
         if pending is not None:
             self._hr_task = self._hr_loop.create_task(self._hr_body(*pending))
 
-    def _hr_next(  # noqa: C901 - every message's path, kept in one frame
+    def _hr_next(  # noqa: C901, PLR0911 - every message's path, kept in one frame
         self,
     ) -> tuple[Envelope[Any] | None, Coroutine[Any, Any, Any]] | None:
         """Handle queued messages in order while their handlers are plain functions.
@@ -187,6 +210,8 @@ class AsyncioActor(pykka.Actor):
         is idle), the actor has stopped (it is torn down), or its budget is spent
         (a callback goes on later).
         """
+        if self._hr_child_ref is not None:
+            return self._hr_next_child()
         if self._hr_phase != _RUNNING:
             if self._hr_phase != _NEW:
                 self._hr_teardown()
@@ -225,9 +250,16 @@ class AsyncioActor(pykka.Actor):
         self._hr_idle()
         return None
 
-    async def _hr_body(self, envelope: Envelope[Any] | None, coroutine: Any) -> None:
+    async def _hr_body(self, envelope: Envelope[Any] | None, coroutine: Any) -> None:  # noqa: C901
         """The task of an actor whose handler awaits: await it, answer its message,
         then go on with the inbox in this task until the actor is idle again."""
+        if self._hr_killed and self._hr_child_ref is not None:
+            # Killed before this task ran (its kill does not cancel a task that
+            # has not started): the handler never runs.
+            coroutine.close()
+            self._hr_task = None
+            self._hr_idle()
+            return
         try:
             while True:
                 if envelope is None:
@@ -256,7 +288,9 @@ class AsyncioActor(pykka.Actor):
         self._hr_task = None
 
     def _hr_cancelled(self) -> None:
-        if not self._hr_killed:
+        if self._hr_child_ref is not None:
+            self._hr_child_cancelled()  # nothing more if it was its supervisor's kill
+        elif not self._hr_killed:
             # Cancelled from outside (its loop is shutting down): as a kill.
             self._hr_do_kill()
         self._hr_current = None
@@ -269,6 +303,8 @@ class AsyncioActor(pykka.Actor):
     def _handle_receive(self, message: Any) -> Any:
         if isinstance(message, _PYKKA_MESSAGES):
             return super()._handle_receive(message)
+        if message.__class__ is _Control:  # a link's exit signal (unsupervised)
+            return self._hr_control(message)
         return self.on_receive(message)
 
     def _hr_start(self) -> Coroutine[Any, Any, None] | None:
@@ -294,7 +330,14 @@ class AsyncioActor(pykka.Actor):
         """The handler of `envelope` raised (the exception being handled): as pykka,
         an Exception goes back to the asker or fails the actor; any other stops
         every actor. Returns a hook's coroutine to await, if any."""
+        if self._hr_child_ref is not None:
+            return self._hr_child_failed(envelope)
         exc_info = sys.exc_info()
+        if isinstance(exc_info[1], Shutdown):  # a stop with a reason that counts as normal
+            self._hr_set_reason(exc_info[1])
+            if envelope.reply_to is not None and not self._hr_killed:
+                envelope.reply_to.set_exception(exc_info)
+            return self._stop()  # type: ignore[no-any-return]
         # A CancelledError that is not this actor's kill is the handler's error.
         if isinstance(exc_info[1], (Exception, CancelledError)):
             return self._hr_on_error(envelope, exc_info)
@@ -323,6 +366,8 @@ class AsyncioActor(pykka.Actor):
 
     def _hr_on_base_exception(self) -> Coroutine[Any, Any, None] | None:
         exception_value = sys.exc_info()[1]
+        if exception_value is not None:
+            self._hr_set_reason(exception_value)
         pykka_logger.debug("%r in %s. Stopping all actors.", exception_value, self)
         pending: Coroutine[Any, Any, None] | None = self._stop()
         # Not block=True: the other actors of this loop could not stop while it waits.
@@ -333,6 +378,8 @@ class AsyncioActor(pykka.Actor):
         """Stop now; ``on_stop`` runs (its coroutine is returned, to be awaited)."""
         ActorRegistry.unregister(self.actor_ref)
         self.actor_stopped.set()
+        if self._hr_abandoned:
+            return None  # killed by its supervisor: no graceful stop
         pykka_logger.debug("Stopped %s", self)
         try:
             stopped = self.on_stop()
@@ -349,6 +396,13 @@ class AsyncioActor(pykka.Actor):
         exception_value: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
+        if exception_value is not None:
+            self._hr_set_reason(exception_value, traceback)
+        if self._hr_child_ref is not None or self._hr_reported:
+            # Its supervisor (or the tree, for its root) reports it as an event.
+            ActorRegistry.unregister(self.actor_ref)
+            self.actor_stopped.set()
+            return
         pykka_logger.error(
             "Unhandled exception in %s:",
             self,
@@ -358,8 +412,11 @@ class AsyncioActor(pykka.Actor):
         self.actor_stopped.set()
 
     def _hr_teardown(self) -> None:
-        """Answer what is left in the inbox, as pykka's teardown does."""
+        """Answer what is left in the inbox, as pykka's teardown does; then its
+        exit callbacks run (links and monitors)."""
         self._hr_phase = _DEAD
+        if not self._hr_exited.is_set():
+            self._hr_finish()
         queue = self.actor_inbox._queue
         while queue:
             envelope = queue.popleft()

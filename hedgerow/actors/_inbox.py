@@ -6,7 +6,8 @@ Four things beyond `queue.Queue`, as pykka uses it:
   the backlog stays in order for the next incarnation);
 - `take(stopped)`, the reader's get: it never hands anything to an
   incarnation that has been stopped or abandoned, and `wake_all` wakes such a
-  reader so that it can leave;
+  reader so that it can leave; an event-loop reader takes with `take_nowait`
+  and is woken by its `waker` instead;
 - `close(reason)`: the child is gone for good. What is queued is handed back
   once, and whatever is put later is refused: each envelope goes to the
   dead letters exactly once, and never after `reopen()` (a restart) returns;
@@ -22,6 +23,7 @@ import enum
 import queue
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -87,6 +89,13 @@ class InboxStatistics(NamedTuple):
         }
 
 
+_NO_QUEUE: Any = ()
+"""An empty inbox's `queue` until something is put (an empty deque is about 0.6 KiB):
+falsy, of length 0, iterable, and never appended to (`_put` makes the deque)."""
+
+_making = threading.Lock()
+"""Guards making an inbox's Condition on first use (one per process: rare)."""
+
 _EXEMPT: tuple[type, ...] = (_Internal, messages._ActorStop, Down)
 _exempt_by_class: dict[type, bool] = {}
 """Whether messages of a class are exempt from the bound: `_EXEMPT`, cached per class."""
@@ -103,8 +112,20 @@ class Inbox(queue.Queue[Any]):
     """`queue.Queue` (unbounded unless `bound` is called) with `put_front`,
     `take`, `wake_all` and `close`."""
 
-    def __init__(self) -> None:
-        super().__init__()
+    # queue.Queue's three Conditions (each with its waiters' deque, about 1 KiB)
+    # are made when first waited on: most inboxes never have a blocked sender,
+    # and an event-loop reader never waits. One that nobody waits on is not
+    # notified: a waiter makes it before it takes the mutex, then checks under
+    # the mutex, so a put that saw none leaves nothing to wake.
+    _not_empty: threading.Condition | None = None
+    _not_full: threading.Condition | None = None
+    _all_tasks_done: threading.Condition | None = None
+
+    def __init__(self) -> None:  # not Queue.__init__: it makes the Conditions
+        self.maxsize = 0
+        self.queue: deque[Any] = _NO_QUEUE
+        self.mutex = threading.Lock()
+        self.unfinished_tasks = 0
         self._refused: tuple[Any, Callable[[Any, Any], None]] | None = None
         """While closed: (the reason, what to do with an envelope put meanwhile)."""
         self.owner = "inbox"
@@ -120,6 +141,61 @@ class Inbox(queue.Queue[Any]):
         self._exempt_n = 0  # exempt messages queued (counted only while bounded)
         self._peak = 0
         self._waiting = 0  # senders blocked for room
+        self.waker: Callable[[], None] | None = None
+        """An event-loop reader's: called (under the mutex, from the putting
+        thread) after each envelope queued, so its loop schedules the reader.
+        A thread reader waits in `take` instead, and leaves it None."""
+
+    @property
+    def not_empty(self) -> threading.Condition:  # type: ignore[override]
+        cond = self._not_empty
+        if cond is None:
+            with _making:
+                cond = self._not_empty
+                if cond is None:
+                    cond = self._not_empty = threading.Condition(self.mutex)
+        return cond
+
+    @property
+    def not_full(self) -> threading.Condition:  # type: ignore[override]
+        cond = self._not_full
+        if cond is None:
+            with _making:
+                cond = self._not_full
+                if cond is None:
+                    cond = self._not_full = threading.Condition(self.mutex)
+        return cond
+
+    @property
+    def all_tasks_done(self) -> threading.Condition:  # type: ignore[override]
+        cond = self._all_tasks_done
+        if cond is None:
+            with _making:
+                cond = self._all_tasks_done
+                if cond is None:
+                    cond = self._all_tasks_done = threading.Condition(self.mutex)
+        return cond
+
+    def _put(self, item: Any) -> None:
+        queue = self.queue
+        if queue is _NO_QUEUE:
+            queue = self.queue = deque()
+        queue.append(item)
+
+    def _wake_reader(self) -> None:
+        """(Under the mutex.) Wake a reader waiting in `take`, if one ever waited."""
+        cond = self._not_empty
+        if cond is not None:
+            cond.notify()
+
+    def _wake_senders(self, *, every: bool = False) -> None:
+        """(Under the mutex.) Wake one sender waiting for room (or all), if any ever did."""
+        cond = self._not_full
+        if cond is not None:
+            if every:
+                cond.notify_all()
+            else:
+                cond.notify()
 
     def bound(self, settings: InboxSettings | None) -> None:
         """Bound (or, with None, unbound) this inbox from now on."""
@@ -132,9 +208,9 @@ class Inbox(queue.Queue[Any]):
                 self.overflow = settings.overflow
                 self.timeout = settings.timeout
                 self.max_inbox = settings.max_inbox
-            self.not_full.notify_all()
+            self._wake_senders(every=True)
 
-    def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
+    def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:  # noqa: C901 - the hot path in one frame
         with self.mutex:
             refused = self._refused
             if refused is None:
@@ -142,7 +218,10 @@ class Inbox(queue.Queue[Any]):
                 if bound is None:
                     self._put(item)
                     self.unfinished_tasks += 1
-                    self.not_empty.notify()
+                    self._wake_reader()
+                    waker = self.waker
+                    if waker is not None:
+                        waker()
                     return
                 found = _exempt_by_class.get(item.message.__class__)
                 depth = len(self.queue) - self._exempt_n
@@ -165,7 +244,10 @@ class Inbox(queue.Queue[Any]):
                     self._refusing(item)
                 if refused is None:
                     self.unfinished_tasks += 1
-                    self.not_empty.notify()
+                    self._wake_reader()
+                    waker = self.waker
+                    if waker is not None:
+                        waker()
                     return
             else:
                 self._refusing(item)
@@ -204,7 +286,9 @@ class Inbox(queue.Queue[Any]):
                     del self.queue[index]
                     self._put(item)
                     self.unfinished_tasks += 1
-                    self.not_empty.notify()
+                    self._wake_reader()
+                    if self.waker is not None:
+                        self.waker()
                     return old, InboxFull(self.owner, self.max_inbox or 0, overflow.value)
         elif overflow is Overflow.BLOCK:
             if threading.get_ident() == self.reader:
@@ -226,13 +310,33 @@ class Inbox(queue.Queue[Any]):
         with self.mutex:
             refused = self._refused
             if refused is None:
-                self.queue.appendleft(item)
+                queue = self.queue
+                if queue is _NO_QUEUE:
+                    queue = self.queue = deque()
+                queue.appendleft(item)
                 if self.max_inbox is not None and _exempt(item):
                     self._exempt_n += 1
                 self.unfinished_tasks += 1
-                self.not_empty.notify()
+                self._wake_reader()
+                if self.waker is not None:
+                    self.waker()
                 return
         refused[1](item, refused[0])
+
+    def take_nowait(self) -> Any | None:
+        """The next envelope, or None if there is none (an event-loop reader's get)."""
+        with self.mutex:
+            queue = self.queue
+            if not queue:
+                return None
+            item = queue.popleft()
+            if not queue:
+                self.queue = _NO_QUEUE  # an idle event-loop child keeps no deque
+            if self._exempt_n and _exempt(item):
+                self._exempt_n -= 1
+            if self._waiting:
+                self._wake_senders()
+            return item
 
     def take(self, stopped: threading.Event) -> Any | None:
         """The next envelope, waiting for one; None once `stopped` is set."""
@@ -245,7 +349,7 @@ class Inbox(queue.Queue[Any]):
                     if self._exempt_n and _exempt(item):
                         self._exempt_n -= 1
                     if self._waiting:
-                        self.not_full.notify()
+                        self._wake_senders()
                     return item
                 self.not_empty.wait()
 
@@ -256,9 +360,13 @@ class Inbox(queue.Queue[Any]):
         return item  # Queue.get notifies not_full itself
 
     def wake_all(self) -> None:
-        """Wake every reader blocked in `take` (one whose `stopped` is now set leaves)."""
-        with self.not_empty:
-            self.not_empty.notify_all()
+        """Wake every reader blocked in `take` (one whose `stopped` is now set leaves),
+        or the event-loop reader."""
+        with self.mutex:
+            if self._not_empty is not None:
+                self._not_empty.notify_all()
+            if self.waker is not None:
+                self.waker()
 
     def close(self, reason: Any, refuse: Callable[[Any, Any], None]) -> list[Any]:
         """Refuse from now on (``refuse(envelope, reason)``, in the sender's thread);
@@ -267,9 +375,9 @@ class Inbox(queue.Queue[Any]):
         with self.mutex:
             self._refused = (reason, refuse)
             items = list(self.queue)
-            self.queue.clear()
+            self.queue = _NO_QUEUE
             self._exempt_n = 0
-            self.not_full.notify_all()
+            self._wake_senders(every=True)
             return items
 
     def reopen(self) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import threading
 import uuid
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar, overload
 
@@ -12,6 +11,7 @@ from pykka import messages
 from pykka._envelope import Envelope
 
 from hedgerow._exceptions import DeadLetterError, InboxFull
+from hedgerow.actors._flag import StopFlag
 from hedgerow.actors._inbox import Inbox, InboxSettings, InboxStatistics
 from hedgerow.actors._messages import _Internal
 from hedgerow.actors._reason import Reason, describe
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from hedgerow._events import EventStream
-    from hedgerow.actors._actor import Actor
+    from hedgerow.actors._actor_core import ActorCore
     from hedgerow.actors._names import Names
 
 __all__ = ["ChildRef", "Interceptor", "TreeHooks"]
@@ -39,10 +39,10 @@ class Interceptor(Protocol):
     def child_created(self, ref: ChildRef[Any]) -> None:
         """A supervisor made a new child ref (in the supervisor's thread, before any send)."""
 
-    def before_start(self, actor: Actor) -> None:
+    def before_start(self, actor: Any) -> None:
         """An incarnation is about to run ``on_start`` (in its own thread)."""
 
-    def before_receive(self, actor: Actor, envelope: Envelope[Any]) -> None:
+    def before_receive(self, actor: Any, envelope: Envelope[Any]) -> None:
         """A user message is about to be handled (in the actor's thread).
 
         It may block (the actor hangs), raise (the actor fails), or stop the
@@ -51,7 +51,7 @@ class Interceptor(Protocol):
         """
 
     def after_receive(
-        self, actor: Actor, envelope: Envelope[Any], error: BaseException | None
+        self, actor: Any, envelope: Envelope[Any], error: BaseException | None
     ) -> None:
         """The handler returned, or raised `error` (in the actor's thread)."""
 
@@ -105,7 +105,7 @@ class ChildRef(pykka.ActorRef[A]):
         self.actor_inbox = Inbox()
         self.actor_inbox.owner = path
         self.actor_inbox.on_overflow = self._refuse
-        self.actor_stopped = threading.Event()
+        self.actor_stopped = StopFlag()  # an Event that makes its Condition when waited on
         self.path = path
         self._on_dead_letter = on_dead_letter
         self.names = names
@@ -116,7 +116,7 @@ class ChildRef(pykka.ActorRef[A]):
         """The child spec's shutdown: seconds, ``brutal_kill`` or ``infinity``
         (a worker process uses it to time its SIGTERM and SIGKILL); None unsupervised."""
         self._gone: Reason | None = None
-        self._incarnation: Actor | None = None
+        self._incarnation: ActorCore | None = None
 
     def __repr__(self) -> str:
         return f"<ChildRef {self.path}>"
@@ -124,12 +124,12 @@ class ChildRef(pykka.ActorRef[A]):
     def __str__(self) -> str:
         return f"{self.actor_class.__name__} ({self.path})"
 
-    def _actor_weakref(self) -> Actor | None:  # type: ignore[override]
+    def _actor_weakref(self) -> ActorCore | None:  # type: ignore[override]
         """The current (or last) incarnation; pykka's ActorProxy introspects it."""
         return self._incarnation
 
     @property
-    def incarnation(self) -> Actor | None:
+    def incarnation(self) -> ActorCore | None:
         """The actor now handling this child's messages (or the last one)."""
         return self._incarnation
 
@@ -175,7 +175,7 @@ class ChildRef(pykka.ActorRef[A]):
     def _bound_inbox(self, settings: InboxSettings | None) -> None:
         self.actor_inbox.bound(settings)
 
-    def _attach(self, actor: Actor) -> None:
+    def _attach(self, actor: ActorCore) -> None:
         self._incarnation = actor
 
     def _revive(self) -> None:

@@ -95,13 +95,19 @@ def _signature(start: Any) -> inspect.Signature | None:
 
 
 def _generic_init(cls: type) -> bool:
-    """Whether `cls` takes its ``__init__`` from hedgerow.Actor or pykka, which accept
-    any arguments and drop them."""
+    """Whether `cls` takes its ``__init__`` from a hedgerow runtime's actor or pykka's,
+    which accept any arguments and drop them."""
     for klass in cls.__mro__:
         if "__init__" in vars(klass):
             module = klass.__module__
-            return module.startswith("pykka") or module == "hedgerow.actors._actor"
+            return module.startswith("pykka") or module in _RUNTIME_MODULES
     return False
+
+
+_RUNTIME_MODULES = frozenset(
+    {"hedgerow.actors._actor", "hedgerow.actors._actor_core", "hedgerow.actors._async_actor"}
+)
+"""Where hedgerow's actor classes define ``__init__`` (both runtimes)."""
 
 
 def _name(start: Any) -> str:

@@ -17,6 +17,7 @@ from typing import Any
 from hedgerow._clock import MAX_DELAY
 from hedgerow._exceptions import SpecError
 from hedgerow.actors._actor import Actor
+from hedgerow.actors._actor_core import ActorCore
 from hedgerow.actors._inbox import DEFAULT_INBOX_TIMEOUT, InboxSettings, Overflow
 from hedgerow.supervision._backoff import BackoffSettings
 
@@ -187,7 +188,9 @@ def _check_number(
 class ChildSpec:
     """One child: what starts it, and how its supervisor treats its exits.
 
-    `start` is a `hedgerow.Actor` subclass, a factory that returns a new
+    `start` is a `hedgerow.Actor` or `hedgerow.AsyncioActor` subclass (the
+    class decides the child's runtime: a thread, or the shared event loop;
+    both may be siblings), a factory that returns a new
     (unstarted) actor, or a `SupervisorSpec` for a nested supervisor. `args`
     and `kwargs` go to it on every start.
 
@@ -267,13 +270,19 @@ class ChildSpec:
         if isinstance(start, SupervisorSpec):
             return
         if inspect.isclass(start):
-            if issubclass(start, Actor):
+            if issubclass(start, ActorCore):  # the class decides its runtime
                 return
-            rule = "a class to start must subclass hedgerow.Actor"
+            rule = (
+                "a class to start must subclass hedgerow.Actor (a thread actor)"
+                " or hedgerow.AsyncioActor (an event-loop actor)"
+            )
             raise SpecError(self.id, "start", start, rule)
         if callable(start):
             return
-        rule = "expected a hedgerow.Actor subclass, a factory callable or a SupervisorSpec"
+        rule = (
+            "expected a hedgerow.Actor or hedgerow.AsyncioActor subclass,"
+            " a factory callable or a SupervisorSpec"
+        )
         raise SpecError(self.id, "start", start, rule)
 
     def _parse_shutdown(self) -> Shutdown:

@@ -1,4 +1,5 @@
-"""hedgerow.Actor on its own: exit reasons, links and monitors."""
+"""hedgerow.Actor and hedgerow.AsyncioActor on their own (the runtime fixture; mixed:
+watcher and target on different runtimes): exit reasons, links and monitors."""
 
 from __future__ import annotations
 
@@ -38,10 +39,10 @@ class Watcher(hr.Actor):
         self.out.put(("watcher failed", exc_info[1]))
 
 
-def test_monitor_gets_down_with_the_exit_reason():
+def test_monitor_gets_down_with_the_exit_reason(runtime):
     out: queue.Queue[Any] = queue.Queue()
-    watcher = Watcher.start(out)
-    target = Worker.start()
+    watcher = runtime.of(Watcher).start(out)
+    target = runtime.of(Worker).start()
     token = watcher.ask(("monitor", target))
     target.tell("crash")
     down = out.get(timeout=10)
@@ -52,10 +53,10 @@ def test_monitor_gets_down_with_the_exit_reason():
     watcher.stop()
 
 
-def test_monitor_of_a_normal_stop_and_of_a_dead_actor():
+def test_monitor_of_a_normal_stop_and_of_a_dead_actor(runtime):
     out: queue.Queue[Any] = queue.Queue()
-    watcher = Watcher.start(out)
-    target = Worker.start()
+    watcher = runtime.of(Watcher).start(out)
+    target = runtime.of(Worker).start()
     watcher.ask(("monitor", target))
     target.stop()
     assert out.get(timeout=10).reason == hr.NORMAL
@@ -64,10 +65,10 @@ def test_monitor_of_a_normal_stop_and_of_a_dead_actor():
     watcher.stop()
 
 
-def test_demonitor_stops_delivery():
+def test_demonitor_stops_delivery(runtime):
     out: queue.Queue[Any] = queue.Queue()
-    watcher = Watcher.start(out)
-    target = Worker.start()
+    watcher = runtime.of(Watcher).start(out)
+    target = runtime.of(Worker).start()
     token = watcher.ask(("monitor", target))
     hr.demonitor(token)
     target.stop()
@@ -75,10 +76,10 @@ def test_demonitor_stops_delivery():
     assert out.get(timeout=10) == "watcher stopped"
 
 
-def test_linked_actors_fail_together():
+def test_linked_actors_fail_together(runtime):
     out: queue.Queue[Any] = queue.Queue()
-    watcher = Watcher.start(out)
-    target = Worker.start()
+    watcher = runtime.of(Watcher).start(out)
+    target = runtime.of(Worker).start()
     watcher.ask(("link", target))
     target.tell("crash")
     failed = out.get(timeout=10)
@@ -88,19 +89,19 @@ def test_linked_actors_fail_together():
     assert _wait_dead(watcher)
 
 
-def test_a_link_works_both_ways():
+def test_a_link_works_both_ways(runtime):
     out: queue.Queue[Any] = queue.Queue()
-    watcher = Watcher.start(out)
-    target = Worker.start()
+    watcher = runtime.of(Watcher).start(out)
+    target = runtime.of(Worker).start()
     watcher.ask(("link", target))
     watcher.tell("crash")
     assert _wait_dead(target)
 
 
-def test_a_normal_exit_does_not_kill_a_linked_actor():
+def test_a_normal_exit_does_not_kill_a_linked_actor(runtime):
     out: queue.Queue[Any] = queue.Queue()
-    watcher = Watcher.start(out)
-    target = Worker.start()
+    watcher = runtime.of(Watcher).start(out)
+    target = runtime.of(Worker).start()
     watcher.ask(("link", target))
     target.stop()
     assert watcher.ask("ping") is None
@@ -108,10 +109,10 @@ def test_a_normal_exit_does_not_kill_a_linked_actor():
     watcher.stop()
 
 
-def test_trapping_exits_turns_a_linked_failure_into_a_message():
+def test_trapping_exits_turns_a_linked_failure_into_a_message(runtime):
     out: queue.Queue[Any] = queue.Queue()
-    watcher = Watcher.start(out, trap=True)
-    target = Worker.start()
+    watcher = runtime.of(Watcher).start(out, trap=True)
+    target = runtime.of(Worker).start()
     watcher.ask(("link", target))
     target.tell("crash")
     exit_message = out.get(timeout=10)
@@ -121,17 +122,17 @@ def test_trapping_exits_turns_a_linked_failure_into_a_message():
     watcher.stop()
 
 
-def test_linking_to_a_dead_actor_fails_with_noproc():
+def test_linking_to_a_dead_actor_fails_with_noproc(runtime):
     out: queue.Queue[Any] = queue.Queue()
-    watcher = Watcher.start(out, trap=True)
-    target = Worker.start()
+    watcher = runtime.of(Watcher).start(out, trap=True)
+    target = runtime.of(Worker).start()
     target.stop()
     watcher.ask(("link", target))
     assert out.get(timeout=10) == hr.Exit(target, hr.NOPROC)
     watcher.stop()
 
 
-def test_raising_shutdown_is_a_normal_exit_that_runs_on_stop():
+def test_raising_shutdown_is_a_normal_exit_that_runs_on_stop(runtime):
     stopped = threading.Event()
 
     class Finisher(hr.Actor):
@@ -141,7 +142,7 @@ def test_raising_shutdown_is_a_normal_exit_that_runs_on_stop():
         def on_stop(self) -> None:
             stopped.set()
 
-    ref = Finisher.start()
+    ref = runtime.of(Finisher).start()
     with pytest.raises(hr.Shutdown):
         ref.ask("go")
     assert stopped.wait(timeout=10)

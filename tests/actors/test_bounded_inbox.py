@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import helpers
 import pytest
 
 import hedgerow as hr
@@ -33,7 +34,9 @@ class Gated(hr.Actor):
 
     def on_receive(self, message: Any) -> Any:
         self.entered.set()
-        self.release.wait()
+        return helpers.blocking(self, self.release, lambda: self.handle(message))
+
+    def handle(self, message: Any) -> Any:
         if message == "crash":
             raise RuntimeError("crashed")
         if isinstance(message, tuple) and message[0] == "self":
@@ -71,7 +74,8 @@ DRAINED = threading.Event()
 def gated(**options: Any) -> tuple[hr.ChildSpec, threading.Event, threading.Event]:
     entered, release = threading.Event(), threading.Event()
     DRAINED.clear()
-    spec = hr.ChildSpec("a", Gated, args=(entered, release, DRAINED), **options)
+    gate = helpers.current[0].of(Gated)  # on the test's runtime
+    spec = hr.ChildSpec("a", gate, args=(entered, release, DRAINED), **options)
     return spec, entered, release
 
 
@@ -143,7 +147,7 @@ def send_all(a: hr.ChildRef[Any], raised: list[int]) -> None:
 
 
 @pytest.mark.parametrize("overflow", ["drop_newest", "drop_oldest", "fail"])
-def test_every_message_is_handled_or_dead_lettered_exactly_once(overflow, fast_switching):
+def test_every_message_is_handled_or_dead_lettered_exactly_once(runtime, overflow, fast_switching):
     child, entered, release = gated(max_inbox=50, inbox_overflow=overflow)
     tree, letters = run(hr.SupervisorSpec([child]))
     with tree:
@@ -170,7 +174,7 @@ def test_every_message_is_handled_or_dead_lettered_exactly_once(overflow, fast_s
             assert all(handled[i] < handled[i + 1] for i in range(49)) or len(set(handled)) == 50
 
 
-def test_block_makes_the_senders_wait_and_loses_nothing(fast_switching):
+def test_block_makes_the_senders_wait_and_loses_nothing(runtime, fast_switching):
     child, entered, release = gated(max_inbox=5, inbox_overflow="block", inbox_timeout=30)
     tree, letters = run(hr.SupervisorSpec([child]))
     with tree:
@@ -188,7 +192,7 @@ def test_block_makes_the_senders_wait_and_loses_nothing(fast_switching):
         assert letters.messages == []
 
 
-def test_block_gives_up_after_its_timeout_then_the_message_is_a_dead_letter():
+def test_block_gives_up_after_its_timeout_then_the_message_is_a_dead_letter(runtime):
     child, entered, release = gated(max_inbox=1, inbox_overflow="block", inbox_timeout=0.05)
     tree, letters = run(hr.SupervisorSpec([child]))
     with tree:
@@ -207,7 +211,7 @@ def test_block_gives_up_after_its_timeout_then_the_message_is_a_dead_letter():
         assert drain(a) == "done"
 
 
-def test_a_blocked_sender_goes_on_as_soon_as_there_is_room():
+def test_a_blocked_sender_goes_on_as_soon_as_there_is_room(runtime):
     child, entered, release = gated(max_inbox=1, inbox_overflow="block", inbox_timeout=30)
     tree, letters = run(hr.SupervisorSpec([child]))
     with tree:
@@ -226,7 +230,7 @@ def test_a_blocked_sender_goes_on_as_soon_as_there_is_room():
         assert letters.messages == []
 
 
-def test_a_child_telling_itself_under_block_does_not_wait_for_itself():
+def test_a_child_telling_itself_under_block_does_not_wait_for_itself(runtime):
     child, entered, release = gated(max_inbox=1, inbox_overflow="block", inbox_timeout=30)
     tree, letters = run(hr.SupervisorSpec([child]))
     with tree:
@@ -244,7 +248,7 @@ def test_a_child_telling_itself_under_block_does_not_wait_for_itself():
         assert ("again", 1) in letters.messages
 
 
-def test_a_stopping_child_wakes_its_blocked_senders():
+def test_a_stopping_child_wakes_its_blocked_senders(runtime):
     child, entered, _release = gated(max_inbox=1, inbox_overflow="block", inbox_timeout=30)
     child = hr.ChildSpec(
         "a",
@@ -274,7 +278,7 @@ def test_a_stopping_child_wakes_its_blocked_senders():
 # -- control messages, restarts, the harness's counts ---------------------------
 
 
-def test_stops_are_never_dropped_nor_counted_against_the_bound():
+def test_stops_are_never_dropped_nor_counted_against_the_bound(runtime):
     child, entered, release = gated(max_inbox=2, inbox_overflow="fail")
     tree, letters = run(hr.SupervisorSpec([child]))
     a = tree.get_child("a")
@@ -293,7 +297,7 @@ def test_stops_are_never_dropped_nor_counted_against_the_bound():
     assert letters.messages == [3]
 
 
-def test_drops_are_counted_across_restarts():
+def test_drops_are_counted_across_restarts(runtime):
     child, entered, release = gated(max_inbox=1)
     tree, letters = run(hr.SupervisorSpec([child]))
     with tree:
@@ -320,7 +324,7 @@ def test_drops_are_counted_across_restarts():
 
 
 @pytest.mark.parametrize("overflow", ["drop_newest", "drop_oldest", "fail"])
-def test_the_harness_counts_drops_as_dead_letters(overflow, fast_switching):
+def test_the_harness_counts_drops_as_dead_letters(runtime, overflow, fast_switching):
     child, entered, release = gated(max_inbox=10, inbox_overflow=overflow)
     tree, _letters = run(hr.SupervisorSpec([child]))
     with tree:
@@ -473,7 +477,7 @@ start = "flooding_actors:Flooding"
 """
 
 
-def test_describe_gives_each_childs_inbox():
+def test_describe_gives_each_childs_inbox(runtime):
     child, entered, release = gated(max_inbox=1)
     tree, _letters = run(hr.SupervisorSpec([child]))
     with tree:

@@ -13,7 +13,7 @@ from hedgerow import EventKind
 from hedgerow.testing import EventRecorder
 
 
-def test_messages_queued_behind_a_crash_reach_the_next_incarnation_in_order():
+def test_messages_queued_behind_a_crash_reach_the_next_incarnation_in_order(runtime):
     log = Log()
     tree, rec = start(hr.SupervisorSpec([worker("a", log)]))
     with tree:
@@ -34,7 +34,7 @@ def test_messages_queued_behind_a_crash_reach_the_next_incarnation_in_order():
         assert isinstance(dead.reason, RuntimeError)
 
 
-def test_messages_wait_during_a_backoff_delay(clock):
+def test_messages_wait_during_a_backoff_delay(runtime, clock):
     tree, rec = start(hr.SupervisorSpec([worker("a", initial_retry_delay=1)]), clock=clock)
     with tree:
         a = tree.get_child("a")
@@ -49,7 +49,7 @@ def test_messages_wait_during_a_backoff_delay(clock):
         assert future.get(timeout=10) == ("a", 3, "waiting")
 
 
-def test_ask_error_goes_back_to_the_asker_and_the_child_goes_on():
+def test_ask_error_goes_back_to_the_asker_and_the_child_goes_on(runtime):
     tree, rec = start(hr.SupervisorSpec([worker("a")]))
     with tree:
         a = tree.get_child("a")
@@ -59,7 +59,7 @@ def test_ask_error_goes_back_to_the_asker_and_the_child_goes_on():
         assert rec.matching(EventKind.FAILED) == []
 
 
-def test_ask_errors_fail_applies_erlangs_rule():
+def test_ask_errors_fail_applies_erlangs_rule(runtime):
     tree, rec = start(hr.SupervisorSpec([worker("a", ask_errors_fail=True)]))
     with tree:
         a = tree.get_child("a")
@@ -71,7 +71,7 @@ def test_ask_errors_fail_applies_erlangs_rule():
         assert rec.matching(EventKind.DEAD_LETTER) == []
 
 
-def test_proxy_through_a_child_ref_survives_restarts():
+def test_proxy_through_a_child_ref_survives_restarts(runtime):
     class Counter(hr.Actor):
         def __init__(self) -> None:
             super().__init__()
@@ -98,7 +98,7 @@ def test_proxy_through_a_child_ref_survives_restarts():
         assert proxy.count.get() == 5
 
 
-def test_actor_child_ref_is_the_stable_ref_and_the_incarnation_counts():
+def test_actor_child_ref_is_the_stable_ref_and_the_incarnation_counts(runtime):
     tree, _ = start(hr.SupervisorSpec([worker("a")]))
     with tree:
         a = tree.get_child("a")
@@ -113,7 +113,7 @@ def test_actor_child_ref_is_the_stable_ref_and_the_incarnation_counts():
         unsupervised.stop()
 
 
-def test_child_ref_stop_is_a_normal_stop_that_the_policy_handles():
+def test_child_ref_stop_is_a_normal_stop_that_the_policy_handles(runtime):
     tree, rec = start(hr.SupervisorSpec([worker("a"), worker("t", restart="transient")]))
     with tree:
         assert tree.get_child("a").stop() is True

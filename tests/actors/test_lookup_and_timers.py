@@ -40,10 +40,14 @@ class Ticker(hr.Actor):
         return None
 
 
-def test_lookup_finds_siblings_by_id_and_any_child_by_path():
+def test_lookup_finds_siblings_by_id_and_any_child_by_path(runtime):
     inner = hr.SupervisorSpec([worker("leaf")])
     spec = hr.SupervisorSpec(
-        [hr.ChildSpec("finder", Finder), worker("sibling"), hr.ChildSpec("inner", inner)]
+        [
+            hr.ChildSpec("finder", runtime.of(Finder)),
+            worker("sibling"),
+            hr.ChildSpec("inner", inner),
+        ]
     )
     tree, _ = start(spec)
     with tree:
@@ -58,8 +62,8 @@ def test_lookup_finds_siblings_by_id_and_any_child_by_path():
             tree.lookup("root/inner/nobody")
 
 
-def test_a_looked_up_ref_survives_the_childs_restarts():
-    spec = hr.SupervisorSpec([hr.ChildSpec("finder", Finder), worker("w")])
+def test_a_looked_up_ref_survives_the_childs_restarts(runtime):
+    spec = hr.SupervisorSpec([hr.ChildSpec("finder", runtime.of(Finder)), worker("w")])
     tree, recorder = start(spec)
     with tree:
         ref = tree.get_child("finder").ask("w")
@@ -69,7 +73,7 @@ def test_a_looked_up_ref_survives_the_childs_restarts():
         assert tree.lookup("root/w") is ref
 
 
-def test_a_parents_restart_gives_new_refs_and_lookup_finds_them():
+def test_a_parents_restart_gives_new_refs_and_lookup_finds_them(runtime):
     inner = hr.SupervisorSpec([worker("leaf")], max_restarts=0)
     spec = hr.SupervisorSpec([hr.ChildSpec("inner", inner)])
     tree, recorder = start(spec)
@@ -83,7 +87,7 @@ def test_a_parents_restart_gives_new_refs_and_lookup_finds_them():
         assert new.ask("hi", timeout=10) == ("leaf", 1, "hi")
 
 
-def test_a_removed_child_is_no_longer_found():
+def test_a_removed_child_is_no_longer_found(runtime):
     spec = hr.SupervisorSpec([worker("w")])
     tree, _ = start(spec)
     with tree:
@@ -93,7 +97,7 @@ def test_a_removed_child_is_no_longer_found():
             tree.lookup("root/w")
 
 
-def test_an_unsupervised_actor_cannot_look_up():
+def test_an_unsupervised_actor_cannot_look_up(runtime):
     ref = Finder.start()
     try:
         with pytest.raises(hr.ChildNotFound, match="not in a supervision tree"):
@@ -102,9 +106,11 @@ def test_an_unsupervised_actor_cannot_look_up():
         ref.stop()
 
 
-def test_send_after_runs_on_the_trees_clock(clock):
+def test_send_after_runs_on_the_trees_clock(runtime, clock):
     log = Log()
-    tree, _ = start(hr.SupervisorSpec([hr.ChildSpec("ticker", Ticker, args=(log,))]), clock=clock)
+    tree, _ = start(
+        hr.SupervisorSpec([hr.ChildSpec("ticker", runtime.of(Ticker), args=(log,))]), clock=clock
+    )
     with tree:
         for second in (1.0, 2.0, 3.0):
             clock.wait_for_timer()
@@ -113,9 +119,9 @@ def test_send_after_runs_on_the_trees_clock(clock):
             assert log.of("tick")[-1] == (1, second)
 
 
-def test_timers_die_with_the_incarnation(clock):
+def test_timers_die_with_the_incarnation(runtime, clock):
     log = Log()
-    spec = hr.SupervisorSpec([hr.ChildSpec("ticker", Ticker, args=(log,))])
+    spec = hr.SupervisorSpec([hr.ChildSpec("ticker", runtime.of(Ticker), args=(log,))])
     tree, recorder = start(spec, clock=clock)
     with tree:
         ticker = tree.get_child("ticker")
@@ -130,9 +136,11 @@ def test_timers_die_with_the_incarnation(clock):
         assert log.of("tick") == [(2, 1.0)]
 
 
-def test_a_cancelled_timer_sends_nothing(clock):
+def test_a_cancelled_timer_sends_nothing(runtime, clock):
     log = Log()
-    tree, _ = start(hr.SupervisorSpec([hr.ChildSpec("ticker", Ticker, args=(log,))]), clock=clock)
+    tree, _ = start(
+        hr.SupervisorSpec([hr.ChildSpec("ticker", runtime.of(Ticker), args=(log,))]), clock=clock
+    )
     with tree:
         ticker = tree.get_child("ticker")
         ticker.ask("cancel", timeout=10)
@@ -141,7 +149,7 @@ def test_a_cancelled_timer_sends_nothing(clock):
         assert log.of("tick") == []
 
 
-def test_unsupervised_send_after_uses_real_time():
+def test_unsupervised_send_after_uses_real_time(runtime):
     got = threading.Event()
 
     class Once(hr.Actor):
@@ -174,12 +182,12 @@ class EarlyCaller(hr.Actor):
             self.log.add(("answer", ref.ask(("asked early", name), block=False)))
 
 
-def test_a_child_looks_up_siblings_and_cousins_that_start_after_it():
+def test_a_child_looks_up_siblings_and_cousins_that_start_after_it(runtime):
     log = Log()
     inner = hr.SupervisorSpec([worker("leaf", log)])
     spec = hr.SupervisorSpec(
         [
-            hr.ChildSpec("early", EarlyCaller, args=(["late", "root/inner/leaf"], log)),
+            hr.ChildSpec("early", runtime.of(EarlyCaller), args=(["late", "root/inner/leaf"], log)),
             worker("late", log),
             hr.ChildSpec("inner", inner),
         ]
@@ -222,11 +230,11 @@ class Acknowledger(hr.Actor):
         return None
 
 
-def test_a_cycle_of_references_is_looked_up_in_on_start():
+def test_a_cycle_of_references_is_looked_up_in_on_start(runtime):
     spec = hr.SupervisorSpec(
         [
-            hr.ChildSpec("source", Acknowledger, args=("sink",)),
-            hr.ChildSpec("sink", Acknowledger, args=("source",)),
+            hr.ChildSpec("source", runtime.of(Acknowledger), args=("sink",)),
+            hr.ChildSpec("sink", runtime.of(Acknowledger), args=("source",)),
         ]
     )
     tree, _ = start(spec)
@@ -236,22 +244,22 @@ def test_a_cycle_of_references_is_looked_up_in_on_start():
         assert sink.ask("peer") is source
 
 
-def test_a_name_in_no_spec_raises_at_once_in_on_start():
+def test_a_name_in_no_spec_raises_at_once_in_on_start(runtime):
     log = Log()
     spec = hr.SupervisorSpec(
-        [hr.ChildSpec("early", EarlyCaller, args=(["nobody"], log)), worker("late")]
+        [hr.ChildSpec("early", runtime.of(EarlyCaller), args=(["nobody"], log)), worker("late")]
     )
     with pytest.raises(hr.StartError, match="root/nobody"):
         start(spec)
 
 
-def test_messages_for_a_child_that_never_starts_are_dead_letters():
+def test_messages_for_a_child_that_never_starts_are_dead_letters(runtime):
     """The tree fails to start before `late` does: what waited for it is accounted for."""
     log = Log()
     spec = hr.SupervisorSpec(
         [
-            hr.ChildSpec("early", EarlyCaller, args=(["late", "root/inner/leaf"], log)),
-            hr.ChildSpec("broken", FailingStart),
+            hr.ChildSpec("early", runtime.of(EarlyCaller), args=(["late", "root/inner/leaf"], log)),
+            hr.ChildSpec("broken", runtime.of(FailingStart)),
             worker("late", log),
             hr.ChildSpec("inner", hr.SupervisorSpec([worker("leaf", log)])),
         ]

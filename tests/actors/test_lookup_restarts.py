@@ -41,10 +41,15 @@ def wait_to_restart(tree: hr.Tree, recorder: EventRecorder) -> float:
 
 
 @pytest.mark.parametrize("strategy", ["one_for_all", "rest_for_one"])
-def test_a_group_restart_names_a_nested_supervisors_children_before_any_starts(strategy):
+def test_a_group_restart_names_a_nested_supervisors_children_before_any_starts(runtime, strategy):
     inner = hr.SupervisorSpec([worker("leaf")])
     spec = hr.SupervisorSpec(
-        [hr.ChildSpec("early", Early, args=("root/inner/leaf",)), hr.ChildSpec("inner", inner)],
+        [
+            # A thread: it asks its cousin and blocks for the answer (an event-loop
+            # actor must not block its loop on a ChildRef's ask).
+            hr.ChildSpec("early", Early, args=("root/inner/leaf",)),
+            hr.ChildSpec("inner", inner),
+        ],
         strategy=strategy,
     )
     tree, recorder = start(spec)
@@ -58,7 +63,7 @@ def test_a_group_restart_names_a_nested_supervisors_children_before_any_starts(s
         assert recorder.matching(hr.EventKind.START_FAILED) == []
 
 
-def test_a_nested_supervisor_waiting_to_restart_keeps_its_childrens_names():
+def test_a_nested_supervisor_waiting_to_restart_keeps_its_childrens_names(runtime):
     clock = VirtualClock()
     inner = hr.SupervisorSpec([worker("leaf")], max_restarts=0)
     spec = hr.SupervisorSpec(
@@ -76,7 +81,7 @@ def test_a_nested_supervisor_waiting_to_restart_keeps_its_childrens_names():
     assert tree.names.paths() == []
 
 
-def test_stopping_a_nested_supervisor_that_waits_to_restart_dead_letters_what_waits():
+def test_stopping_a_nested_supervisor_that_waits_to_restart_dead_letters_what_waits(runtime):
     clock = VirtualClock()
     inner = hr.SupervisorSpec([worker("leaf")], max_restarts=0)
     spec = hr.SupervisorSpec(
@@ -99,7 +104,7 @@ def test_stopping_a_nested_supervisor_that_waits_to_restart_dead_letters_what_wa
     assert tree.names.paths() == []
 
 
-def test_replacing_a_nested_supervisor_that_waits_to_restart_names_its_new_children():
+def test_replacing_a_nested_supervisor_that_waits_to_restart_names_its_new_children(runtime):
     clock = VirtualClock()
     log = Log()
     inner = hr.SupervisorSpec([worker("leaf", log), worker("gone", log)], max_restarts=0)

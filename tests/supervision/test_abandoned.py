@@ -3,12 +3,13 @@ and a handler that finishes after its actor was abandoned is still accounted for
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from typing import Any
 
 import pykka
 import pytest
-from helpers import Log, SlowStart, Worker, start, wait_threads_end, worker
+from helpers import Log, SlowStart, Worker, ran_out, start, wait_threads_end, worker
 
 import hedgerow as hr
 from hedgerow import EventKind
@@ -24,7 +25,7 @@ def assert_nothing_alive(tree: hr.Tree, paths: list[str], before: set[threading.
     assert wait_threads_end(before) == []
 
 
-def test_a_brutally_killed_supervisor_still_stops_its_children():
+def test_a_brutally_killed_supervisor_still_stops_its_children(runtime):
     log = Log()
     nested = hr.SupervisorSpec([worker("a", log), worker("b", log)])
     spec = hr.SupervisorSpec([hr.ChildSpec("s", nested, shutdown="brutal_kill")])
@@ -45,12 +46,15 @@ def test_a_brutally_killed_supervisor_still_stops_its_children():
     assert wait_threads_end(before) == []
 
 
-def test_a_killed_supervisor_gives_its_children_their_own_timeouts_and_abandons_the_rest():
+def test_a_killed_supervisor_gives_its_children_their_own_timeouts_and_abandons_the_rest(runtime):
     release = threading.Event()
     entered = threading.Event()
     log = Log()
     nested = hr.SupervisorSpec(
-        [worker("a", log), hr.ChildSpec("stuck", Worker, args=("stuck", log), shutdown=0.05)]
+        [
+            worker("a", log),
+            hr.ChildSpec("stuck", stuck := runtime.of(Worker), args=("stuck", log), shutdown=0.05),
+        ]
     )
     spec = hr.SupervisorSpec([hr.ChildSpec("s", nested, shutdown="brutal_kill")])
     before = set(threading.enumerate())
@@ -58,7 +62,7 @@ def test_a_killed_supervisor_gives_its_children_their_own_timeouts_and_abandons_
     tree.lookup("root/s/stuck").tell(("block", entered, release))
     assert entered.wait(timeout=10)
     assert tree.stop(timeout=10) == hr.SHUTDOWN
-    assert rec.wait_for(EventKind.ABANDONED, "root/s/stuck").reason == hr.KILLED
+    assert rec.wait_for(ran_out(stuck), "root/s/stuck").reason == hr.KILLED
     assert rec.wait_for(EventKind.STOPPED, "root/s/a").reason == hr.SHUTDOWN
     assert [e.path for e in rec.events if e.kind in (EventKind.STOPPED, EventKind.ABANDONED)][
         :3
@@ -69,12 +73,12 @@ def test_a_killed_supervisor_gives_its_children_their_own_timeouts_and_abandons_
     assert log.of("stop") == ["a"]  # the abandoned one never runs on_stop
 
 
-def test_a_supervisor_abandoned_while_restarting_a_group_still_stops_its_children():
+def test_a_supervisor_abandoned_while_restarting_a_group_still_stops_its_children(runtime):
     entered, release = threading.Event(), threading.Event()
     nested = hr.SupervisorSpec(
         [
             worker("a"),
-            hr.ChildSpec("slow", SlowStart, args=(entered, release), shutdown=0.05),
+            hr.ChildSpec("slow", runtime.of(SlowStart), args=(entered, release), shutdown=0.05),
             worker("c"),
         ],
         strategy="one_for_all",
@@ -151,7 +155,55 @@ def test_a_late_handler_of_an_abandoned_child_is_accounted_for(send, outcome):
     faults.close()
 
 
-def test_a_root_that_gives_up_leaves_nothing_of_a_killed_nested_supervisor():
+class Sleeper(hr.AsyncioActor):
+    """An event-loop actor whose handler awaits until cancelled."""
+
+    def __init__(self, entered: threading.Event) -> None:
+        super().__init__()
+        self.entered = entered
+        self.after: list[Any] = []
+
+    async def on_receive(self, message: Any) -> Any:
+        self.entered.set()
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            self.after.append(message)
+            raise
+        return ("done", message)
+
+
+@pytest.mark.parametrize("shutdown", [0.05, "brutal_kill"])
+@pytest.mark.parametrize("send", ["tell", "ask"])
+def test_a_killed_event_loop_child_s_message_in_hand_is_a_dead_letter(send, shutdown):
+    """The event-loop counterpart of the late handler above: a stop that runs
+    out (or brutal_kill) cancels the handler's task at once, the child is
+    stopped with reason killed (never abandoned), and the message it held is a
+    dead letter; nothing of it comes later."""
+    entered = threading.Event()
+    spec = hr.SupervisorSpec([hr.ChildSpec("slow", Sleeper, args=(entered,), shutdown=shutdown)])
+    tree, rec = start(spec)
+    ref = tree.get_child("slow")
+    actor = ref.incarnation
+    future = ref.ask("held", block=False) if send == "ask" else None
+    if future is None:
+        ref.tell("held")
+    assert entered.wait(timeout=10)
+    assert tree.stop(timeout=10) == hr.SHUTDOWN
+    # Reported once the kill has landed: its dead letter is there already.
+    (letter,) = rec.matching(EventKind.DEAD_LETTER, "root/slow")
+    assert (letter.message, letter.reason) == ("held", hr.KILLED)
+    stopped = rec.wait_for(EventKind.STOPPED, "root/slow")
+    assert stopped.reason == hr.KILLED
+    assert rec.matching(EventKind.ABANDONED) == []
+    if future is not None:
+        with pytest.raises(hr.DeadLetterError, match="killed"):
+            future.get(timeout=5)
+    assert actor._hr_exited.wait(timeout=5)
+    assert len(rec.matching(EventKind.DEAD_LETTER, "root/slow")) == 1
+
+
+def test_a_root_that_gives_up_leaves_nothing_of_a_killed_nested_supervisor(runtime):
     log = Log()
     nested = hr.SupervisorSpec([worker("a", log), worker("b", log)])
     spec = hr.SupervisorSpec(
@@ -188,12 +240,12 @@ class Watcher(hr.Actor):
         return None
 
 
-def test_links_and_monitors_of_an_abandoned_incarnation_fire_once_when_it_is_abandoned():
+def test_links_and_monitors_of_an_abandoned_incarnation_fire_once_when_it_is_abandoned(runtime):
     entered, release = threading.Event(), threading.Event()
     spec = hr.SupervisorSpec(
         [
-            hr.ChildSpec("w", Watcher),
-            hr.ChildSpec("s", Worker, args=("s",), shutdown=0.02),
+            hr.ChildSpec("w", runtime.of(Watcher)),
+            hr.ChildSpec("s", runtime.of(Worker), args=("s",), shutdown=0.02),
         ]
     )
     tree, rec = start(spec)

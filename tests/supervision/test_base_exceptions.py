@@ -1,5 +1,5 @@
 """SystemExit, KeyboardInterrupt and other BaseExceptions in a supervised child
-fail that child alone; an unsupervised hedgerow.Actor keeps pykka's rule."""
+fail that child alone; an unsupervised actor keeps pykka's rule (on each runtime)."""
 
 from __future__ import annotations
 
@@ -26,8 +26,8 @@ class Raiser(hr.Actor):
 
 @pytest.mark.parametrize("error", [SystemExit(3), KeyboardInterrupt(), Custom("custom")])
 @pytest.mark.parametrize("send", ["tell", "ask"])
-def test_a_base_exception_fails_the_child_alone(error, send):
-    tree, rec = start(hr.SupervisorSpec([hr.ChildSpec("x", Raiser), worker("sibling")]))
+def test_a_base_exception_fails_the_child_alone(runtime, error, send):
+    tree, rec = start(hr.SupervisorSpec([hr.ChildSpec("x", runtime.of(Raiser)), worker("sibling")]))
     other, _ = start(hr.SupervisorSpec([worker("a")]), name="other")
     loose = Worker.start("loose")
     try:
@@ -53,9 +53,9 @@ def test_a_base_exception_fails_the_child_alone(error, send):
         tree.stop(timeout=10)
 
 
-def test_an_unsupervised_actor_keeps_pykkas_rule():
-    victim = Worker.start("victim")
-    raiser = Raiser.start()
+def test_an_unsupervised_actor_keeps_pykkas_rule(runtime):
+    victim = runtime.of(Worker).start("victim")
+    raiser = runtime.of(Raiser).start()
     raiser.tell(SystemExit(1))
     victim.actor_stopped.wait(timeout=10)
     assert not victim.is_alive()

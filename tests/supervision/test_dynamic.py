@@ -10,7 +10,7 @@ from hedgerow import EventKind
 from hedgerow.testing import EventRecorder
 
 
-def test_child_administration():
+def test_child_administration(runtime):
     log = Log()
     tree, rec = start(hr.SupervisorSpec([worker("a", log)]))
     with tree:
@@ -55,18 +55,18 @@ def test_child_administration():
         assert rec.matching(EventKind.FAILED) == []
 
 
-def test_stop_child_of_a_temporary_child_removes_its_spec():
+def test_stop_child_of_a_temporary_child_removes_its_spec(runtime):
     tree, _ = start(hr.SupervisorSpec([worker("t", restart="never")]))
     with tree:
         tree.stop_child("t")
         assert tree.which_children() == []
 
 
-def test_start_child_that_fails_to_start_leaves_nothing():
+def test_start_child_that_fails_to_start_leaves_nothing(runtime):
     tree, rec = start(hr.SupervisorSpec([]))
     with tree:
         with pytest.raises(hr.StartError) as info:
-            tree.start_child(hr.ChildSpec("bad", FailingStart))
+            tree.start_child(hr.ChildSpec("bad", runtime.of(FailingStart)))
         assert isinstance(info.value.cause, ValueError)
         assert tree.which_children() == []
         assert rec.matching(EventKind.START_FAILED, "root/bad")
@@ -74,16 +74,18 @@ def test_start_child_that_fails_to_start_leaves_nothing():
             tree.lookup("root/bad")
 
 
-def test_a_nested_supervisor_that_fails_to_start_as_a_dynamic_child_leaves_no_names():
+def test_a_nested_supervisor_that_fails_to_start_as_a_dynamic_child_leaves_no_names(runtime):
     tree, _ = start(hr.SupervisorSpec([]))
     with tree:
-        nested = hr.SupervisorSpec([worker("ok"), hr.ChildSpec("bad", FailingStart), worker("x")])
+        nested = hr.SupervisorSpec(
+            [worker("ok"), hr.ChildSpec("bad", runtime.of(FailingStart)), worker("x")]
+        )
         with pytest.raises(hr.StartError):
             tree.start_child(hr.ChildSpec("inner", nested))
         assert tree.names.paths() == []
 
 
-def test_start_child_validates_against_the_supervisor():
+def test_start_child_validates_against_the_supervisor(runtime):
     tree, _ = start(hr.SupervisorSpec([]))
     with tree:
         with pytest.raises(hr.SpecError, match="significant"):
@@ -92,8 +94,10 @@ def test_start_child_validates_against_the_supervisor():
             tree.start_child("not a spec")
 
 
-def test_simple_one_for_one_refuses_id_based_calls():
-    spec = hr.SupervisorSpec([hr.ChildSpec("job", Worker)], strategy="simple_one_for_one")
+def test_simple_one_for_one_refuses_id_based_calls(runtime):
+    spec = hr.SupervisorSpec(
+        [hr.ChildSpec("job", runtime.of(Worker))], strategy="simple_one_for_one"
+    )
     tree, _ = start(spec)
     with tree:
         ref = tree.start_child("j1")
@@ -105,7 +109,7 @@ def test_simple_one_for_one_refuses_id_based_calls():
             tree.stop_child(ref)
 
 
-def test_count_children_counts_specs_active_supervisors_and_workers():
+def test_count_children_counts_specs_active_supervisors_and_workers(runtime):
     nested = hr.SupervisorSpec([worker("x")])
     tree, _ = start(hr.SupervisorSpec([worker("a"), worker("b"), hr.ChildSpec("n", nested)]))
     with tree:
@@ -116,7 +120,7 @@ def test_count_children_counts_specs_active_supervisors_and_workers():
             tree.supervisor("a")
 
 
-def test_restarting_child_refuses_restart_and_delete(clock):
+def test_restarting_child_refuses_restart_and_delete(runtime, clock):
     events = hr.EventStream()
     rec = EventRecorder(events)
     spec = hr.SupervisorSpec([worker("a", initial_retry_delay=10)], max_restarts=10)
@@ -138,13 +142,13 @@ def test_restarting_child_refuses_restart_and_delete(clock):
         assert tree.which_children()[0].state is hr.ChildState.STOPPED
 
 
-def test_an_incarnation_that_failed_to_start_is_reported_once():
+def test_an_incarnation_that_failed_to_start_is_reported_once(runtime):
     """Its start_failed event says it all: stopping the tree later reports no 'failed'."""
     tree, rec = start(hr.SupervisorSpec([worker("a")]))
     with tree:
         tree.stop_child("a")
         with pytest.raises(hr.StartError):
-            tree.replace_child(hr.ChildSpec("a", FailingStart))
+            tree.replace_child(hr.ChildSpec("a", runtime.of(FailingStart)))
     assert [e.kind for e in rec.matching(path="root/a")] == [
         EventKind.STARTED,
         EventKind.STOPPED,

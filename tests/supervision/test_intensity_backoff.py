@@ -17,7 +17,7 @@ def immediate(child_id: str, log: Log | None = None, **options) -> hr.ChildSpec:
     return worker(child_id, log, **options)
 
 
-def test_one_restart_too_many_gives_up_stops_children_in_reverse_and_reports(clock):
+def test_one_restart_too_many_gives_up_stops_children_in_reverse_and_reports(runtime, clock):
     log = Log()
     spec = hr.SupervisorSpec([immediate("a", log), immediate("b", log)], max_restarts=2, period=5)
     tree, rec = start(spec, clock=clock)
@@ -37,7 +37,7 @@ def test_one_restart_too_many_gives_up_stops_children_in_reverse_and_reports(clo
     assert not b.is_alive()
 
 
-def test_restarts_outside_the_period_do_not_count(clock):
+def test_restarts_outside_the_period_do_not_count(runtime, clock):
     spec = hr.SupervisorSpec([immediate("a")], max_restarts=1, period=5)
     tree, rec = start(spec, clock=clock)
     with tree:
@@ -49,13 +49,13 @@ def test_restarts_outside_the_period_do_not_count(clock):
         assert not tree.done
 
 
-def test_max_restarts_zero_gives_up_on_the_first_failure(clock):
+def test_max_restarts_zero_gives_up_on_the_first_failure(runtime, clock):
     tree, _ = start(hr.SupervisorSpec([immediate("a")], max_restarts=0), clock=clock)
     tree.get_child("a").tell("crash")
     assert isinstance(tree.wait(timeout=10), hr.IntensityExceeded)
 
 
-def test_escalation_through_two_levels_to_the_root(clock):
+def test_escalation_through_two_levels_to_the_root(runtime, clock):
     inner = hr.SupervisorSpec([immediate("leaf")], max_restarts=1, period=60)
     middle = hr.SupervisorSpec([hr.ChildSpec("inner", inner)], max_restarts=1, period=60)
     root = hr.SupervisorSpec(
@@ -88,7 +88,7 @@ def test_escalation_through_two_levels_to_the_root(clock):
     assert rec.matching(EventKind.STOPPED, "root/sibling")
 
 
-def test_first_restart_is_immediate_later_ones_back_off_and_grow(clock):
+def test_first_restart_is_immediate_later_ones_back_off_and_grow(runtime, clock):
     spec = hr.SupervisorSpec(
         [
             worker(
@@ -120,7 +120,7 @@ def test_first_restart_is_immediate_later_ones_back_off_and_grow(clock):
         assert a.ask("now") == ("a", 6, "now")
 
 
-def test_backoff_resets_once_the_child_stayed_up(clock):
+def test_backoff_resets_once_the_child_stayed_up(runtime, clock):
     spec = hr.SupervisorSpec(
         [
             worker(
@@ -143,7 +143,7 @@ def test_backoff_resets_once_the_child_stayed_up(clock):
         assert rec.matching(EventKind.RESTART_SCHEDULED) == []
 
 
-def test_jitter_uses_the_injected_random_source(clock):
+def test_jitter_uses_the_injected_random_source(runtime, clock):
     def delays(seed: int) -> list[float]:
         spec = hr.SupervisorSpec([worker("a", initial_retry_delay=1.0)], max_restarts=100)
         tree, rec = start(spec, clock=clock, random=random.Random(seed))
@@ -163,7 +163,7 @@ def test_jitter_uses_the_injected_random_source(clock):
     assert delays(7) != delays(8)
 
 
-def test_max_retries_exhausted_gives_up(clock):
+def test_max_retries_exhausted_gives_up(runtime, clock):
     spec = hr.SupervisorSpec([worker("a", initial_retry_delay=0, max_retries=2)], max_restarts=100)
     tree, rec = start(spec, clock=clock)
     a = tree.get_child("a")
@@ -175,10 +175,10 @@ def test_max_retries_exhausted_gives_up(clock):
     assert isinstance(reason, hr.RetriesExhausted)
 
 
-def test_failed_restart_attempts_count_against_intensity(clock):
+def test_failed_restart_attempts_count_against_intensity(runtime, clock):
     remaining = [0]
     spec = hr.SupervisorSpec(
-        [hr.ChildSpec("f", FailNTimes, args=(remaining,))],
+        [hr.ChildSpec("f", runtime.of(FailNTimes), args=(remaining,))],
         max_restarts=3,
         period=60,
     )
@@ -190,13 +190,13 @@ def test_failed_restart_attempts_count_against_intensity(clock):
     assert len(rec.matching(EventKind.START_FAILED, "root/f")) == 3
 
 
-def test_a_failing_restart_is_retried_with_backoff_until_it_starts(clock):
+def test_a_failing_restart_is_retried_with_backoff_until_it_starts(runtime, clock):
     remaining = [0]
     spec = hr.SupervisorSpec(
         [
             hr.ChildSpec(
                 "f",
-                FailNTimes,
+                runtime.of(FailNTimes),
                 args=(remaining,),
                 initial_retry_delay=1.0,
                 retry_delay_jitter=0.0,
@@ -218,13 +218,13 @@ def test_a_failing_restart_is_retried_with_backoff_until_it_starts(clock):
         assert len(rec.matching(EventKind.START_FAILED)) == 2
 
 
-def test_a_start_failure_at_tree_start_stops_what_started_and_raises():
+def test_a_start_failure_at_tree_start_stops_what_started_and_raises(runtime):
     log = Log()
     spec = hr.SupervisorSpec(
         [
             worker("a", log),
             worker("b", log),
-            hr.ChildSpec("bad", FailingStart),
+            hr.ChildSpec("bad", runtime.of(FailingStart)),
             worker("c", log),
         ]
     )
@@ -235,8 +235,8 @@ def test_a_start_failure_at_tree_start_stops_what_started_and_raises():
     assert log.of("stop") == ["b", "a"]
 
 
-def test_a_nested_start_failure_is_reported_with_its_cause():
-    inner = hr.SupervisorSpec([hr.ChildSpec("bad", FailingStart)])
+def test_a_nested_start_failure_is_reported_with_its_cause(runtime):
+    inner = hr.SupervisorSpec([hr.ChildSpec("bad", runtime.of(FailingStart))])
     with pytest.raises(hr.StartError) as info:
         hr.start_tree(hr.SupervisorSpec([hr.ChildSpec("inner", inner)]))
     cause = info.value.cause
@@ -259,10 +259,10 @@ class Broken(hr.Actor):
         raise RuntimeError("broken")
 
 
-def test_a_crash_loop_escalates_with_the_default_settings():
+def test_a_crash_loop_escalates_with_the_default_settings(runtime):
     # Real time, no clock to advance: with OTP's defaults the restarts are
     # immediate, so the fourth one within 5 s is one too many.
-    tree, rec = start(hr.SupervisorSpec([hr.ChildSpec("db", Broken)]))
+    tree, rec = start(hr.SupervisorSpec([hr.ChildSpec("db", runtime.of(Broken))]))
     reason = tree.wait(timeout=10)
     assert isinstance(reason, hr.IntensityExceeded)
     assert rec.matching(EventKind.RESTART_SCHEDULED) == []
@@ -274,7 +274,7 @@ def test_backoff_is_off_unless_asked_for():
     assert spec.backoff_for(spec.children[0]) is None
 
 
-def test_a_supervisor_level_backoff_is_inherited_and_a_child_may_refuse_it(clock):
+def test_a_supervisor_level_backoff_is_inherited_and_a_child_may_refuse_it(runtime, clock):
     spec = hr.SupervisorSpec(
         [worker("a"), worker("b", backoff=False), worker("c", initial_retry_delay=4.0)],
         initial_retry_delay=2.0,
@@ -317,10 +317,12 @@ def test_backoff_true_opts_in_with_autobahns_defaults():
     assert settings.retry_reset_after == 5.0
 
 
-def test_a_crash_loop_under_backoff_still_ends_after_a_bounded_number_of_restarts(clock):
+def test_a_crash_loop_under_backoff_still_ends_after_a_bounded_number_of_restarts(runtime, clock):
     # No jitter: with it, two short delays could put a fourth restart within
     # the period, and the intensity would end the loop first.
-    spec = hr.SupervisorSpec([hr.ChildSpec("db", Broken, backoff=True, retry_delay_jitter=0.0)])
+    spec = hr.SupervisorSpec(
+        [hr.ChildSpec("db", runtime.of(Broken), backoff=True, retry_delay_jitter=0.0)]
+    )
     tree, rec = start(spec, clock=clock)
     for n in range(hr.DEFAULT_MAX_RETRIES - 1):
         scheduled = rec.wait_for(EventKind.RESTART_SCHEDULED, "root/db", count=n + 1)
@@ -332,8 +334,10 @@ def test_a_crash_loop_under_backoff_still_ends_after_a_bounded_number_of_restart
     assert ("intensity_exceeded", "root") in rec.trail()
 
 
-def test_max_retries_minus_one_under_backoff_retries_for_ever_when_asked(clock):
-    spec = hr.SupervisorSpec([hr.ChildSpec("db", Broken, max_retries=-1)], max_restarts=100)
+def test_max_retries_minus_one_under_backoff_retries_for_ever_when_asked(runtime, clock):
+    spec = hr.SupervisorSpec(
+        [hr.ChildSpec("db", runtime.of(Broken), max_retries=-1)], max_restarts=100
+    )
     tree, rec = start(spec, clock=clock)
     with tree:
         for n in range(hr.DEFAULT_MAX_RETRIES + 3):

@@ -14,6 +14,11 @@ threads, stop_child/restart_child/delete_child meanwhile and a root stop in
 the middle; and checks that no asker (nor dynamic call) is left waiting and
 that no thread of the tree outlives it. ``pytest --hypothesis-profile=races``
 runs it with many more examples at ``sys.setswitchinterval(1e-6)``.
+
+Both run on thread children, event-loop children and mixed trees (the
+`runtime` fixture), with the same invariants: a thread child that hangs past
+its shutdown is abandoned and its message handled late; an event-loop child is
+killed and its message is a dead letter. Either way, once.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from typing import Any
 
 import pykka
 import pytest
-from helpers import wait_threads_end
+from helpers import blocking, wait_threads_end
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -48,7 +53,7 @@ class Ledger:
             self.cond.notify_all()
 
 
-class Tracked(hr.Actor):
+class Tracked:
     def __init__(self, ledger: Ledger) -> None:
         super().__init__()
         self.ledger = ledger
@@ -85,17 +90,19 @@ tree_shape = st.builds(
 )
 
 
-def build(shape: Shape, ledger: Ledger, prefix: str, workers: list[str]) -> hr.SupervisorSpec:
+def build(
+    shape: Shape, ledger: Ledger, prefix: str, workers: list[str], runtime: Any
+) -> hr.SupervisorSpec:
     children = []
     for index, (restart, sub) in enumerate(shape.children):
         cid = f"c{index}"
         path = f"{prefix}/{cid}"
         if sub is None:
             workers.append(path)
-            start: Any = Tracked
+            start: Any = runtime.of(Tracked)
             args: tuple[Any, ...] = (ledger,)
         else:
-            start = build(sub, ledger, path, workers)
+            start = build(sub, ledger, path, workers, runtime)
             args = ()
         children.append(hr.ChildSpec(cid, start, args=args, restart=restart))
     return hr.SupervisorSpec(
@@ -131,10 +138,10 @@ def supervisor_max_restarts(shape: Shape, prefix: str, out: dict[str, int]) -> N
     shape=tree_shape,
     sends=st.lists(st.tuples(st.integers(0, 20), st.booleans()), min_size=1, max_size=25),
 )
-def test_random_trees_lose_no_message_and_respect_intensity(shape, sends):
+def test_random_trees_lose_no_message_and_respect_intensity(runtime, shape, sends):
     ledger = Ledger()
     workers: list[str] = []
-    spec = build(shape, ledger, "root", workers)
+    spec = build(shape, ledger, "root", workers, runtime)
     events = hr.EventStream()
     recorder = EventRecorder(events)
     dead: Counter[int] = Counter()
@@ -230,7 +237,7 @@ class Storm:
         self.release = threading.Event()
 
 
-class Stormy(hr.Actor):
+class Stormy:
     """A worker of the storm: handles (id, action) messages."""
 
     def __init__(self, storm: Storm) -> None:
@@ -242,7 +249,10 @@ class Stormy(hr.Actor):
         if action == "crash":
             raise RuntimeError(f"crash on {msg_id}")
         if action == "hang":
-            self.storm.release.wait()
+            return blocking(self, self.storm.release, lambda: self._handled(msg_id))
+        return self._handled(msg_id)
+
+    def _handled(self, msg_id: int) -> int:
         self.storm.ledger.handle(msg_id)
         return msg_id
 
@@ -280,7 +290,13 @@ ops = st.sampled_from(["stop_child", "restart_child", "delete_child"])
 
 
 def build_storm(
-    shape: StormShape, storm: Storm, prefix: str, workers: list[str], supervisors: list[str]
+    shape: StormShape,
+    storm: Storm,
+    prefix: str,
+    workers: list[str],
+    supervisors: list[str],
+    *,
+    runtime: Any,
 ) -> hr.SupervisorSpec:
     supervisors.append(prefix)
     children = []
@@ -289,9 +305,11 @@ def build_storm(
         path = f"{prefix}/{cid}"
         if sub is None:
             workers.append(path)
-            spec = hr.ChildSpec(cid, Stormy, args=(storm,), restart=restart, shutdown=shutdown)
+            spec = hr.ChildSpec(
+                cid, runtime.of(Stormy), args=(storm,), restart=restart, shutdown=shutdown
+            )
         else:
-            nested = build_storm(sub, storm, path, workers, supervisors)
+            nested = build_storm(sub, storm, path, workers, supervisors, runtime=runtime)
             spec = hr.ChildSpec(cid, nested, restart=restart, shutdown=shutdown)
         children.append(spec)
     return hr.SupervisorSpec(
@@ -386,12 +404,12 @@ def operate(
     op_plan=st.lists(st.tuples(ops, st.integers(0, 20)), max_size=6),
     stop_at=st.integers(0, 19),
 )
-def test_a_storm_keeps_every_promise(shape, plans, op_plan, stop_at):
+def test_a_storm_keeps_every_promise(runtime, shape, plans, op_plan, stop_at):
     interval = sys.getswitchinterval()
     if RACES:
         sys.setswitchinterval(1e-6)
     try:
-        run_storm(shape, plans, op_plan, stop_at)
+        run_storm(shape, plans, op_plan, stop_at, runtime)
     finally:
         sys.setswitchinterval(interval)
 
@@ -401,11 +419,12 @@ def run_storm(
     plans: list[list[tuple[int, str]]],
     op_plan: list[tuple[str, int]],
     stop_at: int,
+    runtime: Any,
 ) -> None:
     storm = Storm()
     workers: list[str] = []
     supervisors: list[str] = []
-    spec = build_storm(shape, storm, "root", workers, supervisors)
+    spec = build_storm(shape, storm, "root", workers, supervisors, runtime=runtime)
     events = hr.EventStream()
     recorder = EventRecorder(events)
     dead: Counter[int] = Counter()

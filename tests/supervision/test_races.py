@@ -14,7 +14,7 @@ from hedgerow import EventKind
 from hedgerow.actors._messages import _Control
 
 
-def test_stopping_one_member_of_a_pending_group_restart_keeps_the_others_restarting(clock):
+def test_stopping_one_member_of_a_pending_group_restart_keeps_the_others_restarting(runtime, clock):
     children = [worker(x, initial_retry_delay=1.0, retry_delay_jitter=0) for x in "abc"]
     tree, rec = start(hr.SupervisorSpec(children, strategy="one_for_all"), clock=clock)
     with tree:
@@ -42,9 +42,9 @@ class Linker(Worker):
         return super().on_receive(message)
 
 
-def test_an_exit_signal_left_for_a_stopped_incarnation_does_not_kill_the_next(monkeypatch):
+def test_an_exit_signal_left_for_a_stopped_incarnation_does_not_kill_the_next(runtime, monkeypatch):
     spec = hr.SupervisorSpec(
-        [worker("a"), hr.ChildSpec("b", Linker, args=("b",))],
+        [worker("a"), hr.ChildSpec("b", runtime.of(Linker), args=("b",))],
         strategy="one_for_all",
         max_restarts=10,
     )
@@ -72,7 +72,7 @@ def test_an_exit_signal_left_for_a_stopped_incarnation_does_not_kill_the_next(mo
         assert rec.matching(EventKind.FAILED, "root/b", lambda e: e.incarnation == 2) == []
 
 
-def test_brutal_kill_of_an_idle_child_leaves_no_thread_and_no_hanging_asker():
+def test_brutal_kill_of_an_idle_child_leaves_no_thread_and_no_hanging_asker(runtime):
     for _ in range(10):
         spec = hr.SupervisorSpec([worker("w", shutdown="brutal_kill", restart="failed")])
         tree, _ = start(spec)
@@ -84,10 +84,10 @@ def test_brutal_kill_of_an_idle_child_leaves_no_thread_and_no_hanging_asker():
     # The autouse fixture then checks that no actor thread is left running.
 
 
-def test_failed_restarts_after_a_long_uptime_still_back_off(clock):
+def test_failed_restarts_after_a_long_uptime_still_back_off(runtime, clock):
     remaining = [0]
     spec = hr.SupervisorSpec(
-        [hr.ChildSpec("c", FailNTimes, args=(remaining,), retry_delay_jitter=0)],
+        [hr.ChildSpec("c", runtime.of(FailNTimes), args=(remaining,), retry_delay_jitter=0)],
         max_restarts=10,
         period=5,
     )
@@ -103,9 +103,11 @@ def test_failed_restarts_after_a_long_uptime_still_back_off(clock):
         rec.wait_for(EventKind.RESTARTED, "root/c")
 
 
-def test_a_failed_restart_child_leaves_the_ref_dead_not_waiting():
+def test_a_failed_restart_child_leaves_the_ref_dead_not_waiting(runtime):
     remaining = [0]
-    tree, _ = start(hr.SupervisorSpec([hr.ChildSpec("c", FailNTimes, args=(remaining,))]))
+    tree, _ = start(
+        hr.SupervisorSpec([hr.ChildSpec("c", runtime.of(FailNTimes), args=(remaining,))])
+    )
     with tree:
         c = tree.get_child("c")
         tree.stop_child("c")
@@ -131,30 +133,32 @@ class Watcher(hr.Actor):
         return self.actor_monitor(message)
 
 
-def test_a_restarted_watcher_does_not_get_its_predecessors_down_messages():
+def test_a_restarted_watcher_does_not_get_its_predecessors_down_messages(runtime):
     out: queue.Queue[Any] = queue.Queue()
-    tree, rec = start(hr.SupervisorSpec([hr.ChildSpec("watcher", Watcher, args=(out,))]))
+    tree, rec = start(
+        hr.SupervisorSpec([hr.ChildSpec("watcher", runtime.of(Watcher), args=(out,))])
+    )
     with tree:
         watcher = tree.get_child("watcher")
-        target = Worker.start()
+        target = runtime.of(Worker).start()
         watcher.ask(target)
         watcher.tell("crash")
         rec.wait_for(EventKind.RESTARTED, "root/watcher")
         target.stop()
-        second = Worker.start()
+        second = runtime.of(Worker).start()
         watcher.ask(second)  # the new incarnation's own monitor
         second.stop()
         assert out.get(timeout=10) == (2, hr.NORMAL)
         assert out.empty()
 
 
-def test_a_base_exception_in_on_start_is_a_start_failure():
+def test_a_base_exception_in_on_start_is_a_start_failure(runtime):
     class Exits(hr.Actor):
         def on_start(self) -> None:
             raise SystemExit(3)
 
     with pytest.raises(hr.StartError) as info:
-        hr.start_tree(hr.SupervisorSpec([hr.ChildSpec("x", Exits)]))
+        hr.start_tree(hr.SupervisorSpec([hr.ChildSpec("x", runtime.of(Exits))]))
     assert isinstance(info.value.cause.cause, SystemExit)
 
 
@@ -174,7 +178,7 @@ def _send_until(
             out.append(("n", *tag, seq))
 
 
-def test_restart_child_does_not_eat_messages_sent_after_it_returned():
+def test_restart_child_does_not_eat_messages_sent_after_it_returned(runtime):
     """Senders that began dead-lettering to a stopped child's ref must stop as soon
     as restart_child has revived it: what they send after that reaches the child."""
     spec = hr.SupervisorSpec([worker("w")])

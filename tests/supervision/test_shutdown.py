@@ -6,20 +6,20 @@ import sys
 import threading
 
 import pytest
-from helpers import IgnoresStop, Log, Worker, start, worker
+from helpers import IgnoresStop, Log, Worker, ran_out, start, worker
 
 import hedgerow as hr
 from hedgerow import EventKind
 
 
 @pytest.mark.allow_abandoned
-def test_a_child_that_ignores_its_stop_is_abandoned_after_its_timeout(clock):
+def test_a_child_that_ignores_its_stop_is_abandoned_after_its_timeout(runtime, clock):
     release = threading.Event()
     log = Log()
     spec = hr.SupervisorSpec(
         [
             worker("a", log),
-            hr.ChildSpec("stuck", IgnoresStop, args=(release,), shutdown=2.0),
+            hr.ChildSpec("stuck", stuck := runtime.of(IgnoresStop), args=(release,), shutdown=2.0),
             worker("c", log),
         ]
     )
@@ -32,26 +32,27 @@ def test_a_child_that_ignores_its_stop_is_abandoned_after_its_timeout(clock):
     stopper.join(timeout=10)
     assert not stopper.is_alive()
     assert tree.done
-    abandoned = rec.wait_for(EventKind.ABANDONED, "root/stuck")
+    abandoned = rec.wait_for(ran_out(stuck), "root/stuck")
     assert abandoned.reason == hr.KILLED
     assert log.of("stop") == ["c", "a"]
     release.set()
 
 
 @pytest.mark.allow_abandoned
-def test_shutdown_completes_in_bounded_real_time_with_the_real_clock():
+def test_shutdown_completes_in_bounded_real_time_with_the_real_clock(runtime):
     release = threading.Event()
-    spec = hr.SupervisorSpec([hr.ChildSpec("stuck", IgnoresStop, args=(release,), shutdown=0.05)])
+    stuck = runtime.of(IgnoresStop)
+    spec = hr.SupervisorSpec([hr.ChildSpec("stuck", stuck, args=(release,), shutdown=0.05)])
     tree, rec = start(spec)
     assert tree.stop(timeout=10) == hr.SHUTDOWN
-    rec.wait_for(EventKind.ABANDONED, "root/stuck")
+    assert rec.wait_for(ran_out(stuck), "root/stuck").reason == hr.KILLED
     release.set()
 
 
 @pytest.mark.allow_abandoned
-def test_brutal_kill_does_not_wait():
+def test_brutal_kill_does_not_wait(runtime):
     release, entered = threading.Event(), threading.Event()
-    spec = hr.SupervisorSpec([hr.ChildSpec("busy", Worker, shutdown="brutal_kill")])
+    spec = hr.SupervisorSpec([hr.ChildSpec("busy", runtime.of(Worker), shutdown="brutal_kill")])
     tree, rec = start(spec)
     tree.get_child("busy").tell(("block", entered, release))
     entered.wait(timeout=10)
@@ -61,10 +62,10 @@ def test_brutal_kill_does_not_wait():
     release.set()
 
 
-def test_infinity_waits_for_a_slow_stop(clock):
+def test_infinity_waits_for_a_slow_stop(runtime, clock):
     release = threading.Event()
     spec = hr.SupervisorSpec(
-        [hr.ChildSpec("slow", IgnoresStop, args=(release,), shutdown="infinity")]
+        [hr.ChildSpec("slow", runtime.of(IgnoresStop), args=(release,), shutdown="infinity")]
     )
     tree, rec = start(spec, clock=clock)
     stopper = threading.Thread(target=tree.stop)
@@ -76,7 +77,7 @@ def test_infinity_waits_for_a_slow_stop(clock):
     assert rec.wait_for(EventKind.STOPPED, "root/slow").reason == hr.SHUTDOWN
 
 
-def test_children_that_exit_by_themselves_during_shutdown_keep_their_own_reason():
+def test_children_that_exit_by_themselves_during_shutdown_keep_their_own_reason(runtime):
     entered, release = threading.Event(), threading.Event()
     log = Log()
     spec = hr.SupervisorSpec([worker("a", log), worker("b", log)])
@@ -100,7 +101,7 @@ def test_children_that_exit_by_themselves_during_shutdown_keep_their_own_reason(
     assert rec.matching(EventKind.RESTARTED) == []
 
 
-def test_a_child_crashing_by_itself_during_shutdown_is_reported_failed_not_restarted():
+def test_a_child_crashing_by_itself_during_shutdown_is_reported_failed_not_restarted(runtime):
     entered, release = threading.Event(), threading.Event()
     spec = hr.SupervisorSpec([worker("a"), worker("b")])
     tree, rec = start(spec)
@@ -122,15 +123,15 @@ class CrashesOnStop(hr.Actor):
         raise RuntimeError("cleanup failed")
 
 
-def test_a_failing_on_stop_during_shutdown_is_reported_with_its_reason():
-    tree, rec = start(hr.SupervisorSpec([hr.ChildSpec("x", CrashesOnStop)]))
+def test_a_failing_on_stop_during_shutdown_is_reported_with_its_reason(runtime):
+    tree, rec = start(hr.SupervisorSpec([hr.ChildSpec("x", runtime.of(CrashesOnStop))]))
     tree.stop(timeout=10)
     failed = rec.wait_for(EventKind.FAILED, "root/x")
     assert isinstance(failed.reason, RuntimeError)
     assert "cleanup failed" in failed.traceback
 
 
-def test_nothing_restarts_while_the_supervisor_shuts_down():
+def test_nothing_restarts_while_the_supervisor_shuts_down(runtime):
     spec = hr.SupervisorSpec([worker(x) for x in "abcdef"], strategy="one_for_all")
     tree, rec = start(spec)
     for ref in [tree.get_child(x) for x in "abcdef"]:
@@ -143,7 +144,7 @@ def test_nothing_restarts_while_the_supervisor_shuts_down():
         assert not (after_shutdown and event.kind is EventKind.RESTARTED)
 
 
-def test_messages_to_a_shut_down_tree_are_dead_letters():
+def test_messages_to_a_shut_down_tree_are_dead_letters(runtime):
     tree, rec = start(hr.SupervisorSpec([worker("a")]))
     a = tree.get_child("a")
     tree.stop(timeout=10)
@@ -154,7 +155,7 @@ def test_messages_to_a_shut_down_tree_are_dead_letters():
     assert "shutdown" in str(info.value)
 
 
-def test_brutal_kill_never_runs_a_graceful_stop_even_for_an_idle_child():
+def test_brutal_kill_never_runs_a_graceful_stop_even_for_an_idle_child(runtime):
     """An idle child must never read the stop first and run on_stop (the races
     hide at the default switch interval)."""
     log = Log()

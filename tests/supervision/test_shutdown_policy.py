@@ -13,7 +13,7 @@ def sig(child_id: str, log: Log | None = None, restart: str = "transient") -> hr
     return worker(child_id, log, restart=restart, significant=True)
 
 
-def test_last_component_stopped_ends_the_tree_when_the_last_significant_child_stops():
+def test_last_component_stopped_ends_the_tree_when_the_last_significant_child_stops(runtime):
     log = Log()
     spec = hr.SupervisorSpec(
         [worker("helper", log), sig("a", log), sig("b", log)],
@@ -30,7 +30,7 @@ def test_last_component_stopped_ends_the_tree_when_the_last_significant_child_st
     assert log.of("stop") == ["a", "b", "helper"]
 
 
-def test_any_component_stopped_ends_the_tree_on_the_first_significant_stop():
+def test_any_component_stopped_ends_the_tree_on_the_first_significant_stop(runtime):
     spec = hr.SupervisorSpec(
         [sig("a"), sig("b")], shutdown_policy="shutdown-on-any-component-stopped"
     )
@@ -39,7 +39,7 @@ def test_any_component_stopped_ends_the_tree_on_the_first_significant_stop():
     assert isinstance(tree.wait(timeout=10), hr.Shutdown)
 
 
-def test_any_component_stopped_restarts_a_failed_transient_child():
+def test_any_component_stopped_restarts_a_failed_transient_child(runtime):
     spec = hr.SupervisorSpec([sig("a")], shutdown_policy="any_significant")
     tree, rec = start(spec)
     with tree:
@@ -48,7 +48,7 @@ def test_any_component_stopped_restarts_a_failed_transient_child():
         assert not tree.done
 
 
-def test_any_component_failed_ends_the_tree_on_a_failure_not_on_a_normal_stop():
+def test_any_component_failed_ends_the_tree_on_a_failure_not_on_a_normal_stop(runtime):
     spec = hr.SupervisorSpec(
         [sig("a"), sig("b")], shutdown_policy="shutdown-on-any-component-failed"
     )
@@ -62,7 +62,7 @@ def test_any_component_failed_ends_the_tree_on_a_failure_not_on_a_normal_stop():
     assert rec.matching(EventKind.RESTARTED) == []
 
 
-def test_stops_ordered_by_the_supervisor_never_trigger_a_policy():
+def test_stops_ordered_by_the_supervisor_never_trigger_a_policy(runtime):
     spec = hr.SupervisorSpec(
         [sig("a"), sig("b")], shutdown_policy="shutdown-on-last-component-stopped"
     )
@@ -73,7 +73,7 @@ def test_stops_ordered_by_the_supervisor_never_trigger_a_policy():
         assert not tree.done
 
 
-def test_a_nested_supervisor_that_shuts_itself_down_is_a_normal_exit_for_its_parent():
+def test_a_nested_supervisor_that_shuts_itself_down_is_a_normal_exit_for_its_parent(runtime):
     inner = hr.SupervisorSpec([sig("job")], shutdown_policy="all_significant")
     spec = hr.SupervisorSpec([hr.ChildSpec("batch", inner, restart="transient"), worker("server")])
     tree, rec = start(spec)

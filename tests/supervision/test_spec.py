@@ -46,6 +46,20 @@ def test_a_start_target_must_be_an_actor_class_factory_or_supervisor(start):
     assert info.value.field == "start"
 
 
+def test_either_runtime_s_actor_class_is_accepted_and_the_class_decides_its_runtime():
+    assert hr.ChildSpec("t", hr.Actor).start is hr.Actor
+    assert hr.ChildSpec("l", hr.AsyncioActor).start is hr.AsyncioActor
+
+
+def test_a_class_of_neither_runtime_is_refused_naming_the_child_and_both_runtimes():
+    with pytest.raises(hr.SpecError) as info:
+        hr.ChildSpec("plain", NotAnActor)
+    message = str(info.value)
+    assert "plain" in message
+    assert "hedgerow.Actor" in message
+    assert "hedgerow.AsyncioActor" in message
+
+
 def test_factories_and_nested_supervisors_are_accepted():
     def factory() -> hr.Actor:
         return hr.Actor()

@@ -1,4 +1,5 @@
-"""Strategies: who is restarted with whom, and in what order (OTP's rules)."""
+"""Strategies: who is restarted with whom, and in what order (OTP's rules), on
+thread, event-loop and mixed children (the `runtime` fixture)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import hedgerow as hr
 from hedgerow import EventKind
 
 
-def test_children_start_in_order_and_stop_in_reverse():
+def test_children_start_in_order_and_stop_in_reverse(runtime):
     log = Log()
     spec = hr.SupervisorSpec([worker("a", log), worker("b", log), worker("c", log)])
     tree, _ = start(spec)
@@ -17,7 +18,7 @@ def test_children_start_in_order_and_stop_in_reverse():
     assert log.of("stop") == ["c", "b", "a"]
 
 
-def test_one_for_one_restarts_only_the_failed_child():
+def test_one_for_one_restarts_only_the_failed_child(runtime):
     log = Log()
     spec = hr.SupervisorSpec([worker("a", log), worker("b", log), worker("c", log)])
     tree, rec = start(spec)
@@ -30,7 +31,7 @@ def test_one_for_one_restarts_only_the_failed_child():
         assert states == {"a": 1, "b": 2, "c": 1}
 
 
-def test_one_for_all_stops_others_in_reverse_then_restarts_all_in_order():
+def test_one_for_all_stops_others_in_reverse_then_restarts_all_in_order(runtime):
     log = Log()
     spec = hr.SupervisorSpec(
         [worker("a", log), worker("b", log), worker("c", log)], strategy="one_for_all"
@@ -44,7 +45,7 @@ def test_one_for_all_stops_others_in_reverse_then_restarts_all_in_order():
         assert log.of("start") == ["a", "b", "c", "a", "b", "c"]
 
 
-def test_rest_for_one_stops_later_siblings_in_reverse_then_restarts_in_order():
+def test_rest_for_one_stops_later_siblings_in_reverse_then_restarts_in_order(runtime):
     log = Log()
     children = [worker(x, log) for x in "abcd"]
     tree, rec = start(hr.SupervisorSpec(children, strategy="rest_for_one"))
@@ -69,7 +70,7 @@ def test_rest_for_one_stops_later_siblings_in_reverse_then_restarts_in_order():
     ]
 
 
-def test_never_child_stopped_by_a_sibling_restart_is_dropped():
+def test_never_child_stopped_by_a_sibling_restart_is_dropped(runtime):
     log = Log()
     children = [
         worker("a", log),
@@ -86,7 +87,7 @@ def test_never_child_stopped_by_a_sibling_restart_is_dropped():
         assert log.of("start").count("temp") == 1
 
 
-def test_transient_child_exiting_normally_is_not_restarted():
+def test_transient_child_exiting_normally_is_not_restarted(runtime):
     tree, rec = start(hr.SupervisorSpec([worker("t", restart="transient"), worker("p")]))
     with tree:
         tree.get_child("t").tell("stop")
@@ -96,7 +97,7 @@ def test_transient_child_exiting_normally_is_not_restarted():
         assert rec.matching(EventKind.RESTARTED) == []
 
 
-def test_failed_child_with_user_shutdown_reason_is_not_restarted():
+def test_failed_child_with_user_shutdown_reason_is_not_restarted(runtime):
     tree, rec = start(hr.SupervisorSpec([worker("t", restart="restart-on-failed")]))
     with tree:
         tree.get_child("t").tell(("shutdown", "drained"))
@@ -107,21 +108,21 @@ def test_failed_child_with_user_shutdown_reason_is_not_restarted():
         assert rec.matching(EventKind.RESTARTED) == []
 
 
-def test_failed_child_crashing_is_restarted():
+def test_failed_child_crashing_is_restarted(runtime):
     tree, rec = start(hr.SupervisorSpec([worker("t", restart="failed")]))
     with tree:
         tree.get_child("t").tell("crash")
         rec.wait_for(EventKind.RESTARTED, "root/t")
 
 
-def test_permanent_child_exiting_normally_is_restarted():
+def test_permanent_child_exiting_normally_is_restarted(runtime):
     tree, rec = start(hr.SupervisorSpec([worker("p", restart="permanent")]))
     with tree:
         tree.get_child("p").tell("stop")
         rec.wait_for(EventKind.RESTARTED, "root/p")
 
 
-def test_temporary_child_is_never_restarted_and_its_spec_is_dropped():
+def test_temporary_child_is_never_restarted_and_its_spec_is_dropped(runtime):
     tree, rec = start(hr.SupervisorSpec([worker("t", restart="restart-never"), worker("p")]))
     with tree:
         tree.get_child("t").tell("crash")
@@ -130,9 +131,9 @@ def test_temporary_child_is_never_restarted_and_its_spec_is_dropped():
         assert [c.id for c in tree.which_children()] == ["p"]
 
 
-def test_simple_one_for_one_starts_children_from_the_template():
+def test_simple_one_for_one_starts_children_from_the_template(runtime):
     log = Log()
-    template = hr.ChildSpec("job", Worker_from_args, args=(log,))
+    template = hr.ChildSpec("job", runtime.of(WorkerFromArgs), args=(log,))
     tree, rec = start(hr.SupervisorSpec([template], strategy="simple_one_for_one"))
     with tree:
         assert tree.which_children() == []
@@ -148,7 +149,7 @@ def test_simple_one_for_one_starts_children_from_the_template():
         assert [c.ref for c in tree.which_children()] == [second]
 
 
-class Worker_from_args(hr.Actor):  # noqa: N801 - named for what the template passes
+class WorkerFromArgs:
     def __init__(self, log: Log, name: str) -> None:
         super().__init__()
         self.name = name

@@ -26,6 +26,12 @@ class Anything(hr.Actor):
 def factory(name, /, level=1):
     return Anything(name, level)
 
+class NoInit(hr.Actor):
+    pass
+
+class NoInitOnLoop(hr.AsyncioActor):
+    pass
+
 component = hr.Component(name="bound_component")
 """
 
@@ -172,6 +178,20 @@ def test_an_unknown_keyword_names_its_key(folder):
     }
     assert "unexpected keyword argument" in found["supervisor.children[0].kwargs.bogus"]
     assert "Plain(size, *, colour='red')" in found["supervisor.children[0].kwargs.bogus"]
+
+
+@pytest.mark.parametrize("cls", ["NoInit", "NoInitOnLoop"])
+def test_a_class_without_its_own_init_takes_no_arguments_on_either_runtime(folder, cls):
+    found = problems(
+        folder,
+        f"""\
+        [[supervisor.children]]
+        id = "a"
+        start = "bound_actors:{cls}"
+        kwargs = {{ size = 10 }}
+        """,
+    )
+    assert "unexpected keyword argument" in found["supervisor.children[0].kwargs.size"]
 
 
 def test_a_missing_argument_names_args(folder):

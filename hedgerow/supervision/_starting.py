@@ -1,0 +1,178 @@
+"""Starting children: `Starting`, the part of `Supervisor` that names children and
+starts their incarnations.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import TYPE_CHECKING, Any
+
+from pykka._envelope import Envelope
+
+from hedgerow._events import EventKind
+from hedgerow._exceptions import (
+    Shutdown,
+)
+from hedgerow.actors._actor_core import STARTED
+from hedgerow.actors._reason import KILLED, Reason
+from hedgerow.actors._spawn import build, launch
+from hedgerow.supervision._children import (
+    ChildState,
+    _Child,
+    _ChildExited,
+)
+from hedgerow.supervision._spec import (
+    ChildSpec,
+    Strategy,
+    SupervisorSpec,
+)
+from hedgerow.supervision._termination import Terminating
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+    from types import TracebackType
+
+    from hedgerow.actors._actor_core import ActorCore
+    from hedgerow.actors._ref import ChildRef
+
+__all__ = ["Starting"]
+
+
+class Starting(Terminating):
+    """How a supervisor starts one incarnation of a child and waits for its ``on_start``."""
+
+    def _child_ref(self, spec: ChildSpec, path: str) -> ChildRef[Any]:
+        """A new stable ref for a child of `spec` at `path` (`Supervisor` makes it)."""
+        raise NotImplementedError
+
+    def _factory(self, child: _Child) -> Callable[..., ActorCore]:
+        """What builds `child`'s next incarnation (`Supervisor` says)."""
+        raise NotImplementedError
+
+    def _reserve(self, specs: Iterable[ChildSpec], parent: str) -> None:
+        """Name every child of `specs` and below before any starts (see `Names`)."""
+        for spec in specs:
+            path = f"{parent}/{spec.id}"
+            self.names.reserve(self._child_ref(spec, path))
+            nested = spec.start
+            if (
+                isinstance(nested, SupervisorSpec)
+                and nested.strategy is not Strategy.SIMPLE_ONE_FOR_ONE
+            ):
+                self._reserve(nested.children, path)
+
+    def _reserve_below(self, child: _Child) -> None:
+        """Name the children of a nested supervisor about to (re)start, and below."""
+        nested = child.spec.start
+        if (
+            isinstance(nested, SupervisorSpec)
+            and nested.strategy is not Strategy.SIMPLE_ONE_FOR_ONE
+        ):
+            self._reserve(nested.children, child.ref.path)
+
+    def _new_child(self, spec: ChildSpec, child_id: str | None = None) -> _Child:
+        cid = child_id or spec.id
+        path = f"{self.path}/{cid}"
+        ref = self.names.claim(path) or self._child_ref(spec, path)
+        ref._bound_inbox(self.spec.inbox_for(spec))
+        interceptor = self.hooks.interceptor
+        if interceptor is not None:
+            interceptor.child_created(ref)
+        self.names.add(ref)
+        child = _Child(spec, ref, self.spec.backoff_for(spec), self.random)
+        child.id = cid
+        return child
+
+    def _start(self, child: _Child) -> BaseException | None:
+        """Start one incarnation and wait for its ``on_start``; the error, if any.
+
+        Raises `Shutdown` if this supervisor is abandoned meanwhile: whoever
+        took its stop over stops the incarnation, and nothing more starts.
+        """
+        with self._gate:
+            self._check_not_abandoned()
+            child.incarnation += 1
+            child.ref._revive()
+        try:
+            actor = build(
+                self._factory(child),
+                child.args,
+                child.spec.kwargs,  # type: ignore[arg-type]
+                child_ref=child.ref,
+                incarnation=child.incarnation,
+                ask_errors_fail=child.spec.ask_errors_fail,
+                event_errors_fail=child.spec.event_errors_fail,
+                clock=self.clock,
+                on_exit=self._exit_notifier(child),
+                on_started=self._start_notifier(child),
+            )
+        except Exception as exc:  # noqa: BLE001 - any constructor error is a start failure
+            return self._start_failed(child, exc, exc.__traceback__)
+        with self._gate:
+            self._check_not_abandoned()
+            launch(actor)
+            self._starting = (child, actor)
+        try:
+            actor._hr_started.wait()
+        finally:
+            with self._gate:
+                self._starting = None
+        # Nobody else waits for it: drop the Condition the wait may have made.
+        actor._hr_started = STARTED
+        self._check_not_abandoned()
+        if actor._hr_abandoned and actor._hr_start_error is None:
+            # Abandoned while it started (a stop interrupted the start): killed.
+            child.actor = None
+            child.state = ChildState.STOPPED
+            if actor._hr_claim_end_report():
+                self._report_terminated(child, actor, KILLED)
+            return Shutdown(f"{actor} was abandoned while it started")
+        if actor._hr_start_error is not None:
+            actor._hr_claim_end_report()  # start_failed reports its end: stopping it reports none
+            return self._start_failed(child, actor._hr_start_error, None, actor._hr_traceback)
+        child.actor = actor
+        child.state = ChildState.RUNNING
+        return None
+
+    def _start_notifier(self, child: _Child) -> Callable[[], None]:
+        incarnation = child.incarnation
+        kind = EventKind.RESTARTED if incarnation > 1 else EventKind.STARTED
+
+        def notify() -> None:
+            child.started_at = self.clock.now()
+            actor = child.ref.incarnation
+            info = actor.actor_info() if actor is not None else None
+            self._publish(kind, child.ref.path, incarnation=incarnation, info=info)
+
+        return notify
+
+    def _start_failed(
+        self,
+        child: _Child,
+        error: BaseException,
+        tb: TracebackType | None,
+        text: str | None = None,
+    ) -> BaseException:
+        child.actor = None
+        child.state = ChildState.STOPPED
+        child.started_at = self.clock.now()  # zero uptime: its retry keeps backing off
+        if text is None and tb is not None:
+            import traceback as tb_module  # noqa: PLC0415 - only on the failure path
+
+            text = "".join(tb_module.format_exception(type(error), error, tb))
+        self._publish(
+            EventKind.START_FAILED,
+            child.ref.path,
+            incarnation=child.incarnation,
+            reason=error,
+            traceback=text,
+        )
+        return error
+
+    def _exit_notifier(self, child: _Child) -> Callable[[ActorCore, Reason], None]:
+        # A partial, not a closure: one per live child, so its size counts.
+        return functools.partial(self._child_exit_notice, child)
+
+    def _child_exit_notice(self, child: _Child, actor: ActorCore, reason: Reason) -> None:
+        """An incarnation of `child` exited (in its thread or loop): tell this supervisor."""
+        self.actor_inbox.put(Envelope(_ChildExited(child, actor, reason)))
