@@ -9,6 +9,7 @@ from hedgerow._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from hedgerow.actors._actor import Actor, demonitor, link, monitor, unlink
+    from hedgerow.actors._ask import ask
     from hedgerow.actors._async_actor import AsyncioActor
     from hedgerow.actors._async_future import AsyncioFuture
     from hedgerow.actors._component import Component
@@ -45,6 +46,7 @@ __all__ = [
     "InboxStatistics",
     "Overflow",
     "Reason",
+    "ask",
     "demonitor",
     "describe",
     "is_normal",
@@ -65,6 +67,7 @@ __getattr__, __dir__ = lazy_exports(
         "link": "hedgerow.actors._actor",
         "monitor": "hedgerow.actors._actor",
         "unlink": "hedgerow.actors._actor",
+        "ask": "hedgerow.actors._ask",
         "AsyncioActor": "hedgerow.actors._async_actor",
         "AsyncioFuture": "hedgerow.actors._async_future",
         "set_block_threshold": "hedgerow.actors._loop",

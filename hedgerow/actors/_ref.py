@@ -12,11 +12,13 @@ from pykka import messages
 from pykka._envelope import Envelope
 
 from hedgerow._exceptions import DeadLetterError, InboxFull
+from hedgerow.actors._async_future import AsyncioFuture
 from hedgerow.actors._inbox import Inbox, InboxSettings, InboxStatistics
 from hedgerow.actors._messages import _Internal
 from hedgerow.actors._reason import Reason, describe
 
 if TYPE_CHECKING:
+    import asyncio
     from collections.abc import Callable
 
     from hedgerow._events import EventStream
@@ -62,12 +64,15 @@ class TreeHooks:
 
     Empty in production: a child's message loop then pays one attribute check
     per message. Set `interceptor` to see every child's starts and messages.
+    `loop` is the event loop the tree's event-loop actors run on (None:
+    hedgerow's own loop thread), as `hedgerow.start_tree` was told.
     """
 
-    __slots__ = ("interceptor",)
+    __slots__ = ("interceptor", "loop")
 
     def __init__(self) -> None:
         self.interceptor: Interceptor | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
 
 
 class ChildRef(pykka.ActorRef[A]):
@@ -158,7 +163,7 @@ class ChildRef(pykka.ActorRef[A]):
     def ask(
         self, message: Any, *, block: bool = True, timeout: float | None = None
     ) -> Any | pykka.Future[Any]:
-        future: pykka.Future[Any] = pykka.ThreadingFuture()
+        future: pykka.Future[Any] = AsyncioFuture()  # awaitable without blocking a loop
         with contextlib.suppress(InboxFull):  # the future holds it (inbox_overflow="fail")
             self.actor_inbox.put(Envelope(message, reply_to=future))
         if block:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import queue
 import threading
 from typing import TYPE_CHECKING, Any, Self, TypeVar, overload
 
@@ -10,6 +13,7 @@ from pykka._envelope import Envelope
 from hedgerow._events import EventKind, EventStream
 from hedgerow._exceptions import ChildNotFound, DeadLetterError, StartCancelled, StartError
 from hedgerow.actors._actor import spawn
+from hedgerow.actors._async_future import AsyncioFuture
 from hedgerow.actors._messages import _Control
 from hedgerow.actors._names import Names
 from hedgerow.actors._reason import SHUTDOWN, Reason, is_normal
@@ -150,15 +154,20 @@ class Tree(SupervisorHandle):
         events: EventStream | None = None,
         random: random.Random | None = None,
         cancel: threading.Event | None = None,
+        loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
         name = name or spec.name or "root"
+        _check_loop(loop)
         self.spec = spec
         self.name = name
         self.events = events if events is not None else EventStream()
         self.names = Names()
         self.hooks = TreeHooks()
         """Where `hedgerow.testing.Faults` plugs into this tree."""
+        self.hooks.loop = loop
         self._done = threading.Event()
+        self._outcome: AsyncioFuture[Reason] = AsyncioFuture()
+        """The root's exit reason, once the tree has ended (what `hedgerow.open_tree` awaits)."""
         self._reason: Reason | None = None
         root = spawn(
             Supervisor,
@@ -202,6 +211,8 @@ class Tree(SupervisorHandle):
                 traceback=actor._hr_traceback,
             )
         self._done.set()
+        with contextlib.suppress(queue.Full):  # ended once only; kept safe all the same
+            self._outcome.set(reason)
 
     @overload
     def lookup(self, path: str) -> ChildRef[Any]: ...
@@ -271,6 +282,7 @@ def start_tree(
     events: EventStream | None = None,
     random: random.Random | None = None,
     cancel: threading.Event | None = None,
+    loop: asyncio.AbstractEventLoop | None = None,
 ) -> Tree:
     """Start `spec` as the root of a new tree; returns once every child has started.
 
@@ -285,5 +297,23 @@ def start_tree(
     order, the one still in its ``on_start`` is stopped once that returns or
     abandoned after its shutdown, none after it starts, and `StartCancelled`
     is raised. Set after the start, it does nothing.
+
+    The tree's event-loop actors (`hedgerow.AsyncioActor` children) run on
+    `loop`, a running asyncio loop of the caller's (its thread must not block
+    waiting for this call or for the tree's stop: use `hedgerow.open_tree`
+    from that loop's own code); by default, on the loop thread hedgerow owns.
     """
-    return Tree(spec, name=name, clock=clock, events=events, random=random, cancel=cancel)
+    return Tree(
+        spec, name=name, clock=clock, events=events, random=random, cancel=cancel, loop=loop
+    )
+
+
+def _check_loop(loop: object) -> None:
+    if loop is None:
+        return
+    if not isinstance(loop, asyncio.AbstractEventLoop):
+        msg = f"loop must be an asyncio event loop or None, not {loop!r}"
+        raise TypeError(msg)
+    if loop.is_closed():
+        msg = f"loop {loop!r} is closed: the tree's event-loop actors could never run"
+        raise ValueError(msg)
