@@ -283,7 +283,7 @@ async def _uncancellable(started: asyncio.Future[Tree], *, stop_tree: bool) -> N
     stopped."""
     while not started.done():
         with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.shield(started)
+            await asyncio.wait([started])  # raises neither the start's error nor cancels it
     if stop_tree and not started.cancelled() and started.exception() is None:
         tree = started.result()
         tree.request_stop()
