@@ -68,6 +68,9 @@ async def ask_within(
 
 
 async def _send(ref: pykka.ActorRef[Any], message: Any) -> AsyncioFuture[Any]:
+    if not isinstance(ref, pykka.ActorRef):
+        msg = f"hedgerow.ask needs an actor's ref (a pykka.ActorRef or a ChildRef), not {ref!r}"
+        raise TypeError(msg)
     future: AsyncioFuture[Any] = AsyncioFuture()
     inbox = getattr(ref, "actor_inbox", None)
     if isinstance(inbox, Inbox) and inbox.overflow is Overflow.BLOCK and inbox.max_inbox:

@@ -304,3 +304,14 @@ def test_a_waiter_whose_loop_has_closed_is_skipped_by_the_setter():
     setter.start()
     setter.join(WAIT)
     assert future.get(timeout=0) == 1
+
+
+@pytest.mark.parametrize("not_a_ref", ["root/a", None, threading.Event()])
+def test_asking_what_is_not_a_ref_is_a_type_error_that_says_so(not_a_ref):
+    """(It was an AttributeError from deep inside: 'str' object has no attribute 'is_alive'.)"""
+
+    async def main() -> None:
+        with pytest.raises(TypeError, match=r"hedgerow\.ask needs an actor's ref"):
+            await hr.ask(not_a_ref, "hello")
+
+    asyncio.run(main())
