@@ -1,4 +1,4 @@
-"""`ask`: await an actor's answer in a coroutine, without blocking the running loop.
+"""`ask`: an actor's answer that a coroutine awaits without blocking the running loop.
 
 pykka's futures await by blocking: ``await ref.ask(msg, block=False)`` on a
 thread actor's ref stops the whole loop until the answer comes. `ask` puts
@@ -13,8 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 import threading
-from typing import TYPE_CHECKING, Any
+import weakref
+from collections import deque
+from typing import Any
 
 import pykka
 from pykka._envelope import Envelope
@@ -22,9 +25,7 @@ from pykka._envelope import Envelope
 from hedgerow._exceptions import InboxFull
 from hedgerow.actors._async_future import AsyncioFuture
 from hedgerow.actors._inbox import Inbox, Overflow
-
-if TYPE_CHECKING:
-    from collections.abc import Awaitable
+from hedgerow.actors._ref import ChildRef
 
 __all__ = ["AskTimeout", "ask", "ask_within"]
 
@@ -33,28 +34,43 @@ class AskTimeout(pykka.Timeout, TimeoutError):
     """No answer within the timeout: pykka's `Timeout`, and asyncio's `TimeoutError`."""
 
 
-async def ask(ref: pykka.ActorRef[Any], message: Any) -> Any:
-    """Send `message` to the actor of `ref` and await its answer.
+def ask(ref: pykka.ActorRef[Any], message: Any) -> AsyncioFuture[Any]:
+    """Send `message` to the actor of `ref`; the future of its answer, to await.
 
-    The running loop is not blocked while the actor answers, whichever
-    runtime the actor has (a thread actor, an event-loop actor on this loop
-    or another, a supervised child through its `ChildRef`). What the handler
-    raises is raised here, as by ``ref.ask(message)``; so are
-    `pykka.ActorDeadError` for an actor that is not running and
-    `hedgerow.DeadLetterError` for a child gone for good.
+    ``await hedgerow.ask(ref, message)`` does not block the running loop while
+    the actor answers, whichever runtime the actor has (a thread actor, an
+    event-loop actor on this loop or another, a supervised child through its
+    `ChildRef`). What the handler raises is raised by the await, as by
+    ``ref.ask(message)``; so are `pykka.ActorDeadError` for an actor that is
+    not running and `hedgerow.DeadLetterError` for a child gone for good.
 
-    Bound the wait as any await, with ``asyncio.timeout(seconds)``.
+    The message is sent at once, awaited or not (as ``ref.ask(message,
+    block=False)``); the future is an `AsyncioFuture`, so a thread may also
+    ``get()`` it. Bound the wait as any await, with ``asyncio.timeout``.
     Cancelling the awaiting task (or a timeout) does not take the message
     back: the actor may still handle it, and its answer is then dropped.
+
+    A bounded inbox whose overflow policy is ``block`` makes a sender wait for
+    room: `ask` hands such messages, in order, to a thread that waits for it,
+    so the caller never waits.
     """
-    return await (await _send(ref, message))
+    if not isinstance(ref, pykka.ActorRef):
+        msg = f"hedgerow.ask needs an actor's ref (a pykka.ActorRef or a ChildRef), not {ref!r}"
+        raise TypeError(msg)
+    future: AsyncioFuture[Any] = AsyncioFuture()
+    inbox = ref.actor_inbox
+    if isinstance(inbox, Inbox) and inbox.overflow is Overflow.BLOCK and inbox.max_inbox:
+        _feeder(inbox).submit(ref, message, future)
+    else:
+        _put(ref, message, future)
+    return future
 
 
 async def ask_within(
     ref: pykka.ActorRef[Any], message: Any, seconds: float | None, what: str | None = None
 ) -> Any:
-    """`ask`, bounded by `seconds` (None: no bound): `AskTimeout` if no answer comes."""
-    future = await _send(ref, message)
+    """`ask`, awaited, bounded by `seconds` (None: no bound): `AskTimeout` if no answer comes."""
+    future = ask(ref, message)
     if seconds is None:
         return await future
     try:
@@ -67,24 +83,8 @@ async def ask_within(
         raise AskTimeout(msg) from None
 
 
-async def _send(ref: pykka.ActorRef[Any], message: Any) -> AsyncioFuture[Any]:
-    if not isinstance(ref, pykka.ActorRef):
-        msg = f"hedgerow.ask needs an actor's ref (a pykka.ActorRef or a ChildRef), not {ref!r}"
-        raise TypeError(msg)
-    future: AsyncioFuture[Any] = AsyncioFuture()
-    inbox = getattr(ref, "actor_inbox", None)
-    if isinstance(inbox, Inbox) and inbox.overflow is Overflow.BLOCK and inbox.max_inbox:
-        # The sender of a full inbox waits for room: not on the loop's thread.
-        await _in_thread(lambda: _put(ref, message, future))
-    else:
-        _put(ref, message, future)
-    return future
-
-
 def _put(ref: pykka.ActorRef[Any], message: Any, future: AsyncioFuture[Any]) -> None:
-    from hedgerow.actors._ref import ChildRef  # noqa: PLC0415 - _ref imports this package's future
-
-    if isinstance(ref, ChildRef):
+    if ref.__class__ is ChildRef or isinstance(ref, ChildRef):
         # A child's inbox outlives its incarnations: no liveness check, as
         # ChildRef.ask; a gone child's inbox answers with DeadLetterError.
         with contextlib.suppress(InboxFull):  # the future holds it (overflow "fail")
@@ -101,34 +101,48 @@ def _put(ref: pykka.ActorRef[Any], message: Any, future: AsyncioFuture[Any]) -> 
             raise
 
 
-def _in_thread(call: Any) -> Awaitable[None]:
-    """Run `call` in a daemon thread; the awaitable of its end. Not the loop's
-    default executor: a put waiting for room must not hold one of its few workers."""
-    loop = asyncio.get_running_loop()
-    done: asyncio.Future[None] = loop.create_future()
-
-    def run() -> None:
-        try:
-            call()
-        except BaseException as error:  # noqa: BLE001 - handed to the awaiting task
-            _hand_over(loop, done, error)
-        else:
-            _hand_over(loop, done, None)
-
-    threading.Thread(target=run, name="hedgerow ask", daemon=True).start()
-    return asyncio.shield(done)
+def _put_or_fail(ref: pykka.ActorRef[Any], message: Any, future: AsyncioFuture[Any]) -> None:
+    try:
+        _put(ref, message, future)
+    except BaseException:  # noqa: BLE001 - the asker gets it
+        if not future.done():
+            future.set_exception(sys.exc_info())
 
 
-def _hand_over(
-    loop: asyncio.AbstractEventLoop, done: asyncio.Future[None], error: BaseException | None
-) -> None:
-    def settle() -> None:
-        if done.done():
-            return
-        if error is None:
-            done.set_result(None)
-        else:
-            done.set_exception(error)
+class _Feeder:
+    """Puts asks into one blocking inbox from a thread of its own, in the order
+    they were made; the thread ends when it has nothing left to put."""
 
-    with contextlib.suppress(RuntimeError):  # the loop is closed: nobody awaits
-        loop.call_soon_threadsafe(settle)
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pending: deque[tuple[pykka.ActorRef[Any], Any, AsyncioFuture[Any]]] = deque()
+        self._running = False
+
+    def submit(self, ref: pykka.ActorRef[Any], message: Any, future: AsyncioFuture[Any]) -> None:
+        with self._lock:
+            self._pending.append((ref, message, future))
+            if self._running:
+                return
+            self._running = True
+        threading.Thread(target=self._run, name="hedgerow ask feeder", daemon=True).start()
+
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                if not self._pending:
+                    self._running = False
+                    return
+                item = self._pending.popleft()
+            _put_or_fail(*item)
+
+
+_feeders: weakref.WeakKeyDictionary[Inbox, _Feeder] = weakref.WeakKeyDictionary()
+_feeders_lock = threading.Lock()
+
+
+def _feeder(inbox: Inbox) -> _Feeder:
+    with _feeders_lock:
+        feeder = _feeders.get(inbox)
+        if feeder is None:
+            feeder = _feeders[inbox] = _Feeder()
+        return feeder
