@@ -315,3 +315,47 @@ def test_asking_what_is_not_a_ref_is_a_type_error_that_says_so(not_a_ref):
             await hr.ask(not_a_ref, "hello")
 
     asyncio.run(main())
+
+
+class Recording(Gate):
+    """A Gate that records the order in which messages reach it."""
+
+    def __init__(self, entered: threading.Event, release: threading.Event, seen: list[Any]):
+        super().__init__(entered, release)
+        self.seen = seen
+
+    def on_receive(self, message: Any) -> Any:
+        self.seen.append(message)
+        return super().on_receive(message)
+
+
+def test_asks_into_a_full_blocking_inbox_keep_their_order(switching):
+    entered, release = threading.Event(), threading.Event()
+    seen: list[Any] = []
+    spec = hr.SupervisorSpec(
+        [
+            hr.ChildSpec(
+                "gate",
+                Recording,
+                args=(entered, release, seen),
+                max_inbox=2,
+                inbox_overflow="block",
+                inbox_timeout=WAIT,
+            )
+        ]
+    )
+    tree = hr.start_tree(spec)
+    ref = tree.lookup("root/gate")
+    try:
+
+        async def main() -> list[Any]:
+            first = hr.ask(ref, "gate")
+            assert await asyncio.to_thread(entered.wait, WAIT)
+            rest = [hr.ask(ref, n) for n in range(20)]  # 18 of them wait for room
+            release.set()
+            return list(await asyncio.gather(first, *rest))
+
+        assert asyncio.run(main()) == ["released", *range(20)]
+        assert seen == ["gate", *range(20)]
+    finally:
+        tree.stop()
