@@ -21,7 +21,7 @@ from hedgerow._exceptions import ChildNotFound
 from hedgerow.actors._ask import ask_within
 from hedgerow.actors._ref import narrow
 from hedgerow.supervision._supervisor import Supervisor
-from hedgerow.supervision._tree import DEFAULT_CALL_TIMEOUT, SupervisorHandle, Tree
+from hedgerow.supervision._tree import DEFAULT_CALL_TIMEOUT, SupervisorHandle, Tree, check_spec
 
 if TYPE_CHECKING:
     import random
@@ -245,6 +245,7 @@ def open_tree(
     stopped when that loop's ``asyncio.run`` ends (it cancels the remaining
     tasks, and a task of the tree's stops it then).
     """
+    check_spec(spec)
     loop = asyncio.get_running_loop() if use_running_loop else None
     options = {"name": name, "clock": clock, "events": events, "random": random, "loop": loop}
     return _Opening(spec, options)

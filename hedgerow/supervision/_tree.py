@@ -6,6 +6,8 @@ import asyncio
 import contextlib
 import queue
 import threading
+from asyncio.events import _get_running_loop
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self, TypeVar, overload
 
 from pykka._envelope import Envelope
@@ -18,6 +20,7 @@ from hedgerow.actors._messages import _Control
 from hedgerow.actors._names import Names
 from hedgerow.actors._reason import SHUTDOWN, Reason, is_normal
 from hedgerow.actors._ref import TreeHooks, narrow
+from hedgerow.supervision._spec import ChildSpec, SupervisorSpec
 from hedgerow.supervision._supervisor import ChildCounts, ChildInfo, ChildState, Supervisor
 
 if TYPE_CHECKING:
@@ -28,7 +31,6 @@ if TYPE_CHECKING:
 
     from hedgerow._clock import Clock
     from hedgerow.actors._ref import ChildRef
-    from hedgerow.supervision._spec import ChildSpec, SupervisorSpec
 
 __all__ = ["SupervisorHandle", "Tree", "start_tree"]
 
@@ -156,6 +158,7 @@ class Tree(SupervisorHandle):
         cancel: threading.Event | None = None,
         loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
+        check_spec(spec)
         name = name or spec.name or "root"
         _check_loop(loop)
         self.spec = spec
@@ -243,7 +246,20 @@ class Tree(SupervisorHandle):
         return self._reason is not None and not is_normal(self._reason)
 
     def wait(self, timeout: float | None = None) -> Reason:
-        """Block until the tree ends; its root's exit reason. TimeoutError if it doesn't."""
+        """Block until the tree ends; its root's exit reason. TimeoutError if it doesn't.
+
+        Not on the thread of the loop the tree's event-loop actors run on
+        (`start_tree`'s ``loop``): they could not stop while it blocks, so it
+        raises RuntimeError there; await `AsyncioTree.wait` instead.
+        """
+        loop = self.hooks.loop
+        if loop is not None and not self._done.is_set() and _get_running_loop() is loop:
+            msg = (
+                f"tree {self.name!r}: wait() or stop() on the thread of the loop its "
+                "event-loop actors run on would block them for ever; "
+                "await the AsyncioTree's wait() or stop() (hedgerow.open_tree) instead"
+            )
+            raise RuntimeError(msg)
         if not self._done.wait(timeout):
             msg = f"tree {self.name!r} still running after {timeout} s"
             raise TimeoutError(msg)
@@ -306,6 +322,19 @@ def start_tree(
     return Tree(
         spec, name=name, clock=clock, events=events, random=random, cancel=cancel, loop=loop
     )
+
+
+def check_spec(spec: object) -> None:
+    """TypeError, saying what to give, unless `spec` is a `SupervisorSpec`."""
+    if isinstance(spec, SupervisorSpec):
+        return
+    hint = ""
+    if isinstance(spec, ChildSpec):
+        hint = ": a tree's root is a supervisor; give SupervisorSpec([child_spec])"
+    elif isinstance(spec, (str, Path)):
+        hint = ": to start a tree file, give hedgerow.load_tree(path)"
+    msg = f"a tree starts from a SupervisorSpec, not {type(spec).__name__} {spec!r}{hint}"
+    raise TypeError(msg)
 
 
 def _check_loop(loop: object) -> None:
