@@ -201,6 +201,8 @@ class AsyncioFuture(pykka.ThreadingFuture[T]):
                 "(await ref.ask(message, block=False)) instead of blocking on it"
             )
             raise RuntimeError(msg)
+        # hedgerow.testing's virtual clock takes a thread blocked here (this
+        # method's code, its `lock` still held) for an idle actor: keep both names.
         lock = threading.Lock()
         lock.acquire()
         self._hr_add_waiter(lock)
