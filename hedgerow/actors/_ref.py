@@ -182,6 +182,12 @@ class ChildRef(pykka.ActorRef[A]):
 
     def _attach(self, actor: Actor) -> None:
         self._incarnation = actor
+        hooks = self.hooks
+        # Before its start: an event-loop actor of a tree with a loop of its own
+        # (start_tree's `loop`) runs on that loop, unless told another.
+        loop = hooks.loop if hooks is not None else None
+        if loop is not None and getattr(actor, "_hr_start_loop", False) is None:
+            actor._hr_start_loop = loop  # type: ignore[attr-defined]
 
     def _revive(self) -> None:
         """The child is started again: its inbox queues once more."""

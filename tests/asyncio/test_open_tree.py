@@ -295,3 +295,46 @@ def test_start_tree_refuses_a_loop_that_is_not_one_or_is_closed():
 def test_open_tree_with_use_running_loop_needs_a_running_loop():
     with pytest.raises(RuntimeError, match="no running event loop"):
         hr.open_tree(hr.SupervisorSpec([worker("a")]), use_running_loop=True)
+
+
+class WhereAmI(hr.AsyncioActor):
+    """An event-loop child: says which loop and thread it runs on; crashes when told."""
+
+    def on_receive(self, message: Any) -> Any:
+        if message == "crash":
+            raise RuntimeError("told to crash")
+        return asyncio.get_running_loop(), threading.current_thread().name
+
+
+def _loop_children_supported() -> bool:
+    try:
+        tree = hr.start_tree(hr.SupervisorSpec([hr.ChildSpec("probe", WhereAmI)]))
+    except (hr.StartError, hr.SpecError, TypeError):
+        return False
+    tree.stop()
+    return True
+
+
+@pytest.mark.parametrize("use_running_loop", [True, False])
+def test_the_trees_event_loop_actors_run_on_the_loop_it_names(use_running_loop, switching):
+    if not _loop_children_supported():
+        pytest.skip("the supervisor does not take event-loop actors yet (issue 13 point 2)")
+    log = Log()
+    spec = hr.SupervisorSpec([worker("thread", log), hr.ChildSpec("where", WhereAmI)])
+
+    async def main() -> None:
+        here = asyncio.get_running_loop()
+        async with hr.open_tree(spec, use_running_loop=use_running_loop) as tree:
+            where = tree.lookup("root/where")
+            loop, thread = await hr.ask(where, "where?")
+            if use_running_loop:
+                assert (loop, thread) == (here, threading.current_thread().name)
+            else:
+                assert loop is not here
+                assert thread == "hedgerow-loop"
+            where.tell("crash")  # restarted: the next incarnation is on the same loop
+            assert (await hr.ask(where, "again?"))[0] is loop
+            assert await hr.ask(tree.lookup("root/thread"), "x") == ("thread", 1, "x")
+        assert log.of("stop") == ["thread"]
+
+    asyncio.run(main())
