@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import sys
 import threading
 import uuid
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar, overload
@@ -12,7 +13,6 @@ from pykka import messages
 from pykka._envelope import Envelope
 
 from hedgerow._exceptions import DeadLetterError, InboxFull
-from hedgerow.actors._async_future import AsyncioFuture
 from hedgerow.actors._inbox import Inbox, InboxSettings, InboxStatistics
 from hedgerow.actors._messages import _Internal
 from hedgerow.actors._reason import Reason, describe
@@ -163,7 +163,7 @@ class ChildRef(pykka.ActorRef[A]):
     def ask(
         self, message: Any, *, block: bool = True, timeout: float | None = None
     ) -> Any | pykka.Future[Any]:
-        future: pykka.Future[Any] = AsyncioFuture()  # awaitable without blocking a loop
+        future = _answer_future()
         with contextlib.suppress(InboxFull):  # the future holds it (inbox_overflow="fail")
             self.actor_inbox.put(Envelope(message, reply_to=future))
         if block:
@@ -220,6 +220,25 @@ class ChildRef(pykka.ActorRef[A]):
             return
         if self._on_dead_letter is not None:
             self._on_dead_letter(message, reason)
+
+
+_asyncio_future: Callable[[], pykka.Future[Any]] | None = None
+
+
+def _answer_future() -> pykka.Future[Any]:
+    """The future of an ask's answer: a `hedgerow.AsyncioFuture` (a thread blocks
+    in ``get()``, a coroutine awaits it without blocking its loop) once the
+    process uses asyncio; pykka's `ThreadingFuture` before, so that a process
+    of thread actors (a worker) never imports asyncio for it."""
+    global _asyncio_future  # noqa: PLW0603 - loaded once, on first use
+    make = _asyncio_future
+    if make is None:
+        if "asyncio" not in sys.modules:
+            return pykka.ThreadingFuture()
+        from hedgerow.actors._async_future import AsyncioFuture  # noqa: PLC0415 - imports asyncio
+
+        make = _asyncio_future = AsyncioFuture
+    return make()
 
 
 def narrow(ref: ChildRef[Any], actor_class: type[A] | None) -> ChildRef[A]:

@@ -19,6 +19,7 @@ from pykka.messages import ProxyCall
 
 from hedgerow._exceptions import ChildNotFound
 from hedgerow.actors._ask import ask_within
+from hedgerow.actors._async_future import AsyncioFuture
 from hedgerow.actors._ref import narrow
 from hedgerow.supervision._supervisor import Supervisor
 from hedgerow.supervision._tree import DEFAULT_CALL_TIMEOUT, SupervisorHandle, Tree, check_spec
@@ -123,6 +124,8 @@ class AsyncioTree(AsyncioSupervisorHandle):
         self.clock = tree.clock
         self.names = tree.names
         self.hooks = tree.hooks
+        self._outcome: AsyncioFuture[Reason] = AsyncioFuture()
+        tree._when_done(self._outcome.set)
 
     def __repr__(self) -> str:
         state = "done" if self.done else "running"
@@ -163,7 +166,7 @@ class AsyncioTree(AsyncioSupervisorHandle):
         Only the awaiting task waits; bound it with ``asyncio.timeout``.
         Cancelling it leaves the tree running.
         """
-        return await self.sync._outcome
+        return await self._outcome
 
     def request_stop(self) -> None:
         """Begin shutting the tree down (children stop in reverse order); don't wait."""
@@ -271,30 +274,27 @@ async def _open(spec: SupervisorSpec, options: dict[str, Any]) -> AsyncioTree:
         tree = await asyncio.shield(started)
     except asyncio.CancelledError:
         cancel.set()
-        await _uncancellable(started, stop_tree=True)
+        await _uncancellable(started)
         raise
     handle = AsyncioTree(tree)
     _guard(loop, handle)
     return handle
 
 
-async def _uncancellable(started: asyncio.Future[Tree], *, stop_tree: bool) -> None:
+async def _uncancellable(started: asyncio.Future[Tree]) -> None:
     """Await the start's end through further cancellations (the start stops what it
     started, bounded by the children's shutdowns); a tree it made all the same is
     stopped."""
     while not started.done():
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.wait([started])  # raises neither the start's error nor cancels it
-    if stop_tree and not started.cancelled() and started.exception() is None:
+    if not started.cancelled() and started.exception() is None:
         tree = started.result()
-        tree.request_stop()
-        while not tree.done:
+        handle = AsyncioTree(tree)
+        handle.request_stop()
+        while not handle.done:
             with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.shield(_awaited(tree))
-
-
-async def _awaited(tree: Tree) -> Reason:
-    return await tree._outcome
+                await asyncio.shield(handle.wait())
 
 
 def _guard(loop: asyncio.AbstractEventLoop, tree: AsyncioTree) -> None:

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import queue
+import logging
 import threading
-from asyncio.events import _get_running_loop
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self, TypeVar, overload
 
@@ -15,7 +12,6 @@ from pykka._envelope import Envelope
 from hedgerow._events import EventKind, EventStream
 from hedgerow._exceptions import ChildNotFound, DeadLetterError, StartCancelled, StartError
 from hedgerow.actors._actor import spawn
-from hedgerow.actors._async_future import AsyncioFuture
 from hedgerow.actors._messages import _Control
 from hedgerow.actors._names import Names
 from hedgerow.actors._reason import SHUTDOWN, Reason, is_normal
@@ -24,7 +20,9 @@ from hedgerow.supervision._spec import ChildSpec, SupervisorSpec
 from hedgerow.supervision._supervisor import ChildCounts, ChildInfo, ChildState, Supervisor
 
 if TYPE_CHECKING:
+    import asyncio
     import random
+    from collections.abc import Callable
     from types import TracebackType
 
     import pykka
@@ -33,6 +31,8 @@ if TYPE_CHECKING:
     from hedgerow.actors._ref import ChildRef
 
 __all__ = ["SupervisorHandle", "Tree", "start_tree"]
+
+logger = logging.getLogger("hedgerow.supervision")
 
 A = TypeVar("A", bound="pykka.Actor")
 
@@ -169,8 +169,8 @@ class Tree(SupervisorHandle):
         """Where `hedgerow.testing.Faults` plugs into this tree."""
         self.hooks.loop = loop
         self._done = threading.Event()
-        self._outcome: AsyncioFuture[Reason] = AsyncioFuture()
-        """The root's exit reason, once the tree has ended (what `hedgerow.open_tree` awaits)."""
+        self._when_done_lock = threading.Lock()
+        self._done_callbacks: list[Callable[[Reason], None]] | None = []
         self._reason: Reason | None = None
         root = spawn(
             Supervisor,
@@ -214,8 +214,23 @@ class Tree(SupervisorHandle):
                 traceback=actor._hr_traceback,
             )
         self._done.set()
-        with contextlib.suppress(queue.Full):  # ended once only; kept safe all the same
-            self._outcome.set(reason)
+        with self._when_done_lock:
+            callbacks, self._done_callbacks = self._done_callbacks, None
+        for callback in callbacks or ():
+            try:
+                callback(reason)
+            except Exception:
+                logger.exception("A callback of tree %r's end failed", self.name)
+
+    def _when_done(self, callback: Callable[[Reason], None]) -> None:
+        """Call ``callback(reason)`` when the tree ends (at once if it has), in the
+        thread that sees it end; it must be quick (`AsyncioTree` hands it to a loop)."""
+        with self._when_done_lock:
+            if self._done_callbacks is not None:
+                self._done_callbacks.append(callback)
+                return
+        assert self._reason is not None
+        callback(self._reason)
 
     @overload
     def lookup(self, path: str) -> ChildRef[Any]: ...
@@ -253,7 +268,7 @@ class Tree(SupervisorHandle):
         raises RuntimeError there; await `AsyncioTree.wait` instead.
         """
         loop = self.hooks.loop
-        if loop is not None and not self._done.is_set() and _get_running_loop() is loop:
+        if loop is not None and not self._done.is_set() and _running_loop() is loop:
             msg = (
                 f"tree {self.name!r}: wait() or stop() on the thread of the loop its "
                 "event-loop actors run on would block them for ever; "
@@ -337,9 +352,17 @@ def check_spec(spec: object) -> None:
     raise TypeError(msg)
 
 
+def _running_loop() -> object:
+    from asyncio.events import _get_running_loop  # noqa: PLC0415 - a tree with a loop has asyncio
+
+    return _get_running_loop()
+
+
 def _check_loop(loop: object) -> None:
     if loop is None:
         return
+    import asyncio  # noqa: PLC0415 - not for the trees of a process without a loop
+
     if not isinstance(loop, asyncio.AbstractEventLoop):
         msg = f"loop must be an asyncio event loop or None, not {loop!r}"
         raise TypeError(msg)

@@ -226,7 +226,7 @@ def test_a_cancelled_wait_leaves_the_tree_running():
                     async with asyncio.timeout(0):
                         await tree.wait()
             assert not tree.done
-            waiters = tree.sync._outcome._hr_waiters
+            waiters = tree._outcome._hr_waiters
             assert not isinstance(waiters, list) or len(waiters) <= 1  # only open_tree's own
             assert await hr.ask(tree.lookup("root/a"), "alive") == ("a", 1, "alive")
 
