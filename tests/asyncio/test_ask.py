@@ -359,3 +359,31 @@ def test_asks_into_a_full_blocking_inbox_keep_their_order(switching):
         assert seen == ["gate", *range(20)]
     finally:
         tree.stop()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_many_asks_in_flight_half_of_them_cancelled(kind, switching, caplog):
+    """500 asks at once; every other asking task is cancelled while it awaits: the
+    rest get their own answers, and nothing is logged as an error."""
+    ref, stop = _start(kind, threading.Event(), threading.Event())
+    try:
+
+        async def main() -> list[Any]:
+            tasks = [asyncio.ensure_future(hr.ask(ref, n)) for n in range(500)]
+            await asyncio.sleep(0)  # every task is awaiting its answer (or has it)
+            cancelled = [task.cancel() for task in tasks[::2]]
+            done = await asyncio.gather(*tasks, return_exceptions=True)
+            evens = zip(done[::2], cancelled, range(0, 500, 2), strict=True)
+            for outcome, was_cancelled, n in evens:
+                # A task whose answer had come before the cancel keeps it.
+                if was_cancelled:
+                    assert isinstance(outcome, asyncio.CancelledError)
+                else:
+                    assert outcome == n
+            return done[1::2]
+
+        assert asyncio.run(main()) == list(range(1, 500, 2))
+        assert ref.ask("after", timeout=WAIT) == "after"
+    finally:
+        stop()
+    assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")]
