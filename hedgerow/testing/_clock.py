@@ -8,7 +8,8 @@ threaded runtime "nothing to do" is decided by looking at every actor in pykka's
 registry. An actor is idle when
 
 - its thread is blocked in ``threading.Condition.wait`` (so also in
-  ``Event.wait`` and ``Queue.get``) and not yet woken: waiting for a message
+  ``Event.wait`` and ``Queue.get``), or in a `hedgerow.AsyncioFuture`'s
+  ``get()``, and not yet woken: waiting for a message
   (its inbox is then empty), for the answer to an ask, on this clock's `wait`
   (a supervisor waiting out a shutdown timeout, a child slowed by a fault), or
   for a hang fault's release. A woken waiter's lock is released at once by the
@@ -45,6 +46,7 @@ from typing import TYPE_CHECKING, Any, Self
 import pykka
 
 from hedgerow._clock import TimerHandle, seconds
+from hedgerow.actors._async_future import AsyncioFuture
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -284,6 +286,7 @@ class VirtualClock:
 
 
 _CONDITION_WAIT = threading.Condition.wait.__code__
+_FUTURE_WAIT = AsyncioFuture._hr_block.__code__
 
 
 def _current_frames() -> dict[int, Any]:
@@ -306,9 +309,13 @@ def _blocked(frame: Any) -> bool:
     if frame is None:
         return False
     try:
-        if frame.f_code is not _CONDITION_WAIT:
+        code = frame.f_code
+        if code is _CONDITION_WAIT:
+            waiter = frame.f_locals.get("waiter")
+        elif code is _FUTURE_WAIT:  # an AsyncioFuture's get(), on a lock of its own
+            waiter = frame.f_locals.get("lock")
+        else:
             return False
-        waiter = frame.f_locals.get("waiter")
     except Exception:  # noqa: BLE001 - another thread's frame can change under us
         # (CPython 3.11 at a tiny switch interval: an f_code that is no code
         # object); busy, then, and looked at again at the next poll.
