@@ -47,6 +47,7 @@ from typing import TYPE_CHECKING, Any
 from autobahn.wamp.exception import ApplicationError
 from autobahn.wamp.types import CallOptions, CallResult, RegisterOptions, SubscribeOptions
 
+from hedgerow.transports._asyncio_loop import AsyncioLoop
 from hedgerow.transports._base import (
     Call,
     Closed,
@@ -68,15 +69,10 @@ from hedgerow.transports._base import (
     Unsubscribe,
     register_transport_type,
 )
-from hedgerow.transports._framework import (
-    AsyncioLoop,
-    EventLoop,
-    event_loop,
-    is_twisted_tls,
-    reject_future,
-    resolve_future,
-)
+from hedgerow.transports._event_loop import EventLoop, reject_future, resolve_future
+from hedgerow.transports._framework import event_loop
 from hedgerow.transports._serializers import SERIALIZERS, negotiate
+from hedgerow.transports._twisted_tls import is_twisted_tls
 from hedgerow.transports._uri import Invoke, Match, check_uri
 from hedgerow.transports._wamp_settings import (
     DEFAULT_TIMEOUT,
@@ -215,7 +211,7 @@ class WampTransport(Transport):
 
     def _connect_failure(self, loop: EventLoop, exc: BaseException) -> ApplicationError | None:
         """Why connecting failed, as the join's error; None for errors that are not about it."""
-        tls = self._tls_failure(loop, exc)
+        tls = self.tls_failure(loop, exc)
         if tls is not None:
             return TransportRefused(NOT_CONNECTED, tls)
         if isinstance(exc, TimeoutError):
@@ -306,7 +302,7 @@ class WampTransport(Transport):
         )
         return ValueError(msg)
 
-    def _tls_failure(self, loop: EventLoop, exc: BaseException) -> str | None:
+    def tls_failure(self, loop: EventLoop, exc: BaseException) -> str | None:
         """`exc` as a failed TLS handshake, in words that say what to change; None when
         it is something else."""
         problem = loop.tls_problem(exc)
@@ -545,7 +541,7 @@ class WampLink(Link):
         if self._state is not _State.JOINING:
             return
         self._state = _State.LOST
-        msg = self.transport._tls_failure(self.loop, error) if error is not None else None
+        msg = self.transport.tls_failure(self.loop, error) if error is not None else None
         failure: ApplicationError
         if msg is not None:
             failure = TransportRefused(NOT_CONNECTED, msg)
