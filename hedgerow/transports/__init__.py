@@ -76,7 +76,9 @@ if TYPE_CHECKING:
     )
     from hedgerow.transports._session import CallFuture, ComponentSession, Owner
     from hedgerow.transports._uri import Invoke, Match
-    from hedgerow.transports._wamp import NOT_CONNECTED, WampLink, WampTransport
+    from hedgerow.transports._wamp import WampTransport
+    from hedgerow.transports._wamp_answers import NOT_CONNECTED
+    from hedgerow.transports._wamp_link import WampLink
     from hedgerow.transports._wamp_settings import check_transport_settings
 
 __all__ = [
@@ -203,8 +205,8 @@ __getattr__, __dir__ = lazy_exports(
         "Owner": "hedgerow.transports._session",
         "Invoke": "hedgerow.transports._uri",
         "Match": "hedgerow.transports._uri",
-        "NOT_CONNECTED": "hedgerow.transports._wamp",
-        "WampLink": "hedgerow.transports._wamp",
+        "NOT_CONNECTED": "hedgerow.transports._wamp_answers",
+        "WampLink": "hedgerow.transports._wamp_link",
         "WampTransport": "hedgerow.transports._wamp",
         "check_transport_settings": "hedgerow.transports._wamp_settings",
     },
