@@ -26,7 +26,6 @@ if TYPE_CHECKING:
         SubscribeOptions,
     )
 
-    from hedgerow.cli._router import router as router_command
     from hedgerow.transports._authorization import Principal, load_principals
     from hedgerow.transports._base import (
         Call,
@@ -139,7 +138,6 @@ __all__ = [
     "node_config",
     "register_transport_type",
     "resolve_transports",
-    "router_command",
     "selected_framework",
     "use_framework",
 ]
@@ -193,7 +191,6 @@ __getattr__, __dir__ = lazy_exports(
         "InProcessRouter": "hedgerow.transports._inprocess",
         "RouterStatistics": "hedgerow.transports._inprocess",
         "default_router": "hedgerow.transports._inprocess",
-        "router_command": ("hedgerow.cli._router", "router"),
         "DEFAULT_SERIALIZERS": "hedgerow.transports._serializers",
         "SERIALIZERS": "hedgerow.transports._serializers",
         "Serializer": "hedgerow.transports._serializers",
