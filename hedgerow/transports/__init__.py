@@ -52,6 +52,7 @@ if TYPE_CHECKING:
         resolve_transports,
     )
     from hedgerow.transports._crossbar import Crossbar
+    from hedgerow.transports._crossbar_config import node_config
     from hedgerow.transports._framework import (
         FRAMEWORKS,
         ensure_framework,
@@ -59,12 +60,7 @@ if TYPE_CHECKING:
         use_framework,
     )
     from hedgerow.transports._inprocess import InProcessRouter, RouterStatistics, default_router
-    from hedgerow.transports._router_config import (
-        CrossbarError,
-        RouterConfig,
-        free_port,
-        node_config,
-    )
+    from hedgerow.transports._router_config import CrossbarError, RouterConfig, free_port
     from hedgerow.transports._serializers import (
         DEFAULT_SERIALIZERS,
         SERIALIZERS,
@@ -183,7 +179,7 @@ __getattr__, __dir__ = lazy_exports(
         "CrossbarError": "hedgerow.transports._router_config",
         "RouterConfig": "hedgerow.transports._router_config",
         "free_port": "hedgerow.transports._router_config",
-        "node_config": "hedgerow.transports._router_config",
+        "node_config": "hedgerow.transports._crossbar_config",
         "FRAMEWORKS": "hedgerow.transports._framework",
         "ensure_framework": "hedgerow.transports._framework",
         "selected_framework": "hedgerow.transports._framework",
