@@ -14,7 +14,7 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    import subprocess
+    from hedgerow.node._worker_actor import WorkerProcess
 
 __all__ = ["StandbySpares"]
 
@@ -104,7 +104,7 @@ class _Spare:
 
     __slots__ = ("guid", "port", "process", "timer")
 
-    def __init__(self, guid: str, port: int, process: subprocess.Popen[bytes]) -> None:
+    def __init__(self, guid: str, port: int, process: WorkerProcess) -> None:
         self.guid = guid
         self.port = port
         self.process = process

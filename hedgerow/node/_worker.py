@@ -21,11 +21,13 @@ stopped and failed events are dropped (the worker child's own say the same);
 its shutdown and intensity-exceeded events appear at ``root/w1``, as a nested
 supervisor's would.
 
-A restart launches a new interpreter, which pays for its imports: pykka and
-hedgerow's supervision core for plain actors (a few tens of milliseconds),
-the WAMP libraries too if it hosts components. ``Worker(standby=True)``
-keeps a spare process ready beside each worker instead, and a restart
-takes it over.
+A restart forks a new worker from a zygote that has imported pykka and
+hedgerow's supervision core already (``start_method="forkserver"``, the
+default on Linux: `hedgerow.node._forkserver`); with ``"spawn"`` it launches a
+new interpreter, which pays for those imports (a few tens of milliseconds).
+Either way, a worker hosting components imports the WAMP libraries after its
+start. ``Worker(standby=True)`` keeps a spare process ready beside each
+worker, past those imports too, and a restart takes it over.
 
 The node keeps each worker's stdin open, and a worker leaves when it closes
 (so workers never outlive their node); workers run in their own session, so
@@ -48,10 +50,18 @@ from typing import TYPE_CHECKING, Any
 
 from hedgerow._clock import MAX_DELAY
 from hedgerow._exceptions import SpecError
+from hedgerow.node._forkserver import (
+    FORK_SERVER_AVAILABLE,
+    START_METHODS,
+    ForkedProcess,
+    ForkServerError,
+    default_start_method,
+    fork_server,
+)
 from hedgerow.node._ports import PortAllocator, default_allocator
 from hedgerow.node._standby import StandbySpares
 from hedgerow.node._wire import DEFAULT_CONFIG_TIMEOUT
-from hedgerow.node._worker_actor import DEFAULT_READY_TIMEOUT, WorkerActor
+from hedgerow.node._worker_actor import DEFAULT_READY_TIMEOUT, WorkerActor, WorkerProcess
 from hedgerow.supervision._spec import ChildSpec, SupervisorSpec
 from hedgerow.supervision._treefile import tree_to_data
 from hedgerow.transports._choice import FRAMEWORKS
@@ -100,6 +110,31 @@ def _positive_seconds(value: Any) -> bool:
         return False
 
 
+def _check_options(
+    container: Any,
+    *,
+    name: str | None,
+    config_timeout: Any,
+    ready_timeout: Any,
+    framework: str | None,
+    start_method: str | None,
+) -> None:
+    """`SpecError` for a `Worker` argument that cannot be (JSON data is checked later)."""
+    if not isinstance(container, SupervisorSpec):
+        rule = "a worker hosts a SupervisorSpec (its container)"
+        raise SpecError(name, "container", container, rule)
+    for field, value in (("config_timeout", config_timeout), ("ready_timeout", ready_timeout)):
+        if not _positive_seconds(value):
+            raise SpecError(name, field, value, f"expected seconds > 0 and <= {MAX_DELAY:g}")
+    if name is not None and (not isinstance(name, str) or not name or "/" in name):
+        raise SpecError(name, "name", name, "expected a non-empty string without '/'")
+    if framework is not None and framework not in FRAMEWORKS:
+        raise SpecError(name, "framework", framework, f"expected one of {', '.join(FRAMEWORKS)}")
+    if start_method is not None and start_method not in START_METHODS:
+        rule = f"expected one of {', '.join(START_METHODS)}"
+        raise SpecError(name, "start_method", start_method, rule)
+
+
 class Worker(StandbySpares):
     """A worker process hosting `container` (a `SupervisorSpec`); call it to build an actor.
 
@@ -123,6 +158,15 @@ class Worker(StandbySpares):
     hedgerow to load. A spare costs an idle process per worker; it is killed
     when its worker is stopped, or if no restart claims it within
     `config_timeout` seconds of a failure.
+
+    `start_method` is how a worker process starts: ``"forkserver"`` (the
+    default where it works: Linux) forks it from a zygote, a process that has
+    imported what a worker imports, so that a restart costs a fork, not a new
+    interpreter; ``"spawn"`` runs a new ``python -m hedgerow.worker``
+    (elsewhere, if a zygote cannot start, and for every worker when
+    ``HEDGEROW_WORKER_START_METHOD=spawn``). Either way the worker is the same
+    program with the same pipes, session and pid semantics
+    (`hedgerow.node._forkserver` tells the details).
     """
 
     def __init__(
@@ -141,19 +185,16 @@ class Worker(StandbySpares):
         log_level: str | int | None = None,
         standby: bool = False,
         framework: str | None = None,
+        start_method: str | None = None,
     ) -> None:
-        if not isinstance(container, SupervisorSpec):
-            rule = "a worker hosts a SupervisorSpec (its container)"
-            raise SpecError(name, "container", container, rule)
-        for field, value in (("config_timeout", config_timeout), ("ready_timeout", ready_timeout)):
-            if not _positive_seconds(value):
-                raise SpecError(name, field, value, f"expected seconds > 0 and <= {MAX_DELAY:g}")
-        if name is not None and (not isinstance(name, str) or not name or "/" in name):
-            raise SpecError(name, "name", name, "expected a non-empty string without '/'")
-        if framework is not None and framework not in FRAMEWORKS:
-            raise SpecError(
-                name, "framework", framework, f"expected one of {', '.join(FRAMEWORKS)}"
-            )
+        _check_options(
+            container,
+            name=name,
+            config_timeout=config_timeout,
+            ready_timeout=ready_timeout,
+            framework=framework,
+            start_method=start_method,
+        )
         self.container = container
         self.container_data = tree_to_data(container)
         self.name = name
@@ -172,6 +213,9 @@ class Worker(StandbySpares):
         self.log_level = log_level
         self.standby = standby
         self.framework = framework
+        self.start_method = start_method or default_start_method()
+        if self.start_method == "forkserver" and not FORK_SERVER_AVAILABLE:
+            self.start_method = "spawn"
         self._spares: dict[str, _Spare] = {}
         self._spares_lock = threading.Condition()  # notified when a spare is kept
         for field, data in (("container", self.container_data), ("management", management)):
@@ -197,6 +241,7 @@ class Worker(StandbySpares):
             self.log_level,
             self.standby,
             self.framework,
+            self.start_method,
         )
 
     def __eq__(self, other: object) -> bool:
@@ -221,13 +266,11 @@ class Worker(StandbySpares):
             raise SpecError(None, "id", None, "name the worker or give a child id")
         return ChildSpec(child_id, self, **options)
 
-    def launch(self, guid: str, port: int, *, standby: bool = False) -> subprocess.Popen[bytes]:
+    def launch(self, guid: str, port: int, *, standby: bool = False) -> WorkerProcess:
         """Start ``python -m hedgerow.worker --guid G --port P`` with pipes on
-        stdin and stdout, in a session of its own; its config is still to be sent."""
-        command = [
-            self.python,
-            "-m",
-            "hedgerow.worker",
+        stdin and stdout, in a session of its own; its config is still to be sent.
+        With the ``forkserver`` start method, a zygote forks it (a spawn if that fails)."""
+        args = [
             "--guid",
             guid,
             "--port",
@@ -236,8 +279,13 @@ class Worker(StandbySpares):
             f"{self.config_timeout:g}",
         ]
         if standby:
-            command.append("--standby")
+            args.append("--standby")
         env = {**os.environ, **self.env} if self.env is not None else None
+        if self.start_method == "forkserver":
+            forked = self._fork(args, env if env is not None else dict(os.environ))
+            if forked is not None:
+                return forked
+        command = [self.python, "-m", "hedgerow.worker", *args]
         process = subprocess.Popen(  # noqa: S603 - our own interpreter and module, no shell
             command,
             stdin=subprocess.PIPE,
@@ -246,6 +294,19 @@ class Worker(StandbySpares):
             start_new_session=True,
         )
         logger.debug("launched pid %s: %s", process.pid, " ".join(command))
+        return process
+
+    def _fork(self, args: list[str], env: dict[str, str]) -> ForkedProcess | None:
+        """The worker, forked by this interpreter's zygote; None if there is none."""
+        server = fork_server(self.python, env, self.ready_timeout)
+        if server is None:
+            return None
+        try:
+            process = server.fork(args, env=env, cwd=str(Path.cwd()))
+        except ForkServerError as exc:
+            logger.warning("fork server pid %s: %s; spawning the worker", server.pid, exc)
+            return None
+        logger.debug("forked pid %s by fork server pid %s", process.pid, server.pid)
         return process
 
     def config(

@@ -19,6 +19,7 @@ from hedgerow.actors._actor import Actor
 from hedgerow.actors._inbox import Inbox
 from hedgerow.actors._messages import _Control
 from hedgerow.actors._reason import NORMAL
+from hedgerow.node._forkserver import ForkedProcess
 from hedgerow.node._lines import BadLine, check_line, read_line
 from hedgerow.node._wire import DEFAULT_ORPHAN_TIMEOUT, decode_event, describe_status, dumps
 from hedgerow.supervision._spec import BRUTAL_KILL, DEFAULT_WORKER_SHUTDOWN, INFINITY
@@ -29,9 +30,12 @@ if TYPE_CHECKING:
     from hedgerow._events import EventStream
     from hedgerow.node._worker import Worker
 
-__all__ = ["DEFAULT_READY_TIMEOUT", "KILL_MARGIN", "WorkerActor"]
+__all__ = ["DEFAULT_READY_TIMEOUT", "KILL_MARGIN", "WorkerActor", "WorkerProcess"]
 
 logger = logging.getLogger("hedgerow.node")
+
+WorkerProcess = subprocess.Popen[bytes] | ForkedProcess
+"""A worker process: spawned (a `subprocess.Popen`) or forked by a zygote."""
 
 DEFAULT_READY_TIMEOUT = 30.0
 """Seconds the node waits for a worker's "ready" before it kills it."""
@@ -65,7 +69,7 @@ class WorkerActor(Actor):
     def __init__(self, worker: Worker) -> None:
         super().__init__()
         self.worker = worker
-        self.process: subprocess.Popen[bytes] | None = None
+        self.process: WorkerProcess | None = None
         self.guid = uuid.uuid4().hex
         self.port: int | None = None
         self.path = ""
@@ -182,6 +186,12 @@ class WorkerActor(Actor):
             raise WorkerExited(self.name, process.pid, returncode, self._exit_detail(returncode))
 
     def _exit_detail(self, returncode: int) -> str:
+        if isinstance(self.process, ForkedProcess) and self.process.status_lost:
+            lost = "its exit status is unknown: the fork server that forked it exited first"
+            line = self._exit_line
+            if line is not None and line.get("reason"):
+                return f"{_cut(str(line['reason']))} ({lost})"
+            return lost
         if self._bad is not None:
             return f"it wrote a bad line: {self._bad}"
         line = self._exit_line
@@ -193,7 +203,7 @@ class WorkerActor(Actor):
 
     # -- the process's lines -------------------------------------------------------
 
-    def _read(self, process: subprocess.Popen[bytes]) -> None:
+    def _read(self, process: WorkerProcess) -> None:
         """In the reader thread: follow the process's lines, then reap it."""
         stdout = process.stdout
         assert stdout is not None
@@ -215,6 +225,9 @@ class WorkerActor(Actor):
             elif kind == "exit":
                 self._exit_line = line
         returncode = process.wait()
+        if isinstance(process, ForkedProcess) and process.status_lost:
+            status = (self._exit_line or {}).get("status")
+            returncode = status if isinstance(status, int) else returncode
         with self._lock:
             self.returncode = returncode
             tell = self._running and not self._stopping
@@ -222,7 +235,7 @@ class WorkerActor(Actor):
         if tell:
             self._tell_exit()
 
-    def _bad_line(self, process: subprocess.Popen[bytes], why: str) -> None:
+    def _bad_line(self, process: WorkerProcess, why: str) -> None:
         """In the reader thread: the worker broke the protocol. Kill it (SIGKILL): its
         exit fails the actor (or its start), and its supervisor restarts it."""
         self._bad = why
@@ -335,10 +348,12 @@ class WorkerActor(Actor):
                 process.stdout.close()
         self.worker.ports.release(self.path, owner=self)
 
-    def _kill(self, process: subprocess.Popen[bytes]) -> None:
+    def _kill(self, process: WorkerProcess) -> None:
         """SIGKILL the process we launched (by its pid, if not yet reaped) and its
         process group (its session's, whose leader it is), and reap it."""
-        if process.poll() is None:  # not reaped: its pid is still its own
+        if isinstance(process, ForkedProcess):
+            process.kill_group(signal.SIGKILL)
+        elif process.poll() is None:  # not reaped: its pid is still its own
             with contextlib.suppress(OSError):
                 os.killpg(process.pid, signal.SIGKILL)
         process.kill()

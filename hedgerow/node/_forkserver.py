@@ -1,0 +1,474 @@
+"""The node's side of the fork server: workers forked from a pre-imported process.
+
+A worker restarted after a SIGKILL pays for a new interpreter and its imports
+before it serves again: about five times a bare ``python -c pass``. With the
+``"forkserver"`` start method (the default where it works), a node starts one
+small process per interpreter and Python environment, the zygote
+(`hedgerow.node._zygote`), which imports what a worker imports and then forks
+a fresh worker on request, so a restart costs a fork. Like multiprocessing's
+start method of the same name; ``"spawn"`` launches
+``python -m hedgerow.worker`` as before (``Worker(start_method="spawn")``, or
+``HEDGEROW_WORKER_START_METHOD=spawn`` for every worker).
+
+The worker a zygote forks is the same program, with the same command line,
+stdin and stdout pipes, stderr, environment and working directory as a spawned
+one, in a session of its own; the node gets its real pid (a `ForkedProcess`,
+which has the subset of `subprocess.Popen` a `WorkerActor` uses), signals it
+through a pidfd (never a reused pid), and gets its exit status from the
+zygote, which reaps it.
+
+Failures fall back, never fail a start: where fork servers do not work (not
+Linux, no pidfd), or when one cannot be started, workers are spawned (and a
+warning says why, once); a zygote that dies (even by SIGKILL) is started again
+by the next launch that needs it, and the workers it forked go on: they watch
+the node, not their parent. Their exit status is then lost (the zygote would
+have reaped them): a `ForkedProcess` says ``status_lost``, and its worker's
+exit line, if it wrote one, tells the status.
+
+What a zygote imported stays what it was when it started (hedgerow, pykka
+and the standard library, not the code a worker hosts): a node that upgrades
+hedgerow in place should restart, or use ``"spawn"``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import logging
+import os
+import select
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import weakref
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
+from time import monotonic
+from typing import IO, TYPE_CHECKING, Any
+
+from hedgerow.node._zygote import MAX_MESSAGE
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+__all__ = [
+    "FORK_SERVER_AVAILABLE",
+    "START_METHODS",
+    "START_METHOD_ENV",
+    "STATUS_LOST",
+    "ForkServer",
+    "ForkServerError",
+    "ForkedProcess",
+    "close_fork_servers",
+    "default_start_method",
+    "fork_server",
+    "fork_servers",
+]
+
+logger = logging.getLogger("hedgerow.node")
+
+START_METHODS = ("forkserver", "spawn")
+"""How a worker process starts: forked by a zygote, or a new interpreter."""
+START_METHOD_ENV = "HEDGEROW_WORKER_START_METHOD"
+"""The environment variable that sets the default start method (``spawn`` opts out)."""
+FORK_SERVER_AVAILABLE = (
+    sys.platform == "linux"
+    and hasattr(os, "pidfd_open")
+    and hasattr(os, "P_PIDFD")
+    and hasattr(signal, "pidfd_send_signal")
+    and hasattr(socket, "SOCK_SEQPACKET")
+    and hasattr(socket, "send_fds")
+)
+"""Whether this platform has what a fork server needs (Linux: fork, pidfds, SCM_RIGHTS)."""
+STATUS_LOST = 255
+"""The return code of a forked worker whose zygote died before it did (``status_lost``)."""
+FORK_TIMEOUT = 10.0
+"""Seconds a node waits for its zygote to answer a fork request, before it gives up on it."""
+
+_ENV_AT_START = ("LD_PRELOAD", "LD_LIBRARY_PATH")
+"""Besides the ``PYTHON*`` variables, what an interpreter reads only when it starts."""
+
+
+class ForkServerError(Exception):
+    """A fork server could not start, or could not fork (the launch then spawns)."""
+
+
+def default_start_method() -> str:
+    """``forkserver`` where it works, unless `START_METHOD_ENV` says ``spawn``."""
+    chosen = os.environ.get(START_METHOD_ENV, "").strip().lower()
+    if chosen == "spawn" or not FORK_SERVER_AVAILABLE:
+        return "spawn"
+    return "forkserver"
+
+
+class ForkedProcess:
+    """A worker forked by a zygote: the part of `subprocess.Popen` a `WorkerActor` uses.
+
+    Signals go through a pidfd (so never to a reused pid); the exit status
+    comes from the zygote. If the zygote dies first, the exit is seen on the
+    pidfd, and `returncode` is `STATUS_LOST` with `status_lost` set.
+    """
+
+    def __init__(self, pid: int, pidfd: int, args: Sequence[str]) -> None:
+        self.pid = pid
+        self.args = list(args)
+        self.stdin: IO[bytes] | None = None
+        self.stdout: IO[bytes] | None = None
+        self.returncode: int | None = None
+        self.status_lost = False
+        self._pidfd = pidfd
+        self._close_pidfd = weakref.finalize(self, os.close, pidfd)
+        self._lost = False  # its zygote died: the pidfd tells the exit
+        self._changed = threading.Condition()
+
+    def __repr__(self) -> str:
+        return f"<ForkedProcess pid {self.pid} returncode {self.returncode}>"
+
+    # -- from the fork server's reader ------------------------------------------------
+
+    def _exited(self, returncode: int) -> None:
+        """The zygote reaped it and reports how it ended."""
+        with self._changed:
+            if self.returncode is None:
+                self.returncode = returncode
+                if not self._lost:  # nobody waits on the pidfd: close it now
+                    self._close_pidfd()
+            self._changed.notify_all()
+
+    def _lose(self) -> None:
+        """The zygote died: from now on, the exit is the pidfd's to tell."""
+        with self._changed:
+            self._lost = True
+            self._changed.notify_all()
+
+    # -- Popen's ----------------------------------------------------------------------
+
+    def _exited_by_pidfd(self, timeout: float | None) -> bool:
+        """With the zygote gone: wait up to `timeout` for the pidfd to say it exited."""
+        try:
+            ready, _, _ = select.select([self._pidfd], [], [], timeout)
+        except (OSError, ValueError):
+            ready = [self._pidfd]
+        if not ready:
+            return False
+        with self._changed:
+            if self.returncode is None:
+                self.returncode = STATUS_LOST
+                self.status_lost = True
+                self._changed.notify_all()
+        return True
+
+    def poll(self) -> int | None:
+        if self.returncode is None and self._lost:
+            self._exited_by_pidfd(0)
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        deadline = None if timeout is None else monotonic() + timeout
+        with self._changed:
+            while self.returncode is None and not self._lost:
+                remaining = None if deadline is None else deadline - monotonic()
+                if remaining is not None and remaining <= 0:
+                    raise subprocess.TimeoutExpired(self.args, timeout or 0.0)
+                self._changed.wait(remaining)
+            if self.returncode is not None:
+                return self.returncode
+        remaining = None if deadline is None else max(deadline - monotonic(), 0.0)
+        if not self._exited_by_pidfd(remaining):
+            raise subprocess.TimeoutExpired(self.args, timeout or 0.0)
+        assert self.returncode is not None
+        return self.returncode
+
+    def send_signal(self, signum: int) -> None:
+        with self._changed:
+            if self.returncode is not None:
+                return  # exited: its pid may be another's now
+            with contextlib.suppress(ProcessLookupError):
+                signal.pidfd_send_signal(self._pidfd, signum)
+
+    def terminate(self) -> None:
+        self.send_signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+    def kill_group(self, signum: int = signal.SIGKILL) -> None:
+        """Signal its process group (its session's, whose leader it is) while it
+        runs: a running leader's pid is its group's and nobody else's."""
+        with self._changed:
+            if self.returncode is not None:
+                return
+            ready, _, _ = select.select([self._pidfd], [], [], 0)
+            if not ready:
+                with contextlib.suppress(OSError):
+                    os.killpg(self.pid, signum)
+
+
+class ForkServer:
+    """One zygote: `start` it, then `fork` workers from it; `close` ends it."""
+
+    def __init__(self, python: str, env: Mapping[str, str]) -> None:
+        self.python = python
+        self.env = dict(env)
+        self.process: subprocess.Popen[bytes] | None = None
+        self._sock: socket.socket | None = None
+        self._lock = threading.Lock()
+        self._send_lock = threading.Lock()
+        self._ids = itertools.count(1)
+        self._pending: dict[int, Future[ForkedProcess]] = {}
+        self._processes: dict[int, ForkedProcess] = {}
+        self._dead = False
+        self._closing = False
+        self.exited = threading.Event()
+        """Set once the zygote is gone (and reaped) and its workers know it."""
+
+    def __repr__(self) -> str:
+        pid = self.process.pid if self.process is not None else None
+        return f"<ForkServer pid {pid} for {self.python}>"
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process is not None else None
+
+    @property
+    def alive(self) -> bool:
+        with self._lock:
+            return self.process is not None and not self._dead
+
+    def start(self, timeout: float) -> None:
+        """Start the zygote and wait (up to `timeout` seconds) until it has imported."""
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        command = [
+            self.python,
+            "-m",
+            "hedgerow.node._zygote",
+            "--fd",
+            str(theirs.fileno()),
+            "--node-pid",
+            str(os.getpid()),
+        ]
+        try:
+            self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                env=self.env,
+                pass_fds=(theirs.fileno(),),
+                start_new_session=True,
+            )
+        except OSError as exc:
+            ours.close()
+            msg = f"cannot start {self.python}: {exc}"
+            raise ForkServerError(msg) from None
+        finally:
+            theirs.close()
+        self._sock = ours
+        ours.settimeout(timeout)
+        try:
+            data = ours.recv(MAX_MESSAGE)
+        except TimeoutError:
+            data = None
+        except OSError:
+            data = b""
+        ours.settimeout(None)
+        if not data or json.loads(data).get("op") != "ready":
+            if data is None:
+                self.process.kill()
+            status = self.process.wait()
+            ours.close()
+            why = f"not ready within {timeout:g} s" if data is None else f"it exited ({status})"
+            msg = f"the fork server did not start: {why}"
+            raise ForkServerError(msg)
+        threading.Thread(
+            target=self._read, name=f"hedgerow-forkserver-{self.process.pid}", daemon=True
+        ).start()
+        logger.debug("fork server pid %s started", self.process.pid)
+
+    def fork(
+        self,
+        argv: Sequence[str],
+        *,
+        env: Mapping[str, str],
+        cwd: str,
+        timeout: float = FORK_TIMEOUT,
+    ) -> ForkedProcess:
+        """A new worker running ``python -m hedgerow.worker <argv>``, with pipes on
+        its stdin and stdout (as `subprocess.PIPE` gives) and the node's stderr."""
+        future: Future[ForkedProcess] = Future()
+        ident = self._register(future)
+        message = {"op": "fork", "id": ident, "argv": list(argv), "env": dict(env), "cwd": cwd}
+        stdin_r, stdin_w = os.pipe()
+        stdout_r, stdout_w = os.pipe()
+        try:
+            try:
+                with self._send_lock:
+                    assert self._sock is not None
+                    socket.send_fds(
+                        self._sock, [json.dumps(message).encode()], [stdin_r, stdout_w, 2]
+                    )
+            except OSError as exc:
+                with self._lock:
+                    self._pending.pop(ident, None)
+                msg = f"cannot ask the fork server: {exc}"
+                raise ForkServerError(msg) from None
+            try:
+                process = future.result(timeout)
+            except FutureTimeout:
+                self._abandon(f"no answer to a fork within {timeout:g} s")
+                msg = f"the fork server did not answer within {timeout:g} s"
+                raise ForkServerError(msg) from None
+        except BaseException:
+            os.close(stdin_w)
+            os.close(stdout_r)
+            raise
+        finally:
+            os.close(stdin_r)
+            os.close(stdout_w)
+        process.stdin = os.fdopen(stdin_w, "wb")
+        process.stdout = os.fdopen(stdout_r, "rb")
+        return process
+
+    def _register(self, future: Future[ForkedProcess]) -> int:
+        """A request id for `future`, the reader's to answer; `ForkServerError` if gone."""
+        with self._lock:
+            if self._dead or self._sock is None:
+                msg = "the fork server is gone"
+                raise ForkServerError(msg)
+            ident = next(self._ids)
+            self._pending[ident] = future
+            return ident
+
+    def close(self) -> None:
+        """End the zygote (it leaves when its socket closes); its workers go on."""
+        with self._lock:
+            self._closing = True
+            sock = self._sock
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+        self.exited.wait(FORK_TIMEOUT)
+
+    def _abandon(self, why: str) -> None:
+        logger.warning("fork server pid %s: %s: killing it", self.pid, why)
+        if self.process is not None:
+            with contextlib.suppress(OSError):
+                self.process.kill()
+
+    def _read(self) -> None:
+        """In the reader thread: the zygote's answers and exits, until it is gone."""
+        sock = self._sock
+        assert sock is not None
+        while True:
+            try:
+                data, fds, _flags, _addr = socket.recv_fds(sock, MAX_MESSAGE, 1)
+            except OSError:
+                data, fds = b"", []
+            if not data:
+                for fd in fds:
+                    os.close(fd)
+                break
+            self._handle(json.loads(data), fds)
+        with self._lock:
+            self._dead = True
+            pending = list(self._pending.values())
+            self._pending.clear()
+            processes = list(self._processes.values())
+            self._processes.clear()
+            closing = self._closing
+        for future in pending:
+            future.set_exception(ForkServerError("the fork server exited"))
+        for process in processes:
+            process._lose()
+        assert self.process is not None
+        status = self.process.wait()
+        sock.close()
+        if not closing:
+            logger.warning(
+                "fork server pid %s exited (%s); %d worker(s) it forked go on",
+                self.process.pid,
+                status,
+                len(processes),
+            )
+        self.exited.set()
+
+    def _handle(self, message: dict[str, Any], fds: list[int]) -> None:
+        op = message.get("op")
+        if op == "forked" and len(fds) == 1:
+            process = ForkedProcess(message["pid"], fds[0], ["hedgerow.worker"])
+            with self._lock:
+                self._processes[process.pid] = process
+                future = self._pending.pop(message["id"], None)
+            if future is not None:
+                future.set_result(process)
+            return
+        for fd in fds:
+            os.close(fd)
+        if op == "failed":
+            with self._lock:
+                future = self._pending.pop(message["id"], None)
+            if future is not None:
+                future.set_exception(ForkServerError(str(message.get("error"))))
+        elif op == "exited":
+            with self._lock:
+                found = self._processes.pop(message["pid"], None)
+            if found is not None:
+                found._exited(int(message["returncode"]))
+
+
+_servers_lock = threading.Lock()
+_servers: dict[tuple[Any, ...], ForkServer] = {}
+_refused: dict[tuple[Any, ...], str] = {}
+
+
+def _key(python: str, env: Mapping[str, str]) -> tuple[Any, ...]:
+    """What a zygote's interpreter took from its start: one zygote for each."""
+    fixed = sorted(
+        (name, value)
+        for name, value in env.items()
+        if name.startswith("PYTHON") or name in _ENV_AT_START
+    )
+    return (python, tuple(fixed))
+
+
+def fork_server(python: str, env: Mapping[str, str], timeout: float) -> ForkServer | None:
+    """The running zygote for `python` and `env` (started, or started again, if
+    need be, within `timeout` seconds); None where fork servers do not work, or
+    if this one could not start (the caller spawns; a warning said why, once)."""
+    if not FORK_SERVER_AVAILABLE:
+        return None
+    key = _key(python, env)
+    with _servers_lock:
+        if key in _refused:
+            return None
+        server = _servers.get(key)
+        if server is not None and server.alive:
+            return server
+        server = ForkServer(python, env)
+        try:
+            server.start(timeout)
+        except (ForkServerError, OSError) as exc:
+            _refused[key] = str(exc)
+            logger.warning("%s; workers of %s are spawned instead", exc, python)
+            return None
+        _servers[key] = server
+        return server
+
+
+def fork_servers() -> list[ForkServer]:
+    """The zygotes this process started that are still running."""
+    with _servers_lock:
+        return [server for server in _servers.values() if server.alive]
+
+
+def close_fork_servers() -> None:
+    """End every zygote (workers they forked go on); the next launch starts new ones,
+    and those that could not start are tried again."""
+    with _servers_lock:
+        servers = list(_servers.values())
+        _servers.clear()
+        _refused.clear()
+    for server in servers:
+        server.close()
