@@ -49,6 +49,7 @@ import signal
 import socket
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +83,7 @@ class _Zygote:
         self.control = control
         self.node_pidfd = node_pidfd
         self.children: dict[int, int] = {}  # pidfd -> pid, not yet reaped
+        self.poller = select.poll()
 
     def send(self, message: dict[str, Any], fds: list[int] | None = None) -> None:
         data = json.dumps(message).encode()
@@ -93,13 +95,16 @@ class _Zygote:
     def serve(self) -> _Job | None:
         """Serve until the node is gone (None); in a forked child, its job."""
         self.send({"op": "ready", "pid": os.getpid()})
+        poller = self.poller
+        control = self.control.fileno()
+        poller.register(control, select.POLLIN)
         while True:
-            watched = [self.control.fileno(), *self.children]
-            ready, _, _ = select.select(watched, [], [])
-            for fd in ready:
-                if fd in self.children:
+            events = dict(poller.poll())
+            for fd in list(self.children):
+                if fd in events:
+                    poller.unregister(fd)
                     self._report_exit(fd)
-            if self.control.fileno() not in ready:
+            if control not in events:
                 continue
             try:
                 data, fds, _flags, _addr = socket.recv_fds(self.control, MAX_MESSAGE, 3)
@@ -145,6 +150,7 @@ class _Zygote:
         # The child cannot be reaped before its pidfd is open: only this thread reaps.
         pidfd = os.pidfd_open(pid)
         self.children[pidfd] = pid
+        self.poller.register(pidfd, select.POLLIN)
         self.send({"op": "forked", "id": message["id"], "pid": pid}, [pidfd])
         return None
 
@@ -206,6 +212,7 @@ def _become_worker(job: _Job, node_pidfd: int, start_dir: str) -> None:
             os.close(fd)
     os.environ.clear()
     os.environ.update(job.env)
+    time.tzset()  # as a new interpreter reads TZ
     try:
         os.chdir(job.cwd)
     except OSError as exc:

@@ -291,3 +291,30 @@ def test_a_node_pidfd_tells_a_forked_worker_its_node_is_gone(monkeypatch):
         assert _worker_config.node_gone(parent=os.getppid())
     finally:
         os.close(pidfd)
+
+
+def test_a_zygote_that_dies_during_a_fork_request_leaves_the_launch_to_a_spawn(
+    monkeypatch, caplog, capfd
+):
+    tree, recorder = start(hr.SupervisorSpec([hr.ChildSpec("w1", facts_worker())]))
+    with tree:
+        first = incarnation(tree, "root/w1")
+        server = zygote()
+        fork = ForkServer.fork
+
+        def die_then_fork(self, *args, **kwargs):
+            os.kill(self.pid, signal.SIGKILL)
+            assert self.exited.wait(TIMEOUT)
+            return fork(self, *args, **kwargs)
+
+        monkeypatch.setattr(ForkServer, "fork", die_then_fork)
+        os.kill(first.pid, signal.SIGKILL)
+        recorder.wait_for("restarted", "root/w1", timeout=TIMEOUT)
+        recorder.wait_for("started", "root/w1/facts", count=2, timeout=TIMEOUT)
+        second = incarnation(tree, "root/w1")
+        err = capfd.readouterr().err
+    assert not isinstance(second.process, ForkedProcess)
+    assert facts_of(err, second.pid)["ppid"] == os.getpid()
+    assert f"fork server pid {server.pid}: the fork server is gone; spawning the worker" in (
+        caplog.text
+    )
