@@ -20,7 +20,8 @@ zygote, which reaps it.
 Failures fall back, never fail a start: where fork servers do not work (not
 Linux, no pidfd), or when one cannot be started, workers are spawned (and a
 warning says why, once); a zygote that dies (even by SIGKILL) is started again
-by the next launch that needs it, and the workers it forked go on: they watch
+at once if it had served for `RESTART_AFTER` seconds, else by the next launch
+that needs it (no restart loop), and the workers it forked go on: they watch
 the node, not their parent. Their exit status is then lost (the zygote would
 have reaped them): a `ForkedProcess` says ``status_lost``, and its worker's
 exit line, if it wrote one, tells the status.
@@ -52,7 +53,7 @@ from typing import IO, TYPE_CHECKING, Any
 from hedgerow.node._zygote import MAX_MESSAGE
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Callable, Mapping, Sequence
 
 __all__ = [
     "FORK_SERVER_AVAILABLE",
@@ -85,6 +86,11 @@ FORK_SERVER_AVAILABLE = (
 """Whether this platform has what a fork server needs (Linux: fork, pidfds, SCM_RIGHTS)."""
 STATUS_LOST = 255
 """The return code of a forked worker whose zygote died before it did (``status_lost``)."""
+RESTART_AFTER = 1.0
+"""A zygote that dies after this many seconds of service is started again at once; one
+that dies sooner, by the next launch that needs it (so that none restarts in a loop)."""
+START_TIMEOUT = 30.0
+"""Seconds a zygote started again after a death has to import."""
 FORK_TIMEOUT = 10.0
 """Seconds a node waits for its zygote to answer a fork request, before it gives up on it."""
 
@@ -222,8 +228,15 @@ class ForkServer:
         self._processes: dict[int, ForkedProcess] = {}
         self._dead = False
         self._closing = False
+        self.started_at = 0.0
         self.exited = threading.Event()
         """Set once the zygote is gone (and reaped) and its workers know it."""
+        self.replaced = threading.Event()
+        """Set, after `exited`, once a dead zygote's successor is running (`successor`),
+        or is left to the next launch (None): a zygote that ran for `RESTART_AFTER`
+        seconds is started again at once."""
+        self.successor: ForkServer | None = None
+        self._on_death: Callable[[ForkServer], None] | None = None
 
     def __repr__(self) -> str:
         pid = self.process.pid if self.process is not None else None
@@ -282,6 +295,7 @@ class ForkServer:
             why = f"not ready within {timeout:g} s" if data is None else f"it exited ({status})"
             msg = f"the fork server did not start: {why}"
             raise ForkServerError(msg)
+        self.started_at = monotonic()
         threading.Thread(
             target=self._read, name=f"hedgerow-forkserver-{self.process.pid}", daemon=True
         ).start()
@@ -393,6 +407,9 @@ class ForkServer:
                 len(processes),
             )
         self.exited.set()
+        if not closing and self._on_death is not None:
+            self._on_death(self)
+        self.replaced.set()
 
     def _handle(self, message: dict[str, Any], fds: list[int]) -> None:
         op = message.get("op")
@@ -441,20 +458,42 @@ def fork_server(python: str, env: Mapping[str, str], timeout: float) -> ForkServ
         return None
     key = _key(python, env)
     with _servers_lock:
-        if key in _refused:
-            return None
         server = _servers.get(key)
         if server is not None and server.alive:
             return server
-        server = ForkServer(python, env)
-        try:
-            server.start(timeout)
-        except (ForkServerError, OSError) as exc:
-            _refused[key] = str(exc)
-            logger.warning("%s; workers of %s are spawned instead", exc, python)
-            return None
-        _servers[key] = server
-        return server
+        return _start(key, python, env, timeout)
+
+
+def _start(
+    key: tuple[Any, ...], python: str, env: Mapping[str, str], timeout: float
+) -> ForkServer | None:
+    """Start `key`'s zygote (with `_servers_lock` held), unless one could not start before."""
+    if key in _refused:
+        return None
+    server = ForkServer(python, env)
+    server._on_death = _restart
+    try:
+        server.start(timeout)
+    except (ForkServerError, OSError) as exc:
+        _refused[key] = str(exc)
+        logger.warning("%s; workers of %s are spawned instead", exc, python)
+        return None
+    _servers[key] = server
+    return server
+
+
+def _restart(dead: ForkServer) -> None:
+    """In a dead zygote's reader thread: start its successor, if it served long enough
+    and nothing replaced or closed it meanwhile."""
+    if monotonic() - dead.started_at < RESTART_AFTER:
+        return
+    key = _key(dead.python, dead.env)
+    with _servers_lock:
+        if _servers.get(key) is not dead:
+            return
+        dead.successor = _start(key, dead.python, dead.env, START_TIMEOUT)
+    if dead.successor is not None:
+        logger.info("fork server pid %s replaces pid %s", dead.successor.pid, dead.pid)
 
 
 def fork_servers() -> list[ForkServer]:

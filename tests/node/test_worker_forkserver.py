@@ -318,3 +318,32 @@ def test_a_zygote_that_dies_during_a_fork_request_leaves_the_launch_to_a_spawn(
     assert f"fork server pid {server.pid}: the fork server is gone; spawning the worker" in (
         caplog.text
     )
+
+
+def test_a_zygote_that_served_a_while_is_started_again_at_once_when_it_dies(monkeypatch, capfd):
+    monkeypatch.setattr(_forkserver, "RESTART_AFTER", 0.0)  # "a while" is no time here
+    tree, recorder = start(hr.SupervisorSpec([hr.ChildSpec("w1", facts_worker())]))
+    with tree:
+        first = incarnation(tree, "root/w1")
+        server = zygote()
+        os.kill(server.pid, signal.SIGKILL)
+        assert server.replaced.wait(TIMEOUT)
+        successor = server.successor
+        assert successor is not None
+        assert fork_servers() == [successor]
+        os.kill(first.pid, signal.SIGKILL)
+        recorder.wait_for("started", "root/w1/facts", count=2, timeout=TIMEOUT)
+        second = incarnation(tree, "root/w1")
+        err = capfd.readouterr().err
+    assert facts_of(err, second.pid)["ppid"] == successor.pid != server.pid
+
+
+def test_a_zygote_that_dies_young_is_left_to_the_next_launch(monkeypatch):
+    monkeypatch.setattr(_forkserver, "RESTART_AFTER", 1e9)  # "young", however slow this runs
+    tree, _recorder = start(hr.SupervisorSpec([hr.ChildSpec("w1", facts_worker())]))
+    with tree:
+        server = zygote()
+        os.kill(server.pid, signal.SIGKILL)
+        assert server.replaced.wait(TIMEOUT)
+        assert server.successor is None
+        assert fork_servers() == []
