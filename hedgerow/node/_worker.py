@@ -298,11 +298,15 @@ class Worker(StandbySpares):
 
     def _fork(self, args: list[str], env: dict[str, str]) -> ForkedProcess | None:
         """The worker, forked by this interpreter's zygote; None if there is none."""
+        try:
+            cwd = str(Path.cwd())
+        except OSError:  # the node's directory was removed: a spawn inherits it as it is
+            return None
         server = fork_server(self.python, env, self.ready_timeout)
         if server is None:
             return None
         try:
-            process = server.fork(args, env=env, cwd=str(Path.cwd()))
+            process = server.fork(args, env=env, cwd=cwd)
         except ForkServerError as exc:
             logger.warning("fork server pid %s: %s; spawning the worker", server.pid, exc)
             return None
