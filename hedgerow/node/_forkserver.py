@@ -228,6 +228,7 @@ class ForkServer:
         self._processes: dict[int, ForkedProcess] = {}
         self._dead = False
         self._closing = False
+        self._reader: threading.Thread | None = None
         self.started_at = 0.0
         self.exited = threading.Event()
         """Set once the zygote is gone (and reaped) and its workers know it."""
@@ -248,8 +249,11 @@ class ForkServer:
 
     @property
     def alive(self) -> bool:
+        """Whether it runs (a zygote that died while idle is found so here)."""
         with self._lock:
-            return self.process is not None and not self._dead
+            if self.process is None or self._dead:
+                return False
+        return self.process.poll() is None
 
     def start(self, timeout: float) -> None:
         """Start the zygote and wait (up to `timeout` seconds) until it has imported."""
@@ -296,9 +300,6 @@ class ForkServer:
             msg = f"the fork server did not start: {why}"
             raise ForkServerError(msg)
         self.started_at = monotonic()
-        threading.Thread(
-            target=self._read, name=f"hedgerow-forkserver-{self.process.pid}", daemon=True
-        ).start()
         logger.debug("fork server pid %s started", self.process.pid)
 
     def fork(
@@ -326,6 +327,9 @@ class ForkServer:
             except OSError as exc:
                 with self._lock:
                     self._pending.pop(ident, None)
+                assert self.process is not None
+                if self.process.poll() is not None:
+                    self._finish()  # it died while idle: nobody else is reading
                 msg = f"cannot ask the fork server: {exc}"
                 raise ForkServerError(msg) from None
             try:
@@ -353,6 +357,11 @@ class ForkServer:
                 raise ForkServerError(msg)
             ident = next(self._ids)
             self._pending[ident] = future
+            if self._reader is None:
+                self._reader = threading.Thread(
+                    target=self._read, name=f"hedgerow-forkserver-{self.pid}", daemon=True
+                )
+                self._reader.start()
             return ident
 
     def close(self) -> None:
@@ -360,10 +369,13 @@ class ForkServer:
         with self._lock:
             self._closing = True
             sock = self._sock
+            reader = self._reader
         if sock is not None:
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
-        self.exited.wait(FORK_TIMEOUT)
+        if reader is not None:
+            reader.join(FORK_TIMEOUT)
+        self._finish()
 
     def _abandon(self, why: str) -> None:
         logger.warning("fork server pid %s: %s: killing it", self.pid, why)
@@ -372,10 +384,15 @@ class ForkServer:
                 self.process.kill()
 
     def _read(self) -> None:
-        """In the reader thread: the zygote's answers and exits, until it is gone."""
+        """In the reader thread: the zygote's answers and exits, while a request or a
+        worker it forked is outstanding (no thread is left behind when none is)."""
         sock = self._sock
         assert sock is not None
         while True:
+            with self._lock:
+                if not self._pending and not self._processes and not self._closing:
+                    self._reader = None
+                    return
             try:
                 data, fds, _flags, _addr = socket.recv_fds(sock, MAX_MESSAGE, 1)
             except OSError:
@@ -385,20 +402,29 @@ class ForkServer:
                     os.close(fd)
                 break
             self._handle(json.loads(data), fds)
+        self._finish()
+
+    def _finish(self, *, replace: bool = True) -> None:
+        """The zygote is gone (or going): fail what waits for it, tell its workers,
+        reap it, and (`replace`) let the registry start its successor."""
         with self._lock:
+            if self._dead:
+                return
             self._dead = True
             pending = list(self._pending.values())
             self._pending.clear()
             processes = list(self._processes.values())
             self._processes.clear()
             closing = self._closing
+            sock = self._sock
         for future in pending:
             future.set_exception(ForkServerError("the fork server exited"))
         for process in processes:
             process._lose()
         assert self.process is not None
         status = self.process.wait()
-        sock.close()
+        if sock is not None:
+            sock.close()
         if not closing:
             logger.warning(
                 "fork server pid %s exited (%s); %d worker(s) it forked go on",
@@ -407,7 +433,7 @@ class ForkServer:
                 len(processes),
             )
         self.exited.set()
-        if not closing and self._on_death is not None:
+        if replace and not closing and self._on_death is not None:
             self._on_death(self)
         self.replaced.set()
 
@@ -459,8 +485,10 @@ def fork_server(python: str, env: Mapping[str, str], timeout: float) -> ForkServ
     key = _key(python, env)
     with _servers_lock:
         server = _servers.get(key)
-        if server is not None and server.alive:
-            return server
+        if server is not None:
+            if server.alive:
+                return server
+            server._finish(replace=False)  # it died while idle: replaced here
         return _start(key, python, env, timeout)
 
 

@@ -7,6 +7,7 @@ import json
 import os
 import re
 import signal
+import threading
 from collections import Counter
 from pathlib import Path
 
@@ -304,7 +305,7 @@ def test_a_zygote_that_dies_during_a_fork_request_leaves_the_launch_to_a_spawn(
 
         def die_then_fork(self, *args, **kwargs):
             os.kill(self.pid, signal.SIGKILL)
-            assert self.exited.wait(TIMEOUT)
+            self.process.wait(TIMEOUT)
             return fork(self, *args, **kwargs)
 
         monkeypatch.setattr(ForkServer, "fork", die_then_fork)
@@ -315,9 +316,9 @@ def test_a_zygote_that_dies_during_a_fork_request_leaves_the_launch_to_a_spawn(
         err = capfd.readouterr().err
     assert not isinstance(second.process, ForkedProcess)
     assert facts_of(err, second.pid)["ppid"] == os.getpid()
-    assert f"fork server pid {server.pid}: the fork server is gone; spawning the worker" in (
-        caplog.text
-    )
+    assert f"fork server pid {server.pid}: cannot ask the fork server" in caplog.text
+    assert "spawning the worker" in caplog.text
+    assert server.exited.wait(TIMEOUT)
 
 
 def test_a_zygote_that_served_a_while_is_started_again_at_once_when_it_dies(monkeypatch, capfd):
@@ -347,3 +348,35 @@ def test_a_zygote_that_dies_young_is_left_to_the_next_launch(monkeypatch):
         assert server.replaced.wait(TIMEOUT)
         assert server.successor is None
         assert fork_servers() == []
+
+
+def test_no_thread_is_left_behind_once_the_workers_a_zygote_forked_are_gone():
+    tree, _recorder = start(hr.SupervisorSpec([hr.ChildSpec("w1", facts_worker())]))
+    with tree:
+        server = zygote()
+        [reader] = [
+            t for t in threading.enumerate() if t.name == f"hedgerow-forkserver-{server.pid}"
+        ]
+    reader.join(TIMEOUT)
+    assert not reader.is_alive()
+    assert server.alive  # idle, without a thread; the next launch starts one again
+    tree, _recorder = start(hr.SupervisorSpec([hr.ChildSpec("w1", facts_worker())]))
+    with tree:
+        assert isinstance(incarnation(tree, "root/w1").process, ForkedProcess)
+        assert fork_servers() == [server]
+
+
+def test_a_zygote_that_died_while_idle_is_replaced_by_the_next_launch(monkeypatch):
+    tree, _recorder = start(hr.SupervisorSpec([hr.ChildSpec("w1", facts_worker())]))
+    with tree:
+        server = zygote()
+    os.kill(server.pid, signal.SIGKILL)
+    assert server.process is not None
+    server.process.wait(TIMEOUT)
+    tree, _recorder = start(hr.SupervisorSpec([hr.ChildSpec("w1", facts_worker())]))
+    with tree:
+        actor = incarnation(tree, "root/w1")
+        assert isinstance(actor.process, ForkedProcess)
+        [successor] = fork_servers()
+    assert successor is not server
+    assert server.exited.is_set()
