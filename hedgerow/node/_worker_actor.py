@@ -19,7 +19,7 @@ from hedgerow.actors._actor import Actor
 from hedgerow.actors._inbox import Inbox
 from hedgerow.actors._messages import _Control
 from hedgerow.actors._reason import NORMAL
-from hedgerow.node._forkserver import ForkedProcess
+from hedgerow.node._forked import ForkedProcess
 from hedgerow.node._lines import BadLine, check_line, read_line
 from hedgerow.node._wire import DEFAULT_ORPHAN_TIMEOUT, decode_event, describe_status, dumps
 from hedgerow.supervision._spec import BRUTAL_KILL, DEFAULT_WORKER_SHUTDOWN, INFINITY

@@ -86,11 +86,13 @@ class _Zygote:
         self.poller = select.poll()
 
     def send(self, message: dict[str, Any], fds: list[int] | None = None) -> None:
+        """Tell the node; a node gone is not an error (the loop sees the socket end)."""
         data = json.dumps(message).encode()
-        if fds:
-            socket.send_fds(self.control, [data], fds)
-        else:
-            self.control.send(data)
+        with contextlib.suppress(OSError):
+            if fds:
+                socket.send_fds(self.control, [data], fds)
+            else:
+                self.control.send(data)
 
     def serve(self) -> _Job | None:
         """Serve until the node is gone (None); in a forked child, its job."""
