@@ -271,6 +271,18 @@ class ForkServer:
             reader.join(FORK_TIMEOUT)
         self._finish()
 
+    def _forget(self) -> None:
+        """In a forked node's child: drop this zygote (its parent's) without a word."""
+        self._lock = threading.Lock()
+        self._send_lock = threading.Lock()
+        self._dead = True
+        self._pending.clear()
+        self._processes.clear()
+        self._reader = None
+        if self._sock is not None:
+            with contextlib.suppress(OSError):
+                self._sock.close()
+
     def _abandon(self, why: str) -> None:
         logger.warning("fork server pid %s: %s: killing it", self.pid, why)
         if self.process is not None:
@@ -433,3 +445,19 @@ def close_fork_servers() -> None:
         _refused.clear()
     for server in servers:
         server.close()
+
+
+def _forget_fork_servers() -> None:
+    """In a child of a forked node (``os.fork``): its parent's zygotes are not its own.
+    Close its copies of their sockets (so that a zygote sees its node's end) and start
+    afresh, with new locks (another thread may have held one at the fork)."""
+    global _servers_lock  # noqa: PLW0603 - a fork's child gets a lock of its own
+    _servers_lock = threading.Lock()
+    for server in _servers.values():
+        server._forget()
+    _servers.clear()
+    _refused.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_fork_servers)

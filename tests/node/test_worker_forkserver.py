@@ -380,3 +380,16 @@ def test_a_zygote_that_died_while_idle_is_replaced_by_the_next_launch(monkeypatc
         [successor] = fork_servers()
     assert successor is not server
     assert server.exited.is_set()
+
+
+def test_a_forked_node_does_not_share_its_parents_zygote():
+    tree, _recorder = start(hr.SupervisorSpec([hr.ChildSpec("w1", facts_worker())]))
+    with tree:
+        server = zygote()
+        pid = os.fork()
+        if pid == 0:  # the child: its parent's zygote is not its own
+            os._exit(0 if fork_servers() == [] else 1)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        assert fork_servers() == [server]
+        assert server.alive
