@@ -100,8 +100,12 @@ class ForkServerError(Exception):
 
 
 def default_start_method() -> str:
-    """``forkserver`` where it works, unless `START_METHOD_ENV` says ``spawn``."""
-    chosen = os.environ.get(START_METHOD_ENV, "").strip().lower()
+    """``forkserver`` where it works, unless `START_METHOD_ENV` says ``spawn``;
+    `ValueError` naming the variable for a value that is neither."""
+    chosen = os.environ.get(START_METHOD_ENV, "").strip()
+    if chosen and chosen not in START_METHODS:
+        msg = f"{START_METHOD_ENV}={chosen!r}: expected one of {', '.join(START_METHODS)}"
+        raise ValueError(msg)
     if chosen == "spawn" or not FORK_SERVER_AVAILABLE:
         return "spawn"
     return "forkserver"

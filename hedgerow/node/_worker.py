@@ -52,6 +52,7 @@ from hedgerow._clock import MAX_DELAY
 from hedgerow._exceptions import SpecError
 from hedgerow.node._forkserver import (
     FORK_SERVER_AVAILABLE,
+    START_METHOD_ENV,
     START_METHODS,
     ForkedProcess,
     ForkServerError,
@@ -213,7 +214,12 @@ class Worker(StandbySpares):
         self.log_level = log_level
         self.standby = standby
         self.framework = framework
-        self.start_method = start_method or default_start_method()
+        try:
+            self.start_method = start_method or default_start_method()
+        except ValueError:
+            chosen = os.environ.get(START_METHOD_ENV)
+            rule = f"expected one of {', '.join(START_METHODS)}"
+            raise SpecError(name, START_METHOD_ENV, chosen, rule) from None
         if self.start_method == "forkserver" and not FORK_SERVER_AVAILABLE:
             self.start_method = "spawn"
         self._spares: dict[str, _Spare] = {}

@@ -393,3 +393,15 @@ def test_a_forked_node_does_not_share_its_parents_zygote():
         assert os.waitstatus_to_exitcode(status) == 0
         assert fork_servers() == [server]
         assert server.alive
+
+
+def test_a_start_method_in_the_environment_that_does_not_exist_is_refused_naming_it(
+    monkeypatch,
+):
+    monkeypatch.setenv(_forkserver.START_METHOD_ENV, "fork")
+    with pytest.raises(hr.SpecError) as info:
+        facts_worker()
+    assert str(info.value) == (
+        "HEDGEROW_WORKER_START_METHOD='fork': expected one of forkserver, spawn"
+    )
+    assert isinstance(facts_worker(start_method="spawn"), Worker)  # an explicit choice wins
