@@ -26,8 +26,8 @@ hedgerow's supervision core already (``start_method="forkserver"``, the
 default on Linux: `hedgerow.node._forkserver`); with ``"spawn"`` it launches a
 new interpreter, which pays for those imports (a few tens of milliseconds).
 Either way, a worker hosting components imports the WAMP libraries after its
-start. ``Worker(standby=True)`` keeps a spare process ready beside each
-worker, past those imports too, and a restart takes it over.
+config. ``Worker(standby=True)`` keeps a spare process ready beside each
+worker, waiting for its config, and a restart takes it over.
 
 The node keeps each worker's stdin open, and a worker leaves when it closes
 (so workers never outlive their node); workers run in their own session, so
@@ -155,10 +155,10 @@ class Worker(StandbySpares):
 
     With `standby`, a running worker keeps a spare process started beside it,
     already past its imports and waiting for a config: a restart takes the
-    spare (and starts the next one), so it does not wait for Python and
-    hedgerow to load. A spare costs an idle process per worker; it is killed
-    when its worker is stopped, or if no restart claims it within
-    `config_timeout` seconds of a failure.
+    spare (and starts the next one), so it does not wait for a fork (or, with
+    ``"spawn"``, for Python and hedgerow to load). A spare costs an idle
+    process per worker; it is killed when its worker is stopped, or if no
+    restart claims it within `config_timeout` seconds of a failure.
 
     `start_method` is how a worker process starts: ``"forkserver"`` (the
     default where it works: Linux) forks it from a zygote, a process that has
