@@ -91,6 +91,9 @@ START_TIMEOUT = 30.0
 FORK_TIMEOUT = 10.0
 """Seconds a node waits for its zygote to answer a fork request, before it gives up on it."""
 
+ZYGOTE_MODULE = "hedgerow.node._zygote"
+"""What a zygote runs (``python -m``)."""
+
 _ENV_AT_START = ("LD_PRELOAD", "LD_LIBRARY_PATH")
 """Besides the ``PYTHON*`` variables, what an interpreter reads only when it starts."""
 
@@ -159,7 +162,7 @@ class ForkServer:
         command = [
             self.python,
             "-m",
-            "hedgerow.node._zygote",
+            ZYGOTE_MODULE,
             "--fd",
             str(theirs.fileno()),
             "--node-pid",

@@ -242,7 +242,11 @@ def main(argv: list[str] | None = None) -> None:
     node_pid = int(values["--node-pid"])
     if os.getppid() != node_pid:
         return  # the node is gone already
-    node_pidfd = os.pidfd_open(node_pid)
+    try:
+        node_pidfd = os.pidfd_open(node_pid)
+    except OSError as exc:  # a kernel before 5.3, or a sandbox that refuses pidfds
+        sys.stderr.write(f"hedgerow fork server: no pidfd for the node: {exc}\n")
+        sys.exit(1)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # only its node stops it (by closing the socket)
     gc.disable()
     _preload()

@@ -22,7 +22,6 @@ from hedgerow.node._forkserver import (
     STATUS_LOST,
     ForkedProcess,
     ForkServer,
-    ForkServerError,
     close_fork_servers,
     fork_servers,
 )
@@ -246,17 +245,14 @@ def test_without_fork_servers_workers_are_spawned(monkeypatch, capfd):
 
 
 def test_a_zygote_that_cannot_start_falls_back_to_a_spawn_and_says_why(monkeypatch, caplog):
-    def refuse(self, timeout):
-        msg = "the fork server did not start: it exited (1)"
-        raise ForkServerError(msg)
-
-    monkeypatch.setattr(ForkServer, "start", refuse)
+    monkeypatch.setattr(_forkserver, "ZYGOTE_MODULE", "hedgerow.node._no_such_zygote")
     tree, _recorder = start(hr.SupervisorSpec([hr.ChildSpec("w1", facts_worker())]))
     with tree:
         actor = incarnation(tree, "root/w1")
         assert not isinstance(actor.process, ForkedProcess)
     assert "the fork server did not start: it exited (1)" in caplog.text
-    assert "spawned instead" in caplog.text
+    assert "are spawned instead" in caplog.text
+    assert fork_servers() == []
 
 
 def test_the_zygote_leaves_when_its_node_closes_it_and_its_workers_go_on():
