@@ -214,6 +214,8 @@ class Worker(StandbySpares):
         self.log_level = log_level
         self.standby = standby
         self.framework = framework
+        self.start_method_given = start_method
+        """`start_method` as given (None: the default); `start_method` is what it came to."""
         try:
             self.start_method = start_method or default_start_method()
         except ValueError:

@@ -26,6 +26,7 @@ from hedgerow.node._forkserver import (
     fork_servers,
 )
 from hedgerow.node._wire import EXIT_BAD_CONFIG
+from hedgerow.supervision._treefile import loads_tree, tree_to_data
 
 pytestmark = [
     pytest.mark.skipif(not _forkserver.FORK_SERVER_AVAILABLE, reason="fork servers: Linux only"),
@@ -401,3 +402,32 @@ def test_a_start_method_in_the_environment_that_does_not_exist_is_refused_naming
         "HEDGEROW_WORKER_START_METHOD='fork': expected one of forkserver, spawn"
     )
     assert isinstance(facts_worker(start_method="spawn"), Worker)  # an explicit choice wins
+
+
+TREE_FILE = """
+[[supervisor.children]]
+id = "w1"
+[supervisor.children.worker]
+start_method = "{method}"
+[[supervisor.children.worker.components]]
+id = "facts"
+start = "node.worker_actors:Facts"
+"""
+
+
+def test_a_tree_file_opts_a_worker_out_and_writes_it_back():
+    spec = loads_tree(TREE_FILE.format(method="spawn"), "toml")
+    worker = spec.children[0].start
+    assert isinstance(worker, Worker)
+    assert (worker.start_method, worker.start_method_given) == ("spawn", "spawn")
+    assert tree_to_data(spec)["supervisor"]["children"][0]["worker"]["start_method"] == "spawn"
+    default = loads_tree(TREE_FILE.replace('start_method = "{method}"\n', ""), "toml")
+    assert "start_method" not in tree_to_data(default)["supervisor"]["children"][0]["worker"]
+
+
+def test_a_tree_file_start_method_that_does_not_exist_is_refused_naming_the_key():
+    with pytest.raises(hr.ConfigError) as info:
+        loads_tree(TREE_FILE.format(method="fork"), "toml", source="node.toml")
+    assert (
+        "supervisor.children[0].worker.start_method = 'fork': expected one of forkserver, spawn"
+    ) in str(info.value)
