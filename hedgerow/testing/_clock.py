@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any, Self
 import pykka
 
 from hedgerow._clock import TimerHandle, seconds
-from hedgerow.actors._loop_inbox import LoopInbox
+from hedgerow.actors._async_actor import AsyncioActor
 from hedgerow.testing._frames import blocked, current_frames
 from hedgerow.testing._loop_clock import LoopWatch
 
@@ -359,12 +359,11 @@ class VirtualClock:
         loops: set[asyncio.AbstractEventLoop] = set()
         for actor in {id(a): a for a in [*registered, *exiting] if a is not None}.values():
             inbox = actor.actor_inbox
-            if isinstance(inbox, LoopInbox):  # an event-loop actor: idle when its loop is
-                if inbox._loop is not None:
-                    loops.add(inbox._loop)
-                fingerprint.append((actor.actor_urn,))
-                continue
-            if not blocked(frames.get(getattr(actor, "_hr_thread_id", 0))):
+            if isinstance(actor, AsyncioActor):  # no thread of its own: idle when its loop is
+                loop = getattr(actor, "_hr_loop", None)
+                if loop is not None:
+                    loops.add(loop)
+            elif not blocked(frames.get(getattr(actor, "_hr_thread_id", 0))):
                 return None
             fingerprint.append((actor.actor_urn, _sends(inbox)))
         with self._lock:

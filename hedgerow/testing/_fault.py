@@ -7,15 +7,21 @@ child's own thread (`_fire`), and `cancel()` undoes it.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import copy
 import enum
+import inspect
 import random
 import threading
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from hedgerow._exceptions import HedgerowError, Shutdown
+from hedgerow.actors._async_actor import AsyncioActor
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Coroutine
+
     from hedgerow.actors._actor import Actor
     from hedgerow.testing._faults import Faults
 
@@ -92,7 +98,7 @@ class Fault:
         self._rng = random.Random(f"{owner.seed}:{serial}")  # noqa: S311 - a test's dice
         self._release = threading.Event()
         self._fired = threading.Event()
-        self._wakers: set[threading.Event] = set()
+        self._wakers: set[Callable[[], None]] = set()
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -122,7 +128,7 @@ class Fault:
             wakers = list(self._wakers)
         self._release.set()
         for waker in wakers:
-            waker.set()
+            waker()
 
     # -- in the child's thread -----------------------------------------------
 
@@ -144,13 +150,13 @@ class Fault:
                     self._spend()
             return True
 
-    def _fire_now(self, actor: Actor) -> None:
+    def _fire_now(self, actor: Actor) -> Coroutine[Any, Any, None] | None:
         """An immediate fault, run by the child's loop as a control message."""
         with self._lock:
             if not self._armed:
-                return  # cancelled before the child got to it
+                return None  # cancelled before the child got to it
             self._spend()
-        self._fire(actor)
+        return self._fire(actor)
 
     def _spend(self) -> None:
         """No more firings; a hang stays in effect until released (under the lock)."""
@@ -159,35 +165,71 @@ class Fault:
         if not self.active:
             self._owner._forget_later(self)
 
-    def _fire(self, actor: Actor) -> None:
-        """Take effect in `actor`'s thread: raise, block, wait or stop it."""
+    def _fire(self, actor: Actor) -> Coroutine[Any, Any, None] | None:
+        """Take effect in `actor`'s thread: raise, block, wait or stop it.
+
+        On an event-loop actor, a hang or a slow message must not block the
+        loop: the coroutine to await instead is returned (a hang is an await
+        that completes only when released, or cancelled by a kill), and so is
+        a stop's ``on_stop`` coroutine.
+        """
         self.fired += 1
         self._owner._record(self, actor)
         self._fired.set()
+        on_loop = isinstance(actor, AsyncioActor)
+        stop: Callable[[], object] = actor._stop  # an event-loop actor's may return a coroutine
         match self.kind:
             case FaultKind.CRASH | FaultKind.FAIL_START:
                 raise self._make_error()
             case FaultKind.HANG:
+                if on_loop:
+                    return self._owner._hang_async(self, actor)
                 self._owner._hang(self, actor)
             case FaultKind.SLOW:
+                if on_loop:
+                    return self._released(self._delay)
                 self._wait(self._delay)
             case FaultKind.EXIT:
-                actor._stop()
+                return _coroutine(stop())
             case FaultKind.SHUTDOWN:
                 actor._hr_set_reason(Shutdown(self._term))
-                actor._stop()
+                return _coroutine(stop())
+        return None
 
     def _wait(self, delay: float) -> None:
         waker = threading.Event()
         with self._lock:
             if self._release.is_set():
                 return  # cleared meanwhile: go on at once
-            self._wakers.add(waker)
+            self._wakers.add(waker.set)
         try:
             self._owner.clock.wait(waker, delay)
         finally:
             with self._lock:
-                self._wakers.discard(waker)
+                self._wakers.discard(waker.set)
+
+    async def _released(self, delay: float | None) -> None:
+        """On an event-loop actor's loop: wait until released, or (if `delay` is
+        not None) `delay` seconds of the tree's clock have passed."""
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+
+        def wake() -> None:  # any thread: the clock's, or the one that clears the fault
+            with contextlib.suppress(RuntimeError):  # the loop is closed
+                loop.call_soon_threadsafe(_finish, done)
+
+        with self._lock:
+            if self._release.is_set():
+                return  # cleared meanwhile: go on at once
+            self._wakers.add(wake)
+        timer = None if delay is None else self._owner.clock.call_later(delay, wake)
+        try:
+            await done
+        finally:
+            if timer is not None:
+                timer.cancel()
+            with self._lock:
+                self._wakers.discard(wake)
 
     def _make_error(self) -> BaseException:
         error = self._error
@@ -199,3 +241,13 @@ class Fault:
             except TypeError:
                 return error()
         return error if self.fired <= 1 else copy.copy(error)
+
+
+def _finish(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+def _coroutine(result: Any) -> Coroutine[Any, Any, None] | None:
+    """`result` if it is a coroutine to await (an ``async def`` hook's), else None."""
+    return result if inspect.iscoroutine(result) else None

@@ -17,6 +17,7 @@ messages are handled or dead-lettered than were sent.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 from typing import TYPE_CHECKING, Any, Self
@@ -38,7 +39,7 @@ from hedgerow.testing._fault import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable, Coroutine, Iterator
 
     from hedgerow._clock import Clock, TimerHandle
     from hedgerow.actors._actor import Actor
@@ -360,12 +361,22 @@ class Faults:
             self._hung.add(actor)
         fault._release.wait()  # a VirtualClock's autojump sees this thread as idle
 
+    async def _hang_async(self, fault: Fault, actor: Actor) -> None:
+        """An event-loop actor's hang: an await that ends when the fault is
+        released (or the actor's task is cancelled, by a kill); the loop runs on."""
+        with self._lock:
+            self._hung.add(actor)
+        await fault._released(None)
+
     def _join_released(self) -> None:
         """Wait for released children that were abandoned meanwhile to finish
         (their held message goes back to the inbox, or to the dead letters)."""
         with self._lock:
             hung, self._hung = self._hung, set()
+        running = asyncio._get_running_loop()
         for actor in hung:
+            if running is not None and running is getattr(actor, "_hr_loop", None):
+                continue  # it ends only once this caller gives its loop back
             if actor.actor_stopped.is_set():
                 actor._hr_exited.wait(timeout=5)
 
@@ -412,21 +423,45 @@ class Faults:
             else:
                 self._n_dead += 1
 
-    def _message(self, actor: Actor, envelope: Envelope[Any]) -> None:
+    def _message(self, actor: Actor, envelope: Envelope[Any]) -> Coroutine[Any, Any, None] | None:
+        """The faults armed for `actor`'s path, applied to this message in order;
+        on an event-loop actor, a coroutine to await before it is handled."""
         ref = actor._hr_child_ref
         if ref is None or not _is_user(envelope.message):
-            return
-        for fault in self._message_faults.get(ref.path, ()):
+            return None
+        return self._apply(actor, envelope, self._message_faults.get(ref.path, ()))
+
+    def _apply(
+        self, actor: Actor, envelope: Envelope[Any], faults: tuple[Fault, ...]
+    ) -> Coroutine[Any, Any, None] | None:
+        for index, fault in enumerate(faults):
             if fault._should_fire():
                 try:
-                    fault._fire(actor)
+                    pending = fault._fire(actor)
                 except BaseException as exc:
                     # The actor fails with the message as its dead letter (an
                     # injected Shutdown answers the asker and stops it: handled).
                     self._resolve(envelope, handled=isinstance(exc, Shutdown))
                     raise
+                if pending is not None:  # an event-loop actor's: the rest after it
+                    return self._apply_after(pending, actor, envelope, faults[index + 1 :])
                 if actor.actor_stopped.is_set():
-                    return
+                    return None
+        return None
+
+    async def _apply_after(
+        self,
+        pending: Coroutine[Any, Any, None],
+        actor: Actor,
+        envelope: Envelope[Any],
+        faults: tuple[Fault, ...],
+    ) -> None:
+        await pending
+        if actor.actor_stopped.is_set():
+            return
+        more = self._apply(actor, envelope, faults)
+        if more is not None:
+            await more
 
     def _handled(self, actor: Actor, envelope: Envelope[Any], error: BaseException | None) -> None:
         if not _is_user(envelope.message):
@@ -463,8 +498,10 @@ class _Interceptor:
     def before_start(self, actor: Actor) -> None:
         self.faults._start(actor)
 
-    def before_receive(self, actor: Actor, envelope: Envelope[Any]) -> None:
-        self.faults._message(actor, envelope)
+    def before_receive(self, actor: Actor, envelope: Envelope[Any]) -> Any:
+        """On an event-loop actor, a coroutine to await before the message is
+        handled (a hang, a slow message, an async ``on_stop``); else None."""
+        return self.faults._message(actor, envelope)
 
     def after_receive(
         self, actor: Actor, envelope: Envelope[Any], error: BaseException | None
