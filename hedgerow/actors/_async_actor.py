@@ -35,7 +35,7 @@ from hedgerow.actors._async_future import AsyncioFuture
 from hedgerow.actors._flag import StopFlag
 from hedgerow.actors._inbox import Inbox
 from hedgerow.actors._loop import _actor_codes, hedgerow_loop, runtime_for
-from hedgerow.actors._loop_child import BUDGET, DEAD, NEW, RUNNING, LoopChild
+from hedgerow.actors._loop_child import BUDGET, DEAD, LEFT, NEW, RUNNING, LoopChild
 from hedgerow.actors._loop_inbox import LoopActorRef, LoopInbox
 from hedgerow.actors._messages import _Control
 from hedgerow.actors._registry import index_registry
@@ -276,7 +276,7 @@ class AsyncioActor(LoopChild, pykka.Actor):
                             await hook
                     else:
                         reply_to = envelope.reply_to
-                        if reply_to is not None and not self._hr_killed:
+                        if reply_to is not None and not self._hr_killed and response is not LEFT:
                             reply_to.set(response)
                 self._hr_current = None
                 pending = self._hr_next()

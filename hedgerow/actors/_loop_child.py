@@ -235,7 +235,7 @@ class LoopChild(ActorCore):
         if isinstance(message, _Internal):
             return self._handle_receive(message)
         try:
-            interceptor.before_receive(self, envelope)
+            pending = interceptor.before_receive(self, envelope)
         except Shutdown:
             raise
         except Exception:
@@ -244,6 +244,25 @@ class LoopChild(ActorCore):
                 envelope.reply_to.set_exception(exc_info)
             envelope.reply_to = None  # answered: the failure below is a tell's
             raise
+        if pending is not None:  # a fault that waits (a hang, a slow message): await it first
+            return self._hr_intercepted_later(interceptor, envelope, pending)
+        return self._hr_intercepted_rest(interceptor, envelope)
+
+    async def _hr_intercepted_later(
+        self, interceptor: Interceptor, envelope: Envelope[Any], pending: Any
+    ) -> Any:
+        try:
+            await pending
+        except Exception:
+            if envelope.reply_to is not None:
+                envelope.reply_to.set_exception(sys.exc_info())
+            envelope.reply_to = None  # answered: the failure below is a tell's
+            raise
+        response = self._hr_intercepted_rest(interceptor, envelope)
+        return (await response) if response.__class__ is CoroutineType else response
+
+    def _hr_intercepted_rest(self, interceptor: Interceptor, envelope: Envelope[Any]) -> Any:
+        message = envelope.message
         if self.actor_stopped.is_set():  # stopped by the interceptor: left for the next one
             self.actor_inbox.put_front(envelope)  # type: ignore[attr-defined]
             return LEFT

@@ -19,7 +19,7 @@ from hedgerow.actors._reason import Reason, describe
 
 if TYPE_CHECKING:
     import asyncio
-    from collections.abc import Callable
+    from collections.abc import Awaitable, Callable
 
     from hedgerow._events import EventStream
     from hedgerow.actors._actor_core import ActorCore
@@ -44,12 +44,14 @@ class Interceptor(Protocol):
     def before_start(self, actor: Any) -> None:
         """An incarnation is about to run ``on_start`` (in its own thread)."""
 
-    def before_receive(self, actor: Any, envelope: Envelope[Any]) -> None:
+    def before_receive(self, actor: Any, envelope: Envelope[Any]) -> Awaitable[Any] | None:
         """A user message is about to be handled (in the actor's thread).
 
         It may block (the actor hangs), raise (the actor fails), or stop the
         actor (``actor._stop()``): the message then goes back to the front of
-        the inbox, for the next incarnation or the dead letters.
+        the inbox, for the next incarnation or the dead letters. On an
+        event-loop actor it must not block: it returns an awaitable instead,
+        which the actor awaits before it goes on.
         """
 
     def after_receive(

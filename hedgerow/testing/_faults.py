@@ -498,7 +498,9 @@ class _Interceptor:
     def before_start(self, actor: Actor) -> None:
         self.faults._start(actor)
 
-    def before_receive(self, actor: Actor, envelope: Envelope[Any]) -> Any:
+    def before_receive(
+        self, actor: Actor, envelope: Envelope[Any]
+    ) -> Coroutine[Any, Any, None] | None:
         """On an event-loop actor, a coroutine to await before the message is
         handled (a hang, a slow message, an async ``on_stop``); else None."""
         return self.faults._message(actor, envelope)

@@ -18,7 +18,8 @@ untouched):
 A loop is idle when its thread is blocked in the selector (or in a
 ``Condition.wait``, as a thread actor is), no callback is ready, no timer of
 its driving clock is due, and its default executor (``asyncio.to_thread``,
-``run_in_executor(None, ...)``) has no work queued or running. A loop with only
+``run_in_executor(None, ...)``) has no work queued or running (a worker
+parked in ``Condition.wait`` is at rest, as a thread actor is). A loop with only
 timers pending is idle, as trio's run loop is for its ``autojump_threshold``.
 Work a handler hands to threads of its own is not seen: hold the clock
 (`VirtualClock.hold`) around it.
@@ -266,12 +267,14 @@ def _running_loop() -> asyncio.AbstractEventLoop | None:
     return asyncio._get_running_loop()
 
 
-def _executor_busy(loop: asyncio.AbstractEventLoop, frames: dict[int, Any]) -> bool:  # noqa: PLR0911
+def _executor_busy(loop: asyncio.AbstractEventLoop, frames: dict[int, Any]) -> bool:
     """Has the loop's default executor work queued or running?
 
-    A worker thread takes an idle place (``_idle_semaphore``) when its work item
-    is done and a submit takes one back, so threads minus idle places are the
-    ones at work; a worker blocked for its next item has ``_worker`` innermost.
+    A worker is at rest when blocked for its next item (``_worker`` innermost)
+    or, as any thread, parked in ``Condition.wait``; any other is at work. A
+    worker counts as an idle place (``_idle_semaphore``) only once its item
+    is done, and a submit takes one back at once: more workers in ``_worker``
+    than idle places means one has just taken an item, or just finished one.
     """
     executor = getattr(loop, "_default_executor", None)
     if executor is None:
@@ -280,15 +283,20 @@ def _executor_busy(loop: asyncio.AbstractEventLoop, frames: dict[int, Any]) -> b
         if executor._work_queue.qsize():
             return True
         threads = list(executor._threads)
-        if len(threads) > executor._idle_semaphore._value:
-            return True
+        places = executor._idle_semaphore._value
     except (AttributeError, RuntimeError):  # not CPython's ThreadPoolExecutor
         return False
+    at_rest = 0
     for thread in threads:
         frame = frames.get(thread.ident or 0)
+        if frame is None:
+            continue  # not started yet, or ended
         try:
-            if frame is not None and frame.f_code is not _WORKER_CODE:
-                return True
+            code = frame.f_code
         except Exception:  # noqa: BLE001 - another thread's frame can change under us
             return True
-    return False
+        if code is _WORKER_CODE:
+            at_rest += 1
+        elif not blocked(frame):
+            return True
+    return bool(at_rest > places)

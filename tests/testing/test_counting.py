@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import sys
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 import hedgerow as hr
 from hedgerow.testing import EventRecorder, Faults
+
+if TYPE_CHECKING:
+    from helpers import Runtime
 
 
 class Player(hr.Actor):
@@ -23,11 +26,12 @@ class Player(hr.Actor):
         self.actor_lookup(self.partner).tell(message + 1)
 
 
-def rally(pairs: int) -> hr.SupervisorSpec:
+def rally(pairs: int, runtime: Runtime) -> hr.SupervisorSpec:
+    """Pairs of players, on the test's runtime (thread, event-loop, or mixed pairs)."""
     children = []
     for n in range(pairs):
-        children.append(hr.ChildSpec(f"ping{n}", Player, args=(f"pong{n}",)))
-        children.append(hr.ChildSpec(f"pong{n}", Player, args=(f"ping{n}",)))
+        children.append(hr.ChildSpec(f"ping{n}", runtime.of(Player), args=(f"pong{n}",)))
+        children.append(hr.ChildSpec(f"pong{n}", runtime.of(Player), args=(f"ping{n}",)))
     return hr.SupervisorSpec(children)
 
 
@@ -39,9 +43,9 @@ def fast_switching():
     sys.setswitchinterval(interval)
 
 
-def test_faults_attached_mid_rally_never_count_more_handled_than_sent(fast_switching):
+def test_faults_attached_mid_rally_never_count_more_handled_than_sent(fast_switching, runtime):
     pairs = 3
-    with hr.start_tree(rally(pairs)) as tree:
+    with hr.start_tree(rally(pairs, runtime)) as tree:
         for n in range(pairs):
             tree.lookup(f"root/ping{n}").tell(0)
         for _ in range(30):
@@ -52,10 +56,10 @@ def test_faults_attached_mid_rally_never_count_more_handled_than_sent(fast_switc
 
 
 def test_after_the_tree_stops_every_counted_message_is_handled_or_dead_lettered(
-    fast_switching,
+    fast_switching, runtime
 ):
     pairs = 3
-    tree = hr.start_tree(rally(pairs))
+    tree = hr.start_tree(rally(pairs, runtime))
     try:
         for n in range(pairs):
             tree.lookup(f"root/ping{n}").tell(0)

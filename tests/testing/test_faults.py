@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from helpers import Log, Worker, worker
+from helpers import Log, Worker, ran_out, worker
 
 import hedgerow as hr
 from hedgerow import EventKind
@@ -21,8 +21,9 @@ def roomy(*children: hr.ChildSpec, **options) -> hr.SupervisorSpec:
 
 
 @pytest.fixture
-def start(hedgerow_tree_factory):
-    """Start a spec; returns the tree and its Faults."""
+def start(hedgerow_tree_factory, runtime):
+    """Start a spec; returns the tree and its Faults. Every test runs on each
+    runtime (thread, event-loop and mixed children: the `runtime` fixture)."""
 
     def start(spec: hr.SupervisorSpec) -> tuple[hr.Tree, Faults]:
         tree = hedgerow_tree_factory(spec)
@@ -123,13 +124,17 @@ def test_fail_starts_fails_the_next_n_starts_then_lets_it_start(start, hedgerow_
 
 
 def test_hang_ignores_stop_until_the_shutdown_timeout_abandons_it(start, hedgerow_recorder):
+    """A hung thread is abandoned; a hung event-loop actor (an await that never
+    completes: its loop runs on) is killed, its task cancelled."""
     tree, faults = start(roomy(steady("a", shutdown=3.0), steady("b")))
+    kind = ran_out(type(tree.lookup("root/a").incarnation))
     fault = faults.hang("root/a")
     fault.wait_fired()  # else the stop below could overtake it in the inbox
     tree.lookup("root/a").tell("queued")
+    assert tree.lookup("root/b").ask("the others go on") == ("b", 1, "the others go on")
     assert tree.stop(timeout=10) == hr.SHUTDOWN
-    abandoned = hedgerow_recorder.wait_for(EventKind.ABANDONED, "root/a")
-    assert abandoned.time == 3.0
+    ended = hedgerow_recorder.wait_for(kind, "root/a")
+    assert (ended.time, ended.reason) == (3.0, hr.KILLED)
     assert fault.active
     faults.clear()  # releases the abandoned thread, which then ends
     assert not fault.active

@@ -305,3 +305,22 @@ def test_autojump_waits_for_a_loop_actor_that_awaits_a_plain_future(
         assert waiter.ask(math.pi, timeout=10) == math.pi
     finally:
         waiter.stop()
+
+
+def test_a_worker_thread_parked_on_an_event_lets_time_jump(jumping: VirtualClock) -> None:
+    """A default-executor worker blocked in a wait is at rest, as a thread actor
+    is: the timer that ends its wait runs (it would wait for ever otherwise)."""
+    done = threading.Event()
+    jumping.call_later(5.0, done.set)
+
+    class Parker(hr.AsyncioActor):
+        async def on_receive(self, message: Any) -> Any:
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(None, done.wait, 30)
+            return loop.time()
+
+    parker = Parker.start()
+    try:
+        assert parker.ask("park", timeout=10) == 5.0
+    finally:
+        parker.stop()

@@ -19,7 +19,7 @@ def spec() -> hr.SupervisorSpec:
     )
 
 
-def test_waits_by_kind_name_glob_and_sequence(hedgerow_tree_factory, hedgerow_recorder):
+def test_waits_by_kind_name_glob_and_sequence(hedgerow_tree_factory, hedgerow_recorder, runtime):
     tree = hedgerow_tree_factory(spec())
     tree.lookup("root/sub/leaf").tell("crash")
     event = hedgerow_recorder.wait_for("restarted", "root/sub/*")
@@ -32,7 +32,7 @@ def test_waits_by_kind_name_glob_and_sequence(hedgerow_tree_factory, hedgerow_re
     assert hedgerow_recorder.dead_letters() == ["crash"]
 
 
-def test_restarted_gave_up_and_dead_letters(hedgerow_tree_factory, hedgerow_recorder):
+def test_restarted_gave_up_and_dead_letters(hedgerow_tree_factory, hedgerow_recorder, runtime):
     tree = hedgerow_tree_factory(spec())
     a = tree.lookup("root/a")
     for n in range(2):
@@ -46,7 +46,7 @@ def test_restarted_gave_up_and_dead_letters(hedgerow_tree_factory, hedgerow_reco
     assert len(hedgerow_recorder.wait_restarted("root/a", 2)) == 2
 
 
-def test_the_whole_sequence_as_data(hedgerow_tree_factory, hedgerow_recorder):
+def test_the_whole_sequence_as_data(hedgerow_tree_factory, hedgerow_recorder, runtime):
     tree = hedgerow_tree_factory(hr.SupervisorSpec([worker("a")]))
     tree.lookup("root/a").tell("crash")
     hedgerow_recorder.wait_restarted("root/a")
@@ -99,13 +99,15 @@ def test_the_whole_sequence_as_data(hedgerow_tree_factory, hedgerow_recorder):
     ]
 
 
-def test_a_wait_that_times_out_shows_the_last_events(hedgerow_tree_factory, hedgerow_recorder):
+def test_a_wait_that_times_out_shows_the_last_events(
+    hedgerow_tree_factory, hedgerow_recorder, runtime
+):
     hedgerow_tree_factory(hr.SupervisorSpec([worker("a")]))
     with pytest.raises(AssertionError, match=r"kind=restarted path=root/a(.|\n)*started root/a"):
         hedgerow_recorder.wait_for(EventKind.RESTARTED, "root/a", timeout=0.01)
 
 
-def test_capture_events_records_only_inside_the_block(hedgerow_tree_factory):
+def test_capture_events_records_only_inside_the_block(hedgerow_tree_factory, runtime):
     tree = hedgerow_tree_factory(hr.SupervisorSpec([worker("a")]))
     with capture_events(tree) as events:
         tree.lookup("root/a").tell("crash")
