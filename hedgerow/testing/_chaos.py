@@ -95,7 +95,10 @@ def run_chaos(
     spec = source if isinstance(source, SupervisorSpec) else load_tree(source)
     name = spec.name or "root"
     schedule = plan_faults(spec, options, name)
-    clock: Clock = MonotonicClock() if options.real_time else VirtualClock(autojump_threshold=0)
+    # (Driving hedgerow's loop: event-loop actors' own timers are virtual too.)
+    clock: Clock = (
+        MonotonicClock() if options.real_time else VirtualClock(autojump_threshold=0, drive=True)
+    )
     run = ChaosRun(options.seed, name)
     events = EventStream()
     events.subscribe(run.event)

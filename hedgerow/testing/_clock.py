@@ -73,6 +73,7 @@ class VirtualClock:
     `drive(loop)` makes an asyncio loop's own time this clock's, so that
     ``asyncio.sleep`` and the loop's other timers in event-loop actors are
     virtual too (see `hedgerow.testing._loop_clock`); `close()` gives it back.
+    ``drive=True`` drives hedgerow's own loop from the start.
 
     `autojump_threshold` (seconds of real time, ``inf`` = off) turns on
     autojump: see the module docstring for when the clock decides the actors
@@ -81,7 +82,13 @@ class VirtualClock:
     clock is garbage collected.
     """
 
-    def __init__(self, start: float = 0.0, *, autojump_threshold: float = math.inf) -> None:
+    def __init__(
+        self,
+        start: float = 0.0,
+        *,
+        autojump_threshold: float = math.inf,
+        drive: bool = False,
+    ) -> None:
         self._now = start
         self._heap: list[tuple[float, int, TimerHandle]] = []
         self._seq = itertools.count()
@@ -100,6 +107,8 @@ class VirtualClock:
         """Threads waiting on `_lock` for a timer (a driven loop about to wait wakes them)."""
         self._autojump_threshold = math.inf
         self.autojump_threshold = autojump_threshold
+        if drive:
+            self.drive()
 
     # -- the Clock protocol ---------------------------------------------------
 

@@ -9,6 +9,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from chaos_tree import tree_file
 from click.testing import CliRunner
 
 import hedgerow as hr
@@ -21,63 +22,6 @@ from hedgerow.testing._chaos import (
     plan_faults,
     run_chaos,
 )
-
-ACTORS = '''
-"""A ticker that feeds a sink, for the chaos tests."""
-
-import hedgerow as hr
-
-
-class Sink(hr.Actor):
-    def on_receive(self, message):
-        return message
-
-
-class Ticker(hr.Actor):
-    def __init__(self, sink, interval):
-        super().__init__()
-        self.sink_id = sink
-        self.interval = interval
-
-    def on_start(self):
-        self.sink = self.actor_lookup(self.sink_id)
-        self.actor_send_after(self.interval, "tick")
-
-    def on_receive(self, message):
-        self.sink.tell(("item", message))
-        self.actor_send_after(self.interval, "tick")
-'''
-
-TREE = """
-[supervisor]
-name = "root"
-max_restarts = {max_restarts}
-period = 5
-
-[[supervisor.children]]
-id = "sink"
-start = "chaos_sample_actors:Sink"
-initial_retry_delay = 0.2
-retry_delay_jitter = 0.1
-
-[[supervisor.children]]
-id = "feed"
-[supervisor.children.supervisor]
-max_restarts = 50
-period = 5
-
-[[supervisor.children.supervisor.children]]
-id = "ticker"
-start = "chaos_sample_actors:Ticker"
-kwargs = {{ sink = "root/sink", interval = 0.25 }}
-"""
-
-
-def tree_file(tmp_path, max_restarts: int = 50):
-    (tmp_path / "chaos_sample_actors.py").write_text(ACTORS)
-    path = tmp_path / "tree.toml"
-    path.write_text(TREE.format(max_restarts=max_restarts))
-    return path
 
 
 def test_the_schedule_depends_only_on_the_seed_the_options_and_the_file(tmp_path):
@@ -99,8 +43,9 @@ def test_the_schedule_depends_only_on_the_seed_the_options_and_the_file(tmp_path
         plan_faults(spec, ChaosOptions(targets=("root/nope",)), "root")
 
 
-def test_a_run_reports_faults_restarts_recovery_and_no_lost_message(tmp_path):
-    report = run_chaos(tree_file(tmp_path), ChaosOptions(seed=3, duration=30, rate=1))
+def test_a_run_reports_faults_restarts_recovery_and_no_lost_message(tmp_path, runtime):
+    path = tree_file(tmp_path, runtime=runtime.name)
+    report = run_chaos(path, ChaosOptions(seed=3, duration=30, rate=1))
     assert report.ended == "duration"
     assert report.elapsed == 30
     assert not report.gave_up

@@ -9,70 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from chaos_tree import tree_file
 
 import hedgerow as hr
 from hedgerow.testing import VirtualClock
 from hedgerow.testing._chaos import ChaosKind, ChaosOptions, ChaosReport, run_chaos
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-
-# The ticking tree of test_chaos.py.
-ACTORS = '''
-"""A ticker that feeds a sink, for the chaos tests."""
-
-import hedgerow as hr
-
-
-class Sink(hr.Actor):
-    def on_receive(self, message):
-        return message
-
-
-class Ticker(hr.Actor):
-    def __init__(self, sink, interval):
-        super().__init__()
-        self.sink_id = sink
-        self.interval = interval
-
-    def on_start(self):
-        self.sink = self.actor_lookup(self.sink_id)
-        self.actor_send_after(self.interval, "tick")
-
-    def on_receive(self, message):
-        self.sink.tell(("item", message))
-        self.actor_send_after(self.interval, "tick")
-'''
-
-TREE = """
-[supervisor]
-name = "root"
-max_restarts = {max_restarts}
-period = 5
-
-[[supervisor.children]]
-id = "sink"
-start = "chaos_sample_actors:Sink"
-initial_retry_delay = 0.2
-retry_delay_jitter = 0.1
-
-[[supervisor.children]]
-id = "feed"
-[supervisor.children.supervisor]
-max_restarts = 50
-period = 5
-
-[[supervisor.children.supervisor.children]]
-id = "ticker"
-start = "chaos_sample_actors:Ticker"
-kwargs = {{ sink = "root/sink", interval = 0.25 }}
-"""
-
-
-def tree_file(tmp_path, max_restarts: int = 50):
-    (tmp_path / "chaos_sample_actors.py").write_text(ACTORS)
-    path = tmp_path / "tree.toml"
-    path.write_text(TREE.format(max_restarts=max_restarts))
-    return path
 
 
 def comparable(report: ChaosReport) -> ChaosReport:
@@ -88,8 +31,10 @@ def comparable(report: ChaosReport) -> ChaosReport:
         pytest.param(50, 3, id="runs-the-whole-duration"),
     ],
 )
-def test_the_same_seed_and_file_give_the_same_report(tmp_path, monkeypatch, max_restarts, seed):
-    path = tree_file(tmp_path, max_restarts=max_restarts)
+def test_the_same_seed_and_file_give_the_same_report(
+    tmp_path, monkeypatch, max_restarts, seed, runtime
+):
+    path = tree_file(tmp_path, max_restarts=max_restarts, runtime=runtime.name)
     monkeypatch.syspath_prepend(str(tmp_path))
     options = ChaosOptions(seed=seed, duration=20, rate=2)
     first = run_chaos(path, options)
@@ -101,11 +46,13 @@ def test_the_same_seed_and_file_give_the_same_report(tmp_path, monkeypatch, max_
         assert first.not_reached == sum(1 for f in first.schedule if f.time > first.elapsed)
 
 
-def test_a_run_that_ends_while_children_are_hung_or_slowed_reports_the_same(tmp_path, monkeypatch):
+def test_a_run_that_ends_while_children_are_hung_or_slowed_reports_the_same(
+    tmp_path, monkeypatch, runtime
+):
     """At the end the faults are undone: a slowed child woken then must not meet a
     crash still armed behind its slow fault (that made one message in two runs a
     dead letter instead of handled)."""
-    path = tree_file(tmp_path)
+    path = tree_file(tmp_path, runtime=runtime.name)
     monkeypatch.syspath_prepend(str(tmp_path))
     kinds = (ChaosKind.HANG, ChaosKind.SLOW, ChaosKind.CRASH_MESSAGE)
     options = ChaosOptions(
@@ -119,6 +66,21 @@ def test_a_run_that_ends_while_children_are_hung_or_slowed_reports_the_same(tmp_
         sys.setswitchinterval(interval)
     assert reports[0].injected["slow"] >= 1
     assert all(report == reports[0] for report in reports[1:])
+
+
+def test_chaos_over_a_ticker_that_sleeps_on_its_loop_runs_in_virtual_time(tmp_path, monkeypatch):
+    """The ticker awaits asyncio.sleep between ticks: the run's clock drives the
+    loop, so 30 s of ticks take no real time, the same every run."""
+    path = tree_file(tmp_path, runtime="loop", ticker="SleepyTicker")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    options = ChaosOptions(seed=3, duration=30, rate=1)
+    first = run_chaos(path, options)
+    assert first.ended == "duration"
+    assert first.clean
+    assert first.messages.lost == 0
+    assert first.messages.sent > 100  # a tick every 0.25 s, but for the faults
+    assert first.real_seconds < 10
+    assert comparable(first) == comparable(run_chaos(path, options))
 
 
 class Counter(hr.Actor):
