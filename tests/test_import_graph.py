@@ -136,11 +136,8 @@ OWNED_ELSEWHERE: dict[tuple[str, str], str] = {
     ("hedgerow.supervision._binding", "hedgerow.supervision._spec"): "deferred",
     ("hedgerow.supervision._supervisor", "hedgerow.supervision._plan"): "deferred",
     # owned elsewhere this session (merged from other branches): the worker's
-    # actor and its launcher, a fault and its counting, the loop clock.
+    # actor and its launcher.
     ("hedgerow.node._worker_actor", "hedgerow.node._worker"): "typing, a cycle",
-    ("hedgerow.testing._counting", "hedgerow.testing._faults"): "typing, a cycle",
-    ("hedgerow.testing._fault", "hedgerow.testing._faults"): "typing, a cycle",
-    ("hedgerow.testing._loop_clock", "hedgerow.testing._clock"): "typing, a cycle",
     # owned elsewhere this session: the fork server's child becomes a worker by
     # running the worker's entry point (a layer above node), imported by the zygote.
     ("hedgerow.node._zygote", "hedgerow.worker"): "deferred, up a layer",

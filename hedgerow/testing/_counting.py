@@ -5,17 +5,20 @@ sent to a tree's children, and what became of them (handled, or dead-lettered).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from pykka import messages as pykka_messages
 
 from hedgerow.actors._inbox import Inbox
 from hedgerow.actors._messages import _Internal
 
-if TYPE_CHECKING:
-    from hedgerow.testing._faults import Faults
+__all__ = ["Counter", "MessageCounts"]
 
-__all__ = ["MessageCounts"]
+
+class Counter(Protocol):
+    """What a counting inbox tells of each message put in it (`hedgerow.testing.Faults`)."""
+
+    def _count_sent(self, envelope: Any) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -42,7 +45,7 @@ class _CountingInbox(Inbox):
     reader can take it (``put_front`` only puts back what was counted, or controls).
     """
 
-    _hr_faults: Faults
+    _hr_faults: Counter
 
     def _put(self, item: Any) -> None:
         super()._put(item)

@@ -14,7 +14,7 @@ import enum
 import inspect
 import random
 import threading
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from hedgerow._exceptions import HedgerowError, Shutdown
 from hedgerow.actors._async_actor import AsyncioActor
@@ -22,10 +22,18 @@ from hedgerow.actors._async_actor import AsyncioActor
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine
 
+    from hedgerow._clock import Clock
     from hedgerow.actors._actor import Actor
-    from hedgerow.testing._faults import Faults
 
-__all__ = ["ErrorSpec", "Fault", "FaultError", "FaultKind", "FaultRecord", "InjectedFault"]
+__all__ = [
+    "ErrorSpec",
+    "Fault",
+    "FaultError",
+    "FaultKind",
+    "FaultOwner",
+    "FaultRecord",
+    "InjectedFault",
+]
 
 ErrorSpec = BaseException | type[BaseException] | None
 
@@ -64,12 +72,29 @@ class FaultRecord(NamedTuple):
     incarnation: int
 
 
+class FaultOwner(Protocol):
+    """What a `Fault` needs of the `hedgerow.testing.Faults` that made it."""
+
+    seed: int
+    clock: Clock
+
+    def _forget(self, fault: Fault) -> None: ...
+
+    def _forget_later(self, fault: Fault) -> None: ...
+
+    def _record(self, fault: Fault, actor: Actor) -> None: ...
+
+    def _hang(self, fault: Fault, actor: Actor) -> None: ...
+
+    def _hang_async(self, fault: Fault, actor: Actor) -> Coroutine[Any, Any, None]: ...
+
+
 class Fault:
     """One injected fault; `cancel()` undoes it (releasing a hang, waking a slow child)."""
 
     def __init__(
         self,
-        owner: Faults,
+        owner: FaultOwner,
         kind: FaultKind,
         path: str,
         *,

@@ -38,16 +38,14 @@ import heapq
 import threading
 import time
 import weakref
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from hedgerow.testing._frames import blocked
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from hedgerow.testing._clock import VirtualClock
-
-__all__ = ["LoopWatch"]
+__all__ = ["DrivingClock", "LoopWatch"]
 
 INSTALL_TIMEOUT = 10.0
 """Real seconds to wait for a loop's thread to take an instrument (a loop held by
@@ -58,6 +56,17 @@ _watches: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LoopWatch] = (
     weakref.WeakKeyDictionary()
 )
 _WORKER_CODE = concurrent.futures.thread._worker.__code__
+
+
+class DrivingClock(Protocol):
+    """What a loop reads of the `VirtualClock` that drives it."""
+
+    _now: float
+    _sleepers: int
+
+    def now(self) -> float: ...
+
+    def _poke(self) -> None: ...
 
 
 def _noop() -> None:
@@ -73,7 +82,7 @@ class LoopWatch:
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
-        self.clock: VirtualClock | None = None
+        self.clock: DrivingClock | None = None
         """The clock that drives the loop's time, if any."""
         self.progress = 0
         """Iterations of the loop that brought it work, since the watch was made."""
@@ -164,7 +173,7 @@ class LoopWatch:
 
     # -- driving --------------------------------------------------------------------
 
-    def drive(self, clock: VirtualClock) -> None:
+    def drive(self, clock: DrivingClock) -> None:
         """Make `clock` the loop's time, keeping each pending timer's remaining delay."""
         with _lock:
             if self.clock is not None and self.clock is not clock:
@@ -180,7 +189,7 @@ class LoopWatch:
         self.in_loop(take, wait=True)
         self.wake()
 
-    def undrive(self, clock: VirtualClock) -> None:
+    def undrive(self, clock: DrivingClock) -> None:
         """Give the loop back to real time, keeping each pending timer's remaining delay."""
 
         def give_back() -> None:
