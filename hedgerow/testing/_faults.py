@@ -24,11 +24,11 @@ from typing import TYPE_CHECKING, Any, Self
 
 from pykka._envelope import Envelope
 
-from hedgerow._exceptions import ChildNotFound, Shutdown
+from hedgerow._exceptions import ChildNotFound
 from hedgerow.actors._inbox import Inbox
 from hedgerow.actors._messages import _Control
 from hedgerow.supervision._spec import SupervisorSpec
-from hedgerow.testing._counting import MessageCounts, _CountingInbox, _is_base_only, _is_user
+from hedgerow.testing._counting import MessageCounts, _CountingInbox, _is_user
 from hedgerow.testing._fault import (
     ErrorSpec,
     Fault,
@@ -37,9 +37,10 @@ from hedgerow.testing._fault import (
     FaultRecord,
     InjectedFault,
 )
+from hedgerow.testing._interceptor import FaultInterceptor
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Coroutine, Iterator
+    from collections.abc import Callable, Iterator
 
     from hedgerow._clock import Clock, TimerHandle
     from hedgerow.actors._actor import Actor
@@ -112,7 +113,7 @@ class Faults:
         if self._hooks.interceptor is not None:
             msg = f"tree {tree.name!r} already has a Faults plugged in: close that one first"
             raise FaultError(msg)
-        self._hooks.interceptor = _Interceptor(self)
+        self._hooks.interceptor = FaultInterceptor(self)
         for path in tree.names.paths():
             ref = tree.names.get(path)
             if ref is not None:
@@ -231,7 +232,7 @@ class Faults:
         """`clear()`, then unplug from the tree (message counting stops too)."""
         self.clear()
         interceptor = self._hooks.interceptor
-        if isinstance(interceptor, _Interceptor) and interceptor.faults is self:
+        if isinstance(interceptor, FaultInterceptor) and interceptor.faults is self:
             self._hooks.interceptor = None
         with self._lock:
             counted, self._counted = self._counted, []
@@ -422,93 +423,6 @@ class Faults:
                 self._n_handled += 1
             else:
                 self._n_dead += 1
-
-    def _message(self, actor: Actor, envelope: Envelope[Any]) -> Coroutine[Any, Any, None] | None:
-        """The faults armed for `actor`'s path, applied to this message in order;
-        on an event-loop actor, a coroutine to await before it is handled."""
-        ref = actor._hr_child_ref
-        if ref is None or not _is_user(envelope.message):
-            return None
-        return self._apply(actor, envelope, self._message_faults.get(ref.path, ()))
-
-    def _apply(
-        self, actor: Actor, envelope: Envelope[Any], faults: tuple[Fault, ...]
-    ) -> Coroutine[Any, Any, None] | None:
-        for index, fault in enumerate(faults):
-            if fault._should_fire():
-                try:
-                    pending = fault._fire(actor)
-                except BaseException as exc:
-                    # The actor fails with the message as its dead letter (an
-                    # injected Shutdown answers the asker and stops it: handled).
-                    self._resolve(envelope, handled=isinstance(exc, Shutdown))
-                    raise
-                if pending is not None:  # an event-loop actor's: the rest after it
-                    return self._apply_after(pending, actor, envelope, faults[index + 1 :])
-                if actor.actor_stopped.is_set():
-                    return None
-        return None
-
-    async def _apply_after(
-        self,
-        pending: Coroutine[Any, Any, None],
-        actor: Actor,
-        envelope: Envelope[Any],
-        faults: tuple[Fault, ...],
-    ) -> None:
-        await pending
-        if actor.actor_stopped.is_set():
-            return
-        more = self._apply(actor, envelope, faults)
-        if more is not None:
-            await more
-
-    def _handled(self, actor: Actor, envelope: Envelope[Any], error: BaseException | None) -> None:
-        if not _is_user(envelope.message):
-            return
-        # An ask's error is its answer, except SystemExit and its kin: they fail
-        # a supervised actor, and its message is a dead letter, asked or told.
-        asked = envelope.reply_to is not None and not _is_base_only(error)
-        handled = error is None or asked or isinstance(error, Shutdown)
-        self._resolve(envelope, handled=handled)
-        if not handled:
-            return
-        ref = actor._hr_child_ref
-        if self._on_handled is not None and ref is not None:
-            self._on_handled(ref.path, self.clock.now())
-
-    def _start(self, actor: Actor) -> None:
-        ref = actor._hr_child_ref
-        if ref is None:
-            return
-        for fault in self._start_faults.get(ref.path, ()):
-            if fault._should_fire():
-                fault._fire(actor)
-
-
-class _Interceptor:
-    """The `Interceptor` a `Faults` plugs into its tree's hooks."""
-
-    def __init__(self, faults: Faults) -> None:
-        self.faults = faults
-
-    def child_created(self, ref: ChildRef[Any]) -> None:
-        self.faults._count(ref)
-
-    def before_start(self, actor: Actor) -> None:
-        self.faults._start(actor)
-
-    def before_receive(
-        self, actor: Actor, envelope: Envelope[Any]
-    ) -> Coroutine[Any, Any, None] | None:
-        """On an event-loop actor, a coroutine to await before the message is
-        handled (a hang, a slow message, an async ``on_stop``); else None."""
-        return self.faults._message(actor, envelope)
-
-    def after_receive(
-        self, actor: Actor, envelope: Envelope[Any], error: BaseException | None
-    ) -> None:
-        self.faults._handled(actor, envelope, error)
 
 
 def _spec_paths(spec: SupervisorSpec, prefix: str) -> set[str]:
