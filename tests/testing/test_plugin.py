@@ -112,3 +112,56 @@ def test_hedgerow_tree_without_a_spec_says_what_to_define(project):
     result = project.runpytest_inprocess()
     result.stdout.fnmatch_lines(["*define one that returns a SupervisorSpec*"])
     assert result.ret != 0
+
+
+LOOP_ACTORS = """
+import asyncio
+
+import hedgerow as hr
+
+
+class Napper(hr.AsyncioActor):
+    async def on_receive(self, message):
+        await asyncio.sleep(message)
+        return ("slept", asyncio.get_running_loop().time())
+
+
+class Echo(hr.Actor):
+    def on_receive(self, message):
+        return ("echo", message)
+"""
+
+
+def test_the_fixtures_on_a_mixed_tree_of_event_loop_and_thread_actors(pytester):
+    pytester.makepyfile(loop_actors=LOOP_ACTORS)
+    pytester.makeini("[pytest]\naddopts = -p no:randomly\n")
+    pytester.makepyfile(
+        test_user="""
+        import pytest
+        import hedgerow as hr
+        from loop_actors import Echo, Napper
+
+        @pytest.fixture
+        def hedgerow_spec():
+            return hr.SupervisorSpec(
+                [hr.ChildSpec("napper", Napper, shutdown=60.0), hr.ChildSpec("echo", Echo)]
+            )
+
+        def test_sleeps_hangs_and_recovers(
+            hedgerow_tree, hedgerow_faults, hedgerow_recorder, hedgerow_clock
+        ):
+            napper = hedgerow_tree.lookup("root/napper")
+            assert napper.ask(90.0, timeout=5) == ("slept", 90.0)   # virtual seconds
+            hedgerow_faults.slow("root/napper", 10.0, messages=1)
+            assert napper.ask(0.0, timeout=5) == ("slept", 100.0)
+            hedgerow_faults.hang("root/napper").wait_fired()
+            assert hedgerow_tree.lookup("root/echo").ask(1) == ("echo", 1)  # the loop runs on
+            hedgerow_faults.crash("root/echo")
+            hedgerow_recorder.wait_restarted("root/echo")
+            hedgerow_tree.stop(timeout=5)
+            killed = hedgerow_recorder.wait_for("stopped", "root/napper")
+            assert (killed.time, killed.reason) == (160.0, hr.KILLED)
+        """
+    )
+    result = pytester.runpytest_inprocess()
+    result.assert_outcomes(passed=1)
