@@ -48,9 +48,11 @@ class Starter(hr.Actor):
             self.actor_send_after(0.25, "tick")
 
 
-def pool_spec(count: int = 3) -> hr.SupervisorSpec:
+def pool_spec(count: int = 3, conn: type = Conn) -> hr.SupervisorSpec:
+    """A pool of `conn` children (a thread or an event-loop actor) and its starter
+    (a thread: it waits for the pool supervisor's answers)."""
     pool = hr.SupervisorSpec(
-        [hr.ChildSpec("conn", Conn, initial_retry_delay=0.1)],
+        [hr.ChildSpec("conn", conn, initial_retry_delay=0.1)],
         strategy="simple_one_for_one",
         max_restarts=1000,
         period=1,
@@ -73,7 +75,7 @@ def test_no_fault_is_planned_at_the_template_path():
     assert {"root/pool", "root/starter"} <= paths
 
 
-def test_faults_aimed_at_the_pool_hit_its_dynamic_children():
+def test_faults_aimed_at_the_pool_hit_its_dynamic_children(runtime):
     options = ChaosOptions(
         seed=4,
         duration=20,
@@ -82,7 +84,7 @@ def test_faults_aimed_at_the_pool_hit_its_dynamic_children():
         targets=("root/pool/*",),
         hang_time=0.5,
     )
-    report = run_chaos(pool_spec(), options)
+    report = run_chaos(pool_spec(conn=runtime.of(Conn)), options)
     assert report.ended == "duration", report.reason
     assert sum(report.injected.values()) >= 10, report
     assert set(report.restarts) <= {"root/pool/conn-1", "root/pool/conn-2", "root/pool/conn-3"}
@@ -94,12 +96,12 @@ def test_faults_aimed_at_the_pool_hit_its_dynamic_children():
     assert report.messages.lost == 0
 
 
-def test_a_target_can_name_one_dynamic_child():
+def test_a_target_can_name_one_dynamic_child(runtime):
     options = ChaosOptions(
         seed=2, duration=10, rate=2, kinds=(ChaosKind.CRASH,), targets=("root/pool/conn-2",)
     )
     assert plan_faults(pool_spec(), options, "root")
-    report = run_chaos(pool_spec(), options)
+    report = run_chaos(pool_spec(conn=runtime.of(Conn)), options)
     assert set(report.restarts) == {"root/pool/conn-2"}, report.restarts
     assert report.injected.get("crash", 0) >= 5
 
