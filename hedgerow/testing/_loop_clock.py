@@ -40,6 +40,7 @@ import time
 import weakref
 from typing import TYPE_CHECKING, Any, Protocol
 
+from hedgerow.actors._loop import LoopRuntime
 from hedgerow.testing._frames import blocked
 
 if TYPE_CHECKING:
@@ -73,6 +74,10 @@ def _noop() -> None:
     pass
 
 
+_QUIET = frozenset({_noop, LoopRuntime._beat})
+"""Callbacks that wake a loop without giving it work (autojump does not count them)."""
+
+
 class LoopWatch:
     """hedgerow's instruments on one loop: its time, and a count of its progress.
 
@@ -100,6 +105,9 @@ class LoopWatch:
         # The class's own select (not whatever is installed now: another watch's).
         self._select: Callable[..., Any] = type(selector).select.__get__(selector)
         self._select_code = type(selector).select.__code__
+        ssock = getattr(loop, "_ssock", None)
+        self._wakeup_fd = ssock.fileno() if ssock is not None else -1
+        """The loop's self-pipe (what ``call_soon_threadsafe`` writes to)."""
 
     # -- making and dropping ----------------------------------------------------------
 
@@ -224,9 +232,22 @@ class LoopWatch:
         if clock is not None and timeout and clock._sleepers:
             clock._poke()  # about to wait for a virtual timer: wake who waits for one
         events = self._select(timeout)
-        if events or self.loop._ready:  # type: ignore[attr-defined]
+        if self._brings_work(events):
             self.progress += 1
         return events
+
+    def _brings_work(self, events: list[Any]) -> bool:
+        """Did the loop wake for work: I/O, or a callback that is not a quiet one
+        (hedgerow's watchdog heartbeat, a clock's wake-up)? The heartbeat comes
+        every quarter of the block threshold while an actor awaits, and would
+        otherwise look like progress to an autojump threshold longer than that."""
+        wakeup = self._wakeup_fd
+        if any(key.fd != wakeup for key, _ in events):
+            return True
+        return any(
+            getattr(callback, "__func__", callback) not in _QUIET
+            for callback in (getattr(h, "_callback", None) for h in list(self.loop._ready))  # type: ignore[attr-defined]
+        )
 
     # -- what autojump reads (from its own thread) ---------------------------------
 

@@ -324,3 +324,16 @@ def test_a_worker_thread_parked_on_an_event_lets_time_jump(jumping: VirtualClock
         assert parker.ask("park", timeout=10) == 5.0
     finally:
         parker.stop()
+
+
+def test_autojump_with_a_threshold_longer_than_the_watchdogs_heartbeat() -> None:
+    """While an event-loop actor awaits, hedgerow's blocked-loop watchdog wakes its
+    loop every quarter of its threshold (25 ms): no work, so no progress. Counted
+    as progress, it kept a 50 ms autojump threshold from ever being reached."""
+    with VirtualClock(autojump_threshold=0.05, drive=True) as clock:
+        sleeper = Sleeper.start()
+        try:
+            assert sleeper.ask(5.0, timeout=10) == (0.0, 5.0)
+            assert clock.jumps == 1
+        finally:
+            sleeper.stop()
