@@ -109,11 +109,16 @@ def run_once(seed: int, runtime: Runtime) -> tuple[list[dict], list[tuple]]:
         with EventRecorder(events) as recorder:
             factory = TreeFactory(clock, events, seed=seed)
             try:
-                factory(spec)
-                faults = factory.faults()
-                faults.crash("root/sink", probability=0.1)
-                faults.after(20, faults.crash, "root/ticker")
-                faults.after(30, faults.slow, "root/sink", 0.3)
+                # Time stands still until the faults are in: else a jump to the
+                # first tick could come first (the test thread is not watched),
+                # and `after(20)` would mean 20.7 (seen at switch interval 1e-6
+                # with the machine busy).
+                with clock.hold():
+                    factory(spec)
+                    faults = factory.faults()
+                    faults.crash("root/sink", probability=0.1)
+                    faults.after(20, faults.crash, "root/ticker")
+                    faults.after(30, faults.slow, "root/sink", 0.3)
                 done = threading.Event()
                 clock.call_later(60, done.set)
                 assert done.wait(timeout=20)
