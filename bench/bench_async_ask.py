@@ -1,16 +1,18 @@
-"""Asks awaited from an asyncio application into thread actors, against pykka's blocking ask.
+"""Asks awaited from an asyncio application, against pykka's blocking ask.
 
 Figures (baselines measured in the same process, interleaved):
 
-1. ask latency, p50 and p99 (us), sequential asks to one thread actor:
+1. ask latency, p50 and p99 (us), sequential asks from a task of the application:
    - ``await hedgerow.ask(ref, msg)`` from a task of an ``asyncio.run`` loop,
      to a supervised `hedgerow.Actor` (its `ChildRef`, tree opened with
      ``open_tree``) and to a plain `pykka.ThreadingActor`;
    - ``await child_ref.ask(msg, block=False)`` (an `AsyncioFuture`);
    - baseline: pykka's blocking ``ref.ask(msg)`` from a plain thread, to the
      same pykka actor;
-   - for information: ``await pykka_ref.ask(msg, block=False)`` on the loop,
-     which blocks the loop while it waits (pykka's ``__await__`` calls ``get()``).
+   - for information: ``await hedgerow.ask`` to a supervised event-loop child
+     (`hedgerow.AsyncioActor`) of a tree opened with ``use_running_loop=True``
+     (on the application's loop: no thread hop) and of one on hedgerow's loop
+     thread.
    The ratio printed is awaited/blocking at p50.
 2. the loop while it awaits: a heartbeat task yields (``asyncio.sleep(0)``)
    in a loop beside the asks; heartbeats per ask say whether the loop ran
@@ -45,9 +47,15 @@ from bench_core import percentile, pin, ratio, rotated
 import hedgerow
 
 VARIANTS = ("hr.ask child", "await child.ask", "hr.ask pykka", "pykka blocking")
+LOOP_VARIANTS = ("loop child, app's loop", "loop child, hedgerow's")
 
 
 class Echo(hedgerow.Actor):
+    def on_receive(self, message: Any) -> Any:
+        return message
+
+
+class LoopEcho(hedgerow.AsyncioActor):
     def on_receive(self, message: Any) -> Any:
         return message
 
@@ -126,25 +134,36 @@ def summary(samples: list[float]) -> dict[str, float]:
 
 
 def bench(n: int, rounds: int) -> tuple[dict[str, list[float]], dict[str, dict[str, float]]]:
-    samples: dict[str, list[float]] = {name: [] for name in VARIANTS}
+    samples: dict[str, list[float]] = {name: [] for name in (*VARIANTS, *LOOP_VARIANTS)}
     loop_figures: dict[str, dict[str, float]] = {}
     pykka_ref = PykkaEcho.start()
     spec = hedgerow.SupervisorSpec([hedgerow.ChildSpec("echo", Echo)])
+    loop_spec = hedgerow.SupervisorSpec([hedgerow.ChildSpec("echo", LoopEcho)])
 
     async def main() -> None:
-        async with hedgerow.open_tree(spec) as tree:
+        async with (
+            hedgerow.open_tree(spec) as tree,
+            hedgerow.open_tree(loop_spec, name="here", use_running_loop=True) as here,
+            hedgerow.open_tree(loop_spec, name="there") as there,
+        ):
             child = tree.lookup("root/echo")
-            await awaited_asks(child, n)  # warm-up
-            await awaited_asks(pykka_ref, n)
+            targets = {
+                "loop child, app's loop": here.lookup("here/echo"),
+                "loop child, hedgerow's": there.lookup("there/echo"),
+            }
+            for ref in (child, pykka_ref, *targets.values()):
+                await awaited_asks(ref, n)  # warm-up
             blocking_asks(pykka_ref, n)
             for rep in range(rounds):
-                for name in rotated(list(VARIANTS), rep):
+                for name in rotated(list(samples), rep):
                     if name == "hr.ask child":
                         samples[name] += await awaited_asks(child, n)
                     elif name == "await child.ask":
                         samples[name] += await future_asks(child, n)
                     elif name == "hr.ask pykka":
                         samples[name] += await awaited_asks(pykka_ref, n)
+                    elif name in targets:
+                        samples[name] += await awaited_asks(targets[name], n)
                     else:  # from a plain thread: the loop idles meanwhile
                         samples[name] += await asyncio.to_thread(blocking_asks, pykka_ref, n)
             loop_figures["hr.ask"] = await with_heartbeat(awaited_asks(pykka_ref, n), n)
@@ -170,16 +189,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     result["latency_us"] = figures
     result["p50_vs_pykka_blocking"] = ratios
     result["loop"] = loop_figures
-    log("ask latency, sequential, to one thread actor (us):")
+    log("ask latency, sequential, from a task of the application (us):")
     for name, fig in figures.items():
         log(
-            f"  {name:16} p50 {fig['p50']:7.2f}  p99 {fig['p99']:7.2f}"
+            f"  {name:24} p50 {fig['p50']:7.2f}  p99 {fig['p99']:7.2f}"
             f"   p50 {ratios[name]:.2f}x pykka's blocking ask"
         )
     log("the loop while it awaits (a heartbeat task beside sequential asks):")
     for name, fig in loop_figures.items():
         log(
-            f"  {name:16} {fig['beats_per_ask']:6.1f} heartbeats per ask; loop held "
+            f"  {name:24} {fig['beats_per_ask']:6.1f} heartbeats per ask; loop held "
             f"p50 {fig['gap_p50_us']:6.1f} us, max {fig['gap_max_us']:8.1f} us"
         )
     return result

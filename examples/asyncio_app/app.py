@@ -54,7 +54,10 @@ async def main() -> int:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, tree.request_stop)
-        watching = asyncio.create_task(dashboard(tree.lookup("root/prices"), seen))
+        prices = tree.lookup("root/prices")
+        where = await hr.ask(prices, "thread")
+        print(f"app: the price list runs on {where}, as this application does", flush=True)
+        watching = asyncio.create_task(dashboard(prices, seen))
         reason = await tree.wait()
         watching.cancel()
         with contextlib.suppress(asyncio.CancelledError):

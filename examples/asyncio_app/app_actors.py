@@ -5,15 +5,17 @@ incarnation resumes after the last quote the price list has (the price list is a
 untouched by the restart). When every tick is sent the ticker stops, and as it
 is significant, the tree ends.
 
-They are thread actors (`hedgerow.Actor`) for now: written so that making them
-event-loop actors is a change of base class, once the supervisor takes
-`hedgerow.AsyncioActor` children (the class decides its runtime; the tree file
-does not change).
+Both are event-loop actors (`hedgerow.AsyncioActor`): the class decides the
+runtime, and the tree file names them as any other. Embedded by app.py with
+``use_running_loop=True``, they run on the application's own loop; under
+``hedgerow run``, on hedgerow's loop thread. (Make them `hedgerow.Actor`
+subclasses and they are thread actors, with nothing else changed.)
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Any
 
 import hedgerow as hr
@@ -29,8 +31,9 @@ def price(tick: int) -> tuple[str, float]:
     return symbol, round(100 + (tick * 37 % 23) - 11 + tick / 10, 2)
 
 
-class Prices(hr.Actor):
-    """Keeps the latest quote of each symbol; answers ``"snapshot"`` with them all."""
+class Prices(hr.AsyncioActor):
+    """Keeps the latest quote of each symbol; answers ``"snapshot"`` with them all
+    (and ``"thread"`` with the name of the thread it runs on)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -44,12 +47,14 @@ class Prices(hr.Actor):
                 self.quotes = max(self.quotes, tick)
             case "snapshot":
                 return {"quotes": self.quotes, **self.latest}
+            case "thread":
+                return threading.current_thread().name
             case ("resume", reply_to):
                 reply_to.tell(("resume", self.quotes))
         return None
 
 
-class Ticker(hr.Actor):
+class Ticker(hr.AsyncioActor):
     """Sends `ticks` quotes to the price list, one every `interval` seconds.
 
     Tick number `bad_tick` crashes the first incarnation (a feed glitch).

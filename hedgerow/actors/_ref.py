@@ -165,7 +165,7 @@ class ChildRef(pykka.ActorRef[A]):
     def ask(
         self, message: Any, *, block: bool = True, timeout: float | None = None
     ) -> Any | pykka.Future[Any]:
-        future = _answer_future()
+        future = answer_future()
         with contextlib.suppress(InboxFull):  # the future holds it (inbox_overflow="fail")
             self.actor_inbox.put(Envelope(message, reply_to=future))
         if block:
@@ -227,7 +227,7 @@ class ChildRef(pykka.ActorRef[A]):
 _asyncio_future: Callable[[], pykka.Future[Any]] | None = None
 
 
-def _answer_future() -> pykka.Future[Any]:
+def answer_future() -> pykka.Future[Any]:
     """The future of an ask's answer: a `hedgerow.AsyncioFuture` (a thread blocks
     in ``get()``, a coroutine awaits it without blocking its loop) once the
     process uses asyncio; pykka's `ThreadingFuture` before, so that a process

@@ -387,3 +387,30 @@ def test_many_asks_in_flight_half_of_them_cancelled(kind, switching, caplog):
     finally:
         stop()
     assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")]
+
+
+def test_a_thread_actors_own_asks_and_proxies_are_awaited_without_blocking_the_loop(switching):
+    """``await ref.ask(msg, block=False)`` and ``await ref.proxy().method()`` on an
+    unsupervised hedgerow.Actor's ref: their futures are AsyncioFutures too.
+
+    (Before, pykka's ThreadingFuture: its await blocked the loop, and the actor
+    answered "the loop never ran while I answered".)"""
+    entered, release = threading.Event(), threading.Event()
+    ref, stop = _start("actor", entered, release)
+    try:
+        assert isinstance(ref.ask("ping", block=False), hr.AsyncioFuture)
+
+        async def main() -> list[Any]:
+            by_ask = await _released_while_asked(
+                lambda: ref.ask("gate", block=False), entered, release
+            )
+            entered.clear()
+            release.clear()
+            by_proxy = await _released_while_asked(
+                lambda: ref.proxy().on_receive("gate"), entered, release
+            )
+            return [by_ask, by_proxy]
+
+        assert asyncio.run(main()) == ["released", "released"]
+    finally:
+        stop()

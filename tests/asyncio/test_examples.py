@@ -38,7 +38,9 @@ def test_the_asyncio_app_runs_its_tree_to_the_end():
     out, err = process.communicate(timeout=TIMEOUT)
     assert process.returncode == 0, out + err
     lines = out.splitlines()
-    assert lines[0].startswith("dashboard:")
+    # Its event-loop actors run on the application's own loop (use_running_loop).
+    assert lines[0] == "app: the price list runs on MainThread, as this application does"
+    assert lines[1].startswith("dashboard:")
     events = [line for line in lines if line.startswith("tree:")]
     assert events == [
         "tree: root/ticker failed: bad tick 5 from the feed",
@@ -55,6 +57,7 @@ def test_the_asyncio_app_runs_its_tree_to_the_end():
 def test_the_asyncio_app_stops_its_tree_on_sigint():
     process = python(EXAMPLES / "asyncio_app" / "app.py")
     assert process.stdout is not None
+    process.stdout.readline()  # where the price list runs
     first = process.stdout.readline()  # the tree has started: the dashboard is running
     assert first.startswith("dashboard:"), first
     process.send_signal(signal.SIGINT)

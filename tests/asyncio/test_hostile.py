@@ -174,3 +174,35 @@ def test_hr_ask_from_a_plain_thread_gives_a_future_to_get():
         assert future.get(timeout=WAIT) == ("a", 1, "from a thread")
     finally:
         tree.stop()
+
+
+class OnTheLoop(hr.AsyncioActor):
+    def on_receive(self, message: Any) -> Any:
+        return message
+
+
+@pytest.mark.xfail(
+    raises=AttributeError,
+    strict=True,
+    reason="an event-loop child whose loop has closed fails its ChildRef's inbox "
+    "(AsyncioActor._hr_teardown reads a LoopInbox's _queue from the ChildRef's Inbox): "
+    "the ask raises AttributeError and the root fails with it (loopsup's to mend)",
+)
+def test_a_tree_whose_loop_closed_under_it_answers_asks_with_clean_errors():
+    """The application closes its loop without stopping the tree (no asyncio.run,
+    so nothing stops it on the way): its event-loop children can never run again.
+    An ask must end with an error that says so, and the tree must end cleanly."""
+    loop = asyncio.new_event_loop()
+    spec = hr.SupervisorSpec([hr.ChildSpec("w", OnTheLoop, shutdown=0.5)])
+    tree = loop.run_until_complete(_opened(spec))
+    loop.close()
+    try:
+        with pytest.raises((hr.DeadLetterError, pykka.ActorDeadError, pykka.Timeout)):
+            tree.lookup("root/w").ask("anyone?", timeout=2)
+    finally:
+        reason = tree.sync.stop(timeout=WAIT)
+    assert not isinstance(reason, AttributeError)
+
+
+async def _opened(spec: hr.SupervisorSpec) -> hr.AsyncioTree:
+    return await hr.open_tree(spec, use_running_loop=True)

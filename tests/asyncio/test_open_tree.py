@@ -338,3 +338,82 @@ def test_the_trees_event_loop_actors_run_on_the_loop_it_names(use_running_loop, 
         assert log.of("stop") == ["thread"]
 
     asyncio.run(main())
+
+
+class LoopChild(hr.AsyncioActor):
+    """An event-loop child that logs where its on_stop runs; its on_start may wait
+    on the loop for an event that never comes."""
+
+    def __init__(self, name: str, log: Log, entered: threading.Event | None = None) -> None:
+        super().__init__()
+        self.name = name
+        self.log = log
+        self.entered = entered
+
+    async def on_start(self) -> None:  # type: ignore[override]
+        self.log.add(("start", self.name))
+        if self.entered is not None:
+            self.entered.set()
+            await asyncio.Event().wait()  # for ever: only a kill ends it
+
+    def on_stop(self) -> None:  # type: ignore[override]
+        self.log.add(("stop", (self.name, threading.current_thread().name)))
+
+    def on_receive(self, message: Any) -> Any:
+        return message
+
+
+def test_a_cancelled_start_stops_event_loop_children_on_the_applications_loop(switching):
+    log = Log()
+    entered = threading.Event()
+    spec = hr.SupervisorSpec(
+        [
+            hr.ChildSpec("first", LoopChild, args=("first", log)),
+            hr.ChildSpec("stuck", LoopChild, args=("stuck", log, entered), shutdown=0.05),
+            hr.ChildSpec("never", LoopChild, args=("never", log)),
+        ]
+    )
+    events = hr.EventStream()
+    recorder = EventRecorder(events)
+
+    async def main() -> None:
+        opening = asyncio.ensure_future(hr.open_tree(spec, events=events, use_running_loop=True))
+        assert await asyncio.to_thread(entered.wait, WAIT)
+        opening.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await opening
+        assert pykka.ActorRegistry.get_all() == []
+
+    asyncio.run(main())
+    assert log.of("start") == ["first", "stuck"]
+    assert log.of("stop") == [("first", threading.current_thread().name)]  # on this loop
+    stuck = recorder.wait_for(EventKind.STOPPED, "root/stuck")  # killed: its task cancelled
+    assert stuck.reason == hr.KILLED
+
+
+def test_event_loop_children_stop_on_the_applications_loop_however_the_tree_ends(switching):
+    """Stopped from another thread while the application awaits wait(), or left
+    open when asyncio.run ends: their on_stop runs on the application's loop."""
+    log = Log()
+    spec = hr.SupervisorSpec([hr.ChildSpec(n, LoopChild, args=(n, log)) for n in ("a", "b")])
+    here = threading.current_thread().name
+
+    async def stopped_from_a_thread() -> Any:
+        tree = await hr.open_tree(spec, use_running_loop=True)
+        assert await hr.ask(tree.lookup("root/a"), "up?") == "up?"
+        waiting = asyncio.ensure_future(tree.wait())
+        stopper = threading.Thread(target=tree.sync.stop, name="stopper")
+        stopper.start()
+        reason = await waiting
+        await asyncio.to_thread(stopper.join, WAIT)
+        return reason
+
+    assert asyncio.run(stopped_from_a_thread()) == hr.SHUTDOWN
+    assert log.of("stop") == [("b", here), ("a", here)]
+
+    async def left_open() -> hr.AsyncioTree:
+        return await hr.open_tree(spec, use_running_loop=True)
+
+    tree = asyncio.run(left_open())
+    assert tree.done
+    assert log.of("stop")[2:] == [("b", here), ("a", here)]
