@@ -214,7 +214,14 @@ class VirtualClock:
         with self._lock:
             if watch in self._driven:
                 return
-        watch.drive(self)
+        try:
+            watch.drive(self)
+        except TimeoutError:
+            # The loop's thread is held: it takes this clock when it runs again,
+            # and `close` must give it back then.
+            with self._lock:
+                self._driven.append(watch)
+            raise
         with self._lock:
             self._driven.append(watch)
             self._changes += 1

@@ -195,6 +195,9 @@ class LoopWatch:
                 self.clock = clock
 
         self.in_loop(take, wait=True)
+        if self.clock is not clock:  # another clock took it meanwhile
+            msg = f"{self.loop!r} is driven by {self.clock!r} already: close that clock first"
+            raise RuntimeError(msg)
         self.wake()
 
     def undrive(self, clock: DrivingClock) -> None:
