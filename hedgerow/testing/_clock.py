@@ -13,6 +13,11 @@ registry. An actor is idle when
   (a supervisor waiting out a shutdown timeout, a child slowed by a fault), or
   for a hang fault's release. A woken waiter's lock is released at once by the
   notifying thread, so a thread that is about to run never looks idle;
+- an event-loop actor has no thread of its own: it is idle when its loop is
+  (blocked in its selector with nothing ready, nothing of this clock due, its
+  default executor at rest: `hedgerow.testing._loop_clock`), and a loop that
+  made progress between two looks is not quiescent. A loop this clock drives
+  (`VirtualClock.drive`) counts its own timers among the clock's deadlines;
 
 and the system is quiescent when every actor is idle (pykka's registry, plus
 actors still running their ``on_stop`` after leaving it), no thread is
