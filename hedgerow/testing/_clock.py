@@ -374,9 +374,11 @@ class VirtualClock:
         frames = current_frames()
         registered = [ref._actor_weakref() for ref in pykka.ActorRegistry.get_all()]
         # pykka unregisters an actor before its on_stop and exit callbacks run:
-        # keep watching each one seen until its exit is complete.
+        # keep watching each one seen until its exit is complete, and a thread
+        # actor until its thread has ended (it marks itself exited before it
+        # runs its exit callbacks, which tell its supervisor).
         self._exiting.update(a for a in registered if hasattr(a, "_hr_exited"))
-        exiting = [a for a in list(self._exiting) if not a._hr_exited.is_set()]
+        exiting = [a for a in list(self._exiting) if _exiting(a, frames)]
         loops: set[asyncio.AbstractEventLoop] = set()
         for actor in {id(a): a for a in [*registered, *exiting] if a is not None}.values():
             inbox = actor.actor_inbox
@@ -420,6 +422,14 @@ class VirtualClock:
             handle._run()
         elif watch is not None:
             watch.wake()
+
+
+def _exiting(actor: Any, frames: dict[int, Any]) -> bool:
+    """Is `actor` still on its way out: not marked exited, or its thread alive?"""
+    if not actor._hr_exited.is_set():
+        return True
+    thread_id = getattr(actor, "_hr_thread_id", None)
+    return thread_id is not None and thread_id in frames and not isinstance(actor, AsyncioActor)
 
 
 def _sends(inbox: Any) -> int:
