@@ -35,7 +35,7 @@ from hedgerow.actors._async_future import AsyncioFuture
 from hedgerow.actors._flag import StopFlag
 from hedgerow.actors._inbox import Inbox
 from hedgerow.actors._loop import _actor_codes, hedgerow_loop, runtime_for
-from hedgerow.actors._loop_child import BUDGET, DEAD, NEW, RUNNING, LoopChild
+from hedgerow.actors._loop_child import BUDGET, DEAD, NEW, RUNNING, LoopChild, current_task
 from hedgerow.actors._loop_inbox import LoopActorRef, LoopInbox
 from hedgerow.actors._messages import _Control
 from hedgerow.actors._registry import index_registry
@@ -467,7 +467,7 @@ class AsyncioActor(LoopChild, pykka.Actor):
             except Exception:  # noqa: BLE001 - already answered
                 logger.debug("The killed %s had answered already", self)
         task = self._hr_task
-        if task is not None and task is not _current_task(self._hr_loop):
+        if task is not None and task is not current_task(self._hr_loop):
             task.cancel()
         self._hr_teardown()
 
@@ -483,10 +483,6 @@ def _cancelling() -> int:
     """How many cancellations of the running task are pending (0: none)."""
     task = asyncio.current_task()
     return task.cancelling() if task is not None else 0
-
-
-def _current_task(loop: asyncio.AbstractEventLoop) -> asyncio.Task[Any] | None:
-    return asyncio.current_task(loop) if _get_running_loop() is loop else None
 
 
 _actor_codes.update(
