@@ -417,7 +417,10 @@ class AsyncioActor(LoopChild, pykka.Actor):
         self._hr_phase = _DEAD
         if not self._hr_exited.is_set():
             self._hr_finish()
-        queue = self.actor_inbox._queue
+        inbox = self.actor_inbox
+        if inbox.__class__ is not LoopInbox:
+            return  # a supervised child's: what it holds waits for its next incarnation
+        queue = inbox._queue
         while queue:
             envelope = queue.popleft()
             reply_to = envelope.reply_to
@@ -452,6 +455,9 @@ class AsyncioActor(LoopChild, pykka.Actor):
             self._hr_loop_closed()
 
     def _hr_do_kill(self) -> None:
+        if self._hr_child_ref is not None:
+            self._hr_child_cancelled()  # a supervised child is killed by its own rule
+            return
         if self._hr_phase == _DEAD and self._hr_task is None:
             return
         self._hr_killed = True
@@ -473,6 +479,9 @@ class AsyncioActor(LoopChild, pykka.Actor):
 
     def _hr_loop_closed(self) -> None:
         """The loop is closed: nothing runs this actor again; fail what it holds."""
+        if self._hr_child_ref is not None:
+            self._hr_child_cancelled()  # its supervisor learns it ended, killed
+            return
         self._hr_killed = True
         ActorRegistry.unregister(self.actor_ref)
         self.actor_stopped.set()

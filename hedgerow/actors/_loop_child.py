@@ -358,13 +358,19 @@ class LoopChild(ActorCore):
             child_ref._dead_letter(envelope, KILLED)
 
     def _hr_child_cancelled(self) -> None:
-        """Its task was cancelled from outside (its loop is shutting down): as a kill."""
+        """Its task was cancelled from outside, or its loop is closed: as a kill."""
         if self._hr_phase == DEAD:
             return
         ActorRegistry.unregister(self.actor_ref)
         self.actor_stopped.set()
-        self._hr_set_reason(KILLED)
+        if self._hr_phase == NEW:  # it never ran: its start failed
+            error = RuntimeError(f"the event loop of {self} is closed: it cannot start")
+            self._hr_set_reason(error)
+            self._hr_start_error = error
+        else:
+            self._hr_set_reason(KILLED)
         self._hr_kill_child()
+        self._hr_started.set()  # a supervisor waiting for its on_start goes on
 
 
 def current_task(loop: asyncio.AbstractEventLoop) -> asyncio.Task[Any] | None:
