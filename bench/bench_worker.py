@@ -11,15 +11,22 @@ Reference, measured in the same run and interleaved with the kills: a bare
 ``python -c "import hedgerow"`` (what a cold worker pays before it reads its
 config).
 
-Variants: ``cold`` (each restart launches a new interpreter) and ``standby``
-(``Worker(standby=True)``: a spare process, already past its imports, takes
-over). Each kill comes `--settle` seconds after the previous recovery, so a
-standby's spare has finished importing, as it has for a crash that is not
-immediately followed by another. Targets are informational: a missed target
-never makes the exit status non-zero.
+Variants: ``cold`` (the default ``Worker()``: no spare; on Linux each restart
+is forked by the fork server, a zygote already past its imports), ``spawn``
+(``Worker(start_method="spawn")``: each restart launches a new interpreter,
+which imports hedgerow) and ``standby`` (``Worker(standby=True)``: a spare
+process, already past its imports, takes over). Each kill comes `--settle`
+seconds after the previous recovery, so a standby's spare has finished
+importing, as it has for a crash that is not immediately followed by another.
+Targets are informational: a missed target never makes the exit status non-zero.
 
-    .venv/bin/python bench/bench_worker.py            # about 80 s
-    .venv/bin/python bench/bench_worker.py --quick    # about 20 s
+The figures depend on whether the interpreter may cache bytecode: with
+``PYTHONDONTWRITEBYTECODE=1`` and no ``__pycache__`` next to hedgerow's
+sources, every spawned worker compiles hedgerow again (the zygote does once).
+The bench prints whether that is so.
+
+    .venv/bin/python bench/bench_worker.py            # about 2 minutes
+    .venv/bin/python bench/bench_worker.py --quick    # about 30 s
     .venv/bin/python bench/bench_worker.py --json     # one JSON object on stdout
 """
 
@@ -44,7 +51,7 @@ from hedgerow.node import Worker, WorkerActor
 
 TARGET = 3.0
 """Worker restart p50 at most this many times a bare spawn's p50."""
-VARIANTS = ("cold", "standby")
+VARIANTS = ("cold", "spawn", "standby")
 
 
 def percentile(samples: list[float], q: float) -> float:
@@ -52,6 +59,16 @@ def percentile(samples: list[float], q: float) -> float:
     ordered = sorted(samples)
     index = max(0, min(len(ordered) - 1, math.ceil(q / 100 * len(ordered)) - 1))
     return ordered[index]
+
+
+def bytecode_cached() -> bool:
+    """Whether a new interpreter finds hedgerow compiled (or may write it so)."""
+    import importlib.util  # noqa: PLC0415
+
+    writes = not sys.flags.dont_write_bytecode and not os.environ.get("PYTHONDONTWRITEBYTECODE")
+    spec = importlib.util.find_spec("hedgerow._events")
+    cached = spec is not None and spec.cached is not None and os.path.exists(spec.cached)  # noqa: PTH110
+    return writes or cached
 
 
 def spawn(code: str) -> float:
@@ -64,13 +81,17 @@ def spawn(code: str) -> float:
 class Restarts:
     """A tree with one worker; `kill()` SIGKILLs it and times its recovery."""
 
-    def __init__(self, *, standby: bool) -> None:
+    def __init__(self, variant: str) -> None:
         self.events = hedgerow.EventStream()
         self._lock = threading.Lock()
         self._restarted = threading.Event()
         self._failed_at = 0.0
         self.events.subscribe(self._on_event)
-        worker = Worker(SupervisorSpec([ChildSpec("idle", hedgerow.Actor)]), standby=standby)
+        options: dict[str, Any] = {"standby": variant == "standby"}
+        if variant == "spawn":
+            options["start_method"] = "spawn"
+        worker = Worker(SupervisorSpec([ChildSpec("idle", hedgerow.Actor)]), **options)
+        self.start_method = worker.start_method
         spec = SupervisorSpec(
             [ChildSpec("w", worker, shutdown=5.0)],
             max_restarts=10**9,
@@ -111,7 +132,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     imports: list[float] = []
     rows = []
     for variant in args.variants:
-        restarts = Restarts(standby=variant == "standby")
+        restarts = Restarts(variant)
         recoveries: list[float] = []
         detections: list[float] = []
         try:
@@ -132,6 +153,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         rows.append(
             {
                 "variant": variant,
+                "start_method": restarts.start_method,
                 "p50_ms": percentile(recoveries, 50) * 1e3,
                 "p99_ms": percentile(recoveries, 99) * 1e3,
                 "failure_seen_p50_ms": percentile(detections, 50) * 1e3,
@@ -150,6 +172,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "loadavg_1min_at_start": load,
             "runs": args.runs,
             "settle_s": args.settle,
+            "bytecode_cached": bytecode_cached(),
         },
         "bare_spawn": {"p50_ms": base50 * 1e3, "p99_ms": base99 * 1e3, "runs": baseline},
         "import_hedgerow_spawn": {"p50_ms": percentile(imports, 50) * 1e3, "runs": imports},
@@ -165,7 +188,8 @@ def print_table(results: dict[str, Any]) -> None:
     print(
         f"hedgerow {cfg['hedgerow']}, Python {cfg['python']}, {cfg['cpus']} CPUs, "
         f"load average {cfg['loadavg_1min_at_start']:.2f} at start; "
-        f"{cfg['runs']} kills per variant"
+        f"{cfg['runs']} kills per variant; hedgerow's bytecode "
+        f"{'cached' if cfg['bytecode_cached'] else 'NOT cached (compiled by every spawn)'}"
     )
     bare = results["bare_spawn"]
     print(
@@ -178,8 +202,9 @@ def print_table(results: dict[str, Any]) -> None:
     )
     for row in results["rows"]:
         met = "yes" if row["ratio_p50"] <= results["target_ratio"] else "NO"
+        label = f"{row['variant']} ({row['start_method']})"
         print(
-            f"{row['variant']:<24}{row['p50_ms']:>9.1f}{row['p99_ms']:>9.1f}"
+            f"{label:<24}{row['p50_ms']:>9.1f}{row['p99_ms']:>9.1f}"
             f"{row['ratio_p50']:>11.2f}x{row['ratio_p99']:>11.2f}x"
             f"{row['failure_seen_p50_ms']:>11.1f} ms  {met}"
         )
@@ -191,7 +216,7 @@ def print_table(results: dict[str, Any]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer kills: about 20 s")
+    parser.add_argument("--quick", action="store_true", help="fewer kills: about 30 s")
     parser.add_argument("--json", action="store_true", help="print one JSON object only")
     parser.add_argument("--runs", type=int, help="kills per variant")
     parser.add_argument("--warmup", type=int, default=2, help="kills before measuring")

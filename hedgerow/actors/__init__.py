@@ -9,6 +9,7 @@ from hedgerow._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from hedgerow.actors._actor import Actor
+    from hedgerow.actors._ask import ask
     from hedgerow.actors._async_actor import AsyncioActor
     from hedgerow.actors._async_future import AsyncioFuture
     from hedgerow.actors._component import Component
@@ -46,6 +47,7 @@ __all__ = [
     "InboxStatistics",
     "Overflow",
     "Reason",
+    "ask",
     "demonitor",
     "describe",
     "is_normal",
@@ -66,6 +68,7 @@ __getattr__, __dir__ = lazy_exports(
         "link": "hedgerow.actors._links",
         "monitor": "hedgerow.actors._links",
         "unlink": "hedgerow.actors._links",
+        "ask": "hedgerow.actors._ask",
         "AsyncioActor": "hedgerow.actors._async_actor",
         "AsyncioFuture": "hedgerow.actors._async_future",
         "set_block_threshold": "hedgerow.actors._loop",

@@ -31,6 +31,7 @@ from hedgerow.actors._actor_core import ActorCore, take_spawning_inbox
 from hedgerow.actors._inbox import Inbox
 from hedgerow.actors._messages import Exit, _Control, _Internal
 from hedgerow.actors._reason import SHUTDOWN, describe, is_normal
+from hedgerow.actors._ref import answer_future
 from hedgerow.actors._spawn import build, launch, spawn
 
 if TYPE_CHECKING:
@@ -71,6 +72,10 @@ class Actor(ActorCore, pykka.ThreadingActor):
         if inbox is not None:
             return inbox  # type: ignore[no-any-return]
         return pykka.ThreadingActor._create_actor_inbox()
+
+    @staticmethod
+    def _create_future() -> pykka.Future[Any]:
+        return answer_future()  # once asyncio is in use, awaited without blocking a loop
 
     # -- pykka's actor loop, with exit reasons --------------------------------
 

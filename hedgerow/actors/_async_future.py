@@ -182,6 +182,16 @@ class AsyncioFuture(pykka.ThreadingFuture[T]):
         else:
             _run_waiter(self, waiters)
 
+    def _hr_discard_waiter(self, waiter: Any) -> None:
+        """Forget a waiter that no longer waits (a cancelled await), so that a
+        future awaited and cancelled many times over does not keep them all."""
+        with _waiters_lock:
+            waiters = self._hr_waiters
+            if waiters is waiter:
+                self._hr_waiters = None
+            elif waiters.__class__ is list and waiter in waiters:
+                waiters.remove(waiter)
+
     def _hr_block(self, timeout: float | None) -> None:
         owner = self._hr_owner
         if timeout is None and owner is not None and _get_running_loop() is owner:
@@ -191,10 +201,13 @@ class AsyncioFuture(pykka.ThreadingFuture[T]):
                 "(await ref.ask(message, block=False)) instead of blocking on it"
             )
             raise RuntimeError(msg)
+        # hedgerow.testing's virtual clock takes a thread blocked here (this
+        # method's code, its `lock` still held) for an idle actor: keep both names.
         lock = threading.Lock()
         lock.acquire()
         self._hr_add_waiter(lock)
         if not lock.acquire(timeout=-1 if timeout is None else max(timeout, 0.0)):
+            self._hr_discard_waiter(lock)
             msg = f"{timeout} seconds"
             raise pykka.Timeout(msg)
 
@@ -210,7 +223,11 @@ class AsyncioFuture(pykka.ThreadingFuture[T]):
                 waiter = loop.create_future()
                 self._hr_add_waiter(waiter)
                 if not waiter.done():
-                    yield from waiter
+                    try:
+                        yield from waiter
+                    except BaseException:  # cancelled: forget the waiter, not the future
+                        self._hr_discard_waiter(waiter)
+                        raise
             if self._get_hook is not None:
                 return (yield from self._hr_await_hook())
         return self._hr_outcome()  # type: ignore[no-any-return]
@@ -222,7 +239,11 @@ class AsyncioFuture(pykka.ThreadingFuture[T]):
         waiter = loop.create_future()
         self._hr_add_waiter(waiter)
         if not waiter.done():
-            yield from waiter
+            try:
+                yield from waiter
+            except BaseException:
+                self._hr_discard_waiter(waiter)
+                raise
 
     def _hr_await_hook(self) -> Generator[Any, None, T]:
         """A future made by map, filter, reduce or join: await its sources, then

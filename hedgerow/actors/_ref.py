@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import sys
 import uuid
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar, overload
 
@@ -17,6 +18,7 @@ from hedgerow.actors._messages import _Internal
 from hedgerow.actors._reason import Reason, describe
 
 if TYPE_CHECKING:
+    import asyncio
     from collections.abc import Callable
 
     from hedgerow._events import EventStream
@@ -62,12 +64,15 @@ class TreeHooks:
 
     Empty in production: a child's message loop then pays one attribute check
     per message. Set `interceptor` to see every child's starts and messages.
+    `loop` is the event loop the tree's event-loop actors run on (None:
+    hedgerow's own loop thread), as `hedgerow.start_tree` was told.
     """
 
-    __slots__ = ("interceptor",)
+    __slots__ = ("interceptor", "loop")
 
     def __init__(self) -> None:
         self.interceptor: Interceptor | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
 
 
 class ChildRef(pykka.ActorRef[A]):
@@ -158,7 +163,7 @@ class ChildRef(pykka.ActorRef[A]):
     def ask(
         self, message: Any, *, block: bool = True, timeout: float | None = None
     ) -> Any | pykka.Future[Any]:
-        future: pykka.Future[Any] = pykka.ThreadingFuture()
+        future = answer_future()
         with contextlib.suppress(InboxFull):  # the future holds it (inbox_overflow="fail")
             self.actor_inbox.put(Envelope(message, reply_to=future))
         if block:
@@ -177,6 +182,12 @@ class ChildRef(pykka.ActorRef[A]):
 
     def _attach(self, actor: ActorCore) -> None:
         self._incarnation = actor
+        hooks = self.hooks
+        # Before its start: an event-loop actor of a tree with a loop of its own
+        # (start_tree's `loop`) runs on that loop, unless told another.
+        loop = hooks.loop if hooks is not None else None
+        if loop is not None and getattr(actor, "_hr_start_loop", False) is None:
+            actor._hr_start_loop = loop  # type: ignore[attr-defined]
 
     def _revive(self) -> None:
         """The child is started again: its inbox queues once more."""
@@ -209,6 +220,25 @@ class ChildRef(pykka.ActorRef[A]):
             return
         if self._on_dead_letter is not None:
             self._on_dead_letter(message, reason)
+
+
+_asyncio_future: Callable[[], pykka.Future[Any]] | None = None
+
+
+def answer_future() -> pykka.Future[Any]:
+    """The future of an ask's answer: a `hedgerow.AsyncioFuture` (a thread blocks
+    in ``get()``, a coroutine awaits it without blocking its loop) once the
+    process uses asyncio; pykka's `ThreadingFuture` before, so that a process
+    of thread actors (a worker) never imports asyncio for it."""
+    global _asyncio_future  # noqa: PLW0603 - loaded once, on first use
+    make = _asyncio_future
+    if make is None:
+        if "asyncio" not in sys.modules:
+            return pykka.ThreadingFuture()
+        from hedgerow.actors._async_future import AsyncioFuture  # noqa: PLC0415 - imports asyncio
+
+        make = _asyncio_future = AsyncioFuture
+    return make()
 
 
 def narrow(ref: ChildRef[Any], actor_class: type[A] | None) -> ChildRef[A]:

@@ -13,7 +13,7 @@ from hedgerow.cli._main import cli, main
 from hedgerow.cli._router import router
 from hedgerow.cli._status import status
 
-__all__ = ["cli", "main"]
+__all__ = ["cli", "main", "router"]
 
 cli.add_command(chaos)
 cli.add_command(router)

@@ -21,13 +21,13 @@ import click
 from hedgerow._extras import MissingExtra
 from hedgerow.transports._authorization import load_principals
 from hedgerow.transports._crossbar import Crossbar
+from hedgerow.transports._crossbar_config import node_config
 from hedgerow.transports._node_directory import NodeDirectory, sweep
 from hedgerow.transports._router_config import (
     AUTH_METHODS,
     SECRET_ENV,
     CrossbarError,
     RouterConfig,
-    node_config,
 )
 
 if TYPE_CHECKING:

@@ -2,24 +2,19 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import queue
 import sys
 import threading
 import time
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-
-from rich.live import Live
 
 from hedgerow._events import EventStream
 from hedgerow._exceptions import ConfigError, StartCancelled, StartError, UpdateFailed
 from hedgerow.actors._reason import describe
-from hedgerow.cli._live_log import LiveConsole, stderr_through
 from hedgerow.cli._main import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, TICK, _CutShort
-from hedgerow.cli._view import JsonView, LineView, TreeState
+from hedgerow.cli._run_display import Note, RunDisplay
 from hedgerow.cli._wakeup import _Signals, _Wakeup
 from hedgerow.node import Bus, BusState
 from hedgerow.supervision._management import (
@@ -34,26 +29,14 @@ from hedgerow.supervision._treefile import TreeFile, read_tree
 from hedgerow.supervision._update import apply_plan, arguments_problem
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable
 
     from hedgerow._events import Event
+    from hedgerow.cli._live_log import LiveConsole
     from hedgerow.supervision._spec import SupervisorSpec
 
 
 logger = logging.getLogger("hedgerow")
-
-
-@dataclass(frozen=True)
-class _Note:
-    """Something to report in order with the tree's events: a reload, or a
-    failed one. `spec`, if given, is the tree the view shows from now on (a
-    new tree's; or, with `kept`, the same tree's, its unchanged children as
-    they were)."""
-
-    kind: str
-    fields: dict[str, Any]
-    spec: SupervisorSpec | None = None
-    kept: bool = False
 
 
 class _Runner:
@@ -71,7 +54,7 @@ class _Runner:
     where Python also runs signal handlers, between any two bytecodes; the
     handlers call the bus's ``exit`` right there, so the stop listener often
     runs inside a handler. Hence it shows events only if the handler did not
-    interrupt a rendering (`rendering`), it waits on a pipe, not on a lock
+    interrupt a rendering (`RunDisplay.rendering`), it waits on a pipe, not on a lock
     (`_Wakeup`), and the graceful listener only notes the reload, which the
     main thread begins at its next turn. The start listener returns at once,
     the tree starting in a thread of its own: the bus is STARTED meanwhile, so
@@ -97,22 +80,14 @@ class _Runner:
         """Where to serve the node's management API (the file's [management] table)."""
         self.service: ManagementService | None = None
         self.duration = duration
-        self.as_json = as_json
-        self.view = view
-        """The live view's console, and the log handler that prints on it; or None."""
-        self.live = view is not None
         self.started = time.monotonic()
         self.deadline = None if duration is None else self.started + duration
         self.stream = EventStream()
-        self.inbox: queue.SimpleQueue[Event | _Note] = queue.SimpleQueue()
+        self.inbox: queue.SimpleQueue[Event | Note] = queue.SimpleQueue()
         self.wakeup = _Wakeup()
         self.bus = Bus()
         self.signals = _Signals(self.bus, on_repeat=self._on_repeat)
-        self.state = TreeState(spec, spec.name or "root")
-        self.lines = LineView(sys.stdout, self.started)
-        self.json = JsonView(sys.stdout, self.started)
-        self.show: Callable[[Event, float], None] = (self.json if as_json else self.lines).show
-        self.tick: Callable[[], None] = lambda: None
+        self.display = RunDisplay(spec, started=self.started, as_json=as_json, view=view)
         self.tree: Tree | None = None
         self.starter: threading.Thread | None = None
         self.cancel = threading.Event()
@@ -125,7 +100,6 @@ class _Runner:
         """A reload's new tree, read in the reload's thread, for the main thread to start."""
         self.stop_reason: str | None = None
         self.cut = False
-        self.rendering = False
 
     # -- the main thread --------------------------------------------------------
 
@@ -142,7 +116,7 @@ class _Runner:
         bus.unsubscribe("exit", self.signals.unsubscribe)
         cut = False
         try:
-            with self._view():
+            with self.display.live_view():
                 try:
                     self._serve()
                 except _CutShort:
@@ -176,92 +150,9 @@ class _Runner:
             return TICK
         return min(TICK, max(self.deadline - time.monotonic(), 0.0))
 
-    @contextlib.contextmanager
-    def _view(self) -> Iterator[None]:
-        """The live view: the tree at the bottom of the console, the log lines
-        (the tree's events among them, see `_configure_logging`) and whatever
-        is written on stderr above it."""
-        if self.view is None:
-            yield
-            return
-        console, shown = self.view
-        footer = "Ctrl-C: stop gracefully; twice: at once. SIGHUP: reload the file"
-        live = Live(
-            console=console.console,
-            auto_refresh=False,  # the main thread redraws, under the console's lock
-            transient=False,
-            redirect_stdout=False,  # console.stdout() does, under the lock
-            redirect_stderr=False,  # stderr_through does, for worker processes too
-        )
-
-        def tick() -> None:
-            console.redraw(live, self.state.render(time.monotonic(), footer))
-
-        with stderr_through(console, shown), console.stdout():
-            with console.lock:
-                live.start()
-            try:
-                self.show, self.tick = lambda _event, _now: None, tick
-                tick()
-                yield
-            finally:
-                with console.lock:
-                    console.redraw(live, self.state.render(time.monotonic()))
-                    live.stop()
-
     def _render(self) -> None:
-        """Show what arrived since the last time. Skipped in a signal handler
-        that interrupted a rendering (it goes on when the handler returns)."""
-        if self.rendering:
-            return
-        self.rendering = True
-        try:
-            while True:
-                try:
-                    item = self.inbox.get_nowait()
-                except queue.Empty:
-                    break
-                now = time.monotonic()
-                if isinstance(item, _Note):
-                    self._report(item, now)
-                else:
-                    self.state.apply(item, now)
-                    self.show(item, now)
-            self._poll_inboxes()
-            self.tick()
-        finally:
-            self.rendering = False
-
-    def _poll_inboxes(self) -> None:
-        """Read the children's inbox depths for the live view; with --json, a
-        record ``{"kind": "inbox", "path", "depth", "max_inbox", "overflow",
-        "dropped"}`` for each bounded inbox that changed since the last one."""
-        tree = self.tree
-        if tree is None:
-            return
-        changed = self.state.poll_inboxes(tree.names.get)
-        if self.as_json:
-            now = time.monotonic()
-            for path, stats in changed:
-                self.json.note("inbox", now, path=path, **stats)
-
-    def _report(self, note: _Note, now: float) -> None:
-        if note.spec is not None and note.kept:
-            self.state = self.state.reshaped(note.spec)
-        elif note.spec is not None:
-            self.state = TreeState(note.spec, note.spec.name or "root")
-        fields = dict(note.fields)
-        if note.kind == "reload":
-            summary = fields.pop("summary")
-            text = f"reloaded {fields['file']} (tree {fields['tree']!r}): {summary}"
-            logger.info("%s", text)
-        else:
-            text = f"reload failed: {fields['error']}"
-            logger.error("%s", text)
-        if self.as_json:
-            self.json.note(note.kind, now, **fields)
-        elif not self.live:  # the live view has the log line
-            self.lines.note(text, now)
+        """Show what arrived since the last time (see `RunDisplay.render`)."""
+        self.display.render(self.inbox, self.tree)
 
     def _pump_until(self, done: Callable[[], bool]) -> None:
         """Show events until `done()`; raise `_CutShort` after a second signal."""
@@ -410,7 +301,7 @@ class _Runner:
             plan = plan_update(self.spec, tree_file.spec, tree.name)
         except Exception as exc:  # noqa: BLE001 - a user's module or object may raise anything
             error = str(exc) if isinstance(exc, ConfigError) else describe(exc)
-            self.inbox.put(_Note("reload_failed", {"file": self.file, "error": error}))
+            self.inbox.put(Note("reload_failed", {"file": self.file, "error": error}))
             return
         logger.info("reloading %s: %s", self.file, plan.summary())
         if not plan.replaces_tree:
@@ -421,7 +312,7 @@ class _Runner:
             problem = arguments_problem(child, f"{name}/{child.id}")
             if problem is not None:
                 error = f"{problem}; nothing running was touched"
-                self.inbox.put(_Note("reload_failed", {"file": self.file, "error": error}))
+                self.inbox.put(Note("reload_failed", {"file": self.file, "error": error}))
                 return
         self.replacement = (tree_file, plan)
 
@@ -433,7 +324,7 @@ class _Runner:
         self.previous = TreeFile(self.spec, self.management, self.file)
         self.spec, self.management = tree_file.spec, tree_file.management
         fields = self._reloaded(plan)
-        self.inbox.put(_Note("reload", fields, self.spec))
+        self.inbox.put(Note("reload", fields, self.spec))
         self._begin(self.spec)
 
     def _reloaded(self, plan: UpdatePlan) -> dict[str, Any]:
@@ -453,12 +344,12 @@ class _Runner:
             error = str(exc) if isinstance(exc, UpdateFailed) else describe(exc)
             changes = [change.as_data() for change in plan.changes]
             fields = {"file": self.file, "error": error, "changes": changes}
-            self.inbox.put(_Note("reload_failed", fields))
+            self.inbox.put(Note("reload_failed", fields))
             return
         self.spec = tree_file.spec
         if tree_file.management != self.management:
             self._serve_again(tree, tree_file.management)
-        self.inbox.put(_Note("reload", self._reloaded(applied), self.spec, kept=True))
+        self.inbox.put(Note("reload", self._reloaded(applied), self.spec, kept=True))
 
     def _serve_again(self, tree: Tree, management: Management | None) -> None:
         """The file's [management] table changed: serve the API as it now says."""
@@ -485,7 +376,7 @@ class _Runner:
         self.previous = None
         self.spec, self.management = previous.spec, previous.management
         error = f"{message}; starting the previous tree again"
-        self.inbox.put(_Note("reload_failed", {"file": self.file, "error": error}, self.spec))
+        self.inbox.put(Note("reload_failed", {"file": self.file, "error": error}, self.spec))
         self._begin(self.spec)
 
     # -- the end --------------------------------------------------------------------
@@ -494,34 +385,26 @@ class _Runner:
         tree = self.tree
         if tree is None:
             if isinstance(self.start_error, StartCancelled):
-                self._summary(EXIT_OK, str(self.start_error))
+                self.display.summary(EXIT_OK, str(self.start_error))
                 return EXIT_OK
             error = self.start_error or RuntimeError("the tree never started")
-            self._summary(EXIT_FAILED, _start_failure(error))
+            self.display.summary(EXIT_FAILED, _start_failure(error))
             return EXIT_FAILED
         status = EXIT_FAILED if tree.gave_up else EXIT_OK
         if status == EXIT_OK and self.bus.exit_status:
             status = self.bus.exit_status  # a stop or exit listener failed (logged)
         reason = describe(tree.reason if tree.reason is not None else "unknown")
-        self._summary(status, f"tree {tree.name!r} ended: {reason}")
+        self.display.summary(status, f"tree {tree.name!r} ended: {reason}")
         return status
 
     def _cut_short(self) -> None:
         """The second signal: leave now. Every actor is a thread of this process,
         so nothing outlives it; user `on_stop` hooks not yet run are skipped."""
-        name = self.state.name
-        self._summary(EXIT_INTERRUPTED, f"tree {name!r} stopped at once (second signal)")
+        name = self.display.state.name
+        self.display.summary(EXIT_INTERRUPTED, f"tree {name!r} stopped at once (second signal)")
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(EXIT_INTERRUPTED)
-
-    def _summary(self, status: int, message: str) -> None:
-        if self.as_json:
-            self.json.write({"kind": "exit", "status": status, "message": message})
-        if status == EXIT_OK:
-            logger.info("%s", message)
-        else:
-            logger.error("%s", message)
 
 
 def _start_failure(error: BaseException) -> str:

@@ -79,9 +79,20 @@ def _secret(secret_env: str, secret_file: str | None) -> str | None:
     "--secret-env",
     default=SECRET_ENV,
     show_default=True,
-    help="The environment variable holding the management secret (a ticket).",
+    help="The environment variable holding the management secret.",
 )
 @click.option("--secret-file", type=click.Path(dir_okay=False), help="Read the secret from here.")
+@click.option(
+    "--auth",
+    "method",
+    type=click.Choice(["ticket", "wampcra"]),
+    default="ticket",
+    show_default=True,
+    help=(
+        "How to prove the secret: a ticket sends it to the router, WAMP-CRA proves it "
+        "without sending it (a router started with --auth wampcra takes only this)."
+    ),
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the answer as JSON.")
 @click.option(
     "--timeout",
@@ -98,6 +109,7 @@ def status(  # noqa: PLR0917 - one option each
     authid: str,
     secret_env: str,
     secret_file: str | None,
+    method: str,
     as_json: bool,
     timeout: float,
 ) -> None:
@@ -107,7 +119,8 @@ def status(  # noqa: PLR0917 - one option each
     such node, or not allowed), 2 for bad options.
     """
     secret = _secret(secret_env, secret_file)
-    authentication = {"ticket": {"authid": authid, "ticket": secret}} if secret else {}
+    field = "ticket" if method == "ticket" else "secret"
+    authentication = {method: {"authid": authid, field: secret}} if secret else {}
     try:
         [config] = resolve_transports(url)
     except ValueError as exc:

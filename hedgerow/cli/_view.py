@@ -4,6 +4,9 @@ Three renderings of one event stream: a live rich tree for a terminal, one
 line per event for logs and pipes, and JSON lines for machines. The CLI owns
 the terminal; nothing here configures logging.
 
+The spec is drawn by `hedgerow.cli._spec_view`, the events written as lines
+or JSON by `hedgerow.cli._event_view`; this module keeps the live state.
+
 The live view shares one rich console with the log lines (`hedgerow.cli._live_log`).
 
 A worker process is a child whose ``start`` has a ``container`` (the
@@ -16,9 +19,8 @@ guid) is shown in its row, its line and its JSON record.
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Group
 from rich.text import Text
@@ -27,8 +29,9 @@ from rich.tree import Tree as RichTree
 from hedgerow._events import Event, EventKind
 from hedgerow._exceptions import InboxFull
 from hedgerow.actors._reason import describe
-from hedgerow.supervision._spec import ChildSpec, SupervisorSpec
-from hedgerow.supervision._treefile import describe_start
+from hedgerow.cli._event_view import JsonView, LineView, describe_info, event_line
+from hedgerow.cli._spec_view import hosted_spec, spec_tree
+from hedgerow.supervision._spec import SupervisorSpec
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -46,87 +49,6 @@ __all__ = [
     "hosted_spec",
     "spec_tree",
 ]
-
-
-def _seconds(value: float | None) -> str:
-    if value is None:
-        return "infinity"
-    return f"{value:g} s"
-
-
-def hosted_spec(child: ChildSpec) -> SupervisorSpec | None:
-    """The tree a worker-process child hosts (its start's ``container``), else None.
-
-    Read off the start object, so the view needs no worker module."""
-    container = getattr(child.start, "container", None)
-    return container if isinstance(container, SupervisorSpec) else None
-
-
-def _child_label(
-    child: ChildSpec, parent: SupervisorSpec, hosted: SupervisorSpec | None = None
-) -> Text:
-    label = Text(child.id, style="bold")
-    if hosted is None:
-        label.append(f"  {describe_start(child)}", style="cyan")
-    else:
-        label.append("  worker process", style="cyan")
-        label.append(f"  hosts supervisor {hosted.strategy.value}", style="magenta")  # type: ignore[union-attr]
-    restart = child.restart.value  # type: ignore[union-attr]
-    details = [f"restart={restart}", f"shutdown={child.shutdown}"]
-    backoff = parent.backoff_for(child)
-    if backoff is not None:
-        details.append(
-            f"backoff {backoff.initial_retry_delay:g} s x{backoff.retry_delay_growth:g}"
-            f" <= {backoff.max_retry_delay:g} s"
-        )
-        if backoff.max_retries >= 0:
-            details.append(f"max_retries={backoff.max_retries}")
-    inbox = parent.inbox_for(child)
-    if inbox is not None:
-        details.append(f"max_inbox={inbox.max_inbox} {inbox.overflow.value}")
-    if child.significant:
-        details.append("significant")
-    if child.args:
-        details.append(f"args={list(child.args)!r}")
-    if child.kwargs:
-        details.append(f"kwargs={dict(child.kwargs)!r}")
-    label.append("  " + "  ".join(details), style="dim")
-    return label
-
-
-def _supervisor_label(name: str, spec: SupervisorSpec) -> Text:
-    label = Text(name, style="bold")
-    strategy = spec.strategy.value  # type: ignore[union-attr]
-    policy = spec.shutdown_policy.value  # type: ignore[union-attr]
-    label.append(f"  supervisor {strategy}", style="magenta")
-    label.append(
-        f"  intensity {spec.max_restarts} in {_seconds(spec.period)}  {policy}", style="dim"
-    )
-    return label
-
-
-def spec_tree(spec: SupervisorSpec, name: str | None = None) -> RichTree:
-    """The spec as a rich tree: what `hedgerow check` prints."""
-    root = RichTree(_supervisor_label(name or spec.name or "root", spec))
-    _add_children(root, spec)
-    return root
-
-
-def _add_children(node: RichTree, spec: SupervisorSpec) -> None:
-    for child in spec.children:
-        hosted = hosted_spec(child)
-        if isinstance(child.start, SupervisorSpec):
-            branch = node.add(_supervisor_label(child.id, child.start))
-            restart = f"  restart={child.restart.value}"  # type: ignore[union-attr]
-            backoff = spec.backoff_for(child)
-            if backoff is not None:
-                restart += f"  backoff {backoff.initial_retry_delay:g} s"
-            branch.label.append(restart, style="dim")  # type: ignore[union-attr]
-            _add_children(branch, child.start)
-        elif hosted is not None:
-            _add_children(node.add(_child_label(child, spec, hosted)), hosted)
-        else:
-            node.add(_child_label(child, spec))
 
 
 # -- live state --------------------------------------------------------------
@@ -333,18 +255,6 @@ class TreeState:
         return label
 
 
-def describe_info(info: dict[str, Any], width: int | None = None) -> str:
-    """`Event.info` in one line: ``pid=4242 port=18080 guid=...``; values
-    longer than `width` characters (if given) are cut to it, ending in "…"."""
-    parts = []
-    for key, value in info.items():
-        text = str(value)
-        if width is not None and len(text) > width:
-            text = text[: width - 1] + "…"
-        parts.append(f"{key}={text}")
-    return " ".join(parts)
-
-
 def _started(node: NodeState, event: Event, now: float) -> None:
     node.state = "running"
     node.started_at = now
@@ -389,88 +299,3 @@ _APPLY: dict[EventKind, Callable[[NodeState, Event, float], None]] = {
     EventKind.ABANDONED: _ended,
     EventKind.DEAD_LETTER: _dead_letter,
 }
-
-
-# -- event lines -------------------------------------------------------------
-
-
-def event_line(event: Event) -> str:
-    """The event in one line, with what the child says about itself (`Event.info`)."""
-    text = event.describe()
-    if event.info:
-        text += f" {describe_info(event.info)}"
-    return text
-
-
-class LineView:
-    """One line per event, with seconds since the run began: for logs and pipes."""
-
-    def __init__(self, out: TextIO, started: float) -> None:
-        self.out = out
-        self.started = started
-
-    def line(self, event: Event, now: float) -> str:
-        """The event's line, and its traceback (indented) for a failure."""
-        text = f"{now - self.started:8.3f}s  {event_line(event)}"
-        if event.traceback:
-            text += "\n" + "\n".join(f"           {row}" for row in event.traceback.splitlines())
-        return text
-
-    def show(self, event: Event, now: float) -> None:
-        self.out.write(self.line(event, now) + "\n")
-        self.out.flush()
-
-    def note(self, text: str, now: float) -> None:
-        """A line about something that is not a tree event (a reload, say)."""
-        self.out.write(f"{now - self.started:8.3f}s  {text}\n")
-        self.out.flush()
-
-
-class JsonView:
-    """One JSON object per event, per line: for machines."""
-
-    def __init__(self, out: TextIO, started: float) -> None:
-        self.out = out
-        self.started = started
-
-    @staticmethod
-    def record(event: Event, elapsed: float) -> dict[str, Any]:
-        record: dict[str, Any] = {
-            "seq": event.seq,
-            "elapsed": round(elapsed, 6),
-            "kind": event.kind.value,
-            "path": event.path,
-            "incarnation": event.incarnation,
-        }
-        if event.reason is not None:
-            record["reason"] = describe(event.reason)
-        if event.delay is not None:
-            record["delay"] = event.delay
-        if event.kind in (EventKind.DEAD_LETTER, EventKind.HANDLER_FAILED):
-            record["message"] = _plain(event.message)
-        if event.info:
-            record["info"] = {key: _plain(value) for key, value in event.info.items()}
-        if event.traceback:
-            record["traceback"] = event.traceback
-        return record
-
-    def show(self, event: Event, now: float) -> None:
-        self.write(self.record(event, now - self.started))
-
-    def note(self, kind: str, now: float, **fields: Any) -> None:
-        """A record of something that is not a tree event (a reload, say):
-        ``{"kind": kind, "elapsed": ..., **fields}``."""
-        self.write({"kind": kind, "elapsed": round(now - self.started, 6), **fields})
-
-    def write(self, record: dict[str, Any]) -> None:
-        self.out.write(json.dumps(record, default=repr) + "\n")
-        self.out.flush()
-
-
-def _plain(value: Any) -> Any:
-    """The value if JSON can carry it as is, else its repr."""
-    try:
-        json.dumps(value)
-    except (TypeError, ValueError):
-        return repr(value)
-    return value

@@ -10,7 +10,8 @@ if TYPE_CHECKING:
     from hedgerow.node._bus import Bus, BusState, ChannelFailures
     from hedgerow.node._ports import PortAllocator
     from hedgerow.node._signals import SignalHandler
-    from hedgerow.node._worker import Worker, WorkerActor
+    from hedgerow.node._worker import Worker
+    from hedgerow.node._worker_actor import WorkerActor
 
 __all__ = [
     "Bus",
@@ -33,7 +34,7 @@ __getattr__, __dir__ = lazy_exports(
         "PortAllocator": "hedgerow.node._ports",
         "SignalHandler": "hedgerow.node._signals",
         "Worker": "hedgerow.node._worker",
-        "WorkerActor": "hedgerow.node._worker",
+        "WorkerActor": "hedgerow.node._worker_actor",
     },
 )
 del TYPE_CHECKING, lazy_exports  # keep the namespace to the public names

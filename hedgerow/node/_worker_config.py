@@ -30,15 +30,46 @@ __all__ = [
     "BadConfig",
     "NoConfig",
     "config_timeout",
+    "node_gone",
+    "node_pidfd",
     "parse_config",
     "read_config_line",
     "timeout_seconds",
+    "watch_node_pidfd",
 ]
 
 PARENT_POLL = 1.0
 """Seconds between two looks at the parent pid (the backstop to stdin's end of file)."""
 MAX_CONFIG_BYTES = 8 * 1024 * 1024
 """The longest config line a worker reads (8 MiB); a longer one is bad config (exit 2)."""
+
+
+_node_pidfd: int | None = None
+"""A forked worker's (`hedgerow.node._zygote`) pidfd of its node; None in a spawned one."""
+
+
+def watch_node_pidfd(fd: int) -> None:
+    """Watch the node through its pidfd `fd`, not through the parent pid: a worker
+    forked by a fork server has the server as its parent, and outlives it."""
+    global _node_pidfd  # noqa: PLW0603 - one per process, set once before the worker runs
+    _node_pidfd = fd
+
+
+def node_pidfd() -> int | None:
+    """The node's pidfd, in a worker forked by a fork server."""
+    return _node_pidfd
+
+
+def node_gone(parent: int) -> bool:
+    """Whether the node went away: its pidfd says it exited, or (spawned) the parent
+    pid is no longer `parent`. The backstop to stdin's end of file."""
+    if _node_pidfd is not None:
+        try:
+            ready, _, _ = select.select([_node_pidfd], [], [], 0)
+        except (OSError, ValueError):
+            return True
+        return bool(ready)
+    return os.getppid() != parent
 
 
 class NoConfig(Exception):
@@ -71,7 +102,7 @@ def read_config_line(fd: int, timeout: float | None) -> bytes:
                 raise NoConfig(msg)
         ready, _, _ = select.select([fd], [], [], wait)
         if not ready:
-            if os.getppid() != parent:
+            if node_gone(parent):
                 msg = "the node went away before sending a config"
                 raise NoConfig(msg)
             continue

@@ -63,6 +63,8 @@ from hedgerow.node._worker_config import (
     BadConfig,
     NoConfig,
     config_timeout,
+    node_gone,
+    node_pidfd,
     parse_config,
     read_config_line,
     timeout_seconds,
@@ -158,7 +160,8 @@ class _Lines:
 
 
 def _watch_node(fd: int, on_gone: Callable[[str], None]) -> None:
-    """Read stdin until it ends (the node is gone) or the parent pid changes."""
+    """Read stdin until it ends (the node is gone) or the parent pid changes (in a
+    worker forked by a fork server: until the node's pidfd says it exited)."""
     parent = os.getppid()
     while True:
         try:
@@ -170,8 +173,8 @@ def _watch_node(fd: int, on_gone: Callable[[str], None]) -> None:
         if chunk == b"":
             on_gone("stdin closed")
             return
-        if chunk is None and os.getppid() != parent:
-            on_gone(f"parent pid {parent} went away")
+        if chunk is None and node_gone(parent):
+            on_gone(f"parent pid {parent} went away" if node_pidfd() is None else "the node exited")
             return
 
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from hedgerow._lazy import lazy_exports
 
 if TYPE_CHECKING:
+    from hedgerow.supervision._async_tree import AsyncioSupervisorHandle, AsyncioTree, open_tree
     from hedgerow.supervision._backoff import DEFAULT_MAX_RETRIES, Backoff, BackoffSettings
     from hedgerow.supervision._container import Container
     from hedgerow.supervision._intensity import RestartIntensity
@@ -37,6 +38,8 @@ __all__ = [
     "BRUTAL_KILL",
     "DEFAULT_MAX_RETRIES",
     "INFINITY",
+    "AsyncioSupervisorHandle",
+    "AsyncioTree",
     "Backoff",
     "BackoffSettings",
     "ChangeKind",
@@ -61,6 +64,7 @@ __all__ = [
     "dumps_tree",
     "load_tree",
     "loads_tree",
+    "open_tree",
     "plan_update",
     "start_tree",
     "update_tree",
@@ -71,6 +75,9 @@ __all__ = [
 __getattr__, __dir__ = lazy_exports(
     __name__,
     {
+        "AsyncioSupervisorHandle": "hedgerow.supervision._async_tree",
+        "AsyncioTree": "hedgerow.supervision._async_tree",
+        "open_tree": "hedgerow.supervision._async_tree",
         "DEFAULT_MAX_RETRIES": "hedgerow.supervision._backoff",
         "Backoff": "hedgerow.supervision._backoff",
         "BackoffSettings": "hedgerow.supervision._backoff",

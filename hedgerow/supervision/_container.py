@@ -225,7 +225,7 @@ class Container:
             "start_component": self._wamp(self.start_component),
             "stop_component": self._wamp(self.stop_component),
             "restart_component": self._wamp(self.restart_component),
-            "get_component": self._wamp(self.get_component),
+            "get_component": self._wamp(self._get_component_shown),
             "get_components": self._wamp(self.get_components),
             "shutdown": self._wamp(self.shutdown),
         }
@@ -346,6 +346,11 @@ class Container:
             "incarnation": info.incarnation,
             "restarts": info.restarts,
         }
+
+    def _get_component_shown(self, component_id: str) -> dict[str, Any]:
+        """`get_component` as a management client sees it: the config's secrets redacted
+        (the process that holds them keeps them; nobody reads them back over WAMP)."""
+        return redacted(self.get_component(component_id))  # type: ignore[no-any-return]
 
     def get_components(self) -> list[str]:
         """The sorted ids of the components running or about to restart."""

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import threading
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self, TypeVar, overload
 
 from pykka._envelope import Envelope
@@ -14,19 +16,23 @@ from hedgerow.actors._messages import _Control
 from hedgerow.actors._names import Names
 from hedgerow.actors._reason import SHUTDOWN, Reason, is_normal
 from hedgerow.actors._ref import TreeHooks, narrow
+from hedgerow.supervision._spec import ChildSpec, SupervisorSpec
 from hedgerow.supervision._supervisor import ChildCounts, ChildInfo, ChildState, Supervisor
 
 if TYPE_CHECKING:
+    import asyncio
     import random
+    from collections.abc import Callable
     from types import TracebackType
 
     import pykka
 
     from hedgerow._clock import Clock
     from hedgerow.actors._ref import ChildRef
-    from hedgerow.supervision._spec import ChildSpec, SupervisorSpec
 
 __all__ = ["SupervisorHandle", "Tree", "start_tree"]
+
+logger = logging.getLogger("hedgerow.supervision")
 
 A = TypeVar("A", bound="pykka.Actor")
 
@@ -150,15 +156,21 @@ class Tree(SupervisorHandle):
         events: EventStream | None = None,
         random: random.Random | None = None,
         cancel: threading.Event | None = None,
+        loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
+        check_spec(spec)
         name = name or spec.name or "root"
+        _check_loop(loop)
         self.spec = spec
         self.name = name
         self.events = events if events is not None else EventStream()
         self.names = Names()
         self.hooks = TreeHooks()
         """Where `hedgerow.testing.Faults` plugs into this tree."""
+        self.hooks.loop = loop
         self._done = threading.Event()
+        self._when_done_lock = threading.Lock()
+        self._done_callbacks: list[Callable[[Reason], None]] | None = []
         self._reason: Reason | None = None
         root = spawn(
             Supervisor,
@@ -202,6 +214,23 @@ class Tree(SupervisorHandle):
                 traceback=actor._hr_traceback,
             )
         self._done.set()
+        with self._when_done_lock:
+            callbacks, self._done_callbacks = self._done_callbacks, None
+        for callback in callbacks or ():
+            try:
+                callback(reason)
+            except Exception:
+                logger.exception("A callback of tree %r's end failed", self.name)
+
+    def _when_done(self, callback: Callable[[Reason], None]) -> None:
+        """Call ``callback(reason)`` when the tree ends (at once if it has), in the
+        thread that sees it end; it must be quick (`AsyncioTree` hands it to a loop)."""
+        with self._when_done_lock:
+            if self._done_callbacks is not None:
+                self._done_callbacks.append(callback)
+                return
+        assert self._reason is not None
+        callback(self._reason)
 
     @overload
     def lookup(self, path: str) -> ChildRef[Any]: ...
@@ -232,7 +261,20 @@ class Tree(SupervisorHandle):
         return self._reason is not None and not is_normal(self._reason)
 
     def wait(self, timeout: float | None = None) -> Reason:
-        """Block until the tree ends; its root's exit reason. TimeoutError if it doesn't."""
+        """Block until the tree ends; its root's exit reason. TimeoutError if it doesn't.
+
+        Not on the thread of the loop the tree's event-loop actors run on
+        (`start_tree`'s ``loop``): they could not stop while it blocks, so it
+        raises RuntimeError there; await `AsyncioTree.wait` instead.
+        """
+        loop = self.hooks.loop
+        if loop is not None and not self._done.is_set() and _running_loop() is loop:
+            msg = (
+                f"tree {self.name!r}: wait() or stop() on the thread of the loop its "
+                "event-loop actors run on would block them for ever; "
+                "await the AsyncioTree's wait() or stop() (hedgerow.open_tree) instead"
+            )
+            raise RuntimeError(msg)
         if not self._done.wait(timeout):
             msg = f"tree {self.name!r} still running after {timeout} s"
             raise TimeoutError(msg)
@@ -271,6 +313,7 @@ def start_tree(
     events: EventStream | None = None,
     random: random.Random | None = None,
     cancel: threading.Event | None = None,
+    loop: asyncio.AbstractEventLoop | None = None,
 ) -> Tree:
     """Start `spec` as the root of a new tree; returns once every child has started.
 
@@ -285,5 +328,44 @@ def start_tree(
     order, the one still in its ``on_start`` is stopped once that returns or
     abandoned after its shutdown, none after it starts, and `StartCancelled`
     is raised. Set after the start, it does nothing.
+
+    The tree's event-loop actors (`hedgerow.AsyncioActor` children) run on
+    `loop`, a running asyncio loop of the caller's (its thread must not block
+    waiting for this call or for the tree's stop: use `hedgerow.open_tree`
+    from that loop's own code); by default, on the loop thread hedgerow owns.
     """
-    return Tree(spec, name=name, clock=clock, events=events, random=random, cancel=cancel)
+    return Tree(
+        spec, name=name, clock=clock, events=events, random=random, cancel=cancel, loop=loop
+    )
+
+
+def check_spec(spec: object) -> None:
+    """TypeError, saying what to give, unless `spec` is a `SupervisorSpec`."""
+    if isinstance(spec, SupervisorSpec):
+        return
+    hint = ""
+    if isinstance(spec, ChildSpec):
+        hint = ": a tree's root is a supervisor; give SupervisorSpec([child_spec])"
+    elif isinstance(spec, (str, Path)):
+        hint = ": to start a tree file, give hedgerow.load_tree(path)"
+    msg = f"a tree starts from a SupervisorSpec, not {type(spec).__name__} {spec!r}{hint}"
+    raise TypeError(msg)
+
+
+def _running_loop() -> object:
+    from asyncio.events import _get_running_loop  # noqa: PLC0415 - a tree with a loop has asyncio
+
+    return _get_running_loop()
+
+
+def _check_loop(loop: object) -> None:
+    if loop is None:
+        return
+    import asyncio  # noqa: PLC0415 - not for the trees of a process without a loop
+
+    if not isinstance(loop, asyncio.AbstractEventLoop):
+        msg = f"loop must be an asyncio event loop or None, not {loop!r}"
+        raise TypeError(msg)
+    if loop.is_closed():
+        msg = f"loop {loop!r} is closed: the tree's event-loop actors could never run"
+        raise ValueError(msg)

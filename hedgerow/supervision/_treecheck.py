@@ -103,6 +103,7 @@ WORKER.update(
     standby=_BOOL,
     log_level=_STR,
     framework=_STR,
+    start_method=_STR,
 )
 TREE_FILE = {
     "pythonpath": [_STR],

@@ -128,6 +128,7 @@ class WorkerModel(_Model):
     standby: bool | None = None
     log_level: str | None = None
     framework: str | None = None  # the worker's WAMP framework: asyncio or twisted
+    start_method: str | None = None  # forkserver (the default on Linux) or spawn
 
 
 class ComponentsModel(_Model):

@@ -86,6 +86,8 @@ def _worker_data(worker: Any) -> dict[str, Any]:
         value = getattr(worker, name)
         if value not in (default, {}):
             data[name] = dict(value) if name == "env" else value
+    if getattr(worker, "start_method_given", None) is not None:
+        data["start_method"] = worker.start_method_given
     return data
 
 

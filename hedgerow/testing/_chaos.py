@@ -1,12 +1,9 @@
 """The chaos engine: run a tree file under a seeded random fault schedule, and report.
 
-The schedule depends only on the seed, the options and the tree file's
-children (never on how the run goes), so the same seed and file give the same
-schedule. A simple_one_for_one supervisor's template names no running child:
-its children are started later, as ``<template id>-1``, ``-2``... So the
-schedule names them by a pattern (``root/pool/conn-*``), and a fault planned
-there hits one of the children the pattern matches when it is due (picked
-with a generator seeded by the seed), or is skipped if there are none.
+The schedule (`hedgerow.testing._chaos_plan`) depends only on the seed, the
+options and the tree file's children, so the same seed and file give the same
+schedule; the report (`hedgerow.testing._chaos_report`) says what the run did
+and how the tree coped.
 
 By default the tree runs on a `VirtualClock` with autojump: a minute of
 chaos takes the real time its actors need to do their work, no more.
@@ -25,37 +22,37 @@ for its clock (a component retrying its first join) lets time move after
 `SETTLE_PATIENCE` real seconds of idleness, and actors that race each other at
 one virtual instant (two senders to one child) keep their real-time order. In
 real time (`real_time=True`) nothing is promised beyond the schedule.
-
-The report counts faults by kind, restarts per child, recovery times (from a
-fault to the child serving again: its next start, its next handled message, or
-the release of a hang, whichever comes first), and messages sent, handled,
-dead-lettered and lost, counted through the tree's hooks: a message is lost if
-it was put in a child's inbox and neither handled nor reported as a dead letter.
 """
 
 from __future__ import annotations
 
 import contextlib
-import enum
-import fnmatch
 import math
 import random
 import threading
 import time
-from collections import Counter
-from dataclasses import asdict, dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from hedgerow._clock import MonotonicClock
-from hedgerow._events import Event, EventKind, EventStream
+from hedgerow._events import EventStream
 from hedgerow._exceptions import StartError
 from hedgerow.actors._actor import ACTOR_THREAD_PREFIX
-from hedgerow.actors._reason import describe, is_normal
-from hedgerow.supervision._spec import Strategy, SupervisorSpec
+from hedgerow.supervision._spec import SupervisorSpec
 from hedgerow.supervision._tree import start_tree
 from hedgerow.supervision._treefile import load_tree
+from hedgerow.testing._chaos_plan import (
+    DYNAMIC,
+    ChaosKind,
+    ChaosOptions,
+    PlannedFault,
+    child_paths,
+    plan_faults,
+    resolve_path,
+)
+from hedgerow.testing._chaos_report import ChaosReport, ChaosRun, make_report
 from hedgerow.testing._clock import VirtualClock
-from hedgerow.testing._faults import Fault, FaultError, FaultKind, FaultRecord, Faults
+from hedgerow.testing._faults import Fault, Faults
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -82,310 +79,6 @@ child finishing a late handler) before the report counts them as left over."""
 """Real seconds to wait for the tree to stop at the end of a run."""
 
 
-class ChaosKind(enum.Enum):
-    """The faults a chaos run draws from."""
-
-    CRASH = "crash"
-    """Crash the child now."""
-    CRASH_MESSAGE = "crash_message"
-    """Crash it at one of its next five messages."""
-    FLAKY = "flaky"
-    """Crash it with `flaky_probability` per message, for `window` seconds."""
-    FAIL_START = "fail_start"
-    """Make its next start fail."""
-    HANG = "hang"
-    """Hang it for `hang_time` seconds."""
-    SLOW = "slow"
-    """Delay each of its messages by `slow_delay`, for `window` seconds."""
-    EXIT = "exit"
-    """Stop it normally."""
-    SHUTDOWN = "shutdown"
-    """Stop it with a `hedgerow.Shutdown` reason."""
-
-
-@dataclass(frozen=True)
-class ChaosOptions:
-    """How a chaos run goes; times are seconds of the tree's clock."""
-
-    seed: int = 0
-    duration: float = 30.0
-    rate: float = 0.5
-    """Faults per second, on average (their arrivals are a Poisson process)."""
-    kinds: tuple[ChaosKind, ...] = tuple(ChaosKind)
-    targets: tuple[str, ...] = ()
-    """Globs of the child paths to hit (``root/pipeline/*``); empty: every child."""
-    hang_time: float = 1.0
-    slow_delay: float = 0.1
-    window: float = 2.0
-    flaky_probability: float = 0.3
-    real_time: bool = False
-    """Run on the real clock instead of a virtual one (the run then takes `duration`)."""
-
-    def check(self) -> None:
-        """Raise ValueError naming the first option out of range."""
-        for name in ("duration", "rate"):
-            value = getattr(self, name)
-            if not (value > 0 and math.isfinite(value)):
-                msg = f"{name}={value!r}: expected a number > 0"
-                raise ValueError(msg)
-        for name in ("hang_time", "slow_delay", "window"):
-            value = getattr(self, name)
-            if not (value >= 0 and math.isfinite(value)):
-                msg = f"{name}={value!r}: expected a number >= 0"
-                raise ValueError(msg)
-        if not 0 <= self.flaky_probability <= 1:
-            msg = f"flaky_probability={self.flaky_probability!r}: expected a number within [0, 1]"
-            raise ValueError(msg)
-        if not self.kinds:
-            msg = "kinds: expected at least one fault kind"
-            raise ValueError(msg)
-
-
-@dataclass(frozen=True)
-class PlannedFault:
-    """One fault of the schedule: when (from the start), what, where.
-
-    `path` is a child's path, or the pattern of a simple_one_for_one
-    supervisor's dynamic children (``root/pool/conn-*``; see `DYNAMIC`).
-    """
-
-    time: float
-    kind: ChaosKind
-    path: str
-    at_message: int = 1
-
-
-DYNAMIC = "-*"
-"""The suffix of a path pattern that stands for a simple_one_for_one supervisor's
-dynamic children: ``<supervisor path>/<template id>-*``."""
-
-
-def child_paths(spec: SupervisorSpec, prefix: str) -> list[str]:
-    """The paths a chaos run can hit, in start order: each static child, and for a
-    simple_one_for_one supervisor the pattern of its dynamic children (never the
-    template's own path, which no child has)."""
-    paths: list[str] = []
-    dynamic = spec.strategy is Strategy.SIMPLE_ONE_FOR_ONE
-    for child in spec.children:
-        path = f"{prefix}/{child.id}{DYNAMIC if dynamic else ''}"
-        paths.append(path)
-        if isinstance(child.start, SupervisorSpec):
-            paths.extend(child_paths(child.start, path))
-    return paths
-
-
-def _is_pattern(path: str) -> bool:
-    return f"{DYNAMIC}/" in f"{path}/"
-
-
-def _same_depth(a: str, b: str) -> bool:
-    return a.count("/") == b.count("/")
-
-
-def _targeted(path: str, targets: tuple[str, ...]) -> bool:
-    """True if a target glob matches `path`; for a pattern, also if a target names
-    one of the children it stands for (``root/pool/conn-2``)."""
-    for target in targets:
-        if fnmatch.fnmatchcase(path, target):
-            return True
-        if _is_pattern(path) and _same_depth(path, target) and fnmatch.fnmatchcase(target, path):
-            return True
-    return False
-
-
-def resolve_path(
-    path: str, running: list[str], targets: tuple[str, ...], rng: random.Random
-) -> str:
-    """The child a planned fault hits: `path` itself, or for a pattern one of the
-    `running` paths it matches (and the targets, if any), picked by `rng`.
-
-    Raises `FaultError` if a pattern matches no child now.
-    """
-    if not _is_pattern(path):
-        return path
-    matching = [
-        p
-        for p in running
-        if _same_depth(p, path)
-        and fnmatch.fnmatchcase(p, path)
-        and (not targets or any(fnmatch.fnmatchcase(p, t) for t in targets))
-    ]
-    if not matching:
-        msg = f"{path}: no dynamic child is running to take the fault"
-        raise FaultError(msg)
-    return rng.choice(sorted(matching))
-
-
-def plan_faults(spec: SupervisorSpec, options: ChaosOptions, name: str) -> list[PlannedFault]:
-    """The fault schedule for `spec`: a function of the seed, the options and the
-    spec's children only (see `child_paths`). ValueError if no child matches the
-    targets."""
-    options.check()
-    paths = child_paths(spec, name)
-    if options.targets:
-        paths = [p for p in paths if _targeted(p, options.targets)]
-    if not paths:
-        targets = ", ".join(options.targets) or "(all)"
-        msg = f"targets {targets}: no child of the tree matches"
-        raise ValueError(msg)
-    rng = random.Random(options.seed)  # noqa: S311 - a reproducible schedule, not a secret
-    kinds = list(options.kinds)
-    schedule: list[PlannedFault] = []
-    when = 0.0
-    while True:
-        when += rng.expovariate(options.rate)
-        if when >= options.duration:
-            return schedule
-        kind = rng.choice(kinds)
-        path = rng.choice(paths)
-        schedule.append(PlannedFault(round(when, 6), kind, path, rng.randint(1, 5)))
-
-
-@dataclass(frozen=True)
-class Recovery:
-    """Recovery times in seconds of the tree's clock (None without samples)."""
-
-    count: int
-    p50: float | None
-    p99: float | None
-    max: float | None
-    unrecovered: int
-
-
-@dataclass(frozen=True)
-class Messages:
-    sent: int
-    handled: int
-    dead_lettered: int
-    lost: int
-
-
-@dataclass(frozen=True)
-class ChaosReport:
-    """What a chaos run did and how the tree coped. `clean`: nothing lost, the root
-    kept going, no thread of the tree left over."""
-
-    file: str
-    seed: int
-    duration: float
-    clock: str
-    elapsed: float
-    """Seconds of the tree's clock the run lasted."""
-    real_seconds: float
-    ended: str
-    """``duration``, ``stopped`` (the tree ended by itself), ``gave_up`` or ``start_failed``."""
-    gave_up: bool
-    reason: str | None
-    planned: int
-    not_reached: int
-    """Planned after the tree had ended."""
-    injected: dict[str, int]
-    skipped: dict[str, int]
-    """Attempted without effect: the child was not running, or a trigger never came."""
-    restarts: dict[str, int]
-    recovery: Recovery
-    messages: Messages
-    schedule: list[PlannedFault] = field(default_factory=list)
-    leftover_threads: list[str] = field(default_factory=list)
-    """Threads of the tree still alive once the run's clock was closed and
-    `LEFTOVER_GRACE` had passed: the names of its children's threads (an
-    abandoned child still in its handler), and any thread that would keep the
-    process from exiting. Empty in a clean run."""
-
-    @property
-    def clean(self) -> bool:
-        return self.messages.lost == 0 and not self.gave_up and not self.leftover_threads
-
-    def to_data(self) -> dict[str, Any]:
-        """The report as JSON-ready data."""
-        data = asdict(self)
-        data["schedule"] = [
-            {"time": f.time, "kind": f.kind.value, "path": f.path} for f in self.schedule
-        ]
-        data["clean"] = self.clean
-        return data
-
-
-class _Run:
-    """One chaos run's bookkeeping: a timeline of fault firings and "serving" marks."""
-
-    def __init__(self, seed: int = 0, root: str = "root") -> None:
-        self.root = root
-        self.timeline: list[tuple[str, str, float]] = []
-        self.events: list[Event] = []
-        self.made: dict[int, tuple[ChaosKind, Fault]] = {}
-        self.fired_at_end: dict[int, int] = {}
-        """How many times each made fault had fired when the run ended."""
-        self.skipped: Counter[str] = Counter()
-        self.attempted = 0
-        self.picks = random.Random(seed)  # noqa: S311 - reproducible picks, not a secret
-        """Picks the dynamic child a pattern's fault hits (used in schedule order)."""
-        self.finished = threading.Event()
-        self.end_time: float | None = None
-        self.root_reason: Any = None
-        """The root's exit reason if the tree ended by itself, else None."""
-        self.on_finish: Callable[[], None] = lambda: None
-        self._lock = threading.RLock()
-
-    def finish(self, when: float, root_reason: Any = None) -> None:
-        """The run ends now (its duration is up, or the root has ended): nothing
-        after this is recorded. Called once quiescent (a timer of the run's clock)
-        or from the root's last event; only the first call counts."""
-        with self._lock:
-            if self.finished.is_set():
-                return
-            self.end_time = when
-            self.root_reason = root_reason
-            self.fired_at_end = {key: fault.fired for key, (_, fault) in self.made.items()}
-            self.finished.set()
-        self.on_finish()
-
-    def fired(self, record: FaultRecord) -> None:
-        with self._lock:
-            if record.kind is not FaultKind.SLOW and not self.finished.is_set():
-                self.timeline.append(("fault", record.path, record.time))
-
-    def handled(self, path: str, when: float) -> None:
-        with self._lock:
-            if not self.finished.is_set():
-                self.timeline.append(("serving", path, when))
-
-    def event(self, event: Event) -> None:
-        with self._lock:
-            if self.finished.is_set():
-                return
-            self.events.append(event)
-            if event.kind in (EventKind.STARTED, EventKind.RESTARTED):
-                self.timeline.append(("serving", event.path, event.time))
-        if event.path == self.root and event.kind in (EventKind.STOPPED, EventKind.FAILED):
-            self.finish(event.time, event.reason)
-
-    def recovery(self) -> Recovery:
-        samples: list[float] = []
-        unrecovered = 0
-        timeline = list(self.timeline)
-        for index, (what, path, when) in enumerate(timeline):
-            if what != "fault":
-                continue
-            later = (t for w, p, t in timeline[index + 1 :] if w == "serving" and p == path)
-            back = next(later, None)
-            if back is None:
-                unrecovered += 1
-            else:
-                samples.append(max(back - when, 0.0))
-        samples.sort()
-        if not samples:
-            return Recovery(0, None, None, None, unrecovered)
-        return Recovery(
-            len(samples), _rank(samples, 0.5), _rank(samples, 0.99), samples[-1], unrecovered
-        )
-
-
-def _rank(ordered: list[float], q: float) -> float:
-    """The nearest-rank percentile of sorted samples."""
-    return ordered[max(math.ceil(q * len(ordered)) - 1, 0)]
-
-
 def run_chaos(
     source: str | Path | SupervisorSpec,
     options: ChaosOptions,
@@ -403,7 +96,7 @@ def run_chaos(
     name = spec.name or "root"
     schedule = plan_faults(spec, options, name)
     clock: Clock = MonotonicClock() if options.real_time else VirtualClock(autojump_threshold=0)
-    run = _Run(options.seed, name)
+    run = ChaosRun(options.seed, name)
     events = EventStream()
     events.subscribe(run.event)
     threads_before = set(threading.enumerate())
@@ -421,7 +114,7 @@ def run_chaos(
             )
         except StartError as exc:
             _close(clock)
-            return _report(
+            return make_report(
                 source,
                 options,
                 schedule,
@@ -467,7 +160,7 @@ def run_chaos(
     if progress is not None:
         progress(options.duration)
     assert run.end_time is not None
-    report = _report(
+    report = make_report(
         source,
         options,
         schedule,
@@ -497,7 +190,7 @@ def _leftover_threads(before: set[threading.Thread], root: str) -> list[str]:
     return sorted(t.name for t in mine if t.is_alive())
 
 
-def _inject(faults: Faults, run: _Run, options: ChaosOptions, planned: PlannedFault) -> None:
+def _inject(faults: Faults, run: ChaosRun, options: ChaosOptions, planned: PlannedFault) -> None:
     """Put one planned fault into the tree (on the clock's thread, at its time)."""
     kind = planned.kind
     if run.finished.is_set():
@@ -541,62 +234,3 @@ def _make(faults: Faults, options: ChaosOptions, path: str, planned: PlannedFaul
 def _close(clock: Clock) -> None:
     if isinstance(clock, (VirtualClock, MonotonicClock)):
         clock.close()
-
-
-def _report(
-    source: str | Path | SupervisorSpec,
-    options: ChaosOptions,
-    schedule: list[PlannedFault],
-    run: _Run,
-    *,
-    root: Any,
-    start_error: StartError | None,
-    began: float,
-    elapsed: float,
-    counts: Any,
-) -> ChaosReport:
-    injected: Counter[str] = Counter()
-    for key, (kind, _fault) in run.made.items():
-        fired = run.fired_at_end.get(key, 0)
-        if kind is ChaosKind.FLAKY:
-            injected[kind.value] += fired
-        elif fired:
-            injected[kind.value] += 1
-        else:
-            run.skipped[kind.value] += 1  # armed, never triggered
-    restarts = Counter(e.path for e in run.events if e.kind is EventKind.RESTARTED)
-    # Counted per message by Faults: the dead letters of messages it counted as sent.
-    sent = counts.sent if counts is not None else 0
-    handled = counts.handled if counts is not None else 0
-    dead = counts.dead_lettered if counts is not None else 0
-    if start_error is not None:
-        ended, gave_up, reason = "start_failed", True, str(start_error)
-    elif root is None:
-        ended, gave_up, reason = "duration", False, None
-    else:
-        gave_up = isinstance(root, BaseException) and not _is_shutdown(root)
-        ended, reason = ("gave_up" if gave_up else "stopped"), describe(root)
-    file = str(source) if not isinstance(source, SupervisorSpec) else "<spec>"
-    return ChaosReport(
-        file=file,
-        seed=options.seed,
-        duration=options.duration,
-        clock="real" if options.real_time else "virtual",
-        elapsed=round(elapsed, 6),
-        real_seconds=round(time.perf_counter() - began, 3),
-        ended=ended,
-        gave_up=gave_up,
-        reason=reason,
-        planned=len(schedule),
-        not_reached=len(schedule) - run.attempted,
-        injected=dict(sorted(injected.items())),
-        skipped=dict(sorted(run.skipped.items())),
-        restarts=dict(sorted(restarts.items())),
-        recovery=run.recovery(),
-        messages=Messages(sent, handled, dead, sent - handled - dead),
-        schedule=schedule,
-    )
-
-
-def _is_shutdown(reason: Any) -> bool:
-    return bool(is_normal(reason))

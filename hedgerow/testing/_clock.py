@@ -31,12 +31,10 @@ so time waits for it.
 from __future__ import annotations
 
 import contextlib
-import gc
 import heapq
 import itertools
 import logging
 import math
-import sys
 import threading
 import time
 import weakref
@@ -45,8 +43,12 @@ from typing import TYPE_CHECKING, Any, Self
 import pykka
 
 from hedgerow._clock import TimerHandle, seconds
+from hedgerow.actors._async_actor import AsyncioActor
+from hedgerow.testing._frames import blocked, current_frames
+from hedgerow.testing._loop_clock import LoopWatch
 
 if TYPE_CHECKING:
+    import asyncio
     from collections.abc import Callable, Iterator
 
 __all__ = ["VirtualClock"]
@@ -68,6 +70,10 @@ class VirtualClock:
     Due callbacks run in the thread that calls `advance` (the autojump thread
     when autojumping), in time order.
 
+    `drive(loop)` makes an asyncio loop's own time this clock's, so that
+    ``asyncio.sleep`` and the loop's other timers in event-loop actors are
+    virtual too (see `hedgerow.testing._loop_clock`); `close()` gives it back.
+
     `autojump_threshold` (seconds of real time, ``inf`` = off) turns on
     autojump: see the module docstring for when the clock decides the actors
     are idle. ``0`` jumps as soon as they are. Call `close()` (or use the clock
@@ -87,6 +93,11 @@ class VirtualClock:
         self._closed = False
         self._jumps = 0
         self._thread: threading.Thread | None = None
+        self._watches: dict[asyncio.AbstractEventLoop, LoopWatch] = {}
+        """The loops this clock looks at (those of event-loop actors, and its driven ones)."""
+        self._driven: list[LoopWatch] = []
+        self._sleepers = 0
+        """Threads waiting on `_lock` for a timer (a driven loop about to wait wakes them)."""
         self._autojump_threshold = math.inf
         self.autojump_threshold = autojump_threshold
 
@@ -118,7 +129,11 @@ class VirtualClock:
     def pending(self) -> list[float]:
         """When the timers not yet run are due (cancelled ones left out)."""
         with self._lock:
-            return sorted(h.when for _, _, h in self._heap if not h.cancelled)
+            times = [h.when for _, _, h in self._heap if not h.cancelled]
+            driven = list(self._driven)
+        for watch in driven:
+            times.extend(watch.timers())
+        return sorted(times)
 
     def next_deadline(self) -> float | None:
         times = self.pending()
@@ -127,9 +142,17 @@ class VirtualClock:
     def wait_for_timer(self, timeout: float | None = 10.0) -> float:
         """Block (in real time) until some timer is pending; its due time."""
         with self._lock:
-            ok = self._lock.wait_for(
-                lambda: any(not h.cancelled for _, _, h in self._heap), timeout
-            )
+            self._sleepers += 1
+            try:
+                ok = self._lock.wait_for(
+                    lambda: (
+                        any(not h.cancelled for _, _, h in self._heap)
+                        or any(w.next_timer() is not None for w in self._driven)
+                    ),
+                    timeout,
+                )
+            finally:
+                self._sleepers -= 1
         if not ok:
             msg = f"no timer was scheduled within {timeout} s"
             raise TimeoutError(msg)
@@ -148,16 +171,81 @@ class VirtualClock:
                 self._changes += 1
                 if not self._heap or self._heap[0][0] > target:
                     self._now = target
-                    return
+                    break
                 when, _, handle = heapq.heappop(self._heap)
                 self._now = max(self._now, when)
+            self._wake_loops()
             handle._run()
+        self._wake_loops()
 
     def jump_to_next(self) -> float:
-        """Advance exactly to the next pending timer (waiting for one if needed)."""
+        """Advance exactly to the next pending timer (waiting for one if needed),
+        a driven loop's included."""
         deadline = self.wait_for_timer()
         self.advance(max(deadline - self._now, 0.0))
         return deadline
+
+    # -- asyncio loops ---------------------------------------------------------
+
+    def drive(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
+        """Make `loop`'s time this clock's until `undrive` or `close`.
+
+        `loop` defaults to the loop hedgerow runs event-loop actors on. Its
+        ``time()`` then reads this clock, its timers (``asyncio.sleep``,
+        ``call_later``, timeouts) fall due as this clock moves, and autojump
+        jumps to them too. A timer pending at the switch keeps its remaining
+        delay. One clock drives a loop at a time: `RuntimeError` otherwise.
+        `TypeError` for a loop that is not one of asyncio's selector loops.
+        """
+        if loop is None:
+            from hedgerow.actors._loop import hedgerow_loop  # noqa: PLC0415 - starts a thread
+
+            loop = hedgerow_loop()
+        watch = self._watch(loop)
+        with self._lock:
+            if watch in self._driven:
+                return
+        watch.drive(self)
+        with self._lock:
+            self._driven.append(watch)
+            self._changes += 1
+            self._lock.notify_all()
+
+    def undrive(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
+        """Give `loop` (by default hedgerow's) back to real time; its pending
+        timers keep their remaining delay."""
+        with self._lock:
+            watches = [w for w in self._driven if loop is None or w.loop is loop]
+            for watch in watches:
+                self._driven.remove(watch)
+            self._changes += 1
+        for watch in watches:
+            watch.undrive(self)
+
+    def _watch(self, loop: asyncio.AbstractEventLoop) -> LoopWatch:
+        with self._lock:
+            watch = self._watches.get(loop)
+            if watch is None:
+                watch = self._watches[loop] = LoopWatch.for_loop(loop)
+            return watch
+
+    def _wake_loops(self) -> None:
+        for watch in list(self._driven):
+            watch.wake()
+
+    def _poke(self) -> None:
+        """A driven loop is about to wait for a timer: wake who waits for one."""
+        with self._lock:
+            self._lock.notify_all()
+
+    def _next_loop_timer(self) -> tuple[float, LoopWatch | None]:
+        """The earliest pending timer of a driven loop, and its loop."""
+        best: tuple[float, LoopWatch | None] = (math.inf, None)
+        for watch in self._driven:
+            when = watch.next_timer()
+            if when is not None and when < best[0]:
+                best = (when, watch)
+        return best
 
     # -- autojump -------------------------------------------------------------
 
@@ -235,6 +323,11 @@ class VirtualClock:
             thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout=5)
+        self.undrive()
+        with self._lock:
+            watches, self._watches = list(self._watches.values()), {}
+        for watch in watches:
+            watch.release()
 
     def __enter__(self) -> Self:
         return self
@@ -246,7 +339,9 @@ class VirtualClock:
         """Is a timer due at some finite time? (Autojump never jumps to ``inf``.)"""
         while self._heap and self._heap[0][2].cancelled:
             heapq.heappop(self._heap)
-        return bool(self._heap) and math.isfinite(self._heap[0][0])
+        if self._heap and math.isfinite(self._heap[0][0]):
+            return True
+        return math.isfinite(self._next_loop_timer()[0])
 
     def _snapshot(self) -> tuple[Any, ...] | None:
         """A fingerprint of the whole system if it is quiescent now, else None."""
@@ -255,65 +350,55 @@ class VirtualClock:
                 return None
             changes = self._changes
         fingerprint: list[Any] = [changes]
-        frames = _current_frames()
+        frames = current_frames()
         registered = [ref._actor_weakref() for ref in pykka.ActorRegistry.get_all()]
         # pykka unregisters an actor before its on_stop and exit callbacks run:
         # keep watching each one seen until its exit is complete.
         self._exiting.update(a for a in registered if hasattr(a, "_hr_exited"))
         exiting = [a for a in list(self._exiting) if not a._hr_exited.is_set()]
+        loops: set[asyncio.AbstractEventLoop] = set()
         for actor in {id(a): a for a in [*registered, *exiting] if a is not None}.values():
-            if not _blocked(frames.get(getattr(actor, "_hr_thread_id", 0))):
+            inbox = actor.actor_inbox
+            if isinstance(actor, AsyncioActor):  # no thread of its own: idle when its loop is
+                loop = getattr(actor, "_hr_loop", None)
+                if loop is not None:
+                    loops.add(loop)
+            elif not blocked(frames.get(getattr(actor, "_hr_thread_id", 0))):
                 return None
-            fingerprint.append((actor.actor_urn, _sends(actor.actor_inbox)))
+            fingerprint.append((actor.actor_urn, _sends(inbox)))
+        with self._lock:
+            driven = list(self._driven)
+        watches = {id(w.loop): w for w in [*driven, *map(self._watch, loops)]}
+        for key, watch in sorted(watches.items()):
+            if not watch.idle(frames):
+                return None
+            fingerprint.append((key, watch.progress))
         return tuple(fingerprint)
 
     def _jump(self, snapshot: tuple[Any, ...]) -> None:
         """Run the next timer, moving time to it, unless anything changed since
         `snapshot`. One timer per jump: timers due at the same instant run one at
         a time, each once the actors are idle again, so what a timer sees never
-        depends on how far the threads woken by the one before it have got."""
+        depends on how far the threads woken by the one before it have got.
+        A driven loop's next timer is one too: the loop runs those due at that
+        instant (asyncio runs every due timer in one iteration)."""
         with self._lock:
             if self._changes != snapshot[0] or self._holds or not self._has_pending():
                 return
-            when, _, handle = heapq.heappop(self._heap)
+            loop_when, watch = self._next_loop_timer()
+            handle: TimerHandle | None = None
+            if self._heap and self._heap[0][0] <= loop_when:
+                when, _, handle = heapq.heappop(self._heap)
+            else:
+                when = loop_when
             if when > self._now:
                 self._now = when
                 self._jumps += 1
             self._changes += 1
-        handle._run()
-
-
-_CONDITION_WAIT = threading.Condition.wait.__code__
-
-
-def _current_frames() -> dict[int, Any]:
-    """`sys._current_frames()` with the garbage collector off, as CPython itself
-    does from 3.12 (gh-106883): a collection started inside it, while it holds
-    the interpreter's thread-list lock, can deadlock the whole process (seen
-    here on 3.11: every thread parked, pytest-timeout unable to fire)."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        return sys._current_frames()
-    finally:
-        if enabled:
-            gc.enable()
-
-
-def _blocked(frame: Any) -> bool:
-    """Is this thread (its innermost frame) blocked in ``Condition.wait`` and not
-    yet notified? A notified waiter's lock is released: it is about to run."""
-    if frame is None:
-        return False
-    try:
-        if frame.f_code is not _CONDITION_WAIT:
-            return False
-        waiter = frame.f_locals.get("waiter")
-    except Exception:  # noqa: BLE001 - another thread's frame can change under us
-        # (CPython 3.11 at a tiny switch interval: an f_code that is no code
-        # object); busy, then, and looked at again at the next poll.
-        return False
-    return waiter is not None and bool(waiter.locked())
+        if handle is not None:
+            handle._run()
+        elif watch is not None:
+            watch.wake()
 
 
 def _sends(inbox: Any) -> int:
@@ -347,8 +432,12 @@ def _autojump_loop(clock_ref: weakref.ref[VirtualClock], cond: threading.Conditi
             threshold = clock._autojump_threshold
             idle = math.isinf(threshold) or clock._holds or not clock._has_pending()
             if idle:
+                clock._sleepers += 1  # a driven loop that sets a timer wakes us
+                try:
+                    cond.wait(timeout=1.0)
+                finally:
+                    clock._sleepers -= 1
                 del clock
-                cond.wait(timeout=1.0)
                 seen = None
                 continue
         snapshot = _look(clock)

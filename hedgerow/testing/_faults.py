@@ -17,24 +17,29 @@ messages are handled or dead-lettered than were sent.
 
 from __future__ import annotations
 
-import copy
-import enum
+import asyncio
 import logging
-import random
 import threading
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, NamedTuple, Self
+from typing import TYPE_CHECKING, Any, Self
 
-from pykka import messages as pykka_messages
 from pykka._envelope import Envelope
 
-from hedgerow._exceptions import ChildNotFound, HedgerowError, Shutdown
+from hedgerow._exceptions import ChildNotFound, Shutdown
 from hedgerow.actors._inbox import Inbox
-from hedgerow.actors._messages import _Control, _Internal
+from hedgerow.actors._messages import _Control
 from hedgerow.supervision._spec import SupervisorSpec
+from hedgerow.testing._counting import MessageCounts, _CountingInbox, _is_base_only, _is_user
+from hedgerow.testing._fault import (
+    ErrorSpec,
+    Fault,
+    FaultError,
+    FaultKind,
+    FaultRecord,
+    InjectedFault,
+)
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable, Coroutine, Iterator
 
     from hedgerow._clock import Clock, TimerHandle
     from hedgerow.actors._actor import Actor
@@ -52,202 +57,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger("hedgerow.testing")
-
-ErrorSpec = BaseException | type[BaseException] | None
-
-
-class FaultKind(enum.Enum):
-    """What a fault does to the child it hits."""
-
-    CRASH = "crash"
-    """Raise an exception in the child's thread: it fails, its supervisor decides."""
-    FAIL_START = "fail_start"
-    """Raise an exception before ``on_start``: the start fails."""
-    HANG = "hang"
-    """Block the child's thread until the fault is cleared; stop requests wait too."""
-    SLOW = "slow"
-    """Wait a delay of the tree's clock before each message."""
-    EXIT = "exit"
-    """Stop the child with reason ``normal``."""
-    SHUTDOWN = "shutdown"
-    """Stop the child with a `hedgerow.Shutdown` reason (it counts as normal)."""
-
-
-class InjectedFault(Exception):
-    """The exception a crash or start fault raises when the test names none."""
-
-
-class FaultError(HedgerowError):
-    """A fault cannot be injected (the child is not running, an argument is wrong)."""
-
-
-class FaultRecord(NamedTuple):
-    """One firing of a fault: when (the tree's clock), what, where, which incarnation."""
-
-    time: float
-    kind: FaultKind
-    path: str
-    incarnation: int
-
-
-@dataclass(frozen=True)
-class MessageCounts:
-    """User messages put in the children's inboxes while installed, and what
-    became of those same messages: handled, or dead-lettered.
-
-    A handler that raised while answering an ask counts as handled (the asker
-    got the error); a told message whose handler raised, a message hit by an
-    injected crash, and one left in the inbox of a child gone for good are dead
-    letters. ``sent - handled - dead_lettered`` are on their way (or lost, once
-    the tree has stopped); it is never negative.
-    """
-
-    sent: int
-    handled: int
-    dead_lettered: int = 0
-
-
-class Fault:
-    """One injected fault; `cancel()` undoes it (releasing a hang, waking a slow child)."""
-
-    def __init__(
-        self,
-        owner: Faults,
-        kind: FaultKind,
-        path: str,
-        *,
-        error: ErrorSpec = None,
-        at_message: int | None = None,
-        probability: float | None = None,
-        times: int | None = None,
-        delay: float = 0.0,
-        term: Any = None,
-        serial: int = 0,
-    ) -> None:
-        self.kind = kind
-        self.path = path
-        self.fired = 0
-        """How many times it took effect."""
-        self.active = True
-        """Armed, or in effect (a hang until released); False once spent or cancelled."""
-        self._armed = True
-        self._owner = owner
-        self._error = error
-        self._countdown = at_message
-        self._probability = probability
-        self._times = times
-        self._delay = delay
-        self._term = term
-        self._rng = random.Random(f"{owner.seed}:{serial}")  # noqa: S311 - a test's dice
-        self._release = threading.Event()
-        self._fired = threading.Event()
-        self._wakers: set[threading.Event] = set()
-        self._lock = threading.Lock()
-
-    def __repr__(self) -> str:
-        state = "active" if self.active else "done"
-        return f"<Fault {self.kind.value} {self.path} fired={self.fired} {state}>"
-
-    def wait_fired(self, timeout: float = 10.0) -> None:
-        """Block until it has taken effect at least once (an immediate fault is
-        applied by the child's own thread, a moment after the call)."""
-        if not self._fired.wait(timeout):
-            msg = f"{self!r} did not take effect within {timeout} s"
-            raise TimeoutError(msg)
-
-    def cancel(self) -> None:
-        """Disarm it; a child it hangs or slows goes on."""
-        self._disarm()
-        self._wake()
-
-    def _disarm(self) -> None:
-        with self._lock:
-            self.active = self._armed = False
-        self._owner._forget(self)
-
-    def _wake(self) -> None:
-        """Release the child it hangs, wake the one it slows (once disarmed)."""
-        with self._lock:
-            wakers = list(self._wakers)
-        self._release.set()
-        for waker in wakers:
-            waker.set()
-
-    # -- in the child's thread -----------------------------------------------
-
-    def _should_fire(self) -> bool:
-        """Does this message (or start) set it off? Disarms it when spent."""
-        with self._lock:
-            if not self._armed:
-                return False
-            if self._countdown is not None:
-                self._countdown -= 1
-                if self._countdown > 0:
-                    return False
-                self._spend()
-            elif self._probability is not None:
-                return self._rng.random() < self._probability
-            elif self._times is not None:
-                self._times -= 1
-                if self._times <= 0:
-                    self._spend()
-            return True
-
-    def _fire_now(self, actor: Actor) -> None:
-        """An immediate fault, run by the child's loop as a control message."""
-        with self._lock:
-            if not self._armed:
-                return  # cancelled before the child got to it
-            self._spend()
-        self._fire(actor)
-
-    def _spend(self) -> None:
-        """No more firings; a hang stays in effect until released (under the lock)."""
-        self._armed = False
-        self.active = self.kind is FaultKind.HANG and not self._release.is_set()
-        if not self.active:
-            self._owner._forget_later(self)
-
-    def _fire(self, actor: Actor) -> None:
-        """Take effect in `actor`'s thread: raise, block, wait or stop it."""
-        self.fired += 1
-        self._owner._record(self, actor)
-        self._fired.set()
-        match self.kind:
-            case FaultKind.CRASH | FaultKind.FAIL_START:
-                raise self._make_error()
-            case FaultKind.HANG:
-                self._owner._hang(self, actor)
-            case FaultKind.SLOW:
-                self._wait(self._delay)
-            case FaultKind.EXIT:
-                actor._stop()
-            case FaultKind.SHUTDOWN:
-                actor._hr_set_reason(Shutdown(self._term))
-                actor._stop()
-
-    def _wait(self, delay: float) -> None:
-        waker = threading.Event()
-        with self._lock:
-            if self._release.is_set():
-                return  # cleared meanwhile: go on at once
-            self._wakers.add(waker)
-        try:
-            self._owner.clock.wait(waker, delay)
-        finally:
-            with self._lock:
-                self._wakers.discard(waker)
-
-    def _make_error(self) -> BaseException:
-        error = self._error
-        if error is None:
-            return InjectedFault(f"injected {self.kind.value} of {self.path}")
-        if isinstance(error, type):
-            try:
-                return error(f"injected {self.kind.value} of {self.path}")
-            except TypeError:
-                return error()
-        return error if self.fired <= 1 else copy.copy(error)
 
 
 class Faults:
@@ -552,12 +361,22 @@ class Faults:
             self._hung.add(actor)
         fault._release.wait()  # a VirtualClock's autojump sees this thread as idle
 
+    async def _hang_async(self, fault: Fault, actor: Actor) -> None:
+        """An event-loop actor's hang: an await that ends when the fault is
+        released (or the actor's task is cancelled, by a kill); the loop runs on."""
+        with self._lock:
+            self._hung.add(actor)
+        await fault._released(None)
+
     def _join_released(self) -> None:
         """Wait for released children that were abandoned meanwhile to finish
         (their held message goes back to the inbox, or to the dead letters)."""
         with self._lock:
             hung, self._hung = self._hung, set()
+        running = asyncio._get_running_loop()
         for actor in hung:
+            if running is not None and running is getattr(actor, "_hr_loop", None):
+                continue  # it ends only once this caller gives its loop back
             if actor.actor_stopped.is_set():
                 actor._hr_exited.wait(timeout=5)
 
@@ -604,21 +423,45 @@ class Faults:
             else:
                 self._n_dead += 1
 
-    def _message(self, actor: Actor, envelope: Envelope[Any]) -> None:
+    def _message(self, actor: Actor, envelope: Envelope[Any]) -> Coroutine[Any, Any, None] | None:
+        """The faults armed for `actor`'s path, applied to this message in order;
+        on an event-loop actor, a coroutine to await before it is handled."""
         ref = actor._hr_child_ref
         if ref is None or not _is_user(envelope.message):
-            return
-        for fault in self._message_faults.get(ref.path, ()):
+            return None
+        return self._apply(actor, envelope, self._message_faults.get(ref.path, ()))
+
+    def _apply(
+        self, actor: Actor, envelope: Envelope[Any], faults: tuple[Fault, ...]
+    ) -> Coroutine[Any, Any, None] | None:
+        for index, fault in enumerate(faults):
             if fault._should_fire():
                 try:
-                    fault._fire(actor)
+                    pending = fault._fire(actor)
                 except BaseException as exc:
                     # The actor fails with the message as its dead letter (an
                     # injected Shutdown answers the asker and stops it: handled).
                     self._resolve(envelope, handled=isinstance(exc, Shutdown))
                     raise
+                if pending is not None:  # an event-loop actor's: the rest after it
+                    return self._apply_after(pending, actor, envelope, faults[index + 1 :])
                 if actor.actor_stopped.is_set():
-                    return
+                    return None
+        return None
+
+    async def _apply_after(
+        self,
+        pending: Coroutine[Any, Any, None],
+        actor: Actor,
+        envelope: Envelope[Any],
+        faults: tuple[Fault, ...],
+    ) -> None:
+        await pending
+        if actor.actor_stopped.is_set():
+            return
+        more = self._apply(actor, envelope, faults)
+        if more is not None:
+            await more
 
     def _handled(self, actor: Actor, envelope: Envelope[Any], error: BaseException | None) -> None:
         if not _is_user(envelope.message):
@@ -655,39 +498,15 @@ class _Interceptor:
     def before_start(self, actor: Actor) -> None:
         self.faults._start(actor)
 
-    def before_receive(self, actor: Actor, envelope: Envelope[Any]) -> None:
-        self.faults._message(actor, envelope)
+    def before_receive(self, actor: Actor, envelope: Envelope[Any]) -> Any:
+        """On an event-loop actor, a coroutine to await before the message is
+        handled (a hang, a slow message, an async ``on_stop``); else None."""
+        return self.faults._message(actor, envelope)
 
     def after_receive(
         self, actor: Actor, envelope: Envelope[Any], error: BaseException | None
     ) -> None:
         self.faults._handled(actor, envelope, error)
-
-
-class _CountingInbox(Inbox):
-    """A child's inbox while `Faults` is plugged in: counts the user messages put in it.
-
-    `_put` runs under the queue's mutex, so a message is counted before its
-    reader can take it (``put_front`` only puts back what was counted, or controls).
-    """
-
-    _hr_faults: Faults
-
-    def _put(self, item: Any) -> None:
-        super()._put(item)
-        self._hr_faults._count_sent(item)
-
-    def _dropping(self, item: Any) -> None:
-        # Dropped by a full inbox before it was queued: sent, and then a dead letter.
-        self._hr_faults._count_sent(item)
-
-
-def _is_base_only(error: BaseException | None) -> bool:
-    return error is not None and not isinstance(error, Exception)
-
-
-def _is_user(message: Any) -> bool:
-    return not isinstance(message, (_Internal, pykka_messages._ActorStop))
 
 
 def _spec_paths(spec: SupervisorSpec, prefix: str) -> set[str]:

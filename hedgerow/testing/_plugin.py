@@ -2,8 +2,10 @@
 
 Fixtures (each fresh per test):
 
-- ``hedgerow_clock``: a `VirtualClock` with autojump (threshold 0), closed after
-  the test; ``virtual_clock``: one without autojump, moved by hand;
+- ``hedgerow_clock``: a `VirtualClock` with autojump (threshold 0), driving
+  hedgerow's event loop (`VirtualClock.drive`), closed after the test;
+  ``virtual_clock``: one without autojump, moved by hand (drive a loop with it
+  by calling ``drive()``);
 - ``hedgerow_recorder``: an `EventRecorder` on the test's event stream;
 - ``hedgerow_tree_factory``: a `TreeFactory` on that clock and stream: call it
   with a spec or a tree file path; every tree is stopped after the test, its
@@ -64,8 +66,13 @@ def virtual_clock() -> VirtualClock:
 
 @pytest.fixture
 def hedgerow_clock() -> Iterator[VirtualClock]:
-    """The clock of the test's trees: virtual, jumping whenever the actors are idle."""
+    """The clock of the test's trees: virtual, jumping whenever the actors are idle.
+
+    It drives hedgerow's own event loop too, so ``asyncio.sleep`` and the other
+    timers of event-loop actors are virtual (given back to real time after the test).
+    """
     with VirtualClock(autojump_threshold=0) as clock:
+        clock.drive()
         yield clock
 
 

@@ -26,7 +26,6 @@ if TYPE_CHECKING:
         SubscribeOptions,
     )
 
-    from hedgerow.cli._router import router as router_command
     from hedgerow.transports._authorization import Principal, load_principals
     from hedgerow.transports._base import (
         Call,
@@ -53,6 +52,7 @@ if TYPE_CHECKING:
         resolve_transports,
     )
     from hedgerow.transports._crossbar import Crossbar
+    from hedgerow.transports._crossbar_config import node_config
     from hedgerow.transports._framework import (
         FRAMEWORKS,
         ensure_framework,
@@ -60,12 +60,7 @@ if TYPE_CHECKING:
         use_framework,
     )
     from hedgerow.transports._inprocess import InProcessRouter, RouterStatistics, default_router
-    from hedgerow.transports._router_config import (
-        CrossbarError,
-        RouterConfig,
-        free_port,
-        node_config,
-    )
+    from hedgerow.transports._router_config import CrossbarError, RouterConfig, free_port
     from hedgerow.transports._serializers import (
         DEFAULT_SERIALIZERS,
         SERIALIZERS,
@@ -76,7 +71,9 @@ if TYPE_CHECKING:
     )
     from hedgerow.transports._session import CallFuture, ComponentSession, Owner
     from hedgerow.transports._uri import Invoke, Match
-    from hedgerow.transports._wamp import NOT_CONNECTED, WampLink, WampTransport
+    from hedgerow.transports._wamp import WampTransport
+    from hedgerow.transports._wamp_answers import NOT_CONNECTED
+    from hedgerow.transports._wamp_link import WampLink
     from hedgerow.transports._wamp_settings import check_transport_settings
 
 __all__ = [
@@ -137,7 +134,6 @@ __all__ = [
     "node_config",
     "register_transport_type",
     "resolve_transports",
-    "router_command",
     "selected_framework",
     "use_framework",
 ]
@@ -183,7 +179,7 @@ __getattr__, __dir__ = lazy_exports(
         "CrossbarError": "hedgerow.transports._router_config",
         "RouterConfig": "hedgerow.transports._router_config",
         "free_port": "hedgerow.transports._router_config",
-        "node_config": "hedgerow.transports._router_config",
+        "node_config": "hedgerow.transports._crossbar_config",
         "FRAMEWORKS": "hedgerow.transports._framework",
         "ensure_framework": "hedgerow.transports._framework",
         "selected_framework": "hedgerow.transports._framework",
@@ -191,7 +187,6 @@ __getattr__, __dir__ = lazy_exports(
         "InProcessRouter": "hedgerow.transports._inprocess",
         "RouterStatistics": "hedgerow.transports._inprocess",
         "default_router": "hedgerow.transports._inprocess",
-        "router_command": ("hedgerow.cli._router", "router"),
         "DEFAULT_SERIALIZERS": "hedgerow.transports._serializers",
         "SERIALIZERS": "hedgerow.transports._serializers",
         "Serializer": "hedgerow.transports._serializers",
@@ -203,8 +198,8 @@ __getattr__, __dir__ = lazy_exports(
         "Owner": "hedgerow.transports._session",
         "Invoke": "hedgerow.transports._uri",
         "Match": "hedgerow.transports._uri",
-        "NOT_CONNECTED": "hedgerow.transports._wamp",
-        "WampLink": "hedgerow.transports._wamp",
+        "NOT_CONNECTED": "hedgerow.transports._wamp_answers",
+        "WampLink": "hedgerow.transports._wamp_link",
         "WampTransport": "hedgerow.transports._wamp",
         "check_transport_settings": "hedgerow.transports._wamp_settings",
     },

@@ -41,12 +41,8 @@ from hedgerow.transports._base import (
     Unregister,
     Unsubscribe,
 )
-from hedgerow.transports._session import (
-    ComponentSession,
-    _convert,
-    _error_of,
-    invocation_kwargs,
-)
+from hedgerow.transports._handler_values import call_result, invocation_kwargs, wamp_error_of
+from hedgerow.transports._session import ComponentSession
 
 if TYPE_CHECKING:
     import concurrent.futures
@@ -148,7 +144,7 @@ class AsyncSession(ComponentSession):
                     loop.call_soon_threadsafe(deliver, args, kwargs)
 
         answer = self.link.handle(Call(procedure, list(args), kwargs, options, on_progress))
-        return self._future(answer, lambda result: _convert(result, options))
+        return self._future(answer, lambda result: call_result(result, options))
 
     def publish(  # type: ignore[override]
         self, topic: str, *args: Any, options: PublishOptions | None = None, **kwargs: Any
@@ -279,7 +275,7 @@ class AsyncSession(ComponentSession):
         _reply(invocation.reply, result)
 
     def _reply_error(self, invocation: Invocation, exc: Exception) -> None:
-        error, args, kw = _error_of(exc)
+        error, args, kw = wamp_error_of(exc)
         level = logging.DEBUG if isinstance(exc, ApplicationError) else logging.INFO
         logger.log(level, "%s: %s raised %s", self.name, invocation.procedure, error, exc_info=exc)
         invocation.reply.error(error, args, kw)

@@ -24,8 +24,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Self
 
 from hedgerow._extras import MissingExtra
+from hedgerow.transports._crossbar_config import node_config
 from hedgerow.transports._node_directory import NodeDirectory, sweep
-from hedgerow.transports._router_config import CrossbarError, RouterConfig, node_config
+from hedgerow.transports._router_config import CrossbarError, RouterConfig
 
 if TYPE_CHECKING:
     from types import TracebackType

@@ -31,7 +31,6 @@ import pykka
 from autobahn.wamp.exception import ApplicationError
 from autobahn.wamp.request import Endpoint, Handler, Publication, Registration, Subscription
 from autobahn.wamp.types import (
-    CallDetails,
     CallOptions,
     CallResult,
     CloseDetails,
@@ -56,6 +55,7 @@ from hedgerow.transports._base import (
     Unregister,
     Unsubscribe,
 )
+from hedgerow.transports._handler_values import call_result, invocation_kwargs, wamp_error_of
 
 if TYPE_CHECKING:
     import concurrent.futures
@@ -64,9 +64,6 @@ if TYPE_CHECKING:
 __all__ = ["CallFuture", "ComponentSession", "Owner"]
 
 logger = logging.getLogger("hedgerow.transports")
-
-RUNTIME_ERROR = "wamp.error.runtime_error"
-"""The error URI of an exception that carries none (autobahn's choice)."""
 
 
 class Owner(Protocol):
@@ -364,7 +361,7 @@ class ComponentSession:
         try:
             result = endpoint.fn(*invocation.args, **kwargs)
         except Exception as exc:
-            error, args, kw = _error_of(exc)
+            error, args, kw = wamp_error_of(exc)
             level = logging.DEBUG if isinstance(exc, ApplicationError) else logging.INFO
             logger.log(
                 level, "%s: %s raised %s", self.name, invocation.procedure, error, exc_info=True
@@ -414,7 +411,7 @@ class ComponentSession:
             future.set_exception((type(error), error, error.__traceback__))
             return
         result: Result = answer.result()
-        future.set(_convert(result, future.options))
+        future.set(call_result(result, future.options))
 
 
 def _refuse_coroutine(fn: Callable[..., Any], what: str, decorator: str) -> None:
@@ -432,51 +429,3 @@ def _refuse_coroutine(fn: Callable[..., Any], what: str, decorator: str) -> None
             + ", so that the component runs its handlers on an event loop"
         )
         raise TypeError(msg)
-
-
-def _convert(result: Result, options: CallOptions | None) -> Any:
-    """A call's result as autobahn's session returns it."""
-    args, kwargs = result.args, result.kwargs
-    if kwargs or (options is not None and options.details):
-        return CallResult(*args, **kwargs)
-    if len(args) > 1:
-        return CallResult(*args)
-    return args[0] if args else None
-
-
-def _error_of(exc: BaseException) -> tuple[str, list[Any], dict[str, Any]]:
-    """The WAMP error (URI, args, kwargs) a handler's exception travels as."""
-    if isinstance(exc, ApplicationError):
-        return exc.error, list(exc.args), dict(exc.kwargs or {})
-    uri = getattr(exc, "uri", None)
-    kwargs = getattr(exc, "kwargs", None)
-    return (
-        uri if isinstance(uri, str) else RUNTIME_ERROR,
-        [str(a) if not isinstance(a, (str, int, float, bool, type(None))) else a for a in exc.args],
-        dict(kwargs) if isinstance(kwargs, dict) else {},
-    )
-
-
-def invocation_kwargs(registration: Any, invocation: Invocation) -> dict[str, Any]:
-    """The keyword arguments of an invocation's endpoint: the caller's, and its
-    `CallDetails` (with a progress callback if the caller asked for progress)
-    under the name the endpoint asked for."""
-    endpoint = registration.endpoint
-    kwargs = invocation.kwargs
-    if endpoint.details_arg:
-        progress = None
-        if invocation.receive_progress:
-            reply = invocation.reply
-
-            def progress(*args: Any, **kwargs: Any) -> None:
-                reply.progress(list(args), kwargs)
-
-        kwargs[endpoint.details_arg] = CallDetails(
-            registration,
-            progress=progress,
-            caller=invocation.caller,
-            caller_authid=invocation.caller_authid,
-            caller_authrole=invocation.caller_authrole,
-            procedure=invocation.procedure,
-        )
-    return kwargs

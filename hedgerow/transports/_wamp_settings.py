@@ -32,8 +32,8 @@ import ssl
 from collections.abc import Mapping, Sequence
 from typing import Any, NoReturn
 
-from hedgerow.transports._framework import is_twisted_tls
 from hedgerow.transports._serializers import SERIALIZERS
+from hedgerow.transports._twisted_tls import is_twisted_tls
 
 __all__ = ["DEFAULT_TIMEOUT", "RETRY_KEYS", "check_transport_settings"]
 

@@ -17,6 +17,8 @@ import pytest
 from node.worker_modules import MARKER, ReportsModules
 
 import hedgerow as hr
+from hedgerow.node import Worker, WorkerActor
+from hedgerow.node._forkserver import FORK_SERVER_AVAILABLE, ForkedProcess
 from hedgerow.node._wire import EXIT_BAD_CONFIG, EXIT_OK
 from hedgerow.node._worker_main import _argparse_args, _node_args
 from hedgerow.supervision._treewrite import tree_to_data
@@ -37,6 +39,10 @@ HEAVY = (
     "rich",
 )
 """What a worker imports only when what it hosts needs it (components, management)."""
+
+ZYGOTE_MODULES = frozenset({"hedgerow.worker", "socket", "_socket", "array", "selectors"})
+"""What a forked worker has that a spawned one has not: its zygote's own modules (and
+``hedgerow.worker``, a spawned worker's ``__main__``)."""
 
 
 def run_worker(container: dict, *, ready: bool) -> tuple[int, list[dict], str]:
@@ -177,3 +183,30 @@ def test_a_bad_config_timeout_is_refused_by_argparse_naming_it(seconds, capsys):
         _argparse_args(["--guid", "g1", "--port", "8100", "--config-timeout", seconds])
     assert exc.value.code == 2
     assert "--config-timeout" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not FORK_SERVER_AVAILABLE, reason="fork servers: Linux only")
+def test_a_worker_forked_by_the_fork_server_imports_no_more_than_a_spawned_one(capfd):
+    """The zygote imports what ``python -m hedgerow.worker`` does before its config."""
+    spec = hr.SupervisorSpec(
+        [
+            hr.ChildSpec("w1", Worker(hr.SupervisorSpec([hr.ChildSpec("a", ReportsModules)]))),
+            hr.ChildSpec(
+                "w2",
+                Worker(
+                    hr.SupervisorSpec([hr.ChildSpec("a", ReportsModules)]), start_method="spawn"
+                ),
+            ),
+        ]
+    )
+    with hr.start_tree(spec) as tree:
+        forked = tree.lookup("root/w1").incarnation
+        assert isinstance(forked, WorkerActor)
+        assert isinstance(forked.process, ForkedProcess)
+        err = capfd.readouterr().err
+    reports = [json.loads(line[len(MARKER) :]) for line in err.splitlines() if MARKER in line]
+    assert len(reports) == 2, err
+    for modules in reports:
+        assert sorted(m for m in modules if m.split(".")[0] in HEAVY) == []
+    forked_only = set(reports[0]) ^ set(reports[1])
+    assert forked_only <= ZYGOTE_MODULES, forked_only

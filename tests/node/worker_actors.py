@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+from pathlib import Path
 from typing import Any
 
 import hedgerow as hr
@@ -62,3 +63,46 @@ class SlowOnceMarked(hr.Actor):
         mark = os.environ.get("SLOW_MARK")
         if mark and os.path.exists(mark):  # noqa: PTH110 - a plain check, as the worker sees it
             threading.Event().wait()
+
+
+FACTS = "process facts: "
+
+
+class Facts(hr.Actor):
+    """Prints what a test checks of its worker process at start (to stderr, as JSON)."""
+
+    def on_start(self) -> None:
+        import json  # noqa: PLC0415
+        import signal  # noqa: PLC0415
+        import sys  # noqa: PLC0415
+
+        fds = {}
+        for entry in Path("/proc/self/fd").iterdir():
+            try:
+                fds[entry.name] = str(entry.readlink())
+            except OSError:
+                continue  # the listing's own descriptor, closed already
+        dispositions = {}
+        for signum in (
+            signal.SIGINT,
+            signal.SIGTERM,
+            signal.SIGHUP,
+            signal.SIGPIPE,
+            signal.SIGCHLD,
+        ):
+            handler = signal.getsignal(signum)
+            dispositions[signal.Signals(signum).name] = getattr(handler, "__name__", str(handler))
+        facts = {
+            "pid": os.getpid(),
+            "ppid": os.getppid(),
+            "sid": os.getsid(0),
+            "pgid": os.getpgid(0),
+            "fds": fds,
+            "signals": dispositions,
+            "blocked": sorted(int(s) for s in signal.pthread_sigmask(signal.SIG_BLOCK, [])),
+            "env": os.environ.get("FACTS_VAR"),
+            "cwd": str(Path.cwd()),
+            "argv": sys.argv[1:],
+            "threads": threading.active_count(),
+        }
+        print(FACTS + json.dumps(facts), flush=True)  # noqa: T201 - goes to stderr

@@ -109,3 +109,21 @@ def test_redaction_keeps_the_shape_and_hides_every_secret():
             "nested": {"authentication": {"ticket": {"authid": REDACTED, "ticket": REDACTED}}},
         }
     }
+
+
+def test_get_component_over_wamp_hides_secrets_the_python_call_keeps_them(component):
+    """A management client reading a component (``hedgerow status``, a dashboard) sees its
+    config's shape but no secret; the owning process still has the config as given."""
+    router = InProcessRouter()
+    management = {"transports": {"type": "inprocess", "router": router}}
+    config = {
+        "start": component,
+        "authentication": {"ticket": {"authid": "svc", "ticket": "s3cret-ticket"}},
+    }
+    with Container({"s": config}, name="shop", management=management) as container:
+        operator, _seen = _join(router, "management")
+        answer = operator.handle(Call(f"{PREFIX}.get_component", ["s"])).result(TIMEOUT)
+        shown = answer.args[0]["config"]
+        assert shown["authentication"] == {"ticket": {"authid": "svc", "ticket": REDACTED}}
+        assert "s3cret" not in repr(answer.args)
+        assert container.get_component("s")["config"] == config

@@ -50,6 +50,8 @@ def test_fixtures_start_a_tree_file_inject_faults_and_tear_down(project):
         def test_recovers(hedgerow_tree, hedgerow_faults, hedgerow_recorder, hedgerow_clock):
             hedgerow_faults.crash("root/echo", at_message=1)
             hedgerow_tree.lookup("root/echo").tell("boom")
+            # Crash "now" hits the incarnation running now: once it has restarted.
+            hedgerow_recorder.wait_restarted("root/echo")
             hedgerow_faults.crash("root/echo")
             hedgerow_recorder.wait_restarted("root/echo", 2)
             assert hedgerow_clock.now() == 3.0  # at once, then 2.0 * 1.5

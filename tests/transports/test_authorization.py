@@ -13,7 +13,8 @@ from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hedgerow.transports import RouterConfig, router_command
+from hedgerow.cli import router as router_command
+from hedgerow.transports import RouterConfig
 from hedgerow.transports._authorization import (
     MATCHES,
     Policy,

@@ -117,6 +117,14 @@ def test_the_workers_example_joins_the_router_as_its_own_principal(router, tmp_p
                 ):
                     break
         assert [c["id"] for c in shown["fragile"]["components"]] == ["crasher"]
+        # WAMP-CRA proves the management secret without sending it.
+        proved = subprocess.run(
+            [sys.executable, "-m", "hedgerow", "status", "--router", url, "--node", "root",
+             "--auth", "wampcra", "--json"],
+            capture_output=True, text=True, env=env, timeout=TIMEOUT, check=False,
+        )  # fmt: skip
+        assert proved.returncode == 0, proved.stderr
+        assert "steady" in {child["id"] for child in json.loads(proved.stdout)["children"]}
 
         node.send_signal(signal.SIGINT)
         rest = node.communicate(timeout=TIMEOUT)[0]

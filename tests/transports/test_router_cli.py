@@ -17,7 +17,8 @@ import pytest
 from click.testing import CliRunner
 from transports.wamp_router import SECRET, authentication
 
-from hedgerow.transports import WampTransport, _crossbar, free_port, router_command
+from hedgerow.cli import router as router_command
+from hedgerow.transports import WampTransport, _crossbar, free_port
 
 TIMEOUT = 30.0
 
@@ -97,7 +98,7 @@ def test_the_router_runs_in_the_foreground_serves_and_stops_on_sigint(tmp_path):
         [
             sys.executable,
             "-c",
-            "from hedgerow.transports import router_command; router_command()",
+            "from hedgerow.cli import router; router()",
             "--ws-port",
             str(port),
             "--no-rawsocket",
@@ -183,7 +184,7 @@ def _start_router(tmp_path, ws_port, rs_port, secret):
         [
             sys.executable,
             "-c",
-            "from hedgerow.transports import router_command; router_command()",
+            "from hedgerow.cli import router; router()",
             "--ws-port",
             str(ws_port),
             "--rs-port",
@@ -289,7 +290,7 @@ def _fake_router(tmp_path, mode, tmpdir=None, *options):
         [
             sys.executable,
             "-c",
-            "from hedgerow.transports import router_command; router_command()",
+            "from hedgerow.cli import router; router()",
             *("--crossbar", str(fake), "--secret-env", "HEDGEROW_TEST_SECRET_VAR"),
             *("--secret-file", str(secret), "--ws-port", "0", "--rs-port", "0"),
             *options,

@@ -25,6 +25,7 @@ from helpers import start
 from transports.wamp_router import authentication, start_router
 
 import hedgerow as hr
+from hedgerow.cli import router as router_command
 from hedgerow.transports import (
     NOT_CONNECTED,
     ApplicationError,
@@ -35,7 +36,6 @@ from hedgerow.transports import (
     WampTransport,
     check_transport_settings,
     node_config,
-    router_command,
 )
 
 TIMEOUT = 20.0

@@ -1,0 +1,188 @@
+"""Dynamic start rate: `start_child` under a `simple_one_for_one` supervisor, against
+bare pykka `Actor.start()` in the same process.
+
+Figures, for each size (default 1,000 and 10,000 children):
+
+1. start rate (children/s): the caller starts N children one by one and waits for
+   each start to be acknowledged (`Tree.start_child` returns the child's ref once
+   its `on_start` has run; pykka's `start()` returns once the actor is
+   registered). The ratio is hedgerow's cost per start over pykka's
+   (pykka rate / hedgerow rate): 1.0 is as fast as bare pykka;
+2. stop time: the whole tree's `stop()` against stopping the N pykka actors
+   (tell every stop, then wait for every thread to end).
+
+Runtimes: `thread` (`hedgerow.Actor` children) and, when the supervisor accepts
+them, `loop` (`hedgerow.AsyncioActor` children on hedgerow's loop thread).
+Targets are informational: a missed target never makes the exit status non-zero.
+
+    .venv/bin/python bench/bench_start.py            # about a minute
+    .venv/bin/python bench/bench_start.py --quick    # a few seconds
+    .venv/bin/python bench/bench_start.py --json     # one JSON object on stdout
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+from time import perf_counter
+from typing import Any
+
+import pykka
+
+# Run as a script, this directory is on sys.path: share bench_core's helpers.
+from bench_core import pin, ratio, rotated, settle
+
+import hedgerow as hr
+
+THREAD_TARGET = 1.5
+"""Thread children: at most 1.5x pykka's cost per start (issue 13)."""
+LOOP_TARGET = 50_000.0
+"""Event-loop children: at least 50,000 starts/s (issue 13)."""
+
+
+class PykkaIdle(pykka.ThreadingActor):
+    """A bare pykka actor that does nothing."""
+
+
+class ThreadIdle(hr.Actor):
+    """A supervised thread child that does nothing."""
+
+
+class LoopIdle(hr.AsyncioActor):
+    """A supervised event-loop child that does nothing."""
+
+
+def _loop_supported() -> bool:
+    """Whether a ChildSpec accepts an event-loop actor (the supervisor runs it)."""
+    try:
+        hr.ChildSpec("probe", LoopIdle)
+    except (TypeError, ValueError, hr.ConfigError):
+        return False
+    return True
+
+
+def measure_pykka(n: int) -> dict[str, float]:
+    began = perf_counter()
+    refs = [PykkaIdle.start() for _ in range(n)]
+    started = perf_counter() - began
+    began = perf_counter()
+    for ref in refs:
+        ref.stop(block=False)
+    for ref in refs:
+        ref.actor_stopped.wait()
+    stopped = perf_counter() - began
+    return {"rate": n / started, "start_s": started, "stop_s": stopped}
+
+
+def measure_tree(n: int, actor_class: type[Any]) -> dict[str, float]:
+    spec = hr.SupervisorSpec(
+        [hr.ChildSpec("child", actor_class, restart="temporary")],
+        strategy="simple_one_for_one",
+    )
+    tree = hr.start_tree(spec, name="bench")
+    try:
+        began = perf_counter()
+        for _ in range(n):
+            tree.start_child()
+        started = perf_counter() - began
+    finally:
+        began = perf_counter()
+        tree.stop()
+        stopped = perf_counter() - began
+    return {"rate": n / started, "start_s": started, "stop_s": stopped}
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    cpus = pin(args.affinity)
+    runtimes = {"thread": ThreadIdle}
+    if _loop_supported():
+        runtimes["loop"] = LoopIdle
+    results: dict[str, Any] = {
+        "config": {
+            "sizes": args.sizes,
+            "reps": args.reps,
+            "cpus": cpus,
+            "affinity": args.affinity,
+            "loadavg_1min_at_start": os.getloadavg()[0],
+            "python": sys.version.split()[0],
+            "runtimes": sorted(runtimes),
+        },
+        "sizes": {},
+    }
+    for n in args.sizes:
+        names = ["pykka", *runtimes]
+        runs: dict[str, list[dict[str, float]]] = {name: [] for name in names}
+        for rep in range(args.reps):
+            for name in rotated(names, rep):
+                settle()
+                figures = measure_pykka(n) if name == "pykka" else measure_tree(n, runtimes[name])
+                runs[name].append(figures)
+        medians = {
+            name: {key: statistics.median(r[key] for r in rows) for key in rows[0]}
+            for name, rows in runs.items()
+        }
+        for name in runtimes:
+            medians[name]["cost_vs_pykka"] = ratio(medians["pykka"]["rate"], medians[name]["rate"])
+        results["sizes"][str(n)] = {"medians": medians, "runs": runs}
+    return results
+
+
+def print_table(results: dict[str, Any]) -> None:
+    cfg = results["config"]
+    print(
+        f"python {cfg['python']}, CPU(s) {cfg['cpus']} (--affinity {cfg['affinity']}), "
+        f"load average {cfg['loadavg_1min_at_start']:.2f} at start, "
+        f"median of {cfg['reps']} interleaved reps; runtimes: {', '.join(cfg['runtimes'])}"
+    )
+    if "loop" not in cfg["runtimes"]:
+        print("(event-loop children: the supervisor does not accept them in this version)")
+    header = f"{'children':>9} {'variant':>7} {'starts/s':>10} {'cost/pykka':>11} {'stop s':>8}"
+    print(f"{header}  target")
+    for n, size in results["sizes"].items():
+        for name, m in size["medians"].items():
+            cost = m.get("cost_vs_pykka")
+            if name == "thread":
+                target = f"cost <= {THREAD_TARGET}: {'met' if cost <= THREAD_TARGET else 'missed'}"
+            elif name == "loop":
+                met = m["rate"] >= LOOP_TARGET
+                target = f">= {LOOP_TARGET:,.0f}/s: {'met' if met else 'missed'}"
+            else:
+                target = ""
+            shown = "" if cost is None else f"{cost:.2f}x"
+            print(f"{n:>9} {name:>7} {m['rate']:>10,.0f} {shown:>11} {m['stop_s']:>8.2f}  {target}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes: a few seconds")
+    parser.add_argument("--json", action="store_true", help="print one JSON object only")
+    parser.add_argument(
+        "--sizes",
+        type=lambda text: [int(s) for s in text.split(",") if s.strip()],
+        help="comma-separated numbers of children (default 1000,10000)",
+    )
+    parser.add_argument("--reps", type=int, help="interleaved repetitions (default 3)")
+    parser.add_argument(
+        "--affinity",
+        choices=("one", "all"),
+        default="one",
+        help="run every thread on one CPU (default: stable ratios) or on all of them",
+    )
+    args = parser.parse_args(argv)
+    if args.sizes is None:
+        args.sizes = [200, 1000] if args.quick else [1000, 10_000]
+    if args.reps is None:
+        args.reps = 1 if args.quick else 3
+    results = run(args)
+    if args.json:
+        print(json.dumps(results))
+    else:
+        print_table(results)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

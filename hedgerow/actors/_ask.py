@@ -1,0 +1,148 @@
+"""`ask`: an actor's answer that a coroutine awaits without blocking the running loop.
+
+pykka's futures await by blocking: ``await ref.ask(msg, block=False)`` on a
+thread actor's ref stops the whole loop until the answer comes. `ask` puts
+the message into the actor's inbox with an `AsyncioFuture` to answer, so
+whichever thread answers (a thread actor's own, a loop's) hands the answer
+to the awaiting task with ``call_soon_threadsafe``; meanwhile the loop runs
+its other tasks. It works on any ref: a `ChildRef`, the ref of a
+`hedgerow.Actor` or an `AsyncioActor`, or a plain pykka `ThreadingActor`'s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+import threading
+import weakref
+from collections import deque
+from typing import Any
+
+import pykka
+from pykka._envelope import Envelope
+
+from hedgerow._exceptions import InboxFull
+from hedgerow.actors._async_future import AsyncioFuture
+from hedgerow.actors._inbox import Inbox, Overflow
+from hedgerow.actors._ref import ChildRef
+
+__all__ = ["AskTimeout", "ask", "ask_within"]
+
+
+class AskTimeout(pykka.Timeout, TimeoutError):
+    """No answer within the timeout: pykka's `Timeout`, and asyncio's `TimeoutError`."""
+
+
+def ask(ref: pykka.ActorRef[Any], message: Any) -> AsyncioFuture[Any]:
+    """Send `message` to the actor of `ref`; the future of its answer, to await.
+
+    ``await hedgerow.ask(ref, message)`` does not block the running loop while
+    the actor answers, whichever runtime the actor has (a thread actor, an
+    event-loop actor on this loop or another, a supervised child through its
+    `ChildRef`). What the handler raises is raised by the await, as by
+    ``ref.ask(message)``; so are `pykka.ActorDeadError` for an actor that is
+    not running and `hedgerow.DeadLetterError` for a child gone for good.
+
+    The message is sent at once, awaited or not (as ``ref.ask(message,
+    block=False)``); the future is an `AsyncioFuture`, so a thread may also
+    ``get()`` it. Bound the wait as any await, with ``asyncio.timeout``.
+    Cancelling the awaiting task (or a timeout) does not take the message
+    back: the actor may still handle it, and its answer is then dropped.
+
+    A bounded inbox whose overflow policy is ``block`` makes a sender wait for
+    room: `ask` hands such messages, in order, to a thread that waits for it,
+    so the caller never waits.
+    """
+    if not isinstance(ref, pykka.ActorRef):
+        msg = f"hedgerow.ask needs an actor's ref (a pykka.ActorRef or a ChildRef), not {ref!r}"
+        raise TypeError(msg)
+    future: AsyncioFuture[Any] = AsyncioFuture()
+    inbox = ref.actor_inbox
+    if isinstance(inbox, Inbox) and inbox.overflow is Overflow.BLOCK and inbox.max_inbox:
+        _feeder(inbox).submit(ref, message, future)
+    else:
+        _put(ref, message, future)
+    return future
+
+
+async def ask_within(
+    ref: pykka.ActorRef[Any], message: Any, seconds: float | None, what: str | None = None
+) -> Any:
+    """`ask`, awaited, bounded by `seconds` (None: no bound): `AskTimeout` if no answer comes."""
+    future = ask(ref, message)
+    if seconds is None:
+        return await future
+    try:
+        async with asyncio.timeout(seconds):
+            return await future
+    except TimeoutError:
+        if future.done():  # the answer came with the timeout
+            return future.get(timeout=0)
+        msg = f"{what or ref} did not answer within {seconds} seconds"
+        raise AskTimeout(msg) from None
+
+
+def _put(ref: pykka.ActorRef[Any], message: Any, future: AsyncioFuture[Any]) -> None:
+    if ref.__class__ is ChildRef or isinstance(ref, ChildRef):
+        # A child's inbox outlives its incarnations: no liveness check, as
+        # ChildRef.ask; a gone child's inbox answers with DeadLetterError.
+        with contextlib.suppress(InboxFull):  # the future holds it (overflow "fail")
+            ref.actor_inbox.put(Envelope(message, reply_to=future))
+        return
+    if not ref.is_alive():
+        error = pykka.ActorDeadError(f"{ref} not found")
+        future.set_exception((pykka.ActorDeadError, error, None))
+        return
+    try:
+        ref.actor_inbox.put(Envelope(message, reply_to=future))
+    except InboxFull:
+        if not future.done():
+            raise
+
+
+def _put_or_fail(ref: pykka.ActorRef[Any], message: Any, future: AsyncioFuture[Any]) -> None:
+    try:
+        _put(ref, message, future)
+    except BaseException:  # noqa: BLE001 - the asker gets it
+        if not future.done():
+            future.set_exception(sys.exc_info())
+
+
+class _Feeder:
+    """Puts asks into one blocking inbox from a thread of its own, in the order
+    they were made; the thread ends when it has nothing left to put."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pending: deque[tuple[pykka.ActorRef[Any], Any, AsyncioFuture[Any]]] = deque()
+        self._running = False
+
+    def submit(self, ref: pykka.ActorRef[Any], message: Any, future: AsyncioFuture[Any]) -> None:
+        with self._lock:
+            self._pending.append((ref, message, future))
+            if self._running:
+                return
+            self._running = True
+        threading.Thread(target=self._run, name="hedgerow ask feeder", daemon=True).start()
+
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                if not self._pending:
+                    self._running = False
+                    return
+                item = self._pending.popleft()
+            _put_or_fail(*item)
+
+
+_feeders: weakref.WeakKeyDictionary[Inbox, _Feeder] = weakref.WeakKeyDictionary()
+_feeders_lock = threading.Lock()
+
+
+def _feeder(inbox: Inbox) -> _Feeder:
+    with _feeders_lock:
+        feeder = _feeders.get(inbox)
+        if feeder is None:
+            feeder = _feeders[inbox] = _Feeder()
+        return feeder

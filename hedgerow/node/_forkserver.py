@@ -1,0 +1,470 @@
+"""The node's side of the fork server: workers forked from a pre-imported process.
+
+A worker restarted after a SIGKILL pays for a new interpreter and its imports
+before it serves again: about five times a bare ``python -c pass``. With the
+``"forkserver"`` start method (the default where it works), a node starts one
+small process per interpreter and Python environment, the zygote
+(`hedgerow.node._zygote`), which imports what a worker imports and then forks
+a fresh worker on request, so a restart costs a fork. Like multiprocessing's
+start method of the same name; ``"spawn"`` launches
+``python -m hedgerow.worker`` as before (``Worker(start_method="spawn")``, or
+``HEDGEROW_WORKER_START_METHOD=spawn`` for every worker).
+
+The worker a zygote forks is the same program, with the same command line,
+stdin and stdout pipes, stderr, environment and working directory as a spawned
+one, in a session of its own; the node gets its real pid (a `ForkedProcess`,
+which has the subset of `subprocess.Popen` a `WorkerActor` uses), signals it
+through a pidfd (never a reused pid), and gets its exit status from the
+zygote, which reaps it.
+
+Failures fall back, never fail a start: where fork servers do not work (not
+Linux, no pidfd), or when one cannot be started, workers are spawned (and a
+warning says why, once); a zygote that dies (even by SIGKILL) is started again
+at once if it had served for `RESTART_AFTER` seconds, else by the next launch
+that needs it (no restart loop), and the workers it forked go on: they watch
+the node, not their parent. Their exit status is then lost (the zygote would
+have reaped them): a `ForkedProcess` says ``status_lost``, and its worker's
+exit line, if it wrote one, tells the status.
+
+What a zygote imported stays what it was when it started (hedgerow, pykka
+and the standard library, not the code a worker hosts): a node that upgrades
+hedgerow in place should restart, or use ``"spawn"``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
+from time import monotonic
+from typing import TYPE_CHECKING, Any
+
+from hedgerow.node._forked import STATUS_LOST, ForkedProcess
+from hedgerow.node._zygote import MAX_MESSAGE
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping, Sequence
+
+__all__ = [
+    "FORK_SERVER_AVAILABLE",
+    "START_METHODS",
+    "START_METHOD_ENV",
+    "STATUS_LOST",
+    "ForkServer",
+    "ForkServerError",
+    "ForkedProcess",
+    "close_fork_servers",
+    "default_start_method",
+    "fork_server",
+    "fork_servers",
+]
+
+logger = logging.getLogger("hedgerow.node")
+
+START_METHODS = ("forkserver", "spawn")
+"""How a worker process starts: forked by a zygote, or a new interpreter."""
+START_METHOD_ENV = "HEDGEROW_WORKER_START_METHOD"
+"""The environment variable that sets the default start method (``spawn`` opts out)."""
+FORK_SERVER_AVAILABLE = (
+    sys.platform == "linux"
+    and hasattr(os, "pidfd_open")
+    and hasattr(os, "P_PIDFD")
+    and hasattr(signal, "pidfd_send_signal")
+    and hasattr(socket, "SOCK_SEQPACKET")
+    and hasattr(socket, "send_fds")
+)
+"""Whether this platform has what a fork server needs (Linux: fork, pidfds, SCM_RIGHTS)."""
+RESTART_AFTER = 1.0
+"""A zygote that dies after this many seconds of service is started again at once; one
+that dies sooner, by the next launch that needs it (so that none restarts in a loop)."""
+START_TIMEOUT = 30.0
+"""Seconds a zygote started again after a death has to import."""
+FORK_TIMEOUT = 10.0
+"""Seconds a node waits for its zygote to answer a fork request, before it gives up on it."""
+
+ZYGOTE_MODULE = "hedgerow.node._zygote"
+"""What a zygote runs (``python -m``)."""
+
+_ENV_AT_START = ("LD_PRELOAD", "LD_LIBRARY_PATH")
+"""Besides the ``PYTHON*`` variables, what an interpreter reads only when it starts."""
+
+
+class ForkServerError(Exception):
+    """A fork server could not start, or could not fork (the launch then spawns)."""
+
+
+def default_start_method() -> str:
+    """``forkserver`` where it works, unless `START_METHOD_ENV` says ``spawn``;
+    `ValueError` naming the variable for a value that is neither."""
+    chosen = os.environ.get(START_METHOD_ENV, "").strip()
+    if chosen and chosen not in START_METHODS:
+        msg = f"{START_METHOD_ENV}={chosen!r}: expected one of {', '.join(START_METHODS)}"
+        raise ValueError(msg)
+    if chosen == "spawn" or not FORK_SERVER_AVAILABLE:
+        return "spawn"
+    return "forkserver"
+
+
+class ForkServer:
+    """One zygote: `start` it, then `fork` workers from it; `close` ends it."""
+
+    def __init__(self, python: str, env: Mapping[str, str]) -> None:
+        self.python = python
+        self.env = dict(env)
+        self.process: subprocess.Popen[bytes] | None = None
+        self._sock: socket.socket | None = None
+        self._lock = threading.Lock()
+        self._send_lock = threading.Lock()
+        self._ids = itertools.count(1)
+        self._pending: dict[int, Future[ForkedProcess]] = {}
+        self._processes: dict[int, ForkedProcess] = {}
+        self._dead = False
+        self._closing = False
+        self._reader: threading.Thread | None = None
+        self.started_at = 0.0
+        self.exited = threading.Event()
+        """Set once the zygote is gone (and reaped) and its workers know it."""
+        self.replaced = threading.Event()
+        """Set, after `exited`, once a dead zygote's successor is running (`successor`),
+        or is left to the next launch (None): a zygote that ran for `RESTART_AFTER`
+        seconds is started again at once."""
+        self.successor: ForkServer | None = None
+        self._on_death: Callable[[ForkServer], None] | None = None
+
+    def __repr__(self) -> str:
+        pid = self.process.pid if self.process is not None else None
+        return f"<ForkServer pid {pid} for {self.python}>"
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process is not None else None
+
+    @property
+    def alive(self) -> bool:
+        """Whether it runs (a zygote that died while idle is found so here)."""
+        with self._lock:
+            if self.process is None or self._dead:
+                return False
+        return self.process.poll() is None
+
+    def start(self, timeout: float) -> None:
+        """Start the zygote and wait (up to `timeout` seconds) until it has imported."""
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        command = [
+            self.python,
+            "-m",
+            ZYGOTE_MODULE,
+            "--fd",
+            str(theirs.fileno()),
+            "--node-pid",
+            str(os.getpid()),
+        ]
+        try:
+            self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                env=self.env,
+                pass_fds=(theirs.fileno(),),
+                start_new_session=True,
+            )
+        except OSError as exc:
+            ours.close()
+            msg = f"cannot start {self.python}: {exc}"
+            raise ForkServerError(msg) from None
+        finally:
+            theirs.close()
+        self._sock = ours
+        ours.settimeout(timeout)
+        try:
+            data = ours.recv(MAX_MESSAGE)
+        except TimeoutError:
+            data = None
+        except OSError:
+            data = b""
+        ours.settimeout(None)
+        if not data or json.loads(data).get("op") != "ready":
+            if data is None:
+                self.process.kill()
+            status = self.process.wait()
+            ours.close()
+            why = f"not ready within {timeout:g} s" if data is None else f"it exited ({status})"
+            msg = f"the fork server did not start: {why}"
+            raise ForkServerError(msg)
+        self.started_at = monotonic()
+        logger.debug("fork server pid %s started", self.process.pid)
+
+    def fork(
+        self,
+        argv: Sequence[str],
+        *,
+        env: Mapping[str, str],
+        cwd: str,
+        timeout: float = FORK_TIMEOUT,
+    ) -> ForkedProcess:
+        """A new worker running ``python -m hedgerow.worker <argv>``, with pipes on
+        its stdin and stdout (as `subprocess.PIPE` gives) and the node's stderr."""
+        future: Future[ForkedProcess] = Future()
+        ident = self._register(future)
+        message = {"op": "fork", "id": ident, "argv": list(argv), "env": dict(env), "cwd": cwd}
+        stdin_r, stdin_w = os.pipe()
+        stdout_r, stdout_w = os.pipe()
+        try:
+            try:
+                with self._send_lock:
+                    assert self._sock is not None
+                    socket.send_fds(
+                        self._sock, [json.dumps(message).encode()], [stdin_r, stdout_w, 2]
+                    )
+            except OSError as exc:
+                with self._lock:
+                    self._pending.pop(ident, None)
+                assert self.process is not None
+                if self.process.poll() is not None:
+                    self._finish()  # it died while idle: nobody else is reading
+                msg = f"cannot ask the fork server: {exc}"
+                raise ForkServerError(msg) from None
+            try:
+                process = future.result(timeout)
+            except FutureTimeout:
+                self._abandon(f"no answer to a fork within {timeout:g} s")
+                msg = f"the fork server did not answer within {timeout:g} s"
+                raise ForkServerError(msg) from None
+        except BaseException:
+            os.close(stdin_w)
+            os.close(stdout_r)
+            raise
+        finally:
+            os.close(stdin_r)
+            os.close(stdout_w)
+        process.stdin = os.fdopen(stdin_w, "wb")
+        process.stdout = os.fdopen(stdout_r, "rb")
+        return process
+
+    def _register(self, future: Future[ForkedProcess]) -> int:
+        """A request id for `future`, the reader's to answer; `ForkServerError` if gone."""
+        with self._lock:
+            if self._dead or self._sock is None:
+                msg = "the fork server is gone"
+                raise ForkServerError(msg)
+            ident = next(self._ids)
+            self._pending[ident] = future
+            if self._reader is None:
+                self._reader = threading.Thread(
+                    target=self._read, name=f"hedgerow-forkserver-{self.pid}", daemon=True
+                )
+                self._reader.start()
+            return ident
+
+    def close(self) -> None:
+        """End the zygote (it leaves when its socket closes); its workers go on."""
+        with self._lock:
+            self._closing = True
+            sock = self._sock
+            reader = self._reader
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+        if reader is not None:
+            reader.join(FORK_TIMEOUT)
+        self._finish()
+
+    def _forget(self) -> None:
+        """In a forked node's child: drop this zygote (its parent's) without a word."""
+        self._lock = threading.Lock()
+        self._send_lock = threading.Lock()
+        self._dead = True
+        self._pending.clear()
+        self._processes.clear()
+        self._reader = None
+        if self._sock is not None:
+            with contextlib.suppress(OSError):
+                self._sock.close()
+
+    def _abandon(self, why: str) -> None:
+        logger.warning("fork server pid %s: %s: killing it", self.pid, why)
+        if self.process is not None:
+            with contextlib.suppress(OSError):
+                self.process.kill()
+
+    def _read(self) -> None:
+        """In the reader thread: the zygote's answers and exits, while a request or a
+        worker it forked is outstanding (no thread is left behind when none is)."""
+        sock = self._sock
+        assert sock is not None
+        while True:
+            with self._lock:
+                if not self._pending and not self._processes and not self._closing:
+                    self._reader = None
+                    return
+            try:
+                data, fds, _flags, _addr = socket.recv_fds(sock, MAX_MESSAGE, 1)
+            except OSError:
+                data, fds = b"", []
+            if not data:
+                for fd in fds:
+                    os.close(fd)
+                break
+            self._handle(json.loads(data), fds)
+        self._finish()
+
+    def _finish(self, *, replace: bool = True) -> None:
+        """The zygote is gone (or going): fail what waits for it, tell its workers,
+        reap it, and (`replace`) let the registry start its successor."""
+        with self._lock:
+            if self._dead:
+                return
+            self._dead = True
+            pending = list(self._pending.values())
+            self._pending.clear()
+            processes = list(self._processes.values())
+            self._processes.clear()
+            closing = self._closing
+            sock = self._sock
+        for future in pending:
+            future.set_exception(ForkServerError("the fork server exited"))
+        for process in processes:
+            process._lose()
+        assert self.process is not None
+        status = self.process.wait()
+        if sock is not None:
+            sock.close()
+        if not closing:
+            logger.warning(
+                "fork server pid %s exited (%s); %d worker(s) it forked go on",
+                self.process.pid,
+                status,
+                len(processes),
+            )
+        self.exited.set()
+        if replace and not closing and self._on_death is not None:
+            self._on_death(self)
+        self.replaced.set()
+
+    def _handle(self, message: dict[str, Any], fds: list[int]) -> None:
+        op = message.get("op")
+        if op == "forked" and len(fds) == 1:
+            process = ForkedProcess(message["pid"], fds[0], ["hedgerow.worker"])
+            with self._lock:
+                self._processes[process.pid] = process
+                future = self._pending.pop(message["id"], None)
+            if future is not None:
+                future.set_result(process)
+            return
+        for fd in fds:
+            os.close(fd)
+        if op == "failed":
+            with self._lock:
+                future = self._pending.pop(message["id"], None)
+            if future is not None:
+                future.set_exception(ForkServerError(str(message.get("error"))))
+        elif op == "exited":
+            with self._lock:
+                found = self._processes.pop(message["pid"], None)
+            if found is not None:
+                found._exited(int(message["returncode"]))
+
+
+_servers_lock = threading.Lock()
+_servers: dict[tuple[Any, ...], ForkServer] = {}
+_refused: dict[tuple[Any, ...], str] = {}
+
+
+def _key(python: str, env: Mapping[str, str]) -> tuple[Any, ...]:
+    """What a zygote's interpreter took from its start: one zygote for each."""
+    fixed = sorted(
+        (name, value)
+        for name, value in env.items()
+        if name.startswith("PYTHON") or name in _ENV_AT_START
+    )
+    return (python, tuple(fixed))
+
+
+def fork_server(python: str, env: Mapping[str, str], timeout: float) -> ForkServer | None:
+    """The running zygote for `python` and `env` (started, or started again, if
+    need be, within `timeout` seconds); None where fork servers do not work, or
+    if this one could not start (the caller spawns; a warning said why, once)."""
+    if not FORK_SERVER_AVAILABLE:
+        return None
+    key = _key(python, env)
+    with _servers_lock:
+        server = _servers.get(key)
+        if server is not None:
+            if server.alive:
+                return server
+            server._finish(replace=False)  # it died while idle: replaced here
+        return _start(key, python, env, timeout)
+
+
+def _start(
+    key: tuple[Any, ...], python: str, env: Mapping[str, str], timeout: float
+) -> ForkServer | None:
+    """Start `key`'s zygote (with `_servers_lock` held), unless one could not start before."""
+    if key in _refused:
+        return None
+    server = ForkServer(python, env)
+    server._on_death = _restart
+    try:
+        server.start(timeout)
+    except (ForkServerError, OSError) as exc:
+        _refused[key] = str(exc)
+        logger.warning("%s; workers of %s are spawned instead", exc, python)
+        return None
+    _servers[key] = server
+    return server
+
+
+def _restart(dead: ForkServer) -> None:
+    """In a dead zygote's reader thread: start its successor, if it served long enough
+    and nothing replaced or closed it meanwhile."""
+    if monotonic() - dead.started_at < RESTART_AFTER:
+        return
+    key = _key(dead.python, dead.env)
+    with _servers_lock:
+        if _servers.get(key) is not dead:
+            return
+        dead.successor = _start(key, dead.python, dead.env, START_TIMEOUT)
+    if dead.successor is not None:
+        logger.info("fork server pid %s replaces pid %s", dead.successor.pid, dead.pid)
+
+
+def fork_servers() -> list[ForkServer]:
+    """The zygotes this process started that are still running."""
+    with _servers_lock:
+        return [server for server in _servers.values() if server.alive]
+
+
+def close_fork_servers() -> None:
+    """End every zygote (workers they forked go on); the next launch starts new ones,
+    and those that could not start are tried again."""
+    with _servers_lock:
+        servers = list(_servers.values())
+        _servers.clear()
+        _refused.clear()
+    for server in servers:
+        server.close()
+
+
+def _forget_fork_servers() -> None:
+    """In a child of a forked node (``os.fork``): its parent's zygotes are not its own.
+    Close its copies of their sockets (so that a zygote sees its node's end) and start
+    afresh, with new locks (another thread may have held one at the fork)."""
+    global _servers_lock  # noqa: PLW0603 - a fork's child gets a lock of its own
+    _servers_lock = threading.Lock()
+    for server in _servers.values():
+        server._forget()
+    _servers.clear()
+    _refused.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_fork_servers)

@@ -1,0 +1,137 @@
+# mypy: disable-error-code="no-untyped-call"
+# (autobahn ships py.typed but leaves its constructors unannotated.)
+"""How requests on a WAMP session end: results, errors with their WAMP URIs, a callee's reply.
+
+A request's future (`hedgerow.transports._wamp_link.WampLink.handle`) ends
+with a `Result`, or with an `ApplicationError` whose URI says what went
+wrong (``hedgerow.error.not_connected`` when the session's connection was
+lost or never made), naming the request. A component answers an invocation
+through `WampReply`, from its own thread; the answer hops onto the loop.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from typing import TYPE_CHECKING, Any
+
+from autobahn.wamp.exception import ApplicationError
+from autobahn.wamp.types import CallResult
+
+from hedgerow.transports._base import Call, Publish, Register, Reply, Request, Result, Subscribe
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from hedgerow.transports._event_loop import EventLoop
+
+__all__ = ["NOT_CONNECTED", "WampReply", "describe_request", "result_of", "wamp_error"]
+
+logger = logging.getLogger("hedgerow.transports")
+
+NOT_CONNECTED = "hedgerow.error.not_connected"
+"""The error of a request on a session whose connection was lost (or never made)."""
+
+
+class WampReply(Reply):
+    """Answers one invocation: hops onto the loop and resolves autobahn's future there."""
+
+    __slots__ = ("_answered", "_future", "_lock", "_loop", "_progress")
+
+    def __init__(
+        self,
+        loop: EventLoop,
+        future: Any,
+        progress: Callable[..., None] | None,
+    ) -> None:
+        self._loop = loop
+        self._future = future
+        self._progress = progress
+        self._lock = threading.Lock()
+        self._answered = False
+
+    def _final(self) -> bool:
+        with self._lock:
+            if self._answered:
+                return False
+            self._answered = True
+            return True
+
+    def _soon(self, fn: Callable[..., Any], *args: Any) -> None:
+        if self._loop.on_loop_thread():
+            fn(*args)  # answered by an async component on the loop: no hop
+            return
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody to answer
+            self._loop.call_soon_threadsafe(fn, *args)
+
+    def progress(self, args: list[Any], kwargs: dict[str, Any]) -> None:
+        if self._progress is None or self._answered:
+            return
+        self._soon(self._send_progress, args, kwargs)
+
+    def _send_progress(self, args: list[Any], kwargs: dict[str, Any]) -> None:
+        if self._loop.done(self._future) or self._progress is None:
+            return
+        try:
+            self._progress(*args, **kwargs)
+        except Exception:
+            logger.debug("progressive result not sent", exc_info=True)
+
+    def result(self, args: list[Any], kwargs: dict[str, Any]) -> None:
+        if self._final():
+            self._soon(self._loop.resolve, self._future, CallResult(*args, **kwargs))
+
+    def error(self, error: str, args: list[Any], kwargs: dict[str, Any]) -> None:
+        if self._final():
+            self._soon(self._loop.reject, self._future, ApplicationError(error, *args, **kwargs))
+
+
+def describe_request(request: Request) -> str:
+    if isinstance(request, Call):
+        return f"call to {request.procedure!r}"
+    if isinstance(request, Publish):
+        return f"publish to {request.topic!r}"
+    if isinstance(request, Register):
+        return f"register {request.procedure!r}"
+    if isinstance(request, Subscribe):
+        return f"subscribe to {request.topic!r}"
+    return type(request).__name__.lower()
+
+
+def result_of(value: Any) -> Result:
+
+    if isinstance(value, CallResult):
+        return Result(list(value.results), dict(value.kwresults))
+    if value is None:
+        return Result([], {})
+    return Result([value], {})
+
+
+def wamp_error(exc: BaseException, request: Request) -> BaseException:
+    """What a request's future fails with: an `ApplicationError` with a WAMP URI."""
+    if isinstance(exc, ApplicationError):
+        if exc.error == ApplicationError.CANCELED and isinstance(request, Call):
+            # The router's words ("callee disconnected from in-flight request")
+            # do not say which call: name it, as every hedgerow error does.
+            detail = exc.args[0] if exc.args else "canceled"
+            msg = f"{describe_request(request)} was cancelled: {detail}"
+            return ApplicationError(exc.error, msg, *exc.args[1:], **(exc.kwargs or {}))
+        return exc
+    from autobahn.wamp.exception import (  # noqa: PLC0415
+        InvalidUriError,
+        ProtocolError,
+        SerializationError,
+        TransportLost,
+    )
+
+    what = describe_request(request)
+    if isinstance(exc, TransportLost):
+        return ApplicationError(NOT_CONNECTED, f"{what}: the connection was lost")
+    if isinstance(exc, (SerializationError, TypeError)) and isinstance(request, (Call, Publish)):
+        return ApplicationError(
+            ApplicationError.INVALID_PAYLOAD, f"{what}: the payload cannot be serialized: {exc}"
+        )
+    if isinstance(exc, (InvalidUriError, ProtocolError)):
+        return ApplicationError(ApplicationError.INVALID_URI, f"{what}: {exc}")
+    return exc
