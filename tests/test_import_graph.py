@@ -122,7 +122,6 @@ OWNED_ELSEWHERE: dict[tuple[str, str], str] = {
     ("hedgerow.actors._component_runner", "hedgerow.actors._component_actor"): "typing, a cycle",
     # owned elsewhere this session: an actor, its ref and the name registry.
     ("hedgerow.actors._ref", "hedgerow.actors._actor_core"): "typing, a cycle",
-    ("hedgerow.actors._links", "hedgerow.actors._actor_core"): "typing, a cycle",
     ("hedgerow.actors._names", "hedgerow.actors._ref"): "typing, a cycle",
     # owned elsewhere this session: the event-loop actor and its inbox.
     ("hedgerow.actors._loop_inbox", "hedgerow.actors._async_actor"): "deferred, typing, a cycle",

@@ -35,7 +35,7 @@ from hedgerow.actors._async_future import AsyncioFuture
 from hedgerow.actors._flag import StopFlag
 from hedgerow.actors._inbox import Inbox
 from hedgerow.actors._loop import _actor_codes, hedgerow_loop, runtime_for
-from hedgerow.actors._loop_child import BUDGET, DEAD, LEFT, NEW, RUNNING, LoopChild
+from hedgerow.actors._loop_child import BUDGET, DEAD, LEFT, NEW, RUNNING, LoopChild, current_task
 from hedgerow.actors._loop_inbox import LoopActorRef, LoopInbox
 from hedgerow.actors._messages import _Control
 from hedgerow.actors._registry import index_registry
@@ -417,7 +417,10 @@ class AsyncioActor(LoopChild, pykka.Actor):
         self._hr_phase = _DEAD
         if not self._hr_exited.is_set():
             self._hr_finish()
-        queue = self.actor_inbox._queue
+        inbox = self.actor_inbox
+        if inbox.__class__ is not LoopInbox:
+            return  # a supervised child's: what it holds waits for its next incarnation
+        queue = inbox._queue
         while queue:
             envelope = queue.popleft()
             reply_to = envelope.reply_to
@@ -452,6 +455,9 @@ class AsyncioActor(LoopChild, pykka.Actor):
             self._hr_loop_closed()
 
     def _hr_do_kill(self) -> None:
+        if self._hr_child_ref is not None:
+            self._hr_child_cancelled()  # a supervised child is killed by its own rule
+            return
         if self._hr_phase == _DEAD and self._hr_task is None:
             return
         self._hr_killed = True
@@ -467,12 +473,15 @@ class AsyncioActor(LoopChild, pykka.Actor):
             except Exception:  # noqa: BLE001 - already answered
                 logger.debug("The killed %s had answered already", self)
         task = self._hr_task
-        if task is not None and task is not _current_task(self._hr_loop):
+        if task is not None and task is not current_task(self._hr_loop):
             task.cancel()
         self._hr_teardown()
 
     def _hr_loop_closed(self) -> None:
         """The loop is closed: nothing runs this actor again; fail what it holds."""
+        if self._hr_child_ref is not None:
+            self._hr_child_cancelled()  # its supervisor learns it ended, killed
+            return
         self._hr_killed = True
         ActorRegistry.unregister(self.actor_ref)
         self.actor_stopped.set()
@@ -483,10 +492,6 @@ def _cancelling() -> int:
     """How many cancellations of the running task are pending (0: none)."""
     task = asyncio.current_task()
     return task.cancelling() if task is not None else 0
-
-
-def _current_task(loop: asyncio.AbstractEventLoop) -> asyncio.Task[Any] | None:
-    return asyncio.current_task(loop) if _get_running_loop() is loop else None
 
 
 _actor_codes.update(

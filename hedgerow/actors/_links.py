@@ -3,7 +3,8 @@
 
 Each works on the current incarnation of a ref (a `hedgerow.actors._actor_core.ActorCore`,
 whatever its runtime), through its exit callbacks and an exit signal put in
-front of its inbox.
+front of its inbox. This module sits below the actor (which calls it), so it
+knows an incarnation by what it uses of one (`Incarnation`).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import itertools
 import logging
 import threading
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import pykka
 
@@ -20,22 +21,41 @@ from hedgerow.actors._messages import Down, _Control
 from hedgerow.actors._reason import NOPROC, Reason
 
 if TYPE_CHECKING:
-    from hedgerow.actors._actor_core import ActorCore
+    from collections.abc import Callable
 
-__all__ = ["demonitor", "link", "monitor", "unlink"]
+    from hedgerow.actors._flag import StopFlag
+
+__all__ = ["Incarnation", "demonitor", "link", "monitor", "unlink"]
+
+
+class Incarnation(Protocol):
+    """What links and monitors use of an actor (an ``ActorCore``, of any runtime)."""
+
+    _hr_incarnation: int
+    _hr_abandoned: bool
+    _hr_links: dict[int, int] | None
+    _hr_exited: StopFlag
+    actor_inbox: Any
+
+    def _hr_add_exit_callback(
+        self, callback: Callable[[Any, Reason], None], *, watch: bool = False
+    ) -> int | None: ...
+
+    def _hr_remove_exit_callback(self, key: int) -> None: ...
+
 
 logger = logging.getLogger("hedgerow.actors")
 
 _tokens = itertools.count(1)
 
-_monitors: dict[int, tuple[ActorCore, int]] = {}
+_monitors: dict[int, tuple[Incarnation, int]] = {}
 _monitors_lock = threading.Lock()
 
 
-def _incarnation_of(ref: pykka.ActorRef[Any]) -> ActorCore | None:
+def _incarnation_of(ref: pykka.ActorRef[Any]) -> Incarnation | None:
     actor = ref._actor_weakref()
-    # Any hedgerow actor (an ActorCore, which this module sits below) has exit callbacks.
-    return cast("ActorCore", actor) if hasattr(actor, "_hr_add_exit_callback") else None
+    # Any hedgerow actor (an ActorCore, of either runtime) has exit callbacks.
+    return cast("Incarnation", actor) if hasattr(actor, "_hr_add_exit_callback") else None
 
 
 def monitor(watcher: pykka.ActorRef[Any], target: pykka.ActorRef[Any]) -> int:
@@ -43,7 +63,7 @@ def monitor(watcher: pykka.ActorRef[Any], target: pykka.ActorRef[Any]) -> int:
     token = next(_tokens)
     actor = _incarnation_of(target)
 
-    def on_exit(_actor: ActorCore, reason: Reason) -> None:
+    def on_exit(_actor: Any, reason: Reason) -> None:
         with _monitors_lock:
             if _monitors.pop(token, None) is None:
                 return
@@ -74,7 +94,7 @@ def _deliver(ref: pykka.ActorRef[Any], message: Any) -> None:
         logger.debug("Not delivered to %s, which has exited: %r", ref, message)
 
 
-def _signal(actor: ActorCore, sender: pykka.ActorRef[Any], reason: Reason) -> None:
+def _signal(actor: Incarnation, sender: pykka.ActorRef[Any], reason: Reason) -> None:
     """Send an exit signal to one incarnation, ahead of its queued messages."""
     if actor._hr_exited.is_set():
         return

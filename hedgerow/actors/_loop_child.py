@@ -20,6 +20,7 @@ one it had crashed on as the kill was decided is reported with its failure
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
 import sys
@@ -36,7 +37,6 @@ from hedgerow.actors._messages import Exit, _Control, _Internal
 from hedgerow.actors._reason import KILLED, SHUTDOWN, describe, is_normal
 
 if TYPE_CHECKING:
-    import asyncio
     from collections.abc import Coroutine
     from types import TracebackType
 
@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from hedgerow.actors._loop import LoopRuntime
     from hedgerow.actors._ref import Interceptor
 
-__all__ = ["LoopChild"]
+__all__ = ["LoopChild", "current_task"]
 
 logger = logging.getLogger("hedgerow.actors")
 pykka_logger = logging.getLogger("pykka")
@@ -365,7 +365,7 @@ class LoopChild(ActorCore):
         task = self._hr_task
         if (
             task is not None
-            and task is not _current_task(self._hr_loop)
+            and task is not current_task(self._hr_loop)
             and inspect.getcoroutinestate(task.get_coro()) != inspect.CORO_CREATED  # type: ignore[arg-type]
         ):
             task.cancel()  # its CancelledError handler does not end it again
@@ -377,16 +377,21 @@ class LoopChild(ActorCore):
             child_ref._dead_letter(envelope, KILLED)
 
     def _hr_child_cancelled(self) -> None:
-        """Its task was cancelled from outside (its loop is shutting down): as a kill."""
+        """Its task was cancelled from outside, or its loop is closed: as a kill."""
         if self._hr_phase == DEAD:
             return
         ActorRegistry.unregister(self.actor_ref)
         self.actor_stopped.set()
-        self._hr_set_reason(KILLED)
+        if self._hr_phase == NEW:  # it never ran: its start failed
+            error = RuntimeError(f"the event loop of {self} is closed: it cannot start")
+            self._hr_set_reason(error)
+            self._hr_start_error = error
+        else:
+            self._hr_set_reason(KILLED)
         self._hr_kill_child()
+        self._hr_started.set()  # a supervisor waiting for its on_start goes on
 
 
-def _current_task(loop: asyncio.AbstractEventLoop) -> asyncio.Task[Any] | None:
-    import asyncio  # noqa: PLC0415 - only on the kill path
-
+def current_task(loop: asyncio.AbstractEventLoop) -> asyncio.Task[Any] | None:
+    """The task running on `loop`, if called on it (else None)."""
     return asyncio.current_task(loop) if _get_running_loop() is loop else None

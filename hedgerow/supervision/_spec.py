@@ -12,14 +12,17 @@ import inspect
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hedgerow._clock import MAX_DELAY
 from hedgerow._exceptions import SpecError
-from hedgerow.actors._actor import Actor
 from hedgerow.actors._actor_core import ActorCore
 from hedgerow.actors._inbox import DEFAULT_INBOX_TIMEOUT, InboxSettings, Overflow
 from hedgerow.supervision._backoff import BackoffSettings
+
+if TYPE_CHECKING:
+    from hedgerow.actors._actor import Actor
+    from hedgerow.actors._async_actor import AsyncioActor  # typing only: no asyncio at import
 
 __all__ = [
     "BACKOFF_FIELDS",
@@ -126,7 +129,8 @@ class ShutdownPolicy(_Choice):
 
 
 Shutdown = float | str
-Factory = Callable[..., Actor]
+Factory = Callable[..., "Actor | AsyncioActor"]
+"""What builds a child: an actor of either runtime."""
 
 BACKOFF_FIELDS = (
     "initial_retry_delay",
@@ -221,7 +225,7 @@ class ChildSpec:
     """
 
     id: str
-    start: type[Actor] | Factory | SupervisorSpec
+    start: type[Actor | AsyncioActor] | Factory | SupervisorSpec
     args: tuple[Any, ...] = ()
     kwargs: Mapping[str, Any] = field(default_factory=dict)
     restart: Restart | str = Restart.ALWAYS

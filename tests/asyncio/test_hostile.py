@@ -181,13 +181,6 @@ class OnTheLoop(hr.AsyncioActor):
         return message
 
 
-@pytest.mark.xfail(
-    raises=AttributeError,
-    strict=True,
-    reason="an event-loop child whose loop has closed fails its ChildRef's inbox "
-    "(AsyncioActor._hr_teardown reads a LoopInbox's _queue from the ChildRef's Inbox): "
-    "the ask raises AttributeError and the root fails with it (loopsup's to mend)",
-)
 def test_a_tree_whose_loop_closed_under_it_answers_asks_with_clean_errors():
     """The application closes its loop without stopping the tree (no asyncio.run,
     so nothing stops it on the way): its event-loop children can never run again.

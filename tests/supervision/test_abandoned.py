@@ -263,3 +263,33 @@ def test_links_and_monitors_of_an_abandoned_incarnation_fire_once_when_it_is_aba
     assert watcher.ask("got", timeout=5) == got
     assert stuck.ask("still there?", timeout=5) == ("s", 2, "still there?")
     assert tree.stop(timeout=10) == hr.SHUTDOWN
+
+
+def test_a_supervised_event_loop_child_whose_loop_closes_is_killed_and_cannot_restart():
+    """On a loop that has closed (not hedgerow's, which never does), a message
+    to the child finds nobody to run it: the incarnation is killed, and each
+    restart fails to start, until the supervisor gives up (never a hang)."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+
+    class OnItsLoop(hr.AsyncioActor):
+        _hr_start_loop = loop
+
+        def on_receive(self, message: Any) -> Any:
+            return message
+
+    tree, rec = start(hr.SupervisorSpec([hr.ChildSpec("x", OnItsLoop)], max_restarts=2))
+    x = tree.get_child("x")
+    assert x.ask("hi", timeout=5) == "hi"
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(timeout=5)
+    loop.close()
+    x.tell("anyone?")
+    assert isinstance(tree.wait(timeout=10), hr.IntensityExceeded)
+    assert rec.wait_for(EventKind.FAILED, "root/x").reason == hr.KILLED
+    failed_starts = rec.matching(EventKind.START_FAILED, "root/x")
+    assert failed_starts
+    assert all("is closed" in str(e.reason) for e in failed_starts)
+    (letter,) = rec.matching(EventKind.DEAD_LETTER, "root/x")
+    assert letter.message == "anyone?"

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import sys
 import threading
+from typing import Any
 
 import pytest
 from helpers import IgnoresStop, Log, Worker, ran_out, start, worker
 
 import hedgerow as hr
 from hedgerow import EventKind
+from hedgerow.actors._messages import _Control
 
 
 @pytest.mark.allow_abandoned
@@ -77,20 +79,33 @@ def test_infinity_waits_for_a_slow_stop(runtime, clock):
     assert rec.wait_for(EventKind.STOPPED, "root/slow").reason == hr.SHUTDOWN
 
 
-def test_children_that_exit_by_themselves_during_shutdown_keep_their_own_reason(runtime):
+def test_children_that_exit_by_themselves_during_shutdown_keep_their_own_reason(
+    runtime, monkeypatch
+):
     entered, release = threading.Event(), threading.Event()
     log = Log()
     spec = hr.SupervisorSpec([worker("a", log), worker("b", log)])
     tree, rec = start(spec)
     a = tree.get_child("a")
+    stop_queued = threading.Event()
+    put_front = a.actor_inbox.put_front
+
+    def watch(envelope: Any) -> None:
+        put_front(envelope)
+        if isinstance(envelope.message, _Control) and envelope.message.kind == _Control.STOP:
+            stop_queued.set()
+
+    monkeypatch.setattr(a.actor_inbox, "put_front", watch)
     # a is busy; its next message will crash it. The supervisor's stop jumps
-    # the queue, but b is stopped first, then a finishes the blocking message.
+    # the queue, but b is stopped first, then a finishes the blocking message
+    # (released once its stop is queued: before that, a could read the crash).
     a.tell(("block", entered, release))
     a.tell("crash")
     entered.wait(timeout=10)
     stopper = threading.Thread(target=tree.stop)
     stopper.start()
     rec.wait_for(EventKind.STOPPED, "root/b")
+    assert stop_queued.wait(timeout=10)
     release.set()
     stopper.join(timeout=10)
     # The stop was put in front of "crash", so a stops cleanly with shutdown;

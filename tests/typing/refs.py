@@ -50,3 +50,18 @@ def proxies(ref: hr.ChildRef[Db]) -> None:
     assert_type(proxy.query("select"), pykka.Future[int])
     assert_type(proxy.rows, pykka.Future[int])
     assert_type(proxy.query("select").get(), int)
+
+
+class Cache(hr.AsyncioActor):
+    def on_receive(self, message: Any) -> Any:
+        return message
+
+
+def make_cache() -> Cache:
+    return Cache()
+
+
+# A child spec takes either runtime's class or factory (the class decides the runtime).
+mixed = hr.SupervisorSpec(
+    [hr.ChildSpec("db", Db), hr.ChildSpec("cache", Cache), hr.ChildSpec("made", make_cache)]
+)
