@@ -130,10 +130,7 @@ OWNED_ELSEWHERE: dict[tuple[str, str], str] = {
     # worker reads tree files (node/_worker.py -> supervision/_treefile.py).
     ("hedgerow.supervision._treebuild", "hedgerow.node._worker"): "deferred, a cycle",
     # owned elsewhere this session: deferred with no cost to defer (no cycle, no
-    # costly library behind them): they can move to the top of their modules.
-    ("hedgerow.actors._component_actor", "hedgerow._events"): "deferred",
-    ("hedgerow.actors._component_join", "hedgerow.transports._base"): "deferred",
-    ("hedgerow.supervision._binding", "hedgerow.supervision._spec"): "deferred",
+    # costly library behind it): it can move to the top of its module.
     ("hedgerow.supervision._supervisor", "hedgerow.supervision._plan"): "deferred",
     # owned elsewhere this session (merged from other branches): the worker's
     # actor and its launcher, a fault and its counting, the loop clock.

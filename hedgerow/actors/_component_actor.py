@@ -19,6 +19,7 @@ from autobahn.wamp.types import CloseDetails, SessionDetails
 from pykka import messages as pykka_messages
 from pykka._envelope import Envelope
 
+from hedgerow._events import EventKind
 from hedgerow.actors._actor import Actor
 from hedgerow.actors._component_join import (
     Joining,
@@ -313,8 +314,6 @@ class ComponentActor(Actor, Joining):
                 exc_info=(type(error), error, error.__traceback__),
             )
             return
-        from hedgerow._events import EventKind  # noqa: PLC0415 - events import actors
-
         ref.events.publish(
             EventKind.HANDLER_FAILED,
             ref.path,

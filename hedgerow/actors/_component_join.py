@@ -19,6 +19,7 @@ from hedgerow.actors._messages import _Internal
 from hedgerow.transports._base import (
     CLOSE_NORMAL,
     Closed,
+    Leave,
     Link,
     Transport,
     TransportConfig,
@@ -136,8 +137,6 @@ def join_timeout(config: TransportConfig) -> float:
 
 
 def leave_request() -> Any:
-    from hedgerow.transports._base import Leave  # noqa: PLC0415
-
     return Leave(CLOSE_NORMAL, "incarnation exited")
 
 
