@@ -132,9 +132,8 @@ OWNED_ELSEWHERE: dict[tuple[str, str], str] = {
     # owned elsewhere this session: deferred with no cost to defer (no cycle, no
     # costly library behind it): it can move to the top of its module.
     ("hedgerow.supervision._supervisor", "hedgerow.supervision._plan"): "deferred",
-    # owned elsewhere this session (merged from other branches): the worker's
-    # actor and its launcher, a fault and its counting, the loop clock.
-    ("hedgerow.node._worker_actor", "hedgerow.node._worker"): "typing, a cycle",
+    # owned elsewhere this session (merged from other branches): a fault and its
+    # counting, the loop clock.
     ("hedgerow.testing._counting", "hedgerow.testing._faults"): "typing, a cycle",
     ("hedgerow.testing._fault", "hedgerow.testing._faults"): "typing, a cycle",
     ("hedgerow.testing._loop_clock", "hedgerow.testing._clock"): "typing, a cycle",
