@@ -116,10 +116,6 @@ OWNED_ELSEWHERE: dict[tuple[str, str], str] = {
     ("hedgerow.actors._component_join", "hedgerow.supervision._backoff"): "deferred, typing",
     ("hedgerow.actors._run", "hedgerow.supervision._spec"): "deferred",
     ("hedgerow.actors._run", "hedgerow.supervision._tree"): "deferred, typing",
-    # owned elsewhere this session: the component's modules import each other.
-    ("hedgerow.actors._component_actor", "hedgerow.actors._component"): "typing, a cycle",
-    ("hedgerow.actors._component_join", "hedgerow.actors._component"): "typing, a cycle",
-    ("hedgerow.actors._component_runner", "hedgerow.actors._component_actor"): "typing, a cycle",
     # owned elsewhere this session: an actor, its ref and the name registry.
     ("hedgerow.actors._ref", "hedgerow.actors._actor_core"): "typing, a cycle",
     ("hedgerow.actors._links", "hedgerow.actors._actor_core"): "typing, a cycle",

@@ -57,8 +57,8 @@ if TYPE_CHECKING:
 
     from pykka._actor import ActorInbox
 
-    from hedgerow.actors._component import Component
     from hedgerow.actors._component_runner import HandlerRunner
+    from hedgerow.actors._component_seams import Handlers
     from hedgerow.actors._reason import Reason
     from hedgerow.supervision._backoff import Backoff
 
@@ -77,7 +77,7 @@ RUNNER_KILL_WAIT = 1.0
 class ComponentActor(Actor, Joining):
     """One incarnation of a `Component`: a hedgerow `Actor` holding one session."""
 
-    def __init__(self, component: Component) -> None:
+    def __init__(self, component: Handlers) -> None:
         super().__init__()
         self.component = component
         self.session: ComponentSession | None = None

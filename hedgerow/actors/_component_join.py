@@ -30,8 +30,8 @@ if TYPE_CHECKING:
     import concurrent.futures
 
     from hedgerow._clock import Clock, TimerHandle
-    from hedgerow.actors._component import Component
     from hedgerow.actors._component_runner import HandlerRunner
+    from hedgerow.actors._component_seams import Handlers
     from hedgerow.supervision._backoff import Backoff
     from hedgerow.transports._session import ComponentSession
 
@@ -143,7 +143,7 @@ def leave_request() -> Any:
 class Joining:
     """`ComponentActor`'s joins: the first one (in ``on_start``) and reconnects."""
 
-    component: Component
+    component: Handlers
     session: ComponentSession | None
     actor_inbox: Any
     _runner: HandlerRunner | None
