@@ -15,7 +15,7 @@ import re
 import sys
 import threading
 import weakref
-from typing import TYPE_CHECKING, Any, TypeGuard, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeGuard, TypeVar
 
 from hedgerow._exceptions import ConfigProblem, SpecError
 from hedgerow.supervision._binding import binding_problems
@@ -34,7 +34,6 @@ from hedgerow.supervision._treecheck import set_fields
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from hedgerow.actors._component import Component
     from hedgerow.supervision._management import Management
     from hedgerow.supervision._treeschema import (
         ChildModel,
@@ -43,16 +42,31 @@ if TYPE_CHECKING:
         WorkerModel,
     )
 
-__all__ = ["Builder", "is_component", "written_settings"]
+__all__ = ["Builder", "Configurable", "is_component", "written_settings"]
 
 T = TypeVar("T")
+
+
+class Configurable(Protocol):
+    """What a tree file uses of a `hedgerow.Component`: the module that defined it,
+    the settings it was configured with, and `Component.configured` itself."""
+
+    @property
+    def origin(self) -> Configurable | None: ...
+    @property
+    def settings(self) -> dict[str, Any]: ...
+    @property
+    def module(self) -> str | None: ...
+
+    def configured(self, **settings: Any) -> Configurable: ...
+
 
 _VARIABLE = re.compile(r"\$(\$)?\{([^}]*)\}")
 """``${VAR}``, ``${VAR:-default}``, or ``$${...}`` (a literal ``${...}``)."""
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
-_written: weakref.WeakKeyDictionary[Component, dict[str, Any]] = weakref.WeakKeyDictionary()
+_written: weakref.WeakKeyDictionary[Configurable, dict[str, Any]] = weakref.WeakKeyDictionary()
 """A configured component's settings as its file wrote them (before ``${VAR}``)."""
 _written_lock = threading.Lock()
 
@@ -261,7 +275,7 @@ class Builder:
             self.problems.append(ConfigProblem("management", fields, str(exc)))
             return None
 
-    def component(self, origin: Component, model: ChildModel, key: str) -> Component | None:
+    def component(self, origin: Configurable, model: ChildModel, key: str) -> Configurable | None:
         """`origin` with the file's settings (and the file's defaults), ``${VAR}`` read."""
         written = {**self.component_defaults, **set_fields(model, exclude=set())}
         written = {name: written[name] for name in SETTINGS if name in written}
@@ -369,7 +383,7 @@ def _is_simple(strategy: str | None) -> bool:
         return False
 
 
-def is_component(start: object) -> TypeGuard[Component]:
+def is_component(start: object) -> TypeGuard[Configurable]:
     """Whether `start` is a `hedgerow.Component`: none is unless the WAMP side is
     imported (a worker hosting plain actors never imports it)."""
     module = sys.modules.get("hedgerow.actors._component")
@@ -385,7 +399,7 @@ def _stand_in() -> Any:
     raise RuntimeError(msg)
 
 
-def written_settings(component: Component) -> dict[str, Any] | None:
+def written_settings(component: Configurable) -> dict[str, Any] | None:
     """A configured component's settings as its file wrote them (``${VAR}`` unread)."""
     with _written_lock:
         return _written.get(component)

@@ -127,7 +127,7 @@ def _plain(value: Any) -> Any:
 
 
 def _import_name(child: ChildSpec) -> str:
-    start = child.start
+    start: Any = child.start
     if is_component(start):
         start = start.origin or start
         module = start.module
