@@ -65,11 +65,15 @@ LAYERS: tuple[tuple[Unit, ...], ...] = (
     (("hedgerow.actors._reason", "hedgerow._events", "hedgerow._logs"),),
     # The wire: the transport seam, serializers, WAMP sessions, routers, event
     # loops. It knows no actor, so it sits below the actors: a Component (in
-    # hedgerow.actors, DESIGN.md's layout) talks through it.
+    # hedgerow.components) talks through it.
     (("hedgerow.transports",),),
-    # Actors, stable refs, links, Component.
+    # Actors, stable refs, links.
     (("hedgerow.actors",),),
+    # Specs, supervisors, trees, tree files, the management API's settings.
     (("hedgerow.supervision",),),
+    # Components (supervised: their child specs, their reconnect backoff), run(),
+    # the management service (a component) and the Container that serves it.
+    (("hedgerow.components",),),
     # Two units side by side: neither imports the other.
     (("hedgerow.node",), ("hedgerow.testing",)),
     (("hedgerow.cli",),),
@@ -80,7 +84,7 @@ LAYERS: tuple[tuple[Unit, ...], ...] = (
 belongs to the longest name listed that is itself or one of its packages."""
 
 DEFERRED: dict[tuple[str, str], str] = {
-    ("hedgerow.actors._component_runner", "hedgerow.actors._loop"): (
+    ("hedgerow.components._component_runner", "hedgerow.actors._loop"): (
         "the shared event loop (asyncio) is imported, and started, only for a component "
         "with coroutine handlers"
     ),
@@ -88,7 +92,10 @@ DEFERRED: dict[tuple[str, str], str] = {
         "only a worker with components needs the WAMP framework (asyncio, ssl): a plain "
         "worker's cold start stays short (issue 15)"
     ),
-    ("hedgerow.supervision._container", "hedgerow.supervision._management"): (
+    ("hedgerow.components._container", "hedgerow.components._management_service"): (
+        "the management API imports autobahn; only a container that serves it needs it"
+    ),
+    ("hedgerow.components._container", "hedgerow.supervision._management"): (
         "the management API imports autobahn; only a container that serves it needs it"
     ),
     ("hedgerow.supervision._treebuild", "hedgerow.supervision._management"): (
@@ -108,14 +115,12 @@ DEFERRED: dict[tuple[str, str], str] = {
 """Function-level imports of hedgerow modules, each with why it must wait."""
 
 OWNED_ELSEWHERE: dict[tuple[str, str], str] = {
-    # owned elsewhere this session: a component reaches up into supervision (its
-    # spec, its backoff), and hedgerow.run starts a tree; components and run()
-    # belong above supervision (issue 16).
-    ("hedgerow.actors._component", "hedgerow.supervision._spec"): "deferred, typing",
-    ("hedgerow.actors._component_actor", "hedgerow.supervision._backoff"): "typing",
-    ("hedgerow.actors._component_join", "hedgerow.supervision._backoff"): "deferred, typing",
-    ("hedgerow.actors._run", "hedgerow.supervision._spec"): "deferred",
-    ("hedgerow.actors._run", "hedgerow.supervision._tree"): "deferred, typing",
+    # To mend next: components sit above supervision now, so these imports
+    # need not hide in functions.
+    ("hedgerow.components._component", "hedgerow.supervision._spec"): "deferred",
+    ("hedgerow.components._component_join", "hedgerow.supervision._backoff"): "deferred",
+    ("hedgerow.components._run", "hedgerow.supervision._spec"): "deferred",
+    ("hedgerow.components._run", "hedgerow.supervision._tree"): "deferred",
     # owned elsewhere this session: an actor, its ref and the name registry.
     ("hedgerow.actors._ref", "hedgerow.actors._actor_core"): "typing, a cycle",
     ("hedgerow.actors._links", "hedgerow.actors._actor_core"): "typing, a cycle",

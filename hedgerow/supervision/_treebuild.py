@@ -386,7 +386,7 @@ def _is_simple(strategy: str | None) -> bool:
 def is_component(start: object) -> TypeGuard[Configurable]:
     """Whether `start` is a `hedgerow.Component`: none is unless the WAMP side is
     imported (a worker hosting plain actors never imports it)."""
-    module = sys.modules.get("hedgerow.actors._component")
+    module = sys.modules.get("hedgerow.components._component")
     return module is not None and isinstance(start, module.Component)
 
 

@@ -30,7 +30,7 @@ from hedgerow.transports._base import CLOSE_NORMAL, Closed, Event, Invocation
 if TYPE_CHECKING:
     import asyncio
 
-    from hedgerow.actors._component_seams import RunnerOwner
+    from hedgerow.components._component_seams import RunnerOwner
     from hedgerow.transports._async_session import AsyncSession
 
 __all__ = ["Fire", "HandlerRunner", "Joined", "RunnerDone", "RunnerFailed", "StartMain"]

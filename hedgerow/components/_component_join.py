@@ -1,6 +1,6 @@
 # mypy: disable-error-code="no-untyped-call"
 """How a component's actor joins its realm, the first time and again after a lost
-session (autobahn's Component rules: see `hedgerow.actors._component`): the peer
+session (autobahn's Component rules: see `hedgerow.components._component`): the peer
 the transport delivers to, the actor's own messages, the retry plan, and
 `Joining`, the mixin of `ComponentActor` that runs them on the actor's thread
 and clock."""
@@ -30,8 +30,8 @@ if TYPE_CHECKING:
     import concurrent.futures
 
     from hedgerow._clock import Clock, TimerHandle
-    from hedgerow.actors._component_runner import HandlerRunner
-    from hedgerow.actors._component_seams import Handlers
+    from hedgerow.components._component_runner import HandlerRunner
+    from hedgerow.components._component_seams import Handlers
     from hedgerow.supervision._backoff import Backoff
     from hedgerow.transports._session import ComponentSession
 

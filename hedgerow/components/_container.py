@@ -73,7 +73,8 @@ if TYPE_CHECKING:
     from hedgerow._clock import Clock
     from hedgerow._events import Event
     from hedgerow.actors._reason import Reason
-    from hedgerow.supervision._management import Management, ManagementService
+    from hedgerow.components._management_service import ManagementService
+    from hedgerow.supervision._management import Management
 
 __all__ = [
     "ALREADY_RUNNING",
@@ -207,7 +208,9 @@ class Container:
         self.events.subscribe(self._on_event)
         self.tree = Tree(self.spec, name=self.name, clock=self._clock, events=self.events)
         if self.management is not None:
-            from hedgerow.supervision._management import ManagementService  # noqa: PLC0415
+            from hedgerow.components._management_service import (  # noqa: PLC0415
+                ManagementService,
+            )
 
             self._service = ManagementService(
                 self.management, self.procedures(), name=f"container {self.name}"

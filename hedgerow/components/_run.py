@@ -7,7 +7,7 @@ import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from hedgerow.actors._component import Component
+from hedgerow.components._component import Component
 
 if TYPE_CHECKING:
     from hedgerow.actors._reason import Reason

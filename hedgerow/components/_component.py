@@ -13,7 +13,7 @@ All handlers of a component run one at a time: user code needs no locks.
 Plain ones run on its actor's thread. If any handler (or ``main``) is
 ``async def``, all of them run on an event loop instead, as autobahn's do:
 the transport's own loop (the WAMP transport on asyncio) or hedgerow's, in
-an event-loop actor (`hedgerow.actors._component_runner`), and the session's
+an event-loop actor (`hedgerow.components._component_runner`), and the session's
 requests return awaitables (`hedgerow.transports._async_session`); an
 ``await`` holds back the component's next handler, and ``main`` runs as a
 task beside them. A coroutine function given to a plain component's session,
@@ -94,7 +94,7 @@ from typing import TYPE_CHECKING, Any
 
 from autobahn.wamp.types import RegisterOptions, SubscribeOptions
 
-from hedgerow.actors._component_actor import ComponentActor
+from hedgerow.components._component_actor import ComponentActor
 from hedgerow.transports._base import resolve_transports
 
 if TYPE_CHECKING:

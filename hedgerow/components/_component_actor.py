@@ -2,7 +2,7 @@
 # (autobahn ships py.typed but leaves its constructors unannotated.)
 """`ComponentActor`: one incarnation of a `Component`, a hedgerow actor holding one
 session (how its handlers run, and what happens when they raise: see
-`hedgerow.actors._component`)."""
+`hedgerow.components._component`)."""
 
 from __future__ import annotations
 
@@ -21,7 +21,9 @@ from pykka._envelope import Envelope
 
 from hedgerow._events import EventKind
 from hedgerow.actors._actor import Actor
-from hedgerow.actors._component_join import (
+from hedgerow.actors._inbox import Inbox, exempt
+from hedgerow.actors._messages import _Control
+from hedgerow.components._component_join import (
     Joining,
     Reconnect,
     Rejoined,
@@ -31,7 +33,7 @@ from hedgerow.actors._component_join import (
     live_links,
     live_links_lock,
 )
-from hedgerow.actors._component_runner import (
+from hedgerow.components._component_runner import (
     Fire,
     Joined,
     RunnerDone,
@@ -39,8 +41,6 @@ from hedgerow.actors._component_runner import (
     StartMain,
     start_runner,
 )
-from hedgerow.actors._inbox import Inbox, exempt
-from hedgerow.actors._messages import _Control
 from hedgerow.transports._async_session import AsyncSession
 from hedgerow.transports._base import (
     CLOSE_NORMAL,
@@ -57,9 +57,9 @@ if TYPE_CHECKING:
 
     from pykka._actor import ActorInbox
 
-    from hedgerow.actors._component_runner import HandlerRunner
-    from hedgerow.actors._component_seams import Handlers
     from hedgerow.actors._reason import Reason
+    from hedgerow.components._component_runner import HandlerRunner
+    from hedgerow.components._component_seams import Handlers
     from hedgerow.supervision._backoff import Backoff
 
 __all__ = ["ComponentActor"]

@@ -1,8 +1,8 @@
 """What the parts of a component need of each other, as Protocols.
 
-A `Component` (`hedgerow.actors._component`) builds a `ComponentActor` on each
-start; the actor joins (`hedgerow.actors._component_join`) and may run the
-handlers on an event loop (`hedgerow.actors._component_runner`). Each part
+A `Component` (`hedgerow.components._component`) builds a `ComponentActor` on each
+start; the actor joins (`hedgerow.components._component_join`) and may run the
+handlers on an event loop (`hedgerow.components._component_runner`). Each part
 names here what it uses of the one that builds it, so that none imports the
 module above it, not even for its annotations.
 """
