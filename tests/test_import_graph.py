@@ -95,12 +95,6 @@ DEFERRED: dict[tuple[str, str], str] = {
     ("hedgerow.components._container", "hedgerow.components._management_service"): (
         "the management API imports autobahn; only a container that serves it needs it"
     ),
-    ("hedgerow.components._container", "hedgerow.supervision._management"): (
-        "the management API imports autobahn; only a container that serves it needs it"
-    ),
-    ("hedgerow.supervision._treebuild", "hedgerow.supervision._management"): (
-        "the management API imports autobahn; only a tree file with [management] needs it"
-    ),
     ("hedgerow.supervision._treefile", "hedgerow.supervision._treeschema"): (
         "the tree file's schema imports pydantic; trees built in code never need it"
     ),
@@ -115,12 +109,6 @@ DEFERRED: dict[tuple[str, str], str] = {
 """Function-level imports of hedgerow modules, each with why it must wait."""
 
 OWNED_ELSEWHERE: dict[tuple[str, str], str] = {
-    # To mend next: components sit above supervision now, so these imports
-    # need not hide in functions.
-    ("hedgerow.components._component", "hedgerow.supervision._spec"): "deferred",
-    ("hedgerow.components._component_join", "hedgerow.supervision._backoff"): "deferred",
-    ("hedgerow.components._run", "hedgerow.supervision._spec"): "deferred",
-    ("hedgerow.components._run", "hedgerow.supervision._tree"): "deferred",
     # owned elsewhere this session: an actor, its ref and the name registry.
     ("hedgerow.actors._ref", "hedgerow.actors._actor_core"): "typing, a cycle",
     ("hedgerow.actors._links", "hedgerow.actors._actor_core"): "typing, a cycle",

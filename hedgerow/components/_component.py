@@ -95,12 +95,12 @@ from typing import TYPE_CHECKING, Any
 from autobahn.wamp.types import RegisterOptions, SubscribeOptions
 
 from hedgerow.components._component_actor import ComponentActor
+from hedgerow.supervision._spec import ChildSpec
 from hedgerow.transports._base import resolve_transports
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from hedgerow.supervision._spec import ChildSpec
     from hedgerow.transports._session import ComponentSession
 
 __all__ = ["EVENTS", "SETTINGS", "Component"]
@@ -236,8 +236,6 @@ class Component:
 
     def child_spec(self, child_id: str | None = None, **options: Any) -> ChildSpec:
         """A `ChildSpec` that starts this component; `options` are ChildSpec's fields."""
-        from hedgerow.supervision._spec import ChildSpec  # noqa: PLC0415 - supervision uses actors
-
         return ChildSpec(child_id or self.name, self, **options)
 
     # -- listeners (autobahn's decorators) -------------------------------------

@@ -16,6 +16,7 @@ from autobahn.wamp.exception import TransportLost
 from pykka._envelope import Envelope
 
 from hedgerow.actors._messages import _Internal
+from hedgerow.supervision._backoff import Backoff
 from hedgerow.transports._base import (
     CLOSE_NORMAL,
     Closed,
@@ -32,7 +33,6 @@ if TYPE_CHECKING:
     from hedgerow._clock import Clock, TimerHandle
     from hedgerow.components._component_runner import HandlerRunner
     from hedgerow.components._component_seams import Handlers
-    from hedgerow.supervision._backoff import Backoff
     from hedgerow.transports._session import ComponentSession
 
 __all__ = [
@@ -116,7 +116,6 @@ def leave_if_joined(future: concurrent.futures.Future[Link]) -> None:
 def first_join_backoff(transport: Transport) -> Backoff:
     """The attempts of a first join through `transport`: one, and as many retries as
     its retry policy allows (autobahn counts ``max_retries`` after the first attempt)."""
-    from hedgerow.supervision._backoff import Backoff  # noqa: PLC0415 - supervision uses actors
 
     policy = transport.retry
     if policy is None:
@@ -312,8 +311,6 @@ class Joining:
             return None
         found = self._backoffs.get(index)
         if found is None:
-            from hedgerow.supervision._backoff import Backoff  # noqa: PLC0415 - supervision uses actors
-
             found = self._backoffs[index] = Backoff(
                 initial_retry_delay=policy.initial_retry_delay,
                 max_retry_delay=policy.max_retry_delay,

@@ -55,6 +55,7 @@ from hedgerow._exceptions import (
     StartError,
 )
 from hedgerow.actors._reason import describe
+from hedgerow.supervision._management import Management, container_prefix
 from hedgerow.supervision._reloader import ModuleReloader
 from hedgerow.supervision._spec import (
     BACKOFF_FIELDS,
@@ -74,7 +75,6 @@ if TYPE_CHECKING:
     from hedgerow._events import Event
     from hedgerow.actors._reason import Reason
     from hedgerow.components._management_service import ManagementService
-    from hedgerow.supervision._management import Management
 
 __all__ = [
     "ALREADY_RUNNING",
@@ -167,12 +167,6 @@ class Container:
             raise SpecError(name, "restart", "restart-always", rule)
         self.management: Management | None = None
         if management is not None:
-            # Only a container that serves its API over a router needs the WAMP libraries.
-            from hedgerow.supervision._management import (  # noqa: PLC0415
-                Management,
-                container_prefix,
-            )
-
             settings = Management.parse(management)
             self.management = settings.with_prefix(container_prefix(name)) if settings else None
         self.events = events if events is not None else EventStream()

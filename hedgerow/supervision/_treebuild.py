@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeGuard, TypeVar
 
 from hedgerow._exceptions import ConfigProblem, SpecError
 from hedgerow.supervision._binding import binding_problems
+from hedgerow.supervision._management import Management, worker_prefix
 from hedgerow.supervision._spec import (
     BACKOFF_FIELDS,
     INBOX_FIELDS,
@@ -34,7 +35,6 @@ from hedgerow.supervision._treecheck import set_fields
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from hedgerow.supervision._management import Management
     from hedgerow.supervision._treeschema import (
         ChildModel,
         ManagementModel,
@@ -226,8 +226,6 @@ class Builder:
             container, failed = SupervisorSpec(name=worker_id), True
         management = None
         if self.node_management is not None:
-            from hedgerow.supervision._management import worker_prefix  # noqa: PLC0415
-
             management = self.node_management.with_prefix(
                 worker_prefix(self.node, worker_id)
             ).as_data()
@@ -263,8 +261,6 @@ class Builder:
 
     def management(self, model: ManagementModel) -> Management | None:
         """The node's `Management`, ``${VAR}`` read."""
-        from hedgerow.supervision._management import Management  # noqa: PLC0415 - autobahn
-
         fields = set_fields(model, exclude=set())
         settings = {
             name: self.expand(value, f"management.{name}") for name, value in fields.items()
