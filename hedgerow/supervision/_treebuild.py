@@ -12,10 +12,7 @@ from __future__ import annotations
 import importlib
 import os
 import re
-import sys
-import threading
-import weakref
-from typing import TYPE_CHECKING, Any, Protocol, TypeGuard, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from hedgerow._exceptions import ConfigProblem, SpecError
 from hedgerow.supervision._binding import binding_problems
@@ -31,6 +28,7 @@ from hedgerow.supervision._spec import (
 )
 from hedgerow.supervision._treecheck import COMPONENT_SETTINGS as SETTINGS
 from hedgerow.supervision._treecheck import set_fields
+from hedgerow.supervision._treecomponents import Configurable, is_component, remember_written
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -42,33 +40,15 @@ if TYPE_CHECKING:
         WorkerModel,
     )
 
-__all__ = ["Builder", "Configurable", "is_component", "written_settings"]
+__all__ = ["Builder"]
 
 T = TypeVar("T")
-
-
-class Configurable(Protocol):
-    """What a tree file uses of a `hedgerow.Component`: the module that defined it,
-    the settings it was configured with, and `Component.configured` itself."""
-
-    @property
-    def origin(self) -> Configurable | None: ...
-    @property
-    def settings(self) -> dict[str, Any]: ...
-    @property
-    def module(self) -> str | None: ...
-
-    def configured(self, **settings: Any) -> Configurable: ...
 
 
 _VARIABLE = re.compile(r"\$(\$)?\{([^}]*)\}")
 """``${VAR}``, ``${VAR:-default}``, or ``$${...}`` (a literal ``${...}``)."""
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-
-_written: weakref.WeakKeyDictionary[Configurable, dict[str, Any]] = weakref.WeakKeyDictionary()
-"""A configured component's settings as its file wrote them (before ``${VAR}``)."""
-_written_lock = threading.Lock()
 
 
 class Builder:
@@ -289,8 +269,7 @@ class Builder:
             name = name if name in written else next(iter(written))
             self.problems.append(ConfigProblem(f"{key}.{name}", written[name], str(exc)))
             return None
-        with _written_lock:
-            _written[component] = written
+        remember_written(component, written)
         return component
 
     def expand(self, value: Any, key: str) -> Any:
@@ -379,13 +358,6 @@ def _is_simple(strategy: str | None) -> bool:
         return False
 
 
-def is_component(start: object) -> TypeGuard[Configurable]:
-    """Whether `start` is a `hedgerow.Component`: none is unless the WAMP side is
-    imported (a worker hosting plain actors never imports it)."""
-    module = sys.modules.get("hedgerow.components._component")
-    return module is not None and isinstance(start, module.Component)
-
-
 def _stand_in() -> Any:
     """What a child's spec is checked with when its own start could not be used.
 
@@ -393,9 +365,3 @@ def _stand_in() -> Any:
     it never starts."""
     msg = "a child whose start could not be read is never started"
     raise RuntimeError(msg)
-
-
-def written_settings(component: Configurable) -> dict[str, Any] | None:
-    """A configured component's settings as its file wrote them (``${VAR}`` unread)."""
-    with _written_lock:
-        return _written.get(component)

@@ -23,7 +23,7 @@ from hedgerow.supervision._spec import (
     Restart,
     SupervisorSpec,
 )
-from hedgerow.supervision._treebuild import is_component, written_settings
+from hedgerow.supervision._treecomponents import is_component, written_settings
 from hedgerow.supervision._treeparse import format_of
 
 if TYPE_CHECKING:
