@@ -96,6 +96,7 @@ from autobahn.wamp.types import RegisterOptions, SubscribeOptions
 
 from hedgerow.components._component_actor import ComponentActor
 from hedgerow.supervision._spec import ChildSpec
+from hedgerow.supervision._treecomponents import register_component_type
 from hedgerow.transports._base import resolve_transports
 
 if TYPE_CHECKING:
@@ -332,6 +333,9 @@ class Component:
                     "with async def, so that the component runs its handlers on an event loop"
                 )
                 raise TypeError(msg)
+
+
+register_component_type(Component)  # a tree file's child may be one (_treecomponents)
 
 
 def _check_realm(realm: Any) -> None:

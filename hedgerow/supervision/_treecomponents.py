@@ -7,12 +7,17 @@ the file wrote them, ``${VAR}`` unread (`hedgerow.supervision._treewrite`).
 
 from __future__ import annotations
 
-import sys
 import threading
 import weakref
 from typing import Any, Protocol, TypeGuard
 
-__all__ = ["Configurable", "is_component", "remember_written", "written_settings"]
+__all__ = [
+    "Configurable",
+    "is_component",
+    "register_component_type",
+    "remember_written",
+    "written_settings",
+]
 
 
 class Configurable(Protocol):
@@ -34,11 +39,23 @@ _written: weakref.WeakKeyDictionary[Configurable, dict[str, Any]] = weakref.Weak
 _written_lock = threading.Lock()
 
 
+_component_types: tuple[type, ...] = ()
+"""The classes whose instances are components (`register_component_type`)."""
+
+
+def register_component_type(cls: type) -> None:
+    """Count the instances of `cls` as components: `hedgerow.Component` registers
+    itself when its module is imported (a layer above this one)."""
+    global _component_types  # noqa: PLW0603 - a registry, written once per class
+    with _written_lock:
+        if cls not in _component_types:
+            _component_types = (*_component_types, cls)
+
+
 def is_component(start: object) -> TypeGuard[Configurable]:
     """Whether `start` is a `hedgerow.Component`: none is unless the WAMP side is
     imported (a worker hosting plain actors never imports it)."""
-    module = sys.modules.get("hedgerow.components._component")
-    return module is not None and isinstance(start, module.Component)
+    return isinstance(start, _component_types)
 
 
 def remember_written(component: Configurable, written: dict[str, Any]) -> None:
