@@ -42,7 +42,7 @@ import pykka
 
 import hedgerow
 from hedgerow import SupervisorSpec, start_tree
-from hedgerow.actors._component import Component
+from hedgerow.components._component import Component
 from hedgerow.transports import Call, InProcessRouter, Leave, Publish, Subscribe
 
 if TYPE_CHECKING:

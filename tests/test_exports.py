@@ -10,6 +10,7 @@ import pytest
 PACKAGES = [
     "hedgerow",
     "hedgerow.actors",
+    "hedgerow.components",
     "hedgerow.node",
     "hedgerow.supervision",
     "hedgerow.testing",

@@ -65,11 +65,15 @@ LAYERS: tuple[tuple[Unit, ...], ...] = (
     (("hedgerow.actors._reason", "hedgerow._events", "hedgerow._logs"),),
     # The wire: the transport seam, serializers, WAMP sessions, routers, event
     # loops. It knows no actor, so it sits below the actors: a Component (in
-    # hedgerow.actors, DESIGN.md's layout) talks through it.
+    # hedgerow.components) talks through it.
     (("hedgerow.transports",),),
-    # Actors, stable refs, links, Component.
+    # Actors, stable refs, links.
     (("hedgerow.actors",),),
+    # Specs, supervisors, trees, tree files, the management API's settings.
     (("hedgerow.supervision",),),
+    # Components (supervised: their child specs, their reconnect backoff), run(),
+    # the management service (a component) and the Container that serves it.
+    (("hedgerow.components",),),
     # Two units side by side: neither imports the other.
     (("hedgerow.node",), ("hedgerow.testing",)),
     (("hedgerow.cli",),),
@@ -80,7 +84,7 @@ LAYERS: tuple[tuple[Unit, ...], ...] = (
 belongs to the longest name listed that is itself or one of its packages."""
 
 DEFERRED: dict[tuple[str, str], str] = {
-    ("hedgerow.actors._component_runner", "hedgerow.actors._loop"): (
+    ("hedgerow.components._component_runner", "hedgerow.actors._loop"): (
         "the shared event loop (asyncio) is imported, and started, only for a component "
         "with coroutine handlers"
     ),
@@ -88,11 +92,8 @@ DEFERRED: dict[tuple[str, str], str] = {
         "only a worker with components needs the WAMP framework (asyncio, ssl): a plain "
         "worker's cold start stays short (issue 15)"
     ),
-    ("hedgerow.supervision._container", "hedgerow.supervision._management"): (
+    ("hedgerow.components._container", "hedgerow.components._management_service"): (
         "the management API imports autobahn; only a container that serves it needs it"
-    ),
-    ("hedgerow.supervision._treebuild", "hedgerow.supervision._management"): (
-        "the management API imports autobahn; only a tree file with [management] needs it"
     ),
     ("hedgerow.supervision._treefile", "hedgerow.supervision._treeschema"): (
         "the tree file's schema imports pydantic; trees built in code never need it"
@@ -108,35 +109,21 @@ DEFERRED: dict[tuple[str, str], str] = {
 """Function-level imports of hedgerow modules, each with why it must wait."""
 
 OWNED_ELSEWHERE: dict[tuple[str, str], str] = {
-    # owned elsewhere this session: a component reaches up into supervision (its
-    # spec, its backoff), and hedgerow.run starts a tree; components and run()
-    # belong above supervision (issue 16).
-    ("hedgerow.actors._component", "hedgerow.supervision._spec"): "deferred, typing",
-    ("hedgerow.actors._component_actor", "hedgerow.supervision._backoff"): "typing",
-    ("hedgerow.actors._component_join", "hedgerow.supervision._backoff"): "deferred, typing",
-    ("hedgerow.actors._run", "hedgerow.supervision._spec"): "deferred",
-    ("hedgerow.actors._run", "hedgerow.supervision._tree"): "deferred, typing",
-    # owned elsewhere this session: the component's modules import each other.
-    ("hedgerow.actors._component_actor", "hedgerow.actors._component"): "typing, a cycle",
-    ("hedgerow.actors._component_join", "hedgerow.actors._component"): "typing, a cycle",
-    ("hedgerow.actors._component_runner", "hedgerow.actors._component_actor"): "typing, a cycle",
     # owned elsewhere this session: an actor, its ref and the name registry.
     ("hedgerow.actors._ref", "hedgerow.actors._actor_core"): "typing, a cycle",
     ("hedgerow.actors._names", "hedgerow.actors._ref"): "typing, a cycle",
     # owned elsewhere this session: the event-loop actor and its inbox.
     ("hedgerow.actors._loop_inbox", "hedgerow.actors._async_actor"): "deferred, typing, a cycle",
-    # owned elsewhere this session: tree files build worker containers, and the
-    # worker reads tree files (node/_worker.py -> supervision/_treefile.py).
-    ("hedgerow.supervision._treebuild", "hedgerow.node._worker"): "deferred, a cycle",
+    # Left (issue 16): a tree file's worker table builds a hedgerow.node.Worker, a
+    # layer above. The worker no longer reads tree files (it writes its container
+    # with _treewrite), so the cycle left runs only through node._zygote's
+    # deferred imports; the import up a layer goes once loading a tree file with
+    # worker tables sits above node (the worker process reads its container with
+    # the part of the loader below).
+    ("hedgerow.supervision._treebuild", "hedgerow.node._worker"): "deferred, up a layer",
     # owned elsewhere this session: deferred with no cost to defer (no cycle, no
-    # costly library behind them): they can move to the top of their modules.
-    ("hedgerow.actors._component_actor", "hedgerow._events"): "deferred",
-    ("hedgerow.actors._component_join", "hedgerow.transports._base"): "deferred",
-    ("hedgerow.supervision._binding", "hedgerow.supervision._spec"): "deferred",
+    # costly library behind it): it can move to the top of its module.
     ("hedgerow.supervision._supervisor", "hedgerow.supervision._plan"): "deferred",
-    # owned elsewhere this session (merged from other branches): the worker's
-    # actor and its launcher.
-    ("hedgerow.node._worker_actor", "hedgerow.node._worker"): "typing, a cycle",
     # owned elsewhere this session: the fork server's child becomes a worker by
     # running the worker's entry point (a layer above node), imported by the zygote.
     ("hedgerow.node._zygote", "hedgerow.worker"): "deferred, up a layer",

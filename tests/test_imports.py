@@ -52,8 +52,8 @@ def test_import_hedgerow_imports_no_heavy_library_and_starts_nothing():
 
 @pytest.mark.parametrize(
     "package",
-    ["hedgerow.actors", "hedgerow.node", "hedgerow.supervision", "hedgerow.testing",
-     "hedgerow.transports"],
+    ["hedgerow.actors", "hedgerow.components", "hedgerow.node", "hedgerow.supervision",
+     "hedgerow.testing", "hedgerow.transports"],
 )  # fmt: skip
 def test_importing_a_subpackage_imports_no_heavy_library(package):
     found = fresh(f"import {package}")

@@ -1,5 +1,6 @@
 """Actors: `Actor` (on pykka's threads) and `AsyncioActor` (on an event loop),
-stable `ChildRef`s, links and monitors, WAMP-style `Component`s."""
+stable `ChildRef`s, links and monitors. (WAMP-style components, supervised
+actors, are a layer above: `hedgerow.components`.)"""
 
 from __future__ import annotations
 
@@ -12,8 +13,6 @@ if TYPE_CHECKING:
     from hedgerow.actors._ask import ask
     from hedgerow.actors._async_actor import AsyncioActor
     from hedgerow.actors._async_future import AsyncioFuture
-    from hedgerow.actors._component import Component
-    from hedgerow.actors._component_actor import ComponentActor
     from hedgerow.actors._inbox import InboxSettings, InboxStatistics, Overflow
     from hedgerow.actors._links import demonitor, link, monitor, unlink
     from hedgerow.actors._loop import set_block_threshold
@@ -28,7 +27,6 @@ if TYPE_CHECKING:
         is_normal,
     )
     from hedgerow.actors._ref import ChildRef
-    from hedgerow.actors._run import run
 
 __all__ = [
     "KILLED",
@@ -39,8 +37,6 @@ __all__ = [
     "AsyncioActor",
     "AsyncioFuture",
     "ChildRef",
-    "Component",
-    "ComponentActor",
     "Down",
     "Exit",
     "InboxSettings",
@@ -53,7 +49,6 @@ __all__ = [
     "is_normal",
     "link",
     "monitor",
-    "run",
     "set_block_threshold",
     "unlink",
 ]
@@ -72,9 +67,6 @@ __getattr__, __dir__ = lazy_exports(
         "AsyncioActor": "hedgerow.actors._async_actor",
         "AsyncioFuture": "hedgerow.actors._async_future",
         "set_block_threshold": "hedgerow.actors._loop",
-        "Component": "hedgerow.actors._component",
-        "ComponentActor": "hedgerow.actors._component_actor",
-        "run": "hedgerow.actors._run",
         "InboxSettings": "hedgerow.actors._inbox",
         "InboxStatistics": "hedgerow.actors._inbox",
         "Overflow": "hedgerow.actors._inbox",

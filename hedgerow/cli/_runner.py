@@ -16,13 +16,9 @@ from hedgerow.actors._reason import describe
 from hedgerow.cli._main import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, TICK, _CutShort
 from hedgerow.cli._run_display import Note, RunDisplay
 from hedgerow.cli._wakeup import _Signals, _Wakeup
+from hedgerow.components._management_service import ManagementService, tree_procedures
 from hedgerow.node import Bus, BusState
-from hedgerow.supervision._management import (
-    Management,
-    ManagementService,
-    node_prefix,
-    tree_procedures,
-)
+from hedgerow.supervision._management import Management, node_prefix
 from hedgerow.supervision._plan import UpdatePlan, plan_update
 from hedgerow.supervision._tree import Tree
 from hedgerow.supervision._treefile import TreeFile, read_tree

@@ -64,7 +64,7 @@ from hedgerow.node._standby import StandbySpares
 from hedgerow.node._wire import DEFAULT_CONFIG_TIMEOUT
 from hedgerow.node._worker_actor import DEFAULT_READY_TIMEOUT, WorkerActor, WorkerProcess
 from hedgerow.supervision._spec import ChildSpec, SupervisorSpec
-from hedgerow.supervision._treefile import tree_to_data
+from hedgerow.supervision._treewrite import tree_to_data
 from hedgerow.transports._choice import FRAMEWORKS
 
 if TYPE_CHECKING:

@@ -9,7 +9,7 @@ import signal
 import subprocess
 import threading
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pykka._envelope import Envelope
 
@@ -28,9 +28,16 @@ if TYPE_CHECKING:
     from pykka._actor import ActorInbox
 
     from hedgerow._events import EventStream
-    from hedgerow.node._worker import Worker
+    from hedgerow.node._ports import PortAllocator
 
-__all__ = ["DEFAULT_READY_TIMEOUT", "KILL_MARGIN", "WorkerActor", "WorkerProcess"]
+__all__ = [
+    "DEFAULT_READY_TIMEOUT",
+    "KILL_MARGIN",
+    "Launcher",
+    "Spare",
+    "WorkerActor",
+    "WorkerProcess",
+]
 
 logger = logging.getLogger("hedgerow.node")
 
@@ -47,6 +54,38 @@ _ROOT_KINDS_DROPPED = frozenset(
     {EventKind.STARTED, EventKind.STOPPED, EventKind.FAILED, EventKind.RESTARTED}
 )
 """The hosted root's events that the worker child's own events already tell."""
+
+
+class Spare(Protocol):
+    """A process started ahead of need that an incarnation takes over."""
+
+    @property
+    def guid(self) -> str: ...
+    @property
+    def process(self) -> WorkerProcess: ...
+
+
+class Launcher(Protocol):
+    """What a `WorkerActor` needs of its `hedgerow.node.Worker`: how to launch a
+    process, the config to send it, and its standby spares (``Worker(standby=True)``)."""
+
+    @property
+    def name(self) -> str | None: ...
+    @property
+    def ready_timeout(self) -> float: ...
+    @property
+    def standby(self) -> bool: ...
+    @property
+    def ports(self) -> PortAllocator: ...
+
+    def launch(self, guid: str, port: int, *, standby: bool = False) -> WorkerProcess: ...
+    def config(
+        self, *, guid: str, port: int, name: str, path: str, orphan_timeout: float
+    ) -> dict[str, Any]: ...
+    def _keep_spare(self, key: str, port: int) -> None: ...
+    def _take_spare(self, key: str, port: int) -> Spare | None: ...
+    def _hold_spare(self, key: str) -> None: ...
+    def _drop_spare(self, key: str) -> None: ...
 
 
 def _cut(text: str, limit: int = 500) -> str:
@@ -66,7 +105,7 @@ class WorkerActor(Actor):
     (SIGKILL) and reaps a process still running.
     """
 
-    def __init__(self, worker: Worker) -> None:
+    def __init__(self, worker: Launcher) -> None:
         super().__init__()
         self.worker = worker
         self.process: WorkerProcess | None = None

@@ -44,6 +44,7 @@ from hedgerow._events import EventStream, drop_event_records
 from hedgerow._exceptions import ConfigError, ConfigProblem, SpecError, StartError
 from hedgerow._logs import formatter
 from hedgerow.actors._reason import describe, is_normal
+from hedgerow.components._container import Container
 from hedgerow.node._bus import Bus, BusState
 from hedgerow.node._signals import SignalHandler
 from hedgerow.node._wire import (
@@ -69,7 +70,6 @@ from hedgerow.node._worker_config import (
     read_config_line,
     timeout_seconds,
 )
-from hedgerow.supervision._container import Container
 from hedgerow.supervision._treefile import tree_from_data
 
 if TYPE_CHECKING:

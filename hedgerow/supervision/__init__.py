@@ -1,5 +1,6 @@
-"""Supervision: specs, the `Supervisor` actor, backoff, intensity, trees, tree files,
-containers and their management API."""
+"""Supervision: specs, the `Supervisor` actor, backoff, intensity, trees, tree files
+and the management API's settings. (Containers, supervisors of components, are a
+layer above: `hedgerow.components`.)"""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ from hedgerow._lazy import lazy_exports
 if TYPE_CHECKING:
     from hedgerow.supervision._async_tree import AsyncioSupervisorHandle, AsyncioTree, open_tree
     from hedgerow.supervision._backoff import DEFAULT_MAX_RETRIES, Backoff, BackoffSettings
-    from hedgerow.supervision._container import Container
     from hedgerow.supervision._intensity import RestartIntensity
     from hedgerow.supervision._management import Management
     from hedgerow.supervision._plan import ChangeKind, ChildChange, UpdatePlan, plan_update
@@ -48,7 +48,6 @@ __all__ = [
     "ChildInfo",
     "ChildSpec",
     "ChildState",
-    "Container",
     "Management",
     "ModuleReloader",
     "Restart",
@@ -81,7 +80,6 @@ __getattr__, __dir__ = lazy_exports(
         "DEFAULT_MAX_RETRIES": "hedgerow.supervision._backoff",
         "Backoff": "hedgerow.supervision._backoff",
         "BackoffSettings": "hedgerow.supervision._backoff",
-        "Container": "hedgerow.supervision._container",
         "RestartIntensity": "hedgerow.supervision._intensity",
         "Management": "hedgerow.supervision._management",
         "ChangeKind": "hedgerow.supervision._plan",

@@ -16,6 +16,7 @@ import inspect
 from typing import TYPE_CHECKING, Any
 
 from hedgerow._exceptions import SpecError
+from hedgerow.supervision._spec import SupervisorSpec
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -81,9 +82,6 @@ def _problem(
 
 
 def _signature(start: Any) -> inspect.Signature | None:
-    # Imported here: the spec module imports this one's users, not the reverse.
-    from hedgerow.supervision._spec import SupervisorSpec  # noqa: PLC0415
-
     if isinstance(start, SupervisorSpec) or hasattr(start, "container_data"):
         return None  # a nested supervisor, or a worker: their own tables say what they take
     if inspect.isclass(start) and _generic_init(start):

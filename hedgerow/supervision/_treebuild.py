@@ -12,13 +12,11 @@ from __future__ import annotations
 import importlib
 import os
 import re
-import sys
-import threading
-import weakref
-from typing import TYPE_CHECKING, Any, TypeGuard, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from hedgerow._exceptions import ConfigProblem, SpecError
 from hedgerow.supervision._binding import binding_problems
+from hedgerow.supervision._management import Management, worker_prefix
 from hedgerow.supervision._spec import (
     BACKOFF_FIELDS,
     INBOX_FIELDS,
@@ -30,12 +28,11 @@ from hedgerow.supervision._spec import (
 )
 from hedgerow.supervision._treecheck import COMPONENT_SETTINGS as SETTINGS
 from hedgerow.supervision._treecheck import set_fields
+from hedgerow.supervision._treecomponents import Configurable, is_component, remember_written
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from hedgerow.actors._component import Component
-    from hedgerow.supervision._management import Management
     from hedgerow.supervision._treeschema import (
         ChildModel,
         ManagementModel,
@@ -43,18 +40,15 @@ if TYPE_CHECKING:
         WorkerModel,
     )
 
-__all__ = ["Builder", "is_component", "written_settings"]
+__all__ = ["Builder"]
 
 T = TypeVar("T")
+
 
 _VARIABLE = re.compile(r"\$(\$)?\{([^}]*)\}")
 """``${VAR}``, ``${VAR:-default}``, or ``$${...}`` (a literal ``${...}``)."""
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-
-_written: weakref.WeakKeyDictionary[Component, dict[str, Any]] = weakref.WeakKeyDictionary()
-"""A configured component's settings as its file wrote them (before ``${VAR}``)."""
-_written_lock = threading.Lock()
 
 
 class Builder:
@@ -212,8 +206,6 @@ class Builder:
             container, failed = SupervisorSpec(name=worker_id), True
         management = None
         if self.node_management is not None:
-            from hedgerow.supervision._management import worker_prefix  # noqa: PLC0415
-
             management = self.node_management.with_prefix(
                 worker_prefix(self.node, worker_id)
             ).as_data()
@@ -249,8 +241,6 @@ class Builder:
 
     def management(self, model: ManagementModel) -> Management | None:
         """The node's `Management`, ``${VAR}`` read."""
-        from hedgerow.supervision._management import Management  # noqa: PLC0415 - autobahn
-
         fields = set_fields(model, exclude=set())
         settings = {
             name: self.expand(value, f"management.{name}") for name, value in fields.items()
@@ -261,7 +251,7 @@ class Builder:
             self.problems.append(ConfigProblem("management", fields, str(exc)))
             return None
 
-    def component(self, origin: Component, model: ChildModel, key: str) -> Component | None:
+    def component(self, origin: Configurable, model: ChildModel, key: str) -> Configurable | None:
         """`origin` with the file's settings (and the file's defaults), ``${VAR}`` read."""
         written = {**self.component_defaults, **set_fields(model, exclude=set())}
         written = {name: written[name] for name in SETTINGS if name in written}
@@ -279,8 +269,7 @@ class Builder:
             name = name if name in written else next(iter(written))
             self.problems.append(ConfigProblem(f"{key}.{name}", written[name], str(exc)))
             return None
-        with _written_lock:
-            _written[component] = written
+        remember_written(component, written)
         return component
 
     def expand(self, value: Any, key: str) -> Any:
@@ -369,13 +358,6 @@ def _is_simple(strategy: str | None) -> bool:
         return False
 
 
-def is_component(start: object) -> TypeGuard[Component]:
-    """Whether `start` is a `hedgerow.Component`: none is unless the WAMP side is
-    imported (a worker hosting plain actors never imports it)."""
-    module = sys.modules.get("hedgerow.actors._component")
-    return module is not None and isinstance(start, module.Component)
-
-
 def _stand_in() -> Any:
     """What a child's spec is checked with when its own start could not be used.
 
@@ -383,9 +365,3 @@ def _stand_in() -> Any:
     it never starts."""
     msg = "a child whose start could not be read is never started"
     raise RuntimeError(msg)
-
-
-def written_settings(component: Component) -> dict[str, Any] | None:
-    """A configured component's settings as its file wrote them (``${VAR}`` unread)."""
-    with _written_lock:
-        return _written.get(component)

@@ -30,7 +30,7 @@ __all__ = [
 ]
 
 COMPONENT_SETTINGS = ("transports", "realm", "extra", "authentication")
-"""A component child's settings: ``hedgerow.actors._component.SETTINGS``, which imports
+"""A component child's settings: ``hedgerow.components._component.SETTINGS``, which imports
 autobahn (tests/supervision/test_treecheck.py keeps the two equal)."""
 
 # The kinds of value (pydantic's strict types, as the schema writes them).

@@ -23,7 +23,7 @@ from hedgerow.supervision._spec import (
     Restart,
     SupervisorSpec,
 )
-from hedgerow.supervision._treebuild import is_component, written_settings
+from hedgerow.supervision._treecomponents import is_component, written_settings
 from hedgerow.supervision._treeparse import format_of
 
 if TYPE_CHECKING:
@@ -127,7 +127,7 @@ def _plain(value: Any) -> Any:
 
 
 def _import_name(child: ChildSpec) -> str:
-    start = child.start
+    start: Any = child.start
     if is_component(start):
         start = start.origin or start
         module = start.module

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 import hedgerow as hr
-from hedgerow.supervision._management import ManagementService, node_prefix, tree_procedures
+from hedgerow.components._management_service import ManagementService, tree_procedures
+from hedgerow.supervision._management import node_prefix
 from hedgerow.supervision._treefile import read_tree
 from hedgerow.testing import EventRecorder
 from hedgerow.transports import ApplicationError, Call, Crossbar, Leave, RouterConfig

@@ -97,7 +97,7 @@ def test_a_worker_hosting_plain_actors_imports_no_wamp_schema_or_yaml_library():
     status, lines, err = run_worker(container, ready=True)
     assert status == EXIT_OK, err
     modules = reported(err)
-    assert "hedgerow.supervision._container" in modules
+    assert "hedgerow.components._container" in modules
     assert sorted(m for m in modules if m.split(".")[0] in HEAVY) == []
     assert lines[-1]["type"] == "exit"
 

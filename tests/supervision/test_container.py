@@ -8,8 +8,8 @@ import uuid
 import pytest
 
 import hedgerow as hr
+from hedgerow.components._container import Container
 from hedgerow.node._worker_main import _host
-from hedgerow.supervision._container import Container
 from hedgerow.supervision._treefile import tree_from_data
 from hedgerow.testing import EventRecorder
 

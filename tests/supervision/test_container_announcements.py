@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from hedgerow.supervision._container import Container
+from hedgerow.components._container import Container
 from hedgerow.transports import Call, InProcessRouter, Subscribe, SubscribeOptions
 
 TIMEOUT = 10.0
@@ -87,7 +87,7 @@ def test_announcements_hide_secrets_and_reach_the_management_role_only(component
 
 
 def test_redaction_keeps_the_shape_and_hides_every_secret():
-    from hedgerow.supervision._container import redacted  # noqa: PLC0415
+    from hedgerow.components._container import redacted  # noqa: PLC0415
 
     config = {
         "start": "m:c",

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
-from hedgerow.actors._component import SETTINGS
+from hedgerow.components._component import SETTINGS
 from hedgerow.supervision import _treecheck, _treeschema
 from hedgerow.supervision._treebuild import Builder
 from hedgerow.supervision._treecheck import Checked, conforming, set_fields

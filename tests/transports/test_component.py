@@ -12,9 +12,9 @@ from helpers import start
 
 import hedgerow as hr
 from hedgerow import EventKind
-from hedgerow.actors._component import Component
-from hedgerow.actors._component_actor import ComponentActor
-from hedgerow.actors._run import run
+from hedgerow.components._component import Component
+from hedgerow.components._component_actor import ComponentActor
+from hedgerow.components._run import run
 from hedgerow.transports import (
     ApplicationError,
     Call,

@@ -14,8 +14,8 @@ from transports.conftest import IMPLEMENTATIONS, Implementation
 
 import hedgerow as hr
 from hedgerow import EventKind
-from hedgerow.actors._component import Component
-from hedgerow.actors._run import run
+from hedgerow.components._component import Component
+from hedgerow.components._run import run
 from hedgerow.transports import (
     ApplicationError,
     Call,

@@ -22,8 +22,8 @@ from transports.wamp_router import SECRET, router_config, start_router, takeover
 
 import hedgerow as hr
 from hedgerow import StartError
-from hedgerow.actors import Component
-from hedgerow.supervision._container import Container
+from hedgerow.components import Component
+from hedgerow.components._container import Container
 from hedgerow.transports import (
     ApplicationError,
     Call,

@@ -11,7 +11,7 @@ from transports.wamp_router import authentication
 
 import hedgerow as hr
 from hedgerow import EventKind
-from hedgerow.actors._component import Component
+from hedgerow.components._component import Component
 from hedgerow.transports import Call, Leave, Publish, WampTransport
 
 TIMEOUT = 30.0

@@ -19,7 +19,7 @@ from transports.wamp_router import authentication, start_router
 
 import hedgerow as hr
 from hedgerow import EventKind
-from hedgerow.actors._component import Component
+from hedgerow.components._component import Component
 from hedgerow.transports import NOT_CONNECTED, ApplicationError, Call, Leave, WampTransport
 
 TIMEOUT = 20.0

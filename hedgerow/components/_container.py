@@ -55,6 +55,7 @@ from hedgerow._exceptions import (
     StartError,
 )
 from hedgerow.actors._reason import describe
+from hedgerow.supervision._management import Management, container_prefix
 from hedgerow.supervision._reloader import ModuleReloader
 from hedgerow.supervision._spec import (
     BACKOFF_FIELDS,
@@ -73,7 +74,7 @@ if TYPE_CHECKING:
     from hedgerow._clock import Clock
     from hedgerow._events import Event
     from hedgerow.actors._reason import Reason
-    from hedgerow.supervision._management import Management, ManagementService
+    from hedgerow.components._management_service import ManagementService
 
 __all__ = [
     "ALREADY_RUNNING",
@@ -166,12 +167,6 @@ class Container:
             raise SpecError(name, "restart", "restart-always", rule)
         self.management: Management | None = None
         if management is not None:
-            # Only a container that serves its API over a router needs the WAMP libraries.
-            from hedgerow.supervision._management import (  # noqa: PLC0415
-                Management,
-                container_prefix,
-            )
-
             settings = Management.parse(management)
             self.management = settings.with_prefix(container_prefix(name)) if settings else None
         self.events = events if events is not None else EventStream()
@@ -207,7 +202,9 @@ class Container:
         self.events.subscribe(self._on_event)
         self.tree = Tree(self.spec, name=self.name, clock=self._clock, events=self.events)
         if self.management is not None:
-            from hedgerow.supervision._management import ManagementService  # noqa: PLC0415
+            from hedgerow.components._management_service import (  # noqa: PLC0415
+                ManagementService,
+            )
 
             self._service = ManagementService(
                 self.management, self.procedures(), name=f"container {self.name}"

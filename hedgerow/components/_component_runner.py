@@ -30,7 +30,7 @@ from hedgerow.transports._base import CLOSE_NORMAL, Closed, Event, Invocation
 if TYPE_CHECKING:
     import asyncio
 
-    from hedgerow.actors._component_actor import ComponentActor
+    from hedgerow.components._component_seams import RunnerOwner
     from hedgerow.transports._async_session import AsyncSession
 
 __all__ = ["Fire", "HandlerRunner", "Joined", "RunnerDone", "RunnerFailed", "StartMain"]
@@ -89,7 +89,7 @@ class RunnerDone:
 class HandlerRunner(AsyncioActor):
     """An event-loop actor running one component incarnation's handlers."""
 
-    def __init__(self, owner: ComponentActor, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, owner: RunnerOwner, loop: asyncio.AbstractEventLoop) -> None:
         super().__init__()
         self.owner = owner
         self._hr_start_loop = loop
@@ -211,7 +211,7 @@ class HandlerRunner(AsyncioActor):
             self._tell_owner(RunnerFailed(error))
 
 
-def start_runner(owner: ComponentActor) -> HandlerRunner:
+def start_runner(owner: RunnerOwner) -> HandlerRunner:
     """Start the runner of `owner` on its first transport's loop, or on hedgerow's."""
     from hedgerow.actors._loop import hedgerow_loop  # noqa: PLC0415 - started only when needed
 

@@ -1,6 +1,6 @@
 # mypy: disable-error-code="no-untyped-call"
 """How a component's actor joins its realm, the first time and again after a lost
-session (autobahn's Component rules: see `hedgerow.actors._component`): the peer
+session (autobahn's Component rules: see `hedgerow.components._component`): the peer
 the transport delivers to, the actor's own messages, the retry plan, and
 `Joining`, the mixin of `ComponentActor` that runs them on the actor's thread
 and clock."""
@@ -16,9 +16,11 @@ from autobahn.wamp.exception import TransportLost
 from pykka._envelope import Envelope
 
 from hedgerow.actors._messages import _Internal
+from hedgerow.supervision._backoff import Backoff
 from hedgerow.transports._base import (
     CLOSE_NORMAL,
     Closed,
+    Leave,
     Link,
     Transport,
     TransportConfig,
@@ -29,9 +31,8 @@ if TYPE_CHECKING:
     import concurrent.futures
 
     from hedgerow._clock import Clock, TimerHandle
-    from hedgerow.actors._component import Component
-    from hedgerow.actors._component_runner import HandlerRunner
-    from hedgerow.supervision._backoff import Backoff
+    from hedgerow.components._component_runner import HandlerRunner
+    from hedgerow.components._component_seams import Handlers
     from hedgerow.transports._session import ComponentSession
 
 __all__ = [
@@ -115,7 +116,6 @@ def leave_if_joined(future: concurrent.futures.Future[Link]) -> None:
 def first_join_backoff(transport: Transport) -> Backoff:
     """The attempts of a first join through `transport`: one, and as many retries as
     its retry policy allows (autobahn counts ``max_retries`` after the first attempt)."""
-    from hedgerow.supervision._backoff import Backoff  # noqa: PLC0415 - supervision uses actors
 
     policy = transport.retry
     if policy is None:
@@ -136,15 +136,13 @@ def join_timeout(config: TransportConfig) -> float:
 
 
 def leave_request() -> Any:
-    from hedgerow.transports._base import Leave  # noqa: PLC0415
-
     return Leave(CLOSE_NORMAL, "incarnation exited")
 
 
 class Joining:
     """`ComponentActor`'s joins: the first one (in ``on_start``) and reconnects."""
 
-    component: Component
+    component: Handlers
     session: ComponentSession | None
     actor_inbox: Any
     _runner: HandlerRunner | None
@@ -313,8 +311,6 @@ class Joining:
             return None
         found = self._backoffs.get(index)
         if found is None:
-            from hedgerow.supervision._backoff import Backoff  # noqa: PLC0415 - supervision uses actors
-
             found = self._backoffs[index] = Backoff(
                 initial_retry_delay=policy.initial_retry_delay,
                 max_retry_delay=policy.max_retry_delay,

@@ -2,7 +2,7 @@
 # (autobahn ships py.typed but leaves its constructors unannotated.)
 """`ComponentActor`: one incarnation of a `Component`, a hedgerow actor holding one
 session (how its handlers run, and what happens when they raise: see
-`hedgerow.actors._component`)."""
+`hedgerow.components._component`)."""
 
 from __future__ import annotations
 
@@ -19,8 +19,11 @@ from autobahn.wamp.types import CloseDetails, SessionDetails
 from pykka import messages as pykka_messages
 from pykka._envelope import Envelope
 
+from hedgerow._events import EventKind
 from hedgerow.actors._actor import Actor
-from hedgerow.actors._component_join import (
+from hedgerow.actors._inbox import Inbox, exempt
+from hedgerow.actors._messages import _Control
+from hedgerow.components._component_join import (
     Joining,
     Reconnect,
     Rejoined,
@@ -30,7 +33,7 @@ from hedgerow.actors._component_join import (
     live_links,
     live_links_lock,
 )
-from hedgerow.actors._component_runner import (
+from hedgerow.components._component_runner import (
     Fire,
     Joined,
     RunnerDone,
@@ -38,8 +41,6 @@ from hedgerow.actors._component_runner import (
     StartMain,
     start_runner,
 )
-from hedgerow.actors._inbox import Inbox, exempt
-from hedgerow.actors._messages import _Control
 from hedgerow.transports._async_session import AsyncSession
 from hedgerow.transports._base import (
     CLOSE_NORMAL,
@@ -56,9 +57,9 @@ if TYPE_CHECKING:
 
     from pykka._actor import ActorInbox
 
-    from hedgerow.actors._component import Component
-    from hedgerow.actors._component_runner import HandlerRunner
     from hedgerow.actors._reason import Reason
+    from hedgerow.components._component_runner import HandlerRunner
+    from hedgerow.components._component_seams import Handlers
     from hedgerow.supervision._backoff import Backoff
 
 __all__ = ["ComponentActor"]
@@ -76,7 +77,7 @@ RUNNER_KILL_WAIT = 1.0
 class ComponentActor(Actor, Joining):
     """One incarnation of a `Component`: a hedgerow `Actor` holding one session."""
 
-    def __init__(self, component: Component) -> None:
+    def __init__(self, component: Handlers) -> None:
         super().__init__()
         self.component = component
         self.session: ComponentSession | None = None
@@ -313,8 +314,6 @@ class ComponentActor(Actor, Joining):
                 exc_info=(type(error), error, error.__traceback__),
             )
             return
-        from hedgerow._events import EventKind  # noqa: PLC0415 - events import actors
-
         ref.events.publish(
             EventKind.HANDLER_FAILED,
             ref.path,

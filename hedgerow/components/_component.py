@@ -13,7 +13,7 @@ All handlers of a component run one at a time: user code needs no locks.
 Plain ones run on its actor's thread. If any handler (or ``main``) is
 ``async def``, all of them run on an event loop instead, as autobahn's do:
 the transport's own loop (the WAMP transport on asyncio) or hedgerow's, in
-an event-loop actor (`hedgerow.actors._component_runner`), and the session's
+an event-loop actor (`hedgerow.components._component_runner`), and the session's
 requests return awaitables (`hedgerow.transports._async_session`); an
 ``await`` holds back the component's next handler, and ``main`` runs as a
 task beside them. A coroutine function given to a plain component's session,
@@ -94,13 +94,14 @@ from typing import TYPE_CHECKING, Any
 
 from autobahn.wamp.types import RegisterOptions, SubscribeOptions
 
-from hedgerow.actors._component_actor import ComponentActor
+from hedgerow.components._component_actor import ComponentActor
+from hedgerow.supervision._spec import ChildSpec
+from hedgerow.supervision._treecomponents import register_component_type
 from hedgerow.transports._base import resolve_transports
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from hedgerow.supervision._spec import ChildSpec
     from hedgerow.transports._session import ComponentSession
 
 __all__ = ["EVENTS", "SETTINGS", "Component"]
@@ -236,8 +237,6 @@ class Component:
 
     def child_spec(self, child_id: str | None = None, **options: Any) -> ChildSpec:
         """A `ChildSpec` that starts this component; `options` are ChildSpec's fields."""
-        from hedgerow.supervision._spec import ChildSpec  # noqa: PLC0415 - supervision uses actors
-
         return ChildSpec(child_id or self.name, self, **options)
 
     # -- listeners (autobahn's decorators) -------------------------------------
@@ -334,6 +333,9 @@ class Component:
                     "with async def, so that the component runs its handlers on an event loop"
                 )
                 raise TypeError(msg)
+
+
+register_component_type(Component)  # a tree file's child may be one (_treecomponents)
 
 
 def _check_realm(realm: Any) -> None:

@@ -7,11 +7,12 @@ import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from hedgerow.actors._component import Component
+from hedgerow.components._component import Component
+from hedgerow.supervision._spec import ChildSpec, Restart, ShutdownPolicy, SupervisorSpec
+from hedgerow.supervision._tree import Tree, start_tree
 
 if TYPE_CHECKING:
     from hedgerow.actors._reason import Reason
-    from hedgerow.supervision._tree import Tree
 
 __all__ = ["run"]
 
@@ -45,14 +46,6 @@ def run(  # noqa: C901, PLR0912, PLR0915 - validation, start, wait and Ctrl-C in
     component cannot start; a Ctrl-C while a component still waits for its
     router to answer its first join ends that wait and raises KeyboardInterrupt.
     """
-    from hedgerow.supervision._spec import (  # noqa: PLC0415 - supervision uses actors
-        ChildSpec,
-        Restart,
-        ShutdownPolicy,
-        SupervisorSpec,
-    )
-    from hedgerow.supervision._tree import start_tree  # noqa: PLC0415
-
     if isinstance(components, Component):
         components = [components]
     if isinstance(components, (str, bytes)) or not isinstance(components, Sequence):
