@@ -49,7 +49,6 @@ from time import monotonic
 from typing import TYPE_CHECKING, Any
 
 from hedgerow.node._forked import STATUS_LOST, ForkedProcess
-from hedgerow.node._zygote import MAX_MESSAGE
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
@@ -90,6 +89,9 @@ START_TIMEOUT = 30.0
 """Seconds a zygote started again after a death has to import."""
 FORK_TIMEOUT = 10.0
 """Seconds a node waits for its zygote to answer a fork request, before it gives up on it."""
+
+MAX_ANSWER = 1 << 16
+"""The longest answer of a zygote (they are short: `hedgerow.node._zygote` lists them)."""
 
 ZYGOTE_MODULE = "hedgerow.node._zygote"
 """What a zygote runs (``python -m``)."""
@@ -186,7 +188,7 @@ class ForkServer:
         self._sock = ours
         ours.settimeout(timeout)
         try:
-            data = ours.recv(MAX_MESSAGE)
+            data = ours.recv(MAX_ANSWER)
         except TimeoutError:
             data = None
         except OSError:
@@ -307,7 +309,7 @@ class ForkServer:
                     self._reader = None
                     return
             try:
-                data, fds, _flags, _addr = socket.recv_fds(sock, MAX_MESSAGE, 1)
+                data, fds, _flags, _addr = socket.recv_fds(sock, MAX_ANSWER, 1)
             except OSError:
                 data, fds = b"", []
             if not data:

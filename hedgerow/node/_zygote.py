@@ -1,8 +1,8 @@
 """The fork server (a "zygote"): ``python -m hedgerow.node._zygote --fd N --node-pid P``.
 
 A node starts it once (`hedgerow.node._forkserver` is its other end), and it
-imports what a worker process imports before its config (``hedgerow.worker``'s
-``hedgerow.node._worker_main``), then waits. Each request on its control
+imports what a worker process imports before its config (``hedgerow.worker``
+imports `hedgerow.node._worker_main`; so does this module), then waits. Each request on its control
 socket (an ``AF_UNIX`` ``SOCK_SEQPACKET`` pair, fd `N`) carries a worker's
 command line, environment and working directory, and three descriptors: the
 worker's stdin and stdout pipes and the stderr to give it. The zygote forks;
@@ -53,10 +53,16 @@ import time
 from pathlib import Path
 from typing import Any
 
+from hedgerow.node import _worker_main
+from hedgerow.node._worker_config import watch_node_pidfd
+
 __all__ = ["MAX_MESSAGE", "main"]
 
 MAX_MESSAGE = 1 << 20
-"""The longest control message (a worker's environment rides in it)."""
+"""The longest fork request (a worker's environment rides in it); a longer one fails."""
+
+WORKER_ENTRY = str(Path(__file__).parent.parent / "worker.py")
+"""``hedgerow/worker.py``: a spawned worker's ``sys.argv[0]`` (``python -m hedgerow.worker``)."""
 
 
 def _close(fds: list[int]) -> None:
@@ -222,17 +228,9 @@ def _become_worker(job: _Job, node_pidfd: int, start_dir: str) -> None:
         os._exit(1)
     if sys.path and sys.path[0] == start_dir:  # ``-m`` put the zygote's directory first
         sys.path[0] = job.cwd
-    from hedgerow import worker  # noqa: PLC0415 - imported by the zygote already
-    from hedgerow.node import _worker_config, _worker_main  # noqa: PLC0415 - likewise
-
-    _worker_config.watch_node_pidfd(node_pidfd)
-    sys.argv = [worker.__file__ or "hedgerow.worker", *job.argv]
+    watch_node_pidfd(node_pidfd)
+    sys.argv = [WORKER_ENTRY, *job.argv]
     _worker_main.main(job.argv)  # exits (SystemExit): the interpreter ends as a worker's
-
-
-def _preload() -> None:
-    """Import what a worker imports before its config, as ``hedgerow.worker`` does."""
-    from hedgerow import worker  # noqa: F401, PLC0415 - its imports are the point
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -248,11 +246,8 @@ def main(argv: list[str] | None = None) -> None:
         sys.stderr.write(f"hedgerow fork server: no pidfd for the node: {exc}\n")
         sys.exit(1)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # only its node stops it (by closing the socket)
-    gc.disable()
-    _preload()
     gc.collect()
     gc.freeze()  # what the zygote imported stays out of the children's collections
-    gc.enable()
     start_dir = str(Path.cwd())
     job = _Zygote(control, node_pidfd).serve()
     if job is None:
