@@ -48,6 +48,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from time import monotonic
 from typing import TYPE_CHECKING, Any
 
+from hedgerow.node import _forked
 from hedgerow.node._forked import STATUS_LOST, ForkedProcess
 
 if TYPE_CHECKING:
@@ -298,6 +299,10 @@ class ForkServer:
             with contextlib.suppress(OSError):
                 self.process.kill()
 
+    def _unreported(self) -> None:
+        """A worker it forked exited, and it did not say so in time: it hangs."""
+        self._abandon(f"no report of a worker's exit within {_forked.REPORT_TIMEOUT:g} s")
+
     def _read(self) -> None:
         """In the reader thread: the zygote's answers and exits, while a request or a
         worker it forked is outstanding (no thread is left behind when none is)."""
@@ -355,7 +360,9 @@ class ForkServer:
     def _handle(self, message: dict[str, Any], fds: list[int]) -> None:
         op = message.get("op")
         if op == "forked" and len(fds) == 1:
-            process = ForkedProcess(message["pid"], fds[0], ["hedgerow.worker"])
+            process = ForkedProcess(
+                message["pid"], fds[0], ["hedgerow.worker"], on_unreported=self._unreported
+            )
             with self._lock:
                 self._processes[process.pid] = process
                 future = self._pending.pop(message["id"], None)

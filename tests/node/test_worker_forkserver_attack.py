@@ -1,0 +1,124 @@
+"""The fork server attacked: a hung zygote, a node with many descriptors, a zygote
+short of descriptors, many restarts, the node's death. Every failure ends in a
+working worker (or a spawn), and nothing is left behind."""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import subprocess
+import sys
+
+import pytest
+from helpers import start
+from node.worker_actors import Facts
+
+import hedgerow as hr
+from hedgerow._exceptions import WorkerExited
+from hedgerow.node import Worker, WorkerActor, _forked, _forkserver
+from hedgerow.node._forkserver import (
+    STATUS_LOST,
+    ForkedProcess,
+    ForkServer,
+    close_fork_servers,
+    fork_servers,
+)
+
+pytestmark = [
+    pytest.mark.skipif(not _forkserver.FORK_SERVER_AVAILABLE, reason="fork servers: Linux only"),
+    pytest.mark.timeout(60),
+]
+
+TIMEOUT = 20.0
+
+
+@pytest.fixture(autouse=True)
+def _own_zygotes():
+    close_fork_servers()
+    yield
+    close_fork_servers()
+
+
+def facts_worker(**options) -> Worker:
+    return Worker(hr.SupervisorSpec([hr.ChildSpec("facts", Facts)]), **options)
+
+
+def incarnation(tree: hr.Tree, path: str) -> WorkerActor:
+    actor = tree.lookup(path).incarnation
+    assert isinstance(actor, WorkerActor)
+    return actor
+
+
+def zygote() -> ForkServer:
+    [server] = fork_servers()
+    return server
+
+
+def exited(pid: int, timeout: float = TIMEOUT) -> bool:
+    """Whether process `pid` (not necessarily a child of ours) ends within `timeout`."""
+    try:
+        pidfd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return True
+    try:
+        poller = select.poll()
+        poller.register(pidfd)
+        return bool(poller.poll(timeout * 1000))
+    finally:
+        os.close(pidfd)
+
+
+@pytest.fixture
+def sleeper():
+    """A process that runs until its stdin closes; stopped by its pid."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE
+    )
+    yield process
+    if process.poll() is None:
+        process.kill()
+    process.wait()
+
+
+def test_a_pidfd_past_fd_setsize_is_watched_all_the_same(sleeper):
+    """A node with a thousand descriptors (hundreds of workers): `select.select` cannot
+    take a pidfd numbered 1024 or more; the forked worker must still be seen to run."""
+    high = os.dup2(os.pidfd_open(sleeper.pid), 1500, inheritable=False)
+    process = ForkedProcess(sleeper.pid, high, ["hedgerow.worker"])
+    process._lose()  # its zygote died: the pidfd tells its exit
+    assert process.poll() is None  # it runs
+    process.kill_group(signal.SIGTERM)  # its group (session) is the test's: not signalled
+    assert process.poll() is None
+    assert not process.status_lost
+    assert sleeper.stdin is not None
+    sleeper.stdin.close()
+    assert process.wait(TIMEOUT) == STATUS_LOST
+    assert process.status_lost
+
+
+def test_a_hung_zygote_does_not_hide_the_death_of_a_worker_it_forked(monkeypatch):
+    """SIGSTOP the zygote: it reaps nothing and reports nothing. A worker it forked dies:
+    the node still sees it (through the pidfd), gives up on the zygote, and restarts
+    the worker."""
+    monkeypatch.setattr(_forked, "REPORT_TIMEOUT", 0.5)
+    tree, recorder = start(hr.SupervisorSpec([hr.ChildSpec("w1", facts_worker())]))
+    with tree:
+        first = incarnation(tree, "root/w1")
+        server = zygote()
+        assert server.pid is not None
+        os.kill(server.pid, signal.SIGSTOP)
+        try:
+            os.kill(first.pid, signal.SIGKILL)
+            failed = recorder.wait_for("failed", "root/w1", timeout=TIMEOUT)
+            recorder.wait_for("started", "root/w1/facts", count=2, timeout=TIMEOUT)
+        finally:
+            if server.process is not None and server.process.poll() is None:
+                os.kill(server.pid, signal.SIGCONT)
+        second = incarnation(tree, "root/w1")
+        assert second.pid != first.pid
+    assert isinstance(failed.reason, WorkerExited)
+    assert first.returncode == STATUS_LOST
+    assert server.exited.wait(TIMEOUT)  # killed: it answered nothing
+    assert server.process is not None
+    assert server.process.returncode == -signal.SIGKILL
