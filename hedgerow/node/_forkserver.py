@@ -212,10 +212,13 @@ class ForkServer:
         *,
         env: Mapping[str, str],
         cwd: str,
-        timeout: float = FORK_TIMEOUT,
+        timeout: float | None = None,
     ) -> ForkedProcess:
         """A new worker running ``python -m hedgerow.worker <argv>``, with pipes on
-        its stdin and stdout (as `subprocess.PIPE` gives) and the node's stderr."""
+        its stdin and stdout (as `subprocess.PIPE` gives) and the node's stderr; the
+        zygote must answer within `timeout` seconds (None: `FORK_TIMEOUT`)."""
+        if timeout is None:
+            timeout = FORK_TIMEOUT
         future: Future[ForkedProcess] = Future()
         ident = self._register(future)
         message = {"op": "fork", "id": ident, "argv": list(argv), "env": dict(env), "cwd": cwd}

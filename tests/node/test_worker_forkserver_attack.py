@@ -122,3 +122,31 @@ def test_a_hung_zygote_does_not_hide_the_death_of_a_worker_it_forked(monkeypatch
     assert server.exited.wait(TIMEOUT)  # killed: it answered nothing
     assert server.process is not None
     assert server.process.returncode == -signal.SIGKILL
+
+
+def test_a_hung_zygote_fails_a_fork_in_fork_timeout_and_the_worker_is_spawned(monkeypatch, caplog):
+    """SIGSTOP the zygote: a fork request waits `FORK_TIMEOUT` seconds (the module's,
+    as set when the fork is asked), kills the zygote, and spawns the worker; a worker
+    the zygote forked before goes on and stops normally."""
+    monkeypatch.setattr(_forkserver, "FORK_TIMEOUT", 0.5)
+    monkeypatch.setattr(_forkserver, "RESTART_AFTER", 1e9)  # no successor: spawns after
+    tree, _recorder = start(hr.SupervisorSpec([hr.ChildSpec("w1", facts_worker())]))
+    with tree:
+        bystander = incarnation(tree, "root/w1")
+        server = zygote()
+        assert server.process is not None
+        os.kill(server.process.pid, signal.SIGSTOP)  # killed by the node (or the test)
+        try:
+            other, _ = start(hr.SupervisorSpec([hr.ChildSpec("w2", facts_worker())]))
+        finally:
+            if server.process.poll() is None:
+                server.process.kill()
+        with other:
+            spawned = incarnation(other, "root/w2")
+            assert not isinstance(spawned.process, ForkedProcess)
+        assert "no answer to a fork within 0.5 s: killing it" in caplog.text
+        assert server.exited.wait(TIMEOUT)
+        assert server.process.returncode == -signal.SIGKILL
+        assert bystander.process is not None
+        assert bystander.process.poll() is None
+    assert bystander.returncode == 0  # its exit line says so: the zygote could not
