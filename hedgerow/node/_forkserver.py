@@ -94,6 +94,10 @@ FORK_TIMEOUT = 10.0
 MAX_ANSWER = 1 << 16
 """The longest answer of a zygote (they are short: `hedgerow.node._zygote` lists them)."""
 
+FIRST_MAX_REQUEST = 1 << 20
+"""The longest fork request of a zygote whose ready message does not say (the first ones:
+another interpreter's hedgerow may be older)."""
+
 ZYGOTE_MODULE = "hedgerow.node._zygote"
 """What a zygote runs (``python -m``)."""
 
@@ -103,6 +107,15 @@ _ENV_AT_START = ("LD_PRELOAD", "LD_LIBRARY_PATH")
 
 class ForkServerError(Exception):
     """A fork server could not start, or could not fork (the launch then spawns)."""
+
+
+def _answer(data: bytes) -> dict[str, Any]:
+    """A zygote's message; ``{}`` for one that is not a JSON object."""
+    try:
+        message = json.loads(data)
+    except ValueError:
+        return {}
+    return message if isinstance(message, dict) else {}
 
 
 def default_start_method() -> str:
@@ -134,6 +147,8 @@ class ForkServer:
         self._closing = False
         self._reader: threading.Thread | None = None
         self.started_at = 0.0
+        self.max_request = 0
+        """The longest fork request the zygote reads (its ready message says)."""
         self.exited = threading.Event()
         """Set once the zygote is gone (and reaped) and its workers know it."""
         self.replaced = threading.Event()
@@ -195,14 +210,16 @@ class ForkServer:
         except OSError:
             data = b""
         ours.settimeout(None)
-        if not data or json.loads(data).get("op") != "ready":
-            if data is None:
+        ready = _answer(data) if data else {}
+        if ready.get("op") != "ready":
+            if data != b"":  # it hangs, or says what it should not: not ours to wait for
                 self.process.kill()
             status = self.process.wait()
             ours.close()
             why = f"not ready within {timeout:g} s" if data is None else f"it exited ({status})"
             msg = f"the fork server did not start: {why}"
             raise ForkServerError(msg)
+        self.max_request = int(ready.get("max_request", FIRST_MAX_REQUEST))
         self.started_at = monotonic()
         logger.debug("fork server pid %s started", self.process.pid)
 
@@ -222,15 +239,22 @@ class ForkServer:
         future: Future[ForkedProcess] = Future()
         ident = self._register(future)
         message = {"op": "fork", "id": ident, "argv": list(argv), "env": dict(env), "cwd": cwd}
+        data = json.dumps(message).encode()
+        if len(data) > self.max_request:
+            with self._lock:
+                self._pending.pop(ident, None)
+            msg = (
+                f"the request ({len(data)} bytes: its environment and command line) is "
+                f"longer than the fork server takes ({self.max_request} bytes)"
+            )
+            raise ForkServerError(msg)
         stdin_r, stdin_w = os.pipe()
         stdout_r, stdout_w = os.pipe()
         try:
             try:
                 with self._send_lock:
                     assert self._sock is not None
-                    socket.send_fds(
-                        self._sock, [json.dumps(message).encode()], [stdin_r, stdout_w, 2]
-                    )
+                    socket.send_fds(self._sock, [data], [stdin_r, stdout_w, 2])
             except OSError as exc:
                 with self._lock:
                     self._pending.pop(ident, None)
@@ -324,7 +348,7 @@ class ForkServer:
                 for fd in fds:
                     os.close(fd)
                 break
-            self._handle(json.loads(data), fds)
+            self._handle(_answer(data), fds)
         self._finish()
 
     def _finish(self, *, replace: bool = True) -> None:

@@ -11,7 +11,8 @@ run with that command line, without paying for an interpreter and its imports.
 
 Messages are one JSON object each (descriptors ride along as ``SCM_RIGHTS``):
 
-- zygote to node: ``{"op": "ready", "pid": Z}`` once imported;
+- zygote to node: ``{"op": "ready", "pid": Z, "max_request": N}`` once imported
+  (`N`: the longest request it reads, `MAX_MESSAGE`);
   ``{"op": "forked", "id": I, "pid": P}`` with a pidfd of the new worker;
   ``{"op": "failed", "id": I, "error": TEXT}``;
   ``{"op": "exited", "pid": P, "returncode": R}`` (Popen's: negative for a
@@ -102,7 +103,7 @@ class _Zygote:
 
     def serve(self) -> _Job | None:
         """Serve until the node is gone (None); in a forked child, its job."""
-        self.send({"op": "ready", "pid": os.getpid()})
+        self.send({"op": "ready", "pid": os.getpid(), "max_request": MAX_MESSAGE})
         poller = self.poller
         control = self.control.fileno()
         poller.register(control, select.POLLIN)
@@ -115,18 +116,24 @@ class _Zygote:
             if control not in events:
                 continue
             try:
-                data, fds, _flags, _addr = socket.recv_fds(self.control, MAX_MESSAGE, 3)
+                data, fds, flags, _addr = socket.recv_fds(self.control, MAX_MESSAGE, 3)
             except OSError:
                 return None
             if not data:
                 _close(fds)
                 return None  # the node is gone
-            job = self._on_message(json.loads(data), fds)
+            job = self._on_message(data, flags, fds)
             if job is not None:
                 return job
 
-    def _on_message(self, message: dict[str, Any], fds: list[int]) -> _Job | None:
-        if message.get("op") == "fork":
+    def _on_message(self, data: bytes, flags: int, fds: list[int]) -> _Job | None:
+        """A request; one cut short (the node checks `max_request` first) or not JSON
+        has no id to answer to, and is dropped."""
+        message: Any = None
+        if not flags & socket.MSG_TRUNC:
+            with contextlib.suppress(ValueError):
+                message = json.loads(data)
+        if isinstance(message, dict) and message.get("op") == "fork":
             return self._fork(message, fds)
         _close(fds)
         return None

@@ -4,11 +4,14 @@ working worker (or a spawn), and nothing is left behind."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 import signal
+import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from helpers import start
@@ -24,6 +27,7 @@ from hedgerow.node._forkserver import (
     close_fork_servers,
     fork_servers,
 )
+from hedgerow.node._zygote import MAX_MESSAGE
 
 pytestmark = [
     pytest.mark.skipif(not _forkserver.FORK_SERVER_AVAILABLE, reason="fork servers: Linux only"),
@@ -48,6 +52,10 @@ def incarnation(tree: hr.Tree, path: str) -> WorkerActor:
     actor = tree.lookup(path).incarnation
     assert isinstance(actor, WorkerActor)
     return actor
+
+
+def open_fds(server: ForkServer) -> int:
+    return len(list(Path(f"/proc/{server.pid}/fd").iterdir()))
 
 
 def zygote() -> ForkServer:
@@ -150,3 +158,58 @@ def test_a_hung_zygote_fails_a_fork_in_fork_timeout_and_the_worker_is_spawned(mo
         assert bystander.process is not None
         assert bystander.process.poll() is None
     assert bystander.returncode == 0  # its exit line says so: the zygote could not
+
+
+SO_SNDBUFFORCE = 32
+"""Linux's: a send buffer past ``net.core.wmem_max`` (CAP_NET_ADMIN)."""
+
+
+def enlarge(sock: socket.socket, size: int) -> None:
+    """Make `sock`'s send buffer `size` bytes, as a system tuned so would; skip if not."""
+    for option in (SO_SNDBUFFORCE, socket.SO_SNDBUF):
+        with contextlib.suppress(PermissionError):
+            sock.setsockopt(socket.SOL_SOCKET, option, size)
+    if sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF) < size:
+        pytest.skip("cannot enlarge a socket's send buffer here")
+
+
+def test_a_fork_request_too_long_for_the_zygote_is_spawned_and_harms_no_zygote(caplog, capfd):
+    """An environment past what a zygote reads in one request (`MAX_MESSAGE`), on a
+    system whose socket buffers are large enough to send it: the worker is spawned
+    (with all of it), and the zygote goes on."""
+    tree, _recorder = start(hr.SupervisorSpec([hr.ChildSpec("w1", facts_worker())]))
+    with tree:
+        server = zygote()
+        assert server._sock is not None
+        enlarge(server._sock, 4 * MAX_MESSAGE)
+        big = {f"BIG_{i}": "x" * 100_000 for i in range(12)}
+        big["FACTS_VAR"] = "big"
+        other, _ = start(hr.SupervisorSpec([hr.ChildSpec("w2", facts_worker(env=big))]))
+        with other:
+            spawned = incarnation(other, "root/w2")
+            assert not isinstance(spawned.process, ForkedProcess)
+        assert fork_servers() == [server]
+        assert server.alive
+        assert "is longer than the fork server takes" in caplog.text
+
+
+@pytest.mark.parametrize(
+    "garbage", [b"not json", b"[1, 2]", b'{"op": "fork"', b'{"op": "what"}'], ids=repr
+)
+def test_a_garbled_request_is_dropped_and_the_zygote_goes_on(garbage):
+    """Only its node can write to a zygote (a socketpair); still, a request it cannot
+    read is dropped with its descriptors, and the next one is served."""
+    tree, _recorder = start(hr.SupervisorSpec([hr.ChildSpec("w1", facts_worker())]))
+    with tree:
+        server = zygote()
+        assert server._sock is not None
+        read_end, write_end = os.pipe()
+        socket.send_fds(server._sock, [garbage], [read_end, write_end, 2])
+        os.close(read_end)
+        fds_before = open_fds(server)
+        other, _ = start(hr.SupervisorSpec([hr.ChildSpec("w2", facts_worker())]))
+        with other:
+            assert isinstance(incarnation(other, "root/w2").process, ForkedProcess)
+        assert zygote() is server
+        os.close(write_end)
+    assert open_fds(server) <= fds_before  # it kept none
