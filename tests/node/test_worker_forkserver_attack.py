@@ -5,6 +5,7 @@ working worker (or a spawn), and nothing is left behind."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import select
 import signal
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from helpers import start
-from node.worker_actors import Facts
+from node.worker_actors import FACTS, Facts
 
 import hedgerow as hr
 from hedgerow._exceptions import WorkerExited
@@ -213,3 +214,42 @@ def test_a_garbled_request_is_dropped_and_the_zygote_goes_on(garbage):
         assert zygote() is server
         os.close(write_end)
     assert open_fds(server) <= fds_before  # it kept none
+
+
+def facts_of(err: str, pid: int) -> dict:
+    """The facts a `Facts` actor printed in worker `pid` (its stderr is the node's)."""
+    for line in err.splitlines():
+        if line.startswith(FACTS):
+            facts = json.loads(line[len(FACTS) :])
+            if facts["pid"] == pid:
+                return facts  # type: ignore[no-any-return]
+    pytest.fail(f"no facts from pid {pid} in: {err}")
+
+
+def test_a_worker_forked_after_the_node_changed_its_environment_sees_the_new_one(
+    tmp_path, monkeypatch, capfd
+):
+    """One zygote for both launches (nothing an interpreter reads at its start changed),
+    yet each worker has the environment and directory of its launch; a ``PYTHON*``
+    variable changed gets a zygote of its own."""
+    monkeypatch.setenv("FACTS_VAR", "before")
+    tree, _recorder = start(hr.SupervisorSpec([hr.ChildSpec("w1", facts_worker())]))
+    with tree:
+        before = incarnation(tree, "root/w1")
+        server = zygote()
+        monkeypatch.setenv("FACTS_VAR", "after")
+        monkeypatch.chdir(tmp_path)
+        other, _ = start(hr.SupervisorSpec([hr.ChildSpec("w2", facts_worker())]))
+        with other:
+            after = incarnation(other, "root/w2")
+            assert fork_servers() == [server]
+            monkeypatch.setenv("PYTHONHASHSEED", "7")  # read at start only
+            third, _ = start(hr.SupervisorSpec([hr.ChildSpec("w3", facts_worker())]))
+            with third:
+                assert isinstance(incarnation(third, "root/w3").process, ForkedProcess)
+                assert len(fork_servers()) == 2  # the first and a new one
+        err = capfd.readouterr().err
+    one, other_facts = facts_of(err, before.pid), facts_of(err, after.pid)
+    assert (one["env"], other_facts["env"]) == ("before", "after")
+    assert Path(other_facts["cwd"]) == tmp_path
+    assert one["ppid"] == other_facts["ppid"] == server.pid
