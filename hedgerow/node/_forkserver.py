@@ -241,23 +241,20 @@ class ForkServer:
         message = {"op": "fork", "id": ident, "argv": list(argv), "env": dict(env), "cwd": cwd}
         data = json.dumps(message).encode()
         if len(data) > self.max_request:
-            with self._lock:
-                self._pending.pop(ident, None)
+            self._withdraw(ident)
             msg = (
                 f"the request ({len(data)} bytes: its environment and command line) is "
                 f"longer than the fork server takes ({self.max_request} bytes)"
             )
             raise ForkServerError(msg)
-        stdin_r, stdin_w = os.pipe()
-        stdout_r, stdout_w = os.pipe()
+        stdin_r, stdin_w, stdout_r, stdout_w = self._pipes(ident)
         try:
             try:
                 with self._send_lock:
                     assert self._sock is not None
                     socket.send_fds(self._sock, [data], [stdin_r, stdout_w, 2])
             except OSError as exc:
-                with self._lock:
-                    self._pending.pop(ident, None)
+                self._withdraw(ident)
                 assert self.process is not None
                 if self.process.poll() is not None:
                     self._finish()  # it died while idle: nobody else is reading
@@ -294,6 +291,28 @@ class ForkServer:
                 )
                 self._reader.start()
             return ident
+
+    def _pipes(self, ident: int) -> tuple[int, int, int, int]:
+        """A worker's stdin and stdout pipes, for request `ident`; out of descriptors,
+        `ForkServerError` (a spawn fails as well, and says so) and none left open."""
+        try:
+            stdin_r, stdin_w = os.pipe()
+            try:
+                stdout_r, stdout_w = os.pipe()
+            except BaseException:
+                os.close(stdin_r)
+                os.close(stdin_w)
+                raise
+        except OSError as exc:
+            self._withdraw(ident)
+            msg = f"cannot open the worker's pipes: {exc}"
+            raise ForkServerError(msg) from None
+        return stdin_r, stdin_w, stdout_r, stdout_w
+
+    def _withdraw(self, ident: int) -> None:
+        """Request `ident` will not be sent: nobody waits for its answer."""
+        with self._lock:
+            self._pending.pop(ident, None)
 
     def close(self) -> None:
         """End the zygote (it leaves when its socket closes); its workers go on."""

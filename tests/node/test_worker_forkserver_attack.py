@@ -253,3 +253,47 @@ def test_a_worker_forked_after_the_node_changed_its_environment_sees_the_new_one
     assert (one["env"], other_facts["env"]) == ("before", "after")
     assert Path(other_facts["cwd"]) == tmp_path
     assert one["ppid"] == other_facts["ppid"] == server.pid
+
+
+OUT_OF_DESCRIPTORS = """
+import json, os, resource, sys
+from hedgerow.node._forkserver import ForkServerError, close_fork_servers, fork_server
+
+server = fork_server(sys.executable, dict(os.environ), 30)
+used = {int(fd) for fd in os.listdir("/proc/self/fd")}
+free = [fd for fd in range(4096) if fd not in used]
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+resource.setrlimit(resource.RLIMIT_NOFILE, (free[1] + 1, hard))  # room for one pipe
+try:
+    server.fork(["--guid", "g"], env=dict(os.environ), cwd=os.getcwd())
+    error = None
+except ForkServerError as exc:
+    error = str(exc)
+except OSError as exc:
+    error = "not a ForkServerError: " + repr(exc)
+resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+leaked = sorted({int(fd) for fd in os.listdir("/proc/self/fd")} - used)
+print(json.dumps({"error": error, "leaked": leaked, "pending": len(server._pending)}))
+close_fork_servers()
+"""
+
+
+def test_a_node_out_of_descriptors_gets_a_fork_server_error_and_leaks_none():
+    """RLIMIT_NOFILE lowered in a node (a subprocess): its first pipe opens, the second
+    cannot. The launch is told why (and spawns, which fails as it would have), and the
+    pipe that opened is closed: a node short of descriptors does not lose more."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    node = subprocess.Popen(
+        [sys.executable, "-c", OUT_OF_DESCRIPTORS], stdout=subprocess.PIPE, env=env
+    )
+    try:
+        out, _ = node.communicate(timeout=TIMEOUT)
+    finally:
+        if node.poll() is None:
+            node.kill()
+            node.wait()
+    assert node.returncode == 0
+    result = json.loads(out)
+    assert result["error"] == "cannot open the worker's pipes: [Errno 24] Too many open files"
+    assert result["leaked"] == []
+    assert result["pending"] == 0
