@@ -124,11 +124,6 @@ OWNED_ELSEWHERE: dict[tuple[str, str], str] = {
     # owned elsewhere this session: deferred with no cost to defer (no cycle, no
     # costly library behind it): it can move to the top of its module.
     ("hedgerow.supervision._supervisor", "hedgerow.supervision._plan"): "deferred",
-    # owned elsewhere this session: the fork server's child becomes a worker by
-    # running the worker's entry point (a layer above node), imported by the zygote.
-    ("hedgerow.node._zygote", "hedgerow.worker"): "deferred, up a layer",
-    ("hedgerow.node._zygote", "hedgerow.node._worker_config"): "deferred",
-    ("hedgerow.node._zygote", "hedgerow.node._worker_main"): "deferred",
 }
 """Edges that break a rule, in modules another helper owns this session: to be
 mended there. The value names the kinds of the edge, and a cycle it closes."""

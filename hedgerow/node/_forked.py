@@ -13,12 +13,16 @@ from time import monotonic
 from typing import IO, TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
-__all__ = ["STATUS_LOST", "ForkedProcess"]
+__all__ = ["REPORT_TIMEOUT", "STATUS_LOST", "ForkedProcess"]
 
 STATUS_LOST = 255
-"""The return code of a forked worker whose zygote died before it did (``status_lost``)."""
+"""The return code of a forked worker whose zygote died (or hung) before it told its
+exit (``status_lost``)."""
+REPORT_TIMEOUT = 10.0
+"""Seconds a zygote has to report the exit of a worker it forked once the worker's pidfd
+says it exited; past them, the zygote is taken to hang."""
 
 
 class ForkedProcess:
@@ -26,10 +30,19 @@ class ForkedProcess:
 
     Signals go through a pidfd (so never to a reused pid); the exit status
     comes from the zygote. If the zygote dies first, the exit is seen on the
-    pidfd, and `returncode` is `STATUS_LOST` with `status_lost` set.
+    pidfd, and `returncode` is `STATUS_LOST` with `status_lost` set. So it is
+    if the zygote hangs: a worker the pidfd says has exited, and the zygote has
+    not reported `REPORT_TIMEOUT` seconds later, is lost, and `on_unreported`
+    (the node's: it kills the zygote) is called.
     """
 
-    def __init__(self, pid: int, pidfd: int, args: Sequence[str]) -> None:
+    def __init__(
+        self,
+        pid: int,
+        pidfd: int,
+        args: Sequence[str],
+        on_unreported: Callable[[], None] | None = None,
+    ) -> None:
         self.pid = pid
         self.args = list(args)
         self.stdin: IO[bytes] | None = None
@@ -39,6 +52,8 @@ class ForkedProcess:
         self._pidfd = pidfd
         self._close_pidfd = weakref.finalize(self, os.close, pidfd)
         self._lost = False  # its zygote died: the pidfd tells the exit
+        self._watching = 0  # threads that wait on the pidfd: it stays open for them
+        self._on_unreported = on_unreported
         self._changed = threading.Condition()
 
     def __repr__(self) -> str:
@@ -51,8 +66,7 @@ class ForkedProcess:
         with self._changed:
             if self.returncode is None:
                 self.returncode = returncode
-                if not self._lost:  # nobody waits on the pidfd: close it now
-                    self._close_pidfd()
+                self._release()
             self._changed.notify_all()
 
     def _lose(self) -> None:
@@ -61,43 +75,75 @@ class ForkedProcess:
             self._lost = True
             self._changed.notify_all()
 
+    def _release(self) -> None:
+        """With `_changed` held and the exit known: close the pidfd, unless a thread
+        still waits on it (it closes it) or the exit is the pidfd's to tell."""
+        if not self._lost and not self._watching:
+            self._close_pidfd()
+
     # -- Popen's ----------------------------------------------------------------------
 
-    def _exited_by_pidfd(self, timeout: float | None) -> bool:
-        """With the zygote gone: wait up to `timeout` for the pidfd to say it exited."""
-        try:
-            ready, _, _ = select.select([self._pidfd], [], [], timeout)
-        except (OSError, ValueError):
-            ready = [self._pidfd]
-        if not ready:
-            return False
-        with self._changed:
-            if self.returncode is None:
-                self.returncode = STATUS_LOST
-                self.status_lost = True
-                self._changed.notify_all()
-        return True
+    def _pidfd_says_exited(self, timeout: float | None) -> bool:
+        """Wait up to `timeout` seconds (None: for ever) for the pidfd to say it exited.
+        With `poll`, not `select`: a busy node's pidfd may be numbered past FD_SETSIZE."""
+        poller = select.poll()
+        poller.register(self._pidfd, select.POLLIN)
+        millis = None if timeout is None else max(int(timeout * 1000), 0)
+        return bool(poller.poll(millis))
+
+    def _lost_exit(self) -> None:
+        """Its exit, which no zygote will report (`_changed` held)."""
+        if self.returncode is None:
+            self.returncode = STATUS_LOST
+            self.status_lost = True
+            self._changed.notify_all()
 
     def poll(self) -> int | None:
-        if self.returncode is None and self._lost:
-            self._exited_by_pidfd(0)
-        return self.returncode
+        with self._changed:
+            if self.returncode is None and self._lost and self._pidfd_says_exited(0):
+                self._lost_exit()
+            return self.returncode
 
     def wait(self, timeout: float | None = None) -> int:
         deadline = None if timeout is None else monotonic() + timeout
         with self._changed:
+            if self.returncode is not None:
+                return self.returncode
+            self._watching += 1
+        try:
+            return self._wait(deadline, timeout)
+        finally:
+            with self._changed:
+                self._watching -= 1
+                if self.returncode is not None:
+                    self._release()
+
+    def _wait(self, deadline: float | None, timeout: float | None) -> int:
+        """`wait`'s, with the pidfd kept open: first the pidfd says the process ended,
+        then the zygote says how (up to `REPORT_TIMEOUT` seconds later)."""
+        remaining = None if deadline is None else max(deadline - monotonic(), 0.0)
+        if self.returncode is None and not self._pidfd_says_exited(remaining):
+            raise subprocess.TimeoutExpired(self.args, timeout or 0.0)
+        report_by = monotonic() + REPORT_TIMEOUT
+        with self._changed:
             while self.returncode is None and not self._lost:
-                remaining = None if deadline is None else deadline - monotonic()
-                if remaining is not None and remaining <= 0:
-                    raise subprocess.TimeoutExpired(self.args, timeout or 0.0)
+                until = report_by if deadline is None else min(report_by, deadline)
+                remaining = until - monotonic()
+                if remaining <= 0:
+                    break
                 self._changed.wait(remaining)
             if self.returncode is not None:
                 return self.returncode
-        remaining = None if deadline is None else max(deadline - monotonic(), 0.0)
-        if not self._exited_by_pidfd(remaining):
-            raise subprocess.TimeoutExpired(self.args, timeout or 0.0)
-        assert self.returncode is not None
-        return self.returncode
+            if not self._lost and deadline is not None and deadline < report_by:
+                raise subprocess.TimeoutExpired(self.args, timeout or 0.0)
+            unreported = not self._lost
+            self._lost = True  # the pidfd told it: it stays open until the object goes
+            self._lost_exit()
+            returncode = self.returncode
+        assert returncode is not None
+        if unreported and self._on_unreported is not None:
+            self._on_unreported()
+        return returncode
 
     def send_signal(self, signum: int) -> None:
         with self._changed:
@@ -118,7 +164,6 @@ class ForkedProcess:
         with self._changed:
             if self.returncode is not None:
                 return
-            ready, _, _ = select.select([self._pidfd], [], [], 0)
-            if not ready:
+            if not self._pidfd_says_exited(0):
                 with contextlib.suppress(OSError):
                     os.killpg(self.pid, signum)

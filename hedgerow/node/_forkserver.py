@@ -48,8 +48,8 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from time import monotonic
 from typing import TYPE_CHECKING, Any
 
+from hedgerow.node import _forked
 from hedgerow.node._forked import STATUS_LOST, ForkedProcess
-from hedgerow.node._zygote import MAX_MESSAGE
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
@@ -91,6 +91,13 @@ START_TIMEOUT = 30.0
 FORK_TIMEOUT = 10.0
 """Seconds a node waits for its zygote to answer a fork request, before it gives up on it."""
 
+MAX_ANSWER = 1 << 16
+"""The longest answer of a zygote (they are short: `hedgerow.node._zygote` lists them)."""
+
+FIRST_MAX_REQUEST = 1 << 20
+"""The longest fork request of a zygote whose ready message does not say (the first ones:
+another interpreter's hedgerow may be older)."""
+
 ZYGOTE_MODULE = "hedgerow.node._zygote"
 """What a zygote runs (``python -m``)."""
 
@@ -100,6 +107,15 @@ _ENV_AT_START = ("LD_PRELOAD", "LD_LIBRARY_PATH")
 
 class ForkServerError(Exception):
     """A fork server could not start, or could not fork (the launch then spawns)."""
+
+
+def _answer(data: bytes) -> dict[str, Any]:
+    """A zygote's message; ``{}`` for one that is not a JSON object."""
+    try:
+        message = json.loads(data)
+    except ValueError:
+        return {}
+    return message if isinstance(message, dict) else {}
 
 
 def default_start_method() -> str:
@@ -131,6 +147,8 @@ class ForkServer:
         self._closing = False
         self._reader: threading.Thread | None = None
         self.started_at = 0.0
+        self.max_request = 0
+        """The longest fork request the zygote reads (its ready message says)."""
         self.exited = threading.Event()
         """Set once the zygote is gone (and reaped) and its workers know it."""
         self.replaced = threading.Event()
@@ -186,20 +204,22 @@ class ForkServer:
         self._sock = ours
         ours.settimeout(timeout)
         try:
-            data = ours.recv(MAX_MESSAGE)
+            data = ours.recv(MAX_ANSWER)
         except TimeoutError:
             data = None
         except OSError:
             data = b""
         ours.settimeout(None)
-        if not data or json.loads(data).get("op") != "ready":
-            if data is None:
+        ready = _answer(data) if data else {}
+        if ready.get("op") != "ready":
+            if data != b"":  # it hangs, or says what it should not: not ours to wait for
                 self.process.kill()
             status = self.process.wait()
             ours.close()
             why = f"not ready within {timeout:g} s" if data is None else f"it exited ({status})"
             msg = f"the fork server did not start: {why}"
             raise ForkServerError(msg)
+        self.max_request = int(ready.get("max_request", FIRST_MAX_REQUEST))
         self.started_at = monotonic()
         logger.debug("fork server pid %s started", self.process.pid)
 
@@ -209,25 +229,32 @@ class ForkServer:
         *,
         env: Mapping[str, str],
         cwd: str,
-        timeout: float = FORK_TIMEOUT,
+        timeout: float | None = None,
     ) -> ForkedProcess:
         """A new worker running ``python -m hedgerow.worker <argv>``, with pipes on
-        its stdin and stdout (as `subprocess.PIPE` gives) and the node's stderr."""
+        its stdin and stdout (as `subprocess.PIPE` gives) and the node's stderr; the
+        zygote must answer within `timeout` seconds (None: `FORK_TIMEOUT`)."""
+        if timeout is None:
+            timeout = FORK_TIMEOUT
         future: Future[ForkedProcess] = Future()
         ident = self._register(future)
         message = {"op": "fork", "id": ident, "argv": list(argv), "env": dict(env), "cwd": cwd}
-        stdin_r, stdin_w = os.pipe()
-        stdout_r, stdout_w = os.pipe()
+        data = json.dumps(message).encode()
+        if len(data) > self.max_request:
+            self._withdraw(ident)
+            msg = (
+                f"the request ({len(data)} bytes: its environment and command line) is "
+                f"longer than the fork server takes ({self.max_request} bytes)"
+            )
+            raise ForkServerError(msg)
+        stdin_r, stdin_w, stdout_r, stdout_w = self._pipes(ident)
         try:
             try:
                 with self._send_lock:
                     assert self._sock is not None
-                    socket.send_fds(
-                        self._sock, [json.dumps(message).encode()], [stdin_r, stdout_w, 2]
-                    )
+                    socket.send_fds(self._sock, [data], [stdin_r, stdout_w, 2])
             except OSError as exc:
-                with self._lock:
-                    self._pending.pop(ident, None)
+                self._withdraw(ident)
                 assert self.process is not None
                 if self.process.poll() is not None:
                     self._finish()  # it died while idle: nobody else is reading
@@ -265,6 +292,28 @@ class ForkServer:
                 self._reader.start()
             return ident
 
+    def _pipes(self, ident: int) -> tuple[int, int, int, int]:
+        """A worker's stdin and stdout pipes, for request `ident`; out of descriptors,
+        `ForkServerError` (a spawn fails as well, and says so) and none left open."""
+        try:
+            stdin_r, stdin_w = os.pipe()
+            try:
+                stdout_r, stdout_w = os.pipe()
+            except BaseException:
+                os.close(stdin_r)
+                os.close(stdin_w)
+                raise
+        except OSError as exc:
+            self._withdraw(ident)
+            msg = f"cannot open the worker's pipes: {exc}"
+            raise ForkServerError(msg) from None
+        return stdin_r, stdin_w, stdout_r, stdout_w
+
+    def _withdraw(self, ident: int) -> None:
+        """Request `ident` will not be sent: nobody waits for its answer."""
+        with self._lock:
+            self._pending.pop(ident, None)
+
     def close(self) -> None:
         """End the zygote (it leaves when its socket closes); its workers go on."""
         with self._lock:
@@ -296,6 +345,10 @@ class ForkServer:
             with contextlib.suppress(OSError):
                 self.process.kill()
 
+    def _unreported(self) -> None:
+        """A worker it forked exited, and it did not say so in time: it hangs."""
+        self._abandon(f"no report of a worker's exit within {_forked.REPORT_TIMEOUT:g} s")
+
     def _read(self) -> None:
         """In the reader thread: the zygote's answers and exits, while a request or a
         worker it forked is outstanding (no thread is left behind when none is)."""
@@ -307,14 +360,14 @@ class ForkServer:
                     self._reader = None
                     return
             try:
-                data, fds, _flags, _addr = socket.recv_fds(sock, MAX_MESSAGE, 1)
+                data, fds, _flags, _addr = socket.recv_fds(sock, MAX_ANSWER, 1)
             except OSError:
                 data, fds = b"", []
             if not data:
                 for fd in fds:
                     os.close(fd)
                 break
-            self._handle(json.loads(data), fds)
+            self._handle(_answer(data), fds)
         self._finish()
 
     def _finish(self, *, replace: bool = True) -> None:
@@ -353,7 +406,9 @@ class ForkServer:
     def _handle(self, message: dict[str, Any], fds: list[int]) -> None:
         op = message.get("op")
         if op == "forked" and len(fds) == 1:
-            process = ForkedProcess(message["pid"], fds[0], ["hedgerow.worker"])
+            process = ForkedProcess(
+                message["pid"], fds[0], ["hedgerow.worker"], on_unreported=self._unreported
+            )
             with self._lock:
                 self._processes[process.pid] = process
                 future = self._pending.pop(message["id"], None)

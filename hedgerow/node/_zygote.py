@@ -1,8 +1,8 @@
 """The fork server (a "zygote"): ``python -m hedgerow.node._zygote --fd N --node-pid P``.
 
 A node starts it once (`hedgerow.node._forkserver` is its other end), and it
-imports what a worker process imports before its config (``hedgerow.worker``'s
-``hedgerow.node._worker_main``), then waits. Each request on its control
+imports what a worker process imports before its config (``hedgerow.worker``
+imports `hedgerow.node._worker_main`; so does this module), then waits. Each request on its control
 socket (an ``AF_UNIX`` ``SOCK_SEQPACKET`` pair, fd `N`) carries a worker's
 command line, environment and working directory, and three descriptors: the
 worker's stdin and stdout pipes and the stderr to give it. The zygote forks;
@@ -11,7 +11,8 @@ run with that command line, without paying for an interpreter and its imports.
 
 Messages are one JSON object each (descriptors ride along as ``SCM_RIGHTS``):
 
-- zygote to node: ``{"op": "ready", "pid": Z}`` once imported;
+- zygote to node: ``{"op": "ready", "pid": Z, "max_request": N}`` once imported
+  (`N`: the longest request it reads, `MAX_MESSAGE`);
   ``{"op": "forked", "id": I, "pid": P}`` with a pidfd of the new worker;
   ``{"op": "failed", "id": I, "error": TEXT}``;
   ``{"op": "exited", "pid": P, "returncode": R}`` (Popen's: negative for a
@@ -53,10 +54,16 @@ import time
 from pathlib import Path
 from typing import Any
 
+from hedgerow.node import _worker_main
+from hedgerow.node._worker_config import watch_node_pidfd
+
 __all__ = ["MAX_MESSAGE", "main"]
 
 MAX_MESSAGE = 1 << 20
-"""The longest control message (a worker's environment rides in it)."""
+"""The longest fork request (a worker's environment rides in it); a longer one fails."""
+
+WORKER_ENTRY = str(Path(__file__).parent.parent / "worker.py")
+"""``hedgerow/worker.py``: a spawned worker's ``sys.argv[0]`` (``python -m hedgerow.worker``)."""
 
 
 def _close(fds: list[int]) -> None:
@@ -96,7 +103,7 @@ class _Zygote:
 
     def serve(self) -> _Job | None:
         """Serve until the node is gone (None); in a forked child, its job."""
-        self.send({"op": "ready", "pid": os.getpid()})
+        self.send({"op": "ready", "pid": os.getpid(), "max_request": MAX_MESSAGE})
         poller = self.poller
         control = self.control.fileno()
         poller.register(control, select.POLLIN)
@@ -109,18 +116,24 @@ class _Zygote:
             if control not in events:
                 continue
             try:
-                data, fds, _flags, _addr = socket.recv_fds(self.control, MAX_MESSAGE, 3)
+                data, fds, flags, _addr = socket.recv_fds(self.control, MAX_MESSAGE, 3)
             except OSError:
                 return None
             if not data:
                 _close(fds)
                 return None  # the node is gone
-            job = self._on_message(json.loads(data), fds)
+            job = self._on_message(data, flags, fds)
             if job is not None:
                 return job
 
-    def _on_message(self, message: dict[str, Any], fds: list[int]) -> _Job | None:
-        if message.get("op") == "fork":
+    def _on_message(self, data: bytes, flags: int, fds: list[int]) -> _Job | None:
+        """A request; one cut short (the node checks `max_request` first) or not JSON
+        has no id to answer to, and is dropped."""
+        message: Any = None
+        if not flags & socket.MSG_TRUNC:
+            with contextlib.suppress(ValueError):
+                message = json.loads(data)
+        if isinstance(message, dict) and message.get("op") == "fork":
             return self._fork(message, fds)
         _close(fds)
         return None
@@ -222,17 +235,9 @@ def _become_worker(job: _Job, node_pidfd: int, start_dir: str) -> None:
         os._exit(1)
     if sys.path and sys.path[0] == start_dir:  # ``-m`` put the zygote's directory first
         sys.path[0] = job.cwd
-    from hedgerow import worker  # noqa: PLC0415 - imported by the zygote already
-    from hedgerow.node import _worker_config, _worker_main  # noqa: PLC0415 - likewise
-
-    _worker_config.watch_node_pidfd(node_pidfd)
-    sys.argv = [worker.__file__ or "hedgerow.worker", *job.argv]
+    watch_node_pidfd(node_pidfd)
+    sys.argv = [WORKER_ENTRY, *job.argv]
     _worker_main.main(job.argv)  # exits (SystemExit): the interpreter ends as a worker's
-
-
-def _preload() -> None:
-    """Import what a worker imports before its config, as ``hedgerow.worker`` does."""
-    from hedgerow import worker  # noqa: F401, PLC0415 - its imports are the point
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -248,11 +253,8 @@ def main(argv: list[str] | None = None) -> None:
         sys.stderr.write(f"hedgerow fork server: no pidfd for the node: {exc}\n")
         sys.exit(1)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # only its node stops it (by closing the socket)
-    gc.disable()
-    _preload()
     gc.collect()
     gc.freeze()  # what the zygote imported stays out of the children's collections
-    gc.enable()
     start_dir = str(Path.cwd())
     job = _Zygote(control, node_pidfd).serve()
     if job is None:

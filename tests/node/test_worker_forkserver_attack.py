@@ -1,0 +1,299 @@
+"""The fork server attacked: a hung zygote, a node with many descriptors, a zygote
+short of descriptors, many restarts, the node's death. Every failure ends in a
+working worker (or a spawn), and nothing is left behind."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import select
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from helpers import start
+from node.worker_actors import FACTS, Facts
+
+import hedgerow as hr
+from hedgerow._exceptions import WorkerExited
+from hedgerow.node import Worker, WorkerActor, _forked, _forkserver
+from hedgerow.node._forkserver import (
+    STATUS_LOST,
+    ForkedProcess,
+    ForkServer,
+    close_fork_servers,
+    fork_servers,
+)
+from hedgerow.node._zygote import MAX_MESSAGE
+
+pytestmark = [
+    pytest.mark.skipif(not _forkserver.FORK_SERVER_AVAILABLE, reason="fork servers: Linux only"),
+    pytest.mark.timeout(60),
+]
+
+TIMEOUT = 20.0
+
+
+@pytest.fixture(autouse=True)
+def _own_zygotes():
+    close_fork_servers()
+    yield
+    close_fork_servers()
+
+
+def facts_worker(**options) -> Worker:
+    return Worker(hr.SupervisorSpec([hr.ChildSpec("facts", Facts)]), **options)
+
+
+def incarnation(tree: hr.Tree, path: str) -> WorkerActor:
+    actor = tree.lookup(path).incarnation
+    assert isinstance(actor, WorkerActor)
+    return actor
+
+
+def open_fds(server: ForkServer) -> int:
+    return len(list(Path(f"/proc/{server.pid}/fd").iterdir()))
+
+
+def zygote() -> ForkServer:
+    [server] = fork_servers()
+    return server
+
+
+def exited(pid: int, timeout: float = TIMEOUT) -> bool:
+    """Whether process `pid` (not necessarily a child of ours) ends within `timeout`."""
+    try:
+        pidfd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return True
+    try:
+        poller = select.poll()
+        poller.register(pidfd)
+        return bool(poller.poll(timeout * 1000))
+    finally:
+        os.close(pidfd)
+
+
+@pytest.fixture
+def sleeper():
+    """A process that runs until its stdin closes; stopped by its pid."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE
+    )
+    yield process
+    if process.poll() is None:
+        process.kill()
+    process.wait()
+
+
+def test_a_pidfd_past_fd_setsize_is_watched_all_the_same(sleeper):
+    """A node with a thousand descriptors (hundreds of workers): `select.select` cannot
+    take a pidfd numbered 1024 or more; the forked worker must still be seen to run."""
+    high = os.dup2(os.pidfd_open(sleeper.pid), 1500, inheritable=False)
+    process = ForkedProcess(sleeper.pid, high, ["hedgerow.worker"])
+    process._lose()  # its zygote died: the pidfd tells its exit
+    assert process.poll() is None  # it runs
+    process.kill_group(signal.SIGTERM)  # its group (session) is the test's: not signalled
+    assert process.poll() is None
+    assert not process.status_lost
+    assert sleeper.stdin is not None
+    sleeper.stdin.close()
+    assert process.wait(TIMEOUT) == STATUS_LOST
+    assert process.status_lost
+
+
+def test_a_hung_zygote_does_not_hide_the_death_of_a_worker_it_forked(monkeypatch):
+    """SIGSTOP the zygote: it reaps nothing and reports nothing. A worker it forked dies:
+    the node still sees it (through the pidfd), gives up on the zygote, and restarts
+    the worker."""
+    monkeypatch.setattr(_forked, "REPORT_TIMEOUT", 0.5)
+    tree, recorder = start(hr.SupervisorSpec([hr.ChildSpec("w1", facts_worker())]))
+    with tree:
+        first = incarnation(tree, "root/w1")
+        server = zygote()
+        assert server.pid is not None
+        os.kill(server.pid, signal.SIGSTOP)
+        try:
+            os.kill(first.pid, signal.SIGKILL)
+            failed = recorder.wait_for("failed", "root/w1", timeout=TIMEOUT)
+            recorder.wait_for("started", "root/w1/facts", count=2, timeout=TIMEOUT)
+        finally:
+            if server.process is not None and server.process.poll() is None:
+                os.kill(server.pid, signal.SIGCONT)
+        second = incarnation(tree, "root/w1")
+        assert second.pid != first.pid
+    assert isinstance(failed.reason, WorkerExited)
+    assert first.returncode == STATUS_LOST
+    assert server.exited.wait(TIMEOUT)  # killed: it answered nothing
+    assert server.process is not None
+    assert server.process.returncode == -signal.SIGKILL
+
+
+def test_a_hung_zygote_fails_a_fork_in_fork_timeout_and_the_worker_is_spawned(monkeypatch, caplog):
+    """SIGSTOP the zygote: a fork request waits `FORK_TIMEOUT` seconds (the module's,
+    as set when the fork is asked), kills the zygote, and spawns the worker; a worker
+    the zygote forked before goes on and stops normally."""
+    monkeypatch.setattr(_forkserver, "FORK_TIMEOUT", 0.5)
+    monkeypatch.setattr(_forkserver, "RESTART_AFTER", 1e9)  # no successor: spawns after
+    tree, _recorder = start(hr.SupervisorSpec([hr.ChildSpec("w1", facts_worker())]))
+    with tree:
+        bystander = incarnation(tree, "root/w1")
+        server = zygote()
+        assert server.process is not None
+        os.kill(server.process.pid, signal.SIGSTOP)  # killed by the node (or the test)
+        try:
+            other, _ = start(hr.SupervisorSpec([hr.ChildSpec("w2", facts_worker())]))
+        finally:
+            if server.process.poll() is None:
+                server.process.kill()
+        with other:
+            spawned = incarnation(other, "root/w2")
+            assert not isinstance(spawned.process, ForkedProcess)
+        assert "no answer to a fork within 0.5 s: killing it" in caplog.text
+        assert server.exited.wait(TIMEOUT)
+        assert server.process.returncode == -signal.SIGKILL
+        assert bystander.process is not None
+        assert bystander.process.poll() is None
+    assert bystander.returncode == 0  # its exit line says so: the zygote could not
+
+
+SO_SNDBUFFORCE = 32
+"""Linux's: a send buffer past ``net.core.wmem_max`` (CAP_NET_ADMIN)."""
+
+
+def enlarge(sock: socket.socket, size: int) -> None:
+    """Make `sock`'s send buffer `size` bytes, as a system tuned so would; skip if not."""
+    for option in (SO_SNDBUFFORCE, socket.SO_SNDBUF):
+        with contextlib.suppress(PermissionError):
+            sock.setsockopt(socket.SOL_SOCKET, option, size)
+    if sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF) < size:
+        pytest.skip("cannot enlarge a socket's send buffer here")
+
+
+def test_a_fork_request_too_long_for_the_zygote_is_spawned_and_harms_no_zygote(caplog, capfd):
+    """An environment past what a zygote reads in one request (`MAX_MESSAGE`), on a
+    system whose socket buffers are large enough to send it: the worker is spawned
+    (with all of it), and the zygote goes on."""
+    tree, _recorder = start(hr.SupervisorSpec([hr.ChildSpec("w1", facts_worker())]))
+    with tree:
+        server = zygote()
+        assert server._sock is not None
+        enlarge(server._sock, 4 * MAX_MESSAGE)
+        big = {f"BIG_{i}": "x" * 100_000 for i in range(12)}
+        big["FACTS_VAR"] = "big"
+        other, _ = start(hr.SupervisorSpec([hr.ChildSpec("w2", facts_worker(env=big))]))
+        with other:
+            spawned = incarnation(other, "root/w2")
+            assert not isinstance(spawned.process, ForkedProcess)
+        assert fork_servers() == [server]
+        assert server.alive
+        assert "is longer than the fork server takes" in caplog.text
+
+
+@pytest.mark.parametrize(
+    "garbage", [b"not json", b"[1, 2]", b'{"op": "fork"', b'{"op": "what"}'], ids=repr
+)
+def test_a_garbled_request_is_dropped_and_the_zygote_goes_on(garbage):
+    """Only its node can write to a zygote (a socketpair); still, a request it cannot
+    read is dropped with its descriptors, and the next one is served."""
+    tree, _recorder = start(hr.SupervisorSpec([hr.ChildSpec("w1", facts_worker())]))
+    with tree:
+        server = zygote()
+        assert server._sock is not None
+        read_end, write_end = os.pipe()
+        socket.send_fds(server._sock, [garbage], [read_end, write_end, 2])
+        os.close(read_end)
+        fds_before = open_fds(server)
+        other, _ = start(hr.SupervisorSpec([hr.ChildSpec("w2", facts_worker())]))
+        with other:
+            assert isinstance(incarnation(other, "root/w2").process, ForkedProcess)
+        assert zygote() is server
+        os.close(write_end)
+    assert open_fds(server) <= fds_before  # it kept none
+
+
+def facts_of(err: str, pid: int) -> dict:
+    """The facts a `Facts` actor printed in worker `pid` (its stderr is the node's)."""
+    for line in err.splitlines():
+        if line.startswith(FACTS):
+            facts = json.loads(line[len(FACTS) :])
+            if facts["pid"] == pid:
+                return facts  # type: ignore[no-any-return]
+    pytest.fail(f"no facts from pid {pid} in: {err}")
+
+
+def test_a_worker_forked_after_the_node_changed_its_environment_sees_the_new_one(
+    tmp_path, monkeypatch, capfd
+):
+    """One zygote for both launches (nothing an interpreter reads at its start changed),
+    yet each worker has the environment and directory of its launch; a ``PYTHON*``
+    variable changed gets a zygote of its own."""
+    monkeypatch.setenv("FACTS_VAR", "before")
+    tree, _recorder = start(hr.SupervisorSpec([hr.ChildSpec("w1", facts_worker())]))
+    with tree:
+        before = incarnation(tree, "root/w1")
+        server = zygote()
+        monkeypatch.setenv("FACTS_VAR", "after")
+        monkeypatch.chdir(tmp_path)
+        other, _ = start(hr.SupervisorSpec([hr.ChildSpec("w2", facts_worker())]))
+        with other:
+            after = incarnation(other, "root/w2")
+            assert fork_servers() == [server]
+            monkeypatch.setenv("PYTHONHASHSEED", "7")  # read at start only
+            third, _ = start(hr.SupervisorSpec([hr.ChildSpec("w3", facts_worker())]))
+            with third:
+                assert isinstance(incarnation(third, "root/w3").process, ForkedProcess)
+                assert len(fork_servers()) == 2  # the first and a new one
+        err = capfd.readouterr().err
+    one, other_facts = facts_of(err, before.pid), facts_of(err, after.pid)
+    assert (one["env"], other_facts["env"]) == ("before", "after")
+    assert Path(other_facts["cwd"]) == tmp_path
+    assert one["ppid"] == other_facts["ppid"] == server.pid
+
+
+OUT_OF_DESCRIPTORS = """
+import json, os, resource, sys
+from hedgerow.node._forkserver import ForkServerError, close_fork_servers, fork_server
+
+server = fork_server(sys.executable, dict(os.environ), 30)
+used = {int(fd) for fd in os.listdir("/proc/self/fd")}
+free = [fd for fd in range(4096) if fd not in used]
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+resource.setrlimit(resource.RLIMIT_NOFILE, (free[1] + 1, hard))  # room for one pipe
+try:
+    server.fork(["--guid", "g"], env=dict(os.environ), cwd=os.getcwd())
+    error = None
+except ForkServerError as exc:
+    error = str(exc)
+except OSError as exc:
+    error = "not a ForkServerError: " + repr(exc)
+resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+leaked = sorted({int(fd) for fd in os.listdir("/proc/self/fd")} - used)
+print(json.dumps({"error": error, "leaked": leaked, "pending": len(server._pending)}))
+close_fork_servers()
+"""
+
+
+def test_a_node_out_of_descriptors_gets_a_fork_server_error_and_leaks_none():
+    """RLIMIT_NOFILE lowered in a node (a subprocess): its first pipe opens, the second
+    cannot. The launch is told why (and spawns, which fails as it would have), and the
+    pipe that opened is closed: a node short of descriptors does not lose more."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    node = subprocess.Popen(
+        [sys.executable, "-c", OUT_OF_DESCRIPTORS], stdout=subprocess.PIPE, env=env
+    )
+    try:
+        out, _ = node.communicate(timeout=TIMEOUT)
+    finally:
+        if node.poll() is None:
+            node.kill()
+            node.wait()
+    assert node.returncode == 0
+    result = json.loads(out)
+    assert result["error"] == "cannot open the worker's pipes: [Errno 24] Too many open files"
+    assert result["leaked"] == []
+    assert result["pending"] == 0
