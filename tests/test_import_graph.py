@@ -121,9 +121,6 @@ OWNED_ELSEWHERE: dict[tuple[str, str], str] = {
     # worker tables sits above node (the worker process reads its container with
     # the part of the loader below).
     ("hedgerow.supervision._treebuild", "hedgerow.node._worker"): "deferred, up a layer",
-    # owned elsewhere this session: deferred with no cost to defer (no cycle, no
-    # costly library behind it): it can move to the top of its module.
-    ("hedgerow.supervision._supervisor", "hedgerow.supervision._plan"): "deferred",
 }
 """Edges that break a rule, in modules another helper owns this session: to be
 mended there. The value names the kinds of the edge, and a cycle it closes."""

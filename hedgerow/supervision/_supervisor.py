@@ -37,6 +37,7 @@ from hedgerow.supervision._children import (
     _ChildExited,
     _RestartDue,
 )
+from hedgerow.supervision._plan import same_apart_from_children, same_settings
 from hedgerow.supervision._restarts import Restarting
 from hedgerow.supervision._spec import (
     ChildSpec,
@@ -246,12 +247,6 @@ class Supervisor(Restarting):
         order; children it does not name (started by `start_child`) come after.
         Raises `SpecError` naming the first difference.
         """
-        # Only a tree being updated needs the planner (a worker starts without it).
-        from hedgerow.supervision._plan import (  # noqa: PLC0415
-            same_apart_from_children,
-            same_settings,
-        )
-
         if not same_settings(self.spec, spec):
             rule = "adopt_spec keeps the settings: restart the supervisor to change them"
             raise SpecError(self.spec.name, "spec", spec, rule)
