@@ -112,8 +112,6 @@ OWNED_ELSEWHERE: dict[tuple[str, str], str] = {
     # owned elsewhere this session: an actor, its ref and the name registry.
     ("hedgerow.actors._ref", "hedgerow.actors._actor_core"): "typing, a cycle",
     ("hedgerow.actors._names", "hedgerow.actors._ref"): "typing, a cycle",
-    # owned elsewhere this session: the event-loop actor and its inbox.
-    ("hedgerow.actors._loop_inbox", "hedgerow.actors._async_actor"): "deferred, typing, a cycle",
     # Left (issue 16): a tree file's worker table builds a hedgerow.node.Worker, a
     # layer above. The worker no longer reads tree files (it writes its container
     # with _treewrite), so the cycle left runs only through node._zygote's

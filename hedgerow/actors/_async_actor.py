@@ -41,7 +41,7 @@ from hedgerow.actors._messages import _Control
 from hedgerow.actors._registry import index_registry
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Coroutine
+    from collections.abc import Awaitable, Callable, Coroutine
     from types import TracebackType
 
     from pykka._actor import ActorInbox
@@ -123,7 +123,7 @@ class AsyncioActor(LoopChild, pykka.Actor):
         self.actor_stopped = StopFlag()
         if self._hr_child_ref is None:
             # pykka's ActorRef, with a tell and an ask that skip its generic steps.
-            self._actor_ref = LoopActorRef(self)
+            self._actor_ref = LoopActorRef(self, _future_maker(self.__class__))
         else:
             # Made again: pykka's ref keeps the actor_stopped it saw (the Event
             # replaced above), and must say this incarnation is dead once it is.
@@ -486,6 +486,14 @@ class AsyncioActor(LoopChild, pykka.Actor):
         ActorRegistry.unregister(self.actor_ref)
         self.actor_stopped.set()
         self._hr_teardown()
+
+
+def _future_maker(actor_class: type[AsyncioActor]) -> Callable[[], pykka.Future[Any]]:
+    """What makes the future of an ask to an actor of `actor_class`: its
+    `_create_future`, or `AsyncioFuture` itself if the class keeps the default
+    (one call fewer per ask)."""
+    make = actor_class._create_future
+    return AsyncioFuture if make is AsyncioActor._create_future else make
 
 
 def _cancelling() -> int:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from asyncio import events
 from collections import deque
-from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar, overload
 
 import pykka
 from pykka import ActorDeadError
@@ -24,14 +24,24 @@ if TYPE_CHECKING:
     import asyncio
     from collections.abc import Callable
 
-    from hedgerow.actors._async_actor import AsyncioActor
     from hedgerow.actors._loop import LoopRuntime
 
-__all__ = ["LoopActorRef", "LoopInbox", "StopFlag"]
+__all__ = ["LoopActor", "LoopActorRef", "LoopInbox", "StopFlag"]
 
 A = TypeVar("A", bound=pykka.Actor)
 
 _get_running_loop = events._get_running_loop  # asyncio's C fast path
+
+
+class LoopActor(Protocol):
+    """What the inbox uses of its actor (a `hedgerow.AsyncioActor`, which sits above
+    this module and builds the inbox): whether it is scheduled, its loop's runtime,
+    and its drain of the inbox."""
+
+    _hr_busy: bool
+    _hr_runtime: LoopRuntime
+
+    def _hr_drain(self) -> None: ...
 
 
 class LoopInbox:
@@ -45,7 +55,7 @@ class LoopInbox:
 
     def __init__(self) -> None:
         self._queue: deque[Envelope[Any]] = deque()
-        self._actor: AsyncioActor | None = None
+        self._actor: LoopActor | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runtime: LoopRuntime | None = None
 
@@ -76,14 +86,12 @@ class LoopInbox:
 class LoopActorRef(pykka.ActorRef[A]):
     """pykka's `ActorRef` for an event-loop actor: `tell` and `ask` behave as
     pykka's, in fewer steps; an ask's future is the actor class's (an
-    `AsyncioFuture` unless the class makes another)."""
+    `AsyncioFuture` unless the class makes another): `make_future`, which
+    the actor passes."""
 
-    def __init__(self, actor: A) -> None:
+    def __init__(self, actor: A, make_future: Callable[[], pykka.Future[Any]]) -> None:
         super().__init__(actor)
-        make = actor.__class__._create_future
-        self._hr_make_future: Callable[[], pykka.Future[Any]] = (
-            AsyncioFuture if make is _default_make_future() else make
-        )
+        self._hr_make_future = make_future
 
     actor_inbox: LoopInbox
 
@@ -122,9 +130,3 @@ class LoopActorRef(pykka.ActorRef[A]):
         if block:
             return future.get(timeout=timeout)
         return future
-
-
-def _default_make_future() -> Any:
-    from hedgerow.actors._async_actor import AsyncioActor  # noqa: PLC0415 - a cycle otherwise
-
-    return AsyncioActor._create_future
