@@ -111,7 +111,6 @@ DEFERRED: dict[tuple[str, str], str] = {
 OWNED_ELSEWHERE: dict[tuple[str, str], str] = {
     # owned elsewhere this session: an actor, its ref and the name registry.
     ("hedgerow.actors._ref", "hedgerow.actors._actor_core"): "typing, a cycle",
-    ("hedgerow.actors._names", "hedgerow.actors._ref"): "typing, a cycle",
     # Left (issue 16): a tree file's worker table builds a hedgerow.node.Worker, a
     # layer above. The worker no longer reads tree files (it writes its container
     # with _treewrite), so the cycle left runs only through node._zygote's

@@ -23,9 +23,8 @@ if TYPE_CHECKING:
 
     from hedgerow._events import EventStream
     from hedgerow.actors._actor_core import ActorCore
-    from hedgerow.actors._names import Names
 
-__all__ = ["ChildRef", "Interceptor", "TreeHooks"]
+__all__ = ["ChildRef", "Interceptor", "NameLookup", "TreeHooks"]
 
 A = TypeVar("A", bound="pykka.Actor")
 
@@ -58,6 +57,13 @@ class Interceptor(Protocol):
         self, actor: Any, envelope: Envelope[Any], error: BaseException | None
     ) -> None:
         """The handler returned, or raised `error` (in the actor's thread)."""
+
+
+class NameLookup(Protocol):
+    """What a ref uses of its tree's names (a `hedgerow.actors._names.Names`,
+    which maps paths to refs): the lookup its actor's `actor_lookup` makes."""
+
+    def get(self, path: str) -> ChildRef[Any] | None: ...
 
 
 class TreeHooks:
@@ -100,7 +106,7 @@ class ChildRef(pykka.ActorRef[A]):
         actor_class: type[A],
         path: str,
         on_dead_letter: Callable[[Any, Reason], None] | None = None,
-        names: Names | None = None,
+        names: NameLookup | None = None,
         hooks: TreeHooks | None = None,
         *,
         events: EventStream | None = None,
