@@ -109,8 +109,6 @@ DEFERRED: dict[tuple[str, str], str] = {
 """Function-level imports of hedgerow modules, each with why it must wait."""
 
 OWNED_ELSEWHERE: dict[tuple[str, str], str] = {
-    # owned elsewhere this session: an actor, its ref and the name registry.
-    ("hedgerow.actors._ref", "hedgerow.actors._actor_core"): "typing, a cycle",
     # Left (issue 16): a tree file's worker table builds a hedgerow.node.Worker, a
     # layer above. The worker no longer reads tree files (it writes its container
     # with _treewrite), so the cycle left runs only through node._zygote's

@@ -22,7 +22,6 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
     from hedgerow._events import EventStream
-    from hedgerow.actors._actor_core import ActorCore
 
 __all__ = ["ChildRef", "Interceptor", "NameLookup", "TreeHooks"]
 
@@ -129,7 +128,7 @@ class ChildRef(pykka.ActorRef[A]):
         """The child spec's shutdown: seconds, ``brutal_kill`` or ``infinity``
         (a worker process uses it to time its SIGTERM and SIGKILL); None unsupervised."""
         self._gone: Reason | None = None
-        self._incarnation: ActorCore | None = None
+        self._incarnation: A | None = None
 
     def __repr__(self) -> str:
         return f"<ChildRef {self.path}>"
@@ -137,13 +136,14 @@ class ChildRef(pykka.ActorRef[A]):
     def __str__(self) -> str:
         return f"{self.actor_class.__name__} ({self.path})"
 
-    def _actor_weakref(self) -> ActorCore | None:  # type: ignore[override]
+    def _actor_weakref(self) -> A | None:  # type: ignore[override]
         """The current (or last) incarnation; pykka's ActorProxy introspects it."""
         return self._incarnation
 
     @property
-    def incarnation(self) -> ActorCore | None:
-        """The actor now handling this child's messages (or the last one)."""
+    def incarnation(self) -> A | None:
+        """The actor now handling this child's messages (or the last one): an
+        instance of `actor_class` (a `hedgerow.Actor`, of either runtime)."""
         return self._incarnation
 
     def is_alive(self) -> bool:
@@ -188,7 +188,7 @@ class ChildRef(pykka.ActorRef[A]):
     def _bound_inbox(self, settings: InboxSettings | None) -> None:
         self.actor_inbox.bound(settings)
 
-    def _attach(self, actor: ActorCore) -> None:
+    def _attach(self, actor: A) -> None:
         self._incarnation = actor
         hooks = self.hooks
         # Before its start: an event-loop actor of a tree with a loop of its own
