@@ -312,7 +312,7 @@ class EventStream:
     def publish(self, kind: EventKind, path: str, time: float, **details: Any) -> Event:
         event = Event(kind, path, time, seq=next(self._seq), **details)
         level = _LEVELS[kind]
-        if logger.isEnabledFor(level):
+        if logger.isEnabledFor(level) and _handled(level):
             extra = {EVENT_ATTRIBUTE: event}
             if isinstance(event.reason, InboxFull) and not event._has_traceback:
                 self._log_drop(level, event, extra)
@@ -340,6 +340,26 @@ class EventStream:
         if unlogged:
             text += f" (and {unlogged} more dropped by its full inbox since the last line)"
         logger.log(level, "%s", text, extra=extra)
+
+
+def _handled(level: int) -> bool:
+    """Whether a record of `level` on `logger` would reach a handler that does
+    something, as `logging.Logger.callHandlers` finds them. A record costs
+    10-20 us to make, twice per restart; with only hedgerow's own
+    `logging.NullHandler` (logging not configured) it is not made. A filter on
+    `logger` sees every record, so with one the record is always made."""
+    if logger.filters:
+        return True
+    found = False
+    current: logging.Logger | None = logger
+    while current is not None:
+        for handler in current.handlers:
+            found = True
+            if level >= handler.level and handler.__class__ is not logging.NullHandler:
+                return True
+        current = current.parent if current.propagate else None
+    last_resort = logging.lastResort
+    return not found and last_resort is not None and level >= last_resort.level
 
 
 DROP_LOG_INTERVAL = 1.0

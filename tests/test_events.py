@@ -110,3 +110,43 @@ def test_an_events_log_line_formats_its_traceback_when_emitted(caplog):
     assert event == hr.Event(EventKind.FAILED, "root/a", 0.0, reason=error, traceback=expected)
     with pytest.raises(AttributeError, match="immutable"):
         event.path = "root/b"  # type: ignore[misc]
+
+
+class _Quiet(logging.Handler):
+    """A handler that takes records and shows none (not a NullHandler)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        pass
+
+
+def test_an_event_makes_no_log_record_that_no_handler_would_emit(monkeypatch):
+    # A record costs 10-20 us, twice per restart: with logging not configured
+    # (hedgerow's NullHandler only) none is made; a handler that takes the
+    # level gets every one, as before.
+    hedgerow_logger = logging.getLogger("hedgerow")
+    monkeypatch.setattr(hedgerow_logger, "propagate", False)
+    made: list[logging.LogRecord] = []
+    factory = logging.getLogRecordFactory()
+
+    def counting(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = factory(*args, **kwargs)
+        made.append(record)
+        return record
+
+    logging.setLogRecordFactory(counting)
+    try:
+        stream = hr.EventStream()
+        stream.publish(EventKind.FAILED, "root/a", 0.0, reason=RuntimeError("x"), traceback="tb")
+        assert made == []
+        handler = _Quiet(logging.CRITICAL)
+        hedgerow_logger.addHandler(handler)
+        try:
+            stream.publish(EventKind.FAILED, "root/a", 0.0, reason=RuntimeError("x"))
+            assert made == []  # the handler's level is above the event's
+            handler.setLevel(logging.ERROR)
+            stream.publish(EventKind.FAILED, "root/a", 0.0, reason=RuntimeError("x"))
+            assert [r.levelno for r in made] == [logging.ERROR]
+        finally:
+            hedgerow_logger.removeHandler(handler)
+    finally:
+        logging.setLogRecordFactory(factory)
