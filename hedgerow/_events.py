@@ -54,6 +54,10 @@ class EventKind(enum.Enum):
     HANDLER_FAILED = "handler_failed"
     """A handler raised and its actor went on: a component's event handler, as in
     autobahn (`message` is the event it was handling)."""
+    BLOCKED = "blocked"
+    """An event-loop child's handler has held its loop longer than the block
+    threshold (`hedgerow.set_block_threshold`): `delay` is how long so far,
+    `traceback` the stack where it is stuck, `info` the threshold."""
 
 
 EVENT_ATTRIBUTE = "hedgerow_event"
@@ -71,6 +75,7 @@ _LEVELS = {
     EventKind.DEAD_LETTER: logging.WARNING,
     EventKind.ABANDONED: logging.WARNING,
     EventKind.HANDLER_FAILED: logging.ERROR,
+    EventKind.BLOCKED: logging.WARNING,
 }
 
 
@@ -132,10 +137,12 @@ class Event:
     """One transition. `path` names the child in its tree, e.g. ``root/pipeline/parser``.
 
     `reason` is the exit reason (a string constant or the exception), `traceback`
-    its formatted traceback for failures, `delay` the wait before a scheduled
-    restart, `message` the undelivered message of a dead letter (or the event a
-    failed handler was handling), `info` what a
-    started child says about itself (`Actor.actor_info`: a worker's pid).
+    its formatted traceback for failures (for ``blocked``, the stack where the
+    handler is stuck), `delay` the wait before a scheduled restart (for
+    ``blocked``, how long the handler has held its loop), `message` the
+    undelivered message of a dead letter (or the event a failed handler was
+    handling), `info` what a started child says about itself
+    (`Actor.actor_info`: a worker's pid; for ``blocked``, the threshold).
 
     Immutable. `traceback` may be given as a `FailureTrace`, formatted when the
     attribute is first read.
@@ -266,7 +273,9 @@ class Event:
             text += f" #{self.incarnation}"
         if self.reason is not None:
             text += f" reason={describe(self.reason)}"
-        if self.delay is not None:
+        if self.kind is EventKind.BLOCKED and self.delay is not None:
+            text += f" for {self.delay:.3f}s"
+        elif self.delay is not None:
             text += f" delay={self.delay:.3f}s"
         if self.kind in (EventKind.DEAD_LETTER, EventKind.HANDLER_FAILED):
             text += f" message={self.message!r}"
