@@ -13,21 +13,23 @@ import enum
 import itertools
 import logging
 import threading
-from dataclasses import dataclass, field
+import traceback as traceback_module
 from time import monotonic
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from hedgerow._exceptions import InboxFull
 from hedgerow.actors._reason import describe
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
+    from types import TracebackType
 
 __all__ = [
     "EVENT_ATTRIBUTE",
     "Event",
     "EventKind",
     "EventStream",
+    "FailureTrace",
     "drop_event_records",
     "event_of",
     "quiet_event_log",
@@ -52,6 +54,10 @@ class EventKind(enum.Enum):
     HANDLER_FAILED = "handler_failed"
     """A handler raised and its actor went on: a component's event handler, as in
     autobahn (`message` is the event it was handling)."""
+    BLOCKED = "blocked"
+    """An event-loop child's handler has held its loop longer than the block
+    threshold (`hedgerow.set_block_threshold`): `delay` is how long so far,
+    `traceback` the stack where it is stuck, `info` the threshold."""
 
 
 EVENT_ATTRIBUTE = "hedgerow_event"
@@ -69,30 +75,191 @@ _LEVELS = {
     EventKind.DEAD_LETTER: logging.WARNING,
     EventKind.ABANDONED: logging.WARNING,
     EventKind.HANDLER_FAILED: logging.ERROR,
+    EventKind.BLOCKED: logging.WARNING,
 }
 
 
-@dataclass(frozen=True, slots=True)
+class FailureTrace:
+    """A failure's traceback, formatted on first use (`str`).
+
+    Formatting a traceback costs about 100 us, paid today on every crash
+    whether or not anybody reads it: a supervised child keeps one of these
+    instead, and its event formats it when its text is first read (a log line
+    actually emitted, the CLI's view, ``--json``, a subscriber). The text is
+    then kept and the exception and traceback dropped; every reader, on any
+    thread, gets the same string.
+
+    Memory: until then it holds the exception and its traceback, hence the
+    failed frames and their locals. It adds nothing to what the event already
+    keeps alive: the event's `reason` is that exception, whose
+    ``__traceback__`` is the same traceback.
+    """
+
+    __slots__ = ("_error", "_tb", "_text")
+
+    def __init__(self, error: BaseException, tb: TracebackType | None) -> None:
+        self._error: BaseException | None = error
+        self._tb = tb
+        self._text: str | None = None
+
+    def __str__(self) -> str:
+        text = self._text
+        if text is None:
+            error, tb = self._error, self._tb
+            if error is None:  # formatted meanwhile by another thread
+                return self._text  # type: ignore[return-value]
+            text = "".join(traceback_module.format_exception(type(error), error, tb))
+            with _trace_lock:  # the first text formatted is the one every reader gets
+                if self._text is None:
+                    self._text, self._error, self._tb = text, None, None
+                text = self._text
+        return text
+
+    def __repr__(self) -> str:
+        return repr(str(self))
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, FailureTrace | str):
+            return str(self) == str(other)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(str(self))
+
+    def __reduce__(self) -> tuple[type[str], tuple[str]]:
+        return str, (str(self),)  # a copy is the text: a traceback does not pickle
+
+
+_trace_lock = threading.Lock()
+
+
 class Event:
     """One transition. `path` names the child in its tree, e.g. ``root/pipeline/parser``.
 
     `reason` is the exit reason (a string constant or the exception), `traceback`
-    its formatted traceback for failures, `delay` the wait before a scheduled
-    restart, `message` the undelivered message of a dead letter (or the event a
-    failed handler was handling), `info` what a
-    started child says about itself (`Actor.actor_info`: a worker's pid).
+    its formatted traceback for failures (for ``blocked``, the stack where the
+    handler is stuck), `delay` the wait before a scheduled restart (for
+    ``blocked``, how long the handler has held its loop), `message` the
+    undelivered message of a dead letter (or the event a failed handler was
+    handling), `info` what a started child says about itself
+    (`Actor.actor_info`: a worker's pid; for ``blocked``, the threshold).
+
+    Immutable. `traceback` may be given as a `FailureTrace`, formatted when the
+    attribute is first read.
     """
+
+    __slots__ = (
+        "_traceback",
+        "delay",
+        "incarnation",
+        "info",
+        "kind",
+        "message",
+        "path",
+        "reason",
+        "seq",
+        "time",
+    )
+    __match_args__ = (
+        "kind",
+        "path",
+        "time",
+        "incarnation",
+        "reason",
+        "traceback",
+        "delay",
+        "message",
+        "info",
+        "seq",
+    )
 
     kind: EventKind
     path: str
     time: float
-    incarnation: int = 0
-    reason: Any = None
-    traceback: str | None = None
-    delay: float | None = None
-    message: Any = None
-    info: dict[str, Any] | None = None
-    seq: int = field(default=0, compare=False)
+    incarnation: int
+    reason: Any
+    delay: float | None
+    message: Any
+    info: dict[str, Any] | None
+    seq: int
+    _traceback: str | FailureTrace | None
+
+    def __init__(  # noqa: PLR0917 - positional, as the dataclass it was
+        self,
+        kind: EventKind,
+        path: str,
+        time: float,
+        incarnation: int = 0,
+        reason: Any = None,
+        traceback: str | FailureTrace | None = None,
+        delay: float | None = None,
+        message: Any = None,
+        info: dict[str, Any] | None = None,
+        seq: int = 0,
+    ) -> None:
+        put = object.__setattr__
+        put(self, "kind", kind)
+        put(self, "path", path)
+        put(self, "time", time)
+        put(self, "incarnation", incarnation)
+        put(self, "reason", reason)
+        put(self, "_traceback", traceback)
+        put(self, "delay", delay)
+        put(self, "message", message)
+        put(self, "info", info)
+        put(self, "seq", seq)
+
+    def __setattr__(self, name: str, value: Any) -> NoReturn:
+        msg = f"cannot assign to field {name!r}: an Event is immutable"
+        raise AttributeError(msg)
+
+    def __delattr__(self, name: str) -> NoReturn:
+        msg = f"cannot delete field {name!r}: an Event is immutable"
+        raise AttributeError(msg)
+
+    @property
+    def traceback(self) -> str | None:
+        """The failure's formatted traceback, if any."""
+        trace = self._traceback
+        return trace if trace is None or isinstance(trace, str) else str(trace)
+
+    @property
+    def _has_traceback(self) -> bool:
+        """Whether `traceback` is a non-empty text, without formatting it."""
+        trace = self._traceback
+        return trace is not None and (not isinstance(trace, str) or bool(trace))
+
+    def _key(self) -> tuple[Any, ...]:
+        return (
+            self.kind,
+            self.path,
+            self.time,
+            self.incarnation,
+            self.reason,
+            self.traceback,
+            self.delay,
+            self.message,
+            self.info,
+        )
+
+    def __eq__(self, other: object) -> bool:  # `seq` is not compared, as before
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return self._key() == other._key()
+
+    def __hash__(self) -> int:  # as the frozen dataclass it was (TypeError if `info` is set)
+        return hash(self._key())
+
+    def __reduce__(self) -> tuple[type[Event], tuple[Any, ...]]:  # a copy carries the text
+        return Event, (*self._key(), self.seq)
+
+    def __repr__(self) -> str:
+        return (
+            f"Event(kind={self.kind!r}, path={self.path!r}, time={self.time!r}, "
+            f"incarnation={self.incarnation!r}, reason={self.reason!r}, "
+            f"traceback={self.traceback!r}, delay={self.delay!r}, message={self.message!r}, "
+            f"info={self.info!r}, seq={self.seq!r})"
+        )
 
     @property
     def child_id(self) -> str:
@@ -106,11 +273,28 @@ class Event:
             text += f" #{self.incarnation}"
         if self.reason is not None:
             text += f" reason={describe(self.reason)}"
-        if self.delay is not None:
+        if self.kind is EventKind.BLOCKED and self.delay is not None:
+            text += f" for {self.delay:.3f}s"
+        elif self.delay is not None:
             text += f" delay={self.delay:.3f}s"
         if self.kind in (EventKind.DEAD_LETTER, EventKind.HANDLER_FAILED):
             text += f" message={self.message!r}"
         return text
+
+
+class _LogLine:
+    """An event's log message, made only if a handler formats the record."""
+
+    __slots__ = ("event",)
+
+    def __init__(self, event: Event) -> None:
+        self.event = event
+
+    def __str__(self) -> str:
+        event = self.event
+        if event._has_traceback:
+            return f"{event.describe()}\n{event.traceback.rstrip()}"  # type: ignore[union-attr]
+        return event.describe()
 
 
 class EventStream:
@@ -137,14 +321,12 @@ class EventStream:
     def publish(self, kind: EventKind, path: str, time: float, **details: Any) -> Event:
         event = Event(kind, path, time, seq=next(self._seq), **details)
         level = _LEVELS[kind]
-        if logger.isEnabledFor(level):
+        if logger.isEnabledFor(level) and _handled(level):
             extra = {EVENT_ATTRIBUTE: event}
-            if event.traceback:
-                logger.log(level, "%s\n%s", event.describe(), event.traceback.rstrip(), extra=extra)
-            elif isinstance(event.reason, InboxFull):
+            if isinstance(event.reason, InboxFull) and not event._has_traceback:
                 self._log_drop(level, event, extra)
-            else:
-                logger.log(level, "%s", event.describe(), extra=extra)
+            else:  # formatted only if a handler emits it (a traceback costs ~100 us)
+                logger.log(level, "%s", _LogLine(event), extra=extra)
         for subscriber in self._subscribers:
             try:
                 subscriber(event)
@@ -167,6 +349,26 @@ class EventStream:
         if unlogged:
             text += f" (and {unlogged} more dropped by its full inbox since the last line)"
         logger.log(level, "%s", text, extra=extra)
+
+
+def _handled(level: int) -> bool:
+    """Whether a record of `level` on `logger` would reach a handler that does
+    something, as `logging.Logger.callHandlers` finds them. A record costs
+    10-20 us to make, twice per restart; with only hedgerow's own
+    `logging.NullHandler` (logging not configured) it is not made. A filter on
+    `logger` sees every record, so with one the record is always made."""
+    if logger.filters:
+        return True
+    found = False
+    current: logging.Logger | None = logger
+    while current is not None:
+        for handler in current.handlers:
+            found = True
+            if level >= handler.level and handler.__class__ is not logging.NullHandler:
+                return True
+        current = current.parent if current.propagate else None
+    last_resort = logging.lastResort
+    return not found and last_resort is not None and level >= last_resort.level
 
 
 DROP_LOG_INTERVAL = 1.0

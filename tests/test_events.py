@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import logging
+import pickle
+import traceback
+from typing import Any
 
+import pytest
 from helpers import worker
 
 import hedgerow as hr
 from hedgerow import EventKind
+from hedgerow._events import FailureTrace, quiet_event_log
 from hedgerow.testing import EventRecorder
 
 
@@ -61,3 +66,87 @@ def test_event_sequence_of_a_deterministic_tree_is_stable():
         return recorder.trail()
 
     assert run() == run()
+
+
+def test_a_failures_traceback_is_formatted_only_when_read(runtime, monkeypatch):
+    # Formatting a traceback costs ~100 us of every restart: the event carries
+    # the exception and formats its text on first read, the same text as before.
+    calls: list[BaseException] = []
+    format_exception = traceback.format_exception
+
+    def counting(exc_type: Any, value: Any = None, tb: Any = None, **kw: Any) -> list[str]:
+        calls.append(value)
+        return format_exception(exc_type, value, tb, **kw)
+
+    monkeypatch.setattr(traceback, "format_exception", counting)
+    events = hr.EventStream()
+    recorder = EventRecorder(events)
+    with quiet_event_log(), hr.start_tree(hr.SupervisorSpec([worker("a")]), events=events) as tree:
+        tree.get_child("a").tell("crash")
+        recorder.wait_for(EventKind.RESTARTED, "root/a")
+        assert calls == []  # nobody read it: the log line was dropped unformatted
+        failed = recorder.wait_for(EventKind.FAILED, "root/a")
+        text = failed.traceback
+    assert len(calls) == 1
+    assert text == "".join(format_exception(failed.reason))
+    assert "a crashed" in text
+    assert "Traceback" in text
+    assert failed.traceback is text  # formatted once: every reader gets the same string
+    assert len(calls) == 1
+    assert pickle.loads(pickle.dumps(failed)).traceback == text  # noqa: S301 - our own bytes
+
+
+def test_an_events_log_line_formats_its_traceback_when_emitted(caplog):
+    caplog.set_level(logging.ERROR, logger="hedgerow")
+    try:
+        raise ValueError("boom")
+    except ValueError as caught:
+        error = caught
+        trace = FailureTrace(error, error.__traceback__)
+    event = hr.EventStream().publish(EventKind.FAILED, "root/a", 0.0, reason=error, traceback=trace)
+    expected = "".join(traceback.format_exception(error))
+    assert event.traceback == expected
+    assert caplog.records[0].getMessage() == f"{event.describe()}\n{expected.rstrip()}"
+    assert event == hr.Event(EventKind.FAILED, "root/a", 0.0, reason=error, traceback=expected)
+    with pytest.raises(AttributeError, match="immutable"):
+        event.path = "root/b"  # type: ignore[misc]
+
+
+class _Quiet(logging.Handler):
+    """A handler that takes records and shows none (not a NullHandler)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        pass
+
+
+def test_an_event_makes_no_log_record_that_no_handler_would_emit(monkeypatch):
+    # A record costs 10-20 us, twice per restart: with logging not configured
+    # (hedgerow's NullHandler only) none is made; a handler that takes the
+    # level gets every one, as before.
+    hedgerow_logger = logging.getLogger("hedgerow")
+    monkeypatch.setattr(hedgerow_logger, "propagate", False)
+    made: list[logging.LogRecord] = []
+    factory = logging.getLogRecordFactory()
+
+    def counting(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = factory(*args, **kwargs)
+        made.append(record)
+        return record
+
+    logging.setLogRecordFactory(counting)
+    try:
+        stream = hr.EventStream()
+        stream.publish(EventKind.FAILED, "root/a", 0.0, reason=RuntimeError("x"), traceback="tb")
+        assert made == []
+        handler = _Quiet(logging.CRITICAL)
+        hedgerow_logger.addHandler(handler)
+        try:
+            stream.publish(EventKind.FAILED, "root/a", 0.0, reason=RuntimeError("x"))
+            assert made == []  # the handler's level is above the event's
+            handler.setLevel(logging.ERROR)
+            stream.publish(EventKind.FAILED, "root/a", 0.0, reason=RuntimeError("x"))
+            assert [r.levelno for r in made] == [logging.ERROR]
+        finally:
+            hedgerow_logger.removeHandler(handler)
+    finally:
+        logging.setLogRecordFactory(factory)

@@ -16,13 +16,13 @@ import itertools
 import logging
 import math
 import threading
-import traceback
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, overload
 
 import pykka
 from pykka import ActorRegistry
 
 from hedgerow._clock import default_clock
+from hedgerow._events import FailureTrace
 from hedgerow._exceptions import ChildNotFound, InboxFull
 from hedgerow.actors._flag import StopFlag
 from hedgerow.actors._inbox import Inbox
@@ -93,7 +93,8 @@ class ActorCore(pykka.Actor):
     stop that runs out kills it (reported ``stopped``, reason ``killed``)
     instead of abandoning it (reported ``abandoned``)."""
     _hr_reason: Reason | None = None
-    _hr_traceback: str | None = None
+    _hr_traceback: str | FailureTrace | None = None
+    """The failure's traceback, formatted only if its event's text is read."""
     _hr_crashed: Envelope[Any] | None = None
     _hr_started: StopFlag = STARTED
     """Set once ``on_start`` is over (what `build` starts; an unsupervised actor's is
@@ -276,7 +277,7 @@ class ActorCore(pykka.Actor):
         if current is None or (is_normal(current) and not is_normal(reason)):
             self._hr_reason = reason
             if tb is not None and isinstance(reason, BaseException):
-                self._hr_traceback = "".join(traceback.format_exception(type(reason), reason, tb))
+                self._hr_traceback = FailureTrace(reason, tb)
 
     # -- being stopped by a supervisor (from the supervisor's thread) ----------
 

@@ -9,8 +9,10 @@
 - The watchdog: one daemon thread (``hedgerow-watchdog``) for all loops. While
   an actor of a loop has work, it sends that loop a heartbeat every quarter of
   the threshold; a heartbeat that waits longer than the threshold means a
-  callback holds the loop, and the loop thread's stack is logged with the actor
-  it is in. A loop whose actors are all idle gets no heartbeats.
+  callback holds the loop, and the loop thread's stack is reported with the
+  actor it is in: a ``blocked`` event on the tree's stream for a supervised
+  actor (the event is logged too), a warning for any other. A loop whose
+  actors are all idle gets no heartbeats.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from collections import deque
 from typing import TYPE_CHECKING, Any
 
 import pykka
+
+from hedgerow._events import EventKind
 
 if TYPE_CHECKING:
     from types import CodeType, FrameType
@@ -183,14 +187,37 @@ class LoopRuntime:
         stack = traceback.format_stack(frame)
         if handler is not None:
             stack = traceback.format_stack(frame)[-_depth_below(frame, handler) :]
-        where = actor if actor is not None else "a callback that is not an actor's"
+        del frame, handler  # the loop's frames are not kept
+        where = "".join(stack)
+        if _publish_blocked(actor, waited, threshold, where):
+            return  # the event is also its log line, on the ``hedgerow`` logger
         logger.warning(
             "%s has blocked its event loop for %.3f s (threshold %.3f s) at:\n%s",
-            where,
+            actor if actor is not None else "a callback that is not an actor's",
             waited,
             threshold,
-            "".join(stack).rstrip(),
+            where.rstrip(),
         )
+
+
+def _publish_blocked(actor: Any, waited: float, threshold: float, where: str) -> bool:
+    """A supervised actor's block is a ``blocked`` event on its tree's stream
+    (from the watchdog thread); False if `actor` is not in a tree."""
+    child_ref = getattr(actor, "_hr_child_ref", None)
+    events = getattr(child_ref, "events", None)
+    if child_ref is None or events is None:
+        return False
+    clock = actor._hr_clock
+    events.publish(
+        EventKind.BLOCKED,
+        child_ref.path,
+        clock.now() if clock is not None else time.monotonic(),
+        incarnation=actor.actor_incarnation,
+        delay=waited,
+        traceback=where,
+        info={"threshold": threshold},
+    )
+    return True
 
 
 def _actor_in(frame: FrameType) -> tuple[Any, FrameType | None]:
@@ -226,10 +253,12 @@ _watchdog_state: dict[str, Any] = {
 def set_block_threshold(seconds: float | None) -> float | None:
     """Report an event-loop actor that holds its loop longer than `seconds`; None: never.
 
-    The report is a warning on the ``hedgerow.actors`` logger naming the actor
-    and the stack where its handler is stuck (CPU work or a blocking call in a
-    handler holds every actor of that loop). The default is 0.1 s. Returns the
-    previous setting.
+    The report names the actor and the stack where its handler is stuck (CPU
+    work or a blocking call in a handler holds every actor of that loop): for
+    a supervised actor, a ``blocked`` event on its tree's stream (logged as a
+    warning on the ``hedgerow`` logger, as every event is); for any other, a
+    warning on the ``hedgerow.actors`` logger. The default is 0.1 s. Returns
+    the previous setting.
     """
     if seconds is not None and not seconds > 0:
         msg = f"block threshold must be a positive number of seconds or None, not {seconds!r}"

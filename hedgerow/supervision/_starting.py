@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
     from types import TracebackType
 
+    from hedgerow._events import FailureTrace
     from hedgerow.actors._actor_core import ActorCore
     from hedgerow.actors._ref import ChildRef
 
@@ -151,7 +152,7 @@ class Starting(Terminating):
         child: _Child,
         error: BaseException,
         tb: TracebackType | None,
-        text: str | None = None,
+        text: str | FailureTrace | None = None,
     ) -> BaseException:
         child.actor = None
         child.state = ChildState.STOPPED
