@@ -74,8 +74,10 @@ LAYERS: tuple[tuple[Unit, ...], ...] = (
     # Components (supervised: their child specs, their reconnect backoff), run(),
     # the management service (a component) and the Container that serves it.
     (("hedgerow.components",),),
-    # Two units side by side: neither imports the other.
-    (("hedgerow.node",), ("hedgerow.testing",)),
+    # Worker processes, the bus, signals; loading tree files (a worker table builds a Worker).
+    (("hedgerow.node",),),
+    # The test kit (chaos runs load tree files).
+    (("hedgerow.testing",),),
     (("hedgerow.cli",),),
     # Entry points: the package's public face, ``python -m hedgerow``, the worker's main.
     (("hedgerow", "hedgerow.__main__", "hedgerow.worker"),),

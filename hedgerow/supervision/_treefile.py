@@ -87,11 +87,8 @@ from hedgerow.supervision._treebuild import Builder
 from hedgerow.supervision._treecheck import CHILD, TREE_FILE, conforming, set_fields, short
 from hedgerow.supervision._treeparse import (
     FORMATS,
-    Format,
     check_data,
     format_of,
-    parse,
-    read_text,
 )
 from hedgerow.supervision._treewrite import (
     _child_data,
@@ -114,11 +111,7 @@ __all__ = [
     "dump_tree",
     "dumps_tree",
     "format_of",
-    "load_tree",
-    "loads_tree",
-    "read_tree",
     "tree_file_from_data",
-    "tree_from_data",
     "tree_to_data",
 ]
 
@@ -133,47 +126,6 @@ class TreeFile:
 
 
 # -- reading -----------------------------------------------------------------
-
-
-def load_tree(path: str | Path) -> SupervisorSpec:
-    """Read a tree file and build its `SupervisorSpec` (see `read_tree`)."""
-    return read_tree(path).spec
-
-
-def read_tree(path: str | Path) -> TreeFile:
-    """Read a tree file and build its `SupervisorSpec`, importing every class it names.
-
-    The format follows the extension (``.toml``, ``.yaml``/``.yml``, ``.json``).
-    The file's directory (and its ``pythonpath`` entries) go to the front of
-    `sys.path`, so that a tree's actors can live next to it. Raises
-    `ConfigError` for anything wrong; nothing is started.
-    """
-    file = Path(path)
-    fmt = format_of(file)
-    data = parse(read_text(file), fmt, str(file))
-    return tree_file_from_data(data, source=str(file), base_dir=file.resolve().parent)
-
-
-def loads_tree(
-    text: str,
-    fmt: Format,
-    *,
-    source: str = "<string>",
-    base_dir: str | Path | None = None,
-) -> SupervisorSpec:
-    """Build a `SupervisorSpec` from a tree file's text; `source` names it in errors."""
-    data = parse(text, fmt, source)
-    return tree_from_data(data, source=source, base_dir=base_dir)
-
-
-def tree_from_data(
-    data: Any,
-    *,
-    source: str = "<data>",
-    base_dir: str | Path | None = None,
-) -> SupervisorSpec:
-    """Build a `SupervisorSpec` from a tree file's parsed data (nested dicts and lists)."""
-    return tree_file_from_data(data, source=source, base_dir=base_dir).spec
 
 
 def tree_file_from_data(

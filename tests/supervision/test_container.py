@@ -9,8 +9,8 @@ import pytest
 
 import hedgerow as hr
 from hedgerow.components._container import Container
+from hedgerow.node._treeload import tree_from_data
 from hedgerow.node._worker_main import _host
-from hedgerow.supervision._treefile import tree_from_data
 from hedgerow.testing import EventRecorder
 
 TIMEOUT = 10.0
