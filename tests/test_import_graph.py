@@ -104,6 +104,10 @@ DEFERRED: dict[tuple[str, str], str] = {
         "an awaitable answer imports asyncio (tens of ms); a worker of thread actors "
         "never needs it (issue 15)"
     ),
+    ("hedgerow.node._treeload", "hedgerow.node._worker_table"): (
+        "a worker table's Worker imports the worker processes' machinery (subprocess, "
+        "the fork server: about 20 ms); a tree file with none never needs it"
+    ),
     ("hedgerow.testing._clock", "hedgerow.actors._loop"): (
         "hedgerow's loop starts a thread; only a clock told to drive it needs it"
     ),
@@ -116,13 +120,6 @@ OWNED_ELSEWHERE: dict[tuple[str, str], str] = {
     ("hedgerow.actors._names", "hedgerow.actors._ref"): "typing, a cycle",
     # owned elsewhere this session: the event-loop actor and its inbox.
     ("hedgerow.actors._loop_inbox", "hedgerow.actors._async_actor"): "deferred, typing, a cycle",
-    # Left (issue 16): a tree file's worker table builds a hedgerow.node.Worker, a
-    # layer above. The worker no longer reads tree files (it writes its container
-    # with _treewrite), so the cycle left runs only through node._zygote's
-    # deferred imports; the import up a layer goes once loading a tree file with
-    # worker tables sits above node (the worker process reads its container with
-    # the part of the loader below).
-    ("hedgerow.supervision._treebuild", "hedgerow.node._worker"): "deferred, up a layer",
     # owned elsewhere this session: deferred with no cost to defer (no cycle, no
     # costly library behind it): it can move to the top of its module.
     ("hedgerow.supervision._supervisor", "hedgerow.supervision._plan"): "deferred",

@@ -1,9 +1,10 @@
 """Loading tree files: a file, its text or its parsed data, built into specs.
 
-The loaders of `hedgerow.supervision._treefile` (the schema, the checks and
-the builder are there, with what a tree file may hold) read here, in the
-node's layer: a tree file's worker table builds a `hedgerow.node.Worker`,
-which supervision cannot import.
+The schema, the checks and the builder are in `hedgerow.supervision` (see
+`hedgerow.supervision._treefile`); the loaders are here, in the node's layer,
+because a tree file's worker table builds a `hedgerow.node.Worker`
+(`hedgerow.node._worker_table`), which supervision cannot import. A worker
+process reads its container with them too.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from hedgerow.supervision._treeparse import Format, format_of, parse, read_text
 
 if TYPE_CHECKING:
     from hedgerow.supervision._spec import SupervisorSpec
+    from hedgerow.supervision._treebuild import Builder
+    from hedgerow.supervision._treeschema import WorkerModel
 
 __all__ = ["load_tree", "loads_tree", "read_tree", "tree_from_data"]
 
@@ -36,7 +39,9 @@ def read_tree(path: str | Path) -> TreeFile:
     file = Path(path)
     fmt = format_of(file)
     data = parse(read_text(file), fmt, str(file))
-    return tree_file_from_data(data, source=str(file), base_dir=file.resolve().parent)
+    return tree_file_from_data(
+        data, source=str(file), base_dir=file.resolve().parent, worker_table=_worker_table
+    )
 
 
 def loads_tree(
@@ -58,4 +63,14 @@ def tree_from_data(
     base_dir: str | Path | None = None,
 ) -> SupervisorSpec:
     """Build a `SupervisorSpec` from a tree file's parsed data (nested dicts and lists)."""
-    return tree_file_from_data(data, source=source, base_dir=base_dir).spec
+    return tree_file_from_data(
+        data, source=source, base_dir=base_dir, worker_table=_worker_table
+    ).spec
+
+
+def _worker_table(builder: Builder, model: WorkerModel, worker_id: str, key: str) -> Any:
+    """`build_worker`, imported with the worker processes' machinery (subprocess, the
+    fork server) only when a file has a worker table."""
+    from hedgerow.node._worker_table import build_worker  # noqa: PLC0415 - see DEFERRED
+
+    return build_worker(builder, model, worker_id, key)

@@ -1,6 +1,6 @@
 """Tree files: a supervision tree written in TOML, YAML or JSON.
 
-A tree file is another way to write a `SupervisorSpec`: `load_tree` returns
+A tree file is another way to write a `SupervisorSpec`: `hedgerow.load_tree` returns
 the same frozen spec objects that code builds, and `dump_tree` writes a spec
 back out. The file's structure is checked by a pydantic schema (unknown keys,
 types); the rules on values are the specs' own, so code and files cannot
@@ -71,7 +71,10 @@ safely (no input makes a traceback), `_treecheck` takes data that conforms to
 the schema in plain code (a worker process imports no pydantic) and
 `_treeschema` says what is wrong with data that does not, `_treebuild` builds
 the specs (reporting every problem at once) and `_binding` binds each child's
-args and kwargs to what it starts; `_treewrite` writes a spec back out.
+args and kwargs to what it starts; `_treewrite` writes a spec back out. The
+loaders (`load_tree`, `loads_tree`, `read_tree`) are a layer above, in
+`hedgerow.node._treeload`: a worker table builds a `hedgerow.node.Worker`
+(`hedgerow.node._worker_table`), which they give the builder.
 """
 
 from __future__ import annotations
@@ -101,6 +104,7 @@ from hedgerow.supervision._treewrite import (
 if TYPE_CHECKING:
     from hedgerow.supervision._management import Management
     from hedgerow.supervision._spec import ChildSpec, SupervisorSpec
+    from hedgerow.supervision._treebuild import WorkerTable
 
 __all__ = [
     "FORMATS",
@@ -133,8 +137,10 @@ def tree_file_from_data(
     *,
     source: str = "<data>",
     base_dir: str | Path | None = None,
+    worker_table: WorkerTable | None = None,
 ) -> TreeFile:
-    """A `TreeFile` from a tree file's parsed data."""
+    """A `TreeFile` from a tree file's parsed data; `worker_table` builds its worker
+    tables (`hedgerow.node`'s loaders give it), and without it they are refused."""
     check_data(data, source)
     if not isinstance(data, dict):
         rule = "expected a table (mapping) with a 'supervisor' key at the top"
@@ -152,7 +158,7 @@ def tree_file_from_data(
     defaults: dict[str, Any] = {}
     if model.components is not None:
         defaults = set_fields(model.components, exclude=set())
-    builder = Builder(defaults)
+    builder = Builder(defaults, worker_table)
     builder.node = model.supervisor.name or "root"
     builder.base_dir = str(base_dir) if base_dir is not None else None
     management = builder.management(model.management) if model.management else None

@@ -118,6 +118,18 @@ def test_errors_name_what_is_wrong(actors):
         assert ask(container, "g", "still") == "hello still"
 
 
+def test_a_component_config_with_a_worker_table_is_refused(actors):
+    """A container starts components; a worker process is declared in a tree file."""
+    module, _ = actors
+    with Container({"g": greeter(module)}, name="c") as container:
+        with pytest.raises(hr.ConfigError) as caught:
+            container.start_component("w", {"worker": {"components": []}})
+        [problem] = caught.value.problems
+        assert problem.key == "components.w.worker"
+        assert "hedgerow.load_tree" in problem.rule
+        assert container.get_components() == ["g"]
+
+
 def test_restart_never_drops_a_crashed_component(actors):
     module, _ = actors
     with Container({"g": greeter(module)}, name="c", restart="restart-never") as container:
