@@ -69,6 +69,8 @@ if TYPE_CHECKING:
         SignalHandler,
         Worker,
         WorkerActor,
+        load_tree,
+        loads_tree,
     )
     from hedgerow.supervision import (
         BRUTAL_KILL,
@@ -95,8 +97,6 @@ if TYPE_CHECKING:
         UpdatePlan,
         dump_tree,
         dumps_tree,
-        load_tree,
-        loads_tree,
         open_tree,
         plan_update,
         start_tree,
@@ -290,8 +290,8 @@ __getattr__, __dir__ = lazy_exports(
         "UpdatePlan": "hedgerow.supervision",
         "dump_tree": "hedgerow.supervision",
         "dumps_tree": "hedgerow.supervision",
-        "load_tree": "hedgerow.supervision",
-        "loads_tree": "hedgerow.supervision",
+        "load_tree": "hedgerow.node",
+        "loads_tree": "hedgerow.node",
         "open_tree": "hedgerow.supervision",
         "start_tree": "hedgerow.supervision",
         "update_tree": "hedgerow.supervision",

@@ -74,8 +74,10 @@ LAYERS: tuple[tuple[Unit, ...], ...] = (
     # Components (supervised: their child specs, their reconnect backoff), run(),
     # the management service (a component) and the Container that serves it.
     (("hedgerow.components",),),
-    # Two units side by side: neither imports the other.
-    (("hedgerow.node",), ("hedgerow.testing",)),
+    # Worker processes, the bus, signals; loading tree files (a worker table builds a Worker).
+    (("hedgerow.node",),),
+    # The test kit (chaos runs load tree files).
+    (("hedgerow.testing",),),
     (("hedgerow.cli",),),
     # Entry points: the package's public face, ``python -m hedgerow``, the worker's main.
     (("hedgerow", "hedgerow.__main__", "hedgerow.worker"),),
@@ -102,6 +104,10 @@ DEFERRED: dict[tuple[str, str], str] = {
         "an awaitable answer imports asyncio (tens of ms); a worker of thread actors "
         "never needs it (issue 15)"
     ),
+    ("hedgerow.node._treeload", "hedgerow.node._worker_table"): (
+        "a worker table's Worker imports the worker processes' machinery (subprocess, "
+        "the fork server: about 20 ms); a tree file with none never needs it"
+    ),
     ("hedgerow.testing._clock", "hedgerow.actors._loop"): (
         "hedgerow's loop starts a thread; only a clock told to drive it needs it"
     ),
@@ -109,13 +115,6 @@ DEFERRED: dict[tuple[str, str], str] = {
 """Function-level imports of hedgerow modules, each with why it must wait."""
 
 OWNED_ELSEWHERE: dict[tuple[str, str], str] = {
-    # Left (issue 16): a tree file's worker table builds a hedgerow.node.Worker, a
-    # layer above. The worker no longer reads tree files (it writes its container
-    # with _treewrite), so the cycle left runs only through node._zygote's
-    # deferred imports; the import up a layer goes once loading a tree file with
-    # worker tables sits above node (the worker process reads its container with
-    # the part of the loader below).
-    ("hedgerow.supervision._treebuild", "hedgerow.node._worker"): "deferred, up a layer",
 }
 """Edges that break a rule, in modules another helper owns this session: to be
 mended there. The value names the kinds of the edge, and a cycle it closes."""

@@ -77,6 +77,22 @@ def test_a_tree_of_plain_actors_needs_no_wamp_config_or_cli_library():
     assert found["heavy"] == []
 
 
+def test_a_tree_file_without_worker_tables_imports_no_worker_machinery(tmp_path):
+    """The node's loader builds a worker table's Worker; the process machinery behind
+    it (subprocess, the fork server) waits for a file that has one."""
+    path = tmp_path / "tree.json"
+    path.write_text('{"supervisor": {"children": [{"id": "a", "start": "hedgerow:Actor"}]}}')
+    found = fresh(
+        f"""
+        import hedgerow as hr
+        found["children"] = [c.id for c in hr.load_tree({str(path)!r}).children]
+        found["worker"] = [m for m in ("hedgerow.node._worker", "subprocess") if m in sys.modules]
+        """
+    )
+    assert found["children"] == ["a"]
+    assert found["worker"] == []
+
+
 def test_a_lazy_name_is_the_object_its_module_defines():
     found = fresh(
         """

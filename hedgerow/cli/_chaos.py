@@ -13,7 +13,7 @@ import click
 from hedgerow._clock import MAX_DELAY
 from hedgerow._events import quiet_event_log
 from hedgerow._seconds import Finite, Seconds
-from hedgerow.supervision._treefile import load_tree
+from hedgerow.node._treeload import load_tree
 from hedgerow.testing._chaos import ChaosKind, ChaosOptions, ChaosReport, plan_faults, run_chaos
 
 

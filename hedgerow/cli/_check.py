@@ -14,7 +14,7 @@ from rich.text import Text
 from hedgerow._exceptions import ConfigError
 from hedgerow.cli._main import EXIT_BAD_INPUT, _Exit, cli
 from hedgerow.cli._view import spec_tree
-from hedgerow.supervision._treefile import load_tree
+from hedgerow.node._treeload import load_tree
 from hedgerow.transports._authorization import Policy, load_principals
 
 

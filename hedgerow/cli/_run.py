@@ -21,7 +21,7 @@ from hedgerow.cli import _main
 from hedgerow.cli._live_log import LiveConsole, live_handler
 from hedgerow.cli._main import EXIT_BAD_INPUT, LOG_LEVELS, _Exit, _fail, cli
 from hedgerow.cli._runner import _Runner
-from hedgerow.supervision._treefile import read_tree
+from hedgerow.node._treeload import read_tree
 from hedgerow.transports import FRAMEWORKS, use_framework
 
 if TYPE_CHECKING:

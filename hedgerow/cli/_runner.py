@@ -18,10 +18,11 @@ from hedgerow.cli._run_display import Note, RunDisplay
 from hedgerow.cli._wakeup import _Signals, _Wakeup
 from hedgerow.components._management_service import ManagementService, tree_procedures
 from hedgerow.node import Bus, BusState
+from hedgerow.node._treeload import read_tree
 from hedgerow.supervision._management import Management, node_prefix
 from hedgerow.supervision._plan import UpdatePlan, plan_update
 from hedgerow.supervision._tree import Tree
-from hedgerow.supervision._treefile import TreeFile, read_tree
+from hedgerow.supervision._treefile import TreeFile
 from hedgerow.supervision._update import apply_plan, arguments_problem
 
 if TYPE_CHECKING:

@@ -1,4 +1,5 @@
-"""The node: the process bus, its signal handling, and worker processes supervised as actors."""
+"""The node: the process bus, its signal handling, worker processes supervised as actors,
+and loading tree files (whose worker tables build workers)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ if TYPE_CHECKING:
     from hedgerow.node._bus import Bus, BusState, ChannelFailures
     from hedgerow.node._ports import PortAllocator
     from hedgerow.node._signals import SignalHandler
+    from hedgerow.node._treeload import load_tree, loads_tree
     from hedgerow.node._worker import Worker
     from hedgerow.node._worker_actor import WorkerActor
 
@@ -21,6 +23,8 @@ __all__ = [
     "SignalHandler",
     "Worker",
     "WorkerActor",
+    "load_tree",
+    "loads_tree",
 ]
 
 # Each public name's home, imported on first use (PEP 562), so that importing the
@@ -33,6 +37,8 @@ __getattr__, __dir__ = lazy_exports(
         "ChannelFailures": "hedgerow.node._bus",
         "PortAllocator": "hedgerow.node._ports",
         "SignalHandler": "hedgerow.node._signals",
+        "load_tree": "hedgerow.node._treeload",
+        "loads_tree": "hedgerow.node._treeload",
         "Worker": "hedgerow.node._worker",
         "WorkerActor": "hedgerow.node._worker_actor",
     },

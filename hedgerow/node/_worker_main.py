@@ -47,6 +47,7 @@ from hedgerow.actors._reason import describe, is_normal
 from hedgerow.components._container import Container
 from hedgerow.node._bus import Bus, BusState
 from hedgerow.node._signals import SignalHandler
+from hedgerow.node._treeload import tree_from_data
 from hedgerow.node._wire import (
     DEFAULT_CONFIG_TIMEOUT,
     DEFAULT_ORPHAN_TIMEOUT,
@@ -70,7 +71,6 @@ from hedgerow.node._worker_config import (
     read_config_line,
     timeout_seconds,
 )
-from hedgerow.supervision._treefile import tree_from_data
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence

@@ -1,6 +1,7 @@
 """Supervision: specs, the `Supervisor` actor, backoff, intensity, trees, tree files
 and the management API's settings. (Containers, supervisors of components, are a
-layer above: `hedgerow.components`.)"""
+layer above: `hedgerow.components`; loading a tree file, whose worker tables build
+`hedgerow.node.Worker` children, is in `hedgerow.node`.)"""
 
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
         Supervisor,
     )
     from hedgerow.supervision._tree import SupervisorHandle, Tree, start_tree
-    from hedgerow.supervision._treefile import dump_tree, dumps_tree, load_tree, loads_tree
+    from hedgerow.supervision._treefile import dump_tree, dumps_tree
     from hedgerow.supervision._update import update_tree
 
 __all__ = [
@@ -61,8 +62,6 @@ __all__ = [
     "UpdatePlan",
     "dump_tree",
     "dumps_tree",
-    "load_tree",
-    "loads_tree",
     "open_tree",
     "plan_update",
     "start_tree",
@@ -103,8 +102,6 @@ __getattr__, __dir__ = lazy_exports(
         "start_tree": "hedgerow.supervision._tree",
         "dump_tree": "hedgerow.supervision._treefile",
         "dumps_tree": "hedgerow.supervision._treefile",
-        "load_tree": "hedgerow.supervision._treefile",
-        "loads_tree": "hedgerow.supervision._treefile",
         "update_tree": "hedgerow.supervision._update",
     },
 )

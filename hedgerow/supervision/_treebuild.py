@@ -1,7 +1,8 @@
 """Building specs from a validated tree file, collecting every problem on the way.
 
 `Builder` turns the schema's models (`hedgerow.supervision._treeschema`) into
-`SupervisorSpec`, `ChildSpec` and `hedgerow.node.Worker` objects. It does not
+`SupervisorSpec` and `ChildSpec` objects; a worker table's `hedgerow.node.Worker`
+(a layer above) is built by the `WorkerTable` it is given. It does not
 stop at the first problem: a spec that refuses a field is built again without
 it, so that a file's every bad value is reported in one run, and each child's
 args and kwargs are bound to what it starts (`hedgerow.supervision._binding`).
@@ -12,22 +13,18 @@ from __future__ import annotations
 import importlib
 import os
 import re
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 
 from hedgerow._exceptions import ConfigProblem, SpecError
 from hedgerow.supervision._binding import binding_problems
-from hedgerow.supervision._management import Management, worker_prefix
+from hedgerow.supervision._management import Management
 from hedgerow.supervision._spec import (
-    BACKOFF_FIELDS,
-    INBOX_FIELDS,
     ChildSpec,
-    Restart,
-    ShutdownPolicy,
     Strategy,
     SupervisorSpec,
 )
 from hedgerow.supervision._treecheck import COMPONENT_SETTINGS as SETTINGS
-from hedgerow.supervision._treecheck import set_fields
+from hedgerow.supervision._treecheck import set_fields, short
 from hedgerow.supervision._treecomponents import Configurable, is_component, remember_written
 
 if TYPE_CHECKING:
@@ -40,7 +37,7 @@ if TYPE_CHECKING:
         WorkerModel,
     )
 
-__all__ = ["Builder"]
+__all__ = ["Builder", "WorkerTable", "drop_field"]
 
 T = TypeVar("T")
 
@@ -51,12 +48,26 @@ _VARIABLE = re.compile(r"\$(\$)?\{([^}]*)\}")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
-class Builder:
-    """Turns the validated model into specs, collecting every problem found."""
+WorkerTable: TypeAlias = "Callable[[Builder, WorkerModel, str, str], Any]"
+"""What builds a worker table's child (`hedgerow.node._worker_table.build_worker`),
+given the builder, the table, the worker's id and the table's key; None when the
+table is at fault (its problems are on the builder)."""
 
-    def __init__(self, component_defaults: dict[str, Any] | None = None) -> None:
+
+class Builder:
+    """Turns the validated model into specs, collecting every problem found.
+
+    A worker table is built by `worker_table`; without one (a container's component
+    config), it is refused."""
+
+    def __init__(
+        self,
+        component_defaults: dict[str, Any] | None = None,
+        worker_table: WorkerTable | None = None,
+    ) -> None:
         self.problems: list[ConfigProblem] = []
         self.component_defaults = component_defaults or {}
+        self.worker_table = worker_table
         self.node = "root"
         self.base_dir: str | None = None
         self.node_management: Management | None = None
@@ -82,7 +93,7 @@ class Builder:
                     at = len(ids) - 1 - ids[::-1].index(exc.child_id)
                     given["children"] = [c for i, c in enumerate(given["children"]) if i != at]
                     return True
-            return _drop_field(exc, given)
+            return drop_field(exc, given)
 
         def report(exc: SpecError) -> ConfigProblem | None:
             if exc.field == "children" and not complete:
@@ -104,7 +115,7 @@ class Builder:
             return None
         start: Any
         if model.worker is not None:
-            start = self.worker(model.worker, model.id, f"{key}.worker")
+            start = self.worker(model, key)
         elif model.supervisor is not None:
             start = self.supervisor(model.supervisor, f"{key}.supervisor")
         else:
@@ -132,13 +143,23 @@ class Builder:
             value = model.start if exc.field == "start" else exc.value
             return ConfigProblem(f"{key}.{exc.field}", value, exc.rule)
 
-        spec = self.collect(build, fields, _drop_field, report)
+        spec = self.collect(build, fields, drop_field, report)
         if spec is None or start is None:
             return None
         problems = binding_problems(start, spec.args, spec.kwargs, partial=template)
         for field, value, rule in problems:
             self.problems.append(ConfigProblem(f"{key}.{field}", value, rule))
         return None if problems else spec
+
+    def worker(self, model: ChildModel, key: str) -> Any:
+        """A worker table's child, built by `worker_table`; refused without one."""
+        assert model.worker is not None
+        if self.worker_table is None:
+            table = short(set_fields(model.worker, exclude=set()))
+            rule = "a worker process is declared in a tree file (hedgerow.load_tree), not here"
+            self.problems.append(ConfigProblem(f"{key}.worker", table, rule))
+            return None
+        return self.worker_table(self, model.worker, model.id, f"{key}.worker")
 
     def collect(
         self,
@@ -164,80 +185,6 @@ class Builder:
             else:
                 return None if failed else built
         return None
-
-    def worker(self, model: WorkerModel, worker_id: str, key: str) -> Any:
-        """A `hedgerow.node.Worker` for a worker table: its container's spec, built
-        with the container's modes, and the node's management under the worker's prefix."""
-        from hedgerow.node._worker import Worker  # noqa: PLC0415 - node imports supervision
-
-        failed = False
-        try:
-            restart = Restart.parse(model.restart or Restart.NEVER, worker_id, "restart")
-        except SpecError as exc:
-            self.problems.append(ConfigProblem(f"{key}.{exc.field}", exc.value, exc.rule))
-            restart, failed = Restart.NEVER, True
-        try:
-            shutdown = ShutdownPolicy.parse(
-                model.shutdown or ShutdownPolicy.MANUAL, worker_id, "shutdown"
-            )
-        except SpecError as exc:
-            self.problems.append(ConfigProblem(f"{key}.{exc.field}", exc.value, exc.rule))
-            shutdown, failed = ShutdownPolicy.MANUAL, True
-        if restart is Restart.ALWAYS and shutdown is not ShutdownPolicy.MANUAL:
-            rule = "restart-always never lets a component stop: use restart-failed or restart-never"
-            self.problems.append(ConfigProblem(f"{key}.restart", model.restart, rule))
-            failed = True
-        children = self.components(model, restart, shutdown, key)
-        options = set_fields(model, exclude={"restart", "shutdown", "components"})
-        container_keys = ("max_restarts", "period", "backoff", *BACKOFF_FIELDS, *INBOX_FIELDS)
-        supervisor_fields = {k: options.pop(k) for k in container_keys if k in options}
-        supervisor_fields.update(children=children or [], name=worker_id, shutdown_policy=shutdown)
-
-        def report(exc: SpecError) -> ConfigProblem | None:
-            if exc.field == "children" and children is None:
-                return None
-            return ConfigProblem(f"{key}.{exc.field}", exc.value, exc.rule)
-
-        def build_container(given: dict[str, Any]) -> SupervisorSpec:
-            return SupervisorSpec(**given)
-
-        container = self.collect(build_container, supervisor_fields, _drop_field, report)
-        if container is None:
-            container, failed = SupervisorSpec(name=worker_id), True
-        management = None
-        if self.node_management is not None:
-            management = self.node_management.with_prefix(
-                worker_prefix(self.node, worker_id)
-            ).as_data()
-        host = {"restart": restart.value, "management": management}
-
-        def build_worker(given: dict[str, Any]) -> Any:
-            return Worker(container, base_dir=self.base_dir, management=host, **given)
-
-        worker = self.collect(build_worker, options, _drop_field, report)
-        return None if failed or children is None else worker
-
-    def components(
-        self, model: WorkerModel, restart: Restart, shutdown: ShutdownPolicy, key: str
-    ) -> list[ChildSpec] | None:
-        """A worker's components, with the container's modes where they name none."""
-        children: list[ChildSpec] = []
-        for index, component in enumerate(model.components):
-            fields = component.model_fields_set
-            updates: dict[str, Any] = {}
-            if "restart" not in fields:
-                updates["restart"] = restart.value
-            if "significant" not in fields:
-                try:
-                    own = Restart.parse(component.restart or restart, component.id, "restart")
-                except SpecError:
-                    own = restart  # the child's own check reports it
-                counts = shutdown is not ShutdownPolicy.MANUAL
-                updates["significant"] = counts and own is not Restart.ALWAYS
-            built = self.child(component.model_copy(update=updates), f"{key}.components[{index}]")
-            if built is not None:
-                children.append(built)
-        return children if len(children) == len(model.components) else None
 
     def management(self, model: ManagementModel) -> Management | None:
         """The node's `Management`, ``${VAR}`` read."""
@@ -336,7 +283,7 @@ class Builder:
         return ConfigProblem(f"{key}.{exc.field}", exc.value, exc.rule)
 
 
-def _drop_field(exc: SpecError, given: dict[str, Any]) -> bool:
+def drop_field(exc: SpecError, given: dict[str, Any]) -> bool:
     """Leave out the field a `SpecError` is about (and those whose check depends on
     it); False if it is not one that can be left out."""
     if exc.field not in given or exc.field == "children":

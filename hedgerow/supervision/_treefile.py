@@ -1,6 +1,6 @@
 """Tree files: a supervision tree written in TOML, YAML or JSON.
 
-A tree file is another way to write a `SupervisorSpec`: `load_tree` returns
+A tree file is another way to write a `SupervisorSpec`: `hedgerow.load_tree` returns
 the same frozen spec objects that code builds, and `dump_tree` writes a spec
 back out. The file's structure is checked by a pydantic schema (unknown keys,
 types); the rules on values are the specs' own, so code and files cannot
@@ -71,7 +71,10 @@ safely (no input makes a traceback), `_treecheck` takes data that conforms to
 the schema in plain code (a worker process imports no pydantic) and
 `_treeschema` says what is wrong with data that does not, `_treebuild` builds
 the specs (reporting every problem at once) and `_binding` binds each child's
-args and kwargs to what it starts; `_treewrite` writes a spec back out.
+args and kwargs to what it starts; `_treewrite` writes a spec back out. The
+loaders (`load_tree`, `loads_tree`, `read_tree`) are a layer above, in
+`hedgerow.node._treeload`: a worker table builds a `hedgerow.node.Worker`
+(`hedgerow.node._worker_table`), which they give the builder.
 """
 
 from __future__ import annotations
@@ -87,11 +90,8 @@ from hedgerow.supervision._treebuild import Builder
 from hedgerow.supervision._treecheck import CHILD, TREE_FILE, conforming, set_fields, short
 from hedgerow.supervision._treeparse import (
     FORMATS,
-    Format,
     check_data,
     format_of,
-    parse,
-    read_text,
 )
 from hedgerow.supervision._treewrite import (
     _child_data,
@@ -104,6 +104,7 @@ from hedgerow.supervision._treewrite import (
 if TYPE_CHECKING:
     from hedgerow.supervision._management import Management
     from hedgerow.supervision._spec import ChildSpec, SupervisorSpec
+    from hedgerow.supervision._treebuild import WorkerTable
 
 __all__ = [
     "FORMATS",
@@ -114,11 +115,7 @@ __all__ = [
     "dump_tree",
     "dumps_tree",
     "format_of",
-    "load_tree",
-    "loads_tree",
-    "read_tree",
     "tree_file_from_data",
-    "tree_from_data",
     "tree_to_data",
 ]
 
@@ -135,54 +132,15 @@ class TreeFile:
 # -- reading -----------------------------------------------------------------
 
 
-def load_tree(path: str | Path) -> SupervisorSpec:
-    """Read a tree file and build its `SupervisorSpec` (see `read_tree`)."""
-    return read_tree(path).spec
-
-
-def read_tree(path: str | Path) -> TreeFile:
-    """Read a tree file and build its `SupervisorSpec`, importing every class it names.
-
-    The format follows the extension (``.toml``, ``.yaml``/``.yml``, ``.json``).
-    The file's directory (and its ``pythonpath`` entries) go to the front of
-    `sys.path`, so that a tree's actors can live next to it. Raises
-    `ConfigError` for anything wrong; nothing is started.
-    """
-    file = Path(path)
-    fmt = format_of(file)
-    data = parse(read_text(file), fmt, str(file))
-    return tree_file_from_data(data, source=str(file), base_dir=file.resolve().parent)
-
-
-def loads_tree(
-    text: str,
-    fmt: Format,
-    *,
-    source: str = "<string>",
-    base_dir: str | Path | None = None,
-) -> SupervisorSpec:
-    """Build a `SupervisorSpec` from a tree file's text; `source` names it in errors."""
-    data = parse(text, fmt, source)
-    return tree_from_data(data, source=source, base_dir=base_dir)
-
-
-def tree_from_data(
-    data: Any,
-    *,
-    source: str = "<data>",
-    base_dir: str | Path | None = None,
-) -> SupervisorSpec:
-    """Build a `SupervisorSpec` from a tree file's parsed data (nested dicts and lists)."""
-    return tree_file_from_data(data, source=source, base_dir=base_dir).spec
-
-
 def tree_file_from_data(
     data: Any,
     *,
     source: str = "<data>",
     base_dir: str | Path | None = None,
+    worker_table: WorkerTable | None = None,
 ) -> TreeFile:
-    """A `TreeFile` from a tree file's parsed data."""
+    """A `TreeFile` from a tree file's parsed data; `worker_table` builds its worker
+    tables (`hedgerow.node`'s loaders give it), and without it they are refused."""
     check_data(data, source)
     if not isinstance(data, dict):
         rule = "expected a table (mapping) with a 'supervisor' key at the top"
@@ -200,7 +158,7 @@ def tree_file_from_data(
     defaults: dict[str, Any] = {}
     if model.components is not None:
         defaults = set_fields(model.components, exclude=set())
-    builder = Builder(defaults)
+    builder = Builder(defaults, worker_table)
     builder.node = model.supervisor.name or "root"
     builder.base_dir = str(base_dir) if base_dir is not None else None
     management = builder.management(model.management) if model.management else None

@@ -38,9 +38,9 @@ from hedgerow._clock import MonotonicClock
 from hedgerow._events import EventStream
 from hedgerow._exceptions import StartError
 from hedgerow.actors._actor import ACTOR_THREAD_PREFIX
+from hedgerow.node._treeload import load_tree
 from hedgerow.supervision._spec import SupervisorSpec
 from hedgerow.supervision._tree import start_tree
-from hedgerow.supervision._treefile import load_tree
 from hedgerow.testing._chaos_plan import (
     DYNAMIC,
     ChaosKind,

@@ -7,8 +7,8 @@ import random
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from hedgerow.node._treeload import load_tree
 from hedgerow.supervision._tree import start_tree
-from hedgerow.supervision._treefile import load_tree
 from hedgerow.testing._faults import Faults
 
 if TYPE_CHECKING:

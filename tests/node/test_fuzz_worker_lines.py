@@ -24,9 +24,10 @@ import hedgerow as hr
 from hedgerow._events import EventKind, EventStream
 from hedgerow.cli._view import JsonView, LineView, TreeState
 from hedgerow.node._lines import MAX_LINE, BadLine, check_line, read_line
+from hedgerow.node._treeload import tree_from_data
 from hedgerow.node._wire import decode_event
 from hedgerow.node._worker_main import BadConfig, parse_config
-from hedgerow.supervision._treefile import tree_from_data, tree_to_data
+from hedgerow.supervision._treefile import tree_to_data
 
 pytestmark = pytest.mark.timeout(300)
 

@@ -16,8 +16,8 @@ import pytest
 
 import hedgerow as hr
 from hedgerow.components._management_service import ManagementService, tree_procedures
+from hedgerow.node._treeload import read_tree
 from hedgerow.supervision._management import node_prefix
-from hedgerow.supervision._treefile import read_tree
 from hedgerow.testing import EventRecorder
 from hedgerow.transports import ApplicationError, Call, Crossbar, Leave, RouterConfig
 from hedgerow.transports._base import resolve_transports

@@ -25,8 +25,9 @@ from hedgerow.node._forkserver import (
     close_fork_servers,
     fork_servers,
 )
+from hedgerow.node._treeload import loads_tree
 from hedgerow.node._wire import EXIT_BAD_CONFIG
-from hedgerow.supervision._treefile import loads_tree, tree_to_data
+from hedgerow.supervision._treefile import tree_to_data
 
 pytestmark = [
     pytest.mark.skipif(not _forkserver.FORK_SERVER_AVAILABLE, reason="fork servers: Linux only"),

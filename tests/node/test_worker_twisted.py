@@ -16,7 +16,8 @@ import pytest
 from transports.wamp_router import SECRET, authentication, start_router
 
 import hedgerow as hr
-from hedgerow.supervision._treefile import dumps_tree, loads_tree, read_tree
+from hedgerow.node._treeload import loads_tree, read_tree
+from hedgerow.supervision._treefile import dumps_tree
 from hedgerow.testing import EventRecorder
 from hedgerow.transports import Call, Leave
 from hedgerow.transports._base import resolve_transports

@@ -9,8 +9,8 @@ import pytest
 
 import hedgerow as hr
 from hedgerow.components._container import Container
+from hedgerow.node._treeload import tree_from_data
 from hedgerow.node._worker_main import _host
-from hedgerow.supervision._treefile import tree_from_data
 from hedgerow.testing import EventRecorder
 
 TIMEOUT = 10.0
@@ -116,6 +116,18 @@ def test_errors_name_what_is_wrong(actors):
         assert caught.value.problems[0].key == "components.bad.colour"
         assert container.get_components() == ["g"]  # nothing running was harmed
         assert ask(container, "g", "still") == "hello still"
+
+
+def test_a_component_config_with_a_worker_table_is_refused(actors):
+    """A container starts components; a worker process is declared in a tree file."""
+    module, _ = actors
+    with Container({"g": greeter(module)}, name="c") as container:
+        with pytest.raises(hr.ConfigError) as caught:
+            container.start_component("w", {"worker": {"components": []}})
+        [problem] = caught.value.problems
+        assert problem.key == "components.w.worker"
+        assert "hedgerow.load_tree" in problem.rule
+        assert container.get_components() == ["g"]
 
 
 def test_restart_never_drops_a_crashed_component(actors):

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 import hedgerow as hr
-from hedgerow.supervision._treefile import dumps_tree, loads_tree
+from hedgerow.node._treeload import loads_tree
+from hedgerow.supervision._treefile import dumps_tree
 from hedgerow.transports import Call, InProcessRouter, Leave
 
 HERE = Path(__file__).resolve().parent
@@ -233,7 +234,7 @@ def test_a_component_without_settings_is_the_object_itself():
 
 
 def test_a_management_table_is_read_with_the_tree(tmp_path, monkeypatch):
-    from hedgerow.supervision._treefile import read_tree  # noqa: PLC0415
+    from hedgerow.node._treeload import read_tree  # noqa: PLC0415
 
     monkeypatch.setenv("HR_TEST_SECRET", "sesame")
     file = tmp_path / "node.toml"

@@ -10,8 +10,8 @@ from helpers import FailingStart, Log, Worker, start, worker
 
 import hedgerow as hr
 from hedgerow import EventKind
+from hedgerow.node._treeload import read_tree
 from hedgerow.supervision._plan import ChangeKind, plan_update
-from hedgerow.supervision._treefile import read_tree
 from hedgerow.supervision._update import update_tree
 
 

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 import hedgerow as hr
 from hedgerow.cli._chaos import chaos
-from hedgerow.supervision import load_tree
+from hedgerow.node import load_tree
 from hedgerow.testing import _chaos as chaos_module
 from hedgerow.testing._chaos import (
     ChaosKind,
