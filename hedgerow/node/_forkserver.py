@@ -326,6 +326,7 @@ class ForkServer:
         if reader is not None:
             reader.join(FORK_TIMEOUT)
         self._finish()
+        self.exited.wait()  # the reader's `_finish`, if it is the one reaping it
 
     def _forget(self) -> None:
         """In a forked node's child: drop this zygote (its parent's) without a word."""
@@ -388,7 +389,11 @@ class ForkServer:
         for process in processes:
             process._lose()
         assert self.process is not None
-        status = self.process.wait()
+        try:  # it leaves on its socket's end; one that hangs (SIGSTOP) does not
+            status = self.process.wait(FORK_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self._abandon(f"still running {FORK_TIMEOUT:g} s after its end")
+            status = self.process.wait()
         if sock is not None:
             sock.close()
         if not closing:

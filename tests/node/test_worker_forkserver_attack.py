@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -297,3 +298,25 @@ def test_a_node_out_of_descriptors_gets_a_fork_server_error_and_leaks_none():
     assert result["error"] == "cannot open the worker's pipes: [Errno 24] Too many open files"
     assert result["leaked"] == []
     assert result["pending"] == 0
+
+
+def test_closing_a_hung_zygote_kills_it_in_fork_timeout(monkeypatch):
+    """A SIGSTOPped zygote does not leave on its socket's end: `close` waits
+    `FORK_TIMEOUT` seconds for it, then kills it, rather than wait for ever."""
+    monkeypatch.setattr(_forkserver, "FORK_TIMEOUT", 0.5)
+    tree, _recorder = start(hr.SupervisorSpec([hr.ChildSpec("w1", facts_worker())]))
+    with tree:
+        server = zygote()
+        assert server.process is not None
+        os.kill(server.process.pid, signal.SIGSTOP)
+        closer = threading.Thread(target=server.close, daemon=True)
+        closer.start()
+        closer.join(TIMEOUT)
+        try:
+            assert not closer.is_alive()
+        finally:
+            if server.process.poll() is None:
+                server.process.kill()
+                closer.join(TIMEOUT)
+        assert server.process.returncode == -signal.SIGKILL
+        assert server.exited.is_set()
