@@ -105,6 +105,16 @@ _ENV_AT_START = ("LD_PRELOAD", "LD_LIBRARY_PATH")
 """Besides the ``PYTHON*`` variables, what an interpreter reads only when it starts."""
 
 
+def _has_stderr() -> bool:
+    """Whether descriptor 2 is the node's stderr, as a spawned child would inherit it: open
+    and inheritable. A node started with it closed has whatever it opened next there
+    (close-on-exec: a file, or a zygote's socket), which no child may get."""
+    try:
+        return os.get_inheritable(2)
+    except OSError:
+        return False
+
+
 class ForkServerError(Exception):
     """A fork server could not start, or could not fork (the launch then spawns)."""
 
@@ -191,6 +201,7 @@ class ForkServer:
                 command,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
+                stderr=None if _has_stderr() else subprocess.DEVNULL,
                 env=self.env,
                 pass_fds=(theirs.fileno(),),
                 start_new_session=True,
@@ -247,12 +258,12 @@ class ForkServer:
                 f"longer than the fork server takes ({self.max_request} bytes)"
             )
             raise ForkServerError(msg)
-        stdin_r, stdin_w, stdout_r, stdout_w = self._pipes(ident)
+        stdin_r, stdin_w, stdout_r, stdout_w, stderr = self._descriptors(ident)
         try:
             try:
                 with self._send_lock:
                     assert self._sock is not None
-                    socket.send_fds(self._sock, [data], [stdin_r, stdout_w, 2])
+                    socket.send_fds(self._sock, [data], [stdin_r, stdout_w, stderr])
             except OSError as exc:
                 self._withdraw(ident)
                 assert self.process is not None
@@ -273,6 +284,8 @@ class ForkServer:
         finally:
             os.close(stdin_r)
             os.close(stdout_w)
+            if stderr != 2:  # noqa: PLR2004 - the node's own
+                os.close(stderr)
         process.stdin = os.fdopen(stdin_w, "wb")
         process.stdout = os.fdopen(stdout_r, "rb")
         return process
@@ -292,22 +305,23 @@ class ForkServer:
                 self._reader.start()
             return ident
 
-    def _pipes(self, ident: int) -> tuple[int, int, int, int]:
-        """A worker's stdin and stdout pipes, for request `ident`; out of descriptors,
-        `ForkServerError` (a spawn fails as well, and says so) and none left open."""
+    def _descriptors(self, ident: int) -> tuple[int, int, int, int, int]:
+        """A worker's stdin and stdout pipes and its stderr (the node's, or /dev/null:
+        see `_has_stderr`), for request `ident`; out of descriptors, `ForkServerError`
+        (a spawn fails as well, and says so) and none left open."""
+        opened: list[int] = []
         try:
-            stdin_r, stdin_w = os.pipe()
-            try:
-                stdout_r, stdout_w = os.pipe()
-            except BaseException:
-                os.close(stdin_r)
-                os.close(stdin_w)
-                raise
+            opened.extend(os.pipe())
+            opened.extend(os.pipe())
+            opened.append(2 if _has_stderr() else os.open(os.devnull, os.O_WRONLY))
         except OSError as exc:
+            for fd in opened:
+                os.close(fd)
             self._withdraw(ident)
             msg = f"cannot open the worker's pipes: {exc}"
             raise ForkServerError(msg) from None
-        return stdin_r, stdin_w, stdout_r, stdout_w
+        stdin_r, stdin_w, stdout_r, stdout_w, stderr = opened
+        return stdin_r, stdin_w, stdout_r, stdout_w, stderr
 
     def _withdraw(self, ident: int) -> None:
         """Request `ident` will not be sent: nobody waits for its answer."""

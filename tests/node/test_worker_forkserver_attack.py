@@ -320,3 +320,56 @@ def test_closing_a_hung_zygote_kills_it_in_fork_timeout(monkeypatch):
                 closer.join(TIMEOUT)
         assert server.process.returncode == -signal.SIGKILL
         assert server.exited.is_set()
+
+
+STDERR_CLOSED = """
+import json, os, sys
+os.close(2)  # a node started with its stderr closed (as some daemonizers leave it)
+sys.path.insert(0, sys.argv[1])
+import hedgerow as hr
+from hedgerow.node import Worker
+from hedgerow.node._forkserver import fork_servers
+from node.worker_actors import Echo
+
+if sys.argv[2] == "file":
+    log = open(os.devnull, "w")  # takes descriptor 2 (close-on-exec)
+spec = hr.SupervisorSpec([hr.ChildSpec("w1", Worker(hr.SupervisorSpec([hr.ChildSpec("a", Echo)])))])
+with hr.start_tree(spec) as tree:
+    pid = tree.lookup("root/w1").incarnation.pid
+    [server] = fork_servers()
+    def fds(pid):
+        found = {}
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            try:
+                found[fd] = os.readlink(f"/proc/{pid}/fd/{fd}")
+            except OSError:
+                pass
+        return found
+    print(json.dumps({"worker": fds(pid), "zygote": fds(server.pid)}), flush=True)
+"""
+
+
+@pytest.mark.parametrize("on_2", ["file", "nothing"])
+def test_a_node_without_stderr_gives_neither_zygote_nor_worker_a_stray_descriptor_2(on_2):
+    """A node whose descriptor 2 is closed: descriptor 2 is whatever the node opens next
+    (a file, or the zygote's socket), close-on-exec. The zygote must get /dev/null,
+    so that its pidfd of the node does not take number 2, which a worker's stderr
+    replaces (the worker then watched its stderr for its node's death); a worker
+    gets /dev/null too, as a spawned one gets nothing, never the node's file or socket."""
+    tests = str(Path(__file__).resolve().parent.parent)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    node = subprocess.Popen(
+        [sys.executable, "-c", STDERR_CLOSED, tests, on_2], stdout=subprocess.PIPE, env=env
+    )
+    try:
+        out, _ = node.communicate(timeout=TIMEOUT)
+    finally:
+        if node.poll() is None:
+            node.kill()
+            node.wait()
+    assert node.returncode == 0
+    fds = json.loads(out)
+    assert "anon_inode:[pidfd]" in fds["worker"].values(), fds
+    assert fds["zygote"]["2"] == "/dev/null", fds
+    assert fds["worker"]["2"] == "/dev/null", fds
+    assert not [fd for fd, target in fds["worker"].items() if "socket" in target], fds
