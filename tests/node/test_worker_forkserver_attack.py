@@ -5,6 +5,7 @@ working worker (or a spawn), and nothing is left behind."""
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import os
 import select
@@ -29,6 +30,7 @@ from hedgerow.node._forkserver import (
     close_fork_servers,
     fork_servers,
 )
+from hedgerow.node._wire import EXIT_BAD_CONFIG
 from hedgerow.node._zygote import MAX_MESSAGE
 
 pytestmark = [
@@ -373,3 +375,95 @@ def test_a_node_without_stderr_gives_neither_zygote_nor_worker_a_stray_descripto
     assert fds["zygote"]["2"] == "/dev/null", fds
     assert fds["worker"]["2"] == "/dev/null", fds
     assert not [fd for fd, target in fds["worker"].items() if "socket" in target], fds
+
+
+def test_forks_asked_from_many_threads_at_once_are_all_answered(monkeypatch):
+    """Eight threads fork 15 workers each from one zygote, switching threads every
+    microsecond: each gets its own worker and exit status, and afterwards neither the
+    node nor the zygote holds a descriptor more, and no reader thread is left."""
+    server = _forkserver.fork_server(sys.executable, dict(os.environ), TIMEOUT)
+    assert server is not None
+    gc.collect()  # what earlier tests left to the collector closes its descriptors now
+    node_fds = len(list(Path("/proc/self/fd").iterdir()))
+    zygote_fds = open_fds(server)
+    codes: list[int] = []
+    errors: list[BaseException] = []
+    pids: set[int] = set()
+
+    def forks() -> None:
+        for _ in range(15):
+            try:
+                process = server.fork(["--guid", "g"], env=dict(os.environ), cwd=str(Path.cwd()))
+                pids.add(process.pid)
+                assert process.stdin is not None
+                assert process.stdout is not None
+                process.stdin.close()  # no config: it exits at once
+                codes.append(process.wait(TIMEOUT))
+                process.stdout.close()
+            except BaseException as exc:
+                errors.append(exc)
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        threads = [threading.Thread(target=forks) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(TIMEOUT * 2)
+    finally:
+        sys.setswitchinterval(interval)
+    assert errors == []
+    assert len(pids) == len(codes) == 8 * 15
+    assert set(codes) == {EXIT_BAD_CONFIG}
+    reader = server._reader
+    if reader is not None:
+        reader.join(TIMEOUT)
+        assert not reader.is_alive()
+    gc.collect()
+    assert len(list(Path("/proc/self/fd").iterdir())) == node_fds
+    assert open_fds(server) == zygote_fds
+    assert fork_servers() == [server]
+
+
+def test_a_node_killed_takes_its_zygote_and_forked_workers_with_it():
+    """SIGKILL a node (a subprocess with two forked workers): its zygote leaves, and so
+    do its workers, as spawned ones would; none is left behind."""
+    node_script = Path(__file__).resolve().parent / "worker_node.py"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    node = subprocess.Popen(
+        [sys.executable, str(node_script)], stdout=subprocess.PIPE, text=True, env=env
+    )
+    pidfds: list[int] = []
+    try:
+        assert node.stdout is not None
+        workers = [int(pid) for pid in node.stdout.readline().split()[1:]]
+        assert len(workers) == 2
+        zygotes = {parent_of(pid) for pid in workers}
+        assert node.pid not in zygotes  # forked, not spawned
+        assert {parent_of(pid) for pid in zygotes} == {node.pid}
+        pidfds = [os.pidfd_open(pid) for pid in [*workers, *zygotes]]
+        node.kill()
+        node.wait(TIMEOUT)
+        poller = select.poll()
+        for pidfd in pidfds:
+            poller.register(pidfd, select.POLLIN)
+        left = set(pidfds)
+        while left:
+            ready = poller.poll(TIMEOUT * 1000)
+            assert ready, f"still running: {left}"
+            for fd, _ in ready:
+                poller.unregister(fd)
+                left.discard(fd)
+    finally:
+        if node.poll() is None:
+            node.kill()
+            node.wait()
+        for pidfd in pidfds:
+            with contextlib.suppress(OSError):
+                signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+            os.close(pidfd)
+
+
+def parent_of(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
