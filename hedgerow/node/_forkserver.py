@@ -24,7 +24,14 @@ at once if it had served for `RESTART_AFTER` seconds, else by the next launch
 that needs it (no restart loop), and the workers it forked go on: they watch
 the node, not their parent. Their exit status is then lost (the zygote would
 have reaped them): a `ForkedProcess` says ``status_lost``, and its worker's
-exit line, if it wrote one, tells the status.
+exit line, if it wrote one, tells the status. A zygote that hangs (SIGSTOP) is
+killed, and so taken for dead, once it leaves a fork unanswered for
+`FORK_TIMEOUT` seconds, or the exit of a worker it forked unreported for
+`hedgerow.node._forked.REPORT_TIMEOUT` seconds after the worker's pidfd told it.
+A request too long for the zygote (a large environment), or a node out of
+descriptors, makes the launch a spawn. Once its zygote is gone, a worker's parent
+is the nearest subreaper or ``init``: if that process reaps no orphans (some
+container entry points do not), such a worker stays a zombie once it exits.
 
 What a zygote imported stays what it was when it started (hedgerow, pykka
 and the standard library, not the code a worker hosts): a node that upgrades
