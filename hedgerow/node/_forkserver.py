@@ -112,6 +112,18 @@ _ENV_AT_START = ("LD_PRELOAD", "LD_LIBRARY_PATH")
 """Besides the ``PYTHON*`` variables, what an interpreter reads only when it starts."""
 
 
+def _check_env(env: Mapping[str, str]) -> None:
+    """`ValueError` for an environment `subprocess.Popen` refuses, with its message, so
+    that a fork fails as a spawn would (not in the worker, with a traceback)."""
+    for name, value in env.items():
+        if "\0" in name or "\0" in value:
+            msg = "embedded null byte"
+            raise ValueError(msg)
+        if "=" in name:
+            msg = "illegal environment variable name"
+            raise ValueError(msg)
+
+
 def _has_stderr() -> bool:
     """Whether descriptor 2 is the node's stderr, as a spawned child would inherit it: open
     and inheritable. A node started with it closed has whatever it opened next there
@@ -254,6 +266,7 @@ class ForkServer:
         zygote must answer within `timeout` seconds (None: `FORK_TIMEOUT`)."""
         if timeout is None:
             timeout = FORK_TIMEOUT
+        _check_env(env)
         future: Future[ForkedProcess] = Future()
         ident = self._register(future)
         message = {"op": "fork", "id": ident, "argv": list(argv), "env": dict(env), "cwd": cwd}

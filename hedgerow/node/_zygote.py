@@ -226,7 +226,7 @@ def _become_worker(job: _Job, node_pidfd: int, start_dir: str) -> None:
         if fd > 2:  # noqa: PLR2004 - past stdio
             os.close(fd)
     os.environ.clear()
-    os.environ.update(job.env)
+    os.environ.update((name, value) for name, value in job.env.items() if name)
     time.tzset()  # as a new interpreter reads TZ
     try:
         os.chdir(job.cwd)
