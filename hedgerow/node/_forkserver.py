@@ -108,8 +108,9 @@ another interpreter's hedgerow may be older)."""
 ZYGOTE_MODULE = "hedgerow.node._zygote"
 """What a zygote runs (``python -m``)."""
 
-_ENV_AT_START = ("LD_PRELOAD", "LD_LIBRARY_PATH")
-"""Besides the ``PYTHON*`` variables, what an interpreter reads only when it starts."""
+_ENV_AT_START = ("LD_PRELOAD", "LD_LIBRARY_PATH", "LC_ALL", "LC_CTYPE", "LANG")
+"""Besides the ``PYTHON*`` variables, what an interpreter reads only when it starts: the
+dynamic loader's, and the locale (which also decides UTF-8 mode, PEP 538 and 540)."""
 
 
 def _check_env(env: Mapping[str, str]) -> None:

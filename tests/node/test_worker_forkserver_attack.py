@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import json
+import locale
 import os
 import select
 import signal
@@ -504,3 +505,57 @@ def test_an_environment_variable_without_a_name_starts_a_forked_worker_as_a_spaw
             other, _ = start(hr.SupervisorSpec([hr.ChildSpec("w2", worker, restart="never")]))
             with other:
                 assert incarnation(other, "root/w2").pid > 0
+
+
+LOCALE = "LOCALE "
+
+
+class Locale(hr.Actor):
+    """Prints what its interpreter took from the locale at its start."""
+
+    def on_start(self) -> None:
+        facts = {
+            "pid": os.getpid(),
+            "utf8_mode": sys.flags.utf8_mode,
+            "ctype": locale.setlocale(locale.LC_CTYPE),
+            "encoding": locale.getpreferredencoding(False),
+        }
+        print(LOCALE + json.dumps(facts), file=sys.stderr, flush=True)  # noqa: T201
+
+
+@pytest.mark.parametrize("variable", ["LC_ALL", "LC_CTYPE", "LANG"])
+def test_a_worker_forked_under_another_locale_has_it_as_a_spawned_one_does(
+    variable, monkeypatch, capfd
+):
+    """The locale is read once, when an interpreter starts (and decides UTF-8 mode): a
+    worker whose environment names another locale than its zygote's gets a zygote
+    started under it, as a spawned worker gets an interpreter started under it."""
+    for name in ("LC_ALL", "LC_CTYPE", "LANG"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("LANG", "C.UTF-8")
+    tree, _recorder = start(hr.SupervisorSpec([hr.ChildSpec("w1", facts_worker())]))
+    with tree:
+        capfd.readouterr()
+        workers = [
+            hr.ChildSpec(
+                method,
+                Worker(
+                    hr.SupervisorSpec([hr.ChildSpec("locale", Locale)]),
+                    env={variable: "C"},
+                    start_method=method,
+                ),
+            )
+            for method in ("spawn", "forkserver")
+        ]
+        other, _ = start(hr.SupervisorSpec(workers))
+        with other:
+            spawned = incarnation(other, "root/spawn")
+            forked = incarnation(other, "root/forkserver")
+            assert isinstance(forked.process, ForkedProcess)
+            err = capfd.readouterr().err
+    reports = {}
+    for line in err.splitlines():
+        if line.startswith(LOCALE):
+            report = json.loads(line[len(LOCALE) :])
+            reports[report.pop("pid")] = report
+    assert reports[forked.pid] == reports[spawned.pid], reports
