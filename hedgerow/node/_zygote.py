@@ -25,9 +25,10 @@ Messages are one JSON object each (descriptors ride along as ``SCM_RIGHTS``):
 the zygote opened before it could reap it, so a signal never reaches another
 process that got the pid again.
 
-**Safe to fork.** The zygote is single-threaded (it checks before each fork),
-has started nothing (no logging handlers, no threads, no event loop), and
-holds no descriptors but its control socket, its node's pidfd, and its
+**Safe to fork.** The zygote is single-threaded (it checks at its start, and
+leaves if a ``sitecustomize`` started a thread; and before each fork), has
+started nothing (no logging handlers, no threads, no event loop), and holds
+no descriptors but its control socket, its node's pidfd, and its
 children's pidfds. The child closes every one of those but the node's pidfd,
 starts a session of its own (as ``start_new_session`` does for a spawned
 worker), restores the signal dispositions and mask a new interpreter has,
@@ -255,6 +256,13 @@ def main(argv: list[str] | None = None) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # only its node stops it (by closing the socket)
     gc.collect()
     gc.freeze()  # what the zygote imported stays out of the children's collections
+    if threading.active_count() != 1:  # a sitecustomize or a .pth started one: an agent
+        sys.stderr.write(
+            f"hedgerow fork server: {threading.active_count()} threads at its start, "
+            "so forking it is not safe (a sitecustomize or a .pth file started them): "
+            "workers are spawned\n"
+        )
+        sys.exit(1)
     start_dir = str(Path.cwd())
     job = _Zygote(control, node_pidfd).serve()
     if job is None:

@@ -559,3 +559,25 @@ def test_a_worker_forked_under_another_locale_has_it_as_a_spawned_one_does(
             report = json.loads(line[len(LOCALE) :])
             reports[report.pop("pid")] = report
     assert reports[forked.pid] == reports[spawned.pid], reports
+
+
+def test_a_zygote_that_a_sitecustomize_gave_a_thread_refuses_to_serve_once(
+    tmp_path, monkeypatch, caplog
+):
+    """A ``sitecustomize`` (an agent, a profiler) that starts a thread makes a zygote
+    unsafe to fork: it says so once and leaves, and the workers are spawned, rather
+    than a zygote kept running that fails every launch with a warning."""
+    (tmp_path / "sitecustomize.py").write_text(
+        "import threading\nthreading.Thread(target=threading.Event().wait, daemon=True).start()\n"
+    )
+    path = os.pathsep.join([str(tmp_path), *os.environ.get("PYTHONPATH", "").split(os.pathsep)])
+    monkeypatch.setenv("PYTHONPATH", path)
+    spec = hr.SupervisorSpec([hr.ChildSpec(f"w{i}", facts_worker()) for i in range(3)])
+    tree, _recorder = start(spec)
+    with tree:
+        for i in range(3):
+            assert not isinstance(incarnation(tree, f"root/w{i}").process, ForkedProcess)
+        assert fork_servers() == []
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1, warnings
+    assert "the fork server did not start" in warnings[0]
