@@ -41,6 +41,7 @@ hedgerow in place should restart, or use ``"spawn"``.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import itertools
 import json
 import logging
@@ -125,6 +126,17 @@ def _check_env(env: Mapping[str, str]) -> None:
             raise ValueError(msg)
 
 
+def _past_stdio(fd: int) -> int:
+    """`fd`, moved past 0 to 2 if it is one of them (a node started with its stdio
+    closed): passed to a zygote, it would be replaced by the zygote's stdio."""
+    if fd > 2:  # noqa: PLR2004 - stdio
+        return fd
+    try:
+        return fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 3)
+    finally:
+        os.close(fd)
+
+
 def _has_stderr() -> bool:
     """Whether descriptor 2 is the node's stderr, as a spawned child would inherit it: open
     and inheritable. A node started with it closed has whatever it opened next there
@@ -206,15 +218,21 @@ class ForkServer:
 
     def start(self, timeout: float) -> None:
         """Start the zygote and wait (up to `timeout` seconds) until it has imported."""
+        try:
+            node_pidfd = _past_stdio(os.pidfd_open(os.getpid()))
+        except OSError as exc:  # a sandbox that refuses pidfds
+            msg = f"no pidfd for the node: {exc}"
+            raise ForkServerError(msg) from None
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        theirs = socket.socket(fileno=_past_stdio(theirs.detach()))
         command = [
             self.python,
             "-m",
             ZYGOTE_MODULE,
             "--fd",
             str(theirs.fileno()),
-            "--node-pid",
-            str(os.getpid()),
+            "--node-pidfd",
+            str(node_pidfd),
         ]
         try:
             self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
@@ -223,7 +241,7 @@ class ForkServer:
                 stdout=subprocess.DEVNULL,
                 stderr=None if _has_stderr() else subprocess.DEVNULL,
                 env=self.env,
-                pass_fds=(theirs.fileno(),),
+                pass_fds=(theirs.fileno(), node_pidfd),
                 start_new_session=True,
             )
         except OSError as exc:
@@ -232,6 +250,7 @@ class ForkServer:
             raise ForkServerError(msg) from None
         finally:
             theirs.close()
+            os.close(node_pidfd)
         self._sock = ours
         ours.settimeout(timeout)
         try:
@@ -244,7 +263,7 @@ class ForkServer:
         ready = _answer(data) if data else {}
         if ready.get("op") != "ready":
             if data != b"":  # it hangs, or says what it should not: not ours to wait for
-                self.process.kill()
+                self._kill()
             status = self.process.wait()
             ours.close()
             why = f"not ready within {timeout:g} s" if data is None else f"it exited ({status})"
@@ -377,9 +396,16 @@ class ForkServer:
 
     def _abandon(self, why: str) -> None:
         logger.warning("fork server pid %s: %s: killing it", self.pid, why)
-        if self.process is not None:
+        self._kill()
+
+    def _kill(self) -> None:
+        """SIGKILL the zygote and its process group (its session's: a wrapper script of
+        the interpreter and the interpreter), while it is not reaped (its pid, so its
+        group's id, is its own till then). The workers it forked have sessions of their own."""
+        process = self.process
+        if process is not None and process.poll() is None:
             with contextlib.suppress(OSError):
-                self.process.kill()
+                os.killpg(process.pid, signal.SIGKILL)
 
     def _unreported(self) -> None:
         """A worker it forked exited, and it did not say so in time: it hangs."""

@@ -1,9 +1,10 @@
-"""The fork server (a "zygote"): ``python -m hedgerow.node._zygote --fd N --node-pid P``.
+"""The fork server (a "zygote"): ``python -m hedgerow.node._zygote --fd N --node-pidfd P``.
 
 A node starts it once (`hedgerow.node._forkserver` is its other end), and it
 imports what a worker process imports before its config (``hedgerow.worker``
 imports `hedgerow.node._worker_main`; so does this module), then waits. Each request on its control
-socket (an ``AF_UNIX`` ``SOCK_SEQPACKET`` pair, fd `N`) carries a worker's
+socket (an ``AF_UNIX`` ``SOCK_SEQPACKET`` pair, fd `N`; fd `P` is a pidfd of its
+node, which the node opened: its parent may be a wrapper script) carries a worker's
 command line, environment and working directory, and three descriptors: the
 worker's stdin and stdout pipes and the stderr to give it. The zygote forks;
 the child becomes the worker, exactly as ``python -m hedgerow.worker`` would
@@ -245,14 +246,12 @@ def main(argv: list[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     values = dict(zip(args[::2], args[1::2], strict=False))
     control = socket.socket(fileno=int(values["--fd"]))
-    node_pid = int(values["--node-pid"])
-    if os.getppid() != node_pid:
+    node_pidfd = int(values["--node-pidfd"])  # the node's own: never another's pid
+    os.set_inheritable(node_pidfd, False)  # the workers keep it (forked), nothing else
+    watch = select.poll()
+    watch.register(node_pidfd, select.POLLIN)
+    if watch.poll(0):
         return  # the node is gone already
-    try:
-        node_pidfd = os.pidfd_open(node_pid)
-    except OSError as exc:  # a kernel before 5.3, or a sandbox that refuses pidfds
-        sys.stderr.write(f"hedgerow fork server: no pidfd for the node: {exc}\n")
-        sys.exit(1)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # only its node stops it (by closing the socket)
     gc.collect()
     gc.freeze()  # what the zygote imported stays out of the children's collections

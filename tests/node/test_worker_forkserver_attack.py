@@ -581,3 +581,36 @@ def test_a_zygote_that_a_sitecustomize_gave_a_thread_refuses_to_serve_once(
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert len(warnings) == 1, warnings
     assert "the fork server did not start" in warnings[0]
+
+
+def test_a_worker_python_that_is_a_wrapper_script_still_gets_a_zygote(tmp_path, caplog):
+    """``python`` may be a shell script that runs the interpreter as its child (no
+    ``exec``): the zygote's parent is then the script, not the node. It must serve
+    all the same, and a zygote abandoned (killed) goes with its script."""
+    wrapper = tmp_path / "python"
+    wrapper.write_text(f'#!/bin/sh\n"{sys.executable}" "$@"\nexit $?\n')
+    wrapper.chmod(0o755)
+    tree, _recorder = start(
+        hr.SupervisorSpec([hr.ChildSpec("w1", facts_worker(python=str(wrapper)))])
+    )
+    with tree:
+        assert isinstance(incarnation(tree, "root/w1").process, ForkedProcess), caplog.text
+        server = zygote()
+        assert server.process is not None
+        [interpreter] = [
+            int(pid)
+            for pid in Path(f"/proc/{server.process.pid}/task/{server.process.pid}/children")
+            .read_text()
+            .split()
+        ]
+        pidfd = os.pidfd_open(interpreter)
+        try:
+            os.kill(interpreter, signal.SIGSTOP)  # hung: only a kill ends it
+            server._abandon("the test")
+            poller = select.poll()
+            poller.register(pidfd, select.POLLIN)
+            assert poller.poll(TIMEOUT * 1000), "the zygote outlived its script"
+        finally:
+            with contextlib.suppress(OSError):
+                signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+            os.close(pidfd)
