@@ -614,3 +614,35 @@ def test_a_worker_python_that_is_a_wrapper_script_still_gets_a_zygote(tmp_path, 
             with contextlib.suppress(OSError):
                 signal.pidfd_send_signal(pidfd, signal.SIGKILL)
             os.close(pidfd)
+
+
+def children_of(pid: int) -> list[tuple[int, str]]:
+    """The children of `pid` and their states (``Z``: a zombie)."""
+    found = []
+    for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+        stat = Path(f"/proc/{child}/stat").read_text()
+        found.append((int(child), stat.rsplit(")", 1)[1].split()[0]))
+    return found
+
+
+def test_a_hundred_restarts_leak_no_descriptor_and_leave_no_zombie():
+    """SIGKILL a forked worker a hundred times: afterwards the node and its zygote hold
+    the descriptors they held before, and the zygote's only child is the live worker."""
+    spec = hr.SupervisorSpec(
+        [hr.ChildSpec("w1", facts_worker())], max_restarts=1000, period=1.0, backoff=False
+    )
+    tree, recorder = start(spec)
+    with tree:
+        server = zygote()
+        gc.collect()
+        node_fds, zygote_fds = len(list(Path("/proc/self/fd").iterdir())), open_fds(server)
+        for count in range(2, 102):
+            os.kill(incarnation(tree, "root/w1").pid, signal.SIGKILL)
+            recorder.wait_for("started", "root/w1/facts", count=count, timeout=TIMEOUT)
+        gc.collect()
+        assert len(list(Path("/proc/self/fd").iterdir())) == node_fds
+        assert open_fds(server) == zygote_fds
+        [(child, state)] = children_of(server.pid)
+        assert child == incarnation(tree, "root/w1").pid
+        assert state != "Z"
+        assert fork_servers() == [server]
