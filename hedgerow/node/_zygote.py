@@ -246,8 +246,11 @@ def main(argv: list[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     values = dict(zip(args[::2], args[1::2], strict=False))
     control = socket.socket(fileno=int(values["--fd"]))
-    node_pidfd = int(values["--node-pidfd"])  # the node's own: never another's pid
-    os.set_inheritable(node_pidfd, False)  # the workers keep it (forked), nothing else
+    passed = int(values["--node-pidfd"])  # the node's own: never another's pid
+    # Its number was the node's (a busy node's may be past FD_SETSIZE, and the workers
+    # watch it with select): the lowest free one (past stdio, which the node opened).
+    node_pidfd = os.dup(passed)
+    os.close(passed)
     watch = select.poll()
     watch.register(node_pidfd, select.POLLIN)
     if watch.poll(0):

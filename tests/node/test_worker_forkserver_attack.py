@@ -646,3 +646,21 @@ def test_a_hundred_restarts_leak_no_descriptor_and_leave_no_zombie():
         assert child == incarnation(tree, "root/w1").pid
         assert state != "Z"
         assert fork_servers() == [server]
+
+
+def test_a_busy_node_gives_its_workers_a_pidfd_that_select_can_take(capfd):
+    """A node with over a thousand descriptors passes its zygote a pidfd of itself
+    numbered past FD_SETSIZE; the worker watches it with `select` (its config reader):
+    the zygote moves it down first, else the worker takes its node for gone."""
+    held = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
+    try:
+        tree, _recorder = start(hr.SupervisorSpec([hr.ChildSpec("w1", facts_worker())]))
+    finally:
+        for fd in held:
+            os.close(fd)
+    with tree:
+        actor = incarnation(tree, "root/w1")
+        assert isinstance(actor.process, ForkedProcess)
+        facts = facts_of(capfd.readouterr().err, actor.pid)
+    [pidfd] = [int(fd) for fd, target in facts["fds"].items() if "pidfd" in target]
+    assert pidfd < 1024
