@@ -18,20 +18,21 @@ through a pidfd (never a reused pid), and gets its exit status from the
 zygote, which reaps it.
 
 Failures fall back, never fail a start: where fork servers do not work (not
-Linux, no pidfd), or when one cannot be started, workers are spawned (and a
-warning says why, once); a zygote that dies (even by SIGKILL) is started again
-at once if it had served for `RESTART_AFTER` seconds, else by the next launch
-that needs it (no restart loop), and the workers it forked go on: they watch
-the node, not their parent. Their exit status is then lost (the zygote would
-have reaped them): a `ForkedProcess` says ``status_lost``, and its worker's
-exit line, if it wrote one, tells the status. A zygote that hangs (SIGSTOP) is
-killed, and so taken for dead, once it leaves a fork unanswered for
-`FORK_TIMEOUT` seconds, or the exit of a worker it forked unreported for
-`hedgerow.node._forked.REPORT_TIMEOUT` seconds after the worker's pidfd told it.
-A request too long for the zygote (a large environment), or a node out of
-descriptors, makes the launch a spawn. Once its zygote is gone, a worker's parent
-is the nearest subreaper or ``init``: if that process reaps no orphans (some
-container entry points do not), such a worker stays a zombie once it exits.
+Linux, no pidfd), or when one cannot be started, workers are spawned (a warning
+says why; a launch `RETRY_AFTER` seconds later tries again); a zygote that dies
+(even by SIGKILL) is started again at once if it had served for `RESTART_AFTER`
+seconds, else by the next launch that needs it (no restart loop), and the
+workers it forked go on: they watch the node, not their parent. Their exit
+status is then lost (the zygote would have reaped them): a `ForkedProcess` says
+``status_lost``, and its worker's exit line, if it wrote one, tells the status.
+A zygote that hangs (SIGSTOP) is killed, and so taken for dead, once it leaves a
+fork unanswered for `FORK_TIMEOUT` seconds, or the exit of a worker it forked
+unreported for `hedgerow.node._forked.REPORT_TIMEOUT` seconds after the worker's
+pidfd told it. A request too long for the zygote (a large environment), or a
+node out of descriptors, makes the launch a spawn. Once its zygote is gone, a
+worker's parent is the nearest subreaper or ``init``: if that process reaps no
+orphans (some container entry points do not), such a worker stays a zombie once
+it exits.
 
 What a zygote imported stays what it was when it started (hedgerow, pykka
 and the standard library, not the code a worker hosts): a node that upgrades
@@ -94,6 +95,9 @@ FORK_SERVER_AVAILABLE = (
 RESTART_AFTER = 1.0
 """A zygote that dies after this many seconds of service is started again at once; one
 that dies sooner, by the next launch that needs it (so that none restarts in a loop)."""
+RETRY_AFTER = 60.0
+"""Seconds after a zygote could not start before a launch tries again (they spawn meanwhile):
+one killed before it was ready does not make a node spawn for the rest of its life."""
 START_TIMEOUT = 30.0
 """Seconds a zygote started again after a death has to import."""
 FORK_TIMEOUT = 10.0
@@ -497,7 +501,8 @@ class ForkServer:
 
 _servers_lock = threading.Lock()
 _servers: dict[tuple[Any, ...], ForkServer] = {}
-_refused: dict[tuple[Any, ...], str] = {}
+_refused: dict[tuple[Any, ...], float] = {}
+"""When a zygote last could not start, by key: launches spawn until `RETRY_AFTER` later."""
 
 
 def _key(python: str, env: Mapping[str, str]) -> tuple[Any, ...]:
@@ -513,7 +518,8 @@ def _key(python: str, env: Mapping[str, str]) -> tuple[Any, ...]:
 def fork_server(python: str, env: Mapping[str, str], timeout: float) -> ForkServer | None:
     """The running zygote for `python` and `env` (started, or started again, if
     need be, within `timeout` seconds); None where fork servers do not work, or
-    if this one could not start (the caller spawns; a warning said why, once)."""
+    if this one could not start (the caller spawns; a warning said why), which is
+    tried again `RETRY_AFTER` seconds later."""
     if not FORK_SERVER_AVAILABLE:
         return None
     key = _key(python, env)
@@ -529,15 +535,17 @@ def fork_server(python: str, env: Mapping[str, str], timeout: float) -> ForkServ
 def _start(
     key: tuple[Any, ...], python: str, env: Mapping[str, str], timeout: float
 ) -> ForkServer | None:
-    """Start `key`'s zygote (with `_servers_lock` held), unless one could not start before."""
-    if key in _refused:
+    """Start `key`'s zygote (with `_servers_lock` held), unless one could not start less
+    than `RETRY_AFTER` seconds ago."""
+    refused = _refused.get(key)
+    if refused is not None and monotonic() - refused < RETRY_AFTER:
         return None
     server = ForkServer(python, env)
     server._on_death = _restart
     try:
         server.start(timeout)
     except (ForkServerError, OSError) as exc:
-        _refused[key] = str(exc)
+        _refused[key] = monotonic()
         logger.warning("%s; workers of %s are spawned instead", exc, python)
         return None
     _servers[key] = server

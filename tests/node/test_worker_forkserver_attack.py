@@ -664,3 +664,22 @@ def test_a_busy_node_gives_its_workers_a_pidfd_that_select_can_take(capfd):
         facts = facts_of(capfd.readouterr().err, actor.pid)
     [pidfd] = [int(fd) for fd, target in facts["fds"].items() if "pidfd" in target]
     assert pidfd < 1024
+
+
+def test_a_zygote_that_could_not_start_is_tried_again_after_retry_after(monkeypatch, caplog):
+    """A zygote killed before it was ready (an OOM killer, a transient limit) does not
+    make a long-lived node spawn for the rest of its life: a launch `RETRY_AFTER`
+    seconds later tries again; launches sooner spawn without trying (nor warning)."""
+    monkeypatch.setattr(_forkserver, "ZYGOTE_MODULE", "hedgerow.node._no_such_zygote")
+    monkeypatch.setattr(_forkserver, "RETRY_AFTER", 1e9)
+    spec = hr.SupervisorSpec([hr.ChildSpec("w1", facts_worker())])
+    for _ in range(2):
+        tree, _recorder = start(spec)
+        with tree:
+            assert not isinstance(incarnation(tree, "root/w1").process, ForkedProcess)
+    assert caplog.text.count("the fork server did not start") == 1
+    monkeypatch.setattr(_forkserver, "ZYGOTE_MODULE", "hedgerow.node._zygote")
+    monkeypatch.setattr(_forkserver, "RETRY_AFTER", 0.0)  # "later" is now
+    tree, _recorder = start(spec)
+    with tree:
+        assert isinstance(incarnation(tree, "root/w1").process, ForkedProcess)
