@@ -119,14 +119,16 @@ dynamic loader's, and the locale (which also decides UTF-8 mode, PEP 538 and 540
 
 
 def _check_env(env: Mapping[str, str]) -> None:
-    """`ValueError` for an environment `subprocess.Popen` refuses, with its message, so
-    that a fork fails as a spawn would (not in the worker, with a traceback)."""
+    """`ValueError` or `TypeError` for an environment `subprocess.Popen` refuses, with
+    its message, so that a fork fails as a spawn would (not in the worker, with a
+    traceback)."""
     for name, value in env.items():
-        if "\0" in name or "\0" in value:
-            msg = "embedded null byte"
-            raise ValueError(msg)
-        if "=" in name:
+        encoded = os.fsencode(name)  # TypeError for what is not text, as Popen's
+        if b"=" in encoded:
             msg = "illegal environment variable name"
+            raise ValueError(msg)
+        if b"\0" in encoded or b"\0" in os.fsencode(value):
+            msg = "embedded null byte"
             raise ValueError(msg)
 
 

@@ -476,12 +476,13 @@ def parent_of(pid: int) -> int:
         ({"A=B": "x"}, "illegal environment variable name"),
         ({"BAD": "a\0b"}, "embedded null byte"),
         ({"BAD\0": "x"}, "embedded null byte"),
+        ({"BAD": 1}, "expected str, bytes or os.PathLike object, not int"),
     ],
-    ids=["equals", "null-value", "null-name"],
+    ids=["equals", "null-value", "null-name", "not-text"],
 )
 def test_an_environment_a_spawn_refuses_is_refused_by_a_fork_the_same_way(env, error):
-    """`subprocess.Popen` refuses such an environment with a `ValueError`: so does a
-    fork from a running zygote, rather than a worker that dies in a traceback."""
+    """`subprocess.Popen` refuses such an environment (`ValueError`, `TypeError`): so
+    does a fork from a running zygote, rather than a worker that dies in a traceback."""
     tree, _recorder = start(hr.SupervisorSpec([hr.ChildSpec("w1", facts_worker())]))
     with tree:
         server = zygote()
@@ -491,17 +492,18 @@ def test_an_environment_a_spawn_refuses_is_refused_by_a_fork_the_same_way(env, e
             with pytest.raises(hr.StartError) as info:
                 hr.start_tree(spec)
             cause = info.value.cause.cause
-            assert isinstance(cause, ValueError), (method, cause)
+            assert isinstance(cause, ValueError | TypeError), (method, cause)
             assert str(cause) == error
         assert fork_servers() == [server]
 
 
 def test_an_environment_variable_without_a_name_starts_a_forked_worker_as_a_spawned_one():
     """`subprocess.Popen` passes ``=x`` on; a forked worker drops it, rather than die."""
+    env = {"": "x"}
     tree, _recorder = start(hr.SupervisorSpec([hr.ChildSpec("w1", facts_worker())]))
     with tree:
         for method in ("spawn", "forkserver"):
-            worker = facts_worker(env={"": "x"}, start_method=method)
+            worker = facts_worker(env=env, start_method=method)
             other, _ = start(hr.SupervisorSpec([hr.ChildSpec("w2", worker, restart="never")]))
             with other:
                 assert incarnation(other, "root/w2").pid > 0
