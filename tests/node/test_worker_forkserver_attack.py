@@ -685,3 +685,21 @@ def test_a_zygote_that_could_not_start_is_tried_again_after_retry_after(monkeypa
     tree, _recorder = start(spec)
     with tree:
         assert isinstance(incarnation(tree, "root/w1").process, ForkedProcess)
+
+
+def test_a_worker_lost_by_its_zygote_closes_its_pidfd_once_its_exit_is_known():
+    """A forked worker whose zygote died: once the pidfd told its exit, it is closed,
+    not left to the garbage collector (an event kept by a recorder keeps the worker's
+    actor, and so its process, for ever: one descriptor per restart)."""
+    server = _forkserver.fork_server(sys.executable, dict(os.environ), TIMEOUT)
+    assert server is not None
+    assert server.process is not None
+    process = server.fork(["--guid", "g"], env=dict(os.environ), cwd=str(Path.cwd()))
+    server.process.kill()
+    assert server.exited.wait(TIMEOUT)  # the zygote is gone: its workers know it
+    assert process.stdin is not None
+    assert process.stdout is not None
+    process.stdin.close()  # no config: it exits
+    assert process.wait(TIMEOUT) == STATUS_LOST
+    process.stdout.close()
+    assert not process._close_pidfd.alive
