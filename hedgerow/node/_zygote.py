@@ -145,7 +145,8 @@ class _Zygote:
         if len(fds) != 3:  # noqa: PLR2004 - stdin, stdout, stderr
             for fd in fds:
                 os.close(fd)
-            self.send({"op": "failed", "id": message["id"], "error": "expected 3 descriptors"})
+            error = f"it got {len(fds)} of a request's 3 descriptors (out of descriptors?)"
+            self.send({"op": "failed", "id": message["id"], "error": error})
             return None
         if threading.active_count() != 1:
             for fd in fds:

@@ -9,6 +9,7 @@ import gc
 import json
 import locale
 import os
+import resource
 import select
 import signal
 import socket
@@ -703,3 +704,29 @@ def test_a_worker_lost_by_its_zygote_closes_its_pidfd_once_its_exit_is_known():
     assert process.wait(TIMEOUT) == STATUS_LOST
     process.stdout.close()
     assert not process._close_pidfd.alive
+
+
+def test_a_zygote_out_of_descriptors_refuses_a_fork_and_serves_the_next(caplog):
+    """RLIMIT_NOFILE of the zygote lowered (prlimit) so that a request's three
+    descriptors do not fit: it says so and keeps none; the launch is spawned; with the
+    limit raised again, the next launch is forked by the same zygote."""
+    tree, _recorder = start(hr.SupervisorSpec([hr.ChildSpec("w1", facts_worker())]))
+    with tree:
+        server = zygote()
+        assert server.pid is not None
+        used = {int(entry.name) for entry in Path(f"/proc/{server.pid}/fd").iterdir()}
+        free = [fd for fd in range(4096) if fd not in used]
+        limits = resource.prlimit(server.pid, resource.RLIMIT_NOFILE)
+        resource.prlimit(server.pid, resource.RLIMIT_NOFILE, (free[1] + 1, limits[1]))
+        try:
+            other, _ = start(hr.SupervisorSpec([hr.ChildSpec("w2", facts_worker())]))
+            with other:
+                assert not isinstance(incarnation(other, "root/w2").process, ForkedProcess)
+        finally:
+            resource.prlimit(server.pid, resource.RLIMIT_NOFILE, limits)
+        assert "it got 2 of a request's 3 descriptors (out of descriptors?)" in caplog.text
+        assert {int(entry.name) for entry in Path(f"/proc/{server.pid}/fd").iterdir()} == used
+        third, _ = start(hr.SupervisorSpec([hr.ChildSpec("w3", facts_worker())]))
+        with third:
+            assert isinstance(incarnation(third, "root/w3").process, ForkedProcess)
+        assert zygote() is server
