@@ -76,9 +76,9 @@ class ForkedProcess:
             self._changed.notify_all()
 
     def _release(self) -> None:
-        """With `_changed` held and the exit known: close the pidfd, unless a thread
-        still waits on it (it closes it) or the exit is the pidfd's to tell."""
-        if not self._lost and not self._watching:
+        """With `_changed` held and the exit known: close the pidfd (nothing needs it
+        any more), unless a thread still waits on it (that thread closes it)."""
+        if not self._watching:
             self._close_pidfd()
 
     # -- Popen's ----------------------------------------------------------------------
@@ -96,6 +96,7 @@ class ForkedProcess:
         if self.returncode is None:
             self.returncode = STATUS_LOST
             self.status_lost = True
+            self._release()
             self._changed.notify_all()
 
     def poll(self) -> int | None:
@@ -137,7 +138,7 @@ class ForkedProcess:
             if not self._lost and deadline is not None and deadline < report_by:
                 raise subprocess.TimeoutExpired(self.args, timeout or 0.0)
             unreported = not self._lost
-            self._lost = True  # the pidfd told it: it stays open until the object goes
+            self._lost = True  # the pidfd told it, and no zygote will
             self._lost_exit()
             returncode = self.returncode
         assert returncode is not None

@@ -18,13 +18,21 @@ through a pidfd (never a reused pid), and gets its exit status from the
 zygote, which reaps it.
 
 Failures fall back, never fail a start: where fork servers do not work (not
-Linux, no pidfd), or when one cannot be started, workers are spawned (and a
-warning says why, once); a zygote that dies (even by SIGKILL) is started again
-at once if it had served for `RESTART_AFTER` seconds, else by the next launch
-that needs it (no restart loop), and the workers it forked go on: they watch
-the node, not their parent. Their exit status is then lost (the zygote would
-have reaped them): a `ForkedProcess` says ``status_lost``, and its worker's
-exit line, if it wrote one, tells the status.
+Linux, no pidfd), or when one cannot be started, workers are spawned (a warning
+says why; a launch `RETRY_AFTER` seconds later tries again); a zygote that dies
+(even by SIGKILL) is started again at once if it had served for `RESTART_AFTER`
+seconds, else by the next launch that needs it (no restart loop), and the
+workers it forked go on: they watch the node, not their parent. Their exit
+status is then lost (the zygote would have reaped them): a `ForkedProcess` says
+``status_lost``, and its worker's exit line, if it wrote one, tells the status.
+A zygote that hangs (SIGSTOP) is killed, and so taken for dead, once it leaves a
+fork unanswered for `FORK_TIMEOUT` seconds, or the exit of a worker it forked
+unreported for `hedgerow.node._forked.REPORT_TIMEOUT` seconds after the worker's
+pidfd told it. A request too long for the zygote (a large environment), or a
+node out of descriptors, makes the launch a spawn. Once its zygote is gone, a
+worker's parent is the nearest subreaper or ``init``: if that process reaps no
+orphans (some container entry points do not), such a worker stays a zombie once
+it exits.
 
 What a zygote imported stays what it was when it started (hedgerow, pykka
 and the standard library, not the code a worker hosts): a node that upgrades
@@ -34,6 +42,7 @@ hedgerow in place should restart, or use ``"spawn"``.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import itertools
 import json
 import logging
@@ -86,6 +95,9 @@ FORK_SERVER_AVAILABLE = (
 RESTART_AFTER = 1.0
 """A zygote that dies after this many seconds of service is started again at once; one
 that dies sooner, by the next launch that needs it (so that none restarts in a loop)."""
+RETRY_AFTER = 60.0
+"""Seconds after a zygote could not start before a launch tries again (they spawn meanwhile):
+one killed before it was ready does not make a node spawn for the rest of its life."""
 START_TIMEOUT = 30.0
 """Seconds a zygote started again after a death has to import."""
 FORK_TIMEOUT = 10.0
@@ -101,8 +113,44 @@ another interpreter's hedgerow may be older)."""
 ZYGOTE_MODULE = "hedgerow.node._zygote"
 """What a zygote runs (``python -m``)."""
 
-_ENV_AT_START = ("LD_PRELOAD", "LD_LIBRARY_PATH")
-"""Besides the ``PYTHON*`` variables, what an interpreter reads only when it starts."""
+_ENV_AT_START = ("LD_PRELOAD", "LD_LIBRARY_PATH", "LC_ALL", "LC_CTYPE", "LANG")
+"""Besides the ``PYTHON*`` variables, what an interpreter reads only when it starts: the
+dynamic loader's, and the locale (which also decides UTF-8 mode, PEP 538 and 540)."""
+
+
+def _check_env(env: Mapping[str, str]) -> None:
+    """`ValueError` or `TypeError` for an environment `subprocess.Popen` refuses, with
+    its message, so that a fork fails as a spawn would (not in the worker, with a
+    traceback)."""
+    for name, value in env.items():
+        encoded = os.fsencode(name)  # TypeError for what is not text, as Popen's
+        if b"=" in encoded:
+            msg = "illegal environment variable name"
+            raise ValueError(msg)
+        if b"\0" in encoded or b"\0" in os.fsencode(value):
+            msg = "embedded null byte"
+            raise ValueError(msg)
+
+
+def _past_stdio(fd: int) -> int:
+    """`fd`, moved past 0 to 2 if it is one of them (a node started with its stdio
+    closed): passed to a zygote, it would be replaced by the zygote's stdio."""
+    if fd > 2:  # noqa: PLR2004 - stdio
+        return fd
+    try:
+        return fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 3)
+    finally:
+        os.close(fd)
+
+
+def _has_stderr() -> bool:
+    """Whether descriptor 2 is the node's stderr, as a spawned child would inherit it: open
+    and inheritable. A node started with it closed has whatever it opened next there
+    (close-on-exec: a file, or a zygote's socket), which no child may get."""
+    try:
+        return os.get_inheritable(2)
+    except OSError:
+        return False
 
 
 class ForkServerError(Exception):
@@ -176,23 +224,30 @@ class ForkServer:
 
     def start(self, timeout: float) -> None:
         """Start the zygote and wait (up to `timeout` seconds) until it has imported."""
+        try:
+            node_pidfd = _past_stdio(os.pidfd_open(os.getpid()))
+        except OSError as exc:  # a sandbox that refuses pidfds
+            msg = f"no pidfd for the node: {exc}"
+            raise ForkServerError(msg) from None
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        theirs = socket.socket(fileno=_past_stdio(theirs.detach()))
         command = [
             self.python,
             "-m",
             ZYGOTE_MODULE,
             "--fd",
             str(theirs.fileno()),
-            "--node-pid",
-            str(os.getpid()),
+            "--node-pidfd",
+            str(node_pidfd),
         ]
         try:
             self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
                 command,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
+                stderr=None if _has_stderr() else subprocess.DEVNULL,
                 env=self.env,
-                pass_fds=(theirs.fileno(),),
+                pass_fds=(theirs.fileno(), node_pidfd),
                 start_new_session=True,
             )
         except OSError as exc:
@@ -201,6 +256,7 @@ class ForkServer:
             raise ForkServerError(msg) from None
         finally:
             theirs.close()
+            os.close(node_pidfd)
         self._sock = ours
         ours.settimeout(timeout)
         try:
@@ -213,7 +269,7 @@ class ForkServer:
         ready = _answer(data) if data else {}
         if ready.get("op") != "ready":
             if data != b"":  # it hangs, or says what it should not: not ours to wait for
-                self.process.kill()
+                self._kill()
             status = self.process.wait()
             ours.close()
             why = f"not ready within {timeout:g} s" if data is None else f"it exited ({status})"
@@ -236,6 +292,7 @@ class ForkServer:
         zygote must answer within `timeout` seconds (None: `FORK_TIMEOUT`)."""
         if timeout is None:
             timeout = FORK_TIMEOUT
+        _check_env(env)
         future: Future[ForkedProcess] = Future()
         ident = self._register(future)
         message = {"op": "fork", "id": ident, "argv": list(argv), "env": dict(env), "cwd": cwd}
@@ -247,12 +304,12 @@ class ForkServer:
                 f"longer than the fork server takes ({self.max_request} bytes)"
             )
             raise ForkServerError(msg)
-        stdin_r, stdin_w, stdout_r, stdout_w = self._pipes(ident)
+        stdin_r, stdin_w, stdout_r, stdout_w, stderr = self._descriptors(ident)
         try:
             try:
                 with self._send_lock:
                     assert self._sock is not None
-                    socket.send_fds(self._sock, [data], [stdin_r, stdout_w, 2])
+                    socket.send_fds(self._sock, [data], [stdin_r, stdout_w, stderr])
             except OSError as exc:
                 self._withdraw(ident)
                 assert self.process is not None
@@ -273,6 +330,8 @@ class ForkServer:
         finally:
             os.close(stdin_r)
             os.close(stdout_w)
+            if stderr != 2:  # noqa: PLR2004 - the node's own
+                os.close(stderr)
         process.stdin = os.fdopen(stdin_w, "wb")
         process.stdout = os.fdopen(stdout_r, "rb")
         return process
@@ -292,22 +351,23 @@ class ForkServer:
                 self._reader.start()
             return ident
 
-    def _pipes(self, ident: int) -> tuple[int, int, int, int]:
-        """A worker's stdin and stdout pipes, for request `ident`; out of descriptors,
-        `ForkServerError` (a spawn fails as well, and says so) and none left open."""
+    def _descriptors(self, ident: int) -> tuple[int, int, int, int, int]:
+        """A worker's stdin and stdout pipes and its stderr (the node's, or /dev/null:
+        see `_has_stderr`), for request `ident`; out of descriptors, `ForkServerError`
+        (a spawn fails as well, and says so) and none left open."""
+        opened: list[int] = []
         try:
-            stdin_r, stdin_w = os.pipe()
-            try:
-                stdout_r, stdout_w = os.pipe()
-            except BaseException:
-                os.close(stdin_r)
-                os.close(stdin_w)
-                raise
+            opened.extend(os.pipe())
+            opened.extend(os.pipe())
+            opened.append(2 if _has_stderr() else os.open(os.devnull, os.O_WRONLY))
         except OSError as exc:
+            for fd in opened:
+                os.close(fd)
             self._withdraw(ident)
             msg = f"cannot open the worker's pipes: {exc}"
             raise ForkServerError(msg) from None
-        return stdin_r, stdin_w, stdout_r, stdout_w
+        stdin_r, stdin_w, stdout_r, stdout_w, stderr = opened
+        return stdin_r, stdin_w, stdout_r, stdout_w, stderr
 
     def _withdraw(self, ident: int) -> None:
         """Request `ident` will not be sent: nobody waits for its answer."""
@@ -326,6 +386,7 @@ class ForkServer:
         if reader is not None:
             reader.join(FORK_TIMEOUT)
         self._finish()
+        self.exited.wait()  # the reader's `_finish`, if it is the one reaping it
 
     def _forget(self) -> None:
         """In a forked node's child: drop this zygote (its parent's) without a word."""
@@ -341,9 +402,16 @@ class ForkServer:
 
     def _abandon(self, why: str) -> None:
         logger.warning("fork server pid %s: %s: killing it", self.pid, why)
-        if self.process is not None:
+        self._kill()
+
+    def _kill(self) -> None:
+        """SIGKILL the zygote and its process group (its session's: a wrapper script of
+        the interpreter and the interpreter), while it is not reaped (its pid, so its
+        group's id, is its own till then). The workers it forked have sessions of their own."""
+        process = self.process
+        if process is not None and process.poll() is None:
             with contextlib.suppress(OSError):
-                self.process.kill()
+                os.killpg(process.pid, signal.SIGKILL)
 
     def _unreported(self) -> None:
         """A worker it forked exited, and it did not say so in time: it hangs."""
@@ -388,7 +456,11 @@ class ForkServer:
         for process in processes:
             process._lose()
         assert self.process is not None
-        status = self.process.wait()
+        try:  # it leaves on its socket's end; one that hangs (SIGSTOP) does not
+            status = self.process.wait(FORK_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self._abandon(f"still running {FORK_TIMEOUT:g} s after its end")
+            status = self.process.wait()
         if sock is not None:
             sock.close()
         if not closing:
@@ -431,7 +503,8 @@ class ForkServer:
 
 _servers_lock = threading.Lock()
 _servers: dict[tuple[Any, ...], ForkServer] = {}
-_refused: dict[tuple[Any, ...], str] = {}
+_refused: dict[tuple[Any, ...], float] = {}
+"""When a zygote last could not start, by key: launches spawn until `RETRY_AFTER` later."""
 
 
 def _key(python: str, env: Mapping[str, str]) -> tuple[Any, ...]:
@@ -447,7 +520,8 @@ def _key(python: str, env: Mapping[str, str]) -> tuple[Any, ...]:
 def fork_server(python: str, env: Mapping[str, str], timeout: float) -> ForkServer | None:
     """The running zygote for `python` and `env` (started, or started again, if
     need be, within `timeout` seconds); None where fork servers do not work, or
-    if this one could not start (the caller spawns; a warning said why, once)."""
+    if this one could not start (the caller spawns; a warning said why), which is
+    tried again `RETRY_AFTER` seconds later."""
     if not FORK_SERVER_AVAILABLE:
         return None
     key = _key(python, env)
@@ -463,15 +537,17 @@ def fork_server(python: str, env: Mapping[str, str], timeout: float) -> ForkServ
 def _start(
     key: tuple[Any, ...], python: str, env: Mapping[str, str], timeout: float
 ) -> ForkServer | None:
-    """Start `key`'s zygote (with `_servers_lock` held), unless one could not start before."""
-    if key in _refused:
+    """Start `key`'s zygote (with `_servers_lock` held), unless one could not start less
+    than `RETRY_AFTER` seconds ago."""
+    refused = _refused.get(key)
+    if refused is not None and monotonic() - refused < RETRY_AFTER:
         return None
     server = ForkServer(python, env)
     server._on_death = _restart
     try:
         server.start(timeout)
     except (ForkServerError, OSError) as exc:
-        _refused[key] = str(exc)
+        _refused[key] = monotonic()
         logger.warning("%s; workers of %s are spawned instead", exc, python)
         return None
     _servers[key] = server

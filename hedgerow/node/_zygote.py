@@ -1,9 +1,10 @@
-"""The fork server (a "zygote"): ``python -m hedgerow.node._zygote --fd N --node-pid P``.
+"""The fork server (a "zygote"): ``python -m hedgerow.node._zygote --fd N --node-pidfd P``.
 
 A node starts it once (`hedgerow.node._forkserver` is its other end), and it
 imports what a worker process imports before its config (``hedgerow.worker``
 imports `hedgerow.node._worker_main`; so does this module), then waits. Each request on its control
-socket (an ``AF_UNIX`` ``SOCK_SEQPACKET`` pair, fd `N`) carries a worker's
+socket (an ``AF_UNIX`` ``SOCK_SEQPACKET`` pair, fd `N`; fd `P` is a pidfd of its
+node, which the node opened: its parent may be a wrapper script) carries a worker's
 command line, environment and working directory, and three descriptors: the
 worker's stdin and stdout pipes and the stderr to give it. The zygote forks;
 the child becomes the worker, exactly as ``python -m hedgerow.worker`` would
@@ -25,9 +26,10 @@ Messages are one JSON object each (descriptors ride along as ``SCM_RIGHTS``):
 the zygote opened before it could reap it, so a signal never reaches another
 process that got the pid again.
 
-**Safe to fork.** The zygote is single-threaded (it checks before each fork),
-has started nothing (no logging handlers, no threads, no event loop), and
-holds no descriptors but its control socket, its node's pidfd, and its
+**Safe to fork.** The zygote is single-threaded (it checks at its start, and
+leaves if a ``sitecustomize`` started a thread; and before each fork), has
+started nothing (no logging handlers, no threads, no event loop), and holds
+no descriptors but its control socket, its node's pidfd, and its
 children's pidfds. The child closes every one of those but the node's pidfd,
 starts a session of its own (as ``start_new_session`` does for a spawned
 worker), restores the signal dispositions and mask a new interpreter has,
@@ -143,7 +145,8 @@ class _Zygote:
         if len(fds) != 3:  # noqa: PLR2004 - stdin, stdout, stderr
             for fd in fds:
                 os.close(fd)
-            self.send({"op": "failed", "id": message["id"], "error": "expected 3 descriptors"})
+            error = f"it got {len(fds)} of a request's 3 descriptors (out of descriptors?)"
+            self.send({"op": "failed", "id": message["id"], "error": error})
             return None
         if threading.active_count() != 1:
             for fd in fds:
@@ -226,7 +229,7 @@ def _become_worker(job: _Job, node_pidfd: int, start_dir: str) -> None:
         if fd > 2:  # noqa: PLR2004 - past stdio
             os.close(fd)
     os.environ.clear()
-    os.environ.update(job.env)
+    os.environ.update((name, value) for name, value in job.env.items() if name)
     time.tzset()  # as a new interpreter reads TZ
     try:
         os.chdir(job.cwd)
@@ -244,17 +247,25 @@ def main(argv: list[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     values = dict(zip(args[::2], args[1::2], strict=False))
     control = socket.socket(fileno=int(values["--fd"]))
-    node_pid = int(values["--node-pid"])
-    if os.getppid() != node_pid:
+    passed = int(values["--node-pidfd"])  # the node's own: never another's pid
+    # Its number was the node's (a busy node's may be past FD_SETSIZE, and the workers
+    # watch it with select): the lowest free one (past stdio, which the node opened).
+    node_pidfd = os.dup(passed)
+    os.close(passed)
+    watch = select.poll()
+    watch.register(node_pidfd, select.POLLIN)
+    if watch.poll(0):
         return  # the node is gone already
-    try:
-        node_pidfd = os.pidfd_open(node_pid)
-    except OSError as exc:  # a kernel before 5.3, or a sandbox that refuses pidfds
-        sys.stderr.write(f"hedgerow fork server: no pidfd for the node: {exc}\n")
-        sys.exit(1)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # only its node stops it (by closing the socket)
     gc.collect()
     gc.freeze()  # what the zygote imported stays out of the children's collections
+    if threading.active_count() != 1:  # a sitecustomize or a .pth started one: an agent
+        sys.stderr.write(
+            f"hedgerow fork server: {threading.active_count()} threads at its start, "
+            "so forking it is not safe (a sitecustomize or a .pth file started them): "
+            "workers are spawned\n"
+        )
+        sys.exit(1)
     start_dir = str(Path.cwd())
     job = _Zygote(control, node_pidfd).serve()
     if job is None:

@@ -5,13 +5,17 @@ working worker (or a spawn), and nothing is left behind."""
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
+import locale
 import os
+import resource
 import select
 import signal
 import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -28,6 +32,7 @@ from hedgerow.node._forkserver import (
     close_fork_servers,
     fork_servers,
 )
+from hedgerow.node._wire import EXIT_BAD_CONFIG
 from hedgerow.node._zygote import MAX_MESSAGE
 
 pytestmark = [
@@ -297,3 +302,431 @@ def test_a_node_out_of_descriptors_gets_a_fork_server_error_and_leaks_none():
     assert result["error"] == "cannot open the worker's pipes: [Errno 24] Too many open files"
     assert result["leaked"] == []
     assert result["pending"] == 0
+
+
+def test_closing_a_hung_zygote_kills_it_in_fork_timeout(monkeypatch):
+    """A SIGSTOPped zygote does not leave on its socket's end: `close` waits
+    `FORK_TIMEOUT` seconds for it, then kills it, rather than wait for ever."""
+    monkeypatch.setattr(_forkserver, "FORK_TIMEOUT", 0.5)
+    tree, _recorder = start(hr.SupervisorSpec([hr.ChildSpec("w1", facts_worker())]))
+    with tree:
+        server = zygote()
+        assert server.process is not None
+        os.kill(server.process.pid, signal.SIGSTOP)
+        closer = threading.Thread(target=server.close, daemon=True)
+        closer.start()
+        closer.join(TIMEOUT)
+        try:
+            assert not closer.is_alive()
+        finally:
+            if server.process.poll() is None:
+                server.process.kill()
+                closer.join(TIMEOUT)
+        assert server.process.returncode == -signal.SIGKILL
+        assert server.exited.is_set()
+
+
+STDERR_CLOSED = """
+import json, os, sys
+os.close(2)  # a node started with its stderr closed (as some daemonizers leave it)
+sys.path.insert(0, sys.argv[1])
+import hedgerow as hr
+from hedgerow.node import Worker
+from hedgerow.node._forkserver import fork_servers
+from node.worker_actors import Echo
+
+if sys.argv[2] == "file":
+    log = open(os.devnull, "w")  # takes descriptor 2 (close-on-exec)
+spec = hr.SupervisorSpec([hr.ChildSpec("w1", Worker(hr.SupervisorSpec([hr.ChildSpec("a", Echo)])))])
+with hr.start_tree(spec) as tree:
+    pid = tree.lookup("root/w1").incarnation.pid
+    [server] = fork_servers()
+    def fds(pid):
+        found = {}
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            try:
+                found[fd] = os.readlink(f"/proc/{pid}/fd/{fd}")
+            except OSError:
+                pass
+        return found
+    print(json.dumps({"worker": fds(pid), "zygote": fds(server.pid)}), flush=True)
+"""
+
+
+@pytest.mark.parametrize("on_2", ["file", "nothing"])
+def test_a_node_without_stderr_gives_neither_zygote_nor_worker_a_stray_descriptor_2(on_2):
+    """A node whose descriptor 2 is closed: descriptor 2 is whatever the node opens next
+    (a file, or the zygote's socket), close-on-exec. The zygote must get /dev/null,
+    so that its pidfd of the node does not take number 2, which a worker's stderr
+    replaces (the worker then watched its stderr for its node's death); a worker
+    gets /dev/null too, as a spawned one gets nothing, never the node's file or socket."""
+    tests = str(Path(__file__).resolve().parent.parent)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    node = subprocess.Popen(
+        [sys.executable, "-c", STDERR_CLOSED, tests, on_2], stdout=subprocess.PIPE, env=env
+    )
+    try:
+        out, _ = node.communicate(timeout=TIMEOUT)
+    finally:
+        if node.poll() is None:
+            node.kill()
+            node.wait()
+    assert node.returncode == 0
+    fds = json.loads(out)
+    assert "anon_inode:[pidfd]" in fds["worker"].values(), fds
+    assert fds["zygote"]["2"] == "/dev/null", fds
+    assert fds["worker"]["2"] == "/dev/null", fds
+    assert not [fd for fd, target in fds["worker"].items() if "socket" in target], fds
+
+
+def test_forks_asked_from_many_threads_at_once_are_all_answered(monkeypatch):
+    """Eight threads fork 15 workers each from one zygote, switching threads every
+    microsecond: each gets its own worker and exit status, and afterwards neither the
+    node nor the zygote holds a descriptor more, and no reader thread is left."""
+    server = _forkserver.fork_server(sys.executable, dict(os.environ), TIMEOUT)
+    assert server is not None
+    gc.collect()  # what earlier tests left to the collector closes its descriptors now
+    node_fds = len(list(Path("/proc/self/fd").iterdir()))
+    zygote_fds = open_fds(server)
+    codes: list[int] = []
+    errors: list[BaseException] = []
+    pids: set[int] = set()
+
+    def forks() -> None:
+        for _ in range(15):
+            try:
+                process = server.fork(["--guid", "g"], env=dict(os.environ), cwd=str(Path.cwd()))
+                pids.add(process.pid)
+                assert process.stdin is not None
+                assert process.stdout is not None
+                process.stdin.close()  # no config: it exits at once
+                codes.append(process.wait(TIMEOUT))
+                process.stdout.close()
+            except BaseException as exc:
+                errors.append(exc)
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        threads = [threading.Thread(target=forks) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(TIMEOUT * 2)
+    finally:
+        sys.setswitchinterval(interval)
+    assert errors == []
+    assert len(pids) == len(codes) == 8 * 15
+    assert set(codes) == {EXIT_BAD_CONFIG}
+    reader = server._reader
+    if reader is not None:
+        reader.join(TIMEOUT)
+        assert not reader.is_alive()
+    gc.collect()
+    assert len(list(Path("/proc/self/fd").iterdir())) == node_fds
+    assert open_fds(server) == zygote_fds
+    assert fork_servers() == [server]
+
+
+def test_a_node_killed_takes_its_zygote_and_forked_workers_with_it():
+    """SIGKILL a node (a subprocess with two forked workers): its zygote leaves, and so
+    do its workers, as spawned ones would; none is left behind."""
+    node_script = Path(__file__).resolve().parent / "worker_node.py"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    node = subprocess.Popen(
+        [sys.executable, str(node_script)], stdout=subprocess.PIPE, text=True, env=env
+    )
+    pidfds: list[int] = []
+    try:
+        assert node.stdout is not None
+        workers = [int(pid) for pid in node.stdout.readline().split()[1:]]
+        assert len(workers) == 2
+        zygotes = {parent_of(pid) for pid in workers}
+        assert node.pid not in zygotes  # forked, not spawned
+        assert {parent_of(pid) for pid in zygotes} == {node.pid}
+        pidfds = [os.pidfd_open(pid) for pid in [*workers, *zygotes]]
+        node.kill()
+        node.wait(TIMEOUT)
+        poller = select.poll()
+        for pidfd in pidfds:
+            poller.register(pidfd, select.POLLIN)
+        left = set(pidfds)
+        while left:
+            ready = poller.poll(TIMEOUT * 1000)
+            assert ready, f"still running: {left}"
+            for fd, _ in ready:
+                poller.unregister(fd)
+                left.discard(fd)
+    finally:
+        if node.poll() is None:
+            node.kill()
+            node.wait()
+        for pidfd in pidfds:
+            with contextlib.suppress(OSError):
+                signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+            os.close(pidfd)
+
+
+def parent_of(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
+@pytest.mark.parametrize(
+    ("env", "error"),
+    [
+        ({"A=B": "x"}, "illegal environment variable name"),
+        ({"BAD": "a\0b"}, "embedded null byte"),
+        ({"BAD\0": "x"}, "embedded null byte"),
+        ({"BAD": 1}, "expected str, bytes or os.PathLike object, not int"),
+    ],
+    ids=["equals", "null-value", "null-name", "not-text"],
+)
+def test_an_environment_a_spawn_refuses_is_refused_by_a_fork_the_same_way(env, error):
+    """`subprocess.Popen` refuses such an environment (`ValueError`, `TypeError`): so
+    does a fork from a running zygote, rather than a worker that dies in a traceback."""
+    tree, _recorder = start(hr.SupervisorSpec([hr.ChildSpec("w1", facts_worker())]))
+    with tree:
+        server = zygote()
+        for method in ("spawn", "forkserver"):
+            worker = facts_worker(env=env, start_method=method)
+            spec = hr.SupervisorSpec([hr.ChildSpec("w2", worker, restart="never")])
+            with pytest.raises(hr.StartError) as info:
+                hr.start_tree(spec)
+            cause = info.value.cause.cause
+            assert isinstance(cause, ValueError | TypeError), (method, cause)
+            assert str(cause) == error
+        assert fork_servers() == [server]
+
+
+def test_an_environment_variable_without_a_name_starts_a_forked_worker_as_a_spawned_one():
+    """`subprocess.Popen` passes ``=x`` on; a forked worker drops it, rather than die."""
+    env = {"": "x"}
+    tree, _recorder = start(hr.SupervisorSpec([hr.ChildSpec("w1", facts_worker())]))
+    with tree:
+        for method in ("spawn", "forkserver"):
+            worker = facts_worker(env=env, start_method=method)
+            other, _ = start(hr.SupervisorSpec([hr.ChildSpec("w2", worker, restart="never")]))
+            with other:
+                assert incarnation(other, "root/w2").pid > 0
+
+
+LOCALE = "LOCALE "
+
+
+class Locale(hr.Actor):
+    """Prints what its interpreter took from the locale at its start."""
+
+    def on_start(self) -> None:
+        facts = {
+            "pid": os.getpid(),
+            "utf8_mode": sys.flags.utf8_mode,
+            "ctype": locale.setlocale(locale.LC_CTYPE),
+            "encoding": locale.getpreferredencoding(False),
+        }
+        print(LOCALE + json.dumps(facts), file=sys.stderr, flush=True)  # noqa: T201
+
+
+@pytest.mark.parametrize("variable", ["LC_ALL", "LC_CTYPE", "LANG"])
+def test_a_worker_forked_under_another_locale_has_it_as_a_spawned_one_does(
+    variable, monkeypatch, capfd
+):
+    """The locale is read once, when an interpreter starts (and decides UTF-8 mode): a
+    worker whose environment names another locale than its zygote's gets a zygote
+    started under it, as a spawned worker gets an interpreter started under it."""
+    for name in ("LC_ALL", "LC_CTYPE", "LANG"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("LANG", "C.UTF-8")
+    tree, _recorder = start(hr.SupervisorSpec([hr.ChildSpec("w1", facts_worker())]))
+    with tree:
+        capfd.readouterr()
+        workers = [
+            hr.ChildSpec(
+                method,
+                Worker(
+                    hr.SupervisorSpec([hr.ChildSpec("locale", Locale)]),
+                    env={variable: "C"},
+                    start_method=method,
+                ),
+            )
+            for method in ("spawn", "forkserver")
+        ]
+        other, _ = start(hr.SupervisorSpec(workers))
+        with other:
+            spawned = incarnation(other, "root/spawn")
+            forked = incarnation(other, "root/forkserver")
+            assert isinstance(forked.process, ForkedProcess)
+            err = capfd.readouterr().err
+    reports = {}
+    for line in err.splitlines():
+        if line.startswith(LOCALE):
+            report = json.loads(line[len(LOCALE) :])
+            reports[report.pop("pid")] = report
+    assert reports[forked.pid] == reports[spawned.pid], reports
+
+
+def test_a_zygote_that_a_sitecustomize_gave_a_thread_refuses_to_serve_once(
+    tmp_path, monkeypatch, caplog
+):
+    """A ``sitecustomize`` (an agent, a profiler) that starts a thread makes a zygote
+    unsafe to fork: it says so once and leaves, and the workers are spawned, rather
+    than a zygote kept running that fails every launch with a warning."""
+    (tmp_path / "sitecustomize.py").write_text(
+        "import threading\nthreading.Thread(target=threading.Event().wait, daemon=True).start()\n"
+    )
+    path = os.pathsep.join([str(tmp_path), *os.environ.get("PYTHONPATH", "").split(os.pathsep)])
+    monkeypatch.setenv("PYTHONPATH", path)
+    spec = hr.SupervisorSpec([hr.ChildSpec(f"w{i}", facts_worker()) for i in range(3)])
+    tree, _recorder = start(spec)
+    with tree:
+        for i in range(3):
+            assert not isinstance(incarnation(tree, f"root/w{i}").process, ForkedProcess)
+        assert fork_servers() == []
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1, warnings
+    assert "the fork server did not start" in warnings[0]
+
+
+def test_a_worker_python_that_is_a_wrapper_script_still_gets_a_zygote(tmp_path, caplog):
+    """``python`` may be a shell script that runs the interpreter as its child (no
+    ``exec``): the zygote's parent is then the script, not the node. It must serve
+    all the same, and a zygote abandoned (killed) goes with its script."""
+    wrapper = tmp_path / "python"
+    wrapper.write_text(f'#!/bin/sh\n"{sys.executable}" "$@"\nexit $?\n')
+    wrapper.chmod(0o755)
+    tree, _recorder = start(
+        hr.SupervisorSpec([hr.ChildSpec("w1", facts_worker(python=str(wrapper)))])
+    )
+    with tree:
+        assert isinstance(incarnation(tree, "root/w1").process, ForkedProcess), caplog.text
+        server = zygote()
+        assert server.process is not None
+        [interpreter] = [
+            int(pid)
+            for pid in Path(f"/proc/{server.process.pid}/task/{server.process.pid}/children")
+            .read_text()
+            .split()
+        ]
+        pidfd = os.pidfd_open(interpreter)
+        try:
+            os.kill(interpreter, signal.SIGSTOP)  # hung: only a kill ends it
+            server._abandon("the test")
+            poller = select.poll()
+            poller.register(pidfd, select.POLLIN)
+            assert poller.poll(TIMEOUT * 1000), "the zygote outlived its script"
+        finally:
+            with contextlib.suppress(OSError):
+                signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+            os.close(pidfd)
+
+
+def children_of(pid: int) -> list[tuple[int, str]]:
+    """The children of `pid` and their states (``Z``: a zombie)."""
+    found = []
+    for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+        stat = Path(f"/proc/{child}/stat").read_text()
+        found.append((int(child), stat.rsplit(")", 1)[1].split()[0]))
+    return found
+
+
+def test_a_hundred_restarts_leak_no_descriptor_and_leave_no_zombie():
+    """SIGKILL a forked worker a hundred times: afterwards the node and its zygote hold
+    the descriptors they held before, and the zygote's only child is the live worker."""
+    spec = hr.SupervisorSpec(
+        [hr.ChildSpec("w1", facts_worker())], max_restarts=1000, period=1.0, backoff=False
+    )
+    tree, recorder = start(spec)
+    with tree:
+        server = zygote()
+        gc.collect()
+        node_fds, zygote_fds = len(list(Path("/proc/self/fd").iterdir())), open_fds(server)
+        for count in range(2, 102):
+            os.kill(incarnation(tree, "root/w1").pid, signal.SIGKILL)
+            recorder.wait_for("started", "root/w1/facts", count=count, timeout=TIMEOUT)
+        gc.collect()
+        assert len(list(Path("/proc/self/fd").iterdir())) == node_fds
+        assert open_fds(server) == zygote_fds
+        [(child, state)] = children_of(server.pid)
+        assert child == incarnation(tree, "root/w1").pid
+        assert state != "Z"
+        assert fork_servers() == [server]
+
+
+def test_a_busy_node_gives_its_workers_a_pidfd_that_select_can_take(capfd):
+    """A node with over a thousand descriptors passes its zygote a pidfd of itself
+    numbered past FD_SETSIZE; the worker watches it with `select` (its config reader):
+    the zygote moves it down first, else the worker takes its node for gone."""
+    held = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
+    try:
+        tree, _recorder = start(hr.SupervisorSpec([hr.ChildSpec("w1", facts_worker())]))
+    finally:
+        for fd in held:
+            os.close(fd)
+    with tree:
+        actor = incarnation(tree, "root/w1")
+        assert isinstance(actor.process, ForkedProcess)
+        facts = facts_of(capfd.readouterr().err, actor.pid)
+    [pidfd] = [int(fd) for fd, target in facts["fds"].items() if "pidfd" in target]
+    assert pidfd < 1024
+
+
+def test_a_zygote_that_could_not_start_is_tried_again_after_retry_after(monkeypatch, caplog):
+    """A zygote killed before it was ready (an OOM killer, a transient limit) does not
+    make a long-lived node spawn for the rest of its life: a launch `RETRY_AFTER`
+    seconds later tries again; launches sooner spawn without trying (nor warning)."""
+    monkeypatch.setattr(_forkserver, "ZYGOTE_MODULE", "hedgerow.node._no_such_zygote")
+    monkeypatch.setattr(_forkserver, "RETRY_AFTER", 1e9)
+    spec = hr.SupervisorSpec([hr.ChildSpec("w1", facts_worker())])
+    for _ in range(2):
+        tree, _recorder = start(spec)
+        with tree:
+            assert not isinstance(incarnation(tree, "root/w1").process, ForkedProcess)
+    assert caplog.text.count("the fork server did not start") == 1
+    monkeypatch.setattr(_forkserver, "ZYGOTE_MODULE", "hedgerow.node._zygote")
+    monkeypatch.setattr(_forkserver, "RETRY_AFTER", 0.0)  # "later" is now
+    tree, _recorder = start(spec)
+    with tree:
+        assert isinstance(incarnation(tree, "root/w1").process, ForkedProcess)
+
+
+def test_a_worker_lost_by_its_zygote_closes_its_pidfd_once_its_exit_is_known():
+    """A forked worker whose zygote died: once the pidfd told its exit, it is closed,
+    not left to the garbage collector (an event kept by a recorder keeps the worker's
+    actor, and so its process, for ever: one descriptor per restart)."""
+    server = _forkserver.fork_server(sys.executable, dict(os.environ), TIMEOUT)
+    assert server is not None
+    assert server.process is not None
+    process = server.fork(["--guid", "g"], env=dict(os.environ), cwd=str(Path.cwd()))
+    server.process.kill()
+    assert server.exited.wait(TIMEOUT)  # the zygote is gone: its workers know it
+    assert process.stdin is not None
+    assert process.stdout is not None
+    process.stdin.close()  # no config: it exits
+    assert process.wait(TIMEOUT) == STATUS_LOST
+    process.stdout.close()
+    assert not process._close_pidfd.alive
+
+
+def test_a_zygote_out_of_descriptors_refuses_a_fork_and_serves_the_next(caplog):
+    """RLIMIT_NOFILE of the zygote lowered (prlimit) so that a request's three
+    descriptors do not fit: it says so and keeps none; the launch is spawned; with the
+    limit raised again, the next launch is forked by the same zygote."""
+    tree, _recorder = start(hr.SupervisorSpec([hr.ChildSpec("w1", facts_worker())]))
+    with tree:
+        server = zygote()
+        assert server.pid is not None
+        used = {int(entry.name) for entry in Path(f"/proc/{server.pid}/fd").iterdir()}
+        free = [fd for fd in range(4096) if fd not in used]
+        limits = resource.prlimit(server.pid, resource.RLIMIT_NOFILE)
+        resource.prlimit(server.pid, resource.RLIMIT_NOFILE, (free[1] + 1, limits[1]))
+        try:
+            other, _ = start(hr.SupervisorSpec([hr.ChildSpec("w2", facts_worker())]))
+            with other:
+                assert not isinstance(incarnation(other, "root/w2").process, ForkedProcess)
+        finally:
+            resource.prlimit(server.pid, resource.RLIMIT_NOFILE, limits)
+        assert "it got 2 of a request's 3 descriptors (out of descriptors?)" in caplog.text
+        assert {int(entry.name) for entry in Path(f"/proc/{server.pid}/fd").iterdir()} == used
+        third, _ = start(hr.SupervisorSpec([hr.ChildSpec("w3", facts_worker())]))
+        with third:
+            assert isinstance(incarnation(third, "root/w3").process, ForkedProcess)
+        assert zygote() is server
