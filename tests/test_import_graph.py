@@ -114,8 +114,7 @@ DEFERRED: dict[tuple[str, str], str] = {
 }
 """Function-level imports of hedgerow modules, each with why it must wait."""
 
-OWNED_ELSEWHERE: dict[tuple[str, str], str] = {
-}
+OWNED_ELSEWHERE: dict[tuple[str, str], str] = {}
 """Edges that break a rule, in modules another helper owns this session: to be
 mended there. The value names the kinds of the edge, and a cycle it closes."""
 
