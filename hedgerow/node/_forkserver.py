@@ -71,10 +71,7 @@ __all__ = [
     "ForkServer",
     "ForkServerError",
     "ForkedProcess",
-    "close_fork_servers",
     "default_start_method",
-    "fork_server",
-    "fork_servers",
 ]
 
 logger = logging.getLogger("hedgerow.node")
@@ -113,7 +110,7 @@ another interpreter's hedgerow may be older)."""
 ZYGOTE_MODULE = "hedgerow.node._zygote"
 """What a zygote runs (``python -m``)."""
 
-_ENV_AT_START = ("LD_PRELOAD", "LD_LIBRARY_PATH", "LC_ALL", "LC_CTYPE", "LANG")
+ENV_AT_START = ("LD_PRELOAD", "LD_LIBRARY_PATH", "LC_ALL", "LC_CTYPE", "LANG")
 """Besides the ``PYTHON*`` variables, what an interpreter reads only when it starts: the
 dynamic loader's, and the locale (which also decides UTF-8 mode, PEP 538 and 540)."""
 
@@ -499,103 +496,3 @@ class ForkServer:
                 found = self._processes.pop(message["pid"], None)
             if found is not None:
                 found._exited(int(message["returncode"]))
-
-
-_servers_lock = threading.Lock()
-_servers: dict[tuple[Any, ...], ForkServer] = {}
-_refused: dict[tuple[Any, ...], float] = {}
-"""When a zygote last could not start, by key: launches spawn until `RETRY_AFTER` later."""
-
-
-def _key(python: str, env: Mapping[str, str]) -> tuple[Any, ...]:
-    """What a zygote's interpreter took from its start: one zygote for each."""
-    fixed = sorted(
-        (name, value)
-        for name, value in env.items()
-        if name.startswith("PYTHON") or name in _ENV_AT_START
-    )
-    return (python, tuple(fixed))
-
-
-def fork_server(python: str, env: Mapping[str, str], timeout: float) -> ForkServer | None:
-    """The running zygote for `python` and `env` (started, or started again, if
-    need be, within `timeout` seconds); None where fork servers do not work, or
-    if this one could not start (the caller spawns; a warning said why), which is
-    tried again `RETRY_AFTER` seconds later."""
-    if not FORK_SERVER_AVAILABLE:
-        return None
-    key = _key(python, env)
-    with _servers_lock:
-        server = _servers.get(key)
-        if server is not None:
-            if server.alive:
-                return server
-            server._finish(replace=False)  # it died while idle: replaced here
-        return _start(key, python, env, timeout)
-
-
-def _start(
-    key: tuple[Any, ...], python: str, env: Mapping[str, str], timeout: float
-) -> ForkServer | None:
-    """Start `key`'s zygote (with `_servers_lock` held), unless one could not start less
-    than `RETRY_AFTER` seconds ago."""
-    refused = _refused.get(key)
-    if refused is not None and monotonic() - refused < RETRY_AFTER:
-        return None
-    server = ForkServer(python, env)
-    server._on_death = _restart
-    try:
-        server.start(timeout)
-    except (ForkServerError, OSError) as exc:
-        _refused[key] = monotonic()
-        logger.warning("%s; workers of %s are spawned instead", exc, python)
-        return None
-    _servers[key] = server
-    return server
-
-
-def _restart(dead: ForkServer) -> None:
-    """In a dead zygote's reader thread: start its successor, if it served long enough
-    and nothing replaced or closed it meanwhile."""
-    if monotonic() - dead.started_at < RESTART_AFTER:
-        return
-    key = _key(dead.python, dead.env)
-    with _servers_lock:
-        if _servers.get(key) is not dead:
-            return
-        dead.successor = _start(key, dead.python, dead.env, START_TIMEOUT)
-    if dead.successor is not None:
-        logger.info("fork server pid %s replaces pid %s", dead.successor.pid, dead.pid)
-
-
-def fork_servers() -> list[ForkServer]:
-    """The zygotes this process started that are still running."""
-    with _servers_lock:
-        return [server for server in _servers.values() if server.alive]
-
-
-def close_fork_servers() -> None:
-    """End every zygote (workers they forked go on); the next launch starts new ones,
-    and those that could not start are tried again."""
-    with _servers_lock:
-        servers = list(_servers.values())
-        _servers.clear()
-        _refused.clear()
-    for server in servers:
-        server.close()
-
-
-def _forget_fork_servers() -> None:
-    """In a child of a forked node (``os.fork``): its parent's zygotes are not its own.
-    Close its copies of their sockets (so that a zygote sees its node's end) and start
-    afresh, with new locks (another thread may have held one at the fork)."""
-    global _servers_lock  # noqa: PLW0603 - a fork's child gets a lock of its own
-    _servers_lock = threading.Lock()
-    for server in _servers.values():
-        server._forget()
-    _servers.clear()
-    _refused.clear()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forget_fork_servers)

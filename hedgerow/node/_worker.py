@@ -57,8 +57,8 @@ from hedgerow.node._forkserver import (
     ForkedProcess,
     ForkServerError,
     default_start_method,
-    fork_server,
 )
+from hedgerow.node._forkserver_pool import fork_server
 from hedgerow.node._ports import PortAllocator, default_allocator
 from hedgerow.node._standby import StandbySpares
 from hedgerow.node._wire import DEFAULT_CONFIG_TIMEOUT

@@ -22,9 +22,8 @@ from hedgerow.node._forkserver import (
     STATUS_LOST,
     ForkedProcess,
     ForkServer,
-    close_fork_servers,
-    fork_servers,
 )
+from hedgerow.node._forkserver_pool import close_fork_servers, fork_servers
 from hedgerow.node._treeload import loads_tree
 from hedgerow.node._wire import EXIT_BAD_CONFIG
 from hedgerow.supervision._treefile import tree_to_data

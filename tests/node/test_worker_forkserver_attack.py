@@ -24,14 +24,13 @@ from node.worker_actors import FACTS, Facts
 
 import hedgerow as hr
 from hedgerow._exceptions import WorkerExited
-from hedgerow.node import Worker, WorkerActor, _forked, _forkserver
+from hedgerow.node import Worker, WorkerActor, _forked, _forkserver, _forkserver_pool
 from hedgerow.node._forkserver import (
     STATUS_LOST,
     ForkedProcess,
     ForkServer,
-    close_fork_servers,
-    fork_servers,
 )
+from hedgerow.node._forkserver_pool import close_fork_servers, fork_servers
 from hedgerow.node._wire import EXIT_BAD_CONFIG
 from hedgerow.node._zygote import MAX_MESSAGE
 
@@ -262,7 +261,8 @@ def test_a_worker_forked_after_the_node_changed_its_environment_sees_the_new_one
 
 OUT_OF_DESCRIPTORS = """
 import json, os, resource, sys
-from hedgerow.node._forkserver import ForkServerError, close_fork_servers, fork_server
+from hedgerow.node._forkserver import ForkServerError
+from hedgerow.node._forkserver_pool import close_fork_servers, fork_server
 
 server = fork_server(sys.executable, dict(os.environ), 30)
 used = {int(fd) for fd in os.listdir("/proc/self/fd")}
@@ -332,7 +332,7 @@ os.close(2)  # a node started with its stderr closed (as some daemonizers leave 
 sys.path.insert(0, sys.argv[1])
 import hedgerow as hr
 from hedgerow.node import Worker
-from hedgerow.node._forkserver import fork_servers
+from hedgerow.node._forkserver_pool import fork_servers
 from node.worker_actors import Echo
 
 if sys.argv[2] == "file":
@@ -383,7 +383,7 @@ def test_forks_asked_from_many_threads_at_once_are_all_answered(monkeypatch):
     """Eight threads fork 15 workers each from one zygote, switching threads every
     microsecond: each gets its own worker and exit status, and afterwards neither the
     node nor the zygote holds a descriptor more, and no reader thread is left."""
-    server = _forkserver.fork_server(sys.executable, dict(os.environ), TIMEOUT)
+    server = _forkserver_pool.fork_server(sys.executable, dict(os.environ), TIMEOUT)
     assert server is not None
     gc.collect()  # what earlier tests left to the collector closes its descriptors now
     node_fds = len(list(Path("/proc/self/fd").iterdir()))
@@ -692,7 +692,7 @@ def test_a_worker_lost_by_its_zygote_closes_its_pidfd_once_its_exit_is_known():
     """A forked worker whose zygote died: once the pidfd told its exit, it is closed,
     not left to the garbage collector (an event kept by a recorder keeps the worker's
     actor, and so its process, for ever: one descriptor per restart)."""
-    server = _forkserver.fork_server(sys.executable, dict(os.environ), TIMEOUT)
+    server = _forkserver_pool.fork_server(sys.executable, dict(os.environ), TIMEOUT)
     assert server is not None
     assert server.process is not None
     process = server.fork(["--guid", "g"], env=dict(os.environ), cwd=str(Path.cwd()))
