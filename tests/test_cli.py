@@ -252,6 +252,19 @@ def test_each_example_runs_to_its_end(path):
     assert "restarted" in kinds  # ... and its recovery
 
 
+def test_with_json_stdout_is_records_only_what_the_tree_prints_goes_to_stderr():
+    """The async_components writer prints each write from its loop's thread while
+    the main thread writes records: on one stdout a print could land inside a
+    record's line (print writes its text, then the newline), and a record was lost."""
+    path = EXAMPLES / "async_components" / "tree.toml"
+    process = hedgerow("run", str(path), "--json")
+    out, err = process.communicate(timeout=PROCESS_TIMEOUT)
+    assert process.returncode == 0, err
+    assert all(line.startswith("{") for line in out.splitlines()), out
+    assert "writer: k1 written" in err
+    assert json_lines(out)[-1]["kind"] == "exit"
+
+
 @pytest.mark.parametrize("path", EXAMPLE_TREES, ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_each_example_stops_gracefully_on_sigint(path):
     process = hedgerow("run", str(path), "--json")

@@ -863,3 +863,68 @@ def test_a_reload_whose_import_waits_leaves_the_node_responsive(node, tmp_path):
     running.signal(signal.SIGTERM)
     status, _records, err = running.finish()
     assert status == 0, err
+
+
+SIGNALLED_IN_POLL_ACTORS = '''\
+import os
+import signal
+
+import hedgerow as hr
+from hedgerow.actors._inbox import Inbox
+
+_statistics = Inbox.statistics
+_armed = [os.environ.get("HEDGEROW_TEST_SIGNAL_IN_POLL") == "1"]
+
+
+def statistics(self):
+    """The first poll of a child's inbox after the root's start: a SIGTERM
+    arrives while it holds the inbox's lock (its handler runs right there)."""
+    with self.mutex:
+        if _armed[0]:
+            _armed[0] = False
+            os.kill(os.getpid(), signal.SIGTERM)
+            os.getpid()  # a bytecode or two under the lock: the handler runs here
+    return _statistics(self)
+
+
+Inbox.statistics = statistics
+
+
+class Steady(hr.Actor):
+    """Runs until stopped."""
+'''
+
+
+def test_an_exit_signal_that_interrupts_the_poll_of_an_inbox_still_stops_the_node(tmp_path):
+    """The main thread reads the children's inbox depths under each inbox's lock
+    after showing the events; a SIGTERM then must not run the tree's stop inside
+    that frame, whose lock the supervisor needs to stop the child (it hung)."""
+    (tmp_path / "poll_actors.py").write_text(SIGNALLED_IN_POLL_ACTORS)
+    file = tmp_path / "tree.toml"
+    file.write_text(
+        '[supervisor]\nname = "svc"\n'
+        '[[supervisor.children]]\nid = "first"\nstart = "poll_actors:Steady"\n'
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-m", "hedgerow", "run", str(file), "--json"],
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join([str(ROOT), str(tmp_path)]),
+            "HEDGEROW_TEST_SIGNAL_IN_POLL": "1",
+        },
+    )
+    try:
+        out, err = process.communicate(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        out, err = process.communicate()
+        pytest.fail(f"the node hung after a SIGTERM during an inbox poll: {out}{err}")
+    assert process.returncode == 0, err
+    records = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    assert records[-1]["kind"] == "exit"
+    assert ("stopped", "svc/first") in kinds_and_paths(records)

@@ -37,7 +37,12 @@ if TYPE_CHECKING:
     metavar="SECONDS",
     help="Stop the tree gracefully after this many seconds (default: run until it ends).",
 )
-@click.option("--json", "as_json", is_flag=True, help="Write events as JSON lines on stdout.")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Write events as JSON lines on stdout (what the tree prints goes to stderr).",
+)
 @click.option(
     "--log-level",
     type=click.Choice(LOG_LEVELS, case_sensitive=False),

@@ -70,9 +70,17 @@ class RunDisplay:
     def live_view(self) -> Iterator[None]:
         """The live view: the tree at the bottom of the console, the log lines
         (the tree's events among them, see `_configure_logging`) and whatever
-        is written on stderr above it."""
+        is written on stderr above it. With ``--json``, no view, and stdout is
+        the records' alone: the tree's prints go to stderr meanwhile."""
         if self.view is None:
-            yield
+            if not self.as_json:
+                yield
+                return
+            # One record per line on stdout, for machines: what the tree's code
+            # prints goes to stderr (a print from another thread could otherwise
+            # land between a record's text and its newline, or glue onto one).
+            with contextlib.redirect_stdout(sys.stderr):
+                yield
             return
         console, shown = self.view
         footer = "Ctrl-C: stop gracefully; twice: at once. SIGHUP: reload the file"

@@ -44,13 +44,16 @@ class _Runner:
     file (changing what changed: `hedgerow.update_tree`), and the main thread
     publishes ``main`` whenever events arrive (and every `TICK`): it shows
     them and decides when to stop or reload.
-    `SignalHandler` maps SIGTERM and SIGINT to the bus's ``exit``; a second one
-    while the tree stops cuts the stop short (status 130).
+    `SignalHandler` maps SIGTERM and SIGINT to an exit of the bus that the
+    main thread begins at its next turn; a second one while the tree stops
+    cuts the stop short (status 130).
 
     All but the tree and the thread that starts it runs in the main thread,
-    where Python also runs signal handlers, between any two bytecodes; the
-    handlers call the bus's ``exit`` right there, so the stop listener often
-    runs inside a handler. Hence it shows events only if the handler did not
+    where Python also runs signal handlers, between any two bytecodes. An
+    exit signal's handler only notes the exit (the frame it interrupted may
+    hold a lock that the tree's stop needs: an inbox's, read for its depth);
+    a bus stopped otherwise may still have its stop listener interrupted by
+    a second signal. Hence it shows events only if the handler did not
     interrupt a rendering (`RunDisplay.rendering`), it waits on a pipe, not on a lock
     (`_Wakeup`), and the graceful listener only notes the reload, which the
     main thread begins at its next turn. The start listener returns at once,
@@ -83,7 +86,9 @@ class _Runner:
         self.inbox: queue.SimpleQueue[Event | Note] = queue.SimpleQueue()
         self.wakeup = _Wakeup()
         self.bus = Bus()
-        self.signals = _Signals(self.bus, on_repeat=self._on_repeat)
+        self.signals = _Signals(self.bus, on_repeat=self._on_repeat, on_exit=self._on_exit_signal)
+        self.exit_requested = False
+        """A SIGTERM or SIGINT came: the main thread exits the bus at its next turn."""
         self.display = RunDisplay(spec, started=self.started, as_json=as_json, view=view)
         self.tree: Tree | None = None
         self.starter: threading.Thread | None = None
@@ -189,6 +194,9 @@ class _Runner:
     def _on_main(self) -> None:
         """The ``main`` channel: show the events, then stop or reload if it is time."""
         self._render()
+        if self.exit_requested:  # before waiting on a start: the stop cancels it
+            self.bus.exit()
+            return
         starter = self.starter
         if starter is not None and starter.is_alive():
             return
@@ -209,6 +217,15 @@ class _Runner:
         elif self.reload_requested:
             self.reload_requested = False
             self._reload()
+
+    def _on_exit_signal(self) -> None:
+        """SIGTERM or SIGINT (in a signal handler): note it, for the main thread to
+        exit the bus at its next turn. Not the stop itself, right there: the
+        handler may have interrupted the main thread holding a lock (an inbox's,
+        read for its depth; a log handler's) that the tree's stop needs in
+        another thread, and it would wait for that stop for ever."""
+        self.exit_requested = True
+        self.wakeup.set()
 
     def _on_repeat(self, _signum: int) -> None:
         """A second SIGINT or SIGTERM while stopping: the stop's wait gives up."""
@@ -316,7 +333,7 @@ class _Runner:
     def _replace(self, tree_file: TreeFile, plan: UpdatePlan) -> None:
         """Stop the tree and start the one `tree_file` describes (in the main thread)."""
         self._stop_tree(f"reloading {self.file}")
-        if self.bus.state is not BusState.STARTED:  # a signal stopped the node meanwhile
+        if self.bus.state is not BusState.STARTED or self.exit_requested:  # a signal came meanwhile
             return
         self.previous = TreeFile(self.spec, self.management, self.file)
         self.spec, self.management = tree_file.spec, tree_file.management

@@ -20,8 +20,10 @@ class _Signals(SignalHandler):
     """The bus's signal handling, remembering the last signal for the log line
     that says why the tree stops."""
 
-    def __init__(self, bus: Bus, on_repeat: Callable[[int], None]) -> None:
-        super().__init__(bus, on_repeat)
+    def __init__(
+        self, bus: Bus, on_repeat: Callable[[int], None], on_exit: Callable[[], None]
+    ) -> None:
+        super().__init__(bus, on_repeat, on_exit)
         self.last: str | None = None
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:

@@ -34,12 +34,21 @@ class SignalHandler:
     listeners right there.
     """
 
-    def __init__(self, bus: Bus, on_repeat: Callable[[int], None] | None = None) -> None:
+    def __init__(
+        self,
+        bus: Bus,
+        on_repeat: Callable[[int], None] | None = None,
+        on_exit: Callable[[], None] | None = None,
+    ) -> None:
         self.bus = bus
         self.on_repeat = on_repeat
+        self.on_exit = on_exit if on_exit is not None else bus.exit
+        """What SIGTERM and SIGINT call: the bus's ``exit``, or (an application
+        whose main thread takes locks that the stop needs) a callable that only
+        notes the exit for the main thread to begin at its next turn."""
         self.handlers: dict[int, Callable[[], None]] = {
-            signal.SIGTERM: bus.exit,
-            signal.SIGINT: bus.exit,
+            signal.SIGTERM: self.on_exit,
+            signal.SIGINT: self.on_exit,
             signal.SIGHUP: bus.graceful,
             signal.SIGUSR1: bus.graceful,
         }
@@ -70,7 +79,7 @@ class SignalHandler:
         # Python runs a handler between two bytecodes of the main thread, also of
         # a handler still running (its log line may wait on a full stderr pipe):
         # in a storm of signals, handlers would pile up until RecursionError.
-        exits = self.handlers[signum] == self.bus.exit
+        exits = self.handlers[signum] == self.on_exit
         if self._handling and not exits:
             return  # merged with the running handler: a reload reads the file after it
         handling, self._handling = self._handling, True
