@@ -23,6 +23,8 @@ from hedgerow.node import Bus
 PUBLIC_LOGGERS = {
     "hedgerow",
     "hedgerow.actors",
+    "hedgerow.cli",
+    "hedgerow.components",
     "hedgerow.node",
     "hedgerow.supervision",
     "hedgerow.testing",
@@ -52,6 +54,44 @@ def test_every_logger_hedgerow_creates_has_a_public_name():
     names = set(out.split())
     assert "hedgerow.supervision" in names  # the modules were imported
     assert names <= PUBLIC_LOGGERS, sorted(names - PUBLIC_LOGGERS)
+
+
+MODULE_LOGGERS = textwrap.dedent(
+    """
+    import importlib, json, logging, pkgutil, hedgerow
+    found = {}
+    for module in pkgutil.walk_packages(hedgerow.__path__, "hedgerow."):
+        if module.name.endswith("__main__"):  # that one runs the command
+            continue
+        loaded = importlib.import_module(module.name)
+        found[module.name] = sorted(
+            value.name for value in vars(loaded).values()
+            if isinstance(value, logging.Logger) and value.name.split(".")[0] == "hedgerow"
+        )
+    print(json.dumps(found))
+    """
+)
+
+
+def subpackage_logger(module: str) -> str:
+    """The one logger a module logs through: its subpackage's (`hedgerow.node`
+    for `hedgerow.node._bus`), `hedgerow` for a top-level module."""
+    parts = module.split(".")
+    return ".".join(parts[:2]) if len(parts) > 2 else "hedgerow"
+
+
+def test_each_module_logs_through_its_own_subpackages_logger():
+    # A module moved to another subpackage takes that subpackage's logger: a
+    # user filtering on `hedgerow.components` gets every component's lines.
+    out = subprocess.run(
+        [sys.executable, "-c", MODULE_LOGGERS], capture_output=True, text=True, check=True
+    ).stdout
+    found: dict[str, list[str]] = json.loads(out)
+    assert "hedgerow.components._container" in found  # the modules were walked
+    wrong = {
+        module: names for module, names in found.items() if set(names) - {subpackage_logger(module)}
+    }
+    assert not wrong, f"modules not on their subpackage's logger: {wrong}"
 
 
 def test_bus_transitions_are_logged_at_debug(caplog):
@@ -171,7 +211,7 @@ def test_run_writes_json_log_lines(tmp_path):
     assert lines, "no log lines"
     assert all({"time", "level", "logger", "message"} <= line.keys() for line in lines)
     assert lines[-1]["message"].startswith("tree 'root' ended")
-    assert lines[-1]["logger"] == "hedgerow"
+    assert lines[-1]["logger"] == "hedgerow.cli"  # the command's own line
 
 
 @pytest.mark.parametrize("log_format", ["text", "json"])

@@ -16,7 +16,7 @@ import click
 from hedgerow._extras import MissingExtra
 from hedgerow._version import __version__
 
-logger = logging.getLogger("hedgerow")
+logger = logging.getLogger("hedgerow.cli")
 
 EXIT_OK = 0
 EXIT_FAILED = 1

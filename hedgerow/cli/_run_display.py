@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Note", "RunDisplay"]
 
-logger = logging.getLogger("hedgerow")
+logger = logging.getLogger("hedgerow.cli")
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from hedgerow.supervision._spec import SupervisorSpec
 
 
-logger = logging.getLogger("hedgerow")
+logger = logging.getLogger("hedgerow.cli")
 
 
 class _Runner:

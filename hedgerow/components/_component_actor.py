@@ -68,7 +68,7 @@ _DELIVERED = (*Delivery, Closed)
 """What a transport puts in a component's inbox (one tuple, built once)."""
 exempt(*_DELIVERED)  # a bounded inbox never drops a session's deliveries (max_inbox)
 
-logger = logging.getLogger("hedgerow.actors")
+logger = logging.getLogger("hedgerow.components")
 
 RUNNER_KILL_WAIT = 1.0
 """Seconds an exiting incarnation waits for its handler runner to be killed."""

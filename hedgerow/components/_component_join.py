@@ -51,7 +51,7 @@ __all__ = [
     "live_links_lock",
 ]
 
-logger = logging.getLogger("hedgerow.actors")
+logger = logging.getLogger("hedgerow.components")
 
 DEFAULT_JOIN_TIMEOUT = 10.0
 """Seconds to wait for a transport to join (autobahn's default endpoint timeout)."""

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Fire", "HandlerRunner", "Joined", "RunnerDone", "RunnerFailed", "StartMain"]
 
-logger = logging.getLogger("hedgerow.actors")
+logger = logging.getLogger("hedgerow.components")
 
 
 class Fire:

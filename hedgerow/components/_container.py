@@ -86,7 +86,7 @@ __all__ = [
     "redacted",
 ]
 
-logger = logging.getLogger("hedgerow.supervision")
+logger = logging.getLogger("hedgerow.components")
 
 NO_SUCH_OBJECT = "hedgerow.error.no_such_object"
 ALREADY_RUNNING = "hedgerow.error.already_running"

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
 __all__ = ["NOT_AUTHORIZED", "ManagementService", "tree_procedures"]
 
-logger = logging.getLogger("hedgerow.supervision")
+logger = logging.getLogger("hedgerow.components")
 
 NOT_AUTHORIZED = "wamp.error.not_authorized"
 

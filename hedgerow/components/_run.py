@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 __all__ = ["run"]
 
-logger = logging.getLogger("hedgerow.actors")
+logger = logging.getLogger("hedgerow.components")
 
 _LEVELS = {
     "critical": logging.CRITICAL,
