@@ -81,6 +81,17 @@ class ForkedProcess:
         if not self._watching:
             self._close_pidfd()
 
+    def exit_descriptor(self) -> int | None:
+        """A copy of its pidfd, readable once it has exited, for the caller to close;
+        None once its exit is known (the pidfd may be closed), or out of descriptors."""
+        with self._changed:
+            if self.returncode is not None:
+                return None
+            try:
+                return os.dup(self._pidfd)
+            except OSError:
+                return None
+
     # -- Popen's ----------------------------------------------------------------------
 
     def _pidfd_says_exited(self, timeout: float | None) -> bool:

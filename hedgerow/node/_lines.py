@@ -2,8 +2,9 @@
 
 A worker's stdout is one JSON object per line (`hedgerow.node._wire`). The
 node reads it in a reader thread and must not be harmed by a worker that
-writes anything else: `read_line` reads at most `MAX_LINE` bytes, and
-`check_line` accepts only a line of the protocol, each field of the right
+writes anything else: a line longer than `MAX_LINE` bytes is refused
+unread (`hedgerow.node._line_reader`), and `check_line` accepts only a line
+of the protocol, each field of the right
 type (a kind the node knows, a path as text, a finite delay, JSON nested no
 deeper than `MAX_DEPTH`). Anything else raises `BadLine`, and the node kills
 the worker: its supervisor restarts it as for any failure.
@@ -13,14 +14,11 @@ from __future__ import annotations
 
 import json
 import math
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from hedgerow._events import EventKind
 
-if TYPE_CHECKING:
-    from typing import IO
-
-__all__ = ["MAX_LINE", "BadLine", "check_line", "read_line"]
+__all__ = ["MAX_LINE", "BadLine", "check_line"]
 
 MAX_LINE = 1024 * 1024
 """The longest line a worker may write (1 MiB: a long traceback fits many times)."""
@@ -34,15 +32,6 @@ _KINDS = frozenset(kind.value for kind in EventKind)
 
 class BadLine(ValueError):
     """A worker wrote a line that is not of the protocol; the message says what is wrong."""
-
-
-def read_line(stream: IO[bytes]) -> bytes:
-    """The next line of `stream` (b"" at its end); `BadLine` past `MAX_LINE` bytes."""
-    raw = stream.readline(MAX_LINE + 1)
-    if len(raw) > MAX_LINE:
-        msg = f"a line longer than {MAX_LINE} bytes"
-        raise BadLine(msg)
-    return raw
 
 
 def check_line(raw: bytes) -> dict[str, Any]:

@@ -20,7 +20,8 @@ from hedgerow.actors._inbox import Inbox
 from hedgerow.actors._messages import _Control
 from hedgerow.actors._reason import NORMAL
 from hedgerow.node._forked import ForkedProcess
-from hedgerow.node._lines import BadLine, check_line, read_line
+from hedgerow.node._line_reader import LineReader, exit_descriptor
+from hedgerow.node._lines import BadLine, check_line
 from hedgerow.node._wire import DEFAULT_ORPHAN_TIMEOUT, decode_event, describe_status, dumps
 from hedgerow.supervision._spec import BRUTAL_KILL, DEFAULT_WORKER_SHUTDOWN, INFINITY
 
@@ -194,10 +195,18 @@ class WorkerActor(Actor):
             self.process = spare.process
         else:
             self.process = worker.launch(self.guid, self.port)
+        # The process's own exit ends the reading, not only end of file (a child it
+        # forked may hold its pipe): taken now, before anyone may reap the process.
+        exit_fd = exit_descriptor(self.process)
         self._reader = threading.Thread(
-            target=self._read, args=(self.process,), name=f"{self} reader", daemon=True
+            target=self._read, args=(self.process, exit_fd), name=f"{self} reader", daemon=True
         )
-        self._reader.start()
+        try:
+            self._reader.start()
+        except BaseException:
+            if exit_fd is not None:
+                os.close(exit_fd)
+            raise
         config = worker.config(
             guid=self.guid,
             port=self.port,
@@ -242,13 +251,22 @@ class WorkerActor(Actor):
 
     # -- the process's lines -------------------------------------------------------
 
-    def _read(self, process: WorkerProcess) -> None:
-        """In the reader thread: follow the process's lines, then reap it."""
+    def _read(self, process: WorkerProcess, exit_fd: int | None) -> None:
+        """In the reader thread: follow the process's lines until it exits, then reap it."""
+        try:
+            self._read_lines(process, exit_fd)
+        finally:
+            if exit_fd is not None:
+                os.close(exit_fd)
+        self._reap(process)
+
+    def _read_lines(self, process: WorkerProcess, exit_fd: int | None) -> None:
         stdout = process.stdout
         assert stdout is not None
+        lines = LineReader(stdout.fileno(), exit_fd)
         while True:
             try:
-                raw = read_line(stdout)
+                raw = lines.read_line()
                 if not raw:
                     break
                 line = check_line(raw)
@@ -263,6 +281,8 @@ class WorkerActor(Actor):
                 self._ready.set()
             elif kind == "exit":
                 self._exit_line = line
+
+    def _reap(self, process: WorkerProcess) -> None:
         returncode = process.wait()
         if isinstance(process, ForkedProcess) and process.status_lost:
             status = (self._exit_line or {}).get("status")

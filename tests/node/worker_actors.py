@@ -106,3 +106,31 @@ class Facts(hr.Actor):
             "threads": threading.active_count(),
         }
         print(FACTS + json.dumps(facts), flush=True)  # noqa: T201 - goes to stderr
+
+
+GRANDCHILD_FILE = "GRANDCHILD_FILE"
+
+
+class ForksAChild(hr.Actor):
+    """Forks a child of its own that sleeps 60 s, keeping every descriptor of the
+    worker (the node's pipes among them), as `os.fork` or multiprocessing's fork
+    do; writes the child's pid to the file named by ``GRANDCHILD_FILE``. With
+    ``quits=True`` in its kwargs it then stops (its worker's tree ends)."""
+
+    def __init__(self, *, quits: bool = False) -> None:
+        super().__init__()
+        self.quits = quits
+
+    def on_start(self) -> None:
+        import time  # noqa: PLC0415
+
+        pid = os.fork()
+        if pid == 0:  # the child: no threads, no locks; it only sleeps
+            time.sleep(60)
+            os._exit(0)
+        Path(os.environ[GRANDCHILD_FILE]).write_text(str(pid))
+        if self.quits:
+            self.actor_ref.tell("quit")
+
+    def on_receive(self, message: Any) -> Any:
+        self.stop()
