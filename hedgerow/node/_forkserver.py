@@ -19,10 +19,14 @@ zygote, which reaps it.
 
 Failures fall back, never fail a start: where fork servers do not work (not
 Linux, no pidfd), or when one cannot be started, workers are spawned (a warning
-says why; a launch `RETRY_AFTER` seconds later tries again); a zygote that dies
-(even by SIGKILL) is started again at once if it had served for `RESTART_AFTER`
-seconds, else by the next launch that needs it (no restart loop), and the
-workers it forked go on: they watch the node, not their parent. Their exit
+says why; a launch `RETRY_AFTER` seconds later tries again). A zygote starts in
+a thread of its own, and launches wait for it `START_PATIENCE` seconds at most,
+all told: past them they spawn until it is ready (a zygote hung before it is
+ready holds them no longer), and it is killed if not ready within its start
+timeout. A zygote that dies (even by SIGKILL) is started again at once if it
+had served for `RESTART_AFTER` seconds, else by the next launch that needs it
+(no restart loop), and the workers it forked go on: they watch the node, not
+their parent. Their exit
 status is then lost (the zygote would have reaped them): a `ForkedProcess` says
 ``status_lost``, and its worker's exit line, if it wrote one, tells the status.
 A zygote that hangs (SIGSTOP) is killed, and so taken for dead, once it leaves a
@@ -97,6 +101,11 @@ RETRY_AFTER = 60.0
 one killed before it was ready does not make a node spawn for the rest of its life."""
 START_TIMEOUT = 30.0
 """Seconds a zygote started again after a death has to import."""
+START_PATIENCE = 2.0
+"""Seconds launches wait, all told, for a zygote still starting (it takes about a spawn's
+time, 0.1 s): past them they spawn until it is ready, while it goes on starting (until its
+start timeout, when it is killed). So a zygote that hangs before it is ready holds launches
+for this long, not for its start timeout."""
 FORK_TIMEOUT = 10.0
 """Seconds a node waits for its zygote to answer a fork request, before it gives up on it."""
 
@@ -191,7 +200,11 @@ class ForkServer:
         self._dead = False
         self._closing = False
         self._reader: threading.Thread | None = None
+        self.begun_at = 0.0
         self.started_at = 0.0
+        self.started = threading.Event()
+        """Set once the zygote is ready to fork, or could not start (`failure` says why)."""
+        self.failure: str | None = None
         self.max_request = 0
         """The longest fork request the zygote reads (its ready message says)."""
         self.exited = threading.Event()
@@ -202,6 +215,8 @@ class ForkServer:
         seconds is started again at once."""
         self.successor: ForkServer | None = None
         self._on_death: Callable[[ForkServer], None] | None = None
+        self._on_failure: Callable[[ForkServer], None] | None = None
+        self._outwaited = False  # a launch stopped waiting for it to start
 
     def __repr__(self) -> str:
         pid = self.process.pid if self.process is not None else None
@@ -219,8 +234,36 @@ class ForkServer:
                 return False
         return self.process.poll() is None
 
-    def start(self, timeout: float) -> None:
-        """Start the zygote and wait (up to `timeout` seconds) until it has imported."""
+    @property
+    def ready(self) -> bool:
+        """Whether it has started and can fork (it may have died since: see `alive`)."""
+        return self.started.is_set() and self.failure is None
+
+    def wait_ready(self, patience: float) -> bool:
+        """Wait until it is ready, at most until `patience` seconds after it began to
+        start (launches share that wait: none waits once it is over); whether it is."""
+        remaining = self.begun_at + patience - monotonic()
+        return self.started.wait(max(remaining, 0.0)) and self.failure is None
+
+    def begin(self, timeout: float) -> None:
+        """Start the zygote; a thread of its own waits (up to `timeout` seconds) until it
+        has imported, and then sets `started` (with `failure` set if it did not start:
+        the zygote is then killed and reaped, and `_on_failure` called).
+        `ForkServerError` if it cannot even be launched."""
+        try:
+            self._launch()
+        except (ForkServerError, OSError) as exc:
+            self._failed(str(exc), tell=False)  # the caller tells
+            raise
+        self.begun_at = monotonic()
+        threading.Thread(
+            target=self._await_ready,
+            args=(timeout,),
+            name=f"hedgerow-forkserver-start-{self.pid}",
+            daemon=True,
+        ).start()
+
+    def _launch(self) -> None:
         try:
             node_pidfd = _past_stdio(os.pidfd_open(os.getpid()))
         except OSError as exc:  # a sandbox that refuses pidfds
@@ -255,26 +298,47 @@ class ForkServer:
             theirs.close()
             os.close(node_pidfd)
         self._sock = ours
-        ours.settimeout(timeout)
+
+    def _await_ready(self, timeout: float) -> None:
+        """In its start thread: its ready message, or its end (`close` shuts its socket)."""
+        sock = self._sock
+        assert sock is not None
+        assert self.process is not None
+        sock.settimeout(timeout)
         try:
-            data = ours.recv(MAX_ANSWER)
+            data = sock.recv(MAX_ANSWER)
         except TimeoutError:
             data = None
         except OSError:
             data = b""
-        ours.settimeout(None)
+        sock.settimeout(None)
         ready = _answer(data) if data else {}
-        if ready.get("op") != "ready":
-            if data != b"":  # it hangs, or says what it should not: not ours to wait for
-                self._kill()
-            status = self.process.wait()
-            ours.close()
-            why = f"not ready within {timeout:g} s" if data is None else f"it exited ({status})"
-            msg = f"the fork server did not start: {why}"
-            raise ForkServerError(msg)
-        self.max_request = int(ready.get("max_request", FIRST_MAX_REQUEST))
-        self.started_at = monotonic()
-        logger.debug("fork server pid %s started", self.process.pid)
+        with self._lock:
+            closing = self._closing
+            if ready.get("op") == "ready" and not closing:
+                self.max_request = int(ready.get("max_request", FIRST_MAX_REQUEST))
+                self.started_at = monotonic()
+                self.started.set()
+                logger.debug("fork server pid %s started", self.process.pid)
+                return
+            self._dead = True
+        if data != b"" or closing:  # it hangs, or says what it should not: not ours to wait for
+            self._kill()
+        status = self.process.wait()
+        sock.close()
+        why = f"not ready within {timeout:g} s" if data is None else f"it exited ({status})"
+        self._failed(f"the fork server did not start: {why}", tell=not closing)
+
+    def _failed(self, why: str, *, tell: bool = True) -> None:
+        """It did not start: say so (`_on_failure`), then let waiters know."""
+        self.failure = why
+        with self._lock:
+            self._dead = True
+        self.exited.set()
+        self.replaced.set()
+        if tell and self._on_failure is not None:
+            self._on_failure(self)
+        self.started.set()
 
     def fork(
         self,
@@ -372,7 +436,8 @@ class ForkServer:
             self._pending.pop(ident, None)
 
     def close(self) -> None:
-        """End the zygote (it leaves when its socket closes); its workers go on."""
+        """End the zygote (it leaves when its socket closes; one still starting is
+        killed); its workers go on."""
         with self._lock:
             self._closing = True
             sock = self._sock
@@ -380,6 +445,10 @@ class ForkServer:
         if sock is not None:
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
+        if self.process is not None:
+            self.started.wait()  # a zygote still starting: its start thread ends it
+        if self.failure is not None:
+            return
         if reader is not None:
             reader.join(FORK_TIMEOUT)
         self._finish()

@@ -37,34 +37,50 @@ def _key(python: str, env: Mapping[str, str]) -> tuple[Any, ...]:
 
 
 def fork_server(python: str, env: Mapping[str, str], timeout: float) -> ForkServer | None:
-    """The running zygote for `python` and `env` (started, or started again, if
-    need be, within `timeout` seconds); None where fork servers do not work, or
-    if this one could not start (the caller spawns; a warning said why), which is
-    tried again `RETRY_AFTER` seconds later."""
+    """The zygote for `python` and `env`, ready to fork (started, or started again, if
+    need be, with `timeout` seconds to get ready). None where fork servers do not work;
+    if this one could not start (the caller spawns; a warning said why), which is tried
+    again `RETRY_AFTER` seconds later; or while it is still starting `START_PATIENCE`
+    seconds after it began (the caller spawns; the launches after it is ready fork)."""
     if not _forkserver.FORK_SERVER_AVAILABLE:
         return None
     key = _key(python, env)
     with _servers_lock:
         server = _servers.get(key)
-        if server is not None:
-            if server.alive:
-                return server
+        if server is not None and not server.alive:
+            if not server.started.is_set():
+                return None  # it is failing to start as we look: its thread tells
             server._finish(replace=False)  # it died while idle: replaced here
-        return _start(key, python, env, timeout)
+            server = None
+        if server is None:
+            server = _begin(key, python, env, timeout)
+            if server is None:
+                return None
+    if server.wait_ready(_forkserver.START_PATIENCE):
+        return server
+    if not server.started.is_set() and not server._outwaited:
+        server._outwaited = True
+        logger.info(
+            "fork server pid %s still starting after %g s: workers are spawned until it is ready",
+            server.pid,
+            _forkserver.START_PATIENCE,
+        )
+    return None
 
 
-def _start(
+def _begin(
     key: tuple[Any, ...], python: str, env: Mapping[str, str], timeout: float
 ) -> ForkServer | None:
-    """Start `key`'s zygote (with `_servers_lock` held), unless one could not start less
-    than `RETRY_AFTER` seconds ago."""
+    """Begin to start `key`'s zygote (with `_servers_lock` held), unless one could not
+    start less than `RETRY_AFTER` seconds ago; it has `timeout` seconds to get ready."""
     refused = _refused.get(key)
     if refused is not None and monotonic() - refused < _forkserver.RETRY_AFTER:
         return None
     server = ForkServer(python, env)
     server._on_death = _restart
+    server._on_failure = _refuse
     try:
-        server.start(timeout)
+        server.begin(timeout)
     except (ForkServerError, OSError) as exc:
         _refused[key] = monotonic()
         logger.warning("%s; workers of %s are spawned instead", exc, python)
@@ -73,16 +89,27 @@ def _start(
     return server
 
 
+def _refuse(server: ForkServer) -> None:
+    """In a zygote's start thread: it did not start. Launches spawn, and try again
+    `RETRY_AFTER` seconds later."""
+    key = _key(server.python, server.env)
+    with _servers_lock:
+        if _servers.get(key) is server:
+            del _servers[key]
+        _refused[key] = monotonic()
+    logger.warning("%s; workers of %s are spawned instead", server.failure, server.python)
+
+
 def _restart(dead: ForkServer) -> None:
-    """In a dead zygote's reader thread: start its successor, if it served long enough
-    and nothing replaced or closed it meanwhile."""
+    """In a dead zygote's reader thread: begin to start its successor, if it served long
+    enough and nothing replaced or closed it meanwhile."""
     if monotonic() - dead.started_at < _forkserver.RESTART_AFTER:
         return
     key = _key(dead.python, dead.env)
     with _servers_lock:
         if _servers.get(key) is not dead:
             return
-        dead.successor = _start(key, dead.python, dead.env, _forkserver.START_TIMEOUT)
+        dead.successor = _begin(key, dead.python, dead.env, _forkserver.START_TIMEOUT)
     if dead.successor is not None:
         logger.info("fork server pid %s replaces pid %s", dead.successor.pid, dead.pid)
 
