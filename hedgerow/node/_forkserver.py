@@ -234,11 +234,6 @@ class ForkServer:
                 return False
         return self.process.poll() is None
 
-    @property
-    def ready(self) -> bool:
-        """Whether it has started and can fork (it may have died since: see `alive`)."""
-        return self.started.is_set() and self.failure is None
-
     def wait_ready(self, patience: float) -> bool:
         """Wait until it is ready, at most until `patience` seconds after it began to
         start (launches share that wait: none waits once it is over); whether it is."""
