@@ -46,7 +46,6 @@ hedgerow in place should restart, or use ``"spawn"``.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import itertools
 import json
 import logging
@@ -54,7 +53,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import threading
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -62,37 +60,21 @@ from time import monotonic
 from typing import TYPE_CHECKING, Any
 
 from hedgerow.node import _forked
+from hedgerow.node._fork_parity import check_env, has_stderr, past_stdio
 from hedgerow.node._forked import STATUS_LOST, ForkedProcess
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
 
 __all__ = [
-    "FORK_SERVER_AVAILABLE",
-    "START_METHODS",
-    "START_METHOD_ENV",
     "STATUS_LOST",
     "ForkServer",
     "ForkServerError",
     "ForkedProcess",
-    "default_start_method",
 ]
 
 logger = logging.getLogger("hedgerow.node")
 
-START_METHODS = ("forkserver", "spawn")
-"""How a worker process starts: forked by a zygote, or a new interpreter."""
-START_METHOD_ENV = "HEDGEROW_WORKER_START_METHOD"
-"""The environment variable that sets the default start method (``spawn`` opts out)."""
-FORK_SERVER_AVAILABLE = (
-    sys.platform == "linux"
-    and hasattr(os, "pidfd_open")
-    and hasattr(os, "P_PIDFD")
-    and hasattr(signal, "pidfd_send_signal")
-    and hasattr(socket, "SOCK_SEQPACKET")
-    and hasattr(socket, "send_fds")
-)
-"""Whether this platform has what a fork server needs (Linux: fork, pidfds, SCM_RIGHTS)."""
 RESTART_AFTER = 1.0
 """A zygote that dies after this many seconds of service is started again at once; one
 that dies sooner, by the next launch that needs it (so that none restarts in a loop)."""
@@ -124,41 +106,6 @@ ENV_AT_START = ("LD_PRELOAD", "LD_LIBRARY_PATH", "LC_ALL", "LC_CTYPE", "LANG")
 dynamic loader's, and the locale (which also decides UTF-8 mode, PEP 538 and 540)."""
 
 
-def _check_env(env: Mapping[str, str]) -> None:
-    """`ValueError` or `TypeError` for an environment `subprocess.Popen` refuses, with
-    its message, so that a fork fails as a spawn would (not in the worker, with a
-    traceback)."""
-    for name, value in env.items():
-        encoded = os.fsencode(name)  # TypeError for what is not text, as Popen's
-        if b"=" in encoded:
-            msg = "illegal environment variable name"
-            raise ValueError(msg)
-        if b"\0" in encoded or b"\0" in os.fsencode(value):
-            msg = "embedded null byte"
-            raise ValueError(msg)
-
-
-def _past_stdio(fd: int) -> int:
-    """`fd`, moved past 0 to 2 if it is one of them (a node started with its stdio
-    closed): passed to a zygote, it would be replaced by the zygote's stdio."""
-    if fd > 2:  # noqa: PLR2004 - stdio
-        return fd
-    try:
-        return fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 3)
-    finally:
-        os.close(fd)
-
-
-def _has_stderr() -> bool:
-    """Whether descriptor 2 is the node's stderr, as a spawned child would inherit it: open
-    and inheritable. A node started with it closed has whatever it opened next there
-    (close-on-exec: a file, or a zygote's socket), which no child may get."""
-    try:
-        return os.get_inheritable(2)
-    except OSError:
-        return False
-
-
 class ForkServerError(Exception):
     """A fork server could not start, or could not fork (the launch then spawns)."""
 
@@ -170,18 +117,6 @@ def _answer(data: bytes) -> dict[str, Any]:
     except ValueError:
         return {}
     return message if isinstance(message, dict) else {}
-
-
-def default_start_method() -> str:
-    """``forkserver`` where it works, unless `START_METHOD_ENV` says ``spawn``;
-    `ValueError` naming the variable for a value that is neither."""
-    chosen = os.environ.get(START_METHOD_ENV, "").strip()
-    if chosen and chosen not in START_METHODS:
-        msg = f"{START_METHOD_ENV}={chosen!r}: expected one of {', '.join(START_METHODS)}"
-        raise ValueError(msg)
-    if chosen == "spawn" or not FORK_SERVER_AVAILABLE:
-        return "spawn"
-    return "forkserver"
 
 
 class ForkServer:
@@ -260,12 +195,12 @@ class ForkServer:
 
     def _launch(self) -> None:
         try:
-            node_pidfd = _past_stdio(os.pidfd_open(os.getpid()))
+            node_pidfd = past_stdio(os.pidfd_open(os.getpid()))
         except OSError as exc:  # a sandbox that refuses pidfds
             msg = f"no pidfd for the node: {exc}"
             raise ForkServerError(msg) from None
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        theirs = socket.socket(fileno=_past_stdio(theirs.detach()))
+        theirs = socket.socket(fileno=past_stdio(theirs.detach()))
         command = [
             self.python,
             "-m",
@@ -280,7 +215,7 @@ class ForkServer:
                 command,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
-                stderr=None if _has_stderr() else subprocess.DEVNULL,
+                stderr=None if has_stderr() else subprocess.DEVNULL,
                 env=self.env,
                 pass_fds=(theirs.fileno(), node_pidfd),
                 start_new_session=True,
@@ -348,7 +283,7 @@ class ForkServer:
         zygote must answer within `timeout` seconds (None: `FORK_TIMEOUT`)."""
         if timeout is None:
             timeout = FORK_TIMEOUT
-        _check_env(env)
+        check_env(env)
         future: Future[ForkedProcess] = Future()
         ident = self._register(future)
         message = {"op": "fork", "id": ident, "argv": list(argv), "env": dict(env), "cwd": cwd}
@@ -409,13 +344,13 @@ class ForkServer:
 
     def _descriptors(self, ident: int) -> tuple[int, int, int, int, int]:
         """A worker's stdin and stdout pipes and its stderr (the node's, or /dev/null:
-        see `_has_stderr`), for request `ident`; out of descriptors, `ForkServerError`
+        see `has_stderr`), for request `ident`; out of descriptors, `ForkServerError`
         (a spawn fails as well, and says so) and none left open."""
         opened: list[int] = []
         try:
             opened.extend(os.pipe())
             opened.extend(os.pipe())
-            opened.append(2 if _has_stderr() else os.open(os.devnull, os.O_WRONLY))
+            opened.append(2 if has_stderr() else os.open(os.devnull, os.O_WRONLY))
         except OSError as exc:
             for fd in opened:
                 os.close(fd)

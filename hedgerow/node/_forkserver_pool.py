@@ -10,7 +10,7 @@ import threading
 from time import monotonic
 from typing import TYPE_CHECKING, Any
 
-from hedgerow.node import _forkserver
+from hedgerow.node import _forkserver, _start_method
 from hedgerow.node._forkserver import ForkServer, ForkServerError
 
 if TYPE_CHECKING:
@@ -42,7 +42,7 @@ def fork_server(python: str, env: Mapping[str, str], timeout: float) -> ForkServ
     if this one could not start (the caller spawns; a warning said why), which is tried
     again `RETRY_AFTER` seconds later; or while it is still starting `START_PATIENCE`
     seconds after it began (the caller spawns; the launches after it is ready fork)."""
-    if not _forkserver.FORK_SERVER_AVAILABLE:
+    if not _start_method.FORK_SERVER_AVAILABLE:
         return None
     key = _key(python, env)
     with _servers_lock:

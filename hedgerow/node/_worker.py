@@ -50,17 +50,16 @@ from typing import TYPE_CHECKING, Any
 
 from hedgerow._clock import MAX_DELAY
 from hedgerow._exceptions import SpecError
-from hedgerow.node._forkserver import (
-    FORK_SERVER_AVAILABLE,
-    START_METHOD_ENV,
-    START_METHODS,
-    ForkedProcess,
-    ForkServerError,
-    default_start_method,
-)
+from hedgerow.node._forkserver import ForkedProcess, ForkServerError
 from hedgerow.node._forkserver_pool import fork_server
 from hedgerow.node._ports import PortAllocator, default_allocator
 from hedgerow.node._standby import StandbySpares
+from hedgerow.node._start_method import (
+    FORK_SERVER_AVAILABLE,
+    START_METHOD_ENV,
+    START_METHODS,
+    default_start_method,
+)
 from hedgerow.node._wire import DEFAULT_CONFIG_TIMEOUT
 from hedgerow.node._worker_actor import DEFAULT_READY_TIMEOUT, WorkerActor, WorkerProcess
 from hedgerow.supervision._spec import ChildSpec, SupervisorSpec

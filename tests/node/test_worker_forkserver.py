@@ -17,7 +17,7 @@ from node.worker_actors import FACTS, Echo, Facts
 
 import hedgerow as hr
 from hedgerow._exceptions import WorkerExited
-from hedgerow.node import Worker, WorkerActor, _forkserver
+from hedgerow.node import Worker, WorkerActor, _forkserver, _start_method
 from hedgerow.node._forkserver import (
     STATUS_LOST,
     ForkedProcess,
@@ -29,7 +29,7 @@ from hedgerow.node._wire import EXIT_BAD_CONFIG
 from hedgerow.supervision._treefile import tree_to_data
 
 pytestmark = [
-    pytest.mark.skipif(not _forkserver.FORK_SERVER_AVAILABLE, reason="fork servers: Linux only"),
+    pytest.mark.skipif(not _start_method.FORK_SERVER_AVAILABLE, reason="fork servers: Linux only"),
     pytest.mark.timeout(60),
 ]
 
@@ -215,7 +215,7 @@ def test_a_worker_killed_while_being_forked_fails_its_start_and_is_restarted(mon
 
 
 def test_spawn_opts_out_and_so_does_the_environment(monkeypatch, capfd):
-    monkeypatch.setenv(_forkserver.START_METHOD_ENV, "spawn")
+    monkeypatch.setenv(_start_method.START_METHOD_ENV, "spawn")
     spec = hr.SupervisorSpec(
         [
             hr.ChildSpec("by_env", facts_worker()),
@@ -237,7 +237,7 @@ def test_a_start_method_that_does_not_exist_is_refused_naming_it():
 
 
 def test_without_fork_servers_workers_are_spawned(monkeypatch, capfd):
-    monkeypatch.setattr(_forkserver, "FORK_SERVER_AVAILABLE", False)
+    monkeypatch.setattr(_start_method, "FORK_SERVER_AVAILABLE", False)
     tree, _recorder = start(hr.SupervisorSpec([hr.ChildSpec("w1", facts_worker())]))
     with tree:
         actor = incarnation(tree, "root/w1")
@@ -395,7 +395,7 @@ def test_a_forked_node_does_not_share_its_parents_zygote():
 def test_a_start_method_in_the_environment_that_does_not_exist_is_refused_naming_it(
     monkeypatch,
 ):
-    monkeypatch.setenv(_forkserver.START_METHOD_ENV, "fork")
+    monkeypatch.setenv(_start_method.START_METHOD_ENV, "fork")
     with pytest.raises(hr.SpecError) as info:
         facts_worker()
     assert str(info.value) == (

@@ -24,7 +24,7 @@ from node.worker_actors import FACTS, Facts
 
 import hedgerow as hr
 from hedgerow._exceptions import WorkerExited
-from hedgerow.node import Worker, WorkerActor, _forked, _forkserver, _forkserver_pool
+from hedgerow.node import Worker, WorkerActor, _forked, _forkserver, _forkserver_pool, _start_method
 from hedgerow.node._forkserver import (
     STATUS_LOST,
     ForkedProcess,
@@ -35,7 +35,7 @@ from hedgerow.node._wire import EXIT_BAD_CONFIG
 from hedgerow.node._zygote import MAX_MESSAGE
 
 pytestmark = [
-    pytest.mark.skipif(not _forkserver.FORK_SERVER_AVAILABLE, reason="fork servers: Linux only"),
+    pytest.mark.skipif(not _start_method.FORK_SERVER_AVAILABLE, reason="fork servers: Linux only"),
     pytest.mark.timeout(60),
 ]
 

@@ -11,12 +11,12 @@ from helpers import start
 from node.worker_actors import Echo
 
 import hedgerow as hr
-from hedgerow.node import Worker, WorkerActor, _forkserver
+from hedgerow.node import Worker, WorkerActor, _forkserver, _start_method
 from hedgerow.node._forkserver import ForkedProcess, ForkServer
 from hedgerow.node._forkserver_pool import close_fork_servers, fork_servers
 
 pytestmark = [
-    pytest.mark.skipif(not _forkserver.FORK_SERVER_AVAILABLE, reason="fork servers: Linux only"),
+    pytest.mark.skipif(not _start_method.FORK_SERVER_AVAILABLE, reason="fork servers: Linux only"),
     pytest.mark.timeout(40),
 ]
 

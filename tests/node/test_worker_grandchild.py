@@ -16,7 +16,7 @@ from node.worker_actors import GRANDCHILD_FILE, Echo, ForksAChild
 
 import hedgerow as hr
 from hedgerow._exceptions import WorkerExited
-from hedgerow.node import Worker, WorkerActor, _forkserver, _worker_actor
+from hedgerow.node import Worker, WorkerActor, _start_method, _worker_actor
 from hedgerow.node._forkserver_pool import close_fork_servers
 
 pytestmark = pytest.mark.timeout(40)
@@ -27,7 +27,7 @@ START_METHODS = [
     pytest.param(
         "forkserver",
         marks=pytest.mark.skipif(
-            not _forkserver.FORK_SERVER_AVAILABLE, reason="fork servers: Linux only"
+            not _start_method.FORK_SERVER_AVAILABLE, reason="fork servers: Linux only"
         ),
     ),
     "spawn",

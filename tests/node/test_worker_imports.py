@@ -18,7 +18,8 @@ from node.worker_modules import MARKER, ReportsModules
 
 import hedgerow as hr
 from hedgerow.node import Worker, WorkerActor
-from hedgerow.node._forkserver import FORK_SERVER_AVAILABLE, ForkedProcess
+from hedgerow.node._forkserver import ForkedProcess
+from hedgerow.node._start_method import FORK_SERVER_AVAILABLE
 from hedgerow.node._wire import EXIT_BAD_CONFIG, EXIT_OK
 from hedgerow.node._worker_main import _argparse_args, _node_args
 from hedgerow.supervision._treewrite import tree_to_data
