@@ -7,14 +7,16 @@ only when that child exits too, a minute later or never. So the reader also
 watches the process itself, through a pidfd: once the process has exited,
 whatever it wrote is in the pipe already; the reader takes what is there
 (up to `DRAIN_LIMIT` bytes: a child left behind may write on) and stops.
-Without pidfds (not Linux, a sandbox that refuses them), end of file is all
-there is, as it was.
+Without pidfds (not Linux, a sandbox that refuses them), a thread waits for
+the spawned process and then closes a pipe of its own, which the reader
+watches instead.
 """
 
 from __future__ import annotations
 
 import os
 import select
+import threading
 from typing import TYPE_CHECKING
 
 from hedgerow.node._forked import ForkedProcess
@@ -32,17 +34,44 @@ DRAIN_LIMIT = 4 * MAX_LINE
 
 def exit_descriptor(process: subprocess.Popen[bytes] | ForkedProcess) -> int | None:
     """A descriptor of the caller's own (to close) that becomes readable once `process`
-    has exited: a pidfd. None where there is none: no pidfds here, or the process
-    reaped already (its pid may be another's). Call it from the thread that owns the
-    process, before anyone else may reap it."""
+    has exited: a pidfd, or without pidfds the end of a pipe that a thread closes once
+    the process is reaped. None if there is none: the process reaped already (its pid
+    may be another's), out of descriptors or threads. Call it from the thread that owns
+    the process, before anyone else may reap it."""
     if isinstance(process, ForkedProcess):
         return process.exit_descriptor()
-    if not hasattr(os, "pidfd_open") or process.returncode is not None:
+    if process.returncode is not None:
         return None
+    if hasattr(os, "pidfd_open"):
+        try:
+            return os.pidfd_open(process.pid)
+        except OSError:  # ENOSYS, EPERM: a kernel or a sandbox without pidfds
+            pass
+    return _waited(process)
+
+
+def _waited(process: subprocess.Popen[bytes]) -> int | None:
+    """The read end of a pipe whose write end a thread closes once `process.wait()`
+    returns (while it waits, `process.poll()` says None, as it runs)."""
     try:
-        return os.pidfd_open(process.pid)
-    except OSError:  # ENOSYS, EPERM: a kernel or a sandbox without pidfds
+        readable, writable = os.pipe()
+    except OSError:
         return None
+
+    def wait() -> None:
+        try:
+            process.wait()
+        finally:
+            os.close(writable)
+
+    waiter = threading.Thread(target=wait, name=f"hedgerow-wait-{process.pid}", daemon=True)
+    try:
+        waiter.start()
+    except RuntimeError:  # no thread to be had
+        os.close(readable)
+        os.close(writable)
+        return None
+    return readable
 
 
 class LineReader:

@@ -104,8 +104,26 @@ def test_a_worker_that_exits_is_seen_stopped_while_its_child_runs(start_method, 
     assert ("stopped", "root/w1/forks") in recorder.trail()
 
 
-def test_without_a_pidfd_end_of_file_tells_the_exit_as_before(monkeypatch):
-    # Off Linux (or where pidfds are refused) the reader reads to end of file.
+def test_without_pidfds_a_waiting_thread_tells_the_exit_while_the_child_runs(
+    monkeypatch, grandchild
+):
+    # Off Linux: no pidfd_open (a spawned worker: a zygote needs pidfds).
+    file, grandchild_pid = grandchild
+    monkeypatch.delattr(os, "pidfd_open")
+    spec = hr.SupervisorSpec([hr.ChildSpec("w1", worker(file, "spawn"), restart="never")])
+    tree, recorder = start(spec)
+    with tree:
+        actor = tree.lookup("root/w1").incarnation
+        assert isinstance(actor, WorkerActor)
+        grandchild_pid()
+        os.kill(actor.pid, signal.SIGKILL)
+        failed = recorder.wait_for("failed", "root/w1", timeout=PROMPT)
+    assert isinstance(failed.reason, WorkerExited)
+    assert failed.reason.signal == "SIGKILL"
+
+
+def test_with_nothing_to_watch_end_of_file_tells_the_exit_as_before(monkeypatch):
+    # Not even a pipe for a waiting thread: the reader reads to end of file.
     monkeypatch.setattr(_worker_actor, "exit_descriptor", lambda process: None)
     echo = Worker(hr.SupervisorSpec([hr.ChildSpec("a", Echo)]), start_method="spawn")
     tree, recorder = start(hr.SupervisorSpec([hr.ChildSpec("w1", echo, restart="never")]))
