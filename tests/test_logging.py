@@ -3,6 +3,7 @@ of `hedgerow run` and its worker processes."""
 
 from __future__ import annotations
 
+import ast
 import json
 import logging
 import os
@@ -10,6 +11,7 @@ import re
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -64,20 +66,21 @@ MODULE_LOGGERS = textwrap.dedent(
         if module.name.endswith("__main__"):  # that one runs the command
             continue
         loaded = importlib.import_module(module.name)
-        found[module.name] = sorted(
+        package = module.name if module.ispkg else module.name.rpartition(".")[0]
+        found[module.name] = [package, sorted(
             value.name for value in vars(loaded).values()
             if isinstance(value, logging.Logger) and value.name.split(".")[0] == "hedgerow"
-        )
+        )]
     print(json.dumps(found))
     """
 )
+HEDGEROW = Path(hr.__file__).parent
 
 
-def subpackage_logger(module: str) -> str:
-    """The one logger a module logs through: its subpackage's (`hedgerow.node`
-    for `hedgerow.node._bus`), `hedgerow` for a top-level module."""
-    parts = module.split(".")
-    return ".".join(parts[:2]) if len(parts) > 2 else "hedgerow"
+def subpackage_logger(package: str) -> str:
+    """The one logger the modules of `package` log through: their subpackage's
+    (`hedgerow.node` for `hedgerow.node._bus`), `hedgerow` for a top-level module."""
+    return ".".join(package.split(".")[:2])
 
 
 def test_each_module_logs_through_its_own_subpackages_logger():
@@ -86,12 +89,54 @@ def test_each_module_logs_through_its_own_subpackages_logger():
     out = subprocess.run(
         [sys.executable, "-c", MODULE_LOGGERS], capture_output=True, text=True, check=True
     ).stdout
-    found: dict[str, list[str]] = json.loads(out)
+    found: dict[str, tuple[str, list[str]]] = json.loads(out)
     assert "hedgerow.components._container" in found  # the modules were walked
     wrong = {
-        module: names for module, names in found.items() if set(names) - {subpackage_logger(module)}
+        module: names
+        for module, (package, names) in found.items()
+        if set(names) - {subpackage_logger(package)}
     }
     assert not wrong, f"modules not on their subpackage's logger: {wrong}"
+
+
+READING = frozenset({"getEffectiveLevel", "isEnabledFor"})
+"""What a module may ask of another logger: its level (to pass it on), not to log."""
+
+
+def foreign_loggers(path: Path, root: Path) -> list[int]:
+    """The lines of `path` (a module under `root`, hedgerow's directory) that get a
+    hedgerow logger other than its subpackage's, to log through."""
+    parts = path.relative_to(root.parent).with_suffix("").parts
+    expected = subpackage_logger(".".join(parts if path.name == "__init__.py" else parts[:-1]))
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    reading = {
+        id(node.value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Attribute) and node.attr in READING
+    }
+    return [
+        node.lineno
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr == "getLogger"
+        and node.args
+        and isinstance(node.args[0], ast.Constant)
+        and str(node.args[0].value).split(".")[0] == "hedgerow"
+        and node.args[0].value != expected
+        and id(node) not in reading
+    ]
+
+
+def test_no_module_logs_through_another_subpackages_logger_inline():
+    # `logging.getLogger("hedgerow.x").warning(...)` in a function is no module
+    # attribute: read the source.
+    wrong = {
+        str(path.relative_to(HEDGEROW.parent)): lines
+        for path in sorted(HEDGEROW.rglob("*.py"))
+        if (lines := foreign_loggers(path, HEDGEROW))
+    }
+    assert not wrong, f"getLogger of another subpackage's logger: {wrong}"
 
 
 def test_bus_transitions_are_logged_at_debug(caplog):
