@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import enum
 import queue
+import sys
 import threading
 import time
 from collections import deque
@@ -50,8 +51,9 @@ class Overflow(enum.Enum):
     ``tell``, the answer of an ``ask``."""
     BLOCK = "block"
     """The sender waits for room, up to the timeout; then the message is a dead
-    letter (as Akka's mailbox push timeout). A send from the actor's own thread,
-    or with ``block=False``, does not wait."""
+    letter (as Akka's mailbox push timeout). A send that cannot wait does not:
+    from the actor's own thread, with ``block=False``, or from a thread running
+    an event loop (``await hedgerow.tell(ref, message)`` waits there)."""
 
 
 DEFAULT_INBOX_TIMEOUT = 5.0
@@ -236,7 +238,7 @@ class Inbox(queue.Queue[Any]):
                     self._put(item)
                     self._peak = max(self._peak, len(self.queue) - self._exempt_n)
                 elif self._refused is None:
-                    dead, error = self._overflowed(item)
+                    dead, error = self._overflowed(item, block=block)
                     refused = (error, self._drop)
                     item = dead
                 else:  # closed while the sender waited for room
@@ -254,10 +256,15 @@ class Inbox(queue.Queue[Any]):
         refused[1](item, refused[0])
 
     def _room(self, block: bool, timeout: float | None) -> bool:
-        """Under `Overflow.BLOCK`, wait (under the mutex) for room; True if there is."""
+        """Under `Overflow.BLOCK`, wait (under the mutex) for room; True if there is.
+
+        A sender that cannot wait does not: one that said so (``block=False``),
+        the reader itself, and any thread running an event loop (its wait would
+        hold every task and actor of that loop; `hedgerow.tell` waits without it).
+        """
         if self.overflow is not Overflow.BLOCK or not block:
             return False
-        if threading.get_ident() == self.reader:
+        if threading.get_ident() == self.reader or _on_a_loop():
             return False
         wait = self.timeout if timeout is None else timeout
         deadline = time.monotonic() + wait
@@ -275,7 +282,7 @@ class Inbox(queue.Queue[Any]):
         finally:
             self._waiting -= 1
 
-    def _overflowed(self, item: Any) -> tuple[Any, InboxFull]:
+    def _overflowed(self, item: Any, *, block: bool = True) -> tuple[Any, InboxFull]:
         """One message too many (under the mutex): which envelope is dropped, and why."""
         self.dropped += 1
         overflow = self.overflow
@@ -291,10 +298,7 @@ class Inbox(queue.Queue[Any]):
                         self.waker()
                     return old, InboxFull(self.owner, self.max_inbox or 0, overflow.value)
         elif overflow is Overflow.BLOCK:
-            if threading.get_ident() == self.reader:
-                detail = "sent from the actor's own thread, which cannot wait for room"
-            else:
-                detail = "no room within the timeout"
+            detail = detail_of_no_room(self.reader, block=block)
         self._dropping(item)
         return item, InboxFull(self.owner, self.max_inbox or 0, overflow.value, detail)
 
@@ -407,6 +411,29 @@ class Inbox(queue.Queue[Any]):
     def _dropping(self, item: Any) -> None:
         """A new envelope is dropped before it was queued (under the mutex): a
         hook for `hedgerow.testing`, which counts it as sent."""
+
+
+def _on_a_loop() -> bool:
+    """Whether this thread is running an asyncio event loop (asyncio is not imported for it)."""
+    aio = sys.modules.get("asyncio")
+    return aio is not None and aio.events._get_running_loop() is not None
+
+
+NO_ROOM_ON_A_LOOP = (
+    "sent from an event loop's thread, which a wait for room would block "
+    "(await hedgerow.tell(ref, message) waits without blocking it)"
+)
+
+
+def detail_of_no_room(reader: int | None, *, block: bool = True) -> str:
+    """Why a sender under `Overflow.BLOCK` got no room (in its own thread)."""
+    if not block:
+        return "sent without waiting (block=False)"
+    if _on_a_loop():
+        return NO_ROOM_ON_A_LOOP
+    if threading.get_ident() == reader:
+        return "sent from the actor's own thread, which cannot wait for room"
+    return "no room within the timeout"
 
 
 def _exempt(item: Any) -> bool:
