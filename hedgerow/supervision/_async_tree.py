@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import threading
+from functools import partial
 from typing import TYPE_CHECKING, Any, Self, TypeVar, overload
 
 from pykka.messages import ProxyCall
@@ -23,6 +25,7 @@ from hedgerow.actors._async_future import AsyncioFuture
 from hedgerow.actors._ref import narrow
 from hedgerow.supervision._supervisor import Supervisor
 from hedgerow.supervision._tree import DEFAULT_CALL_TIMEOUT, SupervisorHandle, Tree, check_spec
+from hedgerow.supervision._update import check_update, update_tree
 
 if TYPE_CHECKING:
     import random
@@ -35,12 +38,15 @@ if TYPE_CHECKING:
     from hedgerow._events import EventStream
     from hedgerow.actors._reason import Reason
     from hedgerow.actors._ref import ChildRef
+    from hedgerow.supervision._plan import UpdatePlan
     from hedgerow.supervision._spec import ChildSpec, SupervisorSpec
     from hedgerow.supervision._supervisor import ChildCounts, ChildInfo
 
 __all__ = ["AsyncioSupervisorHandle", "AsyncioTree", "open_tree"]
 
 A = TypeVar("A", bound="pykka.Actor")
+
+logger = logging.getLogger("hedgerow.supervision")
 
 
 class AsyncioSupervisorHandle:
@@ -119,13 +125,14 @@ class AsyncioTree(AsyncioSupervisorHandle):
         self.sync = tree
         """The `Tree` itself: its blocking calls are for other threads, not this loop's."""
         self.name = tree.name
-        self.spec = tree.spec
         self.events = tree.events
         self.clock = tree.clock
         self.names = tree.names
         self.hooks = tree.hooks
         self._outcome: AsyncioFuture[Reason] = AsyncioFuture()
         tree._when_done(self._outcome.set)
+        self._updating: asyncio.Future[UpdatePlan] | None = None
+        """The last update begun, until it ends (updates run one at a time)."""
 
     def __repr__(self) -> str:
         state = "done" if self.done else "running"
@@ -140,6 +147,11 @@ class AsyncioTree(AsyncioSupervisorHandle):
     def lookup(self, path: str, actor_class: type[A] | None = None) -> ChildRef[Any]:
         """The stable ref of the child at `path` (``root/pipeline/parser``); see `Tree.lookup`."""
         return narrow(self.sync.lookup(path), actor_class)
+
+    @property
+    def spec(self) -> SupervisorSpec:
+        """The spec the tree runs: its start's, or the last update's."""
+        return self.sync.spec
 
     @property
     def done(self) -> bool:
@@ -171,6 +183,48 @@ class AsyncioTree(AsyncioSupervisorHandle):
     def request_stop(self) -> None:
         """Begin shutting the tree down (children stop in reverse order); don't wait."""
         self.sync.request_stop()
+
+    async def update_tree(self, spec: SupervisorSpec) -> UpdatePlan:
+        """Give the tree the spec `spec`, changing only what changed; the plan applied.
+
+        `hedgerow.update_tree`, awaited: the same steps, plan and refusals
+        (`UpdateFailed` naming the child at fault, with nothing running
+        harmed), run in a thread of its own while the loop goes on. Updates
+        run one at a time, in the order awaited: one waits for the one before
+        to end, and starts from its spec.
+
+        Cancelling the awaiting task (or a timeout around it) before the
+        update has begun (while it waits for another) cancels it: it never
+        runs. Once begun it cannot be interrupted, as the blocking one cannot:
+        it runs to its end (and is undone if a step fails) while the task
+        stops waiting; the next update waits for that end. What it raised then
+        is logged (a warning of the ``hedgerow.supervision`` logger), as
+        nobody awaits it.
+        """
+        check_update(self.sync, spec)
+        loop = asyncio.get_running_loop()
+        while (previous := self._updating) is not None and not previous.done():
+            await asyncio.wait([previous])  # cancelled here: this update never begins
+        done: asyncio.Future[UpdatePlan] = loop.create_future()
+        self._updating = done
+        tree = self.sync
+
+        def update() -> UpdatePlan:
+            try:
+                return update_tree(tree, spec)
+            except Exception:
+                if loop.is_closed():  # nobody can be told
+                    logger.warning(
+                        "The update of tree %r, no longer awaited, failed", tree.name, exc_info=True
+                    )
+                raise
+
+        try:
+            plan: UpdatePlan = await _in_thread(update, f"update {self.name}", done)
+        except asyncio.CancelledError:
+            done.add_done_callback(partial(_log_unawaited, tree.name))
+            raise
+        return plan
 
     async def stop(self) -> Reason:
         """Shut the tree down (children stop in reverse order) and await its end.
@@ -318,6 +372,12 @@ _guards: set[asyncio.Task[None]] = set()
 """The guard tasks (asyncio keeps only weak references to tasks)."""
 
 
+def _log_unawaited(name: str, done: asyncio.Future[Any]) -> None:
+    """An update no longer awaited has ended: log what it raised, if anything."""
+    if not done.cancelled() and (error := done.exception()) is not None:
+        logger.warning("The update of tree %r, no longer awaited, failed: %s", name, error)
+
+
 def _settle(
     loop: asyncio.AbstractEventLoop,
     future: asyncio.Future[Any],
@@ -341,9 +401,12 @@ def _settle(
     return True
 
 
-async def _in_thread(call: Any, what: str) -> Any:
+async def _in_thread(call: Any, what: str, done: asyncio.Future[Any] | None = None) -> Any:
+    """``call()`` in a thread of its own, awaited (into `done`, if given): a cancelled
+    await stops waiting, and the call runs to its end."""
     loop = asyncio.get_running_loop()
-    done: asyncio.Future[Any] = loop.create_future()
+    if done is None:
+        done = loop.create_future()
 
     def run() -> None:
         try:
