@@ -4,8 +4,8 @@
 blocking the running loop (the synchronous start runs in a thread of its own,
 and cancelling the awaiting task cancels it), and stops it on the way out.
 `AsyncioTree` is `Tree` with coroutines: every call that waits (``wait``,
-``stop``, the supervisors' dynamic-children API) suspends only the awaiting
-task, its answer handed back with ``call_soon_threadsafe``.
+``stop``, ``update_tree``, the supervisors' dynamic-children API) suspends
+only the awaiting task, its answer handed back with ``call_soon_threadsafe``.
 """
 
 from __future__ import annotations
@@ -81,6 +81,19 @@ class AsyncioSupervisorHandle:
     async def replace_child(self, spec: ChildSpec) -> ChildRef[Any]:
         return await self._call("replace_child", spec)  # type: ignore[no-any-return]
 
+    async def adopt_spec(self, spec: SupervisorSpec) -> None:
+        """Take `spec`, which differs only in the order or the nested children of its
+        children (an update's last step; see `SupervisorHandle.adopt_spec`)."""
+        await self._call("adopt_spec", spec)
+
+    async def reserve_children(self, specs: list[ChildSpec]) -> None:
+        """Name children before they start (an update's first step)."""
+        await self._call("reserve_children", specs)
+
+    async def release_children(self, child_ids: list[str]) -> None:
+        """Forget names reserved and never claimed (an update undone)."""
+        await self._call("release_children", child_ids)
+
     async def which_children(self) -> list[ChildInfo]:
         return await self._call("which_children")  # type: ignore[no-any-return]
 
@@ -115,8 +128,9 @@ class AsyncioTree(AsyncioSupervisorHandle):
     """A running supervision tree, driven from asyncio code (see `open_tree`).
 
     What `Tree` offers, with coroutines wherever `Tree` blocks: ``await
-    wait()``, ``await stop()`` and the root supervisor's dynamic-children API.
-    `lookup`, `events`, `done`, `reason` and `gave_up` do not wait and are
+    wait()``, ``await stop()``, ``await update_tree(spec)`` (`hedgerow.update_tree`)
+    and the root supervisor's dynamic-children API. `lookup`, `request_stop`,
+    `spec`, `events`, `done`, `reason` and `gave_up` do not wait and are
     plain. `sync` is the underlying `Tree`, for code in other threads.
     """
 
