@@ -59,8 +59,7 @@ class Telling:
                 self._inbox.withdraw(self._deferred)
                 raise
         if self._error is not None:
-            error, self._error = self._error, None  # raised once: no cycle through its frames
-            raise error
+            raise self._error
 
     __iter__ = __await__
 

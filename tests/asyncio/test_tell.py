@@ -582,3 +582,38 @@ def test_a_tell_timing_out_after_its_loop_closed_is_a_dead_letter(runtime):
             full.release.set()
         assert full.letters.messages == ["left behind"]
         assert ref.ask("done", timeout=WAIT) == "done"
+
+
+class AwaitingTeller(hr.AsyncioActor):
+    """An event-loop actor (on hedgerow's loop thread) that awaits its tells."""
+
+    async def on_receive(self, message: Any) -> Any:
+        ref, items = message
+        for item in items:
+            await hr.tell(ref, item)
+        return "told"
+
+
+def test_an_event_loop_actor_awaits_room_while_its_loop_runs_the_reader(runtime, switching):
+    """The teller is on hedgerow's loop; under the ``loop`` runtime so is the reader:
+    the teller's await lets the loop run the reader, which makes the room."""
+    full = Full(max_inbox=2)
+    with hr.start_tree(full.spec, events=full.events) as tree:
+        ref = tree.lookup("root/held")
+        teller = AwaitingTeller.start()
+        try:
+            full.fill(ref)
+            telling = teller.ask((ref, list(range(10))), block=False)
+            other = AwaitingTeller.start()  # the loop goes on: another actor answers
+            try:
+                assert other.ask((ref, []), timeout=WAIT) == "told"
+            finally:
+                other.stop()
+            full.release.set()
+            assert telling.get(timeout=WAIT) == "told"
+        finally:
+            full.release.set()
+            teller.stop()
+        assert ref.ask("done", timeout=WAIT) == "done"
+        assert full.seen == ["hold", *full.fillers(), *range(10), "done"]
+        assert full.letters.items == []
