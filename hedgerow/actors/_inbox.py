@@ -32,7 +32,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from hedgerow._exceptions import InboxFull
-from hedgerow.actors._deadlines import at
+from hedgerow.actors._deadlines import at, cancel
 from hedgerow.actors._inbox_policy import (
     DEAD,
     DEFAULT_INBOX_TIMEOUT,
@@ -372,7 +372,7 @@ class Inbox(queue.Queue[Any]):
                 if self._deferred is None:
                     self._deferred = deque()
                 self._deferred.append(deferred)
-                at(deferred.deadline, partial(self._expire, deferred))
+                deferred.timer = at(deferred.deadline, partial(self._expire, deferred))
                 return deferred
         if not wait and self.overflow is Overflow.BLOCK:
             self._put_or_drop(
@@ -391,6 +391,8 @@ class Inbox(queue.Queue[Any]):
             deferred.state = WITHDRAWN
             if self._deferred is not None:
                 self._deferred.remove(deferred)
+            cancel(deferred.timer)
+            deferred.item = deferred.on_done = None
             return True
 
     def _queued(self) -> None:
@@ -414,9 +416,11 @@ class Inbox(queue.Queue[Any]):
             self._put(sent.item)
             self._peak = max(self._peak, depth + 1)
             sent.state = SENT
+            cancel(sent.timer)
             self._queued()
             if sent.on_done is not None:
                 sent.on_done(sent)
+            sent.item = sent.on_done = None
 
     def _expire(self, deferred: Deferred) -> None:
         """Its deadline has come (in the deadlines' thread): a dead letter, if it still waits."""
@@ -442,6 +446,7 @@ class Inbox(queue.Queue[Any]):
         finally:
             if deferred.on_done is not None:
                 deferred.on_done(deferred)
+            deferred.item = deferred.on_done = None
 
     def _put_or_drop(self, item: Any, detail: str) -> None:
         """Queue `item` if there is room, else drop it (as a dead letter) saying `detail`."""
@@ -489,6 +494,7 @@ class Inbox(queue.Queue[Any]):
             waiting, self._deferred = self._deferred, None
             for deferred in waiting or ():
                 deferred.state = DEAD
+                cancel(deferred.timer)
                 self._refusing(deferred.item)
         for deferred in waiting or ():
             try:
@@ -496,6 +502,7 @@ class Inbox(queue.Queue[Any]):
             finally:
                 if deferred.on_done is not None:
                     deferred.on_done(deferred)
+                deferred.item = deferred.on_done = None
         return items
 
     def reopen(self) -> None:

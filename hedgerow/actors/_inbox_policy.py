@@ -109,9 +109,10 @@ WAITING, SENT, WITHDRAWN, DEAD = "waiting", "sent", "withdrawn", "dead"
 class Deferred:
     """A send waiting for room in a full inbox without blocking its sender
     (`Inbox.put_deferred`): its envelope, what to call once it is done, its
-    deadline, and its state (waiting, then sent, withdrawn or dead)."""
+    deadline (and the timer that keeps it), and its state (waiting, then sent,
+    withdrawn or dead). Once done it lets go of its envelope and callback."""
 
-    __slots__ = ("deadline", "item", "on_done", "state")
+    __slots__ = ("deadline", "item", "on_done", "state", "timer")
 
     def __init__(
         self, item: Any, on_done: Callable[[Deferred], None] | None, deadline: float
@@ -120,6 +121,7 @@ class Deferred:
         self.on_done = on_done
         self.deadline = deadline
         self.state = WAITING
+        self.timer: Any = None
 
 
 def on_a_loop() -> bool:
