@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from pykka._envelope import Envelope
 
+from hedgerow.actors import _deadlines
 from hedgerow.actors._inbox import DEAD, SENT, WAITING, WITHDRAWN, Deferred, Inbox
 from hedgerow.actors._inbox_policy import InboxSettings, Overflow
 
@@ -215,3 +216,18 @@ def check_each_ends_once(
     told = {id(d) for d in deferred.values() if d.state in (SENT, DEAD)}
     assert set(box.done) == told
     assert all(count == 1 for count in box.done.values())
+
+
+def test_a_done_send_keeps_neither_its_envelope_nor_its_deadline():
+    """(Each kept its envelope alive in the deadlines' heap for the inbox's timeout.)"""
+    box = Box(bound=1, timeout=3600.0)
+    box.send("first")
+    waiting = [box.send(n) for n in range(1000)]
+    for _ in range(1001):
+        box.take()
+    assert all(d is not None and d.state == SENT for d in waiting)
+    assert all(d is not None and d.item is None and d.on_done is None for d in waiting)
+    with _deadlines._condition:
+        live = [e for e in _deadlines._due if e[2] is not None]
+        assert len(_deadlines._due) < 200  # the cancelled ones were swept out
+    assert live == []
