@@ -139,7 +139,7 @@ NO_ROOM_ON_A_LOOP = (
 def detail_of_no_room(reader: int | None, *, block: bool = True) -> str:
     """Why a sender under `Overflow.BLOCK` got no room (in its own thread)."""
     if not block:
-        return "sent without waiting (block=False)"
+        return "sent without waiting for room (a timer's tick, or block=False)"
     if on_a_loop():
         return NO_ROOM_ON_A_LOOP
     if threading.get_ident() == reader:
