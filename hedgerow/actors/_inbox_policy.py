@@ -132,7 +132,7 @@ def on_a_loop() -> bool:
 
 NO_ROOM_ON_A_LOOP = (
     "sent from an event loop's thread, which a wait for room would block "
-    "(await hedgerow.tell(ref, message) waits without blocking it)"
+    "(await hedgerow.tell(ref, message), or hedgerow.ask, waits without blocking it)"
 )
 
 

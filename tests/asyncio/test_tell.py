@@ -617,3 +617,23 @@ def test_an_event_loop_actor_awaits_room_while_its_loop_runs_the_reader(runtime,
         assert ref.ask("done", timeout=WAIT) == "done"
         assert full.seen == ["hold", *full.fillers(), *range(10), "done"]
         assert full.letters.items == []
+
+
+def test_a_plain_ask_from_a_loop_into_a_full_block_inbox_is_answered_inbox_full(runtime):
+    """``await ref.ask(msg, block=False)`` (and a proxy's call) from the loop: the
+    asker learns at once that there was no room, and is told what waits for it."""
+    full = Full(timeout=3.0)
+    with hr.start_tree(full.spec, events=full.events) as tree:
+        ref = tree.lookup("root/held")
+        try:
+            full.fill(ref)
+
+            async def main() -> None:
+                with pytest.raises(hr.InboxFull, match=r"hedgerow\.ask"):
+                    await ref.ask("late", block=False)
+
+            asyncio.run(main())
+        finally:
+            full.release.set()
+        assert ref.ask("done", timeout=WAIT) == "done"
+        assert "late" not in full.seen
