@@ -637,3 +637,36 @@ def test_a_plain_ask_from_a_loop_into_a_full_block_inbox_is_answered_inbox_full(
             full.release.set()
         assert ref.ask("done", timeout=WAIT) == "done"
         assert "late" not in full.seen
+
+
+class Napper(hr.AsyncioActor):
+    async def on_receive(self, seconds: float) -> float:
+        await asyncio.sleep(seconds)  # virtual, when a clock drives the loop
+        return asyncio.get_running_loop().time()
+
+
+def test_the_inbox_timeout_is_real_time_under_a_clock_that_drives_the_loop():
+    """The teller's loop jumps an hour of virtual time while its tell waits: the
+    tell still waits (the inbox timeout is real time), and goes in once there is room."""
+    from hedgerow.testing import VirtualClock  # noqa: PLC0415
+
+    with VirtualClock(autojump_threshold=0, drive=True):
+        full = Full(max_inbox=1, timeout=WAIT)
+        with hr.start_tree(full.spec, events=full.events) as tree:
+            ref = tree.lookup("root/held")
+            teller = AwaitingTeller.start()
+            napper = Napper.start()
+            try:
+                full.fill(ref)
+                telling = teller.ask((ref, ["after an hour"]), block=False)
+                assert napper.ask(3600, timeout=WAIT) >= 3600  # an hour, virtually
+                assert not telling.done()
+                assert full.letters.items == []
+                full.release.set()
+                assert telling.get(timeout=WAIT) == "told"
+            finally:
+                full.release.set()
+                teller.stop()
+                napper.stop()
+            assert ref.ask("done", timeout=WAIT) == "done"
+            assert full.seen == ["hold", *full.fillers(), "after an hour", "done"]
