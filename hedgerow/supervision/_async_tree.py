@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sys
 import threading
 from functools import partial
 from typing import TYPE_CHECKING, Any, Self, TypeVar, overload
@@ -145,7 +146,7 @@ class AsyncioTree(AsyncioSupervisorHandle):
         self.hooks = tree.hooks
         self._outcome: AsyncioFuture[Reason] = AsyncioFuture()
         tree._when_done(self._outcome.set)
-        self._updating: asyncio.Future[UpdatePlan] | None = None
+        self._updating: AsyncioFuture[UpdatePlan] | None = None
         """The last update begun, until it ends (updates run one at a time)."""
 
     def __repr__(self) -> str:
@@ -216,29 +217,27 @@ class AsyncioTree(AsyncioSupervisorHandle):
         nobody awaits it.
         """
         check_update(self.sync, spec)
-        loop = asyncio.get_running_loop()
         while (previous := self._updating) is not None and not previous.done():
-            await asyncio.wait([previous])  # cancelled here: this update never begins
-        done: asyncio.Future[UpdatePlan] = loop.create_future()
+            with contextlib.suppress(Exception):  # (its own awaiter is told)
+                await previous  # cancelled here: this update never begins
+        done: AsyncioFuture[UpdatePlan] = AsyncioFuture()  # awaitable from any loop
         self._updating = done
         tree = self.sync
 
-        def update() -> UpdatePlan:
+        def update() -> None:
             try:
-                return update_tree(tree, spec)
-            except Exception:
-                if loop.is_closed():  # nobody can be told
-                    logger.warning(
-                        "The update of tree %r, no longer awaited, failed", tree.name, exc_info=True
-                    )
-                raise
+                plan = update_tree(tree, spec)
+            except BaseException:  # noqa: BLE001 - handed to the awaiting task
+                done.set_exception(sys.exc_info())
+            else:
+                done.set(plan)
 
+        threading.Thread(target=update, name=f"hedgerow update {tree.name}", daemon=True).start()
         try:
-            plan: UpdatePlan = await _in_thread(update, f"update {self.name}", done)
+            return await done
         except asyncio.CancelledError:
             done.add_done_callback(partial(_log_unawaited, tree.name))
             raise
-        return plan
 
     async def stop(self) -> Reason:
         """Shut the tree down (children stop in reverse order) and await its end.
@@ -386,9 +385,11 @@ _guards: set[asyncio.Task[None]] = set()
 """The guard tasks (asyncio keeps only weak references to tasks)."""
 
 
-def _log_unawaited(name: str, done: asyncio.Future[Any]) -> None:
-    """An update no longer awaited has ended: log what it raised, if anything."""
-    if not done.cancelled() and (error := done.exception()) is not None:
+def _log_unawaited(name: str, done: AsyncioFuture[Any]) -> None:
+    """An update no longer awaited has ended (in its thread): log what it raised, if anything."""
+    try:
+        done.get(timeout=0)
+    except Exception as error:  # noqa: BLE001 - logged: nobody awaits it
         logger.warning("The update of tree %r, no longer awaited, failed: %s", name, error)
 
 
@@ -415,12 +416,11 @@ def _settle(
     return True
 
 
-async def _in_thread(call: Any, what: str, done: asyncio.Future[Any] | None = None) -> Any:
-    """``call()`` in a thread of its own, awaited (into `done`, if given): a cancelled
-    await stops waiting, and the call runs to its end."""
+async def _in_thread(call: Any, what: str) -> Any:
+    """``call()`` in a thread of its own, awaited: a cancelled await stops waiting,
+    and the call runs to its end."""
     loop = asyncio.get_running_loop()
-    if done is None:
-        done = loop.create_future()
+    done: asyncio.Future[Any] = loop.create_future()
 
     def run() -> None:
         try:

@@ -262,3 +262,60 @@ def test_an_update_of_event_loop_children_on_the_applications_loop():
             assert await hr.ask(tree.lookup("svc/b"), "hi") == ("b2", 2, "hi")
 
     asyncio.run(main())
+
+
+def test_a_failure_no_longer_awaited_is_a_warning(runtime, caplog):
+    entered, release = threading.Event(), threading.Event()
+    failed = threading.Event()
+    new = sup(child("a"), gated("g", entered, release), hr.ChildSpec("f", FailingStart))
+
+    class Noted(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if "no longer awaited" in record.getMessage():
+                failed.set()
+
+    noted = Noted()
+    logging.getLogger("hedgerow.supervision").addHandler(noted)
+    try:
+
+        async def main() -> None:
+            async with hr.open_tree(sup(child("a"))) as tree:
+                updating = asyncio.ensure_future(tree.update_tree(new))
+                assert await asyncio.to_thread(entered.wait, WAIT)
+                updating.cancel()
+                with pytest.raises(asyncio.CancelledError):
+                    await updating
+                release.set()
+                assert await asyncio.to_thread(failed.wait, WAIT)
+                assert [c.id for c in await tree.which_children()] == ["a"]  # undone
+
+        asyncio.run(main())
+    finally:
+        logging.getLogger("hedgerow.supervision").removeHandler(noted)
+    [record] = [r for r in caplog.records if "no longer awaited" in r.getMessage()]
+    assert record.levelname == "WARNING"
+    assert "child 'svc/f' failed to start" in record.getMessage()
+
+
+def test_an_update_awaited_from_another_loop_than_the_trees(runtime):
+    """The tree opened on one loop; an update awaited from a loop in another thread
+    while the first loop's update still runs waits for it, then runs."""
+    entered, release, asking = threading.Event(), threading.Event(), threading.Event()
+
+    async def other(tree: hr.AsyncioTree) -> str:
+        updating = tree.update_tree(sup(child("a"), gated("g", entered, release), child("x")))
+        asking.set()  # (the update's first step, up to its wait, follows without a pause)
+        return (await updating).summary()
+
+    async def main() -> None:
+        async with hr.open_tree(sup(child("a"))) as tree:
+            added = sup(child("a"), gated("g", entered, release))
+            first = asyncio.ensure_future(tree.update_tree(added))
+            assert await asyncio.to_thread(entered.wait, WAIT)
+            second = asyncio.ensure_future(asyncio.to_thread(asyncio.run, other(tree)))
+            assert await asyncio.to_thread(asking.wait, WAIT)
+            release.set()
+            assert (await first).summary() == "svc/g added"
+            assert await second == "svc/x added"
+
+    asyncio.run(main())
