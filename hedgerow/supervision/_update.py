@@ -82,6 +82,10 @@ def update_tree(tree: Tree, spec: SupervisorSpec) -> UpdatePlan:
     """
     check_update(tree, spec)
     with _lock_of(tree):
+        if tree.done:
+            ended = describe(tree.reason)
+            msg = f"tree {tree.name!r} has ended ({ended}): there is nothing to update"
+            raise UpdateFailed(msg)
         return apply_plan(tree, plan_update(tree.spec, spec, tree.name), spec)
 
 
