@@ -58,6 +58,7 @@ if TYPE_CHECKING:
         link,
         monitor,
         set_block_threshold,
+        tell,
         unlink,
     )
     from hedgerow.components import Component, ComponentActor, Container, run
@@ -195,6 +196,7 @@ __all__ = [
     "run",
     "set_block_threshold",
     "start_tree",
+    "tell",
     "unlink",
     "update_tree",
     "use_framework",
@@ -256,6 +258,7 @@ __getattr__, __dir__ = lazy_exports(
         "monitor": "hedgerow.actors",
         "run": "hedgerow.components",
         "set_block_threshold": "hedgerow.actors",
+        "tell": "hedgerow.actors",
         "unlink": "hedgerow.actors",
         "Bus": "hedgerow.node",
         "BusState": "hedgerow.node",

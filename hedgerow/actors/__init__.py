@@ -27,6 +27,7 @@ if TYPE_CHECKING:
         is_normal,
     )
     from hedgerow.actors._ref import ChildRef
+    from hedgerow.actors._tell import tell
 
 __all__ = [
     "KILLED",
@@ -50,6 +51,7 @@ __all__ = [
     "link",
     "monitor",
     "set_block_threshold",
+    "tell",
     "unlink",
 ]
 
@@ -64,6 +66,7 @@ __getattr__, __dir__ = lazy_exports(
         "monitor": "hedgerow.actors._links",
         "unlink": "hedgerow.actors._links",
         "ask": "hedgerow.actors._ask",
+        "tell": "hedgerow.actors._tell",
         "AsyncioActor": "hedgerow.actors._async_actor",
         "AsyncioFuture": "hedgerow.actors._async_future",
         "set_block_threshold": "hedgerow.actors._loop",

@@ -16,6 +16,7 @@ import contextlib
 import sys
 import threading
 import weakref
+from asyncio import events
 from collections import deque
 from typing import Any
 
@@ -26,8 +27,12 @@ from hedgerow._exceptions import InboxFull
 from hedgerow.actors._async_future import AsyncioFuture
 from hedgerow.actors._inbox import Inbox, Overflow
 from hedgerow.actors._ref import ChildRef
+from hedgerow.actors._tell import defer
 
 __all__ = ["AskTimeout", "ask", "ask_within"]
+
+
+_get_running_loop = events._get_running_loop  # asyncio's C fast path
 
 
 class AskTimeout(pykka.Timeout, TimeoutError):
@@ -51,8 +56,10 @@ def ask(ref: pykka.ActorRef[Any], message: Any) -> AsyncioFuture[Any]:
     back: the actor may still handle it, and its answer is then dropped.
 
     A bounded inbox whose overflow policy is ``block`` makes a sender wait for
-    room: `ask` hands such messages, in order, to a thread that waits for it,
-    so the caller never waits.
+    room: the message waits for it in the inbox (in order with `hedgerow.tell`'s,
+    see there), or, called from a thread that runs no loop, in a thread that
+    waits for it; the caller never waits. An answer of `InboxFull` says that
+    no room came within the inbox's timeout.
     """
     if not isinstance(ref, pykka.ActorRef):
         msg = f"hedgerow.ask needs an actor's ref (a pykka.ActorRef or a ChildRef), not {ref!r}"
@@ -60,7 +67,15 @@ def ask(ref: pykka.ActorRef[Any], message: Any) -> AsyncioFuture[Any]:
     future: AsyncioFuture[Any] = AsyncioFuture()
     inbox = ref.actor_inbox
     if isinstance(inbox, Inbox) and inbox.overflow is Overflow.BLOCK and inbox.max_inbox:
-        _feeder(inbox).submit(ref, message, future)
+        if _get_running_loop() is not None:
+            # As hedgerow.tell's: waits in the inbox, in order with the tells.
+            try:
+                defer(ref, Envelope(message, reply_to=future))
+            except BaseException:  # noqa: BLE001 - the asker gets it
+                if not future.done():
+                    future.set_exception(sys.exc_info())
+        else:
+            _feeder(inbox).submit(ref, message, future)
     else:
         _put(ref, message, future)
     return future

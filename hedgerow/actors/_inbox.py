@@ -15,78 +15,53 @@ Four things beyond `queue.Queue`, as pykka uses it:
   `Overflow` policy says what happens to one more. What is dropped goes to
   the dead letters with an `InboxFull` reason. The runtime's own messages
   (stops, exit signals, monitors' `Down`) are never dropped nor counted.
+  Under ``block`` a sender waits for room in `put`, unless it cannot (an
+  event loop's thread): `put_deferred` leaves its message waiting here
+  instead, without a thread, to be queued in order as room comes.
+
+The settings and policies themselves are in `hedgerow.actors._inbox_policy`.
 """
 
 from __future__ import annotations
 
-import enum
 import queue
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, NamedTuple
-
-from pykka import messages
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
 from hedgerow._exceptions import InboxFull
-from hedgerow.actors._messages import Down, _Internal
+from hedgerow.actors._deadlines import at, cancel
+from hedgerow.actors._inbox_policy import (
+    DEAD,
+    DEFAULT_INBOX_TIMEOUT,
+    SENT,
+    WAITING,
+    WITHDRAWN,
+    Deferred,
+    InboxSettings,
+    InboxStatistics,
+    Overflow,
+    detail_of_no_room,
+    exempt,
+    exempt_by_class,
+    is_exempt,
+    on_a_loop,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-__all__ = ["Inbox", "InboxSettings", "InboxStatistics", "Overflow", "exempt"]
-
-
-class Overflow(enum.Enum):
-    """What a bounded inbox does with a message when it is full."""
-
-    DROP_NEWEST = "drop_newest"
-    """The new message is a dead letter; the sender is not told (Erlang's send never fails)."""
-    DROP_OLDEST = "drop_oldest"
-    """The oldest waiting message is a dead letter; the new one is queued."""
-    FAIL = "fail"
-    """The new message is a dead letter and the sender gets `InboxFull`: raised by
-    ``tell``, the answer of an ``ask``."""
-    BLOCK = "block"
-    """The sender waits for room, up to the timeout; then the message is a dead
-    letter (as Akka's mailbox push timeout). A send from the actor's own thread,
-    or with ``block=False``, does not wait."""
-
-
-DEFAULT_INBOX_TIMEOUT = 5.0
-"""How long a sender waits for room under `Overflow.BLOCK`, unless told otherwise."""
-
-
-@dataclass(frozen=True)
-class InboxSettings:
-    """A child's inbox bound: at most `max_inbox` messages, then `overflow`
-    (`timeout`: a blocked sender's wait, in seconds)."""
-
-    max_inbox: int
-    overflow: Overflow = Overflow.DROP_NEWEST
-    timeout: float = DEFAULT_INBOX_TIMEOUT
-
-
-class InboxStatistics(NamedTuple):
-    """A child's inbox now: `depth` user messages waiting (of `max_inbox`, None:
-    unbounded), `dropped` since the child's ref was made (across restarts), and
-    `peak`, the largest depth seen (bounded inboxes only; else 0)."""
-
-    depth: int
-    max_inbox: int | None
-    overflow: Overflow | None
-    dropped: int
-    peak: int
-
-    def as_dict(self) -> dict[str, Any]:
-        """Plain data, for JSON (``hedgerow status --json``, ``hedgerow run --json``)."""
-        return {
-            "depth": self.depth,
-            "max_inbox": self.max_inbox,
-            "overflow": self.overflow.value if self.overflow is not None else None,
-            "dropped": self.dropped,
-        }
+__all__ = [
+    "DEFAULT_INBOX_TIMEOUT",
+    "Deferred",
+    "Inbox",
+    "InboxSettings",
+    "InboxStatistics",
+    "Overflow",
+    "exempt",
+]
 
 
 _NO_QUEUE: Any = ()
@@ -95,17 +70,6 @@ falsy, of length 0, iterable, and never appended to (`_put` makes the deque)."""
 
 _making = threading.Lock()
 """Guards making an inbox's Condition on first use (one per process: rare)."""
-
-_EXEMPT: tuple[type, ...] = (_Internal, messages._ActorStop, Down)
-_exempt_by_class: dict[type, bool] = {}
-"""Whether messages of a class are exempt from the bound: `_EXEMPT`, cached per class."""
-
-
-def exempt(*classes: type) -> None:
-    """Never drop nor count messages of these classes (a transport's deliveries)."""
-    global _EXEMPT  # noqa: PLW0603 - extended at import
-    _EXEMPT = (*_EXEMPT, *classes)
-    _exempt_by_class.clear()
 
 
 class Inbox(queue.Queue[Any]):
@@ -120,6 +84,9 @@ class Inbox(queue.Queue[Any]):
     _not_empty: threading.Condition | None = None
     _not_full: threading.Condition | None = None
     _all_tasks_done: threading.Condition | None = None
+    _deferred: deque[Deferred] | None = None
+    """Sends waiting for room without blocking their sender (`put_deferred`), in
+    order; while there are any, the inbox is full and they come first."""
 
     def __init__(self) -> None:  # not Queue.__init__: it makes the Conditions
         self.maxsize = 0
@@ -204,10 +171,12 @@ class Inbox(queue.Queue[Any]):
                 self.max_inbox = None
                 self._exempt_n = 0
             else:
-                self._exempt_n = sum(1 for item in self.queue if _exempt(item))
+                self._exempt_n = sum(1 for item in self.queue if is_exempt(item))
                 self.overflow = settings.overflow
                 self.timeout = settings.timeout
                 self.max_inbox = settings.max_inbox
+            if self._deferred:
+                self._serve()
             self._wake_senders(every=True)
 
     def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:  # noqa: C901 - the hot path in one frame
@@ -223,9 +192,9 @@ class Inbox(queue.Queue[Any]):
                     if waker is not None:
                         waker()
                     return
-                found = _exempt_by_class.get(item.message.__class__)
+                found = exempt_by_class.get(item.message.__class__)
                 depth = len(self.queue) - self._exempt_n
-                if found if found is not None else _exempt(item):
+                if found if found is not None else is_exempt(item):
                     self._put(item)
                     self._exempt_n += 1
                 elif depth < bound:
@@ -236,7 +205,7 @@ class Inbox(queue.Queue[Any]):
                     self._put(item)
                     self._peak = max(self._peak, len(self.queue) - self._exempt_n)
                 elif self._refused is None:
-                    dead, error = self._overflowed(item)
+                    dead, error = self._overflowed(item, block=block)
                     refused = (error, self._drop)
                     item = dead
                 else:  # closed while the sender waited for room
@@ -254,10 +223,15 @@ class Inbox(queue.Queue[Any]):
         refused[1](item, refused[0])
 
     def _room(self, block: bool, timeout: float | None) -> bool:
-        """Under `Overflow.BLOCK`, wait (under the mutex) for room; True if there is."""
+        """Under `Overflow.BLOCK`, wait (under the mutex) for room; True if there is.
+
+        A sender that cannot wait does not: one that said so (``block=False``),
+        the reader itself, and any thread running an event loop (its wait would
+        hold every task and actor of that loop; `hedgerow.tell` waits without it).
+        """
         if self.overflow is not Overflow.BLOCK or not block:
             return False
-        if threading.get_ident() == self.reader:
+        if threading.get_ident() == self.reader or on_a_loop():
             return False
         wait = self.timeout if timeout is None else timeout
         deadline = time.monotonic() + wait
@@ -275,14 +249,14 @@ class Inbox(queue.Queue[Any]):
         finally:
             self._waiting -= 1
 
-    def _overflowed(self, item: Any) -> tuple[Any, InboxFull]:
+    def _overflowed(self, item: Any, *, block: bool = True) -> tuple[Any, InboxFull]:
         """One message too many (under the mutex): which envelope is dropped, and why."""
         self.dropped += 1
         overflow = self.overflow
         detail = ""
         if overflow is Overflow.DROP_OLDEST:
             for index, old in enumerate(self.queue):
-                if not _exempt(old):
+                if not is_exempt(old):
                     del self.queue[index]
                     self._put(item)
                     self.unfinished_tasks += 1
@@ -291,10 +265,7 @@ class Inbox(queue.Queue[Any]):
                         self.waker()
                     return old, InboxFull(self.owner, self.max_inbox or 0, overflow.value)
         elif overflow is Overflow.BLOCK:
-            if threading.get_ident() == self.reader:
-                detail = "sent from the actor's own thread, which cannot wait for room"
-            else:
-                detail = "no room within the timeout"
+            detail = detail_of_no_room(self.reader, block=block)
         self._dropping(item)
         return item, InboxFull(self.owner, self.max_inbox or 0, overflow.value, detail)
 
@@ -314,7 +285,7 @@ class Inbox(queue.Queue[Any]):
                 if queue is _NO_QUEUE:
                     queue = self.queue = deque()
                 queue.appendleft(item)
-                if self.max_inbox is not None and _exempt(item):
+                if self.max_inbox is not None and is_exempt(item):
                     self._exempt_n += 1
                 self.unfinished_tasks += 1
                 self._wake_reader()
@@ -332,8 +303,10 @@ class Inbox(queue.Queue[Any]):
             item = queue.popleft()
             if not queue:
                 self.queue = _NO_QUEUE  # an idle event-loop child keeps no deque
-            if self._exempt_n and _exempt(item):
+            if self._exempt_n and is_exempt(item):
                 self._exempt_n -= 1
+            if self._deferred:
+                self._serve()
             if self._waiting:
                 self._wake_senders()
             return item
@@ -346,8 +319,10 @@ class Inbox(queue.Queue[Any]):
                     return None
                 if self.queue:
                     item = self.queue.popleft()
-                    if self._exempt_n and _exempt(item):
+                    if self._exempt_n and is_exempt(item):
                         self._exempt_n -= 1
+                    if self._deferred:
+                        self._serve()
                     if self._waiting:
                         self._wake_senders()
                     return item
@@ -355,9 +330,147 @@ class Inbox(queue.Queue[Any]):
 
     def _get(self) -> Any:
         item = self.queue.popleft()
-        if self._exempt_n and _exempt(item):
+        if self._exempt_n and is_exempt(item):
             self._exempt_n -= 1
+        if self._deferred:
+            self._serve()
         return item  # Queue.get notifies not_full itself
+
+    # -- sends that wait for room without blocking their sender ---------------------
+
+    def put_deferred(
+        self, item: Any, on_done: Callable[[Deferred], None] | None = None, *, wait: bool = True
+    ) -> Deferred | None:
+        """Put `item` as a send that never blocks the calling thread (an event loop's).
+
+        Under `Overflow.BLOCK` with no room (or earlier deferred sends still
+        waiting: they go first, in order), `item` waits here, without a thread:
+        whoever makes room (the reader's take, a new bound) queues it, or,
+        after the inbox's timeout, it is a dead letter as a blocked sender's
+        would be; ``on_done(deferred)`` is called then (in that thread: it must
+        be quick), and the `Deferred` is returned, to `withdraw` while it waits.
+        Otherwise it is put as ``put(item, block=False)`` would (queued, dropped
+        or refused by a closed inbox, raising what that raises) and None is
+        returned. With `wait` False (the reader sending to itself) it never waits.
+        """
+        with self.mutex:
+            bound = self.max_inbox
+            if (
+                wait
+                and self._refused is None
+                and bound is not None
+                and self.overflow is Overflow.BLOCK
+                and not is_exempt(item)
+            ):
+                depth = len(self.queue) - self._exempt_n
+                if not self._deferred and depth < bound:
+                    self._put(item)
+                    self._peak = max(self._peak, depth + 1)
+                    self._queued()
+                    return None
+                deferred = Deferred(item, on_done, time.monotonic() + self.timeout)
+                if self._deferred is None:
+                    self._deferred = deque()
+                self._deferred.append(deferred)
+                deferred.timer = at(deferred.deadline, partial(self._expire, deferred))
+                return deferred
+        if not wait and self.overflow is Overflow.BLOCK:
+            self._put_or_drop(
+                item, "sent by the actor reading this inbox, which cannot wait for room"
+            )
+        else:
+            self.put(item, block=False)
+        return None
+
+    def withdraw(self, deferred: Deferred) -> bool:
+        """Take back a deferred send still waiting for room: True if it was (it will
+        never be sent, nor be a dead letter); False if it is sent or dead already."""
+        with self.mutex:
+            if deferred.state is not WAITING:
+                return False
+            deferred.state = WITHDRAWN
+            if self._deferred is not None:
+                self._deferred.remove(deferred)
+            cancel(deferred.timer)
+            deferred.item = deferred.on_done = None
+            return True
+
+    def _queued(self) -> None:
+        """(Under the mutex.) One more envelope queued: count it, wake the reader."""
+        self.unfinished_tasks += 1
+        self._wake_reader()
+        waker = self.waker
+        if waker is not None:
+            waker()
+
+    def _serve(self) -> None:
+        """(Under the mutex, room may have come.) Queue the deferred sends there is room for."""
+        deferred = self._deferred
+        assert deferred is not None
+        bound = self.max_inbox
+        while deferred:
+            depth = len(self.queue) - self._exempt_n
+            if bound is not None and depth >= bound:
+                return
+            sent = deferred.popleft()
+            self._put(sent.item)
+            self._peak = max(self._peak, depth + 1)
+            sent.state = SENT
+            cancel(sent.timer)
+            self._queued()
+            if sent.on_done is not None:
+                sent.on_done(sent)
+            sent.item = sent.on_done = None
+
+    def _expire(self, deferred: Deferred) -> None:
+        """Its deadline has come (in the deadlines' thread): a dead letter, if it still waits."""
+        with self.mutex:
+            if deferred.state is not WAITING:
+                return
+            deferred.state = DEAD
+            if self._deferred is not None:
+                self._deferred.remove(deferred)
+            self.dropped += 1
+            self._dropping(deferred.item)
+            error = InboxFull(
+                self.owner, self.max_inbox or 0, self.overflow.value, "no room within the timeout"
+            )
+        self._dead(deferred, error)
+
+    def _dead(self, deferred: Deferred, error: Any) -> None:
+        """A deferred send is a dead letter (outside the mutex), then its sender is told."""
+        try:
+            on_overflow = self.on_overflow
+            if on_overflow is not None:
+                on_overflow(deferred.item, error)
+        finally:
+            if deferred.on_done is not None:
+                deferred.on_done(deferred)
+            deferred.item = deferred.on_done = None
+
+    def _put_or_drop(self, item: Any, detail: str) -> None:
+        """Queue `item` if there is room, else drop it (as a dead letter) saying `detail`."""
+        with self.mutex:
+            refused = self._refused
+            if refused is None:
+                bound = self.max_inbox
+                depth = len(self.queue) - self._exempt_n
+                exempt_item = is_exempt(item)
+                if bound is None or exempt_item or depth < bound:
+                    self._put(item)
+                    if bound is not None:
+                        if exempt_item:
+                            self._exempt_n += 1
+                        else:
+                            self._peak = max(self._peak, depth + 1)
+                    self._queued()
+                    return
+                self.dropped += 1
+                self._dropping(item)
+                refused = (InboxFull(self.owner, bound, self.overflow.value, detail), self._drop)
+            else:
+                self._refusing(item)
+        refused[1](item, refused[0])
 
     def wake_all(self) -> None:
         """Wake every reader blocked in `take` (one whose `stopped` is now set leaves),
@@ -378,7 +491,19 @@ class Inbox(queue.Queue[Any]):
             self.queue = _NO_QUEUE
             self._exempt_n = 0
             self._wake_senders(every=True)
-            return items
+            waiting, self._deferred = self._deferred, None
+            for deferred in waiting or ():
+                deferred.state = DEAD
+                cancel(deferred.timer)
+                self._refusing(deferred.item)
+        for deferred in waiting or ():
+            try:
+                refuse(deferred.item, reason)
+            finally:
+                if deferred.on_done is not None:
+                    deferred.on_done(deferred)
+                deferred.item = deferred.on_done = None
+        return items
 
     def reopen(self) -> None:
         """Queue again (the child is restarted): nothing is refused once this returns."""
@@ -407,11 +532,3 @@ class Inbox(queue.Queue[Any]):
     def _dropping(self, item: Any) -> None:
         """A new envelope is dropped before it was queued (under the mutex): a
         hook for `hedgerow.testing`, which counts it as sent."""
-
-
-def _exempt(item: Any) -> bool:
-    cls = getattr(item, "message", None).__class__
-    found = _exempt_by_class.get(cls)
-    if found is None:
-        found = _exempt_by_class[cls] = issubclass(cls, _EXEMPT)
-    return found

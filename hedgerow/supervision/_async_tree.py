@@ -4,15 +4,18 @@
 blocking the running loop (the synchronous start runs in a thread of its own,
 and cancelling the awaiting task cancels it), and stops it on the way out.
 `AsyncioTree` is `Tree` with coroutines: every call that waits (``wait``,
-``stop``, the supervisors' dynamic-children API) suspends only the awaiting
-task, its answer handed back with ``call_soon_threadsafe``.
+``stop``, ``update_tree``, the supervisors' dynamic-children API) suspends
+only the awaiting task, its answer handed back with ``call_soon_threadsafe``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import sys
 import threading
+from functools import partial
 from typing import TYPE_CHECKING, Any, Self, TypeVar, overload
 
 from pykka.messages import ProxyCall
@@ -23,6 +26,7 @@ from hedgerow.actors._async_future import AsyncioFuture
 from hedgerow.actors._ref import narrow
 from hedgerow.supervision._supervisor import Supervisor
 from hedgerow.supervision._tree import DEFAULT_CALL_TIMEOUT, SupervisorHandle, Tree, check_spec
+from hedgerow.supervision._update import check_update, update_tree
 
 if TYPE_CHECKING:
     import random
@@ -35,12 +39,15 @@ if TYPE_CHECKING:
     from hedgerow._events import EventStream
     from hedgerow.actors._reason import Reason
     from hedgerow.actors._ref import ChildRef
+    from hedgerow.supervision._plan import UpdatePlan
     from hedgerow.supervision._spec import ChildSpec, SupervisorSpec
     from hedgerow.supervision._supervisor import ChildCounts, ChildInfo
 
 __all__ = ["AsyncioSupervisorHandle", "AsyncioTree", "open_tree"]
 
 A = TypeVar("A", bound="pykka.Actor")
+
+logger = logging.getLogger("hedgerow.supervision")
 
 
 class AsyncioSupervisorHandle:
@@ -74,6 +81,19 @@ class AsyncioSupervisorHandle:
 
     async def replace_child(self, spec: ChildSpec) -> ChildRef[Any]:
         return await self._call("replace_child", spec)  # type: ignore[no-any-return]
+
+    async def adopt_spec(self, spec: SupervisorSpec) -> None:
+        """Take `spec`, which differs only in the order or the nested children of its
+        children (an update's last step; see `SupervisorHandle.adopt_spec`)."""
+        await self._call("adopt_spec", spec)
+
+    async def reserve_children(self, specs: list[ChildSpec]) -> None:
+        """Name children before they start (an update's first step)."""
+        await self._call("reserve_children", specs)
+
+    async def release_children(self, child_ids: list[str]) -> None:
+        """Forget names reserved and never claimed (an update undone)."""
+        await self._call("release_children", child_ids)
 
     async def which_children(self) -> list[ChildInfo]:
         return await self._call("which_children")  # type: ignore[no-any-return]
@@ -109,8 +129,9 @@ class AsyncioTree(AsyncioSupervisorHandle):
     """A running supervision tree, driven from asyncio code (see `open_tree`).
 
     What `Tree` offers, with coroutines wherever `Tree` blocks: ``await
-    wait()``, ``await stop()`` and the root supervisor's dynamic-children API.
-    `lookup`, `events`, `done`, `reason` and `gave_up` do not wait and are
+    wait()``, ``await stop()``, ``await update_tree(spec)`` (`hedgerow.update_tree`)
+    and the root supervisor's dynamic-children API. `lookup`, `request_stop`,
+    `spec`, `events`, `done`, `reason` and `gave_up` do not wait and are
     plain. `sync` is the underlying `Tree`, for code in other threads.
     """
 
@@ -119,13 +140,14 @@ class AsyncioTree(AsyncioSupervisorHandle):
         self.sync = tree
         """The `Tree` itself: its blocking calls are for other threads, not this loop's."""
         self.name = tree.name
-        self.spec = tree.spec
         self.events = tree.events
         self.clock = tree.clock
         self.names = tree.names
         self.hooks = tree.hooks
         self._outcome: AsyncioFuture[Reason] = AsyncioFuture()
         tree._when_done(self._outcome.set)
+        self._updating: AsyncioFuture[UpdatePlan] | None = None
+        """The last update begun, until it ends (updates run one at a time)."""
 
     def __repr__(self) -> str:
         state = "done" if self.done else "running"
@@ -140,6 +162,11 @@ class AsyncioTree(AsyncioSupervisorHandle):
     def lookup(self, path: str, actor_class: type[A] | None = None) -> ChildRef[Any]:
         """The stable ref of the child at `path` (``root/pipeline/parser``); see `Tree.lookup`."""
         return narrow(self.sync.lookup(path), actor_class)
+
+    @property
+    def spec(self) -> SupervisorSpec:
+        """The spec the tree runs: its start's, or the last update's."""
+        return self.sync.spec
 
     @property
     def done(self) -> bool:
@@ -171,6 +198,46 @@ class AsyncioTree(AsyncioSupervisorHandle):
     def request_stop(self) -> None:
         """Begin shutting the tree down (children stop in reverse order); don't wait."""
         self.sync.request_stop()
+
+    async def update_tree(self, spec: SupervisorSpec) -> UpdatePlan:
+        """Give the tree the spec `spec`, changing only what changed; the plan applied.
+
+        `hedgerow.update_tree`, awaited: the same steps, plan and refusals
+        (`UpdateFailed` naming the child at fault, with nothing running
+        harmed), run in a thread of its own while the loop goes on. Updates
+        run one at a time, in the order awaited: one waits for the one before
+        to end, and starts from its spec.
+
+        Cancelling the awaiting task (or a timeout around it) before the
+        update has begun (while it waits for another) cancels it: it never
+        runs. Once begun it cannot be interrupted, as the blocking one cannot:
+        it runs to its end (and is undone if a step fails) while the task
+        stops waiting; the next update waits for that end. What it raised then
+        is logged (a warning of the ``hedgerow.supervision`` logger), as
+        nobody awaits it.
+        """
+        check_update(self.sync, spec)
+        while (previous := self._updating) is not None and not previous.done():
+            with contextlib.suppress(Exception):  # (its own awaiter is told)
+                await previous  # cancelled here: this update never begins
+        done: AsyncioFuture[UpdatePlan] = AsyncioFuture()  # awaitable from any loop
+        self._updating = done
+        tree = self.sync
+
+        def update() -> None:
+            try:
+                plan = update_tree(tree, spec)
+            except BaseException:  # noqa: BLE001 - handed to the awaiting task
+                done.set_exception(sys.exc_info())
+            else:
+                done.set(plan)
+
+        threading.Thread(target=update, name=f"hedgerow update {tree.name}", daemon=True).start()
+        try:
+            return await done
+        except asyncio.CancelledError:
+            done.add_done_callback(partial(_log_unawaited, tree.name))
+            raise
 
     async def stop(self) -> Reason:
         """Shut the tree down (children stop in reverse order) and await its end.
@@ -318,6 +385,14 @@ _guards: set[asyncio.Task[None]] = set()
 """The guard tasks (asyncio keeps only weak references to tasks)."""
 
 
+def _log_unawaited(name: str, done: AsyncioFuture[Any]) -> None:
+    """An update no longer awaited has ended (in its thread): log what it raised, if anything."""
+    try:
+        done.get(timeout=0)
+    except Exception as error:  # noqa: BLE001 - logged: nobody awaits it
+        logger.warning("The update of tree %r, no longer awaited, failed: %s", name, error)
+
+
 def _settle(
     loop: asyncio.AbstractEventLoop,
     future: asyncio.Future[Any],
@@ -342,6 +417,8 @@ def _settle(
 
 
 async def _in_thread(call: Any, what: str) -> Any:
+    """``call()`` in a thread of its own, awaited: a cancelled await stops waiting,
+    and the call runs to its end."""
     loop = asyncio.get_running_loop()
     done: asyncio.Future[Any] = loop.create_future()
 

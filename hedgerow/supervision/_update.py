@@ -36,24 +36,31 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import inspect
+import threading
+import weakref
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hedgerow._exceptions import ChildNotFound, StartError, UpdateFailed
 from hedgerow.actors._reason import describe
 from hedgerow.supervision._plan import ChangeKind, ChildChange, UpdatePlan, plan_update
-from hedgerow.supervision._spec import Strategy, SupervisorSpec
+from hedgerow.supervision._spec import ChildSpec, Strategy, SupervisorSpec
 from hedgerow.supervision._supervisor import ChildState
-from hedgerow.supervision._tree import SupervisorHandle
+from hedgerow.supervision._tree import SupervisorHandle, Tree
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from hedgerow.supervision._spec import ChildSpec
-    from hedgerow.supervision._tree import Tree
 
-__all__ = ["UPDATE_CALL_TIMEOUT", "apply_plan", "arguments_problem", "update_tree"]
+__all__ = [
+    "UPDATE_CALL_TIMEOUT",
+    "apply_plan",
+    "arguments_problem",
+    "check_update",
+    "update_tree",
+]
 
 UPDATE_CALL_TIMEOUT = 3600.0
 """Seconds one step may take (a child's stop waits for its shutdown, a worker's start
@@ -67,12 +74,51 @@ def update_tree(tree: Tree, spec: SupervisorSpec) -> UpdatePlan:
     removed ones stop, added ones start, changed ones restart (see the module's
     docstring for the order, and `plan_update` for what counts as a change).
     Raises `UpdateFailed` if the root supervisor itself changed (a new tree is
-    needed), or if a step failed (what was done is undone then). Call it from
-    one thread at a time, not from a child of the tree. The plan returned is
-    the one applied (see the module's docstring for a nested supervisor that
-    is not running).
+    needed), or if a step failed (what was done is undone then). Updates of
+    one tree run one at a time (a second waits for the first, then starts from
+    it); not from a child of the tree. The plan returned is the one applied
+    (see the module's docstring for a nested supervisor that is not running).
+    From asyncio code, ``await tree.update_tree(spec)`` on the `AsyncioTree`.
     """
-    return apply_plan(tree, plan_update(tree.spec, spec, tree.name), spec)
+    check_update(tree, spec)
+    with _lock_of(tree):
+        if tree.done:
+            ended = describe(tree.reason)
+            msg = f"tree {tree.name!r} has ended ({ended}): there is nothing to update"
+            raise UpdateFailed(msg)
+        return apply_plan(tree, plan_update(tree.spec, spec, tree.name), spec)
+
+
+def check_update(tree: object, spec: object) -> None:
+    """TypeError, saying what to give, unless `tree` is a `Tree` and `spec` a `SupervisorSpec`."""
+    if not isinstance(tree, Tree):
+        hint = ""
+        if isinstance(getattr(tree, "sync", None), Tree):
+            hint = ": an AsyncioTree (hedgerow.open_tree) updates with await tree.update_tree(spec)"
+        msg = f"update_tree takes the Tree of start_tree, not {type(tree).__name__}{hint}"
+        raise TypeError(msg)
+    if isinstance(spec, SupervisorSpec):
+        return
+    hint = ""
+    if isinstance(spec, ChildSpec):
+        hint = ": a tree's root is a supervisor; give SupervisorSpec([child_spec])"
+    elif isinstance(spec, (str, Path)):
+        hint = ": to update from a tree file, give hedgerow.load_tree(path)"
+    msg = f"update_tree needs a SupervisorSpec, not {type(spec).__name__} {spec!r}{hint}"
+    raise TypeError(msg)
+
+
+_locks: weakref.WeakKeyDictionary[Tree, threading.Lock] = weakref.WeakKeyDictionary()
+_locks_lock = threading.Lock()
+
+
+def _lock_of(tree: Tree) -> threading.Lock:
+    """The lock that runs `tree`'s updates one at a time."""
+    with _locks_lock:
+        lock = _locks.get(tree)
+        if lock is None:
+            lock = _locks[tree] = threading.Lock()
+        return lock
 
 
 def apply_plan(tree: Tree, plan: UpdatePlan, spec: SupervisorSpec) -> UpdatePlan:

@@ -366,3 +366,38 @@ def test_a_worker_process_is_one_child_whatever_changed_in_its_table(tmp_path):
     old, new = read_tree(tmp_path / "tree.toml"), read_tree(tmp_path / "changed.toml")
     (change,) = plan_update(old.spec, new.spec, "root").changes
     assert change.as_data() == {"path": "root/steady", "change": "changed", "fields": ["worker"]}
+
+
+@pytest.mark.parametrize(
+    ("spec", "hint"),
+    [
+        ("tree.toml", "hedgerow.load_tree"),
+        (hr.ChildSpec("a", Worker), "SupervisorSpec"),
+        (None, "SupervisorSpec"),
+    ],
+)
+def test_an_update_to_what_is_not_a_supervisor_spec_is_a_type_error_that_says_what_to_give(
+    spec, hint
+):
+    """(It was AttributeError: 'str' object has no attribute 'name', from deep inside.)"""
+    tree, _ = start(sup(worker("a")))
+    with tree:
+        with pytest.raises(TypeError, match="update_tree needs a SupervisorSpec") as raised:
+            update_tree(tree, spec)
+        assert hint in str(raised.value)
+        assert incarnations(tree) == {"a": 1}
+
+
+def test_an_update_of_what_is_not_a_tree_is_a_type_error_that_says_what_to_give():
+    with pytest.raises(TypeError, match=r"update_tree takes the Tree of start_tree"):
+        update_tree(sup(worker("a")), sup(worker("a")))  # type: ignore[arg-type]
+
+
+def test_an_update_of_a_tree_that_has_ended_is_refused_saying_so():
+    """(It was "svc: ActorDeadError: Supervisor (urn:uuid:...) not found; could not undo: ...".)"""
+    tree, _ = start(sup(worker("a")))
+    tree.stop()
+    with pytest.raises(hr.UpdateFailed) as failed:
+        update_tree(tree, sup(worker("a"), worker("b")))
+    assert str(failed.value) == "tree 'svc' has ended (shutdown): there is nothing to update"
+    assert failed.value.problems == ()

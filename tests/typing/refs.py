@@ -65,3 +65,10 @@ def make_cache() -> Cache:
 mixed = hr.SupervisorSpec(
     [hr.ChildSpec("db", Db), hr.ChildSpec("cache", Cache), hr.ChildSpec("made", make_cache)]
 )
+
+
+async def from_asyncio(tree: hr.AsyncioTree, ref: hr.ChildRef[Db]) -> None:
+    assert_type(await hr.ask(ref, "x"), Any)
+    assert_type(await hr.tell(ref, "x"), None)
+    assert_type(await tree.update_tree(mixed), hr.UpdatePlan)
+    assert_type(tree.spec, hr.SupervisorSpec)

@@ -1,0 +1,233 @@
+"""`Inbox.put_deferred`: sends that wait for room in the inbox itself, raced against
+the reader, withdrawals, deadlines, a new bound and the inbox's close."""
+
+from __future__ import annotations
+
+import random
+import sys
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from pykka._envelope import Envelope
+
+from hedgerow.actors import _deadlines
+from hedgerow.actors._inbox import DEAD, SENT, WAITING, WITHDRAWN, Deferred, Inbox
+from hedgerow.actors._inbox_policy import InboxSettings, Overflow
+
+pytestmark = pytest.mark.timeout(60)
+
+WAIT = 10.0
+
+
+@pytest.fixture(params=["default", "tiny"])
+def switching(request: pytest.FixtureRequest) -> Iterator[None]:
+    previous = sys.getswitchinterval()
+    if request.param == "tiny":
+        sys.setswitchinterval(1e-6)
+    yield
+    sys.setswitchinterval(previous)
+
+
+class Box:
+    """An inbox bounded at `bound` under ``block``, its dead letters and its senders' news."""
+
+    def __init__(self, bound: int = 2, timeout: float = WAIT) -> None:
+        self.inbox = Inbox()
+        self.inbox.bound(InboxSettings(bound, Overflow.BLOCK, timeout))
+        self.lock = threading.Lock()
+        self.dead: list[Any] = []
+        self.done: Counter[int] = Counter()
+        self.inbox.on_overflow = self.on_overflow
+
+    def on_overflow(self, envelope: Envelope[Any], error: Any) -> None:
+        with self.lock:
+            self.dead.append(envelope.message)
+
+    def on_done(self, deferred: Deferred) -> None:
+        with self.lock:
+            self.done[id(deferred)] += 1
+
+    def send(self, message: Any) -> Deferred | None:
+        return self.inbox.put_deferred(Envelope(message), self.on_done)
+
+    def take(self) -> Any:
+        envelope = self.inbox.take_nowait()
+        return None if envelope is None else envelope.message
+
+
+def test_a_full_inbox_keeps_deferred_sends_in_order_ahead_of_later_ones():
+    box = Box(bound=1)
+    assert box.send("a") is None  # room: queued now
+    b = box.send("b")
+    c = box.send("c")
+    assert b is not None
+    assert c is not None
+    assert (b.state, c.state) == (WAITING, WAITING)
+    box.inbox.put(Envelope("late"), block=False)  # a send that does not wait: no room
+    assert box.dead == ["late"]
+    assert box.take() == "a"  # room: b goes in, c waits
+    assert (b.state, c.state) == (SENT, WAITING)
+    assert box.take() == "b"
+    assert box.take() == "c"
+    assert box.take() is None
+    assert box.done == {id(b): 1, id(c): 1}
+
+
+def test_a_withdrawn_send_is_never_sent_nor_dead_and_its_sender_is_not_called():
+    box = Box(bound=1)
+    box.send("a")
+    b, c = box.send("b"), box.send("c")
+    assert b is not None
+    assert c is not None
+    assert box.inbox.withdraw(b)
+    assert b.state == WITHDRAWN
+    assert not box.inbox.withdraw(b)  # once
+    assert box.take() == "a"
+    assert box.take() == "c"
+    assert not box.inbox.withdraw(c)  # sent: too late
+    assert box.dead == []
+    assert box.done == {id(c): 1}
+
+
+def test_a_send_past_its_deadline_is_a_dead_letter_once():
+    box = Box(bound=1, timeout=0.01)
+    box.send("a")
+    b = box.send("b")
+    assert b is not None
+    expired = threading.Event()
+
+    def on_overflow(envelope: Envelope[Any], error: Any) -> None:
+        box.on_overflow(envelope, error)
+        expired.set()
+
+    box.inbox.on_overflow = on_overflow
+    assert expired.wait(WAIT)
+    assert b.state == DEAD
+    assert box.dead == ["b"]
+    assert box.inbox.statistics().dropped == 1
+    assert box.take() == "a"
+    assert box.take() is None
+
+
+def test_a_new_bound_lets_waiting_sends_in():
+    box = Box(bound=1)
+    box.send("a")
+    waiting = [box.send(n) for n in range(3)]
+    box.inbox.bound(InboxSettings(3, Overflow.BLOCK, WAIT))
+    assert [d.state for d in waiting if d is not None] == [SENT, SENT, WAITING]
+    box.inbox.bound(None)
+    assert [box.take() for _ in range(5)] == ["a", 0, 1, 2, None]
+
+
+def test_closing_the_inbox_refuses_the_waiting_sends_once():
+    box = Box(bound=1)
+    box.send("a")
+    b = box.send("b")
+    refused: list[Any] = []
+    queued = box.inbox.close("gone", lambda envelope, reason: refused.append(envelope.message))
+    assert [e.message for e in queued] == ["a"]  # the caller dead-letters these
+    assert refused == ["b"]
+    assert b is not None
+    assert b.state == DEAD
+    assert box.done == {id(b): 1}
+    assert box.send("c") is None  # closed: refused at once
+    assert refused == ["b", "c"]
+
+
+def test_racing_readers_withdrawals_and_deadlines_lose_nothing_and_duplicate_nothing(  # noqa: C901 - its threads, in one place
+    switching,
+):
+    """Four senders put 300 messages each; a reader takes; a withdrawer takes back
+    some; short deadlines expire others. Every message ends once: read (in each
+    sender's order), withdrawn, or dead."""
+    box = Box(bound=3, timeout=0.005)
+    rng = random.Random(13)
+    deferred: dict[tuple[int, int], Deferred] = {}
+    direct: set[tuple[int, int]] = set()
+    lock = threading.Lock()
+    read: list[tuple[int, int]] = []
+    senders_done = threading.Event()
+
+    def sender(who: int) -> None:
+        for n in range(300):
+            found = box.send((who, n))
+            with lock:
+                if found is None:
+                    direct.add((who, n))
+                else:
+                    deferred[(who, n)] = found
+
+    def reader() -> None:
+        while True:
+            if not senders_done.is_set() and box.inbox.statistics().depth < 3:
+                continue  # takes only from a full inbox, so that sends wait
+            message = box.take()
+            if message is not None:
+                read.append(message)
+            elif senders_done.is_set() and not any(
+                d.state == WAITING for d in list(deferred.values())
+            ):
+                return
+
+    def withdrawer() -> None:
+        while not senders_done.is_set():
+            with lock:
+                picks = rng.sample(list(deferred.values()), min(3, len(deferred)))
+            for pick in picks:
+                box.inbox.withdraw(pick)
+
+    threads = [threading.Thread(target=sender, args=(w,)) for w in range(4)]
+    others = [threading.Thread(target=reader), threading.Thread(target=withdrawer)]
+    for thread in threads + others:
+        thread.start()
+    for thread in threads:
+        thread.join(WAIT)
+    senders_done.set()
+    for thread in others:
+        thread.join(WAIT)
+    assert not any(t.is_alive() for t in threads + others)
+
+    check_each_ends_once(box, deferred, direct, read)
+
+
+def check_each_ends_once(
+    box: Box,
+    deferred: dict[tuple[int, int], Deferred],
+    direct: set[tuple[int, int]],
+    read: list[tuple[int, int]],
+) -> None:
+    states = Counter(d.state for d in deferred.values())
+    assert states[WAITING] == 0
+    assert states[SENT]  # the race did defer (expiries are timing's: not required)
+    sent = {k for k, d in deferred.items() if d.state == SENT} | direct
+    withdrawn = {k for k, d in deferred.items() if d.state == WITHDRAWN}
+    dead = {k for k, d in deferred.items() if d.state == DEAD}
+    assert len(read) == len(set(read))  # none twice
+    assert set(read) == sent
+    assert set(box.dead) == dead
+    assert len(box.dead) == len(dead)
+    assert len(sent) + len(withdrawn) + len(dead) == 4 * 300
+    for who in range(4):  # each sender's messages in its order
+        mine = [n for w, n in read if w == who]
+        assert mine == sorted(mine)
+    told = {id(d) for d in deferred.values() if d.state in (SENT, DEAD)}
+    assert set(box.done) == told
+    assert all(count == 1 for count in box.done.values())
+
+
+def test_a_done_send_keeps_neither_its_envelope_nor_its_deadline():
+    """(Each kept its envelope alive in the deadlines' heap for the inbox's timeout.)"""
+    box = Box(bound=1, timeout=3600.0)
+    box.send("first")
+    waiting = [box.send(n) for n in range(1000)]
+    for _ in range(1001):
+        box.take()
+    assert all(d is not None and d.state == SENT for d in waiting)
+    assert all(d is not None and d.item is None and d.on_done is None for d in waiting)
+    with _deadlines._condition:
+        live = [e for e in _deadlines._due if e[2] is not None]
+        assert len(_deadlines._due) < 200  # the cancelled ones were swept out
+    assert live == []
