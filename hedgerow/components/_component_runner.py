@@ -15,27 +15,34 @@ raise is raised there, exactly where a plain handler's error is.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import inspect
 import logging
 import sys
+from types import CoroutineType
 from typing import TYPE_CHECKING, Any
 
 from autobahn.wamp.types import CloseDetails
 from pykka._envelope import Envelope
 
 from hedgerow.actors._async_actor import AsyncioActor
+from hedgerow.actors._loop import _actor_codes
+from hedgerow.actors._loop_child import RUNNING
+from hedgerow.components._component_inline import CAN_START_EAGERLY, start_eagerly
 from hedgerow.transports._base import CLOSE_NORMAL, Closed, Event, Invocation
 
 if TYPE_CHECKING:
-    import asyncio
-
     from hedgerow.components._component_seams import RunnerOwner
     from hedgerow.transports._async_session import AsyncSession
 
 __all__ = ["Fire", "HandlerRunner", "Joined", "RunnerDone", "RunnerFailed", "StartMain"]
 
 logger = logging.getLogger("hedgerow.actors")
+
+_get_running_loop = asyncio.events._get_running_loop
+_current_task = asyncio.current_task
+_AT_ONCE = frozenset({Invocation, Event})
 
 
 class Fire:
@@ -115,6 +122,49 @@ class HandlerRunner(AsyncioActor):
             self._main_task = self.actor_loop.create_task(self._main())
             return None
         return None
+
+    def run_now(self, message: Any) -> bool:
+        """(The transport's delivery, from any thread.) Handle an invocation or event
+        now, exactly as this runner's wake-up would, if it is idle on this very
+        thread outside any task (a coroutine handler starts in the runner's task,
+        eagerly: see `hedgerow.components._component_inline`). False: queue it."""
+        loop = self._hr_loop
+        if (
+            self._hr_busy
+            or message.__class__ not in _AT_ONCE
+            or _get_running_loop() is not loop
+            or self.actor_inbox._queue
+            or self._hr_phase != RUNNING
+            or self.actor_stopped._flag
+            or not CAN_START_EAGERLY
+            or _current_task(loop) is not None
+        ):
+            return False
+        self._hr_busy = True
+        self._hr_runtime.busy += 1
+        envelope: Envelope[Any] = Envelope(message)
+        self._hr_current = envelope
+        try:
+            response = self._handle_receive(message)
+        except BaseException:  # noqa: BLE001 - handled as the wake-up handles it
+            hook = self._hr_failed(envelope)
+            self._hr_current = None
+            if hook is not None:
+                start_eagerly(loop, self._hr_body(None, hook), self._hr_keep_task)
+                return True
+        else:
+            if response.__class__ is CoroutineType:
+                start_eagerly(loop, self._hr_body(envelope, response), self._hr_keep_task)
+                return True
+            self._hr_current = None
+        if self.actor_inbox._queue or self.actor_stopped._flag:
+            loop.call_soon(self._hr_drain)  # still busy: the wake-up goes on from here
+        else:
+            self._hr_idle()
+        return True
+
+    def _hr_keep_task(self, task: asyncio.Task[None]) -> None:
+        self._hr_task = task
 
     def _tell_owner(self, message: Any) -> None:
         self.owner.actor_inbox.put(Envelope(message))
@@ -209,6 +259,9 @@ class HandlerRunner(AsyncioActor):
         error = exc_info[1] if exc_info else sys.exc_info()[1]
         if isinstance(error, BaseException):
             self._tell_owner(RunnerFailed(error))
+
+
+_actor_codes.add(HandlerRunner.run_now.__code__)  # a blocked loop's report names the component
 
 
 def start_runner(owner: RunnerOwner) -> HandlerRunner:
