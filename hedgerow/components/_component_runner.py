@@ -129,8 +129,10 @@ class HandlerRunner(AsyncioActor):
         thread outside any task (a coroutine handler starts in the runner's task,
         eagerly: see `hedgerow.components._component_inline`). False: queue it."""
         loop = self._hr_loop
+        session = self.session
         if (
             self._hr_busy
+            or session is None
             or message.__class__ not in _AT_ONCE
             or _get_running_loop() is not loop
             or self.actor_inbox._queue
@@ -145,7 +147,7 @@ class HandlerRunner(AsyncioActor):
         envelope: Envelope[Any] = Envelope(message)
         self._hr_current = envelope
         try:
-            response = self._handle_receive(message)
+            response = session.dispatch(message)  # what on_receive does with it
         except BaseException:  # noqa: BLE001 - handled as the wake-up handles it
             hook = self._hr_failed(envelope)
             self._hr_current = None

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+from types import CoroutineType
 from typing import TYPE_CHECKING, Any, Protocol
 
 from autobahn.wamp.exception import ApplicationError
@@ -261,7 +262,7 @@ class AsyncSession(ComponentSession):
         except Exception as exc:  # noqa: BLE001 - goes back to the caller
             self._reply_error(invocation, exc)
             return None
-        if inspect.isawaitable(result):
+        if result.__class__ is CoroutineType or inspect.isawaitable(result):
             return self._answer(invocation, result)
         _reply(reply, result)
         return None
