@@ -29,7 +29,7 @@ from pykka._envelope import Envelope
 if TYPE_CHECKING:
     from collections.abc import Callable, Generator
 
-__all__ = ["RunnerPeer", "start_eagerly"]
+__all__ = ["Answer", "RunnerPeer", "start_eagerly"]
 
 _enter_task = getattr(asyncio.tasks, "_enter_task", None)
 _leave_task = getattr(asyncio.tasks, "_leave_task", None)
@@ -122,15 +122,59 @@ def start_eagerly(
         _leave_task(loop, task)  # type: ignore[misc]
 
 
+class Answer:
+    """How a procedure run at once ends: at once (`outcome` gives the value, or
+    raises the error), or later, through the future `outcome` returns then."""
+
+    __slots__ = ("_error", "_finished", "_future", "_value")
+
+    def __init__(self) -> None:
+        self._finished = False
+        self._value: Any = None
+        self._error: BaseException | None = None
+        self._future: asyncio.Future[Any] | None = None
+
+    async def run(self, pending: Any, on_error: Callable[[Exception], BaseException]) -> None:
+        """Await the endpoint's awaitable `pending`; its value, or what it raises as
+        `on_error` maps it, is the answer. (A cancellation is not: the task is killed.)"""
+        try:
+            value = await pending
+        except Exception as exc:  # noqa: BLE001 - goes back to the caller
+            self._settle(None, on_error(exc))
+        else:
+            self._settle(value, None)
+
+    def _settle(self, value: Any, error: BaseException | None) -> None:
+        future = self._future
+        if future is None:
+            self._finished, self._value, self._error = True, value, error
+        elif not future.done():
+            if error is not None:
+                future.set_exception(error)
+            else:
+                future.set_result(value)
+
+    def outcome(self, loop: asyncio.AbstractEventLoop) -> Any:
+        """The value if the endpoint has answered (raises its error), else a future of it."""
+        if self._finished:
+            error, self._error = self._error, None
+            if error is not None:
+                raise error
+            return self._value
+        future = self._future = loop.create_future()
+        return future
+
+
 class RunnerPeer:
     """Where the transport delivers to a component whose handlers run on a loop: at
     once when its runner can take it now (idle, on this thread), else into its inbox."""
 
-    __slots__ = ("inbox", "runner")
+    __slots__ = ("inbox", "invoke_now", "runner")
 
     def __init__(self, runner: Any) -> None:
         self.runner = runner
         self.inbox = runner.actor_inbox
+        self.invoke_now = runner.invoke_now
 
     def deliver(self, message: Any) -> None:
         if not self.runner.run_now(message):

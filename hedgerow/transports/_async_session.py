@@ -276,10 +276,21 @@ class AsyncSession(ComponentSession):
         _reply(invocation.reply, result)
 
     def _reply_error(self, invocation: Invocation, exc: Exception) -> None:
+        invocation.reply.error(*self._answer_error(invocation.procedure, exc))
+
+    def _answer_error(
+        self, procedure: str, exc: Exception
+    ) -> tuple[str, list[Any], dict[str, Any]]:
+        """The WAMP error a procedure's exception is answered with (logged here)."""
         error, args, kw = wamp_error_of(exc)
         level = logging.DEBUG if isinstance(exc, ApplicationError) else logging.INFO
-        logger.log(level, "%s: %s raised %s", self.name, invocation.procedure, error, exc_info=exc)
-        invocation.reply.error(error, args, kw)
+        logger.log(level, "%s: %s raised %s", self.name, procedure, error, exc_info=exc)
+        return error, args, kw
+
+    def error_answer(self, procedure: str, exc: Exception) -> ApplicationError:
+        """The `ApplicationError` a procedure's exception is answered with (logged here)."""
+        error, args, kw = self._answer_error(procedure, exc)
+        return ApplicationError(error, *args, **kw)
 
     def _event_async(self, event: Event) -> Coroutine[Any, Any, None] | None:
         if event.session != self.session_id:

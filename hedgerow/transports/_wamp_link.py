@@ -26,6 +26,7 @@ from autobahn.wamp.exception import ApplicationError
 from autobahn.wamp.types import CallOptions, RegisterOptions, SubscribeOptions
 
 from hedgerow.transports._base import (
+    NOT_AT_ONCE,
     Call,
     Closed,
     Event,
@@ -342,9 +343,20 @@ class WampLink(Link):
 
     def _endpoint(self, procedure: str) -> Callable[..., Any]:
         loop, peer = self.loop, self.peer
+        invoke_now = getattr(peer, "invoke_now", None)
 
         def endpoint(*args: Any, **kwargs: Any) -> Any:
             details = kwargs.pop(_DETAILS)
+            if invoke_now is not None and details.progress is None:
+                answer = invoke_now(
+                    self.session_id,
+                    details.registration.id,
+                    details.procedure or procedure,
+                    args,
+                    kwargs,
+                )
+                if answer is not NOT_AT_ONCE:
+                    return answer  # the endpoint ran at once, on this loop
             answer = loop.create_future()
             reply = WampReply(loop, answer, details.progress)
             peer.deliver(

@@ -18,7 +18,14 @@ import hedgerow as hr
 from hedgerow import EventKind
 from hedgerow.components._component import Component
 from hedgerow.components._component_inline import start_eagerly
-from hedgerow.transports import ApplicationError, Call, InProcessRouter, Leave, Transport
+from hedgerow.transports import (
+    ApplicationError,
+    Call,
+    InProcessRouter,
+    Leave,
+    RegisterOptions,
+    Transport,
+)
 
 TIMEOUT = 10.0
 
@@ -244,3 +251,35 @@ def test_start_eagerly_runs_the_first_step_in_the_task_and_the_rest_as_a_task():
         "cancelled",  # (the second task's first turn comes first)
         ("second", True),
     ]
+
+
+def test_an_endpoint_asking_for_details_gets_them_and_can_send_progress(backend):
+    svc = Component(transports=backend, name="svc")
+
+    @svc.register("com.example.count", options=RegisterOptions(details=True))
+    async def count(n, details):
+        for i in range(n):
+            details.progress(i)
+        return [details.procedure, details.caller is not None]
+
+    @svc.register("com.example.", options=RegisterOptions(match="prefix"))
+    async def any_of(value):
+        if value == "fail":
+            raise ApplicationError("com.example.failed", value)
+        return value
+
+    tree, rec = supervised(svc)
+    with tree:
+        link = backend.join("realm1", _Nobody()).result(TIMEOUT)
+        progress = []
+        answer = link.handle(
+            Call("com.example.count", [3], on_progress=lambda args, kwargs: progress.append(args))
+        ).result(TIMEOUT)
+        assert answer.args == [["com.example.count", True]]
+        assert progress == [[0], [1], [2]]
+        assert link.handle(Call("com.example.x", ["x"])).result(TIMEOUT).args == ["x"]
+        with pytest.raises(ApplicationError) as failed:
+            link.handle(Call("com.example.y", ["fail"])).result(TIMEOUT)
+        assert failed.value.error == "com.example.failed"
+        link.handle(Leave()).result(TIMEOUT)
+    assert rec.matching(EventKind.FAILED) == []
