@@ -38,6 +38,7 @@ from hedgerow.transports._base import (
     Publish,
     Register,
     Reply,
+    Request,
     Subscribe,
     Unregister,
     Unsubscribe,
@@ -84,6 +85,20 @@ class AsyncSession(ComponentSession):
     owner: AsyncOwner  # type: ignore[assignment]
 
     # -- requests --------------------------------------------------------------------
+
+    def _request(self, request: Request, convert: Callable[[Any], Any]) -> asyncio.Future[Any]:
+        """Send `request`; an asyncio future on the owner's loop with its outcome,
+        converted. On the transport's own loop thread, the link settles that
+        future directly (`_Settle`), with no future for any thread in between."""
+        link = self.link
+        handle_here = getattr(link, "handle_here", None)
+        if handle_here is not None:
+            loop = self.owner.actor_loop
+            if _get_running_loop() is loop:
+                future: asyncio.Future[Any] = loop.create_future()
+                if handle_here(request, _Settle(future, convert)):
+                    return future
+        return self._future(link.handle(request), convert)
 
     def _future(
         self, answer: concurrent.futures.Future[Any], convert: Callable[[Any], Any]
@@ -144,8 +159,8 @@ class AsyncSession(ComponentSession):
                 else:
                     loop.call_soon_threadsafe(deliver, args, kwargs)
 
-        answer = self.link.handle(Call(procedure, list(args), kwargs, options, on_progress))
-        return self._future(answer, lambda result: call_result(result, options))
+        request = Call(procedure, list(args), kwargs, options, on_progress)
+        return self._request(request, lambda result: call_result(result, options))
 
     def publish(  # type: ignore[override]
         self, topic: str, *args: Any, options: PublishOptions | None = None, **kwargs: Any
@@ -328,6 +343,30 @@ class AsyncSession(ComponentSession):
                     await outcome
             except Exception as exc:  # noqa: BLE001
                 self.owner.event_handler_failed(event, exc)
+
+
+class _Settle:
+    """Where the link puts a request's outcome on its own loop thread: into the
+    asyncio future `future`, converted (what `convert` raises fails it)."""
+
+    __slots__ = ("convert", "future")
+
+    def __init__(self, future: asyncio.Future[Any], convert: Callable[[Any], Any]) -> None:
+        self.future = future
+        self.convert = convert
+
+    def set_result(self, value: Any) -> None:
+        future = self.future
+        if future.done():
+            return  # cancelled by its awaiter
+        try:
+            future.set_result(self.convert(value))
+        except Exception as exc:  # noqa: BLE001 - the awaiter gets it
+            future.set_exception(exc)
+
+    def set_exception(self, error: BaseException) -> None:
+        if not self.future.done():
+            self.future.set_exception(error)
 
 
 def _reply(reply: Reply, result: Any) -> None:

@@ -233,6 +233,15 @@ class WampLink(Link):
             reject_future(future, self._not_connected(describe_request(request)))
         return future
 
+    def handle_here(self, request: Request, sink: Any) -> bool:
+        """As `handle`, from the loop's own thread: the outcome goes to `sink` (its
+        ``set_result`` and ``set_exception``, called on this thread) rather than to
+        a future for any thread. False, and nothing done, elsewhere."""
+        if not self.loop.on_loop_thread():
+            return False
+        self._dispatch(request, sink)
+        return True
+
     def _closed_error(self, request: Request) -> ApplicationError:
         if self._state is LinkState.LOST:
             return self._not_connected(describe_request(request))

@@ -283,3 +283,39 @@ def test_an_endpoint_asking_for_details_gets_them_and_can_send_progress(backend)
         assert failed.value.error == "com.example.failed"
         link.handle(Leave()).result(TIMEOUT)
     assert rec.matching(EventKind.FAILED) == []
+
+
+def test_an_async_callers_calls_on_the_transports_loop_answer_fail_and_can_be_cancelled(backend):
+    svc = Component(transports=backend, name="svc")
+    waiter = Component(transports=backend, name="waiter")  # its await holds only its own
+    client = Component(transports=backend, name="client")
+    gate = asyncio.Event()
+    outcome: concurrent.futures.Future = concurrent.futures.Future()
+
+    @svc.register("com.example.add")
+    async def add(a, b):
+        return a + b
+
+    @waiter.register("com.example.slow")
+    async def slow():
+        await gate.wait()
+        return "late"
+
+    @client.on_join
+    async def joined(session, details):
+        try:
+            abandoned = session.call("com.example.slow")
+            abandoned.cancel()
+            total = await session.call("com.example.add", 2, 3)
+            gate.set()  # the abandoned call's answer arrives with nobody awaiting it
+            with pytest.raises(ApplicationError) as failed:
+                await session.call("com.example.nothing")
+            late = await session.call("com.example.slow")
+            outcome.set_result((total, failed.value.error, late, abandoned.cancelled()))
+        except BaseException as exc:
+            outcome.set_exception(exc)
+
+    tree, rec = supervised(svc, waiter, client)
+    with tree:
+        assert outcome.result(TIMEOUT) == (5, "wamp.error.no_such_procedure", "late", True)
+    assert rec.matching(EventKind.FAILED) == []
