@@ -8,7 +8,10 @@ reports its exits as any child does) starts a `HandlerRunner`, an
 ``hedgerow-wamp`` loop on asyncio) or on hedgerow's loop. The transport
 delivers invocations and events straight into the runner's inbox; each is one
 message, handled in order, and an ``await`` inside a handler holds back this
-component's next message, not other components. Lifecycle handlers arrive
+component's next message, not other components. Delivered on the runner's own
+loop thread while it is idle, an invocation or event is handled at once, in
+the same task and order a queued one would be (`run_now`, `invoke_now`: see
+`hedgerow.components._component_inline`). Lifecycle handlers arrive
 from the component's actor as asks (``on_join`` and the rest), so what they
 raise is raised there, exactly where a plain handler's error is.
 """
@@ -134,6 +137,8 @@ class HandlerRunner(AsyncioActor):
         session = self.session
         if message.__class__ not in _AT_ONCE or session is None or not self._hr_can_run_now(loop):
             return False
+        if message.__class__ is Invocation and message.registration not in session._registrations:
+            return False  # registered, but not yet known here: queued, it finds it known
         self._hr_busy = True
         self._hr_runtime.busy += 1
         envelope: Envelope[Any] = Envelope(message)
