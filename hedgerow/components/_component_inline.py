@@ -134,13 +134,14 @@ class Answer:
         self._error: BaseException | None = None
         self._future: asyncio.Future[Any] | None = None
 
-    async def run(self, pending: Any, on_error: Callable[[Exception], BaseException]) -> None:
+    async def run(self, pending: Any, session: Any, procedure: str) -> None:
         """Await the endpoint's awaitable `pending`; its value, or what it raises as
-        `on_error` maps it, is the answer. (A cancellation is not: the task is killed.)"""
+        the `session` answers it (``error_answer``), is the answer. (A cancellation
+        is not: the task is killed.)"""
         try:
             value = await pending
         except Exception as exc:  # noqa: BLE001 - goes back to the caller
-            self._settle(None, on_error(exc))
+            self._settle(None, session.error_answer(procedure, exc))
         else:
             self._settle(value, None)
 

@@ -189,7 +189,7 @@ class HandlerRunner(AsyncioActor):
             self._hr_done_at_once(loop)
             return result
         answer = Answer()
-        pending = answer.run(result, lambda exc: session.error_answer(procedure, exc))
+        pending = answer.run(result, session, procedure)
         start_eagerly(loop, self._hr_body(_INVOKED, pending), self._hr_keep_task)
         return answer.outcome(loop)
 
