@@ -1,7 +1,7 @@
-"""RPC through a real Crossbar.io router: a hedgerow component against bare autobahn.
+"""RPC through a real Crossbar.io router: hedgerow components against bare autobahn.
 
-One router (started here on free ports, stopped by pid). Two callees that do
-the same work (echo their argument), each on the serializer under test:
+One router (started here on free ports, stopped by pid). Three callees that
+do the same work (echo their argument), each on the serializer under test:
 
 - hedgerow: a supervised `hedgerow.Component` on the WAMP transport (autobahn
   on hedgerow's loop thread; the handler runs on the component's actor thread);
@@ -9,23 +9,35 @@ the same work (echo their argument), each on the serializer under test:
   runs on the WAMP transport's own loop (no thread hop);
 - autobahn: a bare autobahn asyncio session on a loop thread of its own.
 
-One caller, a bare autobahn session on the main thread's event loop, measures
-against both, interleaved chunk by chunk:
+Two callers: a bare autobahn session on the main thread's event loop, and a
+component with ``async def`` handlers (``hedgerow-async``) calling with
+``await session.call(...)`` on the transport's loop. Five pairs (caller ->
+callee) are measured, interleaved chunk by chunk (a chunk of each pair in
+turn, the order reversed every round, so that a change of the machine's load
+falls on all of them alike):
+
+    autobahn -> autobahn              the baseline
+    autobahn -> hedgerow              a plain component as the callee
+    autobahn -> hedgerow-async        an async component as the callee
+    hedgerow-async -> autobahn        an async component as the caller
+    hedgerow-async -> hedgerow-async  an async component on both sides
 
 1. latency: sequential calls, p50 and p99 in microseconds;
 2. throughput: calls per second with 100 calls in flight.
 
-Targets (informational; a missed target never makes the exit status
-non-zero): hedgerow's latency within 1.2x of autobahn's, its throughput at
-least 0.8x; the async component's latency within 1.05x of autobahn's.
+Ratios are to the baseline of the same run. Targets (informational; a missed
+target never makes the exit status non-zero): a plain callee's latency within
+1.2x of autobahn's, its throughput at least 0.8x; an async component's
+latency within 1.05x, as callee and as caller.
 
 With ``--framework twisted`` the process runs WAMP on Twisted's reactor
-(`hedgerow.use_framework`): the hedgerow callee, a bare autobahn Twisted
-session as the other callee, and the caller all run on the one reactor, on
-hedgerow's loop thread (Twisted has one reactor per process).
+(`hedgerow.use_framework`): the hedgerow callees, a bare autobahn Twisted
+session as the other callee, and the bare caller all run on the one reactor,
+on hedgerow's loop thread (Twisted has one reactor per process); the async
+component runs on hedgerow's asyncio loop.
 
-    .venv/bin/python bench/bench_wamp.py            # about 30 s
-    .venv/bin/python bench/bench_wamp.py --quick    # about 10 s
+    .venv/bin/python bench/bench_wamp.py            # about a minute
+    .venv/bin/python bench/bench_wamp.py --quick    # about 20 s
     .venv/bin/python bench/bench_wamp.py --json     # one JSON object on stdout
     .venv/bin/python bench/bench_wamp.py --framework twisted
 """
@@ -34,6 +46,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import concurrent.futures
 import json
 import math
 import os
@@ -105,16 +118,43 @@ async def autobahn_session(url: str, serializer: str, secret: str) -> Any:
     return await event_loop().with_timeout(joined, 10)
 
 
+def on_asyncio() -> bool:
+    """Whether the running coroutine runs on an asyncio loop (else on Twisted's reactor)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
 async def gather(*coroutines: Any) -> None:
-    """Run `coroutines` concurrently on the loop (asyncio's or Twisted's)."""
-    import txaio  # noqa: PLC0415
-
-    if txaio.using_twisted:
-        from twisted.internet import defer  # noqa: PLC0415
-
-        await defer.gatherResults([defer.Deferred.fromCoroutine(c) for c in coroutines])
-    else:
+    """Run `coroutines` concurrently on the running loop (asyncio's or Twisted's)."""
+    if on_asyncio():
         await asyncio.gather(*coroutines)
+        return
+    from twisted.internet import defer  # noqa: PLC0415
+
+    await defer.gatherResults([defer.Deferred.fromCoroutine(c) for c in coroutines])
+
+
+async def run_on(loop: asyncio.AbstractEventLoop, make: Any) -> Any:
+    """Run the coroutine ``make()`` on `loop` (another thread's) and await its result."""
+    future = asyncio.run_coroutine_threadsafe(make(), loop)
+    if on_asyncio():
+        return await asyncio.wrap_future(future)
+    from twisted.internet import defer, reactor  # noqa: PLC0415
+
+    done: Any = defer.Deferred()
+
+    def settle(finished: Any) -> None:
+        error = finished.exception()
+        if error is not None:
+            done.errback(error)
+        else:
+            done.callback(finished.result())
+
+    future.add_done_callback(lambda f: reactor.callFromThread(settle, f))  # type: ignore[attr-defined]
+    return await done
 
 
 class LoopThread:
@@ -161,44 +201,71 @@ async def throughput(caller: Any, procedure: str, n: int) -> float:
     return per_worker * IN_FLIGHT / (perf_counter() - start)
 
 
-async def measure(caller: Any, sizes: dict[str, int]) -> dict[str, Any]:
-    procedures = {
-        "hedgerow": "bench.hedgerow.echo",
-        "hedgerow-async": "bench.hedgerow.async_echo",
-        "autobahn": "bench.autobahn.echo",
-    }
-    lat: dict[str, list[float]] = {k: [] for k in procedures}
-    tput: dict[str, list[float]] = {k: [] for k in procedures}
-    for procedure in procedures.values():  # warm up both paths
-        await latency(caller, procedure, sizes["warmup"])
+class Caller:
+    """A session that calls: bare autobahn's on the running loop, or an async
+    component's, on its own loop (the chunks of calls are run there)."""
+
+    def __init__(self, session: Any, loop: asyncio.AbstractEventLoop | None = None) -> None:
+        self.session = session
+        self.loop = loop
+
+    async def run(self, measure: Any, procedure: str, n: int) -> Any:
+        if self.loop is None:
+            return await measure(self.session, procedure, n)
+        return await run_on(self.loop, lambda: measure(self.session, procedure, n))
+
+
+BASELINE = "autobahn -> autobahn"
+PAIRS = {
+    BASELINE: ("autobahn", "bench.autobahn.echo"),
+    "autobahn -> hedgerow": ("autobahn", "bench.hedgerow.echo"),
+    "autobahn -> hedgerow-async": ("autobahn", "bench.hedgerow.async_echo"),
+    "hedgerow-async -> autobahn": ("hedgerow-async", "bench.autobahn.echo"),
+    "hedgerow-async -> hedgerow-async": ("hedgerow-async", "bench.hedgerow.async_echo"),
+}
+"""Each measured pair, caller -> callee: the caller's name and the callee's procedure."""
+TARGETS = {
+    "autobahn -> hedgerow": LATENCY_TARGET,
+    "autobahn -> hedgerow-async": ASYNC_LATENCY_TARGET,
+    "hedgerow-async -> autobahn": ASYNC_LATENCY_TARGET,
+    "hedgerow-async -> hedgerow-async": ASYNC_LATENCY_TARGET,
+}
+"""The p50 ratio each pair is to stay within."""
+
+
+async def measure(callers: dict[str, Caller], sizes: dict[str, int]) -> dict[str, Any]:
+    lat: dict[str, list[float]] = {k: [] for k in PAIRS}
+    tput: dict[str, list[float]] = {k: [] for k in PAIRS}
+    for caller, procedure in PAIRS.values():  # warm up every path
+        await callers[caller].run(latency, procedure, sizes["warmup"])
     for chunk in range(sizes["chunks"]):
-        order = list(procedures.items())
+        order = list(PAIRS.items())
         if chunk % 2:
             order.reverse()
-        for name, procedure in order:
-            lat[name] += await latency(caller, procedure, sizes["latency"])
+        for name, (caller, procedure) in order:
+            lat[name] += await callers[caller].run(latency, procedure, sizes["latency"])
     for rep in range(sizes["reps"]):
-        order = list(procedures.items())
+        order = list(PAIRS.items())
         if rep % 2:
             order.reverse()
-        for name, procedure in order:
-            tput[name].append(await throughput(caller, procedure, sizes["throughput"]))
+        for name, (caller, procedure) in order:
+            tput[name].append(await callers[caller].run(throughput, procedure, sizes["throughput"]))
     result: dict[str, Any] = {}
-    for name in procedures:
+    for name in PAIRS:
         result[name] = {
             "p50_us": percentile(lat[name], 50),
             "p99_us": percentile(lat[name], 99),
             "calls_per_s": statistics.median(tput[name]),
         }
+    base = result[BASELINE]
     result["ratio"] = {
-        "p50": result["hedgerow"]["p50_us"] / result["autobahn"]["p50_us"],
-        "p99": result["hedgerow"]["p99_us"] / result["autobahn"]["p99_us"],
-        "throughput": result["hedgerow"]["calls_per_s"] / result["autobahn"]["calls_per_s"],
-        "async_p50": result["hedgerow-async"]["p50_us"] / result["autobahn"]["p50_us"],
-        "async_p99": result["hedgerow-async"]["p99_us"] / result["autobahn"]["p99_us"],
-        "async_throughput": (
-            result["hedgerow-async"]["calls_per_s"] / result["autobahn"]["calls_per_s"]
-        ),
+        name: {
+            "p50": result[name]["p50_us"] / base["p50_us"],
+            "p99": result[name]["p99_us"] / base["p99_us"],
+            "throughput": result[name]["calls_per_s"] / base["calls_per_s"],
+        }
+        for name in PAIRS
+        if name != BASELINE
     }
     return result
 
@@ -206,23 +273,29 @@ async def measure(caller: Any, sizes: dict[str, int]) -> dict[str, Any]:
 def bench_serializer(
     url: str, serializer: str, secret: str, sizes: dict[str, int], framework: str
 ) -> Any:
-    comp = hedgerow.Component(
-        transports={"url": url, "serializers": [serializer]},
-        authentication={"ticket": {"authid": "hedgerow", "ticket": secret}},
-        name=f"echo-{serializer}",
-    )
+    def component(name: str) -> hedgerow.Component:
+        return hedgerow.Component(
+            transports={"url": url, "serializers": [serializer]},
+            authentication={"ticket": {"authid": "hedgerow", "ticket": secret}},
+            name=f"{name}-{serializer}",
+        )
+
+    comp = component("echo")
     comp.register("bench.hedgerow.echo")(lambda value: value)
-    async_comp = hedgerow.Component(
-        transports={"url": url, "serializers": [serializer]},
-        authentication={"ticket": {"authid": "hedgerow", "ticket": secret}},
-        name=f"async-echo-{serializer}",
-    )
+    async_comp = component("async-echo")
 
     @async_comp.register("bench.hedgerow.async_echo")
     async def async_echo(value: Any) -> Any:
         return value
 
-    tree = start_tree(SupervisorSpec([comp.child_spec(), async_comp.child_spec()]))
+    async_caller = component("async-caller")
+    joined: concurrent.futures.Future[Any] = concurrent.futures.Future()
+
+    @async_caller.on_join
+    async def caller_joined(session: Any, details: Any) -> None:  # noqa: ARG001
+        joined.set_result(session)
+
+    tree = start_tree(SupervisorSpec([c.child_spec() for c in (comp, async_comp, async_caller)]))
     callee = LoopThread(framework)
 
     async def serve() -> Any:
@@ -231,11 +304,16 @@ def bench_serializer(
         return session
 
     bare = callee.run(serve)
+    component_session = joined.result(30)
 
     async def run() -> Any:
         caller = await autobahn_session(url, serializer, secret)
+        callers = {
+            "autobahn": Caller(caller),
+            "hedgerow-async": Caller(component_session, component_session.owner.actor_loop),
+        }
         try:
-            return await measure(caller, sizes)
+            return await measure(callers, sizes)
         finally:
             caller.leave()
 
@@ -260,9 +338,9 @@ def main() -> int:
     parser.add_argument("--framework", choices=FRAMEWORKS, default="asyncio")
     args = parser.parse_args()
     sizes = (
-        {"warmup": 200, "latency": 200, "chunks": 4, "throughput": 2000, "reps": 3}
+        {"warmup": 200, "latency": 25, "chunks": 32, "throughput": 2000, "reps": 3}
         if args.quick
-        else {"warmup": 500, "latency": 250, "chunks": 12, "throughput": 5000, "reps": 5}
+        else {"warmup": 500, "latency": 25, "chunks": 120, "throughput": 5000, "reps": 5}
     )
     use_framework(args.framework)
     secret = secrets.token_urlsafe(16)
@@ -296,32 +374,32 @@ def main() -> int:
         return 0
     print(
         f"bench_wamp: Python {results['python']}, {results['cpus']} CPUs, "
-        f"load {results['loadavg']:.2f}; WAMP on {args.framework}; caller: bare autobahn; "
-        f"{IN_FLIGHT} calls in flight"
+        f"load {results['loadavg']:.2f}; WAMP on {args.framework}; "
+        f"{IN_FLIGHT} calls in flight; ratios to {BASELINE} of the same run"
     )
-    header = f"{'serializer':<10} {'callee':<14} {'p50 us':>8} {'p99 us':>8} {'calls/s':>9}"
-    print(header)
+    print(
+        f"{'serializer':<10} {'caller -> callee':<33} {'p50 us':>7} {'p99 us':>7} "
+        f"{'calls/s':>8}  {'p50':>6} {'p99':>6} {'tput':>6}  target"
+    )
     for serializer, figures in results["serializers"].items():
-        for callee in ("autobahn", "hedgerow", "hedgerow-async"):
-            row = figures[callee]
-            print(
-                f"{serializer:<10} {callee:<14} {row['p50_us']:>8.0f} {row['p99_us']:>8.0f} "
-                f"{row['calls_per_s']:>9.0f}"
+        for name in PAIRS:
+            row = figures[name]
+            line = (
+                f"{serializer:<10} {name:<33} {row['p50_us']:>7.0f} {row['p99_us']:>7.0f} "
+                f"{row['calls_per_s']:>8.0f}"
             )
-        ratio = figures["ratio"]
-        ok_latency = "ok" if ratio["p50"] <= LATENCY_TARGET else "MISSED"
-        ok_tput = "ok" if ratio["throughput"] >= THROUGHPUT_TARGET else "MISSED"
-        print(
-            f"{serializer:<10} ratio     p50 {ratio['p50']:.2f}x (target <= {LATENCY_TARGET}: "
-            f"{ok_latency}), p99 {ratio['p99']:.2f}x, throughput {ratio['throughput']:.2f}x "
-            f"(target >= {THROUGHPUT_TARGET}: {ok_tput})"
-        )
-        ok_async = "ok" if ratio["async_p50"] <= ASYNC_LATENCY_TARGET else "MISSED"
-        print(
-            f"{serializer:<10} async     p50 {ratio['async_p50']:.2f}x (target <= "
-            f"{ASYNC_LATENCY_TARGET}: {ok_async}), p99 {ratio['async_p99']:.2f}x, "
-            f"throughput {ratio['async_throughput']:.2f}x"
-        )
+            ratio = figures["ratio"].get(name)
+            if ratio is not None:
+                target = TARGETS[name]
+                verdict = "ok" if ratio["p50"] <= target else "MISSED"
+                line += (
+                    f"  {ratio['p50']:>5.2f}x {ratio['p99']:>5.2f}x {ratio['throughput']:>5.2f}x"
+                    f"  p50 <= {target}: {verdict}"
+                )
+                if name == "autobahn -> hedgerow":
+                    ok = "ok" if ratio["throughput"] >= THROUGHPUT_TARGET else "MISSED"
+                    line += f", tput >= {THROUGHPUT_TARGET}: {ok}"
+            print(line)
     return 0
 
 

@@ -16,6 +16,7 @@ from autobahn.wamp.exception import TransportLost
 from pykka._envelope import Envelope
 
 from hedgerow.actors._messages import _Internal
+from hedgerow.components._component_inline import RunnerPeer
 from hedgerow.supervision._backoff import Backoff
 from hedgerow.transports._base import (
     CLOSE_NORMAL,
@@ -258,10 +259,10 @@ class Joining:
 
     def _join_through(self, config: TransportConfig) -> concurrent.futures.Future[Link]:
         component = self.component
-        inbox = self._runner.actor_inbox if self._runner is not None else self.actor_inbox
+        runner = self._runner
         return config.transport.join(
             component.realm,
-            Peer(inbox),
+            RunnerPeer(runner) if runner is not None else Peer(self.actor_inbox),
             serializers=config.serializers,
             authentication=component.authentication,
         )

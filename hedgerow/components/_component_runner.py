@@ -8,34 +8,46 @@ reports its exits as any child does) starts a `HandlerRunner`, an
 ``hedgerow-wamp`` loop on asyncio) or on hedgerow's loop. The transport
 delivers invocations and events straight into the runner's inbox; each is one
 message, handled in order, and an ``await`` inside a handler holds back this
-component's next message, not other components. Lifecycle handlers arrive
+component's next message, not other components. Delivered on the runner's own
+loop thread while it is idle, an invocation or event is handled at once, in
+the same task and order a queued one would be (`run_now`, `invoke_now`: see
+`hedgerow.components._component_inline`). Lifecycle handlers arrive
 from the component's actor as asks (``on_join`` and the rest), so what they
 raise is raised there, exactly where a plain handler's error is.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import inspect
 import logging
 import sys
+from types import CoroutineType
 from typing import TYPE_CHECKING, Any
 
 from autobahn.wamp.types import CloseDetails
 from pykka._envelope import Envelope
 
 from hedgerow.actors._async_actor import AsyncioActor
-from hedgerow.transports._base import CLOSE_NORMAL, Closed, Event, Invocation
+from hedgerow.actors._loop import _actor_codes
+from hedgerow.actors._loop_child import RUNNING
+from hedgerow.components._component_inline import CAN_START_EAGERLY, Answer, start_eagerly
+from hedgerow.transports._base import CLOSE_NORMAL, NOT_AT_ONCE, Closed, Event, Invocation
 
 if TYPE_CHECKING:
-    import asyncio
-
     from hedgerow.components._component_seams import RunnerOwner
     from hedgerow.transports._async_session import AsyncSession
 
 __all__ = ["Fire", "HandlerRunner", "Joined", "RunnerDone", "RunnerFailed", "StartMain"]
 
 logger = logging.getLogger("hedgerow.components")
+
+_get_running_loop = asyncio.events._get_running_loop
+_current_task = asyncio.current_task
+_AT_ONCE = frozenset({Invocation, Event})
+_INVOKED: Envelope[Any] = Envelope(None)
+"""The message in hand while a procedure run at once runs (no asker to answer)."""
 
 
 class Fire:
@@ -115,6 +127,105 @@ class HandlerRunner(AsyncioActor):
             self._main_task = self.actor_loop.create_task(self._main())
             return None
         return None
+
+    def run_now(self, message: Any) -> bool:
+        """(The transport's delivery, from any thread.) Handle an invocation or event
+        now, exactly as this runner's wake-up would, if it is idle on this very
+        thread outside any task (a coroutine handler starts in the runner's task,
+        eagerly: see `hedgerow.components._component_inline`). False: queue it."""
+        loop = self._hr_loop
+        session = self.session
+        if message.__class__ not in _AT_ONCE or session is None or not self._hr_can_run_now(loop):
+            return False
+        if message.__class__ is Invocation and message.registration not in session._registrations:
+            return False  # registered, but not yet known here: queued, it finds it known
+        self._hr_busy = True
+        self._hr_runtime.busy += 1
+        envelope: Envelope[Any] = Envelope(message)
+        self._hr_current = envelope
+        try:
+            response = session.dispatch(message)  # what on_receive does with it
+        except BaseException:  # noqa: BLE001 - handled as the wake-up handles it
+            self._hr_failed_at_once(loop, envelope)
+            return True
+        if response.__class__ is CoroutineType:
+            start_eagerly(loop, self._hr_body(envelope, response), self._hr_keep_task)
+            return True
+        self._hr_done_at_once(loop)
+        return True
+
+    def invoke_now(
+        self,
+        session_id: int,
+        registration_id: int,
+        procedure: str,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> Any:
+        """(The WAMP transport's endpoint, on its loop.) Run a procedure's endpoint now,
+        as `run_now` would run its invocation, and answer autobahn directly: the
+        endpoint's value, or a future of it, or raise the `ApplicationError` it is
+        answered with. `NOT_AT_ONCE` if the invocation must be delivered instead
+        (the runner is not idle here, or the endpoint asked for its call's details)."""
+        loop = self._hr_loop
+        session = self.session
+        if session is None or session.session_id != session_id or not self._hr_can_run_now(loop):
+            return NOT_AT_ONCE
+        registration = session._registrations.get(registration_id)
+        if registration is None or registration.endpoint.details_arg:
+            return NOT_AT_ONCE
+        self._hr_busy = True
+        self._hr_runtime.busy += 1
+        self._hr_current = _INVOKED
+        try:
+            result = registration.endpoint.fn(*args, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - goes back to the caller
+            self._hr_done_at_once(loop)
+            raise session.error_answer(procedure, exc) from None
+        except BaseException:  # noqa: BLE001 - handled as the wake-up handles it
+            self._hr_failed_at_once(loop, _INVOKED)
+            return loop.create_future()  # never answered, as a queued invocation's
+        if result.__class__ is not CoroutineType and not inspect.isawaitable(result):
+            self._hr_done_at_once(loop)
+            return result
+        answer = Answer()
+        pending = answer.run(result, session, procedure)
+        start_eagerly(loop, self._hr_body(_INVOKED, pending), self._hr_keep_task)
+        return answer.outcome(loop)
+
+    def _hr_can_run_now(self, loop: asyncio.AbstractEventLoop) -> bool:
+        """Idle (nothing queued, nothing in hand, running), and called on its loop's
+        thread outside any task."""
+        return not (
+            self._hr_busy
+            or _get_running_loop() is not loop
+            or self.actor_inbox._queue
+            or self._hr_phase != RUNNING
+            or self.actor_stopped._flag
+            or not CAN_START_EAGERLY
+            or _current_task(loop) is not None
+        )
+
+    def _hr_failed_at_once(self, loop: asyncio.AbstractEventLoop, envelope: Envelope[Any]) -> None:
+        """A handler run at once raised what the wake-up handles (being handled)."""
+        hook = self._hr_failed(envelope)
+        self._hr_current = None
+        if hook is not None:
+            start_eagerly(loop, self._hr_body(None, hook), self._hr_keep_task)
+            return
+        self._hr_done_at_once(loop)
+
+    def _hr_done_at_once(self, loop: asyncio.AbstractEventLoop) -> None:
+        """A handler run at once is done: idle again, or (a message came meanwhile, or
+        the runner stopped) the wake-up goes on from here, the runner still busy."""
+        self._hr_current = None
+        if self.actor_inbox._queue or self.actor_stopped._flag:
+            loop.call_soon(self._hr_drain)
+        else:
+            self._hr_idle()
+
+    def _hr_keep_task(self, task: asyncio.Task[None]) -> None:
+        self._hr_task = task
 
     def _tell_owner(self, message: Any) -> None:
         self.owner.actor_inbox.put(Envelope(message))
@@ -209,6 +320,10 @@ class HandlerRunner(AsyncioActor):
         error = exc_info[1] if exc_info else sys.exc_info()[1]
         if isinstance(error, BaseException):
             self._tell_owner(RunnerFailed(error))
+
+
+# A blocked loop's report names the component whose handler runs at once.
+_actor_codes.update((HandlerRunner.run_now.__code__, HandlerRunner.invoke_now.__code__))
 
 
 def start_runner(owner: RunnerOwner) -> HandlerRunner:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+from types import CoroutineType
 from typing import TYPE_CHECKING, Any, Protocol
 
 from autobahn.wamp.exception import ApplicationError
@@ -37,6 +38,7 @@ from hedgerow.transports._base import (
     Publish,
     Register,
     Reply,
+    Request,
     Subscribe,
     Unregister,
     Unsubscribe,
@@ -83,6 +85,20 @@ class AsyncSession(ComponentSession):
     owner: AsyncOwner  # type: ignore[assignment]
 
     # -- requests --------------------------------------------------------------------
+
+    def _request(self, request: Request, convert: Callable[[Any], Any]) -> asyncio.Future[Any]:
+        """Send `request`; an asyncio future on the owner's loop with its outcome,
+        converted. On the transport's own loop thread, the link settles that
+        future directly (`_Settle`), with no future for any thread in between."""
+        link = self.link
+        handle_here = getattr(link, "handle_here", None)
+        if handle_here is not None:
+            loop = self.owner.actor_loop
+            if _get_running_loop() is loop:
+                future: asyncio.Future[Any] = loop.create_future()
+                if handle_here(request, _Settle(future, convert)):
+                    return future
+        return self._future(link.handle(request), convert)
 
     def _future(
         self, answer: concurrent.futures.Future[Any], convert: Callable[[Any], Any]
@@ -143,8 +159,8 @@ class AsyncSession(ComponentSession):
                 else:
                     loop.call_soon_threadsafe(deliver, args, kwargs)
 
-        answer = self.link.handle(Call(procedure, list(args), kwargs, options, on_progress))
-        return self._future(answer, lambda result: call_result(result, options))
+        request = Call(procedure, list(args), kwargs, options, on_progress)
+        return self._request(request, lambda result: call_result(result, options))
 
     def publish(  # type: ignore[override]
         self, topic: str, *args: Any, options: PublishOptions | None = None, **kwargs: Any
@@ -261,7 +277,7 @@ class AsyncSession(ComponentSession):
         except Exception as exc:  # noqa: BLE001 - goes back to the caller
             self._reply_error(invocation, exc)
             return None
-        if inspect.isawaitable(result):
+        if result.__class__ is CoroutineType or inspect.isawaitable(result):
             return self._answer(invocation, result)
         _reply(reply, result)
         return None
@@ -275,10 +291,21 @@ class AsyncSession(ComponentSession):
         _reply(invocation.reply, result)
 
     def _reply_error(self, invocation: Invocation, exc: Exception) -> None:
+        invocation.reply.error(*self._answer_error(invocation.procedure, exc))
+
+    def _answer_error(
+        self, procedure: str, exc: Exception
+    ) -> tuple[str, list[Any], dict[str, Any]]:
+        """The WAMP error a procedure's exception is answered with (logged here)."""
         error, args, kw = wamp_error_of(exc)
         level = logging.DEBUG if isinstance(exc, ApplicationError) else logging.INFO
-        logger.log(level, "%s: %s raised %s", self.name, invocation.procedure, error, exc_info=exc)
-        invocation.reply.error(error, args, kw)
+        logger.log(level, "%s: %s raised %s", self.name, procedure, error, exc_info=exc)
+        return error, args, kw
+
+    def error_answer(self, procedure: str, exc: Exception) -> ApplicationError:
+        """The `ApplicationError` a procedure's exception is answered with (logged here)."""
+        error, args, kw = self._answer_error(procedure, exc)
+        return ApplicationError(error, *args, **kw)
 
     def _event_async(self, event: Event) -> Coroutine[Any, Any, None] | None:
         if event.session != self.session_id:
@@ -316,6 +343,30 @@ class AsyncSession(ComponentSession):
                     await outcome
             except Exception as exc:  # noqa: BLE001
                 self.owner.event_handler_failed(event, exc)
+
+
+class _Settle:
+    """Where the link puts a request's outcome on its own loop thread: into the
+    asyncio future `future`, converted (what `convert` raises fails it)."""
+
+    __slots__ = ("convert", "future")
+
+    def __init__(self, future: asyncio.Future[Any], convert: Callable[[Any], Any]) -> None:
+        self.future = future
+        self.convert = convert
+
+    def set_result(self, value: Any) -> None:
+        future = self.future
+        if future.done():
+            return  # cancelled by its awaiter
+        try:
+            future.set_result(self.convert(value))
+        except Exception as exc:  # noqa: BLE001 - the awaiter gets it
+            future.set_exception(exc)
+
+    def set_exception(self, error: BaseException) -> None:
+        if not self.future.done():
+            self.future.set_exception(error)
 
 
 def _reply(reply: Reply, result: Any) -> None:

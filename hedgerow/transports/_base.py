@@ -223,6 +223,14 @@ class Peer(Protocol):
     def deliver(self, message: Invocation | Event | Closed) -> None: ...
 
 
+NOT_AT_ONCE: Any = object()
+"""What a peer's optional ``invoke_now(session, registration, procedure, args, kwargs)``
+returns when it cannot run the endpoint at once, on the transport's loop thread
+(the invocation is then delivered as any other). Otherwise ``invoke_now`` returns
+what the endpoint answers with (a value, or a future of it on that loop) or raises
+the `ApplicationError` to answer with (see `hedgerow.components._component_inline`)."""
+
+
 class Link(abc.ABC):
     """One joined session on a transport."""
 

@@ -26,6 +26,7 @@ from autobahn.wamp.exception import ApplicationError
 from autobahn.wamp.types import CallOptions, RegisterOptions, SubscribeOptions
 
 from hedgerow.transports._base import (
+    NOT_AT_ONCE,
     Call,
     Closed,
     Event,
@@ -232,6 +233,15 @@ class WampLink(Link):
             reject_future(future, self._not_connected(describe_request(request)))
         return future
 
+    def handle_here(self, request: Request, sink: Any) -> bool:
+        """As `handle`, from the loop's own thread: the outcome goes to `sink` (its
+        ``set_result`` and ``set_exception``, called on this thread) rather than to
+        a future for any thread. False, and nothing done, elsewhere."""
+        if not self.loop.on_loop_thread():
+            return False
+        self._dispatch(request, sink)
+        return True
+
     def _closed_error(self, request: Request) -> ApplicationError:
         if self._state is LinkState.LOST:
             return self._not_connected(describe_request(request))
@@ -342,9 +352,20 @@ class WampLink(Link):
 
     def _endpoint(self, procedure: str) -> Callable[..., Any]:
         loop, peer = self.loop, self.peer
+        invoke_now = getattr(peer, "invoke_now", None)
 
         def endpoint(*args: Any, **kwargs: Any) -> Any:
             details = kwargs.pop(_DETAILS)
+            if invoke_now is not None and details.progress is None:
+                answer = invoke_now(
+                    self.session_id,
+                    details.registration.id,
+                    details.procedure or procedure,
+                    args,
+                    kwargs,
+                )
+                if answer is not NOT_AT_ONCE:
+                    return answer  # the endpoint ran at once, on this loop
             answer = loop.create_future()
             reply = WampReply(loop, answer, details.progress)
             peer.deliver(
