@@ -197,17 +197,18 @@ class Event:
         info: dict[str, Any] | None = None,
         seq: int = 0,
     ) -> None:
-        put = object.__setattr__
-        put(self, "kind", kind)
-        put(self, "path", path)
-        put(self, "time", time)
-        put(self, "incarnation", incarnation)
-        put(self, "reason", reason)
-        put(self, "_traceback", traceback)
-        put(self, "delay", delay)
-        put(self, "message", message)
-        put(self, "info", info)
-        put(self, "seq", seq)
+        # Each field through its slot's setter (bound below): twice as fast as
+        # object.__setattr__, and an event is made at every start and exit.
+        _set_kind(self, kind)
+        _set_path(self, path)
+        _set_time(self, time)
+        _set_incarnation(self, incarnation)
+        _set_reason(self, reason)
+        _set_traceback(self, traceback)
+        _set_delay(self, delay)
+        _set_message(self, message)
+        _set_info(self, info)
+        _set_seq(self, seq)
 
     def __setattr__(self, name: str, value: Any) -> NoReturn:
         msg = f"cannot assign to field {name!r}: an Event is immutable"
@@ -280,6 +281,18 @@ class Event:
         if self.kind in (EventKind.DEAD_LETTER, EventKind.HANDLER_FAILED):
             text += f" message={self.message!r}"
         return text
+
+
+_set_kind = Event.__dict__["kind"].__set__
+_set_path = Event.__dict__["path"].__set__
+_set_time = Event.__dict__["time"].__set__
+_set_incarnation = Event.__dict__["incarnation"].__set__
+_set_reason = Event.__dict__["reason"].__set__
+_set_traceback = Event.__dict__["_traceback"].__set__
+_set_delay = Event.__dict__["delay"].__set__
+_set_message = Event.__dict__["message"].__set__
+_set_info = Event.__dict__["info"].__set__
+_set_seq = Event.__dict__["seq"].__set__
 
 
 class _LogLine:

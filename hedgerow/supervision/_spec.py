@@ -458,7 +458,10 @@ def _asks_for_backoff(spec: ChildSpec | SupervisorSpec) -> bool | None:
     """`backoff` as given, else True if a backoff field is set, else None (no opinion)."""
     if spec.backoff is not None:
         return spec.backoff
-    return True if any(getattr(spec, name) is not None for name in BACKOFF_FIELDS) else None
+    for name in BACKOFF_FIELDS:  # a loop, not any(): asked at each start_child
+        if getattr(spec, name) is not None:
+            return True
+    return None
 
 
 def _check_backoff(owner: str | None, spec: ChildSpec | SupervisorSpec) -> None:
