@@ -161,7 +161,7 @@ class AsyncioActor(LoopChild, pykka.Actor):
     @property
     def actor_loop(self) -> asyncio.AbstractEventLoop:
         """The event loop this actor runs on (set by `start`)."""
-        loop = self.actor_inbox._loop
+        loop: asyncio.AbstractEventLoop | None = getattr(self, "_hr_loop", None)
         if loop is None:
             msg = f"{self} has not been started"
             raise RuntimeError(msg)
@@ -218,7 +218,8 @@ class AsyncioActor(LoopChild, pykka.Actor):
                 self._hr_idle()
                 return None
             self._hr_phase = _RUNNING
-            hook = self._hr_start()
+            # Spawned by a tree (its root): the start is waited for and reported.
+            hook = self._hr_start_child() if self._hr_reported else self._hr_start()
             if hook is not None:
                 return None, hook
         queue = self.actor_inbox._queue
@@ -330,8 +331,8 @@ class AsyncioActor(LoopChild, pykka.Actor):
         """The handler of `envelope` raised (the exception being handled): as pykka,
         an Exception goes back to the asker or fails the actor; any other stops
         every actor. Returns a hook's coroutine to await, if any."""
-        if self._hr_child_ref is not None:
-            return self._hr_child_failed(envelope)
+        if self._hr_child_ref is not None or self._hr_reported:
+            return self._hr_child_failed(envelope)  # (a tree's root: as a thread's, it fails alone)
         exc_info = sys.exc_info()
         if isinstance(exc_info[1], Shutdown):  # a stop with a reason that counts as normal
             self._hr_set_reason(exc_info[1])

@@ -26,6 +26,7 @@ from hedgerow.supervision._spec import (
     Strategy,
     SupervisorSpec,
 )
+from hedgerow.supervision._steps import Steps, WaitStarted
 from hedgerow.supervision._termination import Terminating
 
 if TYPE_CHECKING:
@@ -84,7 +85,11 @@ class Starting(Terminating):
         child.id = cid
         return child
 
-    def _start(self, child: _Child) -> BaseException | None:
+    def _watch_start(self, actor: ActorCore) -> None:
+        """Before `actor` starts: prepare to wait for its ``on_start`` (a
+        supervisor on a loop gives it a flag that wakes it)."""
+
+    def _start(self, child: _Child) -> Steps[BaseException | None]:
         """Start one incarnation and wait for its ``on_start``; the error, if any.
 
         Raises `Shutdown` if this supervisor is abandoned meanwhile: whoever
@@ -109,12 +114,14 @@ class Starting(Terminating):
             )
         except Exception as exc:  # noqa: BLE001 - any constructor error is a start failure
             return self._start_failed(child, exc, exc.__traceback__)
+        self._watch_start(actor)
         with self._gate:
             self._check_not_abandoned()
             launch(actor)
             self._starting = (child, actor)
         try:
-            actor._hr_started.wait()
+            if not actor._hr_started.is_set():
+                yield WaitStarted(actor)
         finally:
             with self._gate:
                 self._starting = None
