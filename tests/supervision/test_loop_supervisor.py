@@ -94,3 +94,34 @@ def test_a_loop_supervisor_on_the_running_loop_starts_children_from_the_loop():
 
     answers = asyncio.run(main())
     assert answers[3] == ("w3", 1, "hi")
+
+
+def test_a_tree_file_says_where_a_supervisor_runs(tmp_path):
+    path = tmp_path / "tree.toml"
+    path.write_text(
+        "[supervisor]\n"
+        'runtime = "loop"\n'
+        "[[supervisor.children]]\n"
+        'id = "pool"\n'
+        "[supervisor.children.supervisor]\n"
+        'strategy = "simple_one_for_one"\n'
+        "[[supervisor.children.supervisor.children]]\n"
+        'id = "w"\n'
+        'start = "helpers:Worker"\n'
+    )
+    spec = hr.load_tree(path)
+    assert spec.runtime == "loop"
+    assert spec.children[0].start.runtime == "thread"
+    for fmt in ("toml", "yaml", "json"):
+        again = tmp_path / f"again.{fmt}"
+        hr.dump_tree(spec, again)
+        assert hr.load_tree(again) == spec
+    assert 'runtime = "loop"' in hr.dumps_tree(spec, "toml")
+
+
+def test_a_tree_file_with_a_bad_runtime_names_it(tmp_path):
+    path = tmp_path / "tree.toml"
+    path.write_text('[supervisor]\nruntime = "fiber"\n')
+    with pytest.raises(hr.ConfigError, match="runtime") as raised:
+        hr.load_tree(path)
+    assert "Traceback" not in str(raised.value)
