@@ -32,9 +32,8 @@ from pykka import ActorDeadError, ActorRegistry, messages
 from hedgerow._exceptions import Shutdown
 from hedgerow.actors._actor_core import take_spawning_inbox
 from hedgerow.actors._async_future import AsyncioFuture
-from hedgerow.actors._flag import StopFlag
 from hedgerow.actors._inbox import Inbox
-from hedgerow.actors._loop import _actor_codes, hedgerow_loop, runtime_for
+from hedgerow.actors._loop import DEFERRED, _actor_codes, hedgerow_loop, runtime_for
 from hedgerow.actors._loop_child import BUDGET, DEAD, LEFT, NEW, RUNNING, LoopChild, current_task
 from hedgerow.actors._loop_inbox import LoopActorRef, LoopInbox
 from hedgerow.actors._messages import _Control
@@ -46,6 +45,8 @@ if TYPE_CHECKING:
 
     from pykka._actor import ActorInbox
     from pykka._envelope import Envelope
+
+    from hedgerow.actors._flag import StopFlag
 
 __all__ = ["AsyncioActor"]
 
@@ -118,9 +119,10 @@ class AsyncioActor(LoopChild, pykka.Actor):
     def _create_future() -> pykka.Future[Any]:
         return AsyncioFuture()
 
+    _hr_lean_init = True  # pykka's fields are set by ActorCore, actor_stopped a StopFlag
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.actor_stopped = StopFlag()
         if self._hr_child_ref is None:
             # pykka's ActorRef, with a tell and an ask that skip its generic steps.
             self._actor_ref = LoopActorRef(self, _future_maker(self.__class__))
@@ -188,6 +190,9 @@ class AsyncioActor(LoopChild, pykka.Actor):
         if running is loop:
             self._hr_busy = True
             runtime.busy += 1
+            if runtime.deferred is self:
+                runtime.deferred = DEFERRED  # its starter runs _hr_drain itself
+                return
             loop.call_soon(self._hr_drain)
         else:
             runtime.notify(self)

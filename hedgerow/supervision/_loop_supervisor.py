@@ -30,7 +30,9 @@ from hedgerow._clock import MonotonicClock
 from hedgerow.actors._actor_core import KILL_LANDS
 from hedgerow.actors._async_actor import AsyncioActor
 from hedgerow.actors._flag import StopFlag
+from hedgerow.actors._loop import DEFERRED
 from hedgerow.actors._reason import KILLED, Reason
+from hedgerow.actors._spawn import launch
 from hedgerow.supervision._steps import Steps, WaitStarted
 from hedgerow.supervision._supervisor import SupervisorBase
 
@@ -111,6 +113,25 @@ class LoopSupervisor(SupervisorBase, AsyncioActor):
 
     def _watch_start(self, actor: ActorCore) -> None:
         actor._hr_started = LoopFlag(self._hr_loop)
+
+    def _launch(self, actor: ActorCore) -> None:
+        # A child of this loop, started from it: its first run (its on_start,
+        # and what waits in its inbox) is done by `_launched`, not scheduled,
+        # so a start costs no turn of the loop (and, with a plain on_start,
+        # no wait at all).
+        runtime = self._hr_runtime
+        runtime.deferred = actor
+        try:
+            launch(actor)
+        finally:
+            if runtime.deferred is actor:  # another loop's, or not an event-loop actor
+                runtime.deferred = None
+
+    def _launched(self, actor: ActorCore) -> None:
+        runtime = self._hr_runtime
+        if runtime.deferred is DEFERRED:
+            runtime.deferred = None
+            actor._hr_drain()  # type: ignore[attr-defined]
 
     def _perform(self, steps: Steps[Any]) -> Any:
         """Run `steps` at once as far as they go without waiting: their outcome,

@@ -78,6 +78,8 @@ class SupervisorCore(ActorCore):
         """The child whose on_start this supervisor's thread waits for, if any."""
         self._stop_asked = False
         """A stop was asked for from another thread: nothing more (re)starts."""
+        self._settings: tuple[Any, ...] | None = None
+        """The last child spec's (supervisor spec, child spec, inbox, backoff) settings."""
         self._gate = threading.Lock()
         """Orders starting an incarnation against `_terminated` being set from
         another thread (a parent taking over an abandoned supervisor's stop)."""
