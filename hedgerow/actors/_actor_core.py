@@ -15,6 +15,7 @@ import contextlib
 import itertools
 import logging
 import math
+import os
 import random
 import threading
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, overload
@@ -64,7 +65,8 @@ theirs; a supervisor puts this one back once the start is over)."""
 
 
 def _new_urn() -> str:
-    """A random version-4 UUID URN, as pykka's ``uuid.uuid4().urn`` (made faster)."""
+    """A random version-4 UUID URN, as pykka's ``uuid.uuid4().urn``, without its
+    system call (the generator is seeded from the OS, and again after a fork)."""
     digits = f"{_random_bits(122):031x}"
     variant = "89ab"[int(digits[15], 16) & 3]
     return (
@@ -73,7 +75,10 @@ def _new_urn() -> str:
     )
 
 
-_random_bits = random.SystemRandom().getrandbits
+_urn_random = random.Random()  # noqa: S311 - unique names, not secrets
+_random_bits = _urn_random.getrandbits
+if hasattr(os, "register_at_fork"):  # a forked process must not repeat its parent's urns
+    os.register_at_fork(after_in_child=_urn_random.seed)
 
 
 def take_spawning_inbox() -> Any:
