@@ -7,7 +7,8 @@ Figures (baselines measured in the same process; ratios are event-loop / thread)
    behind it); p50 and p99 of the difference (us). Also the round trip seen by
    the sender (tell CRASH, tell NEXT, ask SYNC from a plain thread). Every
    restart is immediate (no backoff, ``max_restarts=10**9``). Baseline: the
-   same child as a thread (`hedgerow.Actor`);
+   same child as a thread (`hedgerow.Actor`); and the event-loop child under
+   a supervisor on its loop (``runtime="loop"``: no thread hop);
 2. memory per idle supervised child: tracemalloc delta over N children of a
    ``simple_one_for_one`` supervisor (each started by ``start_child`` and asked
    once), everything the tree keeps per child included (ref, inbox, record,
@@ -87,10 +88,10 @@ class ThreadMarks(_Marks, hr.Actor):
     pass
 
 
-def bench_restarts(actor_class: type, n: int) -> dict[str, list[float]]:
+def bench_restarts(actor_class: type, n: int, runtime: str = "thread") -> dict[str, list[float]]:
     marks: list[float] = []
     template = hr.ChildSpec("w", actor_class, args=(marks,))
-    tree = hr.start_tree(hr.SupervisorSpec([template], max_restarts=10**9))
+    tree = hr.start_tree(hr.SupervisorSpec([template], max_restarts=10**9, runtime=runtime))
     try:
         ref = tree.get_child("w")
         ref.ask(SYNC)
@@ -342,16 +343,20 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if "restart" in args.only:
         loop = bench_restarts(LoopMarks, args.restarts)
         thread = bench_restarts(ThreadMarks, args.restarts)
+        loopsup = bench_restarts(LoopMarks, args.restarts, runtime="loop")
         results["restart"] = {
             "loop": {k: summary(v) for k, v in loop.items()},
             "thread": {k: summary(v) for k, v in thread.items()},
+            "loopsup": {k: summary(v) for k, v in loopsup.items()},
         }
         for key in ("crash_to_next", "round_trip"):
-            lp, tp = summary(loop[key]), summary(thread[key])
+            lp, tp, sp = summary(loop[key]), summary(thread[key]), summary(loopsup[key])
             log(
                 f"restart {key:>13}: loop p50 {lp['p50_us']:7.1f} us p99 {lp['p99_us']:7.1f} us"
                 f" | thread p50 {tp['p50_us']:7.1f} us p99 {tp['p99_us']:7.1f} us"
                 f" | ratio p50 {ratio(lp['p50_us'], tp['p50_us']):.2f}"
+                f" | loop child, loop supervisor p50 {sp['p50_us']:7.1f} us"
+                f" p99 {sp['p99_us']:7.1f} us"
             )
         log("  target: crash_to_next p50 <= 100 us (event-loop child)")
     if "memory" in args.only:
