@@ -125,3 +125,46 @@ def test_a_tree_file_with_a_bad_runtime_names_it(tmp_path):
     with pytest.raises(hr.ConfigError, match="runtime") as raised:
         hr.load_tree(path)
     assert "Traceback" not in str(raised.value)
+
+
+class Ordered(hr.AsyncioActor):
+    """Logs what it handles; crashes on "crash" (its on_start awaits when asked to)."""
+
+    def __init__(self, log: list[object], slow_start: bool = False) -> None:
+        super().__init__()
+        self.log = log
+        self.slow_start = slow_start
+
+    def on_start(self) -> object:
+        if self.slow_start:
+            return asyncio.sleep(0)
+        return None
+
+    def on_receive(self, message: object) -> object:
+        self.log.append((self.actor_incarnation, message))
+        if message == "crash":
+            raise RuntimeError("crash")
+        return message
+
+
+@pytest.mark.parametrize("slow_start", [False, True])
+def test_messages_queued_for_a_restart_run_in_order_in_the_new_incarnations_first_turn(
+    slow_start,
+):
+    # A child of the loop supervisor's loop starts in the supervisor's own turn:
+    # what waits in its inbox is handled then, in order, and a crash there is
+    # handled as any other (the next incarnation gets the rest).
+    log: list[object] = []
+    spec = hr.SupervisorSpec(
+        [hr.ChildSpec("o", Ordered, args=(log, slow_start))], max_restarts=10, runtime="loop"
+    )
+    tree, rec = start(spec)
+    with tree:
+        ref = tree.lookup("root/o")
+        for message in ["crash", 1, "crash", 2, 3]:
+            ref.tell(message)
+        assert ref.ask("last", timeout=10) == "last"
+        assert [m for _, m in log] == ["crash", 1, "crash", 2, 3, "last"]
+        assert [i for i, _ in log] == [1, 2, 2, 3, 3, 3]
+        assert len(rec.matching(EventKind.RESTARTED, "root/o")) == 2
+        assert len(rec.matching(EventKind.DEAD_LETTER, "root/o")) == 2
