@@ -7,19 +7,24 @@ Figures (baselines measured in the same process; ratios are event-loop / thread)
    behind it); p50 and p99 of the difference (us). Also the round trip seen by
    the sender (tell CRASH, tell NEXT, ask SYNC from a plain thread). Every
    restart is immediate (no backoff, ``max_restarts=10**9``). Baseline: the
-   same child as a thread (`hedgerow.Actor`);
+   same child as a thread (`hedgerow.Actor`); and the event-loop child under
+   a supervisor on its loop (``runtime="loop"``: no thread hop);
 2. memory per idle supervised child: tracemalloc delta over N children of a
    ``simple_one_for_one`` supervisor (each started by ``start_child`` and asked
    once), everything the tree keeps per child included (ref, inbox, record,
    name). Baselines: thread children, and unsupervised event-loop actors;
 3. many actors (``--count``, default 10,000; ``--count 1000000`` for the
    issue's figure): a root over ``--fanout``-sized ``simple_one_for_one``
-   supervisors, children started by ``start_child`` from one thread per
-   supervisor; then ``--crash`` of them (10% by default) crashed at once, each
+   supervisors; then ``--crash`` of them (10% by default) crashed at once, each
    told a numbered message behind its crash: all must come back and every
    message be handled (recovery time reported); then the tree's stop. Start
    rate, recovery time, stop time, RSS per child, and the share of the stop
-   spent in pykka's ActorRegistry (a list: each unregister is O(n)).
+   spent in pykka's ActorRegistry. Run once per ``--supervisors`` runtime:
+   ``thread`` (the supervisors are threads; children started by
+   ``start_child`` from one thread per supervisor) and ``loop``
+   (``SupervisorSpec(runtime="loop")``: the supervisors run on the children's
+   loop, and the children are started by one coroutine per supervisor on that
+   loop, ``await handle.start_child()``, so no start costs a thread hop).
 
 Targets (informational; a missed target never makes the exit status non-zero):
 restart p50 <= 0.1 ms; memory <= 3 KiB per idle supervised event-loop child;
@@ -34,6 +39,7 @@ restart p50 <= 0.1 ms; memory <= 3 KiB per idle supervised event-loop child;
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import math
 import os
@@ -49,6 +55,7 @@ import pykka
 from bench_core import percentile, pin, ratio, rss_bytes, settle
 
 import hedgerow as hr
+from hedgerow.actors._loop import hedgerow_loop
 
 CRASH = "crash"
 NEXT = "next"
@@ -81,10 +88,10 @@ class ThreadMarks(_Marks, hr.Actor):
     pass
 
 
-def bench_restarts(actor_class: type, n: int) -> dict[str, list[float]]:
+def bench_restarts(actor_class: type, n: int, runtime: str = "thread") -> dict[str, list[float]]:
     marks: list[float] = []
     template = hr.ChildSpec("w", actor_class, args=(marks,))
-    tree = hr.start_tree(hr.SupervisorSpec([template], max_restarts=10**9))
+    tree = hr.start_tree(hr.SupervisorSpec([template], max_restarts=10**9, runtime=runtime))
     try:
         ref = tree.get_child("w")
         ref.ask(SYNC)
@@ -202,14 +209,55 @@ class _Registry:
         pykka.ActorRegistry.unregister = classmethod(self._original)  # type: ignore[method-assign,assignment]
 
 
-def bench_many(count: int, fanout: int, crash: float, log: Any) -> dict[str, float]:
+def fill_from_threads(tree: hr.Tree, sizes: list[int], refs: list[list[Any]]) -> None:
+    """Start the children from one thread per supervisor (`SupervisorHandle.start_child`)."""
+
+    def fill(index: int, size: int) -> None:
+        handle = tree.supervisor(f"s{index}")
+        refs[index].extend(handle.start_child() for _ in range(size))
+
+    threads = [threading.Thread(target=fill, args=(i, size)) for i, size in enumerate(sizes)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
+def fill_from_loop(tree: hr.Tree, sizes: list[int], refs: list[list[Any]]) -> None:
+    """Start the children from one coroutine per supervisor on their loop (hedgerow's)."""
+    handles = [
+        hr.AsyncioSupervisorHandle(tree.supervisor(f"s{i}").ref, timeout=600)
+        for i in range(len(sizes))
+    ]
+
+    async def fill(index: int) -> None:
+        handle = handles[index]
+        group = refs[index]
+        for _ in range(sizes[index]):
+            group.append(await handle.start_child())
+
+    async def fill_all() -> None:
+        await asyncio.gather(*(fill(i) for i in range(len(sizes))))
+
+    asyncio.run_coroutine_threadsafe(fill_all(), hedgerow_loop()).result()
+
+
+def bench_many(
+    count: int, fanout: int, crash: float, log: Any, supervisors: str = "thread"
+) -> dict[str, Any]:
     groups = max(1, math.ceil(count / fanout))
     counter = [0]
     template = hr.ChildSpec("c", Counted, args=(counter,))
     nested = hr.SupervisorSpec(
-        [template], strategy="simple_one_for_one", max_restarts=10**9, period=1
+        [template],
+        strategy="simple_one_for_one",
+        max_restarts=10**9,
+        period=1,
+        runtime=supervisors,
     )
-    spec = hr.SupervisorSpec([hr.ChildSpec(f"s{i}", nested) for i in range(groups)])
+    spec = hr.SupervisorSpec(
+        [hr.ChildSpec(f"s{i}", nested) for i in range(groups)], runtime=supervisors
+    )
     settle()
     rss0 = rss_bytes()
     events = hr.EventStream()
@@ -225,20 +273,14 @@ def bench_many(count: int, fanout: int, crash: float, log: Any) -> dict[str, flo
     events.subscribe(on_event)
     tree = hr.start_tree(spec, events=events)
     refs: list[list[Any]] = [[] for _ in range(groups)]
-
-    def fill(index: int, size: int) -> None:
-        handle = tree.supervisor(f"s{index}")
-        refs[index].extend(handle.start_child() for _ in range(size))
-
     sizes = [min(fanout, count - i * fanout) for i in range(groups)]
     t0 = perf_counter()
-    threads = [threading.Thread(target=fill, args=(i, sizes[i])) for i in range(groups)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    if supervisors == "loop":
+        fill_from_loop(tree, sizes, refs)
+    else:
+        fill_from_threads(tree, sizes, refs)
     started = perf_counter() - t0
-    log(f"  started {count:,} in {started:.1f} s")
+    log(f"  {supervisors} supervisors: started {count:,} in {started:.1f} s")
     flat = [ref for group in refs for ref in group]
     flat[-1].ask(SYNC, timeout=60)
     settle()
@@ -264,6 +306,7 @@ def bench_many(count: int, fanout: int, crash: float, log: Any) -> dict[str, flo
     stopped = perf_counter() - t2
     return {
         "count": count,
+        "supervisor_runtime": supervisors,
         "supervisors": groups,
         "start_s": started,
         "start_rate": count / started,
@@ -300,16 +343,20 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if "restart" in args.only:
         loop = bench_restarts(LoopMarks, args.restarts)
         thread = bench_restarts(ThreadMarks, args.restarts)
+        loopsup = bench_restarts(LoopMarks, args.restarts, runtime="loop")
         results["restart"] = {
             "loop": {k: summary(v) for k, v in loop.items()},
             "thread": {k: summary(v) for k, v in thread.items()},
+            "loopsup": {k: summary(v) for k, v in loopsup.items()},
         }
         for key in ("crash_to_next", "round_trip"):
-            lp, tp = summary(loop[key]), summary(thread[key])
+            lp, tp, sp = summary(loop[key]), summary(thread[key]), summary(loopsup[key])
             log(
                 f"restart {key:>13}: loop p50 {lp['p50_us']:7.1f} us p99 {lp['p99_us']:7.1f} us"
                 f" | thread p50 {tp['p50_us']:7.1f} us p99 {tp['p99_us']:7.1f} us"
                 f" | ratio p50 {ratio(lp['p50_us'], tp['p50_us']):.2f}"
+                f" | loop child, loop supervisor p50 {sp['p50_us']:7.1f} us"
+                f" p99 {sp['p99_us']:7.1f} us"
             )
         log("  target: crash_to_next p50 <= 100 us (event-loop child)")
     if "memory" in args.only:
@@ -324,11 +371,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             f" | unsupervised event-loop actor {bare_b / 1024:.2f} KiB"
         )
         log("  target: <= 3 KiB per idle supervised event-loop child")
-    if "many" in args.only:
-        many = bench_many(args.count, args.fanout, args.crash, log)
-        results["many"] = many
+    for runtime in args.supervisors if "many" in args.only else ():
+        settle()
+        many = bench_many(args.count, args.fanout, args.crash, log, runtime)
+        results.setdefault("many", {})[runtime] = many
         log(
-            f"many: {many['count']:,} children under {many['supervisors']} supervisors:"
+            f"many: {many['count']:,} children under {many['supervisors']} {runtime}"
+            " supervisors:"
             f" start {many['start_s']:.1f} s ({many['start_rate']:,.0f}/s),"
             f" RSS {many['rss_per_child'] / 1024:.2f} KiB/child;"
             f" {many['crashed']:,} crashed at once: {many['restarted']:,} restarted,"
@@ -336,6 +385,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             f" stop {many['stop_s']:.1f} s, of which pykka's registry"
             f" {many['registry_s']:.1f} s ({many['registry_calls']:,} unregisters)"
         )
+    if "many" in args.only:
         log("  target: 1,000,000 started in under 60 s (run with --count 1000000)")
     return results
 
@@ -350,9 +400,17 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=10_000, help="children of the many run")
     parser.add_argument("--fanout", type=int, default=10_000, help="children per supervisor")
     parser.add_argument("--crash", type=float, default=0.1, help="share crashed at once")
+    parser.add_argument(
+        "--supervisors",
+        default="thread,loop",
+        help="comma-separated runtimes of the many run's supervisors: thread, loop",
+    )
     parser.add_argument("--affinity", choices=["one", "all"], default="one")
     args = parser.parse_args()
     args.only = [s for s in args.only.split(",") if s] or list(SECTIONS)
+    args.supervisors = [s for s in args.supervisors.split(",") if s]
+    if set(args.supervisors) - {"thread", "loop"}:
+        parser.error(f"--supervisors: expected thread and/or loop, not {args.supervisors}")
     unknown = sorted(set(args.only) - set(SECTIONS))
     if unknown:
         parser.error(f"--only: unknown section(s) {', '.join(unknown)}; known: {SECTIONS}")

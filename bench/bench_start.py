@@ -11,8 +11,13 @@ Figures, for each size (default 1,000 and 10,000 children):
 2. stop time: the whole tree's `stop()` against stopping the N pykka actors
    (tell every stop, then wait for every thread to end).
 
-Runtimes: `thread` (`hedgerow.Actor` children) and, when the supervisor accepts
-them, `loop` (`hedgerow.AsyncioActor` children on hedgerow's loop thread).
+Variants: `thread` (`hedgerow.Actor` children under a thread supervisor),
+`loop` (`hedgerow.AsyncioActor` children on hedgerow's loop thread, under a
+thread supervisor), `loopsup` (the same children under a supervisor on their
+loop, ``SupervisorSpec(runtime="loop")``, called from a plain thread) and
+`loopsup-async` (the same, called from a coroutine on that loop: the tree is
+opened with ``hr.open_tree(spec, use_running_loop=True)`` and each start is
+``await tree.start_child()``, so a start costs no thread hop at all).
 Targets are informational: a missed target never makes the exit status non-zero.
 
     .venv/bin/python bench/bench_start.py            # about a minute
@@ -23,6 +28,7 @@ Targets are informational: a missed target never makes the exit status non-zero.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import statistics
@@ -64,6 +70,24 @@ def _loop_supported() -> bool:
     return True
 
 
+def _loop_supervisor_supported() -> bool:
+    """Whether a supervisor can run on the loop (``SupervisorSpec(runtime="loop")``)."""
+    try:
+        hr.SupervisorSpec(runtime="loop")
+    except (TypeError, ValueError, hr.ConfigError):
+        return False
+    return True
+
+
+VARIANTS: dict[str, tuple[type[Any], str, bool]] = {
+    # name: (child class, the supervisor's runtime, started from the loop)
+    "thread": (ThreadIdle, "thread", False),
+    "loop": (LoopIdle, "thread", False),
+    "loopsup": (LoopIdle, "loop", False),
+    "loopsup-async": (LoopIdle, "loop", True),
+}
+
+
 def measure_pykka(n: int) -> dict[str, float]:
     began = perf_counter()
     refs = [PykkaIdle.start() for _ in range(n)]
@@ -77,12 +101,17 @@ def measure_pykka(n: int) -> dict[str, float]:
     return {"rate": n / started, "start_s": started, "stop_s": stopped}
 
 
-def measure_tree(n: int, actor_class: type[Any]) -> dict[str, float]:
-    spec = hr.SupervisorSpec(
+def _spec(actor_class: type[Any], runtime: str) -> hr.SupervisorSpec:
+    options = {} if runtime == "thread" else {"runtime": runtime}
+    return hr.SupervisorSpec(
         [hr.ChildSpec("child", actor_class, restart="temporary")],
         strategy="simple_one_for_one",
+        **options,
     )
-    tree = hr.start_tree(spec, name="bench")
+
+
+def measure_tree(n: int, actor_class: type[Any], runtime: str = "thread") -> dict[str, float]:
+    tree = hr.start_tree(_spec(actor_class, runtime), name="bench")
     try:
         began = perf_counter()
         for _ in range(n):
@@ -95,11 +124,41 @@ def measure_tree(n: int, actor_class: type[Any]) -> dict[str, float]:
     return {"rate": n / started, "start_s": started, "stop_s": stopped}
 
 
+def measure_tree_from_loop(n: int, actor_class: type[Any], runtime: str) -> dict[str, float]:
+    """`measure_tree`, the starts awaited on the loop the children and supervisor run on."""
+
+    async def main() -> dict[str, float]:
+        tree = await hr.open_tree(_spec(actor_class, runtime), name="bench", use_running_loop=True)
+        try:
+            began = perf_counter()
+            for _ in range(n):
+                await tree.start_child()
+            started = perf_counter() - began
+        finally:
+            began = perf_counter()
+            await tree.stop()
+            stopped = perf_counter() - began
+        return {"rate": n / started, "start_s": started, "stop_s": stopped}
+
+    return asyncio.run(main())
+
+
+def measure(name: str, n: int) -> dict[str, float]:
+    if name == "pykka":
+        return measure_pykka(n)
+    actor_class, runtime, from_loop = VARIANTS[name]
+    if from_loop:
+        return measure_tree_from_loop(n, actor_class, runtime)
+    return measure_tree(n, actor_class, runtime)
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     cpus = pin(args.affinity)
-    runtimes = {"thread": ThreadIdle}
+    runtimes = ["thread"]
     if _loop_supported():
-        runtimes["loop"] = LoopIdle
+        runtimes.append("loop")
+    if _loop_supervisor_supported():
+        runtimes += ["loopsup", "loopsup-async"]
     results: dict[str, Any] = {
         "config": {
             "sizes": args.sizes,
@@ -108,7 +167,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "affinity": args.affinity,
             "loadavg_1min_at_start": os.getloadavg()[0],
             "python": sys.version.split()[0],
-            "runtimes": sorted(runtimes),
+            "runtimes": runtimes,
         },
         "sizes": {},
     }
@@ -118,7 +177,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         for rep in range(args.reps):
             for name in rotated(names, rep):
                 settle()
-                figures = measure_pykka(n) if name == "pykka" else measure_tree(n, runtimes[name])
+                figures = measure(name, n)
                 runs[name].append(figures)
         medians = {
             name: {key: statistics.median(r[key] for r in rows) for key in rows[0]}
@@ -139,20 +198,22 @@ def print_table(results: dict[str, Any]) -> None:
     )
     if "loop" not in cfg["runtimes"]:
         print("(event-loop children: the supervisor does not accept them in this version)")
-    header = f"{'children':>9} {'variant':>7} {'starts/s':>10} {'cost/pykka':>11} {'stop s':>8}"
+    header = f"{'children':>9} {'variant':>13} {'starts/s':>10} {'cost/pykka':>11} {'stop s':>8}"
     print(f"{header}  target")
     for n, size in results["sizes"].items():
         for name, m in size["medians"].items():
             cost = m.get("cost_vs_pykka")
             if name == "thread":
                 target = f"cost <= {THREAD_TARGET}: {'met' if cost <= THREAD_TARGET else 'missed'}"
-            elif name == "loop":
+            elif name != "pykka":
                 met = m["rate"] >= LOOP_TARGET
                 target = f">= {LOOP_TARGET:,.0f}/s: {'met' if met else 'missed'}"
             else:
                 target = ""
             shown = "" if cost is None else f"{cost:.2f}x"
-            print(f"{n:>9} {name:>7} {m['rate']:>10,.0f} {shown:>11} {m['stop_s']:>8.2f}  {target}")
+            print(
+                f"{n:>9} {name:>13} {m['rate']:>10,.0f} {shown:>11} {m['stop_s']:>8.2f}  {target}"
+            )
 
 
 def main(argv: list[str] | None = None) -> int:

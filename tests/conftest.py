@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 import os
 import threading
 from collections.abc import Iterator
@@ -9,6 +10,7 @@ import pykka
 import pytest
 from hypothesis import HealthCheck, settings
 
+import hedgerow as hr
 from hedgerow.actors._actor import ACTOR_THREAD_PREFIX
 from hedgerow.testing import VirtualClock
 from hedgerow.transports import use_framework
@@ -77,13 +79,40 @@ def clock() -> VirtualClock:
 
 
 @pytest.fixture(params=["thread", "loop", "mixed"])
-def runtime(request: pytest.FixtureRequest) -> Iterator[helpers.Runtime]:
+def runtime(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[helpers.Runtime]:
     """The runtime the test's children run on (pykka's pattern: one test, every
     runtime): ``thread`` (`hedgerow.Actor`), ``loop`` (`hedgerow.AsyncioActor`), or
     ``mixed`` (siblings alternate). `helpers.worker` builds on it; a test makes
-    its own actor bodies into classes with ``runtime.of(Body)``."""
-    chosen = helpers.Runtime(request.param)
+    its own actor bodies into classes with ``runtime.of(Body)``.
+
+    tests/supervision/conftest.py adds ``loopsup`` and ``mixedsup`` (supervisors
+    on the loop too: see `use_runtime`)."""
+    yield from use_runtime(request.param, monkeypatch)
+
+
+def use_runtime(name: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[helpers.Runtime]:
+    """Run the test on the runtime `name` (see `helpers.Runtime`).
+
+    ``loopsup`` is ``loop`` with every supervisor on the loop too (each
+    `SupervisorSpec` the test makes gets ``runtime="loop"``), and ``mixedsup``
+    ``mixed`` with supervisors alternating between a thread and the loop (in
+    the order the test makes their specs), so thread and loop supervisors
+    nest in each other."""
+    chosen = helpers.Runtime(name)
     helpers.current[0] = chosen
+    if chosen.supervisors is not None:
+        turn = itertools.count()
+        checked = hr.SupervisorSpec.__post_init__
+
+        def post_init(spec: hr.SupervisorSpec) -> None:
+            loop = chosen.supervisors == "loop" or next(turn) % 2 == 0
+            if spec.runtime == "thread" and loop:
+                object.__setattr__(spec, "runtime", "loop")
+            checked(spec)
+
+        monkeypatch.setattr(hr.SupervisorSpec, "__post_init__", post_init)
     try:
         yield chosen
     finally:

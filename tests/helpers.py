@@ -85,17 +85,23 @@ def _rebased(cls: type, base: type) -> type:
 
 class Runtime:
     """Where a test's children run: ``thread``, ``loop`` (event-loop actors), or
-    ``mixed`` (each class asked for alternates, so siblings differ)."""
+    ``mixed`` (each class asked for alternates, so siblings differ); and its
+    supervisors: ``loopsup`` (children as ``loop``) puts them all on the loop,
+    ``mixedsup`` (children as ``mixed``) alternates them (tests/conftest.py)."""
 
     def __init__(self, name: str) -> None:
         self.name = name
+        self.children = {"loopsup": "loop", "mixedsup": "mixed"}.get(name, name)
+        self.supervisors = {"loopsup": "loop", "mixedsup": "mixed"}.get(name)
+        """None: every supervisor is a thread one (unless its spec says otherwise)."""
         self._turn = itertools.count()
 
     def __repr__(self) -> str:
         return self.name
 
     def base(self) -> type:
-        if self.name == "thread" or (self.name == "mixed" and next(self._turn) % 2 == 0):
+        kind = self.children
+        if kind == "thread" or (kind == "mixed" and next(self._turn) % 2 == 0):
             return hr.Actor
         return hr.AsyncioActor
 

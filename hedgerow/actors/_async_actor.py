@@ -32,9 +32,8 @@ from pykka import ActorDeadError, ActorRegistry, messages
 from hedgerow._exceptions import Shutdown
 from hedgerow.actors._actor_core import take_spawning_inbox
 from hedgerow.actors._async_future import AsyncioFuture
-from hedgerow.actors._flag import StopFlag
 from hedgerow.actors._inbox import Inbox
-from hedgerow.actors._loop import _actor_codes, hedgerow_loop, runtime_for
+from hedgerow.actors._loop import DEFERRED, _actor_codes, hedgerow_loop, runtime_for
 from hedgerow.actors._loop_child import BUDGET, DEAD, LEFT, NEW, RUNNING, LoopChild, current_task
 from hedgerow.actors._loop_inbox import LoopActorRef, LoopInbox
 from hedgerow.actors._messages import _Control
@@ -46,6 +45,8 @@ if TYPE_CHECKING:
 
     from pykka._actor import ActorInbox
     from pykka._envelope import Envelope
+
+    from hedgerow.actors._flag import StopFlag
 
 __all__ = ["AsyncioActor"]
 
@@ -120,7 +121,6 @@ class AsyncioActor(LoopChild, pykka.Actor):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.actor_stopped = StopFlag()
         if self._hr_child_ref is None:
             # pykka's ActorRef, with a tell and an ask that skip its generic steps.
             self._actor_ref = LoopActorRef(self, _future_maker(self.__class__))
@@ -161,7 +161,7 @@ class AsyncioActor(LoopChild, pykka.Actor):
     @property
     def actor_loop(self) -> asyncio.AbstractEventLoop:
         """The event loop this actor runs on (set by `start`)."""
-        loop = self.actor_inbox._loop
+        loop: asyncio.AbstractEventLoop | None = getattr(self, "_hr_loop", None)
         if loop is None:
             msg = f"{self} has not been started"
             raise RuntimeError(msg)
@@ -188,6 +188,9 @@ class AsyncioActor(LoopChild, pykka.Actor):
         if running is loop:
             self._hr_busy = True
             runtime.busy += 1
+            if runtime.deferred is self:
+                runtime.deferred = DEFERRED  # its starter runs _hr_drain itself
+                return
             loop.call_soon(self._hr_drain)
         else:
             runtime.notify(self)
@@ -218,7 +221,8 @@ class AsyncioActor(LoopChild, pykka.Actor):
                 self._hr_idle()
                 return None
             self._hr_phase = _RUNNING
-            hook = self._hr_start()
+            # Spawned by a tree (its root): the start is waited for and reported.
+            hook = self._hr_start_child() if self._hr_reported else self._hr_start()
             if hook is not None:
                 return None, hook
         queue = self.actor_inbox._queue
@@ -330,8 +334,8 @@ class AsyncioActor(LoopChild, pykka.Actor):
         """The handler of `envelope` raised (the exception being handled): as pykka,
         an Exception goes back to the asker or fails the actor; any other stops
         every actor. Returns a hook's coroutine to await, if any."""
-        if self._hr_child_ref is not None:
-            return self._hr_child_failed(envelope)
+        if self._hr_child_ref is not None or self._hr_reported:
+            return self._hr_child_failed(envelope)  # (a tree's root: as a thread's, it fails alone)
         exc_info = sys.exc_info()
         if isinstance(exc_info[1], Shutdown):  # a stop with a reason that counts as normal
             self._hr_set_reason(exc_info[1])

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from types import CodeType, FrameType
 
 __all__ = [
+    "DEFERRED",
     "LoopRuntime",
     "forget_closed_loops",
     "hedgerow_loop",
@@ -52,6 +53,8 @@ _lock = threading.RLock()
 _loop: asyncio.AbstractEventLoop | None = None
 _runtimes: dict[asyncio.AbstractEventLoop, LoopRuntime] = {}
 """Every loop that hosts actors; the watchdog forgets those that are closed."""
+DEFERRED = object()
+"""`LoopRuntime.deferred` once the actor has left its first run to its starter."""
 _actor_codes: set[CodeType] = set()
 """Code of the runtime's frames that run a handler, each with the actor as ``self``."""
 
@@ -112,6 +115,10 @@ class LoopRuntime:
         self.thread_id: int | None = None
         self.busy = 0
         """How many actors of this loop have work (a message queued or in hand)."""
+        self.deferred: Any = None
+        """An actor about to start on this loop, from the loop's own thread, whose
+        first run its starter does itself (`DEFERRED` once the actor agreed):
+        a supervisor on the loop runs a child's start at once, with no hop."""
         self._remote: deque[Any] = deque()
         self._wake_pending = False
         self._beat_sent: float | None = None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import sys
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar, overload
 
@@ -244,11 +245,21 @@ class ChildRef(pykka.ActorRef[A]):
 
 
 def new_urn() -> str:
-    """A random (version 4) UUID's URN, as ``uuid.uuid4().urn`` makes (from
-    `os.urandom`), in about half its time: an actor's ``actor_urn``."""
-    h = os.urandom(16).hex()
-    variant = "89ab"[int(h[16], 16) & 3]
-    return f"urn:uuid:{h[:8]}-{h[8:12]}-4{h[13:16]}-{variant}{h[17:20]}-{h[20:]}"
+    """A random version-4 UUID URN, as pykka's ``uuid.uuid4().urn``, without its
+    system call (the generator is seeded from the OS, and again after a fork):
+    an actor's ``actor_urn``."""
+    digits = f"{_random_bits(122):031x}"
+    variant = "89ab"[int(digits[15], 16) & 3]
+    return (
+        f"urn:uuid:{digits[:8]}-{digits[8:12]}-4{digits[12:15]}-"
+        f"{variant}{digits[16:19]}-{digits[19:31]}"
+    )
+
+
+_urn_random = random.Random()  # noqa: S311 - unique names, not secrets
+_random_bits = _urn_random.getrandbits
+if hasattr(os, "register_at_fork"):  # a forked process must not repeat its parent's urns
+    os.register_at_fork(after_in_child=_urn_random.seed)
 
 
 _asyncio_future: Callable[[], pykka.Future[Any]] | None = None

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from hedgerow.supervision._async_tree import AsyncioSupervisorHandle, AsyncioTree, open_tree
     from hedgerow.supervision._backoff import DEFAULT_MAX_RETRIES, Backoff, BackoffSettings
     from hedgerow.supervision._intensity import RestartIntensity
+    from hedgerow.supervision._loop_supervisor import LoopSupervisor
     from hedgerow.supervision._management import Management
     from hedgerow.supervision._plan import ChangeKind, ChildChange, UpdatePlan, plan_update
     from hedgerow.supervision._reloader import ModuleReloader
@@ -49,6 +50,7 @@ __all__ = [
     "ChildInfo",
     "ChildSpec",
     "ChildState",
+    "LoopSupervisor",
     "Management",
     "ModuleReloader",
     "Restart",
@@ -97,6 +99,7 @@ __getattr__, __dir__ = lazy_exports(
         "ChildInfo": "hedgerow.supervision._supervisor",
         "ChildState": "hedgerow.supervision._supervisor",
         "Supervisor": "hedgerow.supervision._supervisor",
+        "LoopSupervisor": "hedgerow.supervision._loop_supervisor",
         "SupervisorHandle": "hedgerow.supervision._tree",
         "Tree": "hedgerow.supervision._tree",
         "start_tree": "hedgerow.supervision._tree",

@@ -29,6 +29,7 @@ from hedgerow.supervision._starting import Starting
 
 if TYPE_CHECKING:
     from hedgerow.actors._actor_core import ActorCore
+    from hedgerow.supervision._steps import Steps
 
 __all__ = ["Restarting"]
 
@@ -39,7 +40,7 @@ class Restarting(Starting):
 
     # -- exits ----------------------------------------------------------------
 
-    def _child_exited(self, child: _Child, actor: ActorCore, reason: Reason) -> None:
+    def _child_exited(self, child: _Child, actor: ActorCore, reason: Reason) -> Steps[None]:
         if child.actor is not actor or self._terminated:
             return  # ordered by this supervisor, and already handled
         if not actor._hr_claim_end_report():
@@ -56,7 +57,7 @@ class Restarting(Starting):
             if spec.significant and self._no_significant_left():
                 raise Shutdown(f"auto shutdown: {child.id} was the last significant child")
             return
-        self._restart(child, self._group(child))
+        yield from self._restart(child, self._group(child))
 
     def _auto_shutdown_due(self, child: _Child, reason: Reason) -> bool:
         policy = self.spec.shutdown_policy
@@ -93,15 +94,15 @@ class Restarting(Starting):
             return [failed]
         return [c for c in group if c is failed or c.state is not ChildState.STOPPED]
 
-    def _restart(self, failed: _Child, group: list[_Child]) -> None:
+    def _restart(self, failed: _Child, group: list[_Child]) -> Steps[None]:
         """Count the restart, stop the group's other members, then start it (maybe later)."""
         if not self._intensity.add_restart():
-            self._give_up(
+            yield from self._give_up(
                 IntensityExceeded(self.path, failed.id, self.spec.max_restarts, self.spec.period)
             )
-        delay = self._backoff_delay(failed)
+        delay = yield from self._backoff_delay(failed)
         others = [c for c in group if c is not failed]
-        self._terminate(reversed(others))
+        yield from self._terminate(reversed(others))
         restartable = []
         for child in group:
             self._cancel_restart(child)
@@ -113,7 +114,7 @@ class Restarting(Starting):
         for child in restartable:  # as on_start: a sibling may look up a cousin meanwhile
             self._reserve_below(child)
         if delay <= 0:
-            self._start_group(restartable)
+            yield from self._start_group(restartable)
             return
         due = _RestartDue(restartable)
         inbox = self.actor_inbox
@@ -127,7 +128,7 @@ class Restarting(Starting):
             delay=delay,
         )
 
-    def _backoff_delay(self, failed: _Child) -> float:
+    def _backoff_delay(self, failed: _Child) -> Steps[float]:
         """The wait before restarting `failed`: none without backoff; under backoff,
         give up once it has failed `max_retries` times in a row without staying up."""
         backoff = failed.backoff
@@ -136,27 +137,28 @@ class Restarting(Starting):
         if failed.incarnation and self.clock.now() - failed.started_at >= failed.reset_after:
             backoff.reset()
         if not backoff.can_retry():
-            self._give_up(RetriesExhausted(self.path, failed.id, backoff.max_retries))
+            yield from self._give_up(RetriesExhausted(self.path, failed.id, backoff.max_retries))
         return backoff.next_delay()
 
-    def _restart_due(self, due: _RestartDue) -> None:
+    def _restart_due(self, due: _RestartDue) -> Steps[None]:
         group = [c for c in due.group if c.timer is due.timer and c in self._children]
         if not group:
             return
-        self._start_group(group)
+        yield from self._start_group(group)
 
-    def _start_group(self, group: list[_Child]) -> None:
+    def _start_group(self, group: list[_Child]) -> Steps[None]:
         for index, child in enumerate(group):
             child.timer = None
             if child.state is not ChildState.RESTARTING or self._stop_asked:
                 continue
             child.restarts += 1
-            if self._start(child) is not None and not self._stop_asked:
+            error = yield from self._start(child)
+            if error is not None and not self._stop_asked:
                 # A failed restart is retried under the same intensity and backoff.
-                self._restart(child, group[index:])
+                yield from self._restart(child, group[index:])
                 return
 
-    def _give_up(self, error: Exception) -> None:
+    def _give_up(self, error: Exception) -> Steps[None]:
         self._publish(EventKind.INTENSITY_EXCEEDED, self.path, reason=error)
-        self._terminate_all()
+        yield from self._terminate_all()
         raise error

@@ -317,6 +317,10 @@ class ChildSpec:
         return float(self.shutdown)  # type: ignore[arg-type]
 
 
+SUPERVISOR_RUNTIMES = ("thread", "loop")
+"""Where a supervisor runs (`SupervisorSpec.runtime`)."""
+
+
 @dataclass(frozen=True)
 class SupervisorSpec:
     """A supervisor: its children in start order, strategy, intensity and policy.
@@ -327,6 +331,12 @@ class SupervisorSpec:
     are defaults for its own children (not its grandchildren), which a child's
     spec overrides field by field (see `ChildSpec`). So are `max_inbox`,
     `inbox_overflow` and `inbox_timeout` (see `inbox_for`).
+
+    `runtime` is where the supervisor itself runs: ``"thread"`` (the default,
+    a `hedgerow.Supervisor` on a thread of its own) or ``"loop"`` (a
+    `hedgerow.LoopSupervisor` on the event loop of the tree's event-loop
+    actors: no thread, and no thread hop to start or stop a child of that
+    loop). Both supervise children of either runtime, with the same semantics.
     """
 
     children: Sequence[ChildSpec] = ()
@@ -345,9 +355,13 @@ class SupervisorSpec:
     max_inbox: int | None = None
     inbox_overflow: Overflow | str | None = None
     inbox_timeout: float | None = None
+    runtime: str = "thread"
 
     def __post_init__(self) -> None:
         name = self.name
+        if self.runtime not in SUPERVISOR_RUNTIMES:
+            rule = "expected 'thread' or 'loop' (where the supervisor runs)"
+            raise SpecError(name, "runtime", self.runtime, rule)
         object.__setattr__(self, "strategy", Strategy.parse(self.strategy, name, "strategy"))
         policy = ShutdownPolicy.parse(self.shutdown_policy, name, "shutdown_policy")
         object.__setattr__(self, "shutdown_policy", policy)

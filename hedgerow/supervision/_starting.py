@@ -26,6 +26,7 @@ from hedgerow.supervision._spec import (
     Strategy,
     SupervisorSpec,
 )
+from hedgerow.supervision._steps import Steps, WaitStarted
 from hedgerow.supervision._termination import Terminating
 
 if TYPE_CHECKING:
@@ -75,16 +76,33 @@ class Starting(Terminating):
         cid = child_id or spec.id
         path = f"{self.path}/{cid}"
         ref = self.names.claim(path) or self._child_ref(spec, path)
-        ref._bound_inbox(self.spec.inbox_for(spec))
+        settings = self._settings
+        if settings is None or settings[0] is not self.spec or settings[1] is not spec:
+            # (The same for every child of a simple_one_for_one template: once.)
+            settings = (self.spec, spec, self.spec.inbox_for(spec), self.spec.backoff_for(spec))
+            self._settings = settings
+        ref._bound_inbox(settings[2])
         interceptor = self.hooks.interceptor
         if interceptor is not None:
             interceptor.child_created(ref)
         self.names.add(ref)
-        child = _Child(spec, ref, self.spec.backoff_for(spec), self.random)
+        child = _Child(spec, ref, settings[3], self.random)
         child.id = cid
         return child
 
-    def _start(self, child: _Child) -> BaseException | None:
+    def _watch_start(self, actor: ActorCore) -> None:
+        """Before `actor` starts: prepare to wait for its ``on_start`` (a
+        supervisor on a loop gives it a flag that wakes it)."""
+
+    def _launch(self, actor: ActorCore) -> None:
+        """Start `actor` (under `_gate`): `launch`, unless the runtime has its own way."""
+        launch(actor)
+
+    def _launched(self, actor: ActorCore) -> None:
+        """After `_launch`, out of `_gate`: a supervisor on a loop may run the
+        start of a child of its loop right here (see `LoopSupervisor`)."""
+
+    def _start(self, child: _Child) -> Steps[BaseException | None]:
         """Start one incarnation and wait for its ``on_start``; the error, if any.
 
         Raises `Shutdown` if this supervisor is abandoned meanwhile: whoever
@@ -109,12 +127,15 @@ class Starting(Terminating):
             )
         except Exception as exc:  # noqa: BLE001 - any constructor error is a start failure
             return self._start_failed(child, exc, exc.__traceback__)
+        self._watch_start(actor)
         with self._gate:
             self._check_not_abandoned()
-            launch(actor)
+            self._launch(actor)
             self._starting = (child, actor)
+        self._launched(actor)
         try:
-            actor._hr_started.wait()
+            if not actor._hr_started.is_set():
+                yield WaitStarted(actor)
         finally:
             with self._gate:
                 self._starting = None

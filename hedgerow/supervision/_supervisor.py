@@ -12,6 +12,7 @@ exit callbacks, so it does not assume one thread per child.
 from __future__ import annotations
 
 import functools
+import importlib
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from hedgerow._events import EventKind
@@ -44,6 +45,7 @@ from hedgerow.supervision._spec import (
     Restart,
     SupervisorSpec,
 )
+from hedgerow.supervision._steps import Steps, run
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -53,28 +55,29 @@ if TYPE_CHECKING:
 
     from hedgerow.actors._actor_core import ActorCore
 
-__all__ = ["ChildCounts", "ChildInfo", "ChildState", "Supervisor"]
+__all__ = [
+    "ChildCounts",
+    "ChildInfo",
+    "ChildState",
+    "Supervisor",
+    "SupervisorBase",
+    "supervisor_class",
+]
 
 A = TypeVar("A", bound="pykka.Actor")
 
 
-class Supervisor(Restarting):
-    """Supervises the children of a `SupervisorSpec`; itself a hedgerow `Actor`.
-
-    The dynamic-children API (`start_child`, `stop_child`, `restart_child`,
-    `delete_child`, `which_children`, `count_children`, `get_child`) runs in the
-    supervisor's thread: call it through a proxy, a `SupervisorHandle`, or
-    `Tree`. It raises the `ChildError` subclasses for OTP's ``{error, ...}``
-    answers. Never call it from a child's ``on_start`` (the supervisor is
-    waiting for that start to finish).
-    """
+class SupervisorBase(Restarting):
+    """What a supervisor does, whatever runs it: its life cycle and its
+    dynamic-children API as steps (see `hedgerow.supervision._steps`), which
+    `Supervisor` (a thread) and `LoopSupervisor` (an event loop) perform."""
 
     def __str__(self) -> str:
         return f"Supervisor ({self.path})"
 
     # -- life cycle -----------------------------------------------------------
 
-    def on_start(self) -> None:
+    def _start_children(self) -> Steps[None]:
         """Start the children in order; if one fails, stop the others and fail."""
         if self._simple:
             return
@@ -82,43 +85,28 @@ class Supervisor(Restarting):
         for spec in self.spec.children:
             child = self._new_child(spec)
             self._children.append(child)
-            error = self._start(child)
+            error = yield from self._start(child)
             if error is not None:
-                self._terminate_all()
+                yield from self._terminate_all()
                 raise StartError(child.id, error)
 
-    def on_stop(self) -> None:
+    def _stop_children(self) -> Steps[None]:
         """Stop the children in reverse start order; restart nothing meanwhile."""
-        self._terminate_all()
+        yield from self._terminate_all()
         self._publish(EventKind.SHUTDOWN, self.path, reason=self._hr_reason or SHUTDOWN)
 
-    def on_failure(
-        self,
-        exception_type: type[BaseException] | None,  # noqa: ARG002
-        exception_value: BaseException | None,  # noqa: ARG002
-        traceback: TracebackType | None,  # noqa: ARG002
-    ) -> None:
-        """Whatever failed the supervisor, leave no child running."""
-        self._terminate_all()
-
-    def on_receive(self, message: Any) -> Any:
+    def _receive(self, message: Any) -> Steps[None] | None:
+        """The steps a supervisor's own message leads to; None for any other message."""
         if isinstance(message, _ChildExited):
-            self._child_exited(message.child, message.actor, message.reason)
-        elif isinstance(message, _RestartDue):
-            self._restart_due(message)
-        else:
-            return super().on_receive(message)
+            return self._child_exited(message.child, message.actor, message.reason)
+        if isinstance(message, _RestartDue):
+            return self._restart_due(message)
         return None
 
-    # -- the dynamic-children API ---------------------------------------------
+    # -- the dynamic-children API, as steps ------------------------------------
 
-    def start_child(self, spec_or_arg: Any = None, *extra_args: Any) -> ChildRef[Any]:
-        """Add a child and start it; returns its ref.
-
-        With simple_one_for_one, the arguments are extra args appended to the
-        template's. Otherwise pass a `ChildSpec`. Raises `AlreadyStarted`,
-        `AlreadyPresent`, `SpecError` or `StartError` (nothing is kept then).
-        """
+    def _start_child(self, spec_or_arg: Any = None, *extra_args: Any) -> Steps[ChildRef[Any]]:
+        """`Supervisor.start_child`."""
         if self._simple:
             assert self._template is not None
             args = extra_args if spec_or_arg is None else (spec_or_arg, *extra_args)
@@ -137,7 +125,7 @@ class Supervisor(Restarting):
             child = self._new_child(spec)
         self._children.append(child)
         try:
-            error = self._start(child)
+            error = yield from self._start(child)
         except Shutdown as exc:
             error = exc  # abandoned meanwhile: nothing is left of the child
         if error is not None:
@@ -145,15 +133,11 @@ class Supervisor(Restarting):
             raise StartError(child.id, error)
         return child.ref
 
-    def stop_child(self, child: str | ChildRef[Any]) -> None:
-        """Stop a child (OTP's ``terminate_child``); it is not restarted.
-
-        Its spec is kept, except for restart=never children and children of a
-        simple_one_for_one supervisor (given by ref), which are removed.
-        """
+    def _stop_child(self, child: str | ChildRef[Any]) -> Steps[None]:
+        """`Supervisor.stop_child`."""
         record = self._lookup(child, "stop_child")
         self._cancel_restart(record)
-        self._terminate([record])
+        yield from self._terminate([record])
         record.state = ChildState.STOPPED
         if self._simple or record.spec.restart is Restart.NEVER:
             self._remove(record, SHUTDOWN)
@@ -161,14 +145,14 @@ class Supervisor(Restarting):
             record.ref._mark_gone(SHUTDOWN)
             self._release(record.ref.path)  # named for a restart that now won't come
 
-    def restart_child(self, child_id: str) -> ChildRef[Any]:
-        """Start a stopped child again from its kept spec."""
+    def _restart_child(self, child_id: str) -> Steps[ChildRef[Any]]:
+        """`Supervisor.restart_child`."""
         record = self._lookup(child_id, "restart_child")
         if record.state is ChildState.RUNNING:
             raise ChildRunning(child_id)
         if record.state is ChildState.RESTARTING:
             raise ChildRestarting(child_id)
-        error = self._start(record)
+        error = yield from self._start(record)
         if error is not None:
             record.ref._mark_gone(error)
             raise StartError(child_id, error)
@@ -183,23 +167,14 @@ class Supervisor(Restarting):
             raise ChildRestarting(child_id)
         self._remove(record, "deleted")
 
-    def replace_child(self, spec: ChildSpec) -> ChildRef[Any]:
-        """Restart the child ``spec.id`` with `spec` instead of its spec (a reload).
-
-        The child is stopped as its supervisor stops it (its old shutdown), then
-        started from `spec`, keeping its stable ref: messages sent meanwhile wait
-        for the new incarnation, as across a restart. No restart is counted. A
-        stopped or restarting child is started too. Raises `ChildNotFound`,
-        `SpecError`, or `StartError` if the new incarnation fails to start (the
-        child is left stopped with `spec` then, its ref closed, as after a failed
-        `restart_child`).
-        """
+    def _replace_child(self, spec: ChildSpec) -> Steps[ChildRef[Any]]:
+        """`Supervisor.replace_child`."""
         if not isinstance(spec, ChildSpec):
             raise SpecError(None, "spec", spec, "replace_child takes a ChildSpec")
         record = self._lookup(spec.id, "replace_child")
         self.spec.check_child(spec)
         self._cancel_restart(record)
-        self._terminate([record])
+        yield from self._terminate([record])
         self._release(record.ref.path)  # named from the old spec for a restart
         record.spec = spec
         record.args = spec.args
@@ -210,7 +185,7 @@ class Supervisor(Restarting):
         record.ref._bound_inbox(self.spec.inbox_for(spec))
         actor_class: Any = Supervisor if spec.is_supervisor else spec.start
         record.ref.actor_class = actor_class if isinstance(actor_class, type) else Actor
-        error = self._start(record)
+        error = yield from self._start(record)
         if error is not None:
             record.ref._mark_gone(error)
             raise StartError(spec.id, error)
@@ -324,8 +299,8 @@ class Supervisor(Restarting):
         if isinstance(start, SupervisorSpec):
             nested = start
 
-            def build_supervisor(*_args: Any, **_kwargs: Any) -> Actor:
-                return Supervisor(
+            def build_supervisor(*_args: Any, **_kwargs: Any) -> ActorCore:
+                return supervisor_class(nested)(
                     nested,
                     path=child.ref.path,
                     clock=self.clock,
@@ -337,3 +312,94 @@ class Supervisor(Restarting):
 
             return build_supervisor
         return start
+
+
+class Supervisor(SupervisorBase, Actor):
+    """Supervises the children of a `SupervisorSpec`; itself a hedgerow `Actor`.
+
+    The dynamic-children API (`start_child`, `stop_child`, `restart_child`,
+    `delete_child`, `which_children`, `count_children`, `get_child`) runs in the
+    supervisor's thread: call it through a proxy, a `SupervisorHandle`, or
+    `Tree`. It raises the `ChildError` subclasses for OTP's ``{error, ...}``
+    answers. Never call it from a child's ``on_start`` (the supervisor is
+    waiting for that start to finish).
+
+    A spec with ``runtime="loop"`` runs as a `LoopSupervisor` instead: the
+    same supervisor on an event loop. A ref to either is typed as this class.
+    """
+
+    # -- life cycle -----------------------------------------------------------
+
+    def on_start(self) -> None:
+        """Start the children in order; if one fails, stop the others and fail."""
+        run(self._start_children())
+
+    def on_stop(self) -> None:
+        """Stop the children in reverse start order; restart nothing meanwhile."""
+        run(self._stop_children())
+
+    def on_failure(
+        self,
+        exception_type: type[BaseException] | None,  # noqa: ARG002
+        exception_value: BaseException | None,  # noqa: ARG002
+        traceback: TracebackType | None,  # noqa: ARG002
+    ) -> None:
+        """Whatever failed the supervisor, leave no child running."""
+        run(self._terminate_all())
+
+    def on_receive(self, message: Any) -> Any:
+        steps = self._receive(message)
+        if steps is None:
+            return super().on_receive(message)
+        run(steps)
+        return None
+
+    # -- the dynamic-children API ---------------------------------------------
+
+    def start_child(self, spec_or_arg: Any = None, *extra_args: Any) -> ChildRef[Any]:
+        """Add a child and start it; returns its ref.
+
+        With simple_one_for_one, the arguments are extra args appended to the
+        template's. Otherwise pass a `ChildSpec`. Raises `AlreadyStarted`,
+        `AlreadyPresent`, `SpecError` or `StartError` (nothing is kept then).
+        """
+        return run(self._start_child(spec_or_arg, *extra_args))
+
+    def stop_child(self, child: str | ChildRef[Any]) -> None:
+        """Stop a child (OTP's ``terminate_child``); it is not restarted.
+
+        Its spec is kept, except for restart=never children and children of a
+        simple_one_for_one supervisor (given by ref), which are removed.
+        """
+        run(self._stop_child(child))
+
+    def restart_child(self, child_id: str) -> ChildRef[Any]:
+        """Start a stopped child again from its kept spec."""
+        return run(self._restart_child(child_id))
+
+    def replace_child(self, spec: ChildSpec) -> ChildRef[Any]:
+        """Restart the child ``spec.id`` with `spec` instead of its spec (a reload).
+
+        The child is stopped as its supervisor stops it (its old shutdown), then
+        started from `spec`, keeping its stable ref: messages sent meanwhile wait
+        for the new incarnation, as across a restart. No restart is counted. A
+        stopped or restarting child is started too. Raises `ChildNotFound`,
+        `SpecError`, or `StartError` if the new incarnation fails to start (the
+        child is left stopped with `spec` then, its ref closed, as after a failed
+        `restart_child`).
+        """
+        return run(self._replace_child(spec))
+
+
+def supervisor_class(spec: SupervisorSpec) -> type[SupervisorBase]:
+    """The class that runs a supervisor of `spec`: `Supervisor` (a thread), or
+    `LoopSupervisor` for ``runtime="loop"``. That one builds on this module, so
+    it is found by name (and imported only then: a process of thread actors
+    never loads asyncio for it)."""
+    if spec.runtime == "loop":
+        module = importlib.import_module(LOOP_SUPERVISOR_MODULE)
+        return module.LoopSupervisor  # type: ignore[no-any-return]
+    return Supervisor
+
+
+LOOP_SUPERVISOR_MODULE = "hedgerow.supervision._loop_supervisor"

@@ -16,7 +16,7 @@ from hedgerow._exceptions import (
     NotAllowedForSimpleOneForOne,
     Shutdown,
 )
-from hedgerow.actors._actor import Actor
+from hedgerow.actors._actor_core import ActorCore
 from hedgerow.actors._messages import _Internal
 from hedgerow.actors._names import Names
 from hedgerow.actors._reason import SHUTDOWN, Reason, is_normal
@@ -34,13 +34,16 @@ from hedgerow.supervision._spec import (
 
 if TYPE_CHECKING:
     from hedgerow._clock import Clock
-    from hedgerow.actors._actor_core import ActorCore
 
 __all__ = ["SupervisorCore"]
 
 
-class SupervisorCore(Actor):
-    """A supervisor's state and the bookkeeping every part of it uses (see `Supervisor`)."""
+class SupervisorCore(ActorCore):
+    """A supervisor's state and the bookkeeping every part of it uses (see `Supervisor`).
+
+    It and its parts (`Terminating`, `Starting`, `Restarting`) do not depend on
+    the runtime: `Supervisor` runs them in a thread, `LoopSupervisor` on an
+    event loop (see `hedgerow.supervision._steps`)."""
 
     def __init__(
         self,
@@ -75,6 +78,8 @@ class SupervisorCore(Actor):
         """The child whose on_start this supervisor's thread waits for, if any."""
         self._stop_asked = False
         """A stop was asked for from another thread: nothing more (re)starts."""
+        self._settings: tuple[Any, ...] | None = None
+        """The last child spec's (supervisor spec, child spec, inbox, backoff) settings."""
         self._gate = threading.Lock()
         """Orders starting an incarnation against `_terminated` being set from
         another thread (a parent taking over an abandoned supervisor's stop)."""

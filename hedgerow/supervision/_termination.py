@@ -11,6 +11,7 @@ from hedgerow.supervision._children import (
     ChildState,
     _Child,
 )
+from hedgerow.supervision._steps import Steps, WaitEnded, run
 from hedgerow.supervision._supervisor_core import SupervisorCore
 
 if TYPE_CHECKING:
@@ -28,14 +29,14 @@ class Terminating(SupervisorCore):
 
     # -- stopping -------------------------------------------------------------
 
-    def _terminate_all(self) -> None:
+    def _terminate_all(self) -> Steps[None]:
         if self._terminated:
             return
         with self._gate:
             self._terminated = True
-        self._stop_all_children()
+        yield from self._stop_all_children()
 
-    def _take_over(self) -> None:
+    def _take_over(self) -> Steps[None]:
         """This supervisor was killed or abandoned by its parent: stop its
         children from the caller's thread all the same, in reverse order, each
         with its own shutdown (abandoning what will not stop), and report each.
@@ -43,10 +44,11 @@ class Terminating(SupervisorCore):
         Its own thread may be busy (restarting a group, waiting for a child):
         from now on it starts nothing, and a stop it had begun is waited for
         here too, so when this returns none of its children is running.
+        Its waits are performed by the caller's runtime (see `_steps`).
         """
         with self._gate:
             self._terminated = True
-        self._stop_all_children()
+        yield from self._stop_all_children()
 
     def _interrupt_start(self) -> None:
         """A stop is asked for from another thread (`Tree.request_stop`): if this
@@ -68,7 +70,7 @@ class Terminating(SupervisorCore):
 
         def end() -> None:
             if actor._hr_await_end(self.clock) == KILLED and isinstance(actor, Terminating):
-                actor._take_over()
+                run(actor._take_over())
 
         name = f"hedgerow stop {child.ref.path}#{actor.actor_incarnation}"
         threading.Thread(target=end, name=name, daemon=True).start()
@@ -78,20 +80,20 @@ class Terminating(SupervisorCore):
         nothing more, runs no on_stop, and what had started is stopped from
         the caller's thread, in reverse order, each with its own shutdown."""
         self._hr_abandon()
-        self._take_over()
+        run(self._take_over())
 
-    def _stop_all_children(self) -> None:
+    def _stop_all_children(self) -> Steps[None]:
         children = list(self._children)
         for child in children:
             self._cancel_restart(child)
-        self._terminate(reversed(children), parallel=self._simple)
+        yield from self._terminate(reversed(children), parallel=self._simple)
         for child in children:
             child.state = ChildState.STOPPED
             child.ref._mark_gone(SHUTDOWN)
             self.names.remove(child.ref)
         self._release(self.path)
 
-    def _terminate(self, children: Iterable[_Child], *, parallel: bool = False) -> None:
+    def _terminate(self, children: Iterable[_Child], *, parallel: bool = False) -> Steps[None]:
         """Stop the children's incarnations (in the order given, or all at once)
         and report each; those that exited already were reported then."""
         ending = []
@@ -103,9 +105,9 @@ class Terminating(SupervisorCore):
                 self._begin_stop(child, actor)
                 ending.append((child, actor))
             else:
-                self._end(child, actor)
+                yield from self._end(child, actor)
         for child, actor in ending:
-            self._end(child, actor)
+            yield from self._end(child, actor)
 
     def _begin_stop(self, child: _Child, actor: ActorCore) -> None:
         if child.actor is actor:
@@ -113,7 +115,7 @@ class Terminating(SupervisorCore):
             child.state = ChildState.STOPPED
         actor._hr_begin_stop(child.spec.shutdown_timeout, self.clock)
 
-    def _end(self, child: _Child, actor: ActorCore) -> None:
+    def _end(self, child: _Child, actor: ActorCore) -> Steps[None]:
         """Stop one incarnation (gracefully within its shutdown, or killed) and
         wait for it; an abandoned supervisor's children are stopped from here."""
         if isinstance(actor, Terminating) and not actor._hr_started.is_set():
@@ -122,9 +124,9 @@ class Terminating(SupervisorCore):
             # abandoned now and its children are stopped from here.
             actor._hr_begin_stop(0.0, self.clock)
         self._begin_stop(child, actor)
-        reason = actor._hr_await_end(self.clock)
+        reason = yield WaitEnded(actor, self.clock)
         if reason == KILLED and isinstance(actor, Terminating):
-            actor._take_over()
+            yield from actor._take_over()
         if actor._hr_claim_end_report():
             self._report_terminated(child, actor, reason)
 

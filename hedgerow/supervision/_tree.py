@@ -17,7 +17,14 @@ from hedgerow.actors._names import Names
 from hedgerow.actors._reason import SHUTDOWN, Reason, is_normal
 from hedgerow.actors._ref import TreeHooks, narrow
 from hedgerow.supervision._spec import ChildSpec, SupervisorSpec
-from hedgerow.supervision._supervisor import ChildCounts, ChildInfo, ChildState, Supervisor
+from hedgerow.supervision._supervisor import (
+    ChildCounts,
+    ChildInfo,
+    ChildState,
+    Supervisor,
+    SupervisorBase,
+    supervisor_class,
+)
 
 if TYPE_CHECKING:
     import asyncio
@@ -173,7 +180,7 @@ class Tree(SupervisorHandle):
         self._done_callbacks: list[Callable[[Reason], None]] | None = []
         self._reason: Reason | None = None
         root = spawn(
-            Supervisor,
+            supervisor_class(spec),
             (spec,),
             {
                 "path": name,
@@ -185,7 +192,7 @@ class Tree(SupervisorHandle):
             },
             on_exit=self._root_exited,
         )
-        assert isinstance(root, Supervisor)
+        assert isinstance(root, SupervisorBase)
         self.clock = root.clock
         self._root = root
         if cancel is None:

@@ -68,6 +68,7 @@ SUPERVISOR.update(
     shutdown_policy=_STR,
     **_BACKOFF,
     **_INBOX,
+    runtime=_STR,
     children=[CHILD],
 )
 CHILD.update(

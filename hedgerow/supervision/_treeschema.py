@@ -71,6 +71,7 @@ class SupervisorModel(_Model):
     max_inbox: int | None = None
     inbox_overflow: str | None = None
     inbox_timeout: Number | None = None
+    runtime: str | None = None  # where the supervisor runs: thread or loop
     children: list[ChildModel] = []
 
 

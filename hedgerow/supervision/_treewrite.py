@@ -45,7 +45,7 @@ def _supervisor_data(spec: SupervisorSpec) -> dict[str, Any]:
     data: dict[str, Any] = {}
     defaults = {f.name: f.default for f in dataclasses.fields(SupervisorSpec)}
     names = ("name", "strategy", "max_restarts", "period", "shutdown_policy", "backoff")
-    for name in names + BACKOFF_FIELDS + INBOX_FIELDS:
+    for name in (*names, *BACKOFF_FIELDS, *INBOX_FIELDS, "runtime"):
         value = _plain(getattr(spec, name))
         if value != _plain(defaults[name]):
             data[name] = value

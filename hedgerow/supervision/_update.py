@@ -83,7 +83,8 @@ def update_tree(tree: Tree, spec: SupervisorSpec) -> UpdatePlan:
     check_update(tree, spec)
     with _lock_of(tree):
         if tree.done:
-            ended = describe(tree.reason)
+            reason = tree.reason
+            ended = describe(reason) if reason is not None else "stopped"
             msg = f"tree {tree.name!r} has ended ({ended}): there is nothing to update"
             raise UpdateFailed(msg)
         return apply_plan(tree, plan_update(tree.spec, spec, tree.name), spec)

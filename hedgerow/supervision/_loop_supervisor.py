@@ -1,0 +1,254 @@
+"""`LoopSupervisor`: a supervisor that runs on an asyncio event loop.
+
+It is `Supervisor`'s decision core (`SupervisorBase`) on an `AsyncioActor`:
+the same steps, with each wait awaited on the loop instead of blocking a
+thread (see `hedgerow.supervision._steps`). A child's start is awaited
+through its ``_hr_started`` flag (a `LoopFlag`, which wakes the supervisor's
+task when set, from any thread), and an incarnation's end through an exit
+callback, within its shutdown on the tree's clock (so a virtual clock still
+decides when a shutdown runs out). It handles one message at a time, as a
+thread supervisor does: while it awaits a child's start, its next message
+waits, and the loop's other actors run.
+
+Choose it with ``SupervisorSpec(..., runtime="loop")``. It runs on the loop
+of the tree's event-loop actors (`hedgerow.start_tree`'s ``loop``, or
+hedgerow's own loop thread), so a tree of event-loop actors needs no thread
+per supervisor, and starting or stopping a child of that loop costs no
+thread hop. It supervises thread children too, and may be the child of a
+thread supervisor (or the parent of one).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+from asyncio import events
+from typing import TYPE_CHECKING, Any
+
+from hedgerow._clock import MonotonicClock
+from hedgerow.actors._actor_core import KILL_LANDS
+from hedgerow.actors._async_actor import AsyncioActor
+from hedgerow.actors._flag import StopFlag
+from hedgerow.actors._loop import DEFERRED
+from hedgerow.actors._reason import KILLED, Reason
+from hedgerow.actors._spawn import launch
+from hedgerow.supervision._steps import Steps, WaitStarted
+from hedgerow.supervision._supervisor import SupervisorBase
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+    from hedgerow._clock import Clock
+    from hedgerow.actors._actor_core import ActorCore
+    from hedgerow.actors._ref import ChildRef
+    from hedgerow.supervision._spec import ChildSpec
+
+__all__ = ["LoopFlag", "LoopSupervisor"]
+
+_get_running_loop = events._get_running_loop  # asyncio's C fast path
+
+
+class LoopSupervisor(SupervisorBase, AsyncioActor):
+    """`hedgerow.Supervisor` on an event loop (``SupervisorSpec(runtime="loop")``).
+
+    Its semantics are `Supervisor`'s, to the event: every strategy, restart
+    type, intensity, backoff, shutdown and shutdown policy, the
+    dynamic-children API, and the stop of a supervisor its parent abandons.
+    Call its dynamic-children API as a thread supervisor's: through a
+    `SupervisorHandle` or `Tree` from a thread, an `AsyncioTree` or
+    ``await ref.ask`` from asyncio code, or a proxy (the methods that wait
+    return a coroutine the actor awaits; the proxy's future gives its result).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.hooks.loop is not None and self._hr_start_loop is None:
+            self._hr_start_loop = self.hooks.loop  # the root of a tree with a loop of its own
+
+    # -- life cycle -----------------------------------------------------------
+
+    def on_start(self) -> Any:
+        """Start the children in order; if one fails, stop the others and fail."""
+        return self._perform(self._start_children())
+
+    def on_stop(self) -> Any:
+        """Stop the children in reverse start order; restart nothing meanwhile."""
+        return self._perform(self._stop_children())
+
+    def on_failure(
+        self,
+        exception_type: type[BaseException] | None,  # noqa: ARG002
+        exception_value: BaseException | None,  # noqa: ARG002
+        traceback: TracebackType | None,  # noqa: ARG002
+    ) -> Any:
+        """Whatever failed the supervisor, leave no child running."""
+        return self._perform(self._terminate_all())
+
+    def on_receive(self, message: Any) -> Any:
+        steps = self._receive(message)
+        if steps is None:
+            return super().on_receive(message)
+        return self._perform(steps)
+
+    # -- the dynamic-children API (see `Supervisor`) ----------------------------
+
+    def start_child(self, spec_or_arg: Any = None, *extra_args: Any) -> Any:
+        """`Supervisor.start_child`: its ref (or a coroutine the actor awaits for it)."""
+        return self._perform(self._start_child(spec_or_arg, *extra_args))
+
+    def stop_child(self, child: str | ChildRef[Any]) -> Any:
+        """`Supervisor.stop_child`."""
+        return self._perform(self._stop_child(child))
+
+    def restart_child(self, child_id: str) -> Any:
+        """`Supervisor.restart_child`."""
+        return self._perform(self._restart_child(child_id))
+
+    def replace_child(self, spec: ChildSpec) -> Any:
+        """`Supervisor.replace_child`."""
+        return self._perform(self._replace_child(spec))
+
+    # -- performing the steps on the loop ---------------------------------------
+
+    def _watch_start(self, actor: ActorCore) -> None:
+        actor._hr_started = LoopFlag(self._hr_loop)
+
+    def _launch(self, actor: ActorCore) -> None:
+        # A child of this loop, started from it: its first run (its on_start,
+        # and what waits in its inbox) is done by `_launched`, not scheduled,
+        # so a start costs no turn of the loop (and, with a plain on_start,
+        # no wait at all).
+        runtime = self._hr_runtime
+        runtime.deferred = actor
+        try:
+            launch(actor)
+        finally:
+            if runtime.deferred is actor:  # another loop's, or not an event-loop actor
+                runtime.deferred = None
+
+    def _launched(self, actor: ActorCore) -> None:
+        runtime = self._hr_runtime
+        if runtime.deferred is DEFERRED:
+            runtime.deferred = None
+            actor._hr_drain()  # type: ignore[attr-defined]
+
+    def _perform(self, steps: Steps[Any]) -> Any:
+        """Run `steps` at once as far as they go without waiting: their outcome,
+        or, at their first wait, a coroutine that awaits the rest (the actor
+        awaits it before its next message)."""
+        try:
+            request = next(steps)
+        except StopIteration as stop:
+            return stop.value
+        except BaseException:
+            steps.close()
+            raise
+        return self._perform_rest(steps, request)
+
+    async def _perform_rest(self, steps: Steps[Any], request: Any) -> Any:
+        loop = self._hr_loop
+        try:
+            while True:
+                if request.__class__ is WaitStarted:
+                    flag = request.actor._hr_started
+                    waiter = flag.waiter() if isinstance(flag, LoopFlag) else None
+                    if waiter is not None:
+                        await waiter
+                    elif not flag.is_set():  # (not ours: only a foreign flag)
+                        await asyncio.to_thread(flag.wait)
+                    request = steps.send(None)
+                else:
+                    reason = await await_end(request.actor, request.clock, loop)
+                    request = steps.send(reason)
+        except StopIteration as stop:
+            return stop.value
+        except BaseException:
+            steps.close()  # a cancelled wait: its steps' cleanups run now
+            raise
+
+
+class LoopFlag(StopFlag):
+    """An incarnation's ``_hr_started`` that wakes a `LoopSupervisor` awaiting it
+    (set from any thread: the child's own, or its loop)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__()
+        self._loop = loop
+        self._waiter: asyncio.Future[None] | None = None
+
+    def set(self) -> None:
+        super().set()
+        waiter = self._waiter
+        if waiter is not None:
+            wake(self._loop, waiter)
+
+    def waiter(self) -> asyncio.Future[None] | None:
+        """On the loop: a future done once the flag is set; None if it is already."""
+        future = self._loop.create_future()
+        self._waiter = future
+        if self._flag:  # set before the waiter was seen: nothing to await
+            return None
+        return future
+
+
+def wake(loop: asyncio.AbstractEventLoop, future: asyncio.Future[None]) -> None:
+    """Complete `future` (of `loop`), from any thread; nothing if the loop is closed."""
+    if _get_running_loop() is loop:
+        if not future.done():
+            future.set_result(None)
+        return
+    with contextlib.suppress(RuntimeError):  # the loop is closed: nobody awaits it any more
+        loop.call_soon_threadsafe(_resolve, future)
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+async def await_end(actor: ActorCore, clock: Clock, loop: asyncio.AbstractEventLoop) -> Reason:
+    """`ActorCore._hr_await_end`, awaited on `loop`: until `actor` exits or its
+    stop deadline passes on `clock` (then it is abandoned, or killed if its
+    runtime can); its exit reason, or ``killed``."""
+    deadline = actor._hr_stop_deadline
+    if deadline is None:
+        msg = f"{actor}: await_end before _hr_begin_stop"
+        raise RuntimeError(msg)
+    if not actor._hr_abandoned and not actor._hr_exited.is_set():
+        remaining = None if math.isinf(deadline) else max(deadline - clock.now(), 0.0)
+        if remaining != 0.0:
+            await _exit_or_timer(actor, loop, remaining, clock)
+    if actor._hr_abandon():
+        if actor._hr_can_kill and not actor._hr_exited.is_set():
+            # Its task is cancelled on its loop: once that has landed, the
+            # message it held is a dead letter before its end is reported.
+            await _exit_or_timer(actor, loop, KILL_LANDS, None)
+        return KILLED
+    return actor._hr_exit_reason
+
+
+async def _exit_or_timer(
+    actor: ActorCore,
+    loop: asyncio.AbstractEventLoop,
+    seconds: float | None,
+    clock: Clock | None,
+) -> None:
+    """Until `actor` exits, or `seconds` pass (on `clock`; None: the loop's)."""
+    future: asyncio.Future[None] = loop.create_future()
+    key = actor._hr_add_exit_callback(lambda _actor, _reason: wake(loop, future))
+    if key is None:
+        return  # exited meanwhile
+    timer: Any = None
+    if seconds is not None:
+        if clock is None or clock.__class__ is MonotonicClock:
+            # Real time: the loop's own timer (no hop through the clock's thread).
+            timer = loop.call_later(seconds, _resolve, future)
+        else:
+            timer = clock.call_later(seconds, wake, loop, future)
+    try:
+        await future
+    finally:
+        if timer is not None:
+            timer.cancel()
+        actor._hr_remove_exit_callback(key)
