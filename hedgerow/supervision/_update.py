@@ -82,6 +82,10 @@ def update_tree(tree: Tree, spec: SupervisorSpec) -> UpdatePlan:
     """
     check_update(tree, spec)
     with _lock_of(tree):
+        if tree.done:
+            ended = describe(tree.reason) if tree.reason is not None else "ended"
+            msg = f"tree {tree.name!r} has ended ({ended}): nothing running was touched"
+            raise UpdateFailed(msg)
         return apply_plan(tree, plan_update(tree.spec, spec, tree.name), spec)
 
 

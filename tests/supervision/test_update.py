@@ -391,3 +391,13 @@ def test_an_update_to_what_is_not_a_supervisor_spec_is_a_type_error_that_says_wh
 def test_an_update_of_what_is_not_a_tree_is_a_type_error_that_says_what_to_give():
     with pytest.raises(TypeError, match=r"update_tree takes the Tree of start_tree"):
         update_tree(sup(worker("a")), sup(worker("a")))  # type: ignore[arg-type]
+
+
+def test_an_update_of_a_tree_that_has_ended_is_refused_saying_so():
+    """(It was "svc: ActorDeadError: Supervisor (urn:uuid:...) not found; could not undo: ...".)"""
+    tree, _ = start(sup(worker("a")))
+    tree.stop()
+    with pytest.raises(hr.UpdateFailed) as failed:
+        update_tree(tree, sup(worker("a"), worker("b")))
+    assert str(failed.value) == "tree 'svc' has ended (shutdown): nothing running was touched"
+    assert failed.value.problems == ()
