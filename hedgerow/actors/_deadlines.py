@@ -65,7 +65,9 @@ def cancel(entry: Deadline) -> None:
             return
         entry[2] = None
         _cancelled += 1
-        if _cancelled >= _SWEEP_AT and _cancelled * 2 >= len(_due):
+        if _due and _due[0] is entry:
+            _condition.notify()  # the thread pops it (and ends, if it was the last)
+        elif _cancelled >= _SWEEP_AT and _cancelled * 2 >= len(_due):
             _due = [e for e in _due if e[2] is not None]
             heapq.heapify(_due)
             _cancelled = 0

@@ -24,6 +24,7 @@ The settings and policies themselves are in `hedgerow.actors._inbox_policy`.
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 import time
@@ -63,6 +64,8 @@ __all__ = [
     "exempt",
 ]
 
+
+logger = logging.getLogger("hedgerow.actors")
 
 _NO_QUEUE: Any = ()
 """An empty inbox's `queue` until something is put (an empty deque is about 0.6 KiB):
@@ -389,8 +392,7 @@ class Inbox(queue.Queue[Any]):
             if deferred.state is not WAITING:
                 return False
             deferred.state = WITHDRAWN
-            if self._deferred is not None:
-                self._deferred.remove(deferred)
+            _forget(self._deferred, deferred)
             cancel(deferred.timer)
             deferred.item = deferred.on_done = None
             return True
@@ -418,9 +420,7 @@ class Inbox(queue.Queue[Any]):
             sent.state = SENT
             cancel(sent.timer)
             self._queued()
-            if sent.on_done is not None:
-                sent.on_done(sent)
-            sent.item = sent.on_done = None
+            _tell_done(sent)
 
     def _expire(self, deferred: Deferred) -> None:
         """Its deadline has come (in the deadlines' thread): a dead letter, if it still waits."""
@@ -428,8 +428,7 @@ class Inbox(queue.Queue[Any]):
             if deferred.state is not WAITING:
                 return
             deferred.state = DEAD
-            if self._deferred is not None:
-                self._deferred.remove(deferred)
+            _forget(self._deferred, deferred)
             self.dropped += 1
             self._dropping(deferred.item)
             error = InboxFull(
@@ -444,9 +443,7 @@ class Inbox(queue.Queue[Any]):
             if on_overflow is not None:
                 on_overflow(deferred.item, error)
         finally:
-            if deferred.on_done is not None:
-                deferred.on_done(deferred)
-            deferred.item = deferred.on_done = None
+            _tell_done(deferred)
 
     def _put_or_drop(self, item: Any, detail: str) -> None:
         """Queue `item` if there is room, else drop it (as a dead letter) saying `detail`."""
@@ -500,9 +497,7 @@ class Inbox(queue.Queue[Any]):
             try:
                 refuse(deferred.item, reason)
             finally:
-                if deferred.on_done is not None:
-                    deferred.on_done(deferred)
-                deferred.item = deferred.on_done = None
+                _tell_done(deferred)
         return items
 
     def reopen(self) -> None:
@@ -532,3 +527,26 @@ class Inbox(queue.Queue[Any]):
     def _dropping(self, item: Any) -> None:
         """A new envelope is dropped before it was queued (under the mutex): a
         hook for `hedgerow.testing`, which counts it as sent."""
+
+
+def _forget(waiting: deque[Deferred] | None, deferred: Deferred) -> None:
+    """Take `deferred` out of the waiting sends (most often the first or the last)."""
+    if not waiting:
+        return
+    if waiting[0] is deferred:
+        waiting.popleft()
+    elif waiting[-1] is deferred:
+        waiting.pop()
+    else:
+        waiting.remove(deferred)
+
+
+def _tell_done(deferred: Deferred) -> None:
+    """A deferred send is done: tell its sender (what that raises is logged), let go."""
+    on_done = deferred.on_done
+    deferred.item = deferred.on_done = None
+    if on_done is not None:
+        try:
+            on_done(deferred)
+        except Exception:
+            logger.exception("The sender's callback of a deferred send failed")

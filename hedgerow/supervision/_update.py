@@ -83,9 +83,8 @@ def update_tree(tree: Tree, spec: SupervisorSpec) -> UpdatePlan:
     check_update(tree, spec)
     with _lock_of(tree):
         if tree.done:
-            reason = tree.reason
-            ended = describe(reason) if reason is not None else "stopped"
-            msg = f"tree {tree.name!r} has ended ({ended}): there is nothing to update"
+            ended = describe(tree.reason) if tree.reason is not None else "ended"
+            msg = f"tree {tree.name!r} has ended ({ended}): nothing running was touched"
             raise UpdateFailed(msg)
         return apply_plan(tree, plan_update(tree.spec, spec, tree.name), spec)
 

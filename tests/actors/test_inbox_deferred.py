@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 import sys
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
@@ -231,3 +232,17 @@ def test_a_done_send_keeps_neither_its_envelope_nor_its_deadline():
         live = [e for e in _deadlines._due if e[2] is not None]
         assert len(_deadlines._due) < 200  # the cancelled ones were swept out
     assert live == []
+
+
+def test_the_deadlines_thread_ends_once_no_deadline_is_left():
+    box = Box(bound=1, timeout=3600.0)
+    box.send("first")
+    waiting = box.send("second")
+    assert waiting is not None
+    thread = next(t for t in threading.enumerate() if t.name == "hedgerow-deadlines")
+    ready = threading.Event()
+    _deadlines.at(time.monotonic(), ready.set)  # then the thread waits for the hour
+    assert ready.wait(WAIT)
+    box.take()  # "second" goes in: its hour-long deadline is cancelled
+    thread.join(WAIT)
+    assert not thread.is_alive()

@@ -670,3 +670,63 @@ def test_the_inbox_timeout_is_real_time_under_a_clock_that_drives_the_loop():
                 napper.stop()
             assert ref.ask("done", timeout=WAIT) == "done"
             assert full.seen == ["hold", *full.fillers(), "after an hour", "done"]
+
+
+def test_thousands_of_waiting_tells_cancelled_at_once_are_all_taken_back(runtime):
+    full = Full(max_inbox=1)
+    with hr.start_tree(full.spec, events=full.events) as tree:
+        ref = tree.lookup("root/held")
+        try:
+            full.fill(ref)
+
+            async def main() -> None:
+                sends = asyncio.gather(*(hr.tell(ref, n) for n in range(3000)))
+                await asyncio.sleep(0)
+                sends.cancel()
+                with pytest.raises(asyncio.CancelledError):
+                    await sends
+
+            asyncio.run(main())
+        finally:
+            full.release.set()
+        assert ref.ask("done", timeout=WAIT) == "done"
+        assert full.seen == ["hold", *full.fillers(), "done"]
+        assert full.letters.items == []
+
+
+class Crashing(Held):
+    """Held, that crashes on "crash" (its tells waiting meanwhile go to the next one)."""
+
+    def on_receive(self, message: Any) -> Any:
+        if message == "crash":
+            self.seen.append(message)
+            raise RuntimeError("crashed on purpose")
+        return super().on_receive(message)
+
+
+def test_tells_waiting_while_the_child_restarts_reach_the_next_incarnation_in_order(
+    runtime, switching
+):
+    full = Full(Crashing, max_inbox=2)
+    with hr.start_tree(full.spec, events=full.events) as tree:
+        ref = tree.lookup("root/held")
+        try:
+            ref.tell("hold")
+            assert full.entered.wait(WAIT)
+            ref.tell("crash")
+            ref.tell(("filler", 0))
+
+            async def main() -> None:
+                sends = [asyncio.ensure_future(hr.tell(ref, n)) for n in range(10)]
+                await asyncio.sleep(0)
+                full.release.set()  # "hold" returns, "crash" crashes it: a restart
+                await asyncio.gather(*sends)
+
+            asyncio.run(main())
+        finally:
+            full.release.set()
+        assert ref.ask("done", timeout=WAIT) == "done"
+        assert full.seen == ["hold", "crash", ("filler", 0), *range(10), "done"]
+        assert full.letters.messages == ["crash"]  # the one that crashed it, only
+        assert ref.incarnation is not None
+        assert ref.incarnation.actor_incarnation == 2  # type: ignore[attr-defined]

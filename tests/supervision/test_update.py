@@ -399,5 +399,5 @@ def test_an_update_of_a_tree_that_has_ended_is_refused_saying_so():
     tree.stop()
     with pytest.raises(hr.UpdateFailed) as failed:
         update_tree(tree, sup(worker("a"), worker("b")))
-    assert str(failed.value) == "tree 'svc' has ended (shutdown): there is nothing to update"
+    assert str(failed.value) == "tree 'svc' has ended (shutdown): nothing running was touched"
     assert failed.value.problems == ()
