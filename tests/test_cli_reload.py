@@ -440,7 +440,7 @@ def test_sigterm_while_the_tree_starts_stops_it_once_started(node, tmp_path):
     running = node(str(file), "--json")
     running.wait_for("slow: starting", stream="stderr")
     running.signal(signal.SIGTERM)
-    running.wait_for("Caught signal SIGTERM", stream="stderr")
+    running.wait_for("cancelling the start under way", stream="stderr")
     assert running.process.stdin is not None
     running.process.stdin.write("go\n")  # now let the slow child finish its start
     running.process.stdin.flush()

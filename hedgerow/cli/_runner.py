@@ -35,6 +35,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("hedgerow.cli")
 
+START_THREAD = "hedgerow-run-start"
+"""The name of the thread that starts the tree (a reload's has another)."""
+
 
 class _Runner:
     """Runs one tree for `hedgerow run` on the process bus (`hedgerow.node.Bus`).
@@ -256,7 +259,7 @@ class _Runner:
             finally:
                 self.wakeup.set()
 
-        self.starter = threading.Thread(target=start, name="hedgerow-run-start", daemon=True)
+        self.starter = threading.Thread(target=start, name=START_THREAD, daemon=True)
         self.starter.start()
 
     def _serve_management(self, tree: Tree) -> None:
@@ -275,6 +278,8 @@ class _Runner:
         """Stop the tree gracefully (once it has started) and wait, showing events."""
         starter = self.starter
         if starter is not None:
+            if starter.is_alive() and starter.name == START_THREAD:
+                logger.info("cancelling the start under way (%s)", why)
             self.cancel.set()  # a start under way stops in bounded time (StartCancelled)
             self._pump_until(lambda: not starter.is_alive())
         service, self.service = self.service, None

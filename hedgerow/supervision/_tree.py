@@ -202,6 +202,8 @@ class Tree(SupervisorHandle):
                 if cancel.is_set():
                     root._cancel_start()
                     self._done.wait()
+                    # Reported here, once the take-over has stopped its children.
+                    self._publish_end(root, SHUTDOWN)
                     raise StartCancelled(name)
         if root._hr_start_error is not None:
             self._done.wait()
@@ -211,15 +213,9 @@ class Tree(SupervisorHandle):
 
     def _root_exited(self, actor: Any, reason: Reason) -> None:
         self._reason = reason
-        if actor._hr_start_error is None:
-            kind = EventKind.STOPPED if is_normal(reason) else EventKind.FAILED
-            self.events.publish(
-                kind,
-                self.name,
-                actor.clock.now(),
-                reason=reason,
-                traceback=actor._hr_traceback,
-            )
+        if actor._hr_start_error is None and not actor._hr_abandoned:
+            # (An abandoned root's start was cancelled: `__init__` reports it.)
+            self._publish_end(actor, reason)
         self._done.set()
         with self._when_done_lock:
             callbacks, self._done_callbacks = self._done_callbacks, None
@@ -228,6 +224,12 @@ class Tree(SupervisorHandle):
                 callback(reason)
             except Exception:
                 logger.exception("A callback of tree %r's end failed", self.name)
+
+    def _publish_end(self, actor: Any, reason: Reason) -> None:
+        kind = EventKind.STOPPED if is_normal(reason) else EventKind.FAILED
+        self.events.publish(
+            kind, self.name, actor.clock.now(), reason=reason, traceback=actor._hr_traceback
+        )
 
     def _when_done(self, callback: Callable[[Reason], None]) -> None:
         """Call ``callback(reason)`` when the tree ends (at once if it has), in the
