@@ -1,0 +1,136 @@
+"""The worker's exit detection and the zygote's start in a thread, attacked: zygotes
+that misbehave before they are ready, a node out of threads, a node that forks while
+its workers run, workers that exit at the moment they write."""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import types
+
+import pytest
+from helpers import start
+from node.worker_actors import Echo
+
+import hedgerow as hr
+from hedgerow.node import Worker, WorkerActor, _forkserver, _start_method
+from hedgerow.node._forked import ForkedProcess
+from hedgerow.node._forkserver import ForkServer
+from hedgerow.node._forkserver_pool import close_fork_servers, fork_server, fork_servers
+
+pytestmark = pytest.mark.timeout(60)
+
+TIMEOUT = 20.0
+
+needs_fork_servers = pytest.mark.skipif(
+    not _start_method.FORK_SERVER_AVAILABLE, reason="fork servers: Linux only"
+)
+
+
+@pytest.fixture(autouse=True)
+def _own_zygotes():
+    close_fork_servers()
+    yield
+    close_fork_servers()
+
+
+@pytest.fixture
+def zygote_module(tmp_path, monkeypatch):
+    """Run zygotes from a module of the test's: `zygote_module(source)`."""
+
+    def use(source: str) -> None:
+        (tmp_path / "test_zygote.py").write_text(source)
+        path = [str(tmp_path), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+        monkeypatch.setenv("PYTHONPATH", os.pathsep.join(path))
+        monkeypatch.setattr(_forkserver, "ZYGOTE_MODULE", "test_zygote")
+
+    return use
+
+
+@pytest.fixture
+def begun(monkeypatch):
+    """The fork servers begun during the test; any zygote still running at the end is
+    killed (by its pid: not reaped yet, so still its own)."""
+    servers: list[ForkServer] = []
+    begin = ForkServer.begin
+
+    def recorded(server: ForkServer, timeout: float) -> None:
+        servers.append(server)
+        begin(server, timeout)
+
+    monkeypatch.setattr(ForkServer, "begin", recorded)
+    yield servers
+    for server in servers:
+        if server.process is not None and server.process.poll() is None:
+            server.process.kill()
+            server.process.wait()
+
+
+def echo_worker(**options) -> Worker:
+    return Worker(hr.SupervisorSpec([hr.ChildSpec("a", Echo)]), **options)
+
+
+def incarnation(tree: hr.Tree, path: str) -> WorkerActor:
+    actor = tree.lookup(path).incarnation
+    assert isinstance(actor, WorkerActor)
+    return actor
+
+
+# -- zygotes that misbehave before they are ready ---------------------------------------
+
+GARBLED_READY = """\
+import json, socket, sys
+sock = socket.socket(fileno=int(sys.argv[sys.argv.index("--fd") + 1]))
+sock.send(json.dumps({"op": "ready", "pid": 1, "max_request": "plenty"}).encode())
+sock.recv(1)  # until the node's end closes
+"""
+"""A zygote whose ready message has a field of the wrong type (another hedgerow's, say)."""
+CLOSES_AND_HANGS = """\
+import os, sys, threading
+os.close(int(sys.argv[sys.argv.index("--fd") + 1]))
+threading.Event().wait()
+"""
+"""A zygote that closes its control socket before it is ready, and hangs."""
+
+
+@needs_fork_servers
+@pytest.mark.parametrize("source", [GARBLED_READY, CLOSES_AND_HANGS], ids=["garbled", "hangs"])
+def test_a_zygote_that_misbehaves_before_ready_is_killed_and_launches_spawn(
+    zygote_module, begun, monkeypatch, source, caplog
+):
+    zygote_module(source)
+    monkeypatch.setattr(_forkserver, "START_PATIENCE", 0.2)
+    monkeypatch.setattr(_forkserver, "FORK_TIMEOUT", 0.5)  # how long one that closed may take
+    tree, _recorder = start(hr.SupervisorSpec([hr.ChildSpec("w1", echo_worker())]))
+    with tree:
+        assert not isinstance(incarnation(tree, "root/w1").process, ForkedProcess)
+        [server] = begun
+        # Its start thread ends, whatever the zygote did: it is killed and reaped.
+        assert server.started.wait(TIMEOUT)
+        assert server.failure is not None
+        assert server.failure.startswith("the fork server did not start")
+        assert server.process is not None
+        assert server.process.returncode is not None
+        assert fork_servers() == []
+    assert "are spawned instead" in caplog.text
+    close_fork_servers()  # returns: nothing waits for a start that never ends
+
+
+@needs_fork_servers
+def test_a_node_out_of_threads_spawns_and_leaves_no_zygote_behind(begun, monkeypatch):
+    class NoThread(threading.Thread):
+        def start(self) -> None:
+            msg = "can't start new thread"
+            raise RuntimeError(msg)
+
+    # Only the fork server's threads fail to start (its module's `threading`).
+    only_there = types.SimpleNamespace(**vars(threading))
+    only_there.Thread = NoThread
+    monkeypatch.setattr(_forkserver, "threading", only_there)
+    assert fork_server(sys.executable, dict(os.environ), TIMEOUT) is None  # the launch spawns
+    [server] = begun
+    assert server.process is not None
+    assert server.process.returncode is not None  # killed and reaped, not left running
+    assert server.failure is not None
+    assert fork_servers() == []
