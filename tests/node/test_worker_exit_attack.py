@@ -5,15 +5,19 @@ its workers run, workers that exit at the moment they write."""
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import threading
 import types
 
 import pytest
 from helpers import start
+from node.test_worker_grandchild import grandchild  # noqa: F401 - a fixture
+from node.test_worker_grandchild import worker as forks_a_child
 from node.worker_actors import Echo
 
 import hedgerow as hr
+from hedgerow._exceptions import WorkerExited
 from hedgerow.node import Worker, WorkerActor, _forkserver, _start_method
 from hedgerow.node._forked import ForkedProcess
 from hedgerow.node._forkserver import ForkServer
@@ -134,3 +138,53 @@ def test_a_node_out_of_threads_spawns_and_leaves_no_zygote_behind(begun, monkeyp
     assert server.process.returncode is not None  # killed and reaped, not left running
     assert server.failure is not None
     assert fork_servers() == []
+
+
+# -- a node without pidfds that forks --------------------------------------------------
+
+
+@pytest.fixture
+def forked_node():
+    """`forked_node()` forks the test's process: a child that holds a copy of every
+    descriptor of the node (as multiprocessing's fork, or a daemon's double fork) and
+    only waits until the test ends; the child is reaped at the end."""
+    children: list[tuple[int, int]] = []
+
+    def fork() -> int:
+        hold_read, hold_write = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: two system calls, then out
+            try:
+                os.close(hold_write)
+                os.read(hold_read, 1)
+            finally:
+                os._exit(0)
+        os.close(hold_read)
+        children.append((pid, hold_write))
+        return pid
+
+    yield fork
+    for pid, hold_write in children:
+        os.close(hold_write)  # the child's read ends: it exits
+        os.waitpid(pid, 0)
+
+
+def test_without_pidfds_a_node_that_forked_still_sees_its_worker_exit(
+    monkeypatch,
+    grandchild,  # noqa: F811 - the fixture imported above
+    forked_node,
+):
+    # The waiting thread's pipe: a copy of its write end in the forked child must not
+    # hide the exit (its closing alone would: the pipe stays open in the child).
+    file, grandchild_pid = grandchild
+    monkeypatch.delattr(os, "pidfd_open")
+    spec = hr.SupervisorSpec([hr.ChildSpec("w1", forks_a_child(file, "spawn"), restart="never")])
+    tree, recorder = start(spec)
+    with tree:
+        actor = incarnation(tree, "root/w1")
+        grandchild_pid()  # it holds the worker's pipes
+        forked_node()
+        os.kill(actor.pid, signal.SIGKILL)
+        failed = recorder.wait_for("failed", "root/w1", timeout=10.0)
+    assert isinstance(failed.reason, WorkerExited)
+    assert failed.reason.signal == "SIGKILL"
