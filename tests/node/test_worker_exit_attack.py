@@ -4,11 +4,17 @@ its workers run, workers that exit at the moment they write."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import select
 import signal
+import subprocess
 import sys
 import threading
 import types
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Any
 
 import pytest
 from helpers import start
@@ -62,6 +68,10 @@ def begun(monkeypatch):
     def recorded(server: ForkServer, timeout: float) -> None:
         servers.append(server)
         begin(server, timeout)
+        one_begun.set()
+
+    one_begun = threading.Event()
+    monkeypatch.setattr(ForkServer, "one_begun", one_begun, raising=False)
 
     monkeypatch.setattr(ForkServer, "begin", recorded)
     yield servers
@@ -83,6 +93,14 @@ def incarnation(tree: hr.Tree, path: str) -> WorkerActor:
 
 # -- zygotes that misbehave before they are ready ---------------------------------------
 
+GATED_ZYGOTE = """\
+import os
+with open(os.environ["ZYGOTE_GATE"], "rb") as gate:  # until the test opens it to write
+    gate.read()
+from hedgerow.node._zygote import main
+main()
+"""
+"""A zygote that starts once the test lets it."""
 GARBLED_READY = """\
 import json, socket, sys
 sock = socket.socket(fileno=int(sys.argv[sys.argv.index("--fd") + 1]))
@@ -188,3 +206,106 @@ def test_without_pidfds_a_node_that_forked_still_sees_its_worker_exit(
         failed = recorder.wait_for("failed", "root/w1", timeout=10.0)
     assert isinstance(failed.reason, WorkerExited)
     assert failed.reason.signal == "SIGKILL"
+
+
+# -- a zygote killed or stopped while a launch waits for it -------------------------------
+
+
+@needs_fork_servers
+@pytest.mark.parametrize("attack", ["sigkill", "sigstop-then-close"])
+def test_a_zygote_killed_or_closed_while_a_launch_waits_for_it_lets_the_launch_spawn(
+    zygote_module, begun, monkeypatch, tmp_path, attack
+):
+    gate = tmp_path / "gate"
+    os.mkfifo(gate)  # never opened: the zygote starts for ever
+    monkeypatch.setenv("ZYGOTE_GATE", str(gate))
+    zygote_module(GATED_ZYGOTE)  # and launches would wait for it a minute (conftest)
+    started: Future[tuple[hr.Tree, Any]] = Future()
+
+    def start_tree() -> None:
+        try:
+            started.set_result(start(hr.SupervisorSpec([hr.ChildSpec("w1", echo_worker())])))
+        except BaseException as exc:
+            started.set_exception(exc)
+
+    threading.Thread(target=start_tree, daemon=True).start()
+    assert ForkServer.one_begun.wait(TIMEOUT)  # type: ignore[attr-defined]
+    [server] = begun
+    assert server.pid is not None
+    if attack == "sigkill":
+        os.kill(server.pid, signal.SIGKILL)  # not reaped yet: its start thread reaps it
+    else:
+        os.kill(server.pid, signal.SIGSTOP)
+        close_fork_servers()  # returns, the stopped zygote killed
+    tree, _recorder = started.result(TIMEOUT)  # the launch spawned, a minute early
+    with tree:
+        assert not isinstance(incarnation(tree, "root/w1").process, ForkedProcess)
+    assert server.started.wait(TIMEOUT)
+    assert server.failure is not None
+    assert server.process is not None
+    assert server.process.returncode == -signal.SIGKILL
+
+
+# -- a node killed while its zygote starts --------------------------------------------
+
+NODE = """\
+import sys, threading
+sys.path.insert(0, {tests!r})
+from node.worker_actors import Echo
+import hedgerow as hr
+from hedgerow.node import Worker, _forkserver
+from hedgerow.node._forkserver_pool import fork_servers
+_forkserver.START_PATIENCE = 0.2
+_forkserver.ZYGOTE_MODULE = "test_zygote"
+worker = Worker(hr.SupervisorSpec([hr.ChildSpec("a", Echo)]))
+tree = hr.start_tree(hr.SupervisorSpec([hr.ChildSpec("w1", worker)]))
+[server] = fork_servers()
+print("ready", tree.lookup("root/w1").incarnation.pid, server.pid, flush=True)
+threading.Event().wait()
+"""
+"""A node whose zygote is still starting (gated) when it prints its worker's pid
+(spawned meanwhile) and its zygote's."""
+
+
+@needs_fork_servers
+def test_a_node_killed_while_its_zygote_starts_takes_zygote_and_worker_with_it(tmp_path):
+    gate = tmp_path / "gate"
+    os.mkfifo(gate)
+    (tmp_path / "test_zygote.py").write_text(GATED_ZYGOTE)
+    tests = str(Path(__file__).resolve().parent.parent)
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(tmp_path), *sys.path]),
+        "ZYGOTE_GATE": str(gate),
+    }
+    node = subprocess.Popen(
+        [sys.executable, "-c", NODE.format(tests=tests)], stdout=subprocess.PIPE, text=True, env=env
+    )
+    pidfds: list[int] = []
+    try:
+        assert node.stdout is not None
+        worker_pid, zygote_pid = (int(pid) for pid in node.stdout.readline().split()[1:])
+        pidfds = [os.pidfd_open(worker_pid), os.pidfd_open(zygote_pid)]
+        node.kill()
+        node.wait(TIMEOUT)
+        os.close(os.open(gate, os.O_WRONLY))  # the zygote goes on starting, for no node
+        poller = select.poll()
+        for pidfd in pidfds:
+            poller.register(pidfd, select.POLLIN)
+        left = set(pidfds)
+        while left:
+            ready = poller.poll(TIMEOUT * 1000)
+            assert ready, f"still running: {left}"
+            for fd, _ in ready:
+                poller.unregister(fd)
+                left.discard(fd)
+    finally:
+        if node.poll() is None:
+            node.kill()
+            node.wait()
+        with contextlib.suppress(OSError):  # a gate still closed: open it
+            os.close(os.open(gate, os.O_WRONLY | os.O_NONBLOCK))
+        for pidfd in pidfds:
+            with contextlib.suppress(OSError):
+                signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+            os.close(pidfd)
