@@ -65,6 +65,8 @@ def _waited(process: subprocess.Popen[bytes]) -> int | None:
         finally:
             try:
                 os.write(writable, b"x")
+            except OSError:  # EPIPE: the reader is done (end of file came first)
+                pass
             finally:
                 os.close(writable)
 

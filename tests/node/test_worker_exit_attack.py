@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import start
+from helpers import start, wait_threads_end
 from node.test_worker_grandchild import grandchild  # noqa: F401 - a fixture
 from node.test_worker_grandchild import worker as forks_a_child
 from node.worker_actors import Echo
@@ -309,3 +309,106 @@ def test_a_node_killed_while_its_zygote_starts_takes_zygote_and_worker_with_it(t
             with contextlib.suppress(OSError):
                 signal.pidfd_send_signal(pidfd, signal.SIGKILL)
             os.close(pidfd)
+
+
+# -- workers that exit in the middle of their lines ------------------------------------
+
+HERE = Path(__file__).resolve().parent
+BURST = 50
+
+
+@pytest.fixture
+def hostile(tmp_path: Path):
+    """`hostile(mode)`: a Worker whose "python" runs tests/node/hostile_worker.py."""
+    script = tmp_path / "python"
+    script.write_text(
+        f'#!/bin/sh\nexec {sys.executable} {HERE / "hostile_worker.py"} "$@"\n', encoding="utf-8"
+    )
+    script.chmod(0o755)
+
+    def make(mode: str) -> Worker:
+        env = {
+            "HOSTILE_MODE": mode,
+            "HOSTILE_N": str(BURST),
+            "HOSTILE_FILE": str(tmp_path / "grandchild.pid"),
+        }
+        return echo_worker(python=str(script), env=env, start_method="spawn", ready_timeout=TIMEOUT)
+
+    return make
+
+
+@pytest.fixture
+def thread_errors(monkeypatch):
+    """Exceptions that escaped a thread of the node (there must be none)."""
+    caught: list[BaseException | None] = []
+    monkeypatch.setattr(threading, "excepthook", lambda args: caught.append(args.exc_value))
+    return caught
+
+
+@pytest.fixture
+def switching_often():
+    """Threads switch every microsecond: races between reader and exit show."""
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    yield
+    sys.setswitchinterval(interval)
+
+
+@pytest.mark.parametrize("watch", ["pidfd", "waiting-thread"])
+def test_a_worker_that_exits_as_it_writes_has_every_line_read_in_order(
+    hostile, switching_often, monkeypatch, thread_errors, watch
+):
+    if watch == "waiting-thread":
+        monkeypatch.delattr(os, "pidfd_open")
+    spec = hr.SupervisorSpec([hr.ChildSpec("w", hostile("burst-exit"), restart="never")])
+    threads = set(threading.enumerate())
+    for _ in range(10):
+        tree, recorder = start(spec)
+        with tree:
+            process = incarnation(tree, "root/w").process
+            assert process is not None
+            assert process.stdin is not None
+            process.stdin.write(b"go\n")
+            process.stdin.flush()
+            failed = recorder.wait_for("failed", "root/w", timeout=TIMEOUT)
+        assert isinstance(failed.reason, WorkerExited)
+        assert failed.reason.returncode == 3
+        seen = [path for kind, path in recorder.trail() if kind == "started"]
+        assert [path for path in seen if path.startswith("root/w/a")] == [
+            f"root/w/a{i}" for i in range(BURST)
+        ]
+    assert wait_threads_end(threads) == []
+    assert thread_errors == []
+
+
+def open_fds() -> set[str]:
+    return {fd.name for fd in Path("/proc/self/fd").iterdir()}
+
+
+def test_a_grandchild_writing_on_after_its_worker_died_keeps_no_reader_nor_descriptor(
+    hostile, tmp_path
+):
+    spec = hr.SupervisorSpec([hr.ChildSpec("w", hostile("grandchild-writer"), restart="never")])
+    fds, threads = open_fds(), set(threading.enumerate())
+    tree, recorder = start(spec)
+    grandchild_pid = None
+    try:
+        with tree:
+            actor = incarnation(tree, "root/w")
+            recorder.wait_for("started", "root/w/a0", timeout=TIMEOUT)  # the grandchild writes
+            grandchild_pid = int((tmp_path / "grandchild.pid").read_text())
+            assert actor.pid is not None
+            os.kill(actor.pid, signal.SIGKILL)
+            failed = recorder.wait_for("failed", "root/w", timeout=TIMEOUT)
+        assert isinstance(failed.reason, WorkerExited)
+        assert failed.reason.signal == "SIGKILL"  # not a bad line of the grandchild's
+        reader = actor._reader
+        assert reader is not None
+        reader.join(TIMEOUT)
+        assert not reader.is_alive()
+    finally:
+        if grandchild_pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(grandchild_pid, signal.SIGKILL)
+    assert wait_threads_end(threads) == []
+    assert open_fds() <= fds
