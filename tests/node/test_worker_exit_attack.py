@@ -5,6 +5,7 @@ its workers run, workers that exit at the moment they write."""
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import select
 import signal
@@ -412,3 +413,28 @@ def test_a_grandchild_writing_on_after_its_worker_died_keeps_no_reader_nor_descr
                 os.kill(grandchild_pid, signal.SIGKILL)
     assert wait_threads_end(threads) == []
     assert open_fds() <= fds
+
+
+@pytest.mark.parametrize("watch", ["pidfd", "waiting-thread"])
+def test_restarts_after_sigkill_leak_no_descriptor_nor_thread(monkeypatch, thread_errors, watch):
+    if watch == "waiting-thread":
+        monkeypatch.delattr(os, "pidfd_open")
+    spec = hr.SupervisorSpec(
+        [hr.ChildSpec("w1", echo_worker(start_method="spawn"))],
+        max_restarts=1000,
+        period=1.0,
+        backoff=False,
+    )
+    gc.collect()
+    fds, threads = open_fds(), set(threading.enumerate())
+    tree, recorder = start(spec)
+    with tree:
+        for count in range(2, 22):
+            pid = incarnation(tree, "root/w1").pid
+            assert pid is not None
+            os.kill(pid, signal.SIGKILL)
+            recorder.wait_for("started", "root/w1/a", count=count, timeout=TIMEOUT)
+    assert wait_threads_end(threads) == []
+    gc.collect()
+    assert open_fds() <= fds
+    assert thread_errors == []
