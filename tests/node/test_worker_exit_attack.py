@@ -29,6 +29,7 @@ from hedgerow.node import Worker, WorkerActor, _forkserver, _start_method
 from hedgerow.node._forked import ForkedProcess
 from hedgerow.node._forkserver import ForkServer
 from hedgerow.node._forkserver_pool import close_fork_servers, fork_server, fork_servers
+from hedgerow.node._line_reader import DRAIN_LIMIT
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -327,10 +328,10 @@ def hostile(tmp_path: Path):
     )
     script.chmod(0o755)
 
-    def make(mode: str) -> Worker:
+    def make(mode: str, lines: int = BURST) -> Worker:
         env = {
             "HOSTILE_MODE": mode,
-            "HOSTILE_N": str(BURST),
+            "HOSTILE_N": str(lines),
             "HOSTILE_FILE": str(tmp_path / "grandchild.pid"),
         }
         return echo_worker(python=str(script), env=env, start_method="spawn", ready_timeout=TIMEOUT)
@@ -380,6 +381,28 @@ def test_a_worker_that_exits_as_it_writes_has_every_line_read_in_order(
         ]
     assert wait_threads_end(threads) == []
     assert thread_errors == []
+
+
+def test_a_worker_that_writes_megabytes_and_exits_has_every_line_read(hostile):
+    # More than the reader takes once the worker has exited (DRAIN_LIMIT): all of it was
+    # written before the exit, so none of it counts.
+    lines = 100_000  # 5.5 MB
+    assert lines * len(b'{"type": "event", "kind": "started", "path": "w/a0"}\n') > DRAIN_LIMIT
+    spec = hr.SupervisorSpec([hr.ChildSpec("w", hostile("burst-exit", lines), restart="never")])
+    tree, recorder = start(spec)
+    with tree:
+        process = incarnation(tree, "root/w").process
+        assert process is not None
+        assert process.stdin is not None
+        process.stdin.write(b"go\n")
+        process.stdin.flush()
+        failed = recorder.wait_for("failed", "root/w", timeout=TIMEOUT)
+    assert isinstance(failed.reason, WorkerExited)
+    assert failed.reason.returncode == 3
+    seen = [path for kind, path in recorder.trail() if kind == "started"]
+    assert [path for path in seen if path.startswith("root/w/a")] == [
+        f"root/w/a{i}" for i in range(lines)
+    ]
 
 
 def open_fds() -> set[str]:
