@@ -5,6 +5,7 @@ its workers run, workers that exit at the moment they write."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import gc
 import os
 import select
@@ -461,3 +462,33 @@ def test_restarts_after_sigkill_leak_no_descriptor_nor_thread(monkeypatch, threa
     gc.collect()
     assert open_fds() <= fds
     assert thread_errors == []
+
+
+@needs_fork_servers
+def test_a_sandbox_that_refuses_pidfds_spawns_and_still_sees_the_exit_at_once(
+    monkeypatch,
+    grandchild,  # noqa: F811 - the fixture imported above
+    caplog,
+):
+    # pidfd_open exists and fails (seccomp: ENOSYS, or EPERM): no zygote, and a spawned
+    # worker's exit is told by a waiting thread, its child holding its pipes or not.
+    file, grandchild_pid = grandchild
+
+    def refused(pid: int, flags: int = 0) -> int:
+        raise OSError(errno.ENOSYS, os.strerror(errno.ENOSYS))
+
+    monkeypatch.setattr(os, "pidfd_open", refused)
+    spec = hr.SupervisorSpec([hr.ChildSpec("w1", forks_a_child(file, "forkserver"))])
+    tree, recorder = start(spec)
+    with tree:
+        actor = incarnation(tree, "root/w1")
+        assert not isinstance(actor.process, ForkedProcess)
+        grandchild_pid()
+        assert actor.pid is not None
+        os.kill(actor.pid, signal.SIGKILL)
+        failed = recorder.wait_for("failed", "root/w1", timeout=10.0)
+        recorder.wait_for("started", "root/w1/forks", count=2, timeout=TIMEOUT)
+        grandchild_pid()  # the second incarnation's child, killed at the end too
+    assert isinstance(failed.reason, WorkerExited)
+    assert failed.reason.signal == "SIGKILL"
+    assert "no pidfd for the node" in caplog.text
