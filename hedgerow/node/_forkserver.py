@@ -378,12 +378,17 @@ class ForkServer:
                 msg = "the fork server is gone"
                 raise ForkServerError(msg)
             ident = next(self._ids)
-            self._pending[ident] = future
             if self._reader is None:
-                self._reader = threading.Thread(
+                reader = threading.Thread(
                     target=self._read, name=f"hedgerow-forkserver-{self.pid}", daemon=True
                 )
-                self._reader.start()
+                try:
+                    reader.start()  # it reads once we let go of the lock
+                except RuntimeError as exc:  # no thread now: the next fork tries again
+                    msg = f"no thread to read the fork server's answers ({exc})"
+                    raise ForkServerError(msg) from None
+                self._reader = reader
+            self._pending[ident] = future
             return ident
 
     def _descriptors(self, ident: int) -> tuple[int, int, int, int, int]:

@@ -28,7 +28,7 @@ import hedgerow as hr
 from hedgerow._exceptions import WorkerExited
 from hedgerow.node import Worker, WorkerActor, _forkserver, _start_method
 from hedgerow.node._forked import ForkedProcess
-from hedgerow.node._forkserver import ForkServer
+from hedgerow.node._forkserver import ForkServer, ForkServerError
 from hedgerow.node._forkserver_pool import close_fork_servers, fork_server, fork_servers
 from hedgerow.node._line_reader import DRAIN_LIMIT
 
@@ -492,3 +492,32 @@ def test_a_sandbox_that_refuses_pidfds_spawns_and_still_sees_the_exit_at_once(
     assert isinstance(failed.reason, WorkerExited)
     assert failed.reason.signal == "SIGKILL"
     assert "no pidfd for the node" in caplog.text
+
+
+@needs_fork_servers
+def test_a_node_briefly_out_of_threads_fails_one_fork_and_forks_the_next(monkeypatch):
+    server = fork_server(sys.executable, dict(os.environ), TIMEOUT)
+    assert server is not None
+    short: list[bool] = [True]
+
+    class OnceNoThread(threading.Thread):
+        def start(self) -> None:
+            if short:  # the first thread the fork server starts now: its reader's
+                short.clear()
+                msg = "can't start new thread"
+                raise RuntimeError(msg)
+            super().start()
+
+    only_there = types.SimpleNamespace(**vars(threading))
+    only_there.Thread = OnceNoThread
+    monkeypatch.setattr(_forkserver, "threading", only_there)
+    args = ["--guid", "g", "--port", "1", "--config-timeout", f"{TIMEOUT:g}"]
+    with pytest.raises(ForkServerError, match="no thread"):  # the launch spawns
+        server.fork(args, env=dict(os.environ), cwd=str(Path.cwd()))
+    # Threads again: the next fork is answered (a reader reads the zygote's answers).
+    process = server.fork(args, env=dict(os.environ), cwd=str(Path.cwd()), timeout=TIMEOUT)
+    assert process.stdin is not None
+    assert process.stdout is not None
+    process.stdin.close()  # no config: it exits 3
+    assert process.wait(TIMEOUT) == 3
+    process.stdout.close()
