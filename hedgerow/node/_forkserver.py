@@ -129,7 +129,7 @@ def _answer(data: bytes) -> dict[str, Any]:
 
 
 class ForkServer:
-    """One zygote: `start` it, then `fork` workers from it; `close` ends it."""
+    """One zygote: `begin` starts it, `fork` forks workers once `started`, `close` ends it."""
 
     def __init__(self, python: str, env: Mapping[str, str]) -> None:
         self.python = python
