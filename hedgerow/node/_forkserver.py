@@ -106,6 +106,15 @@ ENV_AT_START = ("LD_PRELOAD", "LD_LIBRARY_PATH", "LC_ALL", "LC_CTYPE", "LANG")
 dynamic loader's, and the locale (which also decides UTF-8 mode, PEP 538 and 540)."""
 
 
+def _is_count(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def _short(data: bytes) -> str:
+    text = repr(data)
+    return text if len(text) <= 80 else text[:77] + "..."  # noqa: PLR2004
+
+
 class ForkServerError(Exception):
     """A fork server could not start, or could not fork (the launch then spawns)."""
 
@@ -120,7 +129,7 @@ def _answer(data: bytes) -> dict[str, Any]:
 
 
 class ForkServer:
-    """One zygote: `start` it, then `fork` workers from it; `close` ends it."""
+    """One zygote: `begin` starts it, `fork` forks workers once `started`, `close` ends it."""
 
     def __init__(self, python: str, env: Mapping[str, str]) -> None:
         self.python = python
@@ -186,12 +195,19 @@ class ForkServer:
             self._failed(str(exc), tell=False)  # the caller tells
             raise
         self.begun_at = monotonic()
-        threading.Thread(
+        starter = threading.Thread(
             target=self._await_ready,
             args=(timeout,),
             name=f"hedgerow-forkserver-start-{self.pid}",
             daemon=True,
-        ).start()
+        )
+        try:
+            starter.start()
+        except RuntimeError as exc:  # no thread to be had: no zygote either
+            self._give_up()
+            why = f"the fork server did not start: no thread to wait for it ({exc})"
+            self._failed(why, tell=False)  # the caller tells
+            raise ForkServerError(why) from None
 
     def _launch(self) -> None:
         try:
@@ -230,10 +246,25 @@ class ForkServer:
         self._sock = ours
 
     def _await_ready(self, timeout: float) -> None:
-        """In its start thread: its ready message, or its end (`close` shuts its socket)."""
+        """In its start thread: its ready message, or its end (`close` shuts its socket).
+        Whatever happens, `started` is set at the end (with `failure` if it did not start)."""
+        why: str | None = "its start thread failed"
+        try:
+            why = self._ready_or_why(timeout)
+        finally:
+            if why is not None:
+                with self._lock:
+                    closing = self._closing
+                    self._dead = True
+                self._give_up()
+                self._failed(f"the fork server did not start: {why}", tell=not closing)
+
+    def _ready_or_why(self, timeout: float) -> str | None:
+        """Wait for its ready message: None once it is ready, else why it is not."""
         sock = self._sock
+        process = self.process
         assert sock is not None
-        assert self.process is not None
+        assert process is not None
         sock.settimeout(timeout)
         try:
             data = sock.recv(MAX_ANSWER)
@@ -243,21 +274,34 @@ class ForkServer:
             data = b""
         sock.settimeout(None)
         ready = _answer(data) if data else {}
+        max_request = ready.get("max_request", FIRST_MAX_REQUEST)
         with self._lock:
-            closing = self._closing
-            if ready.get("op") == "ready" and not closing:
-                self.max_request = int(ready.get("max_request", FIRST_MAX_REQUEST))
+            if self._closing:
+                return "closed while it started"
+            if ready.get("op") == "ready" and _is_count(max_request):
+                self.max_request = max_request
                 self.started_at = monotonic()
                 self.started.set()
-                logger.debug("fork server pid %s started", self.process.pid)
-                return
-            self._dead = True
-        if data != b"" or closing:  # it hangs, or says what it should not: not ours to wait for
-            self._kill()
-        status = self.process.wait()
-        sock.close()
-        why = f"not ready within {timeout:g} s" if data is None else f"it exited ({status})"
-        self._failed(f"the fork server did not start: {why}", tell=not closing)
+                logger.debug("fork server pid %s started", process.pid)
+                return None
+        if data is None:
+            return f"not ready within {timeout:g} s"
+        if data:
+            return f"it said {_short(data)} instead of ready"
+        try:  # its socket ended: it is exiting, unless it hangs
+            status = process.wait(FORK_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            return f"it closed its socket and still ran {FORK_TIMEOUT:g} s later"
+        return f"it exited ({status})"
+
+    def _give_up(self) -> None:
+        """A zygote that did not start: kill it (whatever it does: it may hang), reap
+        it, close its socket."""
+        self._kill()
+        assert self.process is not None
+        self.process.wait()
+        if self._sock is not None:
+            self._sock.close()
 
     def _failed(self, why: str, *, tell: bool = True) -> None:
         """It did not start: say so (`_on_failure`), then let waiters know."""
@@ -334,12 +378,17 @@ class ForkServer:
                 msg = "the fork server is gone"
                 raise ForkServerError(msg)
             ident = next(self._ids)
-            self._pending[ident] = future
             if self._reader is None:
-                self._reader = threading.Thread(
+                reader = threading.Thread(
                     target=self._read, name=f"hedgerow-forkserver-{self.pid}", daemon=True
                 )
-                self._reader.start()
+                try:
+                    reader.start()  # it reads once we let go of the lock
+                except RuntimeError as exc:  # no thread now: the next fork tries again
+                    msg = f"no thread to read the fork server's answers ({exc})"
+                    raise ForkServerError(msg) from None
+                self._reader = reader
+            self._pending[ident] = future
             return ident
 
     def _descriptors(self, ident: int) -> tuple[int, int, int, int, int]:

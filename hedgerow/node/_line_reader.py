@@ -8,7 +8,7 @@ watches the process itself, through a pidfd: once the process has exited,
 whatever it wrote is in the pipe already; the reader takes what is there
 (up to `DRAIN_LIMIT` bytes: a child left behind may write on) and stops.
 Without pidfds (not Linux, a sandbox that refuses them), a thread waits for
-the spawned process and then closes a pipe of its own, which the reader
+the spawned process and then writes to a pipe of its own, which the reader
 watches instead.
 """
 
@@ -34,7 +34,7 @@ DRAIN_LIMIT = 4 * MAX_LINE
 
 def exit_descriptor(process: subprocess.Popen[bytes] | ForkedProcess) -> int | None:
     """A descriptor of the caller's own (to close) that becomes readable once `process`
-    has exited: a pidfd, or without pidfds the end of a pipe that a thread closes once
+    has exited: a pidfd, or without pidfds the end of a pipe that a thread writes to once
     the process is reaped. None if there is none: the process reaped already (its pid
     may be another's), out of descriptors or threads. Call it from the thread that owns
     the process, before anyone else may reap it."""
@@ -51,8 +51,9 @@ def exit_descriptor(process: subprocess.Popen[bytes] | ForkedProcess) -> int | N
 
 
 def _waited(process: subprocess.Popen[bytes]) -> int | None:
-    """The read end of a pipe whose write end a thread closes once `process.wait()`
-    returns (while it waits, `process.poll()` says None, as it runs)."""
+    """The read end of a pipe that a thread writes to once `process.wait()` returns
+    (while it waits, `process.poll()` says None, as it runs). Written, not only closed:
+    a child the node forks meanwhile (multiprocessing's fork) holds the write end too."""
     try:
         readable, writable = os.pipe()
     except OSError:
@@ -62,7 +63,12 @@ def _waited(process: subprocess.Popen[bytes]) -> int | None:
         try:
             process.wait()
         finally:
-            os.close(writable)
+            try:
+                os.write(writable, b"x")
+            except OSError:  # EPIPE: the reader is done (end of file came first)
+                pass
+            finally:
+                os.close(writable)
 
     waiter = threading.Thread(target=wait, name=f"hedgerow-wait-{process.pid}", daemon=True)
     try:
