@@ -42,6 +42,10 @@ def main() -> None:
     if mode == "grandchild-writer":
         pid = os.fork()
         if pid == 0:
+            # Its pid is on file before its first line, which the test waits for.
+            file = Path(os.environ["HOSTILE_FILE"])
+            file.with_suffix(".tmp").write_text(str(os.getpid()))
+            file.with_suffix(".tmp").replace(file)
             i = 0
             while True:
                 try:
@@ -49,7 +53,6 @@ def main() -> None:
                 except OSError:  # the node closed its end
                     os._exit(0)
                 i += 1
-        Path(os.environ["HOSTILE_FILE"]).write_text(str(pid))
     sys.stdin.buffer.read()  # until the node closes stdin (or kills us)
 
 
