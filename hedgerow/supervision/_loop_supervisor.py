@@ -159,7 +159,11 @@ class LoopSupervisor(SupervisorBase, AsyncioActor):
                         await asyncio.to_thread(flag.wait)
                     request = steps.send(None)
                 else:
-                    reason = await await_end(request.actor, request.clock, loop)
+                    actor = request.actor
+                    if actor._hr_exited.is_set() and not actor._hr_abandoned:
+                        reason = actor._hr_exit_reason  # ended already (as await_end says)
+                    else:
+                        reason = await await_end(actor, request.clock, loop)
                     request = steps.send(reason)
         except StopIteration as stop:
             return stop.value

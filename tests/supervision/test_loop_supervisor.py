@@ -168,3 +168,33 @@ def test_messages_queued_for_a_restart_run_in_order_in_the_new_incarnations_firs
         assert [i for i, _ in log] == [1, 2, 2, 3, 3, 3]
         assert len(rec.matching(EventKind.RESTARTED, "root/o")) == 2
         assert len(rec.matching(EventKind.DEAD_LETTER, "root/o")) == 2
+
+
+def test_a_reload_changes_a_tree_of_loop_supervisors_as_a_tree_of_thread_ones():
+    # update_tree uses replace_child, reserve/release_children and adopt_spec.
+    def tree_spec(b_name: str, extra: str | None) -> hr.SupervisorSpec:
+        inner_children = [hr.ChildSpec("x", LoopWorker, args=("x",))]
+        if extra is not None:
+            inner_children.append(hr.ChildSpec(extra, Worker, args=(extra,)))
+        inner = hr.SupervisorSpec(inner_children, runtime="loop")
+        return hr.SupervisorSpec(
+            [
+                hr.ChildSpec("a", LoopWorker, args=("a",)),
+                hr.ChildSpec("b", LoopWorker, args=(b_name,)),
+                hr.ChildSpec("inner", inner),
+            ],
+            name="svc",
+            runtime="loop",
+        )
+
+    tree, rec = start(tree_spec("b", None))
+    with tree:
+        a, b = tree.lookup("svc/a"), tree.lookup("svc/b")
+        plan = hr.update_tree(tree, tree_spec("b2", "y"))
+        assert plan.summary() == "svc/b changed (args), svc/inner/y added"
+        assert tree.lookup("svc/b") is b
+        assert b.ask("hi", timeout=5) == ("b2", 2, "hi")
+        assert a.ask("hi", timeout=5) == ("a", 1, "hi")
+        assert tree.lookup("svc/inner/y").ask("hi", timeout=5) == ("y", 1, "hi")
+        assert [c.id for c in tree.supervisor("inner").which_children()] == ["x", "y"]
+        assert rec.matching(EventKind.RESTARTED, "svc/a") == []
