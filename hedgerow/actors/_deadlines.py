@@ -15,6 +15,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import logging
+import os
 import threading
 import time
 from typing import TYPE_CHECKING, Any
@@ -71,6 +72,21 @@ def cancel(entry: Deadline) -> None:
             _due = [e for e in _due if e[2] is not None]
             heapq.heapify(_due)
             _cancelled = 0
+
+
+def _forked() -> None:
+    """In a forked child: the parent's thread is not there (nor, maybe, its lock's
+    owner). The next deadline starts the child's own; those copied from the
+    parent (their senders' loops are not in the child either) are let go."""
+    global _condition, _due, _running, _cancelled  # noqa: PLW0603
+    _condition = threading.Condition(threading.Lock())
+    _due = []
+    _running = False
+    _cancelled = 0
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forked)
 
 
 def _run() -> None:

@@ -3,6 +3,7 @@ the reader, withdrawals, deadlines, a new bound and the inbox's close."""
 
 from __future__ import annotations
 
+import os
 import random
 import sys
 import threading
@@ -246,3 +247,93 @@ def test_the_deadlines_thread_ends_once_no_deadline_is_left():
     box.take()  # "second" goes in: its hour-long deadline is cancelled
     thread.join(WAIT)
     assert not thread.is_alive()
+
+
+# -- a thread blocked for room and deferred sends share one queue ---------------
+
+
+def _blocked_sender(box: Box, message: Any) -> threading.Thread:
+    """A thread blocked in ``put`` for room (returns once it waits)."""
+    thread = threading.Thread(target=box.inbox.put, args=(Envelope(message),), daemon=True)
+    thread.start()
+    while not box.inbox._waiting:  # under the mutex it only waits: set before it sleeps
+        threading.Event().wait(0.001)
+    return thread
+
+
+def test_a_thread_blocked_first_goes_in_before_a_later_deferred_send(switching):
+    """(The deferred send went first: the reader's take queued it before it woke the
+    thread, which found no room again: seen failing, ['first', 'loop', 'thread'].)"""
+    box = Box(bound=1)
+    box.inbox.put(Envelope("first"))
+    thread = _blocked_sender(box, "thread")
+    later = box.send("loop")
+    assert later is not None
+    read = [box.take()]
+    thread.join(WAIT)
+    assert not thread.is_alive()
+    read += [box.take(), box.take()]
+    assert read == ["first", "thread", "loop"]
+    assert box.dead == []
+
+
+def test_a_thread_blocked_for_room_is_not_starved_by_a_stream_of_deferred_sends():
+    """(Each take let the next deferred send in; the thread woke to a full inbox every
+    time, until its timeout made its message a dead letter: seen failing.)"""
+    box = Box(bound=1, timeout=2.0)
+    box.inbox.put(Envelope("first"))
+    thread = _blocked_sender(box, "thread")
+    read = []
+    for n in range(50):
+        box.send(n)  # a loop keeps sending while the reader keeps taking
+        read.append(box.take())
+    thread.join(WAIT)
+    while (message := box.take()) is not None:
+        read.append(message)
+    assert box.dead == []
+    assert read.index("thread") == 1
+    assert [m for m in read if isinstance(m, int)] == list(range(50))
+
+
+def test_closing_the_inbox_refuses_a_blocked_thread_once():
+    box = Box(bound=1)
+    refused: list[Any] = []
+    box.inbox.put(Envelope("first"))
+    thread = _blocked_sender(box, "thread")
+    later = box.send("loop")
+    box.inbox.close("gone", lambda envelope, reason: refused.append(envelope.message))
+    thread.join(WAIT)
+    assert sorted(refused) == ["loop", "thread"]
+    assert later is not None
+    assert later.state == DEAD
+
+
+def test_a_blocked_thread_past_its_timeout_is_a_dead_letter_and_leaves_the_queue():
+    box = Box(bound=1, timeout=0.05)
+    box.inbox.put(Envelope("first"))
+    thread = _blocked_sender(box, "thread")
+    thread.join(WAIT)
+    assert box.dead == ["thread"]
+    assert not box.inbox._deferred
+    assert box.take() == "first"
+    assert box.send("next") is None  # room, and nobody ahead of it
+
+
+# -- the deadlines thread after a fork ----------------------------------------------
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_deadlines_are_kept_in_a_child_forked_while_the_thread_ran():
+    """(The child inherited 'the thread runs' without the thread: no deadline of
+    the child ever came, a waiting send there never expired: seen failing.)"""
+    keep = _deadlines.at(time.monotonic() + 3600.0, lambda: None)  # the thread runs
+    try:
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child
+            came = threading.Event()
+            _deadlines.at(time.monotonic() + 0.01, came.set)
+            os._exit(0 if came.wait(WAIT) else 1)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+    finally:
+        _deadlines.cancel(keep)
