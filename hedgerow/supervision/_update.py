@@ -147,6 +147,8 @@ def apply_plan(tree: Tree, plan: UpdatePlan, spec: SupervisorSpec) -> UpdatePlan
         steps.release(added)
         for supervisor in plan.supervisors:  # the old order again
             steps.attempt(supervisor.path, partial(steps.adopt, supervisor.path, supervisor.old))
+        if _ending(tree):  # overtaken by the tree's stop: every step and undo failed
+            raise UpdateFailed(steps.overtaken(), exc, rolled_back=False) from exc
         problems = steps.problems
         message = steps.failure(exc)
         raise UpdateFailed(message, exc, rolled_back=not problems, problems=problems) from exc
@@ -155,6 +157,15 @@ def apply_plan(tree: Tree, plan: UpdatePlan, spec: SupervisorSpec) -> UpdatePlan
         steps.adopt(supervisor.path, supervisor.new)
     tree.spec = spec
     return plan
+
+
+_ENDING_WAIT = 5.0
+"""Seconds an update overtaken by the tree's stop waits for its end, to say why it ended."""
+
+
+def _ending(tree: Tree) -> bool:
+    """Whether the tree has ended, or its root has stopped (it is ending)."""
+    return tree.done or not tree.ref.is_alive()
 
 
 def _prepared(plan: UpdatePlan, steps: _Steps, spec: SupervisorSpec) -> UpdatePlan:
@@ -349,6 +360,18 @@ class _Steps:
             self.problems = (*self.problems, f"{path}: {_why(exc)}")
 
     # -- saying what went wrong ---------------------------------------------------
+
+    def overtaken(self) -> str:
+        """Why the update failed when the tree stopped meanwhile."""
+        tree = self.tree
+        with contextlib.suppress(TimeoutError, RuntimeError):  # its root stopped: it ends at once
+            tree.wait(_ENDING_WAIT)
+        reason = describe(tree.reason) if tree.reason is not None else "stopping"
+        where = self.current.path if self.current is not None else tree.name
+        return (
+            f"tree {tree.name!r} stopped during the update ({reason}), at {where}: "
+            "its children stop with it, nothing is left to update or undo"
+        )
 
     def failure(self, exc: BaseException) -> str:
         """Why the update failed, and what became of the tree."""
