@@ -33,20 +33,28 @@ class Telling:
     """What `hedgerow.tell` returns: awaited, it returns None once the message is in
     the inbox (or a dead letter); the message is sent whether it is awaited or not."""
 
-    __slots__ = ("_deferred", "_done", "_error", "_inbox")
+    __slots__ = ("_deferred", "_done", "_error", "_inbox", "_withdrawn")
 
     def __init__(self) -> None:
         self._inbox: Inbox | None = None
         self._deferred: Deferred | None = None
         self._done: AsyncioFuture[None] | None = None
         self._error: BaseException | None = None
+        self._withdrawn = False
 
     def __repr__(self) -> str:
+        if self._withdrawn:
+            return "<hedgerow.tell taken back>"
         return f"<hedgerow.tell {'done' if self.done() else 'waiting for room'}>"
 
     def done(self) -> bool:
-        """Whether the message is in the inbox, a dead letter, or refused."""
+        """Whether the message is in the inbox, a dead letter, refused, or taken back."""
         return self._done is None or self._done.done()
+
+    def cancelled(self) -> bool:
+        """Whether a cancelled await took the message back (then every await raises
+        `asyncio.CancelledError`, as a cancelled future's does)."""
+        return self._withdrawn
 
     def __await__(self) -> Generator[Any, None, None]:
         done = self._done
@@ -56,8 +64,13 @@ class Telling:
             except BaseException:  # cancelled (or a timeout): take it back if it still waits
                 assert self._inbox is not None
                 assert self._deferred is not None
-                self._inbox.withdraw(self._deferred)
+                if self._inbox.withdraw(self._deferred):
+                    self._withdrawn = True
+                    done.set()  # (its sender's callback is gone): wake any other await
                 raise
+        if self._withdrawn:
+            msg = "hedgerow.tell: the message was taken back"
+            raise asyncio.CancelledError(msg)
         if self._error is not None:
             raise self._error
 

@@ -303,6 +303,45 @@ def test_a_timeout_around_the_tell_takes_the_message_back(runtime):
         assert ref.inbox_statistics().dropped == 0
 
 
+def test_a_tell_taken_back_is_done_and_cancelled_for_every_await(runtime):
+    """A tell taken back by one await's timeout is done, and cancelled for every
+    other await of it, as an asyncio future is: (they waited for ever, for a room
+    that would never be theirs, and done() stayed False: seen failing)."""
+    full = Full()
+    with hr.start_tree(full.spec, events=full.events) as tree:
+        ref = tree.lookup("root/held")
+        try:
+            full.fill(ref)
+
+            async def main() -> None:
+                telling = hr.tell(ref, "withdrawn")
+                waiting = asyncio.Event()
+
+                async def other() -> None:
+                    waiting.set()
+                    await telling
+
+                other_task = asyncio.create_task(other())
+                await waiting.wait()
+                with pytest.raises(TimeoutError):
+                    await asyncio.wait_for(telling, 0.01)
+                assert telling.done()
+                with pytest.raises(asyncio.CancelledError):
+                    await asyncio.wait_for(telling, WAIT)
+                done, _ = await asyncio.wait([other_task], timeout=WAIT)
+                assert done == {other_task}
+                assert other_task.cancelled() or isinstance(
+                    other_task.exception(), asyncio.CancelledError
+                )
+
+            asyncio.run(main())
+        finally:
+            full.release.set()
+        assert ref.ask("done", timeout=WAIT) == "done"
+        assert "withdrawn" not in full.seen
+        assert full.letters.items == []
+
+
 @pytest.mark.parametrize("at", range(6))
 def test_cancelling_at_each_await_leaves_nothing_half_sent(runtime, at):
     """A task that tells six messages in turn, cancelled as it reaches its `at`-th
