@@ -12,6 +12,7 @@ and whoever makes room puts it into the inbox, in order, and wakes the task.
 from __future__ import annotations
 
 import asyncio
+import threading
 from typing import TYPE_CHECKING, Any
 
 import pykka
@@ -141,8 +142,14 @@ def defer(
 
 
 def _sent_by_reader(ref: pykka.ActorRef[Any]) -> bool:
-    """Whether the running task is the handler of `ref`'s own actor (on its loop):
-    it would wait for itself, as a thread actor telling itself would."""
+    """Whether the running task is the handler of `ref`'s own actor (on its loop), or
+    runs on the thread of a thread actor reading `ref`'s inbox (a loop its handler
+    runs): it would wait for itself, as a thread actor telling itself would."""
+    inbox = ref.actor_inbox
+    # A thread reader has no waker; an event-loop reader's thread does, and other
+    # tasks of that loop do wait for room (the reader, on the loop, makes it).
+    if isinstance(inbox, Inbox) and inbox.waker is None and inbox.reader == threading.get_ident():
+        return True
     actor = ref._actor_weakref()
     task = getattr(actor, "_hr_task", None)
     if task is None:

@@ -581,6 +581,48 @@ def test_an_actor_awaiting_a_tell_into_its_own_full_inbox_does_not_wait_for_itse
     assert "fills the one place" in seen
 
 
+class RunsALoop(hr.Actor):
+    """A thread actor whose handler runs a loop of its own that tells its own inbox."""
+
+    def __init__(self, seen: list[Any]) -> None:
+        super().__init__()
+        self.seen = seen
+
+    def on_receive(self, message: Any) -> Any:
+        self.seen.append(message)
+        if isinstance(message, tuple):
+            ref = self.actor_ref
+
+            async def tell_myself() -> None:
+                for what in message[1]:
+                    await hr.tell(ref, what)
+
+            asyncio.run(tell_myself())
+        return message
+
+
+def test_a_thread_actor_awaiting_a_tell_into_its_own_full_inbox_does_not_wait_for_itself():
+    """(Its loop, on the reader's own thread, waited out the inbox timeout for room
+    only that thread could make: seen failing, 10 s.)"""
+    events = hr.EventStream()
+    letters = Letters(events)
+    seen: list[Any] = []
+    child = hr.ChildSpec(
+        "self", RunsALoop, args=(seen,), max_inbox=1, inbox_overflow="block", inbox_timeout=WAIT
+    )
+    with hr.start_tree(hr.SupervisorSpec([child]), events=events) as tree:
+        ref = tree.lookup("root/self")
+        began = time.monotonic()
+        assert ref.ask(("tell myself", ["fills the one place", "again"]), timeout=2 * WAIT)
+        assert time.monotonic() - began < WAIT / 2
+        assert ref.ask("done", timeout=WAIT) == "done"
+        [(message, reason)] = letters.items
+        assert message == "again"
+        assert "cannot wait for room" in str(reason)
+    assert "again" not in seen
+    assert "fills the one place" in seen
+
+
 # -- a loop that closes, a process that ends ----------------------------------------
 
 
