@@ -60,6 +60,7 @@ __all__ = [
     "arguments_problem",
     "check_update",
     "update_tree",
+    "update_tree_unless_cancelled",
 ]
 
 UPDATE_CALL_TIMEOUT = 3600.0
@@ -80,8 +81,21 @@ def update_tree(tree: Tree, spec: SupervisorSpec) -> UpdatePlan:
     (see the module's docstring for a nested supervisor that is not running).
     From asyncio code, ``await tree.update_tree(spec)`` on the `AsyncioTree`.
     """
+    plan = update_tree_unless_cancelled(tree, spec, lambda: True)
+    assert plan is not None
+    return plan
+
+
+def update_tree_unless_cancelled(
+    tree: Tree, spec: SupervisorSpec, begin: Callable[[], bool]
+) -> UpdatePlan | None:
+    """`update_tree`, where ``begin()``, called once the updates before this one have
+    ended (under the tree's update lock), says whether it is still wanted: if not,
+    nothing is done and None is returned (an awaited update cancelled meanwhile)."""
     check_update(tree, spec)
     with _lock_of(tree):
+        if not begin():
+            return None
         if tree.done:
             ended = describe(tree.reason) if tree.reason is not None else "ended"
             msg = f"tree {tree.name!r} has ended ({ended}): nothing running was touched"
