@@ -15,6 +15,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import logging
+import math
 import os
 import threading
 import time
@@ -33,6 +34,10 @@ _THREAD_NAME = "hedgerow-deadlines"
 _SWEEP_AT = 64
 """Sweep the cancelled deadlines out once there are this many, and half of all."""
 
+_LONGEST_WAIT = 3600.0
+"""The longest the thread waits at once (a lock cannot wait beyond `threading.TIMEOUT_MAX`,
+nor for an infinite deadline): it looks again after this long."""
+
 Deadline = list[Any]
 """[when, order, call]: what `at` returns, for `cancel` (call None once cancelled)."""
 
@@ -47,6 +52,9 @@ def at(deadline: float, call: Callable[[], None]) -> Deadline:
     """Call ``call()`` at `deadline` (`time.monotonic` terms), or soon after, in the
     deadlines' thread, unless cancelled first: it must be quick. What it raises is logged."""
     global _running  # noqa: PLW0603 - the one thread of the process
+    if math.isnan(deadline):
+        msg = f"a deadline must be a number (time.monotonic() terms), not {deadline!r}"
+        raise ValueError(msg)
     entry: Deadline = [deadline, next(_order), call]
     with _condition:
         heapq.heappush(_due, entry)
@@ -106,7 +114,7 @@ def _run() -> None:
                         continue
                     entry[2] = None
                     break
-                _condition.wait(remaining)
+                _condition.wait(min(remaining, _LONGEST_WAIT))
         try:
             call()
         except Exception:

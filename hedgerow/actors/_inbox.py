@@ -376,10 +376,10 @@ class Inbox(queue.Queue[Any]):
                     self._queued()
                     return None
                 deferred = Deferred(item, on_done, time.monotonic() + self.timeout)
+                deferred.timer = at(deferred.deadline, partial(self._expire, deferred))
                 if self._deferred is None:
                     self._deferred = deque()
                 self._deferred.append(deferred)
-                deferred.timer = at(deferred.deadline, partial(self._expire, deferred))
                 return deferred
         if not wait and self.overflow is Overflow.BLOCK:
             self._put_or_drop(

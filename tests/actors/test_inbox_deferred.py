@@ -337,3 +337,23 @@ def test_deadlines_are_kept_in_a_child_forked_while_the_thread_ran():
         assert os.waitstatus_to_exitcode(status) == 0
     finally:
         _deadlines.cancel(keep)
+
+
+def test_a_deadline_too_far_for_a_lock_to_wait_does_not_stop_the_others():
+    """(The deadlines thread died of 'OverflowError: timestamp out of range' waiting
+    for it, and no later deadline ever came: seen failing.)"""
+    far = _deadlines.at(float("inf"), lambda: None)
+    try:
+        ready = threading.Event()
+        _deadlines.at(time.monotonic(), ready.set)  # the thread waits for the far one
+        assert ready.wait(WAIT)
+        came = threading.Event()
+        _deadlines.at(time.monotonic() + 0.01, came.set)
+        assert came.wait(WAIT)
+    finally:
+        _deadlines.cancel(far)
+
+
+def test_a_deadline_that_is_not_a_number_is_refused_at_once():
+    with pytest.raises(ValueError, match="deadline"):
+        _deadlines.at(float("nan"), lambda: None)
