@@ -205,15 +205,15 @@ class Inbox(queue.Queue[Any]):
                     self._put(item)
                     if depth >= self._peak:
                         self._peak = depth + 1
-                elif self._room(item, block, timeout):
+                elif (room := self._room(item, block, timeout)) is True:
                     return  # queued in its turn (`_serve`), the reader woken
-                elif self._refused is None:
+                elif room is not False:  # closed while it waited (reopened since, maybe)
+                    refused = room
+                    self._refusing(item)
+                else:
                     dead, error = self._overflowed(item, block=block)
                     refused = (error, self._drop)
                     item = dead
-                else:  # closed while the sender waited for room
-                    refused = self._refused
-                    self._refusing(item)
                 if refused is None:
                     self.unfinished_tasks += 1
                     self._wake_reader()
@@ -225,9 +225,11 @@ class Inbox(queue.Queue[Any]):
                 self._refusing(item)
         refused[1](item, refused[0])
 
-    def _room(self, item: Any, block: bool, timeout: float | None) -> bool:
+    def _room(
+        self, item: Any, block: bool, timeout: float | None
+    ) -> bool | tuple[Any, Callable[[Any, Any], None]]:
         """Under `Overflow.BLOCK`, wait (under the mutex) for room; True once `item`
-        is queued.
+        is queued, False if no room came, or the refusal of a close meanwhile.
 
         The wait takes its place in the queue of deferred sends (a `Blocked`),
         so that room goes to senders in the order they began to wait, whether
@@ -256,7 +258,10 @@ class Inbox(queue.Queue[Any]):
                     place.item = None
                     return False
                 self.not_full.wait(remaining)
-            return place.state is SENT  # else DEAD: closed meanwhile
+            if place.state is SENT:
+                return True
+            refusal: tuple[Any, Callable[[Any, Any], None]] = place.timer  # set by close
+            return refusal
         finally:
             self._waiting -= 1
 
@@ -505,7 +510,8 @@ class Inbox(queue.Queue[Any]):
             for deferred in queued or ():
                 deferred.state = DEAD
                 if deferred.__class__ is Blocked:
-                    deferred.item = None  # its thread, woken, refuses it
+                    deferred.item = None  # its thread, woken, refuses it, even once reopened
+                    deferred.timer = self._refused
                     continue
                 waiting.append(deferred)
                 cancel(deferred.timer)

@@ -357,3 +357,24 @@ def test_a_deadline_too_far_for_a_lock_to_wait_does_not_stop_the_others():
 def test_a_deadline_that_is_not_a_number_is_refused_at_once():
     with pytest.raises(ValueError, match="deadline"):
         _deadlines.at(float("nan"), lambda: None)
+
+
+def test_a_thread_blocked_for_room_is_refused_by_a_close_even_if_reopened_before_it_wakes():
+    """The close refuses it, as its docstring says, whenever the thread runs again
+    (woken after a reopen, it was queued for the next incarnation on the code before
+    the shared queue, and then a dead letter 'no room within the timeout': both
+    seen failing)."""
+    box = Box(bound=1)
+    refused: list[Any] = []
+    box.inbox.put(Envelope("first"))
+    thread = _blocked_sender(box, "thread")
+    box.inbox._wake_senders = lambda every=False: None  # type: ignore[method-assign]
+    box.inbox.close("gone", lambda envelope, reason: refused.append((envelope.message, reason)))
+    box.inbox.reopen()  # a restart, before the sender runs again
+    del box.inbox._wake_senders
+    with box.inbox.mutex:
+        box.inbox.not_full.notify_all()
+    thread.join(WAIT)
+    assert refused == [("thread", "gone")]
+    assert box.dead == []
+    assert box.take() is None
