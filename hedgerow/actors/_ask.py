@@ -27,7 +27,7 @@ from hedgerow._exceptions import InboxFull
 from hedgerow.actors._async_future import AsyncioFuture
 from hedgerow.actors._inbox import Inbox, Overflow
 from hedgerow.actors._ref import ChildRef
-from hedgerow.actors._tell import defer
+from hedgerow.actors._tell import defer, not_a_ref
 
 __all__ = ["AskTimeout", "ask", "ask_within"]
 
@@ -62,8 +62,8 @@ def ask(ref: pykka.ActorRef[Any], message: Any) -> AsyncioFuture[Any]:
     no room came within the inbox's timeout.
     """
     if not isinstance(ref, pykka.ActorRef):
-        msg = f"hedgerow.ask needs an actor's ref (a pykka.ActorRef or a ChildRef), not {ref!r}"
-        raise TypeError(msg)
+        error = not_a_ref("hedgerow.ask", ref)
+        raise error
     future: AsyncioFuture[Any] = AsyncioFuture()
     inbox = ref.actor_inbox
     if isinstance(inbox, Inbox) and inbox.overflow is Overflow.BLOCK and inbox.max_inbox:

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
     from hedgerow.actors._inbox import Deferred
 
-__all__ = ["Telling", "defer", "tell"]
+__all__ = ["Telling", "defer", "not_a_ref", "tell"]
 
 
 class Telling:
@@ -109,8 +109,8 @@ def tell(ref: pykka.ActorRef[Any], message: Any) -> Telling:
         msg = "hedgerow.tell is for asyncio code (no event loop is running here): call ref.tell"
         raise RuntimeError(msg) from None
     if not isinstance(ref, pykka.ActorRef):
-        msg = f"hedgerow.tell needs an actor's ref (a pykka.ActorRef or a ChildRef), not {ref!r}"
-        raise TypeError(msg)
+        error = not_a_ref("hedgerow.tell", ref)
+        raise error
     telling = Telling()
     inbox = ref.actor_inbox
     try:
@@ -126,6 +126,18 @@ def tell(ref: pykka.ActorRef[Any], message: Any) -> Telling:
     except Exception as error:  # noqa: BLE001 - raised by the await, as ref.tell would
         telling._error = error
     return telling
+
+
+def not_a_ref(who: str, given: object) -> TypeError:
+    """The TypeError of `who` (``hedgerow.tell``) given `given` for an actor's ref,
+    saying how to get a ref from it when it can."""
+    hint = ""
+    if isinstance(getattr(given, "actor_ref", None), pykka.ActorRef):
+        hint = ", an actor's proxy: give its .actor_ref"
+    elif isinstance(given, str):
+        hint = ", a path: look the child up first (tree.lookup(path))"
+    msg = f"{who} needs an actor's ref (a pykka.ActorRef or a ChildRef), not {given!r}{hint}"
+    return TypeError(msg)
 
 
 def defer(

@@ -490,6 +490,28 @@ def test_tell_needs_a_running_loop_and_a_ref():
     asyncio.run(main())
 
 
+class Plain(pykka.ThreadingActor):
+    def on_receive(self, message: Any) -> Any:
+        return message
+
+
+@pytest.mark.parametrize("send", [hr.tell, hr.ask])
+def test_a_proxy_or_a_path_given_for_a_ref_is_told_what_to_give(send):
+    """(The error named a ref, not how to get one from what was given: seen failing.)"""
+    ref = Plain.start()
+    try:
+
+        async def main() -> None:
+            with pytest.raises(TypeError, match=r"an actor's proxy: give its \.actor_ref"):
+                send(ref.proxy(), "x")
+            with pytest.raises(TypeError, match=r"a path: look the child up first"):
+                send("root/a", "x")
+
+        asyncio.run(main())
+    finally:
+        ref.stop()
+
+
 # -- readers on the sender's own loop ---------------------------------------------
 
 
