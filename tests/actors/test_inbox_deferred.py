@@ -378,3 +378,72 @@ def test_a_thread_blocked_for_room_is_refused_by_a_close_even_if_reopened_before
     assert refused == [("thread", "gone")]
     assert box.dead == []
     assert box.take() is None
+
+
+def test_racing_blocked_threads_and_deferred_sends_each_end_once_in_order(  # noqa: C901 - its threads, in one place
+    switching,
+):
+    """Two threads block in ``put`` for room, two others send deferred; a reader
+    takes, a withdrawer takes deferred ones back, short deadlines expire others.
+    Every message ends once: read (in each sender's order), withdrawn, or dead."""
+    box = Box(bound=2, timeout=0.005)
+    rng = random.Random(7)
+    deferred: dict[tuple[int, int], Deferred] = {}
+    direct: set[tuple[int, int]] = set()
+    lock = threading.Lock()
+    read: list[tuple[int, int]] = []
+    senders_done = threading.Event()
+
+    def deferring(who: int) -> None:
+        for n in range(300):
+            found = box.send((who, n))
+            with lock:
+                if found is None:
+                    direct.add((who, n))
+                else:
+                    deferred[(who, n)] = found
+
+    def blocking(who: int) -> None:
+        for n in range(300):
+            box.inbox.put(Envelope((who, n)))
+
+    def reader() -> None:
+        while True:
+            if not senders_done.is_set() and box.inbox.statistics().depth < 2:
+                continue  # takes only from a full inbox, so that sends wait
+            message = box.take()
+            if message is not None:
+                read.append(message)
+            elif senders_done.is_set() and not box.inbox._deferred:
+                return
+
+    def withdrawer() -> None:
+        while not senders_done.is_set():
+            with lock:
+                picks = rng.sample(list(deferred.values()), min(3, len(deferred)))
+            for pick in picks:
+                box.inbox.withdraw(pick)
+
+    senders = [threading.Thread(target=deferring, args=(w,)) for w in (0, 1)]
+    senders += [threading.Thread(target=blocking, args=(w,)) for w in (2, 3)]
+    others = [threading.Thread(target=reader), threading.Thread(target=withdrawer)]
+    for thread in senders + others:
+        thread.start()
+    for thread in senders:
+        thread.join(WAIT)
+    senders_done.set()
+    for thread in others:
+        thread.join(WAIT)
+    assert not any(t.is_alive() for t in senders + others)
+
+    assert len(read) == len(set(read))  # none twice
+    withdrawn = {k for k, d in deferred.items() if d.state == WITHDRAWN}
+    assert all(d.state != WAITING for d in deferred.values())
+    assert not set(read) & set(box.dead)
+    assert not (set(read) | set(box.dead)) & withdrawn
+    assert len(box.dead) == len(set(box.dead))
+    assert len(read) + len(box.dead) + len(withdrawn) == 4 * 300
+    for who in range(4):  # each sender's messages in its order
+        mine = [n for w, n in read if w == who]
+        assert mine == sorted(mine)
+    assert {w for w, _ in read} == {0, 1, 2, 3}  # none starved out
