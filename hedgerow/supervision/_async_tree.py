@@ -217,6 +217,7 @@ class AsyncioTree(AsyncioSupervisorHandle):
         ``hedgerow.supervision`` logger), as nobody awaits it.
         """
         check_update(self.sync, spec)
+        caller = asyncio.current_task()  # an event-loop child's handler, maybe
         while (previous := self._updating) is not None and not previous.done():
             with contextlib.suppress(Exception):  # (its own awaiter is told)
                 await previous  # cancelled here: this update never begins
@@ -235,7 +236,7 @@ class AsyncioTree(AsyncioSupervisorHandle):
 
         def update() -> None:
             try:
-                plan = update_tree_unless_cancelled(tree, spec, begin)
+                plan = update_tree_unless_cancelled(tree, spec, begin, caller)
             except BaseException:  # noqa: BLE001 - handed to the awaiting task
                 done.set_exception(sys.exc_info())
             else:

@@ -81,17 +81,19 @@ def update_tree(tree: Tree, spec: SupervisorSpec) -> UpdatePlan:
     (see the module's docstring for a nested supervisor that is not running).
     From asyncio code, ``await tree.update_tree(spec)`` on the `AsyncioTree`.
     """
-    plan = update_tree_unless_cancelled(tree, spec, lambda: True)
+    plan = update_tree_unless_cancelled(tree, spec, lambda: True, threading.get_ident())
     assert plan is not None
     return plan
 
 
 def update_tree_unless_cancelled(
-    tree: Tree, spec: SupervisorSpec, begin: Callable[[], bool]
+    tree: Tree, spec: SupervisorSpec, begin: Callable[[], bool], caller: object = None
 ) -> UpdatePlan | None:
     """`update_tree`, where ``begin()``, called once the updates before this one have
     ended (under the tree's update lock), says whether it is still wanted: if not,
-    nothing is done and None is returned (an awaited update cancelled meanwhile)."""
+    nothing is done and None is returned (an awaited update cancelled meanwhile).
+    `caller` is who waits for it (a thread's id, or an asyncio task): a child's
+    handler waiting for an update that stops that very child is refused."""
     check_update(tree, spec)
     with _lock_of(tree):
         if not begin():
@@ -100,7 +102,40 @@ def update_tree_unless_cancelled(
             ended = describe(tree.reason) if tree.reason is not None else "ended"
             msg = f"tree {tree.name!r} has ended ({ended}): nothing running was touched"
             raise UpdateFailed(msg)
-        return apply_plan(tree, plan_update(tree.spec, spec, tree.name), spec)
+        plan = plan_update(tree.spec, spec, tree.name)
+        if not plan.replaces_tree:
+            _refuse_stopping_the_caller(tree, plan, caller)
+        return apply_plan(tree, plan, spec)
+
+
+def _refuse_stopping_the_caller(tree: Tree, plan: UpdatePlan, caller: object) -> None:
+    """`UpdateFailed` if `plan` stops or restarts the child whose handler waits for
+    it (`caller`): that child's stop would wait for its handler, which waits for
+    the update, until the child's shutdown timeout had it killed."""
+    stopped = [c.path for c in plan.changes if c.kind is not ChangeKind.ADDED]
+    if caller is None or not stopped:
+        return
+    for path in tree.names.paths():
+        if not any(_at_or_below(path, top) for top in stopped):
+            continue
+        ref = tree.names.get(path)
+        if ref is not None and _runs_in(ref, caller):
+            msg = (
+                f"{path}: the update would stop the child whose handler waits for it (a "
+                "wait for its own stop); nothing running was touched. Update it from "
+                "outside that handler (another actor, or a task of its own)"
+            )
+            raise UpdateFailed(msg)
+
+
+def _runs_in(ref: Any, caller: object) -> bool:
+    """Whether the handler of `ref`'s child is `caller`: its thread actor's thread
+    (an id), or its event-loop actor's handler task."""
+    if isinstance(caller, int):
+        inbox = ref.actor_inbox
+        return getattr(inbox, "waker", None) is None and getattr(inbox, "reader", None) == caller
+    task = getattr(ref.incarnation, "_hr_task", None)
+    return task is not None and task is caller
 
 
 def check_update(tree: object, spec: object) -> None:

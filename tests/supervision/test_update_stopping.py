@@ -89,3 +89,68 @@ def test_an_awaited_update_overtaken_by_the_trees_stop_says_the_tree_stopped(
                 await updating
 
     asyncio.run(main())
+
+
+# -- an update that would stop the very child running it ----------------------------
+
+_trees: dict[str, Any] = {}
+
+
+class Reloader(hr.Actor):
+    """A thread actor that updates its own tree (a config watcher, say)."""
+
+    def __init__(self, version: int = 1) -> None:
+        super().__init__()
+        self.version = version
+
+    def on_receive(self, message: Any) -> Any:
+        if message == "version":
+            return self.version
+        return update_tree(_trees["tree"], message).summary()
+
+
+class LoopReloader(hr.AsyncioActor):
+    """The same on the event loop, awaiting the AsyncioTree's update."""
+
+    def __init__(self, version: int = 1) -> None:
+        super().__init__()
+        self.version = version
+
+    async def on_receive(self, message: Any) -> Any:
+        if message == "version":
+            return self.version
+        return (await _trees["tree"].update_tree(message)).summary()
+
+
+def reloading(cls: type, version: int) -> hr.SupervisorSpec:
+    return sup(hr.ChildSpec("reloader", cls, kwargs={"version": version}), worker("a"))
+
+
+def test_a_child_updating_its_tree_so_as_to_stop_itself_is_refused_at_once():
+    """(It waited for its own stop, the shutdown timeout, then was killed, its ask
+    answered 'will not handle the message: killed': seen failing, 5 s.)"""
+    with hr.start_tree(reloading(Reloader, 1)) as tree:
+        _trees["tree"] = tree
+        ref = tree.lookup("svc/reloader")
+        with pytest.raises(hr.UpdateFailed, match=r"svc/reloader: the update would stop"):
+            ref.ask(reloading(Reloader, 2), timeout=2.0)
+        assert ref.ask("version", timeout=WAIT) == 1
+        # Changing others is its to do.
+        new = sup(hr.ChildSpec("reloader", Reloader, kwargs={"version": 1}), worker("b"))
+        assert ref.ask(new, timeout=WAIT) == "svc/a removed, svc/b added"
+    _trees.clear()
+
+
+def test_an_event_loop_child_awaiting_an_update_that_stops_it_is_refused_at_once(runtime):
+    async def main() -> None:
+        async with hr.open_tree(reloading(LoopReloader, 1)) as tree:
+            _trees["tree"] = tree
+            ref = tree.lookup("svc/reloader")
+            with pytest.raises(hr.UpdateFailed, match=r"svc/reloader: the update would stop"):
+                await asyncio.wait_for(hr.ask(ref, reloading(LoopReloader, 2)), 2.0)
+            assert await hr.ask(ref, "version") == 1
+            new = sup(hr.ChildSpec("reloader", LoopReloader, kwargs={"version": 1}), worker("b"))
+            assert await hr.ask(ref, new) == "svc/a removed, svc/b added"
+
+    asyncio.run(main())
+    _trees.clear()
