@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
     from hedgerow.actors._inbox import Deferred
 
-__all__ = ["Telling", "defer", "not_a_ref", "tell"]
+__all__ = ["Telling", "defer", "not_a_ref", "runs_the_handler_of", "tell"]
 
 
 class Telling:
@@ -155,15 +155,19 @@ def defer(
 
 def _sent_by_reader(ref: pykka.ActorRef[Any]) -> bool:
     """Whether the running task is the handler of `ref`'s own actor (on its loop), or
-    runs on the thread of a thread actor reading `ref`'s inbox (a loop its handler
+    runs on the thread of the thread actor reading `ref`'s inbox (a loop its handler
     runs): it would wait for itself, as a thread actor telling itself would."""
-    inbox = ref.actor_inbox
-    # A thread reader has no waker; an event-loop reader's thread does, and other
-    # tasks of that loop do wait for room (the reader, on the loop, makes it).
-    if isinstance(inbox, Inbox) and inbox.waker is None and inbox.reader == threading.get_ident():
-        return True
-    actor = ref._actor_weakref()
-    task = getattr(actor, "_hr_task", None)
-    if task is None:
+    return runs_the_handler_of(ref._actor_weakref(), threading.get_ident(), asyncio.current_task())
+
+
+def runs_the_handler_of(actor: Any, thread: int, task: object) -> bool:
+    """Whether a caller on `thread` (in `task`, or None) runs `actor`'s handler: it
+    is the thread of a running thread actor (not one whose id is reused once its
+    thread has ended), or an event-loop actor's handler task."""
+    if actor is None:
         return False
-    return task is asyncio.current_task()
+    own = getattr(actor, "_hr_thread_id", 0)
+    if own and own == thread and not actor.actor_stopped.is_set():
+        return True
+    handler = getattr(actor, "_hr_task", None)
+    return handler is not None and handler is task

@@ -217,7 +217,7 @@ class AsyncioTree(AsyncioSupervisorHandle):
         ``hedgerow.supervision`` logger), as nobody awaits it.
         """
         check_update(self.sync, spec)
-        caller = asyncio.current_task()  # an event-loop child's handler, maybe
+        caller = (threading.get_ident(), asyncio.current_task())  # a child's handler?
         while (previous := self._updating) is not None and not previous.done():
             with contextlib.suppress(Exception):  # (its own awaiter is told)
                 await previous  # cancelled here: this update never begins

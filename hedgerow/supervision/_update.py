@@ -36,6 +36,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import inspect
+import sys
 import threading
 import weakref
 from dataclasses import dataclass
@@ -45,6 +46,7 @@ from typing import TYPE_CHECKING, Any
 
 from hedgerow._exceptions import ChildNotFound, StartError, UpdateFailed
 from hedgerow.actors._reason import describe
+from hedgerow.actors._tell import runs_the_handler_of
 from hedgerow.supervision._plan import ChangeKind, ChildChange, UpdatePlan, plan_update
 from hedgerow.supervision._spec import ChildSpec, Strategy, SupervisorSpec
 from hedgerow.supervision._supervisor import ChildState
@@ -81,19 +83,23 @@ def update_tree(tree: Tree, spec: SupervisorSpec) -> UpdatePlan:
     (see the module's docstring for a nested supervisor that is not running).
     From asyncio code, ``await tree.update_tree(spec)`` on the `AsyncioTree`.
     """
-    plan = update_tree_unless_cancelled(tree, spec, lambda: True, threading.get_ident())
+    caller = (threading.get_ident(), _current_task())
+    plan = update_tree_unless_cancelled(tree, spec, lambda: True, caller)
     assert plan is not None
     return plan
 
 
 def update_tree_unless_cancelled(
-    tree: Tree, spec: SupervisorSpec, begin: Callable[[], bool], caller: object = None
+    tree: Tree,
+    spec: SupervisorSpec,
+    begin: Callable[[], bool],
+    caller: tuple[int, object] | None = None,
 ) -> UpdatePlan | None:
     """`update_tree`, where ``begin()``, called once the updates before this one have
     ended (under the tree's update lock), says whether it is still wanted: if not,
     nothing is done and None is returned (an awaited update cancelled meanwhile).
-    `caller` is who waits for it (a thread's id, or an asyncio task): a child's
-    handler waiting for an update that stops that very child is refused."""
+    `caller` is who waits for it (its thread's id and asyncio task, or None): a
+    child's handler waiting for an update that stops that very child is refused."""
     check_update(tree, spec)
     with _lock_of(tree):
         if not begin():
@@ -108,7 +114,9 @@ def update_tree_unless_cancelled(
         return apply_plan(tree, plan, spec)
 
 
-def _refuse_stopping_the_caller(tree: Tree, plan: UpdatePlan, caller: object) -> None:
+def _refuse_stopping_the_caller(
+    tree: Tree, plan: UpdatePlan, caller: tuple[int, object] | None
+) -> None:
     """`UpdateFailed` if `plan` stops or restarts the child whose handler waits for
     it (`caller`): that child's stop would wait for its handler, which waits for
     the update, until the child's shutdown timeout had it killed."""
@@ -128,14 +136,11 @@ def _refuse_stopping_the_caller(tree: Tree, plan: UpdatePlan, caller: object) ->
             raise UpdateFailed(msg)
 
 
-def _runs_in(ref: Any, caller: object) -> bool:
-    """Whether the handler of `ref`'s child is `caller`: its thread actor's thread
-    (an id), or its event-loop actor's handler task."""
-    if isinstance(caller, int):
-        inbox = ref.actor_inbox
-        return getattr(inbox, "waker", None) is None and getattr(inbox, "reader", None) == caller
-    task = getattr(ref.incarnation, "_hr_task", None)
-    return task is not None and task is caller
+def _runs_in(ref: Any, caller: tuple[int, object]) -> bool:
+    """Whether `caller` (its thread's id and its asyncio task, or None) runs the
+    handler of `ref`'s child: its thread actor's thread, or its handler task."""
+    thread, task = caller
+    return runs_the_handler_of(ref.incarnation, thread, task)
 
 
 def check_update(tree: object, spec: object) -> None:
@@ -155,6 +160,14 @@ def check_update(tree: object, spec: object) -> None:
         hint = ": to update from a tree file, give hedgerow.load_tree(path)"
     msg = f"update_tree needs a SupervisorSpec, not {type(spec).__name__} {spec!r}{hint}"
     raise TypeError(msg)
+
+
+def _current_task() -> object:
+    """The running asyncio task, if this thread runs a loop (asyncio is not imported for it)."""
+    aio = sys.modules.get("asyncio")
+    if aio is None or aio.events._get_running_loop() is None:
+        return None
+    return aio.current_task()
 
 
 _locks: weakref.WeakKeyDictionary[Tree, threading.Lock] = weakref.WeakKeyDictionary()

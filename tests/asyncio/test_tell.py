@@ -645,6 +645,32 @@ def test_a_thread_actor_awaiting_a_tell_into_its_own_full_inbox_does_not_wait_fo
     assert "fills the one place" in seen
 
 
+def test_a_sender_on_a_thread_whose_id_the_inbox_names_as_its_reader_still_waits(runtime):
+    """A thread's id is reused once the thread has ended: the inbox's reader may name
+    a thread that now runs a loop and is no actor's. (Taken for the reader, its tell
+    was a dead letter at once: seen failing.)"""
+    full = Full(timeout=WAIT)
+    with hr.start_tree(full.spec, events=full.events) as tree:
+        ref = tree.lookup("root/held")
+        try:
+            full.fill(ref)
+
+            async def main() -> None:
+                ref.actor_inbox.reader = threading.get_ident()  # as if reused
+                sending = asyncio.ensure_future(hr.tell(ref, "waits"))
+                await asyncio.sleep(0)
+                assert not sending.done()
+                full.release.set()
+                await sending
+
+            asyncio.run(main())
+        finally:
+            full.release.set()
+        assert ref.ask("done", timeout=WAIT) == "done"
+        assert "waits" in full.seen
+        assert full.letters.items == []
+
+
 # -- a loop that closes, a process that ends ----------------------------------------
 
 
