@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import sys
 import threading
 import weakref
@@ -153,6 +154,18 @@ class _Feeder:
 
 _feeders: weakref.WeakKeyDictionary[Inbox, _Feeder] = weakref.WeakKeyDictionary()
 _feeders_lock = threading.Lock()
+
+
+def _forked() -> None:
+    """In a forked child: a thread of the parent may have held the lock, and the
+    feeders' threads are not there."""
+    global _feeders_lock  # noqa: PLW0603 - the module's one lock, made afresh
+    _feeders_lock = threading.Lock()
+    _feeders.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forked)
 
 
 def _feeder(inbox: Inbox) -> _Feeder:

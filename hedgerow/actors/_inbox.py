@@ -25,6 +25,7 @@ The settings and policies themselves are in `hedgerow.actors._inbox_policy`.
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import threading
 import time
@@ -74,6 +75,16 @@ falsy, of length 0, iterable, and never appended to (`_put` makes the deque)."""
 
 _making = threading.Lock()
 """Guards making an inbox's Condition on first use (one per process: rare)."""
+
+
+def _forked() -> None:
+    """In a forked child: a thread of the parent may have held the lock (never released there)."""
+    global _making  # noqa: PLW0603 - the module's one lock, made afresh
+    _making = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forked)
 
 
 class Inbox(queue.Queue[Any]):

@@ -36,6 +36,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import inspect
+import os
 import sys
 import threading
 import weakref
@@ -172,6 +173,18 @@ def _current_task() -> object:
 
 _locks: weakref.WeakKeyDictionary[Tree, threading.Lock] = weakref.WeakKeyDictionary()
 _locks_lock = threading.Lock()
+
+
+def _forked() -> None:
+    """In a forked child: a thread of the parent may have held a lock (an update
+    running there), never released in the child."""
+    global _locks_lock  # noqa: PLW0603 - the module's one lock, made afresh
+    _locks_lock = threading.Lock()
+    _locks.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forked)
 
 
 def _lock_of(tree: Tree) -> threading.Lock:

@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 
-from hedgerow.actors import _async_future, _deadlines
+from hedgerow.actors import _ask, _async_future, _deadlines, _inbox
 from hedgerow.actors._async_future import AsyncioFuture
+from hedgerow.supervision import _update
 
 pytestmark = [
     pytest.mark.timeout(60),
@@ -72,3 +73,35 @@ def test_a_deadline_in_a_child_forked_while_the_deadlines_lock_was_held():
 
     lock = _deadlines._condition._lock  # type: ignore[attr-defined]
     assert fork_while_held(lock, in_child) == 0
+
+
+class _Key:
+    """Something a weak dictionary can key (a tree, for the update locks)."""
+
+
+def _make_an_inbox_condition() -> None:
+    assert _inbox.Inbox().not_full is not None
+
+
+def _find_a_feeder() -> None:
+    assert _ask._feeder(_inbox.Inbox()) is not None
+
+
+def _find_an_update_lock() -> None:
+    assert _update._lock_of(_Key()) is not None  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("lock", "in_child"),
+    [
+        (lambda: _inbox._making, _make_an_inbox_condition),
+        (lambda: _ask._feeders_lock, _find_a_feeder),
+        (lambda: _update._locks_lock, _find_an_update_lock),
+    ],
+    ids=["inbox conditions", "ask feeders", "update locks"],
+)
+def test_the_process_wide_locks_are_fresh_in_a_child_forked_while_one_was_held(
+    lock: Callable[[], Any], in_child: Callable[[], None]
+) -> None:
+    """(The child hung on the lock: seen failing, each, exit 2 from its watchdog.)"""
+    assert fork_while_held(lock(), in_child) == 0
