@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import sys
 import threading
 import weakref
@@ -27,7 +28,7 @@ from hedgerow._exceptions import InboxFull
 from hedgerow.actors._async_future import AsyncioFuture
 from hedgerow.actors._inbox import Inbox, Overflow
 from hedgerow.actors._ref import ChildRef
-from hedgerow.actors._tell import defer
+from hedgerow.actors._tell import defer, not_a_ref
 
 __all__ = ["AskTimeout", "ask", "ask_within"]
 
@@ -62,8 +63,8 @@ def ask(ref: pykka.ActorRef[Any], message: Any) -> AsyncioFuture[Any]:
     no room came within the inbox's timeout.
     """
     if not isinstance(ref, pykka.ActorRef):
-        msg = f"hedgerow.ask needs an actor's ref (a pykka.ActorRef or a ChildRef), not {ref!r}"
-        raise TypeError(msg)
+        error = not_a_ref("hedgerow.ask", ref)
+        raise error
     future: AsyncioFuture[Any] = AsyncioFuture()
     inbox = ref.actor_inbox
     if isinstance(inbox, Inbox) and inbox.overflow is Overflow.BLOCK and inbox.max_inbox:
@@ -153,6 +154,18 @@ class _Feeder:
 
 _feeders: weakref.WeakKeyDictionary[Inbox, _Feeder] = weakref.WeakKeyDictionary()
 _feeders_lock = threading.Lock()
+
+
+def _forked() -> None:
+    """In a forked child: a thread of the parent may have held the lock, and the
+    feeders' threads are not there."""
+    global _feeders_lock  # noqa: PLW0603 - the module's one lock, made afresh
+    _feeders_lock = threading.Lock()
+    _feeders.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forked)
 
 
 def _feeder(inbox: Inbox) -> _Feeder:

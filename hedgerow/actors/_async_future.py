@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import queue
 import sys
 import threading
@@ -45,6 +46,17 @@ logger = logging.getLogger("hedgerow.actors")
 _PENDING, _VALUE, _ERROR = 0, 1, 2
 _DONE = object()  # in place of the waiters of a future whose waiters have run
 _waiters_lock = threading.Lock()
+
+
+def _forked() -> None:
+    """In a forked child: a thread of the parent may have held the lock (never released there)."""
+    global _waiters_lock  # noqa: PLW0603 - the module's one lock, made afresh
+    _waiters_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forked)
+
 _LockType = type(threading.Lock())
 _FutureType = asyncio.Future
 _get_running_loop = events._get_running_loop  # asyncio's C fast path

@@ -15,6 +15,8 @@ from __future__ import annotations
 import heapq
 import itertools
 import logging
+import math
+import os
 import threading
 import time
 from typing import TYPE_CHECKING, Any
@@ -32,6 +34,10 @@ _THREAD_NAME = "hedgerow-deadlines"
 _SWEEP_AT = 64
 """Sweep the cancelled deadlines out once there are this many, and half of all."""
 
+_LONGEST_WAIT = 3600.0
+"""The longest the thread waits at once (a lock cannot wait beyond `threading.TIMEOUT_MAX`,
+nor for an infinite deadline): it looks again after this long."""
+
 Deadline = list[Any]
 """[when, order, call]: what `at` returns, for `cancel` (call None once cancelled)."""
 
@@ -46,6 +52,9 @@ def at(deadline: float, call: Callable[[], None]) -> Deadline:
     """Call ``call()`` at `deadline` (`time.monotonic` terms), or soon after, in the
     deadlines' thread, unless cancelled first: it must be quick. What it raises is logged."""
     global _running  # noqa: PLW0603 - the one thread of the process
+    if math.isnan(deadline):
+        msg = f"a deadline must be a number (time.monotonic() terms), not {deadline!r}"
+        raise ValueError(msg)
     entry: Deadline = [deadline, next(_order), call]
     with _condition:
         heapq.heappush(_due, entry)
@@ -73,6 +82,21 @@ def cancel(entry: Deadline) -> None:
             _cancelled = 0
 
 
+def _forked() -> None:
+    """In a forked child: the parent's thread is not there (nor, maybe, its lock's
+    owner). The next deadline starts the child's own; those copied from the
+    parent (their senders' loops are not in the child either) are let go."""
+    global _condition, _due, _running, _cancelled  # noqa: PLW0603
+    _condition = threading.Condition(threading.Lock())
+    _due = []
+    _running = False
+    _cancelled = 0
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forked)
+
+
 def _run() -> None:
     global _running, _cancelled  # noqa: PLW0603
     while True:
@@ -90,7 +114,7 @@ def _run() -> None:
                         continue
                     entry[2] = None
                     break
-                _condition.wait(remaining)
+                _condition.wait(min(remaining, _LONGEST_WAIT))
         try:
             call()
         except Exception:

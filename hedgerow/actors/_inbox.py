@@ -25,6 +25,7 @@ The settings and policies themselves are in `hedgerow.actors._inbox_policy`.
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import threading
 import time
@@ -40,6 +41,7 @@ from hedgerow.actors._inbox_policy import (
     SENT,
     WAITING,
     WITHDRAWN,
+    Blocked,
     Deferred,
     InboxSettings,
     InboxStatistics,
@@ -73,6 +75,16 @@ falsy, of length 0, iterable, and never appended to (`_put` makes the deque)."""
 
 _making = threading.Lock()
 """Guards making an inbox's Condition on first use (one per process: rare)."""
+
+
+def _forked() -> None:
+    """In a forked child: a thread of the parent may have held the lock (never released there)."""
+    global _making  # noqa: PLW0603 - the module's one lock, made afresh
+    _making = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forked)
 
 
 class Inbox(queue.Queue[Any]):
@@ -204,16 +216,15 @@ class Inbox(queue.Queue[Any]):
                     self._put(item)
                     if depth >= self._peak:
                         self._peak = depth + 1
-                elif self._room(block, timeout):
-                    self._put(item)
-                    self._peak = max(self._peak, len(self.queue) - self._exempt_n)
-                elif self._refused is None:
+                elif (room := self._room(item, block, timeout)) is True:
+                    return  # queued in its turn (`_serve`), the reader woken
+                elif room is not False:  # closed while it waited (reopened since, maybe)
+                    refused = room
+                    self._refusing(item)
+                else:
                     dead, error = self._overflowed(item, block=block)
                     refused = (error, self._drop)
                     item = dead
-                else:  # closed while the sender waited for room
-                    refused = self._refused
-                    self._refusing(item)
                 if refused is None:
                     self.unfinished_tasks += 1
                     self._wake_reader()
@@ -225,30 +236,43 @@ class Inbox(queue.Queue[Any]):
                 self._refusing(item)
         refused[1](item, refused[0])
 
-    def _room(self, block: bool, timeout: float | None) -> bool:
-        """Under `Overflow.BLOCK`, wait (under the mutex) for room; True if there is.
+    def _room(
+        self, item: Any, block: bool, timeout: float | None
+    ) -> bool | tuple[Any, Callable[[Any, Any], None]]:
+        """Under `Overflow.BLOCK`, wait (under the mutex) for room; True once `item`
+        is queued, False if no room came, or the refusal of a close meanwhile.
 
-        A sender that cannot wait does not: one that said so (``block=False``),
-        the reader itself, and any thread running an event loop (its wait would
-        hold every task and actor of that loop; `hedgerow.tell` waits without it).
+        The wait takes its place in the queue of deferred sends (a `Blocked`),
+        so that room goes to senders in the order they began to wait, whether
+        threads or event loops' tasks: `_serve` queues `item` in its turn and
+        wakes this thread. A sender that cannot wait does not: one that said so
+        (``block=False``), the reader itself, and any thread running an event
+        loop (its wait would hold every task and actor of that loop;
+        `hedgerow.tell` waits without it).
         """
         if self.overflow is not Overflow.BLOCK or not block:
             return False
         if threading.get_ident() == self.reader or on_a_loop():
             return False
         wait = self.timeout if timeout is None else timeout
-        deadline = time.monotonic() + wait
+        place = Blocked(item, None, time.monotonic() + wait)
+        if self._deferred is None:
+            self._deferred = deque()
+        self._deferred.append(place)
         self._waiting += 1
         try:
-            while self._refused is None:
-                bound = self.max_inbox
-                if bound is None or len(self.queue) - self._exempt_n < bound:
-                    return True
-                remaining = deadline - time.monotonic()
+            while place.state is WAITING:
+                remaining = place.deadline - time.monotonic()
                 if remaining <= 0:
+                    place.state = DEAD
+                    _forget(self._deferred, place)
+                    place.item = None
                     return False
                 self.not_full.wait(remaining)
-            return False
+            if place.state is SENT:
+                return True
+            refusal: tuple[Any, Callable[[Any, Any], None]] = place.timer  # set by close
+            return refusal
         finally:
             self._waiting -= 1
 
@@ -310,8 +334,6 @@ class Inbox(queue.Queue[Any]):
                 self._exempt_n -= 1
             if self._deferred:
                 self._serve()
-            if self._waiting:
-                self._wake_senders()
             return item
 
     def take(self, stopped: threading.Event) -> Any | None:
@@ -326,8 +348,6 @@ class Inbox(queue.Queue[Any]):
                         self._exempt_n -= 1
                     if self._deferred:
                         self._serve()
-                    if self._waiting:
-                        self._wake_senders()
                     return item
                 self.not_empty.wait()
 
@@ -372,10 +392,10 @@ class Inbox(queue.Queue[Any]):
                     self._queued()
                     return None
                 deferred = Deferred(item, on_done, time.monotonic() + self.timeout)
+                deferred.timer = at(deferred.deadline, partial(self._expire, deferred))
                 if self._deferred is None:
                     self._deferred = deque()
                 self._deferred.append(deferred)
-                deferred.timer = at(deferred.deadline, partial(self._expire, deferred))
                 return deferred
         if not wait and self.overflow is Overflow.BLOCK:
             self._put_or_drop(
@@ -406,21 +426,29 @@ class Inbox(queue.Queue[Any]):
             waker()
 
     def _serve(self) -> None:
-        """(Under the mutex, room may have come.) Queue the deferred sends there is room for."""
+        """(Under the mutex, room may have come.) Queue the waiting sends there is room
+        for, in order: deferred sends, and blocked threads' (which are woken)."""
         deferred = self._deferred
         assert deferred is not None
         bound = self.max_inbox
+        woken = False
         while deferred:
             depth = len(self.queue) - self._exempt_n
             if bound is not None and depth >= bound:
-                return
+                break
             sent = deferred.popleft()
             self._put(sent.item)
             self._peak = max(self._peak, depth + 1)
             sent.state = SENT
-            cancel(sent.timer)
             self._queued()
-            _tell_done(sent)
+            if sent.__class__ is Blocked:
+                sent.item = None
+                woken = True
+            else:
+                cancel(sent.timer)
+                _tell_done(sent)
+        if woken:
+            self._wake_senders(every=True)  # each looks at its own place
 
     def _expire(self, deferred: Deferred) -> None:
         """Its deadline has come (in the deadlines' thread): a dead letter, if it still waits."""
@@ -488,12 +516,18 @@ class Inbox(queue.Queue[Any]):
             self.queue = _NO_QUEUE
             self._exempt_n = 0
             self._wake_senders(every=True)
-            waiting, self._deferred = self._deferred, None
-            for deferred in waiting or ():
+            queued, self._deferred = self._deferred, None
+            waiting = []
+            for deferred in queued or ():
                 deferred.state = DEAD
+                if deferred.__class__ is Blocked:
+                    deferred.item = None  # its thread, woken, refuses it, even once reopened
+                    deferred.timer = self._refused
+                    continue
+                waiting.append(deferred)
                 cancel(deferred.timer)
                 self._refusing(deferred.item)
-        for deferred in waiting or ():
+        for deferred in waiting:
             try:
                 refuse(deferred.item, reason)
             finally:

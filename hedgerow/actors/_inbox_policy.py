@@ -27,6 +27,7 @@ __all__ = [
     "SENT",
     "WAITING",
     "WITHDRAWN",
+    "Blocked",
     "Deferred",
     "InboxSettings",
     "InboxStatistics",
@@ -122,6 +123,16 @@ class Deferred:
         self.deadline = deadline
         self.state = WAITING
         self.timer: Any = None
+
+
+class Blocked(Deferred):
+    """The place in the queue of a thread blocked in ``put`` for room: it is
+    served in its turn with the deferred sends (its envelope queued for it,
+    its thread woken), so that neither kind overtakes the other. Its thread
+    keeps its deadline (no timer) and refuses its envelope itself if the
+    inbox closes."""
+
+    __slots__ = ()
 
 
 def on_a_loop() -> bool:

@@ -12,6 +12,7 @@ and whoever makes room puts it into the inbox, in order, and wakes the task.
 from __future__ import annotations
 
 import asyncio
+import threading
 from typing import TYPE_CHECKING, Any
 
 import pykka
@@ -26,27 +27,35 @@ if TYPE_CHECKING:
 
     from hedgerow.actors._inbox import Deferred
 
-__all__ = ["Telling", "defer", "tell"]
+__all__ = ["Telling", "defer", "not_a_ref", "runs_the_handler_of", "tell"]
 
 
 class Telling:
     """What `hedgerow.tell` returns: awaited, it returns None once the message is in
     the inbox (or a dead letter); the message is sent whether it is awaited or not."""
 
-    __slots__ = ("_deferred", "_done", "_error", "_inbox")
+    __slots__ = ("_deferred", "_done", "_error", "_inbox", "_withdrawn")
 
     def __init__(self) -> None:
         self._inbox: Inbox | None = None
         self._deferred: Deferred | None = None
         self._done: AsyncioFuture[None] | None = None
         self._error: BaseException | None = None
+        self._withdrawn = False
 
     def __repr__(self) -> str:
+        if self._withdrawn:
+            return "<hedgerow.tell taken back>"
         return f"<hedgerow.tell {'done' if self.done() else 'waiting for room'}>"
 
     def done(self) -> bool:
-        """Whether the message is in the inbox, a dead letter, or refused."""
+        """Whether the message is in the inbox, a dead letter, refused, or taken back."""
         return self._done is None or self._done.done()
+
+    def cancelled(self) -> bool:
+        """Whether a cancelled await took the message back (then every await raises
+        `asyncio.CancelledError`, as a cancelled future's does)."""
+        return self._withdrawn
 
     def __await__(self) -> Generator[Any, None, None]:
         done = self._done
@@ -56,8 +65,13 @@ class Telling:
             except BaseException:  # cancelled (or a timeout): take it back if it still waits
                 assert self._inbox is not None
                 assert self._deferred is not None
-                self._inbox.withdraw(self._deferred)
+                if self._inbox.withdraw(self._deferred):
+                    self._withdrawn = True
+                    done.set()  # (its sender's callback is gone): wake any other await
                 raise
+        if self._withdrawn:
+            msg = "hedgerow.tell: the message was taken back"
+            raise asyncio.CancelledError(msg)
         if self._error is not None:
             raise self._error
 
@@ -95,8 +109,8 @@ def tell(ref: pykka.ActorRef[Any], message: Any) -> Telling:
         msg = "hedgerow.tell is for asyncio code (no event loop is running here): call ref.tell"
         raise RuntimeError(msg) from None
     if not isinstance(ref, pykka.ActorRef):
-        msg = f"hedgerow.tell needs an actor's ref (a pykka.ActorRef or a ChildRef), not {ref!r}"
-        raise TypeError(msg)
+        error = not_a_ref("hedgerow.tell", ref)
+        raise error
     telling = Telling()
     inbox = ref.actor_inbox
     try:
@@ -114,6 +128,18 @@ def tell(ref: pykka.ActorRef[Any], message: Any) -> Telling:
     return telling
 
 
+def not_a_ref(who: str, given: object) -> TypeError:
+    """The TypeError of `who` (``hedgerow.tell``) given `given` for an actor's ref,
+    saying how to get a ref from it when it can."""
+    hint = ""
+    if isinstance(getattr(given, "actor_ref", None), pykka.ActorRef):
+        hint = ", an actor's proxy: give its .actor_ref"
+    elif isinstance(given, str):
+        hint = ", a path: look the child up first (tree.lookup(path))"
+    msg = f"{who} needs an actor's ref (a pykka.ActorRef or a ChildRef), not {given!r}{hint}"
+    return TypeError(msg)
+
+
 def defer(
     ref: pykka.ActorRef[Any], envelope: Envelope[Any], on_done: Any = None
 ) -> Deferred | None:
@@ -128,10 +154,20 @@ def defer(
 
 
 def _sent_by_reader(ref: pykka.ActorRef[Any]) -> bool:
-    """Whether the running task is the handler of `ref`'s own actor (on its loop):
-    it would wait for itself, as a thread actor telling itself would."""
-    actor = ref._actor_weakref()
-    task = getattr(actor, "_hr_task", None)
-    if task is None:
+    """Whether the running task is the handler of `ref`'s own actor (on its loop), or
+    runs on the thread of the thread actor reading `ref`'s inbox (a loop its handler
+    runs): it would wait for itself, as a thread actor telling itself would."""
+    return runs_the_handler_of(ref._actor_weakref(), threading.get_ident(), asyncio.current_task())
+
+
+def runs_the_handler_of(actor: Any, thread: int, task: object) -> bool:
+    """Whether a caller on `thread` (in `task`, or None) runs `actor`'s handler: it
+    is the thread of a running thread actor (not one whose id is reused once its
+    thread has ended), or an event-loop actor's handler task."""
+    if actor is None:
         return False
-    return task is asyncio.current_task()
+    own = getattr(actor, "_hr_thread_id", 0)
+    if own and own == thread and not actor.actor_stopped.is_set():
+        return True
+    handler = getattr(actor, "_hr_task", None)
+    return handler is not None and handler is task

@@ -26,7 +26,7 @@ from hedgerow.actors._async_future import AsyncioFuture
 from hedgerow.actors._ref import narrow
 from hedgerow.supervision._supervisor import Supervisor
 from hedgerow.supervision._tree import DEFAULT_CALL_TIMEOUT, SupervisorHandle, Tree, check_spec
-from hedgerow.supervision._update import check_update, update_tree
+from hedgerow.supervision._update import check_update, update_tree_unless_cancelled
 
 if TYPE_CHECKING:
     import random
@@ -146,7 +146,7 @@ class AsyncioTree(AsyncioSupervisorHandle):
         self.hooks = tree.hooks
         self._outcome: AsyncioFuture[Reason] = AsyncioFuture()
         tree._when_done(self._outcome.set)
-        self._updating: AsyncioFuture[UpdatePlan] | None = None
+        self._updating: AsyncioFuture[UpdatePlan | None] | None = None
         """The last update begun, until it ends (updates run one at a time)."""
 
     def __repr__(self) -> str:
@@ -209,24 +209,34 @@ class AsyncioTree(AsyncioSupervisorHandle):
         to end, and starts from its spec.
 
         Cancelling the awaiting task (or a timeout around it) before the
-        update has begun (while it waits for another) cancels it: it never
-        runs. Once begun it cannot be interrupted, as the blocking one cannot:
-        it runs to its end (and is undone if a step fails) while the task
-        stops waiting; the next update waits for that end. What it raised then
-        is logged (a warning of the ``hedgerow.supervision`` logger), as
-        nobody awaits it.
+        update has begun (while it waits for another, awaited or blocking,
+        from any thread) cancels it: it never runs. Once begun it cannot be
+        interrupted, as the blocking one cannot: it runs to its end (and is
+        undone if a step fails) while the task stops waiting; the next update
+        waits for that end. What it raised then is logged (a warning of the
+        ``hedgerow.supervision`` logger), as nobody awaits it.
         """
         check_update(self.sync, spec)
+        caller = (threading.get_ident(), asyncio.current_task())  # a child's handler?
         while (previous := self._updating) is not None and not previous.done():
             with contextlib.suppress(Exception):  # (its own awaiter is told)
                 await previous  # cancelled here: this update never begins
-        done: AsyncioFuture[UpdatePlan] = AsyncioFuture()  # awaitable from any loop
+        done: AsyncioFuture[UpdatePlan | None] = AsyncioFuture()  # awaitable from any loop
         self._updating = done
         tree = self.sync
+        # Its thread may still wait on the tree's update lock (for an update of
+        # another thread's): it begins only if the await was not cancelled first.
+        wanted = threading.Lock()
+        state = {"cancelled": False, "begun": False}
+
+        def begin() -> bool:
+            with wanted:
+                state["begun"] = not state["cancelled"]
+                return state["begun"]
 
         def update() -> None:
             try:
-                plan = update_tree(tree, spec)
+                plan = update_tree_unless_cancelled(tree, spec, begin, caller)
             except BaseException:  # noqa: BLE001 - handed to the awaiting task
                 done.set_exception(sys.exc_info())
             else:
@@ -234,10 +244,16 @@ class AsyncioTree(AsyncioSupervisorHandle):
 
         threading.Thread(target=update, name=f"hedgerow update {tree.name}", daemon=True).start()
         try:
-            return await done
+            plan = await done
         except asyncio.CancelledError:
-            done.add_done_callback(partial(_log_unawaited, tree.name))
+            with wanted:
+                state["cancelled"] = True
+                begun = state["begun"]
+            if begun:
+                done.add_done_callback(partial(_log_unawaited, tree.name))
             raise
+        assert plan is not None
+        return plan
 
     async def stop(self) -> Reason:
         """Shut the tree down (children stop in reverse order) and await its end.

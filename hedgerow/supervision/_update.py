@@ -36,6 +36,8 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import inspect
+import os
+import sys
 import threading
 import weakref
 from dataclasses import dataclass
@@ -45,6 +47,7 @@ from typing import TYPE_CHECKING, Any
 
 from hedgerow._exceptions import ChildNotFound, StartError, UpdateFailed
 from hedgerow.actors._reason import describe
+from hedgerow.actors._tell import runs_the_handler_of
 from hedgerow.supervision._plan import ChangeKind, ChildChange, UpdatePlan, plan_update
 from hedgerow.supervision._spec import ChildSpec, Strategy, SupervisorSpec
 from hedgerow.supervision._supervisor import ChildState
@@ -60,6 +63,7 @@ __all__ = [
     "arguments_problem",
     "check_update",
     "update_tree",
+    "update_tree_unless_cancelled",
 ]
 
 UPDATE_CALL_TIMEOUT = 3600.0
@@ -80,13 +84,64 @@ def update_tree(tree: Tree, spec: SupervisorSpec) -> UpdatePlan:
     (see the module's docstring for a nested supervisor that is not running).
     From asyncio code, ``await tree.update_tree(spec)`` on the `AsyncioTree`.
     """
+    caller = (threading.get_ident(), _current_task())
+    plan = update_tree_unless_cancelled(tree, spec, lambda: True, caller)
+    assert plan is not None
+    return plan
+
+
+def update_tree_unless_cancelled(
+    tree: Tree,
+    spec: SupervisorSpec,
+    begin: Callable[[], bool],
+    caller: tuple[int, object] | None = None,
+) -> UpdatePlan | None:
+    """`update_tree`, where ``begin()``, called once the updates before this one have
+    ended (under the tree's update lock), says whether it is still wanted: if not,
+    nothing is done and None is returned (an awaited update cancelled meanwhile).
+    `caller` is who waits for it (its thread's id and asyncio task, or None): a
+    child's handler waiting for an update that stops that very child is refused."""
     check_update(tree, spec)
     with _lock_of(tree):
+        if not begin():
+            return None
         if tree.done:
             ended = describe(tree.reason) if tree.reason is not None else "ended"
             msg = f"tree {tree.name!r} has ended ({ended}): nothing running was touched"
             raise UpdateFailed(msg)
-        return apply_plan(tree, plan_update(tree.spec, spec, tree.name), spec)
+        plan = plan_update(tree.spec, spec, tree.name)
+        if not plan.replaces_tree:
+            _refuse_stopping_the_caller(tree, plan, caller)
+        return apply_plan(tree, plan, spec)
+
+
+def _refuse_stopping_the_caller(
+    tree: Tree, plan: UpdatePlan, caller: tuple[int, object] | None
+) -> None:
+    """`UpdateFailed` if `plan` stops or restarts the child whose handler waits for
+    it (`caller`): that child's stop would wait for its handler, which waits for
+    the update, until the child's shutdown timeout had it killed."""
+    stopped = [c.path for c in plan.changes if c.kind is not ChangeKind.ADDED]
+    if caller is None or not stopped:
+        return
+    for path in tree.names.paths():
+        if not any(_at_or_below(path, top) for top in stopped):
+            continue
+        ref = tree.names.get(path)
+        if ref is not None and _runs_in(ref, caller):
+            msg = (
+                f"{path}: the update would stop the child whose handler waits for it (a "
+                "wait for its own stop); nothing running was touched. Update it from "
+                "outside that handler (another actor, or a task of its own)"
+            )
+            raise UpdateFailed(msg)
+
+
+def _runs_in(ref: Any, caller: tuple[int, object]) -> bool:
+    """Whether `caller` (its thread's id and its asyncio task, or None) runs the
+    handler of `ref`'s child: its thread actor's thread, or its handler task."""
+    thread, task = caller
+    return runs_the_handler_of(ref.incarnation, thread, task)
 
 
 def check_update(tree: object, spec: object) -> None:
@@ -108,8 +163,28 @@ def check_update(tree: object, spec: object) -> None:
     raise TypeError(msg)
 
 
+def _current_task() -> object:
+    """The running asyncio task, if this thread runs a loop (asyncio is not imported for it)."""
+    aio = sys.modules.get("asyncio")
+    if aio is None or aio.events._get_running_loop() is None:
+        return None
+    return aio.current_task()
+
+
 _locks: weakref.WeakKeyDictionary[Tree, threading.Lock] = weakref.WeakKeyDictionary()
 _locks_lock = threading.Lock()
+
+
+def _forked() -> None:
+    """In a forked child: a thread of the parent may have held a lock (an update
+    running there), never released in the child."""
+    global _locks_lock  # noqa: PLW0603 - the module's one lock, made afresh
+    _locks_lock = threading.Lock()
+    _locks.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forked)
 
 
 def _lock_of(tree: Tree) -> threading.Lock:
@@ -147,6 +222,8 @@ def apply_plan(tree: Tree, plan: UpdatePlan, spec: SupervisorSpec) -> UpdatePlan
         steps.release(added)
         for supervisor in plan.supervisors:  # the old order again
             steps.attempt(supervisor.path, partial(steps.adopt, supervisor.path, supervisor.old))
+        if _ending(tree):  # overtaken by the tree's stop: every step and undo failed
+            raise UpdateFailed(steps.overtaken(), exc, rolled_back=False) from exc
         problems = steps.problems
         message = steps.failure(exc)
         raise UpdateFailed(message, exc, rolled_back=not problems, problems=problems) from exc
@@ -155,6 +232,15 @@ def apply_plan(tree: Tree, plan: UpdatePlan, spec: SupervisorSpec) -> UpdatePlan
         steps.adopt(supervisor.path, supervisor.new)
     tree.spec = spec
     return plan
+
+
+_ENDING_WAIT = 5.0
+"""Seconds an update overtaken by the tree's stop waits for its end, to say why it ended."""
+
+
+def _ending(tree: Tree) -> bool:
+    """Whether the tree has ended, or its root has stopped (it is ending)."""
+    return tree.done or not tree.ref.is_alive()
 
 
 def _prepared(plan: UpdatePlan, steps: _Steps, spec: SupervisorSpec) -> UpdatePlan:
@@ -349,6 +435,18 @@ class _Steps:
             self.problems = (*self.problems, f"{path}: {_why(exc)}")
 
     # -- saying what went wrong ---------------------------------------------------
+
+    def overtaken(self) -> str:
+        """Why the update failed when the tree stopped meanwhile."""
+        tree = self.tree
+        with contextlib.suppress(TimeoutError, RuntimeError):  # its root stopped: it ends at once
+            tree.wait(_ENDING_WAIT)
+        reason = describe(tree.reason) if tree.reason is not None else "stopping"
+        where = self.current.path if self.current is not None else tree.name
+        return (
+            f"tree {tree.name!r} stopped during the update ({reason}), at {where}: "
+            "its children stop with it, nothing is left to update or undo"
+        )
 
     def failure(self, exc: BaseException) -> str:
         """Why the update failed, and what became of the tree."""

@@ -3,6 +3,7 @@ the reader, withdrawals, deadlines, a new bound and the inbox's close."""
 
 from __future__ import annotations
 
+import os
 import random
 import sys
 import threading
@@ -246,3 +247,203 @@ def test_the_deadlines_thread_ends_once_no_deadline_is_left():
     box.take()  # "second" goes in: its hour-long deadline is cancelled
     thread.join(WAIT)
     assert not thread.is_alive()
+
+
+# -- a thread blocked for room and deferred sends share one queue ---------------
+
+
+def _blocked_sender(box: Box, message: Any) -> threading.Thread:
+    """A thread blocked in ``put`` for room (returns once it waits)."""
+    thread = threading.Thread(target=box.inbox.put, args=(Envelope(message),), daemon=True)
+    thread.start()
+    while not box.inbox._waiting:  # under the mutex it only waits: set before it sleeps
+        threading.Event().wait(0.001)
+    return thread
+
+
+def test_a_thread_blocked_first_goes_in_before_a_later_deferred_send(switching):
+    """(The deferred send went first: the reader's take queued it before it woke the
+    thread, which found no room again: seen failing, ['first', 'loop', 'thread'].)"""
+    box = Box(bound=1)
+    box.inbox.put(Envelope("first"))
+    thread = _blocked_sender(box, "thread")
+    later = box.send("loop")
+    assert later is not None
+    read = [box.take()]
+    thread.join(WAIT)
+    assert not thread.is_alive()
+    read += [box.take(), box.take()]
+    assert read == ["first", "thread", "loop"]
+    assert box.dead == []
+
+
+def test_a_thread_blocked_for_room_is_not_starved_by_a_stream_of_deferred_sends():
+    """(Each take let the next deferred send in; the thread woke to a full inbox every
+    time, until its timeout made its message a dead letter: seen failing.)"""
+    box = Box(bound=1, timeout=2.0)
+    box.inbox.put(Envelope("first"))
+    thread = _blocked_sender(box, "thread")
+    read = []
+    for n in range(50):
+        box.send(n)  # a loop keeps sending while the reader keeps taking
+        read.append(box.take())
+    thread.join(WAIT)
+    while (message := box.take()) is not None:
+        read.append(message)
+    assert box.dead == []
+    assert read.index("thread") == 1
+    assert [m for m in read if isinstance(m, int)] == list(range(50))
+
+
+def test_closing_the_inbox_refuses_a_blocked_thread_once():
+    box = Box(bound=1)
+    refused: list[Any] = []
+    box.inbox.put(Envelope("first"))
+    thread = _blocked_sender(box, "thread")
+    later = box.send("loop")
+    box.inbox.close("gone", lambda envelope, reason: refused.append(envelope.message))
+    thread.join(WAIT)
+    assert sorted(refused) == ["loop", "thread"]
+    assert later is not None
+    assert later.state == DEAD
+
+
+def test_a_blocked_thread_past_its_timeout_is_a_dead_letter_and_leaves_the_queue():
+    box = Box(bound=1, timeout=0.05)
+    box.inbox.put(Envelope("first"))
+    thread = _blocked_sender(box, "thread")
+    thread.join(WAIT)
+    assert box.dead == ["thread"]
+    assert not box.inbox._deferred
+    assert box.take() == "first"
+    assert box.send("next") is None  # room, and nobody ahead of it
+
+
+# -- the deadlines thread after a fork ----------------------------------------------
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_deadlines_are_kept_in_a_child_forked_while_the_thread_ran():
+    """(The child inherited 'the thread runs' without the thread: no deadline of
+    the child ever came, a waiting send there never expired: seen failing.)"""
+    keep = _deadlines.at(time.monotonic() + 3600.0, lambda: None)  # the thread runs
+    try:
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child
+            came = threading.Event()
+            _deadlines.at(time.monotonic() + 0.01, came.set)
+            os._exit(0 if came.wait(WAIT) else 1)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+    finally:
+        _deadlines.cancel(keep)
+
+
+def test_a_deadline_too_far_for_a_lock_to_wait_does_not_stop_the_others():
+    """(The deadlines thread died of 'OverflowError: timestamp out of range' waiting
+    for it, and no later deadline ever came: seen failing.)"""
+    far = _deadlines.at(float("inf"), lambda: None)
+    try:
+        ready = threading.Event()
+        _deadlines.at(time.monotonic(), ready.set)  # the thread waits for the far one
+        assert ready.wait(WAIT)
+        came = threading.Event()
+        _deadlines.at(time.monotonic() + 0.01, came.set)
+        assert came.wait(WAIT)
+    finally:
+        _deadlines.cancel(far)
+
+
+def test_a_deadline_that_is_not_a_number_is_refused_at_once():
+    with pytest.raises(ValueError, match="deadline"):
+        _deadlines.at(float("nan"), lambda: None)
+
+
+def test_a_thread_blocked_for_room_is_refused_by_a_close_even_if_reopened_before_it_wakes():
+    """The close refuses it, as its docstring says, whenever the thread runs again
+    (woken after a reopen, it was queued for the next incarnation on the code before
+    the shared queue, and then a dead letter 'no room within the timeout': both
+    seen failing)."""
+    box = Box(bound=1)
+    refused: list[Any] = []
+    box.inbox.put(Envelope("first"))
+    thread = _blocked_sender(box, "thread")
+    box.inbox._wake_senders = lambda every=False: None  # type: ignore[method-assign]
+    box.inbox.close("gone", lambda envelope, reason: refused.append((envelope.message, reason)))
+    box.inbox.reopen()  # a restart, before the sender runs again
+    del box.inbox._wake_senders
+    with box.inbox.mutex:
+        box.inbox.not_full.notify_all()
+    thread.join(WAIT)
+    assert refused == [("thread", "gone")]
+    assert box.dead == []
+    assert box.take() is None
+
+
+def test_racing_blocked_threads_and_deferred_sends_each_end_once_in_order(  # noqa: C901 - its threads, in one place
+    switching,
+):
+    """Two threads block in ``put`` for room, two others send deferred; a reader
+    takes, a withdrawer takes deferred ones back, short deadlines expire others.
+    Every message ends once: read (in each sender's order), withdrawn, or dead."""
+    box = Box(bound=2, timeout=0.005)
+    rng = random.Random(7)
+    deferred: dict[tuple[int, int], Deferred] = {}
+    direct: set[tuple[int, int]] = set()
+    lock = threading.Lock()
+    read: list[tuple[int, int]] = []
+    senders_done = threading.Event()
+
+    def deferring(who: int) -> None:
+        for n in range(300):
+            found = box.send((who, n))
+            with lock:
+                if found is None:
+                    direct.add((who, n))
+                else:
+                    deferred[(who, n)] = found
+
+    def blocking(who: int) -> None:
+        for n in range(300):
+            box.inbox.put(Envelope((who, n)))
+
+    def reader() -> None:
+        while True:
+            if not senders_done.is_set() and box.inbox.statistics().depth < 2:
+                continue  # takes only from a full inbox, so that sends wait
+            message = box.take()
+            if message is not None:
+                read.append(message)
+            elif senders_done.is_set() and not box.inbox._deferred:
+                return
+
+    def withdrawer() -> None:
+        while not senders_done.is_set():
+            with lock:
+                picks = rng.sample(list(deferred.values()), min(3, len(deferred)))
+            for pick in picks:
+                box.inbox.withdraw(pick)
+
+    senders = [threading.Thread(target=deferring, args=(w,)) for w in (0, 1)]
+    senders += [threading.Thread(target=blocking, args=(w,)) for w in (2, 3)]
+    others = [threading.Thread(target=reader), threading.Thread(target=withdrawer)]
+    for thread in senders + others:
+        thread.start()
+    for thread in senders:
+        thread.join(WAIT)
+    senders_done.set()
+    for thread in others:
+        thread.join(WAIT)
+    assert not any(t.is_alive() for t in senders + others)
+
+    assert len(read) == len(set(read))  # none twice
+    withdrawn = {k for k, d in deferred.items() if d.state == WITHDRAWN}
+    assert all(d.state != WAITING for d in deferred.values())
+    assert not set(read) & set(box.dead)
+    assert not (set(read) | set(box.dead)) & withdrawn
+    assert len(box.dead) == len(set(box.dead))
+    assert len(read) + len(box.dead) + len(withdrawn) == 4 * 300
+    for who in range(4):  # each sender's messages in its order
+        mine = [n for w, n in read if w == who]
+        assert mine == sorted(mine)
+    assert {w for w, _ in read} == {0, 1, 2, 3}  # none starved out

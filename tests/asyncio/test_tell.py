@@ -303,6 +303,45 @@ def test_a_timeout_around_the_tell_takes_the_message_back(runtime):
         assert ref.inbox_statistics().dropped == 0
 
 
+def test_a_tell_taken_back_is_done_and_cancelled_for_every_await(runtime):
+    """A tell taken back by one await's timeout is done, and cancelled for every
+    other await of it, as an asyncio future is: (they waited for ever, for a room
+    that would never be theirs, and done() stayed False: seen failing)."""
+    full = Full()
+    with hr.start_tree(full.spec, events=full.events) as tree:
+        ref = tree.lookup("root/held")
+        try:
+            full.fill(ref)
+
+            async def main() -> None:
+                telling = hr.tell(ref, "withdrawn")
+                waiting = asyncio.Event()
+
+                async def other() -> None:
+                    waiting.set()
+                    await telling
+
+                other_task = asyncio.create_task(other())
+                await waiting.wait()
+                with pytest.raises(TimeoutError):
+                    await asyncio.wait_for(telling, 0.01)
+                assert telling.done()
+                with pytest.raises(asyncio.CancelledError):
+                    await asyncio.wait_for(telling, WAIT)
+                done, _ = await asyncio.wait([other_task], timeout=WAIT)
+                assert done == {other_task}
+                assert other_task.cancelled() or isinstance(
+                    other_task.exception(), asyncio.CancelledError
+                )
+
+            asyncio.run(main())
+        finally:
+            full.release.set()
+        assert ref.ask("done", timeout=WAIT) == "done"
+        assert "withdrawn" not in full.seen
+        assert full.letters.items == []
+
+
 @pytest.mark.parametrize("at", range(6))
 def test_cancelling_at_each_await_leaves_nothing_half_sent(runtime, at):
     """A task that tells six messages in turn, cancelled as it reaches its `at`-th
@@ -451,6 +490,28 @@ def test_tell_needs_a_running_loop_and_a_ref():
     asyncio.run(main())
 
 
+class Plain(pykka.ThreadingActor):
+    def on_receive(self, message: Any) -> Any:
+        return message
+
+
+@pytest.mark.parametrize("send", [hr.tell, hr.ask])
+def test_a_proxy_or_a_path_given_for_a_ref_is_told_what_to_give(send):
+    """(The error named a ref, not how to get one from what was given: seen failing.)"""
+    ref = Plain.start()
+    try:
+
+        async def main() -> None:
+            with pytest.raises(TypeError, match=r"an actor's proxy: give its \.actor_ref"):
+                send(ref.proxy(), "x")
+            with pytest.raises(TypeError, match=r"a path: look the child up first"):
+                send("root/a", "x")
+
+        asyncio.run(main())
+    finally:
+        ref.stop()
+
+
 # -- readers on the sender's own loop ---------------------------------------------
 
 
@@ -540,6 +601,74 @@ def test_an_actor_awaiting_a_tell_into_its_own_full_inbox_does_not_wait_for_itse
     seen = asyncio.run(main())
     assert "again" not in seen
     assert "fills the one place" in seen
+
+
+class RunsALoop(hr.Actor):
+    """A thread actor whose handler runs a loop of its own that tells its own inbox."""
+
+    def __init__(self, seen: list[Any]) -> None:
+        super().__init__()
+        self.seen = seen
+
+    def on_receive(self, message: Any) -> Any:
+        self.seen.append(message)
+        if isinstance(message, tuple):
+            ref = self.actor_ref
+
+            async def tell_myself() -> None:
+                for what in message[1]:
+                    await hr.tell(ref, what)
+
+            asyncio.run(tell_myself())
+        return message
+
+
+def test_a_thread_actor_awaiting_a_tell_into_its_own_full_inbox_does_not_wait_for_itself():
+    """(Its loop, on the reader's own thread, waited out the inbox timeout for room
+    only that thread could make: seen failing, 10 s.)"""
+    events = hr.EventStream()
+    letters = Letters(events)
+    seen: list[Any] = []
+    child = hr.ChildSpec(
+        "self", RunsALoop, args=(seen,), max_inbox=1, inbox_overflow="block", inbox_timeout=WAIT
+    )
+    with hr.start_tree(hr.SupervisorSpec([child]), events=events) as tree:
+        ref = tree.lookup("root/self")
+        began = time.monotonic()
+        assert ref.ask(("tell myself", ["fills the one place", "again"]), timeout=2 * WAIT)
+        assert time.monotonic() - began < WAIT / 2
+        assert ref.ask("done", timeout=WAIT) == "done"
+        [(message, reason)] = letters.items
+        assert message == "again"
+        assert "cannot wait for room" in str(reason)
+    assert "again" not in seen
+    assert "fills the one place" in seen
+
+
+def test_a_sender_on_a_thread_whose_id_the_inbox_names_as_its_reader_still_waits(runtime):
+    """A thread's id is reused once the thread has ended: the inbox's reader may name
+    a thread that now runs a loop and is no actor's. (Taken for the reader, its tell
+    was a dead letter at once: seen failing.)"""
+    full = Full(timeout=WAIT)
+    with hr.start_tree(full.spec, events=full.events) as tree:
+        ref = tree.lookup("root/held")
+        try:
+            full.fill(ref)
+
+            async def main() -> None:
+                ref.actor_inbox.reader = threading.get_ident()  # as if reused
+                sending = asyncio.ensure_future(hr.tell(ref, "waits"))
+                await asyncio.sleep(0)
+                assert not sending.done()
+                full.release.set()
+                await sending
+
+            asyncio.run(main())
+        finally:
+            full.release.set()
+        assert ref.ask("done", timeout=WAIT) == "done"
+        assert "waits" in full.seen
+        assert full.letters.items == []
 
 
 # -- a loop that closes, a process that ends ----------------------------------------

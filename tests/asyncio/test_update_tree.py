@@ -208,6 +208,37 @@ def test_an_update_cancelled_while_it_waits_for_another_never_runs(runtime):
     asyncio.run(main())
 
 
+@pytest.mark.parametrize("other", ["blocking", "another loop"])
+def test_an_update_cancelled_while_an_update_from_elsewhere_runs_never_runs(runtime, other):
+    """The update running is a blocking one from another thread, or an awaited one of
+    another loop's: the awaited update waits for it (in its thread, on the tree's lock)
+    and, cancelled then, never runs. (After a blocking one, it ran once that had
+    ended, the cancel notwithstanding: seen failing.)"""
+    entered, release = threading.Event(), threading.Event()
+    first_spec = sup(child("a"), gated("g", entered, release))
+
+    def first_update(tree: hr.AsyncioTree) -> hr.UpdatePlan:
+        if other == "blocking":
+            return hr.update_tree(tree.sync, first_spec)
+        return asyncio.run(tree.update_tree(first_spec))
+
+    async def main() -> None:
+        async with hr.open_tree(sup(child("a"))) as tree:
+            first = asyncio.ensure_future(asyncio.to_thread(first_update, tree))
+            assert await asyncio.to_thread(entered.wait, WAIT)
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(tree.update_tree(sup(child("a"), child("x"))), 0.05)
+            release.set()
+            assert (await first).summary() == "svc/g added"
+            for thread in threading.enumerate():  # the cancelled one's, if it ran
+                if thread.name == "hedgerow update svc":
+                    await asyncio.to_thread(thread.join, WAIT)
+            assert [c.id for c in await tree.which_children()] == ["a", "g"]
+            assert tree.spec == first_spec
+
+    asyncio.run(main())
+
+
 def test_updates_from_many_tasks_run_one_at_a_time(runtime, switching):
     async def main() -> None:
         async with hr.open_tree(sup(child("a"))) as tree:
