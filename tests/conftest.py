@@ -98,16 +98,22 @@ def use_runtime(name: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[helpers.
     ``loopsup`` is ``loop`` with every supervisor on the loop too (each
     `SupervisorSpec` the test makes gets ``runtime="loop"``), and ``mixedsup``
     ``mixed`` with supervisors alternating between a thread and the loop (in
-    the order the test makes their specs), so thread and loop supervisors
-    nest in each other."""
+    the order the test makes their specs; a named spec made again keeps the
+    runtime its name had, so an update's root is the running root's), so
+    thread and loop supervisors nest in each other."""
     chosen = helpers.Runtime(name)
     helpers.current[0] = chosen
     if chosen.supervisors is not None:
         turn = itertools.count()
         checked = hr.SupervisorSpec.__post_init__
+        named: dict[str, bool] = {}  # a spec made again (an update's) keeps its runtime
 
         def post_init(spec: hr.SupervisorSpec) -> None:
-            loop = chosen.supervisors == "loop" or next(turn) % 2 == 0
+            loop = chosen.supervisors == "loop"
+            if not loop and spec.name is not None:
+                loop = named.setdefault(spec.name, next(turn) % 2 == 0)
+            elif not loop:
+                loop = next(turn) % 2 == 0
             if spec.runtime == "thread" and loop:
                 object.__setattr__(spec, "runtime", "loop")
             checked(spec)
