@@ -200,6 +200,8 @@ class ChildRef(pykka.ActorRef[A]):
     # -- used by the supervisor ----------------------------------------------
 
     def _bound_inbox(self, settings: InboxSettings | None) -> None:
+        if settings is None and self.actor_inbox.max_inbox is None:
+            return  # unbounded already (every new ref's inbox): nothing to change
         self.actor_inbox.bound(settings)
 
     def _attach(self, actor: A) -> None:
