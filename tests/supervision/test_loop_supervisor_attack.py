@@ -1,0 +1,222 @@
+"""Attacks on `LoopSupervisor` (``SupervisorSpec(runtime="loop")``): the same
+scenario run under a thread supervisor and a loop supervisor must publish the
+same events (kinds and paths, in order), and races, blocked loops, virtual
+time and take-overs must end as they do under a thread supervisor.
+
+Each known bug is a test marked ``xfail(strict=True)``; see FINDINGS.md."""
+
+from __future__ import annotations
+
+import sys
+import threading
+from typing import Any
+
+import pytest
+from helpers import Worker, on
+
+import hedgerow as hr
+from hedgerow.testing import EventRecorder
+
+pytestmark = pytest.mark.timeout(60)
+
+SUPERVISORS = ["thread", "loop"]
+CHILDREN = {"thread": hr.Actor, "loop": hr.AsyncioActor}
+
+
+def trail(rec: EventRecorder) -> list[tuple[str, str]]:
+    return [(e.kind.value, e.path) for e in rec.events if e.kind is not hr.EventKind.DEAD_LETTER]
+
+
+def sup(children: list[hr.ChildSpec], runtime: str, **options: Any) -> hr.SupervisorSpec:
+    return hr.SupervisorSpec(children, runtime=runtime, **options)  # type: ignore[arg-type]
+
+
+def w(child_id: str, base: type, **options: Any) -> hr.ChildSpec:
+    return hr.ChildSpec(child_id, on(Worker, base), args=(child_id, None), **options)
+
+
+def run_scenario(build: Any, act: Any, supervisors: str, children: str) -> list[tuple[str, str]]:
+    base = CHILDREN[children]
+    spec = build(lambda cs, **o: sup(cs, supervisors, **o), base)
+    events = hr.EventStream()
+    rec = EventRecorder(events)
+    tree = hr.start_tree(spec, events=events)
+    try:
+        act(tree, rec)
+    finally:
+        tree.stop(timeout=20)
+    return trail(rec)
+
+
+def differential(build: Any, act: Any, children: str) -> None:
+    thread = run_scenario(build, act, "thread", children)
+    loop = run_scenario(build, act, "loop", children)
+    assert loop == thread
+
+
+# -- scenarios ---------------------------------------------------------------------
+
+
+def one_for_all(s: Any, base: type) -> hr.SupervisorSpec:
+    return s([w("a", base), w("b", base), w("c", base)], strategy="one_for_all")
+
+
+def crash_b(tree: hr.Tree, rec: EventRecorder) -> None:
+    tree.get_child("b").tell("crash")
+    rec.wait_for("restarted", "root/c")
+
+
+def rest_for_one_nested(s: Any, base: type) -> hr.SupervisorSpec:
+    inner = s([w("x", base), w("y", base)], strategy="one_for_all")
+    return s([w("a", base), hr.ChildSpec("inner", inner), w("c", base)], strategy="rest_for_one")
+
+
+def crash_inner_x(tree: hr.Tree, rec: EventRecorder) -> None:
+    tree.lookup("root/inner/x").tell("crash")
+    rec.wait_for("restarted", "root/inner/y")
+    tree.lookup("root/a").tell("crash")
+    rec.wait_for("restarted", "root/c")
+
+
+def nested_intensity(s: Any, base: type) -> hr.SupervisorSpec:
+    inner = s([w("x", base), w("y", base)], max_restarts=1, period=60)
+    return s([w("a", base), hr.ChildSpec("inner", inner), w("c", base)], strategy="rest_for_one")
+
+
+def exceed_inner(tree: hr.Tree, rec: EventRecorder) -> None:
+    tree.lookup("root/inner/x").tell("crash")
+    rec.wait_for("restarted", "root/inner/x")
+    tree.lookup("root/inner/x").tell("crash")
+    rec.wait_for("restarted", "root/c")
+
+
+def dynamic(s: Any, base: type) -> hr.SupervisorSpec:
+    return s([w("a", base), w("b", base)])
+
+
+def dynamic_calls(tree: hr.Tree, rec: EventRecorder) -> None:
+    base = (
+        hr.AsyncioActor
+        if isinstance(tree.get_child("a").incarnation, hr.AsyncioActor)
+        else hr.Actor
+    )
+    tree.start_child(w("c", base))
+    tree.stop_child("b")
+    tree.restart_child("b")
+    tree.stop_child("c")
+    tree.delete_child("c")
+    tree.replace_child(w("a", base, shutdown=1.0))
+    tree.start_child(w("t", base, restart="temporary"))
+    tree.get_child("t").tell("crash")
+    rec.wait_for("failed", "root/t")
+
+
+def simple(s: Any, base: type) -> hr.SupervisorSpec:
+    return s([hr.ChildSpec("s", on(Worker, base), args=("s", None))], strategy="simple_one_for_one")
+
+
+def simple_calls(tree: hr.Tree, rec: EventRecorder) -> None:
+    refs = [tree.start_child() for _ in range(3)]
+    refs[1].tell("crash")
+    rec.wait_for("restarted", refs[1].path)
+    tree.stop_child(refs[0])
+
+
+SCENARIOS = {
+    "one_for_all": (one_for_all, crash_b),
+    "rest_for_one_nested": (rest_for_one_nested, crash_inner_x),
+    "nested_intensity": (nested_intensity, exceed_inner),
+    "dynamic": (dynamic, dynamic_calls),
+    "simple": (simple, simple_calls),
+}
+
+
+@pytest.mark.parametrize("children", ["thread", "loop"])
+@pytest.mark.parametrize("name", list(SCENARIOS))
+def test_a_loop_supervisor_publishes_the_thread_supervisors_events(name, children):
+    build, act = SCENARIOS[name]
+    differential(build, act, children)
+
+
+# -- every incarnation: one start event, one end event -------------------------------
+
+STARTS = {"started", "restarted"}
+ENDS = {"stopped", "failed", "abandoned"}
+
+
+def ledger(rec: EventRecorder) -> list[str]:
+    """What is wrong with the events: for each path, a start (started or
+    restarted) is followed by exactly one end (stopped, failed or abandoned)
+    of the same incarnation before anything else, and nothing is left open.
+    An end without a start is an incarnation stopped in its ``on_start`` (as
+    the thread supervisor reports it). A nested supervisor's restart begins its
+    children's incarnations at 1 again, so incarnations are not the key."""
+    seen: dict[str, list[tuple[str, int]]] = {}
+    for e in rec.events:
+        kind = e.kind.value
+        if kind in STARTS or kind in ENDS:
+            seen.setdefault(e.path, []).append((kind, e.incarnation))
+    wrong = []
+    for path, kinds in seen.items():
+        open_, last_end = None, None
+        for kind, inc in kinds:
+            if kind in STARTS:
+                bad = open_ is not None
+                open_ = inc
+            else:
+                bad = (open_ is not None and open_ != inc) or (open_ is None and last_end == inc)
+                open_, last_end = None, inc
+            if bad:
+                wrong.append(f"{path}: {kinds}")
+                break
+        else:
+            if open_ is not None:
+                wrong.append(f"{path} (no end): {kinds}")
+    return wrong
+
+
+@pytest.fixture
+def switchy():
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(old)
+
+
+@pytest.mark.parametrize("strategy", ["one_for_one", "one_for_all", "rest_for_one"])
+@pytest.mark.parametrize("children", ["thread", "loop", "mixed"])
+def test_concurrent_crashes_under_a_loop_supervisor_keep_the_ledger(switchy, strategy, children):
+    bases = [hr.Actor, hr.AsyncioActor] if children == "mixed" else [CHILDREN[children]] * 2
+    kids = [w(f"c{i}", bases[i % 2]) for i in range(6)]
+    inner = sup(kids[3:], "thread", strategy=strategy, max_restarts=1000, period=1)
+    spec = sup(
+        [*kids[:3], hr.ChildSpec("inner", inner)],
+        "loop",
+        strategy=strategy,
+        max_restarts=1000,
+        period=1,
+    )
+    events = hr.EventStream()
+    rec = EventRecorder(events)
+    tree = hr.start_tree(spec, events=events)
+    paths = ["root/c0", "root/c1", "root/c2", "root/inner/c3", "root/inner/c4", "root/inner/c5"]
+    go = threading.Barrier(len(paths))
+
+    def crash(path: str) -> None:
+        ref = tree.lookup(path)
+        go.wait()
+        for _ in range(5):
+            ref.tell("crash")
+
+    threads = [threading.Thread(target=crash, args=(p,)) for p in paths]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    # Quiesce: ask each child once it answers (messages wait across restarts).
+    for p in paths:
+        tree.lookup(p).ask("ping", timeout=10)
+    tree.stop(timeout=20)
+    assert ledger(rec) == []
