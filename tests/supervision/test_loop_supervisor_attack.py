@@ -7,10 +7,14 @@ Each known bug is a test marked ``xfail(strict=True)``; see FINDINGS.md."""
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import sys
 import threading
-from typing import Any
+import warnings
+from typing import Any, ClassVar
 
+import pykka
 import pytest
 from helpers import Worker, on
 
@@ -220,3 +224,50 @@ def test_concurrent_crashes_under_a_loop_supervisor_keep_the_ledger(switchy, str
         tree.lookup(p).ask("ping", timeout=10)
     tree.stop(timeout=20)
     assert ledger(rec) == []
+
+
+# -- a loop supervisor killed between its handler's return and its task's first step ------
+
+
+class StopsTheTreeInOnStart(hr.AsyncioActor):
+    """Once the test has armed it (given the tree): asks the tree to stop from its
+    loop, in the same turn, then awaits for ever in on_start (its shutdown kills it)."""
+
+    tree: ClassVar[list[hr.Tree]] = []
+
+    def on_start(self) -> Any:
+        if not self.tree:
+            return None
+        asyncio.get_running_loop().call_soon(self.tree.pop().request_stop)
+        return self._forever()
+
+    async def _forever(self) -> None:
+        await asyncio.get_running_loop().create_future()
+
+    def on_receive(self, message: Any) -> Any:
+        if message == "crash":
+            raise RuntimeError("crashed")
+        return message
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="a loop supervisor killed before its start task ran drops _perform_rest un-awaited",
+)
+def test_a_loop_supervisor_killed_before_its_start_task_runs_drops_no_coroutine():
+    k = hr.ChildSpec("k", StopsTheTreeInOnStart, shutdown=0.05)
+    inner = sup([k], "loop", max_restarts=0)  # k's crash: s gives up, the root restarts s
+    spec = sup([hr.ChildSpec("s", inner, shutdown=0.05)], "thread")
+    events = hr.EventStream()
+    rec = EventRecorder(events)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        tree = hr.start_tree(spec, events=events)
+        StopsTheTreeInOnStart.tree.append(tree)
+        tree.lookup("root/s/k").tell("crash")
+        assert tree.wait(timeout=10) == hr.SHUTDOWN
+        gc.collect()
+    assert pykka.ActorRegistry.get_all() == []
+    assert rec.matching("restarted", "root/s/k") == []
+    dropped = [str(w.message) for w in caught if "never awaited" in str(w.message)]
+    assert dropped == []
