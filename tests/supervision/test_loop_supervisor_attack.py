@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 
 import pykka
 import pytest
-from helpers import IgnoresStop, Worker, on
+from helpers import FailingStart, IgnoresStop, Worker, on
 
 import hedgerow as hr
 from hedgerow.testing import EventRecorder
@@ -170,7 +170,59 @@ def restart_s(tree: hr.Tree, rec: EventRecorder) -> None:
     tree.restart_child("s")
 
 
+def significant(s: Any, base: type) -> hr.SupervisorSpec:
+    inner = s(
+        [w("x", base), w("sig", base, significant=True, restart="transient"), w("y", base)],
+        shutdown_policy="shutdown-on-any-component-failed",
+    )
+    return s([w("a", base), hr.ChildSpec("inner", inner, restart="transient"), w("c", base)])
+
+
+def crash_significant(tree: hr.Tree, rec: EventRecorder) -> None:
+    tree.lookup("root/inner/sig").tell("crash")
+    rec.wait_for("stopped", "root/inner")
+
+
+def last_significant(s: Any, base: type) -> hr.SupervisorSpec:
+    inner = s(
+        [
+            w("x", base),
+            w("p", base, significant=True, restart="transient"),
+            w("q", base, significant=True, restart="transient"),
+        ],
+        shutdown_policy="shutdown-on-last-component-stopped",
+    )
+    return s([w("a", base), hr.ChildSpec("inner", inner, restart="temporary")])
+
+
+def stop_significants(tree: hr.Tree, rec: EventRecorder) -> None:
+    tree.lookup("root/inner/p").tell("stop")
+    rec.wait_for("stopped", "root/inner/p")
+    tree.lookup("root/inner/q").tell(("shutdown", "done"))
+    rec.wait_for("stopped", "root/inner")
+
+
+def failing_start(s: Any, base: type) -> hr.SupervisorSpec:
+    return s([w("a", base)])
+
+
+def start_children_that_fail(tree: hr.Tree, rec: EventRecorder) -> None:
+    base = (
+        hr.AsyncioActor
+        if isinstance(tree.get_child("a").incarnation, hr.AsyncioActor)
+        else hr.Actor
+    )
+    with pytest.raises(hr.StartError):
+        tree.start_child(hr.ChildSpec("f2", on(FailingStart, base)))
+    tree.start_child(w("b", base))
+    with pytest.raises(hr.AlreadyStarted):
+        tree.start_child(w("b", base))
+
+
 SCENARIOS = {
+    "significant": (significant, crash_significant),
+    "failing_start": (failing_start, start_children_that_fail),
+    "last_significant": (last_significant, stop_significants),
     "takeover": (takeover, restart_s),
     "brutal": (brutal, restart_s),
     "one_for_all": (one_for_all, crash_b),
