@@ -19,12 +19,14 @@ import pytest
 from helpers import FailingStart, IgnoresStop, Worker, on
 
 import hedgerow as hr
-from hedgerow.testing import EventRecorder
+from hedgerow.testing import EventRecorder, VirtualClock
 
 pytestmark = pytest.mark.timeout(60)
 
 SUPERVISORS = ["thread", "loop"]
 RELEASE = threading.Event()
+CLOCK: list[VirtualClock] = []
+"""The virtual clock of the scenario running (its tree's, for those in `VIRTUAL`)."""
 CHILDREN = {"thread": hr.Actor, "loop": hr.AsyncioActor}
 
 
@@ -68,12 +70,14 @@ def run_scenario(build: Any, act: Any, supervisors: str, children: str) -> list[
     RELEASE.clear()
     events = hr.EventStream()
     rec = EventRecorder(events)
-    tree = hr.start_tree(spec, events=events)
-    try:
-        act(tree, rec)
-    finally:
-        tree.stop(timeout=20)
-        RELEASE.set()
+    with VirtualClock(autojump_threshold=0) as clock:
+        CLOCK[:] = [clock]
+        tree = hr.start_tree(spec, events=events, clock=clock if act in VIRTUAL else None)
+        try:
+            act(tree, rec)
+        finally:
+            tree.stop(timeout=20)
+            RELEASE.set()
     return trail(rec)
 
 
@@ -219,7 +223,31 @@ def start_children_that_fail(tree: hr.Tree, rec: EventRecorder) -> None:
         tree.start_child(w("b", base))
 
 
+def backoff(s: Any, base: type) -> hr.SupervisorSpec:
+    opts = {"backoff": True, "initial_retry_delay": 10.0, "retry_delay_jitter": 0.0}
+    return s([w("a", base, **opts), w("b", base, **opts)], strategy="rest_for_one")
+
+
+def backoff_calls(tree: hr.Tree, rec: EventRecorder) -> None:
+    clock = CLOCK[0]
+    tree.get_child("a").tell("crash")  # the first restart is immediate
+    rec.wait_for("restarted", "root/b")
+    with clock.hold():
+        tree.get_child("a").tell("crash")  # the next one waits 10 s
+        rec.wait_for("restart_scheduled", "root/a")
+        tree.stop_child("a")  # cancels it
+        tree.restart_child("a")  # b's restart is still scheduled (the group's timer)
+        with pytest.raises(hr.ChildRestarting):
+            tree.restart_child("b")
+        with pytest.raises(hr.ChildRestarting):
+            tree.delete_child("b")
+    tree.get_child("b").ask("ping", timeout=10)  # waits for the restart (virtual 10 s)
+
+
+VIRTUAL = {backoff_calls}
+
 SCENARIOS = {
+    "backoff": (backoff, backoff_calls),
     "significant": (significant, crash_significant),
     "failing_start": (failing_start, start_children_that_fail),
     "last_significant": (last_significant, stop_significants),
