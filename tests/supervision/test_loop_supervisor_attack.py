@@ -8,6 +8,7 @@ Each known bug is a test marked ``xfail(strict=True)``; see FINDINGS.md."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import sys
 import threading
@@ -437,3 +438,57 @@ def test_a_loop_supervisor_killed_before_its_start_task_runs_drops_no_coroutine(
     assert rec.matching("restarted", "root/s/k") == []
     dropped = [str(w.message) for w in caught if "never awaited" in str(w.message)]
     assert dropped == []
+
+
+# -- a parent stopping a loop supervisor while it starts, over and over ------------------
+
+
+class YieldsInOnStart(hr.AsyncioActor):
+    async def on_start(self) -> None:
+        for _ in range(3):
+            await asyncio.sleep(0)
+
+    def on_receive(self, message: Any) -> Any:
+        if message == "crash":
+            raise RuntimeError("crashed")
+        return message
+
+
+@pytest.mark.parametrize("shutdown", ["brutal_kill", 0.001, 0.5])
+@pytest.mark.parametrize("parent", ["thread", "loop"])
+def test_a_parent_stopping_a_loop_supervisor_mid_start_keeps_the_ledger(switchy, parent, shutdown):
+    inner = sup(
+        [
+            w("x", hr.AsyncioActor),
+            hr.ChildSpec("k", YieldsInOnStart, shutdown=0.001),
+            w("y", hr.Actor),
+            hr.ChildSpec("k2", YieldsInOnStart),
+        ],
+        "loop",
+        strategy="one_for_all",
+        max_restarts=10_000,
+    )
+    spec = sup([hr.ChildSpec("s", inner, shutdown=shutdown)], parent, max_restarts=10_000)
+    events = hr.EventStream()
+    rec = EventRecorder(events)
+    tree = hr.start_tree(spec, events=events)
+    done = threading.Event()
+
+    def crash() -> None:
+        while not done.wait(0.001):  # (a pace, not a synchronisation)
+            with contextlib.suppress(hr.ChildNotFound, pykka.ActorDeadError):
+                tree.lookup("root/s/x").tell("crash")
+                tree.lookup("root/s/k").tell("crash")
+
+    crasher = threading.Thread(target=crash)
+    crasher.start()
+    try:
+        for _ in range(10):
+            tree.stop_child("s")
+            tree.restart_child("s")
+    finally:
+        done.set()
+        crasher.join()
+    tree.stop(timeout=20)
+    assert pykka.ActorRegistry.get_all() == []
+    assert ledger(rec) == []
