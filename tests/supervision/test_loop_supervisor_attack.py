@@ -492,3 +492,53 @@ def test_a_parent_stopping_a_loop_supervisor_mid_start_keeps_the_ledger(switchy,
     tree.stop(timeout=20)
     assert pykka.ActorRegistry.get_all() == []
     assert ledger(rec) == []
+
+
+# -- on the caller's running loop ---------------------------------------------------------
+
+
+class AwaitsInOnStart(hr.AsyncioActor):
+    """Awaits for ever in on_start once armed (a router that is not there)."""
+
+    armed: ClassVar[list[bool]] = []
+
+    async def on_start(self) -> None:
+        if self.armed:
+            await asyncio.get_running_loop().create_future()
+
+    def on_receive(self, message: Any) -> Any:
+        if message == "crash":
+            raise RuntimeError("crashed")
+        return message
+
+
+def running_loop_scenario(supervisors: str) -> list[tuple[str, str]]:
+    AwaitsInOnStart.armed.clear()
+    inner = sup(
+        [w("x", hr.AsyncioActor), hr.ChildSpec("k", AwaitsInOnStart, shutdown=0.05)],
+        supervisors,
+        strategy="one_for_all",
+    )
+    spec = sup([w("a", hr.Actor), hr.ChildSpec("s", inner, shutdown=1.0)], supervisors)
+    events = hr.EventStream()
+    rec = EventRecorder(events)
+
+    async def main() -> None:
+        async with hr.open_tree(spec, use_running_loop=True, events=events) as tree:
+            s = await tree.supervisor("s")
+            await s.stop_child("x")
+            await s.restart_child("x")
+            AwaitsInOnStart.armed.append(True)
+            tree.lookup("root/s/x").tell("crash")  # s restarts x and k: k never starts
+            while len(rec.matching("restarted", "root/s/x")) < 2:  # noqa: ASYNC110
+                await asyncio.sleep(0.001)
+            # The tree is stopped (leaving the block) while s awaits k's start.
+
+    asyncio.run(main())
+    return trail(rec)
+
+
+def test_a_tree_of_loop_supervisors_on_the_running_loop_stops_as_a_thread_one():
+    thread = running_loop_scenario("thread")
+    loop = running_loop_scenario("loop")
+    assert loop == thread
