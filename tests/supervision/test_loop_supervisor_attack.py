@@ -281,10 +281,16 @@ def arm_and_crash_k(tree: hr.Tree, rec: EventRecorder) -> None:
     tree.wait(timeout=20)
 
 
-VIRTUAL = {backoff_calls}
+def restart_s_in_virtual_time(tree: hr.Tree, rec: EventRecorder) -> None:
+    restart_s(tree, rec)
+
+
+VIRTUAL = {backoff_calls, restart_s_in_virtual_time}
 UNORDERED = {arm_and_crash, arm_and_crash_k}
 
 SCENARIOS = {
+    "takeover_virtual": (takeover, restart_s_in_virtual_time),
+    "brutal_virtual": (brutal, restart_s_in_virtual_time),
     "stops_the_tree_in_a_group_restart": (stops_the_tree, arm_and_crash),
     "stops_the_tree_in_a_restart": (stops_the_tree, arm_and_crash_k),
     "backoff": (backoff, backoff_calls),
