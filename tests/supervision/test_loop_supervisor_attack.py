@@ -31,7 +31,7 @@ CLOCK: list[VirtualClock] = []
 CHILDREN = {"thread": hr.Actor, "loop": hr.AsyncioActor}
 
 
-def trail(rec: EventRecorder) -> list[tuple[str, str]]:
+def trail(rec: EventRecorder) -> list[tuple[Any, ...]]:
     """The kinds and paths of the events, in order. A supervisor whose stop ran
     out is ``abandoned`` on a thread and ``stopped`` (killed) on the loop (as
     documented): both read ``stopped`` here. An abandoned thread supervisor
@@ -40,9 +40,14 @@ def trail(rec: EventRecorder) -> list[tuple[str, str]]:
     ``shutdown`` of ``root/s`` (the supervisor the take-over scenarios abandon)
     is left out."""
     return [
-        ("stopped" if e.kind is hr.EventKind.ABANDONED else e.kind.value, e.path)
+        (
+            "stopped" if e.kind is hr.EventKind.ABANDONED else e.kind.value,
+            e.path,
+            e.incarnation,
+            type(e.reason).__name__ if isinstance(e.reason, BaseException) else str(e.reason),
+        )
         for e in rec.events
-        if e.kind is not hr.EventKind.DEAD_LETTER
+        if e.kind not in (hr.EventKind.DEAD_LETTER, hr.EventKind.BLOCKED)  # (timing reports)
         and (e.kind is not hr.EventKind.SHUTDOWN or e.path != "root/s")
     ]
 
