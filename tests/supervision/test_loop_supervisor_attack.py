@@ -553,3 +553,39 @@ def test_a_tree_of_loop_supervisors_on_the_running_loop_stops_as_a_thread_one():
     thread = running_loop_scenario("thread")
     loop = running_loop_scenario("loop")
     assert loop == thread
+
+
+# -- a blocking call to a loop supervisor from its own loop ---------------------------------
+
+
+class CallsItsSupervisor(hr.AsyncioActor):
+    """Calls the tree's (blocking) start_child from its handler, on the loop."""
+
+    tree: ClassVar[list[hr.Tree]] = []
+
+    def on_receive(self, message: Any) -> Any:
+        try:
+            self.tree[0].start_child(w("z", hr.Actor))
+        except Exception as exc:  # the answer is what it raised
+            return type(exc).__name__
+        return "started"
+
+
+def test_a_blocking_call_to_a_thread_supervisor_from_the_loop_works():
+    spec = sup([hr.ChildSpec("c", CallsItsSupervisor)], "thread")
+    with hr.start_tree(spec) as tree:
+        CallsItsSupervisor.tree[:] = [tree]
+        assert tree.get_child("c").ask("go", timeout=10) == "started"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="a blocking call to a loop supervisor from its own loop holds the loop "
+    "for the whole call timeout, then times out, instead of failing at once",
+)
+def test_a_blocking_call_to_a_loop_supervisor_from_its_own_loop_fails_at_once():
+    spec = sup([hr.ChildSpec("c", CallsItsSupervisor)], "loop")
+    with hr.start_tree(spec) as tree:
+        CallsItsSupervisor.tree[:] = [tree]
+        tree.timeout = 1.0  # (30 s by default: the loop and all its actors are held so long)
+        assert tree.get_child("c").ask("go", timeout=10) == "RuntimeError"
