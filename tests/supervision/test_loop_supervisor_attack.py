@@ -290,10 +290,50 @@ def restart_s_in_virtual_time(tree: hr.Tree, rec: EventRecorder) -> None:
     restart_s(tree, rec)
 
 
+class FailsLater:
+    """Fails its on_start once armed: after an await, on the loop."""
+
+    armed: ClassVar[list[bool]] = []
+
+    def on_start(self) -> Any:
+        if not self.armed:
+            return None
+        if isinstance(self, hr.AsyncioActor):
+
+            async def fail() -> None:
+                await asyncio.sleep(0)
+                raise ValueError("cannot start")
+
+            return fail()
+        raise ValueError("cannot start")
+
+    def on_receive(self, message: Any) -> Any:
+        if message == "crash":
+            raise RuntimeError("crashed")
+        return message
+
+
+def nested_start_failure(s: Any, base: type) -> hr.SupervisorSpec:
+    FailsLater.armed.clear()
+    inner = s([w("x", base), hr.ChildSpec("f", on(FailsLater, base)), w("y", base)])
+    return s([w("a", base), hr.ChildSpec("s", inner)], max_restarts=2, period=60)
+
+
+def fail_nested_restarts(tree: hr.Tree, rec: EventRecorder) -> None:
+    spec = tree.which_children()[1]  # s, started
+    assert spec.id == "s"
+    FailsLater.armed.append(True)
+    tree.lookup("root/s/x").tell("crash")  # s restarts x: fine
+    tree.lookup("root/s/x").ask("ping", timeout=10)
+    tree.lookup("root/s/f").tell("crash")  # s restarts f: it fails, s retries, gives up...
+    assert tree.wait(timeout=20) is not None  # ... and so does the root
+
+
 VIRTUAL = {backoff_calls, restart_s_in_virtual_time}
 UNORDERED = {arm_and_crash, arm_and_crash_k}
 
 SCENARIOS = {
+    "nested_start_failure": (nested_start_failure, fail_nested_restarts),
     "takeover_virtual": (takeover, restart_s_in_virtual_time),
     "brutal_virtual": (brutal, restart_s_in_virtual_time),
     "stops_the_tree_in_a_group_restart": (stops_the_tree, arm_and_crash),
