@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import gc
 import sys
 import threading
@@ -329,10 +330,33 @@ def fail_nested_restarts(tree: hr.Tree, rec: EventRecorder) -> None:
     assert tree.wait(timeout=20) is not None  # ... and so does the root
 
 
+def adopt(s: Any, base: type) -> hr.SupervisorSpec:
+    return s([w("a", base), w("b", base), w("c", base)], strategy="rest_for_one")
+
+
+def adopt_calls(tree: hr.Tree, rec: EventRecorder) -> None:
+    base = (
+        hr.AsyncioActor
+        if isinstance(tree.get_child("a").incarnation, hr.AsyncioActor)
+        else hr.Actor
+    )
+    specs = {c.id: c for c in tree.spec.children}
+    reordered = dataclasses.replace(tree.spec, children=[specs["c"], specs["a"], specs["b"]])
+    tree.adopt_spec(reordered)  # c, a, b: a's crash restarts a and b, not c
+    tree.get_child("a").tell("crash")
+    rec.wait_for("restarted", "root/b")
+    with pytest.raises(hr.SpecError):
+        tree.adopt_spec(dataclasses.replace(reordered, strategy="one_for_all"))
+    tree.replace_child(w("c", base, shutdown=2.0))
+    tree.get_child("c").tell("crash")  # first now: restarts all three
+    rec.wait_for("restarted", "root/b", count=2)
+
+
 VIRTUAL = {backoff_calls, restart_s_in_virtual_time}
 UNORDERED = {arm_and_crash, arm_and_crash_k}
 
 SCENARIOS = {
+    "adopt": (adopt, adopt_calls),
     "nested_start_failure": (nested_start_failure, fail_nested_restarts),
     "takeover_virtual": (takeover, restart_s_in_virtual_time),
     "brutal_virtual": (brutal, restart_s_in_virtual_time),
