@@ -206,9 +206,13 @@ class AsyncioFuture(pykka.ThreadingFuture[T]):
 
     def _hr_block(self, timeout: float | None) -> None:
         owner = self._hr_owner
-        if timeout is None and owner is not None and _get_running_loop() is owner:
+        if owner is not None and (timeout is None or timeout > 0) and _get_running_loop() is owner:
+            # (With a timeout too: nothing can answer while the loop is held, so
+            # it would hold every actor of the loop for `timeout`, then time out.
+            # A poll, timeout 0, waits for nothing: its Timeout is the answer.)
             msg = (
-                "get() on the loop thread that must answer it would block forever: "
+                "get() on the loop thread that must answer it would block "
+                f"{'forever' if timeout is None else f'for {timeout} s, then time out'}: "
                 "inside an event-loop actor, await the future "
                 "(await ref.ask(message, block=False)) instead of blocking on it"
             )

@@ -186,6 +186,9 @@ class ChildRef(pykka.ActorRef[A]):
         self, message: Any, *, block: bool = True, timeout: float | None = None
     ) -> Any | pykka.Future[Any]:
         future = answer_future()
+        if future.__class__ is not pykka.ThreadingFuture:
+            # An event-loop child's answer: its get() refuses to block that loop's thread.
+            future._hr_owner = getattr(self._incarnation, "_hr_loop", None)  # type: ignore[attr-defined]
         with contextlib.suppress(InboxFull):  # the future holds it (inbox_overflow="fail")
             self.actor_inbox.put(Envelope(message, reply_to=future))
         if block:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import math
 from asyncio import events
 from typing import TYPE_CHECKING, Any
@@ -60,6 +61,9 @@ class LoopSupervisor(SupervisorBase, AsyncioActor):
     ``await ref.ask`` from asyncio code, or a proxy (the methods that wait
     return a coroutine the actor awaits; the proxy's future gives its result).
     """
+
+    _hr_unstarted: tuple[Any, Steps[Any]] | None = None
+    """The coroutine `_perform` last returned, and its steps, until it runs."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -144,9 +148,27 @@ class LoopSupervisor(SupervisorBase, AsyncioActor):
         except BaseException:
             steps.close()
             raise
-        return self._perform_rest(steps, request)
+        rest = self._perform_rest(steps, request)
+        self._hr_unstarted = (rest, steps)
+        return rest
+
+    def _hr_kill_child(self) -> None:
+        # Killed before the task that awaits the rest of its steps ran: that
+        # task never runs the handler (`AsyncioActor._hr_body`), so close the
+        # rest here (its steps' cleanups run now, and no coroutine is dropped).
+        unstarted = self._hr_unstarted
+        self._hr_unstarted = None
+        super()._hr_kill_child()
+        if (
+            unstarted is not None
+            and self._hr_child_ref is not None
+            and inspect.getcoroutinestate(unstarted[0]) == inspect.CORO_CREATED
+        ):
+            unstarted[0].close()
+            unstarted[1].close()
 
     async def _perform_rest(self, steps: Steps[Any], request: Any) -> Any:
+        self._hr_unstarted = None
         loop = self._hr_loop
         try:
             while True:

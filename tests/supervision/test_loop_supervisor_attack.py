@@ -3,7 +3,7 @@ scenario run under a thread supervisor and a loop supervisor must publish the
 same events (kinds and paths, in order), and races, blocked loops, virtual
 time and take-overs must end as they do under a thread supervisor.
 
-Each known bug is a test marked ``xfail(strict=True)``; see FINDINGS.md."""
+Each bug found was first a test marked ``xfail(strict=True)``, now fixed."""
 
 from __future__ import annotations
 
@@ -492,10 +492,6 @@ class StopsTheTreeInOnStart(hr.AsyncioActor):
         return message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a loop supervisor killed before its start task ran drops _perform_rest un-awaited",
-)
 def test_a_loop_supervisor_killed_before_its_start_task_runs_drops_no_coroutine():
     k = hr.ChildSpec("k", StopsTheTreeInOnStart, shutdown=0.05)
     inner = sup([k], "loop", max_restarts=0)  # k's crash: s gives up, the root restarts s
@@ -642,14 +638,31 @@ def test_a_blocking_call_to_a_thread_supervisor_from_the_loop_works():
         assert tree.get_child("c").ask("go", timeout=10) == "started"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a blocking call to a loop supervisor from its own loop holds the loop "
-    "for the whole call timeout, then times out, instead of failing at once",
-)
 def test_a_blocking_call_to_a_loop_supervisor_from_its_own_loop_fails_at_once():
     spec = sup([hr.ChildSpec("c", CallsItsSupervisor)], "loop")
     with hr.start_tree(spec) as tree:
         CallsItsSupervisor.tree[:] = [tree]
         tree.timeout = 1.0  # (30 s by default: the loop and all its actors are held so long)
         assert tree.get_child("c").ask("go", timeout=10) == "RuntimeError"
+
+
+class CallsItsNestedSupervisor(hr.AsyncioActor):
+    """Calls its own (nested, loop) supervisor's blocking start_child, on the loop."""
+
+    handle: ClassVar[list[hr.SupervisorHandle]] = []
+
+    def on_receive(self, message: Any) -> Any:
+        try:
+            self.handle[0].start_child(w("z", hr.Actor))
+        except Exception as exc:  # the answer is what it raised
+            return type(exc).__name__
+        return "started"
+
+
+def test_a_blocking_call_to_a_nested_loop_supervisor_from_its_own_loop_fails_at_once():
+    inner = sup([hr.ChildSpec("c", CallsItsNestedSupervisor)], "loop")
+    spec = sup([hr.ChildSpec("s", inner)], "loop")
+    with hr.start_tree(spec) as tree:
+        tree.timeout = 1.0  # (30 s by default: the loop and all its actors are held so long)
+        CallsItsNestedSupervisor.handle[:] = [tree.supervisor("s")]  # asked from this thread
+        assert tree.lookup("root/s/c").ask("go", timeout=10) == "RuntimeError"
