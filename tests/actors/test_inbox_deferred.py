@@ -16,8 +16,16 @@ import pytest
 from pykka._envelope import Envelope
 
 from hedgerow.actors import _deadlines
-from hedgerow.actors._inbox import DEAD, SENT, WAITING, WITHDRAWN, Deferred, Inbox
-from hedgerow.actors._inbox_policy import InboxSettings, Overflow
+from hedgerow.actors._inbox import Inbox
+from hedgerow.actors._inbox_policy import (
+    DEAD,
+    SENT,
+    WAITING,
+    WITHDRAWN,
+    Deferred,
+    InboxSettings,
+    Overflow,
+)
 
 pytestmark = pytest.mark.timeout(60)
 
