@@ -655,6 +655,8 @@ def test_a_sender_on_a_thread_whose_id_the_inbox_names_as_its_reader_still_waits
         try:
             full.fill(ref)
 
+            reader = ref.actor_inbox.reader
+
             async def main() -> None:
                 ref.actor_inbox.reader = threading.get_ident()  # as if reused
                 sending = asyncio.ensure_future(hr.tell(ref, "waits"))
@@ -666,6 +668,8 @@ def test_a_sender_on_a_thread_whose_id_the_inbox_names_as_its_reader_still_waits
             asyncio.run(main())
         finally:
             full.release.set()
+        # Named the reader, this thread's ask below would be refused as the actor's own.
+        ref.actor_inbox.reader = reader
         assert ref.ask("done", timeout=WAIT) == "done"
         assert "waits" in full.seen
         assert full.letters.items == []
