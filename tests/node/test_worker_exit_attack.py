@@ -26,7 +26,7 @@ from node.worker_actors import Echo
 
 import hedgerow as hr
 from hedgerow._exceptions import WorkerExited
-from hedgerow.node import Worker, WorkerActor, _forkserver, _start_method
+from hedgerow.node import Worker, WorkerActor, _forkserver, _forkserver_start, _start_method
 from hedgerow.node._forked import ForkedProcess
 from hedgerow.node._forkserver import ForkServer, ForkServerError
 from hedgerow.node._forkserver_pool import close_fork_servers, fork_server, fork_servers
@@ -56,7 +56,7 @@ def zygote_module(tmp_path, monkeypatch):
         (tmp_path / "test_zygote.py").write_text(source)
         path = [str(tmp_path), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
         monkeypatch.setenv("PYTHONPATH", os.pathsep.join(path))
-        monkeypatch.setattr(_forkserver, "ZYGOTE_MODULE", "test_zygote")
+        monkeypatch.setattr(_forkserver_start, "ZYGOTE_MODULE", "test_zygote")
 
     return use
 
@@ -126,7 +126,7 @@ def test_a_zygote_that_misbehaves_before_ready_is_killed_and_launches_spawn(
 ):
     zygote_module(source)
     monkeypatch.setattr(_forkserver, "START_PATIENCE", 0.2)
-    monkeypatch.setattr(_forkserver, "FORK_TIMEOUT", 0.5)  # how long one that closed may take
+    monkeypatch.setattr(_forkserver_start, "FORK_TIMEOUT", 0.5)  # how long one that closed may take
     tree, _recorder = start(hr.SupervisorSpec([hr.ChildSpec("w1", echo_worker())]))
     with tree:
         assert not isinstance(incarnation(tree, "root/w1").process, ForkedProcess)
@@ -149,10 +149,10 @@ def test_a_node_out_of_threads_spawns_and_leaves_no_zygote_behind(begun, monkeyp
             msg = "can't start new thread"
             raise RuntimeError(msg)
 
-    # Only the fork server's threads fail to start (its module's `threading`).
+    # Only the fork server's start thread fails to start (its module's `threading`).
     only_there = types.SimpleNamespace(**vars(threading))
     only_there.Thread = NoThread
-    monkeypatch.setattr(_forkserver, "threading", only_there)
+    monkeypatch.setattr(_forkserver_start, "threading", only_there)
     assert fork_server(sys.executable, dict(os.environ), TIMEOUT) is None  # the launch spawns
     [server] = begun
     assert server.process is not None
@@ -256,10 +256,10 @@ import sys, threading
 sys.path.insert(0, {tests!r})
 from node.worker_actors import Echo
 import hedgerow as hr
-from hedgerow.node import Worker, _forkserver
+from hedgerow.node import Worker, _forkserver, _forkserver_start
 from hedgerow.node._forkserver_pool import fork_servers
 _forkserver.START_PATIENCE = 0.2
-_forkserver.ZYGOTE_MODULE = "test_zygote"
+_forkserver_start.ZYGOTE_MODULE = "test_zygote"
 worker = Worker(hr.SupervisorSpec([hr.ChildSpec("a", Echo)]))
 tree = hr.start_tree(hr.SupervisorSpec([hr.ChildSpec("w1", worker)]))
 [server] = fork_servers()

@@ -17,7 +17,7 @@ from node.worker_actors import FACTS, Echo, Facts
 
 import hedgerow as hr
 from hedgerow._exceptions import WorkerExited
-from hedgerow.node import Worker, WorkerActor, _forkserver, _start_method
+from hedgerow.node import Worker, WorkerActor, _forkserver, _forkserver_start, _start_method
 from hedgerow.node._forkserver import (
     STATUS_LOST,
     ForkedProcess,
@@ -246,7 +246,7 @@ def test_without_fork_servers_workers_are_spawned(monkeypatch, capfd):
 
 
 def test_a_zygote_that_cannot_start_falls_back_to_a_spawn_and_says_why(monkeypatch, caplog):
-    monkeypatch.setattr(_forkserver, "ZYGOTE_MODULE", "hedgerow.node._no_such_zygote")
+    monkeypatch.setattr(_forkserver_start, "ZYGOTE_MODULE", "hedgerow.node._no_such_zygote")
     tree, _recorder = start(hr.SupervisorSpec([hr.ChildSpec("w1", facts_worker())]))
     with tree:
         actor = incarnation(tree, "root/w1")

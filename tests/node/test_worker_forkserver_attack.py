@@ -24,7 +24,15 @@ from node.worker_actors import FACTS, Facts
 
 import hedgerow as hr
 from hedgerow._exceptions import WorkerExited
-from hedgerow.node import Worker, WorkerActor, _forked, _forkserver, _forkserver_pool, _start_method
+from hedgerow.node import (
+    Worker,
+    WorkerActor,
+    _forked,
+    _forkserver,
+    _forkserver_pool,
+    _forkserver_start,
+    _start_method,
+)
 from hedgerow.node._forkserver import (
     STATUS_LOST,
     ForkedProcess,
@@ -673,7 +681,7 @@ def test_a_zygote_that_could_not_start_is_tried_again_after_retry_after(monkeypa
     """A zygote killed before it was ready (an OOM killer, a transient limit) does not
     make a long-lived node spawn for the rest of its life: a launch `RETRY_AFTER`
     seconds later tries again; launches sooner spawn without trying (nor warning)."""
-    monkeypatch.setattr(_forkserver, "ZYGOTE_MODULE", "hedgerow.node._no_such_zygote")
+    monkeypatch.setattr(_forkserver_start, "ZYGOTE_MODULE", "hedgerow.node._no_such_zygote")
     monkeypatch.setattr(_forkserver, "RETRY_AFTER", 1e9)
     spec = hr.SupervisorSpec([hr.ChildSpec("w1", facts_worker())])
     for _ in range(2):
@@ -681,7 +689,7 @@ def test_a_zygote_that_could_not_start_is_tried_again_after_retry_after(monkeypa
         with tree:
             assert not isinstance(incarnation(tree, "root/w1").process, ForkedProcess)
     assert caplog.text.count("the fork server did not start") == 1
-    monkeypatch.setattr(_forkserver, "ZYGOTE_MODULE", "hedgerow.node._zygote")
+    monkeypatch.setattr(_forkserver_start, "ZYGOTE_MODULE", "hedgerow.node._zygote")
     monkeypatch.setattr(_forkserver, "RETRY_AFTER", 0.0)  # "later" is now
     tree, _recorder = start(spec)
     with tree:

@@ -11,7 +11,7 @@ from helpers import start
 from node.worker_actors import Echo
 
 import hedgerow as hr
-from hedgerow.node import Worker, WorkerActor, _forkserver, _start_method
+from hedgerow.node import Worker, WorkerActor, _forkserver, _forkserver_start, _start_method
 from hedgerow.node._forkserver import ForkedProcess, ForkServer
 from hedgerow.node._forkserver_pool import close_fork_servers, fork_servers
 
@@ -49,7 +49,7 @@ def zygote_module(tmp_path, monkeypatch):
         (tmp_path / "test_zygote.py").write_text(source)
         path = [str(tmp_path), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
         monkeypatch.setenv("PYTHONPATH", os.pathsep.join(path))
-        monkeypatch.setattr(_forkserver, "ZYGOTE_MODULE", "test_zygote")
+        monkeypatch.setattr(_forkserver_start, "ZYGOTE_MODULE", "test_zygote")
 
     return use
 
