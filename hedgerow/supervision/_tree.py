@@ -348,16 +348,19 @@ def start_tree(
     )
 
 
-def check_spec(spec: object) -> None:
-    """TypeError, saying what to give, unless `spec` is a `SupervisorSpec`."""
+def check_spec(
+    spec: object, needs: str = "a tree starts from", with_file: str = "to start a tree file"
+) -> None:
+    """TypeError, saying what to give, unless `spec` is a `SupervisorSpec` (what
+    ``needs`` one, and what a tree file is for, say who asks)."""
     if isinstance(spec, SupervisorSpec):
         return
     hint = ""
     if isinstance(spec, ChildSpec):
         hint = ": a tree's root is a supervisor; give SupervisorSpec([child_spec])"
     elif isinstance(spec, (str, Path)):
-        hint = ": to start a tree file, give hedgerow.load_tree(path)"
-    msg = f"a tree starts from a SupervisorSpec, not {type(spec).__name__} {spec!r}{hint}"
+        hint = f": {with_file}, give hedgerow.load_tree(path)"
+    msg = f"{needs} a SupervisorSpec, not {type(spec).__name__} {spec!r}{hint}"
     raise TypeError(msg)
 
 

@@ -42,7 +42,6 @@ import threading
 import weakref
 from dataclasses import dataclass
 from functools import partial
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hedgerow._exceptions import ChildNotFound, StartError, UpdateFailed
@@ -51,7 +50,7 @@ from hedgerow.actors._tell import runs_the_handler_of
 from hedgerow.supervision._plan import ChangeKind, ChildChange, UpdatePlan, plan_update
 from hedgerow.supervision._spec import ChildSpec, Strategy, SupervisorSpec
 from hedgerow.supervision._supervisor import ChildState
-from hedgerow.supervision._tree import SupervisorHandle, Tree
+from hedgerow.supervision._tree import SupervisorHandle, Tree, check_spec
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -152,15 +151,7 @@ def check_update(tree: object, spec: object) -> None:
             hint = ": an AsyncioTree (hedgerow.open_tree) updates with await tree.update_tree(spec)"
         msg = f"update_tree takes the Tree of start_tree, not {type(tree).__name__}{hint}"
         raise TypeError(msg)
-    if isinstance(spec, SupervisorSpec):
-        return
-    hint = ""
-    if isinstance(spec, ChildSpec):
-        hint = ": a tree's root is a supervisor; give SupervisorSpec([child_spec])"
-    elif isinstance(spec, (str, Path)):
-        hint = ": to update from a tree file, give hedgerow.load_tree(path)"
-    msg = f"update_tree needs a SupervisorSpec, not {type(spec).__name__} {spec!r}{hint}"
-    raise TypeError(msg)
+    check_spec(spec, "update_tree needs", "to update from a tree file")
 
 
 def _current_task() -> object:
