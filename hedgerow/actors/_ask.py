@@ -85,7 +85,9 @@ def ask(ref: pykka.ActorRef[Any], message: Any) -> AsyncioFuture[Any]:
 async def ask_within(
     ref: pykka.ActorRef[Any], message: Any, seconds: float | None, what: str | None = None
 ) -> Any:
-    """`ask`, awaited, bounded by `seconds` (None: no bound): `AskTimeout` if no answer comes."""
+    """`ask`, awaited, bounded by `seconds` (None: no bound): `AskTimeout` if no answer
+    comes, its message naming `ref` and `what` was asked (a call's name; made only
+    then, as a ref's text costs a microsecond)."""
     future = ask(ref, message)
     if seconds is None:
         return await future
@@ -97,7 +99,7 @@ async def ask_within(
         except TimeoutError:
             if future.done():  # the answer came with the timeout
                 return future.get(timeout=0)
-            msg = f"{what or ref} did not answer within {seconds} seconds"
+            msg = f"{_asked(ref, what)} did not answer within {seconds} seconds"
             raise AskTimeout(msg) from None
     # Every awaited ask of the API (a tree's start_child...) takes this path:
     # a timer that wakes the awaiting task, rather than asyncio.timeout's
@@ -114,9 +116,13 @@ async def ask_within(
                 if future._hr_state == _PENDING:  # timed out, or the task was cancelled
                     future._hr_discard_waiter(waiter)
         if future._get_hook is None and future._hr_state == _PENDING:
-            msg = f"{what or ref} did not answer within {seconds} seconds"
+            msg = f"{_asked(ref, what)} did not answer within {seconds} seconds"
             raise AskTimeout(msg)
     return await future  # the outcome (or a get hook set meanwhile: as before)
+
+
+def _asked(ref: pykka.ActorRef[Any], what: str | None) -> str:
+    return f"{ref} ({what})" if what else str(ref)
 
 
 def _expire(waiter: asyncio.Future[None]) -> None:

@@ -425,7 +425,7 @@ def test_a_bounded_ask_times_out_is_cancellable_and_keeps_no_waiter():
     try:
 
         async def main() -> Any:
-            with pytest.raises(AskTimeout, match=r"slow did not answer within 0\.01 seconds"):
+            with pytest.raises(AskTimeout, match=r"\(slow\) did not answer within 0\.01 seconds"):
                 await ask_within(ref, "gate", 0.01, "slow")
             task = asyncio.ensure_future(ask_within(ref, "queued", WAIT))
             await asyncio.sleep(0)  # the task now awaits its answer
