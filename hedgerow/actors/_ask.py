@@ -25,7 +25,7 @@ import pykka
 from pykka._envelope import Envelope
 
 from hedgerow._exceptions import InboxFull
-from hedgerow.actors._async_future import AsyncioFuture
+from hedgerow.actors._async_future import _PENDING, AsyncioFuture
 from hedgerow.actors._inbox import Inbox, Overflow
 from hedgerow.actors._ref import ChildRef
 from hedgerow.actors._tell import defer, not_a_ref
@@ -85,18 +85,49 @@ def ask(ref: pykka.ActorRef[Any], message: Any) -> AsyncioFuture[Any]:
 async def ask_within(
     ref: pykka.ActorRef[Any], message: Any, seconds: float | None, what: str | None = None
 ) -> Any:
-    """`ask`, awaited, bounded by `seconds` (None: no bound): `AskTimeout` if no answer comes."""
+    """`ask`, awaited, bounded by `seconds` (None: no bound): `AskTimeout` if no answer
+    comes, its message naming `ref` and `what` was asked (a call's name; made only
+    then, as a ref's text costs a microsecond)."""
     future = ask(ref, message)
     if seconds is None:
         return await future
-    try:
-        async with asyncio.timeout(seconds):
-            return await future
-    except TimeoutError:
-        if future.done():  # the answer came with the timeout
-            return future.get(timeout=0)
-        msg = f"{what or ref} did not answer within {seconds} seconds"
-        raise AskTimeout(msg) from None
+    loop = _get_running_loop()
+    if loop is None or future._get_hook is not None:
+        try:
+            async with asyncio.timeout(seconds):
+                return await future
+        except TimeoutError:
+            if future.done():  # the answer came with the timeout
+                return future.get(timeout=0)
+            msg = f"{_asked(ref, what)} did not answer within {seconds} seconds"
+            raise AskTimeout(msg) from None
+    # Every awaited ask of the API (a tree's start_child...) takes this path:
+    # a timer that wakes the awaiting task, rather than asyncio.timeout's
+    # cancelling of it (a third of an ask's cost, and a start's is an ask).
+    if future._hr_state == _PENDING:
+        waiter = loop.create_future()
+        future._hr_add_waiter(waiter)
+        if not waiter.done():
+            timer = loop.call_later(seconds, _expire, waiter)
+            try:
+                await waiter
+            finally:
+                timer.cancel()
+                if future._hr_state == _PENDING:  # timed out, or the task was cancelled
+                    future._hr_discard_waiter(waiter)
+        if future._get_hook is None and future._hr_state == _PENDING:
+            msg = f"{_asked(ref, what)} did not answer within {seconds} seconds"
+            raise AskTimeout(msg)
+    return await future  # the outcome (or a get hook set meanwhile: as before)
+
+
+def _asked(ref: pykka.ActorRef[Any], what: str | None) -> str:
+    return f"{ref} ({what})" if what else str(ref)
+
+
+def _expire(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 def _put(ref: pykka.ActorRef[Any], message: Any, future: AsyncioFuture[Any]) -> None:

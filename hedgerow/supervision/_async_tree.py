@@ -30,7 +30,7 @@ from hedgerow.supervision._update import check_update, update_tree_unless_cancel
 
 if TYPE_CHECKING:
     import random
-    from collections.abc import Generator
+    from collections.abc import Coroutine, Generator
     from types import TracebackType
 
     import pykka
@@ -63,9 +63,10 @@ class AsyncioSupervisorHandle:
         self.ref = ref
         self.timeout = timeout
 
-    async def _call(self, name: str, *args: Any) -> Any:
+    def _call(self, name: str, *args: Any) -> Coroutine[Any, Any, Any]:
+        # The ask's coroutine itself, awaited by the caller: one layer less per call.
         call = ProxyCall(attr_path=(name,), args=args, kwargs={})
-        return await ask_within(self.ref, call, self.timeout, f"{self.ref} ({name})")
+        return ask_within(self.ref, call, self.timeout, name)
 
     async def start_child(self, spec_or_arg: Any = None, *extra_args: Any) -> ChildRef[Any]:
         return await self._call("start_child", spec_or_arg, *extra_args)  # type: ignore[no-any-return]

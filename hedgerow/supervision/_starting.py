@@ -13,7 +13,7 @@ from hedgerow._events import EventKind
 from hedgerow._exceptions import (
     Shutdown,
 )
-from hedgerow.actors._actor_core import STARTED
+from hedgerow.actors._actor_core import STARTED, ActorCore
 from hedgerow.actors._reason import KILLED, Reason
 from hedgerow.actors._spawn import build, launch
 from hedgerow.supervision._children import (
@@ -34,10 +34,12 @@ if TYPE_CHECKING:
     from types import TracebackType
 
     from hedgerow._events import FailureTrace
-    from hedgerow.actors._actor_core import ActorCore
     from hedgerow.actors._ref import ChildRef
 
 __all__ = ["Starting"]
+
+_no_info = ActorCore.actor_info
+"""The default `actor_info` (None): a start does not call it."""
 
 
 class Starting(Terminating):
@@ -161,10 +163,12 @@ class Starting(Terminating):
         kind = EventKind.RESTARTED if incarnation > 1 else EventKind.STARTED
 
         def notify() -> None:
-            child.started_at = self.clock.now()
+            now = child.started_at = self.clock.now()
             actor = child.ref.incarnation
-            info = actor.actor_info() if actor is not None else None
-            self._publish(kind, child.ref.path, incarnation=incarnation, info=info)
+            info = None
+            if actor is not None and actor.__class__.actor_info is not _no_info:
+                info = actor.actor_info()  # (most have none: not called, a start is faster)
+            self.events.publish(kind, child.ref.path, now, incarnation=incarnation, info=info)
 
         return notify
 

@@ -414,3 +414,30 @@ def test_a_thread_actors_own_asks_and_proxies_are_awaited_without_blocking_the_l
         assert asyncio.run(main()) == ["released", "released"]
     finally:
         stop()
+
+
+def test_a_bounded_ask_times_out_is_cancellable_and_keeps_no_waiter():
+    """`ask_within` (every awaited call of a tree): its own timer, not asyncio.timeout."""
+    from hedgerow.actors._ask import AskTimeout, ask_within  # noqa: PLC0415 - private
+
+    entered, release = threading.Event(), threading.Event()
+    ref, stop = _start("child", entered, release)
+    try:
+
+        async def main() -> Any:
+            with pytest.raises(AskTimeout, match=r"\(slow\) did not answer within 0\.01 seconds"):
+                await ask_within(ref, "gate", 0.01, "slow")
+            task = asyncio.ensure_future(ask_within(ref, "queued", WAIT))
+            await asyncio.sleep(0)  # the task now awaits its answer
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            timers = asyncio.get_running_loop()._scheduled  # type: ignore[attr-defined]
+            assert all(timer.cancelled() for timer in timers)  # its timer was cancelled
+            assert await asyncio.to_thread(entered.wait, WAIT)
+            release.set()
+            return await ask_within(ref, "next", WAIT)
+
+        assert asyncio.run(main()) == "next"
+    finally:
+        stop()
