@@ -306,19 +306,8 @@ class WhereAmI(hr.AsyncioActor):
         return asyncio.get_running_loop(), threading.current_thread().name
 
 
-def _loop_children_supported() -> bool:
-    try:
-        tree = hr.start_tree(hr.SupervisorSpec([hr.ChildSpec("probe", WhereAmI)]))
-    except (hr.StartError, hr.SpecError, TypeError):
-        return False
-    tree.stop()
-    return True
-
-
 @pytest.mark.parametrize("use_running_loop", [True, False])
 def test_the_trees_event_loop_actors_run_on_the_loop_it_names(use_running_loop, switching):
-    if not _loop_children_supported():
-        pytest.skip("the supervisor does not take event-loop actors yet (issue 13 point 2)")
     log = Log()
     spec = hr.SupervisorSpec([worker("thread", log), hr.ChildSpec("where", WhereAmI)])
 
