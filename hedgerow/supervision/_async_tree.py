@@ -219,11 +219,16 @@ class AsyncioTree(AsyncioSupervisorHandle):
         """
         check_update(self.sync, spec)
         caller = (threading.get_ident(), asyncio.current_task())  # a child's handler?
-        while (previous := self._updating) is not None and not previous.done():
-            with contextlib.suppress(Exception):  # (its own awaiter is told)
-                await previous  # cancelled here: this update never begins
         done: AsyncioFuture[UpdatePlan | None] = AsyncioFuture()  # awaitable from any loop
-        self._updating = done
+        # In line now, before any await: the next update waits for this one.
+        previous, self._updating = self._updating, done
+        if previous is not None and not previous.done():
+            try:
+                with contextlib.suppress(Exception):  # (its own awaiter is told)
+                    await previous
+            except asyncio.CancelledError:  # this update never begins; the next
+                previous.add_done_callback(lambda _previous: done.set(None))  # waits on
+                raise
         tree = self.sync
         # Its thread may still wait on the tree's update lock (for an update of
         # another thread's): it begins only if the await was not cancelled first.

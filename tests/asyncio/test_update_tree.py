@@ -353,3 +353,31 @@ def test_an_update_awaited_from_another_loop_than_the_trees(runtime):
             assert await second == "svc/x added"
 
     asyncio.run(main())
+
+
+def test_an_update_awaited_after_another_runs_after_it_even_if_the_one_before_ended_meanwhile():
+    """Updates run in the order awaited: one awaited while the one before it ran
+    keeps its place after that one has ended. (It took its place only when its
+    task woke: a later update whose first step came before that wake-up ran
+    first: seen failing.)"""
+    entered, release = threading.Event(), threading.Event()
+    spec_a = sup(child("a"), gated("g", entered, release))
+    spec_b = sup(child("a"), gated("g", entered, release), child("x"))
+    spec_c = sup(child("a"), gated("g", entered, release), child("x"), child("y"))
+
+    async def main() -> None:
+        async with hr.open_tree(sup(child("a"))) as tree:
+            first = asyncio.ensure_future(tree.update_tree(spec_a))
+            assert await asyncio.to_thread(entered.wait, WAIT)
+            second = asyncio.ensure_future(tree.update_tree(spec_b))
+            await asyncio.sleep(0)  # it waits for the first
+            release.set()
+            # Hold the loop until the first has ended: the second's wake-up is queued.
+            for thread in threading.enumerate():
+                if thread.name == "hedgerow update svc":
+                    thread.join(WAIT)
+            third = asyncio.ensure_future(tree.update_tree(spec_c))
+            plans = [await first, await second, await third]
+            assert [p.summary() for p in plans] == ["svc/g added", "svc/x added", "svc/y added"]
+
+    asyncio.run(main())
