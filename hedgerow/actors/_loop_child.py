@@ -90,15 +90,9 @@ class LoopChild(ActorCore):
         ) -> Any: ...
 
         def _stop(self) -> Any: ...
-
-    def _hr_idle(self) -> None:
-        raise NotImplementedError
-
-    def _hr_drain(self) -> None:
-        raise NotImplementedError
-
-    def _hr_guard(self, hook: Any) -> Coroutine[Any, Any, None]:
-        raise NotImplementedError
+        def _hr_idle(self) -> None: ...
+        def _hr_drain(self) -> None: ...
+        def _hr_guard(self, hook: Any) -> Coroutine[Any, Any, None]: ...
 
     # -- waking ---------------------------------------------------------------------
 

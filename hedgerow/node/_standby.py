@@ -28,8 +28,9 @@ class StandbySpares:
     _spares: dict[str, _Spare]
     _spares_lock: threading.Condition
 
-    def launch(self, guid: str, port: int, *, standby: bool = False) -> Any:
-        raise NotImplementedError
+    if TYPE_CHECKING:  # what `Worker` provides
+
+        def launch(self, guid: str, port: int, *, standby: bool = False) -> Any: ...
 
     def spares(self) -> dict[str, int]:
         """The pids of the standby processes kept now, by child path."""

@@ -45,13 +45,13 @@ _no_info = ActorCore.actor_info
 class Starting(Terminating):
     """How a supervisor starts one incarnation of a child and waits for its ``on_start``."""
 
-    def _child_ref(self, spec: ChildSpec, path: str) -> ChildRef[Any]:
-        """A new stable ref for a child of `spec` at `path` (`Supervisor` makes it)."""
-        raise NotImplementedError
+    if TYPE_CHECKING:  # what `SupervisorBase` provides
 
-    def _factory(self, child: _Child) -> Callable[..., ActorCore]:
-        """What builds `child`'s next incarnation (`Supervisor` says)."""
-        raise NotImplementedError
+        def _child_ref(self, spec: ChildSpec, path: str) -> ChildRef[Any]:
+            """A new stable ref for a child of `spec` at `path`."""
+
+        def _factory(self, child: _Child) -> Callable[..., ActorCore]:
+            """What builds `child`'s next incarnation."""
 
     def _reserve(self, specs: Iterable[ChildSpec], parent: str) -> None:
         """Name every child of `specs` and below before any starts (see `Names`)."""
