@@ -124,10 +124,6 @@ class AsyncioActor(LoopChild, pykka.Actor):
         if self._hr_child_ref is None:
             # pykka's ActorRef, with a tell and an ask that skip its generic steps.
             self._actor_ref = LoopActorRef(self, _future_maker(self.__class__))
-        else:
-            # Made again: pykka's ref keeps the actor_stopped it saw (the Event
-            # replaced above), and must say this incarnation is dead once it is.
-            self._actor_ref = pykka.ActorRef(self)
 
     # -- hooks: plain or async def (typed so, for subclasses' overrides) ------------
 
