@@ -246,8 +246,8 @@ class Inbox(DeferredSends, queue.Queue[Any]):
         threads or event loops' tasks: `_serve` queues `item` in its turn and
         wakes this thread. A sender that cannot wait does not: one that said so
         (``block=False``), the reader itself, and any thread running an event
-        loop (its wait would hold every task and actor of that loop;
-        `hedgerow.tell` waits without it).
+        loop, asyncio's or Twisted's reactor (its wait would hold every task
+        and actor of that loop; `hedgerow.tell` waits without it on asyncio).
         """
         if self.overflow is not Overflow.BLOCK or not block:
             return False

@@ -24,6 +24,7 @@ __all__ = [
     "DEAD",
     "DEFAULT_INBOX_TIMEOUT",
     "NO_ROOM_ON_A_LOOP",
+    "NO_ROOM_ON_THE_REACTOR",
     "SENT",
     "WAITING",
     "WITHDRAWN",
@@ -37,6 +38,7 @@ __all__ = [
     "exempt_by_class",
     "is_exempt",
     "on_a_loop",
+    "on_the_reactor",
 ]
 
 
@@ -54,7 +56,8 @@ class Overflow(enum.Enum):
     """The sender waits for room, up to the timeout; then the message is a dead
     letter (as Akka's mailbox push timeout). A send that cannot wait does not:
     from the actor's own thread, with ``block=False``, or from a thread running
-    an event loop (``await hedgerow.tell(ref, message)`` waits there)."""
+    an asyncio event loop (``await hedgerow.tell(ref, message)`` waits there)
+    or Twisted's reactor."""
 
 
 DEFAULT_INBOX_TIMEOUT = 5.0
@@ -136,14 +139,38 @@ class Blocked(Deferred):
 
 
 def on_a_loop() -> bool:
-    """Whether this thread is running an asyncio event loop (asyncio is not imported for it)."""
+    """Whether this thread runs an event loop that a wait would block: a running
+    asyncio loop, or Twisted's running reactor (neither is imported for it)."""
+    return _on_asyncio() or on_the_reactor()
+
+
+def _on_asyncio() -> bool:
     aio = sys.modules.get("asyncio")
     return aio is not None and aio.events._get_running_loop() is not None
+
+
+def on_the_reactor() -> bool:
+    """Whether this thread runs Twisted's reactor, now: only if Twisted already is
+    imported and its reactor installed (a dict look-up otherwise). Twisted marks
+    the thread that runs ``reactor.run`` as its I/O thread; the reactor says
+    whether it runs (a reactor that stopped frees its thread to wait again)."""
+    threadable = sys.modules.get("twisted.python.threadable")
+    if threadable is None or getattr(threadable, "ioThread", None) != threading.get_ident():
+        return False
+    reactor = sys.modules.get("twisted.internet.reactor")
+    return reactor is not None and bool(
+        getattr(reactor, "_started", False) or getattr(reactor, "running", False)
+    )
 
 
 NO_ROOM_ON_A_LOOP = (
     "sent from an event loop's thread, which a wait for room would block "
     "(await hedgerow.tell(ref, message), or hedgerow.ask, waits without blocking it)"
+)
+NO_ROOM_ON_THE_REACTOR = (
+    "sent from the thread of Twisted's reactor, which a wait for room would block "
+    "(not hedgerow.tell, which awaits on asyncio: send it from a thread, "
+    "deferToThread(ref.tell, message), which waits there)"
 )
 
 
@@ -151,8 +178,10 @@ def detail_of_no_room(reader: int | None, *, block: bool = True) -> str:
     """Why a sender under `Overflow.BLOCK` got no room (in its own thread)."""
     if not block:
         return "sent without waiting for room (a timer's tick, or block=False)"
-    if on_a_loop():
+    if _on_asyncio():  # (Twisted's asyncio reactor included: hedgerow.tell works there)
         return NO_ROOM_ON_A_LOOP
+    if on_the_reactor():
+        return NO_ROOM_ON_THE_REACTOR
     if threading.get_ident() == reader:
         return "sent from the actor's own thread, which cannot wait for room"
     return "no room within the timeout"
