@@ -9,11 +9,12 @@ from typing import TYPE_CHECKING
 
 from hedgerow.node._treeload import load_tree
 from hedgerow.supervision._tree import start_tree
-from hedgerow.testing._faults import Faults
+from hedgerow.testing._faults import Faults, running_tree
 
 if TYPE_CHECKING:
     from hedgerow._clock import Clock
     from hedgerow._events import EventStream
+    from hedgerow.supervision._async_tree import AsyncioTree
     from hedgerow.supervision._spec import SupervisorSpec
     from hedgerow.supervision._tree import Tree
 
@@ -51,13 +52,15 @@ class TreeFactory:
         self.trees.append(tree)
         return tree
 
-    def faults(self, tree: Tree | None = None) -> Faults:
-        """The `Faults` of `tree` (the last one started, if None), made on first use."""
+    def faults(self, tree: Tree | AsyncioTree | None = None) -> Faults:
+        """The `Faults` of `tree` (the last one started, if None), made on first use;
+        an `AsyncioTree` has its `Tree`'s."""
         if tree is None:
             if not self.trees:
                 msg = "no tree started yet: call the factory with a spec or a tree file first"
                 raise RuntimeError(msg)
             tree = self.trees[-1]
+        tree = running_tree(tree, "TreeFactory.faults")
         faults = self._faults.get(id(tree))
         if faults is None:
             faults = self._faults[id(tree)] = Faults(tree, seed=self.seed)

@@ -28,6 +28,7 @@ from hedgerow._exceptions import ChildNotFound
 from hedgerow.actors._inbox import Inbox
 from hedgerow.actors._messages import _Control
 from hedgerow.supervision._spec import SupervisorSpec
+from hedgerow.supervision._tree import Tree
 from hedgerow.testing._counting import MessageCounts, _CountingInbox, _is_user
 from hedgerow.testing._fault import (
     ErrorSpec,
@@ -45,7 +46,7 @@ if TYPE_CHECKING:
     from hedgerow._clock import Clock, TimerHandle
     from hedgerow.actors._actor import Actor
     from hedgerow.actors._ref import ChildRef, TreeHooks
-    from hedgerow.supervision._tree import Tree
+    from hedgerow.supervision._async_tree import AsyncioTree
 
 __all__ = [
     "Fault",
@@ -55,13 +56,35 @@ __all__ = [
     "Faults",
     "InjectedFault",
     "MessageCounts",
+    "running_tree",
 ]
 
 logger = logging.getLogger("hedgerow.testing")
 
 
+def running_tree(tree: Tree | AsyncioTree, who: str) -> Tree:
+    """The `Tree` of `tree`: itself, or an `AsyncioTree`'s ``sync`` (`who` takes
+    either; anything else is a TypeError saying so)."""
+    if isinstance(tree, Tree):
+        return tree
+    sync = getattr(tree, "sync", None)
+    if isinstance(sync, Tree):  # an AsyncioTree (not imported for it: asyncio code's)
+        return sync
+    msg = (
+        f"{who} needs a running tree (a hedgerow.Tree from start_tree, or the "
+        f"hedgerow.AsyncioTree of open_tree), not {tree!r}"
+    )
+    raise TypeError(msg)
+
+
 class Faults:
     """Inject faults into the children of a running `Tree`, addressed by path.
+
+    It takes the `Tree` of `start_tree` or the `AsyncioTree` of `open_tree`
+    (asyncio code's; `tree` is then its ``sync`` `Tree`). Its calls do not
+    wait, so they may be made on the loop; the recorder's ``wait_*`` calls
+    block (await them in a thread, ``asyncio.to_thread``, if the tree's
+    event-loop actors run on that loop).
 
     Every method takes a path such as ``root/pipeline/parser``. Immediate
     faults (`crash`, `hang`, `exit`, `shutdown` without a trigger) need the
@@ -79,13 +102,14 @@ class Faults:
 
     def __init__(
         self,
-        tree: Tree,
+        tree: Tree | AsyncioTree,
         *,
         seed: int = 0,
         on_handled: Callable[[str, float], None] | None = None,
         on_fired: Callable[[FaultRecord], None] | None = None,
     ) -> None:
-        self.tree = tree
+        tree = running_tree(tree, "Faults")
+        self.tree: Tree = tree
         self.seed = seed
         self.clock: Clock = tree.clock
         self._on_handled = on_handled

@@ -35,7 +35,13 @@ class EventRecorder:
     """
 
     def __init__(self, source: EventStream | Any) -> None:
-        stream = source if isinstance(source, EventStream) else source.events
+        stream = source if isinstance(source, EventStream) else getattr(source, "events", None)
+        if not isinstance(stream, EventStream):
+            msg = (
+                "EventRecorder needs an EventStream or a tree that has one (a "
+                f"hedgerow.Tree, an AsyncioTree), not {source!r}"
+            )
+            raise TypeError(msg)
         self.stream: EventStream = stream
         self._events: list[Event] = []
         self._cond = threading.Condition()
