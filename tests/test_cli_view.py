@@ -112,6 +112,55 @@ def test_check_prints_the_hosted_children(tmp_path, monkeypatch):
     assert "echo" in result.stdout
 
 
+LOOP_TREE = """\
+[supervisor]
+name = "svc"
+runtime = "loop"
+[[supervisor.children]]
+id = "a"
+start = "hedgerow:AsyncioActor"
+[[supervisor.children]]
+id = "threaded"
+[supervisor.children.supervisor]
+runtime = "thread"
+[[supervisor.children.supervisor.children]]
+id = "b"
+start = "hedgerow:Actor"
+[[supervisor.children]]
+id = "looped"
+[supervisor.children.supervisor]
+strategy = "one_for_all"
+runtime = "loop"
+[[supervisor.children.supervisor.children]]
+id = "c"
+start = "hedgerow:AsyncioActor"
+"""
+
+
+def test_check_shows_a_supervisor_on_the_loop_and_no_runtime_for_the_default(tmp_path):
+    (tmp_path / "t.toml").write_text(LOOP_TREE)
+    result = CliRunner().invoke(cli, ["check", str(tmp_path / "t.toml")], terminal_width=200)
+    assert result.exit_code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    [root] = [line for line in lines if line.startswith("svc")]
+    [threaded] = [line for line in lines if "threaded" in line]
+    [looped] = [line for line in lines if "looped" in line]
+    assert "svc  supervisor one_for_one  runtime=loop  intensity 3 in 5 s" in root
+    assert "looped  supervisor one_for_all  runtime=loop  intensity" in looped
+    assert "runtime" not in threaded  # the default (a thread) is not shown
+    assert "runtime" not in "".join(line for line in lines if line not in (root, looped))
+
+
+def test_spec_tree_shows_a_supervisors_runtime_given_in_code():
+    spec = hr.SupervisorSpec(
+        [hr.ChildSpec("sub", hr.SupervisorSpec([], runtime="loop")), hr.ChildSpec("x", hr.Actor)]
+    )
+    lines = text(spec_tree(spec)).splitlines()
+    assert "runtime" not in lines[0]
+    assert "sub  supervisor one_for_one  runtime=loop" in lines[1]
+    assert "runtime" not in lines[-1]
+
+
 # -- the live state ----------------------------------------------------------------
 
 

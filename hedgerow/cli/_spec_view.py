@@ -15,6 +15,9 @@ from hedgerow.supervision._treefile import describe_start
 
 __all__ = ["hosted_spec", "spec_tree"]
 
+DEFAULT_RUNTIME = SupervisorSpec.__dataclass_fields__["runtime"].default
+"""Where a supervisor runs unless told (a thread): not shown."""
+
 
 def _seconds(value: float | None) -> str:
     if value is None:
@@ -67,6 +70,8 @@ def _supervisor_label(name: str, spec: SupervisorSpec) -> Text:
     strategy = spec.strategy.value  # type: ignore[union-attr]
     policy = spec.shutdown_policy.value  # type: ignore[union-attr]
     label.append(f"  supervisor {strategy}", style="magenta")
+    if spec.runtime != DEFAULT_RUNTIME:  # as the tree file says it: runtime = "loop"
+        label.append(f"  runtime={spec.runtime}", style="magenta")
     label.append(
         f"  intensity {spec.max_restarts} in {_seconds(spec.period)}  {policy}", style="dim"
     )
