@@ -207,7 +207,10 @@ class AsyncioTree(AsyncioSupervisorHandle):
         (`UpdateFailed` naming the child at fault, with nothing running
         harmed), run in a thread of its own while the loop goes on. Updates
         run one at a time, in the order awaited: one waits for the one before
-        to end, and starts from its spec.
+        to end, and starts from its spec. One that would stop or restart the
+        child whose handler awaits it, itself or through a task it waits for
+        (``asyncio.wait_for``, ``gather``, a ``TaskGroup``...), is refused
+        (`UpdateFailed`), since that child's stop would wait for it.
 
         Cancelling the awaiting task (or a timeout around it) before the
         update has begun (while it waits for another, awaited or blocking,

@@ -51,6 +51,7 @@ from hedgerow.supervision._plan import ChangeKind, ChildChange, UpdatePlan, plan
 from hedgerow.supervision._spec import ChildSpec, Strategy, SupervisorSpec
 from hedgerow.supervision._supervisor import ChildState
 from hedgerow.supervision._tree import SupervisorHandle, Tree, check_spec
+from hedgerow.supervision._waiters import waiting_for
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -118,29 +119,34 @@ def _refuse_stopping_the_caller(
     tree: Tree, plan: UpdatePlan, caller: tuple[int, object] | None
 ) -> None:
     """`UpdateFailed` if `plan` stops or restarts the child whose handler waits for
-    it (`caller`): that child's stop would wait for its handler, which waits for
-    the update, until the child's shutdown timeout had it killed."""
+    it (`caller`), itself or through a task it waits for (`waiting_for`): that
+    child's stop would wait for its handler, which waits for the update, until
+    the child's shutdown timeout had it killed."""
     stopped = [c.path for c in plan.changes if c.kind is not ChangeKind.ADDED]
     if caller is None or not stopped:
         return
+    thread, task = caller
+    waiters = waiting_for(task)  # (the tasks that wait for the caller's, if any)
     for path in tree.names.paths():
         if not any(_at_or_below(path, top) for top in stopped):
             continue
         ref = tree.names.get(path)
-        if ref is not None and _runs_in(ref, caller):
-            msg = (
-                f"{path}: the update would stop the child whose handler waits for it (a "
-                "wait for its own stop); nothing running was touched. Update it from "
-                "outside that handler (another actor, or a task of its own)"
-            )
-            raise UpdateFailed(msg)
-
-
-def _runs_in(ref: Any, caller: tuple[int, object]) -> bool:
-    """Whether `caller` (its thread's id and its asyncio task, or None) runs the
-    handler of `ref`'s child: its thread actor's thread, or its handler task."""
-    thread, task = caller
-    return runs_the_handler_of(ref.incarnation, thread, task)
+        if ref is None:
+            continue
+        actor = ref.incarnation
+        if runs_the_handler_of(actor, thread, task):
+            through = ""
+        elif any(runs_the_handler_of(actor, 0, waiter) for waiter in waiters):
+            through = ", through the task that awaits the update"
+        else:
+            continue
+        msg = (
+            f"{path}: the update would stop the child whose handler waits for it{through} "
+            "(a wait for its own stop); nothing running was touched. Update it from "
+            "outside that handler (another actor, or a task of its own that the "
+            "handler does not wait for)"
+        )
+        raise UpdateFailed(msg)
 
 
 def check_update(tree: object, spec: object) -> None:

@@ -4,14 +4,18 @@ not that each step and each undo found no supervisor."""
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import threading
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 import pytest
 from helpers import start, worker
 
 import hedgerow as hr
+from hedgerow import EventKind
 from hedgerow.supervision._update import update_tree
+from hedgerow.testing import EventRecorder
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -154,3 +158,150 @@ def test_an_event_loop_child_awaiting_an_update_that_stops_it_is_refused_at_once
 
     asyncio.run(main())
     _trees.clear()
+
+
+# -- an update awaited in a task that the child it stops spawned ----------------------
+
+
+class TaskReloader(hr.AsyncioActor):
+    """Updates its tree in a task that its handler spawns: the handler returns at once
+    ("detached"), or waits for that task, in one of asyncio's ways. Its answer is
+    the update's outcome: the plan's summary, or the error (the detached task's
+    comes through `outcomes`, a future of the test's)."""
+
+    def __init__(self, version: int = 1) -> None:
+        super().__init__()
+        self.version = version
+
+    async def on_receive(self, message: Any) -> Any:
+        if message == "version":
+            return self.version
+        how, spec, outcome = message
+        update = self._update(spec)
+        if how == "detached":
+            task = asyncio.get_running_loop().create_task(update)
+            task.add_done_callback(lambda t: _settle(outcome, t))
+            return "detached"
+        try:
+            return await WAITING[how](update)
+        except hr.UpdateFailed as failed:
+            return failed
+        except ExceptionGroup as failed:  # a TaskGroup's
+            return failed.exceptions[0]
+
+    async def _update(self, spec: hr.SupervisorSpec) -> str:
+        return (await _trees["tree"].update_tree(spec)).summary()
+
+
+def _settle(outcome: concurrent.futures.Future[Any], task: asyncio.Task[Any]) -> None:
+    if task.cancelled():
+        outcome.cancel()
+    elif task.exception() is not None:
+        outcome.set_exception(task.exception())  # type: ignore[arg-type]
+    else:
+        outcome.set_result(task.result())
+
+
+async def _gathered(update: Coroutine[Any, Any, str]) -> str:
+    [summary] = await asyncio.gather(update)
+    return summary
+
+
+async def _in_a_group(update: Coroutine[Any, Any, str]) -> str:
+    async with asyncio.TaskGroup() as group:
+        task = group.create_task(update)
+        await asyncio.sleep(0)  # the task starts before the group's end is awaited
+    return task.result()
+
+
+WAITING: dict[str, Callable[[Coroutine[Any, Any, str]], Awaitable[str]]] = {
+    "awaited": lambda update: asyncio.get_running_loop().create_task(update),
+    "wait_for": lambda update: asyncio.wait_for(update, 10),  # (its own task, on 3.11)
+    "gather": _gathered,
+    "shield": asyncio.shield,
+    "task group": _in_a_group,
+}
+"""The ways a handler waits for the task it spawns to await the update."""
+
+
+def task_reloading(version: int, other: hr.ChildSpec) -> hr.SupervisorSpec:
+    return sup(hr.ChildSpec("reloader", TaskReloader, kwargs={"version": version}), other)
+
+
+WAYS = [
+    ("awaited", "changed"),
+    ("awaited", "removed"),
+    ("wait_for", "changed"),
+    ("gather", "removed"),
+    ("shield", "changed"),
+    ("task group", "removed"),
+]
+"""How a handler waits for the task it spawned, and what the update does to its child."""
+
+
+@pytest.mark.timeout(3)
+@pytest.mark.parametrize("own_loop", [False, True], ids=["hedgerows-loop", "running-loop"])
+@pytest.mark.parametrize(("how", "change"), WAYS)
+def test_a_task_its_handler_waits_for_awaiting_an_update_that_stops_the_child_is_refused(
+    runtime: Any, own_loop: bool, change: str, how: str
+) -> None:
+    """(The update waited for the child's stop, the child's handler for the task, the
+    task for the update, until the child's 5 s shutdown had it killed: seen failing.)"""
+    a = worker("a")
+    new = task_reloading(2, a) if change == "changed" else sup(a)
+
+    async def main() -> None:
+        opening = hr.open_tree(task_reloading(1, a), use_running_loop=own_loop)
+        async with opening as tree:
+            _trees["tree"] = tree
+            ref = tree.lookup("svc/reloader")
+            error = await hr.ask(ref, (how, new, None))
+            assert isinstance(error, hr.UpdateFailed), error
+            message = str(error)
+            assert message.startswith(
+                "svc/reloader: the update would stop the child whose handler waits for it, "
+                "through the task that awaits the update"
+            ), message
+            assert "nothing running was touched" in message
+            assert "a task of its own that the handler does not wait for" in message
+            assert await hr.ask(ref, "version") == 1  # the same incarnation, untouched
+            assert [c.id for c in await tree.which_children()] == ["reloader", "a"]
+
+    try:
+        asyncio.run(main())
+    finally:
+        _trees.clear()
+
+
+@pytest.mark.timeout(3)
+@pytest.mark.parametrize("own_loop", [False, True], ids=["hedgerows-loop", "running-loop"])
+@pytest.mark.parametrize("change", ["changed", "removed"])
+def test_a_task_of_a_child_that_its_handler_does_not_wait_for_updates_it_away(
+    runtime: Any, own_loop: bool, change: str
+) -> None:
+    """The task runs on once its child has stopped, and gets the plan."""
+    a = worker("a")
+    new = task_reloading(2, a) if change == "changed" else sup(a)
+    expected = "svc/reloader changed (kwargs)" if change == "changed" else "svc/reloader removed"
+
+    async def main() -> None:
+        opening = hr.open_tree(task_reloading(1, a), use_running_loop=own_loop)
+        async with opening as tree:
+            _trees["tree"] = tree
+            events = EventRecorder(tree)
+            outcome: concurrent.futures.Future[Any] = concurrent.futures.Future()
+            assert await hr.ask(tree.lookup("svc/reloader"), ("detached", new, outcome)) == (
+                "detached"
+            )
+            assert await asyncio.wrap_future(outcome) == expected
+            [stopped] = events.matching(EventKind.STOPPED, "svc/reloader")
+            assert stopped.reason == hr.SHUTDOWN  # stopped, not killed
+            if change == "changed":
+                assert await hr.ask(tree.lookup("svc/reloader"), "version") == 2
+            else:
+                assert [c.id for c in await tree.which_children()] == ["a"]
+
+    try:
+        asyncio.run(main())
+    finally:
+        _trees.clear()
