@@ -150,3 +150,53 @@ def test_telling_never_imports_twisted():
     )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout.splitlines()[-1]) == {"twisted": []}
+
+
+def test_under_twisteds_asyncio_reactor_an_awaited_hedgerow_tell_waits_for_room():
+    done = run_python(
+        """
+    import asyncio
+
+    from twisted.internet import asyncioreactor
+
+    asyncioreactor.install()
+    """
+        + FULL_TREE
+        + """
+    from twisted.internet import defer, reactor
+
+    result = {}
+
+
+    async def told():
+        began = time.monotonic()
+        held.tell("late")  # a plain tell still never waits
+        result["took"] = time.monotonic() - began
+        threading.Timer(0.2, release.set).start()
+        began = time.monotonic()
+        await hr.tell(held, "awaited")
+        result["awaited"] = time.monotonic() - began
+
+
+    def on_the_reactor():
+        told_ = defer.Deferred.fromFuture(asyncio.ensure_future(told()))
+        told_.addErrback(lambda failure: result.setdefault("error", str(failure.value)))
+        told_.addBoth(lambda _: reactor.stop())
+
+
+    reactor.callLater(0, on_the_reactor)
+    reactor.run(installSignalHandlers=False)
+    assert held.ask("done", timeout=10) == "done"
+    result["letters"] = letters
+    tree.stop()
+    print(json.dumps(result))
+    """
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.splitlines()[-1])
+    assert "error" not in result
+    assert result["took"] < 1.0
+    assert result["awaited"] >= 0.1
+    [(message, reason)] = result["letters"]
+    assert message == "late"
+    assert "event loop" in reason
