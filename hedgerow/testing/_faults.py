@@ -81,10 +81,10 @@ class Faults:
     """Inject faults into the children of a running `Tree`, addressed by path.
 
     It takes the `Tree` of `start_tree` or the `AsyncioTree` of `open_tree`
-    (asyncio code's; `tree` is then its ``sync`` `Tree`). Its calls do not
-    wait, so they may be made on the loop; the recorder's ``wait_*`` calls
-    block (await them in a thread, ``asyncio.to_thread``, if the tree's
-    event-loop actors run on that loop).
+    (asyncio code's; `tree` is then its ``sync`` `Tree`). Its calls never
+    wait for the loop, so they may be made on it; `Fault.wait_fired` and the
+    recorder's ``wait_*`` calls block (await them in a thread,
+    ``asyncio.to_thread``, if the tree's event-loop actors run on that loop).
 
     Every method takes a path such as ``root/pipeline/parser``. Immediate
     faults (`crash`, `hang`, `exit`, `shutdown` without a trigger) need the
