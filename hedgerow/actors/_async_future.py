@@ -92,9 +92,14 @@ class AsyncioFuture(pykka.ThreadingFuture[T]):
     _hr_owner: asyncio.AbstractEventLoop | None = None
     """The loop whose thread will set this future, when known (an event-loop actor's)."""
 
-    def __init__(self) -> None:
-        # Not ThreadingFuture's: its Condition is not needed.
-        pass
+    if TYPE_CHECKING:
+
+        def __init__(self) -> None: ...
+
+    else:
+        # Not ThreadingFuture's __init__ (its Condition is not needed), nor a
+        # Python one: object's, so that making a future runs no Python code.
+        __init__ = object.__init__
 
     def __repr__(self) -> str:
         state = ("pending", "done", "failed")[self._hr_state]
@@ -112,7 +117,18 @@ class AsyncioFuture(pykka.ThreadingFuture[T]):
         self._hr_value = value
         self._hr_state = _VALUE
         if self._hr_waiters is not None:
-            self._hr_run_waiters()
+            # _hr_run_waiters, inlined for an answer's common case: one task of
+            # this loop awaits it.
+            lock = _waiters_lock
+            lock.acquire()
+            waiters = self._hr_waiters
+            self._hr_waiters = _DONE
+            lock.release()
+            if waiters.__class__ is _FutureType and waiters.get_loop() is _get_running_loop():
+                if not waiters.done():
+                    waiters.set_result(None)
+            elif waiters is not _DONE:
+                _run_waiters(self, waiters)
 
     def set_exception(self, exc_info: OptExcInfo | None = None) -> None:
         assert exc_info is None or len(exc_info) == 3  # noqa: PLR2004 - sys.exc_info()'s shape
@@ -165,17 +181,21 @@ class AsyncioFuture(pykka.ThreadingFuture[T]):
 
     def _hr_add_waiter(self, waiter: Any) -> None:
         # _hr_waiters: None, one waiter, a list of them, or _DONE once they have run.
-        with _waiters_lock:
-            waiters = self._hr_waiters
-            if waiters is None:
-                self._hr_waiters = waiter
-                waiter = None
-            elif waiters is not _DONE:
-                if waiters.__class__ is list:
-                    waiters.append(waiter)
-                else:
-                    self._hr_waiters = [waiters, waiter]
-                waiter = None
+        # (acquire and release: a with statement costs twice as much, and nothing
+        # between them can raise.)
+        lock = _waiters_lock
+        lock.acquire()
+        waiters = self._hr_waiters
+        if waiters is None:
+            self._hr_waiters = waiter
+            waiter = None
+        elif waiters is not _DONE:
+            if waiters.__class__ is list:
+                waiters.append(waiter)
+            else:
+                self._hr_waiters = [waiters, waiter]
+            waiter = None
+        lock.release()
         if waiter is not None:
             _run_waiter(self, waiter)
         elif self._hr_state != _PENDING or self._get_hook is not None:
@@ -183,16 +203,13 @@ class AsyncioFuture(pykka.ThreadingFuture[T]):
             self._hr_run_waiters()
 
     def _hr_run_waiters(self) -> None:
-        with _waiters_lock:
-            waiters = self._hr_waiters
-            self._hr_waiters = _DONE
-        if waiters is None or waiters is _DONE:
-            return
-        if waiters.__class__ is list:
-            for waiter in waiters:
-                _run_waiter(self, waiter)
-        else:
-            _run_waiter(self, waiters)
+        lock = _waiters_lock
+        lock.acquire()
+        waiters = self._hr_waiters
+        self._hr_waiters = _DONE
+        lock.release()
+        if waiters is not None and waiters is not _DONE:
+            _run_waiters(self, waiters)
 
     def _hr_discard_waiter(self, waiter: Any) -> None:
         """Forget a waiter that no longer waits (a cancelled await), so that a
@@ -232,12 +249,21 @@ class AsyncioFuture(pykka.ThreadingFuture[T]):
     def __await__(self) -> Generator[Any, None, T]:
         if self._hr_state == _PENDING:
             if self._get_hook is None:
-                # _hr_until_set, inlined: this is every awaited ask's path.
+                # _hr_until_set and _hr_add_waiter, inlined: every awaited ask's path.
                 loop = _get_running_loop()
                 if loop is None:
                     loop = events.get_running_loop()  # raises the usual RuntimeError
                 waiter = loop.create_future()
-                self._hr_add_waiter(waiter)
+                lock = _waiters_lock
+                lock.acquire()
+                if self._hr_waiters is None:
+                    self._hr_waiters = waiter
+                    lock.release()
+                    if self._hr_state != _PENDING or self._get_hook is not None:
+                        self._hr_run_waiters()  # set meanwhile, by another thread
+                else:
+                    lock.release()
+                    self._hr_add_waiter(waiter)
                 if not waiter.done():
                     try:
                         yield from waiter
@@ -246,6 +272,8 @@ class AsyncioFuture(pykka.ThreadingFuture[T]):
                         raise
             if self._get_hook is not None:
                 return (yield from self._hr_await_hook())
+        if self._hr_state == _VALUE:
+            return self._hr_value  # type: ignore[no-any-return]
         return self._hr_outcome()  # type: ignore[no-any-return]
 
     __iter__ = __await__
@@ -307,6 +335,15 @@ class AsyncioFuture(pykka.ThreadingFuture[T]):
 def _keep_sources(future: pykka.Future[Any], sources: tuple[pykka.Future[Any], ...]) -> None:
     if isinstance(future, AsyncioFuture):
         future._hr_sources = sources
+
+
+def _run_waiters(future: AsyncioFuture[Any], waiters: Any) -> None:
+    """Run `waiters` (one, or a list of them), taken from `future` once it is set."""
+    if waiters.__class__ is list:
+        for waiter in waiters:
+            _run_waiter(future, waiter)
+    else:
+        _run_waiter(future, waiters)
 
 
 def _run_waiter(future: AsyncioFuture[Any], waiter: Any) -> None:
