@@ -53,8 +53,12 @@ def ask(ref: pykka.ActorRef[Any], message: Any) -> AsyncioFuture[Any]:
     The message is sent at once, awaited or not (as ``ref.ask(message,
     block=False)``); the future is an `AsyncioFuture`, so a thread may also
     ``get()`` it. Bound the wait as any await, with ``asyncio.timeout``.
-    Cancelling the awaiting task (or a timeout) does not take the message
-    back: the actor may still handle it, and its answer is then dropped.
+    Cancelling the awaiting task (or a timeout around it) takes the message
+    back if the actor has not taken it yet (from its inbox, or from the
+    sends waiting for room): it is never handled, nor a dead letter, and the
+    future fails with `asyncio.CancelledError` for anyone else awaiting it.
+    If the actor has it already, it runs to its end and its answer is
+    dropped.
 
     A bounded inbox whose overflow policy is ``block`` makes a sender wait for
     room: the message waits for it in the inbox (in order with `hedgerow.tell`'s,
@@ -67,6 +71,7 @@ def ask(ref: pykka.ActorRef[Any], message: Any) -> AsyncioFuture[Any]:
         raise error
     future: AsyncioFuture[Any] = AsyncioFuture()
     inbox = ref.actor_inbox
+    future._hr_inbox = inbox  # a cancelled await takes the message back from it
     if isinstance(inbox, Inbox) and inbox.overflow is Overflow.BLOCK and inbox.max_inbox:
         if _get_running_loop() is not None:
             # As hedgerow.tell's: waits in the inbox, in order with the tells.
@@ -87,7 +92,9 @@ async def ask_within(
 ) -> Any:
     """`ask`, awaited, bounded by `seconds` (None: no bound): `AskTimeout` if no answer
     comes, its message naming `ref` and `what` was asked (a call's name; made only
-    then, as a ref's text costs a microsecond)."""
+    then, as a ref's text costs a microsecond). Cancelled, it takes the message
+    back if the actor has not taken it (as `ask`'s await); timed out, it leaves
+    it, as a blocking ask's ``get(timeout)`` does."""
     future = ask(ref, message)
     if seconds is None:
         return await future
@@ -111,10 +118,14 @@ async def ask_within(
             timer = loop.call_later(seconds, _expire, waiter)
             try:
                 await waiter
-            finally:
-                timer.cancel()
-                if future._hr_state == _PENDING:  # timed out, or the task was cancelled
-                    future._hr_discard_waiter(waiter)
+            except BaseException:  # the task was cancelled: as an awaited ask's, the
+                timer.cancel()  # call is taken back if the actor has not taken it
+                future._hr_discard_waiter(waiter)
+                future._hr_take_back()
+                raise
+            timer.cancel()
+            if future._hr_state == _PENDING:  # timed out
+                future._hr_discard_waiter(waiter)
         if future._get_hook is None and future._hr_state == _PENDING:
             msg = f"{_asked(ref, what)} did not answer within {seconds} seconds"
             raise AskTimeout(msg)

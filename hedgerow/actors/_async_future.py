@@ -17,6 +17,7 @@ first under a short module lock; setting a future nobody waits for takes no lock
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import queue
@@ -91,6 +92,9 @@ class AsyncioFuture(pykka.ThreadingFuture[T]):
     _hr_sources: tuple[pykka.Future[Any], ...] | None = None
     _hr_owner: asyncio.AbstractEventLoop | None = None
     """The loop whose thread will set this future, when known (an event-loop actor's)."""
+    _hr_inbox: Any = None
+    """The inbox holding the ask this future answers, until it is answered: a
+    cancelled await takes the message back from it (`_hr_take_back`)."""
 
     if TYPE_CHECKING:
 
@@ -116,6 +120,7 @@ class AsyncioFuture(pykka.ThreadingFuture[T]):
             raise queue.Full
         self._hr_value = value
         self._hr_state = _VALUE
+        self._hr_inbox = None  # answered: the inbox (and its actor) is not kept
         if self._hr_waiters is not None:
             # _hr_run_waiters, inlined for an answer's common case: one task of
             # this loop awaits it.
@@ -138,6 +143,7 @@ class AsyncioFuture(pykka.ThreadingFuture[T]):
             raise queue.Full
         self._hr_exc_info = exc_info
         self._hr_state = _ERROR
+        self._hr_inbox = None
         if self._hr_waiters is not None:
             self._hr_run_waiters()
 
@@ -223,6 +229,8 @@ class AsyncioFuture(pykka.ThreadingFuture[T]):
 
     def _hr_block(self, timeout: float | None) -> None:
         owner = self._hr_owner
+        if owner is None:  # an event-loop actor's inbox knows its loop
+            owner = getattr(self._hr_inbox, "_loop", None)
         if owner is not None and (timeout is None or timeout > 0) and _get_running_loop() is owner:
             # (With a timeout too: nothing can answer while the loop is held, so
             # it would hold every actor of the loop for `timeout`, then time out.
@@ -246,7 +254,7 @@ class AsyncioFuture(pykka.ThreadingFuture[T]):
 
     # -- await ---------------------------------------------------------------
 
-    def __await__(self) -> Generator[Any, None, T]:
+    def __await__(self) -> Generator[Any, None, T]:  # noqa: C901 - every awaited ask, in one frame
         if self._hr_state == _PENDING:
             if self._get_hook is None:
                 # _hr_until_set and _hr_add_waiter, inlined: every awaited ask's path.
@@ -269,6 +277,8 @@ class AsyncioFuture(pykka.ThreadingFuture[T]):
                         yield from waiter
                     except BaseException:  # cancelled: forget the waiter, not the future
                         self._hr_discard_waiter(waiter)
+                        if self._hr_inbox is not None:
+                            self._hr_take_back()
                         raise
             if self._get_hook is not None:
                 return (yield from self._hr_await_hook())
@@ -277,6 +287,26 @@ class AsyncioFuture(pykka.ThreadingFuture[T]):
         return self._hr_outcome()  # type: ignore[no-any-return]
 
     __iter__ = __await__
+
+    def _hr_take_back(self) -> None:
+        """The await of an ask was cancelled: take its message back from the inbox if
+        the actor has not taken it yet. Then nobody will answer it: the future
+        fails with CancelledError, so that any other waiter stops waiting. If the
+        actor has it already, nothing changes (its answer goes to nobody)."""
+        inbox = self._hr_inbox
+        if inbox is None or self._hr_state != _PENDING:
+            return
+        take_back = getattr(inbox, "take_back", None)  # an event-loop actor's, a child's
+        if take_back is not None:
+            taken = take_back(self)
+        elif isinstance(inbox, queue.Queue):  # pykka's thread actors'
+            taken = _take_back_queued(inbox, self)
+        else:
+            return
+        if taken:
+            error = asyncio.CancelledError("the ask was cancelled before its actor took it")
+            with contextlib.suppress(queue.Full):  # (nobody else can answer it)
+                self.set_exception((asyncio.CancelledError, error, None))
 
     def _hr_until_set(self) -> Generator[Any, None, None]:
         loop = events.get_running_loop()
@@ -330,6 +360,19 @@ class AsyncioFuture(pykka.ThreadingFuture[T]):
         future = super().reduce(func, *args)
         _keep_sources(future, (self,))
         return future
+
+
+def _take_back_queued(inbox: queue.Queue[Any], reply_to: AsyncioFuture[Any]) -> bool:
+    """Remove from a plain `queue.Queue` inbox (pykka's thread actors') the envelope
+    that `reply_to` answers; False if it is not there (its actor has it)."""
+    with inbox.mutex:
+        items = inbox.queue
+        for index, item in enumerate(items):
+            if getattr(item, "reply_to", None) is reply_to:
+                del items[index]
+                inbox.not_full.notify()
+                return True
+    return False
 
 
 def _keep_sources(future: pykka.Future[Any], sources: tuple[pykka.Future[Any], ...]) -> None:
