@@ -27,6 +27,7 @@ from pykka._envelope import Envelope
 from hedgerow._exceptions import InboxFull
 from hedgerow.actors._async_future import _PENDING, AsyncioFuture
 from hedgerow.actors._inbox import Inbox, Overflow
+from hedgerow.actors._loop_inbox import LoopActorRef
 from hedgerow.actors._ref import ChildRef
 from hedgerow.actors._tell import defer, not_a_ref
 
@@ -66,6 +67,10 @@ def ask(ref: pykka.ActorRef[Any], message: Any) -> AsyncioFuture[Any]:
     waits for it; the caller never waits. An answer of `InboxFull` says that
     no room came within the inbox's timeout.
     """
+    if ref.__class__ is LoopActorRef and ref._hr_make_future is AsyncioFuture:
+        # An event-loop actor's own ask does the same (its future an AsyncioFuture
+        # that takes the message back), in fewer steps.
+        return ref.ask(message, block=False)  # type: ignore[return-value]
     if not isinstance(ref, pykka.ActorRef):
         error = not_a_ref("hedgerow.ask", ref)
         raise error
@@ -76,7 +81,7 @@ def ask(ref: pykka.ActorRef[Any], message: Any) -> AsyncioFuture[Any]:
         if _get_running_loop() is not None:
             # As hedgerow.tell's: waits in the inbox, in order with the tells.
             try:
-                defer(ref, Envelope(message, reply_to=future))
+                defer(ref, Envelope(message, future))
             except BaseException:  # noqa: BLE001 - the asker gets it
                 if not future.done():
                     future.set_exception(sys.exc_info())
@@ -146,14 +151,14 @@ def _put(ref: pykka.ActorRef[Any], message: Any, future: AsyncioFuture[Any]) -> 
         # A child's inbox outlives its incarnations: no liveness check, as
         # ChildRef.ask; a gone child's inbox answers with DeadLetterError.
         with contextlib.suppress(InboxFull):  # the future holds it (overflow "fail")
-            ref.actor_inbox.put(Envelope(message, reply_to=future))
+            ref.actor_inbox.put(Envelope(message, future))
         return
     if not ref.is_alive():
         error = pykka.ActorDeadError(f"{ref} not found")
         future.set_exception((pykka.ActorDeadError, error, None))
         return
     try:
-        ref.actor_inbox.put(Envelope(message, reply_to=future))
+        ref.actor_inbox.put(Envelope(message, future))
     except InboxFull:
         if not future.done():
             raise
