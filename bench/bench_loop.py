@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import platform
 import statistics
 import tracemalloc
@@ -253,7 +254,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "pykka": pykka.__version__ if hasattr(pykka, "__version__") else None,
         "cpus": cpus,
     }
-    log(f"python {result['python']}, cpus {cpus} ({args.affinity})")
+    # The machine's load, before and after: other processes on the same cores
+    # change the figures (the same-run ratios much less).
+    result["load_before"] = os.getloadavg()
+    log(f"python {result['python']}, cpus {cpus} ({args.affinity}), load {_load()}")
 
     if "ask-loop" in only:
         n, rounds = (500, 4) if quick else (2000, 10)
@@ -297,7 +301,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         log("memory per idle actor (tracemalloc, KiB):")
         log(f"  loop actor {per_actor['loop actor'] / 1024:6.2f}  ({n_loop} actors; target <= 3)")
         log(f"  pykka      {per_actor['pykka'] / 1024:6.2f}  ({n_threads} thread actors)")
+    result["load_after"] = os.getloadavg()
+    log(f"load {_load()}")
     return result
+
+
+def _load() -> str:
+    return " ".join(f"{figure:.2f}" for figure in os.getloadavg())
 
 
 def main() -> None:

@@ -27,6 +27,7 @@ from pykka._envelope import Envelope
 from hedgerow._exceptions import InboxFull
 from hedgerow.actors._async_future import _PENDING, AsyncioFuture
 from hedgerow.actors._inbox import Inbox, Overflow
+from hedgerow.actors._loop_inbox import LoopActorRef
 from hedgerow.actors._ref import ChildRef
 from hedgerow.actors._tell import defer, not_a_ref
 
@@ -53,8 +54,12 @@ def ask(ref: pykka.ActorRef[Any], message: Any) -> AsyncioFuture[Any]:
     The message is sent at once, awaited or not (as ``ref.ask(message,
     block=False)``); the future is an `AsyncioFuture`, so a thread may also
     ``get()`` it. Bound the wait as any await, with ``asyncio.timeout``.
-    Cancelling the awaiting task (or a timeout) does not take the message
-    back: the actor may still handle it, and its answer is then dropped.
+    Cancelling the awaiting task (or a timeout around it) takes the message
+    back if the actor has not taken it yet (from its inbox, or from the
+    sends waiting for room): it is never handled, nor a dead letter, and the
+    future fails with `asyncio.CancelledError` for anyone else awaiting it.
+    If the actor has it already, it runs to its end and its answer is
+    dropped.
 
     A bounded inbox whose overflow policy is ``block`` makes a sender wait for
     room: the message waits for it in the inbox (in order with `hedgerow.tell`'s,
@@ -62,16 +67,21 @@ def ask(ref: pykka.ActorRef[Any], message: Any) -> AsyncioFuture[Any]:
     waits for it; the caller never waits. An answer of `InboxFull` says that
     no room came within the inbox's timeout.
     """
+    if ref.__class__ is LoopActorRef and ref._hr_make_future is AsyncioFuture:
+        # An event-loop actor's own ask does the same (its future an AsyncioFuture
+        # that takes the message back), in fewer steps.
+        return ref.ask(message, block=False)  # type: ignore[return-value]
     if not isinstance(ref, pykka.ActorRef):
         error = not_a_ref("hedgerow.ask", ref)
         raise error
     future: AsyncioFuture[Any] = AsyncioFuture()
     inbox = ref.actor_inbox
+    future._hr_inbox = inbox  # a cancelled await takes the message back from it
     if isinstance(inbox, Inbox) and inbox.overflow is Overflow.BLOCK and inbox.max_inbox:
         if _get_running_loop() is not None:
             # As hedgerow.tell's: waits in the inbox, in order with the tells.
             try:
-                defer(ref, Envelope(message, reply_to=future))
+                defer(ref, Envelope(message, future))
             except BaseException:  # noqa: BLE001 - the asker gets it
                 if not future.done():
                     future.set_exception(sys.exc_info())
@@ -87,7 +97,9 @@ async def ask_within(
 ) -> Any:
     """`ask`, awaited, bounded by `seconds` (None: no bound): `AskTimeout` if no answer
     comes, its message naming `ref` and `what` was asked (a call's name; made only
-    then, as a ref's text costs a microsecond)."""
+    then, as a ref's text costs a microsecond). Cancelled, it takes the message
+    back if the actor has not taken it (as `ask`'s await); timed out, it leaves
+    it, as a blocking ask's ``get(timeout)`` does."""
     future = ask(ref, message)
     if seconds is None:
         return await future
@@ -111,10 +123,14 @@ async def ask_within(
             timer = loop.call_later(seconds, _expire, waiter)
             try:
                 await waiter
-            finally:
-                timer.cancel()
-                if future._hr_state == _PENDING:  # timed out, or the task was cancelled
-                    future._hr_discard_waiter(waiter)
+            except BaseException:  # the task was cancelled: as an awaited ask's, the
+                timer.cancel()  # call is taken back if the actor has not taken it
+                future._hr_discard_waiter(waiter)
+                future._hr_take_back()
+                raise
+            timer.cancel()
+            if future._hr_state == _PENDING:  # timed out
+                future._hr_discard_waiter(waiter)
         if future._get_hook is None and future._hr_state == _PENDING:
             msg = f"{_asked(ref, what)} did not answer within {seconds} seconds"
             raise AskTimeout(msg)
@@ -135,14 +151,14 @@ def _put(ref: pykka.ActorRef[Any], message: Any, future: AsyncioFuture[Any]) -> 
         # A child's inbox outlives its incarnations: no liveness check, as
         # ChildRef.ask; a gone child's inbox answers with DeadLetterError.
         with contextlib.suppress(InboxFull):  # the future holds it (overflow "fail")
-            ref.actor_inbox.put(Envelope(message, reply_to=future))
+            ref.actor_inbox.put(Envelope(message, future))
         return
     if not ref.is_alive():
         error = pykka.ActorDeadError(f"{ref} not found")
         future.set_exception((pykka.ActorDeadError, error, None))
         return
     try:
-        ref.actor_inbox.put(Envelope(message, reply_to=future))
+        ref.actor_inbox.put(Envelope(message, future))
     except InboxFull:
         if not future.done():
             raise

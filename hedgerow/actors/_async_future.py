@@ -17,6 +17,7 @@ first under a short module lock; setting a future nobody waits for takes no lock
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import queue
@@ -91,10 +92,18 @@ class AsyncioFuture(pykka.ThreadingFuture[T]):
     _hr_sources: tuple[pykka.Future[Any], ...] | None = None
     _hr_owner: asyncio.AbstractEventLoop | None = None
     """The loop whose thread will set this future, when known (an event-loop actor's)."""
+    _hr_inbox: Any = None
+    """The inbox holding the ask this future answers, until it is answered: a
+    cancelled await takes the message back from it (`_hr_take_back`)."""
 
-    def __init__(self) -> None:
-        # Not ThreadingFuture's: its Condition is not needed.
-        pass
+    if TYPE_CHECKING:
+
+        def __init__(self) -> None: ...
+
+    else:
+        # Not ThreadingFuture's __init__ (its Condition is not needed), nor a
+        # Python one: object's, so that making a future runs no Python code.
+        __init__ = object.__init__
 
     def __repr__(self) -> str:
         state = ("pending", "done", "failed")[self._hr_state]
@@ -111,8 +120,20 @@ class AsyncioFuture(pykka.ThreadingFuture[T]):
             raise queue.Full
         self._hr_value = value
         self._hr_state = _VALUE
+        self._hr_inbox = None  # answered: the inbox (and its actor) is not kept
         if self._hr_waiters is not None:
-            self._hr_run_waiters()
+            # _hr_run_waiters, inlined for an answer's common case: one task of
+            # this loop awaits it.
+            lock = _waiters_lock
+            lock.acquire()
+            waiters = self._hr_waiters
+            self._hr_waiters = _DONE
+            lock.release()
+            if waiters.__class__ is _FutureType and waiters.get_loop() is _get_running_loop():
+                if not waiters.done():
+                    waiters.set_result(None)
+            elif waiters is not _DONE:
+                _run_waiters(self, waiters)
 
     def set_exception(self, exc_info: OptExcInfo | None = None) -> None:
         assert exc_info is None or len(exc_info) == 3  # noqa: PLR2004 - sys.exc_info()'s shape
@@ -122,6 +143,7 @@ class AsyncioFuture(pykka.ThreadingFuture[T]):
             raise queue.Full
         self._hr_exc_info = exc_info
         self._hr_state = _ERROR
+        self._hr_inbox = None
         if self._hr_waiters is not None:
             self._hr_run_waiters()
 
@@ -165,17 +187,21 @@ class AsyncioFuture(pykka.ThreadingFuture[T]):
 
     def _hr_add_waiter(self, waiter: Any) -> None:
         # _hr_waiters: None, one waiter, a list of them, or _DONE once they have run.
-        with _waiters_lock:
-            waiters = self._hr_waiters
-            if waiters is None:
-                self._hr_waiters = waiter
-                waiter = None
-            elif waiters is not _DONE:
-                if waiters.__class__ is list:
-                    waiters.append(waiter)
-                else:
-                    self._hr_waiters = [waiters, waiter]
-                waiter = None
+        # (acquire and release: a with statement costs twice as much, and nothing
+        # between them can raise.)
+        lock = _waiters_lock
+        lock.acquire()
+        waiters = self._hr_waiters
+        if waiters is None:
+            self._hr_waiters = waiter
+            waiter = None
+        elif waiters is not _DONE:
+            if waiters.__class__ is list:
+                waiters.append(waiter)
+            else:
+                self._hr_waiters = [waiters, waiter]
+            waiter = None
+        lock.release()
         if waiter is not None:
             _run_waiter(self, waiter)
         elif self._hr_state != _PENDING or self._get_hook is not None:
@@ -183,16 +209,13 @@ class AsyncioFuture(pykka.ThreadingFuture[T]):
             self._hr_run_waiters()
 
     def _hr_run_waiters(self) -> None:
-        with _waiters_lock:
-            waiters = self._hr_waiters
-            self._hr_waiters = _DONE
-        if waiters is None or waiters is _DONE:
-            return
-        if waiters.__class__ is list:
-            for waiter in waiters:
-                _run_waiter(self, waiter)
-        else:
-            _run_waiter(self, waiters)
+        lock = _waiters_lock
+        lock.acquire()
+        waiters = self._hr_waiters
+        self._hr_waiters = _DONE
+        lock.release()
+        if waiters is not None and waiters is not _DONE:
+            _run_waiters(self, waiters)
 
     def _hr_discard_waiter(self, waiter: Any) -> None:
         """Forget a waiter that no longer waits (a cancelled await), so that a
@@ -206,6 +229,8 @@ class AsyncioFuture(pykka.ThreadingFuture[T]):
 
     def _hr_block(self, timeout: float | None) -> None:
         owner = self._hr_owner
+        if owner is None:  # an event-loop actor's inbox knows its loop
+            owner = getattr(self._hr_inbox, "_loop", None)
         if owner is not None and (timeout is None or timeout > 0) and _get_running_loop() is owner:
             # (With a timeout too: nothing can answer while the loop is held, so
             # it would hold every actor of the loop for `timeout`, then time out.
@@ -229,26 +254,59 @@ class AsyncioFuture(pykka.ThreadingFuture[T]):
 
     # -- await ---------------------------------------------------------------
 
-    def __await__(self) -> Generator[Any, None, T]:
+    def __await__(self) -> Generator[Any, None, T]:  # noqa: C901 - every awaited ask, in one frame
         if self._hr_state == _PENDING:
             if self._get_hook is None:
-                # _hr_until_set, inlined: this is every awaited ask's path.
+                # _hr_until_set and _hr_add_waiter, inlined: every awaited ask's path.
                 loop = _get_running_loop()
                 if loop is None:
                     loop = events.get_running_loop()  # raises the usual RuntimeError
                 waiter = loop.create_future()
-                self._hr_add_waiter(waiter)
+                lock = _waiters_lock
+                lock.acquire()
+                if self._hr_waiters is None:
+                    self._hr_waiters = waiter
+                    lock.release()
+                    if self._hr_state != _PENDING or self._get_hook is not None:
+                        self._hr_run_waiters()  # set meanwhile, by another thread
+                else:
+                    lock.release()
+                    self._hr_add_waiter(waiter)
                 if not waiter.done():
                     try:
                         yield from waiter
                     except BaseException:  # cancelled: forget the waiter, not the future
                         self._hr_discard_waiter(waiter)
+                        if self._hr_inbox is not None:
+                            self._hr_take_back()
                         raise
             if self._get_hook is not None:
                 return (yield from self._hr_await_hook())
+        if self._hr_state == _VALUE:
+            return self._hr_value  # type: ignore[no-any-return]
         return self._hr_outcome()  # type: ignore[no-any-return]
 
     __iter__ = __await__
+
+    def _hr_take_back(self) -> None:
+        """The await of an ask was cancelled: take its message back from the inbox if
+        the actor has not taken it yet. Then nobody will answer it: the future
+        fails with CancelledError, so that any other waiter stops waiting. If the
+        actor has it already, nothing changes (its answer goes to nobody)."""
+        inbox = self._hr_inbox
+        if inbox is None or self._hr_state != _PENDING:
+            return
+        take_back = getattr(inbox, "take_back", None)  # an event-loop actor's, a child's
+        if take_back is not None:
+            taken = take_back(self)
+        elif isinstance(inbox, queue.Queue):  # pykka's thread actors'
+            taken = _take_back_queued(inbox, self)
+        else:
+            return
+        if taken:
+            error = asyncio.CancelledError("the ask was cancelled before its actor took it")
+            with contextlib.suppress(queue.Full):  # (nobody else can answer it)
+                self.set_exception((asyncio.CancelledError, error, None))
 
     def _hr_until_set(self) -> Generator[Any, None, None]:
         loop = events.get_running_loop()
@@ -304,9 +362,31 @@ class AsyncioFuture(pykka.ThreadingFuture[T]):
         return future
 
 
+def _take_back_queued(inbox: queue.Queue[Any], reply_to: AsyncioFuture[Any]) -> bool:
+    """Remove from a plain `queue.Queue` inbox (pykka's thread actors') the envelope
+    that `reply_to` answers; False if it is not there (its actor has it)."""
+    with inbox.mutex:
+        items = inbox.queue
+        for index, item in enumerate(items):
+            if getattr(item, "reply_to", None) is reply_to:
+                del items[index]
+                inbox.not_full.notify()
+                return True
+    return False
+
+
 def _keep_sources(future: pykka.Future[Any], sources: tuple[pykka.Future[Any], ...]) -> None:
     if isinstance(future, AsyncioFuture):
         future._hr_sources = sources
+
+
+def _run_waiters(future: AsyncioFuture[Any], waiters: Any) -> None:
+    """Run `waiters` (one, or a list of them), taken from `future` once it is set."""
+    if waiters.__class__ is list:
+        for waiter in waiters:
+            _run_waiter(future, waiter)
+    else:
+        _run_waiter(future, waiters)
 
 
 def _run_waiter(future: AsyncioFuture[Any], waiter: Any) -> None:

@@ -40,6 +40,7 @@ from hedgerow.actors._inbox_policy import (
     DEFAULT_INBOX_TIMEOUT,
     SENT,
     WAITING,
+    WITHDRAWN,
     Blocked,
     Deferred,
     InboxSettings,
@@ -334,6 +335,29 @@ class Inbox(DeferredSends, queue.Queue[Any]):
             if self._deferred:
                 self._serve()
             return item
+
+    def take_back(self, reply_to: Any) -> bool:
+        """Remove the ask that `reply_to` answers, queued or waiting for room (its
+        asker was cancelled): True if it was there (it is never handled, nor a
+        dead letter), False if the reader has it, or it is gone."""
+        with self.mutex:
+            for index, item in enumerate(self.queue):
+                if item.reply_to is reply_to:
+                    del self.queue[index]
+                    if self._exempt_n and is_exempt(item):
+                        self._exempt_n -= 1
+                    if self._deferred:
+                        self._serve()  # room for a send that waits
+                    return True
+            for deferred in self._deferred or ():
+                sent = deferred.item
+                if deferred.__class__ is Deferred and getattr(sent, "reply_to", None) is reply_to:
+                    deferred.state = WITHDRAWN  # as `withdraw`, under the mutex held here
+                    forget(self._deferred, deferred)
+                    cancel(deferred.timer)
+                    deferred.item = deferred.on_done = None
+                    return True
+        return False
 
     def take(self, stopped: threading.Event) -> Any | None:
         """The next envelope, waiting for one; None once `stopped` is set."""

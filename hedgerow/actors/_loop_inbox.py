@@ -76,6 +76,20 @@ class LoopInbox:
     def get(self) -> Envelope[Any]:
         return self._queue.popleft()
 
+    def take_back(self, reply_to: Any) -> bool:
+        """Remove the queued ask that `reply_to` answers (its asker was cancelled):
+        True if it was queued, False if the actor has taken it (from any thread:
+        the copy and the removal are each one step of the deque, under the GIL)."""
+        queue = self._queue
+        for envelope in list(queue):
+            if envelope.reply_to is reply_to:
+                try:
+                    queue.remove(envelope)
+                except ValueError:
+                    return False  # taken by the actor meanwhile
+                return True
+        return False
+
     def empty(self) -> bool:
         return not self._queue
 
@@ -124,9 +138,27 @@ class LoopActorRef(pykka.ActorRef[A]):
         else:
             inbox = self.actor_inbox
             if future.__class__ is AsyncioFuture:
-                # Its get() refuses to block the loop thread that must set it.
-                future._hr_owner = inbox._loop
-            inbox.put(Envelope(message, reply_to=future))
+                # A cancelled await takes the message back from the inbox; and
+                # get() refuses to block the loop thread that must set it.
+                future._hr_inbox = inbox
+            # reply_to passed by position: a keyword makes Envelope() cost half
+            # as much again.
+            envelope = Envelope(message, future)
+            if inbox.__class__ is not LoopInbox:  # a subclass's own _create_actor_inbox
+                inbox.put(envelope)
+            else:
+                # put, inlined: an ask's every step counts.
+                inbox._queue.append(envelope)
+                actor = inbox._actor
+                if actor is not None:
+                    loop = inbox._loop
+                    if _get_running_loop() is loop:
+                        if not actor._hr_busy:
+                            actor._hr_busy = True
+                            actor._hr_runtime.busy += 1
+                            loop.call_soon(actor._hr_drain)  # type: ignore[union-attr]
+                    else:
+                        inbox._runtime.notify(actor)  # type: ignore[union-attr]
         if block:
             return future.get(timeout=timeout)
         return future

@@ -189,6 +189,7 @@ class ChildRef(pykka.ActorRef[A]):
         if future.__class__ is not pykka.ThreadingFuture:
             # An event-loop child's answer: its get() refuses to block that loop's thread.
             future._hr_owner = getattr(self._incarnation, "_hr_loop", None)  # type: ignore[attr-defined]
+            future._hr_inbox = self.actor_inbox  # type: ignore[attr-defined] # a cancelled await takes it back
         with contextlib.suppress(InboxFull):  # the future holds it (inbox_overflow="fail")
             self.actor_inbox.put(Envelope(message, reply_to=future))
         if block:

@@ -209,15 +209,18 @@ def test_cancelling_the_asking_task_leaves_the_actor_answering_to_nobody(kind, s
 
 
 def test_a_timeout_bounds_the_ask_as_any_await():
+    """The actor has the message (one it has not taken yet is taken back by the
+    timeout: tests/asyncio/test_ask_cancel.py)."""
     entered, release = threading.Event(), threading.Event()
     ref, stop = _start("child", entered, release)
     try:
 
         async def main() -> Any:
+            asked = hr.ask(ref, "gate")
+            assert await asyncio.to_thread(entered.wait, WAIT)
             with pytest.raises(TimeoutError):
                 async with asyncio.timeout(0):
-                    await hr.ask(ref, "gate")
-            assert await asyncio.to_thread(entered.wait, WAIT)
+                    await asked
             release.set()
             return await hr.ask(ref, "next")
 
