@@ -105,8 +105,8 @@ class Actor(ActorCore, pykka.ThreadingActor):
             elif self._hr_on_started is not None and not self._hr_abandoned:
                 # Before the first message, so "started" always precedes its effects.
                 try:
-                    self._hr_on_started()
-                    self._hr_on_started = None  # its closure is not kept while the actor lives
+                    self._hr_on_started(self)
+                    self._hr_on_started = None  # not kept while the actor lives
                 except Exception:
                     logger.exception("Start callback of %s failed", self)
         finally:

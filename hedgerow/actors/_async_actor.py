@@ -415,7 +415,7 @@ class AsyncioActor(LoopChild, pykka.Actor):
         """Answer what is left in the inbox, as pykka's teardown does; then its
         exit callbacks run (links and monitors)."""
         self._hr_phase = _DEAD
-        if not self._hr_exited.is_set():
+        if not self._hr_has_exited:
             self._hr_finish()
         inbox = self.actor_inbox
         if inbox.__class__ is not LoopInbox:

@@ -6,6 +6,7 @@ import contextlib
 import os
 import random
 import sys
+import threading
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar, overload
 
 import pykka
@@ -25,6 +26,9 @@ if TYPE_CHECKING:
     from hedgerow._events import EventStream
 
 __all__ = ["ChildRef", "Interceptor", "NameLookup", "TreeHooks", "new_urn"]
+
+_stopped_lock = threading.Lock()
+"""Orders making a ref's `actor_stopped` against the child going and coming back."""
 
 A = TypeVar("A", bound="pykka.Actor")
 
@@ -101,11 +105,14 @@ class ChildRef(pykka.ActorRef[A]):
 
     actor_inbox: Inbox
 
+    _stopped: StopFlag | None = None
+    """`actor_stopped`, once asked for."""
+
     def __init__(
         self,
         actor_class: type[A],
         path: str,
-        on_dead_letter: Callable[[Any, Reason], None] | None = None,
+        dead_letters: Callable[[str, Any, Reason], None] | None = None,
         names: NameLookup | None = None,
         hooks: TreeHooks | None = None,
         *,
@@ -117,10 +124,9 @@ class ChildRef(pykka.ActorRef[A]):
         self._urn: str | None = None  # made when first read (`actor_urn`): rarely
         self.actor_inbox = Inbox()
         self.actor_inbox.owner = path
-        self.actor_inbox.on_overflow = self._refuse
-        self.actor_stopped = StopFlag()  # an Event that makes its Condition when waited on
         self.path = path
-        self._on_dead_letter = on_dead_letter
+        self._dead_letters = dead_letters
+        """``dead_letters(path, message, reason)``: the supervisor's, shared by its refs."""
         self.names = names
         self.hooks = hooks
         self.events = events
@@ -133,6 +139,28 @@ class ChildRef(pykka.ActorRef[A]):
 
     def __repr__(self) -> str:
         return f"<ChildRef {self.path}>"
+
+    @property  # type: ignore[override]
+    def actor_stopped(self) -> StopFlag:
+        """Set while the child is gone for good (pykka's ``actor_stopped``); made
+        when first asked for (`is_alive` does not need it)."""
+        flag = self._stopped
+        if flag is None:
+            with _stopped_lock:
+                flag = self._stopped
+                if flag is None:
+                    flag = self._stopped = StopFlag()
+                    flag._flag = self._gone is not None
+        return flag
+
+    @actor_stopped.setter
+    def actor_stopped(self, flag: StopFlag) -> None:
+        self._stopped = flag
+
+    def _on_dead_letter(self, message: Any, reason: Reason) -> None:
+        """A message to this child is a dead letter: the supervisor reports it."""
+        if self._dead_letters is not None:
+            self._dead_letters(self.path, message, reason)
 
     @property
     def actor_urn(self) -> str:
@@ -205,6 +233,8 @@ class ChildRef(pykka.ActorRef[A]):
     def _bound_inbox(self, settings: InboxSettings | None) -> None:
         if settings is None and self.actor_inbox.max_inbox is None:
             return  # unbounded already (every new ref's inbox): nothing to change
+        # Only a bounded inbox overflows: an unbounded one holds no callback.
+        self.actor_inbox.on_overflow = self._refuse
         self.actor_inbox.bound(settings)
 
     def _attach(self, actor: A) -> None:
@@ -218,14 +248,21 @@ class ChildRef(pykka.ActorRef[A]):
 
     def _revive(self) -> None:
         """The child is started again: its inbox queues once more."""
-        self._gone = None
-        self.actor_stopped.clear()
+        if self._gone is not None or self._stopped is not None:  # (not a first start)
+            with _stopped_lock:
+                self._gone = None
+                flag = self._stopped
+            if flag is not None:
+                flag.clear()
         self.actor_inbox.reopen()
 
     def _mark_gone(self, reason: Reason) -> None:
         """The child will not run again: dead-letter what is queued and what comes."""
-        self._gone = reason
-        self.actor_stopped.set()
+        with _stopped_lock:
+            self._gone = reason
+            flag = self._stopped
+        if flag is not None:
+            flag.set()
         for envelope in self.actor_inbox.close(reason, self._refuse):
             self._refuse(envelope, reason)
 
@@ -245,8 +282,8 @@ class ChildRef(pykka.ActorRef[A]):
             envelope.reply_to.set_exception((type(error), error, None))
         if isinstance(message, messages._ActorStop):
             return
-        if self._on_dead_letter is not None:
-            self._on_dead_letter(message, reason)
+        if self._dead_letters is not None:
+            self._dead_letters(self.path, message, reason)
 
 
 def new_urn() -> str:

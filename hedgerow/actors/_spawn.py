@@ -30,13 +30,13 @@ def spawn(
     event_errors_fail: bool = False,
     clock: Clock | None = None,
     on_exit: Callable[[Any, Reason], None] | None = None,
-    on_started: Callable[[], None] | None = None,
+    on_started: Callable[[Any], None] | None = None,
 ) -> ActorCore:
     """Build an actor with `factory` and start its thread, as `Actor.start` does.
 
     For a supervised child, the new incarnation takes over `child_ref`'s inbox.
     `on_exit` is registered before the thread starts, so no exit is missed;
-    `on_started` runs in the actor's thread after a successful ``on_start``.
+    `on_started(actor)` runs in the actor's thread after a successful ``on_start``.
     Raises what the factory raises, or TypeError if it built no hedgerow actor (of either runtime).
     """
     actor = build(
@@ -66,7 +66,7 @@ def build(
     event_errors_fail: bool = False,
     clock: Clock | None = None,
     on_exit: Callable[[Any, Reason], None] | None = None,
-    on_started: Callable[[], None] | None = None,
+    on_started: Callable[[Any], None] | None = None,
 ) -> ActorCore:
     """`spawn`'s first half: the actor, built and not yet started (see `launch`)."""
     if child_ref is not None:
@@ -88,7 +88,7 @@ def build(
         raise TypeError(msg)
     actor._hr_started = StopFlag()  # its supervisor (or its tree) waits for its start
     if on_exit is not None:
-        actor._hr_add_exit_callback(on_exit)
+        actor._hr_on_exit = on_exit  # (not yet started: it cannot have exited)
         actor._hr_reported = True
     actor._hr_on_started = on_started
     return actor

@@ -182,7 +182,7 @@ class LoopSupervisor(SupervisorBase, AsyncioActor):
                     request = steps.send(None)
                 else:
                     actor = request.actor
-                    if actor._hr_exited.is_set() and not actor._hr_abandoned:
+                    if actor._hr_has_exited and not actor._hr_abandoned:
                         reason = actor._hr_exit_reason  # ended already (as await_end says)
                     else:
                         reason = await await_end(actor, request.clock, loop)
@@ -241,12 +241,12 @@ async def await_end(actor: ActorCore, clock: Clock, loop: asyncio.AbstractEventL
     if deadline is None:
         msg = f"{actor}: await_end before _hr_begin_stop"
         raise RuntimeError(msg)
-    if not actor._hr_abandoned and not actor._hr_exited.is_set():
+    if not actor._hr_abandoned and not actor._hr_has_exited:
         remaining = None if math.isinf(deadline) else max(deadline - clock.now(), 0.0)
         if remaining != 0.0:
             await _exit_or_timer(actor, loop, remaining, clock)
     if actor._hr_abandon():
-        if actor._hr_can_kill and not actor._hr_exited.is_set():
+        if actor._hr_can_kill and not actor._hr_has_exited:
             # Its task is cancelled on its loop: once that has landed, the
             # message it held is a dead letter before its end is reported.
             await _exit_or_timer(actor, loop, KILL_LANDS, None)

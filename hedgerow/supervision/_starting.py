@@ -4,7 +4,6 @@ starts their incarnations.
 
 from __future__ import annotations
 
-import functools
 from typing import TYPE_CHECKING, Any
 
 from pykka._envelope import Envelope
@@ -88,7 +87,7 @@ class Starting(Terminating):
         if interceptor is not None:
             interceptor.child_created(ref)
         self.names.add(ref)
-        child = _Child(spec, ref, settings[3], self.random)
+        child = _Child(spec, ref, settings[3], self.random, self)
         child.id = cid
         return child
 
@@ -124,8 +123,8 @@ class Starting(Terminating):
                 ask_errors_fail=child.spec.ask_errors_fail,
                 event_errors_fail=child.spec.event_errors_fail,
                 clock=self.clock,
-                on_exit=self._exit_notifier(child),
-                on_started=self._start_notifier(child),
+                on_exit=child,  # (its record passes both on: no objects per child)
+                on_started=child.started,
             )
         except Exception as exc:  # noqa: BLE001 - any constructor error is a start failure
             return self._start_failed(child, exc, exc.__traceback__)
@@ -158,19 +157,15 @@ class Starting(Terminating):
         child.state = ChildState.RUNNING
         return None
 
-    def _start_notifier(self, child: _Child) -> Callable[[], None]:
-        incarnation = child.incarnation
+    def _child_started(self, child: _Child, actor: ActorCore) -> None:
+        """`actor`'s ``on_start`` is over (in its thread or loop): its event."""
+        now = child.started_at = self.clock.now()
+        incarnation = actor._hr_incarnation
         kind = EventKind.RESTARTED if incarnation > 1 else EventKind.STARTED
-
-        def notify() -> None:
-            now = child.started_at = self.clock.now()
-            actor = child.ref.incarnation
-            info = None
-            if actor is not None and actor.__class__.actor_info is not _no_info:
-                info = actor.actor_info()  # (most have none: not called, a start is faster)
-            self.events.publish(kind, child.ref.path, now, incarnation=incarnation, info=info)
-
-        return notify
+        info = None
+        if actor.__class__.actor_info is not _no_info:
+            info = actor.actor_info()  # (most have none: not called, a start is faster)
+        self.events.publish(kind, child.ref.path, now, incarnation=incarnation, info=info)
 
     def _start_failed(
         self,
@@ -194,10 +189,6 @@ class Starting(Terminating):
             traceback=text,
         )
         return error
-
-    def _exit_notifier(self, child: _Child) -> Callable[[ActorCore, Reason], None]:
-        # A partial, not a closure: one per live child, so its size counts.
-        return functools.partial(self._child_exit_notice, child)
 
     def _child_exit_notice(self, child: _Child, actor: ActorCore, reason: Reason) -> None:
         """An incarnation of `child` exited (in its thread or loop): tell this supervisor."""
