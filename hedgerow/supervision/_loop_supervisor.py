@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import inspect
 import math
 from asyncio import events
@@ -29,23 +30,29 @@ from typing import TYPE_CHECKING, Any
 
 from hedgerow._clock import MonotonicClock
 from hedgerow.actors._actor_core import KILL_LANDS
+from hedgerow.actors._ask import AskTimeout, ask
 from hedgerow.actors._async_actor import AsyncioActor
 from hedgerow.actors._flag import StopFlag
+from hedgerow.actors._inbox import Inbox
 from hedgerow.actors._loop import DEFERRED
+from hedgerow.actors._loop_child import RUNNING
 from hedgerow.actors._reason import KILLED, Reason
 from hedgerow.actors._spawn import launch
 from hedgerow.supervision._steps import Steps, WaitStarted
 from hedgerow.supervision._supervisor import SupervisorBase
 
 if TYPE_CHECKING:
+    from collections.abc import Coroutine
     from types import TracebackType
+
+    import pykka
 
     from hedgerow._clock import Clock
     from hedgerow.actors._actor_core import ActorCore
     from hedgerow.actors._ref import ChildRef
     from hedgerow.supervision._spec import ChildSpec
 
-__all__ = ["LoopFlag", "LoopSupervisor"]
+__all__ = ["LoopFlag", "LoopSupervisor", "call_at_once"]
 
 _get_running_loop = events._get_running_loop  # asyncio's C fast path
 
@@ -64,6 +71,8 @@ class LoopSupervisor(SupervisorBase, AsyncioActor):
 
     _hr_unstarted: tuple[Any, Steps[Any]] | None = None
     """The coroutine `_perform` last returned, and its steps, until it runs."""
+    _hr_at_once = 0
+    """Calls handled at once (`call_at_once`) since one last went by the loop."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -192,6 +201,94 @@ class LoopSupervisor(SupervisorBase, AsyncioActor):
         except BaseException:
             steps.close()  # a cancelled wait: its steps' cleanups run now
             raise
+
+
+AT_ONCE = 64
+"""At most this many calls in a row are handled at once (`call_at_once`): then
+one goes by the loop, so a caller that awaits call after call still lets the
+loop's other work run."""
+
+
+def call_at_once(
+    ref: pykka.ActorRef[Any], message: Any, seconds: float | None, what: str
+) -> Coroutine[Any, Any, Any] | None:
+    """An awaited ask of a `LoopSupervisor` from its own loop, handled at once when
+    the supervisor is idle: the coroutine that gives its answer; None otherwise
+    (the caller asks as usual).
+
+    The message goes into the supervisor's inbox as an ask puts it, and the
+    supervisor's run of its inbox, which a later turn of the loop would have
+    made, is made right here instead: the same handling, in the same order
+    (the supervisor has nothing else queued, and handles nothing else
+    meanwhile), without the two turns of the loop an ask costs. A call that
+    the supervisor finishes without waiting (a start of a child of this loop
+    whose ``on_start`` does not await) is answered before this returns; one
+    that waits goes on in the supervisor's task, and the coroutine awaits its
+    answer within `seconds`, as `ask_within`. One call in `AT_ONCE` goes by
+    the loop, so the loop's other work runs between them.
+    """
+    actor = ref._actor_weakref()
+    if (
+        not isinstance(actor, LoopSupervisor)
+        or actor._hr_busy
+        or actor._hr_notified
+        or actor._hr_phase != RUNNING
+        or actor.actor_stopped._flag
+        or _get_running_loop() is not actor._hr_loop
+    ):
+        return None
+    inbox: Any = actor.actor_inbox  # a LoopInbox; a nested supervisor's: its ChildRef's Inbox
+    if isinstance(inbox, Inbox):
+        if inbox.queue or inbox._deferred or inbox.max_inbox is not None:
+            return None
+    elif inbox._queue:
+        return None
+    if actor._hr_at_once >= AT_ONCE:
+        actor._hr_at_once = 0
+        return None
+    actor._hr_at_once += 1
+    # Busy before the put: the inbox schedules no run of its own.
+    actor._hr_busy = True
+    actor._hr_runtime.busy += 1
+    try:
+        future = ask(ref, message)
+    finally:
+        _run_now(actor)
+    if future.done():
+        return _answered(future)
+    return _answer_within(future, seconds, ref, what)
+
+
+def _run_now(actor: LoopSupervisor) -> None:
+    """`actor`'s run of its inbox, as the loop runs a callback: in a copy of the
+    caller's context, what it raises reported to the loop's exception handler."""
+    try:
+        contextvars.copy_context().run(actor._hr_drain)
+    except (SystemExit, KeyboardInterrupt):
+        raise
+    except BaseException as exc:  # noqa: BLE001 - as asyncio's Handle reports a callback's
+        actor._hr_loop.call_exception_handler(
+            {"message": f"Exception in the run of {actor}", "exception": exc}
+        )
+
+
+async def _answered(future: Any) -> Any:
+    return await future  # done: no wait
+
+
+async def _answer_within(
+    future: Any, seconds: float | None, ref: pykka.ActorRef[Any], what: str
+) -> Any:
+    if seconds is None:
+        return await future
+    try:
+        async with asyncio.timeout(seconds):
+            return await future
+    except TimeoutError:
+        if future.done():  # the answer came with the timeout (or is a TimeoutError)
+            return future.get(timeout=0)
+        msg = f"{ref} ({what}) did not answer within {seconds} seconds"
+        raise AskTimeout(msg) from None
 
 
 class LoopFlag(StopFlag):
