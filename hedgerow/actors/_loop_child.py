@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 
     from pykka._envelope import Envelope
 
+    from hedgerow.actors._flag import StopFlag
     from hedgerow.actors._loop import LoopRuntime
     from hedgerow.actors._ref import Interceptor
 
@@ -68,6 +69,7 @@ class LoopChild(ActorCore):
 
     _hr_can_kill: ClassVar[bool] = True
 
+    actor_stopped: StopFlag
     _hr_loop: asyncio.AbstractEventLoop
     _hr_runtime: LoopRuntime
     _hr_busy: bool
@@ -130,7 +132,7 @@ class LoopChild(ActorCore):
         child_ref = self._hr_child_ref
         hooks = child_ref.hooks if child_ref is not None else None
         budget = BUDGET
-        while not stopped.is_set():
+        while not stopped._flag:
             if not budget:
                 self._hr_loop.call_soon(self._hr_drain)
                 return None
@@ -138,7 +140,7 @@ class LoopChild(ActorCore):
             envelope = inbox.take_nowait()
             if envelope is None:
                 break
-            if stopped.is_set():  # abandoned meanwhile: it stays for the next incarnation
+            if stopped._flag:  # abandoned meanwhile: it stays for the next incarnation
                 inbox.put_front(envelope)
                 break
             self._hr_current = envelope
@@ -162,7 +164,7 @@ class LoopChild(ActorCore):
             self._hr_current = None
             if hook is not None:
                 return None, hook
-        if stopped.is_set():
+        if stopped._flag:
             self._hr_end()
         self._hr_idle()
         return None
@@ -195,7 +197,7 @@ class LoopChild(ActorCore):
         the supervisor (waiting on ``_hr_started``) go on."""
         try:
             reason = self._hr_reason
-            if self.actor_stopped.is_set() and reason is not None and not is_normal(reason):
+            if self.actor_stopped._flag and reason is not None and not is_normal(reason):
                 self._hr_start_error = reason  # type: ignore[assignment]
             elif self._hr_on_started is not None and not self._hr_abandoned:
                 # Before the first message, so "started" always precedes its effects.

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from pykka import ActorRegistry
-
 from hedgerow.actors._actor_core import ActorCore, _spawning
 from hedgerow.actors._flag import StopFlag
+from hedgerow.actors._registry import register
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -67,8 +66,11 @@ def build(
     clock: Clock | None = None,
     on_exit: Callable[[Any, Reason], None] | None = None,
     on_started: Callable[[Any], None] | None = None,
+    started: StopFlag | None = None,
 ) -> ActorCore:
-    """`spawn`'s first half: the actor, built and not yet started (see `launch`)."""
+    """`spawn`'s first half: the actor, built and not yet started (see `launch`).
+
+    `started` is the flag its ``on_start`` sets (a new `StopFlag` if None)."""
     if child_ref is not None:
         _spawning.inbox = child_ref.actor_inbox
         _spawning.context = (child_ref, incarnation, ask_errors_fail, clock, event_errors_fail)
@@ -86,7 +88,8 @@ def build(
     if child_ref is not None and actor.actor_inbox is not child_ref.actor_inbox:
         msg = f"{factory!r} did not call its actor class's __init__ on the actor it built"
         raise TypeError(msg)
-    actor._hr_started = StopFlag()  # its supervisor (or its tree) waits for its start
+    # Its supervisor (or its tree) waits for its start.
+    actor._hr_started = started if started is not None else StopFlag()
     if on_exit is not None:
         actor._hr_on_exit = on_exit  # (not yet started: it cannot have exited)
         actor._hr_reported = True
@@ -96,7 +99,7 @@ def build(
 
 def launch(actor: ActorCore) -> None:
     """`spawn`'s second half: register the actor, make it its ref's incarnation, start it."""
-    ActorRegistry.register(actor.actor_ref)
+    register(actor.actor_ref)
     child_ref = actor._hr_child_ref
     if child_ref is not None:
         child_ref._attach(actor)

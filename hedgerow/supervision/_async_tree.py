@@ -31,7 +31,7 @@ from hedgerow.supervision._update import check_update, update_tree_unless_cancel
 
 if TYPE_CHECKING:
     import random
-    from collections.abc import Coroutine, Generator
+    from collections.abc import Awaitable, Generator
     from types import TracebackType
 
     import pykka
@@ -64,7 +64,7 @@ class AsyncioSupervisorHandle:
         self.ref = ref
         self.timeout = timeout
 
-    def _call(self, name: str, *args: Any) -> Coroutine[Any, Any, Any]:
+    def _call(self, name: str, *args: Any) -> Awaitable[Any]:
         # The ask's coroutine itself, awaited by the caller: one layer less per call.
         call = ProxyCall(attr_path=(name,), args=args, kwargs={})
         at_once = call_at_once(self.ref, call, self.timeout, name)  # a loop supervisor, idle

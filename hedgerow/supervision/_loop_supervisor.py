@@ -28,10 +28,13 @@ import math
 from asyncio import events
 from typing import TYPE_CHECKING, Any
 
+from pykka._envelope import Envelope
+
 from hedgerow._clock import MonotonicClock
 from hedgerow.actors._actor_core import KILL_LANDS
-from hedgerow.actors._ask import AskTimeout, ask
+from hedgerow.actors._ask import AskTimeout
 from hedgerow.actors._async_actor import AsyncioActor
+from hedgerow.actors._async_future import AsyncioFuture
 from hedgerow.actors._flag import StopFlag
 from hedgerow.actors._inbox import Inbox
 from hedgerow.actors._loop import DEFERRED
@@ -42,7 +45,7 @@ from hedgerow.supervision._steps import Steps, WaitStarted
 from hedgerow.supervision._supervisor import SupervisorBase
 
 if TYPE_CHECKING:
-    from collections.abc import Coroutine
+    from collections.abc import Awaitable
     from types import TracebackType
 
     import pykka
@@ -124,8 +127,8 @@ class LoopSupervisor(SupervisorBase, AsyncioActor):
 
     # -- performing the steps on the loop ---------------------------------------
 
-    def _watch_start(self, actor: ActorCore) -> None:
-        actor._hr_started = LoopFlag(self._hr_loop)
+    def _start_flag(self) -> StopFlag:
+        return LoopFlag(self._hr_loop)
 
     def _launch(self, actor: ActorCore) -> None:
         # A child of this loop, started from it: its first run (its on_start,
@@ -211,12 +214,13 @@ loop's other work run."""
 
 def call_at_once(
     ref: pykka.ActorRef[Any], message: Any, seconds: float | None, what: str
-) -> Coroutine[Any, Any, Any] | None:
+) -> Awaitable[Any] | None:
     """An awaited ask of a `LoopSupervisor` from its own loop, handled at once when
-    the supervisor is idle: the coroutine that gives its answer; None otherwise
-    (the caller asks as usual).
+    the supervisor is idle: what to await for its answer (its future, if it is
+    answered already); None otherwise (the caller asks as usual).
 
-    The message goes into the supervisor's inbox as an ask puts it, and the
+    The message goes into the supervisor's inbox as an ask puts it (the
+    supervisor is running and its inbox unbounded: nothing refuses it), and the
     supervisor's run of its inbox, which a later turn of the loop would have
     made, is made right here instead: the same handling, in the same order
     (the supervisor has nothing else queued, and handles nothing else
@@ -250,12 +254,13 @@ def call_at_once(
     # Busy before the put: the inbox schedules no run of its own.
     actor._hr_busy = True
     actor._hr_runtime.busy += 1
+    future: AsyncioFuture[Any] = AsyncioFuture()
     try:
-        future = ask(ref, message)
+        inbox.put(Envelope(message, reply_to=future))
     finally:
         _run_now(actor)
-    if future.done():
-        return _answered(future)
+    if future._hr_state:
+        return future
     return _answer_within(future, seconds, ref, what)
 
 
@@ -270,10 +275,6 @@ def _run_now(actor: LoopSupervisor) -> None:
         actor._hr_loop.call_exception_handler(
             {"message": f"Exception in the run of {actor}", "exception": exc}
         )
-
-
-async def _answered(future: Any) -> Any:
-    return await future  # done: no wait
 
 
 async def _answer_within(

@@ -13,6 +13,7 @@ from hedgerow._exceptions import (
     Shutdown,
 )
 from hedgerow.actors._actor_core import STARTED, ActorCore
+from hedgerow.actors._flag import StopFlag
 from hedgerow.actors._reason import KILLED, Reason
 from hedgerow.actors._spawn import build, launch
 from hedgerow.supervision._children import (
@@ -91,9 +92,10 @@ class Starting(Terminating):
         child.id = cid
         return child
 
-    def _watch_start(self, actor: ActorCore) -> None:
-        """Before `actor` starts: prepare to wait for its ``on_start`` (a
-        supervisor on a loop gives it a flag that wakes it)."""
+    def _start_flag(self) -> StopFlag:
+        """The flag an incarnation sets once its ``on_start`` is over (a
+        supervisor on a loop gives one that wakes it)."""
+        return StopFlag()
 
     def _launch(self, actor: ActorCore) -> None:
         """Start `actor` (under `_gate`): `launch`, unless the runtime has its own way."""
@@ -110,7 +112,8 @@ class Starting(Terminating):
         took its stop over stops the incarnation, and nothing more starts.
         """
         with self._gate:
-            self._check_not_abandoned()
+            if self._hr_abandoned:
+                self._check_not_abandoned()
             child.incarnation += 1
             child.ref._revive()
         try:
@@ -125,24 +128,26 @@ class Starting(Terminating):
                 clock=self.clock,
                 on_exit=child,  # (its record passes both on: no objects per child)
                 on_started=child.started,
+                started=self._start_flag(),
             )
         except Exception as exc:  # noqa: BLE001 - any constructor error is a start failure
             return self._start_failed(child, exc, exc.__traceback__)
-        self._watch_start(actor)
         with self._gate:
-            self._check_not_abandoned()
+            if self._hr_abandoned:
+                self._check_not_abandoned()
             self._launch(actor)
             self._starting = (child, actor)
         self._launched(actor)
         try:
-            if not actor._hr_started.is_set():
+            if not actor._hr_started._flag:
                 yield WaitStarted(actor)
         finally:
-            with self._gate:
-                self._starting = None
+            # (One store: `_interrupt_start` reads it once, under the gate.)
+            self._starting = None
         # Nobody else waits for it: drop the Condition the wait may have made.
         actor._hr_started = STARTED
-        self._check_not_abandoned()
+        if self._hr_abandoned:
+            self._check_not_abandoned()
         if actor._hr_abandoned and actor._hr_start_error is None:
             # Abandoned while it started (a stop interrupted the start): killed.
             child.actor = None
