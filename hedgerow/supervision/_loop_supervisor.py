@@ -26,6 +26,7 @@ import contextvars
 import inspect
 import math
 from asyncio import events
+from types import CoroutineType
 from typing import TYPE_CHECKING, Any
 
 from pykka._envelope import Envelope
@@ -37,8 +38,8 @@ from hedgerow.actors._async_actor import AsyncioActor
 from hedgerow.actors._async_future import AsyncioFuture
 from hedgerow.actors._flag import StopFlag
 from hedgerow.actors._inbox import Inbox
-from hedgerow.actors._loop import DEFERRED
-from hedgerow.actors._loop_child import RUNNING
+from hedgerow.actors._loop import DEFERRED, _actor_codes
+from hedgerow.actors._loop_child import LEFT, RUNNING
 from hedgerow.actors._reason import KILLED, Reason
 from hedgerow.actors._spawn import launch
 from hedgerow.supervision._steps import Steps, WaitStarted
@@ -124,6 +125,36 @@ class LoopSupervisor(SupervisorBase, AsyncioActor):
     def replace_child(self, spec: ChildSpec) -> Any:
         """`Supervisor.replace_child`."""
         return self._perform(self._replace_child(spec))
+
+    # -- a call handled at once (`call_at_once`) ---------------------------------
+
+    def _hr_handle_now(self, envelope: Envelope[Any]) -> None:
+        """Handle `envelope` (a proxy call, to answer) as the actor's run of its
+        inbox handles the first message it takes (`AsyncioActor._hr_next`), then
+        go on as that run does (what was put meanwhile, then idle)."""
+        self._hr_current = envelope
+        message = envelope.message
+        try:
+            response = getattr(self, message.attr_path[0])(*message.args, **message.kwargs)
+        except BaseException:  # noqa: BLE001 - handled as the actor loop does (_hr_failed)
+            hook = self._hr_failed(envelope)
+        else:
+            if response.__class__ is CoroutineType:
+                self._hr_task = self._hr_loop.create_task(self._hr_body(envelope, response))
+                return
+            reply_to = envelope.reply_to
+            assert reply_to is not None
+            if self._hr_child_ref is None:
+                if not self._hr_killed:
+                    reply_to.set(response)
+            elif response is not LEFT:
+                reply_to.set(response)
+            hook = None
+        self._hr_current = None
+        if hook is not None:
+            self._hr_task = self._hr_loop.create_task(self._hr_body(None, hook))
+            return
+        self._hr_drain()
 
     # -- performing the steps on the loop ---------------------------------------
 
@@ -219,17 +250,18 @@ def call_at_once(
     the supervisor is idle: what to await for its answer (its future, if it is
     answered already); None otherwise (the caller asks as usual).
 
-    The message goes into the supervisor's inbox as an ask puts it (the
-    supervisor is running and its inbox unbounded: nothing refuses it), and the
-    supervisor's run of its inbox, which a later turn of the loop would have
-    made, is made right here instead: the same handling, in the same order
-    (the supervisor has nothing else queued, and handles nothing else
-    meanwhile), without the two turns of the loop an ask costs. A call that
-    the supervisor finishes without waiting (a start of a child of this loop
-    whose ``on_start`` does not await) is answered before this returns; one
-    that waits goes on in the supervisor's task, and the coroutine awaits its
-    answer within `seconds`, as `ask_within`. One call in `AT_ONCE` goes by
-    the loop, so the loop's other work runs between them.
+    The supervisor's run of its inbox, which a later turn of the loop would
+    have made for the message, is made right here instead, and takes the
+    message first (`LoopSupervisor._hr_handle_now`; with a test harness's
+    interceptor, the message is put into the inbox and the run takes it from
+    there): the same handling, in the same order (the supervisor is running,
+    has nothing queued, and handles nothing else meanwhile), without the two
+    turns of the loop an ask costs. A call that the supervisor finishes
+    without waiting (a start of a child of this loop whose ``on_start`` does
+    not await) is answered before this returns; one that waits goes on in the
+    supervisor's task, and the answer is awaited within `seconds`, as
+    `ask_within`. One call in `AT_ONCE` goes by the loop, so the loop's other
+    work runs between them.
     """
     actor = ref._actor_weakref()
     if (
@@ -242,6 +274,7 @@ def call_at_once(
     ):
         return None
     inbox: Any = actor.actor_inbox  # a LoopInbox; a nested supervisor's: its ChildRef's Inbox
+    child_ref = actor._hr_child_ref
     if isinstance(inbox, Inbox):
         if inbox.queue or inbox._deferred or inbox.max_inbox is not None:
             return None
@@ -251,29 +284,34 @@ def call_at_once(
         actor._hr_at_once = 0
         return None
     actor._hr_at_once += 1
-    # Busy before the put: the inbox schedules no run of its own.
+    # Busy from now: a put meanwhile (its own, or another's) schedules no run.
     actor._hr_busy = True
     actor._hr_runtime.busy += 1
     future: AsyncioFuture[Any] = AsyncioFuture()
-    try:
-        inbox.put(Envelope(message, reply_to=future))
-    finally:
-        _run_now(actor)
+    hooks = child_ref.hooks if child_ref is not None else None
+    if (hooks is None or hooks.interceptor is None) and actor.__class__ is LoopSupervisor:
+        _run_now(actor._hr_handle_now, Envelope(message, reply_to=future))
+    else:  # (a test harness's interceptor sees the message taken from the inbox)
+        try:
+            inbox.put(Envelope(message, reply_to=future))
+        finally:
+            _run_now(actor._hr_drain)
     if future._hr_state:
         return future
     return _answer_within(future, seconds, ref, what)
 
 
-def _run_now(actor: LoopSupervisor) -> None:
-    """`actor`'s run of its inbox, as the loop runs a callback: in a copy of the
-    caller's context, what it raises reported to the loop's exception handler."""
+def _run_now(run: Any, *args: Any) -> None:
+    """`run(*args)` (a supervisor's run of its inbox) as the loop runs a
+    callback: in a copy of the caller's context, what it raises reported to
+    the loop's exception handler."""
     try:
-        contextvars.copy_context().run(actor._hr_drain)
+        contextvars.copy_context().run(run, *args)
     except (SystemExit, KeyboardInterrupt):
         raise
     except BaseException as exc:  # noqa: BLE001 - as asyncio's Handle reports a callback's
-        actor._hr_loop.call_exception_handler(
-            {"message": f"Exception in the run of {actor}", "exception": exc}
+        run.__self__._hr_loop.call_exception_handler(
+            {"message": f"Exception in the run of {run.__self__}", "exception": exc}
         )
 
 
@@ -290,6 +328,10 @@ async def _answer_within(
             return future.get(timeout=0)
         msg = f"{ref} ({what}) did not answer within {seconds} seconds"
         raise AskTimeout(msg) from None
+
+
+# A supervisor blocking its loop in a call handled at once is named by the watchdog.
+_actor_codes.add(LoopSupervisor._hr_handle_now.__code__)
 
 
 class LoopFlag(StopFlag):

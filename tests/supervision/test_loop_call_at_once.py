@@ -194,3 +194,43 @@ def test_a_call_from_another_loop_goes_by_message(monkeypatch):
 
     asyncio.run(main())
     assert seen == [False]
+
+
+class Seen:
+    """An interceptor that records the messages it sees."""
+
+    def __init__(self) -> None:
+        self.messages: list[Any] = []
+
+    def child_created(self, ref: Any) -> None:
+        pass
+
+    def before_start(self, actor: Any) -> None:
+        pass
+
+    def before_receive(self, actor: Any, envelope: Any) -> None:
+        self.messages.append((actor.actor_child_ref.path, envelope.message))
+
+    def after_receive(self, actor: Any, envelope: Any, error: Any) -> None:
+        pass
+
+
+def test_a_test_harness_sees_a_nested_supervisors_call_handled_at_once(monkeypatch):
+    seen = _spy(monkeypatch)
+    spec = hr.SupervisorSpec([hr.ChildSpec("pool", _pool(Idle))], runtime="loop")
+
+    async def main() -> list[Any]:
+        async with hr.open_tree(spec, use_running_loop=True) as tree:
+            interceptor = Seen()
+            tree.hooks.interceptor = interceptor
+            pool = await tree.supervisor("pool")
+            ref = await pool.start_child("c")
+            assert await ref.ask("hi", block=False) == (("c",), "hi")
+            tree.hooks.interceptor = None
+            return interceptor.messages
+
+    messages = asyncio.run(main())
+    calls = [(path, m.attr_path) for path, m in messages if hasattr(m, "attr_path")]
+    assert calls == [("root/pool", ("start_child",))]
+    assert ("root/pool/w-1", "hi") in messages
+    assert seen == [True, True]  # get_child (the root), start_child (the pool)
