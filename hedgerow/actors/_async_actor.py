@@ -37,7 +37,7 @@ from hedgerow.actors._loop import DEFERRED, _actor_codes, hedgerow_loop, runtime
 from hedgerow.actors._loop_child import BUDGET, DEAD, LEFT, NEW, RUNNING, LoopChild, current_task
 from hedgerow.actors._loop_inbox import LoopActorRef, LoopInbox
 from hedgerow.actors._messages import _Control
-from hedgerow.actors._registry import index_registry
+from hedgerow.actors._registry import RefTable, index_registry
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Coroutine
@@ -164,7 +164,8 @@ class AsyncioActor(LoopChild, pykka.Actor):
         return loop
 
     def _start_actor_loop(self) -> None:
-        index_registry()  # many actors: O(1) unregisters (see hedgerow.actors._registry)
+        if ActorRegistry._actor_refs.__class__ is not RefTable:  # type: ignore[comparison-overlap]
+            index_registry()  # many actors: O(1) unregisters (see hedgerow.actors._registry)
         running = _get_running_loop()
         loop = self._hr_start_loop
         if loop is None:
