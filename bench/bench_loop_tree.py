@@ -51,12 +51,11 @@ import tracemalloc
 from time import perf_counter, process_time
 from typing import Any, Self
 
-import pykka
-
 # Run as a script, this directory is on sys.path: share bench_core's helpers.
 from bench_core import percentile, pin, ratio, rss_bytes, settle
 
 import hedgerow as hr
+from hedgerow.actors import _registry as registry_module
 from hedgerow.actors._loop import hedgerow_loop
 
 CRASH = "crash"
@@ -184,7 +183,8 @@ class Counted(hr.AsyncioActor):
 
 
 class _Registry:
-    """Time spent in pykka's ActorRegistry.unregister (wrapped while the stop runs)."""
+    """Time spent unregistering actors from pykka's ActorRegistry (hedgerow's
+    `unregister`, which every hedgerow actor's end calls, wrapped while the stop runs)."""
 
     def __init__(self) -> None:
         self.seconds = 0.0
@@ -192,23 +192,23 @@ class _Registry:
         self._original: Any = None
 
     def __enter__(self) -> Self:
-        original = pykka.ActorRegistry.unregister.__func__  # type: ignore[attr-defined]
+        original = registry_module.unregister
         self._original = original
         lock = threading.Lock()
 
-        def timed(cls: Any, ref: Any) -> None:
+        def timed(ref: Any) -> None:
             t0 = perf_counter()
-            original(cls, ref)
+            original(ref)
             spent = perf_counter() - t0
             with lock:
                 self.seconds += spent
                 self.calls += 1
 
-        pykka.ActorRegistry.unregister = classmethod(timed)  # type: ignore[method-assign,assignment]
+        registry_module.unregister = timed
         return self
 
     def __exit__(self, *_exc: object) -> None:
-        pykka.ActorRegistry.unregister = classmethod(self._original)  # type: ignore[method-assign,assignment]
+        registry_module.unregister = self._original
 
 
 def fill_from_threads(tree: hr.Tree, sizes: list[int], refs: list[list[Any]]) -> None:

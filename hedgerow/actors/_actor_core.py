@@ -20,11 +20,11 @@ import weakref
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, overload
 
 import pykka
-from pykka import ActorRegistry
 
 from hedgerow._clock import default_clock
 from hedgerow._events import FailureTrace
 from hedgerow._exceptions import ChildNotFound, InboxFull
+from hedgerow.actors import _registry
 from hedgerow.actors._flag import StopFlag
 from hedgerow.actors._inbox import Inbox
 from hedgerow.actors._links import demonitor, link, monitor, unlink
@@ -438,7 +438,7 @@ class ActorCore(pykka.Actor):
                 watch(self, KILLED)
             except Exception:
                 logger.exception("Exit callback of %s failed", self)
-        ActorRegistry.unregister(self.actor_ref)
+        _registry.unregister(self.actor_ref)
         self.actor_stopped.set()
         self._hr_after_abandon()
         self._hr_started.set()  # a supervisor waiting for its on_start goes on

@@ -30,6 +30,7 @@ import pykka
 from pykka import ActorDeadError, ActorRegistry, messages
 
 from hedgerow._exceptions import Shutdown
+from hedgerow.actors import _registry
 from hedgerow.actors._actor_core import take_spawning_inbox
 from hedgerow.actors._async_future import AsyncioFuture
 from hedgerow.actors._inbox import Inbox
@@ -377,7 +378,7 @@ class AsyncioActor(LoopChild, pykka.Actor):
 
     def _stop(self) -> Any:
         """Stop now; ``on_stop`` runs (its coroutine is returned, to be awaited)."""
-        ActorRegistry.unregister(self.actor_ref)
+        _registry.unregister(self.actor_ref)
         self.actor_stopped.set()
         if self._hr_abandoned:
             return None  # killed by its supervisor: no graceful stop
@@ -401,7 +402,7 @@ class AsyncioActor(LoopChild, pykka.Actor):
             self._hr_set_reason(exception_value, traceback)
         if self._hr_child_ref is not None or self._hr_reported:
             # Its supervisor (or the tree, for its root) reports it as an event.
-            ActorRegistry.unregister(self.actor_ref)
+            _registry.unregister(self.actor_ref)
             self.actor_stopped.set()
             return
         pykka_logger.error(
@@ -409,7 +410,7 @@ class AsyncioActor(LoopChild, pykka.Actor):
             self,
             exc_info=(exception_type, exception_value, traceback),  # type: ignore[arg-type]
         )
-        ActorRegistry.unregister(self.actor_ref)
+        _registry.unregister(self.actor_ref)
         self.actor_stopped.set()
 
     def _hr_teardown(self) -> None:
@@ -462,7 +463,7 @@ class AsyncioActor(LoopChild, pykka.Actor):
         if self._hr_phase == _DEAD and self._hr_task is None:
             return
         self._hr_killed = True
-        ActorRegistry.unregister(self.actor_ref)
+        _registry.unregister(self.actor_ref)
         self.actor_stopped.set()
         pykka_logger.debug("Killed %s", self)
         current = self._hr_current
@@ -484,7 +485,7 @@ class AsyncioActor(LoopChild, pykka.Actor):
             self._hr_child_cancelled()  # its supervisor learns it ended, killed
             return
         self._hr_killed = True
-        ActorRegistry.unregister(self.actor_ref)
+        _registry.unregister(self.actor_ref)
         self.actor_stopped.set()
         self._hr_teardown()
 

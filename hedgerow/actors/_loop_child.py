@@ -28,9 +28,8 @@ from asyncio import CancelledError, events
 from types import CoroutineType
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from pykka import ActorRegistry
-
 from hedgerow._exceptions import DeadLetterError, LinkedExit, Shutdown
+from hedgerow.actors import _registry
 from hedgerow.actors._actor_core import ActorCore
 from hedgerow.actors._inbox import Inbox
 from hedgerow.actors._messages import Exit, _Control, _Internal
@@ -376,7 +375,7 @@ class LoopChild(ActorCore):
         """Its task was cancelled from outside, or its loop is closed: as a kill."""
         if self._hr_phase == DEAD:
             return
-        ActorRegistry.unregister(self.actor_ref)
+        _registry.unregister(self.actor_ref)
         self.actor_stopped.set()
         if self._hr_phase == NEW:  # it never ran: its start failed
             error = RuntimeError(f"the event loop of {self} is closed: it cannot start")
