@@ -15,6 +15,7 @@ import contextlib
 import itertools
 import logging
 import math
+import os
 import threading
 import weakref
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, overload
@@ -53,6 +54,16 @@ ref's inbox (``inbox``) and the incarnation's context (``context``)."""
 _callback_keys = itertools.count(1)
 _making = threading.Lock()
 """Guards making an actor's lock or exit flag on first use, and setting the flag."""
+
+
+def _forked() -> None:
+    """In a forked child: a thread of the parent may have held the lock (never released there)."""
+    global _making  # noqa: PLW0603 - the module's one lock, made afresh
+    _making = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forked)
 
 KILL_LANDS = 5.0
 """Seconds a supervisor waits (real time) for the kill of an incarnation that
@@ -211,8 +222,9 @@ class ActorCore(pykka.Actor):
             with _making:
                 flag = self._hr_exited_flag
                 if flag is None:
-                    flag = self._hr_exited_flag = StopFlag()
-                    flag._flag = self._hr_has_exited
+                    flag = StopFlag()
+                    flag._flag = self._hr_has_exited  # set before any reader can find it
+                    self._hr_exited_flag = flag
         return flag
 
     # -- public API -----------------------------------------------------------

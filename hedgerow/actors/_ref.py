@@ -30,6 +30,13 @@ __all__ = ["ChildRef", "Interceptor", "NameLookup", "TreeHooks", "new_urn"]
 _stopped_lock = threading.Lock()
 """Orders making a ref's `actor_stopped` against the child going and coming back."""
 
+
+def _forked() -> None:
+    """In a forked child: a thread of the parent may have held the lock (never released there)."""
+    global _stopped_lock  # noqa: PLW0603 - the module's one lock, made afresh
+    _stopped_lock = threading.Lock()
+
+
 A = TypeVar("A", bound="pykka.Actor")
 
 
@@ -149,8 +156,9 @@ class ChildRef(pykka.ActorRef[A]):
             with _stopped_lock:
                 flag = self._stopped
                 if flag is None:
-                    flag = self._stopped = StopFlag()
-                    flag._flag = self._gone is not None
+                    flag = StopFlag()
+                    flag._flag = self._gone is not None  # set before any reader can find it
+                    self._stopped = flag
         return flag
 
     @actor_stopped.setter
@@ -302,6 +310,7 @@ _urn_random = random.Random()  # noqa: S311 - unique names, not secrets
 _random_bits = _urn_random.getrandbits
 if hasattr(os, "register_at_fork"):  # a forked process must not repeat its parent's urns
     os.register_at_fork(after_in_child=_urn_random.seed)
+    os.register_at_fork(after_in_child=_forked)
 
 
 _asyncio_future: Callable[[], pykka.Future[Any]] | None = None

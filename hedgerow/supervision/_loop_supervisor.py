@@ -59,6 +59,8 @@ if TYPE_CHECKING:
 __all__ = ["LoopFlag", "LoopSupervisor", "call_at_once"]
 
 _get_running_loop = events._get_running_loop  # asyncio's C fast path
+_enter_task = asyncio.tasks._enter_task
+_leave_task = asyncio.tasks._leave_task
 
 
 class LoopSupervisor(SupervisorBase, AsyncioActor):
@@ -243,20 +245,23 @@ one goes by the loop, so a caller that awaits call after call still lets the
 loop's other work run."""
 
 
-def call_at_once(
+def call_at_once(  # noqa: PLR0911 - one return per way a call goes
     ref: pykka.ActorRef[Any], message: Any, seconds: float | None, what: str
 ) -> Awaitable[Any] | None:
     """An awaited ask of a `LoopSupervisor` from its own loop, handled at once when
     the supervisor is idle: what to await for its answer (its future, if it is
     answered already); None otherwise (the caller asks as usual).
 
-    The supervisor's run of its inbox, which a later turn of the loop would
-    have made for the message, is made right here instead, and takes the
+    The supervisor's run of its inbox, which the loop's next callback would
+    have been for the message, is made right here instead, and takes the
     message first (`LoopSupervisor._hr_handle_now`; with a test harness's
     interceptor, the message is put into the inbox and the run takes it from
     there): the same handling, in the same order (the supervisor is running,
-    has nothing queued, and handles nothing else meanwhile), without the two
-    turns of the loop an ask costs. A call that the supervisor finishes
+    has nothing queued and handles nothing else meanwhile, and the loop has
+    nothing else ready to run before it), outside the caller's task as a
+    callback runs, without the two turns of the loop an ask costs. If that
+    run kills the caller's own incarnation, the cancel lands at the caller's
+    await, as by message. A call that the supervisor finishes
     without waiting (a start of a child of this loop whose ``on_start`` does
     not await) is answered before this returns; one that waits goes on in the
     supervisor's task, and the answer is awaited within `seconds`, as
@@ -271,6 +276,7 @@ def call_at_once(
         or actor._hr_phase != RUNNING
         or actor.actor_stopped._flag
         or _get_running_loop() is not actor._hr_loop
+        or actor._hr_loop._ready  # type: ignore[attr-defined] # the loop runs that first
     ):
         return None
     inbox: Any = actor.actor_inbox  # a LoopInbox; a nested supervisor's: its ChildRef's Inbox
@@ -289,30 +295,48 @@ def call_at_once(
     actor._hr_runtime.busy += 1
     future: AsyncioFuture[Any] = AsyncioFuture()
     hooks = child_ref.hooks if child_ref is not None else None
+    loop = actor._hr_loop
+    task = asyncio.current_task(loop)
+    cancels = task.cancelling() if task is not None else 0
     if (hooks is None or hooks.interceptor is None) and actor.__class__ is LoopSupervisor:
-        _run_now(actor._hr_handle_now, Envelope(message, reply_to=future))
+        _run_now(task, actor._hr_handle_now, Envelope(message, reply_to=future))
     else:  # (a test harness's interceptor sees the message taken from the inbox)
         try:
             inbox.put(Envelope(message, reply_to=future))
         finally:
-            _run_now(actor._hr_drain)
+            _run_now(task, actor._hr_drain)
+    if task is not None and task.cancelling() > cancels:
+        # The run cancelled the caller (its own incarnation killed): by message,
+        # the cancel lands at the caller's await; so it does here.
+        return _after_a_turn(future)
     if future._hr_state:
         return future
     return _answer_within(future, seconds, ref, what)
 
 
-def _run_now(run: Any, *args: Any) -> None:
+def _run_now(task: asyncio.Task[Any] | None, run: Any, *args: Any) -> None:
     """`run(*args)` (a supervisor's run of its inbox) as the loop runs a
-    callback: in a copy of the caller's context, what it raises reported to
-    the loop's exception handler."""
+    callback: outside the caller's `task` (no current task), in a copy of the
+    caller's context, what it raises reported to the loop's exception handler."""
+    loop = run.__self__._hr_loop
+    if task is not None:
+        _leave_task(loop, task)
     try:
         contextvars.copy_context().run(run, *args)
     except (SystemExit, KeyboardInterrupt):
         raise
     except BaseException as exc:  # noqa: BLE001 - as asyncio's Handle reports a callback's
-        run.__self__._hr_loop.call_exception_handler(
+        loop.call_exception_handler(
             {"message": f"Exception in the run of {run.__self__}", "exception": exc}
         )
+    finally:
+        if task is not None:
+            _enter_task(loop, task)
+
+
+async def _after_a_turn(future: Any) -> Any:
+    await asyncio.sleep(0)
+    return await future
 
 
 async def _answer_within(

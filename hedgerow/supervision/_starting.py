@@ -146,8 +146,8 @@ class Starting(Terminating):
             self._starting = None
         # Nobody else waits for it: drop the Condition the wait may have made.
         actor._hr_started = STARTED
-        if self._hr_abandoned:
-            self._check_not_abandoned()
+        # (Abandoned meanwhile: the incarnation runs, and its record stays for
+        # whoever takes this supervisor's stop over to stop it and report it.)
         if actor._hr_abandoned and actor._hr_start_error is None:
             # Abandoned while it started (a stop interrupted the start): killed.
             child.actor = None
