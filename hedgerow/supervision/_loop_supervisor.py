@@ -276,7 +276,9 @@ def call_at_once(  # noqa: PLR0911 - one return per way a call goes
         or actor._hr_phase != RUNNING
         or actor.actor_stopped._flag
         or _get_running_loop() is not actor._hr_loop
-        or actor._hr_loop._ready  # type: ignore[attr-defined] # the loop runs that first
+        # The loop runs what is ready first (a loop without asyncio's `_ready`,
+        # such as uvloop's, cannot tell: by message).
+        or getattr(actor._hr_loop, "_ready", True)
     ):
         return None
     inbox: Any = actor.actor_inbox  # a LoopInbox; a nested supervisor's: its ChildRef's Inbox
