@@ -18,8 +18,10 @@ Figures (baselines measured in the same process; ratios are event-loop / thread)
    supervisors; then ``--crash`` of them (10% by default) crashed at once, each
    told a numbered message behind its crash: all must come back and every
    message be handled (recovery time reported); then the tree's stop. Start
-   rate, recovery time, stop time, RSS per child, and the share of the stop
-   spent in pykka's ActorRegistry. Run once per ``--supervisors`` runtime:
+   rate (and the process's CPU time for the starts, which other processes'
+   load does not inflate), recovery time, stop time, RSS per child, and the
+   share of the stop spent in pykka's ActorRegistry. Run once per
+   ``--supervisors`` runtime:
    ``thread`` (the supervisors are threads; children started by
    ``start_child`` from one thread per supervisor) and ``loop``
    (``SupervisorSpec(runtime="loop")``: the supervisors run on the children's
@@ -46,15 +48,14 @@ import os
 import platform
 import threading
 import tracemalloc
-from time import perf_counter
+from time import perf_counter, process_time
 from typing import Any, Self
-
-import pykka
 
 # Run as a script, this directory is on sys.path: share bench_core's helpers.
 from bench_core import percentile, pin, ratio, rss_bytes, settle
 
 import hedgerow as hr
+from hedgerow.actors import _registry as registry_module
 from hedgerow.actors._loop import hedgerow_loop
 
 CRASH = "crash"
@@ -182,7 +183,8 @@ class Counted(hr.AsyncioActor):
 
 
 class _Registry:
-    """Time spent in pykka's ActorRegistry.unregister (wrapped while the stop runs)."""
+    """Time spent unregistering actors from pykka's ActorRegistry (hedgerow's
+    `unregister`, which every hedgerow actor's end calls, wrapped while the stop runs)."""
 
     def __init__(self) -> None:
         self.seconds = 0.0
@@ -190,23 +192,23 @@ class _Registry:
         self._original: Any = None
 
     def __enter__(self) -> Self:
-        original = pykka.ActorRegistry.unregister.__func__  # type: ignore[attr-defined]
+        original = registry_module.unregister
         self._original = original
         lock = threading.Lock()
 
-        def timed(cls: Any, ref: Any) -> None:
+        def timed(ref: Any) -> None:
             t0 = perf_counter()
-            original(cls, ref)
+            original(ref)
             spent = perf_counter() - t0
             with lock:
                 self.seconds += spent
                 self.calls += 1
 
-        pykka.ActorRegistry.unregister = classmethod(timed)  # type: ignore[method-assign,assignment]
+        registry_module.unregister = timed
         return self
 
     def __exit__(self, *_exc: object) -> None:
-        pykka.ActorRegistry.unregister = classmethod(self._original)  # type: ignore[method-assign,assignment]
+        registry_module.unregister = self._original
 
 
 def fill_from_threads(tree: hr.Tree, sizes: list[int], refs: list[list[Any]]) -> None:
@@ -274,13 +276,16 @@ def bench_many(
     tree = hr.start_tree(spec, events=events)
     refs: list[list[Any]] = [[] for _ in range(groups)]
     sizes = [min(fanout, count - i * fanout) for i in range(groups)]
-    t0 = perf_counter()
+    t0, cpu0 = perf_counter(), process_time()
     if supervisors == "loop":
         fill_from_loop(tree, sizes, refs)
     else:
         fill_from_threads(tree, sizes, refs)
-    started = perf_counter() - t0
-    log(f"  {supervisors} supervisors: started {count:,} in {started:.1f} s")
+    started, start_cpu = perf_counter() - t0, process_time() - cpu0
+    log(
+        f"  {supervisors} supervisors: started {count:,} in {started:.1f} s"
+        f" ({start_cpu:.1f} s of CPU)"
+    )
     flat = [ref for group in refs for ref in group]
     flat[-1].ask(SYNC, timeout=60)
     settle()
@@ -310,6 +315,7 @@ def bench_many(
         "supervisors": groups,
         "start_s": started,
         "start_rate": count / started,
+        "start_cpu_s": start_cpu,
         "rss_per_child": (rss1 - rss0) / count,
         "crashed": len(crashed),
         "restarted": restarted[0],
@@ -378,7 +384,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         log(
             f"many: {many['count']:,} children under {many['supervisors']} {runtime}"
             " supervisors:"
-            f" start {many['start_s']:.1f} s ({many['start_rate']:,.0f}/s),"
+            f" start {many['start_s']:.1f} s ({many['start_rate']:,.0f}/s,"
+            f" {many['start_cpu_s']:.1f} s of CPU),"
             f" RSS {many['rss_per_child'] / 1024:.2f} KiB/child;"
             f" {many['crashed']:,} crashed at once: {many['restarted']:,} restarted,"
             f" {many['lost']} messages lost, recovered in {many['recovery_s']:.2f} s;"

@@ -10,6 +10,9 @@ Figures, for each size (default 1,000 and 10,000 children):
    (pykka rate / hedgerow rate): 1.0 is as fast as bare pykka;
 2. stop time: the whole tree's `stop()` against stopping the N pykka actors
    (tell every stop, then wait for every thread to end).
+3. CPU per start (us): the process's CPU time over the starts (all its
+   threads), divided by N. Unlike the rate, it is not inflated by other
+   processes' load on a shared machine (the rate is wall-clock time).
 
 Variants: `thread` (`hedgerow.Actor` children under a thread supervisor),
 `loop` (`hedgerow.AsyncioActor` children on hedgerow's loop thread, under a
@@ -33,7 +36,7 @@ import json
 import os
 import statistics
 import sys
-from time import perf_counter
+from time import perf_counter, process_time
 from typing import Any
 
 import pykka
@@ -89,16 +92,16 @@ VARIANTS: dict[str, tuple[type[Any], str, bool]] = {
 
 
 def measure_pykka(n: int) -> dict[str, float]:
-    began = perf_counter()
+    began, cpu = perf_counter(), process_time()
     refs = [PykkaIdle.start() for _ in range(n)]
-    started = perf_counter() - began
+    started, cpu = perf_counter() - began, process_time() - cpu
     began = perf_counter()
     for ref in refs:
         ref.stop(block=False)
     for ref in refs:
         ref.actor_stopped.wait()
     stopped = perf_counter() - began
-    return {"rate": n / started, "start_s": started, "stop_s": stopped}
+    return {"rate": n / started, "start_s": started, "cpu_us": cpu / n * 1e6, "stop_s": stopped}
 
 
 def _spec(actor_class: type[Any], runtime: str) -> hr.SupervisorSpec:
@@ -113,15 +116,15 @@ def _spec(actor_class: type[Any], runtime: str) -> hr.SupervisorSpec:
 def measure_tree(n: int, actor_class: type[Any], runtime: str = "thread") -> dict[str, float]:
     tree = hr.start_tree(_spec(actor_class, runtime), name="bench")
     try:
-        began = perf_counter()
+        began, cpu = perf_counter(), process_time()
         for _ in range(n):
             tree.start_child()
-        started = perf_counter() - began
+        started, cpu = perf_counter() - began, process_time() - cpu
     finally:
         began = perf_counter()
         tree.stop()
         stopped = perf_counter() - began
-    return {"rate": n / started, "start_s": started, "stop_s": stopped}
+    return {"rate": n / started, "start_s": started, "cpu_us": cpu / n * 1e6, "stop_s": stopped}
 
 
 def measure_tree_from_loop(n: int, actor_class: type[Any], runtime: str) -> dict[str, float]:
@@ -130,15 +133,15 @@ def measure_tree_from_loop(n: int, actor_class: type[Any], runtime: str) -> dict
     async def main() -> dict[str, float]:
         tree = await hr.open_tree(_spec(actor_class, runtime), name="bench", use_running_loop=True)
         try:
-            began = perf_counter()
+            began, cpu = perf_counter(), process_time()
             for _ in range(n):
                 await tree.start_child()
-            started = perf_counter() - began
+            started, cpu = perf_counter() - began, process_time() - cpu
         finally:
             began = perf_counter()
             await tree.stop()
             stopped = perf_counter() - began
-        return {"rate": n / started, "start_s": started, "stop_s": stopped}
+        return {"rate": n / started, "start_s": started, "cpu_us": cpu / n * 1e6, "stop_s": stopped}
 
     return asyncio.run(main())
 
@@ -198,7 +201,10 @@ def print_table(results: dict[str, Any]) -> None:
     )
     if "loop" not in cfg["runtimes"]:
         print("(event-loop children: the supervisor does not accept them in this version)")
-    header = f"{'children':>9} {'variant':>13} {'starts/s':>10} {'cost/pykka':>11} {'stop s':>8}"
+    header = (
+        f"{'children':>9} {'variant':>13} {'starts/s':>10} {'cost/pykka':>11}"
+        f" {'CPU us':>7} {'stop s':>8}"
+    )
     print(f"{header}  target")
     for n, size in results["sizes"].items():
         for name, m in size["medians"].items():
@@ -212,7 +218,8 @@ def print_table(results: dict[str, Any]) -> None:
                 target = ""
             shown = "" if cost is None else f"{cost:.2f}x"
             print(
-                f"{n:>9} {name:>13} {m['rate']:>10,.0f} {shown:>11} {m['stop_s']:>8.2f}  {target}"
+                f"{n:>9} {name:>13} {m['rate']:>10,.0f} {shown:>11} {m['cpu_us']:>7.1f}"
+                f" {m['stop_s']:>8.2f}  {target}"
             )
 
 

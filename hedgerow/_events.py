@@ -59,6 +59,9 @@ class EventKind(enum.Enum):
     threshold (`hedgerow.set_block_threshold`): `delay` is how long so far,
     `traceback` the stack where it is stuck, `info` the threshold."""
 
+    _hr_level: int
+    """Its log level (`_LEVELS`), kept on the member: an Enum hashes in Python."""
+
 
 EVENT_ATTRIBUTE = "hedgerow_event"
 """The attribute of an event's log record that holds the `Event` (see `event_of`)."""
@@ -77,6 +80,9 @@ _LEVELS = {
     EventKind.HANDLER_FAILED: logging.ERROR,
     EventKind.BLOCKED: logging.WARNING,
 }
+for _kind, _level in _LEVELS.items():
+    _kind._hr_level = _level
+del _kind, _level
 
 
 class FailureTrace:
@@ -333,7 +339,7 @@ class EventStream:
 
     def publish(self, kind: EventKind, path: str, time: float, **details: Any) -> Event:
         event = Event(kind, path, time, seq=next(self._seq), **details)
-        level = _LEVELS[kind]
+        level = kind._hr_level
         if logger.isEnabledFor(level) and _handled(level):
             extra = {EVENT_ATTRIBUTE: event}
             if isinstance(event.reason, InboxFull) and not event._has_traceback:

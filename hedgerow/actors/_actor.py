@@ -27,6 +27,7 @@ import pykka
 from pykka import ActorRegistry
 
 from hedgerow._exceptions import DeadLetterError, LinkedExit, Shutdown
+from hedgerow.actors import _registry
 from hedgerow.actors._actor_core import ActorCore, take_spawning_inbox
 from hedgerow.actors._inbox import Inbox
 from hedgerow.actors._messages import Exit, _Control, _Internal
@@ -105,8 +106,8 @@ class Actor(ActorCore, pykka.ThreadingActor):
             elif self._hr_on_started is not None and not self._hr_abandoned:
                 # Before the first message, so "started" always precedes its effects.
                 try:
-                    self._hr_on_started()
-                    self._hr_on_started = None  # its closure is not kept while the actor lives
+                    self._hr_on_started(self)
+                    self._hr_on_started = None  # not kept while the actor lives
                 except Exception:
                     logger.exception("Start callback of %s failed", self)
         finally:
@@ -241,7 +242,7 @@ class Actor(ActorCore, pykka.ThreadingActor):
     def _stop(self) -> None:
         if self._hr_abandoned:
             # Killed or abandoned: the supervisor's decision won, no graceful stop.
-            ActorRegistry.unregister(self.actor_ref)
+            _registry.unregister(self.actor_ref)
             self.actor_stopped.set()
             return
         super()._stop()
@@ -276,7 +277,7 @@ class Actor(ActorCore, pykka.ThreadingActor):
             super()._handle_failure(exception_type, exception_value, traceback)
         else:
             # The supervisor (or the tree, for its root) reports it as an event.
-            ActorRegistry.unregister(self.actor_ref)
+            _registry.unregister(self.actor_ref)
             self.actor_stopped.set()
 
 

@@ -15,15 +15,17 @@ import contextlib
 import itertools
 import logging
 import math
+import os
 import threading
+import weakref
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, overload
 
 import pykka
-from pykka import ActorRegistry
 
 from hedgerow._clock import default_clock
 from hedgerow._events import FailureTrace
 from hedgerow._exceptions import ChildNotFound, InboxFull
+from hedgerow.actors import _registry
 from hedgerow.actors._flag import StopFlag
 from hedgerow.actors._inbox import Inbox
 from hedgerow.actors._links import demonitor, link, monitor, unlink
@@ -40,7 +42,7 @@ if TYPE_CHECKING:
     from hedgerow._clock import Clock, TimerHandle
     from hedgerow.actors._ref import ChildRef
 
-__all__ = ["STARTED", "ActorCore", "take_spawning_inbox"]
+__all__ = ["STARTED", "ActorCore", "IncarnationRef", "take_spawning_inbox"]
 
 A = TypeVar("A", bound=pykka.Actor)
 
@@ -50,6 +52,18 @@ _spawning = threading.local()
 """What `hedgerow.actors._spawn.build` hands the actor it is building: the child
 ref's inbox (``inbox``) and the incarnation's context (``context``)."""
 _callback_keys = itertools.count(1)
+_making = threading.Lock()
+"""Guards making an actor's lock or exit flag on first use, and setting the flag."""
+
+
+def _forked() -> None:
+    """In a forked child: a thread of the parent may have held the lock (never released there)."""
+    global _making  # noqa: PLW0603 - the module's one lock, made afresh
+    _making = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forked)
 
 KILL_LANDS = 5.0
 """Seconds a supervisor waits (real time) for the kill of an incarnation that
@@ -71,6 +85,37 @@ def take_spawning_inbox() -> Any:
     if inbox is not None:
         _spawning.inbox = None
     return inbox
+
+
+class IncarnationRef(pykka.ActorRef[A]):
+    """pykka's `ActorRef` to one incarnation, whose URN is read from the actor when
+    first asked for (the actor makes it then), not when the ref is made."""
+
+    _hr_urn: str | None = None
+
+    def __init__(self, actor: A) -> None:  # pykka's, but for the URN
+        self._actor_weakref = weakref.ref(actor)
+        self.actor_class = actor.__class__
+        self.actor_inbox = actor.actor_inbox
+        self.actor_stopped = actor.actor_stopped
+
+    @property
+    def actor_urn(self) -> str:
+        urn = self._hr_urn
+        if urn is None:
+            actor = self._actor_weakref()
+            if actor is not None:
+                urn = actor.actor_urn  # (which gives it to this ref too)
+            else:  # gone before anybody read it: nobody has seen another
+                with _making:
+                    urn = self._hr_urn
+                    if urn is None:
+                        urn = self._hr_urn = new_urn()
+        return urn
+
+    @actor_urn.setter
+    def actor_urn(self, urn: str) -> None:
+        self._hr_urn = urn
 
 
 class ActorCore(pykka.Actor):
@@ -100,9 +145,15 @@ class ActorCore(pykka.Actor):
     """Set once ``on_start`` is over (what `build` starts; an unsupervised actor's is
     the shared, set `STARTED`)."""
     _hr_start_error: BaseException | None = None
-    _hr_on_started: Callable[[], None] | None = None
+    _hr_on_started: Callable[[Any], None] | None = None
     _hr_exit_reason: Reason = NORMAL
+    _hr_has_exited = False
+    """Its exit is over (`_hr_finish`); `_hr_exited` is the flag to wait on."""
+    _hr_exited_flag: StopFlag | None = None
+    _hr_lock_made: threading.Lock | None = None
     _hr_timers: set[TimerHandle] | None = None
+    _hr_on_exit: Callable[[Any, Reason], None] | None = None
+    """Who spawned it, told of its exit before any other callback (`spawn`'s ``on_exit``)."""
     _hr_exit_callbacks: dict[int, Callable[[Any, Reason], None]] | None = None
     _hr_watch_keys: set[int] | None = None
     """The exit callbacks of links and monitors: an abandonment fires them (killed)."""
@@ -114,14 +165,14 @@ class ActorCore(pykka.Actor):
     _hr_stop_deadline: float | None = None
     """When its supervisor's stop gives up on it (the clock's time); None until asked."""
     _hr_end_reported = False
+    _hr_urn: str | None = None
 
     def __init__(self, *_args: Any, **_kwargs: Any) -> None:
-        # pykka.Actor.__init__'s fields, made cheaper (a start is ~10% faster):
-        # the URN in half the time, an actor_stopped without a Condition until waited on.
-        self.actor_urn = new_urn()
+        # pykka.Actor.__init__'s fields, made cheaper: the URN when first read, an
+        # actor_stopped without a Condition until waited on.
         self.actor_inbox = self._create_actor_inbox()
         self.actor_stopped = StopFlag()
-        self._actor_ref = pykka.ActorRef(self)
+        self._actor_ref = IncarnationRef(self)
         context = getattr(_spawning, "context", None)
         if context:
             _spawning.context = None
@@ -130,8 +181,51 @@ class ActorCore(pykka.Actor):
             self._hr_ask_errors_fail = context[2]
             self._hr_clock = context[3]
             self._hr_event_errors_fail = context[4]
-        self._hr_exited = StopFlag()
-        self._hr_lock = threading.Lock()
+
+    @property
+    def actor_urn(self) -> str:
+        """pykka's ``actor_urn``: a random version-4 UUID URN, made when first read
+        (most incarnations are found by their child's path, never by URN)."""
+        urn = self._hr_urn
+        if urn is None:
+            with _making:
+                urn = self._hr_urn
+                if urn is None:
+                    urn = self._hr_urn = new_urn()
+                    ref = getattr(self, "_actor_ref", None)
+                    if ref is not None and ref.__class__ is IncarnationRef:
+                        ref._hr_urn = urn
+        return urn
+
+    @actor_urn.setter
+    def actor_urn(self, urn: str) -> None:
+        self._hr_urn = urn
+
+    @property
+    def _hr_lock(self) -> threading.Lock:
+        """Guards its exit, stop and callbacks; made on first use (a start takes
+        none: an idle actor does not carry one until it stops or is watched)."""
+        lock = self._hr_lock_made
+        if lock is None:
+            with _making:
+                lock = self._hr_lock_made
+                if lock is None:
+                    lock = self._hr_lock_made = threading.Lock()
+        return lock
+
+    @property
+    def _hr_exited(self) -> StopFlag:
+        """Set once its exit is over, to wait on; made when first asked for (what
+        does not wait reads `_hr_has_exited`)."""
+        flag = self._hr_exited_flag
+        if flag is None:
+            with _making:
+                flag = self._hr_exited_flag
+                if flag is None:
+                    flag = StopFlag()
+                    flag._flag = self._hr_has_exited  # set before any reader can find it
+                    self._hr_exited_flag = flag
+        return flag
 
     # -- public API -----------------------------------------------------------
 
@@ -203,7 +297,7 @@ class ActorCore(pykka.Actor):
             with self._hr_lock:
                 if self._hr_timers is not None:
                     self._hr_timers.discard(handle)
-                if self._hr_exited.is_set() or self.actor_stopped.is_set():
+                if self._hr_has_exited or self.actor_stopped.is_set():
                     return
             inbox = self.actor_inbox
             if not isinstance(inbox, Inbox):
@@ -256,7 +350,7 @@ class ActorCore(pykka.Actor):
         None if it has been abandoned already.
         """
         with self._hr_lock:
-            if self._hr_exited.is_set() or (watch and self._hr_abandoned):
+            if self._hr_has_exited or (watch and self._hr_abandoned):
                 return None
             key = next(_callback_keys)
             if self._hr_exit_callbacks is None:
@@ -293,7 +387,7 @@ class ActorCore(pykka.Actor):
             if self._hr_stop_deadline is not None:
                 return
             self._hr_stop_deadline = clock.now() + timeout if timeout is not None else math.inf
-            if self._hr_exited.is_set():
+            if self._hr_has_exited:
                 return
         if timeout == 0.0:
             # The kill is decided before anything reaches the inbox: the actor's
@@ -316,7 +410,7 @@ class ActorCore(pykka.Actor):
         if deadline is None:
             msg = f"{self}: _hr_await_end before _hr_begin_stop"
             raise RuntimeError(msg)
-        if not self._hr_abandoned and not self._hr_exited.is_set():
+        if not self._hr_abandoned and not self._hr_has_exited:
             waiter = threading.Event()  # the clock may set it at the deadline: ours alone
             key = self._hr_add_exit_callback(lambda _actor, _reason: waiter.set())
             if key is not None:
@@ -340,7 +434,7 @@ class ActorCore(pykka.Actor):
         with self._hr_lock:
             if self._hr_abandoned:
                 return True
-            if self._hr_exited.is_set():
+            if self._hr_has_exited:
                 return False
             self._hr_abandoned = True
             timers = list(self._hr_timers or ())
@@ -356,7 +450,7 @@ class ActorCore(pykka.Actor):
                 watch(self, KILLED)
             except Exception:
                 logger.exception("Exit callback of %s failed", self)
-        ActorRegistry.unregister(self.actor_ref)
+        _registry.unregister(self.actor_ref)
         self.actor_stopped.set()
         self._hr_after_abandon()
         self._hr_started.set()  # a supervisor waiting for its on_start goes on
@@ -386,20 +480,26 @@ class ActorCore(pykka.Actor):
         child_ref = self._hr_child_ref
         if crashed is None or child_ref is None or isinstance(crashed.message, _Internal):
             return
-        on_dead_letter = child_ref._on_dead_letter
-        if on_dead_letter is not None:
-            on_dead_letter(crashed.message, reason)
+        child_ref._on_dead_letter(crashed.message, reason)
 
     def _hr_finish(self) -> None:
         reason: Reason = self._hr_reason if self._hr_reason is not None else NORMAL
         with self._hr_lock:
             self._hr_exit_reason = reason
-            self._hr_exited.set()
+            with _making:  # (as `_hr_exited` reads it, making its flag)
+                self._hr_has_exited = True
+                flag = self._hr_exited_flag
             late = self._hr_abandoned
             callbacks = list((self._hr_exit_callbacks or {}).values())
             self._hr_exit_callbacks = None
             timers = list(self._hr_timers or ())
             self._hr_timers = None
+            on_exit = self._hr_on_exit
+            self._hr_on_exit = None
+        if flag is not None:
+            flag.set()
+        if on_exit is not None:
+            callbacks.insert(0, on_exit)  # told first, as it was watching first
         for timer in timers:
             timer.cancel()
         if late:

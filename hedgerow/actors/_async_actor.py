@@ -30,6 +30,7 @@ import pykka
 from pykka import ActorDeadError, ActorRegistry, messages
 
 from hedgerow._exceptions import Shutdown
+from hedgerow.actors import _registry
 from hedgerow.actors._actor_core import take_spawning_inbox
 from hedgerow.actors._async_future import AsyncioFuture
 from hedgerow.actors._inbox import Inbox
@@ -37,7 +38,7 @@ from hedgerow.actors._loop import DEFERRED, _actor_codes, hedgerow_loop, runtime
 from hedgerow.actors._loop_child import BUDGET, DEAD, LEFT, NEW, RUNNING, LoopChild, current_task
 from hedgerow.actors._loop_inbox import LoopActorRef, LoopInbox
 from hedgerow.actors._messages import _Control
-from hedgerow.actors._registry import index_registry
+from hedgerow.actors._registry import RefTable, index_registry
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Coroutine
@@ -164,7 +165,8 @@ class AsyncioActor(LoopChild, pykka.Actor):
         return loop
 
     def _start_actor_loop(self) -> None:
-        index_registry()  # many actors: O(1) unregisters (see hedgerow.actors._registry)
+        if ActorRegistry._actor_refs.__class__ is not RefTable:  # type: ignore[comparison-overlap]
+            index_registry()  # many actors: O(1) unregisters (see hedgerow.actors._registry)
         running = _get_running_loop()
         loop = self._hr_start_loop
         if loop is None:
@@ -379,7 +381,7 @@ class AsyncioActor(LoopChild, pykka.Actor):
 
     def _stop(self) -> Any:
         """Stop now; ``on_stop`` runs (its coroutine is returned, to be awaited)."""
-        ActorRegistry.unregister(self.actor_ref)
+        _registry.unregister(self.actor_ref)
         self.actor_stopped.set()
         if self._hr_abandoned:
             return None  # killed by its supervisor: no graceful stop
@@ -403,7 +405,7 @@ class AsyncioActor(LoopChild, pykka.Actor):
             self._hr_set_reason(exception_value, traceback)
         if self._hr_child_ref is not None or self._hr_reported:
             # Its supervisor (or the tree, for its root) reports it as an event.
-            ActorRegistry.unregister(self.actor_ref)
+            _registry.unregister(self.actor_ref)
             self.actor_stopped.set()
             return
         pykka_logger.error(
@@ -411,14 +413,14 @@ class AsyncioActor(LoopChild, pykka.Actor):
             self,
             exc_info=(exception_type, exception_value, traceback),  # type: ignore[arg-type]
         )
-        ActorRegistry.unregister(self.actor_ref)
+        _registry.unregister(self.actor_ref)
         self.actor_stopped.set()
 
     def _hr_teardown(self) -> None:
         """Answer what is left in the inbox, as pykka's teardown does; then its
         exit callbacks run (links and monitors)."""
         self._hr_phase = _DEAD
-        if not self._hr_exited.is_set():
+        if not self._hr_has_exited:
             self._hr_finish()
         inbox = self.actor_inbox
         if inbox.__class__ is not LoopInbox:
@@ -464,7 +466,7 @@ class AsyncioActor(LoopChild, pykka.Actor):
         if self._hr_phase == _DEAD and self._hr_task is None:
             return
         self._hr_killed = True
-        ActorRegistry.unregister(self.actor_ref)
+        _registry.unregister(self.actor_ref)
         self.actor_stopped.set()
         pykka_logger.debug("Killed %s", self)
         current = self._hr_current
@@ -486,7 +488,7 @@ class AsyncioActor(LoopChild, pykka.Actor):
             self._hr_child_cancelled()  # its supervisor learns it ended, killed
             return
         self._hr_killed = True
-        ActorRegistry.unregister(self.actor_ref)
+        _registry.unregister(self.actor_ref)
         self.actor_stopped.set()
         self._hr_teardown()
 

@@ -23,8 +23,6 @@ from hedgerow.actors._reason import NOPROC, Reason
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from hedgerow.actors._flag import StopFlag
-
 __all__ = ["Incarnation", "demonitor", "link", "monitor", "unlink"]
 
 
@@ -34,7 +32,7 @@ class Incarnation(Protocol):
     _hr_incarnation: int
     _hr_abandoned: bool
     _hr_links: dict[int, int] | None
-    _hr_exited: StopFlag
+    _hr_has_exited: bool
     actor_inbox: Any
 
     def _hr_add_exit_callback(
@@ -96,7 +94,7 @@ def _deliver(ref: pykka.ActorRef[Any], message: Any) -> None:
 
 def _signal(actor: Incarnation, sender: pykka.ActorRef[Any], reason: Reason) -> None:
     """Send an exit signal to one incarnation, ahead of its queued messages."""
-    if actor._hr_exited.is_set():
+    if actor._hr_has_exited:
         return
     control = _Control(_Control.EXIT_SIGNAL, actor._hr_incarnation, reason, sender)
     envelope = pykka._envelope.Envelope(control)
@@ -113,7 +111,7 @@ def link(a: pykka.ActorRef[Any], b: pykka.ActorRef[Any]) -> None:
     if actor_a is None:
         msg = f"{a} is not a hedgerow.Actor"
         raise TypeError(msg)
-    if actor_b is None or actor_b._hr_exited.is_set() or actor_b._hr_abandoned:
+    if actor_b is None or actor_b._hr_has_exited or actor_b._hr_abandoned:
         _signal(actor_a, b, NOPROC)
         return
     if actor_a._hr_links is not None and id(actor_b) in actor_a._hr_links:

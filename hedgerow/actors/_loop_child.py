@@ -28,9 +28,8 @@ from asyncio import CancelledError, events
 from types import CoroutineType
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from pykka import ActorRegistry
-
 from hedgerow._exceptions import DeadLetterError, LinkedExit, Shutdown
+from hedgerow.actors import _registry
 from hedgerow.actors._actor_core import ActorCore
 from hedgerow.actors._inbox import Inbox
 from hedgerow.actors._messages import Exit, _Control, _Internal
@@ -42,6 +41,7 @@ if TYPE_CHECKING:
 
     from pykka._envelope import Envelope
 
+    from hedgerow.actors._flag import StopFlag
     from hedgerow.actors._loop import LoopRuntime
     from hedgerow.actors._ref import Interceptor
 
@@ -68,6 +68,7 @@ class LoopChild(ActorCore):
 
     _hr_can_kill: ClassVar[bool] = True
 
+    actor_stopped: StopFlag
     _hr_loop: asyncio.AbstractEventLoop
     _hr_runtime: LoopRuntime
     _hr_busy: bool
@@ -130,7 +131,7 @@ class LoopChild(ActorCore):
         child_ref = self._hr_child_ref
         hooks = child_ref.hooks if child_ref is not None else None
         budget = BUDGET
-        while not stopped.is_set():
+        while not stopped._flag:
             if not budget:
                 self._hr_loop.call_soon(self._hr_drain)
                 return None
@@ -138,7 +139,7 @@ class LoopChild(ActorCore):
             envelope = inbox.take_nowait()
             if envelope is None:
                 break
-            if stopped.is_set():  # abandoned meanwhile: it stays for the next incarnation
+            if stopped._flag:  # abandoned meanwhile: it stays for the next incarnation
                 inbox.put_front(envelope)
                 break
             self._hr_current = envelope
@@ -162,7 +163,7 @@ class LoopChild(ActorCore):
             self._hr_current = None
             if hook is not None:
                 return None, hook
-        if stopped.is_set():
+        if stopped._flag:
             self._hr_end()
         self._hr_idle()
         return None
@@ -195,13 +196,13 @@ class LoopChild(ActorCore):
         the supervisor (waiting on ``_hr_started``) go on."""
         try:
             reason = self._hr_reason
-            if self.actor_stopped.is_set() and reason is not None and not is_normal(reason):
+            if self.actor_stopped._flag and reason is not None and not is_normal(reason):
                 self._hr_start_error = reason  # type: ignore[assignment]
             elif self._hr_on_started is not None and not self._hr_abandoned:
                 # Before the first message, so "started" always precedes its effects.
                 try:
-                    self._hr_on_started()
-                    self._hr_on_started = None  # its closure is not kept while the actor lives
+                    self._hr_on_started(self)
+                    self._hr_on_started = None  # not kept while the actor lives
                 except Exception:
                     logger.exception("Start callback of %s failed", self)
         finally:
@@ -374,7 +375,7 @@ class LoopChild(ActorCore):
         """Its task was cancelled from outside, or its loop is closed: as a kill."""
         if self._hr_phase == DEAD:
             return
-        ActorRegistry.unregister(self.actor_ref)
+        _registry.unregister(self.actor_ref)
         self.actor_stopped.set()
         if self._hr_phase == NEW:  # it never ran: its start failed
             error = RuntimeError(f"the event loop of {self} is closed: it cannot start")

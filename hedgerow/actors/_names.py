@@ -55,6 +55,8 @@ class Names:
 
     def claim(self, path: str) -> ChildRef[Any] | None:
         """The ref reserved for `path`, now its supervisor's; None if none is reserved."""
+        if path not in self._reserved:  # (one atomic read: most starts have none)
+            return None
         with self._lock:
             if path not in self._reserved:
                 return None

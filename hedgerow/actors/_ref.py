@@ -6,6 +6,7 @@ import contextlib
 import os
 import random
 import sys
+import threading
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar, overload
 
 import pykka
@@ -25,6 +26,16 @@ if TYPE_CHECKING:
     from hedgerow._events import EventStream
 
 __all__ = ["ChildRef", "Interceptor", "NameLookup", "TreeHooks", "new_urn"]
+
+_stopped_lock = threading.Lock()
+"""Orders making a ref's `actor_stopped` against the child going and coming back."""
+
+
+def _forked() -> None:
+    """In a forked child: a thread of the parent may have held the lock (never released there)."""
+    global _stopped_lock  # noqa: PLW0603 - the module's one lock, made afresh
+    _stopped_lock = threading.Lock()
+
 
 A = TypeVar("A", bound="pykka.Actor")
 
@@ -101,11 +112,14 @@ class ChildRef(pykka.ActorRef[A]):
 
     actor_inbox: Inbox
 
+    _stopped: StopFlag | None = None
+    """`actor_stopped`, once asked for."""
+
     def __init__(
         self,
         actor_class: type[A],
         path: str,
-        on_dead_letter: Callable[[Any, Reason], None] | None = None,
+        dead_letters: Callable[[str, Any, Reason], None] | None = None,
         names: NameLookup | None = None,
         hooks: TreeHooks | None = None,
         *,
@@ -117,10 +131,9 @@ class ChildRef(pykka.ActorRef[A]):
         self._urn: str | None = None  # made when first read (`actor_urn`): rarely
         self.actor_inbox = Inbox()
         self.actor_inbox.owner = path
-        self.actor_inbox.on_overflow = self._refuse
-        self.actor_stopped = StopFlag()  # an Event that makes its Condition when waited on
         self.path = path
-        self._on_dead_letter = on_dead_letter
+        self._dead_letters = dead_letters
+        """``dead_letters(path, message, reason)``: the supervisor's, shared by its refs."""
         self.names = names
         self.hooks = hooks
         self.events = events
@@ -133,6 +146,29 @@ class ChildRef(pykka.ActorRef[A]):
 
     def __repr__(self) -> str:
         return f"<ChildRef {self.path}>"
+
+    @property  # type: ignore[override]
+    def actor_stopped(self) -> StopFlag:
+        """Set while the child is gone for good (pykka's ``actor_stopped``); made
+        when first asked for (`is_alive` does not need it)."""
+        flag = self._stopped
+        if flag is None:
+            with _stopped_lock:
+                flag = self._stopped
+                if flag is None:
+                    flag = StopFlag()
+                    flag._flag = self._gone is not None  # set before any reader can find it
+                    self._stopped = flag
+        return flag
+
+    @actor_stopped.setter
+    def actor_stopped(self, flag: StopFlag) -> None:
+        self._stopped = flag
+
+    def _on_dead_letter(self, message: Any, reason: Reason) -> None:
+        """A message to this child is a dead letter: the supervisor reports it."""
+        if self._dead_letters is not None:
+            self._dead_letters(self.path, message, reason)
 
     @property
     def actor_urn(self) -> str:
@@ -206,6 +242,8 @@ class ChildRef(pykka.ActorRef[A]):
     def _bound_inbox(self, settings: InboxSettings | None) -> None:
         if settings is None and self.actor_inbox.max_inbox is None:
             return  # unbounded already (every new ref's inbox): nothing to change
+        # Only a bounded inbox overflows: an unbounded one holds no callback.
+        self.actor_inbox.on_overflow = self._refuse
         self.actor_inbox.bound(settings)
 
     def _attach(self, actor: A) -> None:
@@ -219,14 +257,21 @@ class ChildRef(pykka.ActorRef[A]):
 
     def _revive(self) -> None:
         """The child is started again: its inbox queues once more."""
-        self._gone = None
-        self.actor_stopped.clear()
+        if self._gone is not None or self._stopped is not None:  # (not a first start)
+            with _stopped_lock:
+                self._gone = None
+                flag = self._stopped
+            if flag is not None:
+                flag.clear()
         self.actor_inbox.reopen()
 
     def _mark_gone(self, reason: Reason) -> None:
         """The child will not run again: dead-letter what is queued and what comes."""
-        self._gone = reason
-        self.actor_stopped.set()
+        with _stopped_lock:
+            self._gone = reason
+            flag = self._stopped
+        if flag is not None:
+            flag.set()
         for envelope in self.actor_inbox.close(reason, self._refuse):
             self._refuse(envelope, reason)
 
@@ -246,8 +291,8 @@ class ChildRef(pykka.ActorRef[A]):
             envelope.reply_to.set_exception((type(error), error, None))
         if isinstance(message, messages._ActorStop):
             return
-        if self._on_dead_letter is not None:
-            self._on_dead_letter(message, reason)
+        if self._dead_letters is not None:
+            self._dead_letters(self.path, message, reason)
 
 
 def new_urn() -> str:
@@ -266,6 +311,7 @@ _urn_random = random.Random()  # noqa: S311 - unique names, not secrets
 _random_bits = _urn_random.getrandbits
 if hasattr(os, "register_at_fork"):  # a forked process must not repeat its parent's urns
     os.register_at_fork(after_in_child=_urn_random.seed)
+    os.register_at_fork(after_in_child=_forked)
 
 
 _asyncio_future: Callable[[], pykka.Future[Any]] | None = None

@@ -17,6 +17,7 @@ event-loop actor starts), never at import.
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
 from pykka import ActorRegistry
@@ -24,7 +25,9 @@ from pykka import ActorRegistry
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
 
-__all__ = ["RefTable", "index_registry"]
+__all__ = ["RefTable", "index_registry", "register", "unregister"]
+
+_pykka_logger = logging.getLogger("pykka")
 
 
 class RefTable:
@@ -71,3 +74,29 @@ def index_registry() -> None:
         refs = registry._actor_refs
         if refs.__class__ is not RefTable:
             registry._actor_refs = RefTable(refs)
+
+
+def register(actor_ref: Any) -> None:
+    """`ActorRegistry.register`, whose debug line (the ref's text, made at every
+    register) is made only when the ``pykka`` logger would emit it."""
+    registry: Any = ActorRegistry
+    with registry._actor_refs_lock:
+        registry._actor_refs.append(actor_ref)
+    if _pykka_logger.isEnabledFor(logging.DEBUG):
+        _pykka_logger.debug(f"Registered {actor_ref}")  # noqa: G004 - pykka's own line
+
+
+def unregister(actor_ref: Any) -> None:
+    """`ActorRegistry.unregister`, its debug line made only when it would be emitted
+    (the ref's text: an incarnation's URN, otherwise made only when read)."""
+    registry: Any = ActorRegistry
+    removed = False
+    with registry._actor_refs_lock:
+        if actor_ref in registry._actor_refs:
+            registry._actor_refs.remove(actor_ref)
+            removed = True
+    if _pykka_logger.isEnabledFor(logging.DEBUG):
+        if removed:
+            _pykka_logger.debug(f"Unregistered {actor_ref}")  # noqa: G004 - pykka's own line
+        else:
+            _pykka_logger.debug(f"Unregistered {actor_ref} (not found in registry)")  # noqa: G004

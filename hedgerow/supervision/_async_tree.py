@@ -24,13 +24,14 @@ from hedgerow._exceptions import ChildNotFound
 from hedgerow.actors._ask import ask_within
 from hedgerow.actors._async_future import AsyncioFuture
 from hedgerow.actors._ref import narrow
+from hedgerow.supervision._loop_supervisor import call_at_once
 from hedgerow.supervision._supervisor import Supervisor
 from hedgerow.supervision._tree import DEFAULT_CALL_TIMEOUT, SupervisorHandle, Tree, check_spec
 from hedgerow.supervision._update import check_update, update_tree_unless_cancelled
 
 if TYPE_CHECKING:
     import random
-    from collections.abc import Coroutine, Generator
+    from collections.abc import Awaitable, Generator
     from types import TracebackType
 
     import pykka
@@ -63,9 +64,12 @@ class AsyncioSupervisorHandle:
         self.ref = ref
         self.timeout = timeout
 
-    def _call(self, name: str, *args: Any) -> Coroutine[Any, Any, Any]:
+    def _call(self, name: str, *args: Any) -> Awaitable[Any]:
         # The ask's coroutine itself, awaited by the caller: one layer less per call.
         call = ProxyCall(attr_path=(name,), args=args, kwargs={})
+        at_once = call_at_once(self.ref, call, self.timeout, name)  # a loop supervisor, idle
+        if at_once is not None:
+            return at_once
         return ask_within(self.ref, call, self.timeout, name)
 
     async def start_child(self, spec_or_arg: Any = None, *extra_args: Any) -> ChildRef[Any]:

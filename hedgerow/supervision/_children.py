@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from hedgerow.actors._messages import _Internal
 from hedgerow.supervision._backoff import Backoff, BackoffSettings
@@ -55,8 +55,22 @@ class ChildCounts:
     workers: int
 
 
+class _Watcher(Protocol):
+    """What a child's record tells of its incarnations (its supervisor)."""
+
+    def _child_started(self, child: _Child, actor: ActorCore) -> None: ...
+
+    def _child_exit_notice(self, child: _Child, actor: ActorCore, reason: Reason) -> None: ...
+
+
 class _Child:
-    """The supervisor's record of one child (its spec, ref and current incarnation)."""
+    """The supervisor's record of one child (its spec, ref and current incarnation).
+
+    It is also what each incarnation calls back: ``record(actor, reason)`` when
+    it exits (its ``on_exit``) and ``record.started(actor)`` once its
+    ``on_start`` is over, passed on to the supervisor (`supervisor`), so that a
+    live child costs no callback objects of its own.
+    """
 
     __slots__ = (
         "actor",
@@ -70,6 +84,7 @@ class _Child:
         "spec",
         "started_at",
         "state",
+        "supervisor",
         "timer",
     )
 
@@ -79,7 +94,9 @@ class _Child:
         ref: ChildRef[Any],
         backoff: BackoffSettings | None,
         random: _random.Random,
+        supervisor: _Watcher,
     ) -> None:
+        self.supervisor = supervisor
         self.spec = spec
         self.id = spec.id
         self.ref = ref
@@ -92,6 +109,14 @@ class _Child:
         self.started_at = 0.0
         self.state = ChildState.STOPPED
         self.timer: TimerHandle | None = None
+
+    def __call__(self, actor: ActorCore, reason: Reason) -> None:
+        """An incarnation exited (in its thread or loop): tell the supervisor."""
+        self.supervisor._child_exit_notice(self, actor, reason)
+
+    def started(self, actor: ActorCore) -> None:
+        """An incarnation's ``on_start`` is over (in its thread or loop)."""
+        self.supervisor._child_started(self, actor)
 
 
 class _ChildExited(_Internal):

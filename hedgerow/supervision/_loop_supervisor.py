@@ -22,32 +22,45 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import inspect
 import math
 from asyncio import events
+from types import CoroutineType
 from typing import TYPE_CHECKING, Any
+
+from pykka._envelope import Envelope
 
 from hedgerow._clock import MonotonicClock
 from hedgerow.actors._actor_core import KILL_LANDS
+from hedgerow.actors._ask import AskTimeout
 from hedgerow.actors._async_actor import AsyncioActor
+from hedgerow.actors._async_future import AsyncioFuture
 from hedgerow.actors._flag import StopFlag
-from hedgerow.actors._loop import DEFERRED
+from hedgerow.actors._inbox import Inbox
+from hedgerow.actors._loop import DEFERRED, _actor_codes
+from hedgerow.actors._loop_child import LEFT, RUNNING
 from hedgerow.actors._reason import KILLED, Reason
 from hedgerow.actors._spawn import launch
 from hedgerow.supervision._steps import Steps, WaitStarted
 from hedgerow.supervision._supervisor import SupervisorBase
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable
     from types import TracebackType
+
+    import pykka
 
     from hedgerow._clock import Clock
     from hedgerow.actors._actor_core import ActorCore
     from hedgerow.actors._ref import ChildRef
     from hedgerow.supervision._spec import ChildSpec
 
-__all__ = ["LoopFlag", "LoopSupervisor"]
+__all__ = ["LoopFlag", "LoopSupervisor", "call_at_once"]
 
 _get_running_loop = events._get_running_loop  # asyncio's C fast path
+_enter_task = asyncio.tasks._enter_task
+_leave_task = asyncio.tasks._leave_task
 
 
 class LoopSupervisor(SupervisorBase, AsyncioActor):
@@ -64,6 +77,8 @@ class LoopSupervisor(SupervisorBase, AsyncioActor):
 
     _hr_unstarted: tuple[Any, Steps[Any]] | None = None
     """The coroutine `_perform` last returned, and its steps, until it runs."""
+    _hr_at_once = 0
+    """Calls handled at once (`call_at_once`) since one last went by the loop."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -113,10 +128,40 @@ class LoopSupervisor(SupervisorBase, AsyncioActor):
         """`Supervisor.replace_child`."""
         return self._perform(self._replace_child(spec))
 
+    # -- a call handled at once (`call_at_once`) ---------------------------------
+
+    def _hr_handle_now(self, envelope: Envelope[Any]) -> None:
+        """Handle `envelope` (a proxy call, to answer) as the actor's run of its
+        inbox handles the first message it takes (`AsyncioActor._hr_next`), then
+        go on as that run does (what was put meanwhile, then idle)."""
+        self._hr_current = envelope
+        message = envelope.message
+        try:
+            response = getattr(self, message.attr_path[0])(*message.args, **message.kwargs)
+        except BaseException:  # noqa: BLE001 - handled as the actor loop does (_hr_failed)
+            hook = self._hr_failed(envelope)
+        else:
+            if response.__class__ is CoroutineType:
+                self._hr_task = self._hr_loop.create_task(self._hr_body(envelope, response))
+                return
+            reply_to = envelope.reply_to
+            assert reply_to is not None
+            if self._hr_child_ref is None:
+                if not self._hr_killed:
+                    reply_to.set(response)
+            elif response is not LEFT:
+                reply_to.set(response)
+            hook = None
+        self._hr_current = None
+        if hook is not None:
+            self._hr_task = self._hr_loop.create_task(self._hr_body(None, hook))
+            return
+        self._hr_drain()
+
     # -- performing the steps on the loop ---------------------------------------
 
-    def _watch_start(self, actor: ActorCore) -> None:
-        actor._hr_started = LoopFlag(self._hr_loop)
+    def _start_flag(self) -> StopFlag:
+        return LoopFlag(self._hr_loop)
 
     def _launch(self, actor: ActorCore) -> None:
         # A child of this loop, started from it: its first run (its on_start,
@@ -182,7 +227,7 @@ class LoopSupervisor(SupervisorBase, AsyncioActor):
                     request = steps.send(None)
                 else:
                     actor = request.actor
-                    if actor._hr_exited.is_set() and not actor._hr_abandoned:
+                    if actor._hr_has_exited and not actor._hr_abandoned:
                         reason = actor._hr_exit_reason  # ended already (as await_end says)
                     else:
                         reason = await await_end(actor, request.clock, loop)
@@ -192,6 +237,127 @@ class LoopSupervisor(SupervisorBase, AsyncioActor):
         except BaseException:
             steps.close()  # a cancelled wait: its steps' cleanups run now
             raise
+
+
+AT_ONCE = 64
+"""At most this many calls in a row are handled at once (`call_at_once`): then
+one goes by the loop, so a caller that awaits call after call still lets the
+loop's other work run."""
+
+
+def call_at_once(  # noqa: PLR0911 - one return per way a call goes
+    ref: pykka.ActorRef[Any], message: Any, seconds: float | None, what: str
+) -> Awaitable[Any] | None:
+    """An awaited ask of a `LoopSupervisor` from its own loop, handled at once when
+    the supervisor is idle: what to await for its answer (its future, if it is
+    answered already); None otherwise (the caller asks as usual).
+
+    The supervisor's run of its inbox, which the loop's next callback would
+    have been for the message, is made right here instead, and takes the
+    message first (`LoopSupervisor._hr_handle_now`; with a test harness's
+    interceptor, the message is put into the inbox and the run takes it from
+    there): the same handling, in the same order (the supervisor is running,
+    has nothing queued and handles nothing else meanwhile, and the loop has
+    nothing else ready to run before it), outside the caller's task as a
+    callback runs, without the two turns of the loop an ask costs. If that
+    run kills the caller's own incarnation, the cancel lands at the caller's
+    await, as by message. A call that the supervisor finishes
+    without waiting (a start of a child of this loop whose ``on_start`` does
+    not await) is answered before this returns; one that waits goes on in the
+    supervisor's task, and the answer is awaited within `seconds`, as
+    `ask_within`. One call in `AT_ONCE` goes by the loop, so the loop's other
+    work runs between them.
+    """
+    actor = ref._actor_weakref()
+    if (
+        not isinstance(actor, LoopSupervisor)
+        or actor._hr_busy
+        or actor._hr_notified
+        or actor._hr_phase != RUNNING
+        or actor.actor_stopped._flag
+        or _get_running_loop() is not actor._hr_loop
+        # The loop runs what is ready first (a loop without asyncio's `_ready`,
+        # such as uvloop's, cannot tell: by message).
+        or getattr(actor._hr_loop, "_ready", True)
+    ):
+        return None
+    inbox: Any = actor.actor_inbox  # a LoopInbox; a nested supervisor's: its ChildRef's Inbox
+    child_ref = actor._hr_child_ref
+    if isinstance(inbox, Inbox):
+        if inbox.queue or inbox._deferred or inbox.max_inbox is not None:
+            return None
+    elif inbox._queue:
+        return None
+    if actor._hr_at_once >= AT_ONCE:
+        actor._hr_at_once = 0
+        return None
+    actor._hr_at_once += 1
+    # Busy from now: a put meanwhile (its own, or another's) schedules no run.
+    actor._hr_busy = True
+    actor._hr_runtime.busy += 1
+    future: AsyncioFuture[Any] = AsyncioFuture()
+    hooks = child_ref.hooks if child_ref is not None else None
+    loop = actor._hr_loop
+    task = asyncio.current_task(loop)
+    cancels = task.cancelling() if task is not None else 0
+    if (hooks is None or hooks.interceptor is None) and actor.__class__ is LoopSupervisor:
+        _run_now(task, actor._hr_handle_now, Envelope(message, reply_to=future))
+    else:  # (a test harness's interceptor sees the message taken from the inbox)
+        try:
+            inbox.put(Envelope(message, reply_to=future))
+        finally:
+            _run_now(task, actor._hr_drain)
+    if task is not None and task.cancelling() > cancels:
+        # The run cancelled the caller (its own incarnation killed): by message,
+        # the cancel lands at the caller's await; so it does here.
+        return _after_a_turn(future)
+    if future._hr_state:
+        return future
+    return _answer_within(future, seconds, ref, what)
+
+
+def _run_now(task: asyncio.Task[Any] | None, run: Any, *args: Any) -> None:
+    """`run(*args)` (a supervisor's run of its inbox) as the loop runs a
+    callback: outside the caller's `task` (no current task), in a copy of the
+    caller's context, what it raises reported to the loop's exception handler."""
+    loop = run.__self__._hr_loop
+    if task is not None:
+        _leave_task(loop, task)
+    try:
+        contextvars.copy_context().run(run, *args)
+    except (SystemExit, KeyboardInterrupt):
+        raise
+    except BaseException as exc:  # noqa: BLE001 - as asyncio's Handle reports a callback's
+        loop.call_exception_handler(
+            {"message": f"Exception in the run of {run.__self__}", "exception": exc}
+        )
+    finally:
+        if task is not None:
+            _enter_task(loop, task)
+
+
+async def _after_a_turn(future: Any) -> Any:
+    await asyncio.sleep(0)
+    return await future
+
+
+async def _answer_within(
+    future: Any, seconds: float | None, ref: pykka.ActorRef[Any], what: str
+) -> Any:
+    if seconds is None:
+        return await future
+    try:
+        async with asyncio.timeout(seconds):
+            return await future
+    except TimeoutError:
+        if future.done():  # the answer came with the timeout (or is a TimeoutError)
+            return future.get(timeout=0)
+        msg = f"{ref} ({what}) did not answer within {seconds} seconds"
+        raise AskTimeout(msg) from None
+
+
+# A supervisor blocking its loop in a call handled at once is named by the watchdog.
+_actor_codes.add(LoopSupervisor._hr_handle_now.__code__)
 
 
 class LoopFlag(StopFlag):
@@ -241,12 +407,12 @@ async def await_end(actor: ActorCore, clock: Clock, loop: asyncio.AbstractEventL
     if deadline is None:
         msg = f"{actor}: await_end before _hr_begin_stop"
         raise RuntimeError(msg)
-    if not actor._hr_abandoned and not actor._hr_exited.is_set():
+    if not actor._hr_abandoned and not actor._hr_has_exited:
         remaining = None if math.isinf(deadline) else max(deadline - clock.now(), 0.0)
         if remaining != 0.0:
             await _exit_or_timer(actor, loop, remaining, clock)
     if actor._hr_abandon():
-        if actor._hr_can_kill and not actor._hr_exited.is_set():
+        if actor._hr_can_kill and not actor._hr_has_exited:
             # Its task is cancelled on its loop: once that has landed, the
             # message it held is a dead letter before its end is reported.
             await _exit_or_timer(actor, loop, KILL_LANDS, None)

@@ -4,7 +4,6 @@ starts their incarnations.
 
 from __future__ import annotations
 
-import functools
 from typing import TYPE_CHECKING, Any
 
 from pykka._envelope import Envelope
@@ -14,6 +13,7 @@ from hedgerow._exceptions import (
     Shutdown,
 )
 from hedgerow.actors._actor_core import STARTED, ActorCore
+from hedgerow.actors._flag import StopFlag
 from hedgerow.actors._reason import KILLED, Reason
 from hedgerow.actors._spawn import build, launch
 from hedgerow.supervision._children import (
@@ -88,13 +88,14 @@ class Starting(Terminating):
         if interceptor is not None:
             interceptor.child_created(ref)
         self.names.add(ref)
-        child = _Child(spec, ref, settings[3], self.random)
+        child = _Child(spec, ref, settings[3], self.random, self)
         child.id = cid
         return child
 
-    def _watch_start(self, actor: ActorCore) -> None:
-        """Before `actor` starts: prepare to wait for its ``on_start`` (a
-        supervisor on a loop gives it a flag that wakes it)."""
+    def _start_flag(self) -> StopFlag:
+        """The flag an incarnation sets once its ``on_start`` is over (a
+        supervisor on a loop gives one that wakes it)."""
+        return StopFlag()
 
     def _launch(self, actor: ActorCore) -> None:
         """Start `actor` (under `_gate`): `launch`, unless the runtime has its own way."""
@@ -111,7 +112,8 @@ class Starting(Terminating):
         took its stop over stops the incarnation, and nothing more starts.
         """
         with self._gate:
-            self._check_not_abandoned()
+            if self._hr_abandoned:
+                self._check_not_abandoned()
             child.incarnation += 1
             child.ref._revive()
         try:
@@ -124,26 +126,28 @@ class Starting(Terminating):
                 ask_errors_fail=child.spec.ask_errors_fail,
                 event_errors_fail=child.spec.event_errors_fail,
                 clock=self.clock,
-                on_exit=self._exit_notifier(child),
-                on_started=self._start_notifier(child),
+                on_exit=child,  # (its record passes both on: no objects per child)
+                on_started=child.started,
+                started=self._start_flag(),
             )
         except Exception as exc:  # noqa: BLE001 - any constructor error is a start failure
             return self._start_failed(child, exc, exc.__traceback__)
-        self._watch_start(actor)
         with self._gate:
-            self._check_not_abandoned()
+            if self._hr_abandoned:
+                self._check_not_abandoned()
             self._launch(actor)
             self._starting = (child, actor)
         self._launched(actor)
         try:
-            if not actor._hr_started.is_set():
+            if not actor._hr_started._flag:
                 yield WaitStarted(actor)
         finally:
-            with self._gate:
-                self._starting = None
+            # (One store: `_interrupt_start` reads it once, under the gate.)
+            self._starting = None
         # Nobody else waits for it: drop the Condition the wait may have made.
         actor._hr_started = STARTED
-        self._check_not_abandoned()
+        # (Abandoned meanwhile: the incarnation runs, and its record stays for
+        # whoever takes this supervisor's stop over to stop it and report it.)
         if actor._hr_abandoned and actor._hr_start_error is None:
             # Abandoned while it started (a stop interrupted the start): killed.
             child.actor = None
@@ -158,19 +162,15 @@ class Starting(Terminating):
         child.state = ChildState.RUNNING
         return None
 
-    def _start_notifier(self, child: _Child) -> Callable[[], None]:
-        incarnation = child.incarnation
+    def _child_started(self, child: _Child, actor: ActorCore) -> None:
+        """`actor`'s ``on_start`` is over (in its thread or loop): its event."""
+        now = child.started_at = self.clock.now()
+        incarnation = actor._hr_incarnation
         kind = EventKind.RESTARTED if incarnation > 1 else EventKind.STARTED
-
-        def notify() -> None:
-            now = child.started_at = self.clock.now()
-            actor = child.ref.incarnation
-            info = None
-            if actor is not None and actor.__class__.actor_info is not _no_info:
-                info = actor.actor_info()  # (most have none: not called, a start is faster)
-            self.events.publish(kind, child.ref.path, now, incarnation=incarnation, info=info)
-
-        return notify
+        info = None
+        if actor.__class__.actor_info is not _no_info:
+            info = actor.actor_info()  # (most have none: not called, a start is faster)
+        self.events.publish(kind, child.ref.path, now, incarnation=incarnation, info=info)
 
     def _start_failed(
         self,
@@ -194,10 +194,6 @@ class Starting(Terminating):
             traceback=text,
         )
         return error
-
-    def _exit_notifier(self, child: _Child) -> Callable[[ActorCore, Reason], None]:
-        # A partial, not a closure: one per live child, so its size counts.
-        return functools.partial(self._child_exit_notice, child)
 
     def _child_exit_notice(self, child: _Child, actor: ActorCore, reason: Reason) -> None:
         """An incarnation of `child` exited (in its thread or loop): tell this supervisor."""

@@ -11,7 +11,6 @@ exit callbacks, so it does not assume one thread per child.
 
 from __future__ import annotations
 
-import functools
 import importlib
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
@@ -287,7 +286,7 @@ class SupervisorBase(Restarting):
         return ChildRef(
             actor_class,
             path,
-            functools.partial(self._dead_letter, path),  # (smaller than a closure)
+            self._dead_letters,  # one for all its refs
             self.names,
             self.hooks,
             events=self.events,

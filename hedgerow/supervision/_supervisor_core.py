@@ -80,6 +80,8 @@ class SupervisorCore(ActorCore):
         """A stop was asked for from another thread: nothing more (re)starts."""
         self._settings: tuple[Any, ...] | None = None
         """The last child spec's (supervisor spec, child spec, inbox, backoff) settings."""
+        self._dead_letters = self._dead_letter
+        """What its children's refs report their dead letters to (one bound method for all)."""
         self._gate = threading.Lock()
         """Orders starting an incarnation against `_terminated` being set from
         another thread (a parent taking over an abandoned supervisor's stop)."""
