@@ -1,0 +1,596 @@
+"""Attacks on the call of an idle loop supervisor handled at once (`call_at_once`,
+0e64871): whatever the caller, the handling must be the message path's, with
+the same outcome, the same events in the same order, and nothing left half
+done. Each scenario runs twice: ``direct`` (as shipped) and ``message`` (the
+direct path turned off, by making `call_at_once` decline), and the two must agree.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import sys
+import threading
+from typing import Any
+
+import pykka
+import pytest
+
+import hedgerow as hr
+from hedgerow.actors._loop import runtime_for
+from hedgerow.supervision import _async_tree, _loop_supervisor
+from hedgerow.testing import Faults
+
+pytestmark = pytest.mark.timeout(60)
+
+KILLED_TASK_GOES_ON = (
+    "a call handled at once runs the supervisor's steps inside the caller's task: a "
+    "brutal kill of the caller's own incarnation skips task.cancel() "
+    "(_hr_kill_child: task is current_task), so the killed handler runs on"
+)
+CURRENT_TASK = (
+    "the supervisor's run of its inbox is not 'as the loop runs a callback': "
+    "asyncio.current_task() inside it is the caller's task, not None"
+)
+
+OVERTAKES = (
+    "a call handled at once overtakes the loop's work queued before it (the told "
+    "child's crash, the restart it causes): each awaited call no longer lets the "
+    "loop turn, so events of other actors come in another order"
+)
+
+mark: contextvars.ContextVar[str] = contextvars.ContextVar("attack_mark", default="unset")
+
+
+@pytest.fixture(params=["message", "direct"])
+def path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """``direct``: as shipped; ``message``: every call goes by message."""
+    if request.param == "message":
+        monkeypatch.setattr(_async_tree, "call_at_once", lambda *_args: None)
+    return str(request.param)
+
+
+def _direct_fails(reason: str) -> Any:
+    """Both paths, the direct one a known failure (strict: it must fail)."""
+    return pytest.mark.parametrize(
+        "path",
+        ["message", pytest.param("direct", marks=pytest.mark.xfail(strict=True, reason=reason))],
+        indirect=True,
+    )
+
+
+def _choose(patch: pytest.MonkeyPatch, *, direct: bool) -> list[bool]:
+    """Take the direct path when it is open (`direct`), or never; whether each call took it."""
+    seen: list[bool] = []
+    original = _loop_supervisor.call_at_once
+
+    def chosen(*args: Any) -> Any:
+        result = original(*args) if direct else None
+        seen.append(result is not None)
+        return result
+
+    patch.setattr(_async_tree, "call_at_once", chosen)
+    return seen
+
+
+def _events(tree: Any) -> list[tuple[str, str, int, str]]:
+    seen: list[tuple[str, str, int, str]] = []
+    tree.events.subscribe(
+        lambda e: seen.append((e.kind.value, e.path, e.incarnation, str(e.reason)))
+    )
+    return seen
+
+
+def _pool(actor_class: type[Any], **child: Any) -> hr.SupervisorSpec:
+    return hr.SupervisorSpec(
+        [hr.ChildSpec("w", actor_class, restart="temporary", **child)],
+        strategy="simple_one_for_one",
+        runtime="loop",
+    )
+
+
+# -- a child whose call has the supervisor kill that very child ------------------------
+
+
+class StopsItself(hr.AsyncioActor):
+    """Asks its supervisor to stop it (brutal_kill): the kill must cancel this
+    handler at its await, as it does when the call goes by message."""
+
+    def __init__(self, tree: Any, log: list[Any]) -> None:
+        super().__init__()
+        self.tree = tree
+        self.log = log
+
+    async def on_receive(self, message: Any) -> Any:
+        self.log.append("before")
+        try:
+            await self.tree.stop_child(self.actor_child_ref)
+        except asyncio.CancelledError:
+            self.log.append("cancelled")
+            raise
+        self.log.append(("ran on after its kill", self.actor_stopped.is_set()))
+        return "answered"
+
+
+@_direct_fails(KILLED_TASK_GOES_ON)
+def test_a_child_that_has_its_supervisor_kill_it_runs_no_more_of_its_handler(path):
+    log: list[Any] = []
+
+    async def main() -> tuple[Any, list[Any]]:
+        spec = _pool(StopsItself, shutdown="brutal_kill")
+        async with hr.open_tree(spec, use_running_loop=True) as tree:
+            events = _events(tree)
+            ref = await tree.start_child(tree, log)
+            with pytest.raises(hr.DeadLetterError):
+                await ref.ask("go", block=False)
+            for _ in range(3):
+                await asyncio.sleep(0)
+            return list(log), events
+
+    seen, events = asyncio.run(main())
+    assert events[:3] == [
+        ("started", "root/w-1", 1, "None"),
+        ("dead_letter", "root/w-1", 0, "killed"),
+        ("stopped", "root/w-1", 1, "killed"),
+    ]
+    assert seen == ["before", "cancelled"]
+
+
+class StopsItsParent(hr.AsyncioActor):
+    """A grandchild that asks the root to stop its own supervisor (brutal_kill):
+    the root takes over that supervisor's children, this one among them."""
+
+    def __init__(self, holder: dict[str, Any], log: list[Any]) -> None:
+        super().__init__()
+        self.holder = holder
+        self.log = log
+
+    async def on_receive(self, message: Any) -> Any:
+        self.log.append("before")
+        try:
+            await self.holder["tree"].stop_child("sub")
+        except asyncio.CancelledError:
+            self.log.append("cancelled")
+            raise
+        self.log.append("ran on after its kill")
+        return "answered"
+
+
+def test_a_grandchild_killed_through_its_supervisors_kill_runs_no_more_of_its_handler(path):
+    log: list[Any] = []
+
+    async def main() -> list[Any]:
+        holder: dict[str, Any] = {}
+        sub = hr.SupervisorSpec(
+            [hr.ChildSpec("g", StopsItsParent, args=(holder, log), shutdown="brutal_kill")],
+            runtime="loop",
+        )
+        spec = hr.SupervisorSpec(
+            [hr.ChildSpec("sub", sub, shutdown="brutal_kill", restart="temporary")],
+            runtime="loop",
+        )
+        async with hr.open_tree(spec, use_running_loop=True) as tree:
+            holder["tree"] = tree
+            ref = tree.lookup("root/sub/g")
+            with pytest.raises((hr.DeadLetterError, pykka.ActorDeadError)):
+                await ref.ask("go", block=False)
+            for _ in range(3):
+                await asyncio.sleep(0)
+            return list(log)
+
+    assert asyncio.run(main()) == ["before", "cancelled"]
+
+
+# -- what the supervisor's run sees of its caller -------------------------------------
+
+
+class SeesItsTask(hr.AsyncioActor):
+    """A plain on_start, run within its supervisor's handling of start_child."""
+
+    def __init__(self, seen: list[Any]) -> None:
+        super().__init__()
+        self.seen = seen
+
+    def on_start(self) -> None:
+        self.seen.append(asyncio.current_task())
+        self.seen.append(mark.get())
+        mark.set("set by the child")
+
+
+@_direct_fails(CURRENT_TASK)
+def test_a_childs_plain_on_start_runs_outside_any_task_as_by_message(path):
+    seen: list[Any] = []
+
+    async def main() -> str:
+        mark.set("the caller's")
+        async with hr.open_tree(_pool(SeesItsTask), use_running_loop=True) as tree:
+            await tree.start_child(seen)
+        return mark.get()
+
+    assert asyncio.run(main()) == "the caller's"  # nothing leaks back
+    assert seen[1] == "the caller's"  # the caller's context flows in, both ways
+    assert seen[0] is None  # run by the loop as a callback: no task
+
+
+class AwaitsOnStart(hr.AsyncioActor):
+    def __init__(self, seen: list[Any]) -> None:
+        super().__init__()
+        self.seen = seen
+
+    async def on_start(self) -> None:
+        self.seen.append(mark.get())
+        mark.set("set by the child")
+        await asyncio.sleep(0)
+        self.seen.append(mark.get())
+
+
+def test_a_childs_async_on_start_sees_the_callers_context_and_leaks_nothing_back(path):
+    seen: list[Any] = []
+
+    async def main() -> list[str]:
+        marks = []
+        async with hr.open_tree(_pool(AwaitsOnStart), use_running_loop=True) as tree:
+            for n in range(3):
+                mark.set(f"caller {n}")
+                await tree.start_child(seen)
+                marks.append(mark.get())
+        return marks
+
+    assert asyncio.run(main()) == ["caller 0", "caller 1", "caller 2"]
+    assert seen == [
+        "caller 0",
+        "set by the child",
+        "caller 1",
+        "set by the child",
+        "caller 2",
+        "set by the child",
+    ]
+
+
+# -- differential: the same scenario by both paths gives the same events and answers -----
+
+
+class Crashy(hr.AsyncioActor):
+    def __init__(self, *args: Any) -> None:
+        super().__init__()
+        self.args = args
+
+    def on_receive(self, message: Any) -> Any:
+        if message == "boom":
+            raise RuntimeError("boom")
+        return (self.args, message, self.actor_incarnation)
+
+
+def _run_scenario(monkeypatch: pytest.MonkeyPatch, *, direct: bool, settle: bool) -> list[Any]:
+    """Calls interleaved with tells (crashes, restarts) on one loop; what was seen."""
+    with monkeypatch.context() as patch:
+        taken = _choose(patch, direct=direct)
+        out: list[Any] = []
+
+        async def main() -> None:
+            spec = hr.SupervisorSpec(
+                [
+                    hr.ChildSpec("a", Crashy, args=("a",)),
+                    hr.ChildSpec("b", Crashy, args=("b",), shutdown="brutal_kill"),
+                ],
+                runtime="loop",
+                max_restarts=50,
+                period=1000,
+            )
+            async with hr.open_tree(spec, use_running_loop=True) as tree:
+                events = _events(tree)
+                a = tree.lookup("root/a")
+                for n in range(4):
+                    a.tell("boom")  # the crash and the restart race with the calls
+                    if settle:  # the crash's handling, then the supervisor's, go first
+                        for _ in range(4):
+                            await asyncio.sleep(0)
+                    c = await tree.start_child(hr.ChildSpec(f"c{n}", Crashy, args=(n,)))
+                    out.append(c.path)
+                    out.append([(i.id, i.state) for i in await tree.which_children()])
+                    await tree.stop_child("b")  # brutal: killed at once
+                    out.append((await tree.restart_child("b")).path)
+                    out.append(await a.ask("hi", block=False))
+                    await tree.stop_child(f"c{n}")
+                    await tree.delete_child(f"c{n}")
+                    out.append((await tree.count_children()).active)
+                with pytest.raises(hr.ChildNotFound):
+                    await tree.stop_child("nobody")
+                out.append("stopping")
+            out.append(events)
+
+        asyncio.run(main())
+        assert any(taken) == direct
+        return out
+
+
+def test_calls_interleaved_with_crashes_give_the_same_answers_and_events(monkeypatch):
+    by_message = _run_scenario(monkeypatch, direct=False, settle=True)
+    at_once = _run_scenario(monkeypatch, direct=True, settle=True)
+    assert at_once[:-1] == by_message[:-1]
+    assert at_once[-1] == by_message[-1]
+
+
+def test_calls_right_after_a_tell_give_the_same_answers(monkeypatch):
+    by_message = _run_scenario(monkeypatch, direct=False, settle=False)
+    at_once = _run_scenario(monkeypatch, direct=True, settle=False)
+    assert at_once[:-1] == by_message[:-1]
+
+
+@pytest.mark.xfail(strict=True, reason=OVERTAKES)
+def test_calls_right_after_a_tell_give_the_same_events_in_the_same_order(monkeypatch):
+    by_message = _run_scenario(monkeypatch, direct=False, settle=False)
+    at_once = _run_scenario(monkeypatch, direct=True, settle=False)
+    assert at_once[-1] == by_message[-1]
+
+
+class Counts(hr.AsyncioActor):
+    def on_receive(self, message: Any) -> Any:
+        if message == "boom":
+            raise RuntimeError("boom")
+        return self.actor_incarnation
+
+
+@_direct_fails(OVERTAKES)
+def test_a_call_lets_the_loop_handle_what_was_told_before_it(path):
+    """A tell, then two awaited calls: by message, the loop runs the told child's
+    crash and the supervisor's restart between them (each call awaits a turn of
+    the loop); at once, neither has happened yet when the second is answered."""
+
+    async def main() -> tuple[int, int]:
+        spec = hr.SupervisorSpec([hr.ChildSpec("a", Counts)], runtime="loop")
+        async with hr.open_tree(spec, use_running_loop=True) as tree:
+            events = _events(tree)
+            a = tree.lookup("root/a")
+            a.tell("boom")
+            await tree.count_children()
+            await tree.count_children()
+            restarts = sum(1 for e in events if e[0] == "restarted")
+            return restarts, a.incarnation.actor_incarnation
+
+    assert asyncio.run(main()) == (1, 2)
+
+
+# -- a supervisor that crashes on the call it handles at once: escalation -------------
+
+
+class Idle(hr.AsyncioActor):
+    def on_receive(self, message: Any) -> Any:
+        return message
+
+
+def _escalation(monkeypatch: pytest.MonkeyPatch, *, direct: bool) -> list[Any]:
+    with monkeypatch.context() as patch:
+        taken = _choose(patch, direct=direct)
+        out: list[Any] = []
+
+        async def main() -> None:
+            sub = hr.SupervisorSpec(
+                [hr.ChildSpec("w", Idle, restart="temporary")],
+                strategy="simple_one_for_one",
+                runtime="loop",
+            )
+            spec = hr.SupervisorSpec(
+                [hr.ChildSpec("a", Idle), hr.ChildSpec("sub", sub), hr.ChildSpec("c", Idle)],
+                strategy="rest_for_one",
+                runtime="loop",
+                max_restarts=1,
+                period=1000,
+            )
+            async with hr.open_tree(spec, use_running_loop=True) as tree:
+                events = _events(tree)
+                handle = await tree.supervisor("sub")
+                out.append((await handle.start_child()).path)
+                with Faults(tree.sync) as faults:
+                    faults.crash("root/sub", RuntimeError("sub crashed"), at_message=1)
+                    with pytest.raises(RuntimeError, match="sub crashed"):
+                        await handle.start_child()
+                    for _ in range(10):  # the restart goes by message either way
+                        await asyncio.sleep(0)
+                    out.append((await handle.start_child()).path)
+                    faults.crash("root/sub", RuntimeError("again"), at_message=1)
+                    with pytest.raises(RuntimeError, match="again"):
+                        await handle.start_child()
+                    out.append(repr(await tree.wait()))  # the root gave up (max_restarts=1)
+            out.append(events)
+
+        asyncio.run(main())
+        assert any(taken) == direct
+        return out
+
+
+def test_a_supervisor_crashing_on_a_call_escalates_as_by_message(monkeypatch):
+    by_message = _escalation(monkeypatch, direct=False)
+    at_once = _escalation(monkeypatch, direct=True)
+    assert at_once == by_message
+
+
+# -- direct calls raced by calls from other threads and other loops -------------------
+
+
+@pytest.fixture
+def switchy() -> Any:
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(old)
+
+
+ROUNDS = 150
+
+
+def _from_a_thread(tree: Any, go: threading.Event) -> int:
+    """Blocking calls through the tree's `Tree` (by message, from this thread)."""
+    go.wait()
+    kept = 0
+    for n in range(ROUNDS):
+        ref = tree.sync.start_child()
+        assert tree.sync.count_children().active >= 1
+        if n % 2:
+            tree.sync.stop_child(ref)
+        else:
+            kept += 1
+    return kept
+
+
+def _from_another_loop(tree: Any, go: threading.Event) -> int:
+    """Awaited calls from another loop (by message)."""
+
+    async def calls() -> int:
+        handle = hr.AsyncioSupervisorHandle(tree.ref)
+        kept = 0
+        for n in range(ROUNDS):
+            ref = await handle.start_child()
+            if n % 3:
+                await handle.stop_child(ref)
+            else:
+                kept += 1
+        return kept
+
+    go.wait()
+    return asyncio.run(calls())
+
+
+async def _on_the_loop(tree: Any) -> int:
+    """Awaited calls on the supervisor's loop (at once when it is idle)."""
+    kept = 0
+    for n in range(ROUNDS):
+        ref = await tree.start_child()
+        await tree.count_children()
+        if n % 4:
+            await tree.stop_child(ref)
+        else:
+            kept += 1
+        if n % 5 == 0:
+            await asyncio.sleep(0)
+    return kept
+
+
+def test_direct_calls_raced_by_other_threads_and_loops_lose_nothing(switchy, monkeypatch):
+    """Tasks on the supervisor's loop (direct), threads (blocking Tree calls) and
+    another loop (awaited asks) start and stop children at once: every call is
+    answered, the supervisor counts what was started less what was stopped, its
+    loop reports no error, and every actor of the loop is idle at the end."""
+    taken = _choose(monkeypatch, direct=True)
+    errors: list[Any] = []
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        loop.set_exception_handler(lambda _loop, context: errors.append(context))
+        async with hr.open_tree(_pool(Idle), use_running_loop=True) as tree:
+            go = threading.Event()
+            workers = [
+                loop.run_in_executor(None, _from_a_thread, tree, go),
+                loop.run_in_executor(None, _from_a_thread, tree, go),
+                loop.run_in_executor(None, _from_another_loop, tree, go),
+            ]
+            go.set()
+            kept = sum(await asyncio.gather(*workers, _on_the_loop(tree), _on_the_loop(tree)))
+            assert (await tree.count_children()).active == kept
+            assert len(await tree.which_children()) == kept
+            for _ in range(3):
+                await asyncio.sleep(0)
+            assert not tree.ref._actor_weakref()._hr_busy
+            assert runtime_for(loop).busy == 0
+
+    asyncio.run(main())
+    assert errors == []
+    assert any(taken)
+
+
+# -- a direct call that waits, when its caller is cancelled or its supervisor stopped --
+
+
+class Gate:
+    def __init__(self) -> None:
+        self.release = asyncio.Event()
+        self.entered = asyncio.Event()
+
+
+class Waits(hr.AsyncioActor):
+    def __init__(self, gate: Gate) -> None:
+        super().__init__()
+        self.gate = gate
+
+    async def on_start(self) -> None:
+        self.gate.entered.set()
+        await self.gate.release.wait()
+
+
+def _cancelled_caller(monkeypatch: pytest.MonkeyPatch, *, direct: bool) -> list[Any]:
+    with monkeypatch.context() as patch:
+        taken = _choose(patch, direct=direct)
+        out: list[Any] = []
+
+        async def main() -> None:
+            gate = Gate()
+            async with hr.open_tree(_pool(Waits), use_running_loop=True) as tree:
+                events = _events(tree)
+                caller = asyncio.ensure_future(tree.start_child(gate))
+                await gate.entered.wait()  # the supervisor awaits the child's start
+                caller.cancel()
+                with pytest.raises(asyncio.CancelledError):
+                    await caller
+                gate.release.set()
+                out.append((await tree.count_children()).active)  # started all the same
+                out.append((await tree.start_child(gate)).path)  # and idle again
+                out.append(tree.ref._actor_weakref()._hr_busy)
+            out.append(events)
+
+        asyncio.run(main())
+        assert taken[0] == direct
+        return out
+
+
+def test_cancelling_a_direct_call_that_waits_leaves_the_supervisor_as_by_message(monkeypatch):
+    by_message = _cancelled_caller(monkeypatch, direct=False)
+    at_once = _cancelled_caller(monkeypatch, direct=True)
+    assert at_once == by_message
+    assert by_message[0] == 1
+
+
+def _stopped_while_waiting(
+    monkeypatch: pytest.MonkeyPatch, *, direct: bool, shutdown: Any
+) -> list[Any]:
+    with monkeypatch.context() as patch:
+        taken = _choose(patch, direct=direct)
+        out: list[Any] = []
+
+        async def main() -> None:
+            gate = Gate()
+            sub = hr.SupervisorSpec(
+                [hr.ChildSpec("w", Waits, restart="temporary", shutdown="brutal_kill")],
+                strategy="simple_one_for_one",
+                runtime="loop",
+            )
+            spec = hr.SupervisorSpec(
+                [hr.ChildSpec("sub", sub, shutdown=shutdown, restart="temporary")],
+                runtime="loop",
+            )
+            async with hr.open_tree(spec, use_running_loop=True) as tree:
+                events = _events(tree)
+                handle = await tree.supervisor("sub")
+                caller = asyncio.ensure_future(handle.start_child(gate))
+                await gate.entered.wait()  # sub awaits its child's start
+                await tree.stop_child("sub")  # sub cannot read its stop: killed
+                try:
+                    out.append(await caller)
+                except BaseException as error:
+                    out.append(type(error).__name__)
+                out.append((await tree.count_children()).active)
+            out.append(events)
+
+        asyncio.run(main())
+        assert (True in taken) == direct
+        return out
+
+
+@pytest.mark.parametrize("shutdown", ["brutal_kill", 0.05])
+def test_a_supervisor_stopped_by_its_parent_during_a_direct_call_as_by_message(
+    monkeypatch, shutdown
+):
+    by_message = _stopped_while_waiting(monkeypatch, direct=False, shutdown=shutdown)
+    at_once = _stopped_while_waiting(monkeypatch, direct=True, shutdown=shutdown)
+    assert at_once == by_message
