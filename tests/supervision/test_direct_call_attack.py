@@ -42,12 +42,23 @@ OVERTAKES = (
 mark: contextvars.ContextVar[str] = contextvars.ContextVar("attack_mark", default="unset")
 
 
+class Path:
+    """Which path a test runs (`direct`), and whether each call took the direct one."""
+
+    def __init__(self, *, direct: bool, taken: list[bool]) -> None:
+        self.direct = direct
+        self.taken = taken
+
+    def check(self) -> None:
+        """The direct variant took the direct path at least once; the other, never."""
+        assert (True in self.taken) == self.direct
+
+
 @pytest.fixture(params=["message", "direct"])
-def path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+def path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Path:
     """``direct``: as shipped; ``message``: every call goes by message."""
-    if request.param == "message":
-        monkeypatch.setattr(_async_tree, "call_at_once", lambda *_args: None)
-    return str(request.param)
+    direct = request.param == "direct"
+    return Path(direct=direct, taken=_choose(monkeypatch, direct=direct))
 
 
 def _direct_fails(reason: str) -> Any:
@@ -128,6 +139,7 @@ def test_a_child_that_has_its_supervisor_kill_it_runs_no_more_of_its_handler(pat
             return list(log), events
 
     seen, events = asyncio.run(main())
+    assert path.taken[-1] == path.direct  # the child's own call
     assert events[:3] == [
         ("started", "root/w-1", 1, "None"),
         ("dead_letter", "root/w-1", 0, "killed"),
@@ -179,6 +191,7 @@ def test_a_grandchild_killed_through_its_supervisors_kill_runs_no_more_of_its_ha
             return list(log)
 
     assert asyncio.run(main()) == ["before", "cancelled"]
+    assert path.taken[-1] == path.direct  # the grandchild's call
 
 
 # -- what the supervisor's run sees of its caller -------------------------------------
@@ -204,10 +217,12 @@ def test_a_childs_plain_on_start_runs_outside_any_task_as_by_message(path):
     async def main() -> str:
         mark.set("the caller's")
         async with hr.open_tree(_pool(SeesItsTask), use_running_loop=True) as tree:
+            await asyncio.sleep(0)  # what the tree's start left to run, first
             await tree.start_child(seen)
         return mark.get()
 
     assert asyncio.run(main()) == "the caller's"  # nothing leaks back
+    assert path.taken == [path.direct]
     assert seen[1] == "the caller's"  # the caller's context flows in, both ways
     assert seen[0] is None  # run by the loop as a callback: no task
 
@@ -237,6 +252,7 @@ def test_a_childs_async_on_start_sees_the_callers_context_and_leaks_nothing_back
         return marks
 
     assert asyncio.run(main()) == ["caller 0", "caller 1", "caller 2"]
+    path.check()
     assert seen == [
         "caller 0",
         "set by the child",
