@@ -220,3 +220,82 @@ def test_a_child_forked_while_an_exit_flag_was_being_made_can_make_its_own():
 def test_a_child_forked_while_a_refs_actor_stopped_was_being_made_can_make_its_own():
     ref = ChildRef(Quiet, "root/w")
     assert _in_a_child_forked_while_held(_ref._stopped_lock, lambda: ref.actor_stopped) == 0
+
+
+# -- dead letters through the supervisor's one bound method; overflow only when bounded --
+
+
+class Holds(hr.Actor):
+    """Blocks on the event it is told, so what comes next waits in its inbox."""
+
+    def on_receive(self, message: Any) -> Any:
+        if isinstance(message, threading.Event):
+            message.wait(10)
+        return message
+
+
+def _dead_letters(tree: hr.Tree) -> list[tuple[str, Any, str]]:
+    seen: list[tuple[str, Any, str]] = []
+
+    def keep(event: hr.Event) -> None:
+        if event.kind is hr.EventKind.DEAD_LETTER:
+            seen.append((event.path, event.message, type(event.reason).__name__))
+
+    tree.events.subscribe(keep)
+    return seen
+
+
+def test_a_stale_refs_dead_letters_are_reported_after_its_supervisor_restarted():
+    sub = hr.SupervisorSpec([hr.ChildSpec("w", Quiet)])
+    tree = hr.start_tree(hr.SupervisorSpec([hr.ChildSpec("sub", sub)]))
+    with tree:
+        seen = _dead_letters(tree)
+        old = tree.lookup("root/sub/w")
+        tree.stop_child("sub")
+        old.tell("after its supervisor stopped")
+        tree.restart_child("sub")
+        new = tree.lookup("root/sub/w")
+        assert new is not old  # the new supervisor's child has a new ref
+        assert new.ask("hi", timeout=5) == "hi"
+        old.tell("after its supervisor restarted")  # through the old one's bound method
+        assert [s[:2] for s in seen] == [
+            ("root/sub/w", "after its supervisor stopped"),
+            ("root/sub/w", "after its supervisor restarted"),
+        ]
+
+
+def _one(max_inbox: int | None) -> hr.SupervisorSpec:
+    return hr.SupervisorSpec([hr.ChildSpec("w", Holds, max_inbox=max_inbox)])
+
+
+def test_an_inbox_bounded_by_an_update_reports_its_overflow_and_unbounded_again_does_not():
+    tree = hr.start_tree(_one(None))
+    with tree:
+        seen = _dead_letters(tree)
+
+        def flood(tag: str) -> None:
+            ref = tree.lookup("root/w")
+            release = threading.Event()
+            ref.tell(release)  # it holds this one: what follows waits in its inbox
+            for n in range(3):
+                ref.tell(f"{tag} {n}")
+            release.set()
+            for _ in range(1000):  # a full inbox refuses the sync too: ask again
+                try:
+                    assert ref.ask("sync", timeout=10) == "sync"
+                    break
+                except hr.InboxFull:
+                    continue
+
+        flood("unbounded")
+        hr.update_tree(tree, _one(1))
+        flood("bounded")
+        hr.update_tree(tree, _one(None))
+        flood("unbounded again")
+        hr.update_tree(tree, _one(1))
+        flood("bounded again")
+        dropped = [message for _path, message, _reason in seen if message != "sync"]
+        assert all(reason == "InboxFull" for *_, reason in seen)
+        assert [m.split()[0] for m in dropped] == ["bounded"] * (len(dropped))
+        assert any(m.startswith("bounded again") for m in dropped)
+        assert any(m.startswith("bounded ") and "again" not in m for m in dropped)
