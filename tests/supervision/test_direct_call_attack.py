@@ -692,3 +692,52 @@ def test_calls_while_the_parent_kills_and_restarts_the_supervisor(switchy, monke
     assert errors == []
     assert outcomes.get("answered", 0) >= 1
     assert any(taken) == direct
+
+
+# -- a supervisor failing on a call: a factory that raises SystemExit ------------------
+
+
+def _exits(*_args: Any) -> Any:
+    raise SystemExit("the factory exits")
+
+
+def _factory_exits(monkeypatch: pytest.MonkeyPatch, *, direct: bool) -> list[Any]:
+    with monkeypatch.context() as patch:
+        taken = _choose(patch, direct=direct)
+        out: list[Any] = []
+
+        async def main() -> None:
+            sub = hr.SupervisorSpec(
+                [hr.ChildSpec("w", _exits, restart="temporary")],
+                strategy="simple_one_for_one",
+                runtime="loop",
+            )
+            spec = hr.SupervisorSpec(
+                [hr.ChildSpec("a", Idle), hr.ChildSpec("sub", sub)],
+                runtime="loop",
+                max_restarts=5,
+                period=1000,
+            )
+            async with hr.open_tree(spec, use_running_loop=True) as tree:
+                events = _events(tree)
+                handle = await tree.supervisor("sub")
+                await asyncio.sleep(0)
+                try:
+                    out.append(await handle.start_child())
+                except BaseException as error:
+                    out.append(type(error).__name__)
+                for _ in range(10):
+                    await asyncio.sleep(0)
+                out.append((await tree.count_children()).active)
+                out.append((await handle.count_children()).active)
+            out.append(events)
+
+        asyncio.run(main())
+        assert any(taken) == direct
+        return out
+
+
+def test_a_supervisor_failing_on_a_call_fails_as_by_message(monkeypatch):
+    by_message = _factory_exits(monkeypatch, direct=False)
+    at_once = _factory_exits(monkeypatch, direct=True)
+    assert at_once == by_message
