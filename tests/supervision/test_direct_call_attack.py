@@ -741,3 +741,37 @@ def test_a_supervisor_failing_on_a_call_fails_as_by_message(monkeypatch):
     by_message = _factory_exits(monkeypatch, direct=False)
     at_once = _factory_exits(monkeypatch, direct=True)
     assert at_once == by_message
+
+
+# -- calls racing the tree's own stop ---------------------------------------------------
+
+
+async def _start_until_refused(tree: Any) -> list[str]:
+    outcomes = []
+    for _ in range(200):
+        try:
+            await tree.start_child()
+            outcomes.append("started")
+        except (pykka.ActorDeadError, hr.DeadLetterError, hr.StartError) as error:
+            outcomes.append(type(error).__name__)
+            break
+        await asyncio.sleep(0)
+    return outcomes
+
+
+@pytest.mark.parametrize("direct", [False, True], ids=["message", "direct"])
+def test_calls_racing_the_trees_stop_end_and_leave_nothing_running(switchy, monkeypatch, direct):
+    taken = _choose(monkeypatch, direct=direct)
+
+    async def main() -> list[list[str]]:
+        tree = await hr.open_tree(_pool(Idle), use_running_loop=True)
+        callers = [asyncio.ensure_future(_start_until_refused(tree)) for _ in range(3)]
+        for _ in range(20):
+            await asyncio.sleep(0)
+        await tree.stop()
+        return await asyncio.wait_for(asyncio.gather(*callers), 20)
+
+    results = asyncio.run(main())
+    assert all(result and result[-1] != "started" for result in results)  # each was refused
+    assert pykka.ActorRegistry.get_all() == []
+    assert any(taken) == direct
