@@ -17,6 +17,7 @@ import pykka
 import pytest
 
 import hedgerow as hr
+from hedgerow.actors._ask import AskTimeout
 from hedgerow.actors._loop import runtime_for
 from hedgerow.supervision import _async_tree, _loop_supervisor
 from hedgerow.testing import Faults
@@ -775,3 +776,48 @@ def test_calls_racing_the_trees_stop_end_and_leave_nothing_running(switchy, monk
     assert all(result and result[-1] != "started" for result in results)  # each was refused
     assert pykka.ActorRegistry.get_all() == []
     assert any(taken) == direct
+
+
+# -- a child calling the supervisor that is starting it ---------------------------------
+
+
+class AsksInOnStart(hr.AsyncioActor):
+    """Its on_start awaits a call of the supervisor that waits for that on_start."""
+
+    def __init__(self, holder: dict[str, Any], log: list[Any]) -> None:
+        super().__init__()
+        self.holder = holder
+        self.log = log
+
+    async def on_start(self) -> None:
+        handle = hr.AsyncioSupervisorHandle(self.holder["tree"].ref, timeout=0.2)
+        try:
+            self.log.append((await handle.count_children()).active)
+        except AskTimeout:
+            self.log.append("timed out")
+
+
+def _asks_in_on_start(monkeypatch: pytest.MonkeyPatch, *, direct: bool) -> list[Any]:
+    with monkeypatch.context() as patch:
+        _choose(patch, direct=direct)
+        log: list[Any] = []
+
+        async def main() -> None:
+            holder: dict[str, Any] = {}
+            async with hr.open_tree(_pool(AsksInOnStart), use_running_loop=True) as tree:
+                holder["tree"] = tree
+                events = _events(tree)
+                await asyncio.sleep(0)
+                log.append((await tree.start_child(holder, log)).path)
+                log.append((await tree.count_children()).active)  # the wait answered it after
+                log.append(events)
+
+        asyncio.run(main())
+        return log
+
+
+def test_a_child_calling_the_supervisor_that_starts_it_times_out_as_by_message(monkeypatch):
+    by_message = _asks_in_on_start(monkeypatch, direct=False)
+    at_once = _asks_in_on_start(monkeypatch, direct=True)
+    assert at_once == by_message
+    assert by_message[:3] == ["timed out", "root/w-1", 1]
