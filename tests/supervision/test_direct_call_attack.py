@@ -620,21 +620,27 @@ class Starts(hr.AsyncioActor):
     pass
 
 
-def _churn(tree: Any, go: threading.Event, done: threading.Event) -> int:
+def _churn(tree: Any, go: threading.Event, done: threading.Event, churned: threading.Event) -> int:
     """From a thread: stop (brutal kill) and restart the nested supervisor, over and over."""
     go.wait()
     rounds = 0
-    while not done.is_set() and rounds < 200:
+    while rounds < 3 or (not done.is_set() and rounds < 200):
         tree.sync.stop_child("sub")
         tree.sync.restart_child("sub")
         rounds += 1
+        if rounds == 3:
+            churned.set()
     return rounds
 
 
-async def _call_through(handle: Any, done: threading.Event) -> dict[str, int]:
-    """Calls of the nested supervisor, on its loop, while it is killed and restarted."""
+async def _call_through(
+    handle: Any, done: threading.Event, churned: threading.Event
+) -> dict[str, int]:
+    """Calls of the nested supervisor, on its loop, while it is killed and restarted
+    (at least 300, and on until the other thread has done a few rounds)."""
     outcomes: dict[str, int] = {}
-    for n in range(300):
+    n = 0
+    while n < 300 or (not churned.is_set() and n < 100_000):
         try:
             if n % 2:
                 await handle.start_child()
@@ -646,6 +652,7 @@ async def _call_through(handle: Any, done: threading.Event) -> dict[str, int]:
         outcomes[kind] = outcomes.get(kind, 0) + 1
         if n % 7 == 0:
             await asyncio.sleep(0)
+        n += 1
     done.set()
     return outcomes
 
@@ -673,11 +680,11 @@ def test_calls_while_the_parent_kills_and_restarts_the_supervisor(switchy, monke
         )
         async with hr.open_tree(spec, use_running_loop=True) as tree:
             handle = hr.AsyncioSupervisorHandle(tree.lookup("root/sub"), timeout=20)
-            go, done = threading.Event(), threading.Event()
-            churn = loop.run_in_executor(None, _churn, tree, go, done)
+            go, done, churned = threading.Event(), threading.Event(), threading.Event()
+            churn = loop.run_in_executor(None, _churn, tree, go, done, churned)
             go.set()
-            outcomes = await _call_through(handle, done)
-            assert await churn >= 1
+            outcomes = await _call_through(handle, done, churned)
+            assert await churn >= 3
             await asyncio.sleep(0)
             assert (await handle.count_children()).active >= 0
             return outcomes
