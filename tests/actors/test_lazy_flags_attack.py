@@ -25,19 +25,6 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.timeout(60)
 
-PUBLISHED_UNSET = (
-    "the flag is stored where readers find it (self._hr_exited_flag / ChildRef._stopped) "
-    "before its _flag is set from the state it tells: a reader in between gets an unset "
-    "flag for an actor that has exited (or a child that is gone), and its wait is never "
-    "woken (the later store does not notify): it waits its whole timeout, or for ever"
-)
-FORK_LOCK = (
-    "the module lock that guards making a flag or lock (_actor_core._making, "
-    "_ref._stopped_lock) is not made afresh in a forked child, as the other module "
-    "locks are (os.register_at_fork): forked while another thread held it, the child "
-    "blocks for ever on its first lazy flag, lock or URN"
-)
-
 
 class Quiet(hr.Actor):
     def on_receive(self, message: Any) -> Any:
@@ -81,7 +68,6 @@ class SeenWhenPublished:
             obj.seen.extend([flag is value, flag.is_set(), flag.wait(timeout=0.05)])
 
 
-@pytest.mark.xfail(strict=True, reason=PUBLISHED_UNSET)
 def test_an_exit_flag_is_set_before_any_reader_can_find_it():
     _, actor = _ended()
 
@@ -93,7 +79,6 @@ def test_an_exit_flag_is_set_before_any_reader_can_find_it():
     assert actor.seen == [True, True, True]  # the other reader: the flag, set
 
 
-@pytest.mark.xfail(strict=True, reason=PUBLISHED_UNSET)
 def test_a_refs_actor_stopped_is_set_before_any_reader_can_find_it():
     class Probed(ChildRef):
         _stopped = SeenWhenPublished("_stopped_made", lambda r: r.actor_stopped)
@@ -209,14 +194,12 @@ def _in_a_child_forked_while_held(lock: Any, make: Any) -> int:
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
-@pytest.mark.xfail(strict=True, reason=FORK_LOCK)
 def test_a_child_forked_while_an_exit_flag_was_being_made_can_make_its_own():
     actor = Quiet()  # never started: its lock and flag not made
     assert _in_a_child_forked_while_held(_actor_core._making, lambda: actor._hr_lock) == 0
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
-@pytest.mark.xfail(strict=True, reason=FORK_LOCK)
 def test_a_child_forked_while_a_refs_actor_stopped_was_being_made_can_make_its_own():
     ref = ChildRef(Quiet, "root/w")
     assert _in_a_child_forked_while_held(_ref._stopped_lock, lambda: ref.actor_stopped) == 0
