@@ -52,12 +52,12 @@ def test_a_child_that_stops_at_once_is_reported_at_once_though_its_supervisor_is
     root_thread: list[threading.Thread] = []
 
     def slow_to_run_again(waiter: threading.Event, timeout: float | None) -> None:
-        """`VirtualClock.wait`, but the root's thread, once woken, runs 50 ms later."""
+        """`VirtualClock.wait`, but the root's thread, once woken, runs 0.2 s later."""
         handle = hedgerow_clock.call_later(timeout, waiter.set) if timeout is not None else None
         try:
             waiter.wait()
             if threading.current_thread() in root_thread:
-                time.sleep(0.05)  # not a sync: a thread descheduled for 50 ms, as under load
+                time.sleep(0.2)  # not a sync: a thread descheduled for 0.2 s, as under load
         finally:
             if handle is not None:
                 handle.cancel()
