@@ -46,7 +46,9 @@ from hedgerow.transports._event_loop import reject_future, resolve_future
 from hedgerow.transports._uri import Invoke, Match, check_uri
 from hedgerow.transports._wamp_answers import (
     NOT_CONNECTED,
+    CallAnswer,
     WampReply,
+    answer_directly,
     describe_request,
     result_of,
     wamp_error,
@@ -236,7 +238,8 @@ class WampLink(Link):
     def handle_here(self, request: Request, sink: Any) -> bool:
         """As `handle`, from the loop's own thread: the outcome goes to `sink` (its
         ``set_result`` and ``set_exception``, called on this thread) rather than to
-        a future for any thread. False, and nothing done, elsewhere."""
+        a future for any thread; a call's, as autobahn reads it (`CallAnswer`).
+        False, and nothing done, elsewhere."""
         if not self.loop.on_loop_thread():
             return False
         self._dispatch(request, sink)
@@ -281,16 +284,17 @@ class WampLink(Link):
 
         def failed(error: BaseException) -> None:
             self._pending.discard(future)
-            if self.loop.is_cancellation(error):
-                reject_future(
-                    future, ApplicationError(ApplicationError.CANCELED, describe_request(request))
-                )
-                return
-            if self._state is LinkState.LOST:
-                error = self._not_connected(describe_request(request))
-            reject_future(future, wamp_error(error, request))
+            reject_future(future, self.request_error(error, request))
 
         self.loop.when_done(outcome, succeeded, failed)
+
+    def request_error(self, error: BaseException, request: Request) -> BaseException:
+        """What a request's future fails with when autobahn's fails with `error`."""
+        if self.loop.is_cancellation(error):
+            return ApplicationError(ApplicationError.CANCELED, describe_request(request))
+        if self._state is LinkState.LOST:
+            error = self._not_connected(describe_request(request))
+        return wamp_error(error, request)
 
     def _call(self, request: Call, future: concurrent.futures.Future[Any]) -> None:
 
@@ -303,12 +307,19 @@ class WampLink(Link):
             def on_progress(*args: Any, **kwargs: Any) -> None:
                 relay(list(args), kwargs)
 
-        options = CallOptions(
-            on_progress=on_progress, timeout=getattr(user, "timeout", None) if user else None
-        )
-        outcome = self.session.call(
-            request.procedure, *request.args, options=options, **request.kwargs
-        )
+        timeout = getattr(user, "timeout", None) if user else None
+        if on_progress is None and timeout is None:  # (no options: what autobahn sends then)
+            outcome = self.session.call(request.procedure, *request.args, **request.kwargs)
+        else:
+            options = CallOptions(on_progress=on_progress, timeout=timeout)
+            outcome = self.session.call(
+                request.procedure, *request.args, options=options, **request.kwargs
+            )
+        if future.__class__ is not concurrent.futures.Future and answer_directly(
+            self.session, outcome, CallAnswer(self, future, request)
+        ):
+            self._pending.add(future)  # (handle_here's sink, on this thread)
+            return
         self._track(outcome, future, request, result_of)
 
     def _publish(self, request: Publish, future: concurrent.futures.Future[Any]) -> None:
