@@ -195,7 +195,8 @@ class AsyncSession(ComponentSession):
             self._registrations[registration_id] = registration
             return registration
 
-        return self._future(self.link.handle(Register(procedure, options)), registered)
+        request = Register(procedure, options, details=details_arg is not None)
+        return self._future(self.link.handle(request), registered)
 
     def subscribe(  # type: ignore[override]
         self,
