@@ -21,7 +21,6 @@ from autobahn.wamp.exception import ApplicationError
 from autobahn.wamp.types import CallResult
 
 from hedgerow.transports._base import Call, Publish, Register, Reply, Request, Result, Subscribe
-from hedgerow.transports._event_loop import reject_future, resolve_future
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -128,16 +127,16 @@ class CallAnswer:
         try:
             result = result_of(value)
         except Exception as exc:  # noqa: BLE001 - the caller gets it
-            reject_future(self._sink, wamp_error(exc, self._request))
+            self._sink.set_exception(wamp_error(exc, self._request))
             return
-        resolve_future(self._sink, result)
+        self._sink.set_result(result)  # (a sink of handle_here's takes a second answer)
 
     def set_exception(self, error: BaseException) -> None:
         if self._done:
             return
         self._done = True
         self._link._pending.discard(self._sink)
-        reject_future(self._sink, self._link.request_error(error, self._request))
+        self._sink.set_exception(self._link.request_error(error, self._request))
 
 
 def answer_directly(session: Any, outcome: Any, answer: CallAnswer) -> bool:
