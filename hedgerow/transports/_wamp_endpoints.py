@@ -113,7 +113,7 @@ def plain_endpoint(link: _Link, procedure: str) -> tuple[Callable[..., Any], lis
 def _registration_of(link: _Link, endpoint: Callable[..., Any], known: list[int]) -> int:
     """The id of the registration of `endpoint` in the link's autobahn session (0 if
     it has none: its invocation is then answered as one for a registration gone)."""
-    for registration in link.session._registrations.values():
+    for registration in getattr(link.session, "_registrations", {}).values():
         if registration.endpoint.fn is endpoint:
             known[0] = int(registration.id)
             return known[0]
