@@ -33,7 +33,10 @@ task of its own).
 Ratios are to the baseline of the same run. Targets (informational; a missed
 target never makes the exit status non-zero): a plain callee's latency within
 1.2x of autobahn's, its throughput at least 0.8x; an async component's
-latency within 1.05x, as callee and as caller.
+latency within 1.05x, as callee and as caller. The targets use the plain
+baseline (a bare ``def`` endpoint) even for an ``async def`` callee; the
+ratio to bare autobahn's own ``async def`` endpoint, the same kind of
+endpoint, is printed beside it (in brackets).
 
 With ``--framework twisted`` the process runs WAMP on Twisted's reactor
 (`hedgerow.use_framework`): the hedgerow callees, a bare autobahn Twisted
@@ -233,6 +236,11 @@ PAIRS = {
     "autobahn -> autobahn, async def": ("autobahn", "bench.autobahn.async_echo"),
 }
 """Each measured pair, caller -> callee: the caller's name and the callee's procedure."""
+ASYNC_BASELINE = "autobahn -> autobahn, async def"
+ASYNC_CALLEE = ("autobahn -> hedgerow-async", "hedgerow-async -> hedgerow-async")
+"""The pairs whose callee is an ``async def`` procedure: also compared with bare
+autobahn's own ``async def`` endpoint (the same kind of endpoint; the targets use
+the plain baseline, the stricter)."""
 TARGETS = {
     "autobahn -> hedgerow": LATENCY_TARGET,
     "autobahn -> hedgerow-async": ASYNC_LATENCY_TARGET,
@@ -277,6 +285,9 @@ async def measure(callers: dict[str, Caller], sizes: dict[str, int]) -> dict[str
         for name in PAIRS
         if name != BASELINE
     }
+    async_base = result[ASYNC_BASELINE]
+    for name in ASYNC_CALLEE:
+        result["ratio"][name]["p50_vs_async_def"] = result[name]["p50_us"] / async_base["p50_us"]
     return result
 
 
@@ -397,6 +408,7 @@ def main() -> int:
     print(
         f"{'serializer':<10} {'caller -> callee':<33} {'p50 us':>7} {'p99 us':>7} "
         f"{'calls/s':>8}  {'p50':>6} {'p99':>6} {'tput':>6}  target"
+        f"  (p50 to {ASYNC_BASELINE!r}, for an async def callee)"
     )
     for serializer, figures in results["serializers"].items():
         for name in PAIRS:
@@ -417,6 +429,8 @@ def main() -> int:
                 if name == "autobahn -> hedgerow":
                     ok = "ok" if ratio["throughput"] >= THROUGHPUT_TARGET else "MISSED"
                     line += f", tput >= {THROUGHPUT_TARGET}: {ok}"
+                if "p50_vs_async_def" in ratio:
+                    line += f"  ({ratio['p50_vs_async_def']:.2f}x)"
             print(line)
     return 0
 

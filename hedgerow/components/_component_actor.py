@@ -21,6 +21,7 @@ from pykka._envelope import Envelope
 
 from hedgerow._events import EventKind
 from hedgerow.actors._actor import Actor
+from hedgerow.actors._async_future import AsyncioFuture
 from hedgerow.actors._inbox import Inbox, exempt
 from hedgerow.actors._messages import _Control
 from hedgerow.components._component_join import (
@@ -49,7 +50,7 @@ from hedgerow.transports._base import (
     Link,
     Transport,
 )
-from hedgerow.transports._session import ComponentSession, Delivery
+from hedgerow.transports._session import _WAKE, ComponentSession, Delivery
 
 if TYPE_CHECKING:
     import concurrent.futures
@@ -96,6 +97,8 @@ class ComponentActor(Actor, Joining):
         self._runner: HandlerRunner | None = None
         """Where the handlers run, if any is a coroutine (None: on this actor's thread)."""
         self._failed_events: list[tuple[Event, BaseException]] = []
+        self._abandoned = threading.Event()
+        """Set when this incarnation is abandoned: ends a wait in `serve_until`."""
         self._hr_add_exit_callback(self._exited)
 
     @staticmethod
@@ -126,10 +129,11 @@ class ComponentActor(Actor, Joining):
             self._stop_runner()  # before the start is reported failed
             raise
         if self.component.main is not None:
-            if self._runner is not None:
-                self._runner.actor_ref.tell(StartMain())
-            else:
+            runner = self._runner
+            if runner is None:
                 self.actor_inbox.put(Envelope(RunMain()))
+            elif not runner.actor_stopped.is_set():  # (a stop cancelled on_join)
+                runner.actor_ref.tell(StartMain())
 
     def _fire(self, event: str, *args: Any) -> None:
         """Run the listeners of `event`, here or (coroutine handlers) on the runner,
@@ -138,7 +142,37 @@ class ComponentActor(Actor, Joining):
         if runner is None:
             self.component._fire(event, *args)
         else:
-            runner.actor_ref.ask(Fire(event, *args))
+            self._ask_runner(runner, Fire(event, *args))
+
+    def _ask_runner(self, runner: HandlerRunner, message: Fire | Joined) -> None:
+        """Have the runner run lifecycle handlers, and wait: what they raise is raised
+        here. On this actor's thread the wait ends early, as a plain handler's wait
+        for a call does, when a stop (or an exit signal) arrives: the handlers'
+        task is cancelled (the runner is killed) and the stop goes on. So a handler
+        that awaits for ever (an ``on_join`` waiting for what never comes) does not
+        hold the stop back until the supervisor abandons this incarnation."""
+        answer = runner.actor_ref.ask(message, block=False)
+        assert isinstance(answer, AsyncioFuture)  # an event-loop actor's
+        if not answer.done() and self.on_owner_thread():
+            waiting = [True]  # no wake-up for a wait that has ended (no dead letter)
+
+            def wake(_: Any) -> None:
+                if waiting[0] and not self._abandoned.is_set():
+                    self.post(_WAKE)
+
+            answer.add_done_callback(wake)
+            try:
+                self.serve_until(answer.done, None)
+            except ApplicationError as exc:
+                if exc.error != ApplicationError.CANCELED:
+                    raise
+                waiting[0] = False
+                logger.info("%s: stopping: its %s handlers are cancelled", self, _what(message))
+                self._stop_runner()
+                self._cancel_first_join()  # (stopped in on_connectfailure: no more tries)
+                return
+            waiting[0] = False
+        answer.get()
 
     def _adopt(self, link: Link, index: int) -> None:
         """Take `link` as this incarnation's session and run the join listeners."""
@@ -165,7 +199,7 @@ class ComponentActor(Actor, Joining):
                 name=component.name,
             )
             self.session = session
-            runner.actor_ref.ask(Joined(session, transport, details))  # type: ignore[arg-type]
+            self._ask_runner(runner, Joined(session, transport, details))  # type: ignore[arg-type]
             return
         session = ComponentSession(
             self, link, extra=component.extra, transport=transport, name=component.name
@@ -259,6 +293,17 @@ class ComponentActor(Actor, Joining):
             # loop is blocked), so that this incarnation is gone when its exit is seen.
             runner.actor_stopped.wait(RUNNER_KILL_WAIT)
 
+    def _hr_after_abandon(self) -> None:
+        self._abandoned.set()  # (before the inbox wakes its reader)
+        super()._hr_after_abandon()
+        runner = self._runner
+        if runner is not None:
+            # Given up on (killed, or its shutdown ran out): the handlers' task is
+            # cancelled now, as an event-loop actor's is. A wait for them on this
+            # actor's thread then ends, and its exit leaves the session.
+            runner.cancel_main()
+            runner._hr_kill()
+
     def _exited(self, _actor: Actor, _reason: Reason) -> None:
         """Any exit, even a crash: the session must go, so nothing waits on this incarnation."""
         self._stop_runner()
@@ -328,7 +373,9 @@ class ComponentActor(Actor, Joining):
         """Handle this session's deliveries until `done()`: see `hedgerow.transports._session`.
 
         Other messages are kept, in order, for after the current handler. A
-        stop or exit signal ends the wait with ``wamp.error.canceled``.
+        stop or exit signal ends the wait with ``wamp.error.canceled``, and so
+        does being abandoned (killed, or the shutdown ran out), when nothing
+        more can come.
         """
         inbox = self.actor_inbox
         assert isinstance(inbox, Inbox)
@@ -341,10 +388,16 @@ class ComponentActor(Actor, Joining):
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     return False
-                try:
-                    envelope = inbox.get(timeout=remaining)
-                except queue.Empty:
-                    return False
+                if remaining is None:
+                    envelope = inbox.take(self._abandoned)
+                    if envelope is None:  # abandoned: nothing more comes to this inbox
+                        msg = f"{self} was given up on: its wait was cancelled"
+                        raise ApplicationError(ApplicationError.CANCELED, msg)
+                else:
+                    try:
+                        envelope = inbox.get(timeout=remaining)
+                    except queue.Empty:
+                        return False
                 message = envelope.message
                 if isinstance(message, _DELIVERED):
                     self._dispatch(message)
@@ -396,3 +449,8 @@ class ComponentActor(Actor, Joining):
         self.session_left(session, CloseDetails(closed.reason, closed.message), done=normal)
         if not normal:
             self._lost(closed)
+
+
+def _what(message: Fire | Joined) -> str:
+    """Which lifecycle handlers `message` runs, for a log line."""
+    return f"on_{message.event}" if isinstance(message, Fire) else "on_connect/on_join/on_ready"

@@ -83,6 +83,8 @@ class AsyncSession(ComponentSession):
     """A joined WAMP session whose requests return awaitables (autobahn's asyncio API)."""
 
     owner: AsyncOwner  # type: ignore[assignment]
+    _loop: asyncio.AbstractEventLoop | None = None
+    """The owner's loop, once asked for (it runs on that one loop for its life)."""
 
     # -- requests --------------------------------------------------------------------
 
@@ -93,7 +95,9 @@ class AsyncSession(ComponentSession):
         link = self.link
         handle_here = getattr(link, "handle_here", None)
         if handle_here is not None:
-            loop = self.owner.actor_loop
+            loop = self._loop
+            if loop is None:
+                loop = self._loop = self.owner.actor_loop
             if _get_running_loop() is loop:
                 future: asyncio.Future[Any] = loop.create_future()
                 if handle_here(request, _Settle(future, convert)):
@@ -195,7 +199,8 @@ class AsyncSession(ComponentSession):
             self._registrations[registration_id] = registration
             return registration
 
-        return self._future(self.link.handle(Register(procedure, options)), registered)
+        request = Register(procedure, options, details=details_arg is not None)
+        return self._future(self.link.handle(request), registered)
 
     def subscribe(  # type: ignore[override]
         self,

@@ -97,6 +97,11 @@ class Register:
 
     procedure: str
     options: RegisterOptions | None = None
+    details: bool = True
+    """False: the registering session needs no details of its invocations (their
+    ``receive_progress``, ``caller``, ``caller_authid``, ``caller_authrole``), so
+    a transport may leave them out (the WAMP transport then asks autobahn for
+    none, for a registration of an exact URI)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,6 @@ what a loop needs of the transport it connects.
 from __future__ import annotations
 
 import concurrent.futures
-import contextlib
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
 
@@ -58,14 +57,18 @@ class WampEndpoint(Protocol):
 
 def resolve_future(future: concurrent.futures.Future[Any], value: Any) -> None:
     """Complete a `concurrent.futures.Future`, unless its owner cancelled it."""
-    with contextlib.suppress(concurrent.futures.InvalidStateError):
+    try:  # noqa: SIM105 - on every request's path: three calls fewer than suppress
         future.set_result(value)
+    except concurrent.futures.InvalidStateError:
+        pass
 
 
 def reject_future(future: concurrent.futures.Future[Any], error: BaseException) -> None:
     """Fail a `concurrent.futures.Future`, unless its owner cancelled it."""
-    with contextlib.suppress(concurrent.futures.InvalidStateError):
+    try:  # noqa: SIM105 - as above
         future.set_exception(error)
+    except concurrent.futures.InvalidStateError:
+        pass
 
 
 class TlsProblem:

@@ -265,8 +265,9 @@ class ComponentSession:
             msg = f"register({endpoint!r}, {procedure!r}): expected a callable and a procedure URI"
             raise ValueError(msg)
         _refuse_coroutine(endpoint, f"register({procedure!r})", "Component.register")
-        registration_id = self._wait(self.link.handle(Register(procedure, options)))
         details_arg = options.details_arg if options is not None else None
+        request = Register(procedure, options, details=details_arg is not None)
+        registration_id = self._wait(self.link.handle(request))
         registration = Registration(
             self, registration_id, procedure, Endpoint(endpoint, None, details_arg)
         )

@@ -11,6 +11,7 @@ through `WampReply`, from its own thread; the answer hops onto the loop.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import threading
@@ -26,7 +27,15 @@ if TYPE_CHECKING:
 
     from hedgerow.transports._event_loop import EventLoop
 
-__all__ = ["NOT_CONNECTED", "WampReply", "describe_request", "result_of", "wamp_error"]
+__all__ = [
+    "NOT_CONNECTED",
+    "CallAnswer",
+    "WampReply",
+    "answer_directly",
+    "describe_request",
+    "result_of",
+    "wamp_error",
+]
 
 logger = logging.getLogger("hedgerow.transports")
 
@@ -85,6 +94,64 @@ class WampReply(Reply):
     def error(self, error: str, args: list[Any], kwargs: dict[str, Any]) -> None:
         if self._final():
             self._soon(self._loop.reject, self._future, ApplicationError(error, *args, **kwargs))
+
+
+class CallAnswer:
+    """Where autobahn puts the answer to a call made on the loop's own thread (an
+    async component's, `WampLink.handle_here`), in place of its future of it
+    (`answer_directly`). autobahn settles it as it reads the RESULT or ERROR,
+    with what txaio calls on a future (``set_result``, ``set_exception``;
+    ``done``), and it settles the caller's `sink` there and then: through
+    autobahn's future, the answer would reach the sink in a done callback, one
+    turn of the loop later. The same outcome as `WampLink._track` gives."""
+
+    __slots__ = ("_done", "_link", "_request", "_sink")
+
+    def __init__(self, link: Any, sink: Any, request: Request) -> None:
+        self._link = link
+        self._sink = sink
+        self._request = request
+        self._done = False
+
+    def __repr__(self) -> str:
+        return f"<CallAnswer {describe_request(self._request)}{' done' if self._done else ''}>"
+
+    def done(self) -> bool:
+        return self._done
+
+    def set_result(self, value: Any) -> None:
+        if self._done:
+            return
+        self._done = True
+        self._link._pending.discard(self._sink)
+        try:
+            result = result_of(value)
+        except Exception as exc:  # noqa: BLE001 - the caller gets it
+            self._sink.set_exception(wamp_error(exc, self._request))
+            return
+        self._sink.set_result(result)  # (a sink of handle_here's takes a second answer)
+
+    def set_exception(self, error: BaseException) -> None:
+        if self._done:
+            return
+        self._done = True
+        self._link._pending.discard(self._sink)
+        self._sink.set_exception(self._link.request_error(error, self._request))
+
+
+def answer_directly(session: Any, outcome: Any, answer: CallAnswer) -> bool:
+    """Have autobahn's asyncio `session` settle `answer` rather than `outcome`, its
+    future of the call it has just sent (the last in its table of calls in
+    flight). False, with nothing changed, if the session is not as expected
+    (another framework, another version of autobahn): `outcome` then stays."""
+    calls = getattr(session, "_call_reqs", None)
+    if not isinstance(outcome, asyncio.Future) or not isinstance(calls, dict) or not calls:
+        return False
+    call = calls[next(reversed(calls))]
+    if getattr(call, "on_reply", None) is not outcome:
+        return False
+    call.on_reply = answer
+    return True
 
 
 def describe_request(request: Request) -> str:

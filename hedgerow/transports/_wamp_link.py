@@ -26,11 +26,9 @@ from autobahn.wamp.exception import ApplicationError
 from autobahn.wamp.types import CallOptions, RegisterOptions, SubscribeOptions
 
 from hedgerow.transports._base import (
-    NOT_AT_ONCE,
     Call,
     Closed,
     Event,
-    Invocation,
     Leave,
     Link,
     Peer,
@@ -46,11 +44,13 @@ from hedgerow.transports._event_loop import reject_future, resolve_future
 from hedgerow.transports._uri import Invoke, Match, check_uri
 from hedgerow.transports._wamp_answers import (
     NOT_CONNECTED,
-    WampReply,
+    CallAnswer,
+    answer_directly,
     describe_request,
     result_of,
     wamp_error,
 )
+from hedgerow.transports._wamp_endpoints import DETAILS, detailed_endpoint, plain_endpoint
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -62,8 +62,6 @@ __all__ = ["LinkState", "WampLink", "new_session"]
 logger = logging.getLogger("hedgerow.transports")
 
 TRANSPORT_LOST = "wamp.close.transport_lost"
-
-_DETAILS = "_hedgerow_details"
 
 
 class LinkState(enum.Enum):
@@ -236,7 +234,8 @@ class WampLink(Link):
     def handle_here(self, request: Request, sink: Any) -> bool:
         """As `handle`, from the loop's own thread: the outcome goes to `sink` (its
         ``set_result`` and ``set_exception``, called on this thread) rather than to
-        a future for any thread. False, and nothing done, elsewhere."""
+        a future for any thread; a call's, as autobahn reads it (`CallAnswer`).
+        False, and nothing done, elsewhere."""
         if not self.loop.on_loop_thread():
             return False
         self._dispatch(request, sink)
@@ -281,16 +280,17 @@ class WampLink(Link):
 
         def failed(error: BaseException) -> None:
             self._pending.discard(future)
-            if self.loop.is_cancellation(error):
-                reject_future(
-                    future, ApplicationError(ApplicationError.CANCELED, describe_request(request))
-                )
-                return
-            if self._state is LinkState.LOST:
-                error = self._not_connected(describe_request(request))
-            reject_future(future, wamp_error(error, request))
+            reject_future(future, self.request_error(error, request))
 
         self.loop.when_done(outcome, succeeded, failed)
+
+    def request_error(self, error: BaseException, request: Request) -> BaseException:
+        """What a request's future fails with when autobahn's fails with `error`."""
+        if self.loop.is_cancellation(error):
+            return ApplicationError(ApplicationError.CANCELED, describe_request(request))
+        if self._state is LinkState.LOST:
+            error = self._not_connected(describe_request(request))
+        return wamp_error(error, request)
 
     def _call(self, request: Call, future: concurrent.futures.Future[Any]) -> None:
 
@@ -303,12 +303,19 @@ class WampLink(Link):
             def on_progress(*args: Any, **kwargs: Any) -> None:
                 relay(list(args), kwargs)
 
-        options = CallOptions(
-            on_progress=on_progress, timeout=getattr(user, "timeout", None) if user else None
-        )
-        outcome = self.session.call(
-            request.procedure, *request.args, options=options, **request.kwargs
-        )
+        timeout = getattr(user, "timeout", None) if user else None
+        if on_progress is None and timeout is None:  # (no options: what autobahn sends then)
+            outcome = self.session.call(request.procedure, *request.args, **request.kwargs)
+        else:
+            options = CallOptions(on_progress=on_progress, timeout=timeout)
+            outcome = self.session.call(
+                request.procedure, *request.args, options=options, **request.kwargs
+            )
+        if future.__class__ is not concurrent.futures.Future and answer_directly(
+            self.session, outcome, CallAnswer(self, future, request)
+        ):
+            self._pending.add(future)  # (handle_here's sink, on this thread)
+            return
         self._track(outcome, future, request, result_of)
 
     def _publish(self, request: Publish, future: concurrent.futures.Future[Any]) -> None:
@@ -335,66 +342,37 @@ class WampLink(Link):
         match = Match.parse(getattr(user, "match", None), request.procedure)
         invoke = Invoke.parse(getattr(user, "invoke", None), request.procedure)
         check_uri(request.procedure, match, "procedure URI")
+        # autobahn makes a call's details only for an endpoint that asks for them.
+        known: list[int] | None = None
+        if match is Match.EXACT and not request.details:
+            endpoint, known = plain_endpoint(self, request.procedure)
+        else:
+            endpoint = detailed_endpoint(self, request.procedure)
         options = RegisterOptions(
             match=match.value,
             invoke=invoke.value,
             concurrency=getattr(user, "concurrency", None),
-            details_arg=_DETAILS,
+            details_arg=None if known is not None else DETAILS,
         )
-        endpoint = self._endpoint(request.procedure)
         outcome = self.session.register(endpoint, request.procedure, options=options)
 
         def registered(registration: Any) -> int:
             self._registrations[registration.id] = registration
+            if known is not None:
+                known[0] = int(registration.id)
             return int(registration.id)
 
         self._track(outcome, future, request, registered)
-
-    def _endpoint(self, procedure: str) -> Callable[..., Any]:
-        loop, peer = self.loop, self.peer
-        invoke_now = getattr(peer, "invoke_now", None)
-
-        def endpoint(*args: Any, **kwargs: Any) -> Any:
-            details = kwargs.pop(_DETAILS)
-            if invoke_now is not None and details.progress is None:
-                answer = invoke_now(
-                    self.session_id,
-                    details.registration.id,
-                    details.procedure or procedure,
-                    args,
-                    kwargs,
-                )
-                if answer is not NOT_AT_ONCE:
-                    return answer  # the endpoint ran at once, on this loop
-            answer = loop.create_future()
-            reply = WampReply(loop, answer, details.progress)
-            peer.deliver(
-                Invocation(
-                    session=self.session_id,
-                    registration=details.registration.id,
-                    procedure=details.procedure or procedure,
-                    args=list(args),
-                    kwargs=kwargs,
-                    reply=reply,
-                    receive_progress=details.progress is not None,
-                    caller=details.caller,
-                    caller_authid=details.caller_authid,
-                    caller_authrole=details.caller_authrole,
-                )
-            )
-            return answer
-
-        return endpoint
 
     def _subscribe(self, request: Subscribe, future: concurrent.futures.Future[Any]) -> None:
 
         match = Match.parse(getattr(request.options, "match", None), request.topic)
         check_uri(request.topic, match, "topic URI")
-        options = SubscribeOptions(match=match.value, details_arg=_DETAILS)
+        options = SubscribeOptions(match=match.value, details_arg=DETAILS)
         topic, peer = request.topic, self.peer
 
         def handler(*args: Any, **kwargs: Any) -> None:
-            details = kwargs.pop(_DETAILS)
+            details = kwargs.pop(DETAILS)
             peer.deliver(
                 Event(
                     session=self.session_id,

@@ -368,3 +368,58 @@ def test_an_async_leave_handler_that_raises_on_stop_fails_the_component():
     tree, rec = supervised(comp)
     tree.stop()
     assert "cannot leave" in str(rec.wait_for(EventKind.FAILED, "root/svc").reason)
+
+
+@pytest.mark.parametrize("shutdown", [30.0, "brutal_kill"])
+@pytest.mark.parametrize("how", ["start_child", "restart"])
+def test_a_stop_cancels_an_async_join_handler_that_never_finishes(backend, how, shutdown):
+    # The component's start (a dynamic start, or a restart) waits for on_join, which
+    # awaits for ever. A stop cancels it and the child stops at once, rather than
+    # being abandoned after its 30 s shutdown; killed, its handler's task is
+    # cancelled too, its thread ends and its session leaves (before: the task ran
+    # on, and the thread waited for it for ever).
+    comp = Component(transports=backend, name="svc")
+    entered, cancelled = threading.Event(), threading.Event()
+    joins = []
+
+    @comp.on_join
+    async def joined(session, details):
+        joins.append(details.session)
+        if how == "restart" and len(joins) == 1:
+            return
+        entered.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    spec = comp.child_spec(shutdown=shutdown)
+    before = set(threading.enumerate())
+    tree, rec = start(hr.SupervisorSpec([spec] if how == "restart" else []))
+    outcome: concurrent.futures.Future = concurrent.futures.Future()
+
+    def starting():
+        try:
+            if how == "restart":
+                tree.stop_child("svc")
+                outcome.set_result(tree.restart_child("svc"))
+            else:
+                outcome.set_result(tree.start_child(spec))
+        except BaseException as exc:  # the test looks at it
+            outcome.set_exception(exc)
+
+    threading.Thread(target=starting, daemon=True).start()
+    assert entered.wait(TIMEOUT)
+    assert tree.stop(timeout=TIMEOUT) == hr.SHUTDOWN  # not after the child's 30 s shutdown
+    assert cancelled.wait(TIMEOUT)
+    outcome.exception(TIMEOUT)  # the start call has returned (or raised: the tree stops)
+    assert rec.matching(EventKind.ABANDONED) == []
+    assert rec.matching(EventKind.FAILED) == []
+    assert rec.matching(EventKind.DEAD_LETTER) == []
+    stopped = rec.matching(EventKind.STOPPED, "root/svc")
+    assert stopped[-1].reason == (hr.SHUTDOWN if shutdown == 30.0 else hr.KILLED)
+    for thread in set(threading.enumerate()) - before:
+        if "root/svc" in thread.name:  # the component's incarnations
+            thread.join(TIMEOUT)
+            assert not thread.is_alive(), thread.name

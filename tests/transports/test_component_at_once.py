@@ -11,6 +11,7 @@ import contextvars
 import threading
 
 import pytest
+from conftest import FRAMEWORK
 from helpers import start
 from transports.conftest import IMPLEMENTATIONS, Implementation
 
@@ -19,10 +20,12 @@ from hedgerow import EventKind
 from hedgerow.components._component import Component
 from hedgerow.components._component_inline import start_eagerly
 from hedgerow.transports import (
+    NOT_CONNECTED,
     ApplicationError,
     Call,
     InProcessRouter,
     Leave,
+    Register,
     RegisterOptions,
     Transport,
 )
@@ -319,3 +322,63 @@ def test_an_async_callers_calls_on_the_transports_loop_answer_fail_and_can_be_ca
     with tree:
         assert outcome.result(TIMEOUT) == (5, "wamp.error.no_such_procedure", "late", True)
     assert rec.matching(EventKind.FAILED) == []
+
+
+class _Invocations:
+    """A raw session's peer that keeps the invocations it gets, answering none."""
+
+    def __init__(self) -> None:
+        self.got = threading.Event()
+
+    def deliver(self, message):
+        self.got.set()
+
+
+def test_an_async_callers_call_fails_when_its_callee_leaves_or_its_connection_is_lost(backend):
+    # Through Crossbar such a call is answered by autobahn straight into the caller's
+    # future (`CallAnswer`, no turn of the loop in between): the same errors as before.
+    callee = _Invocations()
+    client = Component(transports=backend, name="client")
+    # Through Crossbar on asyncio, the component runs on the transport's loop.
+    on_the_loop = FRAMEWORK == "asyncio" and not isinstance(backend, InProcessRouter)
+    seen: concurrent.futures.Future = concurrent.futures.Future()
+    tasks = []
+
+    async def calls(session):
+        try:
+            gone = session.call("com.example.never")
+            answered_by = [type(c.on_reply).__name__ for c in _calls_in_flight(session)]
+            with pytest.raises(ApplicationError) as left:
+                await gone
+            lost = None
+            if on_the_loop:
+                lost = session.call("com.example.never")
+                session.link.session._transport.transport.abort()  # the connection drops
+                with pytest.raises(ApplicationError) as dropped:
+                    await lost
+                lost = dropped.value
+            seen.set_result((answered_by, left.value, lost))
+        except BaseException as exc:
+            seen.set_exception(exc)
+
+    @client.on_join
+    async def joined(session, details):
+        tasks.append(asyncio.ensure_future(calls(session)))  # (the start goes on)
+
+    link = backend.join("realm1", callee).result(TIMEOUT)
+    link.handle(Register("com.example.never")).result(TIMEOUT)
+    tree, _ = supervised(client)
+    with tree:
+        assert callee.got.wait(TIMEOUT)
+        link.handle(Leave()).result(TIMEOUT)  # the callee goes: the call in flight fails
+        answered_by, left, lost = seen.result(TIMEOUT)
+    assert left.error == ApplicationError.CANCELED
+    if on_the_loop:
+        assert answered_by == ["CallAnswer"]
+        assert "call to 'com.example.never' was cancelled" in str(left)
+        assert lost.error == NOT_CONNECTED
+
+
+def _calls_in_flight(session):
+    """autobahn's calls in flight of `session` (none on the in-process router)."""
+    return list(getattr(getattr(session.link, "session", None), "_call_reqs", {}).values())
