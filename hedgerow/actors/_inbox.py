@@ -344,6 +344,7 @@ class Inbox(DeferredSends, queue.Queue[Any]):
             for index, item in enumerate(self.queue):
                 if item.reply_to is reply_to:
                     del self.queue[index]
+                    self._taken_back(item)
                     if self._exempt_n and is_exempt(item):
                         self._exempt_n -= 1
                     if self._deferred:
@@ -478,3 +479,7 @@ class Inbox(DeferredSends, queue.Queue[Any]):
     def _dropping(self, item: Any) -> None:
         """A new envelope is dropped before it was queued (under the mutex): a
         hook for `hedgerow.testing`, which counts it as sent."""
+
+    def _taken_back(self, item: Any) -> None:
+        """A queued envelope is taken back by its cancelled asker (under the
+        mutex): a hook for `hedgerow.testing`, which counts it withdrawn."""

@@ -4,7 +4,8 @@ The report counts faults by kind, restarts per child, recovery times (from a
 fault to the child serving again: its next start, its next handled message, or
 the release of a hang, whichever comes first), and messages sent, handled,
 dead-lettered and lost, counted through the tree's hooks: a message is lost if
-it was put in a child's inbox and neither handled nor reported as a dead letter.
+it was put in a child's inbox and neither handled nor reported as a dead letter
+(nor taken back by its cancelled asker: withdrawn).
 """
 
 from __future__ import annotations
@@ -49,6 +50,8 @@ class Messages:
     handled: int
     dead_lettered: int
     lost: int
+    withdrawn: int = 0
+    """Asks taken back out of an inbox by their cancelled askers: not lost."""
 
 
 @dataclass(frozen=True)
@@ -203,6 +206,7 @@ def make_report(
     sent = counts.sent if counts is not None else 0
     handled = counts.handled if counts is not None else 0
     dead = counts.dead_lettered if counts is not None else 0
+    withdrawn = counts.withdrawn if counts is not None else 0
     if start_error is not None:
         ended, gave_up, reason = "start_failed", True, str(start_error)
     elif root is None:
@@ -227,7 +231,7 @@ def make_report(
         skipped=dict(sorted(run.skipped.items())),
         restarts=dict(sorted(restarts.items())),
         recovery=run.recovery(),
-        messages=Messages(sent, handled, dead, sent - handled - dead),
+        messages=Messages(sent, handled, dead, sent - handled - dead - withdrawn, withdrawn),
         schedule=schedule,
     )
 

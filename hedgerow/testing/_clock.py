@@ -20,7 +20,9 @@ registry. An actor is idle when
   (`VirtualClock.drive`) counts its own timers among the clock's deadlines;
 
 and the system is quiescent when every actor is idle (pykka's registry, plus
-actors still running their ``on_stop`` after leaving it), no thread is
+actors that left it but still run: every live thread actor's thread, and every
+running loop that hosts event-loop actors, so a supervisor stopping its
+children in its ``on_stop`` is seen even if no look saw it registered), no thread is
 inside `hold()`, a timer is pending, and nothing was sent to any inbox nor
 scheduled on the clock between two looks at least the threshold apart (and at
 least `POLL` apart). Time therefore never moves while a message is on its way or
@@ -50,7 +52,7 @@ import pykka
 from hedgerow._clock import TimerHandle, seconds
 from hedgerow.actors._async_actor import AsyncioActor
 from hedgerow.testing._frames import blocked, current_frames
-from hedgerow.testing._loop_clock import LoopWatch
+from hedgerow.testing._loop_clock import LoopWatch, hosting_loops
 
 if TYPE_CHECKING:
     import asyncio
@@ -379,8 +381,12 @@ class VirtualClock:
         # runs its exit callbacks, which tell its supervisor).
         self._exiting.update(a for a in registered if hasattr(a, "_hr_exited"))
         exiting = [a for a in list(self._exiting) if _exiting(a, frames)]
-        loops: set[asyncio.AbstractEventLoop] = set()
-        for actor in {id(a): a for a in [*registered, *exiting] if a is not None}.values():
+        # An actor can leave the registry before any look saw it there (a
+        # supervisor stopping its children in its on_stop, while no timer was
+        # pending): it still runs, in its thread or on its loop.
+        loops: set[asyncio.AbstractEventLoop] = set(hosting_loops())
+        actors = [*registered, *exiting, *_thread_actors()]
+        for actor in {id(a): a for a in actors if a is not None}.values():
             inbox = actor.actor_inbox
             if isinstance(actor, AsyncioActor):  # no thread of its own: idle when its loop is
                 loop = getattr(actor, "_hr_loop", None)
@@ -430,6 +436,17 @@ def _exiting(actor: Any, frames: dict[int, Any]) -> bool:
         return True
     thread_id = getattr(actor, "_hr_thread_id", None)
     return thread_id is not None and thread_id in frames and not isinstance(actor, AsyncioActor)
+
+
+def _thread_actors() -> list[Any]:
+    """The actors whose threads are alive, registered or not (a pykka thread
+    actor's thread runs its ``_actor_loop``)."""
+    actors = []
+    for thread in threading.enumerate():
+        actor = getattr(getattr(thread, "_target", None), "__self__", None)
+        if isinstance(actor, pykka.Actor):
+            actors.append(actor)
+    return actors
 
 
 def _sends(inbox: Any) -> int:

@@ -20,22 +20,26 @@ class Counter(Protocol):
 
     def _count_sent(self, envelope: Any) -> None: ...
 
+    def _count_withdrawn(self, envelope: Any) -> None: ...
+
 
 @dataclass(frozen=True)
 class MessageCounts:
     """User messages put in the children's inboxes while installed, and what
-    became of those same messages: handled, or dead-lettered.
+    became of those same messages: handled, dead-lettered, or withdrawn.
 
     A handler that raised while answering an ask counts as handled (the asker
     got the error); a told message whose handler raised, a message hit by an
     injected crash, and one left in the inbox of a child gone for good are dead
-    letters. ``sent - handled - dead_lettered`` are on their way (or lost, once
-    the tree has stopped); it is never negative.
+    letters; an ask taken back out of the inbox by its cancelled asker (before
+    the child took it) is withdrawn. ``sent - handled - dead_lettered - withdrawn``
+    are on their way (or lost, once the tree has stopped); it is never negative.
     """
 
     sent: int
     handled: int
     dead_lettered: int = 0
+    withdrawn: int = 0
 
 
 class _CountingInbox(Inbox):
@@ -54,6 +58,10 @@ class _CountingInbox(Inbox):
     def _dropping(self, item: Any) -> None:
         # Dropped by a full inbox before it was queued: sent, and then a dead letter.
         self._hr_faults._count_sent(item)
+
+    def _taken_back(self, item: Any) -> None:
+        # Its asker was cancelled before the child took it: never handled, no dead letter.
+        self._hr_faults._count_withdrawn(item)
 
 
 def _is_base_only(error: BaseException | None) -> bool:

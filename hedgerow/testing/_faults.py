@@ -125,6 +125,7 @@ class Faults:
         self._hung: set[Actor] = set()
         self._n_sent = 0
         self._n_handled = 0
+        self._n_withdrawn = 0
         self._n_dead = 0
         self._unresolved: dict[int, Envelope[Any]] = {}
         """Counted envelopes neither handled nor dead-lettered yet, by id (kept
@@ -303,7 +304,7 @@ class Faults:
         """User messages sent to the tree's children so far, and how many of
         those were handled or dead-lettered."""
         with self._lock:
-            return MessageCounts(self._n_sent, self._n_handled, self._n_dead)
+            return MessageCounts(self._n_sent, self._n_handled, self._n_dead, self._n_withdrawn)
 
     # -- internals ------------------------------------------------------------------
 
@@ -435,6 +436,14 @@ class Faults:
             if self._counting:
                 self._n_sent += 1
                 self._unresolved[id(envelope)] = envelope
+
+    def _count_withdrawn(self, envelope: Envelope[Any]) -> None:
+        """A counted ask was taken back out of its inbox by its cancelled asker
+        (under the inbox's mutex): it will be neither handled nor dead-lettered."""
+        with self._lock:
+            if self._unresolved.pop(id(envelope), None) is envelope:
+                self._n_withdrawn += 1
+            # (else sent before counting began, or resolved already: not counted)
 
     def _resolve(self, envelope: Envelope[Any], *, handled: bool) -> None:
         """A counted message was handled or dead-lettered (once: later news of it,

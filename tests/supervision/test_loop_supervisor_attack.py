@@ -384,6 +384,87 @@ def test_a_loop_supervisor_publishes_the_thread_supervisors_events(name, childre
     differential(build, act, children, supervisors)
 
 
+# -- a take-over reports in order, whatever the abandoned supervisor's thread does --
+
+
+TAKEN_OVER_RACE = (
+    "an abandoned thread supervisor's own thread goes on stopping its children while "
+    "its parent's take-over stops them too: both wait for the same child's deadline, "
+    "and when the supervisor's thread claims that child's end report but runs late, "
+    "the take-over has stopped and reported the next child first (the differential "
+    "takeover-thread-LT test failed so, 2 runs in 40 under load, in its thread run)"
+)
+
+
+@pytest.mark.xfail(strict=True, reason=TAKEN_OVER_RACE)
+@pytest.mark.parametrize("parent", ["thread", "loop"])
+def test_a_take_over_reports_the_children_in_order_though_the_supervisors_thread_runs_late(
+    parent,
+):
+    """s (a thread supervisor, shutdown 0.05 s) stops y, then ign (ignores its stop
+    for its 0.3 s); its parent gives up on s and takes its stop over. The scheduling
+    the flaky run had is made certain by events: s's own thread, woken by ign's
+    deadline, is first to claim ign's end (or goes on to x), and runs late to
+    publish it: until x's end has been published."""
+    made = iter(["thread", parent])  # s, then the root
+    spec = takeover(lambda cs, **o: sup(cs, next(made), **o), hr.Actor)
+    RELEASE.clear()
+    events = hr.EventStream()
+    rec = EventRecorder(events)
+    x_reported = threading.Event()
+    events.subscribe(
+        lambda e: x_reported.set() if (e.kind.value, e.path) == ("stopped", "root/s/x") else None
+    )
+    tree = hr.start_tree(spec, events=events)
+    try:
+        s = tree.lookup("root/s").incarnation
+        ign = tree.lookup("root/s/ign").incarnation
+        x = tree.lookup("root/s/x").incarnation
+        assert isinstance(s, hr.Actor)  # a thread supervisor: its thread outlives its abandonment
+        own = s._hr_thread_id
+        own_went_on = threading.Event()
+        claim, report, begin_x = ign._hr_claim_end_report, s._report_terminated, x._hr_begin_stop
+
+        def claim_after_own(*args: Any) -> Any:
+            if threading.get_ident() == own:
+                try:
+                    return claim(*args)
+                finally:
+                    own_went_on.set()
+            assert own_went_on.wait(10)  # the take-over claims after s's own thread
+            return claim(*args)
+
+        def begin_x_noting(*args: Any) -> Any:
+            if threading.get_ident() == own:
+                own_went_on.set()  # s's own thread went on to x without claiming ign's end
+            return begin_x(*args)
+
+        def report_late(child: Any, actor: Any, reason: Any) -> None:
+            if threading.get_ident() == own and actor is ign:
+                x_reported.wait(5)  # s's own thread runs late: after x is reported
+            report(child, actor, reason)
+
+        ign._hr_claim_end_report = claim_after_own
+        x._hr_begin_stop = begin_x_noting
+        s._report_terminated = report_late
+        tree.stop_child("s")
+        rec.wait_for("stopped", "root/s/x")
+        rec.wait_for("abandoned", "root/s/ign")
+        ends = [
+            (e.kind.value, e.path)
+            for e in rec.events
+            if e.path.startswith("root/s/") and e.kind.value in ("stopped", "abandoned")
+        ]
+        assert ends == [
+            ("stopped", "root/s/y"),
+            ("abandoned", "root/s/ign"),
+            ("stopped", "root/s/x"),
+        ]
+    finally:
+        tree.stop(timeout=20)
+        RELEASE.set()
+
+
 # -- every incarnation: one start event, one end event -------------------------------
 
 STARTS = {"started", "restarted"}

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import sys
 import threading
 from typing import TYPE_CHECKING, Any
 
+import helpers
 import pytest
 
 import hedgerow as hr
@@ -135,3 +137,58 @@ def test_tree_gave_up_is_true_when_wait_gave_up_returns():
         tree.stop(timeout=30)
     assert event.path == "root"
     assert gave_up
+
+
+class Holds:
+    """Holds "hold" until `release` is set (in its thread, or its task on the loop)."""
+
+    def __init__(self, entered: threading.Event, release: threading.Event) -> None:
+        super().__init__()
+        self.entered = entered
+        self.release = release
+
+    def on_receive(self, message: Any) -> Any:
+        if message == "hold":
+            self.entered.set()
+            return helpers.blocking(self, self.release, lambda: "released")
+        return message
+
+
+@pytest.mark.parametrize("style", ["hedgerow.ask", "ref.ask"])
+@pytest.mark.parametrize("base", [hr.Actor, hr.AsyncioActor], ids=["thread", "loop"])
+def test_an_ask_its_cancelled_asker_took_back_is_counted_withdrawn(base, style):
+    """Its message leaves the inbox unhandled and is no dead letter: withdrawn,
+    not lost (it stayed counted as on its way: a chaos run reported it lost)."""
+    entered, release = threading.Event(), threading.Event()
+    spec = hr.SupervisorSpec(
+        [hr.ChildSpec("held", helpers.on(Holds, base), args=(entered, release))]
+    )
+    with hr.start_tree(spec) as tree:
+        ref = tree.lookup("root/held")
+        faults = Faults(tree)
+
+        async def main() -> None:
+            ref.tell("hold")
+            assert await asyncio.to_thread(entered.wait, 30)
+            ask = (
+                hr.ask(ref, "taken back")
+                if style == "hedgerow.ask"
+                else ref.ask("taken back", block=False)
+            )
+            task = asyncio.ensure_future(ask)
+            await asyncio.sleep(0)  # the task has sent it and awaits the answer
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            release.set()
+            assert await hr.ask(ref, "after") == "after"
+
+        try:
+            asyncio.run(main())
+            counts = faults.messages
+        finally:
+            release.set()
+            faults.close()
+    assert (counts.sent, counts.handled, counts.dead_lettered) == (3, 2, 0), counts
+    assert counts.withdrawn == 1, counts
+    assert counts.sent == counts.handled + counts.dead_lettered + counts.withdrawn
