@@ -1,0 +1,180 @@
+"""Attacks on "cancelling an awaited ask takes its message back" (dde0212).
+
+The promise: every ask is handled exactly once or taken back, never both,
+never lost, never twice; the other messages keep their order; the actor goes
+on. These tests race the take-back (from another thread, or loop) against the
+actor taking the message. Where a race window is narrow, the interleaving is
+forced deterministically (a hook on the flag the actor loop reads right
+before it takes the next message), so a bug shows every run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+import hedgerow as hr
+from hedgerow.actors._flag import StopFlag
+
+pytestmark = pytest.mark.timeout(60)
+
+WAIT = 10.0
+
+
+@pytest.fixture
+def tiny_switch() -> Iterator[None]:
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    yield
+    sys.setswitchinterval(previous)
+
+
+class Recorder(hr.AsyncioActor):
+    """Records what it handles; "hold" blocks its loop thread until `release`."""
+
+    def __init__(self, seen: list[Any], release: threading.Event | None = None) -> None:
+        super().__init__()
+        self.seen = seen
+        self.release = release
+        self.entered = threading.Event()
+
+    def on_receive(self, message: Any) -> Any:
+        if message == "hold":
+            self.entered.set()
+            assert self.release is not None
+            self.release.wait(WAIT)
+            return "held"
+        self.seen.append(message)
+        return message
+
+
+class HookedFlag(StopFlag):
+    """Stands for an actor's ``actor_stopped``: reading ``_flag`` (which the actor
+    loop does right before it takes its next message) runs `hook` once, armed."""
+
+    def __init__(self, original: StopFlag) -> None:
+        self._original = original
+        self._cond = None
+        self.hook: Any = None
+
+    @property  # type: ignore[override]
+    def _flag(self) -> bool:
+        hook, self.hook = self.hook, None
+        if hook is not None:
+            hook()
+        return self._original._flag
+
+    @_flag.setter
+    def _flag(self, value: bool) -> None:
+        self._original._flag = value
+
+    def is_set(self) -> bool:
+        return self._original._flag
+
+    def set(self) -> None:
+        self._original.set()
+
+
+class AskerLoop:
+    """An asyncio loop running in a thread of its own (another loop than the actor's)."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+
+    def run(self, coro: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(WAIT)
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(WAIT)
+        self.loop.close()
+
+
+def _unstick(actor: Any) -> None:
+    """Cleanup after the bug: an actor whose drain failed stays marked busy (so it is
+    never run again); mark it idle, on its loop, so that it can be stopped."""
+
+    def unstick() -> None:
+        if actor._hr_busy and actor._hr_task is None:
+            actor._hr_busy = False
+            actor._hr_runtime.busy -= 1
+
+    actor._hr_loop.call_soon_threadsafe(unstick)
+    _loop_turned(actor._hr_loop)
+
+
+def _loop_turned(loop: asyncio.AbstractEventLoop) -> None:
+    """Wait until `loop` has run what it was running (a callback scheduled now runs after it)."""
+    turned = threading.Event()
+    loop.call_soon_threadsafe(turned.set)
+    assert turned.wait(WAIT)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "finding 1: LoopInbox.take_back from another thread can empty the deque between "
+        "_hr_next's `while queue` and its popleft(): IndexError in the actor's drain, the "
+        "actor stays busy and never handles a message again"
+    ),
+)
+def test_take_back_from_another_loop_right_before_the_actor_takes_the_message():
+    seen: list[Any] = []
+    release = threading.Event()
+    ref = Recorder.start(seen, release)
+    actor = ref.actor_inbox._actor  # the LoopInbox knows its actor
+    asker = AskerLoop()
+    try:
+        hooked = HookedFlag(actor.actor_stopped)
+        actor.actor_stopped = hooked  # before the drain that takes "hold" reads it
+        ref.tell("hold")
+        assert actor.entered.wait(WAIT)
+        state: dict[str, Any] = {}
+
+        async def start_asking() -> None:
+            future = ref.ask("x", block=False)
+            state["task"] = asyncio.ensure_future(_await(future))
+            await asyncio.sleep(0)  # the task awaits the answer
+            state["future"] = future
+
+        async def _await(future: Any) -> Any:
+            return await future
+
+        asker.run(start_asking())
+        cancelled = threading.Event()
+
+        def cancel_from_the_asker() -> None:
+            # On the actor's thread, between `while queue` and popleft: the
+            # asker's loop cancels its task (the take-back runs there).
+            async def cancel() -> None:
+                state["task"].cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await state["task"]
+                cancelled.set()
+
+            asyncio.run_coroutine_threadsafe(cancel(), asker.loop)
+            assert cancelled.wait(WAIT)
+
+        hooked.hook = cancel_from_the_asker
+        release.set()
+        assert cancelled.wait(WAIT)
+        _loop_turned(actor._hr_loop)  # the actor's drain has gone on past the hook
+        # "x" was taken back (never handled); the actor goes on.
+        with pytest.raises(asyncio.CancelledError):
+            state["future"].get(timeout=WAIT)
+        assert not actor._hr_busy, "the actor did not go idle: its drain failed"
+        assert ref.ask("after", timeout=WAIT) == "after"
+        assert seen == ["after"]
+    finally:
+        release.set()
+        asker.close()
+        _unstick(actor)
+        ref.stop()
