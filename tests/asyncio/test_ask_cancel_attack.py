@@ -178,3 +178,71 @@ def test_take_back_from_another_loop_right_before_the_actor_takes_the_message():
         asker.close()
         _unstick(actor)
         ref.stop()
+
+
+class Held(hr.Actor):
+    """A supervised child: "hold" blocks it until `release`; records the rest."""
+
+    def __init__(self, entered: threading.Event, release: threading.Event, seen: list[Any]) -> None:
+        super().__init__()
+        self.entered = entered
+        self.release = release
+        self.seen = seen
+
+    def on_receive(self, message: Any) -> Any:
+        if message == "hold":
+            self.entered.set()
+            self.release.wait(WAIT)
+            return "held"
+        self.seen.append(message)
+        return message
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "finding 2: hedgerow.ask from a thread into a full block inbox goes through a "
+        "feeder thread (blocked in put, a Blocked place, or still in the feeder's queue); "
+        "Inbox.take_back withdraws only Deferred places, so a cancelled await does not "
+        "take it back: the actor, which had not taken it, handles it later"
+    ),
+)
+def test_a_cancelled_ask_made_from_a_thread_into_a_full_block_inbox_is_taken_back():
+    entered, release = threading.Event(), threading.Event()
+    seen: list[Any] = []
+    child = hr.ChildSpec(
+        "held",
+        Held,
+        args=(entered, release, seen),
+        max_inbox=1,
+        inbox_overflow="block",
+        inbox_timeout=WAIT,
+    )
+    tree = hr.start_tree(hr.SupervisorSpec([child]))
+    ref = tree.lookup("root/held")
+    try:
+        ref.tell("hold")
+        assert entered.wait(WAIT)
+        ref.tell("filler")  # the inbox is full now; the child holds "hold"
+        future = hr.ask(ref, "x")  # from this thread (no loop): through the feeder
+
+        async def cancel_its_await() -> None:
+            async def awaiting() -> Any:
+                return await future
+
+            task = asyncio.ensure_future(awaiting())
+            await asyncio.sleep(0)  # the task awaits the answer
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+
+        asyncio.run(cancel_its_await())
+        # The child has not taken "x" (it still holds "hold"): the cancel takes it back.
+        release.set()
+        with pytest.raises(asyncio.CancelledError):
+            future.get(timeout=WAIT)  # with the bug: "x", handled after the cancel
+        assert ref.ask("after", timeout=WAIT) == "after"
+        assert seen == ["filler", "after"]
+    finally:
+        release.set()
+        tree.stop()
