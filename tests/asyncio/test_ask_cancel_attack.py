@@ -246,3 +246,108 @@ def test_a_cancelled_ask_made_from_a_thread_into_a_full_block_inbox_is_taken_bac
     finally:
         release.set()
         tree.stop()
+
+
+class Counting:
+    """Counts every message it handles (across incarnations: the dict is shared);
+    a message that is a multiple of `crash_every` crashes it after counting."""
+
+    def __init__(self, handled: dict[Any, int], order: list[Any], crash_every: int) -> None:
+        super().__init__()
+        self.handled = handled
+        self.order = order
+        self.crash_every = crash_every
+
+    def on_receive(self, message: Any) -> Any:
+        self.handled[message] = self.handled.get(message, 0) + 1
+        self.order.append(message)
+        if isinstance(message, int) and self.crash_every and message % self.crash_every == 0:
+            raise ValueError(message)
+        return message
+
+
+class CountingThread(Counting, hr.Actor):
+    pass
+
+
+class CountingLoop(Counting, hr.AsyncioActor):
+    pass
+
+
+TAKEN_BACK = "the ask was cancelled before its actor took it"
+
+
+@pytest.mark.parametrize("kind", ["child-thread", "child-loop"])
+@pytest.mark.parametrize("crash_every", [0, 5])
+def test_exactly_once_under_cancels_from_another_loop_with_restarts(kind, crash_every, tiny_switch):
+    """Many asks to a supervised child from another loop, each cancelled after 0-3
+    turns of the loop (or not at all), the child crashing on some (restarted by its
+    supervisor, its inbox kept): each ask is handled exactly once or taken back, never
+    both; the ones handled are handled in the order sent."""
+    handled: dict[Any, int] = {}
+    order: list[Any] = []
+    cls = CountingThread if kind == "child-thread" else CountingLoop
+    child = hr.ChildSpec("counting", cls, args=(handled, order, crash_every))
+    tree = hr.start_tree(hr.SupervisorSpec([child], max_restarts=10_000, period=1.0))
+    ref = tree.lookup("root/counting")
+    rounds, per_round = 150, 8
+    outcomes: dict[int, Any] = {}
+
+    async def main() -> None:
+        n = 0
+        for r in range(rounds):
+            tasks = []
+            for i in range(per_round):
+                n += 1
+                future = hr.ask(ref, n)
+                task = asyncio.ensure_future(_awaiting(future))
+                tasks.append((n, future, task, (r + i) % 5))
+            for turn in range(4):
+                for _, _, task, when in tasks:
+                    if when == turn:
+                        task.cancel()
+                await asyncio.sleep(0)
+            await asyncio.gather(*(task for _, _, task, _ in tasks), return_exceptions=True)
+            outcomes.update((m, future) for m, future, _, _ in tasks)
+        assert await hr.ask(ref, "sync") == "sync"  # every earlier ask is handled by now
+
+    async def _awaiting(future: Any) -> Any:
+        return await future
+
+    try:
+        asyncio.run(main())
+    finally:
+        tree.stop()
+    taken = check_exactly_once(outcomes, handled, order)
+    assert 0 < taken < len(outcomes)  # both sides of the race were exercised
+
+
+def outcome(future: Any) -> tuple[str, Any]:
+    """("taken", its message) for an ask taken back, else ("answered", its answer)."""
+    try:
+        return "answered", future.get(timeout=0)
+    except asyncio.CancelledError as error:
+        return "taken", str(error)
+    except ValueError as error:  # it crashed its child
+        return "answered", error.args[0]
+
+
+def check_exactly_once(outcomes: dict[int, Any], handled: dict[Any, int], order: list[Any]) -> int:
+    """Each ask handled exactly once or taken back (never both), the handled ones in
+    the order sent; how many were taken back."""
+    taken = 0
+    for m, future in outcomes.items():
+        assert future.done(), m
+        how, value = outcome(future)
+        if how == "taken":
+            assert value == TAKEN_BACK, m
+            assert m not in handled, f"{m} was taken back and handled"
+            taken += 1
+        else:
+            assert value == m
+            assert handled.get(m) == 1, f"{m} handled {handled.get(m, 0)} times"
+    assert all(count == 1 for count in handled.values())
+    numbers = [m for m in order if isinstance(m, int)]
+    assert numbers == sorted(numbers)
+    assert set(numbers) | {m for m in outcomes if m not in handled} == set(outcomes)
+    return taken
