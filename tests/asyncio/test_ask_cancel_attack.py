@@ -349,5 +349,72 @@ def check_exactly_once(outcomes: dict[int, Any], handled: dict[Any, int], order:
     assert all(count == 1 for count in handled.values())
     numbers = [m for m in order if isinstance(m, int)]
     assert numbers == sorted(numbers)
-    assert set(numbers) | {m for m in outcomes if m not in handled} == set(outcomes)
+    asked = set(outcomes)
+    assert (set(numbers) & asked) | {m for m in asked if m not in handled} == asked
     return taken
+
+
+@pytest.mark.parametrize("base", [hr.Actor, hr.AsyncioActor])
+def test_deferred_tells_and_asks_into_a_full_block_inbox_some_asks_cancelled(base, tiny_switch):
+    """Tells (awaited: waiting for room) and asks interleaved into a full ``block``
+    inbox; a third of the asks cancelled while they wait (some of them again after
+    room came): the rest are handled exactly once, in the order sent."""
+    handled: dict[Any, int] = {}
+    order: list[Any] = []
+    entered, release = threading.Event(), threading.Event()
+
+    class Gate(Counting, base):  # type: ignore[valid-type, misc]
+        def on_receive(self, message: Any) -> Any:
+            if message == "hold":
+                entered.set()
+                release.wait(WAIT)
+                return None
+            return super().on_receive(message)
+
+    child = hr.ChildSpec(
+        "gate",
+        Gate,
+        args=(handled, order, 0),
+        max_inbox=2,
+        inbox_overflow="block",
+        inbox_timeout=WAIT,
+    )
+    tree = hr.start_tree(hr.SupervisorSpec([child]))
+    ref = tree.lookup("root/gate")
+    asks: dict[int, Any] = {}
+
+    async def main() -> None:
+        ref.tell("hold")
+        assert await asyncio.to_thread(entered.wait, WAIT)
+        tasks: list[asyncio.Future[Any]] = []
+        for m in range(60):
+            if m % 2:
+                future = asks[m] = hr.ask(ref, m)
+                tasks.append(asyncio.ensure_future(_awaiting(future)))
+            else:
+                tasks.append(asyncio.ensure_future(hr.tell(ref, m)))
+            await asyncio.sleep(0)
+        early = [tasks[m] for m in range(1, 60, 6)]
+        for task in early:  # a third of the asks, while all wait
+            task.cancel()
+        await asyncio.gather(*early, return_exceptions=True)  # their takes-back have run
+        release.set()
+        for m in range(3, 60, 12):  # and some, racing the room that comes now
+            tasks[m].cancel()
+            await asyncio.sleep(0)
+        await asyncio.gather(*tasks, return_exceptions=True)
+        assert await hr.ask(ref, "sync") == "sync"
+
+    async def _awaiting(future: Any) -> Any:
+        return await future
+
+    try:
+        asyncio.run(main())
+    finally:
+        release.set()
+        tree.stop()
+    check_exactly_once(asks, handled, order)
+    tells = [m for m in order if isinstance(m, int) and m % 2 == 0]
+    assert tells == list(range(0, 60, 2))  # every tell, in order
+    for m in range(1, 60, 6):
+        assert m not in handled, f"ask {m} cancelled while it waited, yet handled"
