@@ -418,3 +418,50 @@ def test_deferred_tells_and_asks_into_a_full_block_inbox_some_asks_cancelled(bas
     assert tells == list(range(0, 60, 2))  # every tell, in order
     for m in range(1, 60, 6):
         assert m not in handled, f"ask {m} cancelled while it waited, yet handled"
+
+
+class Echo(hr.Actor):
+    def on_receive(self, message: Any) -> Any:
+        return message
+
+
+class EchoLoop(hr.AsyncioActor):
+    def on_receive(self, message: Any) -> Any:
+        return message
+
+
+@pytest.mark.parametrize("cls", [Echo, EchoLoop])
+def test_cancelled_start_child_calls_leave_the_tree_consistent(cls, tiny_switch):
+    """Many `start_child` calls cancelled after 0-3 turns of the loop (or not): each
+    child is started (listed, answering) or not (its id free for a new start), never
+    half; the calls not cancelled all started theirs."""
+    count = 40
+
+    async def main() -> None:
+        async with hr.open_tree(hr.SupervisorSpec([])) as tree:
+            tasks = [
+                asyncio.ensure_future(tree.start_child(hr.ChildSpec(f"c{i}", cls)))
+                for i in range(count)
+            ]
+            for turn in range(4):
+                for i, task in enumerate(tasks):
+                    if i % 5 == turn:
+                        task.cancel()
+                await asyncio.sleep(0)
+            results = await asyncio.gather(*tasks, return_exceptions=True)
+            listed = {info.id for info in await tree.which_children()}
+            for i, result in enumerate(results):
+                if i % 5 == 4:  # never cancelled
+                    assert not isinstance(result, BaseException), (i, result)
+                if f"c{i}" in listed:
+                    ref = tree.lookup(f"root/c{i}")
+                    assert await hr.ask(ref, i) == i
+                    with pytest.raises(Exception):  # noqa: B017 - already there
+                        await tree.start_child(hr.ChildSpec(f"c{i}", cls))
+                else:
+                    assert isinstance(result, asyncio.CancelledError), (i, result)
+                    ref = await tree.start_child(hr.ChildSpec(f"c{i}", cls))
+                    assert await hr.ask(ref, i) == i
+            assert len({info.id for info in await tree.which_children()}) == count
+
+    asyncio.run(main())
