@@ -3,13 +3,17 @@ its waiters' lock, the inline set/await paths, LoopActorRef.ask's inline put."""
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import sys
+import threading
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 import hedgerow as hr
+from hedgerow.actors._async_future import AsyncioFuture
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -61,3 +65,75 @@ def test_a_handler_awaiting_an_ask_of_its_own_ref_is_told_not_left_waiting(how):
         # With the bug the handler waits for ever (a stop would queue behind it): kill it.
         ref.actor_inbox._actor._hr_kill()
         assert ref.actor_stopped.wait(WAIT)
+
+
+class AskerLoop:
+    """An asyncio loop running in a thread of its own."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(WAIT)
+        self.loop.close()
+
+
+def _expected(i: int) -> tuple[str, int]:
+    return ("error", i) if i % 3 == 0 else ("value", i)
+
+
+def _got_by_get(future: AsyncioFuture[int]) -> tuple[str, int]:
+    try:
+        return "value", future.get(timeout=WAIT)
+    except ValueError as error:
+        return "error", error.args[0]
+
+
+async def _got_by_await(future: AsyncioFuture[int]) -> tuple[str, int]:
+    try:
+        return "value", await future
+    except ValueError as error:
+        return "error", error.args[0]
+
+
+def test_set_races_waiters_added_from_threads_and_loops(tiny_switch):
+    """Futures set by one thread while, at the same moment, two loops' tasks await
+    them and two threads block in get(): every waiter wakes with the outcome (no
+    wake-up lost between a waiter's adding and the setter's look)."""
+    count = 3000
+    futures: list[AsyncioFuture[int]] = [AsyncioFuture() for _ in range(count)]
+    expected = [_expected(i) for i in range(count)]
+    go = threading.Barrier(5)
+
+    def setter() -> None:
+        go.wait(WAIT)
+        for i, future in enumerate(futures):
+            if i % 3 == 0:
+                future.set_exception((ValueError, ValueError(i), None))
+            else:
+                future.set(i)
+
+    def getter() -> list[tuple[str, int]]:
+        go.wait(WAIT)
+        return [_got_by_get(future) for future in futures]
+
+    async def awaiting() -> list[tuple[str, int]]:
+        await asyncio.to_thread(go.wait, WAIT)
+        return [await _got_by_await(future) for future in futures]
+
+    loops = [AskerLoop(), AskerLoop()]
+    try:
+        runs = [asyncio.run_coroutine_threadsafe(awaiting(), asker.loop) for asker in loops]
+        with concurrent.futures.ThreadPoolExecutor(3) as pool:
+            got = [pool.submit(getter), pool.submit(getter)]
+            pool.submit(setter).result(WAIT * 3)
+            for each in got:
+                assert each.result(WAIT * 3) == expected
+        for run in runs:
+            assert run.result(WAIT * 3) == expected
+    finally:
+        for asker in loops:
+            asker.close()
