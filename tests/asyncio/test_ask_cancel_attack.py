@@ -515,3 +515,48 @@ def test_faults_counting_does_not_take_a_taken_back_ask_for_a_lost_message(base)
     finally:
         release.set()
         tree.stop()
+
+
+@pytest.mark.parametrize("base", [hr.Actor, hr.AsyncioActor])
+def test_a_shielded_await_cancelled_leaves_the_ask_and_wait_for_takes_it_back(base):
+    """``await asyncio.shield(future)`` cancelled: the ask stays (shield's point), the
+    other waiter gets the answer; ``asyncio.wait_for(future, 0)`` times out, taking its
+    own ask back."""
+    entered, release = threading.Event(), threading.Event()
+    seen: list[Any] = []
+
+    class HeldHere(Held, base):  # type: ignore[valid-type, misc]
+        pass
+
+    child = hr.ChildSpec("held", HeldHere, args=(entered, release, seen))
+    tree = hr.start_tree(hr.SupervisorSpec([child]))
+    ref = tree.lookup("root/held")
+
+    async def main() -> None:
+        ref.tell("hold")
+        assert await asyncio.to_thread(entered.wait, WAIT)
+        kept = hr.ask(ref, "kept")
+        shielded = asyncio.ensure_future(asyncio.shield(kept))
+        plain = asyncio.ensure_future(_awaiting(kept))
+        await asyncio.sleep(0)
+        shielded.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await shielded
+        dropped = hr.ask(ref, "dropped")
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(dropped, 0.001)
+        with pytest.raises(asyncio.CancelledError):
+            dropped.get(timeout=0)  # taken back
+        release.set()
+        assert await plain == "kept"
+        assert await hr.ask(ref, "after") == "after"
+
+    async def _awaiting(future: Any) -> Any:
+        return await future
+
+    try:
+        asyncio.run(main())
+    finally:
+        release.set()
+        tree.stop()
+    assert seen == ["kept", "after"]
