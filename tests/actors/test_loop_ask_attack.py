@@ -137,3 +137,39 @@ def test_set_races_waiters_added_from_threads_and_loops(tiny_switch):
     finally:
         for asker in loops:
             asker.close()
+
+
+class Echo(hr.AsyncioActor):
+    def on_receive(self, message: Any) -> Any:
+        return message
+
+
+class BlocksOn(hr.AsyncioActor):
+    """Blocks its loop thread on ``hr.ask(ref, "x").get(timeout)``: must be refused
+    when `ref`'s actor runs on this same loop (it could never answer)."""
+
+    def on_receive(self, message: Any) -> Any:
+        ref, timeout = message
+        return hr.ask(ref, "x").get(timeout=timeout)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "finding 5: hedgerow.ask on a ChildRef does not tell its future the child's loop "
+        "(_hr_owner, as ChildRef.ask does): get() on that loop's thread holds the loop "
+        "for its whole timeout (for ever without one) instead of raising RuntimeError"
+    ),
+)
+def test_get_of_hedgerow_ask_on_a_loop_child_from_its_own_loop_thread_is_refused():
+    tree = hr.start_tree(hr.SupervisorSpec([hr.ChildSpec("echo", Echo)]))
+    child = tree.lookup("root/echo")
+    blocker = BlocksOn.start()
+    try:
+        # Both on hedgerow's loop (as their refs' blocking asks show).
+        assert blocker.actor_inbox._loop is child._incarnation._hr_loop
+        with pytest.raises(RuntimeError, match="await the future"):
+            blocker.ask((child, 2.0), timeout=WAIT)  # with the bug: pykka.Timeout after 2 s
+    finally:
+        blocker.stop()
+        tree.stop()
