@@ -560,3 +560,54 @@ def test_a_shielded_await_cancelled_leaves_the_ask_and_wait_for_takes_it_back(ba
         release.set()
         tree.stop()
     assert seen == ["kept", "after"]
+
+
+@pytest.mark.parametrize("style", ["hedgerow.ask", "ref.ask", "proxy"])
+def test_exactly_once_under_cancels_on_the_actors_own_loop(style, tiny_switch):
+    """An event-loop actor on the asking loop itself: asks cancelled after 0-3 turns
+    (or not): each handled exactly once or taken back, the handled ones in order."""
+    handled: dict[Any, int] = {}
+    order: list[Any] = []
+    outcomes: dict[int, Any] = {}
+
+    class Proxied(CountingLoop):
+        """Its handler gives the loop back once per message (the asker's tasks run)."""
+
+        async def on_receive(self, message: Any) -> Any:  # type: ignore[override]
+            await asyncio.sleep(0)
+            return super().on_receive(message)
+
+        async def record(self, message: Any) -> Any:
+            return await self.on_receive(message)
+
+    async def main() -> None:
+        ref = Proxied.start(handled, order, 0)
+        proxy = ref.proxy()
+        ask = {
+            "hedgerow.ask": lambda m: hr.ask(ref, m),
+            "ref.ask": lambda m: ref.ask(m, block=False),
+            "proxy": proxy.record,
+        }[style]
+
+        async def awaiting(future: Any) -> Any:
+            return await future
+
+        n = 0
+        for r in range(100):
+            tasks = []
+            for i in range(8):
+                n += 1
+                future = outcomes[n] = ask(n)
+                tasks.append((asyncio.ensure_future(awaiting(future)), (r + i) % 5))
+            for turn in range(4):
+                for task, when in tasks:
+                    if when == turn:
+                        task.cancel()
+                await asyncio.sleep(0)
+            await asyncio.gather(*(task for task, _ in tasks), return_exceptions=True)
+        assert await hr.ask(ref, "sync") == "sync"
+        await ref.stop(block=False)
+
+    asyncio.run(main())
+    taken = check_exactly_once(outcomes, handled, order)
+    assert 0 < taken < len(outcomes)
