@@ -611,3 +611,59 @@ def test_exactly_once_under_cancels_on_the_actors_own_loop(style, tiny_switch):
     asyncio.run(main())
     taken = check_exactly_once(outcomes, handled, order)
     assert 0 < taken < len(outcomes)
+
+
+@pytest.mark.parametrize("base", [hr.Actor, hr.AsyncioActor])
+def test_an_ask_taken_back_from_a_full_block_inbox_makes_room_for_a_blocked_thread(base):
+    """The take-back frees a place: a thread blocked in ``ref.tell`` for room gets it
+    at once (before the child takes anything), its message after the ones queued."""
+    entered, release = threading.Event(), threading.Event()
+    seen: list[Any] = []
+
+    class HeldHere(Held, base):  # type: ignore[valid-type, misc]
+        pass
+
+    child = hr.ChildSpec(
+        "held",
+        HeldHere,
+        args=(entered, release, seen),
+        max_inbox=2,
+        inbox_overflow="block",
+        inbox_timeout=WAIT,
+    )
+    tree = hr.start_tree(hr.SupervisorSpec([child]))
+    ref = tree.lookup("root/held")
+    told = threading.Event()
+
+    def blocked_teller() -> None:
+        ref.tell("blocked")  # waits for room in this thread
+        told.set()
+
+    try:
+        ref.tell("hold")
+        assert entered.wait(WAIT)
+        ref.tell("first")
+
+        async def main() -> None:
+            future = hr.ask(ref, "x")  # the inbox is full now: ["first", "x"]
+            task = asyncio.ensure_future(_awaiting(future))
+            await asyncio.sleep(0)
+            teller = threading.Thread(target=blocked_teller)
+            teller.start()
+            # (It may not be waiting yet: either way, room must come from the take-back.)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            assert await asyncio.to_thread(told.wait, WAIT)  # before the child takes any
+            await asyncio.to_thread(teller.join, WAIT)
+
+        async def _awaiting(future: Any) -> Any:
+            return await future
+
+        asyncio.run(main())
+        release.set()
+        assert ref.ask("after", timeout=WAIT) == "after"
+        assert seen == ["first", "blocked", "after"]
+    finally:
+        release.set()
+        tree.stop()
