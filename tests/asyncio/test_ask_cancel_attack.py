@@ -667,3 +667,45 @@ def test_an_ask_taken_back_from_a_full_block_inbox_makes_room_for_a_blocked_thre
     finally:
         release.set()
         tree.stop()
+
+
+class TimesOut(hr.AsyncioActor):
+    """Asks `ref` with an asyncio timeout of `seconds` (virtual, under a VirtualClock)."""
+
+    async def on_receive(self, message: Any) -> Any:
+        ref, seconds = message
+        try:
+            async with asyncio.timeout(seconds):
+                return await hr.ask(ref, "x")
+        except TimeoutError:
+            return "timed out"
+
+
+def test_a_virtual_timeout_takes_the_ask_back():
+    """Under a VirtualClock with autojump, an event-loop actor's ``asyncio.timeout``
+    around an awaited ask to a thread actor that is held: the clock jumps, the ask is
+    taken back, never handled."""
+    entered, release = threading.Event(), threading.Event()
+    seen: list[Any] = []
+
+    class HeldActor(Held, hr.Actor):
+        pass
+
+    held = HeldActor.start(entered, release, seen)
+    try:
+        held.tell("hold")
+        assert entered.wait(WAIT)
+        with hr_testing.VirtualClock(autojump_threshold=0) as clock:
+            clock.drive()
+            asker = TimesOut.start()
+            try:
+                assert asker.ask((held, 3600.0), timeout=WAIT) == "timed out"
+                assert clock.now() == 3600.0
+            finally:
+                asker.stop()
+        release.set()
+        assert held.ask("after", timeout=WAIT) == "after"
+        assert seen == ["after"]
+    finally:
+        release.set()
+        held.stop()
