@@ -173,3 +173,46 @@ def test_get_of_hedgerow_ask_on_a_loop_child_from_its_own_loop_thread_is_refused
     finally:
         blocker.stop()
         tree.stop()
+
+
+class ChildAsksItself(hr.AsyncioActor):
+    """A supervised child whose handler of "outer" awaits an ask of its own ChildRef."""
+
+    def __init__(self, how: str, tree_ref: list[Any]) -> None:
+        super().__init__()
+        self.how = how
+        self.tree_ref = tree_ref
+
+    async def on_receive(self, message: Any) -> Any:
+        if message == "outer":
+            own = self.tree_ref[0].lookup("root/self")
+            if self.how == "hedgerow.ask":
+                return await hr.ask(own, "inner")
+            return await own.ask("inner", block=False)
+        return message
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "finding 3 (a supervised child): a loop child's handler awaiting an ask of its "
+        "own ChildRef waits for ever, silently"
+    ),
+)
+@pytest.mark.parametrize("how", ["hedgerow.ask", "ref.ask"])
+def test_a_child_awaiting_an_ask_of_its_own_child_ref_is_told_not_left_waiting(how):
+    holder: list[Any] = []
+    spec = hr.SupervisorSpec([hr.ChildSpec("self", ChildAsksItself, args=(how, holder))])
+    tree = hr.start_tree(spec)
+    holder.append(tree)
+    ref = tree.lookup("root/self")
+    try:
+        future = ref.ask("outer", block=False)
+        with pytest.raises(RuntimeError, match="own"):
+            future.get(timeout=2.0)  # with the bug: pykka.Timeout
+        assert ref.ask("next", timeout=WAIT) == "next"
+    finally:
+        incarnation = ref._incarnation
+        if incarnation is not None and incarnation._hr_task is not None:
+            incarnation._hr_kill()  # with the bug: its handler waits for ever
+        tree.stop()
