@@ -1,0 +1,218 @@
+"""Attacks on the faster loop-to-loop ask (ffce93d): AsyncioFuture without __init__,
+its waiters' lock, the inline set/await paths, LoopActorRef.ask's inline put."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import sys
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+import hedgerow as hr
+from hedgerow.actors._async_future import AsyncioFuture
+
+pytestmark = pytest.mark.timeout(60)
+
+WAIT = 10.0
+
+
+@pytest.fixture
+def tiny_switch() -> Iterator[None]:
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    yield
+    sys.setswitchinterval(previous)
+
+
+class AsksItself(hr.AsyncioActor):
+    """Its handler of "outer" awaits an ask of its own ref."""
+
+    def __init__(self, how: str) -> None:
+        super().__init__()
+        self.how = how
+
+    async def on_receive(self, message: Any) -> Any:
+        if message == "outer":
+            if self.how == "hedgerow.ask":
+                return await hr.ask(self.actor_ref, "inner")
+            return await self.actor_ref.ask("inner", block=False)
+        return message
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "finding 3: an event-loop actor's handler awaiting an ask of its own ref waits "
+        "forever, silently (its blocking get() says so at once)"
+    ),
+)
+@pytest.mark.parametrize("how", ["hedgerow.ask", "ref.ask"])
+def test_a_handler_awaiting_an_ask_of_its_own_ref_is_told_not_left_waiting(how):
+    ref = AsksItself.start(how)
+    try:
+        future = ref.ask("outer", block=False)
+        # Not an answer "inner" (it cannot come: the actor is in this very handler):
+        # an error saying so. With the bug: no answer at all (a pykka.Timeout here).
+        with pytest.raises(RuntimeError, match="own"):
+            future.get(timeout=2.0)
+        # The inner ask was not left queued: the next message is the next handled.
+        assert ref.ask("next", timeout=WAIT) == "next"
+    finally:
+        # With the bug the handler waits for ever (a stop would queue behind it): kill it.
+        ref.actor_inbox._actor._hr_kill()
+        assert ref.actor_stopped.wait(WAIT)
+
+
+class AskerLoop:
+    """An asyncio loop running in a thread of its own."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(WAIT)
+        self.loop.close()
+
+
+def _expected(i: int) -> tuple[str, int]:
+    return ("error", i) if i % 3 == 0 else ("value", i)
+
+
+def _got_by_get(future: AsyncioFuture[int]) -> tuple[str, int]:
+    try:
+        return "value", future.get(timeout=WAIT)
+    except ValueError as error:
+        return "error", error.args[0]
+
+
+async def _got_by_await(future: AsyncioFuture[int]) -> tuple[str, int]:
+    try:
+        return "value", await future
+    except ValueError as error:
+        return "error", error.args[0]
+
+
+def test_set_races_waiters_added_from_threads_and_loops(tiny_switch):
+    """Futures set by one thread while, at the same moment, two loops' tasks await
+    them and two threads block in get(): every waiter wakes with the outcome (no
+    wake-up lost between a waiter's adding and the setter's look)."""
+    count = 3000
+    futures: list[AsyncioFuture[int]] = [AsyncioFuture() for _ in range(count)]
+    expected = [_expected(i) for i in range(count)]
+    go = threading.Barrier(5)
+
+    def setter() -> None:
+        go.wait(WAIT)
+        for i, future in enumerate(futures):
+            if i % 3 == 0:
+                future.set_exception((ValueError, ValueError(i), None))
+            else:
+                future.set(i)
+
+    def getter() -> list[tuple[str, int]]:
+        go.wait(WAIT)
+        return [_got_by_get(future) for future in futures]
+
+    async def awaiting() -> list[tuple[str, int]]:
+        await asyncio.to_thread(go.wait, WAIT)
+        return [await _got_by_await(future) for future in futures]
+
+    loops = [AskerLoop(), AskerLoop()]
+    try:
+        runs = [asyncio.run_coroutine_threadsafe(awaiting(), asker.loop) for asker in loops]
+        with concurrent.futures.ThreadPoolExecutor(3) as pool:
+            got = [pool.submit(getter), pool.submit(getter)]
+            pool.submit(setter).result(WAIT * 3)
+            for each in got:
+                assert each.result(WAIT * 3) == expected
+        for run in runs:
+            assert run.result(WAIT * 3) == expected
+    finally:
+        for asker in loops:
+            asker.close()
+
+
+class Echo(hr.AsyncioActor):
+    def on_receive(self, message: Any) -> Any:
+        return message
+
+
+class BlocksOn(hr.AsyncioActor):
+    """Blocks its loop thread on ``hr.ask(ref, "x").get(timeout)``: must be refused
+    when `ref`'s actor runs on this same loop (it could never answer)."""
+
+    def on_receive(self, message: Any) -> Any:
+        ref, timeout = message
+        return hr.ask(ref, "x").get(timeout=timeout)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "finding 5: hedgerow.ask on a ChildRef does not tell its future the child's loop "
+        "(_hr_owner, as ChildRef.ask does): get() on that loop's thread holds the loop "
+        "for its whole timeout (for ever without one) instead of raising RuntimeError"
+    ),
+)
+def test_get_of_hedgerow_ask_on_a_loop_child_from_its_own_loop_thread_is_refused():
+    tree = hr.start_tree(hr.SupervisorSpec([hr.ChildSpec("echo", Echo)]))
+    child = tree.lookup("root/echo")
+    blocker = BlocksOn.start()
+    try:
+        # Both on hedgerow's loop (as their refs' blocking asks show).
+        assert blocker.actor_inbox._loop is child._incarnation._hr_loop
+        with pytest.raises(RuntimeError, match="await the future"):
+            blocker.ask((child, 2.0), timeout=WAIT)  # with the bug: pykka.Timeout after 2 s
+    finally:
+        blocker.stop()
+        tree.stop()
+
+
+class ChildAsksItself(hr.AsyncioActor):
+    """A supervised child whose handler of "outer" awaits an ask of its own ChildRef."""
+
+    def __init__(self, how: str, tree_ref: list[Any]) -> None:
+        super().__init__()
+        self.how = how
+        self.tree_ref = tree_ref
+
+    async def on_receive(self, message: Any) -> Any:
+        if message == "outer":
+            own = self.tree_ref[0].lookup("root/self")
+            if self.how == "hedgerow.ask":
+                return await hr.ask(own, "inner")
+            return await own.ask("inner", block=False)
+        return message
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "finding 3 (a supervised child): a loop child's handler awaiting an ask of its "
+        "own ChildRef waits for ever, silently"
+    ),
+)
+@pytest.mark.parametrize("how", ["hedgerow.ask", "ref.ask"])
+def test_a_child_awaiting_an_ask_of_its_own_child_ref_is_told_not_left_waiting(how):
+    holder: list[Any] = []
+    spec = hr.SupervisorSpec([hr.ChildSpec("self", ChildAsksItself, args=(how, holder))])
+    tree = hr.start_tree(spec)
+    holder.append(tree)
+    ref = tree.lookup("root/self")
+    try:
+        future = ref.ask("outer", block=False)
+        with pytest.raises(RuntimeError, match="own"):
+            future.get(timeout=2.0)  # with the bug: pykka.Timeout
+        assert ref.ask("next", timeout=WAIT) == "next"
+    finally:
+        incarnation = ref._incarnation
+        if incarnation is not None and incarnation._hr_task is not None:
+            incarnation._hr_kill()  # with the bug: its handler waits for ever
+        tree.stop()
