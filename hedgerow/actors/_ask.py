@@ -13,12 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import sys
-import threading
-import weakref
 from asyncio import events
-from collections import deque
 from typing import Any
 
 import pykka
@@ -63,9 +59,9 @@ def ask(ref: pykka.ActorRef[Any], message: Any) -> AsyncioFuture[Any]:
 
     A bounded inbox whose overflow policy is ``block`` makes a sender wait for
     room: the message waits for it in the inbox (in order with `hedgerow.tell`'s,
-    see there), or, called from a thread that runs no loop, in a thread that
-    waits for it; the caller never waits. An answer of `InboxFull` says that
-    no room came within the inbox's timeout.
+    see there), whether called from a loop or from a thread; the caller never
+    waits. An answer of `InboxFull` says that no room came within the inbox's
+    timeout.
     """
     if ref.__class__ is LoopActorRef and ref._hr_make_future is AsyncioFuture:
         # An event-loop actor's own ask does the same (its future an AsyncioFuture
@@ -77,16 +73,17 @@ def ask(ref: pykka.ActorRef[Any], message: Any) -> AsyncioFuture[Any]:
     future: AsyncioFuture[Any] = AsyncioFuture()
     inbox = ref.actor_inbox
     future._hr_inbox = inbox  # a cancelled await takes the message back from it
+    if ref.__class__ is ChildRef or isinstance(ref, ChildRef):
+        # As ChildRef.ask: get() refuses to block the loop thread of an event-loop child.
+        future._hr_owner = getattr(ref._incarnation, "_hr_loop", None)
     if isinstance(inbox, Inbox) and inbox.overflow is Overflow.BLOCK and inbox.max_inbox:
-        if _get_running_loop() is not None:
-            # As hedgerow.tell's: waits in the inbox, in order with the tells.
-            try:
-                defer(ref, Envelope(message, future))
-            except BaseException:  # noqa: BLE001 - the asker gets it
-                if not future.done():
-                    future.set_exception(sys.exc_info())
-        else:
-            _feeder(inbox).submit(ref, message, future)
+        # As hedgerow.tell's, from a loop or a thread alike: waits in the inbox, in
+        # order with the tells and blocked puts, where a cancelled await withdraws it.
+        try:
+            defer(ref, Envelope(message, future))
+        except BaseException:  # noqa: BLE001 - the asker gets it
+            if not future.done():
+                future.set_exception(sys.exc_info())
     else:
         _put(ref, message, future)
     return future
@@ -162,62 +159,3 @@ def _put(ref: pykka.ActorRef[Any], message: Any, future: AsyncioFuture[Any]) -> 
     except InboxFull:
         if not future.done():
             raise
-
-
-def _put_or_fail(ref: pykka.ActorRef[Any], message: Any, future: AsyncioFuture[Any]) -> None:
-    try:
-        _put(ref, message, future)
-    except BaseException:  # noqa: BLE001 - the asker gets it
-        if not future.done():
-            future.set_exception(sys.exc_info())
-
-
-class _Feeder:
-    """Puts asks into one blocking inbox from a thread of its own, in the order
-    they were made; the thread ends when it has nothing left to put."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._pending: deque[tuple[pykka.ActorRef[Any], Any, AsyncioFuture[Any]]] = deque()
-        self._running = False
-
-    def submit(self, ref: pykka.ActorRef[Any], message: Any, future: AsyncioFuture[Any]) -> None:
-        with self._lock:
-            self._pending.append((ref, message, future))
-            if self._running:
-                return
-            self._running = True
-        threading.Thread(target=self._run, name="hedgerow ask feeder", daemon=True).start()
-
-    def _run(self) -> None:
-        while True:
-            with self._lock:
-                if not self._pending:
-                    self._running = False
-                    return
-                item = self._pending.popleft()
-            _put_or_fail(*item)
-
-
-_feeders: weakref.WeakKeyDictionary[Inbox, _Feeder] = weakref.WeakKeyDictionary()
-_feeders_lock = threading.Lock()
-
-
-def _forked() -> None:
-    """In a forked child: a thread of the parent may have held the lock, and the
-    feeders' threads are not there."""
-    global _feeders_lock  # noqa: PLW0603 - the module's one lock, made afresh
-    _feeders_lock = threading.Lock()
-    _feeders.clear()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forked)
-
-
-def _feeder(inbox: Inbox) -> _Feeder:
-    with _feeders_lock:
-        feeder = _feeders.get(inbox)
-        if feeder is None:
-            feeder = _feeders[inbox] = _Feeder()
-        return feeder

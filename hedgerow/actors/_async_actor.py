@@ -201,7 +201,7 @@ class AsyncioActor(LoopChild, pykka.Actor):
         if pending is not None:
             self._hr_task = self._hr_loop.create_task(self._hr_body(*pending))
 
-    def _hr_next(  # noqa: C901, PLR0911 - every message's path, kept in one frame
+    def _hr_next(  # noqa: C901, PLR0911, PLR0912 - every message's path, kept in one frame
         self,
     ) -> tuple[Envelope[Any] | None, Coroutine[Any, Any, Any]] | None:
         """Handle queued messages in order while their handlers are plain functions.
@@ -231,7 +231,10 @@ class AsyncioActor(LoopChild, pykka.Actor):
                 self._hr_loop.call_soon(self._hr_drain)
                 return None
             budget -= 1
-            envelope = queue.popleft()
+            try:
+                envelope = queue.popleft()
+            except IndexError:  # taken back meanwhile by a cancelled asker's thread
+                break
             self._hr_current = envelope
             try:
                 response = self._handle_receive(envelope.message)
@@ -273,6 +276,8 @@ class AsyncioActor(LoopChild, pykka.Actor):
                     except BaseException as error:  # handled as pykka does (_hr_failed)
                         if isinstance(error, CancelledError) and (self._hr_killed or _cancelling()):
                             raise  # this task is cancelled: a kill
+                        if error.__class__ is GeneratorExit:
+                            raise  # this task, abandoned, is being collected: no handler's error
                         # (A CancelledError of something it awaited is the handler's error.)
                         hook = self._hr_failed(envelope)
                         if hook is not None:
@@ -427,7 +432,10 @@ class AsyncioActor(LoopChild, pykka.Actor):
             return  # a supervised child's: what it holds waits for its next incarnation
         queue = inbox._queue
         while queue:
-            envelope = queue.popleft()
+            try:
+                envelope = queue.popleft()
+            except IndexError:  # taken back meanwhile by a cancelled asker's thread
+                break
             reply_to = envelope.reply_to
             if reply_to is None:
                 continue

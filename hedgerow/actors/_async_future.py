@@ -261,6 +261,11 @@ class AsyncioFuture(pykka.ThreadingFuture[T]):
                 loop = _get_running_loop()
                 if loop is None:
                     loop = events.get_running_loop()  # raises the usual RuntimeError
+                inbox = self._hr_inbox
+                if inbox is not None and (
+                    getattr(inbox, "_loop", None) is loop or self._hr_owner is loop
+                ):
+                    self._hr_refuse_own_handler(inbox, loop)
                 waiter = loop.create_future()
                 lock = _waiters_lock
                 lock.acquire()
@@ -287,6 +292,21 @@ class AsyncioFuture(pykka.ThreadingFuture[T]):
         return self._hr_outcome()  # type: ignore[no-any-return]
 
     __iter__ = __await__
+
+    def _hr_refuse_own_handler(self, inbox: Any, loop: asyncio.AbstractEventLoop) -> None:
+        """An event-loop actor's handler awaiting an ask of its own inbox would wait
+        for itself for ever: take the message back and say so."""
+        actor = getattr(inbox, "_actor", None)  # a LoopInbox's
+        if actor is None:  # a child's Inbox: its reader's wake-up is the incarnation's
+            actor = getattr(getattr(inbox, "waker", None), "__self__", None)
+        task = getattr(actor, "_hr_task", None)
+        if task is not None and task is asyncio.current_task(loop):
+            self._hr_take_back()
+            msg = (
+                f"{actor} awaits an ask of its own ref in its handler: the answer would "
+                "never come (an actor handles one message at a time); tell itself instead"
+            )
+            raise RuntimeError(msg)
 
     def _hr_take_back(self) -> None:
         """The await of an ask was cancelled: take its message back from the inbox if

@@ -157,7 +157,8 @@ def _sent_by_reader(ref: pykka.ActorRef[Any]) -> bool:
     """Whether the running task is the handler of `ref`'s own actor (on its loop), or
     runs on the thread of the thread actor reading `ref`'s inbox (a loop its handler
     runs): it would wait for itself, as a thread actor telling itself would."""
-    return runs_the_handler_of(ref._actor_weakref(), threading.get_ident(), asyncio.current_task())
+    task = asyncio.current_task() if asyncio._get_running_loop() is not None else None
+    return runs_the_handler_of(ref._actor_weakref(), threading.get_ident(), task)
 
 
 def runs_the_handler_of(actor: Any, thread: int, task: object) -> bool:

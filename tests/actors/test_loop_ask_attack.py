@@ -43,13 +43,6 @@ class AsksItself(hr.AsyncioActor):
         return message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "finding 3: an event-loop actor's handler awaiting an ask of its own ref waits "
-        "forever, silently (its blocking get() says so at once)"
-    ),
-)
 @pytest.mark.parametrize("how", ["hedgerow.ask", "ref.ask"])
 def test_a_handler_awaiting_an_ask_of_its_own_ref_is_told_not_left_waiting(how):
     ref = AsksItself.start(how)
@@ -153,14 +146,6 @@ class BlocksOn(hr.AsyncioActor):
         return hr.ask(ref, "x").get(timeout=timeout)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "finding 5: hedgerow.ask on a ChildRef does not tell its future the child's loop "
-        "(_hr_owner, as ChildRef.ask does): get() on that loop's thread holds the loop "
-        "for its whole timeout (for ever without one) instead of raising RuntimeError"
-    ),
-)
 def test_get_of_hedgerow_ask_on_a_loop_child_from_its_own_loop_thread_is_refused():
     tree = hr.start_tree(hr.SupervisorSpec([hr.ChildSpec("echo", Echo)]))
     child = tree.lookup("root/echo")
@@ -192,13 +177,6 @@ class ChildAsksItself(hr.AsyncioActor):
         return message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "finding 3 (a supervised child): a loop child's handler awaiting an ask of its "
-        "own ChildRef waits for ever, silently"
-    ),
-)
 @pytest.mark.parametrize("how", ["hedgerow.ask", "ref.ask"])
 def test_a_child_awaiting_an_ask_of_its_own_child_ref_is_told_not_left_waiting(how):
     holder: list[Any] = []

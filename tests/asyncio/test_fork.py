@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from hedgerow.actors import _ask, _async_future, _deadlines, _inbox
+from hedgerow.actors import _async_future, _deadlines, _inbox
 from hedgerow.actors._async_future import AsyncioFuture
 from hedgerow.supervision import _update
 
@@ -83,10 +83,6 @@ def _make_an_inbox_condition() -> None:
     assert _inbox.Inbox().not_full is not None
 
 
-def _find_a_feeder() -> None:
-    assert _ask._feeder(_inbox.Inbox()) is not None
-
-
 def _find_an_update_lock() -> None:
     assert _update._lock_of(_Key()) is not None  # type: ignore[arg-type]
 
@@ -95,10 +91,9 @@ def _find_an_update_lock() -> None:
     ("lock", "in_child"),
     [
         (lambda: _inbox._making, _make_an_inbox_condition),
-        (lambda: _ask._feeders_lock, _find_a_feeder),
         (lambda: _update._locks_lock, _find_an_update_lock),
     ],
-    ids=["inbox conditions", "ask feeders", "update locks"],
+    ids=["inbox conditions", "update locks"],
 )
 def test_the_process_wide_locks_are_fresh_in_a_child_forked_while_one_was_held(
     lock: Callable[[], Any], in_child: Callable[[], None]

@@ -46,8 +46,8 @@ class _Stubborn:
     """A coroutine body that awaits for ever and swallows `rounds` cancellations
     (None: every one of them), until `release` (from any thread) lets it return.
 
-    Its futures are kept here: a task left pending and unreferenced is closed by
-    the garbage collector, which (FINDINGS.md #1) stops every actor of the process."""
+    Its futures are kept here, so that a test's task is collected only where it
+    means to be (test_a_stubborn_handlers_task_collected_after_the_stop_...)."""
 
     def __init__(self, rounds: int | None = None) -> None:
         self.entered = threading.Event()
@@ -306,12 +306,6 @@ def test_an_asyncio_tree_stopped_from_its_loop_cancels_a_stubborn_join(stubborn)
     assert body.was_cancelled.wait(TIMEOUT)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a killed runner's task whose handler swallowed its cancellation is left "
-    "pending, unreferenced; when the garbage collector closes it, _hr_body takes the "
-    "GeneratorExit for a handler's BaseException and stops every actor (FINDINGS.md #1)",
-)
 def test_a_stubborn_handlers_task_collected_after_the_stop_stops_no_other_actor():
     router = InProcessRouter()
     comp = Component(transports=router, name="svc")
