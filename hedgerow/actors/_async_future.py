@@ -132,7 +132,8 @@ class AsyncioFuture(pykka.ThreadingFuture[T]):
             if waiters.__class__ is _FutureType and waiters.get_loop() is _get_running_loop():
                 if not waiters.done():
                     waiters.set_result(None)
-            elif waiters is not _DONE:
+            elif waiters is not _DONE and waiters is not None:
+                # (None: its one waiter was discarded meanwhile, by a cancelled await.)
                 _run_waiters(self, waiters)
 
     def set_exception(self, exc_info: OptExcInfo | None = None) -> None:

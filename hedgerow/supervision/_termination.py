@@ -27,6 +27,13 @@ class Terminating(SupervisorCore):
     shutdown (or killed), reporting each; and how a parent takes over the stop
     of a supervisor it abandoned."""
 
+    _taken_over = False
+    """A parent took this supervisor's stop over: from then on only the take-over
+    reports its children's ends, in order. Its own stop (in its thread, which
+    outlives its abandonment) still stops and waits for them, reporting none: it
+    ran late, it claimed a child's end the take-over waited for, and the
+    take-over reported the next child first."""
+
     # -- stopping -------------------------------------------------------------
 
     def _terminate_all(self) -> Steps[None]:
@@ -48,7 +55,8 @@ class Terminating(SupervisorCore):
         """
         with self._gate:
             self._terminated = True
-        yield from self._stop_all_children()
+            self._taken_over = True
+        yield from self._stop_all_children(taking_over=True)
 
     def _interrupt_start(self) -> None:
         """A stop is asked for from another thread (`Tree.request_stop`): if this
@@ -82,20 +90,25 @@ class Terminating(SupervisorCore):
         self._hr_abandon()
         run(self._take_over())
 
-    def _stop_all_children(self) -> Steps[None]:
+    def _stop_all_children(self, *, taking_over: bool = False) -> Steps[None]:
         children = list(self._children)
         for child in children:
             self._cancel_restart(child)
-        yield from self._terminate(reversed(children), parallel=self._simple)
+        yield from self._terminate(
+            reversed(children), parallel=self._simple, taking_over=taking_over
+        )
         for child in children:
             child.state = ChildState.STOPPED
             child.ref._mark_gone(SHUTDOWN)
             self.names.remove(child.ref)
         self._release(self.path)
 
-    def _terminate(self, children: Iterable[_Child], *, parallel: bool = False) -> Steps[None]:
+    def _terminate(
+        self, children: Iterable[_Child], *, parallel: bool = False, taking_over: bool = False
+    ) -> Steps[None]:
         """Stop the children's incarnations (in the order given, or all at once)
-        and report each; those that exited already were reported then."""
+        and report each; those that exited already were reported then. Once
+        taken over, only the take-over (`taking_over`) reports them."""
         ending = []
         for child in children:
             actor = child.ref.incarnation
@@ -105,9 +118,9 @@ class Terminating(SupervisorCore):
                 self._begin_stop(child, actor)
                 ending.append((child, actor))
             else:
-                yield from self._end(child, actor)
+                yield from self._end(child, actor, taking_over=taking_over)
         for child, actor in ending:
-            yield from self._end(child, actor)
+            yield from self._end(child, actor, taking_over=taking_over)
 
     def _begin_stop(self, child: _Child, actor: ActorCore) -> None:
         if child.actor is actor:
@@ -115,7 +128,7 @@ class Terminating(SupervisorCore):
             child.state = ChildState.STOPPED
         actor._hr_begin_stop(child.spec.shutdown_timeout, self.clock)
 
-    def _end(self, child: _Child, actor: ActorCore) -> Steps[None]:
+    def _end(self, child: _Child, actor: ActorCore, *, taking_over: bool = False) -> Steps[None]:
         """Stop one incarnation (gracefully within its shutdown, or killed) and
         wait for it; an abandoned supervisor's children are stopped from here."""
         if isinstance(actor, Terminating) and not actor._hr_started.is_set():
@@ -127,6 +140,8 @@ class Terminating(SupervisorCore):
         reason = yield WaitEnded(actor, self.clock)
         if reason == KILLED and isinstance(actor, Terminating):
             yield from actor._take_over()
+        if self._taken_over and not taking_over:
+            return  # the take-over reports it, and the children after it, in order
         if actor._hr_claim_end_report():
             self._report_terminated(child, actor, reason)
 

@@ -222,14 +222,6 @@ class HookedLock:
         self.release()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "finding 6: set()'s inlined waiter run looks at _hr_waiters outside the lock; a "
-        "cancelled await on another loop discarding its waiter (None) in between makes "
-        "set() run None as a done-callback: 'Done-callback None ... failed' logged"
-    ),
-)
 def test_set_racing_a_cancelled_await_of_another_loop_logs_no_error(monkeypatch, caplog):
     lock = HookedLock()
     monkeypatch.setattr(async_future_module, "_waiters_lock", lock)

@@ -387,16 +387,13 @@ def test_a_loop_supervisor_publishes_the_thread_supervisors_events(name, childre
 # -- a take-over reports in order, whatever the abandoned supervisor's thread does --
 
 
-TAKEN_OVER_RACE = (
-    "an abandoned thread supervisor's own thread goes on stopping its children while "
-    "its parent's take-over stops them too: both wait for the same child's deadline, "
-    "and when the supervisor's thread claims that child's end report but runs late, "
-    "the take-over has stopped and reported the next child first (the differential "
-    "takeover-thread-LT test failed so, 2 runs in 40 under load, in its thread run)"
-)
+# An abandoned thread supervisor's own thread goes on stopping its children while
+# its parent's take-over stops them too: both wait for the same child's deadline,
+# and when the supervisor's thread claimed that child's end report but ran late,
+# the take-over had stopped and reported the next child first (the differential
+# takeover-thread-LT test failed so, 2 runs in 40 under load, in its thread run).
 
 
-@pytest.mark.xfail(strict=True, reason=TAKEN_OVER_RACE)
 @pytest.mark.parametrize("parent", ["thread", "loop"])
 def test_a_take_over_reports_the_children_in_order_though_the_supervisors_thread_runs_late(
     parent,
