@@ -66,7 +66,7 @@ class AsyncioSupervisorHandle:
 
     def _call(self, name: str, *args: Any) -> Awaitable[Any]:
         # The ask's coroutine itself, awaited by the caller: one layer less per call.
-        call = ProxyCall(attr_path=(name,), args=args, kwargs={})
+        call = ProxyCall((name,), args, {})  # (attr_path, args, kwargs): positional is faster
         at_once = call_at_once(self.ref, call, self.timeout, name)  # a loop supervisor, idle
         if at_once is not None:
             return at_once

@@ -302,7 +302,7 @@ def call_at_once(  # noqa: PLR0911 - one return per way a call goes
     task = asyncio.current_task(loop)
     cancels = task.cancelling() if task is not None else 0
     if (hooks is None or hooks.interceptor is None) and actor.__class__ is LoopSupervisor:
-        _run_now(task, actor._hr_handle_now, Envelope(message, reply_to=future))
+        _run_now(task, actor._hr_handle_now, Envelope(message, future))
     else:  # (a test harness's interceptor sees the message taken from the inbox)
         try:
             inbox.put(Envelope(message, reply_to=future))
