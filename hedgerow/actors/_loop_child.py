@@ -136,6 +136,11 @@ class LoopChild(ActorCore):
                 self._hr_loop.call_soon(self._hr_drain)
                 return None
             budget -= 1
+            # (An empty inbox is not taken from: no call, no mutex. A put from
+            # another thread meanwhile wakes the actor once it is idle, as
+            # after take_nowait's None.)
+            if not inbox.queue:
+                break
             envelope = inbox.take_nowait()
             if envelope is None:
                 break

@@ -22,7 +22,7 @@ from pykka.messages import ProxyCall
 
 from hedgerow._exceptions import ChildNotFound
 from hedgerow.actors._ask import ask_within
-from hedgerow.actors._async_future import AsyncioFuture
+from hedgerow.actors._async_future import _VALUE, AsyncioFuture
 from hedgerow.actors._ref import narrow
 from hedgerow.supervision._loop_supervisor import call_at_once
 from hedgerow.supervision._supervisor import Supervisor
@@ -66,14 +66,17 @@ class AsyncioSupervisorHandle:
 
     def _call(self, name: str, *args: Any) -> Awaitable[Any]:
         # The ask's coroutine itself, awaited by the caller: one layer less per call.
-        call = ProxyCall(attr_path=(name,), args=args, kwargs={})
+        call = ProxyCall((name,), args, {})  # (attr_path, args, kwargs): positional is faster
         at_once = call_at_once(self.ref, call, self.timeout, name)  # a loop supervisor, idle
         if at_once is not None:
             return at_once
         return ask_within(self.ref, call, self.timeout, name)
 
     async def start_child(self, spec_or_arg: Any = None, *extra_args: Any) -> ChildRef[Any]:
-        return await self._call("start_child", spec_or_arg, *extra_args)  # type: ignore[no-any-return]
+        answer: Any = self._call("start_child", spec_or_arg, *extra_args)
+        if answer.__class__ is AsyncioFuture and answer._hr_state == _VALUE:
+            return answer._hr_value  # type: ignore[no-any-return]  # answered at once
+        return await answer  # type: ignore[no-any-return]
 
     async def stop_child(self, child: str | ChildRef[Any]) -> None:
         await self._call("stop_child", child)

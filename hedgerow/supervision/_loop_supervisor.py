@@ -46,6 +46,7 @@ from hedgerow.supervision._steps import Steps, WaitStarted
 from hedgerow.supervision._supervisor import SupervisorBase
 
 if TYPE_CHECKING:
+    import threading
     from collections.abc import Awaitable
     from types import TracebackType
 
@@ -301,7 +302,7 @@ def call_at_once(  # noqa: PLR0911 - one return per way a call goes
     task = asyncio.current_task(loop)
     cancels = task.cancelling() if task is not None else 0
     if (hooks is None or hooks.interceptor is None) and actor.__class__ is LoopSupervisor:
-        _run_now(task, actor._hr_handle_now, Envelope(message, reply_to=future))
+        _run_now(task, actor._hr_handle_now, Envelope(message, future))
     else:  # (a test harness's interceptor sees the message taken from the inbox)
         try:
             inbox.put(Envelope(message, reply_to=future))
@@ -364,10 +365,13 @@ class LoopFlag(StopFlag):
     """An incarnation's ``_hr_started`` that wakes a `LoopSupervisor` awaiting it
     (set from any thread: the child's own, or its loop)."""
 
+    _cond: threading.Condition | None = None  # (class defaults: one start sets less)
+    _waiter: asyncio.Future[None] | None = None
+
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        super().__init__()
+        # StopFlag's __init__, inlined: one is made per start.
+        self._flag = False
         self._loop = loop
-        self._waiter: asyncio.Future[None] | None = None
 
     def set(self) -> None:
         super().set()

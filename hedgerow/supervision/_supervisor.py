@@ -279,10 +279,19 @@ class SupervisorBase(Restarting):
 
     # -- starting -------------------------------------------------------------
 
+    _ref_class: tuple[ChildSpec, type[Any]] | None = None
+    """The last spec `_child_ref` made a ref for, and its refs' actor class
+    (every child of a simple_one_for_one template: found once)."""
+
     def _child_ref(self, spec: ChildSpec, path: str) -> ChildRef[Any]:
-        actor_class: Any = Supervisor if spec.is_supervisor else spec.start
-        if not isinstance(actor_class, type):
-            actor_class = Actor
+        cached = self._ref_class
+        if cached is not None and cached[0] is spec:
+            actor_class: Any = cached[1]
+        else:
+            actor_class = Supervisor if spec.is_supervisor else spec.start
+            if not isinstance(actor_class, type):
+                actor_class = Actor
+            self._ref_class = (spec, actor_class)
         return ChildRef(
             actor_class,
             path,
