@@ -20,9 +20,9 @@ registry. An actor is idle when
   (`VirtualClock.drive`) counts its own timers among the clock's deadlines;
 
 and the system is quiescent when every actor is idle (pykka's registry, plus
-actors that left it but still run: every live thread actor's thread, and every
-running loop that hosts event-loop actors, so a supervisor stopping its
-children in its ``on_stop`` is seen even if no look saw it registered), no thread is
+actors that left it but still run: every live thread actor's thread, so a
+thread supervisor stopping its children in its ``on_stop`` is seen even if no
+look saw it registered), no thread is
 inside `hold()`, a timer is pending, and nothing was sent to any inbox nor
 scheduled on the clock between two looks at least the threshold apart (and at
 least `POLL` apart). Time therefore never moves while a message is on its way or
@@ -52,7 +52,7 @@ import pykka
 from hedgerow._clock import TimerHandle, seconds
 from hedgerow.actors._async_actor import AsyncioActor
 from hedgerow.testing._frames import blocked, current_frames
-from hedgerow.testing._loop_clock import LoopWatch, hosting_loops
+from hedgerow.testing._loop_clock import LoopWatch
 
 if TYPE_CHECKING:
     import asyncio
@@ -383,8 +383,10 @@ class VirtualClock:
         exiting = [a for a in list(self._exiting) if _exiting(a, frames)]
         # An actor can leave the registry before any look saw it there (a
         # supervisor stopping its children in its on_stop, while no timer was
-        # pending): it still runs, in its thread or on its loop.
-        loops: set[asyncio.AbstractEventLoop] = set(hosting_loops())
+        # pending): it still runs in its thread. (A loop supervisor's loop is
+        # watched only while one of its actors is seen: every running loop would
+        # include loops that never settle, such as one a handler holds.)
+        loops: set[asyncio.AbstractEventLoop] = set()
         actors = [*registered, *exiting, *_thread_actors()]
         for actor in {id(a): a for a in actors if a is not None}.values():
             inbox = actor.actor_inbox

@@ -40,14 +40,13 @@ import time
 import weakref
 from typing import TYPE_CHECKING, Any, Protocol
 
-from hedgerow.actors import _loop as actor_loops
 from hedgerow.actors._loop import LoopRuntime
 from hedgerow.testing._frames import blocked
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-__all__ = ["DrivingClock", "LoopWatch", "hosting_loops"]
+__all__ = ["DrivingClock", "LoopWatch"]
 
 INSTALL_TIMEOUT = 10.0
 """Real seconds to wait for a loop's thread to take an instrument (a loop held by
@@ -291,13 +290,6 @@ class LoopWatch:
         if code is not self._select_code and not blocked(frame):
             return False
         return not _executor_busy(loop, frames)
-
-
-def hosting_loops() -> list[asyncio.AbstractEventLoop]:
-    """The running loops that host (or hosted) event-loop actors: an actor that
-    left pykka's registry may still run on one (a loop supervisor stopping its
-    children)."""
-    return [loop for loop in tuple(actor_loops._runtimes) if loop.is_running()]
 
 
 def _resolution(loop: asyncio.AbstractEventLoop) -> float:
