@@ -139,9 +139,9 @@ def test_a_stop_ends_a_start_whose_handler_swallows_every_cancellation(
     starter.join(TIMEOUT)
     assert not starter.is_alive()
     assert body.was_cancelled.wait(TIMEOUT)  # (a kill's cancel may come just after)
-    assert rec.matching(EventKind.STOPPED, "root/svc") or rec.matching(
-        EventKind.ABANDONED, "root/svc"
-    )
+    # (Killed while starting, its start may also be reported failed: FINDINGS.md, observations.)
+    ended = [EventKind.STOPPED, EventKind.ABANDONED, EventKind.START_FAILED]
+    assert any(rec.matching(kind, "root/svc") for kind in ended)
 
 
 @pytest.mark.parametrize("event", ["join", "ready"])
