@@ -57,7 +57,7 @@ def _render(report: ChaosReport, console: Any) -> None:
     lost = f"[bold red]{msgs.lost}[/]" if msgs.lost else "0"
     console.print(
         f"messages: sent {msgs.sent}, handled {msgs.handled}, "
-        f"dead-lettered {msgs.dead_lettered}, lost {lost}"
+        f"dead-lettered {msgs.dead_lettered}, withdrawn {msgs.withdrawn}, lost {lost}"
     )
     console.print(
         "  dead letters are accounted for, each reported with its reason\n"

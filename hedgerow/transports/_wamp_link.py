@@ -304,6 +304,14 @@ class WampLink(Link):
                 relay(list(args), kwargs)
 
         timeout = getattr(user, "timeout", None) if user else None
+        if timeout is not None and timeout.__class__ is not int:
+            # autobahn's CallOptions takes a float; its CALL message, only an int
+            # (milliseconds on the wire, as WAMP says): a bare AssertionError otherwise.
+            msg = (
+                f"call to {request.procedure!r}: CallOptions timeout must be an int "
+                f"(milliseconds, as WAMP's CALL carries it), not {timeout!r}"
+            )
+            raise ApplicationError(ApplicationError.INVALID_ARGUMENT, msg)
         if on_progress is None and timeout is None:  # (no options: what autobahn sends then)
             outcome = self.session.call(request.procedure, *request.args, **request.kwargs)
         else:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import sys
 import threading
 import time
@@ -140,9 +139,9 @@ def test_a_stop_ends_a_start_whose_handler_swallows_every_cancellation(
     starter.join(TIMEOUT)
     assert not starter.is_alive()
     assert body.was_cancelled.wait(TIMEOUT)  # (a kill's cancel may come just after)
-    assert rec.matching(EventKind.STOPPED, "root/svc") or rec.matching(
-        EventKind.ABANDONED, "root/svc"
-    )
+    # (Killed while starting, its start may also be reported failed, with ActorDeadError.)
+    ended = [EventKind.STOPPED, EventKind.ABANDONED, EventKind.START_FAILED]
+    assert any(rec.matching(kind, "root/svc") for kind in ended)
 
 
 @pytest.mark.parametrize("event", ["join", "ready"])
@@ -307,31 +306,51 @@ def test_an_asyncio_tree_stopped_from_its_loop_cancels_a_stubborn_join(stubborn)
 
 
 def test_a_stubborn_handlers_task_collected_after_the_stop_stops_no_other_actor():
+    # The garbage collector closes a pending task's coroutine when nothing refers to it
+    # (here its handler awaits a future no one else holds). The test keeps the task and
+    # closes its coroutine itself, on its loop, as the collector would: deterministic.
     router = InProcessRouter()
     comp = Component(transports=router, name="svc")
-    entered, cancelled = threading.Event(), []
+    entered, cancelled = threading.Event(), threading.Event()
+    tasks: list[asyncio.Task[object]] = []
 
     @comp.on_join
     async def joined(session, details):
+        task = asyncio.current_task()
+        assert task is not None
+        tasks.append(task)
         entered.set()
         while True:
             try:
-                await asyncio.Event().wait()  # (nothing else refers to it)
+                await asyncio.Event().wait()
             except asyncio.CancelledError:
-                cancelled.append(1)
+                cancelled.set()
 
-    tree, _ = start(hr.SupervisorSpec([]))
+    tree = start(hr.SupervisorSpec([]))[0]
     starter = _starting_in_thread(tree, comp.child_spec(shutdown="brutal_kill"))
     assert entered.wait(TIMEOUT)
     assert tree.stop(timeout=TIMEOUT) == hr.SHUTDOWN
     starter.join(TIMEOUT)
-    assert cancelled
+    assert cancelled.wait(TIMEOUT)
+    [task] = tasks
+    assert not task.done()  # it swallowed its cancellation: pending for ever
 
     other = Component(transports=router, name="other")
     other.on_join(lambda session, details: None)
     tree2, rec2 = start(hr.SupervisorSpec([other.child_spec()]))
-    del tree, starter, comp, joined
-    gc.collect()  # the abandoned handler's task and its coroutine are collected
-    assert rec2.matching(EventKind.STOPPED) == []
-    assert tree2.which_children()[0].ref.is_alive()
-    assert tree2.stop(timeout=TIMEOUT) == hr.SHUTDOWN
+    closed = threading.Event()
+
+    def close() -> None:
+        try:
+            task.get_coro().close()  # what the collector does to it  # type: ignore[union-attr]
+        finally:
+            closed.set()
+
+    task.get_loop().call_soon_threadsafe(close)
+    assert closed.wait(TIMEOUT)
+    try:
+        assert rec2.matching(EventKind.STOPPED) == []
+        assert tree2.which_children()[0].ref.is_alive()
+    finally:
+        tree2.stop(timeout=TIMEOUT)
+        tasks.clear()
