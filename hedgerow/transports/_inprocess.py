@@ -277,6 +277,13 @@ class InProcessRouter(Transport):
 
     def _call(self, caller: InProcessSession, call: Call) -> Future[Any]:
         uri = check_uri(call.procedure, Match.EXACT, "procedure URI")
+        timeout = getattr(call.options, "timeout", None) if call.options else None
+        if timeout is not None and timeout.__class__ is not int:
+            msg = (
+                f"call to {uri!r}: CallOptions timeout must be an int "
+                f"(milliseconds, as WAMP's CALL carries it), not {timeout!r}"
+            )
+            raise ApplicationError(ApplicationError.INVALID_ARGUMENT, msg)
         with self._lock:
             realm = caller._realm
             reg = realm.best_registration(uri)
@@ -286,6 +293,8 @@ class InProcessRouter(Transport):
             callee = self._pick(reg)
             pending = PendingCall(self._lock, next(self._ids), caller, callee, call)
             callee.in_flight[pending.id] = pending
+        if timeout:  # as a router does: the caller gets wamp.error.canceled then
+            pending.time_out_after(timeout / 1000)
         try:
             args, kwargs = transfer(caller.codec, callee.codec, call.args, call.kwargs)
         except ApplicationError as exc:

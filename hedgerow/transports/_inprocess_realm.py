@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import logging
+import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -24,7 +25,6 @@ from hedgerow.transports._serializers import Serializer, get_serializer
 from hedgerow.transports._uri import Invoke, Match, uri_matches, wildcard_rank
 
 if TYPE_CHECKING:
-    import threading
     from collections.abc import Callable, Iterator
 
     from autobahn.wamp.types import PublishOptions
@@ -227,7 +227,7 @@ class Realm:
 class PendingCall(Reply):
     """One call in flight: the caller's future, answered once by the callee."""
 
-    __slots__ = ("call", "callee", "caller", "done", "future", "id", "lock", "procedure")
+    __slots__ = ("call", "callee", "caller", "done", "future", "id", "lock", "procedure", "timer")
 
     def __init__(
         self,
@@ -245,6 +245,20 @@ class PendingCall(Reply):
         self.procedure = call.procedure
         self.future: Future[Any] = Future()
         self.done = False
+        self.timer: threading.Timer | None = None
+
+    def time_out_after(self, seconds: float) -> None:
+        """End the call with ``wamp.error.canceled`` if no answer comes within
+        `seconds` (the caller's ``CallOptions(timeout=...)``, as Crossbar does; the
+        callee is not interrupted: its late answer goes to no one)."""
+        timer = threading.Timer(seconds, self._timed_out)
+        timer.daemon = True
+        self.timer = timer
+        timer.start()
+
+    def _timed_out(self) -> None:
+        msg = f"call to {self.procedure!r} was cancelled: timeout reached"
+        self._fail(ApplicationError(ApplicationError.CANCELED, msg))
 
     def _finish(self) -> bool:
         with self.lock:
@@ -252,6 +266,8 @@ class PendingCall(Reply):
                 return False
             self.done = True
             self.callee.in_flight.pop(self.id, None)
+        if self.timer is not None:
+            self.timer.cancel()
         return True
 
     def progress(self, args: list[Any], kwargs: dict[str, Any]) -> None:
