@@ -304,6 +304,12 @@ class ComponentActor(Actor, Joining):
             runner.cancel_main()
             runner._hr_kill()
 
+    def _hr_finish(self) -> None:
+        # The runner goes first: the exit is told (its supervisor's callback runs
+        # before `_exited`) only once it is gone, e.g. after ``main`` left.
+        self._stop_runner()
+        super()._hr_finish()
+
     def _exited(self, _actor: Actor, _reason: Reason) -> None:
         """Any exit, even a crash: the session must go, so nothing waits on this incarnation."""
         self._stop_runner()

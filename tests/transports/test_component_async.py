@@ -7,6 +7,7 @@ import asyncio
 import concurrent.futures
 import threading
 
+import pykka
 import pytest
 from conftest import FRAMEWORK
 from helpers import start
@@ -323,6 +324,32 @@ def test_run_accepts_an_async_main_which_runs_beside_the_components_handlers():
 
     assert isinstance(run([done], log_level=None), hr.Shutdown)
     assert seen == [2, 4]  # (exclude_me: its own event does not come back)
+
+
+def test_the_runner_is_gone_when_the_exit_of_a_component_whose_main_ended_is_told(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    # Its supervisor is told first (before the incarnation's own exit callback):
+    # the runner, left running by main's leave, must be gone by then, or the tree
+    # (and `run`) could end with it still registered.
+    from hedgerow.components._component_actor import ComponentActor  # noqa: PLC0415
+
+    runners_left = []
+    exited = ComponentActor._exited
+
+    def exited_seen(self, actor, reason):
+        runners_left.append(self._runner.actor_ref in pykka.ActorRegistry.get_all())
+        exited(self, actor, reason)
+
+    monkeypatch.setattr(ComponentActor, "_exited", exited_seen)
+
+    async def main(actor, session):
+        await asyncio.sleep(0)
+
+    assert isinstance(
+        run([Component(main, transports=InProcessRouter())], log_level=None), hr.Shutdown
+    )
+    assert runners_left == [False]
 
 
 def test_a_stop_cancels_the_handler_awaiting_and_leaves_with_async_leave_handlers():
