@@ -176,12 +176,21 @@ class WorkerActor(Actor):
             exited = self.returncode is not None
         if exited:
             self._tell_exit()
-        # Held events go out after our own "started" (published when on_start returns).
+        # Held events go out after our own "started" (published when on_start
+        # returns) and before the start is over, so ahead of the parent's later events.
+        publish_started = self._hr_on_started
+        if publish_started is not None:
+
+            def started_then_held(actor: Any) -> None:
+                publish_started(actor)
+                self._release_held()
+
+            self._hr_on_started = started_then_held
         self._put_front(WorkerActor._started)
 
     def _started(self) -> None:
         """In the actor's thread, after our "started" event: publish what was held
-        and, with `standby`, start the spare for the next restart."""
+        (if the start callback has not) and, with `standby`, start the spare."""
         self._release_held()
         if self.worker.standby and self.port is not None:
             self.worker._keep_spare(self.path, self.port)

@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from hedgerow.node import PortAllocator, Worker, WorkerActor
 from hedgerow.node._ports import NoFreePort
 from hedgerow.node._wire import EXIT_BAD_CONFIG, EXIT_NO_CONFIG, EXIT_OK
 from hedgerow.supervision._treefile import tree_to_data
+from hedgerow.testing import EventRecorder
 
 HERE = Path(__file__).parent
 TIMEOUT = 20.0
@@ -123,6 +125,34 @@ def test_a_worker_hosts_its_tree_and_its_events_appear_under_its_path():
     ]
     assert actor.returncode == 0
     assert process_identity(actor.pid) is None
+
+
+def test_a_worker_counts_as_started_once_its_trees_start_events_are_published(monkeypatch):
+    # The worker actor's first message runs only once the root has started (a
+    # slow thread, as on a loaded CI machine): its tree's events must not wait for it.
+    root_started = threading.Event()
+    first_message = WorkerActor._started
+
+    def late(self: WorkerActor) -> None:
+        root_started.wait(TIMEOUT)
+        first_message(self)
+
+    monkeypatch.setattr(WorkerActor, "_started", late)
+    events = hr.EventStream()
+    root = (hr.EventKind.STARTED, "root")
+    events.subscribe(lambda e: (e.kind, e.path) == root and root_started.set())
+    recorder = EventRecorder(events)
+    tree = hr.start_tree(hosted(hr.ChildSpec("w1", echo_worker())), events=events)
+    try:
+        recorder.wait_for("started", "root")
+        assert recorder.trail()[:4] == [
+            ("started", "root/w1"),
+            ("started", "root/w1/a"),
+            ("started", "root/w1/b"),
+            ("started", "root"),
+        ]
+    finally:
+        tree.stop(TIMEOUT)
 
 
 def test_a_failure_in_the_worker_is_reported_with_its_type_and_traceback():
