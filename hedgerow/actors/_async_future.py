@@ -228,6 +228,18 @@ class AsyncioFuture(pykka.ThreadingFuture[T]):
             elif waiters.__class__ is list and waiter in waiters:
                 waiters.remove(waiter)
 
+    def _hr_drop_marker(self, marker: _Marker | None) -> bool:
+        """Forget `marker` (see `_hr_await_hook`); whether it was the future's only
+        waiter while the future was pending."""
+        with _waiters_lock:
+            waiters = self._hr_waiters
+            if waiters is marker or (waiters.__class__ is list and waiters == [marker]):
+                self._hr_waiters = None  # (a list left by discarded waiters counts as one)
+                return self._hr_state == _PENDING
+            if waiters.__class__ is list and marker in waiters:
+                waiters.remove(marker)
+        return False
+
     def _hr_block(self, timeout: float | None) -> None:
         owner = self._hr_owner
         if owner is None:  # an event-loop actor's inbox knows its loop
@@ -340,18 +352,34 @@ class AsyncioFuture(pykka.ThreadingFuture[T]):
                 self._hr_discard_waiter(waiter)
                 raise
 
-    def _hr_await_hook(self) -> Generator[Any, None, T]:
+    def _hr_await_hook(self, *, marked: bool = False) -> Generator[Any, None, T]:
         """A future made by map, filter, reduce or join: await its sources, then
         run the hook (which then does not block); any other hook runs in the
-        loop's default executor, so the loop does not block either."""
+        loop's default executor, so the loop does not block either.
+
+        While awaited, each unanswered source ask carries a do-nothing marker
+        waiter (`marked`: an outer combinator's await has marked them already):
+        a cancelled await takes back, from their inboxes, the asks whose only
+        waiter is its marker (nobody else waits for them), as a cancelled await
+        of the ask itself does."""
         sources = self._hr_sources
         if sources is not None and all(isinstance(s, AsyncioFuture) for s in sources):
-            for source in sources:
-                assert isinstance(source, AsyncioFuture)
-                if source._hr_state == _PENDING and source._get_hook is None:
-                    yield from source._hr_until_set()
-                elif source._get_hook is not None:
-                    yield from source._hr_await_hook()
+            marker = None if marked else _Marker()
+            leaves = [] if marker is None else _mark_asks(sources, marker)
+            try:
+                for source in sources:
+                    assert isinstance(source, AsyncioFuture)
+                    if source._hr_state == _PENDING and source._get_hook is None:
+                        yield from source._hr_until_set()
+                    elif source._get_hook is not None:
+                        yield from source._hr_await_hook(marked=True)
+            except BaseException:  # cancelled: take back the asks only this await wanted
+                for leaf in leaves:
+                    if leaf._hr_drop_marker(marker) and leaf._hr_inbox is not None:
+                        leaf._hr_take_back()
+                raise
+            for leaf in leaves:  # (set by now: the marker has run, or is dropped here)
+                leaf._hr_drop_marker(marker)
             return pykka.Future.get(self)
         loop = events.get_running_loop()
         return (yield from loop.run_in_executor(None, self.get))  # type: ignore[no-any-return]
@@ -394,6 +422,35 @@ def _take_back_queued(inbox: queue.Queue[Any], reply_to: AsyncioFuture[Any]) -> 
                 inbox.not_full.notify()
                 return True
     return False
+
+
+class _Marker:
+    """A waiter that does nothing: a combinator's await marks with it the source
+    asks it waits for (see `AsyncioFuture._hr_await_hook`)."""
+
+    __slots__ = ()
+
+    def __call__(self, future: AsyncioFuture[Any]) -> None:
+        pass
+
+
+def _mark_asks(sources: Iterable[pykka.Future[Any]], marker: _Marker) -> list[AsyncioFuture[Any]]:
+    """Add `marker` as a waiter to each unanswered ask among `sources` and their own
+    sources (a combinator's), once each; those asks."""
+    marked: list[AsyncioFuture[Any]] = []
+    seen: set[int] = set()
+    stack = list(sources)
+    while stack:
+        source = stack.pop()
+        if not isinstance(source, AsyncioFuture) or id(source) in seen:
+            continue
+        seen.add(id(source))
+        if source._get_hook is not None:
+            stack.extend(source._hr_sources or ())
+        elif source._hr_state == _PENDING and source._hr_inbox is not None:
+            source._hr_add_waiter(marker)
+            marked.append(source)
+    return marked
 
 
 def _keep_sources(future: pykka.Future[Any], sources: tuple[pykka.Future[Any], ...]) -> None:
