@@ -26,6 +26,7 @@ from hedgerow._clock import default_clock
 from hedgerow._events import FailureTrace
 from hedgerow._exceptions import ChildNotFound, InboxFull
 from hedgerow.actors import _registry
+from hedgerow.actors._attrs import actor_attr
 from hedgerow.actors._flag import StopFlag
 from hedgerow.actors._inbox import Inbox
 from hedgerow.actors._links import demonitor, link, monitor, unlink
@@ -192,7 +193,7 @@ class ActorCore(pykka.Actor):
                 urn = self._hr_urn
                 if urn is None:
                     urn = self._hr_urn = new_urn()
-                    ref = getattr(self, "_actor_ref", None)
+                    ref = actor_attr(self, "_actor_ref")
                     if ref is not None and ref.__class__ is IncarnationRef:
                         ref._hr_urn = urn
         return urn

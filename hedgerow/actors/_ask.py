@@ -22,6 +22,7 @@ from pykka._envelope import Envelope
 
 from hedgerow._exceptions import InboxFull
 from hedgerow.actors._async_future import _PENDING, AsyncioFuture
+from hedgerow.actors._attrs import actor_attr
 from hedgerow.actors._inbox import Inbox, Overflow
 from hedgerow.actors._loop_inbox import LoopActorRef
 from hedgerow.actors._ref import ChildRef
@@ -75,7 +76,7 @@ def ask(ref: pykka.ActorRef[Any], message: Any) -> AsyncioFuture[Any]:
     future._hr_inbox = inbox  # a cancelled await takes the message back from it
     if ref.__class__ is ChildRef or isinstance(ref, ChildRef):
         # As ChildRef.ask: get() refuses to block the loop thread of an event-loop child.
-        future._hr_owner = getattr(ref._incarnation, "_hr_loop", None)
+        future._hr_owner = actor_attr(ref._incarnation, "_hr_loop")
     if isinstance(inbox, Inbox) and inbox.overflow is Overflow.BLOCK and inbox.max_inbox:
         # As hedgerow.tell's, from a loop or a thread alike: waits in the inbox, in
         # order with the tells and blocked puts, where a cancelled await withdraws it.

@@ -33,6 +33,7 @@ from hedgerow._exceptions import Shutdown
 from hedgerow.actors import _registry
 from hedgerow.actors._actor_core import take_spawning_inbox
 from hedgerow.actors._async_future import AsyncioFuture
+from hedgerow.actors._attrs import actor_attr
 from hedgerow.actors._inbox import Inbox
 from hedgerow.actors._loop import DEFERRED, _actor_codes, hedgerow_loop, runtime_for
 from hedgerow.actors._loop_child import BUDGET, DEAD, LEFT, NEW, RUNNING, LoopChild, current_task
@@ -158,7 +159,7 @@ class AsyncioActor(LoopChild, pykka.Actor):
     @property
     def actor_loop(self) -> asyncio.AbstractEventLoop:
         """The event loop this actor runs on (set by `start`)."""
-        loop: asyncio.AbstractEventLoop | None = getattr(self, "_hr_loop", None)
+        loop: asyncio.AbstractEventLoop | None = actor_attr(self, "_hr_loop")
         if loop is None:
             msg = f"{self} has not been started"
             raise RuntimeError(msg)
@@ -455,7 +456,7 @@ class AsyncioActor(LoopChild, pykka.Actor):
         A handler that is a plain function (or a coroutine between two awaits)
         cannot be interrupted: the kill happens when it gives the loop back.
         """
-        loop: asyncio.AbstractEventLoop | None = getattr(self, "_hr_loop", None)
+        loop: asyncio.AbstractEventLoop | None = actor_attr(self, "_hr_loop")
         if loop is None:  # never started: nothing runs it
             self._hr_loop_closed()
             return

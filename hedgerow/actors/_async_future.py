@@ -29,6 +29,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import pykka
 from pykka._future import _Unset
 
+from hedgerow.actors._attrs import actor_attr
+
 if TYPE_CHECKING:
     from collections.abc import Callable, Generator, Iterable
 
@@ -312,7 +314,7 @@ class AsyncioFuture(pykka.ThreadingFuture[T]):
         actor = getattr(inbox, "_actor", None)  # a LoopInbox's
         if actor is None:  # a child's Inbox: its reader's wake-up is the incarnation's
             actor = getattr(getattr(inbox, "waker", None), "__self__", None)
-        task = getattr(actor, "_hr_task", None)
+        task = actor_attr(actor, "_hr_task")
         if task is not None and task is asyncio.current_task(loop):
             self._hr_take_back()
             msg = (

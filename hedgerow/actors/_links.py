@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import pykka
 
+from hedgerow.actors._attrs import actor_attr
 from hedgerow.actors._inbox import Inbox
 from hedgerow.actors._messages import Down, _Control
 from hedgerow.actors._reason import NOPROC, Reason
@@ -53,7 +54,9 @@ _monitors_lock = threading.Lock()
 def _incarnation_of(ref: pykka.ActorRef[Any]) -> Incarnation | None:
     actor = ref._actor_weakref()
     # Any hedgerow actor (an ActorCore, of either runtime) has exit callbacks.
-    return cast("Incarnation", actor) if hasattr(actor, "_hr_add_exit_callback") else None
+    if actor_attr(actor, "_hr_add_exit_callback") is None:  # (not its __getattr__'s)
+        return None
+    return cast("Incarnation", actor)
 
 
 def monitor(watcher: pykka.ActorRef[Any], target: pykka.ActorRef[Any]) -> int:

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 import pykka
 
 from hedgerow._events import EventKind
+from hedgerow.actors._attrs import actor_attr
 
 if TYPE_CHECKING:
     from types import CodeType, FrameType
@@ -210,7 +211,7 @@ class LoopRuntime:
 def _publish_blocked(actor: Any, waited: float, threshold: float, where: str) -> bool:
     """A supervised actor's block is a ``blocked`` event on its tree's stream
     (from the watchdog thread); False if `actor` is not in a tree."""
-    child_ref = getattr(actor, "_hr_child_ref", None)
+    child_ref = actor_attr(actor, "_hr_child_ref")
     events = getattr(child_ref, "events", None)
     if child_ref is None or events is None:
         return False

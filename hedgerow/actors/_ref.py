@@ -14,6 +14,7 @@ from pykka import messages
 from pykka._envelope import Envelope
 
 from hedgerow._exceptions import DeadLetterError, InboxFull
+from hedgerow.actors._attrs import actor_attr
 from hedgerow.actors._flag import StopFlag
 from hedgerow.actors._inbox import Inbox, InboxSettings, InboxStatistics
 from hedgerow.actors._messages import _Internal
@@ -224,7 +225,7 @@ class ChildRef(pykka.ActorRef[A]):
         future = answer_future()
         if future.__class__ is not pykka.ThreadingFuture:
             # An event-loop child's answer: its get() refuses to block that loop's thread.
-            future._hr_owner = getattr(self._incarnation, "_hr_loop", None)  # type: ignore[attr-defined]
+            future._hr_owner = actor_attr(self._incarnation, "_hr_loop")  # type: ignore[attr-defined]
             future._hr_inbox = self.actor_inbox  # type: ignore[attr-defined] # a cancelled await takes it back
         with contextlib.suppress(InboxFull):  # the future holds it (inbox_overflow="fail")
             self.actor_inbox.put(Envelope(message, reply_to=future))
@@ -252,7 +253,7 @@ class ChildRef(pykka.ActorRef[A]):
         # Before its start: an event-loop actor of a tree with a loop of its own
         # (start_tree's `loop`) runs on that loop, unless told another.
         loop = hooks.loop if hooks is not None else None
-        if loop is not None and getattr(actor, "_hr_start_loop", False) is None:
+        if loop is not None and actor_attr(actor, "_hr_start_loop", False) is None:
             actor._hr_start_loop = loop  # type: ignore[attr-defined]
 
     def _revive(self) -> None:

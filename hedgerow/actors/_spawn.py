@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from hedgerow.actors._actor_core import ActorCore, _spawning
+from hedgerow.actors._attrs import actor_attr
 from hedgerow.actors._flag import StopFlag
 from hedgerow.actors._registry import register
 
@@ -90,7 +91,7 @@ def build(
             )
             raise TypeError(msg)
         _actor_classes.add(actor.__class__)
-    if child_ref is not None and getattr(actor, "actor_inbox", None) is not child_ref.actor_inbox:
+    if child_ref is not None and actor_attr(actor, "actor_inbox") is not child_ref.actor_inbox:
         msg = f"{factory!r} did not call its actor class's __init__ on the actor it built"
         raise TypeError(msg)
     # Its supervisor (or its tree) waits for its start.

@@ -19,6 +19,7 @@ import pykka
 from pykka._envelope import Envelope
 
 from hedgerow.actors._async_future import AsyncioFuture
+from hedgerow.actors._attrs import actor_attr
 from hedgerow.actors._inbox import Inbox, Overflow
 from hedgerow.actors._ref import ChildRef
 
@@ -132,7 +133,7 @@ def not_a_ref(who: str, given: object) -> TypeError:
     """The TypeError of `who` (``hedgerow.tell``) given `given` for an actor's ref,
     saying how to get a ref from it when it can."""
     hint = ""
-    if isinstance(getattr(given, "actor_ref", None), pykka.ActorRef):
+    if isinstance(actor_attr(given, "actor_ref"), pykka.ActorRef):
         hint = ", an actor's proxy: give its .actor_ref"
     elif isinstance(given, str):
         hint = ", a path: look the child up first (tree.lookup(path))"
@@ -167,8 +168,8 @@ def runs_the_handler_of(actor: Any, thread: int, task: object) -> bool:
     thread has ended), or an event-loop actor's handler task."""
     if actor is None:
         return False
-    own = getattr(actor, "_hr_thread_id", 0)
+    own = actor_attr(actor, "_hr_thread_id", 0)
     if own and own == thread and not actor.actor_stopped.is_set():
         return True
-    handler = getattr(actor, "_hr_task", None)
+    handler = actor_attr(actor, "_hr_task")
     return handler is not None and handler is task

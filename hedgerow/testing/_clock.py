@@ -51,6 +51,7 @@ import pykka
 
 from hedgerow._clock import TimerHandle, seconds
 from hedgerow.actors._async_actor import AsyncioActor
+from hedgerow.actors._attrs import actor_attr
 from hedgerow.testing._frames import blocked, current_frames
 from hedgerow.testing._loop_clock import LoopWatch
 
@@ -391,10 +392,10 @@ class VirtualClock:
         for actor in {id(a): a for a in actors if a is not None}.values():
             inbox = actor.actor_inbox
             if isinstance(actor, AsyncioActor):  # no thread of its own: idle when its loop is
-                loop = getattr(actor, "_hr_loop", None)
+                loop = actor_attr(actor, "_hr_loop")
                 if loop is not None:
                     loops.add(loop)
-            elif not blocked(frames.get(getattr(actor, "_hr_thread_id", 0))):
+            elif not blocked(frames.get(actor_attr(actor, "_hr_thread_id", 0))):
                 return None
             fingerprint.append((actor.actor_urn, _sends(inbox)))
         with self._lock:
@@ -436,7 +437,7 @@ def _exiting(actor: Any, frames: dict[int, Any]) -> bool:
     """Is `actor` still on its way out: not marked exited, or its thread alive?"""
     if not actor._hr_exited.is_set():
         return True
-    thread_id = getattr(actor, "_hr_thread_id", None)
+    thread_id = actor_attr(actor, "_hr_thread_id")
     return thread_id is not None and thread_id in frames and not isinstance(actor, AsyncioActor)
 
 

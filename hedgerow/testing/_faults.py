@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Self
 from pykka._envelope import Envelope
 
 from hedgerow._exceptions import ChildNotFound
+from hedgerow.actors._attrs import actor_attr
 from hedgerow.actors._inbox import Inbox
 from hedgerow.actors._messages import _Control
 from hedgerow.supervision._spec import SupervisorSpec
@@ -401,7 +402,7 @@ class Faults:
             hung, self._hung = self._hung, set()
         running = asyncio._get_running_loop()
         for actor in hung:
-            if running is not None and running is getattr(actor, "_hr_loop", None):
+            if running is not None and running is actor_attr(actor, "_hr_loop"):
                 continue  # it ends only once this caller gives its loop back
             if actor.actor_stopped.is_set():
                 actor._hr_exited.wait(timeout=5)
