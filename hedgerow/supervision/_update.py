@@ -45,8 +45,10 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from hedgerow._exceptions import ChildNotFound, StartError, UpdateFailed
+from hedgerow.actors._attrs import actor_attr
 from hedgerow.actors._reason import describe
 from hedgerow.actors._tell import runs_the_handler_of
+from hedgerow.supervision._ask_chain import AskChains
 from hedgerow.supervision._plan import ChangeKind, ChildChange, UpdatePlan, plan_update
 from hedgerow.supervision._spec import ChildSpec, Strategy, SupervisorSpec
 from hedgerow.supervision._supervisor import ChildState
@@ -119,14 +121,23 @@ def _refuse_stopping_the_caller(
     tree: Tree, plan: UpdatePlan, caller: tuple[int, object] | None
 ) -> None:
     """`UpdateFailed` if `plan` stops or restarts the child whose handler waits for
-    it (`caller`), itself or through a task it waits for (`waiting_for`): that
-    child's stop would wait for its handler, which waits for the update, until
-    the child's shutdown timeout had it killed."""
+    it (`caller`), itself or through a task it waits for (`waiting_for`), or
+    through a chain of asks (`AskChains`: the child waits for an ask that the
+    caller's actor handles, or holds queued, maybe through other actors' asks):
+    that child's stop would wait for its handler, which waits for the update,
+    until the child's shutdown timeout had it killed."""
     stopped = [c.path for c in plan.changes if c.kind is not ChangeKind.ADDED]
     if caller is None or not stopped:
         return
     thread, task = caller
     waiters = waiting_for(task)  # (the tasks that wait for the caller's, if any)
+
+    def runs_caller(actor: Any) -> bool:
+        return runs_the_handler_of(actor, thread, task) or any(
+            runs_the_handler_of(actor, 0, waiter) for waiter in waiters
+        )
+
+    chains = AskChains(runs_caller)
     for path in tree.names.paths():
         if not any(_at_or_below(path, top) for top in stopped):
             continue
@@ -138,6 +149,9 @@ def _refuse_stopping_the_caller(
             through = ""
         elif any(runs_the_handler_of(actor, 0, waiter) for waiter in waiters):
             through = ", through the task that awaits the update"
+        elif (chain := chains.to_caller(actor)) is not None:
+            asked = " which waits for ".join(_name_of(a) for a in chain)
+            through = f", through its ask of {asked}"
         else:
             continue
         msg = (
@@ -147,6 +161,13 @@ def _refuse_stopping_the_caller(
             "handler does not wait for)"
         )
         raise UpdateFailed(msg)
+
+
+def _name_of(actor: Any) -> str:
+    """A child's path, or the actor itself."""
+    ref = actor_attr(actor, "_hr_child_ref")
+    path = getattr(ref, "path", None)
+    return str(path) if path is not None else str(actor)
 
 
 def check_update(tree: object, spec: object) -> None:
