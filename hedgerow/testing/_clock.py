@@ -53,7 +53,7 @@ from hedgerow._clock import TimerHandle, seconds
 from hedgerow.actors._async_actor import AsyncioActor
 from hedgerow.actors._attrs import actor_attr
 from hedgerow.testing._frames import blocked, current_frames
-from hedgerow.testing._loop_clock import LoopWatch
+from hedgerow.testing._loop_clock import LoopWatch, watchable
 
 if TYPE_CHECKING:
     import asyncio
@@ -393,8 +393,14 @@ class VirtualClock:
             inbox = actor.actor_inbox
             if isinstance(actor, AsyncioActor):  # no thread of its own: idle when its loop is
                 loop = actor_attr(actor, "_hr_loop")
-                if loop is not None:
+                if loop is None:
+                    pass
+                elif watchable(loop):
                     loops.add(loop)
+                elif actor_attr(actor, "_hr_busy", False):
+                    # A loop whose internals cannot be read (not asyncio's): judged
+                    # by its actors, idle while none has a message in hand or due.
+                    return None
             elif not blocked(frames.get(actor_attr(actor, "_hr_thread_id", 0))):
                 return None
             fingerprint.append((actor.actor_urn, _sends(inbox)))

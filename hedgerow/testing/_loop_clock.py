@@ -46,7 +46,7 @@ from hedgerow.testing._frames import blocked
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-__all__ = ["DrivingClock", "LoopWatch"]
+__all__ = ["DrivingClock", "LoopWatch", "watchable"]
 
 INSTALL_TIMEOUT = 10.0
 """Real seconds to wait for a loop's thread to take an instrument (a loop held by
@@ -78,6 +78,16 @@ _QUIET = frozenset({_noop, LoopRuntime._beat})
 """Callbacks that wake a loop without giving it work (autojump does not count them)."""
 
 
+def watchable(loop: asyncio.AbstractEventLoop) -> bool:
+    """Whether `loop` is one of asyncio's selector loops, whose internals a watch reads
+    (a third-party loop, uvloop's say, has no ``_ready``, ``_scheduled``, ``_selector``)."""
+    return (
+        getattr(loop, "_selector", None) is not None
+        and hasattr(loop, "_scheduled")
+        and hasattr(loop, "_ready")
+    )
+
+
 class LoopWatch:
     """hedgerow's instruments on one loop: its time, and a count of its progress.
 
@@ -95,7 +105,7 @@ class LoopWatch:
         self.installed = False
         self.users = 0
         selector = getattr(loop, "_selector", None)
-        if selector is None or not hasattr(loop, "_scheduled") or not hasattr(loop, "_ready"):
+        if selector is None or not watchable(loop):
             msg = (
                 f"{loop!r} is not one of asyncio's selector event loops: a VirtualClock "
                 "can only drive or watch those (use asyncio's default loop in tests)"
