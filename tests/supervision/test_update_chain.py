@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 import hedgerow as hr
+from hedgerow.supervision._ask_chain import AskChains
 from hedgerow.supervision._update import update_tree
 
 pytestmark = pytest.mark.timeout(30)
@@ -31,6 +32,12 @@ SHUTDOWN = 8.0
 _trees: dict[str, Any] = {}
 
 
+@pytest.fixture(autouse=True)
+def _no_tree_left():
+    yield
+    _trees.clear()
+
+
 class Updater(hr.Actor):
     """``b``: updates the tree to the spec it is asked with (once `ready` is set:
     the message ``a`` asks it waits in the inbox meanwhile)."""
@@ -41,10 +48,27 @@ class Updater(hr.Actor):
         spec, ready = message
         if ready is not None:
             assert ready.wait(WAIT)
+        if _trees.get("refused"):
+            _until_a_waits_for(self)
         try:
             return update_tree(_trees["tree"], spec).summary()
         except hr.UpdateFailed as failed:
             return failed
+
+
+def _until_a_waits_for(updater: Any) -> None:
+    """Hold the update until ``a``'s wait is seen to lead to `updater` (the
+    refusal reads where ``a`` waits: between sending its ask and entering
+    ``get()`` or ``await``, ``a`` waits for nothing yet, which a busy machine
+    can stretch). No event marks that entry, so the chain itself is looked
+    for, for at most `WAIT` seconds."""
+    a = _trees["tree"].names.get("svc/a").incarnation
+    pause = threading.Event()
+    for _ in range(int(WAIT / 0.002)):
+        if AskChains(lambda actor: actor is updater).to_caller(a) is not None:
+            return
+        pause.wait(0.002)
+    raise AssertionError("svc/a never waited for the updater")
 
 
 class Asker(hr.Actor):
@@ -90,6 +114,7 @@ def test_an_update_by_the_actor_a_child_waits_on_that_stops_that_child_is_refuse
     timeout had it killed: seen failing.)"""
     with hr.start_tree(spec(asker)) as tree:
         _trees["tree"] = tree
+        _trees["refused"] = True
         a, b = tree.lookup("svc/a"), tree.lookup("svc/b")
         outcome = a.ask((b, (spec(None), None), None), timeout=QUICK)
         _refused(outcome)
@@ -103,6 +128,7 @@ def test_an_update_that_stops_a_child_whose_ask_waits_behind_it_is_refused(asker
     """``a``'s ask is queued in ``b``'s inbox while ``b``'s handler updates."""
     with hr.start_tree(spec(asker)) as tree:
         _trees["tree"] = tree
+        _trees["refused"] = True
         a, b = tree.lookup("svc/a"), tree.lookup("svc/b")
         ready = threading.Event()
         updating = b.ask((spec(None), ready), block=False)
@@ -156,6 +182,7 @@ def test_an_update_reached_through_two_asks_is_refused(asker):
     """``a`` asks ``c``, ``c`` asks ``b``, ``b`` updates so that ``a`` would stop."""
     with hr.start_tree(spec(asker)) as tree:
         _trees["tree"] = tree
+        _trees["refused"] = True
         a, b = tree.lookup("svc/a"), tree.lookup("svc/b")
         c = Relay.start()
         try:
