@@ -71,15 +71,6 @@ def test_a_child_that_stops_at_once_is_reported_at_once_though_its_supervisor_is
     assert (stopped.time, stopped.reason) == (0.0, hr.SHUTDOWN)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "autojump watches a loop only while one of its actors is seen (registered, or "
-        "exiting after a look saw it): watching every running loop that hosted "
-        "event-loop actors kept time still for ever once any such loop never settled "
-        "(a loop a leftover handler holds busy), so it was not merged"
-    ),
-)
 def test_a_loop_supervisor_slow_to_run_holds_time_on_a_loop_the_clock_does_not_drive(
     monkeypatch,
 ):
