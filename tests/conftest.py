@@ -78,6 +78,20 @@ def clock() -> VirtualClock:
     return VirtualClock()
 
 
+@pytest.fixture
+def no_block_reports() -> Iterator[None]:
+    """The blocked-loop watchdog off for the test (`hedgerow.set_block_threshold(None)`).
+
+    For tests that compare events, counts or timings that a ``blocked`` report
+    would change: on a slow or busy machine (CI's two shared cores) any loop
+    may be held past the threshold by the machine, not by the code under test."""
+    previous = hr.set_block_threshold(None)
+    try:
+        yield
+    finally:
+        hr.set_block_threshold(previous)
+
+
 @pytest.fixture(params=["thread", "loop", "mixed"])
 def runtime(
     request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch

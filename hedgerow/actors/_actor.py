@@ -19,6 +19,7 @@ monitors, exit callbacks, the supervisor's stop protocol) is in
 from __future__ import annotations
 
 import logging
+import queue
 import sys
 import threading
 from typing import TYPE_CHECKING, Any
@@ -262,8 +263,26 @@ class Actor(ActorCore, pykka.ThreadingActor):
         thread.start()
 
     def _actor_loop_teardown(self) -> None:
-        if self._hr_child_ref is None:
-            super()._actor_loop_teardown()
+        """pykka's: each ask left in the inbox fails with ActorDeadError (a stop's
+        is answered). But an asker may take its ask back meanwhile (see
+        `fail_if_ended`), so the inbox is read without waiting."""
+        if self._hr_child_ref is not None:
+            return  # the child's inbox outlives the incarnation
+        inbox = self.actor_inbox
+        while True:
+            try:
+                envelope = inbox.get(block=False)  # type: ignore[call-arg]
+            except queue.Empty:
+                return
+            if envelope.reply_to is None:
+                continue
+            if isinstance(envelope.message, pykka.messages._ActorStop):
+                envelope.reply_to.set(None)
+            else:
+                error = pykka.ActorDeadError(
+                    f"{self.actor_ref} stopped before handling the message"
+                )
+                envelope.reply_to.set_exception((pykka.ActorDeadError, error, None))
 
     def _handle_failure(
         self,

@@ -16,6 +16,7 @@ import itertools
 import logging
 import math
 import os
+import queue
 import threading
 import weakref
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, overload
@@ -26,6 +27,7 @@ from hedgerow._clock import default_clock
 from hedgerow._events import FailureTrace
 from hedgerow._exceptions import ChildNotFound, InboxFull
 from hedgerow.actors import _registry
+from hedgerow.actors._async_future import _take_back_queued
 from hedgerow.actors._attrs import actor_attr
 from hedgerow.actors._flag import StopFlag
 from hedgerow.actors._inbox import Inbox
@@ -43,7 +45,7 @@ if TYPE_CHECKING:
     from hedgerow._clock import Clock, TimerHandle
     from hedgerow.actors._ref import ChildRef
 
-__all__ = ["STARTED", "ActorCore", "IncarnationRef", "take_spawning_inbox"]
+__all__ = ["STARTED", "ActorCore", "IncarnationRef", "fail_if_ended", "take_spawning_inbox"]
 
 A = TypeVar("A", bound=pykka.Actor)
 
@@ -117,6 +119,47 @@ class IncarnationRef(pykka.ActorRef[A]):
     @actor_urn.setter
     def actor_urn(self, urn: str) -> None:
         self._hr_urn = urn
+
+    def ask(
+        self, message: Any, *, block: bool = True, timeout: float | None = None
+    ) -> Any | pykka.Future[Any]:
+        """pykka's ask, which is never lost to the actor's end (see `fail_if_ended`)."""
+        future = self.actor_class._create_future()
+        if not self.is_alive():
+            error = pykka.ActorDeadError(f"{self} not found")
+            future.set_exception((pykka.ActorDeadError, error, None))
+        else:
+            self.actor_inbox.put(pykka._envelope.Envelope(message, reply_to=future))
+            fail_if_ended(self, future)
+        if block:
+            return future.get(timeout=timeout)
+        return future
+
+
+def fail_if_ended(ref: pykka.ActorRef[Any], future: pykka.Future[Any]) -> None:
+    """Call right after putting an ask answered by `future` into `ref`'s inbox.
+
+    The actor may have stopped between the ask's liveness check and the put,
+    and drained its inbox already: nobody would ever answer. So if it has
+    stopped, take the message back and fail `future` with `pykka.ActorDeadError`;
+    if it cannot be taken back, the draining (or the actor) has it and answers.
+    Only a hedgerow thread actor's plain `queue.Queue` inbox, which its end
+    drains without waiting (pykka's own end waits on it, so a plain pykka
+    actor's ask is left as pykka leaves it); a supervised child's `Inbox`
+    outlives the incarnation (its next one, or the dead letters of a gone
+    child, take the message)."""
+    if not ref.actor_stopped.is_set():
+        return
+    inbox: Any = ref.actor_inbox  # (pykka types it as its own protocol)
+    if (
+        not isinstance(ref, IncarnationRef)  # (a plain pykka actor's end may wait on its inbox)
+        or inbox.__class__ is not queue.Queue
+        or not _take_back_queued(inbox, future)  # type: ignore[arg-type]
+    ):
+        return
+    error = pykka.ActorDeadError(f"{ref} stopped before handling the message")
+    with contextlib.suppress(queue.Full):  # (nobody else can answer it)
+        future.set_exception((pykka.ActorDeadError, error, None))
 
 
 class ActorCore(pykka.Actor):

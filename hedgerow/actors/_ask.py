@@ -21,6 +21,7 @@ import pykka
 from pykka._envelope import Envelope
 
 from hedgerow._exceptions import InboxFull
+from hedgerow.actors._actor_core import fail_if_ended
 from hedgerow.actors._async_future import _PENDING, AsyncioFuture
 from hedgerow.actors._attrs import actor_attr
 from hedgerow.actors._inbox import Inbox, Overflow
@@ -160,3 +161,5 @@ def _put(ref: pykka.ActorRef[Any], message: Any, future: AsyncioFuture[Any]) -> 
     except InboxFull:
         if not future.done():
             raise
+        return
+    fail_if_ended(ref, future)  # the actor may have drained its inbox meanwhile

@@ -22,8 +22,9 @@ registry. An actor is idle when
 and the system is quiescent when every actor is idle (pykka's registry, plus
 actors that left it but still run: every live thread actor's thread, so a
 thread supervisor stopping its children in its ``on_stop`` is seen even if no
-look saw it registered), no thread is
-inside `hold()`, a timer is pending, and nothing was sent to any inbox nor
+look saw it registered; and each loop that called `now` or `call_later` while
+it hosts actors' work, so is a loop supervisor stopping its children), no
+thread is inside `hold()`, a timer is pending, and nothing was sent to any inbox nor
 scheduled on the clock between two looks at least the threshold apart (and at
 least `POLL` apart). Time therefore never moves while a message is on its way or
 a handler runs, so the virtual times of events do not depend on thread timing.
@@ -37,6 +38,7 @@ so time waits for it.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import heapq
 import itertools
@@ -53,13 +55,14 @@ from hedgerow._clock import TimerHandle, seconds
 from hedgerow.actors._async_actor import AsyncioActor
 from hedgerow.actors._attrs import actor_attr
 from hedgerow.testing._frames import blocked, current_frames
-from hedgerow.testing._loop_clock import LoopWatch, watchable
+from hedgerow.testing._loop_clock import LoopWatch, hosts_actors, watchable
 
 if TYPE_CHECKING:
-    import asyncio
     from collections.abc import Callable, Iterator
 
 __all__ = ["VirtualClock"]
+
+_get_running_loop = asyncio._get_running_loop  # the C fast path: now() is called often
 
 logger = logging.getLogger("hedgerow.testing")
 
@@ -113,6 +116,10 @@ class VirtualClock:
         self._driven: list[LoopWatch] = []
         self._sleepers = 0
         """Threads waiting on `_lock` for a timer (a driven loop about to wait wakes them)."""
+        self._noted: dict[int, weakref.ref[asyncio.AbstractEventLoop]] = {}
+        """The loops `now` or `call_later` were called from, by id: autojump watches
+        each while it hosts actors (`hosts_actors`), registered or not. (A dict
+        of weak refs: a WeakSet's ``in`` costs `now` half a microsecond.)"""
         self._autojump_threshold = math.inf
         self.autojump_threshold = autojump_threshold
         if drive:
@@ -121,9 +128,19 @@ class VirtualClock:
     # -- the Clock protocol ---------------------------------------------------
 
     def now(self) -> float:
+        loop = _get_running_loop()
+        if loop is not None:
+            noted = self._noted.get(id(loop))
+            if noted is None or noted() is not loop:
+                self._note(loop)
         return self._now
 
     def call_later(self, delay: float, callback: Callable[..., Any], *args: Any) -> TimerHandle:
+        loop = _get_running_loop()
+        if loop is not None:
+            noted = self._noted.get(id(loop))
+            if noted is None or noted() is not loop:
+                self._note(loop)
         with self._lock:
             handle = TimerHandle(self._now + max(seconds(delay), 0.0), callback, args)
             heapq.heappush(self._heap, (handle.when, next(self._seq), handle))
@@ -252,6 +269,12 @@ class VirtualClock:
             if watch is None:
                 watch = self._watches[loop] = LoopWatch.for_loop(loop)
             return watch
+
+    def _note(self, loop: asyncio.AbstractEventLoop) -> None:
+        """A loop reads this clock: an actor on it (a loop supervisor stopping,
+        unregistered, say) may be at work that no look at the registry sees."""
+        with self._lock:
+            self._noted[id(loop)] = weakref.ref(loop)
 
     def _wake_loops(self) -> None:
         for watch in list(self._driven):
@@ -384,10 +407,14 @@ class VirtualClock:
         exiting = [a for a in list(self._exiting) if _exiting(a, frames)]
         # An actor can leave the registry before any look saw it there (a
         # supervisor stopping its children in its on_stop, while no timer was
-        # pending): it still runs in its thread. (A loop supervisor's loop is
-        # watched only while one of its actors is seen: every running loop would
-        # include loops that never settle, such as one a handler holds.)
+        # pending): it still runs in its thread. A loop supervisor has no thread:
+        # its loop is watched while one of its actors is seen, or while a loop
+        # that read this clock hosts actors' work (`hosts_actors`). Not every
+        # loop that ever did: one that never settles would keep time still.
         loops: set[asyncio.AbstractEventLoop] = set()
+        with self._lock:
+            noted = [ref() for ref in self._noted.values()]
+        loops.update(loop for loop in noted if loop is not None and hosts_actors(loop))
         actors = [*registered, *exiting, *_thread_actors()]
         for actor in {id(a): a for a in actors if a is not None}.values():
             inbox = actor.actor_inbox

@@ -40,13 +40,13 @@ import time
 import weakref
 from typing import TYPE_CHECKING, Any, Protocol
 
-from hedgerow.actors._loop import LoopRuntime
+from hedgerow.actors._loop import LoopRuntime, _runtimes
 from hedgerow.testing._frames import blocked
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-__all__ = ["DrivingClock", "LoopWatch", "watchable"]
+__all__ = ["DrivingClock", "LoopWatch", "hosts_actors", "watchable"]
 
 INSTALL_TIMEOUT = 10.0
 """Real seconds to wait for a loop's thread to take an instrument (a loop held by
@@ -300,6 +300,31 @@ class LoopWatch:
         if code is not self._select_code and not blocked(frame):
             return False
         return not _executor_busy(loop, frames)
+
+
+def hosts_actors(loop: asyncio.AbstractEventLoop) -> bool:
+    """Does `loop` run an event-loop actor's work now: an actor with a message
+    queued or in hand (its `LoopRuntime`'s ``busy``), or a task of an actor's
+    body (a handler that awaits, a start or a stop in progress, a supervisor
+    waiting for its children's exits), whether or not the actor is still
+    registered?
+
+    A loop that hosted actors once and hosts none now is not counted: one that
+    never settles (a leftover task of the test's own) would keep time still."""
+    if loop.is_closed():
+        return False
+    runtime = _runtimes.get(loop)
+    if runtime is not None and runtime.busy:
+        return True
+    try:
+        tasks = asyncio.all_tasks(loop)  # (a copy, safe from another thread)
+    except RuntimeError:  # changed while copied, too often
+        return True
+    for task in tasks:
+        code = getattr(task.get_coro(), "cr_code", None)
+        if code is not None and code.co_name == "_hr_body":
+            return True
+    return False
 
 
 def _resolution(loop: asyncio.AbstractEventLoop) -> float:

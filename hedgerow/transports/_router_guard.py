@@ -165,6 +165,7 @@ class Relay:
             with contextlib.suppress(OSError):
                 select.select([self.fd], [], [], left)
             self.pump()
+        self.pump()  # what is in the pipe now (its time may be up: finish(0))
         self.open = False
         self.pump()
 

@@ -22,6 +22,12 @@ from hedgerow.testing import EventRecorder
 
 TARGETS = ("sink", "late", "root/inner/deep")
 SENDERS = 3
+SENDS = 3000
+"""At most this many sends per sender: they go on until the test is calm, and a
+slow machine left them (at a 1 µs switch interval) to send 2,000 to 98,000 in
+all, each to be accounted for at the end. The races are at the tree's start and
+the restarts the test makes at once after it, while the senders are still
+under way."""
 
 
 @pytest.fixture(autouse=True)
@@ -90,7 +96,7 @@ class Senders(hr.Actor):
     def send(self, sender: int, refs: list[hr.ChildRef[Any]]) -> None:
         traffic = self.traffic
         n = 0
-        while not traffic.calm.is_set() or n < 30:
+        while (not traffic.calm.is_set() or n < 30) and n < SENDS:
             ref = refs[n % len(refs)]
             if n % 2:  # look it up again: the same ref, a new one after a restart, or none
                 with contextlib.suppress(hr.ChildNotFound):

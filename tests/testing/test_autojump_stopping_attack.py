@@ -17,8 +17,9 @@ The tests below make the window wide (the root's thread, or its loop, is slow
 to run again after the child's exit wakes it, as a descheduled thread on a
 loaded machine is), so the jump that the flaky test saw once in ~20 runs would
 happen every time. Autojump now watches every live thread actor, whatever
-pykka's registry says; a loop supervisor's loop only while one of its actors
-is seen (the second test, strict xfail, says why).
+pykka's registry says; and a loop that read the clock while it hosts actors'
+work, so a loop supervisor's too (not every loop that ever hosted actors: one
+that never settles would keep time still; see tests/testing/test_autojump_loops.py).
 """
 
 from __future__ import annotations
@@ -71,15 +72,6 @@ def test_a_child_that_stops_at_once_is_reported_at_once_though_its_supervisor_is
     assert (stopped.time, stopped.reason) == (0.0, hr.SHUTDOWN)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "autojump watches a loop only while one of its actors is seen (registered, or "
-        "exiting after a look saw it): watching every running loop that hosted "
-        "event-loop actors kept time still for ever once any such loop never settled "
-        "(a loop a leftover handler holds busy), so it was not merged"
-    ),
-)
 def test_a_loop_supervisor_slow_to_run_holds_time_on_a_loop_the_clock_does_not_drive(
     monkeypatch,
 ):

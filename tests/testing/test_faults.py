@@ -102,6 +102,7 @@ def test_crash_with_a_probability_is_seeded(start):
     assert other != first
 
 
+@pytest.mark.usefixtures("no_block_reports")  # it compares the child's events
 def test_fail_starts_fails_the_next_n_starts_then_lets_it_start(start, hedgerow_recorder):
     _tree, faults = start(roomy(worker("a", initial_retry_delay=1, retry_delay_jitter=0)))
     fault = faults.fail_starts("root/a", 2, OSError("disk full"))

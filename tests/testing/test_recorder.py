@@ -9,6 +9,9 @@ import hedgerow as hr
 from hedgerow import EventKind
 from hedgerow.testing import EventRecorder, capture_events
 
+# These tests compare recorded events: a busy machine's ``blocked`` reports are not theirs.
+pytestmark = pytest.mark.usefixtures("no_block_reports")
+
 
 def spec() -> hr.SupervisorSpec:
     inner = hr.SupervisorSpec([worker("leaf")])
