@@ -23,6 +23,7 @@ import logging
 import sys
 import threading
 from asyncio import CancelledError, events
+from inspect import CORO_CREATED, getcoroutinestate
 from types import CoroutineType
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -487,6 +488,11 @@ class AsyncioActor(LoopChild, pykka.Actor):
                 logger.debug("The killed %s had answered already", self)
         task = self._hr_task
         if task is not None and task is not current_task(self._hr_loop):
+            if _close_unstarted(task.get_coro()):
+                # Its first step never comes (it ends cancelled at once): the
+                # handler's coroutine is closed, not left to warn un-awaited.
+                self._hr_task = None
+                self._hr_idle()
             task.cancel()
         self._hr_teardown()
 
@@ -507,6 +513,20 @@ def _future_maker(actor_class: type[AsyncioActor]) -> Callable[[], pykka.Future[
     (one call fewer per ask)."""
     make = actor_class._create_future
     return AsyncioFuture if make is AsyncioActor._create_future else make
+
+
+def _close_unstarted(coroutine: Any) -> bool:
+    """Close `coroutine` if it has not started, and the coroutines it was given (the
+    handler's that `_hr_body` awaits, a hook's in `_hr_guard`): True if it had not."""
+    if coroutine.__class__ is not CoroutineType or getcoroutinestate(coroutine) != CORO_CREATED:
+        return False
+    frame = coroutine.cr_frame
+    assert frame is not None  # (created: it has one)
+    given = [value for value in frame.f_locals.values() if value.__class__ is CoroutineType]
+    coroutine.close()
+    for value in given:
+        _close_unstarted(value)
+    return True
 
 
 def _cancelling() -> int:
