@@ -488,7 +488,7 @@ class AsyncioActor(LoopChild, pykka.Actor):
                 logger.debug("The killed %s had answered already", self)
         task = self._hr_task
         if task is not None and task is not current_task(self._hr_loop):
-            if _close_unstarted(task.get_coro()):
+            if _close_given(task.get_coro()):
                 # Its first step never comes (it ends cancelled at once): the
                 # handler's coroutine is closed, not left to warn un-awaited.
                 self._hr_task = None
@@ -515,17 +515,18 @@ def _future_maker(actor_class: type[AsyncioActor]) -> Callable[[], pykka.Future[
     return AsyncioFuture if make is AsyncioActor._create_future else make
 
 
-def _close_unstarted(coroutine: Any) -> bool:
-    """Close `coroutine` if it has not started, and the coroutines it was given (the
-    handler's that `_hr_body` awaits, a hook's in `_hr_guard`): True if it had not."""
-    if coroutine.__class__ is not CoroutineType or getcoroutinestate(coroutine) != CORO_CREATED:
+def _close_given(body: Any) -> bool:
+    """If the task body `body` has not started (its cancel ends it before it runs),
+    close the coroutines it was given (the handler's that `_hr_body` awaits, a
+    hook's in `_hr_guard`, and theirs): True if it had not."""
+    if body.__class__ is not CoroutineType or getcoroutinestate(body) != CORO_CREATED:
         return False
-    frame = coroutine.cr_frame
+    frame = body.cr_frame
     assert frame is not None  # (created: it has one)
-    given = [value for value in frame.f_locals.values() if value.__class__ is CoroutineType]
-    coroutine.close()
-    for value in given:
-        _close_unstarted(value)
+    for value in list(frame.f_locals.values()):
+        if value.__class__ is CoroutineType and getcoroutinestate(value) == CORO_CREATED:
+            _close_given(value)
+            value.close()
     return True
 
 

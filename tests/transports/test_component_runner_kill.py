@@ -37,7 +37,7 @@ class _Owner:
 
 
 @pytest.mark.parametrize("event", ["join", "leave"])
-def test_a_killed_runner_closes_the_handler_coroutine_it_had_not_started(event):
+def test_a_killed_runner_closes_the_handler_coroutine_it_had_not_started(event, caplog):
     comp = Component(name="svc")
     ran: list[str] = []
 
@@ -80,3 +80,5 @@ def test_a_killed_runner_closes_the_handler_coroutine_it_had_not_started(event):
     assert ran == []  # killed first: the handler never ran
     never_awaited = [str(w.message) for w in caught if "never awaited" in str(w.message)]
     assert never_awaited == []
+    # Nor a task left failed ("Task exception was never retrieved").
+    assert [r.getMessage() for r in caplog.records if r.name == "asyncio"] == []
