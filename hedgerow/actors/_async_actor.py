@@ -257,7 +257,7 @@ class AsyncioActor(LoopChild, pykka.Actor):
         self._hr_runtime.busy -= 1
         return None
 
-    async def _hr_body(self, envelope: Envelope[Any] | None, coroutine: Any) -> None:  # noqa: C901
+    async def _hr_body(self, envelope: Envelope[Any] | None, coroutine: Any) -> None:  # noqa: C901, PLR0912 - the hot path in one frame
         """The task of an actor whose handler awaits: await it, answer its message,
         then go on with the inbox in this task until the actor is idle again."""
         if self._hr_killed and self._hr_child_ref is not None:
@@ -288,6 +288,15 @@ class AsyncioActor(LoopChild, pykka.Actor):
                         if reply_to is not None and not self._hr_killed and response is not LEFT:
                             reply_to.set(response)
                 self._hr_current = None
+                if (
+                    self._hr_child_ref is None
+                    and not self.actor_inbox._queue
+                    and self._hr_phase == _RUNNING
+                    and not self.actor_stopped._flag
+                ):
+                    self._hr_busy = False  # idle: what _hr_next ends with then, inlined
+                    self._hr_runtime.busy -= 1
+                    break
                 pending = self._hr_next()
                 if pending is None:
                     break
