@@ -27,8 +27,14 @@ the async component's plain (``def``) procedure, which runs at once with no
 task, and bare autobahn's own ``async def`` endpoint (autobahn runs it in a
 task of its own).
 
-1. latency: sequential calls, p50 and p99 in microseconds;
+1. latency: sequential calls, p50 and p99 in microseconds, and the CPU time
+   of this process per call (``cpu us``: both WAMP clients, caller and callee,
+   run here; the router's is not counted);
 2. throughput: calls per second with 100 calls in flight.
+
+``--pairs 3`` measures the first three pairs only (the baseline always comes
+first), ``--pairs "autobahn -> hedgerow-async"`` the baseline and that pair:
+fewer pairs, more rounds of each in the same time.
 
 Ratios are to the baseline of the same run. Targets (informational; a missed
 target never makes the exit status non-zero): a plain callee's latency within
@@ -48,6 +54,7 @@ component runs on hedgerow's asyncio loop.
     .venv/bin/python bench/bench_wamp.py --quick    # about 20 s
     .venv/bin/python bench/bench_wamp.py --json     # one JSON object on stdout
     .venv/bin/python bench/bench_wamp.py --framework twisted
+    .venv/bin/python bench/bench_wamp.py --pairs 5 --serializers json
 """
 
 from __future__ import annotations
@@ -65,7 +72,7 @@ import sys
 import tempfile
 import threading
 from pathlib import Path
-from time import perf_counter
+from time import perf_counter, process_time
 from typing import Any
 
 import hedgerow
@@ -251,28 +258,49 @@ TARGETS = {
 """The p50 ratio each pair is to stay within."""
 
 
-async def measure(callers: dict[str, Caller], sizes: dict[str, int]) -> dict[str, Any]:
-    lat: dict[str, list[float]] = {k: [] for k in PAIRS}
-    tput: dict[str, list[float]] = {k: [] for k in PAIRS}
-    for caller, procedure in PAIRS.values():  # warm up every path
+def select_pairs(chosen: str | None) -> dict[str, tuple[str, str]]:
+    """The pairs to measure: all, the first N, or the baseline and those named
+    (comma-separated)."""
+    if not chosen:
+        return dict(PAIRS)
+    if chosen.isdigit():
+        return dict(list(PAIRS.items())[: max(1, int(chosen))])
+    names = [name.strip() for name in chosen.split(",") if name.strip()]
+    unknown = [name for name in names if name not in PAIRS]
+    if unknown:
+        msg = f"--pairs: unknown {unknown}; expected a number or some of {list(PAIRS)}"
+        raise SystemExit(msg)
+    return {name: PAIRS[name] for name in PAIRS if name == BASELINE or name in names}
+
+
+async def measure(  # noqa: C901 - the rounds of each kind, in order
+    callers: dict[str, Caller], sizes: dict[str, int], pairs: dict[str, tuple[str, str]]
+) -> dict[str, Any]:
+    lat: dict[str, list[float]] = {k: [] for k in pairs}
+    cpu: dict[str, float] = dict.fromkeys(pairs, 0.0)
+    tput: dict[str, list[float]] = {k: [] for k in pairs}
+    for caller, procedure in pairs.values():  # warm up every path
         await callers[caller].run(latency, procedure, sizes["warmup"])
     for chunk in range(sizes["chunks"]):
-        order = list(PAIRS.items())
+        order = list(pairs.items())
         if chunk % 2:
             order.reverse()
         for name, (caller, procedure) in order:
+            began = process_time()
             lat[name] += await callers[caller].run(latency, procedure, sizes["latency"])
+            cpu[name] += process_time() - began
     for rep in range(sizes["reps"]):
-        order = list(PAIRS.items())
+        order = list(pairs.items())
         if rep % 2:
             order.reverse()
         for name, (caller, procedure) in order:
             tput[name].append(await callers[caller].run(throughput, procedure, sizes["throughput"]))
     result: dict[str, Any] = {}
-    for name in PAIRS:
+    for name in pairs:
         result[name] = {
             "p50_us": percentile(lat[name], 50),
             "p99_us": percentile(lat[name], 99),
+            "cpu_us_per_call": cpu[name] / len(lat[name]) * 1e6,
             "calls_per_s": statistics.median(tput[name]),
         }
     base = result[BASELINE]
@@ -281,18 +309,26 @@ async def measure(callers: dict[str, Caller], sizes: dict[str, int]) -> dict[str
             "p50": result[name]["p50_us"] / base["p50_us"],
             "p99": result[name]["p99_us"] / base["p99_us"],
             "throughput": result[name]["calls_per_s"] / base["calls_per_s"],
+            "cpu": result[name]["cpu_us_per_call"] / base["cpu_us_per_call"],
         }
-        for name in PAIRS
+        for name in pairs
         if name != BASELINE
     }
-    async_base = result[ASYNC_BASELINE]
+    async_base = result.get(ASYNC_BASELINE)
     for name in ASYNC_CALLEE:
-        result["ratio"][name]["p50_vs_async_def"] = result[name]["p50_us"] / async_base["p50_us"]
+        if async_base is not None and name in pairs:
+            ratio = result[name]["p50_us"] / async_base["p50_us"]
+            result["ratio"][name]["p50_vs_async_def"] = ratio
     return result
 
 
-def bench_serializer(
-    url: str, serializer: str, secret: str, sizes: dict[str, int], framework: str
+def bench_serializer(  # noqa: PLR0917 - the run's settings
+    url: str,
+    serializer: str,
+    secret: str,
+    sizes: dict[str, int],
+    framework: str,
+    pairs: dict[str, tuple[str, str]],
 ) -> Any:
     def component(name: str) -> hedgerow.Component:
         return hedgerow.Component(
@@ -341,7 +377,7 @@ def bench_serializer(
             "hedgerow-async": Caller(component_session, component_session.owner.actor_loop),
         }
         try:
-            return await measure(callers, sizes)
+            return await measure(callers, sizes, pairs)
         finally:
             caller.leave()
 
@@ -364,7 +400,13 @@ def main() -> int:
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--serializers", default=",".join(SERIALIZERS))
     parser.add_argument("--framework", choices=FRAMEWORKS, default="asyncio")
+    parser.add_argument(
+        "--pairs",
+        default=None,
+        help="the first N pairs, or pair names (comma-separated); the baseline always",
+    )
     args = parser.parse_args()
+    pairs = select_pairs(args.pairs)
     sizes = (
         {"warmup": 200, "latency": 25, "chunks": 32, "throughput": 2000, "reps": 3}
         if args.quick
@@ -393,7 +435,7 @@ def main() -> int:
         assert url is not None
         for serializer in args.serializers.split(","):
             results["serializers"][serializer] = bench_serializer(
-                url, serializer, secret, sizes, args.framework
+                url, serializer, secret, sizes, args.framework, pairs
             )
     finally:
         router.close()
@@ -407,20 +449,21 @@ def main() -> int:
     )
     print(
         f"{'serializer':<10} {'caller -> callee':<33} {'p50 us':>7} {'p99 us':>7} "
-        f"{'calls/s':>8}  {'p50':>6} {'p99':>6} {'tput':>6}  target"
+        f"{'cpu us':>6} {'calls/s':>8}  {'p50':>6} {'p99':>6} {'cpu':>6} {'tput':>6}  target"
         f"  (p50 to {ASYNC_BASELINE!r}, for an async def callee)"
     )
     for serializer, figures in results["serializers"].items():
-        for name in PAIRS:
+        for name in pairs:
             row = figures[name]
             line = (
                 f"{serializer:<10} {name:<33} {row['p50_us']:>7.0f} {row['p99_us']:>7.0f} "
-                f"{row['calls_per_s']:>8.0f}"
+                f"{row['cpu_us_per_call']:>6.0f} {row['calls_per_s']:>8.0f}"
             )
             ratio = figures["ratio"].get(name)
             if ratio is not None:
                 line += (
-                    f"  {ratio['p50']:>5.2f}x {ratio['p99']:>5.2f}x {ratio['throughput']:>5.2f}x"
+                    f"  {ratio['p50']:>5.2f}x {ratio['p99']:>5.2f}x {ratio['cpu']:>5.2f}x"
+                    f" {ratio['throughput']:>5.2f}x"
                 )
                 target = TARGETS.get(name)
                 if target is not None:

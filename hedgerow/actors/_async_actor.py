@@ -23,6 +23,7 @@ import logging
 import sys
 import threading
 from asyncio import CancelledError, events
+from inspect import CORO_CREATED, getcoroutinestate
 from types import CoroutineType
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -257,7 +258,7 @@ class AsyncioActor(LoopChild, pykka.Actor):
         self._hr_runtime.busy -= 1
         return None
 
-    async def _hr_body(self, envelope: Envelope[Any] | None, coroutine: Any) -> None:  # noqa: C901
+    async def _hr_body(self, envelope: Envelope[Any] | None, coroutine: Any) -> None:  # noqa: C901, PLR0912 - the hot path in one frame
         """The task of an actor whose handler awaits: await it, answer its message,
         then go on with the inbox in this task until the actor is idle again."""
         if self._hr_killed and self._hr_child_ref is not None:
@@ -288,6 +289,15 @@ class AsyncioActor(LoopChild, pykka.Actor):
                         if reply_to is not None and not self._hr_killed and response is not LEFT:
                             reply_to.set(response)
                 self._hr_current = None
+                if (
+                    self._hr_child_ref is None
+                    and not self.actor_inbox._queue
+                    and self._hr_phase == _RUNNING
+                    and not self.actor_stopped._flag
+                ):
+                    self._hr_busy = False  # idle: what _hr_next ends with then, inlined
+                    self._hr_runtime.busy -= 1
+                    break
                 pending = self._hr_next()
                 if pending is None:
                     break
@@ -488,6 +498,11 @@ class AsyncioActor(LoopChild, pykka.Actor):
                 logger.debug("The killed %s had answered already", self)
         task = self._hr_task
         if task is not None and task is not current_task(self._hr_loop):
+            if _close_given(task.get_coro()):
+                # Its first step never comes (it ends cancelled at once): the
+                # handler's coroutine is closed, not left to warn un-awaited.
+                self._hr_task = None
+                self._hr_idle()
             task.cancel()
         self._hr_teardown()
 
@@ -508,6 +523,21 @@ def _future_maker(actor_class: type[AsyncioActor]) -> Callable[[], pykka.Future[
     (one call fewer per ask)."""
     make = actor_class._create_future
     return AsyncioFuture if make is AsyncioActor._create_future else make
+
+
+def _close_given(body: Any) -> bool:
+    """If the task body `body` has not started (its cancel ends it before it runs),
+    close the coroutines it was given (the handler's that `_hr_body` awaits, a
+    hook's in `_hr_guard`, and theirs): True if it had not."""
+    if body.__class__ is not CoroutineType or getcoroutinestate(body) != CORO_CREATED:
+        return False
+    frame = body.cr_frame
+    assert frame is not None  # (created: it has one)
+    for value in list(frame.f_locals.values()):
+        if value.__class__ is CoroutineType and getcoroutinestate(value) == CORO_CREATED:
+            _close_given(value)
+            value.close()
+    return True
 
 
 def _cancelling() -> int:

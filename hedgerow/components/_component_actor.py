@@ -296,6 +296,7 @@ class ComponentActor(Actor, Joining):
     def _hr_after_abandon(self) -> None:
         self._abandoned.set()  # (before the inbox wakes its reader)
         super()._hr_after_abandon()
+        self._cancel_first_join()  # a wait to join again ends: the thread goes
         runner = self._runner
         if runner is not None:
             # Given up on (killed, or its shutdown ran out): the handlers' task is

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from pykka._envelope import Envelope
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Generator
+    from collections.abc import Generator
 
 __all__ = ["Answer", "RunnerPeer", "start_eagerly"]
 
@@ -38,6 +38,7 @@ CAN_START_EAGERLY = _enter_task is not None and _leave_task is not None
 without it, every delivery is queued."""
 
 _FIRST, _RUNNING = 0, 1
+_UNKNOWN = object()
 _Task = asyncio.Task
 
 
@@ -67,18 +68,15 @@ class _StartedEagerly(Coroutine[Any, Any, Any]):
             self._finished = True
             self._error = error
 
-    def _first(self) -> Any:
-        self._state = _RUNNING
-        if self._error is not None:
-            error, self._error = self._error, None
-            raise error
-        if self._finished:
-            raise StopIteration(self._value)
-        return self._yielded
-
     def send(self, value: Any) -> Any:
-        if self._state == _FIRST:
-            return self._first()
+        if self._state == _FIRST:  # the task's first step: hand on how the starter's ended
+            self._state = _RUNNING
+            if self._error is not None:
+                error, self._error = self._error, None
+                raise error
+            if self._finished:
+                raise StopIteration(self._value)
+            return self._yielded
         return self._coroutine.send(value)
 
     def throw(self, typ: Any, val: Any = None, tb: Any = None) -> Any:
@@ -102,19 +100,25 @@ class _StartedEagerly(Coroutine[Any, Any, Any]):
 def start_eagerly(
     loop: asyncio.AbstractEventLoop,
     coroutine: Coroutine[Any, Any, Any],
-    keep: Callable[[asyncio.Task[Any]], None],
+    owner: Any,
 ) -> None:
     """Make a task of `coroutine` on `loop` (the running one, with no task running),
-    give it to `keep`, then run its first step now, in the task (its current task,
-    its context) rather than in a later turn of the loop. The task's scheduled
-    first step then only hands on how that step ended."""
+    make it `owner`'s ``_hr_task`` (the task a kill cancels), then run its first step
+    now, in the task (its current task, its context) rather than in a later turn
+    of the loop. The task's scheduled first step then only hands on how that step
+    ended."""
     started = _StartedEagerly(coroutine)
     context = contextvars.copy_context()
-    if loop.get_task_factory() is None:  # what create_task does then, in fewer steps
+    # What create_task does without a task factory, in fewer steps (asyncio's base
+    # loop keeps it in _task_factory; another loop's is asked).
+    factory = getattr(loop, "_task_factory", _UNKNOWN)
+    if factory is _UNKNOWN:
+        factory = loop.get_task_factory()
+    if factory is None:
         task: asyncio.Task[Any] = _Task(started, loop=loop, context=context)
     else:
         task = loop.create_task(started, context=context)
-    keep(task)
+    owner._hr_task = task
     _enter_task(loop, task)  # type: ignore[misc]
     try:
         context.run(started.step)
@@ -123,47 +127,34 @@ def start_eagerly(
 
 
 class Answer:
-    """How a procedure run at once ends: at once (`outcome` gives the value, or
-    raises the error), or later, through the future `outcome` returns then."""
+    """How a procedure run at once ends: at once (`finished`, with `value` or
+    `error`, read by `HandlerRunner.invoke_now`), or later, through the asyncio
+    future the runner set as `future` meanwhile."""
 
-    __slots__ = ("_error", "_finished", "_future", "_value")
-
-    def __init__(self) -> None:
-        self._finished = False
-        self._value: Any = None
-        self._error: BaseException | None = None
-        self._future: asyncio.Future[Any] | None = None
+    # Class-level defaults, no __init__: made on every call answered at once.
+    finished = False
+    value: Any = None
+    error: BaseException | None = None
+    future: asyncio.Future[Any] | None = None
 
     async def run(self, pending: Any, session: Any, procedure: str) -> None:
         """Await the endpoint's awaitable `pending`; its value, or what it raises as
         the `session` answers it (``error_answer``), is the answer. (A cancellation
         is not: the task is killed.)"""
+        error: BaseException | None = None
+        value: Any = None
         try:
             value = await pending
         except Exception as exc:  # noqa: BLE001 - goes back to the caller
-            self._settle(None, session.error_answer(procedure, exc))
-        else:
-            self._settle(value, None)
-
-    def _settle(self, value: Any, error: BaseException | None) -> None:
-        future = self._future
+            error = session.error_answer(procedure, exc)
+        future = self.future
         if future is None:
-            self._finished, self._value, self._error = True, value, error
+            self.finished, self.value, self.error = True, value, error
         elif not future.done():
             if error is not None:
                 future.set_exception(error)
             else:
                 future.set_result(value)
-
-    def outcome(self, loop: asyncio.AbstractEventLoop) -> Any:
-        """The value if the endpoint has answered (raises its error), else a future of it."""
-        if self._finished:
-            error, self._error = self._error, None
-            if error is not None:
-                raise error
-            return self._value
-        future = self._future = loop.create_future()
-        return future
 
 
 class RunnerPeer:

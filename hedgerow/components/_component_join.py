@@ -13,9 +13,10 @@ import weakref
 from typing import TYPE_CHECKING, Any
 
 from autobahn.wamp.exception import TransportLost
+from pykka import messages as pykka_messages
 from pykka._envelope import Envelope
 
-from hedgerow.actors._messages import _Internal
+from hedgerow.actors._messages import _Control, _Internal
 from hedgerow.components._component_inline import RunnerPeer
 from hedgerow.supervision._backoff import Backoff
 from hedgerow.transports._base import (
@@ -206,7 +207,7 @@ class Joining:
                     config.transport.describe(),
                     delay,
                 )
-                self.actor_clock.wait(self._join_waker(), delay)
+                self._wait_to_retry(delay)
             try:
                 link = self._attempt_first_join(config)
             except JoinCancelled:
@@ -219,6 +220,36 @@ class Joining:
                 index = chosen + 1
                 continue
             return link, chosen
+
+    def _wait_to_retry(self, delay: float) -> None:
+        """Wait out a first join's retry delay on the tree's clock. A stop (or an
+        exit signal) that arrives meanwhile ends the wait: the start gives up
+        (`JoinCancelled`) and the stop goes on at once."""
+        clock = self.actor_clock
+        deadline = clock.now() + delay
+        inbox = self.actor_inbox
+        try:
+            while True:
+                wake = self._join_waker()
+                inbox.waker = wake.set  # (a thread reader's is None: only this wait's)
+                if self._stop_queued():
+                    msg = f"{self}: stopped while it waited to join again"
+                    raise JoinCancelled(msg)
+                remaining = deadline - clock.now()
+                if remaining <= 0:
+                    return
+                clock.wait(wake, remaining)
+        finally:
+            inbox.waker = None
+
+    def _stop_queued(self) -> bool:
+        """A stop or an exit signal waits in the inbox."""
+        with self.actor_inbox.mutex:
+            return any(
+                envelope.message.__class__ is _Control
+                or isinstance(envelope.message, pykka_messages._ActorStop)
+                for envelope in self.actor_inbox.queue
+            )
 
     def _join_waker(self) -> threading.Event:
         """A fresh event that `_cancel_first_join` sets; raises if it already ran."""

@@ -45,6 +45,8 @@ logger = logging.getLogger("hedgerow.components")
 
 _get_running_loop = asyncio.events._get_running_loop
 _current_task = asyncio.current_task
+_current_tasks = asyncio.tasks._current_tasks  # type: ignore[attr-defined]
+"""The running task of each loop (what current_task(loop) reads, without its call)."""
 _AT_ONCE = frozenset({Invocation, Event})
 _INVOKED: Envelope[Any] = Envelope(None)
 """The message in hand while a procedure run at once runs (no asker to answer)."""
@@ -149,7 +151,7 @@ class HandlerRunner(AsyncioActor):
             self._hr_failed_at_once(loop, envelope)
             return True
         if response.__class__ is CoroutineType:
-            start_eagerly(loop, self._hr_body(envelope, response), self._hr_keep_task)
+            start_eagerly(loop, self._hr_body(envelope, response), self)
             return True
         self._hr_done_at_once(loop)
         return True
@@ -169,7 +171,18 @@ class HandlerRunner(AsyncioActor):
         (the runner is not idle here, or the endpoint asked for its call's details)."""
         loop = self._hr_loop
         session = self.session
-        if session is None or session.session_id != session_id or not self._hr_can_run_now(loop):
+        # Idle on its loop's thread outside any task, as _hr_can_run_now (inlined).
+        if (
+            session is None
+            or session.link.session_id != session_id
+            or self._hr_busy
+            or _get_running_loop() is not loop
+            or self.actor_inbox._queue
+            or self._hr_phase != RUNNING
+            or self.actor_stopped._flag
+            or not CAN_START_EAGERLY
+            or _current_tasks.get(loop) is not None
+        ):
             return NOT_AT_ONCE
         registration = session._registrations.get(registration_id)
         if registration is None or registration.endpoint.details_arg:
@@ -190,8 +203,15 @@ class HandlerRunner(AsyncioActor):
             return result
         answer = Answer()
         pending = answer.run(result, session, procedure)
-        start_eagerly(loop, self._hr_body(_INVOKED, pending), self._hr_keep_task)
-        return answer.outcome(loop)
+        start_eagerly(loop, self._hr_body(_INVOKED, pending), self)
+        if answer.finished:  # answered in its first step
+            error = answer.error
+            if error is not None:
+                answer.error = None
+                raise error
+            return answer.value
+        future = answer.future = loop.create_future()
+        return future
 
     def _hr_can_run_now(self, loop: asyncio.AbstractEventLoop) -> bool:
         """Idle (nothing queued, nothing in hand, running), and called on its loop's
@@ -211,7 +231,7 @@ class HandlerRunner(AsyncioActor):
         hook = self._hr_failed(envelope)
         self._hr_current = None
         if hook is not None:
-            start_eagerly(loop, self._hr_body(None, hook), self._hr_keep_task)
+            start_eagerly(loop, self._hr_body(None, hook), self)
             return
         self._hr_done_at_once(loop)
 
@@ -223,9 +243,6 @@ class HandlerRunner(AsyncioActor):
             loop.call_soon(self._hr_drain)
         else:
             self._hr_idle()
-
-    def _hr_keep_task(self, task: asyncio.Task[None]) -> None:
-        self._hr_task = task
 
     def _tell_owner(self, message: Any) -> None:
         self.owner.actor_inbox.put(Envelope(message))

@@ -85,6 +85,10 @@ class AsyncSession(ComponentSession):
     owner: AsyncOwner  # type: ignore[assignment]
     _loop: asyncio.AbstractEventLoop | None = None
     """The owner's loop, once asked for (it runs on that one loop for its life)."""
+    _call_here: Callable[..., bool] | None = None
+    """The link's `call_here`, once a request found the link's loop to be the
+    owner's (the WAMP transport on asyncio): a call without options from that
+    loop is answered straight into the future its caller awaits."""
 
     # -- requests --------------------------------------------------------------------
 
@@ -101,6 +105,8 @@ class AsyncSession(ComponentSession):
             if _get_running_loop() is loop:
                 future: asyncio.Future[Any] = loop.create_future()
                 if handle_here(request, _Settle(future, convert)):
+                    if getattr(getattr(link, "loop", None), "loop", None) is loop:
+                        self._call_here = getattr(link, "call_here", None)
                     return future
         return self._future(link.handle(request), convert)
 
@@ -140,31 +146,46 @@ class AsyncSession(ComponentSession):
         ``CallOptions(on_progress=fn)``: ``fn`` runs on the component's loop,
         before the final result is delivered.
         """
+        if options is None:
+            call_here = self._call_here
+            if call_here is not None:
+                loop = self._loop
+                if _get_running_loop() is loop:
+                    assert loop is not None  # (set with _call_here)
+                    future: asyncio.Future[Any] = loop.create_future()
+                    if call_here(procedure, args, kwargs, future):
+                        return future
         on_progress = None
         if options is not None and options.on_progress is not None:
-            loop, user = self.owner.actor_loop, options.on_progress
-            details = options.details
-
-            def deliver(args: list[Any], kwargs: dict[str, Any]) -> None:
-                try:
-                    outcome = (
-                        user(CallResult(*args, **kwargs)) if details else user(*args, **kwargs)
-                    )
-                    if inspect.isawaitable(outcome):
-                        task = asyncio.ensure_future(outcome)
-                        _progress_tasks.add(task)
-                        task.add_done_callback(_progress_tasks.discard)
-                except Exception:
-                    logger.exception("%s: on_progress of a call to %s raised", self.name, procedure)
-
-            def on_progress(args: list[Any], kwargs: dict[str, Any]) -> None:
-                if _get_running_loop() is loop:
-                    deliver(args, kwargs)
-                else:
-                    loop.call_soon_threadsafe(deliver, args, kwargs)
-
+            on_progress = self._progress_relay(procedure, options)
         request = Call(procedure, list(args), kwargs, options, on_progress)
         return self._request(request, lambda result: call_result(result, options))
+
+    def _progress_relay(
+        self, procedure: str, options: CallOptions
+    ) -> Callable[[list[Any], dict[str, Any]], None]:
+        """What the link calls with a progressive result: the user's ``on_progress``,
+        run on the component's loop."""
+        loop, user = self.owner.actor_loop, options.on_progress
+        details = options.details
+
+        def deliver(args: list[Any], kwargs: dict[str, Any]) -> None:
+            try:
+                outcome = user(CallResult(*args, **kwargs)) if details else user(*args, **kwargs)
+                if inspect.isawaitable(outcome):
+                    task = asyncio.ensure_future(outcome)
+                    _progress_tasks.add(task)
+                    task.add_done_callback(_progress_tasks.discard)
+            except Exception:
+                logger.exception("%s: on_progress of a call to %s raised", self.name, procedure)
+
+        def on_progress(args: list[Any], kwargs: dict[str, Any]) -> None:
+            if _get_running_loop() is loop:
+                deliver(args, kwargs)
+            else:
+                loop.call_soon_threadsafe(deliver, args, kwargs)
+
+        return on_progress
 
     def publish(  # type: ignore[override]
         self, topic: str, *args: Any, options: PublishOptions | None = None, **kwargs: Any

@@ -21,6 +21,7 @@ from autobahn.wamp.exception import ApplicationError
 from autobahn.wamp.types import CallResult
 
 from hedgerow.transports._base import Call, Publish, Register, Reply, Request, Result, Subscribe
+from hedgerow.transports._handler_values import call_result
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
 __all__ = [
     "NOT_CONNECTED",
     "CallAnswer",
+    "DirectCallAnswer",
     "WampReply",
     "answer_directly",
     "describe_request",
@@ -139,7 +141,52 @@ class CallAnswer:
         self._sink.set_exception(self._link.request_error(error, self._request))
 
 
-def answer_directly(session: Any, outcome: Any, answer: CallAnswer) -> bool:
+class DirectCallAnswer:
+    """Where autobahn puts the answer to a call without options made on the loop's
+    own thread by an async component (`WampLink.call_here`): straight into the
+    asyncio future its caller awaits, converted as `call_result` would (the value
+    as autobahn's session gives it), errors as `CallAnswer`'s. No `Result`, no
+    sink, no converter in between: the caller's task wakes in the turn after
+    autobahn reads the RESULT, as a bare autobahn caller's does. It waits in
+    the link's requests in flight itself: a lost session fails it there."""
+
+    __slots__ = ("_done", "_future", "_link", "_procedure")
+
+    def __init__(self, link: Any, future: asyncio.Future[Any], procedure: str) -> None:
+        self._link = link
+        self._future = future
+        self._procedure = procedure
+        self._done = False
+
+    def __repr__(self) -> str:
+        done = " done" if self._done else ""
+        return f"<DirectCallAnswer call to {self._procedure!r}{done}>"
+
+    def done(self) -> bool:
+        return self._done
+
+    def set_result(self, value: Any) -> None:
+        if self._done:
+            return
+        self._done = True
+        self._link._pending.discard(self)
+        future = self._future
+        if future.done():
+            return  # cancelled by its awaiter
+        if value.__class__ is CallResult:
+            value = call_result(result_of(value), None)  # (a plain value is itself)
+        future.set_result(value)
+
+    def set_exception(self, error: BaseException) -> None:
+        if self._done:
+            return
+        self._done = True
+        self._link._pending.discard(self)
+        if not self._future.done():
+            self._future.set_exception(self._link.request_error(error, Call(self._procedure)))
+
+
+def answer_directly(session: Any, outcome: Any, answer: CallAnswer | DirectCallAnswer) -> bool:
     """Have autobahn's asyncio `session` settle `answer` rather than `outcome`, its
     future of the call it has just sent (the last in its table of calls in
     flight). False, with nothing changed, if the session is not as expected

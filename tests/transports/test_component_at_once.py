@@ -217,6 +217,17 @@ def test_start_eagerly_runs_the_first_step_in_the_task_and_the_rest_as_a_task():
         kept = []
         steps = []
 
+        class Owner:  # whose _hr_task each start sets
+            @property
+            def _hr_task(self):
+                return kept[-1]
+
+            @_hr_task.setter
+            def _hr_task(self, task):
+                kept.append(task)
+
+        owner = Owner()
+
         async def body():
             steps.append(("first", asyncio.current_task() is kept[0]))
             await asyncio.sleep(0)
@@ -232,9 +243,9 @@ def test_start_eagerly_runs_the_first_step_in_the_task_and_the_rest_as_a_task():
                 raise
 
         def from_a_callback(done: asyncio.Future) -> None:
-            start_eagerly(loop, body(), kept.append)
+            start_eagerly(loop, body(), owner)
             steps.append("returned")
-            start_eagerly(loop, forever(), kept.append)
+            start_eagerly(loop, forever(), owner)
             kept[1].cancel()
             done.set_result(None)
 
