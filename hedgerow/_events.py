@@ -353,6 +353,20 @@ class EventStream:
                 logger.exception("Event subscriber %r failed on %s", subscriber, event)
         return event
 
+    def publish_if_seen(
+        self, kind: EventKind, path: str, time: float, **details: Any
+    ) -> Event | None:
+        """`publish`, unless nobody would see the event: no subscriber, and no
+        handler that would emit its log line. Then no event is built (a start or
+        a stop of a child is cheaper by one object and its details), its
+        sequence number is used all the same, and None is returned."""
+        if not self._subscribers:
+            level = kind._hr_level
+            if not (logger.isEnabledFor(level) and _handled(level)):
+                next(self._seq)
+                return None
+        return self.publish(kind, path, time, **details)
+
     def _log_drop(self, level: int, event: Event, extra: dict[str, Any]) -> None:
         """A full inbox's drops are logged at most once a second per child, the
         line saying how many were not (every drop is still an event)."""
