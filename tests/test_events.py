@@ -177,6 +177,46 @@ def test_an_event_nobody_would_see_is_not_built(monkeypatch):
         hedgerow_logger.removeHandler(handler)
 
 
+def test_a_subscriber_that_names_its_kinds_sees_only_those(monkeypatch):
+    # Events of other kinds go to the other subscribers, in subscription order;
+    # one of a kind no subscriber takes is not built (publish_if_seen).
+    monkeypatch.setattr(logging.getLogger("hedgerow"), "propagate", False)
+    stream = hr.EventStream()
+    order: list[tuple[str, str]] = []
+    stream.subscribe(lambda e: order.append(("all", e.path)))
+    unsubscribe = stream.subscribe(
+        lambda e: order.append(("restarts", e.path)), kinds=[EventKind.RESTARTED]
+    )
+    stream.subscribe(lambda e: order.append(("all2", e.path)))
+    stream.publish(EventKind.STARTED, "root/a", 0.0)
+    stream.publish(EventKind.RESTARTED, "root/b", 0.0)
+    assert order == [
+        ("all", "root/a"),
+        ("all2", "root/a"),
+        ("all", "root/b"),
+        ("restarts", "root/b"),
+        ("all2", "root/b"),
+    ]
+    unsubscribe()
+    order.clear()
+    stream.publish(EventKind.RESTARTED, "root/c", 0.0)
+    assert order == [("all", "root/c"), ("all2", "root/c")]
+
+    only = hr.EventStream()
+    restarts: list[hr.Event] = []
+    only.subscribe(restarts.append, kinds={EventKind.RESTARTED})
+    assert only.publish_if_seen(EventKind.STARTED, "root/a", 0.0) is None
+    event = only.publish_if_seen(EventKind.RESTARTED, "root/a", 0.0)
+    assert event is not None
+    assert event.seq == 2
+    assert restarts == [event]
+
+
+def test_kinds_must_be_event_kinds():
+    with pytest.raises(TypeError, match="EventKind"):
+        hr.EventStream().subscribe(print, kinds=["started"])  # type: ignore[list-item]
+
+
 class _Idle(hr.AsyncioActor):
     """An event-loop child that does nothing."""
 
