@@ -21,7 +21,7 @@ from hedgerow._exceptions import InboxFull
 from hedgerow.actors._reason import describe
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable, Iterable, Iterator
     from types import TracebackType
 
 __all__ = [
@@ -61,6 +61,8 @@ class EventKind(enum.Enum):
 
     _hr_level: int
     """Its log level (`_LEVELS`), kept on the member: an Enum hashes in Python."""
+    _hr_index: int
+    """Its place in `EventKind`: an `EventStream` keeps its subscribers per kind in a list."""
 
 
 EVENT_ATTRIBUTE = "hedgerow_event"
@@ -82,7 +84,9 @@ _LEVELS = {
 }
 for _kind, _level in _LEVELS.items():
     _kind._hr_level = _level
-del _kind, _level
+for _index, _kind in enumerate(EventKind):
+    _kind._hr_index = _index
+del _kind, _level, _index
 
 
 class FailureTrace:
@@ -320,22 +324,51 @@ class EventStream:
     """Publish events to subscribers, and to `logging` at a level per kind."""
 
     def __init__(self) -> None:
-        self._subscribers: list[Callable[[Event], None]] = []
+        self._subscribers: list[tuple[Callable[[Event], None], frozenset[EventKind] | None]] = []
+        """Every subscriber and the kinds it takes (None: all), in subscription order."""
+        self._by_kind: list[tuple[Callable[[Event], None], ...]] = [() for _ in EventKind]
+        """Per kind (`EventKind._hr_index`): the subscribers that take it, in order."""
         self._lock = threading.Lock()
         self._seq = itertools.count(1)
         self._full: dict[str, list[float]] = {}
         """Per path: [when its last drop was logged, drops not logged since]."""
 
-    def subscribe(self, callback: Callable[[Event], None]) -> Callable[[], None]:
-        """Call `callback` with every later event; returns a function that unsubscribes."""
+    def subscribe(
+        self, callback: Callable[[Event], None], kinds: Iterable[EventKind] | None = None
+    ) -> Callable[[], None]:
+        """Call `callback` with every later event, or only with those of `kinds`;
+        returns a function that unsubscribes.
+
+        A subscriber that names its kinds costs nothing on the others: an event
+        of a kind that no subscriber takes (and no log handler would emit) is
+        not even built (see `publish_if_seen`), e.g. a child's start or stop
+        when one only waits for restarts."""
+        taken = None if kinds is None else frozenset(kinds)
+        if taken is not None:
+            for kind in taken:
+                if not isinstance(kind, EventKind):
+                    msg = f"subscribe takes EventKind members as kinds, not {kind!r}"
+                    raise TypeError(msg)
+        entry = (callback, taken)
         with self._lock:
-            self._subscribers = [*self._subscribers, callback]
+            self._set_subscribers([*self._subscribers, entry])
 
         def unsubscribe() -> None:
             with self._lock:
-                self._subscribers = [s for s in self._subscribers if s is not callback]
+                self._set_subscribers([e for e in self._subscribers if e is not entry])
 
         return unsubscribe
+
+    def _set_subscribers(
+        self, entries: list[tuple[Callable[[Event], None], frozenset[EventKind] | None]]
+    ) -> None:
+        """Under `_lock`: the new subscribers, and each kind's (new lists: a
+        publish on another thread goes on with the ones it read)."""
+        self._subscribers = entries
+        self._by_kind = [
+            tuple(callback for callback, kinds in entries if kinds is None or kind in kinds)
+            for kind in EventKind
+        ]
 
     def publish(self, kind: EventKind, path: str, time: float, **details: Any) -> Event:
         event = Event(kind, path, time, seq=next(self._seq), **details)
@@ -346,12 +379,26 @@ class EventStream:
                 self._log_drop(level, event, extra)
             else:  # formatted only if a handler emits it (a traceback costs ~100 us)
                 logger.log(level, "%s", _LogLine(event), extra=extra)
-        for subscriber in self._subscribers:
+        for subscriber in self._by_kind[kind._hr_index]:
             try:
                 subscriber(event)
             except Exception:
                 logger.exception("Event subscriber %r failed on %s", subscriber, event)
         return event
+
+    def publish_if_seen(
+        self, kind: EventKind, path: str, time: float, **details: Any
+    ) -> Event | None:
+        """`publish`, unless nobody would see the event: no subscriber that takes
+        its kind, and no handler that would emit its log line. Then no event is built (a start or
+        a stop of a child is cheaper by one object and its details), its
+        sequence number is used all the same, and None is returned."""
+        if not self._by_kind[kind._hr_index]:
+            level = kind._hr_level
+            if not (logger.isEnabledFor(level) and _handled(level)):
+                next(self._seq)
+                return None
+        return self.publish(kind, path, time, **details)
 
     def _log_drop(self, level: int, event: Event, extra: dict[str, Any]) -> None:
         """A full inbox's drops are logged at most once a second per child, the

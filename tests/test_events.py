@@ -150,3 +150,90 @@ def test_an_event_makes_no_log_record_that_no_handler_would_emit(monkeypatch):
             hedgerow_logger.removeHandler(handler)
     finally:
         logging.setLogRecordFactory(factory)
+
+
+def test_an_event_nobody_would_see_is_not_built(monkeypatch):
+    # A child's start and stop publish with `publish_if_seen`: with no
+    # subscriber and no handler that takes the level, no Event is made (its
+    # sequence number is used all the same); a subscriber or a handler sees it.
+    hedgerow_logger = logging.getLogger("hedgerow")
+    monkeypatch.setattr(hedgerow_logger, "propagate", False)
+    stream = hr.EventStream()
+    assert stream.publish_if_seen(EventKind.STARTED, "root/a", 0.0, incarnation=1) is None
+    seen: list[hr.Event] = []
+    unsubscribe = stream.subscribe(seen.append)
+    event = stream.publish_if_seen(EventKind.STARTED, "root/b", 0.0, incarnation=1)
+    assert seen == [event]
+    assert event is not None
+    assert event.seq == 2
+    unsubscribe()
+    handler = _Quiet(logging.DEBUG)
+    hedgerow_logger.addHandler(handler)
+    try:
+        logged = stream.publish_if_seen(EventKind.FAILED, "root/c", 0.0, reason=RuntimeError("x"))
+        assert logged is not None
+        assert logged.seq == 3
+    finally:
+        hedgerow_logger.removeHandler(handler)
+
+
+def test_a_subscriber_that_names_its_kinds_sees_only_those(monkeypatch):
+    # Events of other kinds go to the other subscribers, in subscription order;
+    # one of a kind no subscriber takes is not built (publish_if_seen).
+    monkeypatch.setattr(logging.getLogger("hedgerow"), "propagate", False)
+    stream = hr.EventStream()
+    order: list[tuple[str, str]] = []
+    stream.subscribe(lambda e: order.append(("all", e.path)))
+    unsubscribe = stream.subscribe(
+        lambda e: order.append(("restarts", e.path)), kinds=[EventKind.RESTARTED]
+    )
+    stream.subscribe(lambda e: order.append(("all2", e.path)))
+    stream.publish(EventKind.STARTED, "root/a", 0.0)
+    stream.publish(EventKind.RESTARTED, "root/b", 0.0)
+    assert order == [
+        ("all", "root/a"),
+        ("all2", "root/a"),
+        ("all", "root/b"),
+        ("restarts", "root/b"),
+        ("all2", "root/b"),
+    ]
+    unsubscribe()
+    order.clear()
+    stream.publish(EventKind.RESTARTED, "root/c", 0.0)
+    assert order == [("all", "root/c"), ("all2", "root/c")]
+
+    only = hr.EventStream()
+    restarts: list[hr.Event] = []
+    only.subscribe(restarts.append, kinds={EventKind.RESTARTED})
+    assert only.publish_if_seen(EventKind.STARTED, "root/a", 0.0) is None
+    event = only.publish_if_seen(EventKind.RESTARTED, "root/a", 0.0)
+    assert event is not None
+    assert event.seq == 2
+    assert restarts == [event]
+
+
+def test_kinds_must_be_event_kinds():
+    with pytest.raises(TypeError, match="EventKind"):
+        hr.EventStream().subscribe(print, kinds=["started"])  # type: ignore[list-item]
+
+
+class _Idle(hr.AsyncioActor):
+    """An event-loop child that does nothing."""
+
+
+def test_a_supervisor_publishes_its_childs_start_and_stop_to_a_subscriber():
+    spec = hr.SupervisorSpec(
+        [hr.ChildSpec("child", _Idle, restart="temporary")],
+        strategy="simple_one_for_one",
+        runtime="loop",
+    )
+    tree = hr.start_tree(spec, name="t")
+    try:
+        with EventRecorder(tree.events) as recorder:
+            ref = tree.start_child()
+            tree.stop_child(ref)
+            kinds = [(e.kind, e.path) for e in recorder.events]
+        assert (EventKind.STARTED, ref.path) in kinds
+        assert (EventKind.STOPPED, ref.path) in kinds
+    finally:
+        tree.stop()

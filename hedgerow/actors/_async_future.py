@@ -313,7 +313,7 @@ class AsyncioFuture(pykka.ThreadingFuture[T]):
         for itself for ever: take the message back and say so."""
         actor = getattr(inbox, "_actor", None)  # a LoopInbox's
         if actor is None:  # a child's Inbox: its reader's wake-up is the incarnation's
-            actor = getattr(getattr(inbox, "waker", None), "__self__", None)
+            actor = getattr(inbox, "loop_reader", None)
         task = actor_attr(actor, "_hr_task")
         if task is not None and task is asyncio.current_task(loop):
             self._hr_take_back()

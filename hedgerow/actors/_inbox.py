@@ -7,7 +7,7 @@ Four things beyond `queue.Queue`, as pykka uses it:
 - `take(stopped)`, the reader's get: it never hands anything to an
   incarnation that has been stopped or abandoned, and `wake_all` wakes such a
   reader so that it can leave; an event-loop reader takes with `take_nowait`
-  and is woken by its `waker` instead;
+  and is woken through its `loop_reader` instead;
 - `close(reason)`: the child is gone for good. What is queued is handed back
   once, and whatever is put later is refused: each envelope goes to the
   dead letters exactly once, and never after `reopen()` (a restart) returns;
@@ -73,14 +73,15 @@ _NO_QUEUE: Any = ()
 """An empty inbox's `queue` until something is put (an empty deque is about 0.6 KiB):
 falsy, of length 0, iterable, and never appended to (`_put` makes the deque)."""
 
-_making = threading.Lock()
-"""Guards making an inbox's Condition on first use (one per process: rare)."""
+_making = threading.RLock()
+"""Guards making an inbox's mutex and Conditions on first use (one per process:
+rare; reentrant: making a Condition makes the mutex)."""
 
 
 def _forked() -> None:
     """In a forked child: a thread of the parent may have held the lock (never released there)."""
     global _making  # noqa: PLW0603 - the module's one lock, made afresh
-    _making = threading.Lock()
+    _making = threading.RLock()
 
 
 if hasattr(os, "register_at_fork"):
@@ -102,31 +103,49 @@ class Inbox(DeferredSends, queue.Queue[Any]):
     _deferred: deque[Deferred] | None = None
     """Sends waiting for room without blocking their sender (`put_deferred`), in
     order; while there are any, the inbox is full and they come first."""
+    loop_reader: Any = None
+    """The event-loop incarnation reading it, if one does: its ``_hr_wake()`` is
+    called (under the mutex, from the putting thread) after each envelope
+    queued, so its loop schedules it. A thread reader waits in `take` instead,
+    and leaves it None. (The reader itself, not a bound method of it: one
+    object fewer per child.)"""
 
-    def __init__(self) -> None:  # not Queue.__init__: it makes the Conditions
-        self.maxsize = 0
-        self.queue: deque[Any] = _NO_QUEUE
-        self.mutex = threading.Lock()
-        self.unfinished_tasks = 0
-        self._refused: tuple[Any, Callable[[Any, Any], None]] | None = None
-        """While closed: (the reason, what to do with an envelope put meanwhile)."""
-        self.owner = "inbox"
-        """Who reads it (the child's path), for `InboxFull`'s message."""
-        self.reader: int | None = None
-        """The thread of the incarnation reading it: it never waits for room."""
-        self.on_overflow: Callable[[Any, Any], None] | None = None
-        """What to do with a dropped envelope: ``on_overflow(envelope, InboxFull)``."""
-        self.max_inbox: int | None = None
-        self.overflow = Overflow.DROP_NEWEST
-        self.timeout = DEFAULT_INBOX_TIMEOUT
-        self.dropped = 0
-        self._exempt_n = 0  # exempt messages queued (counted only while bounded)
-        self._peak = 0
-        self._waiting = 0  # senders blocked for room
-        self.waker: Callable[[], None] | None = None
-        """An event-loop reader's: called (under the mutex, from the putting
-        thread) after each envelope queued, so its loop schedules the reader.
-        A thread reader waits in `take` instead, and leaves it None."""
+    # Every field starts as a class-level default, and the mutex is made when
+    # first used (`__getattr__`): a new inbox is an empty object, and an idle
+    # event-loop child's, never put to nor closed, never makes its lock.
+    maxsize = 0
+    queue: deque[Any] = _NO_QUEUE
+    unfinished_tasks = 0
+    _refused: tuple[Any, Callable[[Any, Any], None]] | None = None
+    """While closed: (the reason, what to do with an envelope put meanwhile)."""
+    owner = "inbox"
+    """Who reads it (the child's path), for `InboxFull`'s message."""
+    reader: int | None = None
+    """The thread of the incarnation reading it: it never waits for room."""
+    on_overflow: Callable[[Any, Any], None] | None = None
+    """What to do with a dropped envelope: ``on_overflow(envelope, InboxFull)``."""
+    max_inbox: int | None = None
+    overflow = Overflow.DROP_NEWEST
+    timeout = DEFAULT_INBOX_TIMEOUT
+    dropped = 0
+    _exempt_n = 0  # exempt messages queued (counted only while bounded)
+    _peak = 0
+    _waiting = 0  # senders blocked for room
+
+    def __init__(self) -> None:  # not Queue.__init__: it makes the mutex and Conditions
+        pass
+
+    if TYPE_CHECKING:
+        mutex: threading.Lock
+    else:
+
+        def __getattr__(self, name: str) -> Any:
+            """Make the mutex on first use (only a missing attribute comes here)."""
+            if name != "mutex":
+                msg = f"{type(self).__name__!r} object has no attribute {name!r}"
+                raise AttributeError(msg)
+            with _making:
+                return self.__dict__.setdefault("mutex", threading.Lock())
 
     @property
     def not_empty(self) -> threading.Condition:  # type: ignore[override]
@@ -203,9 +222,9 @@ class Inbox(DeferredSends, queue.Queue[Any]):
                     self._put(item)
                     self.unfinished_tasks += 1
                     self._wake_reader()
-                    waker = self.waker
-                    if waker is not None:
-                        waker()
+                    reader = self.loop_reader
+                    if reader is not None:
+                        reader._hr_wake()
                     return
                 found = exempt_by_class.get(item.message.__class__)
                 depth = len(self.queue) - self._exempt_n
@@ -228,9 +247,9 @@ class Inbox(DeferredSends, queue.Queue[Any]):
                 if refused is None:
                     self.unfinished_tasks += 1
                     self._wake_reader()
-                    waker = self.waker
-                    if waker is not None:
-                        waker()
+                    reader = self.loop_reader
+                    if reader is not None:
+                        reader._hr_wake()
                     return
             else:
                 self._refusing(item)
@@ -288,8 +307,8 @@ class Inbox(DeferredSends, queue.Queue[Any]):
                     self._put(item)
                     self.unfinished_tasks += 1
                     self._wake_reader()
-                    if self.waker is not None:
-                        self.waker()
+                    if self.loop_reader is not None:
+                        self.loop_reader._hr_wake()
                     return old, InboxFull(self.owner, self.max_inbox or 0, overflow.value)
         elif overflow is Overflow.BLOCK:
             detail = detail_of_no_room(self.reader, block=block)
@@ -316,8 +335,8 @@ class Inbox(DeferredSends, queue.Queue[Any]):
                     self._exempt_n += 1
                 self.unfinished_tasks += 1
                 self._wake_reader()
-                if self.waker is not None:
-                    self.waker()
+                if self.loop_reader is not None:
+                    self.loop_reader._hr_wake()
                 return
         refused[1](item, refused[0])
 
@@ -387,9 +406,9 @@ class Inbox(DeferredSends, queue.Queue[Any]):
         """(Under the mutex.) One more envelope queued: count it, wake the reader."""
         self.unfinished_tasks += 1
         self._wake_reader()
-        waker = self.waker
-        if waker is not None:
-            waker()
+        reader = self.loop_reader
+        if reader is not None:
+            reader._hr_wake()
 
     def _put_or_drop(self, item: Any, detail: str) -> None:
         """Queue `item` if there is room, else drop it (as a dead letter) saying `detail`."""
@@ -421,8 +440,8 @@ class Inbox(DeferredSends, queue.Queue[Any]):
         with self.mutex:
             if self._not_empty is not None:
                 self._not_empty.notify_all()
-            if self.waker is not None:
-                self.waker()
+            if self.loop_reader is not None:
+                self.loop_reader._hr_wake()
 
     def close(self, reason: Any, refuse: Callable[[Any, Any], None]) -> list[Any]:
         """Refuse from now on (``refuse(envelope, reason)``, in the sender's thread);
@@ -454,6 +473,8 @@ class Inbox(DeferredSends, queue.Queue[Any]):
 
     def reopen(self) -> None:
         """Queue again (the child is restarted): nothing is refused once this returns."""
+        if self._refused is None:
+            return  # never closed (a first start): no lock to make or take
         with self.mutex:
             self._refused = None
 

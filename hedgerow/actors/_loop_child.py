@@ -2,9 +2,9 @@
 
 A supervised event-loop actor reads its `ChildRef`'s inbox (the `Inbox` that
 outlives each incarnation, as a thread child's does) instead of a `LoopInbox`:
-the inbox's `waker` schedules the actor on its loop when a message arrives,
-and the actor takes messages with `Inbox.take_nowait`. Everything else is the
-thread runtime's rule, on the loop: the supervisor's stops and links' exit
+the inbox wakes its `loop_reader`, which schedules itself on its loop when a
+message arrives, and the actor takes messages with `Inbox.take_nowait`.
+Everything else is the thread runtime's rule, on the loop: the supervisor's stops and links' exit
 signals arrive in front of the inbox, a told message's error fails the
 incarnation (the message is a dead letter), an ask's error goes back to the
 asker unless the spec sets ``ask_errors_fail``, `hedgerow.Shutdown` stops it
@@ -98,8 +98,8 @@ class LoopChild(ActorCore):
     # -- waking ---------------------------------------------------------------------
 
     def _hr_wake(self) -> None:
-        """The inbox's waker (any thread, under the inbox's mutex): run the actor
-        on its loop if it is idle."""
+        """The inbox wakes its `loop_reader` (any thread, under the inbox's mutex):
+        run the actor on its loop if it is idle."""
         loop = self._hr_loop
         if _get_running_loop() is loop:
             if not self._hr_busy:
@@ -112,7 +112,7 @@ class LoopChild(ActorCore):
     def _hr_attach_inbox(self, inbox: Inbox) -> None:
         """Read `inbox` from now on (at start, before the first wake-up)."""
         inbox.reader = self._hr_runtime.thread_id  # senders on the loop never wait for room
-        inbox.waker = self._hr_wake
+        inbox.loop_reader = self
 
     # -- the supervised actor loop ---------------------------------------------------
 
@@ -334,8 +334,8 @@ class LoopChild(ActorCore):
             return
         self._hr_phase = DEAD
         inbox = self.actor_inbox
-        if isinstance(inbox, Inbox) and inbox.waker == self._hr_wake:
-            inbox.waker = None
+        if isinstance(inbox, Inbox) and inbox.loop_reader is self:
+            inbox.loop_reader = None
         self._hr_finish()
 
     # -- killing ---------------------------------------------------------------------

@@ -31,6 +31,7 @@ from hedgerow.transports._base import (
 
 if TYPE_CHECKING:
     import concurrent.futures
+    from collections.abc import Callable
 
     from hedgerow._clock import Clock, TimerHandle
     from hedgerow.components._component_runner import HandlerRunner
@@ -141,6 +142,16 @@ def leave_request() -> Any:
     return Leave(CLOSE_NORMAL, "incarnation exited")
 
 
+class _WakeOnPut:
+    """Stands in as a thread component's inbox's reader while it waits to join
+    again: the inbox calls its ``_hr_wake()`` after each put, ending the wait."""
+
+    __slots__ = ("_hr_wake",)
+
+    def __init__(self, wake: Callable[[], Any]) -> None:
+        self._hr_wake = wake
+
+
 class Joining:
     """`ComponentActor`'s joins: the first one (in ``on_start``) and reconnects."""
 
@@ -231,7 +242,7 @@ class Joining:
         try:
             while True:
                 wake = self._join_waker()
-                inbox.waker = wake.set  # (a thread reader's is None: only this wait's)
+                inbox.loop_reader = _WakeOnPut(wake.set)  # (a thread reader's is None)
                 if self._stop_queued():
                     msg = f"{self}: stopped while it waited to join again"
                     raise JoinCancelled(msg)
@@ -240,7 +251,7 @@ class Joining:
                     return
                 clock.wait(wake, remaining)
         finally:
-            inbox.waker = None
+            inbox.loop_reader = None
 
     def _stop_queued(self) -> bool:
         """A stop or an exit signal waits in the inbox."""

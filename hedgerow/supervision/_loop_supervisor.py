@@ -55,6 +55,7 @@ if TYPE_CHECKING:
     from hedgerow._clock import Clock
     from hedgerow.actors._actor_core import ActorCore
     from hedgerow.actors._ref import ChildRef
+    from hedgerow.supervision._children import _Child
     from hedgerow.supervision._spec import ChildSpec
 
 __all__ = ["LoopFlag", "LoopSupervisor", "call_at_once"]
@@ -183,12 +184,40 @@ class LoopSupervisor(SupervisorBase, AsyncioActor):
             runtime.deferred = None
             actor._hr_drain()  # type: ignore[attr-defined]
 
+    def _begin_stop(self, child: _Child, actor: ActorCore) -> None:
+        # An idle event-loop child of this loop, asked from the loop: its stop
+        # is handled here and now (its on_stop, its end), as its start is by
+        # `_launched`, not in a later turn of the loop, so the wait for its end
+        # that follows is over at once (see `_perform`). A child that is
+        # running, scheduled, a supervisor, or to be killed, goes the usual way.
+        loop = self._hr_loop
+        if (
+            getattr(actor, "_hr_loop", None) is loop
+            and not actor._hr_busy  # type: ignore[attr-defined]
+            and getattr(actor, "_hr_phase", None) == RUNNING
+            and child.spec.shutdown_timeout != 0.0
+            and not child.spec.is_supervisor
+            and _get_running_loop() is loop
+        ):
+            actor._hr_busy = True  # type: ignore[attr-defined] # its stop's put schedules nothing
+            actor._hr_runtime.busy += 1  # type: ignore[attr-defined]
+            super()._begin_stop(child, actor)
+            actor._hr_drain()  # type: ignore[attr-defined]
+            return
+        super()._begin_stop(child, actor)
+
     def _perform(self, steps: Steps[Any]) -> Any:
         """Run `steps` at once as far as they go without waiting: their outcome,
         or, at their first wait, a coroutine that awaits the rest (the actor
-        awaits it before its next message)."""
+        awaits it before its next message). A wait for the end of an
+        incarnation that has ended already is no wait."""
         try:
             request = next(steps)
+            while request.__class__ is not WaitStarted:
+                actor = request.actor
+                if not actor._hr_has_exited or actor._hr_abandoned:
+                    break
+                request = steps.send(actor._hr_exit_reason)
         except StopIteration as stop:
             return stop.value
         except BaseException:

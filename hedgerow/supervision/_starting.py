@@ -170,7 +170,7 @@ class Starting(Terminating):
         info = None
         if actor.__class__.actor_info is not _no_info:
             info = actor.actor_info()  # (most have none: not called, a start is faster)
-        self.events.publish(kind, child.ref.path, now, incarnation=incarnation, info=info)
+        self.events.publish_if_seen(kind, child.ref.path, now, incarnation=incarnation, info=info)
 
     def _start_failed(
         self,

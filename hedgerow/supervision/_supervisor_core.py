@@ -154,4 +154,4 @@ class SupervisorCore(ActorCore):
         return found
 
     def _publish(self, kind: EventKind, path: str, **details: Any) -> None:
-        self.events.publish(kind, path, self.clock.now(), **details)
+        self.events.publish_if_seen(kind, path, self.clock.now(), **details)

@@ -17,6 +17,7 @@ from hedgerow import EventKind
 from hedgerow.actors._ask import AskTimeout
 from hedgerow.supervision import _loop_supervisor
 from hedgerow.supervision._loop_supervisor import AT_ONCE
+from hedgerow.testing import EventRecorder
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -248,3 +249,47 @@ def test_a_test_harness_sees_a_nested_supervisors_call_handled_at_once(monkeypat
     assert calls == [("root/pool", ("start_child",))]
     assert ("root/pool/w-1", "hi") in messages
     assert seen == [True, True]  # get_child (the root), start_child (the pool)
+
+
+class Stops(hr.AsyncioActor):
+    def __init__(self, order: list[str]) -> None:
+        super().__init__()
+        self.order = order
+
+    def on_stop(self) -> None:
+        self.order.append("on_stop")
+
+
+def test_an_idle_child_of_the_loop_is_stopped_at_once_with_its_events():
+    # The supervisor handles an idle child's stop itself (its on_stop, its
+    # end, its STOPPED event) before the call returns: no turn of the loop.
+    order: list[str] = []
+    turns = [0]
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        run_once = loop._run_once  # type: ignore[attr-defined]
+
+        def counted() -> None:
+            turns[0] += 1
+            run_once()
+
+        loop._run_once = counted  # type: ignore[attr-defined]
+        spec = hr.SupervisorSpec(
+            [hr.ChildSpec("w", Stops, args=(order,), restart="temporary")],
+            strategy="simple_one_for_one",
+            runtime="loop",
+        )
+        async with hr.open_tree(spec, use_running_loop=True) as tree:
+            with EventRecorder(tree) as recorder:
+                await asyncio.sleep(0)
+                ref = await tree.start_child()
+                before = turns[0]
+                await tree.stop_child(ref)
+                assert turns[0] == before
+                order.append("stopped")
+                assert not ref.is_alive()
+                assert [e.kind for e in recorder.events] == [EventKind.STARTED, EventKind.STOPPED]
+
+    asyncio.run(main())
+    assert order == ["on_stop", "stopped"]
