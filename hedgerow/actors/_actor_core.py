@@ -27,7 +27,6 @@ from hedgerow._clock import default_clock
 from hedgerow._events import FailureTrace
 from hedgerow._exceptions import ChildNotFound, InboxFull
 from hedgerow.actors import _registry
-from hedgerow.actors._async_future import _take_back_queued
 from hedgerow.actors._attrs import actor_attr
 from hedgerow.actors._flag import StopFlag
 from hedgerow.actors._inbox import Inbox
@@ -35,6 +34,7 @@ from hedgerow.actors._links import demonitor, link, monitor, unlink
 from hedgerow.actors._messages import _Control, _Internal
 from hedgerow.actors._reason import KILLED, NORMAL, SHUTDOWN, Reason, is_normal
 from hedgerow.actors._ref import narrow, new_urn
+from hedgerow.actors._take_back import take_back_queued
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -154,7 +154,7 @@ def fail_if_ended(ref: pykka.ActorRef[Any], future: pykka.Future[Any]) -> None:
     if (
         not isinstance(ref, IncarnationRef)  # (a plain pykka actor's end may wait on its inbox)
         or inbox.__class__ is not queue.Queue
-        or not _take_back_queued(inbox, future)  # type: ignore[arg-type]
+        or not take_back_queued(inbox, future)
     ):
         return
     error = pykka.ActorDeadError(f"{ref} stopped before handling the message")

@@ -30,6 +30,7 @@ import pykka
 from pykka._future import _Unset
 
 from hedgerow.actors._attrs import actor_attr
+from hedgerow.actors._take_back import take_back_queued
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Generator, Iterable
@@ -335,7 +336,7 @@ class AsyncioFuture(pykka.ThreadingFuture[T]):
         if take_back is not None:
             taken = take_back(self)
         elif isinstance(inbox, queue.Queue):  # pykka's thread actors'
-            taken = _take_back_queued(inbox, self)
+            taken = take_back_queued(inbox, self)
         else:
             return
         if taken:
@@ -411,19 +412,6 @@ class AsyncioFuture(pykka.ThreadingFuture[T]):
         future = super().reduce(func, *args)
         _keep_sources(future, (self,))
         return future
-
-
-def _take_back_queued(inbox: queue.Queue[Any], reply_to: AsyncioFuture[Any]) -> bool:
-    """Remove from a plain `queue.Queue` inbox (pykka's thread actors') the envelope
-    that `reply_to` answers; False if it is not there (its actor has it)."""
-    with inbox.mutex:
-        items = inbox.queue
-        for index, item in enumerate(items):
-            if getattr(item, "reply_to", None) is reply_to:
-                del items[index]
-                inbox.not_full.notify()
-                return True
-    return False
 
 
 class _Marker:
