@@ -8,6 +8,7 @@ import asyncio
 import concurrent.futures
 
 import pytest
+from conftest import FRAMEWORK
 from helpers import start
 from transports.conftest import IMPLEMENTATIONS
 
@@ -107,7 +108,8 @@ def test_direct_calls_answer_as_calls_through_the_sink(crossbar_router, monkeypa
         "wamp.error.invalid_payload",
     ]
     assert after == "after"
-    assert len(made) >= 5  # the calls without options took the direct path
+    if FRAMEWORK == "asyncio":  # (under Twisted a call hops to the reactor: no direct path)
+        assert len(made) >= 5  # the calls without options took the direct path
 
 
 def test_a_direct_call_in_flight_when_the_session_is_lost_fails_not_connected(crossbar_router):
