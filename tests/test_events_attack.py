@@ -50,7 +50,7 @@ def test_bad_kinds_are_a_clear_type_error_and_subscribe_nothing(kinds: Any) -> N
 
 def test_a_single_kind_is_told_how_to_subscribe() -> None:
     with pytest.raises(TypeError, match=r"kinds=\[EventKind.RESTARTED\]"):
-        hr.EventStream().subscribe(print, kinds=EventKind.RESTARTED)
+        hr.EventStream().subscribe(print, kinds=EventKind.RESTARTED)  # type: ignore[arg-type]
 
 
 def test_kinds_from_a_generator_and_an_empty_list() -> None:

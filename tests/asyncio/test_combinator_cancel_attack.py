@@ -67,7 +67,7 @@ def _outcome(future: Any) -> str:
 
 
 @pytest.mark.parametrize("cls", [Records, LoopRecords], ids=["thread", "loop"])
-def test_each_source_is_handled_or_taken_back_never_both(cls: type) -> None:
+def test_each_source_is_handled_or_taken_back_never_both(cls: Any) -> None:
     seen: list[Any] = []
     ref = cls.start(seen)
     sources: list[tuple[Any, Any]] = []

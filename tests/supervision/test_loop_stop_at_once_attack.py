@@ -36,7 +36,7 @@ class AwaitsThenRaises(hr.AsyncioActor):
     async def on_receive(self, message: Any) -> Any:
         return message
 
-    async def on_stop(self) -> None:
+    async def on_stop(self) -> None:  # type: ignore[override]
         await asyncio.sleep(0)
         raise RuntimeError("boom in on_stop")
 
@@ -81,7 +81,7 @@ class Gated(hr.AsyncioActor):
         self.handled.append(message)
         return message
 
-    async def on_stop(self) -> None:
+    async def on_stop(self) -> None:  # type: ignore[override]
         self.handled.append("on_stop")
         await self.gate.wait()
 
@@ -173,7 +173,8 @@ def _tells_racing_a_stop() -> None:
                 go.set()
                 await asyncio.sleep(0)
                 await asyncio.wait_for(tree.stop_child(ref), WAIT)
-                await asyncio.to_thread(lambda: [t.join(WAIT) for t in threads])
+                for thread in threads:
+                    await asyncio.to_thread(thread.join, WAIT)
                 await asyncio.sleep(0)
                 return [e.message for e in recorder.events if e.kind is EventKind.DEAD_LETTER]
 
