@@ -320,6 +320,21 @@ class _LogLine:
         return event.describe()
 
 
+def _kinds(kinds: Any) -> frozenset[Any]:
+    """`EventStream.subscribe`'s kinds as a set; a TypeError naming the rule if they
+    are not an iterable (a single member, a string, a number)."""
+    if isinstance(kinds, (EventKind, str, bytes)):
+        msg = f"subscribe takes an iterable of EventKind members as kinds, not {kinds!r}"
+        if isinstance(kinds, EventKind):
+            msg += f" (one kind: kinds=[{kinds}])"
+        raise TypeError(msg)
+    try:
+        return frozenset(kinds)
+    except TypeError:
+        msg = f"subscribe takes an iterable of EventKind members as kinds, not {kinds!r}"
+        raise TypeError(msg) from None
+
+
 class EventStream:
     """Publish events to subscribers, and to `logging` at a level per kind."""
 
@@ -343,7 +358,7 @@ class EventStream:
         of a kind that no subscriber takes (and no log handler would emit) is
         not even built (see `publish_if_seen`), e.g. a child's start or stop
         when one only waits for restarts."""
-        taken = None if kinds is None else frozenset(kinds)
+        taken = None if kinds is None else _kinds(kinds)
         if taken is not None:
             for kind in taken:
                 if not isinstance(kind, EventKind):
