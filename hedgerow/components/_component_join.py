@@ -239,10 +239,11 @@ class Joining:
         clock = self.actor_clock
         deadline = clock.now() + delay
         inbox = self.actor_inbox
+        reader = None
         try:
             while True:
                 wake = self._join_waker()
-                inbox.loop_reader = _WakeOnPut(wake.set)  # (a thread reader's is None)
+                reader = inbox.loop_reader = _WakeOnPut(wake.set)  # (a thread reader's is None)
                 if self._stop_queued():
                     msg = f"{self}: stopped while it waited to join again"
                     raise JoinCancelled(msg)
@@ -251,7 +252,8 @@ class Joining:
                     return
                 clock.wait(wake, remaining)
         finally:
-            inbox.loop_reader = None
+            if inbox.loop_reader is reader:  # (a later incarnation may read the inbox by now)
+                inbox.loop_reader = None
 
     def _stop_queued(self) -> bool:
         """A stop or an exit signal waits in the inbox."""
