@@ -5,31 +5,17 @@ events are published."""
 from __future__ import annotations
 
 import itertools
-import sys
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 
 import hedgerow as hr
 from hedgerow import EventKind
 
-if TYPE_CHECKING:
-    from collections.abc import Iterator
-
 pytestmark = pytest.mark.timeout(30)
 
 EVENTS = 2_000
-
-
-@pytest.fixture
-def _switch_often() -> Iterator[None]:
-    interval = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)
-    try:
-        yield
-    finally:
-        sys.setswitchinterval(interval)
 
 
 @pytest.mark.parametrize(
@@ -77,7 +63,7 @@ def test_the_same_callback_twice_with_other_kinds_unsubscribes_one() -> None:
     assert [e.kind for e in seen] == [EventKind.STOPPED]
 
 
-@pytest.mark.usefixtures("_switch_often")
+@pytest.mark.usefixtures("switch_often")
 def test_a_subscriber_added_while_publishing_sees_every_later_event_in_order() -> None:
     """One publisher mixes `publish_if_seen` of an unwatched kind with `publish`;
     a kinds subscriber added meanwhile sees, from its first event on, every
@@ -108,7 +94,7 @@ def test_a_subscriber_added_while_publishing_sees_every_later_event_in_order() -
     assert all(b - a == 2 for a, b in itertools.pairwise(seqs))  # publish_if_seen used one each
 
 
-@pytest.mark.usefixtures("_switch_often")
+@pytest.mark.usefixtures("switch_often")
 def test_concurrent_publishers_never_share_a_sequence_number() -> None:
     stream = hr.EventStream()
     seen: list[int] = []

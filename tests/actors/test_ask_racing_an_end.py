@@ -9,7 +9,6 @@ or with `ActorDeadError`, whichever way the race goes.
 
 from __future__ import annotations
 
-import sys
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -19,9 +18,9 @@ import pytest
 import hedgerow as hr
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("switch_often")]
 
 ROUNDS = 300
 ANSWER_WITHIN = 10.0
@@ -32,18 +31,6 @@ ask never; the bound only keeps a failure from hanging the run."""
 class Echo(hr.Actor):
     def on_receive(self, message: Any) -> Any:
         return message
-
-
-@pytest.fixture(autouse=True)
-def _switch_often() -> Iterator[None]:
-    """Threads switch every microsecond, so the asker lands between the actor's
-    stop and its inbox's draining as often as it can."""
-    interval = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)
-    try:
-        yield
-    finally:
-        sys.setswitchinterval(interval)
 
 
 def _ask_through_an_end(ask: Callable[[pykka.ActorRef[Any], Any], pykka.Future[Any]]) -> int:

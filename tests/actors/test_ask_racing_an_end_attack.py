@@ -5,7 +5,6 @@ if and only if it did not, and the actor's end never hangs."""
 
 from __future__ import annotations
 
-import sys
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -15,9 +14,9 @@ import pytest
 import hedgerow as hr
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.timeout(60), pytest.mark.usefixtures("switch_often")]
 
 ROUNDS = 20
 ASKERS = 6
@@ -35,16 +34,6 @@ class Recorder(hr.Actor):
             raise hr.Shutdown
         self.handled.append(message)
         return message
-
-
-@pytest.fixture(autouse=True)
-def _switch_often() -> Iterator[None]:
-    interval = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)
-    try:
-        yield
-    finally:
-        sys.setswitchinterval(interval)
 
 
 def _race(

@@ -8,32 +8,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import sys
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pykka
 import pytest
 
 import hedgerow as hr
 
-if TYPE_CHECKING:
-    from collections.abc import Iterator
-
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.timeout(60), pytest.mark.usefixtures("switch_often")]
 
 ROUNDS = 200
 WAIT = 10.0
-
-
-@pytest.fixture(autouse=True)
-def _switch_often() -> Iterator[None]:
-    interval = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)
-    try:
-        yield
-    finally:
-        sys.setswitchinterval(interval)
 
 
 class Records(hr.Actor):

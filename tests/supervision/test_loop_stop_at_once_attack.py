@@ -6,18 +6,14 @@ Each compares with, or holds as, the stop by message (from another thread)."""
 from __future__ import annotations
 
 import asyncio
-import sys
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 
 import hedgerow as hr
 from hedgerow import EventKind
 from hedgerow.testing import EventRecorder
-
-if TYPE_CHECKING:
-    from collections.abc import Iterator
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -115,16 +111,6 @@ def test_messages_that_arrive_while_on_stop_awaits_are_dead_letters_after_stoppe
     assert handled == ["on_stop"]
 
 
-@pytest.fixture
-def _switch_often() -> Iterator[None]:
-    interval = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)
-    try:
-        yield
-    finally:
-        sys.setswitchinterval(interval)
-
-
 class Counts(hr.AsyncioActor):
     def __init__(self, handled: list[Any]) -> None:
         super().__init__()
@@ -135,7 +121,7 @@ class Counts(hr.AsyncioActor):
         return message
 
 
-@pytest.mark.usefixtures("_switch_often")
+@pytest.mark.usefixtures("switch_often")
 def test_tells_from_threads_racing_a_stop_at_once_are_handled_or_dead_letters_once() -> None:
     """Threads tell an idle child while its supervisor stops it at once: each
     message is handled, or is a dead letter (or refused to its sender), once."""

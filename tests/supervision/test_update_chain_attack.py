@@ -8,7 +8,6 @@ and the interpreter must not crash."""
 from __future__ import annotations
 
 import asyncio
-import sys
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +20,7 @@ from hedgerow.supervision._update import update_tree
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.timeout(60), pytest.mark.usefixtures("switch_often")]
 
 UPDATES = 20
 WAIT = 10.0
@@ -31,14 +30,9 @@ _tree: dict[str, Any] = {}
 
 
 @pytest.fixture(autouse=True)
-def _switch_often() -> Iterator[None]:
-    interval = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)
-    try:
-        yield
-    finally:
-        sys.setswitchinterval(interval)
-        _tree.clear()
+def _no_tree_left() -> Iterator[None]:
+    yield
+    _tree.clear()
 
 
 class Link(hr.Actor):
