@@ -320,19 +320,21 @@ class _LogLine:
         return event.describe()
 
 
-def _kinds(kinds: Any) -> frozenset[Any]:
+def _kinds(kinds: Any) -> frozenset[EventKind]:
     """`EventStream.subscribe`'s kinds as a set; a TypeError naming the rule if they
-    are not an iterable (a single member, a string, a number)."""
+    are not an iterable of `EventKind` members (a single member, a string, a number)."""
+    rule = "subscribe takes an iterable of EventKind members as kinds"
     if isinstance(kinds, (EventKind, str, bytes)):
-        msg = f"subscribe takes an iterable of EventKind members as kinds, not {kinds!r}"
-        if isinstance(kinds, EventKind):
-            msg += f" (one kind: kinds=[{kinds}])"
-        raise TypeError(msg)
+        hint = f" (one kind: kinds=[{kinds}])" if isinstance(kinds, EventKind) else ""
+        raise TypeError(f"{rule}, not {kinds!r}{hint}")
     try:
-        return frozenset(kinds)
+        taken = frozenset(kinds)
     except TypeError:
-        msg = f"subscribe takes an iterable of EventKind members as kinds, not {kinds!r}"
-        raise TypeError(msg) from None
+        raise TypeError(f"{rule}, not {kinds!r}") from None
+    for kind in taken:
+        if not isinstance(kind, EventKind):
+            raise TypeError(f"subscribe takes EventKind members as kinds, not {kind!r}")
+    return taken
 
 
 class EventStream:
@@ -359,11 +361,6 @@ class EventStream:
         not even built (see `publish_if_seen`), e.g. a child's start or stop
         when one only waits for restarts."""
         taken = None if kinds is None else _kinds(kinds)
-        if taken is not None:
-            for kind in taken:
-                if not isinstance(kind, EventKind):
-                    msg = f"subscribe takes EventKind members as kinds, not {kind!r}"
-                    raise TypeError(msg)
         entry = (callback, taken)
         with self._lock:
             self._set_subscribers([*self._subscribers, entry])
